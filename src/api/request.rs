@@ -1,0 +1,141 @@
+//! Building the HTTP request of a method: `rootUrl + servicePath + expand(path)`, query
+//! parameters (repeated ones repeated), and the JSON body.
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::Value;
+
+/// RFC 3986 unreserved characters stay; everything else is percent-encoded (simple `{name}`
+/// expansion and query values).
+const ENCODE_ALL: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Reserved expansion (`{+name}`): reserved characters such as `/` and `:` stay as they are.
+const ENCODE_RESERVED: &AsciiSet = &ENCODE_ALL
+    .remove(b':')
+    .remove(b'/')
+    .remove(b'?')
+    .remove(b'#')
+    .remove(b'[')
+    .remove(b']')
+    .remove(b'@')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=');
+
+/// One request, before credentials are added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestSpec {
+    pub http_method: http::Method,
+    /// Base URL and expanded path, without the query string.
+    pub url: String,
+    /// Query parameters in order; a repeated parameter appears once per value.
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+impl RequestSpec {
+    /// The full URL with the percent-encoded query string.
+    pub fn full_url(&self) -> String {
+        let mut url = self.url.clone();
+        for (i, (name, value)) in self.query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.extend(utf8_percent_encode(name, ENCODE_ALL));
+            url.push('=');
+            url.extend(utf8_percent_encode(value, ENCODE_ALL));
+        }
+        url
+    }
+
+    /// Sets a query parameter, replacing any value it had.
+    pub fn set_query(&mut self, name: &str, value: String) {
+        self.query.retain(|(n, _)| n != name);
+        self.query.push((name.to_owned(), value));
+    }
+}
+
+/// Expands a Discovery `path` template. `{+name}` keeps reserved characters (`/`), `{name}` is
+/// fully percent-encoded. `value_of` returns the value of a path parameter.
+pub fn expand_path<'a>(
+    template: &str,
+    value_of: impl Fn(&str) -> Option<&'a str>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed `{{` in the path template {template:?}"))?
+            + open;
+        let expression = &rest[open + 1..close];
+        let (reserved, name) = match expression.strip_prefix('+') {
+            Some(name) => (true, name),
+            None => (false, expression),
+        };
+        let name = name.trim_end_matches('*');
+        let value = value_of(name).ok_or_else(|| format!("missing path parameter `{name}`"))?;
+        let set = if reserved { ENCODE_RESERVED } else { ENCODE_ALL };
+        out.extend(utf8_percent_encode(value, set));
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(template: &str, pairs: &[(&'static str, &'static str)]) -> String {
+        expand_path(template, |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| *v)).unwrap()
+    }
+
+    #[test]
+    fn reserved_expansion_keeps_slashes() {
+        assert_eq!(
+            expand("v1beta/{+property}:runReport", &[("property", "properties/123")]),
+            "v1beta/properties/123:runReport"
+        );
+    }
+
+    #[test]
+    fn simple_expansion_encodes_everything() {
+        assert_eq!(
+            expand("sites/{siteUrl}/q", &[("siteUrl", "https://example.com/")]),
+            "sites/https%3A%2F%2Fexample.com%2F/q"
+        );
+        assert_eq!(
+            expand("v/{range}", &[("range", "Sheet 1!A1:C")]),
+            "v/Sheet%201%21A1%3AC"
+        );
+    }
+
+    #[test]
+    fn query_values_are_encoded_and_repeated() {
+        let spec = RequestSpec {
+            http_method: http::Method::GET,
+            url: "https://h/p".into(),
+            query: vec![
+                ("q".into(), "name = 'a&b'".into()),
+                ("part".into(), "id".into()),
+                ("part".into(), "snippet".into()),
+            ],
+            body: None,
+        };
+        assert_eq!(
+            spec.full_url(),
+            "https://h/p?q=name%20%3D%20%27a%26b%27&part=id&part=snippet"
+        );
+    }
+}

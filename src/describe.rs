@@ -1,0 +1,124 @@
+//! `gscrape describe`: an API's methods, or everything about one method that a query file needs.
+
+use std::fmt::Write;
+
+use crate::api::Pagination;
+use crate::discovery::{Document, Location, Method};
+use crate::plan::{default_columns, first_sentence, infer_records, record_schema, RecordsGuess};
+
+/// One line per method: HTTP verb, id, and whether it paginates.
+pub fn method_list(doc: &Document) -> String {
+    let methods = doc.methods();
+    let width = methods.iter().map(|m| m.id.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for method in methods {
+        let paginated = if Pagination::detect(doc, method).is_paginated() {
+            "paginated"
+        } else {
+            ""
+        };
+        let line = format!("{:<6} {:<width$}  {paginated}", method.http_method, method.id);
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Everything about one method: URL, parameters, body, pagination, records, columns, scopes.
+pub fn method_details(doc: &Document, method: &Method) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", method.id);
+    let summary = first_sentence(&method.description);
+    if !summary.is_empty() {
+        let _ = writeln!(out, "  {summary}");
+    }
+    let _ = writeln!(out, "  {} {}{}", method.http_method, doc.base_url(), method.path);
+    let _ = writeln!(out, "\nParameters:");
+    if method.parameters.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    let width = method.parameters.keys().map(String::len).max().unwrap_or(0);
+    let mut names: Vec<&String> = method.parameter_order.iter().collect();
+    names.extend(method.parameters.keys().filter(|n| !method.parameter_order.contains(n)));
+    for name in names {
+        let Some(p) = method.parameters.get(name) else {
+            continue;
+        };
+        let location = match p.location {
+            Location::Path => "path",
+            Location::Query => "query",
+        };
+        let mut kind = p.kind.clone();
+        if let Some(format) = &p.format {
+            let _ = write!(kind, "({format})");
+        }
+        let mut flags = Vec::new();
+        if p.required {
+            flags.push("required".to_owned());
+        }
+        if p.repeated {
+            flags.push("repeated".to_owned());
+        }
+        if p.deprecated {
+            flags.push("deprecated".to_owned());
+        }
+        if !p.enum_values.is_empty() {
+            flags.push(format!("one of: {}", p.enum_values.join(" | ")));
+        }
+        let _ = write!(out, "  {name:<width$}  {location:<5}  {kind}");
+        if !flags.is_empty() {
+            let _ = write!(out, "  [{}]", flags.join(", "));
+        }
+        let description = first_sentence(&p.description);
+        if !description.is_empty() {
+            let _ = write!(out, "  {description}");
+        }
+        out.push('\n');
+    }
+    let body = method.request.as_ref().map_or("none", |r| r.reference.as_str());
+    let response = method.response.as_ref().map_or("none", |r| r.reference.as_str());
+    let pagination = Pagination::detect(doc, method);
+    let _ = writeln!(out, "\nRequest body: {body}");
+    let _ = writeln!(out, "Response: {response}");
+    let _ = writeln!(out, "Pagination: {}", pagination.describe());
+    let records = match infer_records(doc, method, &pagination) {
+        RecordsGuess::Array(path) => {
+            let _ = writeln!(out, "Records: {path}");
+            Some(path)
+        }
+        RecordsGuess::Whole => {
+            let _ = writeln!(out, "Records: the whole response (one record)");
+            None
+        }
+        RecordsGuess::Ambiguous(candidates) => {
+            let _ = writeln!(out, "Records: set `records` to one of: {}", candidates.join(", "));
+            None
+        }
+    };
+    match record_schema(doc, method, records.as_ref()) {
+        Some(record) => {
+            let columns = default_columns(doc, &record);
+            let _ = writeln!(out, "Default columns ({}):", columns.len());
+            for column in columns {
+                let _ = writeln!(out, "  {}", column.header);
+            }
+        }
+        None => {
+            let _ = writeln!(out, "Default columns: none (the response has no schema; list `columns`)");
+        }
+    }
+    let _ = writeln!(out, "Scopes:");
+    if method.scopes.is_empty() {
+        let _ = writeln!(out, "  (none listed: an API key may be enough)");
+    }
+    let preferred = method.preferred_scope();
+    for scope in &method.scopes {
+        let mark = if Some(scope.as_str()) == preferred {
+            "  (least privilege: used by gscrape)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {scope}{mark}");
+    }
+    out
+}

@@ -1,0 +1,203 @@
+//! Google API Discovery documents: the typed model, method lookup by id, and where documents
+//! come from (see [`source`]).
+//!
+//! Only the parts gscrape uses are modelled; unknown fields are ignored so new documents load.
+
+pub mod schema;
+pub mod source;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+pub use source::{DiscoveryError, DiscoverySource};
+
+/// One Discovery REST description (`{api}:{version}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub title: String,
+    pub root_url: String,
+    #[serde(default)]
+    pub service_path: String,
+    /// Parameters every method accepts (`fields`, `key`, `quotaUser`, ...).
+    #[serde(default)]
+    pub parameters: IndexMap<String, Parameter>,
+    #[serde(default)]
+    pub resources: IndexMap<String, Resource>,
+    /// Top-level methods (a few APIs such as oauth2:v2 have them).
+    #[serde(default)]
+    pub methods: IndexMap<String, Method>,
+    #[serde(default)]
+    pub schemas: IndexMap<String, Schema>,
+    #[serde(default)]
+    pub auth: Option<Auth>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Resource {
+    #[serde(default)]
+    pub methods: IndexMap<String, Method>,
+    #[serde(default)]
+    pub resources: IndexMap<String, Resource>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Auth {
+    pub oauth2: Option<OAuth2>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OAuth2 {
+    #[serde(default)]
+    pub scopes: IndexMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Method {
+    pub id: String,
+    pub path: String,
+    pub http_method: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub parameters: IndexMap<String, Parameter>,
+    #[serde(default)]
+    pub parameter_order: Vec<String>,
+    pub request: Option<SchemaRef>,
+    pub response: Option<SchemaRef>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// `{"$ref": "Name"}` as used by a method's request and response.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchemaRef {
+    #[serde(rename = "$ref")]
+    pub reference: String,
+}
+
+/// Where a parameter travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Location {
+    Path,
+    Query,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Parameter {
+    #[serde(rename = "type", default = "string_type")]
+    pub kind: String,
+    pub location: Location,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub repeated: bool,
+    #[serde(rename = "enum", default)]
+    pub enum_values: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+    pub format: Option<String>,
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+fn string_type() -> String {
+    "string".to_owned()
+}
+
+/// A JSON schema as Discovery writes it (a subset of JSON Schema draft 3).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schema {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    #[serde(rename = "$ref")]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub properties: IndexMap<String, Schema>,
+    pub items: Option<Box<Schema>>,
+    pub additional_properties: Option<Box<Schema>>,
+    pub format: Option<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl Document {
+    /// Parses a document from its JSON text.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// `api:version`, the name Google uses for a document.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.name, self.version)
+    }
+
+    /// Every method of the document in document order, nested resources included.
+    pub fn methods(&self) -> Vec<&Method> {
+        fn walk<'a>(resources: &'a IndexMap<String, Resource>, out: &mut Vec<&'a Method>) {
+            for resource in resources.values() {
+                out.extend(resource.methods.values());
+                walk(&resource.resources, out);
+            }
+        }
+        let mut out: Vec<&Method> = self.methods.values().collect();
+        walk(&self.resources, &mut out);
+        out
+    }
+
+    /// Looks a method up by its Discovery `id` (e.g. `drive.files.list`).
+    pub fn method(&self, id: &str) -> Option<&Method> {
+        self.methods().into_iter().find(|m| m.id == id)
+    }
+
+    /// Up to three method ids closest to `id`, for "did you mean" hints.
+    pub fn similar_method_ids(&self, id: &str) -> Vec<String> {
+        nearest(id, self.methods().iter().map(|m| m.id.as_str()))
+    }
+
+    /// The base every method path is appended to.
+    pub fn base_url(&self) -> String {
+        format!("{}{}", self.root_url, self.service_path)
+    }
+
+    pub fn schema(&self, name: &str) -> Option<&Schema> {
+        self.schemas.get(name)
+    }
+}
+
+impl Method {
+    /// A parameter of the method, or one of the document's global parameters.
+    pub fn parameter<'a>(&'a self, doc: &'a Document, name: &str) -> Option<&'a Parameter> {
+        self.parameters
+            .get(name)
+            .or_else(|| doc.parameters.get(name))
+    }
+
+    /// The least-privilege scope: a read-only one where offered, else the first listed.
+    pub fn preferred_scope(&self) -> Option<&str> {
+        self.scopes
+            .iter()
+            .find(|s| s.ends_with(".readonly") || s.ends_with("readonly"))
+            .or_else(|| self.scopes.first())
+            .map(String::as_str)
+    }
+}
+
+/// Up to three candidates close to `wanted` (edit distance, then shared prefix), best first.
+pub fn nearest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut scored: Vec<(f64, &str)> = candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(wanted, c), c))
+        .filter(|(score, _)| *score > 0.7)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored.into_iter().take(3).map(|(_, c)| c.to_owned()).collect()
+}

@@ -1,0 +1,244 @@
+//! Where Discovery documents come from: a local file named by the query, the on-disk cache
+//! (fresh for 24 h), or the Discovery service (`GSCRAPE_DISCOVERY_URL`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use http::{Request, StatusCode};
+
+use super::Document;
+use crate::http::{self as gh, HyperClient};
+
+/// The public Discovery service; `{api}` and `{version}` are filled in.
+pub const DEFAULT_DISCOVERY_URL: &str =
+    "https://www.googleapis.com/discovery/v1/apis/{api}/{version}/rest";
+
+/// How long a cached document is used without asking the service again.
+pub const CACHE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("cannot fetch the Discovery document {api}:{version}: {source}")]
+    Fetch {
+        api: String,
+        version: String,
+        #[source]
+        source: gh::HttpError,
+    },
+    #[error("the Discovery service has no document {api}:{version} (HTTP {status} from {url}); check `api` and `version`")]
+    NotFound {
+        api: String,
+        version: String,
+        status: StatusCode,
+        url: String,
+    },
+    #[error("{origin} is not a valid Discovery document: {source}")]
+    Invalid {
+        origin: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("--offline: no cached Discovery document {api}:{version} in {}; run once without --offline", .dir.display())]
+    NotCached {
+        api: String,
+        version: String,
+        dir: PathBuf,
+    },
+    #[error("cannot read the Discovery document {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the Discovery URL template {0:?} does not make a valid URL")]
+    BadUrl(String),
+}
+
+/// How the cache is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CachePolicy {
+    /// Use a fresh cached copy, else fetch (and fall back to a stale copy when fetching fails).
+    #[default]
+    Normal,
+    /// Never fetch (`--offline`).
+    Offline,
+    /// Always fetch (`--refresh-discovery`).
+    Refresh,
+}
+
+/// Loads documents, each at most once per process.
+pub struct DiscoverySource {
+    client: HyperClient,
+    url_template: String,
+    cache_dir: Option<PathBuf>,
+    policy: CachePolicy,
+    timeout: Duration,
+    loaded: Mutex<HashMap<String, Arc<Document>>>,
+}
+
+impl DiscoverySource {
+    pub fn new(
+        client: HyperClient,
+        url_template: String,
+        cache_dir: Option<PathBuf>,
+        policy: CachePolicy,
+        timeout: Duration,
+    ) -> Self {
+        DiscoverySource {
+            client,
+            url_template,
+            cache_dir,
+            policy,
+            timeout,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The document for `api` + `version`, from memory, the cache or the service.
+    pub async fn load(&self, api: &str, version: &str) -> Result<Arc<Document>, DiscoveryError> {
+        let key = format!("{api}:{version}");
+        if let Some(doc) = self.remembered(&key) {
+            return Ok(doc);
+        }
+        let doc = Arc::new(self.load_uncached(api, version).await?);
+        self.remember(key, doc.clone());
+        Ok(doc)
+    }
+
+    /// A document kept in a file (a query's `discovery = "path"`).
+    pub fn load_file(&self, path: &Path) -> Result<Arc<Document>, DiscoveryError> {
+        let key = format!("file:{}", path.display());
+        if let Some(doc) = self.remembered(&key) {
+            return Ok(doc);
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| DiscoveryError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let doc = Arc::new(parse(&text, &path.display().to_string())?);
+        self.remember(key, doc.clone());
+        Ok(doc)
+    }
+
+    fn remembered(&self, key: &str) -> Option<Arc<Document>> {
+        self.loaded.lock().ok()?.get(key).cloned()
+    }
+
+    fn remember(&self, key: String, doc: Arc<Document>) {
+        if let Ok(mut loaded) = self.loaded.lock() {
+            loaded.insert(key, doc);
+        }
+    }
+
+    async fn load_uncached(&self, api: &str, version: &str) -> Result<Document, DiscoveryError> {
+        let cached = self.cache_path(api, version);
+        if self.policy != CachePolicy::Refresh {
+            if let Some(path) = &cached {
+                let fresh = is_fresh(path);
+                if fresh || self.policy == CachePolicy::Offline {
+                    if let Ok(text) = std::fs::read_to_string(path) {
+                        if let Ok(doc) = parse(&text, &path.display().to_string()) {
+                            return Ok(doc);
+                        }
+                        tracing::warn!("ignoring the corrupt cached document {}", path.display());
+                    }
+                }
+            }
+        }
+        if self.policy == CachePolicy::Offline {
+            return Err(DiscoveryError::NotCached {
+                api: api.to_owned(),
+                version: version.to_owned(),
+                dir: self.cache_dir.clone().unwrap_or_default(),
+            });
+        }
+        match self.fetch(api, version).await {
+            Ok(text) => {
+                let doc = parse(&text, &format!("the Discovery document {api}:{version}"))?;
+                if let Some(path) = &cached {
+                    if let Err(err) = write_atomically(path, text.as_bytes()) {
+                        tracing::warn!("cannot cache {}: {err}", path.display());
+                    }
+                }
+                Ok(doc)
+            }
+            Err(err @ DiscoveryError::Fetch { .. }) => {
+                // A scheduled run should survive a Discovery outage when it has any copy.
+                let stale = cached
+                    .as_deref()
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .and_then(|text| parse(&text, "cache").ok());
+                match stale {
+                    Some(doc) => {
+                        tracing::warn!("{err}; using the older cached copy");
+                        Ok(doc)
+                    }
+                    None => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn fetch(&self, api: &str, version: &str) -> Result<String, DiscoveryError> {
+        let url = self
+            .url_template
+            .replace("{api}", api)
+            .replace("{version}", version);
+        let request = Request::get(&url)
+            .body(String::new())
+            .map_err(|_| DiscoveryError::BadUrl(self.url_template.clone()))?;
+        tracing::info!("fetching the Discovery document {api}:{version} from {url}");
+        let response = gh::send(&self.client, request, self.timeout)
+            .await
+            .map_err(|source| DiscoveryError::Fetch {
+                api: api.to_owned(),
+                version: version.to_owned(),
+                source,
+            })?;
+        if !response.status.is_success() {
+            return Err(DiscoveryError::NotFound {
+                api: api.to_owned(),
+                version: version.to_owned(),
+                status: response.status,
+                url,
+            });
+        }
+        Ok(String::from_utf8_lossy(&response.body).into_owned())
+    }
+
+    fn cache_path(&self, api: &str, version: &str) -> Option<PathBuf> {
+        let safe = |s: &str| s.replace(['/', '\\', ':'], "_");
+        self.cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{}.{}.json", safe(api), safe(version))))
+    }
+}
+
+fn parse(text: &str, origin: &str) -> Result<Document, DiscoveryError> {
+    Document::from_json(text).map_err(|source| DiscoveryError::Invalid {
+        origin: origin.to_owned(),
+        source,
+    })
+}
+
+fn is_fresh(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+        .is_some_and(|age| age < CACHE_TTL)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! gscrape: saved TOML query files → any Google API described by Discovery → paginated,
+//! streamed CSV.
+//!
+//! The flow of a run, one module per step:
+//! [`query`] (files → `Query`) → [`discovery`] (documents) → [`plan`] (query checked against its
+//! method) → [`api`] (requests, pagination, sending) → [`records`] (records → rows) →
+//! [`sink`] (CSV file, replaced only when complete), driven by [`run`]. [`app`] is the command
+//! layer the binary calls.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod describe;
+pub mod discovery;
+pub mod error;
+pub mod http;
+pub mod plan;
+pub mod query;
+pub mod records;
+pub mod run;
+pub mod sink;
+
+pub use error::Exit;

@@ -1,0 +1,422 @@
+//! Checking a [`Query`] against its Discovery document and resolving everything a run needs:
+//! the method, the first request, the pagination style, the records path and the columns.
+//! Every problem is collected, so one `validate` shows them all.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::api::{expand_path, Pagination, RequestSpec};
+use crate::discovery::{nearest, schema, Document, Location, Method, Parameter, Schema};
+use crate::query::{Param, Problem, Query};
+use crate::records::{Column, FieldPath};
+
+/// A query ready to run.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    pub query: Query,
+    pub doc: Arc<Document>,
+    pub method: Method,
+    /// The request of the first page.
+    pub request: RequestSpec,
+    pub pagination: Pagination,
+    /// Where the records are in each response; `None`: the response is one record.
+    pub records: Option<FieldPath>,
+    pub columns: Vec<Column>,
+    /// The least-privilege OAuth scope of the method, if it lists any.
+    pub scope: Option<String>,
+}
+
+/// Checks `query` against `doc`; all problems found are returned.
+pub fn plan(query: &Query, doc: Arc<Document>) -> Result<QueryPlan, Vec<Problem>> {
+    let Some(method) = doc.method(&query.method.value) else {
+        let hints = doc.similar_method_ids(&query.method.value);
+        let hint = match hints.as_slice() {
+            [] => format!("see `gscrape describe {} {}`", query.api, query.version),
+            _ => format!("did you mean {}?", quoted_list(&hints)),
+        };
+        return Err(vec![query.problem(
+            query.method.line,
+            Some("method".to_owned()),
+            format!("{} has no method {:?}; {hint}", doc.label(), query.method.value),
+        )]);
+    };
+    let mut problems = Vec::new();
+    let request = build_request(query, &doc, method, &mut problems);
+    let pagination = Pagination::detect(&doc, method);
+    let records = records_path(query, &doc, method, &pagination, &mut problems);
+    let record = record_schema(&doc, method, records.as_ref());
+    let columns = columns(query, &doc, record.as_ref(), &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(QueryPlan {
+        query: query.clone(),
+        scope: method.preferred_scope().map(str::to_owned),
+        method: method.clone(),
+        doc,
+        request,
+        pagination,
+        records,
+        columns,
+    })
+}
+
+fn build_request(
+    query: &Query,
+    doc: &Document,
+    method: &Method,
+    problems: &mut Vec<Problem>,
+) -> RequestSpec {
+    let mut path_values: Vec<(&str, String)> = Vec::new();
+    let mut query_values = Vec::new();
+    for param in &query.params {
+        let key = Some(format!("params.{}", param.name));
+        let Some(spec) = method.parameter(doc, &param.name) else {
+            let names = method.parameters.keys().chain(doc.parameters.keys());
+            let hint = match nearest(&param.name, names.map(String::as_str)).first() {
+                Some(h) => format!("did you mean `{h}`?"),
+                None => format!("see `gscrape describe {} {} {}`", query.api, query.version, method.id),
+            };
+            problems.push(query.problem(
+                param.line,
+                key,
+                format!("unknown parameter of {}; {hint}", method.id),
+            ));
+            continue;
+        };
+        match param_values(param, spec) {
+            Ok(values) if spec.location == Location::Path => {
+                path_values.extend(values.into_iter().map(|v| (param.name.as_str(), v)));
+            }
+            Ok(values) => {
+                query_values.extend(values.into_iter().map(|v| (param.name.clone(), v)));
+            }
+            Err(message) => problems.push(query.problem(param.line, key, message)),
+        }
+    }
+    for (name, spec) in &method.parameters {
+        if spec.required && !query.params.iter().any(|p| &p.name == name) {
+            let location = match spec.location {
+                Location::Path => "path",
+                Location::Query => "query",
+            };
+            problems.push(query.problem(
+                None,
+                Some(format!("params.{name}")),
+                format!(
+                    "missing required {location} parameter of {}: add `{name} = ...` under [params] ({})",
+                    method.id,
+                    first_sentence(&spec.description)
+                ),
+            ));
+        }
+    }
+    let body = match (&query.body, &method.request) {
+        (Some(body), None) => {
+            problems.push(query.problem(
+                body.line,
+                Some("body".to_owned()),
+                format!(
+                    "{} takes no request body (it is {} {}); remove [body] or use [params]",
+                    method.id, method.http_method, method.path
+                ),
+            ));
+            None
+        }
+        (Some(body), Some(request)) => {
+            check_body_keys(query, doc, &body.value, &request.reference, body.line, problems);
+            Some(body.value.clone())
+        }
+        (None, _) => None,
+    };
+    let path = expand_path(&method.path, |name| {
+        path_values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    })
+    .unwrap_or_else(|_| method.path.clone()); // a missing path value was reported above
+    RequestSpec {
+        http_method: method.http_method.parse().unwrap_or(http::Method::GET),
+        url: format!("{}{}", doc.base_url(), path),
+        query: query_values,
+        body,
+    }
+}
+
+/// The string values of a parameter, checked against its declared type, enum and repetition.
+fn param_values(param: &Param, spec: &Parameter) -> Result<Vec<String>, String> {
+    let items = match &param.value {
+        toml::Value::Array(items) if spec.repeated => items.as_slice(),
+        toml::Value::Array(_) => {
+            return Err("takes one value, not a list (the parameter is not repeated)".to_owned())
+        }
+        one => std::slice::from_ref(one),
+    };
+    items.iter().map(|value| scalar_value(value, spec)).collect()
+}
+
+fn scalar_value(value: &toml::Value, spec: &Parameter) -> Result<String, String> {
+    let int_format = matches!(
+        spec.format.as_deref(),
+        Some("int64" | "uint64" | "int32" | "uint32")
+    );
+    let text = match (spec.kind.as_str(), value) {
+        ("integer", toml::Value::Integer(i)) => i.to_string(),
+        ("number", toml::Value::Integer(i)) => i.to_string(),
+        ("number", toml::Value::Float(f)) => f.to_string(),
+        ("boolean", toml::Value::Boolean(b)) => b.to_string(),
+        ("string", toml::Value::String(s)) => s.clone(),
+        ("string", toml::Value::Integer(i)) if int_format => i.to_string(),
+        ("string", toml::Value::Datetime(d)) => d.to_string(),
+        ("any", toml::Value::String(s)) => s.clone(),
+        ("any", toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)) => {
+            value.to_string()
+        }
+        (kind, other) => {
+            let expected = match kind {
+                "integer" => "an integer",
+                "number" => "a number",
+                "boolean" => "a boolean (true or false)",
+                "string" if int_format => "a string or an integer",
+                _ => "a string",
+            };
+            return Err(format!("expected {expected}, found {}", describe_toml(other)));
+        }
+    };
+    if !spec.enum_values.is_empty() && !spec.enum_values.contains(&text) {
+        return Err(format!(
+            "{text:?} is not an allowed value; use one of: {}",
+            spec.enum_values.join(", ")
+        ));
+    }
+    Ok(text)
+}
+
+fn describe_toml(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("the string {s:?}"),
+        toml::Value::Integer(i) => format!("the integer {i}"),
+        toml::Value::Float(f) => format!("the number {f}"),
+        toml::Value::Boolean(b) => format!("the boolean {b}"),
+        toml::Value::Datetime(d) => format!("the date {d}"),
+        toml::Value::Array(_) => "a list".to_owned(),
+        toml::Value::Table(_) => "a table".to_owned(),
+    }
+}
+
+fn check_body_keys(
+    query: &Query,
+    doc: &Document,
+    body: &Value,
+    schema_name: &str,
+    line: Option<usize>,
+    problems: &mut Vec<Problem>,
+) {
+    let (Some(schema), Value::Object(map)) = (doc.schema(schema_name), body) else {
+        return;
+    };
+    if schema.properties.is_empty() {
+        return;
+    }
+    for key in map.keys() {
+        if !schema.properties.contains_key(key) {
+            let hint = match nearest(key, schema.properties.keys().map(String::as_str)).first() {
+                Some(h) => format!("; did you mean `{h}`?"),
+                None => String::new(),
+            };
+            problems.push(query.problem(
+                line,
+                Some(format!("body.{key}")),
+                format!("not a field of the request body {schema_name}{hint}"),
+            ));
+        }
+    }
+}
+
+/// What a method's records are when the query does not say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordsGuess {
+    /// The one array of objects in the response of a list-like method.
+    Array(FieldPath),
+    /// The whole response is one record.
+    Whole,
+    /// Several arrays could be the records; the query must choose.
+    Ambiguous(Vec<String>),
+}
+
+/// Infers the records: for list-like methods (paginated, or `list*`/`search*`/`query*`) the
+/// response's one array of objects; otherwise the whole response.
+pub fn infer_records(doc: &Document, method: &Method, pagination: &Pagination) -> RecordsGuess {
+    let verb = method.id.rsplit('.').next().unwrap_or_default();
+    let list_like = pagination.is_paginated()
+        || ["list", "search", "query", "aggregatedList"]
+            .iter()
+            .any(|p| verb.starts_with(p));
+    let candidates = match (&method.response, list_like) {
+        (Some(response), true) => schema::record_array_candidates(doc, &response_schema(response)),
+        _ => Vec::new(),
+    };
+    match candidates.as_slice() {
+        [] => RecordsGuess::Whole,
+        [one] => RecordsGuess::Array(FieldPath::parse(one).expect("a property name is a valid path")),
+        _ => RecordsGuess::Ambiguous(candidates),
+    }
+}
+
+/// The schema of one record (a `$ref` schema may come back; resolve it to read it).
+pub fn record_schema(doc: &Document, method: &Method, records: Option<&FieldPath>) -> Option<Schema> {
+    let response = response_schema(method.response.as_ref()?);
+    match records {
+        None => Some(response),
+        Some(path) => {
+            let keys: Vec<String> = path.keys().map(str::to_owned).collect();
+            schema::schema_at(doc, &response, &keys).cloned()
+        }
+    }
+}
+
+fn response_schema(response: &crate::discovery::SchemaRef) -> Schema {
+    Schema {
+        reference: Some(response.reference.clone()),
+        ..Schema::default()
+    }
+}
+
+/// The default columns: the scalar leaves of the record schema.
+pub fn default_columns(doc: &Document, record: &Schema) -> Vec<Column> {
+    schema::leaf_columns(doc, record)
+        .iter()
+        .filter_map(|leaf| FieldPath::parse(leaf).ok().map(Column::from_path))
+        .collect()
+}
+
+fn records_path(
+    query: &Query,
+    doc: &Document,
+    method: &Method,
+    pagination: &Pagination,
+    problems: &mut Vec<Problem>,
+) -> Option<FieldPath> {
+    let Some(records) = &query.records else {
+        return match infer_records(doc, method, pagination) {
+            RecordsGuess::Array(path) => Some(path),
+            RecordsGuess::Whole => None,
+            RecordsGuess::Ambiguous(candidates) => {
+                problems.push(query.problem(
+                    None,
+                    Some("records".to_owned()),
+                    format!(
+                        "the response of {} has several arrays of records ({}); set `records` to one of them",
+                        method.id,
+                        quoted_list(&candidates)
+                    ),
+                ));
+                None
+            }
+        };
+    };
+    if method.response.is_some() && record_schema(doc, method, Some(&records.value)).is_none() {
+        let candidates = method
+            .response
+            .as_ref()
+            .map(|r| schema::record_array_candidates(doc, &response_schema(r)))
+            .unwrap_or_default();
+        let hint = match candidates.as_slice() {
+            [] => "the response has no array of records".to_owned(),
+            _ => format!("arrays of records in the response: {}", quoted_list(&candidates)),
+        };
+        problems.push(query.problem(
+            records.line,
+            Some("records".to_owned()),
+            format!("`{}` is not in the response of {}; {hint}", records.value, method.id),
+        ));
+    }
+    Some(records.value.clone())
+}
+
+fn columns(
+    query: &Query,
+    doc: &Document,
+    record: Option<&Schema>,
+    problems: &mut Vec<Problem>,
+) -> Vec<Column> {
+    if let Some(columns) = &query.columns {
+        if let Some(record) = record {
+            for column in columns {
+                if let Err(message) = check_path(doc, record, &column.value.path) {
+                    problems.push(query.problem(column.line, Some("columns".to_owned()), message));
+                }
+            }
+        }
+        return columns.iter().map(|c| c.value.clone()).collect();
+    }
+    let Some(record) = record else {
+        problems.push(query.problem(
+            None,
+            Some("columns".to_owned()),
+            "the record schema is not known from the Discovery document; list the `columns` to export",
+        ));
+        return Vec::new();
+    };
+    let columns = default_columns(doc, record);
+    if columns.is_empty() {
+        problems.push(query.problem(
+            None,
+            Some("columns".to_owned()),
+            "the record schema has no fields; list the `columns` to export",
+        ));
+    }
+    columns
+}
+
+/// Checks a column path against the record schema where the schema names its properties
+/// (maps and free-form values accept any key).
+fn check_path(doc: &Document, record: &Schema, path: &FieldPath) -> Result<(), String> {
+    let mut current = schema::resolve(doc, record);
+    let mut walked = Vec::new();
+    for key in path.keys() {
+        while current.kind.as_deref() == Some("array") {
+            match &current.items {
+                Some(items) => current = schema::resolve(doc, items),
+                None => return Ok(()),
+            }
+        }
+        if current.properties.is_empty() {
+            return Ok(());
+        }
+        let Some(next) = current.properties.get(key) else {
+            let at = if walked.is_empty() {
+                "the record".to_owned()
+            } else {
+                format!("`{}`", walked.join("."))
+            };
+            let hint = match nearest(key, current.properties.keys().map(String::as_str)).first() {
+                Some(h) => format!("; did you mean `{h}`?"),
+                None => String::new(),
+            };
+            return Err(format!("`{path}`: {at} has no field `{key}`{hint}"));
+        };
+        walked.push(key);
+        current = schema::resolve(doc, next);
+    }
+    Ok(())
+}
+
+fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first sentence of a description, for one-line messages.
+pub fn first_sentence(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.find(". ") {
+        Some(end) => text[..=end].to_owned(),
+        None => text,
+    }
+}

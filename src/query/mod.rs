@@ -1,0 +1,345 @@
+//! Query files: one TOML file is one saved query. [`parse`] turns the text into a [`Query`]
+//! (syntax, keys and types); [`crate::plan`] then checks it against its Discovery document.
+
+mod load;
+mod wire;
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::records::{Column, FieldPath};
+
+pub use load::{load_queries, query_files, LoadError};
+
+/// A value and the line of the query file it was written on (1-based).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    pub value: T,
+    pub line: Option<usize>,
+}
+
+/// One `[params]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub value: toml::Value,
+    pub line: Option<usize>,
+}
+
+/// A saved query, checked for syntax, keys and types (not yet against Discovery).
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// `name`, or the file stem.
+    pub name: String,
+    /// The file it was read from.
+    pub file: PathBuf,
+    pub api: String,
+    pub version: String,
+    pub method: Located<String>,
+    /// A local Discovery document, resolved against the query file's directory.
+    pub discovery: Option<PathBuf>,
+    pub params: Vec<Param>,
+    pub body: Option<Located<Value>>,
+    pub records: Option<Located<FieldPath>>,
+    pub columns: Option<Vec<Located<Column>>>,
+    /// Relative path of the CSV under the output directory.
+    pub output: PathBuf,
+    pub max_pages: Option<u64>,
+    pub max_records: Option<u64>,
+}
+
+/// A problem in a query file: where it is and what to do about it. Displays as one line:
+/// `queries/x.toml:4: params.pageSize: expected an integer, found a string`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl Query {
+    /// A problem in this query's file.
+    pub fn problem(
+        &self,
+        line: Option<usize>,
+        key: impl Into<Option<String>>,
+        message: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            file: self.file.clone(),
+            line,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses the text of a query file. Every problem found is returned, not just the first.
+pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
+    let lines = LineIndex::new(text);
+    let problem = |line, key: Option<&str>, message: String| Problem {
+        file: file.to_owned(),
+        line,
+        key: key.map(str::to_owned),
+        message,
+    };
+    let raw: wire::QueryFile = toml::from_str(text).map_err(|err| {
+        let span = err.span().filter(|s| !(s.start == 0 && s.end >= text.len()));
+        let line = span.as_ref().map(|s| lines.line(s.start));
+        let key = span.as_ref().and_then(|s| lines.key_at(text, s.start));
+        vec![problem(line, key.as_deref(), explain_toml_error(err.message()))]
+    })?;
+
+    let mut problems = Vec::new();
+    let at = |span: std::ops::Range<usize>| Some(lines.line(span.start));
+
+    let name = match &raw.name {
+        Some(name) => name.get_ref().clone(),
+        None => file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if name.is_empty() || name.contains(['/', '\\']) || name.trim() != name {
+        problems.push(problem(
+            raw.name.as_ref().and_then(|n| at(n.span())),
+            Some("name"),
+            format!("{name:?} is not a usable query name: use letters, digits, `_`, `-` or `.`"),
+        ));
+    }
+
+    let params = raw
+        .params
+        .iter()
+        .map(|(key, value)| Param {
+            name: key.get_ref().clone(),
+            value: value.get_ref().clone(),
+            line: at(key.span()),
+        })
+        .collect();
+
+    let body = raw.body.as_ref().map(|body| Located {
+        value: toml_to_json(&toml::Value::Table(body.get_ref().clone())),
+        line: at(body.span()),
+    });
+
+    let records = raw.records.as_ref().and_then(|records| {
+        match FieldPath::parse(records.get_ref()) {
+            Ok(path) => Some(Located {
+                value: path,
+                line: at(records.span()),
+            }),
+            Err(err) => {
+                problems.push(problem(at(records.span()), Some("records"), err.to_string()));
+                None
+            }
+        }
+    });
+
+    let columns = raw.columns.as_ref().map(|entries| {
+        entries
+            .iter()
+            .filter_map(|entry| {
+                let line = at(entry.span());
+                let entry = entry.get_ref();
+                match FieldPath::parse(&entry.path) {
+                    Ok(path) => Some(Located {
+                        value: Column {
+                            header: entry.name.clone().unwrap_or_else(|| entry.path.clone()),
+                            path,
+                        },
+                        line,
+                    }),
+                    Err(err) => {
+                        problems.push(problem(line, Some("columns"), err.to_string()));
+                        None
+                    }
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    if let Some(entries) = &raw.columns {
+        if entries.is_empty() {
+            problems.push(problem(
+                None,
+                Some("columns"),
+                "is empty: list at least one column, or remove the key for the default columns"
+                    .to_owned(),
+            ));
+        }
+    }
+
+    let output = match &raw.output {
+        Some(output) => {
+            let path = PathBuf::from(output.get_ref());
+            if !is_plain_relative(&path) {
+                problems.push(problem(
+                    at(output.span()),
+                    Some("output"),
+                    format!(
+                        "{:?} must be a relative file name under the output directory (no `..`, not absolute)",
+                        output.get_ref()
+                    ),
+                ));
+            }
+            path
+        }
+        None => PathBuf::from(format!("{name}.csv")),
+    };
+
+    let discovery = raw.discovery.as_ref().map(|d| {
+        file.parent()
+            .unwrap_or(Path::new("."))
+            .join(d.get_ref())
+    });
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Query {
+        name,
+        file: file.to_owned(),
+        api: raw.api.into_inner(),
+        version: raw.version.into_inner(),
+        method: Located {
+            line: at(raw.method.span()),
+            value: raw.method.into_inner(),
+        },
+        discovery,
+        params,
+        body,
+        records,
+        columns,
+        output,
+        max_pages: raw.max_pages.map(|n| n.into_inner().get()),
+        max_records: raw.max_records.map(|n| n.into_inner().get()),
+    })
+}
+
+fn is_plain_relative(path: &Path) -> bool {
+    path.components().all(|c| matches!(c, Component::Normal(_))) && path.components().count() > 0
+}
+
+/// TOML to JSON, with dates and times as their TOML text.
+pub fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// The TOML parser's message on one line; an unknown key gets the nearest known one as a hint.
+fn explain_toml_error(message: &str) -> String {
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message;
+    };
+    let Some((unknown, expected)) = rest.split_once("`, expected one of ") else {
+        return message;
+    };
+    let known: Vec<&str> = expected.split(", ").map(|k| k.trim_matches('`')).collect();
+    let hint = match crate::discovery::nearest(unknown, known.iter().copied()).first() {
+        Some(near) => format!("did you mean `{near}`?"),
+        None => format!("known keys: {}", known.join(", ")),
+    };
+    format!("unknown key `{unknown}`; {hint}")
+}
+
+/// Byte offset → line number, and the key written on a line.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { starts }
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
+
+    /// `key` for a line `key = value`, to name the key in a type error.
+    fn key_at(&self, text: &str, offset: usize) -> Option<String> {
+        let start = self.starts[self.line(offset) - 1];
+        let line = text[start..].lines().next()?;
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim().trim_matches('"');
+        (!key.is_empty() && !key.starts_with('[')).then(|| key.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Query, Vec<Problem>> {
+        parse(Path::new("q/files.toml"), text)
+    }
+
+    #[test]
+    fn minimal_query_gets_defaults() {
+        let q = parse_str("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n")
+            .unwrap();
+        assert_eq!(q.name, "files");
+        assert_eq!(q.output, PathBuf::from("files.csv"));
+        assert_eq!(q.method.line, Some(3));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = parse_str("api = \"drive\"\nversion = \"v3\"\nmethod = \"m\"\nmax_page = 3\n")
+            .unwrap_err();
+        let text = err[0].to_string();
+        assert_eq!(
+            text,
+            "q/files.toml:4: max_page: unknown key `max_page`; did you mean `max_pages`?"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = parse_str("api = \"drive\"\nversion = \"v3\"\nmethod = \"m\"\nmax_pages = \"x\"\n")
+            .unwrap_err();
+        assert_eq!(err[0].line, Some(4));
+        assert_eq!(err[0].key.as_deref(), Some("max_pages"));
+    }
+
+    #[test]
+    fn output_must_stay_under_the_out_dir() {
+        let err = parse_str("api = \"a\"\nversion = \"v\"\nmethod = \"m\"\noutput = \"../x.csv\"\n")
+            .unwrap_err();
+        assert_eq!(err[0].key.as_deref(), Some("output"));
+    }
+}

@@ -1,0 +1,180 @@
+//! Records and columns: pulling the records out of a response page, and turning one record into
+//! one CSV row by its columns.
+//!
+//! Flattening rules: nested objects are reached with dotted paths; arrays of scalars become one
+//! cell joined with `;`; arrays of objects and maps become one cell of compact JSON unless a path
+//! picks into them; missing or null is an empty cell; numbers and booleans are their JSON text;
+//! strings (int64-as-string too) are unchanged.
+
+pub mod path;
+
+use serde_json::Value;
+
+pub use path::{FieldPath, PathError, Segment};
+
+/// Joins the values of an array of scalars in one cell.
+pub const LIST_SEPARATOR: &str = ";";
+
+/// One CSV column: its header and where its value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub header: String,
+    pub path: FieldPath,
+}
+
+impl Column {
+    /// A column whose header is its path (the default columns, and bare path strings).
+    pub fn from_path(path: FieldPath) -> Self {
+        Column {
+            header: path.as_str().to_owned(),
+            path,
+        }
+    }
+}
+
+/// Takes the records out of a response page: the array at `records` (each element a record;
+/// an absent array — Google omits empty ones — is no record), or the whole page as one record.
+pub fn take_records(mut page: Value, records: Option<&FieldPath>) -> Vec<Value> {
+    let Some(path) = records else {
+        return vec![page];
+    };
+    let mut node = &mut page;
+    for segment in path.segments() {
+        let next = match (segment, node) {
+            (Segment::Key(key), Value::Object(map)) => map.get_mut(key),
+            (Segment::Index(i), Value::Array(items)) => items.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(next) => node = next,
+            None => return Vec::new(),
+        }
+    }
+    match node.take() {
+        Value::Array(items) => items,
+        Value::Null => Vec::new(),
+        one => vec![one],
+    }
+}
+
+/// Fills `row` with the cells of `record`, one per column (the buffer is reused across records).
+pub fn render_row(record: &Value, columns: &[Column], row: &mut Vec<String>) {
+    row.resize(columns.len(), String::new());
+    for (cell, column) in row.iter_mut().zip(columns) {
+        cell.clear();
+        render_cell(record, column.path.segments(), cell);
+    }
+}
+
+/// Writes the cell for `path` in `record` into `out`.
+pub fn render_cell(record: &Value, path: &[Segment], out: &mut String) {
+    let mut found = Vec::new();
+    select(record, path, &mut found);
+    match found.as_slice() {
+        [] => {}
+        [one] => render_value(one, out),
+        many => join_scalars_or_json(many.iter().copied(), out),
+    }
+}
+
+/// Collects the values at `path`; a key applied to an array applies to each element.
+fn select<'a>(value: &'a Value, path: &[Segment], found: &mut Vec<&'a Value>) {
+    let Some((first, rest)) = path.split_first() else {
+        if !value.is_null() {
+            found.push(value);
+        }
+        return;
+    };
+    match (first, value) {
+        (Segment::Key(key), Value::Object(map)) => {
+            if let Some(next) = map.get(key) {
+                select(next, rest, found);
+            }
+        }
+        (Segment::Key(_), Value::Array(items)) => {
+            for item in items {
+                select(item, path, found);
+            }
+        }
+        (Segment::Index(i), Value::Array(items)) => {
+            if let Some(next) = items.get(*i) {
+                select(next, rest, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn render_value(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => {}
+        Value::String(s) => out.push_str(s),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Array(items) => join_scalars_or_json(items.iter(), out),
+        Value::Object(_) => out.push_str(&value.to_string()),
+    }
+}
+
+/// Scalars joined with [`LIST_SEPARATOR`]; anything holding an object or array as compact JSON.
+fn join_scalars_or_json<'a>(items: impl Iterator<Item = &'a Value> + Clone, out: &mut String) {
+    if items
+        .clone()
+        .any(|v| matches!(v, Value::Object(_) | Value::Array(_)))
+    {
+        let all: Vec<&Value> = items.collect();
+        out.push_str(&serde_json::to_string(&all).unwrap_or_default());
+        return;
+    }
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push_str(LIST_SEPARATOR);
+        }
+        render_value(item, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cell(record: &Value, path: &str) -> String {
+        let mut out = String::new();
+        render_cell(record, FieldPath::parse(path).unwrap().segments(), &mut out);
+        out
+    }
+
+    #[test]
+    fn flattening_rules() {
+        let r = json!({
+            "id": "a", "size": "123", "n": 1.5, "ok": false, "none": null,
+            "tags": ["x", "y"],
+            "owners": [{"email": "p@x", "me": true}, {"email": "q@x"}],
+            "labels": {"k": "v"},
+            "nested": {"deep": {"x": 1}}
+        });
+        assert_eq!(cell(&r, "id"), "a");
+        assert_eq!(cell(&r, "size"), "123");
+        assert_eq!(cell(&r, "n"), "1.5");
+        assert_eq!(cell(&r, "ok"), "false");
+        assert_eq!(cell(&r, "none"), "");
+        assert_eq!(cell(&r, "missing.x"), "");
+        assert_eq!(cell(&r, "tags"), "x;y");
+        assert_eq!(cell(&r, "owners"), r#"[{"email":"p@x","me":true},{"email":"q@x"}]"#);
+        assert_eq!(cell(&r, "owners.email"), "p@x;q@x");
+        assert_eq!(cell(&r, "owners[1].email"), "q@x");
+        assert_eq!(cell(&r, "owners[5].email"), "");
+        assert_eq!(cell(&r, "labels"), r#"{"k":"v"}"#);
+        assert_eq!(cell(&r, "nested.deep.x"), "1");
+    }
+
+    #[test]
+    fn records_are_taken_from_the_page() {
+        let path = FieldPath::parse("files").unwrap();
+        let page = json!({"files": [{"id": 1}, {"id": 2}], "nextPageToken": "t"});
+        assert_eq!(take_records(page, Some(&path)).len(), 2);
+        assert!(take_records(json!({"kind": "x"}), Some(&path)).is_empty());
+        assert_eq!(take_records(json!({"id": 1}), None), vec![json!({"id": 1})]);
+    }
+}
