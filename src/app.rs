@@ -64,59 +64,77 @@ async fn plan_queries(
         plans.push(match doc {
             Ok(doc) => plan(&query, doc),
             Err(err) => {
-                let key = if query.discovery.is_some() { "discovery" } else { "api" };
-                Err(vec![query.problem(None, Some(key.to_owned()), err.to_string())])
+                let key = if query.discovery.is_some() {
+                    "discovery"
+                } else {
+                    "api"
+                };
+                Err(vec![query.problem(
+                    None,
+                    Some(key.to_owned()),
+                    err.to_string(),
+                )])
             }
         });
     }
     plans
 }
 
-/// Loads the queries named by `paths`; on problems prints them and returns the exit code.
-fn load(paths: &[PathBuf], only: &[String]) -> Result<Vec<Query>, Exit> {
+/// Loads the queries named by `paths` and plans the ones that parsed: the plans, and every
+/// problem of every file. A path that does not exist is reported at once.
+async fn load_and_plan(
+    paths: &[PathBuf],
+    only: &[String],
+    source: &DiscoverySource,
+) -> Result<(Vec<QueryPlan>, Vec<Problem>), Exit> {
     let files = query_files(paths).map_err(|err| {
         eprintln!("error: {err}");
         Exit::Invalid
     })?;
-    load_queries(&files, only).map_err(|problems| {
-        for problem in problems {
-            eprintln!("error: {problem}");
+    let (queries, mut problems) = load_queries(&files, only);
+    let mut plans = Vec::new();
+    for result in plan_queries(queries, source).await {
+        match result {
+            Ok(plan) => plans.push(plan),
+            Err(found) => problems.extend(found),
         }
-        Exit::Invalid
-    })
+    }
+    Ok((plans, problems))
 }
 
 async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
-    let queries = match load(&args.paths, &[]) {
-        Ok(queries) => queries,
+    let source = discovery_source(&args.discovery, client);
+    let (plans, problems) = match load_and_plan(&args.paths, &[], &source).await {
+        Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
-    let source = discovery_source(&args.discovery, client);
-    let mut exit = Exit::Success;
-    for result in plan_queries(queries, &source).await {
-        match result {
-            Ok(plan) => println!(
-                "ok     {}: {} → {} ({} columns, {})",
-                plan.query.name,
-                plan.method.id,
-                plan.query.output.display(),
-                plan.columns.len(),
-                if plan.pagination.is_paginated() { "paginated" } else { "one page" }
-            ),
-            Err(problems) => {
-                exit = Exit::Invalid;
-                for problem in problems {
-                    println!("error  {problem}");
-                }
-            }
-        }
+    for problem in &problems {
+        println!("error  {problem}");
     }
-    exit
+    for plan in &plans {
+        println!(
+            "ok     {}: {} → {} ({} columns, {})",
+            plan.query.name,
+            plan.method.id,
+            plan.query.output.display(),
+            plan.columns.len(),
+            if plan.pagination.is_paginated() {
+                "paginated"
+            } else {
+                "one page"
+            }
+        );
+    }
+    if problems.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Invalid
+    }
 }
 
 async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
     let source = discovery_source(&args.discovery, client);
-    let doc = match source.load(&args.api, &args.version).await {
+    let doc = match source.load(&args.api, &args.api_version).await {
         Ok(doc) => doc,
         Err(err) => {
             eprintln!("error: {err}");
@@ -130,7 +148,10 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
             None => {
                 let hints = nearest(id, doc.methods().iter().map(|m| m.id.as_str()));
                 let hint = if hints.is_empty() {
-                    format!("run `gscrape describe {} {}` for the list", args.api, args.version)
+                    format!(
+                        "run `gscrape describe {} {}` for the list",
+                        args.api, args.api_version
+                    )
                 } else {
                     format!("did you mean {}?", hints.join(", "))
                 };
@@ -143,25 +164,15 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
 }
 
 async fn run(args: RunArgs, client: HyperClient) -> Exit {
-    let queries = match load(&args.paths, &args.only) {
-        Ok(queries) => queries,
+    let source = discovery_source(&args.discovery, client.clone());
+    let (plans, problems) = match load_and_plan(&args.paths, &args.only, &source).await {
+        Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
-    let source = discovery_source(&args.discovery, client.clone());
-    let mut plans = Vec::new();
-    let mut invalid = false;
-    for result in plan_queries(queries, &source).await {
-        match result {
-            Ok(plan) => plans.push(plan),
-            Err(problems) => {
-                invalid = true;
-                for problem in problems {
-                    eprintln!("error: {problem}");
-                }
-            }
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("error: {problem}");
         }
-    }
-    if invalid {
         return Exit::Invalid;
     }
     let Some(token) = args.access_token.filter(|t| !t.trim().is_empty()) else {
@@ -195,8 +206,12 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
             Ok(outcome) => {
                 let cut = match outcome.stop {
                     Stop::Complete => String::new(),
-                    Stop::MaxPages(n) => format!(" (stopped by max_pages = {n}; more pages were available)"),
-                    Stop::MaxRecords(n) => format!(" (stopped by max_records = {n}; more records were available)"),
+                    Stop::MaxPages(n) => {
+                        format!(" (stopped by max_pages = {n}; more pages were available)")
+                    }
+                    Stop::MaxRecords(n) => {
+                        format!(" (stopped by max_records = {n}; more records were available)")
+                    }
                 };
                 eprintln!(
                     "{name}: {} records, {} pages → {}{cut}",

@@ -45,7 +45,12 @@ pub struct RunArgs {
     pub only: Vec<String>,
 
     /// OAuth access token sent as a bearer token (e.g. from `gcloud auth print-access-token`).
-    #[arg(long, env = "GSCRAPE_ACCESS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "GSCRAPE_ACCESS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub access_token: Option<String>,
 
     /// Seconds to wait for one HTTP response before giving up on it.
@@ -71,7 +76,8 @@ pub struct DescribeArgs {
     /// API name as in the Discovery directory, e.g. `drive`, `admin`, `searchconsole`.
     pub api: String,
     /// API version, e.g. `v3`, `directory_v1`.
-    pub version: String,
+    #[arg(value_name = "VERSION")]
+    pub api_version: String,
     /// A method id, e.g. `drive.files.list`; without it, all methods are listed.
     pub method: Option<String>,
 

@@ -17,7 +17,10 @@ pub fn method_list(doc: &Document) -> String {
         } else {
             ""
         };
-        let line = format!("{:<6} {:<width$}  {paginated}", method.http_method, method.id);
+        let line = format!(
+            "{:<6} {:<width$}  {paginated}",
+            method.http_method, method.id
+        );
         out.push_str(line.trim_end());
         out.push('\n');
     }
@@ -32,14 +35,25 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
     if !summary.is_empty() {
         let _ = writeln!(out, "  {summary}");
     }
-    let _ = writeln!(out, "  {} {}{}", method.http_method, doc.base_url(), method.path);
+    let _ = writeln!(
+        out,
+        "  {} {}{}",
+        method.http_method,
+        doc.base_url(),
+        method.path
+    );
     let _ = writeln!(out, "\nParameters:");
     if method.parameters.is_empty() {
         let _ = writeln!(out, "  (none)");
     }
     let width = method.parameters.keys().map(String::len).max().unwrap_or(0);
     let mut names: Vec<&String> = method.parameter_order.iter().collect();
-    names.extend(method.parameters.keys().filter(|n| !method.parameter_order.contains(n)));
+    names.extend(
+        method
+            .parameters
+            .keys()
+            .filter(|n| !method.parameter_order.contains(n)),
+    );
     for name in names {
         let Some(p) = method.parameters.get(name) else {
             continue;
@@ -75,8 +89,14 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
         }
         out.push('\n');
     }
-    let body = method.request.as_ref().map_or("none", |r| r.reference.as_str());
-    let response = method.response.as_ref().map_or("none", |r| r.reference.as_str());
+    let body = method
+        .request
+        .as_ref()
+        .map_or("none", |r| r.reference.as_str());
+    let response = method
+        .response
+        .as_ref()
+        .map_or("none", |r| r.reference.as_str());
     let pagination = Pagination::detect(doc, method);
     let _ = writeln!(out, "\nRequest body: {body}");
     let _ = writeln!(out, "Response: {response}");
@@ -91,7 +111,11 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
             None
         }
         RecordsGuess::Ambiguous(candidates) => {
-            let _ = writeln!(out, "Records: set `records` to one of: {}", candidates.join(", "));
+            let _ = writeln!(
+                out,
+                "Records: set `records` to one of: {}",
+                candidates.join(", ")
+            );
             None
         }
     };
@@ -104,7 +128,10 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
             }
         }
         None => {
-            let _ = writeln!(out, "Default columns: none (the response has no schema; list `columns`)");
+            let _ = writeln!(
+                out,
+                "Default columns: none (the response has no schema; list `columns`)"
+            );
         }
     }
     let _ = writeln!(out, "Scopes:");

@@ -19,13 +19,13 @@ pub type HyperClient = Client<HttpsConnector<HttpConnector>, String>;
 /// Why one HTTP exchange produced no response.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}: {}", chain(.source.as_ref()))]
     Connect {
         url: String,
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: Box<hyper_util::client::legacy::Error>,
     },
-    #[error("reading the response of {url} failed: {source}")]
+    #[error("reading the response of {url} failed: {}", chain(.source))]
     Body {
         url: String,
         #[source]
@@ -33,6 +33,18 @@ pub enum HttpError {
     },
     #[error("no response from {url} within {}s (raise it with --timeout)", .timeout.as_secs())]
     Timeout { url: String, timeout: Duration },
+}
+
+/// An error and its causes on one line (`a: b: c`), the way hyper's errors need to be shown.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A complete response.
@@ -71,7 +83,7 @@ pub async fn send(
             .await
             .map_err(|source| HttpError::Connect {
                 url: url.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let (parts, body) = response.into_parts();
         let body = body
@@ -206,11 +218,21 @@ mod tests {
 
     #[test]
     fn bearer_only_over_https_or_loopback() {
-        let ok = ["https://www.googleapis.com/x", "http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]:8/x", "http://127.8.0.1/"];
+        let ok = [
+            "https://www.googleapis.com/x",
+            "http://127.0.0.1:9/x",
+            "http://localhost/x",
+            "http://[::1]:8/x",
+            "http://127.8.0.1/",
+        ];
         for url in ok {
             assert!(may_carry_bearer(&url.parse().unwrap()), "{url}");
         }
-        for url in ["http://www.googleapis.com/x", "http://10.0.0.1/x", "ftp://localhost/"] {
+        for url in [
+            "http://www.googleapis.com/x",
+            "http://10.0.0.1/x",
+            "ftp://localhost/",
+        ] {
             assert!(!may_carry_bearer(&url.parse().unwrap()), "{url}");
         }
     }
@@ -231,6 +253,9 @@ mod tests {
     #[test]
     fn secret_query_values_are_redacted() {
         let uri: Uri = "https://h/p?key=abc&q=1&access_token=t".parse().unwrap();
-        assert_eq!(redact_url(&uri), "https://h/p?key=REDACTED&q=1&access_token=REDACTED");
+        assert_eq!(
+            redact_url(&uri),
+            "https://h/p?key=REDACTED&q=1&access_token=REDACTED"
+        );
     }
 }

@@ -38,15 +38,25 @@ pub fn plan(query: &Query, doc: Arc<Document>) -> Result<QueryPlan, Vec<Problem>
         return Err(vec![query.problem(
             query.method.line,
             Some("method".to_owned()),
-            format!("{} has no method {:?}; {hint}", doc.label(), query.method.value),
+            format!(
+                "{} has no method {:?}; {hint}",
+                doc.label(),
+                query.method.value
+            ),
         )]);
     };
     let mut problems = Vec::new();
     let request = build_request(query, &doc, method, &mut problems);
     let pagination = Pagination::detect(&doc, method);
+    let before = problems.len();
     let records = records_path(query, &doc, method, &pagination, &mut problems);
-    let record = record_schema(&doc, method, records.as_ref());
-    let columns = columns(query, &doc, record.as_ref(), &mut problems);
+    // Columns depend on the records: with those in doubt, checking them would only add noise.
+    let columns = if problems.len() == before {
+        let record = record_schema(&doc, method, records.as_ref());
+        columns(query, &doc, record.as_ref(), &mut problems)
+    } else {
+        Vec::new()
+    };
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -73,10 +83,25 @@ fn build_request(
     for param in &query.params {
         let key = Some(format!("params.{}", param.name));
         let Some(spec) = method.parameter(doc, &param.name) else {
+            if crate::query::TOP_LEVEL_KEYS.contains(&param.name.as_str()) {
+                problems.push(query.problem(
+                    param.line,
+                    key,
+                    format!(
+                        "`{}` is a top-level key, not a parameter: move it above [params] \
+                         (in TOML every key after a [table] header belongs to that table)",
+                        param.name
+                    ),
+                ));
+                continue;
+            }
             let names = method.parameters.keys().chain(doc.parameters.keys());
             let hint = match nearest(&param.name, names.map(String::as_str)).first() {
                 Some(h) => format!("did you mean `{h}`?"),
-                None => format!("see `gscrape describe {} {} {}`", query.api, query.version, method.id),
+                None => format!(
+                    "see `gscrape describe {} {} {}`",
+                    query.api, query.version, method.id
+                ),
             };
             problems.push(query.problem(
                 param.line,
@@ -125,7 +150,14 @@ fn build_request(
             None
         }
         (Some(body), Some(request)) => {
-            check_body_keys(query, doc, &body.value, &request.reference, body.line, problems);
+            check_body_keys(
+                query,
+                doc,
+                &body.value,
+                &request.reference,
+                body.line,
+                problems,
+            );
             Some(body.value.clone())
         }
         (None, _) => None,
@@ -154,7 +186,10 @@ fn param_values(param: &Param, spec: &Parameter) -> Result<Vec<String>, String> 
         }
         one => std::slice::from_ref(one),
     };
-    items.iter().map(|value| scalar_value(value, spec)).collect()
+    items
+        .iter()
+        .map(|value| scalar_value(value, spec))
+        .collect()
 }
 
 fn scalar_value(value: &toml::Value, spec: &Parameter) -> Result<String, String> {
@@ -182,7 +217,10 @@ fn scalar_value(value: &toml::Value, spec: &Parameter) -> Result<String, String>
                 "string" if int_format => "a string or an integer",
                 _ => "a string",
             };
-            return Err(format!("expected {expected}, found {}", describe_toml(other)));
+            return Err(format!(
+                "expected {expected}, found {}",
+                describe_toml(other)
+            ));
         }
     };
     if !spec.enum_values.is_empty() && !spec.enum_values.contains(&text) {
@@ -247,7 +285,8 @@ pub enum RecordsGuess {
 }
 
 /// Infers the records: for list-like methods (paginated, or `list*`/`search*`/`query*`) the
-/// response's one array of objects; otherwise the whole response.
+/// response's one array of objects — among several, `items` or the one named after the
+/// resource (`files` for `drive.files.list`); otherwise the whole response.
 pub fn infer_records(doc: &Document, method: &Method, pagination: &Pagination) -> RecordsGuess {
     let verb = method.id.rsplit('.').next().unwrap_or_default();
     let list_like = pagination.is_paginated()
@@ -258,15 +297,29 @@ pub fn infer_records(doc: &Document, method: &Method, pagination: &Pagination) -
         (Some(response), true) => schema::record_array_candidates(doc, &response_schema(response)),
         _ => Vec::new(),
     };
-    match candidates.as_slice() {
-        [] => RecordsGuess::Whole,
-        [one] => RecordsGuess::Array(FieldPath::parse(one).expect("a property name is a valid path")),
-        _ => RecordsGuess::Ambiguous(candidates),
+    let resource = method.id.rsplit('.').nth(1).unwrap_or_default();
+    let chosen = match candidates.as_slice() {
+        [] => return RecordsGuess::Whole,
+        [one] => Some(one),
+        many => many
+            .iter()
+            .find(|c| *c == "items")
+            .or_else(|| many.iter().find(|c| c.eq_ignore_ascii_case(resource))),
+    };
+    match chosen {
+        Some(name) => {
+            RecordsGuess::Array(FieldPath::parse(name).expect("a property name is a valid path"))
+        }
+        None => RecordsGuess::Ambiguous(candidates),
     }
 }
 
 /// The schema of one record (a `$ref` schema may come back; resolve it to read it).
-pub fn record_schema(doc: &Document, method: &Method, records: Option<&FieldPath>) -> Option<Schema> {
+pub fn record_schema(
+    doc: &Document,
+    method: &Method,
+    records: Option<&FieldPath>,
+) -> Option<Schema> {
     let response = response_schema(method.response.as_ref()?);
     match records {
         None => Some(response),
@@ -325,12 +378,18 @@ fn records_path(
             .unwrap_or_default();
         let hint = match candidates.as_slice() {
             [] => "the response has no array of records".to_owned(),
-            _ => format!("arrays of records in the response: {}", quoted_list(&candidates)),
+            _ => format!(
+                "arrays of records in the response: {}",
+                quoted_list(&candidates)
+            ),
         };
         problems.push(query.problem(
             records.line,
             Some("records".to_owned()),
-            format!("`{}` is not in the response of {}; {hint}", records.value, method.id),
+            format!(
+                "`{}` is not in the response of {}; {hint}",
+                records.value, method.id
+            ),
         ));
     }
     Some(records.value.clone())

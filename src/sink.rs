@@ -59,16 +59,16 @@ impl CsvSink {
             use std::os::unix::fs::PermissionsExt;
             builder.permissions(std::fs::Permissions::from_mode(0o666));
         }
-        let tmp = builder
-            .tempfile_in(dir)
-            .map_err(create)?;
+        let tmp = builder.tempfile_in(dir).map_err(create)?;
         let mut writer = csv::WriterBuilder::new()
             .terminator(csv::Terminator::CRLF)
             .from_writer(BufWriter::with_capacity(256 * 1024, tmp));
-        writer.write_record(header).map_err(|source| SinkError::Write {
-            path: target.to_owned(),
-            source,
-        })?;
+        writer
+            .write_record(header)
+            .map_err(|source| SinkError::Write {
+                path: target.to_owned(),
+                source,
+            })?;
         Ok(CsvSink {
             target: target.to_owned(),
             writer,
@@ -99,7 +99,10 @@ impl CsvSink {
             path: target.clone(),
             source,
         };
-        let buffered = self.writer.into_inner().map_err(|e| persist(e.into_error().into()))?;
+        let buffered = self
+            .writer
+            .into_inner()
+            .map_err(|e| persist(e.into_error()))?;
         let tmp = buffered.into_inner().map_err(|e| persist(e.into_error()))?;
         sync(tmp.as_file()).map_err(persist)?;
         tmp.persist(&target).map_err(|e| persist(e.error))?;

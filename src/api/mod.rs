@@ -61,13 +61,18 @@ impl ApiClient {
     /// Fetches one page and parses it as JSON. An empty body is `{}`.
     pub async fn fetch(&self, spec: &RequestSpec, scopes: &[&str]) -> Result<Value, ApiError> {
         let url = spec.full_url();
-        let uri: Uri = url.parse().map_err(|_| ApiError::BadUrl { url: url.clone() })?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| ApiError::BadUrl { url: url.clone() })?;
         let shown = gh::redact_url(&uri);
         let mut builder = Request::builder()
             .method(spec.http_method.clone())
             .uri(uri.clone())
             .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, concat!("gscrape/", env!("CARGO_PKG_VERSION")));
+            .header(
+                header::USER_AGENT,
+                concat!("gscrape/", env!("CARGO_PKG_VERSION")),
+            );
         let token = self
             .token
             .get_token(scopes)
@@ -104,6 +109,7 @@ impl ApiClient {
         if response.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Default::default()));
         }
-        serde_json::from_slice(&response.body).map_err(|source| ApiError::NotJson { url: shown, source })
+        serde_json::from_slice(&response.body)
+            .map_err(|source| ApiError::NotJson { url: shown, source })
     }
 }

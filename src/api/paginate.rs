@@ -146,10 +146,12 @@ impl Cursor {
 }
 
 fn lookup<'a>(value: &'a Value, path: &FieldPath) -> Option<&'a Value> {
-    path.segments().iter().try_fold(value, |node, segment| match segment {
-        Segment::Key(key) => node.get(key.as_str()),
-        Segment::Index(i) => node.get(*i),
-    })
+    path.segments()
+        .iter()
+        .try_fold(value, |node, segment| match segment {
+            Segment::Key(key) => node.get(key.as_str()),
+            Segment::Index(i) => node.get(*i),
+        })
 }
 
 #[cfg(test)]
@@ -163,8 +165,14 @@ mod tests {
             request: TokenField::Query("pageToken".into()),
             response: FieldPath::parse("nextPageToken").unwrap(),
         });
-        assert_eq!(cursor.advance(&json!({"nextPageToken": "a"})), Ok(Some("a".into())));
-        assert_eq!(cursor.advance(&json!({"nextPageToken": "b"})), Ok(Some("b".into())));
+        assert_eq!(
+            cursor.advance(&json!({"nextPageToken": "a"})),
+            Ok(Some("a".into()))
+        );
+        assert_eq!(
+            cursor.advance(&json!({"nextPageToken": "b"})),
+            Ok(Some("b".into()))
+        );
         assert!(cursor.advance(&json!({"nextPageToken": "a"})).is_err());
         assert_eq!(cursor.advance(&json!({"nextPageToken": ""})), Ok(None));
     }

@@ -85,7 +85,11 @@ pub fn expand_path<'a>(
         };
         let name = name.trim_end_matches('*');
         let value = value_of(name).ok_or_else(|| format!("missing path parameter `{name}`"))?;
-        let set = if reserved { ENCODE_RESERVED } else { ENCODE_ALL };
+        let set = if reserved {
+            ENCODE_RESERVED
+        } else {
+            ENCODE_ALL
+        };
         out.extend(utf8_percent_encode(value, set));
         rest = &rest[close + 1..];
     }
@@ -98,13 +102,19 @@ mod tests {
     use super::*;
 
     fn expand(template: &str, pairs: &[(&'static str, &'static str)]) -> String {
-        expand_path(template, |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| *v)).unwrap()
+        expand_path(template, |n| {
+            pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| *v)
+        })
+        .unwrap()
     }
 
     #[test]
     fn reserved_expansion_keeps_slashes() {
         assert_eq!(
-            expand("v1beta/{+property}:runReport", &[("property", "properties/123")]),
+            expand(
+                "v1beta/{+property}:runReport",
+                &[("property", "properties/123")]
+            ),
             "v1beta/properties/123:runReport"
         );
     }

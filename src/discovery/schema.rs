@@ -144,7 +144,14 @@ mod tests {
         let record = schema_at(&doc, doc.schema("List").unwrap(), &["items".into()]).unwrap();
         assert_eq!(
             leaf_columns(&doc, record),
-            ["id", "owner.name", "owner.age", "labels", "children", "parent"]
+            [
+                "id",
+                "owner.name",
+                "owner.age",
+                "labels",
+                "children",
+                "parent"
+            ]
         );
     }
 }

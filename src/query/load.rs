@@ -50,8 +50,9 @@ pub fn query_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 /// Reads and parses every file; then checks that names are unique and that `only` names exist.
-/// Returns the queries selected by `only` (all when it is empty), or every problem found.
-pub fn load_queries(files: &[PathBuf], only: &[String]) -> Result<Vec<Query>, Vec<Problem>> {
+/// Returns the queries that parsed, selected by `only` (all when it is empty), and every
+/// problem found, so that the caller can go on checking the good ones.
+pub fn load_queries(files: &[PathBuf], only: &[String]) -> (Vec<Query>, Vec<Problem>) {
     let mut queries = Vec::new();
     let mut problems = Vec::new();
     for file in files {
@@ -92,13 +93,10 @@ pub fn load_queries(files: &[PathBuf], only: &[String]) -> Result<Vec<Query>, Ve
             });
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
     if !only.is_empty() {
         queries.retain(|q| only.contains(&q.name));
     }
-    Ok(queries)
+    (queries, problems)
 }
 
 fn file_problem(file: &Path, message: String) -> Problem {

@@ -13,6 +13,22 @@ use crate::records::{Column, FieldPath};
 
 pub use load::{load_queries, query_files, LoadError};
 
+/// The keys a query file may have at its top level (kept in step with `wire::QueryFile`).
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "name",
+    "api",
+    "version",
+    "method",
+    "discovery",
+    "params",
+    "body",
+    "records",
+    "columns",
+    "output",
+    "max_pages",
+    "max_records",
+];
+
 /// A value and the line of the query file it was written on (1-based).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Located<T> {
@@ -100,10 +116,18 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         message,
     };
     let raw: wire::QueryFile = toml::from_str(text).map_err(|err| {
-        let span = err.span().filter(|s| !(s.start == 0 && s.end >= text.len()));
+        // A missing top-level key has no place of its own (its span is the whole file).
+        let top_level_missing = ["api", "version", "method"]
+            .iter()
+            .any(|k| err.message() == format!("missing field `{k}`"));
+        let span = err.span().filter(|_| !top_level_missing);
         let line = span.as_ref().map(|s| lines.line(s.start));
         let key = span.as_ref().and_then(|s| lines.key_at(text, s.start));
-        vec![problem(line, key.as_deref(), explain_toml_error(err.message()))]
+        vec![problem(
+            line,
+            key.as_deref(),
+            explain_toml_error(err.message()),
+        )]
     })?;
 
     let mut problems = Vec::new();
@@ -139,18 +163,23 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         line: at(body.span()),
     });
 
-    let records = raw.records.as_ref().and_then(|records| {
-        match FieldPath::parse(records.get_ref()) {
-            Ok(path) => Some(Located {
-                value: path,
-                line: at(records.span()),
-            }),
-            Err(err) => {
-                problems.push(problem(at(records.span()), Some("records"), err.to_string()));
-                None
-            }
-        }
-    });
+    let records =
+        raw.records
+            .as_ref()
+            .and_then(|records| match FieldPath::parse(records.get_ref()) {
+                Ok(path) => Some(Located {
+                    value: path,
+                    line: at(records.span()),
+                }),
+                Err(err) => {
+                    problems.push(problem(
+                        at(records.span()),
+                        Some("records"),
+                        err.to_string(),
+                    ));
+                    None
+                }
+            });
 
     let columns = raw.columns.as_ref().map(|entries| {
         entries
@@ -203,11 +232,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         None => PathBuf::from(format!("{name}.csv")),
     };
 
-    let discovery = raw.discovery.as_ref().map(|d| {
-        file.parent()
-            .unwrap_or(Path::new("."))
-            .join(d.get_ref())
-    });
+    let discovery = raw
+        .discovery
+        .as_ref()
+        .map(|d| file.parent().unwrap_or(Path::new(".")).join(d.get_ref()));
 
     if !problems.is_empty() {
         return Err(problems);
@@ -259,6 +287,15 @@ pub fn toml_to_json(value: &toml::Value) -> Value {
 /// The TOML parser's message on one line; an unknown key gets the nearest known one as a hint.
 fn explain_toml_error(message: &str) -> String {
     let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(key) = message.strip_prefix("missing field `") {
+        let key = key.trim_end_matches('`');
+        return match key {
+            "api" | "version" | "method" => format!(
+                "missing required key `{key}` (every query names `api`, `version` and `method`)"
+            ),
+            _ => format!("missing required key `{key}`"),
+        };
+    }
     let Some(rest) = message.strip_prefix("unknown field `") else {
         return message;
     };
@@ -330,16 +367,18 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_key() {
-        let err = parse_str("api = \"drive\"\nversion = \"v3\"\nmethod = \"m\"\nmax_pages = \"x\"\n")
-            .unwrap_err();
+        let err =
+            parse_str("api = \"drive\"\nversion = \"v3\"\nmethod = \"m\"\nmax_pages = \"x\"\n")
+                .unwrap_err();
         assert_eq!(err[0].line, Some(4));
         assert_eq!(err[0].key.as_deref(), Some("max_pages"));
     }
 
     #[test]
     fn output_must_stay_under_the_out_dir() {
-        let err = parse_str("api = \"a\"\nversion = \"v\"\nmethod = \"m\"\noutput = \"../x.csv\"\n")
-            .unwrap_err();
+        let err =
+            parse_str("api = \"a\"\nversion = \"v\"\nmethod = \"m\"\noutput = \"../x.csv\"\n")
+                .unwrap_err();
         assert_eq!(err[0].key.as_deref(), Some("output"));
     }
 }

@@ -161,7 +161,10 @@ mod tests {
         assert_eq!(cell(&r, "none"), "");
         assert_eq!(cell(&r, "missing.x"), "");
         assert_eq!(cell(&r, "tags"), "x;y");
-        assert_eq!(cell(&r, "owners"), r#"[{"email":"p@x","me":true},{"email":"q@x"}]"#);
+        assert_eq!(
+            cell(&r, "owners"),
+            r#"[{"email":"p@x","me":true},{"email":"q@x"}]"#
+        );
         assert_eq!(cell(&r, "owners.email"), "p@x;q@x");
         assert_eq!(cell(&r, "owners[1].email"), "q@x");
         assert_eq!(cell(&r, "owners[5].email"), "");

@@ -1,0 +1,8 @@
+//! End-to-end tests: the built binary, run in a temporary directory against the fake Google.
+
+mod support;
+
+mod describe;
+mod examples;
+mod run;
+mod validate;

@@ -1,0 +1,467 @@
+//! A fake Google on 127.0.0.1 (port 0) for the end-to-end tests: Discovery documents (real ones,
+//! trimmed, with `rootUrl` pointing here), paginated list methods with deterministic data,
+//! Google-style error JSON, and a log of every request it saw.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// The Discovery documents served, by `api.version`.
+const DOCUMENTS: &[(&str, &str)] = &[
+    (
+        "drive.v3",
+        include_str!("../../fixtures/discovery/drive.v3.json"),
+    ),
+    (
+        "gmail.v1",
+        include_str!("../../fixtures/discovery/gmail.v1.json"),
+    ),
+    (
+        "calendar.v3",
+        include_str!("../../fixtures/discovery/calendar.v3.json"),
+    ),
+    (
+        "admin.directory_v1",
+        include_str!("../../fixtures/discovery/admin.directory_v1.json"),
+    ),
+];
+
+/// What the server should do; tests change it before running the binary.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How many Drive files exist.
+    pub drive_files: usize,
+    /// How many Gmail messages exist.
+    pub gmail_messages: usize,
+    /// How many calendar events exist.
+    pub calendar_events: usize,
+    /// How many directory users exist.
+    pub directory_users: usize,
+    /// Answer this Drive page (1-based) with HTTP 500.
+    pub drive_fail_page: Option<usize>,
+    /// Drive pages always answer the same `nextPageToken`.
+    pub drive_repeat_token: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            drive_files: 250,
+            gmail_messages: 7,
+            calendar_events: 5,
+            directory_users: 4,
+            drive_fail_page: None,
+            drive_repeat_token: false,
+        }
+    }
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    /// Path and query, exactly as sent (still percent-encoded).
+    pub target: String,
+    pub authorization: Option<String>,
+    pub body: String,
+}
+
+impl Seen {
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or_default()
+    }
+
+    /// Decoded query parameters in order.
+    pub fn query(&self) -> Vec<(String, String)> {
+        parse_query(self.target.split_once('?').map(|(_, q)| q).unwrap_or(""))
+    }
+}
+
+struct State {
+    root_url: String,
+    config: Mutex<Config>,
+    seen: Mutex<Vec<Seen>>,
+}
+
+/// A running fake server; it lives as long as the test process.
+pub struct FakeGoogle {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl FakeGoogle {
+    pub fn start_with(config: Config) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            root_url: format!("http://{addr}/"),
+            config: Mutex::new(config),
+            seen: Mutex::new(Vec::new()),
+        });
+        let served = state.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(serve(listener, served));
+        });
+        FakeGoogle { addr, state }
+    }
+
+    /// `http://127.0.0.1:PORT/`
+    pub fn root_url(&self) -> String {
+        self.state.root_url.clone()
+    }
+
+    /// The value for `GSCRAPE_DISCOVERY_URL`.
+    pub fn discovery_url(&self) -> String {
+        format!(
+            "{}discovery/v1/apis/{{api}}/{{version}}/rest",
+            self.root_url()
+        )
+    }
+
+    pub fn configure(&self, change: impl FnOnce(&mut Config)) {
+        change(&mut self.state.config.lock().unwrap());
+    }
+
+    /// Every request seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    /// Requests seen whose path starts with `prefix`.
+    pub fn seen_under(&self, prefix: &str) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.path().starts_with(prefix))
+            .collect()
+    }
+}
+
+async fn serve(listener: std::net::TcpListener, state: Arc<State>) {
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(req, state.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let method = req.method().to_string();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let seen = Seen {
+        method,
+        target,
+        authorization,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    state.seen.lock().unwrap().push(seen.clone());
+    let config = state.config.lock().unwrap().clone();
+    let (status, body) = route(&seen, &config, &state.root_url);
+    let response = Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=UTF-8")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    Ok(response)
+}
+
+fn route(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Value) {
+    let path = seen.path().to_owned();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let query: HashMap<String, String> = seen.query().into_iter().collect();
+    if let ["discovery", "v1", "apis", api, version, "rest"] = parts.as_slice() {
+        return discovery_document(api, version, root_url);
+    }
+    if !seen
+        .authorization
+        .as_deref()
+        .is_some_and(|a| a.starts_with("Bearer ") && a.len() > 7)
+    {
+        return google_error(
+            401,
+            "UNAUTHENTICATED",
+            "authError",
+            "Request is missing required authentication credential.",
+        );
+    }
+    match parts.as_slice() {
+        ["drive", "v3", "files"] if seen.method == "POST" => {
+            // files.create: echo the metadata sent, as the created file.
+            let mut file: Value = serde_json::from_str(&seen.body).unwrap_or(json!({}));
+            file["id"] = json!("new-file-1");
+            file["kind"] = json!("drive#file");
+            (StatusCode::OK, file)
+        }
+        ["drive", "v3", "files"] => drive_files_list(&query, config),
+        ["gmail", "v1", "users", _user, "messages"] => {
+            let items: Vec<Value> = (0..config.gmail_messages).map(gmail_message_ref).collect();
+            page_of(&items, &query, "maxResults", 100, |page, next| {
+                let mut out =
+                    json!({"messages": page, "resultSizeEstimate": config.gmail_messages});
+                if let Some(next) = next {
+                    out["nextPageToken"] = json!(next);
+                }
+                out
+            })
+        }
+        ["gmail", "v1", "users", _user, "messages", id] => {
+            match (0..config.gmail_messages).find(|i| gmail_message_id(*i) == *id) {
+                Some(i) => (StatusCode::OK, gmail_message(i)),
+                None => google_error(
+                    404,
+                    "NOT_FOUND",
+                    "notFound",
+                    "Requested entity was not found.",
+                ),
+            }
+        }
+        ["calendar", "v3", "calendars", _calendar, "events"] => {
+            let items: Vec<Value> = (0..config.calendar_events).map(calendar_event).collect();
+            page_of(&items, &query, "maxResults", 250, |page, next| {
+                let mut out = json!({"kind": "calendar#events", "summary": "Team", "items": page});
+                match next {
+                    Some(next) => out["nextPageToken"] = json!(next),
+                    None => out["nextSyncToken"] = json!("sync-1"),
+                }
+                out
+            })
+        }
+        ["admin", "directory", "v1", "users"] => {
+            if !query.contains_key("customer") && !query.contains_key("domain") {
+                return google_error(400, "INVALID_ARGUMENT", "badRequest", "Bad Request");
+            }
+            let items: Vec<Value> = (0..config.directory_users).map(directory_user).collect();
+            page_of(&items, &query, "maxResults", 100, |page, next| {
+                let mut out = json!({"kind": "admin#directory#users", "users": page});
+                if let Some(next) = next {
+                    out["nextPageToken"] = json!(next);
+                }
+                out
+            })
+        }
+        _ => google_error(404, "NOT_FOUND", "notFound", "Not Found"),
+    }
+}
+
+fn discovery_document(api: &str, version: &str, root_url: &str) -> (StatusCode, Value) {
+    let key = format!("{api}.{version}");
+    let Some((_, text)) = DOCUMENTS.iter().find(|(k, _)| *k == key) else {
+        return google_error(
+            404,
+            "NOT_FOUND",
+            "notFound",
+            "Requested entity was not found.",
+        );
+    };
+    let mut doc: Value = serde_json::from_str(text).unwrap();
+    doc["rootUrl"] = json!(root_url);
+    (StatusCode::OK, doc)
+}
+
+fn drive_files_list(query: &HashMap<String, String>, config: &Config) -> (StatusCode, Value) {
+    let size: usize = query
+        .get("pageSize")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    let offset: usize = match query.get("pageToken") {
+        None => 0,
+        Some(token) => match token.strip_prefix("tok-").and_then(|n| n.parse().ok()) {
+            Some(offset) => offset,
+            None if config.drive_repeat_token => size,
+            None => return google_error(400, "INVALID_ARGUMENT", "invalid", "Invalid page token."),
+        },
+    };
+    let page_number = offset / size.max(1) + 1;
+    if config.drive_fail_page == Some(page_number) {
+        return google_error(
+            500,
+            "INTERNAL",
+            "backendError",
+            "Internal error encountered.",
+        );
+    }
+    let end = (offset + size).min(config.drive_files);
+    let files: Vec<Value> = (offset..end).map(drive_file).collect();
+    let mut out = json!({"kind": "drive#fileList", "incompleteSearch": false, "files": files});
+    if end < config.drive_files {
+        out["nextPageToken"] = if config.drive_repeat_token {
+            json!("the-same-token")
+        } else {
+            json!(format!("tok-{end}"))
+        };
+    }
+    (StatusCode::OK, out)
+}
+
+/// A page of `items` by `pageToken` (`tok-OFFSET`) and a page-size parameter.
+fn page_of(
+    items: &[Value],
+    query: &HashMap<String, String>,
+    size_param: &str,
+    default_size: usize,
+    shape: impl Fn(&[Value], Option<String>) -> Value,
+) -> (StatusCode, Value) {
+    let size: usize = query
+        .get(size_param)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_size)
+        .max(1);
+    let offset: usize = query
+        .get("pageToken")
+        .and_then(|t| t.strip_prefix("tok-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let end = (offset + size).min(items.len());
+    let next = (end < items.len()).then(|| format!("tok-{end}"));
+    (StatusCode::OK, shape(&items[offset.min(end)..end], next))
+}
+
+fn google_error(code: u16, status: &str, reason: &str, message: &str) -> (StatusCode, Value) {
+    (
+        StatusCode::from_u16(code).unwrap(),
+        json!({"error": {"code": code, "message": message, "status": status,
+                         "errors": [{"message": message, "domain": "global", "reason": reason}]}}),
+    )
+}
+
+/// The tricky file names: commas, quotes, CR/LF, non-ASCII, formula-like, spaces.
+pub fn drive_file_name(i: usize) -> String {
+    match i % 7 {
+        0 => format!("Report, Q{i}"),
+        1 => format!("Say \"hi\" {i}"),
+        2 => format!("line one\r\nline two {i}"),
+        3 => format!("Café ☕ {i}"),
+        4 => format!("=SUM(A1:A{i})"),
+        5 => format!("plain {i}"),
+        _ => format!("  spaced {i} "),
+    }
+}
+
+/// Drive file number `i`.
+pub fn drive_file(i: usize) -> Value {
+    let mut file = json!({
+        "kind": "drive#file",
+        "id": format!("f{i:04}"),
+        "name": drive_file_name(i),
+        "mimeType": if i % 2 == 0 { "application/pdf" } else { "text/csv" },
+        "size": format!("{}", i * 1000 + 7),
+        "starred": i % 3 == 0,
+        "createdTime": format!("2024-01-{:02}T10:00:{:02}.000Z", i % 28 + 1, i % 60),
+        "owners": [{"kind": "drive#user", "displayName": format!("Owner {}", i % 5),
+                    "emailAddress": format!("owner{}@example.com", i % 5), "me": i % 5 == 0}],
+        "parents": ["root", format!("folder{}", i % 3)],
+        "properties": {"project": format!("p{}", i % 4)},
+    });
+    if i % 10 == 9 {
+        file.as_object_mut().unwrap().remove("size");
+    }
+    file
+}
+
+pub fn gmail_message_id(i: usize) -> String {
+    format!("m{:05x}", 0x1000 + i)
+}
+
+fn gmail_message_ref(i: usize) -> Value {
+    json!({"id": gmail_message_id(i), "threadId": format!("t{}", i / 2)})
+}
+
+pub fn gmail_message(i: usize) -> Value {
+    json!({
+        "id": gmail_message_id(i),
+        "threadId": format!("t{}", i / 2),
+        "labelIds": ["INBOX", if i % 2 == 0 { "UNREAD" } else { "IMPORTANT" }],
+        "snippet": format!("Hello, number {i} — ünïcode"),
+        "historyId": format!("{}", 9000 + i),
+        "internalDate": format!("{}", 1_700_000_000_000u64 + i as u64 * 1000),
+        "sizeEstimate": 1000 + i,
+        "payload": {
+            "partId": "",
+            "mimeType": "text/plain",
+            "filename": "",
+            "headers": [
+                {"name": "Subject", "value": format!("Subject {i}")},
+                {"name": "From", "value": "Ann <ann@example.com>"}
+            ],
+            "body": {"size": 10 + i, "data": "SGVsbG8="}
+        }
+    })
+}
+
+pub fn calendar_event(i: usize) -> Value {
+    json!({
+        "kind": "calendar#event",
+        "id": format!("ev{i}"),
+        "status": "confirmed",
+        "summary": format!("Meeting {i}"),
+        "start": {"dateTime": format!("2025-03-{:02}T09:00:00Z", i + 1)},
+        "end": {"dateTime": format!("2025-03-{:02}T10:00:00Z", i + 1)},
+        "attendees": [{"email": "a@example.com"}, {"email": "b@example.com"}]
+    })
+}
+
+pub fn directory_user(i: usize) -> Value {
+    json!({
+        "kind": "admin#directory#user",
+        "id": format!("{}", 100 + i),
+        "primaryEmail": format!("user{i}@example.com"),
+        "name": {"givenName": format!("Given{i}"), "familyName": format!("Family{i}"),
+                 "fullName": format!("Given{i} Family{i}")},
+        "isAdmin": i == 0,
+        "suspended": false,
+        "orgUnitPath": "/"
+    })
+}
+
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(&text.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}

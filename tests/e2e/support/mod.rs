@@ -1,0 +1,123 @@
+//! Test support: the fake Google server and a per-test work directory that runs the binary.
+
+pub mod fake_google;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub use fake_google::{Config, FakeGoogle};
+
+/// The bearer token the tests hand to the binary.
+pub const TOKEN: &str = "ya29.test-token-never-printed";
+
+/// A temporary directory with `queries/` and `output/`, and a fake Google to run against.
+pub struct Workdir {
+    dir: tempfile::TempDir,
+    pub google: FakeGoogle,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    pub fn with_config(config: Config) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("queries")).unwrap();
+        std::fs::create_dir_all(dir.path().join("output")).unwrap();
+        Workdir {
+            dir,
+            google: FakeGoogle::start_with(config),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `contents` to `relative` (parents created).
+    pub fn write(&self, relative: &str, contents: &str) -> PathBuf {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path().join(relative))
+            .unwrap_or_else(|e| panic!("cannot read {relative}: {e}"))
+    }
+
+    pub fn exists(&self, relative: &str) -> bool {
+        self.path().join(relative).exists()
+    }
+
+    /// Every file name in `relative` (for checking that no temporary file was left).
+    pub fn list(&self, relative: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path().join(relative))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The binary, set up to talk to this work dir's fake Google.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gscrape"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("GSCRAPE_DISCOVERY_URL", self.google.discovery_url())
+            .env("GSCRAPE_CACHE_DIR", self.path().join("cache"))
+            .env("GSCRAPE_ACCESS_TOKEN", TOKEN);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        finish(self.command(args).output().unwrap())
+    }
+}
+
+pub fn finish(output: Output) -> Run {
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(
+        !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
+        "the access token was printed: {run:?}"
+    );
+    assert!(
+        !run.stderr.contains("panicked"),
+        "the binary panicked: {}",
+        run.stderr
+    );
+    run
+}
+
+/// One CSV field as RFC 4180 writes it: quoted when it holds a comma, quote, CR or LF.
+pub fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// One CSV line (CRLF-terminated) from its fields.
+pub fn csv_line(fields: &[&str]) -> String {
+    let fields: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    format!("{}\r\n", fields.join(","))
+}
