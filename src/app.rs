@@ -214,9 +214,9 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
                     }
                 };
                 eprintln!(
-                    "{name}: {} records, {} pages → {}{cut}",
-                    outcome.records,
-                    outcome.pages,
+                    "{name}: {}, {} → {}{cut}",
+                    plural(outcome.records, "record"),
+                    plural(outcome.pages, "page"),
                     outcome.output.display()
                 );
             }
@@ -230,4 +230,13 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         }
     }
     exit
+}
+
+/// `1 page`, `2 pages`.
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

@@ -46,7 +46,6 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
     if method.parameters.is_empty() {
         let _ = writeln!(out, "  (none)");
     }
-    let width = method.parameters.keys().map(String::len).max().unwrap_or(0);
     let mut names: Vec<&String> = method.parameter_order.iter().collect();
     names.extend(
         method
@@ -54,40 +53,44 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
             .keys()
             .filter(|n| !method.parameter_order.contains(n)),
     );
-    for name in names {
-        let Some(p) = method.parameters.get(name) else {
-            continue;
-        };
-        let location = match p.location {
-            Location::Path => "path",
-            Location::Query => "query",
-        };
-        let mut kind = p.kind.clone();
-        if let Some(format) = &p.format {
-            let _ = write!(kind, "({format})");
-        }
-        let mut flags = Vec::new();
-        if p.required {
-            flags.push("required".to_owned());
-        }
-        if p.repeated {
-            flags.push("repeated".to_owned());
-        }
-        if p.deprecated {
-            flags.push("deprecated".to_owned());
-        }
-        if !p.enum_values.is_empty() {
-            flags.push(format!("one of: {}", p.enum_values.join(" | ")));
-        }
-        let _ = write!(out, "  {name:<width$}  {location:<5}  {kind}");
-        if !flags.is_empty() {
-            let _ = write!(out, "  [{}]", flags.join(", "));
-        }
-        let description = first_sentence(&p.description);
-        if !description.is_empty() {
-            let _ = write!(out, "  {description}");
-        }
-        out.push('\n');
+    let rows: Vec<[String; 4]> = names
+        .into_iter()
+        .filter_map(|name| method.parameters.get(name).map(|p| (name, p)))
+        .map(|(name, p)| {
+            let location = match p.location {
+                Location::Path => "path",
+                Location::Query => "query",
+            };
+            let kind = match &p.format {
+                Some(format) => format!("{}({format})", p.kind),
+                None => p.kind.clone(),
+            };
+            let mut notes = Vec::new();
+            if p.required {
+                notes.push("required".to_owned());
+            }
+            if p.repeated {
+                notes.push("repeated".to_owned());
+            }
+            if p.deprecated {
+                notes.push("deprecated".to_owned());
+            }
+            if !p.enum_values.is_empty() {
+                notes.push(format!("one of: {}", p.enum_values.join(" | ")));
+            }
+            let mut about = String::new();
+            if !notes.is_empty() {
+                let _ = write!(about, "[{}]  ", notes.join(", "));
+            }
+            about.push_str(&first_sentence(&p.description));
+            [name.clone(), location.to_owned(), kind, about]
+        })
+        .collect();
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    for [name, location, kind, about] in &rows {
+        let line = format!("  {name:<w0$}  {location:<w1$}  {kind:<w2$}  {about}");
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     let body = method
         .request

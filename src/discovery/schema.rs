@@ -4,7 +4,14 @@
 use super::{Document, Schema};
 
 /// Response properties that are never the records of a list (metadata, headers, totals).
-const NOT_RECORDS: &[&str] = &["kind", "etag", "unreachable", "totals", "warnings"];
+const NOT_RECORDS: &[&str] = &[
+    "kind",
+    "etag",
+    "unreachable",
+    "totals",
+    "warnings",
+    "errors",
+];
 
 /// Follows a `$ref` to its named schema; a schema without one is returned as is.
 /// An unknown reference yields an empty schema (treated as "any value").

@@ -382,3 +382,21 @@ mod tests {
         assert_eq!(err[0].key.as_deref(), Some("output"));
     }
 }
+
+#[cfg(test)]
+mod key_list_tests {
+    use super::*;
+
+    /// `TOP_LEVEL_KEYS` must name exactly the keys the wire type accepts.
+    #[test]
+    fn top_level_keys_match_the_wire_type() {
+        let err = toml::from_str::<wire::QueryFile>("zzz = 1").unwrap_err();
+        let expected: Vec<String> = TOP_LEVEL_KEYS.iter().map(|k| format!("`{k}`")).collect();
+        assert!(
+            err.message()
+                .ends_with(&format!("expected one of {}", expected.join(", "))),
+            "{}",
+            err.message()
+        );
+    }
+}
