@@ -28,6 +28,118 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show an API's methods, or one method's parameters, pagination and default columns.
     Describe(DescribeArgs),
+    /// Log in to Google, show which credential runs use, or log out.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Log in in the browser once; runs then refresh the token silently.
+    ///
+    /// The scopes asked for are the least-privilege ones the queries need (read-only where the
+    /// API offers it), plus `openid email` to name the account.
+    Login(LoginArgs),
+    /// Show which credential a run would use and why, its account, scopes and expiry.
+    Status(StatusArgs),
+    /// Forget the cached login (and revoke its token).
+    Logout(LogoutArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The OAuth client secret JSON downloaded from the Google Cloud console
+    /// ("Desktop app", or "Web application" with a http://localhost:PORT redirect URI).
+    #[arg(long, value_name = "FILE")]
+    pub client_secret: PathBuf,
+
+    /// Also ask for this scope (repeatable); a full URL or a short name such as `drive.readonly`.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+
+    /// Local port of the redirect (for a "Web application" client, the port of its redirect URI).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Do not open a browser or listen for it: print the URL and read the code (or the whole
+    /// redirected address) pasted on stdin. For SSH hosts.
+    #[arg(long)]
+    pub no_browser: bool,
+
+    /// Seconds to wait for the browser (or the pasted code).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+
+    /// Query files or directories whose methods decide the scopes.
+    #[arg(default_value = "queries")]
+    pub paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Log out this account (default: the login runs use).
+    #[arg(long, value_name = "EMAIL")]
+    pub account: Option<String>,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Where gscrape keeps its logins.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Directory of gscrape's token cache [default: the user config dir + /gscrape].
+    #[arg(long, env = "GSCRAPE_CONFIG_DIR", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+}
+
+/// Which credential to use (the first that is given wins; see `gscrape auth status`).
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// OAuth access token sent as is (e.g. from `gcloud auth print-access-token`).
+    #[arg(
+        long,
+        env = "GSCRAPE_ACCESS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub access_token: Option<String>,
+
+    /// A service-account key or an authorized_user JSON file [default: $GOOGLE_APPLICATION_CREDENTIALS].
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+
+    /// With a service-account key: act as this Workspace user (domain-wide delegation).
+    #[arg(long, value_name = "USER")]
+    pub subject: Option<String>,
+
+    /// Use the cached login of this account (default: the newest login).
+    #[arg(long, value_name = "EMAIL")]
+    pub account: Option<String>,
+
+    /// API key sent as `key=`, for APIs that accept one; used when no other credential is found.
+    #[arg(
+        long,
+        env = "GSCRAPE_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -44,18 +156,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub only: Vec<String>,
 
-    /// OAuth access token sent as a bearer token (e.g. from `gcloud auth print-access-token`).
-    #[arg(
-        long,
-        env = "GSCRAPE_ACCESS_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub access_token: Option<String>,
-
     /// Seconds to wait for one HTTP response before giving up on it.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
 
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
@@ -104,4 +213,14 @@ pub struct DiscoveryArgs {
     /// Cache directory for Discovery documents [default: the user cache dir + /gscrape].
     #[arg(long, env = "GSCRAPE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (duplicate names and the like) for every subcommand.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::api::{ApiClient, ApiError, Cursor, PaginationError};
+use crate::auth::Authorizer;
 use crate::plan::QueryPlan;
 use crate::records::{render_row, take_records};
 use crate::sink::{CsvSink, SinkError};
@@ -42,19 +43,19 @@ pub enum QueryError {
 pub async fn run_query(
     plan: &QueryPlan,
     api: &ApiClient,
+    auth: &Authorizer,
     out_dir: &Path,
 ) -> Result<QueryOutcome, QueryError> {
     let target = out_dir.join(&plan.query.output);
     let header: Vec<String> = plan.columns.iter().map(|c| c.header.clone()).collect();
     let mut sink = CsvSink::create(&target, &header)?;
-    let scopes: Vec<&str> = plan.scope.iter().map(String::as_str).collect();
     let mut cursor = Cursor::new(plan.pagination.clone());
     let mut request = plan.request.clone();
     let mut row = Vec::with_capacity(plan.columns.len());
     let mut pages = 0;
     let max_records = plan.query.max_records;
     let stop = loop {
-        let page = api.fetch(&request, &scopes).await?;
+        let page = api.fetch(&request, auth).await?;
         pages += 1;
         let next = cursor.advance(&page)?;
         // Capped: the limit is reached while a record or a page is still waiting.

@@ -4,13 +4,12 @@
 pub mod paginate;
 pub mod request;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use google_apis_common::GetToken;
 use http::{header, Request, StatusCode, Uri};
 use serde_json::Value;
 
+use crate::auth::{AuthError, Authorizer};
 use crate::http::{self as gh, GoogleError, HyperClient};
 pub use paginate::{Cursor, Pagination, PaginationError, TokenField};
 pub use request::{expand_path, RequestSpec};
@@ -37,54 +36,84 @@ pub enum ApiError {
     InsecureBearer { url: String },
     #[error("invalid request URL {url:?}")]
     BadUrl { url: String },
-    #[error("cannot get an access token: {0}")]
-    Token(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
-/// Sends API requests with the run's credentials.
+/// Sends API requests, with credentials from an [`Authorizer`].
 #[derive(Clone)]
 pub struct ApiClient {
     http: HyperClient,
-    token: Arc<dyn GetToken>,
     timeout: Duration,
 }
 
 impl ApiClient {
-    pub fn new(http: HyperClient, token: Arc<dyn GetToken>, timeout: Duration) -> Self {
-        ApiClient {
-            http,
-            token,
-            timeout,
+    pub fn new(http: HyperClient, timeout: Duration) -> Self {
+        ApiClient { http, timeout }
+    }
+
+    /// Fetches one page and parses it as JSON (an empty body is `{}`). A 401 is answered once
+    /// with a refreshed token and the same request.
+    pub async fn fetch(&self, spec: &RequestSpec, auth: &Authorizer) -> Result<Value, ApiError> {
+        match self.fetch_once(spec, auth).await {
+            Err(Rejected(token)) if auth.reject(&token).await => {
+                tracing::info!("access token rejected (401); refreshing it and retrying");
+                match self.fetch_once(spec, auth).await {
+                    Err(Rejected(_)) => Err(self.unauthorized(spec)),
+                    Err(Failed(err)) => Err(err),
+                    Ok(page) => Ok(page),
+                }
+            }
+            Err(Rejected(_)) => Err(self.unauthorized(spec)),
+            Err(Failed(err)) => Err(err),
+            Ok(page) => Ok(page),
         }
     }
 
-    /// Fetches one page and parses it as JSON. An empty body is `{}`.
-    pub async fn fetch(&self, spec: &RequestSpec, scopes: &[&str]) -> Result<Value, ApiError> {
+    fn unauthorized(&self, spec: &RequestSpec) -> ApiError {
+        let url = spec
+            .full_url()
+            .parse::<Uri>()
+            .map(|u| gh::redact_url(&u))
+            .unwrap_or_default();
+        ApiError::Status {
+            status: StatusCode::UNAUTHORIZED,
+            google: GoogleError {
+                status: Some("UNAUTHENTICATED".to_owned()),
+                reason: None,
+                message:
+                    "the access token was rejected; check the credential with `gscrape auth status`"
+                        .to_owned(),
+            },
+            method: spec.http_method.clone(),
+            url,
+        }
+    }
+
+    async fn fetch_once(&self, spec: &RequestSpec, auth: &Authorizer) -> Result<Value, Attempt> {
+        let mut spec = std::borrow::Cow::Borrowed(spec);
+        if let Some(key) = auth.api_key() {
+            spec.to_mut().set_query("key", key.to_owned());
+        }
         let url = spec.full_url();
         let uri: Uri = url
             .parse()
             .map_err(|_| ApiError::BadUrl { url: url.clone() })?;
         let shown = gh::redact_url(&uri);
+        if !gh::may_carry_bearer(&uri) {
+            return Err(ApiError::InsecureBearer { url: shown }.into());
+        }
         let mut builder = Request::builder()
             .method(spec.http_method.clone())
-            .uri(uri.clone())
+            .uri(uri)
             .header(header::ACCEPT, "application/json")
             .header(
                 header::USER_AGENT,
                 concat!("gscrape/", env!("CARGO_PKG_VERSION")),
             );
-        let token = self
-            .token
-            .get_token(scopes)
-            .await
-            .map_err(|e| ApiError::Token(e.to_string()))?;
-        if let Some(token) = token {
-            if !gh::may_carry_bearer(&uri) {
-                return Err(ApiError::InsecureBearer { url: shown });
-            }
-            if let Some(value) = gh::bearer_header(&token) {
-                builder = builder.header(header::AUTHORIZATION, value);
-            }
+        let token = auth.access_token().await.map_err(ApiError::from)?;
+        if let Some(value) = token.as_deref().and_then(gh::bearer_header) {
+            builder = builder.header(header::AUTHORIZATION, value);
         }
         let body = match &spec.body {
             Some(body) => {
@@ -97,19 +126,40 @@ impl ApiClient {
             .body(body)
             .map_err(|_| ApiError::BadUrl { url: shown.clone() })?;
         tracing::debug!("{} {}", spec.http_method, shown);
-        let response = gh::send(&self.http, request, self.timeout).await?;
+        let response = gh::send(&self.http, request, self.timeout)
+            .await
+            .map_err(ApiError::from)?;
+        if response.status == StatusCode::UNAUTHORIZED {
+            if let Some(token) = token {
+                return Err(Rejected(token));
+            }
+        }
         if !response.status.is_success() {
             return Err(ApiError::Status {
                 status: response.status,
                 google: GoogleError::from_body(&response.body),
                 method: spec.http_method.clone(),
                 url: shown,
-            });
+            }
+            .into());
         }
         if response.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Default::default()));
         }
         serde_json::from_slice(&response.body)
-            .map_err(|source| ApiError::NotJson { url: shown, source })
+            .map_err(|source| ApiError::NotJson { url: shown, source }.into())
+    }
+}
+
+/// How one attempt failed: the token was rejected (a refresh may help), or for good.
+enum Attempt {
+    Rejected(String),
+    Failed(ApiError),
+}
+use Attempt::{Failed, Rejected};
+
+impl From<ApiError> for Attempt {
+    fn from(err: ApiError) -> Self {
+        Failed(err)
     }
 }

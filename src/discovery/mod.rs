@@ -181,13 +181,9 @@ impl Method {
             .or_else(|| doc.parameters.get(name))
     }
 
-    /// The least-privilege scope: a read-only one where offered, else the first listed.
+    /// The least-privilege scope (see [`crate::auth::scopes::least_privilege`]).
     pub fn preferred_scope(&self) -> Option<&str> {
-        self.scopes
-            .iter()
-            .find(|s| s.ends_with(".readonly") || s.ends_with("readonly"))
-            .or_else(|| self.scopes.first())
-            .map(String::as_str)
+        crate::auth::scopes::least_privilege(&self.scopes)
     }
 }
 

@@ -27,6 +27,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "output",
     "max_pages",
     "max_records",
+    "subject",
 ];
 
 /// A value and the line of the query file it was written on (1-based).
@@ -64,6 +65,8 @@ pub struct Query {
     pub output: PathBuf,
     pub max_pages: Option<u64>,
     pub max_records: Option<u64>,
+    /// The Workspace user a service account acts as (domain-wide delegation).
+    pub subject: Option<String>,
 }
 
 /// A problem in a query file: where it is and what to do about it. Displays as one line:
@@ -257,6 +260,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         output,
         max_pages: raw.max_pages.map(|n| n.into_inner().get()),
         max_records: raw.max_records.map(|n| n.into_inner().get()),
+        subject: raw.subject.map(|s| s.into_inner()),
     })
 }
 

@@ -24,6 +24,7 @@ pub(super) struct QueryFile {
     pub output: Option<Spanned<String>>,
     pub max_pages: Option<Spanned<NonZeroU64>>,
     pub max_records: Option<Spanned<NonZeroU64>>,
+    pub subject: Option<Spanned<String>>,
 }
 
 /// `"owners[0].emailAddress"` or `{ name = "Owner", path = "owners[0].emailAddress" }`.

@@ -349,11 +349,10 @@ fn without_a_token_nothing_runs() {
         .unwrap();
     let run = crate::support::finish(output);
     assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .starts_with("error: no credentials: set GSCRAPE_ACCESS_TOKEN"),
-        "{}",
-        run.stderr
+    assert_eq!(
+        run.stderr,
+        "error: no credentials found: log in once with `gscrape auth login --client-secret client_secret.json`, \
+         or use a service-account key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), or set GSCRAPE_ACCESS_TOKEN\n"
     );
     assert!(wd.google.seen_under("/drive/").is_empty());
 }

@@ -80,6 +80,8 @@ impl Workdir {
             .env("HOME", self.path())
             .env("GSCRAPE_DISCOVERY_URL", self.google.discovery_url())
             .env("GSCRAPE_CACHE_DIR", self.path().join("cache"))
+            .env("GSCRAPE_CONFIG_DIR", self.path().join("config"))
+            .env("BROWSER", "true")
             .env("GSCRAPE_ACCESS_TOKEN", TOKEN);
         cmd
     }

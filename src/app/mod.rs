@@ -1,8 +1,9 @@
 //! The commands: resolve arguments into the pieces the library needs, run, print, and decide
 //! the exit code. Messages go to stderr; data (`describe`, `validate` reports) to stdout.
 
+mod auth;
+
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::ApiClient;
@@ -25,10 +26,11 @@ pub async fn main(cli: Cli) -> Exit {
         Command::Run(args) => run(args, client).await,
         Command::Validate(args) => validate(args, client).await,
         Command::Describe(args) => describe(args, client).await,
+        Command::Auth(command) => auth::command(command, client).await,
     }
 }
 
-fn discovery_source(args: &DiscoveryArgs, client: HyperClient) -> DiscoverySource {
+pub(crate) fn discovery_source(args: &DiscoveryArgs, client: HyperClient) -> DiscoverySource {
     let policy = if args.offline {
         CachePolicy::Offline
     } else if args.refresh_discovery {
@@ -82,7 +84,7 @@ async fn plan_queries(
 
 /// Loads the queries named by `paths` and plans the ones that parsed: the plans, and every
 /// problem of every file. A path that does not exist is reported at once.
-async fn load_and_plan(
+pub(crate) async fn load_and_plan(
     paths: &[PathBuf],
     only: &[String],
     source: &DiscoverySource,
@@ -175,13 +177,6 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         }
         return Exit::Invalid;
     }
-    let Some(token) = args.access_token.filter(|t| !t.trim().is_empty()) else {
-        eprintln!(
-            "error: no credentials: set GSCRAPE_ACCESS_TOKEN (or --access-token), e.g. \
-             GSCRAPE_ACCESS_TOKEN=$(gcloud auth print-access-token)"
-        );
-        return Exit::Invalid;
-    };
     for plan in &plans {
         let insecure = plan
             .request
@@ -198,11 +193,24 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
             return Exit::Invalid;
         }
     }
-    let api = ApiClient::new(client, Arc::new(token), Duration::from_secs(args.timeout));
+    let timeout = Duration::from_secs(args.timeout);
+    let authorizers = match auth::authorizers_for(
+        &plans,
+        &args.credentials,
+        &args.config,
+        &client,
+        timeout,
+    )
+    .await
+    {
+        Ok(authorizers) => authorizers,
+        Err(exit) => return exit,
+    };
+    let api = ApiClient::new(client, timeout);
     let mut exit = Exit::Success;
-    for plan in &plans {
+    for (plan, authorizer) in plans.iter().zip(&authorizers) {
         let name = &plan.query.name;
-        match run_query(plan, &api, &args.out_dir).await {
+        match run_query(plan, &api, authorizer, &args.out_dir).await {
             Ok(outcome) => {
                 let cut = match outcome.stop {
                     Stop::Complete => String::new(),

@@ -1,0 +1,335 @@
+//! `gscrape auth login|status|logout`, and choosing the credentials of a run.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::auth::credentials::{self, AuthSettings, Credential};
+use crate::auth::login::{self, LoginError, LoginRequest};
+use crate::auth::{cache, oauth, scopes, AuthError, Authorizer, TokenCache};
+use crate::cli::{AuthCommand, ConfigArgs, CredentialArgs, LoginArgs, LogoutArgs, StatusArgs};
+use crate::error::Exit;
+use crate::http::HyperClient;
+use crate::plan::QueryPlan;
+use crate::query::{load_queries, query_files};
+
+pub(super) async fn command(command: AuthCommand, client: HyperClient) -> Exit {
+    match command {
+        AuthCommand::Login(args) => login(args, client).await,
+        AuthCommand::Status(args) => status(args),
+        AuthCommand::Logout(args) => logout(args, client).await,
+    }
+}
+
+fn config_dir(config: &ConfigArgs) -> PathBuf {
+    config
+        .config_dir
+        .clone()
+        .or_else(|| dirs::config_dir().map(|d| d.join("gscrape")))
+        .unwrap_or_else(|| PathBuf::from(".gscrape"))
+}
+
+/// Flags and environment → the inputs of the credential order.
+fn settings(creds: &CredentialArgs, config: &ConfigArgs) -> AuthSettings {
+    let from_env = |var: &str, value: &str| std::env::var(var).is_ok_and(|v| v == value);
+    let access_token = creds
+        .access_token
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            let origin = if from_env("GSCRAPE_ACCESS_TOKEN", &t) {
+                "GSCRAPE_ACCESS_TOKEN"
+            } else {
+                "--access-token"
+            };
+            (t, origin)
+        });
+    let credentials = match &creds.credentials {
+        Some(path) => Some((path.clone(), "--credentials")),
+        None => std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS")
+            .filter(|v| !v.is_empty())
+            .map(|v| (PathBuf::from(v), "GOOGLE_APPLICATION_CREDENTIALS")),
+    };
+    let api_key = creds.api_key.clone().filter(|k| !k.is_empty()).map(|k| {
+        let origin = if from_env("GSCRAPE_API_KEY", &k) {
+            "GSCRAPE_API_KEY"
+        } else {
+            "--api-key"
+        };
+        (k, origin)
+    });
+    AuthSettings {
+        access_token,
+        credentials,
+        api_key,
+        config_dir: config_dir(config),
+        account: creds.account.clone(),
+        gcloud_adc: credentials::gcloud_adc_path(),
+    }
+}
+
+/// The authorizer of each plan (one per delegated subject), each holding a token already:
+/// the token is fetched once here, before any request fans out.
+pub(super) async fn authorizers_for(
+    plans: &[QueryPlan],
+    creds: &CredentialArgs,
+    config: &ConfigArgs,
+    client: &HyperClient,
+    timeout: Duration,
+) -> Result<Vec<Authorizer>, Exit> {
+    let credential = credentials::resolve(&settings(creds, config)).map_err(|err| {
+        eprintln!("error: {err}");
+        Exit::Invalid
+    })?;
+    if let Credential::CachedLogin { login, .. } = &credential {
+        let account = login.account.as_deref().unwrap_or("the cached account");
+        let mut missing = false;
+        for plan in plans
+            .iter()
+            .filter(|p| !scopes::covers(&login.scopes, &p.method))
+        {
+            missing = true;
+            eprintln!(
+                "error: {}: the login of {account} was not granted a scope that {} accepts ({}); \
+                 log in again: gscrape auth login --client-secret FILE",
+                plan.query.name,
+                plan.method.id,
+                plan.method
+                    .preferred_scope()
+                    .unwrap_or("see `gscrape describe`")
+            );
+        }
+        if missing {
+            return Err(Exit::Invalid);
+        }
+    }
+    let wanted = scopes::scopes_for(plans.iter().map(|p| &p.method));
+    let mut by_subject: HashMap<Option<String>, Authorizer> = HashMap::new();
+    let mut authorizers = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let subject = plan.query.subject.clone().or_else(|| creds.subject.clone());
+        if let Some(authorizer) = by_subject.get(&subject) {
+            authorizers.push(authorizer.clone());
+            continue;
+        }
+        let authorizer = Authorizer::new(
+            &credential,
+            subject.as_deref(),
+            wanted.clone(),
+            client.clone(),
+            timeout,
+        )
+        .await
+        .map_err(|err| auth_failure(&err))?;
+        authorizer
+            .access_token()
+            .await
+            .map_err(|err| auth_failure(&err))?;
+        by_subject.insert(subject, authorizer.clone());
+        authorizers.push(authorizer);
+    }
+    Ok(authorizers)
+}
+
+/// Prints an authentication failure; a credential that needs a person is a setup error (2),
+/// anything else (the token endpoint unreachable, say) a run-time failure (1).
+fn auth_failure(err: &AuthError) -> Exit {
+    eprintln!("error: {err}");
+    match err {
+        AuthError::Token(_) => Exit::QueryFailed,
+        _ => Exit::Invalid,
+    }
+}
+
+async fn login(args: LoginArgs, client: HyperClient) -> Exit {
+    let mut wanted = scopes_of_queries(&args, &client).await;
+    for scope in &args.scopes {
+        let scope = if scope.contains("://") || login::IDENTITY_SCOPES.contains(&scope.as_str()) {
+            scope.clone()
+        } else {
+            format!("https://www.googleapis.com/auth/{scope}")
+        };
+        if !wanted.contains(&scope) {
+            wanted.push(scope);
+        }
+    }
+    if wanted.is_empty() {
+        eprintln!(
+            "error: no scopes to ask for: no query found in {} — name query files, or add --scope (e.g. --scope drive.readonly)",
+            args.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Exit::Invalid;
+    }
+    let cache = TokenCache::new(&config_dir(&args.config));
+    let request = LoginRequest {
+        client_secret: &args.client_secret,
+        scopes: wanted,
+        port: args.port,
+        no_browser: args.no_browser,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    match login::login(request, &cache, client).await {
+        Ok(done) => {
+            eprintln!(
+                "Logged in as {}.\nScopes: {}\nThe login is saved in {} (readable only by you); runs refresh it silently.",
+                done.account.as_deref().unwrap_or("an unknown account"),
+                done.scopes.join(" "),
+                done.path.display()
+            );
+            Exit::Success
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            match err {
+                LoginError::BadClientSecret { .. } | LoginError::Listen { .. } => Exit::Invalid,
+                _ => Exit::QueryFailed,
+            }
+        }
+    }
+}
+
+/// The least-privilege scopes of the methods the queries under `args.paths` call. Queries
+/// that cannot be read are skipped here (`gscrape validate` reports them).
+async fn scopes_of_queries(args: &LoginArgs, client: &HyperClient) -> Vec<String> {
+    let Ok(files) = query_files(&args.paths) else {
+        return Vec::new();
+    };
+    let (queries, _) = load_queries(&files, &[]);
+    let source = super::discovery_source(&args.discovery, client.clone());
+    let mut methods = Vec::new();
+    for query in &queries {
+        let doc = match &query.discovery {
+            Some(path) => source.load_file(path),
+            None => source.load(&query.api, &query.version).await,
+        };
+        if let Some(method) = doc
+            .ok()
+            .and_then(|d| d.method(&query.method.value).cloned())
+        {
+            methods.push(method);
+        }
+    }
+    scopes::scopes_for(&methods)
+}
+
+fn status(args: StatusArgs) -> Exit {
+    let settings = settings(&args.credentials, &args.config);
+    let credential = match credentials::resolve(&settings) {
+        Ok(credential) => credential,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Exit::Invalid;
+        }
+    };
+    println!("credential: {}", credential.describe());
+    let why = match &credential {
+        Credential::AccessToken { .. } => "an access token is given, and it comes first".to_owned(),
+        Credential::ServiceAccount { origin, .. } | Credential::AuthorizedUser { origin, .. }
+            if *origin == "gcloud application-default credentials" =>
+        {
+            "no access token, key file or gscrape login; gcloud's application-default credentials exist".to_owned()
+        }
+        Credential::ServiceAccount { origin, .. } | Credential::AuthorizedUser { origin, .. } => {
+            format!("no access token is given, and {origin} names a key file")
+        }
+        Credential::CachedLogin { .. } => {
+            "no access token or key file is given (--access-token, GSCRAPE_ACCESS_TOKEN, --credentials, \
+             GOOGLE_APPLICATION_CREDENTIALS); this is the newest `gscrape auth login`"
+                .to_owned()
+        }
+        Credential::ApiKey { .. } => "no OAuth credential was found".to_owned(),
+    };
+    println!("why: {why}");
+    match &credential {
+        Credential::ServiceAccount { key, .. } => {
+            println!("account: {}", key.client_email);
+            match &args.credentials.subject {
+                Some(subject) => println!("acting as: {subject} (domain-wide delegation)"),
+                None => println!("acting as: the service account itself"),
+            }
+            println!("scopes: asked per run: the least-privilege scopes of its queries");
+        }
+        Credential::AuthorizedUser { user, .. } => {
+            println!("account: {}", user.account.as_deref().unwrap_or("unknown"));
+            println!("scopes: those granted when the file was made");
+        }
+        Credential::CachedLogin { login, .. } => {
+            println!("account: {}", login.account.as_deref().unwrap_or("unknown"));
+            println!("scopes: {}", login.scopes.join(" "));
+            println!("token: {}", expiry(login.expires_at()));
+        }
+        Credential::AccessToken { .. } | Credential::ApiKey { .. } => {}
+    }
+    Exit::Success
+}
+
+fn expiry(expires_at: Option<SystemTime>) -> String {
+    let Some(at) = expires_at else {
+        return "none cached yet; the next run gets one".to_owned();
+    };
+    let when = humantime::format_rfc3339_seconds(at);
+    match at.duration_since(SystemTime::now()) {
+        Ok(left) => format!("valid until {when} (in {} min)", left.as_secs() / 60),
+        Err(_) => format!("expired at {when}; the next run refreshes it"),
+    }
+}
+
+async fn logout(args: LogoutArgs, client: HyperClient) -> Exit {
+    let cache = TokenCache::new(&config_dir(&args.config));
+    let current = match cache.current(args.account.as_deref()) {
+        Ok(current) => current,
+        Err(cache::CacheError::Corrupt { path, .. }) => {
+            // Nothing in it can be revoked; remove it so the next login starts clean.
+            return remove(&path, "the corrupt login");
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Exit::Invalid;
+        }
+    };
+    let Some((path, login)) = current else {
+        eprintln!(
+            "Not logged in: no login is cached in {}.",
+            cache.dir().display()
+        );
+        return Exit::Success;
+    };
+    let account = login
+        .account
+        .as_deref()
+        .unwrap_or("the cached account")
+        .to_owned();
+    match oauth::revoke(
+        &client,
+        &login.token_uri,
+        &login.refresh_token,
+        Duration::from_secs(30),
+    )
+    .await
+    {
+        Ok(true) => eprintln!("Revoked the token of {account}."),
+        Ok(false) => eprintln!(
+            "warning: no revocation endpoint is known for {}; the token was not revoked",
+            login.token_uri
+        ),
+        Err(err) => eprintln!("warning: could not revoke the token: {err}"),
+    }
+    remove(&path, &format!("the login of {account}"))
+}
+
+fn remove(path: &std::path::Path, what: &str) -> Exit {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            eprintln!("Removed {what} ({}).", path.display());
+            Exit::Success
+        }
+        Err(err) => {
+            eprintln!("error: cannot remove {}: {err}", path.display());
+            Exit::QueryFailed
+        }
+    }
+}

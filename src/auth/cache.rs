@@ -1,0 +1,197 @@
+//! The token cache of `gscrape auth login`: one JSON file per OAuth client and account under
+//! `<config dir>/tokens/`, written atomically (temp file + rename) with mode 0600.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// What a login leaves behind: enough to refresh silently for months.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CachedLogin {
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_uri: String,
+    /// The account's email, when the login returned an id_token.
+    pub account: Option<String>,
+    /// The scopes granted.
+    pub scopes: Vec<String>,
+    pub refresh_token: String,
+    pub access_token: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
+    /// Unix seconds; the newest login is the one runs use.
+    pub logged_in_at: u64,
+}
+
+impl std::fmt::Debug for CachedLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedLogin")
+            .field("client_id", &self.client_id)
+            .field("account", &self.account)
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachedLogin {
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cannot read the token cache {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the token cache {} is corrupt ({source}); run `gscrape auth login` again to replace it", .path.display())]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the token cache {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The directory of cached logins.
+#[derive(Debug, Clone)]
+pub struct TokenCache {
+    dir: PathBuf,
+}
+
+impl TokenCache {
+    pub fn new(config_dir: &Path) -> Self {
+        TokenCache {
+            dir: config_dir.join("tokens"),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of one client and account.
+    pub fn path_for(&self, client_id: &str, account: Option<&str>) -> PathBuf {
+        let client = client_id.split('.').next().unwrap_or(client_id);
+        let name = format!(
+            "{}__{}.json",
+            safe(client),
+            safe(account.unwrap_or("account"))
+        );
+        self.dir.join(name)
+    }
+
+    /// Every cache file, each loaded or with its problem.
+    pub fn all(&self) -> Vec<(PathBuf, Result<CachedLogin, CacheError>)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|p| {
+                let loaded = load(&p);
+                (p, loaded)
+            })
+            .collect()
+    }
+
+    /// The login a run uses: the given account's, else the newest. A corrupt file is an error
+    /// (it is reported, and the next login replaces it).
+    pub fn current(
+        &self,
+        account: Option<&str>,
+    ) -> Result<Option<(PathBuf, CachedLogin)>, CacheError> {
+        let mut best: Option<(PathBuf, CachedLogin)> = None;
+        for (path, loaded) in self.all() {
+            let login = loaded?;
+            if account.is_some_and(|a| login.account.as_deref() != Some(a)) {
+                continue;
+            }
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| login.logged_in_at >= b.logged_in_at)
+            {
+                best = Some((path, login));
+            }
+        }
+        Ok(best)
+    }
+}
+
+pub fn load(path: &Path) -> Result<CachedLogin, CacheError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CacheError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| CacheError::Corrupt {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes `login` to `path` atomically with mode 0600 (the directory 0700).
+pub fn save(path: &Path, login: &CachedLogin) -> Result<(), CacheError> {
+    use std::io::Write;
+    let write = |source| CacheError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir).map_err(write)?;
+    // NamedTempFile is created 0600, so the secret is never readable by others, not even briefly.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
+    let json = serde_json::to_vec_pretty(login).expect("a login serializes");
+    tmp.write_all(&json).map_err(write)?;
+    tmp.as_file().sync_all().map_err(write)?;
+    tmp.persist(path).map_err(|e| write(e.error))?;
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+fn safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

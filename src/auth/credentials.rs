@@ -1,0 +1,202 @@
+//! Which credential a run uses, in a fixed order, and reading credential files.
+//!
+//! 1. an access token (`--access-token`, `GSCRAPE_ACCESS_TOKEN`), used as is;
+//! 2. a key file (`--credentials`, else `GOOGLE_APPLICATION_CREDENTIALS`): a service-account key
+//!    or an `authorized_user` file, by its `"type"`;
+//! 3. the login cached by `gscrape auth login`;
+//! 4. gcloud's application-default credentials file;
+//! 5. an API key (`--api-key`, `GSCRAPE_API_KEY`), sent as `key=`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use yup_oauth2::ServiceAccountKey;
+
+use super::cache::{CachedLogin, TokenCache};
+use super::AuthError;
+
+/// Where the pieces of a resolution come from (flags and environment, already read).
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// The token and where it came from (`--access-token` or `GSCRAPE_ACCESS_TOKEN`).
+    pub access_token: Option<(String, &'static str)>,
+    /// A key file and where its name came from.
+    pub credentials: Option<(PathBuf, &'static str)>,
+    pub api_key: Option<(String, &'static str)>,
+    /// The gscrape config directory (token cache).
+    pub config_dir: PathBuf,
+    /// Use the cached login of this account, not the newest.
+    pub account: Option<String>,
+    /// gcloud's application-default credentials file, if there is one.
+    pub gcloud_adc: Option<PathBuf>,
+}
+
+/// The credential a run would use.
+#[derive(Clone)]
+pub enum Credential {
+    AccessToken {
+        token: String,
+        origin: &'static str,
+    },
+    ServiceAccount {
+        key: Box<ServiceAccountKey>,
+        path: PathBuf,
+        origin: &'static str,
+    },
+    AuthorizedUser {
+        user: AuthorizedUser,
+        path: PathBuf,
+        origin: &'static str,
+    },
+    CachedLogin {
+        login: CachedLogin,
+        path: PathBuf,
+    },
+    ApiKey {
+        key: String,
+        origin: &'static str,
+    },
+}
+
+impl Credential {
+    /// One line for `auth status` and messages: what, and why it was chosen. No secret.
+    pub fn describe(&self) -> String {
+        match self {
+            Credential::AccessToken { origin, .. } => format!("access token from {origin}"),
+            Credential::ServiceAccount { key, path, origin } => format!(
+                "service account {} (key {} from {origin})",
+                key.client_email,
+                path.display()
+            ),
+            Credential::AuthorizedUser { path, origin, .. } => {
+                format!(
+                    "authorized_user credentials {} (from {origin})",
+                    path.display()
+                )
+            }
+            Credential::CachedLogin { login, path } => format!(
+                "login of {} cached by `gscrape auth login` ({})",
+                login.account.as_deref().unwrap_or("an unknown account"),
+                path.display()
+            ),
+            Credential::ApiKey { origin, .. } => format!("API key from {origin} (sent as key=)"),
+        }
+    }
+}
+
+/// An `authorized_user` credential (gcloud's application-default login, or a saved user login).
+#[derive(Clone, Deserialize)]
+pub struct AuthorizedUser {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+    /// Honoured when present; Google's endpoint otherwise.
+    pub token_uri: Option<String>,
+    pub account: Option<String>,
+}
+
+/// Resolves the credential by the documented order.
+pub fn resolve(settings: &AuthSettings) -> Result<Credential, AuthError> {
+    if let Some((token, origin)) = &settings.access_token {
+        return Ok(Credential::AccessToken {
+            token: token.clone(),
+            origin,
+        });
+    }
+    if let Some((path, origin)) = &settings.credentials {
+        return read_key_file(path, origin);
+    }
+    let cache = TokenCache::new(&settings.config_dir);
+    if let Some((path, login)) = cache.current(settings.account.as_deref())? {
+        return Ok(Credential::CachedLogin { login, path });
+    }
+    if let Some(account) = &settings.account {
+        return Err(AuthError::NoLoginForAccount {
+            account: account.clone(),
+            dir: cache.dir().to_owned(),
+        });
+    }
+    if let Some(path) = settings.gcloud_adc.as_ref().filter(|p| p.is_file()) {
+        return read_key_file(path, "gcloud application-default credentials");
+    }
+    if let Some((key, origin)) = &settings.api_key {
+        return Ok(Credential::ApiKey {
+            key: key.clone(),
+            origin,
+        });
+    }
+    Err(AuthError::NoCredentials)
+}
+
+/// gcloud's application-default credentials file: `$CLOUDSDK_CONFIG/…` or `~/.config/gcloud/…`
+/// (`%APPDATA%\gcloud\…` on Windows).
+pub fn gcloud_adc_path() -> Option<PathBuf> {
+    const FILE: &str = "application_default_credentials.json";
+    if let Some(dir) = std::env::var_os("CLOUDSDK_CONFIG") {
+        return Some(PathBuf::from(dir).join(FILE));
+    }
+    if cfg!(windows) {
+        std::env::var_os("APPDATA").map(|d| PathBuf::from(d).join("gcloud").join(FILE))
+    } else {
+        dirs::home_dir().map(|h| h.join(".config").join("gcloud").join(FILE))
+    }
+}
+
+/// Reads a service-account key or an `authorized_user` file, dispatching on `"type"`.
+pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, AuthError> {
+    let bad = |why: String| AuthError::BadCredentialFile {
+        path: path.to_owned(),
+        why,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
+    let kind = value.get("type").and_then(|t| t.as_str());
+    match kind {
+        Some("service_account") => {
+            warn_if_readable_by_others(path);
+            let key: ServiceAccountKey = serde_json::from_value(value)
+                .map_err(|e| bad(format!("not a complete service-account key ({e})")))?;
+            Ok(Credential::ServiceAccount {
+                key: Box::new(key),
+                path: path.to_owned(),
+                origin,
+            })
+        }
+        Some("authorized_user") => {
+            let user: AuthorizedUser = serde_json::from_value(value)
+                .map_err(|e| bad(format!("not a complete authorized_user file ({e})")))?;
+            Ok(Credential::AuthorizedUser {
+                user,
+                path: path.to_owned(),
+                origin,
+            })
+        }
+        Some(other) => Err(bad(format!(
+            "credentials of type {other:?} are not supported; use a service-account key or an authorized_user file"
+        ))),
+        None if value.get("installed").is_some() || value.get("web").is_some() => Err(bad(
+            "this is an OAuth client secret, not a credential: log in with `gscrape auth login --client-secret FILE`"
+                .to_owned(),
+        )),
+        None => Err(bad(
+            "no \"type\" field: expected a service-account key or an authorized_user file".to_owned(),
+        )),
+    }
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    "the private key {} is readable by other users; restrict it with `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! `gscrape auth login`: yup-oauth2's installed-app flow, with a delegate that shows the URL on
+//! stderr, opens the browser, and receives the loopback redirect itself — so that a click on
+//! "Deny" or no answer at all ends the login with a message instead of waiting forever — or,
+//! with `--no-browser`, takes the code (or the whole redirected URL) pasted on stdin.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use yup_oauth2::authenticator_delegate::InstalledFlowDelegate;
+use yup_oauth2::storage::{TokenInfo, TokenStorage, TokenStorageError};
+use yup_oauth2::{ApplicationSecret, InstalledFlowReturnMethod};
+
+use super::cache::{self, CachedLogin, TokenCache};
+use super::oauth;
+use crate::http::HyperClient;
+
+/// Scopes every login adds: they let gscrape name the account (id_token `email`).
+pub const IDENTITY_SCOPES: &[&str] = &["openid", "email"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("{}: {why}", .path.display())]
+    BadClientSecret { path: PathBuf, why: String },
+    #[error("cannot listen on 127.0.0.1:{port} for the browser's redirect: {source}")]
+    Listen {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no answer from the browser within {}s; run `gscrape auth login` again (with --no-browser on a machine without a browser)", .0.as_secs())]
+    Timeout(Duration),
+    #[error("login failed: {0}")]
+    Flow(String),
+    #[error("Google returned no refresh token; remove gscrape's access at https://myaccount.google.com/permissions and log in again")]
+    NoRefreshToken,
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
+}
+
+/// What `gscrape auth login` was asked to do.
+pub struct LoginRequest<'a> {
+    pub client_secret: &'a Path,
+    pub scopes: Vec<String>,
+    pub port: Option<u16>,
+    pub no_browser: bool,
+    pub timeout: Duration,
+}
+
+/// The result of a login.
+pub struct LoggedIn {
+    pub account: Option<String>,
+    pub scopes: Vec<String>,
+    pub path: PathBuf,
+}
+
+/// Reads a client secret file (`installed` or `web`), with one-line errors.
+pub fn read_client_secret(path: &Path) -> Result<ApplicationSecret, LoginError> {
+    let bad = |why: String| LoginError::BadClientSecret {
+        path: path.to_owned(),
+        why,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
+    if value.get("type").and_then(|t| t.as_str()) == Some("service_account") {
+        return Err(bad(
+            "this is a service-account key, which needs no login: run with --credentials FILE"
+                .to_owned(),
+        ));
+    }
+    if value.get("installed").is_none() && value.get("web").is_none() {
+        return Err(bad(
+            "not an OAuth client secret: download the JSON of a \"Desktop app\" (or \"Web application\") \
+             OAuth client from the Google Cloud console"
+                .to_owned(),
+        ));
+    }
+    yup_oauth2::parse_application_secret(&text)
+        .map_err(|e| bad(format!("incomplete client secret ({e})")))
+}
+
+/// Runs the browser login and caches the result.
+pub async fn login(
+    request: LoginRequest<'_>,
+    cache: &TokenCache,
+    client: HyperClient,
+) -> Result<LoggedIn, LoginError> {
+    let secret = read_client_secret(request.client_secret)?;
+    let (delegate, redirect) = if request.no_browser {
+        let port = request.port.unwrap_or(1);
+        (
+            LoginDelegate::paste(port),
+            format!("http://localhost:{port}"),
+        )
+    } else {
+        let port = request.port.unwrap_or(0);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+            .map_err(|source| LoginError::Listen { port, source })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+        let redirect = format!("http://localhost:{port}");
+        (LoginDelegate::browser(listener, redirect.clone()), redirect)
+    };
+    tracing::info!("redirect URI {redirect}");
+    let captured = Capture::default();
+    let tokens = captured.0.clone();
+    let auth = yup_oauth2::InstalledFlowAuthenticator::with_client(
+        secret.clone(),
+        InstalledFlowReturnMethod::Interactive,
+        yup_oauth2::CustomHyperClientBuilder::from(client.clone()),
+    )
+    .flow_delegate(Box::new(delegate))
+    .force_account_selection(true)
+    .with_storage(Box::new(captured))
+    .build()
+    .await
+    .map_err(|e| LoginError::Flow(e.to_string()))?;
+
+    let mut scopes = request.scopes.clone();
+    scopes.extend(IDENTITY_SCOPES.iter().map(|s| s.to_string()));
+    match tokio::time::timeout(request.timeout, auth.token(&scopes)).await {
+        Err(_) => return Err(LoginError::Timeout(request.timeout)),
+        Ok(Err(yup_oauth2::Error::UserError(message))) => return Err(LoginError::Flow(message)),
+        Ok(Err(err)) => return Err(LoginError::Flow(err.to_string())),
+        Ok(Ok(_)) => {}
+    }
+    let info = tokens
+        .lock()
+        .ok()
+        .and_then(|mut t| t.take())
+        .ok_or_else(|| LoginError::Flow("the token endpoint sent no token".into()))?;
+    let refresh_token = info.refresh_token.ok_or(LoginError::NoRefreshToken)?;
+    let account = info.id_token.as_deref().and_then(oauth::id_token_email);
+
+    // One refresh tells which scopes were granted (the user may have unticked some), and
+    // checks at once that the refresh token works.
+    let grant = oauth::refresh(
+        &client,
+        &secret.token_uri,
+        &secret.client_id,
+        &secret.client_secret,
+        &refresh_token,
+        Duration::from_secs(60),
+    )
+    .await
+    .map_err(|e| LoginError::Flow(e.to_string()))?;
+    let granted = grant.scopes.clone().unwrap_or(scopes);
+    let login = CachedLogin {
+        client_id: secret.client_id.clone(),
+        client_secret: secret.client_secret.clone(),
+        token_uri: secret.token_uri.clone(),
+        account: account.clone(),
+        scopes: granted.clone(),
+        refresh_token: grant.refresh_token.unwrap_or(refresh_token),
+        access_token: Some(grant.access_token),
+        expires_at: grant.expires_at.map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        }),
+        logged_in_at: cache::unix_now(),
+    };
+    let path = cache.path_for(&secret.client_id, account.as_deref());
+    cache::save(&path, &login)?;
+    Ok(LoggedIn {
+        account,
+        scopes: granted,
+        path,
+    })
+}
+
+/// Keeps the token yup-oauth2 obtained, so the refresh token can be cached our way.
+#[derive(Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Option<TokenInfo>>>);
+
+#[async_trait::async_trait]
+impl TokenStorage for Capture {
+    async fn set(&self, _scopes: &[&str], token: TokenInfo) -> Result<(), TokenStorageError> {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(token);
+        }
+        Ok(())
+    }
+
+    async fn get(&self, _scopes: &[&str]) -> Option<TokenInfo> {
+        None
+    }
+}
+
+/// How the authorization code comes back.
+enum Answer {
+    /// The browser is redirected to our listener.
+    Browser(std::sync::Mutex<Option<std::net::TcpListener>>),
+    /// The person pastes it.
+    Paste,
+}
+
+struct LoginDelegate {
+    redirect: String,
+    answer: Answer,
+}
+
+impl LoginDelegate {
+    fn browser(listener: std::net::TcpListener, redirect: String) -> Self {
+        LoginDelegate {
+            redirect,
+            answer: Answer::Browser(std::sync::Mutex::new(Some(listener))),
+        }
+    }
+
+    fn paste(port: u16) -> Self {
+        LoginDelegate {
+            redirect: format!("http://localhost:{port}"),
+            answer: Answer::Paste,
+        }
+    }
+}
+
+impl InstalledFlowDelegate for LoginDelegate {
+    fn redirect_uri(&self) -> Option<&str> {
+        Some(&self.redirect)
+    }
+
+    fn present_user_url<'a>(
+        &'a self,
+        url: &'a str,
+        _need_code: bool,
+    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
+        Box::pin(async move {
+            eprintln!("Sign in to Google and allow access:\n\n  {url}\n");
+            match &self.answer {
+                Answer::Browser(listener) => {
+                    let listener = listener
+                        .lock()
+                        .ok()
+                        .and_then(|mut l| l.take())
+                        .ok_or("the login was already answered")?;
+                    if webbrowser::open(url).is_err() {
+                        eprintln!("(No browser could be opened: open the address above yourself.)");
+                    }
+                    eprintln!("Waiting for the browser to return to {} ...", self.redirect);
+                    wait_for_redirect(listener).await
+                }
+                Answer::Paste => {
+                    eprintln!(
+                        "Open it in any browser. After you allow access, the browser goes to {} — a \
+                         page that does not load. Copy that page's whole address (or its code) and \
+                         paste it here:",
+                        self.redirect
+                    );
+                    let mut line = String::new();
+                    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+                    stdin
+                        .read_line(&mut line)
+                        .await
+                        .map_err(|e| format!("cannot read the code: {e}"))?;
+                    code_from_answer(line.trim())
+                }
+            }
+        })
+    }
+}
+
+/// Serves the loopback redirect: answers the browser and returns the code, or the error.
+async fn wait_for_redirect(listener: std::net::TcpListener) -> Result<String, String> {
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+    loop {
+        let (mut stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let head = String::from_utf8_lossy(&head);
+        let target = head.split_whitespace().nth(1).unwrap_or("/");
+        let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let has = |key: &str| query_value(query, key).is_some();
+        if !has("code") && !has("error") {
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+            continue;
+        }
+        let result = code_from_answer(target);
+        let page = match &result {
+            Ok(_) => "gscrape is signed in. You can close this tab.",
+            Err(_) => "gscrape was not given access. You can close this tab.",
+        };
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        return result;
+    }
+}
+
+/// The authorization code from a pasted code, a redirected URL, or a redirect target.
+fn code_from_answer(answer: &str) -> Result<String, String> {
+    let query = answer.split_once('?').map(|(_, q)| q);
+    match query {
+        Some(query) => {
+            if let Some(error) = query_value(query, "error") {
+                return Err(if error == "access_denied" {
+                    "access was denied in the browser (error=access_denied); run `gscrape auth login` again and choose Allow".to_owned()
+                } else {
+                    format!("Google answered error={error}")
+                });
+            }
+            query_value(query, "code").ok_or_else(|| "the address has no code=".to_owned())
+        }
+        None if answer.is_empty() => Err("no code was pasted".to_owned()),
+        None => Ok(answer.to_owned()),
+    }
+}
+
+fn query_value(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then(|| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_come_from_urls_or_as_pasted() {
+        assert_eq!(code_from_answer("4/0Ab%2Fcd"), Ok("4/0Ab%2Fcd".into()));
+        assert_eq!(
+            code_from_answer("http://localhost:1/?state=x&code=4/0Ab%2Fcd&scope=email"),
+            Ok("4/0Ab/cd".into())
+        );
+        assert!(code_from_answer("http://localhost:1/?error=access_denied")
+            .unwrap_err()
+            .contains("denied"));
+        assert!(code_from_answer("").is_err());
+    }
+}

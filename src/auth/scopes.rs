@@ -1,0 +1,95 @@
+//! OAuth scopes: the least-privilege scope of each method, and whether granted scopes cover the
+//! methods a run calls.
+
+use crate::discovery::Method;
+
+/// The least-privilege scope of a method: the read-only variant of a scope the method lists
+/// (`drive.readonly` beside `drive`), else any read-only scope, else the first listed.
+/// Among equals, the shortest (broadest read) wins, so `drive.meet.readonly` is not chosen
+/// for Drive files.
+pub fn least_privilege(scopes: &[String]) -> Option<&str> {
+    let readonly: Vec<&str> = scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| s.ends_with(".readonly"))
+        .collect();
+    let paired: Vec<&str> = readonly
+        .iter()
+        .copied()
+        .filter(|s| {
+            let base = s.trim_end_matches(".readonly");
+            scopes.iter().any(|other| other == base)
+        })
+        .collect();
+    fn shortest<'s>(list: &[&'s str]) -> Option<&'s str> {
+        list.iter().copied().min_by_key(|s| (s.len(), *s))
+    }
+    shortest(&paired)
+        .or_else(|| shortest(&readonly))
+        .or_else(|| scopes.first().map(String::as_str))
+}
+
+/// The scopes to ask for so that every method can be called: the least-privilege scope of each
+/// method that does not already accept one of the chosen.
+pub fn scopes_for<'a>(methods: impl IntoIterator<Item = &'a Method>) -> Vec<String> {
+    let mut chosen: Vec<String> = Vec::new();
+    for method in methods {
+        if method.scopes.iter().any(|s| chosen.contains(s)) {
+            continue;
+        }
+        if let Some(scope) = least_privilege(&method.scopes) {
+            chosen.push(scope.to_owned());
+        }
+    }
+    chosen.sort();
+    chosen
+}
+
+/// True when one of the scopes `granted` lets `method` be called.
+pub fn covers(granted: &[String], method: &Method) -> bool {
+    method.scopes.is_empty() || method.scopes.iter().any(|s| granted.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(scopes: &[&str]) -> Vec<String> {
+        scopes
+            .iter()
+            .map(|s| format!("https://www.googleapis.com/auth/{s}"))
+            .collect()
+    }
+
+    #[test]
+    fn picks_the_read_only_variant() {
+        let drive = list(&[
+            "drive",
+            "drive.appdata",
+            "drive.file",
+            "drive.meet.readonly",
+            "drive.metadata",
+            "drive.metadata.readonly",
+            "drive.photos.readonly",
+            "drive.readonly",
+        ]);
+        assert_eq!(
+            least_privilege(&drive),
+            Some("https://www.googleapis.com/auth/drive.readonly")
+        );
+        let gmail = [
+            "https://mail.google.com/".to_owned(),
+            "https://www.googleapis.com/auth/gmail.modify".to_owned(),
+            "https://www.googleapis.com/auth/gmail.readonly".to_owned(),
+        ];
+        assert_eq!(
+            least_privilege(&gmail),
+            Some("https://www.googleapis.com/auth/gmail.readonly")
+        );
+        let create = list(&["drive", "drive.file"]);
+        assert_eq!(
+            least_privilege(&create),
+            Some("https://www.googleapis.com/auth/drive")
+        );
+    }
+}
