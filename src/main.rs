@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use gscrape::cli::Cli;
+use tracing_subscriber::fmt::{format::Writer, FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -12,12 +14,12 @@ fn main() -> ExitCode {
         1 => tracing::Level::INFO,
         _ => tracing::Level::DEBUG,
     };
+    // Only gscrape's own `tracing` events are shown: dependencies that log through the `log`
+    // crate (yup-oauth2 logs tokens at debug level) are deliberately not bridged.
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .with_ansi(false)
+        .event_format(Plain)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -30,4 +32,30 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(gscrape::app::main(cli)).into()
+}
+
+/// `warning: message`, like the rest of gscrape's messages (no timestamps, no colours).
+struct Plain;
+
+impl<S, N> FormatEvent<S, N> for Plain
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let label = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "info",
+            _ => "debug",
+        };
+        write!(writer, "{label}: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }

@@ -154,9 +154,9 @@ pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, Au
     let kind = value.get("type").and_then(|t| t.as_str());
     match kind {
         Some("service_account") => {
-            warn_if_readable_by_others(path);
             let key: ServiceAccountKey = serde_json::from_value(value)
                 .map_err(|e| bad(format!("not a complete service-account key ({e})")))?;
+            warn_if_readable_by_others(path);
             Ok(Credential::ServiceAccount {
                 key: Box::new(key),
                 path: path.to_owned(),

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod auth;
 mod describe;
 mod examples;
 mod run;

@@ -12,6 +12,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
+use super::fake_oauth::{Grant, OAuthConfig, OAuthState};
+
 /// The Discovery documents served, by `api.version`.
 const DOCUMENTS: &[(&str, &str)] = &[
     (
@@ -32,6 +34,9 @@ const DOCUMENTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The API key the server accepts as `key=`.
+pub const API_KEY: &str = "AIza-test-api-key-never-printed";
+
 /// What the server should do; tests change it before running the binary.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,6 +52,9 @@ pub struct Config {
     pub drive_fail_page: Option<usize>,
     /// Drive pages always answer the same `nextPageToken`.
     pub drive_repeat_token: bool,
+    /// Delay before answering each API request.
+    pub latency: std::time::Duration,
+    pub oauth: OAuthConfig,
 }
 
 impl Default for Config {
@@ -58,6 +66,8 @@ impl Default for Config {
             directory_users: 4,
             drive_fail_page: None,
             drive_repeat_token: false,
+            latency: std::time::Duration::ZERO,
+            oauth: OAuthConfig::default(),
         }
     }
 }
@@ -87,6 +97,7 @@ struct State {
     root_url: String,
     config: Mutex<Config>,
     seen: Mutex<Vec<Seen>>,
+    oauth: Mutex<OAuthState>,
 }
 
 /// A running fake server; it lives as long as the test process.
@@ -104,6 +115,7 @@ impl FakeGoogle {
             root_url: format!("http://{addr}/"),
             config: Mutex::new(config),
             seen: Mutex::new(Vec::new()),
+            oauth: Mutex::new(OAuthState::default()),
         });
         let served = state.clone();
         std::thread::spawn(move || {
@@ -136,6 +148,37 @@ impl FakeGoogle {
     /// Every request seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
+    }
+
+    /// The token endpoint's grants so far.
+    pub fn grants(&self) -> Vec<Grant> {
+        self.state.oauth.lock().unwrap().grants.clone()
+    }
+
+    /// How many API requests were answered 401.
+    pub fn unauthorized(&self) -> usize {
+        self.state.oauth.lock().unwrap().unauthorized
+    }
+
+    /// Whether the server revoked `token`.
+    pub fn revoked(&self, token: &str) -> bool {
+        self.state.oauth.lock().unwrap().revoked.contains(token)
+    }
+
+    /// The subject (`sub`) an issued access token was granted for.
+    pub fn subject_of(&self, token: &str) -> Option<String> {
+        self.state
+            .oauth
+            .lock()
+            .unwrap()
+            .access
+            .get(token)
+            .and_then(|t| t.subject.clone())
+    }
+
+    /// `http://127.0.0.1:PORT/token`
+    pub fn token_uri(&self) -> String {
+        format!("{}token", self.root_url())
     }
 
     /// Requests seen whose path starts with `prefix`.
@@ -192,13 +235,66 @@ async fn handle(
     };
     state.seen.lock().unwrap().push(seen.clone());
     let config = state.config.lock().unwrap().clone();
-    let (status, body) = route(&seen, &config, &state.root_url);
-    let response = Response::builder()
+    let form: HashMap<String, String> = parse_query(&seen.body).into_iter().collect();
+    let query: HashMap<String, String> = seen.query().into_iter().collect();
+    let token_uri = format!("{}token", state.root_url);
+    let (status, body, location) = match seen.path() {
+        "/o/oauth2/auth" => {
+            let (status, location, body) = state
+                .oauth
+                .lock()
+                .unwrap()
+                .authorize_endpoint(&query, &config.oauth);
+            (status, body, location)
+        }
+        "/token" => {
+            let (status, body) =
+                state
+                    .oauth
+                    .lock()
+                    .unwrap()
+                    .token_endpoint(&form, &token_uri, &config.oauth);
+            (status, body, None)
+        }
+        "/revoke" => {
+            let (status, body) = state.oauth.lock().unwrap().revoke_endpoint(&form);
+            (status, body, None)
+        }
+        path if path.starts_with("/discovery/") => {
+            let (status, body) = route(&seen, &config, &state.root_url);
+            (status, body, None)
+        }
+        _ => {
+            tokio::time::sleep(config.latency).await;
+            let allowed = query.get("key").is_some_and(|k| k == API_KEY)
+                || state.oauth.lock().unwrap().authorize(
+                    seen.authorization.as_deref(),
+                    super::TOKEN,
+                    &config.oauth,
+                );
+            let (status, body) = if allowed {
+                route(&seen, &config, &state.root_url)
+            } else {
+                state.oauth.lock().unwrap().unauthorized += 1;
+                google_error(
+                    401,
+                    "UNAUTHENTICATED",
+                    "authError",
+                    "Request had invalid authentication credentials.",
+                )
+            };
+            (status, body, None)
+        }
+    };
+    let mut response = Response::builder()
         .status(status)
-        .header("content-type", "application/json; charset=UTF-8")
+        .header("content-type", "application/json; charset=UTF-8");
+    if let Some(location) = location {
+        response = response.header("location", location);
+    }
+    Ok(response
         .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    Ok(response)
+        .unwrap())
 }
 
 fn route(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Value) {
@@ -207,18 +303,6 @@ fn route(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Value) {
     let query: HashMap<String, String> = seen.query().into_iter().collect();
     if let ["discovery", "v1", "apis", api, version, "rest"] = parts.as_slice() {
         return discovery_document(api, version, root_url);
-    }
-    if !seen
-        .authorization
-        .as_deref()
-        .is_some_and(|a| a.starts_with("Bearer ") && a.len() > 7)
-    {
-        return google_error(
-            401,
-            "UNAUTHENTICATED",
-            "authError",
-            "Request is missing required authentication credential.",
-        );
     }
     match parts.as_slice() {
         ["drive", "v3", "files"] if seen.method == "POST" => {

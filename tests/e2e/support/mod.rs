@@ -1,6 +1,7 @@
 //! Test support: the fake Google server and a per-test work directory that runs the binary.
 
 pub mod fake_google;
+pub mod fake_oauth;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -97,10 +98,20 @@ pub fn finish(output: Output) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     };
-    assert!(
-        !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
-        "the access token was printed: {run:?}"
-    );
+    let secrets = [
+        TOKEN,
+        fake_oauth::CLIENT_SECRET,
+        fake_google::API_KEY,
+        "1//refresh-",  // refresh tokens the fake hands out
+        "ya29.issued-", // access tokens the fake hands out
+        "PRIVATE KEY",
+    ];
+    for secret in secrets {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "a secret ({secret}) was printed: {run:?}"
+        );
+    }
     assert!(
         !run.stderr.contains("panicked"),
         "the binary panicked: {}",

@@ -1,0 +1,674 @@
+//! Authentication end to end: browser login (followed by the test), the paste flow, cached
+//! tokens, refresh before expiry and after a 401, service accounts with delegation,
+//! authorized_user files, invalid_grant, status, logout, bad files — and no secret in any output.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use crate::support::fake_oauth::{CLIENT_ID, CLIENT_SECRET, LOGIN_EMAIL, SA_EMAIL};
+use crate::support::{finish, Run, Workdir, TOKEN};
+
+const DRIVE_QUERY: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+    columns = [\"id\"]\n[params]\npageSize = 25\n";
+const DRIVE_READONLY: &str = "https://www.googleapis.com/auth/drive.readonly";
+const CACHE_FILE: &str = "config/tokens/test-client__analyst@example.com.json";
+
+fn write_client_secret(wd: &Workdir, kind: &str) {
+    let root = wd.google.root_url();
+    let secret = serde_json::json!({ kind: {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "auth_uri": format!("{root}o/oauth2/auth"),
+        "token_uri": format!("{root}token"),
+        "redirect_uris": ["http://localhost"],
+    }});
+    wd.write("client_secret.json", &secret.to_string());
+}
+
+fn write_service_account_key(wd: &Workdir) {
+    let key = serde_json::json!({
+        "type": "service_account",
+        "project_id": "test-project",
+        "private_key_id": "k1",
+        "private_key": include_str!("../fixtures/auth/sa-private-key.pem"),
+        "client_email": SA_EMAIL,
+        "client_id": "1234",
+        "token_uri": wd.google.token_uri(),
+    });
+    let path = wd.write("sa.json", &key.to_string());
+    set_mode(&path, 0o600);
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A GET over plain HTTP to loopback: status, `Location` header.
+fn http_get(url: &str) -> (u16, Option<String>) {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, target) = rest
+        .split_once('/')
+        .map(|(h, t)| (h, format!("/{t}")))
+        .unwrap_or((rest, "/".into()));
+    let port = host.rsplit_once(':').map(|(_, p)| p).unwrap_or("80");
+    let mut stream = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let location = response
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .map(str::to_owned);
+    (status, location)
+}
+
+/// Starts `gscrape auth login ...` and returns the child and the sign-in URL it printed.
+/// The caller waits for the child (`end_login`).
+#[allow(clippy::zombie_processes)]
+fn start_login(
+    wd: &Workdir,
+    extra: &[&str],
+    stdin: Stdio,
+) -> (Child, String, BufReader<std::process::ChildStderr>, String) {
+    let mut args = vec!["auth", "login", "--client-secret", "client_secret.json"];
+    args.extend_from_slice(extra);
+    let mut child = wd
+        .command(&args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("login ended before printing a URL: {seen}");
+        }
+        seen.push_str(&line);
+        if let Some(url) = line
+            .trim()
+            .strip_prefix("http")
+            .filter(|_| line.contains("/o/oauth2/auth"))
+        {
+            return (child, format!("http{url}"), stderr, seen);
+        }
+    }
+}
+
+/// Waits for the login to end and gathers what it printed.
+fn end_login(
+    child: Child,
+    mut stderr: BufReader<std::process::ChildStderr>,
+    mut printed: String,
+) -> Run {
+    stderr.read_to_string(&mut printed).unwrap();
+    let mut output = child.wait_with_output().unwrap();
+    output.stderr = printed.into_bytes();
+    finish(output)
+}
+
+/// A complete browser login, the test playing the browser.
+fn login(wd: &Workdir) -> Run {
+    write_client_secret(wd, "installed");
+    let (child, url, stderr, printed) = start_login(wd, &[], Stdio::null());
+    let (status, location) = http_get(&url);
+    assert_eq!(status, 302);
+    let (status, _) = http_get(&location.unwrap());
+    assert_eq!(status, 200, "the loopback listener answers the browser");
+    end_login(child, stderr, printed)
+}
+
+fn without_token(wd: &Workdir, args: &[&str]) -> Run {
+    let output = wd
+        .command(args)
+        .env_remove("GSCRAPE_ACCESS_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    finish(output)
+}
+
+fn cached_login(wd: &Workdir) -> serde_json::Value {
+    serde_json::from_str(&wd.read(CACHE_FILE)).unwrap()
+}
+
+#[test]
+fn login_follows_the_browser_and_caches_the_token_privately() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    let run = login(&wd);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("Logged in as analyst@example.com.\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("Scopes: {DRIVE_READONLY} openid email\n")),
+        "{}",
+        run.stderr
+    );
+
+    let auth = &wd.google.seen_under("/o/oauth2/auth")[0];
+    let query: std::collections::HashMap<_, _> = auth.query().into_iter().collect();
+    assert_eq!(
+        query["scope"],
+        format!("{DRIVE_READONLY} openid email"),
+        "least privilege from the queries"
+    );
+    assert!(query["redirect_uri"].starts_with("http://localhost:"));
+    assert_eq!(query["access_type"], "offline");
+
+    let path = wd.path().join(CACHE_FILE);
+    assert_eq!(mode_of(&path), 0o600);
+    assert_eq!(mode_of(path.parent().unwrap()), 0o700);
+    let cached = cached_login(&wd);
+    assert_eq!(cached["account"], LOGIN_EMAIL);
+    assert_eq!(
+        cached["scopes"],
+        serde_json::json!([DRIVE_READONLY, "openid", "email"])
+    );
+    let grants: Vec<String> = wd
+        .google
+        .grants()
+        .into_iter()
+        .map(|g| g.grant_type)
+        .collect();
+    assert_eq!(grants, ["authorization_code", "refresh_token"]);
+
+    // A run reuses the cached token: no request to the token endpoint.
+    let run = without_token(&wd, &["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.google.grants().len(), 2);
+    let drive = wd.google.seen_under("/drive/");
+    assert_eq!(
+        drive[0].authorization.as_deref(),
+        Some(&*format!(
+            "Bearer {}",
+            cached["access_token"].as_str().unwrap()
+        ))
+    );
+}
+
+#[test]
+fn a_web_client_logs_in_on_its_registered_port() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    write_client_secret(&wd, "web");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (child, url, stderr, printed) =
+        start_login(&wd, &["--port", &port.to_string()], Stdio::null());
+    assert!(
+        url.contains(&format!("redirect_uri=http://localhost:{port}&")),
+        "{url}"
+    );
+    let (_, location) = http_get(&url);
+    http_get(&location.unwrap());
+    let run = end_login(child, stderr, printed);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+#[test]
+fn a_denied_login_ends_with_a_message() {
+    let wd = Workdir::new();
+    wd.google.configure(|c| c.oauth.deny = true);
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    write_client_secret(&wd, "installed");
+    let (child, url, stderr, printed) = start_login(&wd, &[], Stdio::null());
+    let (_, location) = http_get(&url);
+    assert!(location
+        .as_deref()
+        .unwrap()
+        .ends_with("/?error=access_denied"));
+    http_get(&location.unwrap());
+    let run = end_login(child, stderr, printed);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.ends_with(
+        "error: login failed: access was denied in the browser (error=access_denied); run `gscrape auth login` again and choose Allow\n"
+    ), "{}", run.stderr);
+    assert!(!wd.exists(CACHE_FILE));
+}
+
+#[test]
+fn a_login_nobody_answers_times_out() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    write_client_secret(&wd, "installed");
+    let (child, _url, stderr, printed) = start_login(&wd, &["--timeout", "1"], Stdio::null());
+    let run = end_login(child, stderr, printed);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.ends_with(
+        "error: no answer from the browser within 1s; run `gscrape auth login` again (with --no-browser on a machine without a browser)\n"
+    ), "{}", run.stderr);
+}
+
+#[test]
+fn no_browser_accepts_the_pasted_address_or_code() {
+    for paste_whole_url in [true, false] {
+        let wd = Workdir::new();
+        write_client_secret(&wd, "installed");
+        let (mut child, url, stderr, printed) = start_login(
+            &wd,
+            &["--no-browser", "--scope", "drive.readonly"],
+            Stdio::piped(),
+        );
+        assert!(url.contains("redirect_uri=http://localhost:1&"), "{url}");
+        let (_, location) = http_get(&url);
+        let location = location.unwrap();
+        let answer = if paste_whole_url {
+            location.clone()
+        } else {
+            let code = location
+                .split("code=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap();
+            percent_encoding::percent_decode_str(code)
+                .decode_utf8()
+                .unwrap()
+                .into_owned()
+        };
+        writeln!(child.stdin.take().unwrap(), "{answer}").unwrap();
+        let run = end_login(child, stderr, printed);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(
+            cached_login(&wd)["scopes"],
+            serde_json::json!([DRIVE_READONLY, "openid", "email"])
+        );
+    }
+}
+
+#[test]
+fn tokens_are_refreshed_before_they_expire_during_a_long_export() {
+    let wd = Workdir::new();
+    wd.google.configure(|c| {
+        c.oauth.token_lifetime = Duration::from_secs(2);
+        c.latency = Duration::from_millis(300);
+    });
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    let before = wd.google.grants().len();
+    let run = without_token(&wd, &["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.google.seen_under("/drive/").len(), 10);
+    assert_eq!(
+        wd.google.unauthorized(),
+        0,
+        "no request went out with an expired token"
+    );
+    let refreshes = wd.google.grants().len() - before;
+    assert!(
+        refreshes >= 2,
+        "refreshed at the start and during the export: {refreshes}"
+    );
+    assert!(wd.read("output/files.csv").ends_with("f0249\r\n"));
+}
+
+#[test]
+fn a_401_is_answered_with_one_refresh_and_a_retry() {
+    let wd = Workdir::new();
+    wd.google.configure(|c| c.oauth.token_uses = Some(3));
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    let run = without_token(&wd, &["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.google.unauthorized(), 3);
+    let csv = wd.read("output/files.csv");
+    assert_eq!(csv.lines().count(), 251, "no page lost or repeated");
+    let mut expected = String::from("id\r\n");
+    for i in 0..250 {
+        expected.push_str(&format!("f{i:04}\r\n"));
+    }
+    assert_eq!(csv, expected);
+}
+
+#[test]
+fn a_service_account_acts_for_the_subject() {
+    let wd = Workdir::new();
+    write_service_account_key(&wd);
+    wd.write(
+        "queries/files.toml",
+        &format!("subject = \"boss@example.com\"\n{DRIVE_QUERY}"),
+    );
+    wd.write(
+        "queries/users.toml",
+        "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\ncolumns = [\"id\"]\n\
+         [params]\ncustomer = \"my_customer\"\n",
+    );
+    let run = without_token(
+        &wd,
+        &[
+            "run",
+            "--credentials",
+            "sa.json",
+            "--subject",
+            "admin@example.com",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let grants = wd.google.grants();
+    assert_eq!(grants.len(), 2, "one token per subject: {grants:?}");
+    let claims: Vec<&serde_json::Value> =
+        grants.iter().map(|g| g.claims.as_ref().unwrap()).collect();
+    assert_eq!(claims[0]["sub"], "boss@example.com");
+    assert_eq!(claims[1]["sub"], "admin@example.com");
+    assert_eq!(claims[0]["iss"], SA_EMAIL);
+    assert_eq!(
+        claims[0]["scope"],
+        "https://www.googleapis.com/auth/admin.directory.user.readonly https://www.googleapis.com/auth/drive.readonly"
+    );
+    let token = |prefix: &str| {
+        wd.google.seen_under(prefix)[0]
+            .authorization
+            .clone()
+            .unwrap()
+            .trim_start_matches("Bearer ")
+            .to_owned()
+    };
+    assert_eq!(
+        wd.google.subject_of(&token("/drive/")).as_deref(),
+        Some("boss@example.com")
+    );
+    assert_eq!(
+        wd.google.subject_of(&token("/admin/")).as_deref(),
+        Some("admin@example.com")
+    );
+
+    // The same key through GOOGLE_APPLICATION_CREDENTIALS.
+    let output = wd
+        .command(&["run", "--only", "users"])
+        .env_remove("GSCRAPE_ACCESS_TOKEN")
+        .env("GOOGLE_APPLICATION_CREDENTIALS", wd.path().join("sa.json"))
+        .output()
+        .unwrap();
+    assert_eq!(finish(output).code, 0);
+}
+
+#[test]
+fn an_authorized_user_file_is_refreshed_at_its_token_uri() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    let cached = cached_login(&wd);
+    let user = serde_json::json!({
+        "type": "authorized_user",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": cached["refresh_token"],
+        "token_uri": wd.google.token_uri(),
+    });
+    wd.write("user.json", &user.to_string());
+    std::fs::remove_file(wd.path().join(CACHE_FILE)).unwrap();
+    let before = wd.google.grants().len();
+    let run = without_token(&wd, &["run", "--credentials", "user.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let grants = wd.google.grants();
+    assert_eq!(grants.len(), before + 1);
+    assert_eq!(grants.last().unwrap().grant_type, "refresh_token");
+}
+
+#[test]
+fn invalid_grant_in_a_cron_run_explains_what_to_do() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    let mut cached = cached_login(&wd);
+    cached["expires_at"] = serde_json::json!(1);
+    wd.write(CACHE_FILE, &cached.to_string());
+    wd.google.configure(|c| c.oauth.invalid_grant = true);
+    let logins_before = wd.google.seen_under("/o/oauth2/auth").len();
+    let run = without_token(&wd, &["run"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        "error: the saved login was refused by Google (invalid_grant: Token has been expired or revoked.). \
+         Usual causes: access was revoked in the Google account settings; the OAuth app is in \"Testing\" status, \
+         whose refresh tokens expire after 7 days; the system clock is wrong. Remedies: run `gscrape auth login \
+         --client-secret FILE` again (publish the app to stop the 7-day expiry), or use a service account for \
+         unattended runs\n"
+    );
+    assert_eq!(
+        wd.google.seen_under("/o/oauth2/auth").len(),
+        logins_before,
+        "no browser flow started"
+    );
+    assert!(wd.google.seen_under("/drive/").is_empty());
+}
+
+#[test]
+fn a_login_without_the_needed_scope_says_so_before_running() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    wd.write(
+        "queries/mail.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n[params]\nuserId = \"me\"\n",
+    );
+    let run = without_token(&wd, &["run"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        "error: mail: the login of analyst@example.com was not granted a scope that gmail.users.messages.list \
+         accepts (https://www.googleapis.com/auth/gmail.readonly); log in again: gscrape auth login --client-secret FILE\n"
+    );
+    assert!(wd.google.seen_under("/gmail/").is_empty());
+}
+
+#[test]
+fn status_says_which_credential_and_why() {
+    let wd = Workdir::new();
+    let run = without_token(&wd, &["auth", "status"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.starts_with("error: no credentials found"),
+        "{}",
+        run.stderr
+    );
+
+    let run = wd.run(&["auth", "status"]);
+    assert_eq!(
+        run.stdout,
+        "credential: access token from GSCRAPE_ACCESS_TOKEN\nwhy: an access token is given, and it comes first\n"
+    );
+
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    let run = without_token(&wd, &["auth", "status"]);
+    assert_eq!(run.code, 0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "credential: login of analyst@example.com cached by `gscrape auth login` ({})",
+            wd.path().join(CACHE_FILE).display()
+        )
+    );
+    assert!(lines[1].starts_with("why: no access token or key file is given"));
+    assert_eq!(lines[2], "account: analyst@example.com");
+    assert_eq!(lines[3], format!("scopes: {DRIVE_READONLY} openid email"));
+    assert!(
+        lines[4].starts_with("token: valid until ") && lines[4].ends_with("(in 59 min)"),
+        "{}",
+        lines[4]
+    );
+
+    write_service_account_key(&wd);
+    let run = without_token(
+        &wd,
+        &[
+            "auth",
+            "status",
+            "--credentials",
+            "sa.json",
+            "--subject",
+            "boss@example.com",
+        ],
+    );
+    assert_eq!(
+        run.stdout,
+        format!(
+            "credential: service account {SA_EMAIL} (key sa.json from --credentials)\n\
+             why: no access token is given, and --credentials names a key file\n\
+             account: {SA_EMAIL}\nacting as: boss@example.com (domain-wide delegation)\n\
+             scopes: asked per run: the least-privilege scopes of its queries\n"
+        )
+    );
+}
+
+#[test]
+fn logout_revokes_and_forgets_the_login() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    let refresh_token = cached_login(&wd)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = without_token(&wd, &["auth", "logout"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "Revoked the token of analyst@example.com.\nRemoved the login of analyst@example.com ({}).\n",
+            wd.path().join(CACHE_FILE).display()
+        )
+    );
+    assert!(wd.google.revoked(&refresh_token));
+    assert!(!wd.exists(CACHE_FILE));
+    assert_eq!(without_token(&wd, &["auth", "status"]).code, 2);
+}
+
+#[test]
+fn a_corrupt_cache_is_reported_and_replaced_by_the_next_login() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    wd.write(CACHE_FILE, "{ half a file");
+    let run = without_token(&wd, &["run"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: the token cache {} is corrupt (",
+            wd.path().join(CACHE_FILE).display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run
+        .stderr
+        .ends_with("); run `gscrape auth login` again to replace it\n"));
+    assert_eq!(login(&wd).code, 0);
+    assert_eq!(without_token(&wd, &["run"]).code, 0);
+}
+
+#[test]
+fn bad_credential_files_are_one_line_errors() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    write_client_secret(&wd, "installed");
+    wd.write("notjson.json", "hello");
+    wd.write("other.json", "{\"type\": \"external_account\"}");
+    wd.write(
+        "partial.json",
+        "{\"type\": \"service_account\", \"client_email\": \"x@y\"}",
+    );
+    let cases = [
+        ("missing.json", "missing.json: cannot read it: No such file or directory (os error 2)"),
+        ("notjson.json", "notjson.json: not JSON (expected value at line 1 column 1)"),
+        ("other.json", "other.json: credentials of type \"external_account\" are not supported; use a service-account key or an authorized_user file"),
+        ("partial.json", "partial.json: not a complete service-account key (missing field `private_key`)"),
+        ("client_secret.json", "client_secret.json: this is an OAuth client secret, not a credential: log in with `gscrape auth login --client-secret FILE`"),
+    ];
+    for (file, message) in cases {
+        let run = without_token(&wd, &["run", "--credentials", file]);
+        assert_eq!(
+            (run.code, run.stderr.as_str()),
+            (2, format!("error: {message}\n").as_str())
+        );
+    }
+    let run = without_token(&wd, &["auth", "login", "--client-secret", "notjson.json"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (
+            2,
+            "error: notjson.json: not JSON (expected value at line 1 column 1)\n"
+        )
+    );
+
+    write_service_account_key(&wd);
+    set_mode(&wd.path().join("sa.json"), 0o644);
+    let run = without_token(&wd, &["run", "--credentials", "sa.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.starts_with(
+        "warning: the private key sa.json is readable by other users; restrict it with `chmod 600 sa.json`\n"
+    ), "{}", run.stderr);
+}
+
+#[test]
+fn an_api_key_is_sent_as_key_and_never_shown() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    wd.write("queries/users.toml", "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\ncolumns = [\"id\"]\n");
+    let output = wd
+        .command(&["run", "-vv"])
+        .env_remove("GSCRAPE_ACCESS_TOKEN")
+        .env("GSCRAPE_API_KEY", crate::support::fake_google::API_KEY)
+        .output()
+        .unwrap();
+    let run = finish(output);
+    assert_eq!(
+        run.code, 1,
+        "users fails (no customer), files works: {run:?}"
+    );
+    let drive = wd.google.seen_under("/drive/");
+    assert!(drive[0]
+        .target
+        .ends_with(&format!("&key={}", crate::support::fake_google::API_KEY)));
+    assert!(drive[0].authorization.is_none());
+    assert!(
+        run.stderr
+            .contains("/admin/directory/v1/users?key=REDACTED]"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn verbose_output_never_shows_a_token() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    let run = wd.run(&["run", "-vv"]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stderr.contains("debug: GET http://127.0.0.1:"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(TOKEN));
+}

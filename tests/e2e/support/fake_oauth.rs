@@ -1,0 +1,303 @@
+//! The OAuth side of the fake Google: an authorization endpoint that redirects with a code (or
+//! `error=access_denied`), a token endpoint for the `authorization_code`, `refresh_token` and
+//! JWT-bearer grants (RS256 checked against the test key's public half), token revocation, and
+//! the check of bearer tokens on API requests.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hyper::StatusCode;
+use serde_json::{json, Value};
+
+/// The client in `client_secret.json` files written by the tests.
+pub const CLIENT_ID: &str = "test-client.apps.googleusercontent.com";
+pub const CLIENT_SECRET: &str = "test-client-secret-never-printed";
+/// The account a browser login signs in as.
+pub const LOGIN_EMAIL: &str = "analyst@example.com";
+/// The service account of `sa-private-key.pem`.
+pub const SA_EMAIL: &str = "exporter@test-project.iam.gserviceaccount.com";
+/// The public half of the test service-account key (PKCS#1 DER).
+const SA_PUBLIC_KEY: &[u8] = include_bytes!("../../fixtures/auth/sa-public-key.der");
+
+/// A token the server handed out.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub expires: Instant,
+    pub subject: Option<String>,
+}
+
+/// One request to the token endpoint, as understood by the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub grant_type: String,
+    /// JWT claims (JWT-bearer grant only).
+    pub claims: Option<Value>,
+}
+
+#[derive(Debug, Default)]
+pub struct OAuthState {
+    next: usize,
+    codes: HashMap<String, (String, String)>, // code → (redirect_uri, scope)
+    refresh_tokens: HashMap<String, String>,  // refresh token → scope
+    pub access: HashMap<String, Issued>,
+    pub revoked: HashSet<String>,
+    pub grants: Vec<Grant>,
+    /// How many API requests each access token was used for.
+    pub uses: HashMap<String, usize>,
+    /// How many API requests were answered 401.
+    pub unauthorized: usize,
+}
+
+/// Knobs of the OAuth side.
+#[derive(Debug, Clone)]
+pub struct OAuthConfig {
+    /// The authorization endpoint answers `error=access_denied`.
+    pub deny: bool,
+    /// `expires_in` of the access tokens handed out.
+    pub token_lifetime: Duration,
+    /// Every refresh-token grant fails with `invalid_grant`.
+    pub invalid_grant: bool,
+    /// An issued access token is refused (401) after this many API requests.
+    pub token_uses: Option<usize>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            deny: false,
+            token_lifetime: Duration::from_secs(3600),
+            invalid_grant: false,
+            token_uses: None,
+        }
+    }
+}
+
+impl OAuthState {
+    fn issue(&mut self, lifetime: Duration, subject: Option<String>) -> String {
+        self.next += 1;
+        let token = format!("ya29.issued-{}", self.next);
+        self.access.insert(
+            token.clone(),
+            Issued {
+                expires: Instant::now() + lifetime,
+                subject,
+            },
+        );
+        token
+    }
+
+    /// Whether an API request with `authorization` may proceed (and counts the use).
+    pub fn authorize(
+        &mut self,
+        authorization: Option<&str>,
+        static_token: &str,
+        config: &OAuthConfig,
+    ) -> bool {
+        let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) else {
+            return false;
+        };
+        if token == static_token {
+            return true;
+        }
+        let Some(issued) = self.access.get(token) else {
+            return false;
+        };
+        if issued.expires <= Instant::now() || self.revoked.contains(token) {
+            return false;
+        }
+        let uses = self.uses.entry(token.to_owned()).or_default();
+        *uses += 1;
+        config.token_uses.is_none_or(|max| *uses <= max)
+    }
+
+    /// `GET /o/oauth2/auth`: a redirect to `redirect_uri` with a code or an error.
+    pub fn authorize_endpoint(
+        &mut self,
+        query: &HashMap<String, String>,
+        config: &OAuthConfig,
+    ) -> (StatusCode, Option<String>, Value) {
+        let redirect = query.get("redirect_uri").cloned().unwrap_or_default();
+        if query.get("client_id").map(String::as_str) != Some(CLIENT_ID) || redirect.is_empty() {
+            return (
+                StatusCode::BAD_REQUEST,
+                None,
+                json!({"error": "invalid_request"}),
+            );
+        }
+        if config.deny {
+            return (
+                StatusCode::FOUND,
+                Some(format!("{redirect}/?error=access_denied")),
+                json!({}),
+            );
+        }
+        self.next += 1;
+        let code = format!("4/code-{}", self.next);
+        let scope = query.get("scope").cloned().unwrap_or_default();
+        self.codes
+            .insert(code.clone(), (redirect.clone(), scope.clone()));
+        let location = format!(
+            "{redirect}/?code={}&scope={}",
+            percent_encoding::utf8_percent_encode(&code, percent_encoding::NON_ALPHANUMERIC),
+            percent_encoding::utf8_percent_encode(&scope, percent_encoding::NON_ALPHANUMERIC)
+        );
+        (StatusCode::FOUND, Some(location), json!({}))
+    }
+
+    /// `POST /token`.
+    pub fn token_endpoint(
+        &mut self,
+        form: &HashMap<String, String>,
+        token_uri: &str,
+        config: &OAuthConfig,
+    ) -> (StatusCode, Value) {
+        let grant_type = form.get("grant_type").cloned().unwrap_or_default();
+        let lifetime = config.token_lifetime;
+        let client_ok = form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+            && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
+        match grant_type.as_str() {
+            "authorization_code" => {
+                self.grants.push(Grant {
+                    grant_type,
+                    claims: None,
+                });
+                let code = form.get("code").cloned().unwrap_or_default();
+                let Some((redirect, scope)) = self.codes.remove(&code) else {
+                    return invalid_grant("Malformed auth code.");
+                };
+                if !client_ok || form.get("redirect_uri") != Some(&redirect) {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": "redirect_uri_mismatch"}),
+                    );
+                }
+                self.next += 1;
+                let refresh = format!("1//refresh-{}", self.next);
+                self.refresh_tokens.insert(refresh.clone(), scope.clone());
+                let access = self.issue(lifetime, None);
+                let mut out = json!({"access_token": access, "expires_in": lifetime.as_secs(),
+                    "refresh_token": refresh, "scope": scope, "token_type": "Bearer"});
+                if scope.split(' ').any(|s| s == "openid") {
+                    out["id_token"] = json!(id_token(LOGIN_EMAIL));
+                }
+                (StatusCode::OK, out)
+            }
+            "refresh_token" => {
+                self.grants.push(Grant {
+                    grant_type,
+                    claims: None,
+                });
+                let refresh = form.get("refresh_token").cloned().unwrap_or_default();
+                if !client_ok {
+                    return (StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}));
+                }
+                if config.invalid_grant || self.revoked.contains(&refresh) {
+                    return invalid_grant("Token has been expired or revoked.");
+                }
+                let Some(scope) = self.refresh_tokens.get(&refresh).cloned() else {
+                    return invalid_grant("Bad Request");
+                };
+                let access = self.issue(lifetime, None);
+                (
+                    StatusCode::OK,
+                    json!({"access_token": access, "expires_in": lifetime.as_secs(),
+                    "scope": scope, "token_type": "Bearer"}),
+                )
+            }
+            "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+                let assertion = form.get("assertion").cloned().unwrap_or_default();
+                let claims = match verify_jwt(&assertion) {
+                    Ok(claims) => claims,
+                    Err(why) => {
+                        self.grants.push(Grant {
+                            grant_type,
+                            claims: None,
+                        });
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            json!({"error": "invalid_grant", "error_description": why}),
+                        );
+                    }
+                };
+                self.grants.push(Grant {
+                    grant_type,
+                    claims: Some(claims.clone()),
+                });
+                if claims["iss"] != SA_EMAIL || claims["aud"] != token_uri {
+                    return invalid_grant("Invalid JWT: wrong iss or aud.");
+                }
+                let subject = claims["sub"].as_str().map(str::to_owned);
+                let access = self.issue(lifetime, subject);
+                (
+                    StatusCode::OK,
+                    json!({"access_token": access, "expires_in": lifetime.as_secs(), "token_type": "Bearer"}),
+                )
+            }
+            _ => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "unsupported_grant_type"}),
+            ),
+        }
+    }
+
+    /// `POST /revoke`.
+    pub fn revoke_endpoint(&mut self, form: &HashMap<String, String>) -> (StatusCode, Value) {
+        match form.get("token") {
+            Some(token) => {
+                self.revoked.insert(token.clone());
+                (StatusCode::OK, json!({}))
+            }
+            None => (StatusCode::BAD_REQUEST, json!({"error": "invalid_request"})),
+        }
+    }
+}
+
+fn invalid_grant(description: &str) -> (StatusCode, Value) {
+    (
+        StatusCode::BAD_REQUEST,
+        json!({"error": "invalid_grant", "error_description": description}),
+    )
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// An (unsigned) OpenID id_token naming `email`.
+fn id_token(email: &str) -> String {
+    let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = b64(
+        json!({"iss": "https://accounts.google.com", "email": email})
+            .to_string()
+            .as_bytes(),
+    );
+    format!("{header}.{payload}.")
+}
+
+/// Checks an RS256 JWT against the test service account's public key; returns its claims.
+fn verify_jwt(jwt: &str) -> Result<Value, String> {
+    let mut parts = jwt.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("not a JWT".into());
+    };
+    let decode = |part: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part.trim_end_matches('='))
+            .map_err(|e| e.to_string())
+    };
+    let header: Value = serde_json::from_slice(&decode(header)?).map_err(|e| e.to_string())?;
+    if header["alg"] != "RS256" {
+        return Err(format!("alg {} is not RS256", header["alg"]));
+    }
+    let signed = &jwt[..jwt.rfind('.').unwrap()];
+    let key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        SA_PUBLIC_KEY,
+    );
+    key.verify(signed.as_bytes(), &decode(signature)?)
+        .map_err(|_| "Invalid JWT Signature.".to_string())?;
+    serde_json::from_slice(&decode(payload)?).map_err(|e| e.to_string())
+}
