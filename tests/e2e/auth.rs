@@ -672,3 +672,45 @@ fn verbose_output_never_shows_a_token() {
     );
     assert!(!run.stderr.contains(TOKEN));
 }
+
+#[test]
+fn gcloud_application_default_credentials_come_after_a_gscrape_login() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    let refresh_token = cached_login(&wd)["refresh_token"].clone();
+    let adc = serde_json::json!({
+        "type": "authorized_user",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": refresh_token,
+        "token_uri": wd.google.token_uri(),
+    });
+    // HOME is the work dir: this is where gcloud keeps them.
+    wd.write(
+        ".config/gcloud/application_default_credentials.json",
+        &adc.to_string(),
+    );
+    let run = without_token(&wd, &["auth", "status"]);
+    assert!(
+        run.stdout
+            .starts_with("credential: login of analyst@example.com"),
+        "{}",
+        run.stdout
+    );
+
+    std::fs::remove_file(wd.path().join(CACHE_FILE)).unwrap();
+    let run = without_token(&wd, &["auth", "status"]);
+    assert_eq!(
+        run.stdout.lines().take(2).collect::<Vec<_>>(),
+        [
+            format!(
+                "credential: authorized_user credentials {} (from gcloud application-default credentials)",
+                wd.path().join(".config/gcloud/application_default_credentials.json").display()
+            )
+            .as_str(),
+            "why: no access token, key file or gscrape login; gcloud's application-default credentials exist",
+        ]
+    );
+    assert_eq!(without_token(&wd, &["run"]).code, 0);
+}
