@@ -1,5 +1,6 @@
 //! Command-line arguments (clap derive). The doc comments are the `--help` text.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -156,6 +157,30 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub only: Vec<String>,
 
+    /// Most HTTP requests in flight at once, across all queries.
+    #[arg(long, default_value_t = NonZeroUsize::new(8).expect("8 > 0"), value_name = "N")]
+    pub concurrency: NonZeroUsize,
+
+    /// Most requests a second to each API (a query's `qps` key wins for its API).
+    #[arg(long, value_name = "N", value_parser = parse_qps)]
+    pub qps: Option<f64>,
+
+    /// Retries of a request that failed transiently (429, 5xx, rate limits, network errors).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_retries: u32,
+
+    /// Stop every query as soon as one fails.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Print errors only (no progress, no per-query lines, no summary).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Also write the run summary as JSON to this file (for schedulers).
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
     /// Seconds to wait for one HTTP response before giving up on it.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
@@ -213,6 +238,13 @@ pub struct DiscoveryArgs {
     /// Cache directory for Discovery documents [default: the user cache dir + /gscrape].
     #[arg(long, env = "GSCRAPE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+}
+
+fn parse_qps(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(qps) if qps > 0.0 && qps.is_finite() => Ok(qps),
+        _ => Err("a number of requests a second above 0, e.g. 5 or 0.5".to_owned()),
+    }
 }
 
 #[cfg(test)]

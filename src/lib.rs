@@ -11,6 +11,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod counters;
 pub mod describe;
 pub mod discovery;
 pub mod error;
@@ -18,7 +19,9 @@ pub mod http;
 pub mod plan;
 pub mod query;
 pub mod records;
+pub mod report;
 pub mod run;
 pub mod sink;
+pub mod template;
 
 pub use error::Exit;

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::api::{expand_path, Pagination, RequestSpec};
+use crate::api::{Pagination, RequestTemplate};
 use crate::discovery::{nearest, schema, Document, Location, Method, Parameter, Schema};
 use crate::query::{Param, Problem, Query};
-use crate::records::{Column, FieldPath};
+use crate::records::{Column, ColumnSource, FieldPath};
+use crate::template::{is_template, Templates};
 
 /// A query ready to run.
 #[derive(Debug, Clone)]
@@ -17,8 +18,8 @@ pub struct QueryPlan {
     pub query: Query,
     pub doc: Arc<Document>,
     pub method: Method,
-    /// The request of the first page.
-    pub request: RequestSpec,
+    /// The request of the first page, values as written (templates not yet rendered).
+    pub request: RequestTemplate,
     pub pagination: Pagination,
     /// Where the records are in each response; `None`: the response is one record.
     pub records: Option<FieldPath>,
@@ -46,14 +47,17 @@ pub fn plan(query: &Query, doc: Arc<Document>) -> Result<QueryPlan, Vec<Problem>
         )]);
     };
     let mut problems = Vec::new();
-    let request = build_request(query, &doc, method, &mut problems);
+    let templates = Templates::default();
+    let known = template_variables(query);
+    let check = |text: &str| templates.check(text, &known);
+    let request = build_request(query, &doc, method, &check, &mut problems);
     let pagination = Pagination::detect(&doc, method);
     let before = problems.len();
     let records = records_path(query, &doc, method, &pagination, &mut problems);
     // Columns depend on the records: with those in doubt, checking them would only add noise.
     let columns = if problems.len() == before {
         let record = record_schema(&doc, method, records.as_ref());
-        columns(query, &doc, record.as_ref(), &mut problems)
+        columns(query, &doc, record.as_ref(), &check, &mut problems)
     } else {
         Vec::new()
     };
@@ -72,13 +76,22 @@ pub fn plan(query: &Query, doc: Arc<Document>) -> Result<QueryPlan, Vec<Problem>
     })
 }
 
+/// The variables the templates of `query` may use: the parent query of a fan-out.
+pub fn template_variables(query: &Query) -> Vec<&str> {
+    query.for_each.iter().map(|f| f.value.as_str()).collect()
+}
+
+/// A template check: `Ok` or what is wrong with it.
+type Check<'a> = dyn Fn(&str) -> Result<(), String> + 'a;
+
 fn build_request(
     query: &Query,
     doc: &Document,
     method: &Method,
+    check: &Check<'_>,
     problems: &mut Vec<Problem>,
-) -> RequestSpec {
-    let mut path_values: Vec<(&str, String)> = Vec::new();
+) -> RequestTemplate {
+    let mut path_values: Vec<(String, String)> = Vec::new();
     let mut query_values = Vec::new();
     for param in &query.params {
         let key = Some(format!("params.{}", param.name));
@@ -110,9 +123,9 @@ fn build_request(
             ));
             continue;
         };
-        match param_values(param, spec) {
+        match param_values(param, spec, check) {
             Ok(values) if spec.location == Location::Path => {
-                path_values.extend(values.into_iter().map(|v| (param.name.as_str(), v)));
+                path_values.extend(values.into_iter().map(|v| (param.name.clone(), v)));
             }
             Ok(values) => {
                 query_values.extend(values.into_iter().map(|v| (param.name.clone(), v)));
@@ -158,27 +171,38 @@ fn build_request(
                 body.line,
                 problems,
             );
+            for text in strings_in(&body.value) {
+                if let Err(message) = check(text) {
+                    problems.push(query.problem(body.line, Some("body".to_owned()), message));
+                }
+            }
             Some(body.value.clone())
         }
         (None, _) => None,
     };
-    let path = expand_path(&method.path, |name| {
-        path_values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    })
-    .unwrap_or_else(|_| method.path.clone()); // a missing path value was reported above
-    RequestSpec {
+    RequestTemplate {
         http_method: method.http_method.parse().unwrap_or(http::Method::GET),
-        url: format!("{}{}", doc.base_url(), path),
+        base_url: doc.base_url(),
+        path: method.path.clone(),
+        path_params: path_values,
         query: query_values,
         body,
     }
 }
 
+/// Every string inside a JSON value.
+fn strings_in(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().flat_map(strings_in).collect(),
+        Value::Object(map) => map.values().flat_map(strings_in).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The string values of a parameter, checked against its declared type, enum and repetition.
-fn param_values(param: &Param, spec: &Parameter) -> Result<Vec<String>, String> {
+/// A template is checked for the variables it uses; its value is known only when it runs.
+fn param_values(param: &Param, spec: &Parameter, check: &Check<'_>) -> Result<Vec<String>, String> {
     let items = match &param.value {
         toml::Value::Array(items) if spec.repeated => items.as_slice(),
         toml::Value::Array(_) => {
@@ -188,7 +212,10 @@ fn param_values(param: &Param, spec: &Parameter) -> Result<Vec<String>, String> 
     };
     items
         .iter()
-        .map(|value| scalar_value(value, spec))
+        .map(|value| match value {
+            toml::Value::String(text) if is_template(text) => check(text).map(|()| text.clone()),
+            value => scalar_value(value, spec),
+        })
         .collect()
 }
 
@@ -399,14 +426,18 @@ fn columns(
     query: &Query,
     doc: &Document,
     record: Option<&Schema>,
+    check: &Check<'_>,
     problems: &mut Vec<Problem>,
 ) -> Vec<Column> {
     if let Some(columns) = &query.columns {
-        if let Some(record) = record {
-            for column in columns {
-                if let Err(message) = check_path(doc, record, &column.value.path) {
-                    problems.push(query.problem(column.line, Some("columns".to_owned()), message));
-                }
+        for column in columns {
+            let result = match (&column.value.source, record) {
+                (ColumnSource::Template(source), _) => check(source),
+                (ColumnSource::Path(path), Some(record)) => check_path(doc, record, path),
+                (ColumnSource::Path(_), None) => Ok(()),
+            };
+            if let Err(message) = result {
+                problems.push(query.problem(column.line, Some("columns".to_owned()), message));
             }
         }
         return columns.iter().map(|c| c.value.clone()).collect();

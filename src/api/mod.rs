@@ -4,15 +4,19 @@
 pub mod paginate;
 pub mod request;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{header, Request, StatusCode, Uri};
 use serde_json::Value;
 
 use crate::auth::{AuthError, Authorizer};
+use crate::counters::Counters;
+use crate::http::limits::Limits;
+use crate::http::retry::{self, RetryPolicy, Verdict};
 use crate::http::{self as gh, GoogleError, HyperClient};
 pub use paginate::{Cursor, Pagination, PaginationError, TokenField};
-pub use request::{expand_path, RequestSpec};
+pub use request::{expand_path, RequestSpec, RequestTemplate};
 
 /// Why a page could not be fetched. Every variant displays as one line without secrets.
 #[derive(Debug, thiserror::Error)]
@@ -38,35 +42,87 @@ pub enum ApiError {
     BadUrl { url: String },
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error("HTTP {} {google} [{method} {url}] — a quota wall, not a passing error: the API's quota is used up until it resets (or is raised in the Google Cloud console)", .status.as_u16())]
+    Quota {
+        status: StatusCode,
+        google: GoogleError,
+        method: http::Method,
+        url: String,
+    },
+    #[error("{source} (gave up after {retries} retries)")]
+    GaveUp {
+        retries: u32,
+        #[source]
+        source: Box<ApiError>,
+    },
 }
 
-/// Sends API requests, with credentials from an [`Authorizer`].
+/// Sends API requests: credentials from an [`Authorizer`], the run's shared [`Limits`], and
+/// retries by the [`RetryPolicy`].
 #[derive(Clone)]
 pub struct ApiClient {
     http: HyperClient,
     timeout: Duration,
+    retry: RetryPolicy,
+    limits: Arc<Limits>,
+}
+
+/// Who a request is for: its credentials, its API (for the rate limit), its counters.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub auth: &'a Authorizer,
+    pub api: &'a str,
+    pub counters: &'a Counters,
 }
 
 impl ApiClient {
-    pub fn new(http: HyperClient, timeout: Duration) -> Self {
-        ApiClient { http, timeout }
+    pub fn new(
+        http: HyperClient,
+        timeout: Duration,
+        retry: RetryPolicy,
+        limits: Arc<Limits>,
+    ) -> Self {
+        ApiClient {
+            http,
+            timeout,
+            retry,
+            limits,
+        }
     }
 
-    /// Fetches one page and parses it as JSON (an empty body is `{}`). A 401 is answered once
-    /// with a refreshed token and the same request.
-    pub async fn fetch(&self, spec: &RequestSpec, auth: &Authorizer) -> Result<Value, ApiError> {
-        match self.fetch_once(spec, auth).await {
-            Err(Rejected(token)) if auth.reject(&token).await => {
-                tracing::info!("access token rejected (401); refreshing it and retrying");
-                match self.fetch_once(spec, auth).await {
-                    Err(Rejected(_)) => Err(self.unauthorized(spec)),
-                    Err(Failed(err)) => Err(err),
-                    Ok(page) => Ok(page),
+    /// Fetches one page and parses it as JSON (an empty body is `{}`). Transient failures are
+    /// retried with backoff; a 401 is answered once with a refreshed token.
+    pub async fn fetch(&self, spec: &RequestSpec, call: Call<'_>) -> Result<Value, ApiError> {
+        let mut retries = 0;
+        let mut refreshed = false;
+        loop {
+            let failure = match self.fetch_once(spec, call).await {
+                Ok(page) => return Ok(page),
+                Err(Rejected(token)) if !refreshed && call.auth.reject(&token).await => {
+                    tracing::info!("access token rejected (401); refreshing it and retrying");
+                    refreshed = true;
+                    continue;
                 }
-            }
-            Err(Rejected(_)) => Err(self.unauthorized(spec)),
-            Err(Failed(err)) => Err(err),
-            Ok(page) => Ok(page),
+                Err(Rejected(_)) => return Err(self.unauthorized(spec)),
+                Err(Transient { error, retry_after }) if retries < self.retry.max_retries => {
+                    let delay = self.retry.delay(retries, retry_after);
+                    tracing::info!("{error}; retrying in {} ms", delay.as_millis());
+                    retries += 1;
+                    call.counters.retry();
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+                Err(Transient { error, .. }) => error,
+                Err(Failed(error)) => error,
+            };
+            return Err(if retries > 0 {
+                ApiError::GaveUp {
+                    retries,
+                    source: Box::new(failure),
+                }
+            } else {
+                failure
+            });
         }
     }
 
@@ -90,7 +146,8 @@ impl ApiClient {
         }
     }
 
-    async fn fetch_once(&self, spec: &RequestSpec, auth: &Authorizer) -> Result<Value, Attempt> {
+    async fn fetch_once(&self, spec: &RequestSpec, call: Call<'_>) -> Result<Value, Attempt> {
+        let auth = call.auth;
         let mut spec = std::borrow::Cow::Borrowed(spec);
         if let Some(key) = auth.api_key() {
             spec.to_mut().set_query("key", key.to_owned());
@@ -125,23 +182,47 @@ impl ApiClient {
         let request = builder
             .body(body)
             .map_err(|_| ApiError::BadUrl { url: shown.clone() })?;
+        let permit = self.limits.acquire(call.api).await;
         tracing::debug!("{} {}", spec.http_method, shown);
-        let response = gh::send(&self.http, request, self.timeout)
-            .await
-            .map_err(ApiError::from)?;
+        call.counters.request();
+        let response = gh::send(&self.http, request, self.timeout).await;
+        drop(permit);
+        let response = response.map_err(|error| Transient {
+            error: error.into(),
+            retry_after: None,
+        })?;
         if response.status == StatusCode::UNAUTHORIZED {
             if let Some(token) = token {
                 return Err(Rejected(token));
             }
         }
         if !response.status.is_success() {
-            return Err(ApiError::Status {
-                status: response.status,
-                google: GoogleError::from_body(&response.body),
-                method: spec.http_method.clone(),
-                url: shown,
-            }
-            .into());
+            let google = GoogleError::from_body(&response.body);
+            let verdict = retry::classify(response.status, &google);
+            let (status, method, url) = (response.status, spec.http_method.clone(), shown);
+            return Err(match verdict {
+                Verdict::Retry => Transient {
+                    error: ApiError::Status {
+                        status,
+                        google,
+                        method,
+                        url,
+                    },
+                    retry_after: retry::retry_after(&response.headers),
+                },
+                Verdict::QuotaWall => Failed(ApiError::Quota {
+                    status,
+                    google,
+                    method,
+                    url,
+                }),
+                Verdict::Fatal => Failed(ApiError::Status {
+                    status,
+                    google,
+                    method,
+                    url,
+                }),
+            });
         }
         if response.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Default::default()));
@@ -151,12 +232,17 @@ impl ApiClient {
     }
 }
 
-/// How one attempt failed: the token was rejected (a refresh may help), or for good.
+/// How one attempt failed: the token was rejected (a refresh may help), a transient failure
+/// (a retry may help), or for good.
 enum Attempt {
     Rejected(String),
+    Transient {
+        error: ApiError,
+        retry_after: Option<Duration>,
+    },
     Failed(ApiError),
 }
-use Attempt::{Failed, Rejected};
+use Attempt::{Failed, Rejected, Transient};
 
 impl From<ApiError> for Attempt {
     fn from(err: ApiError) -> Self {

@@ -149,3 +149,76 @@ mod tests {
         );
     }
 }
+
+/// A method's request with its parameter values as written in the query: rendered into a
+/// [`RequestSpec`] once for a plain query, or once per parent record in a fan-out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestTemplate {
+    pub http_method: http::Method,
+    /// `rootUrl + servicePath`.
+    pub base_url: String,
+    /// The Discovery `path` template.
+    pub path: String,
+    pub path_params: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+impl RequestTemplate {
+    /// The request, each value passed through `render` (templates are rendered; plain values
+    /// come back as they are).
+    pub fn render(
+        &self,
+        render: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<RequestSpec, String> {
+        let path_values: Vec<(&str, String)> = self
+            .path_params
+            .iter()
+            .map(|(name, value)| Ok((name.as_str(), render(value)?)))
+            .collect::<Result<_, String>>()?;
+        let path = expand_path(&self.path, |name| {
+            path_values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        })?;
+        let query = self
+            .query
+            .iter()
+            .map(|(name, value)| Ok((name.clone(), render(value)?)))
+            .collect::<Result<_, String>>()?;
+        let body = self
+            .body
+            .as_ref()
+            .map(|b| render_json(b, render))
+            .transpose()?;
+        Ok(RequestSpec {
+            http_method: self.http_method.clone(),
+            url: format!("{}{}", self.base_url, path),
+            query,
+            body,
+        })
+    }
+}
+
+/// Renders every string inside a JSON value.
+fn render_json(
+    value: &Value,
+    render: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(s) => Value::String(render(s)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_json(v, render))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_json(v, render)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}

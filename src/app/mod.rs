@@ -6,15 +6,24 @@ mod auth;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
 use crate::api::ApiClient;
 use crate::cli::{Cli, Command, DescribeArgs, DiscoveryArgs, RunArgs, ValidateArgs};
 use crate::discovery::source::CachePolicy;
 use crate::discovery::{nearest, DiscoverySource};
 use crate::error::Exit;
+use crate::http::limits::Limits;
+use crate::http::retry::RetryPolicy;
 use crate::http::{build_client, may_carry_bearer, HyperClient};
 use crate::plan::{plan, QueryPlan};
 use crate::query::{load_queries, query_files, Problem, Query};
-use crate::run::{run_query, Stop};
+use crate::report::bars::Bars;
+use crate::report::{summary, Lines, Reporter};
+use crate::run::{run_all, Job, RunOptions, Status};
 
 /// Timeout for fetching a Discovery document.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -118,7 +127,12 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
             "ok     {}: {} → {} ({} columns, {})",
             plan.query.name,
             plan.method.id,
-            plan.query.output.display(),
+            plan.query
+                .output
+                .as_ref()
+                .map_or("no CSV (output = false)".to_owned(), |o| o
+                    .display()
+                    .to_string()),
             plan.columns.len(),
             if plan.pagination.is_paginated() {
                 "paginated"
@@ -180,15 +194,15 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
     for plan in &plans {
         let insecure = plan
             .request
-            .url
+            .base_url
             .parse()
             .map(|uri| !may_carry_bearer(&uri))
             .unwrap_or(true);
         if insecure {
             eprintln!(
-                "error: {}: refusing to send a bearer token over plain http to {}: use https \
+                "error: {}: refusing to send a bearer token over plain http to {}{}: use https \
                  (plain http is allowed only to 127.0.0.1, ::1 or localhost)",
-                plan.query.name, plan.request.url
+                plan.query.name, plan.request.base_url, plan.request.path
             );
             return Exit::Invalid;
         }
@@ -206,45 +220,93 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         Ok(authorizers) => authorizers,
         Err(exit) => return exit,
     };
-    let api = ApiClient::new(client, timeout);
-    let mut exit = Exit::Success;
-    for (plan, authorizer) in plans.iter().zip(&authorizers) {
-        let name = &plan.query.name;
-        match run_query(plan, &api, authorizer, &args.out_dir).await {
-            Ok(outcome) => {
-                let cut = match outcome.stop {
-                    Stop::Complete => String::new(),
-                    Stop::MaxPages(n) => {
-                        format!(" (stopped by max_pages = {n}; more pages were available)")
-                    }
-                    Stop::MaxRecords(n) => {
-                        format!(" (stopped by max_records = {n}; more records were available)")
-                    }
-                };
-                eprintln!(
-                    "{name}: {}, {} → {}{cut}",
-                    plural(outcome.records, "record"),
-                    plural(outcome.pages, "page"),
-                    outcome.output.display()
-                );
-            }
-            Err(err) => {
-                exit = Exit::QueryFailed;
-                eprintln!(
-                    "error: {name}: {err} ({} left unchanged)",
-                    args.out_dir.join(&plan.query.output).display()
-                );
-            }
+
+    let mut limits = Limits::new(args.concurrency);
+    for plan in &plans {
+        let api = &plan.query.api;
+        let rate = plans
+            .iter()
+            .filter(|p| &p.query.api == api)
+            .filter_map(|p| p.query.qps.as_ref().map(|q| q.value))
+            .reduce(f64::min)
+            .or(args.qps);
+        if let Some(rate) = rate {
+            limits.set_rate(api, rate);
+        }
+    }
+    let retry = RetryPolicy {
+        max_retries: args.max_retries,
+        scale: backoff_scale(),
+        ..RetryPolicy::default()
+    };
+    let api = ApiClient::new(client, timeout, retry, Arc::new(limits));
+    let options = RunOptions {
+        out_dir: args.out_dir.clone(),
+        fail_fast: args.fail_fast,
+        fan_out: args.concurrency,
+    };
+    let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() && !args.quiet {
+        Bars::new(args.quiet)
+    } else {
+        Arc::new(Lines { quiet: args.quiet })
+    };
+    let interrupt = CancellationToken::new();
+    tokio::spawn(stop_on_signal(interrupt.clone()));
+    let jobs = plans
+        .into_iter()
+        .zip(authorizers)
+        .map(|(plan, auth)| Job { plan, auth })
+        .collect();
+    let reports = run_all(jobs, api, options, reporter.clone(), interrupt.clone()).await;
+    reporter.done();
+
+    let exit = if interrupt.is_cancelled() {
+        Exit::Interrupted
+    } else if reports.iter().all(|r| matches!(r.status, Status::Ok(_))) {
+        Exit::Success
+    } else {
+        Exit::QueryFailed
+    };
+    if !args.quiet {
+        eprint!("\n{}", summary::table(&reports));
+    }
+    if let Some(path) = &args.summary_json {
+        let json = summary::json(&reports, exit as u8);
+        if let Err(err) = crate::discovery::source::write_atomically(path, json.as_bytes()) {
+            eprintln!("error: cannot write the summary {}: {err}", path.display());
         }
     }
     exit
 }
 
-/// `1 page`, `2 pages`.
-fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("{n} {noun}")
-    } else {
-        format!("{n} {noun}s")
+/// Ctrl-C or SIGTERM: stop issuing requests; the run winds down and reports.
+async fn stop_on_signal(interrupt: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            interrupt.cancel();
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
     }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("interrupted: stopping; files of unfinished queries are left as they were");
+    interrupt.cancel();
+}
+
+/// `GSCRAPE_BACKOFF_SCALE` multiplies every retry delay (tests make them short).
+fn backoff_scale() -> f64 {
+    std::env::var("GSCRAPE_BACKOFF_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(1.0)
 }

@@ -93,8 +93,24 @@ pub fn load_queries(files: &[PathBuf], only: &[String]) -> (Vec<Query>, Vec<Prob
             });
         }
     }
+    problems.extend(fan_out_problems(&queries));
     if !only.is_empty() {
-        queries.retain(|q| only.contains(&q.name));
+        // A fan-out query needs its parent (and the parent's parent) to run too.
+        let mut wanted: Vec<&str> = only.iter().map(String::as_str).collect();
+        let mut i = 0;
+        while i < wanted.len() {
+            let parent = queries
+                .iter()
+                .find(|q| q.name == wanted[i])
+                .and_then(|q| q.for_each.as_ref())
+                .map(|p| p.value.as_str());
+            if let Some(parent) = parent.filter(|p| !wanted.contains(p)) {
+                wanted.push(parent);
+            }
+            i += 1;
+        }
+        let wanted: Vec<String> = wanted.into_iter().map(str::to_owned).collect();
+        queries.retain(|q| wanted.contains(&q.name));
     }
     (queries, problems)
 }
@@ -106,4 +122,54 @@ fn file_problem(file: &Path, message: String) -> Problem {
         key: None,
         message,
     }
+}
+
+/// `for_each` must name another query, and following parents must never come back around.
+fn fan_out_problems(queries: &[Query]) -> Vec<Problem> {
+    let parent_of = |name: &str| {
+        queries
+            .iter()
+            .find(|q| q.name == name)
+            .and_then(|q| q.for_each.as_ref())
+            .map(|p| p.value.as_str())
+    };
+    let mut problems = Vec::new();
+    for query in queries {
+        let Some(parent) = &query.for_each else {
+            continue;
+        };
+        if !queries.iter().any(|q| q.name == parent.value) {
+            let hint =
+                crate::discovery::nearest(&parent.value, queries.iter().map(|q| q.name.as_str()));
+            let hint = match hint.first() {
+                Some(h) => format!("; did you mean {h:?}?"),
+                None => String::new(),
+            };
+            problems.push(query.problem(
+                parent.line,
+                Some("for_each".to_owned()),
+                format!("no query is named {:?}{hint}", parent.value),
+            ));
+            continue;
+        }
+        let mut chain = vec![query.name.as_str()];
+        let mut next = Some(parent.value.as_str());
+        while let Some(name) = next {
+            if name == query.name {
+                chain.push(name);
+                problems.push(query.problem(
+                    parent.line,
+                    Some("for_each".to_owned()),
+                    format!("a fan-out cycle: {}", chain.join(" → ")),
+                ));
+                break;
+            }
+            if chain.contains(&name) {
+                break; // a cycle further up; reported at its own queries
+            }
+            chain.push(name);
+            next = parent_of(name);
+        }
+    }
+    problems
 }

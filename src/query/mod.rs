@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::records::{Column, FieldPath};
+use crate::records::{Column, ColumnSource, FieldPath};
 
 pub use load::{load_queries, query_files, LoadError};
 
@@ -28,6 +28,9 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "max_pages",
     "max_records",
     "subject",
+    "for_each",
+    "concurrency",
+    "qps",
 ];
 
 /// A value and the line of the query file it was written on (1-based).
@@ -61,12 +64,18 @@ pub struct Query {
     pub body: Option<Located<Value>>,
     pub records: Option<Located<FieldPath>>,
     pub columns: Option<Vec<Located<Column>>>,
-    /// Relative path of the CSV under the output directory.
-    pub output: PathBuf,
+    /// Relative path of the CSV under the output directory; `None` for `output = false`.
+    pub output: Option<PathBuf>,
     pub max_pages: Option<u64>,
     pub max_records: Option<u64>,
     /// The Workspace user a service account acts as (domain-wide delegation).
     pub subject: Option<String>,
+    /// Run once per record of this other query (fan-out).
+    pub for_each: Option<Located<String>>,
+    /// At most this many request chains of this query at once (fan-out instances).
+    pub concurrency: Option<std::num::NonZeroUsize>,
+    /// At most this many requests a second to this query's API.
+    pub qps: Option<Located<f64>>,
 }
 
 /// A problem in a query file: where it is and what to do about it. Displays as one line:
@@ -190,11 +199,21 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             .filter_map(|entry| {
                 let line = at(entry.span());
                 let entry = entry.get_ref();
-                match FieldPath::parse(&entry.path) {
-                    Ok(path) => Some(Located {
+                if let Some(value) = &entry.value {
+                    return Some(Located {
                         value: Column {
-                            header: entry.name.clone().unwrap_or_else(|| entry.path.clone()),
-                            path,
+                            header: entry.name.clone().unwrap_or_default(),
+                            source: ColumnSource::Template(value.clone()),
+                        },
+                        line,
+                    });
+                }
+                let path = entry.path.as_deref().unwrap_or_default();
+                match FieldPath::parse(path) {
+                    Ok(parsed) => Some(Located {
+                        value: Column {
+                            header: entry.name.clone().unwrap_or_else(|| path.to_owned()),
+                            source: ColumnSource::Path(parsed),
                         },
                         line,
                     }),
@@ -217,23 +236,37 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         }
     }
 
+    let default_output = || Some(PathBuf::from(format!("{name}.csv")));
     let output = match &raw.output {
-        Some(output) => {
-            let path = PathBuf::from(output.get_ref());
-            if !is_plain_relative(&path) {
-                problems.push(problem(
-                    at(output.span()),
-                    Some("output"),
-                    format!(
-                        "{:?} must be a relative file name under the output directory (no `..`, not absolute)",
-                        output.get_ref()
-                    ),
-                ));
+        None => default_output(),
+        Some(setting) => match setting.get_ref() {
+            wire::OutputSetting::Enabled(true) => default_output(),
+            wire::OutputSetting::Enabled(false) => None,
+            wire::OutputSetting::Name(file) => {
+                let path = PathBuf::from(file);
+                if !is_plain_relative(&path) {
+                    problems.push(problem(
+                        at(setting.span()),
+                        Some("output"),
+                        format!(
+                            "{file:?} must be a relative file name under the output directory (no `..`, not absolute)"
+                        ),
+                    ));
+                }
+                Some(path)
             }
-            path
-        }
-        None => PathBuf::from(format!("{name}.csv")),
+        },
     };
+    if let Some(qps) = &raw.qps {
+        if !(*qps.get_ref() > 0.0 && qps.get_ref().is_finite()) {
+            problems.push(problem(
+                at(qps.span()),
+                Some("qps"),
+                "must be a number of requests a second above 0, e.g. `qps = 5` or `qps = 0.5`"
+                    .to_owned(),
+            ));
+        }
+    }
 
     let discovery = raw
         .discovery
@@ -261,6 +294,15 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         max_pages: raw.max_pages.map(|n| n.into_inner().get()),
         max_records: raw.max_records.map(|n| n.into_inner().get()),
         subject: raw.subject.map(|s| s.into_inner()),
+        for_each: raw.for_each.map(|f| Located {
+            line: at(f.span()),
+            value: f.into_inner(),
+        }),
+        concurrency: raw.concurrency.map(|c| c.into_inner()),
+        qps: raw.qps.map(|q| Located {
+            line: at(q.span()),
+            value: q.into_inner(),
+        }),
     })
 }
 
@@ -354,7 +396,7 @@ mod tests {
         let q = parse_str("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n")
             .unwrap();
         assert_eq!(q.name, "files");
-        assert_eq!(q.output, PathBuf::from("files.csv"));
+        assert_eq!(q.output, Some(PathBuf::from("files.csv")));
         assert_eq!(q.method.line, Some(3));
     }
 

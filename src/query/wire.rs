@@ -1,7 +1,7 @@
 //! The query file exactly as written: serde's view of the TOML, with spans for messages.
 //! Converted into a checked [`super::Query`] by `super::parse`.
 
-use std::num::NonZeroU64;
+use std::num::{NonZeroU64, NonZeroUsize};
 
 use indexmap::IndexMap;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -21,17 +21,30 @@ pub(super) struct QueryFile {
     pub body: Option<Spanned<toml::Table>>,
     pub records: Option<Spanned<String>>,
     pub columns: Option<Vec<Spanned<ColumnEntry>>>,
-    pub output: Option<Spanned<String>>,
+    pub output: Option<Spanned<OutputSetting>>,
     pub max_pages: Option<Spanned<NonZeroU64>>,
     pub max_records: Option<Spanned<NonZeroU64>>,
     pub subject: Option<Spanned<String>>,
+    pub for_each: Option<Spanned<String>>,
+    pub concurrency: Option<Spanned<NonZeroUsize>>,
+    pub qps: Option<Spanned<f64>>,
 }
 
-/// `"owners[0].emailAddress"` or `{ name = "Owner", path = "owners[0].emailAddress" }`.
+/// `output = "name.csv"`, or `output = false` for a query that only feeds a fan-out.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OutputSetting {
+    Name(String),
+    Enabled(bool),
+}
+
+/// `"owners[0].emailAddress"`, `{ name = "Owner", path = "owners[0].emailAddress" }`, or
+/// `{ name = "message", value = "{{ messages.id }}" }`.
 #[derive(Debug)]
 pub(super) struct ColumnEntry {
     pub name: Option<String>,
-    pub path: String,
+    pub path: Option<String>,
+    pub value: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for ColumnEntry {
@@ -41,27 +54,44 @@ impl<'de> Deserialize<'de> for ColumnEntry {
             type Value = ColumnEntry;
 
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#"a path string or a table { name = "...", path = "..." }"#)
+                f.write_str(
+                    r#"a path string or a table { name = "...", path = "..." } or { name = "...", value = "{{ ... }}" }"#,
+                )
             }
 
             fn visit_str<E: de::Error>(self, path: &str) -> Result<ColumnEntry, E> {
                 Ok(ColumnEntry {
                     name: None,
-                    path: path.to_owned(),
+                    path: Some(path.to_owned()),
+                    value: None,
                 })
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ColumnEntry, A::Error> {
-                let (mut name, mut path) = (None, None);
+                let (mut name, mut path, mut value) = (None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "name" => name = Some(map.next_value::<String>()?),
                         "path" => path = Some(map.next_value::<String>()?),
-                        other => return Err(de::Error::unknown_field(other, &["name", "path"])),
+                        "value" => value = Some(map.next_value::<String>()?),
+                        other => {
+                            return Err(de::Error::unknown_field(other, &["name", "path", "value"]))
+                        }
                     }
                 }
-                let path = path.ok_or_else(|| de::Error::missing_field("path"))?;
-                Ok(ColumnEntry { name, path })
+                match (&path, &value) {
+                    (None, None) => return Err(de::Error::missing_field("path")),
+                    (Some(_), Some(_)) => {
+                        return Err(de::Error::custom(
+                            "a column has either `path` or `value`, not both",
+                        ))
+                    }
+                    (None, Some(_)) if name.is_none() => {
+                        return Err(de::Error::missing_field("name"))
+                    }
+                    _ => {}
+                }
+                Ok(ColumnEntry { name, path, value })
             }
         }
         deserializer.deserialize_any(EntryVisitor)

@@ -19,7 +19,17 @@ pub const LIST_SEPARATOR: &str = ";";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
     pub header: String,
-    pub path: FieldPath,
+    pub source: ColumnSource,
+}
+
+/// Where a column's cells come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// A field of the record.
+    Path(FieldPath),
+    /// A template (e.g. `{{ messages.id }}`, a field of the parent record in a fan-out),
+    /// rendered once per request chain and the same for each of its records.
+    Template(String),
 }
 
 impl Column {
@@ -27,7 +37,14 @@ impl Column {
     pub fn from_path(path: FieldPath) -> Self {
         Column {
             header: path.as_str().to_owned(),
-            path,
+            source: ColumnSource::Path(path),
+        }
+    }
+
+    pub fn path(&self) -> Option<&FieldPath> {
+        match &self.source {
+            ColumnSource::Path(path) => Some(path),
+            ColumnSource::Template(_) => None,
         }
     }
 }
@@ -57,12 +74,16 @@ pub fn take_records(mut page: Value, records: Option<&FieldPath>) -> Vec<Value> 
     }
 }
 
-/// Fills `row` with the cells of `record`, one per column (the buffer is reused across records).
-pub fn render_row(record: &Value, columns: &[Column], row: &mut Vec<String>) {
+/// Fills `row` with the cells of `record`, one per column (the buffer is reused across
+/// records). `rendered` holds the value of each template column, by column index.
+pub fn render_row(record: &Value, columns: &[Column], rendered: &[String], row: &mut Vec<String>) {
     row.resize(columns.len(), String::new());
-    for (cell, column) in row.iter_mut().zip(columns) {
+    for (i, (cell, column)) in row.iter_mut().zip(columns).enumerate() {
         cell.clear();
-        render_cell(record, column.path.segments(), cell);
+        match &column.source {
+            ColumnSource::Path(path) => render_cell(record, path.segments(), cell),
+            ColumnSource::Template(_) => cell.push_str(rendered.get(i).map_or("", String::as_str)),
+        }
     }
 }
 

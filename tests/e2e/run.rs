@@ -258,7 +258,7 @@ fn a_failure_mid_export_keeps_the_previous_file() {
         run.stderr.contains(&format!(
             "error: files: HTTP 500 INTERNAL/backendError Internal error encountered. \
          [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&pageToken=tok-75] \
-         (output/files.csv left unchanged)"
+         (gave up after 5 retries) (output/files.csv left unchanged)"
         )),
         "{}",
         run.stderr
@@ -291,12 +291,16 @@ fn google_errors_become_one_line() {
     assert_eq!(run.code, 1);
     let port = wd.google.addr.port();
     assert_eq!(
-        run.stderr,
+        run.stderr.lines().next().unwrap(),
         format!(
             "error: users: HTTP 400 INVALID_ARGUMENT/badRequest Bad Request \
-             [GET http://127.0.0.1:{port}/admin/directory/v1/users] (output/users.csv left unchanged)\n"
+             [GET http://127.0.0.1:{port}/admin/directory/v1/users] (output/users.csv left unchanged)"
         )
     );
+    assert!(run.stderr.ends_with(
+        "\nquery  status  records  pages  requests  retries  seconds  output\n\
+         users  failed        0      0         1        0      0.0  output/users.csv  previous file kept\n"
+    ), "{}", run.stderr);
     assert!(!wd.exists("output/users.csv"));
 }
 

@@ -83,6 +83,7 @@ impl Workdir {
             .env("GSCRAPE_CACHE_DIR", self.path().join("cache"))
             .env("GSCRAPE_CONFIG_DIR", self.path().join("config"))
             .env("BROWSER", "true")
+            .env("GSCRAPE_BACKOFF_SCALE", "0.001")
             .env("GSCRAPE_ACCESS_TOKEN", TOKEN);
         cmd
     }

@@ -1,7 +1,11 @@
-//! The one HTTP client every request goes through, and Google's error JSON turned into one line.
+//! The one HTTP client every request goes through, Google's error JSON turned into one line,
+//! the retry policy ([`retry`]) and the shared request limits ([`limits`]).
 //!
 //! Only this module (and `auth`) touch hyper. Retries are the run engine's concern; this layer
 //! sends one request and reads the whole body (a page is bounded; the export is not).
+
+pub mod limits;
+pub mod retry;
 
 use std::time::Duration;
 

@@ -1,0 +1,179 @@
+//! The retry policy: which failures are worth another try, and how long to wait first
+//! (truncated exponential backoff with jitter, or what `Retry-After` says).
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, StatusCode};
+
+use super::GoogleError;
+
+/// Reasons Google gives for a per-minute rate limit: retry after a pause.
+const RATE_LIMIT_REASONS: &[&str] = &["rateLimitExceeded", "userRateLimitExceeded"];
+/// Reasons that mean the quota is used up: retrying will not help.
+const QUOTA_REASONS: &[&str] = &["dailyLimitExceeded", "quotaExceeded"];
+
+/// What to do about a failed response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Transient: try again after a pause.
+    Retry,
+    /// The API's quota is exhausted.
+    QuotaWall,
+    /// Permanent: fail the query with Google's message.
+    Fatal,
+}
+
+/// Classifies an HTTP error response.
+pub fn classify(status: StatusCode, error: &GoogleError) -> Verdict {
+    let reason = error.reason.as_deref().unwrap_or_default();
+    if QUOTA_REASONS.contains(&reason) {
+        return Verdict::QuotaWall;
+    }
+    match status.as_u16() {
+        429 | 500 | 502 | 503 | 504 => Verdict::Retry,
+        403 if RATE_LIMIT_REASONS.contains(&reason) => Verdict::Retry,
+        _ => Verdict::Fatal,
+    }
+}
+
+/// How many times and how long to wait.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    /// The first delay; each retry doubles it.
+    pub base: Duration,
+    /// No delay is longer (truncation), `Retry-After` included.
+    pub max_delay: Duration,
+    /// Multiplies every delay: 1.0 normally; tests shrink it (`GSCRAPE_BACKOFF_SCALE`).
+    pub scale: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            base: Duration::from_secs(1),
+            max_delay: Duration::from_secs(64),
+            scale: 1.0,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before retry number `attempt` (0-based): `Retry-After` when the server gave
+    /// one, else `base · 2^attempt` with jitter in [½, 1], never above `max_delay`.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let delay = match retry_after {
+            Some(after) => after,
+            None => {
+                let exp = self.base.saturating_mul(1u32 << attempt.min(16));
+                exp.mul_f64(0.5 + fastrand::f64() / 2.0)
+            }
+        };
+        delay.min(self.max_delay).mul_f64(self.scale)
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(reason: &str) -> GoogleError {
+        GoogleError {
+            reason: Some(reason.to_owned()),
+            ..GoogleError::default()
+        }
+    }
+
+    #[test]
+    fn classification() {
+        let none = GoogleError::default();
+        for code in [429, 500, 502, 503, 504] {
+            assert_eq!(
+                classify(StatusCode::from_u16(code).unwrap(), &none),
+                Verdict::Retry
+            );
+        }
+        assert_eq!(
+            classify(StatusCode::FORBIDDEN, &error("rateLimitExceeded")),
+            Verdict::Retry
+        );
+        assert_eq!(
+            classify(StatusCode::FORBIDDEN, &error("userRateLimitExceeded")),
+            Verdict::Retry
+        );
+        assert_eq!(
+            classify(StatusCode::FORBIDDEN, &error("dailyLimitExceeded")),
+            Verdict::QuotaWall
+        );
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, &error("quotaExceeded")),
+            Verdict::QuotaWall
+        );
+        assert_eq!(
+            classify(StatusCode::FORBIDDEN, &error("insufficientPermissions")),
+            Verdict::Fatal
+        );
+        assert_eq!(classify(StatusCode::NOT_FOUND, &none), Verdict::Fatal);
+        assert_eq!(classify(StatusCode::BAD_REQUEST, &none), Verdict::Fatal);
+    }
+
+    #[test]
+    fn delays_grow_with_jitter_and_are_truncated() {
+        let policy = RetryPolicy::default();
+        for attempt in 0..4 {
+            let d = policy.delay(attempt, None);
+            let full = Duration::from_secs(1 << attempt);
+            assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
+        }
+        assert_eq!(
+            policy.delay(10, None).min(Duration::from_secs(64)),
+            policy.delay(10, None)
+        );
+        assert!(policy.delay(10, None) <= Duration::from_secs(64));
+        assert_eq!(
+            policy.delay(0, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            policy.delay(0, Some(Duration::from_secs(700))),
+            Duration::from_secs(64)
+        );
+        let fast = RetryPolicy {
+            scale: 0.001,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            fast.delay(0, Some(Duration::from_secs(7))),
+            Duration::from_millis(7)
+        );
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        headers.insert(http::header::RETRY_AFTER, later.parse().unwrap());
+        let after = retry_after(&headers).unwrap();
+        assert!(
+            after > Duration::from_secs(110) && after <= Duration::from_secs(120),
+            "{after:?}"
+        );
+    }
+}

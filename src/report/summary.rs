@@ -1,0 +1,164 @@
+//! The end-of-run summary: a table for people (stderr) and JSON for schedulers
+//! (`--summary-json`).
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::run::{QueryReport, Status, Stop};
+
+/// The table, one row per query, with a note where a cap cut an export short, where the API's
+/// own total differs from what was written, or what went wrong.
+pub fn table(reports: &[QueryReport]) -> String {
+    let header = [
+        "query", "status", "records", "pages", "requests", "retries", "seconds", "output",
+    ];
+    let rows: Vec<[String; 9]> = reports
+        .iter()
+        .map(|r| {
+            let c = r.counters;
+            [
+                r.name.clone(),
+                status_word(&r.status).to_owned(),
+                c.records.to_string(),
+                c.pages.to_string(),
+                c.requests.to_string(),
+                c.retries.to_string(),
+                format!("{:.1}", r.seconds),
+                r.output
+                    .as_ref()
+                    .map_or("-".to_owned(), |p| p.display().to_string()),
+                note(r),
+            ]
+        })
+        .collect();
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..8).map(width).collect();
+    let mut out = String::new();
+    let line = |cells: &[&str], out: &mut String| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate().take(8) {
+            let w = widths[i];
+            // Names and paths left, numbers right.
+            if (2..=6).contains(&i) {
+                let _ = write!(text, "{cell:>w$}  ");
+            } else {
+                let _ = write!(text, "{cell:<w$}  ");
+            }
+        }
+        if let Some(note) = cells.get(8).filter(|n| !n.is_empty()) {
+            text.push_str(note);
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&header, &mut out);
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&cells, &mut out);
+    }
+    out
+}
+
+fn status_word(status: &Status) -> &'static str {
+    match status {
+        Status::Ok(_) => "ok",
+        Status::Failed(_) => "failed",
+        Status::Interrupted => "interrupted",
+        Status::Cancelled => "cancelled",
+    }
+}
+
+fn stopped_by(status: &Status) -> Option<&'static str> {
+    match status {
+        Status::Ok(Stop::MaxPages(_)) => Some("max_pages"),
+        Status::Ok(Stop::MaxRecords(_)) => Some("max_records"),
+        _ => None,
+    }
+}
+
+/// The API's total, when it differs from what was written by a complete export.
+fn differing_total(report: &QueryReport) -> Option<String> {
+    let total = report.api_total.as_ref()?;
+    (report.status == Status::Ok(Stop::Complete) && total.value != report.counters.records)
+        .then(|| format!("the API reported {} = {}", total.field, total.value))
+}
+
+fn note(report: &QueryReport) -> String {
+    match &report.status {
+        Status::Ok(_) => match (stopped_by(&report.status), differing_total(report)) {
+            (Some(cap), _) => format!("cut short by {cap}"),
+            (None, Some(total)) => total,
+            (None, None) => String::new(),
+        },
+        Status::Failed(_) | Status::Interrupted | Status::Cancelled => {
+            "previous file kept".to_owned()
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    exit_code: u8,
+    queries: Vec<QuerySummary<'a>>,
+}
+
+#[derive(Serialize)]
+struct QuerySummary<'a> {
+    name: &'a str,
+    status: &'static str,
+    records: u64,
+    pages: u64,
+    requests: u64,
+    retries: u64,
+    seconds: f64,
+    output: Option<String>,
+    /// True when `output` was replaced by this run's export.
+    written: bool,
+    stopped_by: Option<&'static str>,
+    api_total: Option<ApiTotalJson<'a>>,
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ApiTotalJson<'a> {
+    field: &'a str,
+    value: u64,
+}
+
+/// The summary as JSON.
+pub fn json(reports: &[QueryReport], exit_code: u8) -> String {
+    let queries = reports
+        .iter()
+        .map(|r| QuerySummary {
+            name: &r.name,
+            status: status_word(&r.status),
+            records: r.counters.records,
+            pages: r.counters.pages,
+            requests: r.counters.requests,
+            retries: r.counters.retries,
+            seconds: (r.seconds * 1000.0).round() / 1000.0,
+            output: r.output.as_ref().map(|p| p.display().to_string()),
+            written: matches!(r.status, Status::Ok(_)) && r.output.is_some(),
+            stopped_by: stopped_by(&r.status),
+            api_total: r.api_total.as_ref().map(|t| ApiTotalJson {
+                field: &t.field,
+                value: t.value,
+            }),
+            error: match &r.status {
+                Status::Failed(e) => Some(e.as_str()),
+                _ => None,
+            },
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&Summary { exit_code, queries })
+        .expect("the summary serializes");
+    text.push('\n');
+    text
+}

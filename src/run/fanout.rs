@@ -1,0 +1,101 @@
+//! Fan-out: a query that runs once per record of its parent (`for_each`), with the parent's
+//! record in its templates. Parent records arrive while the parent is still paging; up to
+//! `concurrency` request chains run at once, and their records are written in the parent's
+//! order, so the CSV is the same on every run.
+
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::output::Output;
+use super::pages::Pages;
+use super::{render_columns, Feed, QueryError, Shared, Stop};
+use crate::api::Call;
+use crate::plan::QueryPlan;
+
+/// The result of one request chain.
+struct Chain {
+    records: Vec<Value>,
+    rendered: Vec<String>,
+    capped: bool,
+}
+
+pub(super) async fn run(
+    plan: &QueryPlan,
+    feed: mpsc::Receiver<Feed>,
+    output: &mut Output<'_>,
+    call: Call<'_>,
+    shared: &Shared,
+) -> Result<Stop, QueryError> {
+    let parent = plan
+        .query
+        .for_each
+        .as_ref()
+        .map(|p| p.value.as_str())
+        .unwrap_or_default();
+    let width = plan
+        .query
+        .concurrency
+        .unwrap_or(shared.options.fan_out)
+        .get();
+    // Parent records until `Done`; a feed that closes without it means the parent failed.
+    let records = futures_util::stream::unfold(Some(feed), |feed| async move {
+        let mut feed = feed?;
+        match feed.recv().await {
+            Some(Feed::Record(record)) => Some((Ok(record), Some(feed))),
+            Some(Feed::Done) => None,
+            None => Some((Err(()), None)),
+        }
+    });
+    let chains = records
+        .map(|record| async move {
+            let record = record.map_err(|()| QueryError::ParentFailed(parent.to_owned()))?;
+            chain(plan, parent, record, call, shared).await
+        })
+        .buffered(width);
+    let mut chains = std::pin::pin!(chains.peekable());
+    let mut capped = false;
+    while let Some(done) = chains.next().await {
+        let done = done?;
+        capped |= done.capped;
+        let complete = output.write(done.records, &done.rendered).await?;
+        if !complete || (output.is_full() && chains.as_mut().peek().await.is_some()) {
+            return Ok(Stop::MaxRecords(output.written()));
+        }
+    }
+    Ok(match (capped, plan.query.max_pages) {
+        (true, Some(max)) => Stop::MaxPages(max),
+        _ => Stop::Complete,
+    })
+}
+
+/// One request chain of the child, for one parent record.
+async fn chain(
+    plan: &QueryPlan,
+    parent: &str,
+    record: Value,
+    call: Call<'_>,
+    shared: &Shared,
+) -> Result<Chain, QueryError> {
+    let context = minijinja::Value::from(BTreeMap::from([(
+        parent.to_owned(),
+        minijinja::Value::from(minijinja::value::Serde(&record)),
+    )]));
+    let request = plan
+        .request
+        .render(&|text| shared.templates.render(text, &context))
+        .map_err(QueryError::Template)?;
+    let rendered = render_columns(plan, &shared.templates, &context)?;
+    let mut pages = Pages::new(plan, request, &shared.api, call);
+    let mut records = Vec::new();
+    while let Some(batch) = pages.next().await? {
+        records.extend(batch);
+    }
+    Ok(Chain {
+        records,
+        rendered,
+        capped: pages.capped(),
+    })
+}

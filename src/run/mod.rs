@@ -1,0 +1,294 @@
+//! Running planned queries: all at once, under the run's shared request limits, each into its
+//! own CSV ([`output`]), page by page ([`pages`]). A fan-out query (`for_each`) runs once per
+//! record of its parent while the parent is still paging ([`fanout`]).
+//!
+//! One failing query does not stop the others (unless `fail_fast`); an interrupt stops them
+//! all. Either way, a query that did not finish leaves its previous file as it was.
+
+mod fanout;
+mod output;
+mod pages;
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ApiClient, ApiError, Call, PaginationError};
+use crate::auth::Authorizer;
+use crate::counters::{Counters, Snapshot};
+use crate::plan::QueryPlan;
+use crate::report::Reporter;
+use crate::sink::SinkError;
+use crate::template::Templates;
+
+use output::Output;
+use pages::Pages;
+
+/// Records waiting between a parent and one child; the parent waits when the child lags, so
+/// neither holds the parent's records whole.
+const FEED_CAPACITY: usize = 256;
+
+/// Why an export ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The API had no more pages.
+    Complete,
+    /// `max_pages` was reached while more pages were available.
+    MaxPages(u64),
+    /// `max_records` was reached while more records were available.
+    MaxRecords(u64),
+}
+
+/// How a query ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Ok(Stop),
+    Failed(String),
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// Stopped by `--fail-fast` after another query failed.
+    Cancelled,
+}
+
+/// A count the API reported about the whole result (`resultSizeEstimate`, `rowCount`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTotal {
+    pub field: String,
+    pub value: u64,
+}
+
+/// What happened to one query.
+#[derive(Debug, Clone)]
+pub struct QueryReport {
+    pub name: String,
+    pub status: Status,
+    pub counters: Snapshot,
+    pub seconds: f64,
+    /// The CSV it writes (written only when the status is `Ok`).
+    pub output: Option<PathBuf>,
+    pub api_total: Option<ApiTotal>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Api(Box<ApiError>),
+    #[error(transparent)]
+    Pagination(#[from] PaginationError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("{0}")]
+    Template(String),
+    #[error("its parent query `{0}` did not finish, so this export would be incomplete")]
+    ParentFailed(String),
+}
+
+impl From<ApiError> for QueryError {
+    fn from(err: ApiError) -> Self {
+        QueryError::Api(Box::new(err))
+    }
+}
+
+/// Run-wide settings.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub out_dir: PathBuf,
+    /// Stop every query when one fails.
+    pub fail_fast: bool,
+    /// Request chains of one fan-out query at once, unless the query sets `concurrency`.
+    pub fan_out: NonZeroUsize,
+}
+
+/// A planned query with the credentials it runs with.
+pub struct Job {
+    pub plan: QueryPlan,
+    pub auth: Authorizer,
+}
+
+/// What every query task shares.
+struct Shared {
+    api: ApiClient,
+    options: RunOptions,
+    reporter: Arc<dyn Reporter>,
+    templates: Templates,
+    /// Cancelled on Ctrl-C / SIGTERM.
+    interrupt: CancellationToken,
+    /// Cancelled on an interrupt, or by `fail_fast`.
+    stop: CancellationToken,
+}
+
+/// A message from a parent query to a fan-out child.
+enum Feed {
+    Record(Value),
+    /// The parent finished: no record is missing.
+    Done,
+}
+
+/// Runs every job to its end and reports each, in the order given.
+pub async fn run_all(
+    jobs: Vec<Job>,
+    api: ApiClient,
+    options: RunOptions,
+    reporter: Arc<dyn Reporter>,
+    interrupt: CancellationToken,
+) -> Vec<QueryReport> {
+    let shared = Arc::new(Shared {
+        api,
+        options,
+        reporter,
+        templates: Templates::default(),
+        stop: interrupt.child_token(),
+        interrupt,
+    });
+    let index: HashMap<String, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, job)| (job.plan.query.name.clone(), i))
+        .collect();
+    let mut feeds_out: Vec<Vec<mpsc::Sender<Feed>>> = jobs.iter().map(|_| Vec::new()).collect();
+    let mut feeds_in: Vec<Option<mpsc::Receiver<Feed>>> = jobs.iter().map(|_| None).collect();
+    for (child, job) in jobs.iter().enumerate() {
+        if let Some(parent) = job
+            .plan
+            .query
+            .for_each
+            .as_ref()
+            .and_then(|p| index.get(&p.value))
+        {
+            let (tx, rx) = mpsc::channel(FEED_CAPACITY);
+            feeds_out[*parent].push(tx);
+            feeds_in[child] = Some(rx);
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, ((job, feeds_out), feed_in)) in
+        jobs.into_iter().zip(feeds_out).zip(feeds_in).enumerate()
+    {
+        let shared = shared.clone();
+        tasks.spawn(async move { (i, run_job(job, feed_in, feeds_out, shared).await) });
+    }
+    let mut reports = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(report) => reports.push(report),
+            Err(err) => tracing::error!("a query task ended abnormally: {err}"),
+        }
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    reports.into_iter().map(|(_, report)| report).collect()
+}
+
+async fn run_job(
+    job: Job,
+    feed_in: Option<mpsc::Receiver<Feed>>,
+    feeds_out: Vec<mpsc::Sender<Feed>>,
+    shared: Arc<Shared>,
+) -> QueryReport {
+    let name = job.plan.query.name.clone();
+    let counters = Arc::new(Counters::default());
+    shared.reporter.started(&name, counters.clone());
+    let started = Instant::now();
+    let output = job
+        .plan
+        .query
+        .output
+        .as_ref()
+        .map(|o| shared.options.out_dir.join(o));
+    let result = tokio::select! {
+        result = execute(&job, feed_in, feeds_out, &counters, &shared) => Some(result),
+        () = shared.stop.cancelled() => None,
+    };
+    let (status, api_total) = match result {
+        Some(Ok((stop, total))) => (Status::Ok(stop), total),
+        Some(Err(err)) => {
+            if shared.options.fail_fast {
+                shared.stop.cancel();
+            }
+            (Status::Failed(err.to_string()), None)
+        }
+        None if shared.interrupt.is_cancelled() => (Status::Interrupted, None),
+        None => (Status::Cancelled, None),
+    };
+    let report = QueryReport {
+        name,
+        status,
+        counters: counters.snapshot(),
+        seconds: started.elapsed().as_secs_f64(),
+        output,
+        api_total,
+    };
+    shared.reporter.finished(&report);
+    report
+}
+
+/// Runs one query: one request chain, or one per parent record for a fan-out.
+async fn execute(
+    job: &Job,
+    feed_in: Option<mpsc::Receiver<Feed>>,
+    feeds_out: Vec<mpsc::Sender<Feed>>,
+    counters: &Counters,
+    shared: &Shared,
+) -> Result<(Stop, Option<ApiTotal>), QueryError> {
+    let plan = &job.plan;
+    let call = Call {
+        auth: &job.auth,
+        api: &plan.query.api,
+        counters,
+    };
+    let mut output = Output::create(plan, &shared.options.out_dir, feeds_out, counters)?;
+    let (stop, total) = match feed_in {
+        None => {
+            let context = minijinja::Value::from(());
+            let rendered = render_columns(plan, &shared.templates, &context)?;
+            let request = plan
+                .request
+                .render(&|text| shared.templates.render(text, &context))
+                .map_err(QueryError::Template)?;
+            let mut pages = Pages::new(plan, request, &shared.api, call);
+            let mut stop = Stop::Complete;
+            while let Some(records) = pages.next().await? {
+                if !output.write(records, &rendered).await? {
+                    stop = Stop::MaxRecords(output.written());
+                    break;
+                }
+                if output.is_full() && pages.has_more() {
+                    stop = Stop::MaxRecords(output.written());
+                    break;
+                }
+            }
+            if stop == Stop::Complete && pages.capped() {
+                stop = Stop::MaxPages(pages.fetched());
+            }
+            (stop, pages.api_total().cloned())
+        }
+        Some(feed) => {
+            let stop = fanout::run(plan, feed, &mut output, call, shared).await?;
+            (stop, None)
+        }
+    };
+    output.finish().await?;
+    Ok((stop, total))
+}
+
+/// The value of each template column (by column index), for one context.
+fn render_columns(
+    plan: &QueryPlan,
+    templates: &Templates,
+    context: &minijinja::Value,
+) -> Result<Vec<String>, QueryError> {
+    plan.columns
+        .iter()
+        .map(|column| match &column.source {
+            crate::records::ColumnSource::Template(source) => templates
+                .render(source, context)
+                .map_err(QueryError::Template),
+            crate::records::ColumnSource::Path(_) => Ok(String::new()),
+        })
+        .collect()
+}

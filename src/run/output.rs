@@ -1,0 +1,105 @@
+//! Where a query's records go: its CSV (unless `output = false`) and the queries that fan out
+//! from it, with `max_records` applied.
+
+use std::path::Path;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{Feed, QueryError};
+use crate::counters::Counters;
+use crate::plan::QueryPlan;
+use crate::records::{render_row, Column};
+use crate::sink::CsvSink;
+
+pub(super) struct Output<'a> {
+    sink: Option<CsvSink>,
+    columns: &'a [Column],
+    feeds: Vec<mpsc::Sender<Feed>>,
+    max_records: Option<u64>,
+    written: u64,
+    row: Vec<String>,
+    counters: &'a Counters,
+}
+
+impl<'a> Output<'a> {
+    /// Opens the CSV (header first) of `plan` under `out_dir`.
+    pub fn create(
+        plan: &'a QueryPlan,
+        out_dir: &Path,
+        feeds: Vec<mpsc::Sender<Feed>>,
+        counters: &'a Counters,
+    ) -> Result<Self, QueryError> {
+        let sink = match &plan.query.output {
+            Some(file) => {
+                let header: Vec<String> = plan.columns.iter().map(|c| c.header.clone()).collect();
+                Some(CsvSink::create(&out_dir.join(file), &header)?)
+            }
+            None => None,
+        };
+        Ok(Output {
+            sink,
+            columns: &plan.columns,
+            feeds,
+            max_records: plan.query.max_records,
+            written: 0,
+            row: Vec::with_capacity(plan.columns.len()),
+            counters,
+        })
+    }
+
+    /// Writes `records` (template columns from `rendered`) and hands each to the fan-out
+    /// children. Returns false when `max_records` left some of them out.
+    pub async fn write(
+        &mut self,
+        records: Vec<Value>,
+        rendered: &[String],
+    ) -> Result<bool, QueryError> {
+        for record in records {
+            if self.is_full() {
+                return Ok(false);
+            }
+            if let Some(sink) = &mut self.sink {
+                render_row(&record, self.columns, rendered, &mut self.row);
+                sink.write_row(&self.row)?;
+            }
+            self.written += 1;
+            self.counters.records(1);
+            self.feed(record).await;
+        }
+        Ok(true)
+    }
+
+    /// Passes a record to every child still listening (a child that failed has hung up).
+    async fn feed(&mut self, record: Value) {
+        let mut gone = Vec::new();
+        for (i, feed) in self.feeds.iter().enumerate() {
+            if feed.send(Feed::Record(record.clone())).await.is_err() {
+                gone.push(i);
+            }
+        }
+        for i in gone.into_iter().rev() {
+            self.feeds.remove(i);
+        }
+    }
+
+    /// True when `max_records` has been reached.
+    pub fn is_full(&self) -> bool {
+        self.max_records.is_some_and(|max| self.written >= max)
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Tells the children that every record was sent, and puts the CSV in place.
+    pub async fn finish(self) -> Result<(), QueryError> {
+        for feed in &self.feeds {
+            let _ = feed.send(Feed::Done).await;
+        }
+        if let Some(sink) = self.sink {
+            sink.finish()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! The pages of one request chain, fetched one after another as the cursor says.
+
+use serde_json::Value;
+
+use super::{ApiTotal, QueryError};
+use crate::api::{ApiClient, Call, Cursor, RequestSpec};
+use crate::plan::QueryPlan;
+use crate::records::take_records;
+
+/// Response fields in which APIs report the size of the whole result.
+const TOTAL_FIELDS: &[&str] = &[
+    "resultSizeEstimate",
+    "rowCount",
+    "totalRows",
+    "totalItems",
+    "totalResults",
+    "totalSize",
+];
+
+pub(super) struct Pages<'a> {
+    plan: &'a QueryPlan,
+    api: &'a ApiClient,
+    call: Call<'a>,
+    cursor: Cursor,
+    /// The next request; `None` once the chain has ended.
+    next: Option<RequestSpec>,
+    fetched: u64,
+    capped: bool,
+    total: Option<ApiTotal>,
+}
+
+impl<'a> Pages<'a> {
+    pub fn new(
+        plan: &'a QueryPlan,
+        first: RequestSpec,
+        api: &'a ApiClient,
+        call: Call<'a>,
+    ) -> Self {
+        Pages {
+            plan,
+            api,
+            call,
+            cursor: Cursor::new(plan.pagination.clone()),
+            next: Some(first),
+            fetched: 0,
+            capped: false,
+            total: None,
+        }
+    }
+
+    /// The records of the next page, or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<Value>>, QueryError> {
+        let Some(request) = self.next.take() else {
+            return Ok(None);
+        };
+        let page = self.api.fetch(&request, self.call).await?;
+        self.fetched += 1;
+        self.call.counters.page();
+        if self.fetched == 1 {
+            self.total = api_total(&page);
+        }
+        match self.cursor.advance(&page)? {
+            None => {}
+            Some(_)
+                if self
+                    .plan
+                    .query
+                    .max_pages
+                    .is_some_and(|max| self.fetched >= max) =>
+            {
+                self.capped = true;
+            }
+            Some(token) => {
+                let mut request = request;
+                self.cursor.apply(&token, &mut request);
+                self.next = Some(request);
+            }
+        }
+        Ok(Some(take_records(page, self.plan.records.as_ref())))
+    }
+
+    /// True while another page is to come.
+    pub fn has_more(&self) -> bool {
+        self.next.is_some()
+    }
+
+    /// True when `max_pages` ended the chain while the API had more.
+    pub fn capped(&self) -> bool {
+        self.capped
+    }
+
+    pub fn fetched(&self) -> u64 {
+        self.fetched
+    }
+
+    /// The size of the whole result, as the first page reported it.
+    pub fn api_total(&self) -> Option<&ApiTotal> {
+        self.total.as_ref()
+    }
+}
+
+fn api_total(page: &Value) -> Option<ApiTotal> {
+    let candidates = TOTAL_FIELDS
+        .iter()
+        .map(|f| (f.to_string(), page.get(f)))
+        .chain([(
+            "pageInfo.totalResults".to_owned(),
+            page.pointer("/pageInfo/totalResults"),
+        )]);
+    candidates.into_iter().find_map(|(field, value)| {
+        let value = value?;
+        let number = value.as_u64().or_else(|| value.as_str()?.parse().ok())?;
+        Some(ApiTotal {
+            field,
+            value: number,
+        })
+    })
+}
