@@ -4,6 +4,7 @@ mod support;
 
 mod auth;
 mod describe;
+mod engine;
 mod examples;
 mod run;
 mod validate;

@@ -54,6 +54,9 @@ pub struct Config {
     pub drive_repeat_token: bool,
     /// Delay before answering each API request.
     pub latency: std::time::Duration,
+    /// The first attempt of every Nth distinct API request gets this fault instead of its
+    /// answer (so a retry succeeds); with N = 1, every attempt of every request.
+    pub faults: Option<(usize, Fault)>,
     pub oauth: OAuthConfig,
 }
 
@@ -67,9 +70,23 @@ impl Default for Config {
             drive_fail_page: None,
             drive_repeat_token: false,
             latency: std::time::Duration::ZERO,
+            faults: None,
             oauth: OAuthConfig::default(),
         }
     }
+}
+
+/// An injected failure.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// 429 with `Retry-After: N`.
+    TooManyRequests { retry_after: u64 },
+    /// 503.
+    Unavailable,
+    /// 403 `rateLimitExceeded`.
+    RateLimited,
+    /// 403 `dailyLimitExceeded`.
+    QuotaExhausted,
 }
 
 /// One request as the server saw it.
@@ -80,6 +97,8 @@ pub struct Seen {
     pub target: String,
     pub authorization: Option<String>,
     pub body: String,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 impl Seen {
@@ -98,6 +117,10 @@ struct State {
     config: Mutex<Config>,
     seen: Mutex<Vec<Seen>>,
     oauth: Mutex<OAuthState>,
+    /// API requests: distinct ones seen so far, in flight now, most in flight at once.
+    api_requests: Mutex<(usize, usize, usize)>,
+    /// Each distinct API request: its number (1-based) and how often it was tried.
+    attempts: Mutex<HashMap<String, (usize, usize)>>,
 }
 
 /// A running fake server; it lives as long as the test process.
@@ -116,6 +139,8 @@ impl FakeGoogle {
             config: Mutex::new(config),
             seen: Mutex::new(Vec::new()),
             oauth: Mutex::new(OAuthState::default()),
+            api_requests: Mutex::new((0, 0, 0)),
+            attempts: Mutex::new(HashMap::new()),
         });
         let served = state.clone();
         std::thread::spawn(move || {
@@ -148,6 +173,11 @@ impl FakeGoogle {
     /// Every request seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
+    }
+
+    /// The most API requests the server had in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.api_requests.lock().unwrap().2
     }
 
     /// The token endpoint's grants so far.
@@ -228,6 +258,7 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let seen = Seen {
+        at: std::time::Instant::now(),
         method,
         target,
         authorization,
@@ -265,7 +296,23 @@ async fn handle(
             (status, body, None)
         }
         _ => {
+            let (number, attempt) = {
+                let mut counts = state.api_requests.lock().unwrap();
+                counts.1 += 1;
+                counts.2 = counts.2.max(counts.1);
+                let key = format!("{} {} {}", seen.method, seen.target, seen.body);
+                let mut attempts = state.attempts.lock().unwrap();
+                let next = attempts.len() + 1;
+                let entry = attempts.entry(key).or_insert((next, 0));
+                entry.1 += 1;
+                *entry
+            };
             tokio::time::sleep(config.latency).await;
+            state.api_requests.lock().unwrap().1 -= 1;
+            let faulty = |every: usize| every == 1 || (number % every == 0 && attempt == 1);
+            if let Some((_, fault)) = config.faults.filter(|(every, _)| faulty(*every)) {
+                return Ok(fault_response(fault));
+            }
             let allowed = query.get("key").is_some_and(|k| k == API_KEY)
                 || state.oauth.lock().unwrap().authorize(
                     seen.authorization.as_deref(),
@@ -548,4 +595,54 @@ fn decode(text: &str) -> String {
     percent_encoding::percent_decode_str(&text.replace('+', " "))
         .decode_utf8_lossy()
         .into_owned()
+}
+
+fn fault_response(fault: Fault) -> Response<Full<Bytes>> {
+    let (status, retry_after) = match fault {
+        Fault::TooManyRequests { retry_after } => (
+            google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "rateLimitExceeded",
+                "Too many requests.",
+            ),
+            Some(retry_after),
+        ),
+        Fault::Unavailable => (
+            google_error(
+                503,
+                "UNAVAILABLE",
+                "backendError",
+                "The service is currently unavailable.",
+            ),
+            None,
+        ),
+        Fault::RateLimited => (
+            google_error(
+                403,
+                "PERMISSION_DENIED",
+                "rateLimitExceeded",
+                "Rate Limit Exceeded",
+            ),
+            None,
+        ),
+        Fault::QuotaExhausted => (
+            google_error(
+                403,
+                "PERMISSION_DENIED",
+                "dailyLimitExceeded",
+                "Daily Limit Exceeded",
+            ),
+            None,
+        ),
+    };
+    let mut response = Response::builder()
+        .status(status.0)
+        .header("content-type", "application/json; charset=UTF-8");
+    if let Some(seconds) = retry_after {
+        response = response.header("retry-after", seconds.to_string());
+    }
+    response
+        .body(Full::new(Bytes::from(status.1.to_string())))
+        .unwrap_or_default()
 }
