@@ -24,7 +24,7 @@ fn copy_examples(wd: &Workdir) -> Vec<String> {
 fn shipped_examples_validate() {
     let wd = Workdir::new();
     let names = copy_examples(&wd);
-    assert!(names.len() >= 4, "{names:?}");
+    assert!(names.len() >= 5, "{names:?}");
     let run = wd.run(&["validate"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout.lines().count(), names.len());
@@ -46,6 +46,7 @@ fn shipped_examples_run() {
         [
             "calendar_events.csv",
             "drive_files.csv",
+            "gmail_message_headers.csv",
             "gmail_messages.csv",
             "workspace_users.csv"
         ]
@@ -53,4 +54,27 @@ fn shipped_examples_run() {
     assert!(wd
         .read("output/workspace_users.csv")
         .starts_with("id,primaryEmail,name.fullName,isAdmin,suspended,orgUnitPath,lastLoginTime\r\n100,user0@example.com,Given0 Family0,true,false,/,\r\n"));
+}
+
+#[test]
+fn the_fan_out_example_fetches_each_listed_message() {
+    let wd = Workdir::new();
+    copy_examples(&wd);
+    let run = wd.run(&["run", "--only", "gmail_message_headers"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let csv = wd.read("output/gmail_message_headers.csv");
+    assert_eq!(
+        csv.lines().count(),
+        8,
+        "a header and the 7 listed messages: {csv}"
+    );
+    assert!(csv.starts_with(
+        "id,threadId,internalDate,snippet,headers\r\n\
+         m01000,t0,1700000000000,\"Hello, number 0 — ünïcode\",\"[{\"\"name\"\":\"\"Subject\"\",\"\"value\"\":\"\"Subject 0\"\"},"
+    ), "{csv}");
+    let gets = wd.google.seen_under("/gmail/v1/users/me/messages/");
+    assert_eq!(
+        gets[0].target,
+        "/gmail/v1/users/me/messages/m01000?format=metadata&metadataHeaders=Subject&metadataHeaders=From&metadataHeaders=Date"
+    );
 }
