@@ -65,6 +65,7 @@ impl Reporter for Bars {
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let bar = self.multi.add(ProgressBar::new_spinner().with_style(style));
         bar.set_prefix(name.to_owned());
+        bar.set_message("starting");
         bar.enable_steady_tick(Duration::from_millis(125));
         if let Ok(mut bars) = self.bars.lock() {
             bars.push((name.to_owned(), bar, counters));

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::fake_google::{gmail_message, Fault};
-use crate::support::{csv_line, finish, Config, Workdir};
+use crate::support::{csv_line, finish, Config, OutputOf, Workdir};
 
 const FILES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
     columns = [\"id\", \"name\", \"owners.emailAddress\"]\n[params]\npageSize = 25\n";
@@ -429,4 +429,45 @@ fn fan_out_mistakes_are_caught_before_running() {
     assert!(run.stdout.contains(
         "error  queries/message_details.toml:4: for_each: a fan-out cycle: message_details → messages → message_details\n"
     ), "{}", run.stdout);
+}
+
+#[test]
+fn a_terminal_gets_progress_bars_that_clear_into_the_summary() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed to give the run a terminal");
+        return;
+    }
+    let wd = Workdir::new();
+    wd.google
+        .configure(|c| c.latency = Duration::from_millis(120));
+    wd.write("queries/files.toml", FILES);
+    let binary = env!("CARGO_BIN_EXE_gscrape");
+    // `script` runs the binary on a pseudo-terminal and copies what it drew to stdout.
+    let output = wd
+        .command(&[])
+        .env("TERM", "xterm")
+        .env("COLUMNS", "100")
+        .output_of_program("script", &["-qec", &format!("{binary} run"), "/dev/null"]);
+    let screen = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("files"), "{screen}");
+    assert!(
+        screen.contains(" pages · "),
+        "a progress line was drawn: {screen:?}"
+    );
+    assert!(
+        screen.contains('\u{1b}'),
+        "drawn with terminal control codes: {screen:?}"
+    );
+    let summary = screen.rsplit("query  status").next().unwrap();
+    assert!(summary.contains("files  ok          250"), "{screen:?}");
+    assert!(
+        !summary.contains(" pages · "),
+        "the bars were cleared before the summary"
+    );
+    assert_eq!(wd.read("output/files.csv").matches("\r\nf0").count(), 250);
 }

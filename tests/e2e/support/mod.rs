@@ -93,6 +93,27 @@ impl Workdir {
     }
 }
 
+/// Runs another program (a wrapper such as `script`) with the environment `command` was given.
+pub trait OutputOf {
+    fn output_of_program(&mut self, program: &str, args: &[&str]) -> Output;
+}
+
+impl OutputOf for Command {
+    fn output_of_program(&mut self, program: &str, args: &[&str]) -> Output {
+        let mut wrapper = Command::new(program);
+        wrapper.args(args).env_clear();
+        for (key, value) in self.get_envs() {
+            if let Some(value) = value {
+                wrapper.env(key, value);
+            }
+        }
+        if let Some(dir) = self.get_current_dir() {
+            wrapper.current_dir(dir);
+        }
+        wrapper.output().unwrap()
+    }
+}
+
 pub fn finish(output: Output) -> Run {
     let run = Run {
         code: output.status.code().unwrap_or(-1),
