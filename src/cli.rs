@@ -181,6 +181,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub csv: CsvArgs,
+
     /// Seconds to wait for one HTTP response before giving up on it.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
@@ -217,6 +220,39 @@ pub struct DescribeArgs {
 
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
+}
+
+/// CSV options for every query of the run (a query's own keys win).
+#[derive(Debug, Args)]
+pub struct CsvArgs {
+    /// Field delimiter: one character, e.g. ';' or '\t' (a tab).
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter_arg)]
+    pub delimiter: Option<u8>,
+
+    /// Start each new CSV with a UTF-8 byte order mark, so Excel reads it as UTF-8.
+    #[arg(long)]
+    pub bom: bool,
+
+    /// Prefix cells that a spreadsheet would run as a formula (=, +, -, @) with ' (numbers stay).
+    #[arg(long)]
+    pub excel_safe: bool,
+
+    /// Text for missing and null fields (default: an empty cell).
+    #[arg(long, value_name = "TEXT")]
+    pub null: Option<String>,
+
+    /// Add rows to existing files instead of replacing them (their header must match).
+    #[arg(long)]
+    pub append: bool,
+
+    /// Write no header row.
+    #[arg(long)]
+    pub no_header: bool,
+}
+
+fn parse_delimiter_arg(text: &str) -> Result<u8, String> {
+    let text = if text == "\\t" { "\t" } else { text };
+    crate::query::parse_delimiter(text)
 }
 
 /// Where Discovery documents come from.

@@ -20,7 +20,7 @@ use crate::http::limits::Limits;
 use crate::http::retry::RetryPolicy;
 use crate::http::{build_client, may_carry_bearer, HyperClient};
 use crate::plan::{plan, QueryPlan};
-use crate::query::{load_queries, query_files, Problem, Query};
+use crate::query::{load_queries, query_files, CsvSettings, Problem, Query};
 use crate::report::bars::Bars;
 use crate::report::{summary, Lines, Reporter};
 use crate::run::{run_all, Job, RunOptions, Status};
@@ -244,6 +244,14 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         out_dir: args.out_dir.clone(),
         fail_fast: args.fail_fast,
         fan_out: args.concurrency,
+        csv: CsvSettings {
+            delimiter: args.csv.delimiter,
+            bom: args.csv.bom.then_some(true),
+            excel_safe: args.csv.excel_safe.then_some(true),
+            null: args.csv.null.clone(),
+            append: args.csv.append.then_some(true),
+            header: args.csv.no_header.then_some(false),
+        },
     };
     let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() && !args.quiet {
         Bars::new(args.quiet)

@@ -31,6 +31,12 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "for_each",
     "concurrency",
     "qps",
+    "delimiter",
+    "bom",
+    "excel_safe",
+    "null",
+    "append",
+    "header",
 ];
 
 /// A value and the line of the query file it was written on (1-based).
@@ -76,6 +82,57 @@ pub struct Query {
     pub concurrency: Option<std::num::NonZeroUsize>,
     /// At most this many requests a second to this query's API.
     pub qps: Option<Located<f64>>,
+    /// CSV options set by the query (the rest come from the run's flags).
+    pub csv: CsvSettings,
+}
+
+/// CSV options as a query or the command line sets them; unset ones fall back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CsvSettings {
+    pub delimiter: Option<u8>,
+    pub bom: Option<bool>,
+    pub excel_safe: Option<bool>,
+    /// The text of a missing or null field.
+    pub null: Option<String>,
+    pub append: Option<bool>,
+    pub header: Option<bool>,
+}
+
+impl CsvSettings {
+    /// These settings, with `defaults` where unset.
+    pub fn or(&self, defaults: &CsvSettings) -> CsvSettings {
+        CsvSettings {
+            delimiter: self.delimiter.or(defaults.delimiter),
+            bom: self.bom.or(defaults.bom),
+            excel_safe: self.excel_safe.or(defaults.excel_safe),
+            null: self.null.clone().or_else(|| defaults.null.clone()),
+            append: self.append.or(defaults.append),
+            header: self.header.or(defaults.header),
+        }
+    }
+
+    /// The sink's options (unset ones at their defaults) and the null text.
+    pub fn resolve(&self) -> (crate::sink::CsvOptions, String) {
+        let default = crate::sink::CsvOptions::default();
+        let options = crate::sink::CsvOptions {
+            delimiter: self.delimiter.unwrap_or(default.delimiter),
+            bom: self.bom.unwrap_or(default.bom),
+            excel_safe: self.excel_safe.unwrap_or(default.excel_safe),
+            append: self.append.unwrap_or(default.append),
+            header: self.header.unwrap_or(default.header),
+        };
+        (options, self.null.clone().unwrap_or_default())
+    }
+}
+
+/// A delimiter is one ASCII character other than a quote or a line break.
+pub fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text.as_bytes() {
+        [byte] if byte.is_ascii() && !matches!(byte, b'"' | b'\r' | b'\n') => Ok(*byte),
+        _ => Err(format!(
+            "{text:?} cannot be a delimiter: use one ASCII character such as \",\", \";\" or \"\\t\" (not a quote or line break)"
+        )),
+    }
 }
 
 /// A problem in a query file: where it is and what to do about it. Displays as one line:
@@ -257,6 +314,16 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             }
         },
     };
+    let delimiter = raw
+        .delimiter
+        .as_ref()
+        .and_then(|d| match parse_delimiter(d.get_ref()) {
+            Ok(byte) => Some(byte),
+            Err(message) => {
+                problems.push(problem(at(d.span()), Some("delimiter"), message));
+                None
+            }
+        });
     if let Some(qps) = &raw.qps {
         if !(*qps.get_ref() > 0.0 && qps.get_ref().is_finite()) {
             problems.push(problem(
@@ -303,6 +370,14 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             line: at(q.span()),
             value: q.into_inner(),
         }),
+        csv: CsvSettings {
+            delimiter,
+            bom: raw.bom,
+            excel_safe: raw.excel_safe,
+            null: raw.null,
+            append: raw.append,
+            header: raw.header,
+        },
     })
 }
 

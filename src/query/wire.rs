@@ -28,6 +28,12 @@ pub(super) struct QueryFile {
     pub for_each: Option<Spanned<String>>,
     pub concurrency: Option<Spanned<NonZeroUsize>>,
     pub qps: Option<Spanned<f64>>,
+    pub delimiter: Option<Spanned<String>>,
+    pub bom: Option<bool>,
+    pub excel_safe: Option<bool>,
+    pub null: Option<String>,
+    pub append: Option<bool>,
+    pub header: Option<bool>,
 }
 
 /// `output = "name.csv"`, or `output = false` for a query that only feeds a fan-out.

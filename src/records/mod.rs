@@ -75,27 +75,39 @@ pub fn take_records(mut page: Value, records: Option<&FieldPath>) -> Vec<Value> 
 }
 
 /// Fills `row` with the cells of `record`, one per column (the buffer is reused across
-/// records). `rendered` holds the value of each template column, by column index.
-pub fn render_row(record: &Value, columns: &[Column], rendered: &[String], row: &mut Vec<String>) {
+/// records). `rendered` holds the value of each template column, by column index; a field that
+/// is missing or null gets `null`.
+pub fn render_row(
+    record: &Value,
+    columns: &[Column],
+    rendered: &[String],
+    null: &str,
+    row: &mut Vec<String>,
+) {
     row.resize(columns.len(), String::new());
     for (i, (cell, column)) in row.iter_mut().zip(columns).enumerate() {
         cell.clear();
         match &column.source {
-            ColumnSource::Path(path) => render_cell(record, path.segments(), cell),
+            ColumnSource::Path(path) => {
+                if !render_cell(record, path.segments(), cell) {
+                    cell.push_str(null);
+                }
+            }
             ColumnSource::Template(_) => cell.push_str(rendered.get(i).map_or("", String::as_str)),
         }
     }
 }
 
-/// Writes the cell for `path` in `record` into `out`.
-pub fn render_cell(record: &Value, path: &[Segment], out: &mut String) {
+/// Writes the cell for `path` in `record` into `out`; false when the field is missing or null.
+pub fn render_cell(record: &Value, path: &[Segment], out: &mut String) -> bool {
     let mut found = Vec::new();
     select(record, path, &mut found);
     match found.as_slice() {
-        [] => {}
+        [] => return false,
         [one] => render_value(one, out),
         many => join_scalars_or_json(many.iter().copied(), out),
     }
+    true
 }
 
 /// Collects the values at `path`; a key applied to an array applies to each element.

@@ -23,6 +23,7 @@ use crate::api::{ApiClient, ApiError, Call, PaginationError};
 use crate::auth::Authorizer;
 use crate::counters::{Counters, Snapshot};
 use crate::plan::QueryPlan;
+use crate::query::CsvSettings;
 use crate::report::Reporter;
 use crate::sink::SinkError;
 use crate::template::Templates;
@@ -103,6 +104,8 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Request chains of one fan-out query at once, unless the query sets `concurrency`.
     pub fan_out: NonZeroUsize,
+    /// CSV options from the command line, for what a query does not set.
+    pub csv: CsvSettings,
 }
 
 /// A planned query with the credentials it runs with.
@@ -241,7 +244,13 @@ async fn execute(
         api: &plan.query.api,
         counters,
     };
-    let mut output = Output::create(plan, &shared.options.out_dir, feeds_out, counters)?;
+    let mut output = Output::create(
+        plan,
+        &shared.options.out_dir,
+        &shared.options.csv,
+        feeds_out,
+        counters,
+    )?;
     let (stop, total) = match feed_in {
         None => {
             let context = minijinja::Value::from(());

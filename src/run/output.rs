@@ -9,11 +9,13 @@ use tokio::sync::mpsc;
 use super::{Feed, QueryError};
 use crate::counters::Counters;
 use crate::plan::QueryPlan;
+use crate::query::CsvSettings;
 use crate::records::{render_row, Column};
 use crate::sink::CsvSink;
 
 pub(super) struct Output<'a> {
     sink: Option<CsvSink>,
+    null: String,
     columns: &'a [Column],
     feeds: Vec<mpsc::Sender<Feed>>,
     max_records: Option<u64>,
@@ -27,18 +29,21 @@ impl<'a> Output<'a> {
     pub fn create(
         plan: &'a QueryPlan,
         out_dir: &Path,
+        csv_defaults: &CsvSettings,
         feeds: Vec<mpsc::Sender<Feed>>,
         counters: &'a Counters,
     ) -> Result<Self, QueryError> {
+        let (options, null) = plan.query.csv.or(csv_defaults).resolve();
         let sink = match &plan.query.output {
             Some(file) => {
                 let header: Vec<String> = plan.columns.iter().map(|c| c.header.clone()).collect();
-                Some(CsvSink::create(&out_dir.join(file), &header)?)
+                Some(CsvSink::create(&out_dir.join(file), &header, &options)?)
             }
             None => None,
         };
         Ok(Output {
             sink,
+            null,
             columns: &plan.columns,
             feeds,
             max_records: plan.query.max_records,
@@ -60,7 +65,7 @@ impl<'a> Output<'a> {
                 return Ok(false);
             }
             if let Some(sink) = &mut self.sink {
-                render_row(&record, self.columns, rendered, &mut self.row);
+                render_row(&record, self.columns, rendered, &self.null, &mut self.row);
                 sink.write_row(&self.row)?;
             }
             self.written += 1;
