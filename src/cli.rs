@@ -184,6 +184,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub csv: CsvArgs,
 
+    /// Set a template variable, over the queries' [vars] (repeatable): --var site=example.com
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+
     /// Seconds to wait for one HTTP response before giving up on it.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
@@ -203,6 +207,10 @@ pub struct ValidateArgs {
     /// Query files, or directories of *.toml query files.
     #[arg(default_value = "queries")]
     pub paths: Vec<PathBuf>,
+
+    /// Set a template variable, over the queries' [vars] (repeatable): --var site=example.com
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
 
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
@@ -274,6 +282,15 @@ pub struct DiscoveryArgs {
     /// Cache directory for Discovery documents [default: the user cache dir + /gscrape].
     #[arg(long, env = "GSCRAPE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err("write it as NAME=VALUE, e.g. --var site=example.com".to_owned()),
+    }
 }
 
 fn parse_qps(text: &str) -> Result<f64, String> {

@@ -26,10 +26,28 @@ pub struct QueryPlan {
     pub columns: Vec<Column>,
     /// The least-privilege OAuth scope of the method, if it lists any.
     pub scope: Option<String>,
+    /// The CSV under the output directory (its name rendered); `None` for `output = false`.
+    pub output: Option<std::path::PathBuf>,
+}
+
+impl QueryPlan {
+    /// The template context of one request chain: the query's variables, and in a fan-out
+    /// the parent's record under the parent query's name.
+    pub fn context(&self, parent: Option<&Value>) -> minijinja::Value {
+        let mut context = self.query.vars.value.clone();
+        if let (Some(record), Some(name)) = (parent, &self.query.for_each) {
+            context.insert(name.value.clone(), record.clone());
+        }
+        minijinja::Value::from(minijinja::value::Serde(Value::Object(context)))
+    }
 }
 
 /// Checks `query` against `doc`; all problems found are returned.
-pub fn plan(query: &Query, doc: Arc<Document>) -> Result<QueryPlan, Vec<Problem>> {
+pub fn plan(
+    query: &Query,
+    doc: Arc<Document>,
+    templates: &Templates,
+) -> Result<QueryPlan, Vec<Problem>> {
     let Some(method) = doc.method(&query.method.value) else {
         let hints = doc.similar_method_ids(&query.method.value);
         let hint = match hints.as_slice() {
@@ -47,7 +65,6 @@ pub fn plan(query: &Query, doc: Arc<Document>) -> Result<QueryPlan, Vec<Problem>
         )]);
     };
     let mut problems = Vec::new();
-    let templates = Templates::default();
     let known = template_variables(query);
     let check = |text: &str| templates.check(text, &known);
     let request = build_request(query, &doc, method, &check, &mut problems);
@@ -61,10 +78,12 @@ pub fn plan(query: &Query, doc: Arc<Document>) -> Result<QueryPlan, Vec<Problem>
     } else {
         Vec::new()
     };
+    let output = output_path(query, templates, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(QueryPlan {
+        output,
         query: query.clone(),
         scope: method.preferred_scope().map(str::to_owned),
         method: method.clone(),
@@ -76,9 +95,53 @@ pub fn plan(query: &Query, doc: Arc<Document>) -> Result<QueryPlan, Vec<Problem>
     })
 }
 
-/// The variables the templates of `query` may use: the parent query of a fan-out.
+/// The variables the templates of `query` may use (besides the built-ins): its `[vars]`, and
+/// the parent query of a fan-out.
 pub fn template_variables(query: &Query) -> Vec<&str> {
-    query.for_each.iter().map(|f| f.value.as_str()).collect()
+    query
+        .vars
+        .value
+        .keys()
+        .map(String::as_str)
+        .chain(query.for_each.iter().map(|f| f.value.as_str()))
+        .collect()
+}
+
+/// The output file name, rendered (it may use the variables and dates, not a parent record).
+fn output_path(
+    query: &Query,
+    templates: &Templates,
+    problems: &mut Vec<Problem>,
+) -> Option<std::path::PathBuf> {
+    let raw = query.output.as_ref()?;
+    let text = raw.to_string_lossy();
+    if !crate::template::is_template(&text) {
+        return Some(raw.clone());
+    }
+    let known: Vec<&str> = query.vars.value.keys().map(String::as_str).collect();
+    let rendered = templates.check(&text, &known).and_then(|()| {
+        let context = minijinja::Value::from(minijinja::value::Serde(Value::Object(
+            query.vars.value.clone(),
+        )));
+        templates.render(&text, &context)
+    });
+    match rendered {
+        Ok(name) if crate::query::is_plain_relative(std::path::Path::new(&name)) => {
+            Some(name.into())
+        }
+        Ok(name) => {
+            problems.push(query.problem(
+                None,
+                Some("output".to_owned()),
+                format!("{name:?} must be a relative file name under the output directory (no `..`, not absolute)"),
+            ));
+            None
+        }
+        Err(message) => {
+            problems.push(query.problem(None, Some("output".to_owned()), message));
+            None
+        }
+    }
 }
 
 /// A template check: `Ok` or what is wrong with it.

@@ -1,66 +1,169 @@
-//! Templates in query files (`{{ messages.id }}`), rendered with minijinja. A string is a
-//! template when it holds `{{` or `{%`; anything else is used as written.
+//! Templates in query files (`{{ messages.id }}`, `gsc_{{ today }}.csv`), rendered with
+//! minijinja. A string is a template when it holds `{{` or `{%`; anything else is used as
+//! written.
 //!
-//! What a template may name is checked before a run: the variables a query may use are known
-//! up front (the parent query of a fan-out, ...), and naming another is a validation error.
+//! What a template may read:
+//! - the query's variables: its `[vars]` table, overridden by `--var key=value`;
+//! - `env.NAME`, an environment variable (one that is not set is an error);
+//! - dates: `today`, `yesterday`, `first_day_of_this_month`, `last_day_of_this_month`,
+//!   `first_day_of_last_month`, `last_day_of_last_month` (all `YYYY-MM-DD`), `days_ago(n)`,
+//!   and the filter `date("%d/%m/%Y")` to format any of them (chrono's strftime patterns);
+//! - in a fan-out, the parent's record under the parent query's name.
+//!
+//! "Today" is the local date, or `GSCRAPE_TODAY` (`YYYY-MM-DD`) when set, so that scheduled
+//! runs can be replayed and tests pinned. Unknown variables are reported before a run.
 
 use std::collections::BTreeSet;
 
-use minijinja::{Environment, UndefinedBehavior, Value};
+use chrono::{Datelike, Days, Months, NaiveDate};
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
+
+/// The names every template may read besides the query's own variables.
+pub const BUILTINS: &[&str] = &[
+    "env",
+    "today",
+    "yesterday",
+    "first_day_of_this_month",
+    "last_day_of_this_month",
+    "first_day_of_last_month",
+    "last_day_of_last_month",
+    "days_ago",
+];
+
+const DATE_FORMAT: &str = "%Y-%m-%d";
 
 /// True when `text` must be rendered.
 pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
 }
 
-/// The template engine with gscrape's settings.
+/// The template engine with gscrape's globals.
 pub struct Templates {
     env: Environment<'static>,
 }
 
-impl Default for Templates {
-    fn default() -> Self {
-        let mut env = Environment::new();
-        // A field missing from a record renders as an empty string (records are sparse), but
-        // an unknown variable is caught by `check` before anything runs.
-        env.set_undefined_behavior(UndefinedBehavior::Chainable);
-        Templates { env }
-    }
-}
+#[derive(Debug, thiserror::Error)]
+#[error("GSCRAPE_TODAY={0:?} is not a date: write it as YYYY-MM-DD")]
+pub struct BadToday(String);
 
 impl Templates {
-    /// Checks the syntax of `source` and that every variable it reads is one of `known`.
+    /// The engine, with "today" from `GSCRAPE_TODAY` or the local clock.
+    pub fn new() -> Result<Self, BadToday> {
+        let today = match std::env::var("GSCRAPE_TODAY") {
+            Ok(text) => {
+                NaiveDate::parse_from_str(text.trim(), DATE_FORMAT).map_err(|_| BadToday(text))?
+            }
+            Err(_) => chrono::Local::now().date_naive(),
+        };
+        Ok(Self::for_date(today))
+    }
+
+    /// The engine with a fixed "today".
+    pub fn for_date(today: NaiveDate) -> Self {
+        let mut env = Environment::new();
+        // A field missing from a record renders empty (records are sparse); unknown variables
+        // are caught by `check` before anything runs.
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        let day = |d: NaiveDate| Value::from(d.format(DATE_FORMAT).to_string());
+        let first_this = today.with_day(1).unwrap_or(today);
+        let first_next = first_this
+            .checked_add_months(Months::new(1))
+            .unwrap_or(first_this);
+        let first_last = first_this
+            .checked_sub_months(Months::new(1))
+            .unwrap_or(first_this);
+        let pred = |d: NaiveDate| d.pred_opt().unwrap_or(d);
+        env.add_global("today", day(today));
+        env.add_global("yesterday", day(pred(today)));
+        env.add_global("first_day_of_this_month", day(first_this));
+        env.add_global("last_day_of_this_month", day(pred(first_next)));
+        env.add_global("first_day_of_last_month", day(first_last));
+        env.add_global("last_day_of_last_month", day(pred(first_this)));
+        env.add_global(
+            "env",
+            Value::from_iter(std::env::vars().map(|(k, v)| (k, Value::from(v)))),
+        );
+        env.add_function("days_ago", move |n: i64| -> Result<Value, Error> {
+            let date = if n >= 0 {
+                today.checked_sub_days(Days::new(n as u64))
+            } else {
+                today.checked_add_days(Days::new(n.unsigned_abs()))
+            };
+            date.map(day)
+                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "date out of range"))
+        });
+        env.add_filter(
+            "date",
+            |value: String, pattern: String| -> Result<String, Error> {
+                let date = NaiveDate::parse_from_str(&value, DATE_FORMAT).map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("{value:?} is not a YYYY-MM-DD date"),
+                    )
+                })?;
+                let items: Vec<chrono::format::Item> =
+                    chrono::format::StrftimeItems::new(&pattern).collect();
+                if items
+                    .iter()
+                    .any(|i| matches!(i, chrono::format::Item::Error))
+                {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("{pattern:?} is not a date pattern (use %Y, %m, %d, ...)"),
+                    ));
+                }
+                Ok(date.format_with_items(items.into_iter()).to_string())
+            },
+        );
+        Templates { env }
+    }
+
+    /// Checks the syntax of `source`, that every variable it reads is a builtin or one of
+    /// `known`, and that every `env.NAME` it reads is set.
     pub fn check(&self, source: &str, known: &[&str]) -> Result<(), String> {
         let template = self.env.template_from_str(source).map_err(|e| {
             format!(
                 "invalid template {source:?}: {}",
-                e.detail().unwrap_or(&e.to_string())
+                e.detail()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.to_string())
             )
         })?;
-        let used: BTreeSet<String> = template.undeclared_variables(false).into_iter().collect();
-        let unknown: Vec<&String> = used
-            .iter()
-            .filter(|v| !known.contains(&v.as_str()))
-            .collect();
-        match unknown.as_slice() {
-            [] => Ok(()),
-            names => {
-                let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-                let known = if known.is_empty() {
-                    "none in this query".to_owned()
-                } else {
-                    known
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                Err(format!(
-                    "{source:?} uses the undefined variable {}; defined here: {known}",
-                    names.join(", ")
-                ))
+        let used: BTreeSet<String> = template.undeclared_variables(true).into_iter().collect();
+        let mut unknown = Vec::new();
+        for name in &used {
+            let root = name.split('.').next().unwrap_or(name);
+            if root == "env" {
+                if let Some(var) = name.strip_prefix("env.") {
+                    if std::env::var_os(var).is_none() {
+                        return Err(format!(
+                            "{source:?} reads the environment variable {var}, which is not set"
+                        ));
+                    }
+                }
+                continue;
+            }
+            if !BUILTINS.contains(&root) && !known.contains(&root) && !unknown.contains(&root) {
+                unknown.push(root);
             }
         }
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = unknown.iter().map(|n| format!("`{n}`")).collect();
+        let known = if known.is_empty() {
+            "no variables of its own (add a [vars] table or --var)".to_owned()
+        } else {
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Err(format!(
+            "{source:?} uses the undefined variable {}; this query has {known}",
+            names.join(", ")
+        ))
     }
 
     /// Renders `source` (or returns it as is when it is not a template).
@@ -78,9 +181,13 @@ impl Templates {
 mod tests {
     use super::*;
 
+    fn pinned() -> Templates {
+        Templates::for_date(NaiveDate::from_ymd_opt(2024, 3, 1).unwrap())
+    }
+
     #[test]
     fn renders_fields_of_the_context() {
-        let t = Templates::default();
+        let t = pinned();
         let ctx = Value::from(minijinja::value::Serde(
             serde_json::json!({"messages": {"id": "m1"}}),
         ));
@@ -90,16 +197,42 @@ mod tests {
     }
 
     #[test]
+    fn date_helpers() {
+        let t = pinned();
+        let ctx = Value::from(());
+        let r = |s: &str| t.render(s, &ctx).unwrap();
+        assert_eq!(r("{{ today }}"), "2024-03-01");
+        assert_eq!(r("{{ yesterday }}"), "2024-02-29");
+        assert_eq!(r("{{ days_ago(30) }}"), "2024-01-31");
+        assert_eq!(
+            r("{{ first_day_of_this_month }}/{{ last_day_of_this_month }}"),
+            "2024-03-01/2024-03-31"
+        );
+        assert_eq!(
+            r("{{ first_day_of_last_month }}/{{ last_day_of_last_month }}"),
+            "2024-02-01/2024-02-29"
+        );
+        assert_eq!(r("{{ today | date('%Y%m%d') }}"), "20240301");
+        assert_eq!(r("{{ days_ago(1) | date('%d/%m/%Y') }}"), "29/02/2024");
+    }
+
+    #[test]
     fn unknown_variables_are_named() {
-        let t = Templates::default();
-        assert!(t.check("{{ messages.id }}", &["messages"]).is_ok());
+        let t = pinned();
+        assert!(t
+            .check("{{ messages.id }} {{ today }}", &["messages"])
+            .is_ok());
         assert_eq!(
             t.check("{{ mesages.id }}", &["messages"]).unwrap_err(),
-            "\"{{ mesages.id }}\" uses the undefined variable `mesages`; defined here: `messages`"
+            "\"{{ mesages.id }}\" uses the undefined variable `mesages`; this query has `messages`"
         );
         assert!(t
             .check("{{ x", &[])
             .unwrap_err()
             .starts_with("invalid template"));
+        assert_eq!(
+            t.check("{{ env.GSCRAPE_SURELY_UNSET_VAR }}", &[]).unwrap_err(),
+            "\"{{ env.GSCRAPE_SURELY_UNSET_VAR }}\" reads the environment variable GSCRAPE_SURELY_UNSET_VAR, which is not set"
+        );
     }
 }

@@ -24,6 +24,7 @@ use crate::query::{load_queries, query_files, CsvSettings, Problem, Query};
 use crate::report::bars::Bars;
 use crate::report::{summary, Lines, Reporter};
 use crate::run::{run_all, Job, RunOptions, Status};
+use crate::template::Templates;
 
 /// Timeout for fetching a Discovery document.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -64,16 +65,23 @@ pub(crate) fn discovery_source(args: &DiscoveryArgs, client: HyperClient) -> Dis
 /// All problems of all queries are returned together.
 async fn plan_queries(
     queries: Vec<Query>,
-    source: &DiscoverySource,
+    setup: &Setup<'_>,
 ) -> Vec<Result<QueryPlan, Vec<Problem>>> {
+    let source = setup.source;
     let mut plans = Vec::with_capacity(queries.len());
-    for query in queries {
+    for mut query in queries {
+        for (name, value) in setup.vars {
+            query
+                .vars
+                .value
+                .insert(name.clone(), serde_json::Value::String(value.clone()));
+        }
         let doc = match &query.discovery {
             Some(path) => source.load_file(path),
             None => source.load(&query.api, &query.version).await,
         };
         plans.push(match doc {
-            Ok(doc) => plan(&query, doc),
+            Ok(doc) => plan(&query, doc, setup.templates),
             Err(err) => {
                 let key = if query.discovery.is_some() {
                     "discovery"
@@ -93,10 +101,26 @@ async fn plan_queries(
 
 /// Loads the queries named by `paths` and plans the ones that parsed: the plans, and every
 /// problem of every file. A path that does not exist is reported at once.
+/// What planning needs besides the query files.
+pub(crate) struct Setup<'a> {
+    pub source: &'a DiscoverySource,
+    pub templates: &'a Templates,
+    /// `--var key=value`, over every query's `[vars]`.
+    pub vars: &'a [(String, String)],
+}
+
+/// The template engine, or exit 2 when `GSCRAPE_TODAY` is not a date.
+fn templates() -> Result<Templates, Exit> {
+    Templates::new().map_err(|err| {
+        eprintln!("error: {err}");
+        Exit::Invalid
+    })
+}
+
 pub(crate) async fn load_and_plan(
     paths: &[PathBuf],
     only: &[String],
-    source: &DiscoverySource,
+    setup: &Setup<'_>,
 ) -> Result<(Vec<QueryPlan>, Vec<Problem>), Exit> {
     let files = query_files(paths).map_err(|err| {
         eprintln!("error: {err}");
@@ -104,7 +128,7 @@ pub(crate) async fn load_and_plan(
     })?;
     let (queries, mut problems) = load_queries(&files, only);
     let mut plans = Vec::new();
-    for result in plan_queries(queries, source).await {
+    for result in plan_queries(queries, setup).await {
         match result {
             Ok(plan) => plans.push(plan),
             Err(found) => problems.extend(found),
@@ -115,7 +139,16 @@ pub(crate) async fn load_and_plan(
 
 async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
     let source = discovery_source(&args.discovery, client);
-    let (plans, problems) = match load_and_plan(&args.paths, &[], &source).await {
+    let templates = match templates() {
+        Ok(templates) => templates,
+        Err(exit) => return exit,
+    };
+    let setup = Setup {
+        source: &source,
+        templates: &templates,
+        vars: &args.vars,
+    };
+    let (plans, problems) = match load_and_plan(&args.paths, &[], &setup).await {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
@@ -127,8 +160,7 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
             "ok     {}: {} → {} ({} columns, {})",
             plan.query.name,
             plan.method.id,
-            plan.query
-                .output
+            plan.output
                 .as_ref()
                 .map_or("no CSV (output = false)".to_owned(), |o| o
                     .display()
@@ -181,7 +213,16 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
 
 async fn run(args: RunArgs, client: HyperClient) -> Exit {
     let source = discovery_source(&args.discovery, client.clone());
-    let (plans, problems) = match load_and_plan(&args.paths, &args.only, &source).await {
+    let templates = match templates() {
+        Ok(templates) => templates,
+        Err(exit) => return exit,
+    };
+    let setup = Setup {
+        source: &source,
+        templates: &templates,
+        vars: &args.vars,
+    };
+    let (plans, problems) = match load_and_plan(&args.paths, &args.only, &setup).await {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
@@ -265,7 +306,15 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         .zip(authorizers)
         .map(|(plan, auth)| Job { plan, auth })
         .collect();
-    let reports = run_all(jobs, api, options, reporter.clone(), interrupt.clone()).await;
+    let reports = run_all(
+        jobs,
+        api,
+        options,
+        templates,
+        reporter.clone(),
+        interrupt.clone(),
+    )
+    .await;
     reporter.done();
 
     let exit = if interrupt.is_cancelled() {

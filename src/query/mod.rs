@@ -37,6 +37,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "null",
     "append",
     "header",
+    "vars",
 ];
 
 /// A value and the line of the query file it was written on (1-based).
@@ -84,6 +85,8 @@ pub struct Query {
     pub qps: Option<Located<f64>>,
     /// CSV options set by the query (the rest come from the run's flags).
     pub csv: CsvSettings,
+    /// Template variables: the `[vars]` table, then `--var` overrides.
+    pub vars: Located<serde_json::Map<String, Value>>,
 }
 
 /// CSV options as a query or the command line sets them; unset ones fall back.
@@ -314,6 +317,26 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             }
         },
     };
+    let vars = Located {
+        line: raw.vars.as_ref().and_then(|v| at(v.span())),
+        value: match raw
+            .vars
+            .as_ref()
+            .map(|v| toml_to_json(&toml::Value::Table(v.get_ref().clone())))
+        {
+            Some(Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        },
+    };
+    for name in vars.value.keys() {
+        if crate::template::BUILTINS.contains(&name.as_str()) {
+            problems.push(problem(
+                vars.line,
+                Some("vars"),
+                format!("`{name}` is a built-in template name; call the variable something else"),
+            ));
+        }
+    }
     let delimiter = raw
         .delimiter
         .as_ref()
@@ -378,10 +401,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             append: raw.append,
             header: raw.header,
         },
+        vars,
     })
 }
 
-fn is_plain_relative(path: &Path) -> bool {
+pub fn is_plain_relative(path: &Path) -> bool {
     path.components().all(|c| matches!(c, Component::Normal(_))) && path.components().count() > 0
 }
 

@@ -34,6 +34,7 @@ pub(super) struct QueryFile {
     pub null: Option<String>,
     pub append: Option<bool>,
     pub header: Option<bool>,
+    pub vars: Option<Spanned<toml::Table>>,
 }
 
 /// `output = "name.csv"`, or `output = false` for a query that only feeds a fan-out.

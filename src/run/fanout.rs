@@ -3,8 +3,6 @@
 //! `concurrency` request chains run at once, and their records are written in the parent's
 //! order, so the CSV is the same on every run.
 
-use std::collections::BTreeMap;
-
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -52,7 +50,7 @@ pub(super) async fn run(
     let chains = records
         .map(|record| async move {
             let record = record.map_err(|()| QueryError::ParentFailed(parent.to_owned()))?;
-            chain(plan, parent, record, call, shared).await
+            chain(plan, record, call, shared).await
         })
         .buffered(width);
     let mut chains = std::pin::pin!(chains.peekable());
@@ -74,15 +72,11 @@ pub(super) async fn run(
 /// One request chain of the child, for one parent record.
 async fn chain(
     plan: &QueryPlan,
-    parent: &str,
     record: Value,
     call: Call<'_>,
     shared: &Shared,
 ) -> Result<Chain, QueryError> {
-    let context = minijinja::Value::from(BTreeMap::from([(
-        parent.to_owned(),
-        minijinja::Value::from(minijinja::value::Serde(&record)),
-    )]));
+    let context = plan.context(Some(&record));
     let request = plan
         .request
         .render(&|text| shared.templates.render(text, &context))

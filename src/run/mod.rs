@@ -138,6 +138,7 @@ pub async fn run_all(
     jobs: Vec<Job>,
     api: ApiClient,
     options: RunOptions,
+    templates: Templates,
     reporter: Arc<dyn Reporter>,
     interrupt: CancellationToken,
 ) -> Vec<QueryReport> {
@@ -145,7 +146,7 @@ pub async fn run_all(
         api,
         options,
         reporter,
-        templates: Templates::default(),
+        templates,
         stop: interrupt.child_token(),
         interrupt,
     });
@@ -253,7 +254,7 @@ async fn execute(
     )?;
     let (stop, total) = match feed_in {
         None => {
-            let context = minijinja::Value::from(());
+            let context = plan.context(None);
             let rendered = render_columns(plan, &shared.templates, &context)?;
             let request = plan
                 .request

@@ -34,7 +34,7 @@ impl<'a> Output<'a> {
         counters: &'a Counters,
     ) -> Result<Self, QueryError> {
         let (options, null) = plan.query.csv.or(csv_defaults).resolve();
-        let sink = match &plan.query.output {
+        let sink = match &plan.output {
             Some(file) => {
                 let header: Vec<String> = plan.columns.iter().map(|c| c.header.clone()).collect();
                 Some(CsvSink::create(&out_dir.join(file), &header, &options)?)

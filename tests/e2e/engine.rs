@@ -400,7 +400,7 @@ fn fan_out_mistakes_are_caught_before_running() {
         (
             "for_each = \"messages\"",
             "{{ message.id }}",
-            "error: queries/message_details.toml:8: params.id: \"{{ message.id }}\" uses the undefined variable `message`; defined here: `messages`",
+            "error: queries/message_details.toml:8: params.id: \"{{ message.id }}\" uses the undefined variable `message`; this query has `messages`",
         ),
     ];
     for (for_each, id, expected) in cases {
