@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run queries and write one CSV per query.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check queries against their Discovery documents without calling any API.
     Validate(ValidateArgs),
     /// Show an API's methods, or one method's parameters, pagination and default columns.

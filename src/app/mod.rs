@@ -33,7 +33,7 @@ const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 pub async fn main(cli: Cli) -> Exit {
     let client = build_client();
     match cli.command {
-        Command::Run(args) => run(args, client).await,
+        Command::Run(args) => run(*args, client).await,
         Command::Validate(args) => validate(args, client).await,
         Command::Describe(args) => describe(args, client).await,
         Command::Auth(command) => auth::command(command, client).await,
