@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::api::{Pagination, RequestTemplate};
+use crate::api::{
+    OffsetEnd, OffsetPaging, PageNumberPaging, Pagination, RequestField, RequestTemplate,
+};
 use crate::discovery::{nearest, schema, Document, Location, Method, Parameter, Schema};
-use crate::query::{Param, Problem, Query};
+use crate::query::{Located, PaginateTable, Param, Problem, Query};
 use crate::records::{Column, ColumnSource, FieldPath};
 use crate::template::{is_template, Templates};
 
@@ -68,7 +70,10 @@ pub fn plan(
     let known = template_variables(query);
     let check = |text: &str| templates.check(text, &known);
     let request = build_request(query, &doc, method, &check, &mut problems);
-    let pagination = Pagination::detect(&doc, method);
+    let pagination = match &query.paginate {
+        Some(table) => configured_pagination(query, method, table, &mut problems),
+        None => Pagination::detect(&doc, method),
+    };
     let before = problems.len();
     let records = records_path(query, &doc, method, &pagination, &mut problems);
     // Columns depend on the records: with those in doubt, checking them would only add noise.
@@ -571,5 +576,84 @@ pub fn first_sentence(text: &str) -> String {
     match text.find(". ") {
         Some(end) => text[..=end].to_owned(),
         None => text,
+    }
+}
+
+/// The pagination a query's `[paginate]` table describes.
+fn configured_pagination(
+    query: &Query,
+    method: &Method,
+    table: &Located<PaginateTable>,
+    problems: &mut Vec<Problem>,
+) -> Pagination {
+    let t = &table.value;
+    let mut fail = |message: String| {
+        problems.push(query.problem(table.line, Some("paginate".to_owned()), message));
+        Pagination::None
+    };
+    let location = match t.location.as_deref() {
+        None => None,
+        Some("query") => Some(false),
+        Some("body") => Some(true),
+        Some(other) => return fail(format!("`in = {other:?}`: use \"query\" or \"body\"")),
+    };
+    let field = |name: &str| {
+        let in_body = location
+            .unwrap_or_else(|| !method.parameters.contains_key(name) && method.request.is_some());
+        if in_body {
+            RequestField::Body(name.to_owned())
+        } else {
+            RequestField::Query(name.to_owned())
+        }
+    };
+    let response_path = |text: &str| FieldPath::parse(text).map_err(|e| e.to_string());
+    match t.style.as_str() {
+        "none" => Pagination::None,
+        "token" => match response_path(t.next.as_deref().unwrap_or("nextPageToken")) {
+            Ok(response) => Pagination::Token {
+                request: field(t.token.as_deref().unwrap_or("pageToken")),
+                response,
+            },
+            Err(message) => fail(format!("next: {message}")),
+        },
+        "offset" => {
+            let (Some(offset), Some(limit)) = (&t.offset, &t.limit) else {
+                return fail("the offset style needs `offset` and `limit` (the request fields of the offset and the page size)".to_owned());
+            };
+            let end = match (&t.total, &t.next_offset) {
+                (Some(total), _) => response_path(total).map(OffsetEnd::Total),
+                (None, Some(next)) => response_path(next).map(OffsetEnd::NextOffset),
+                (None, None) => Ok(OffsetEnd::ShortPage),
+            };
+            match end {
+                Ok(end) => Pagination::Offset(OffsetPaging {
+                    offset: field(offset),
+                    limit: field(limit),
+                    first: t.first.unwrap_or(0),
+                    page_size: t.page_size.map_or(100, |n| n.get()),
+                    as_string: false,
+                    end,
+                }),
+                Err(message) => fail(message),
+            }
+        }
+        "page" => {
+            let Some(page) = &t.page else {
+                return fail(
+                    "the page style needs `page` (the request field of the page number)".to_owned(),
+                );
+            };
+            Pagination::PageNumber(PageNumberPaging {
+                page: field(page),
+                first: t.first.unwrap_or(1),
+                limit: t
+                    .limit
+                    .as_ref()
+                    .map(|limit| (field(limit), t.page_size.map_or(100, |n| n.get()))),
+            })
+        }
+        other => fail(format!(
+            "style {other:?} is not one of: token, offset, page, none"
+        )),
     }
 }

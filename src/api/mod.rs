@@ -15,7 +15,9 @@ use crate::counters::Counters;
 use crate::http::limits::Limits;
 use crate::http::retry::{self, RetryPolicy, Verdict};
 use crate::http::{self as gh, GoogleError, HyperClient};
-pub use paginate::{Cursor, Pagination, PaginationError, TokenField};
+pub use paginate::{
+    Cursor, OffsetEnd, OffsetPaging, PageNumberPaging, Pagination, PaginationError, RequestField,
+};
 pub use request::{expand_path, RequestSpec, RequestTemplate};
 
 /// Why a page could not be fetched. Every variant displays as one line without secrets.

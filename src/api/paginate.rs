@@ -1,21 +1,98 @@
-//! Pagination: which style a method uses (detected from its Discovery document) and a cursor
-//! that moves from page to page and refuses to loop.
+//! Pagination: which style a method uses — detected from its Discovery document, known for
+//! the report APIs that page differently, or set by a query's `[paginate]` table — and a
+//! cursor that moves from page to page and refuses to loop.
 
 use std::collections::HashSet;
 
 use serde_json::Value;
 
 use super::RequestSpec;
-use crate::discovery::{Document, Method};
+use crate::discovery::{Document, Location, Method, Schema};
 use crate::records::{FieldPath, Segment};
 
-/// Where the continuation token is sent.
+/// A request field: a query parameter or a top-level property of the JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenField {
-    /// A query parameter (`?pageToken=`).
+pub enum RequestField {
     Query(String),
-    /// A top-level property of the JSON request body (`:search`/`:query` methods).
     Body(String),
+}
+
+impl RequestField {
+    fn describe(&self) -> String {
+        match self {
+            RequestField::Query(name) => format!("query parameter `{name}`"),
+            RequestField::Body(name) => format!("body field `{name}`"),
+        }
+    }
+
+    /// The value the request already has in this field.
+    fn get(&self, request: &RequestSpec) -> Option<String> {
+        match self {
+            RequestField::Query(name) => request
+                .query
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone()),
+            RequestField::Body(name) => match request.body.as_ref()?.get(name)? {
+                Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            },
+        }
+    }
+
+    fn set(&self, request: &mut RequestSpec, value: Value) {
+        match self {
+            RequestField::Query(name) => {
+                let text = match value {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                request.set_query(name, text);
+            }
+            RequestField::Body(name) => {
+                let body = request
+                    .body
+                    .get_or_insert_with(|| Value::Object(Default::default()));
+                if let Value::Object(map) = body {
+                    map.insert(name.clone(), value);
+                }
+            }
+        }
+    }
+}
+
+/// When an offset-paged result ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OffsetEnd {
+    /// A page shorter than the page size is the last.
+    ShortPage,
+    /// The response says how many rows there are in all (GA4 `rowCount`).
+    Total(FieldPath),
+    /// The response names the next offset (Custom Search `queries.nextPage[0].startIndex`).
+    NextOffset(FieldPath),
+}
+
+/// Offset and page-size paging (`startRow`/`rowLimit`, `startIndex`/`maxResults`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetPaging {
+    pub offset: RequestField,
+    pub limit: RequestField,
+    /// The offset of the first row: 0, or 1 for 1-based APIs.
+    pub first: u64,
+    /// The page size sent when the query sets none.
+    pub page_size: u64,
+    /// The numbers travel as JSON strings (int64 fields in bodies).
+    pub as_string: bool,
+    pub end: OffsetEnd,
+}
+
+/// Page-number paging: `page=1, 2, ...` until a short or empty page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageNumberPaging {
+    pub page: RequestField,
+    pub first: u64,
+    /// The page-size field and the size sent when the query sets none.
+    pub limit: Option<(RequestField, u64)>,
 }
 
 /// How a method's results continue on further pages.
@@ -25,38 +102,86 @@ pub enum Pagination {
     None,
     /// Send the token found at `response` in the last page as `request`, until it is absent.
     Token {
-        request: TokenField,
+        request: RequestField,
         response: FieldPath,
     },
+    Offset(OffsetPaging),
+    PageNumber(PageNumberPaging),
+    /// `bigquery.jobs.query`: later pages (and the results of a job still running) come from
+    /// `jobs.getQueryResults` for the job the first response names.
+    BigQuery,
+}
+
+fn path(text: &str) -> FieldPath {
+    FieldPath::parse(text).expect("a valid built-in path")
 }
 
 impl Pagination {
-    /// Detects the standard style: `pageToken` in the query or the request body, and
-    /// `nextPageToken` in the response.
+    /// The pagination of `method`: a known report method's, else the standard page token
+    /// (`pageToken` in the query or the body, `nextPageToken` or `pageToken` in the response),
+    /// else a common offset pattern.
     pub fn detect(doc: &Document, method: &Method) -> Pagination {
-        let Some(response) = &method.response else {
-            return Pagination::None;
-        };
-        let has_next_token = doc
-            .schema(&response.reference)
-            .is_some_and(|s| s.properties.contains_key("nextPageToken"));
-        if !has_next_token {
-            return Pagination::None;
+        if let Some(known) = known(doc, method) {
+            return known;
         }
-        let request = if method.parameters.contains_key("pageToken") {
-            TokenField::Query("pageToken".to_owned())
-        } else if method.request.as_ref().is_some_and(|r| {
-            doc.schema(&r.reference)
-                .is_some_and(|s| s.properties.contains_key("pageToken"))
-        }) {
-            TokenField::Body("pageToken".to_owned())
-        } else {
-            return Pagination::None;
+        let response = method
+            .response
+            .as_ref()
+            .and_then(|r| doc.schema(&r.reference));
+        let response_has = |name: &str| response.is_some_and(|s| s.properties.contains_key(name));
+        let request_schema = method
+            .request
+            .as_ref()
+            .and_then(|r| doc.schema(&r.reference));
+        let body_has = |name: &str| request_schema.is_some_and(|s| s.properties.contains_key(name));
+        let query_has = |name: &str| {
+            method
+                .parameters
+                .get(name)
+                .is_some_and(|p| p.location == Location::Query)
         };
-        Pagination::Token {
-            request,
-            response: FieldPath::parse("nextPageToken").expect("a valid path"),
+        for next in ["nextPageToken", "pageToken"] {
+            if !response_has(next) {
+                continue;
+            }
+            if query_has("pageToken") {
+                return Pagination::Token {
+                    request: RequestField::Query("pageToken".into()),
+                    response: path(next),
+                };
+            }
+            if body_has("pageToken") {
+                return Pagination::Token {
+                    request: RequestField::Body("pageToken".into()),
+                    response: path(next),
+                };
+            }
         }
+        for (offset, limit) in [("startIndex", "maxResults"), ("start-index", "max-results")] {
+            if query_has(offset) && query_has(limit) {
+                return Pagination::Offset(OffsetPaging {
+                    offset: RequestField::Query(offset.into()),
+                    limit: RequestField::Query(limit.into()),
+                    first: 1,
+                    page_size: 1000,
+                    as_string: false,
+                    end: OffsetEnd::ShortPage,
+                });
+            }
+        }
+        for (offset, limit) in [("offset", "limit"), ("startRow", "rowLimit")] {
+            if body_has(offset) && body_has(limit) {
+                return Pagination::Offset(OffsetPaging {
+                    offset: RequestField::Body(offset.into()),
+                    limit: RequestField::Body(limit.into()),
+                    first: 0,
+                    page_size: 1000,
+                    as_string: is_int64_string(request_schema, offset),
+                    end: OffsetEnd::ShortPage,
+                });
+            }
+        }
+        Pagination::None
     }
 
     pub fn is_paginated(&self) -> bool {
@@ -68,28 +193,123 @@ impl Pagination {
         match self {
             Pagination::None => "none (one response)".to_owned(),
             Pagination::Token { request, response } => {
-                let sent = match request {
-                    TokenField::Query(name) => format!("query parameter `{name}`"),
-                    TokenField::Body(name) => format!("body field `{name}`"),
+                format!("page token: response `{response}` → {}", request.describe())
+            }
+            Pagination::Offset(o) => {
+                let end = match &o.end {
+                    OffsetEnd::ShortPage => "until a short page".to_owned(),
+                    OffsetEnd::Total(total) => format!("until the response's `{total}`"),
+                    OffsetEnd::NextOffset(next) => {
+                        format!("next offset from the response's `{next}`")
+                    }
                 };
-                format!("page token: response `{response}` → {sent}")
+                format!(
+                    "offset: {} from {} by {} (default {}), {end}",
+                    o.offset.describe(),
+                    o.first,
+                    o.limit.describe(),
+                    o.page_size
+                )
+            }
+            Pagination::PageNumber(p) => {
+                format!(
+                    "page number: {} from {}, until a short or empty page",
+                    p.page.describe(),
+                    p.first
+                )
+            }
+            Pagination::BigQuery => {
+                "BigQuery job: later pages from jobs.getQueryResults with `pageToken`".to_owned()
             }
         }
     }
+}
+
+fn is_int64_string(schema: Option<&Schema>, field: &str) -> bool {
+    schema
+        .and_then(|s| s.properties.get(field))
+        .is_some_and(|p| {
+            p.kind.as_deref() == Some("string") && p.format.as_deref() == Some("int64")
+        })
+}
+
+/// The report methods whose paging Discovery cannot tell.
+fn known(doc: &Document, method: &Method) -> Option<Pagination> {
+    let body = |name: &str| RequestField::Body(name.to_owned());
+    let query = |name: &str| RequestField::Query(name.to_owned());
+    let request_schema = method
+        .request
+        .as_ref()
+        .and_then(|r| doc.schema(&r.reference));
+    Some(match method.id.as_str() {
+        "analyticsdata.properties.runReport" => Pagination::Offset(OffsetPaging {
+            offset: body("offset"),
+            limit: body("limit"),
+            first: 0,
+            page_size: 100_000,
+            as_string: is_int64_string(request_schema, "offset"),
+            end: OffsetEnd::Total(path("rowCount")),
+        }),
+        "webmasters.searchanalytics.query" => Pagination::Offset(OffsetPaging {
+            offset: body("startRow"),
+            limit: body("rowLimit"),
+            first: 0,
+            page_size: 25_000,
+            as_string: false,
+            end: OffsetEnd::ShortPage,
+        }),
+        "youtubeAnalytics.reports.query" => Pagination::Offset(OffsetPaging {
+            offset: query("startIndex"),
+            limit: query("maxResults"),
+            first: 1,
+            page_size: 200,
+            as_string: false,
+            end: OffsetEnd::ShortPage,
+        }),
+        "search.cse.list" => Pagination::Offset(OffsetPaging {
+            offset: query("start"),
+            limit: query("num"),
+            first: 1,
+            page_size: 10,
+            as_string: false,
+            end: OffsetEnd::NextOffset(path("queries.nextPage[0].startIndex")),
+        }),
+        "bigquery.jobs.query" => Pagination::BigQuery,
+        _ => return None,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaginationError {
     #[error("the API returned the page token {token:?} a second time (after {pages} pages); stopped to avoid an endless loop")]
     RepeatedToken { token: String, pages: u64 },
+    #[error("the BigQuery response names no job (jobReference.jobId); cannot fetch the rest of the results")]
+    NoJob,
 }
 
-/// Moves through the pages of one query.
+/// Where the next page starts.
+#[derive(Debug, Clone)]
+enum Next {
+    Token(String),
+    Offset(u64),
+    /// BigQuery: `getQueryResults` of this job, from this token (none: poll for completion).
+    Job {
+        url: String,
+        location: Option<String>,
+        token: Option<String>,
+    },
+}
+
+/// Moves through the pages of one request chain.
 #[derive(Debug)]
 pub struct Cursor {
     pagination: Pagination,
     seen: HashSet<String>,
     pages: u64,
+    /// The page size in force (offset and page-number styles).
+    page_size: Option<u64>,
+    offset: u64,
+    next: Option<Next>,
 }
 
 impl Cursor {
@@ -98,50 +318,203 @@ impl Cursor {
             pagination,
             seen: HashSet::new(),
             pages: 0,
+            page_size: None,
+            offset: 0,
+            next: None,
         }
     }
 
-    /// Puts `token` into the request for the next page.
-    pub fn apply(&self, token: &str, request: &mut RequestSpec) {
+    /// Prepares the first request: the page size and first offset, unless the query set them.
+    pub fn begin(&mut self, request: &mut RequestSpec) {
         match &self.pagination {
-            Pagination::None => {}
-            Pagination::Token {
-                request: TokenField::Query(name),
-                ..
-            } => request.set_query(name, token.to_owned()),
-            Pagination::Token {
-                request: TokenField::Body(name),
-                ..
-            } => {
-                let body = request
-                    .body
-                    .get_or_insert_with(|| Value::Object(Default::default()));
-                if let Value::Object(map) = body {
-                    map.insert(name.clone(), Value::String(token.to_owned()));
+            Pagination::Offset(o) => {
+                let size = o.limit.get(request).and_then(|v| v.parse().ok());
+                let size = size.unwrap_or_else(|| {
+                    o.limit.set(request, number(o.page_size, o.as_string));
+                    o.page_size
+                });
+                self.page_size = Some(size);
+                self.offset = o
+                    .offset
+                    .get(request)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| {
+                        o.offset.set(request, number(o.first, o.as_string));
+                        o.first
+                    });
+            }
+            Pagination::PageNumber(p) => {
+                if let Some((field, default)) = &p.limit {
+                    let size = field.get(request).and_then(|v| v.parse().ok());
+                    self.page_size = Some(size.unwrap_or_else(|| {
+                        field.set(request, number(*default, false));
+                        *default
+                    }));
+                }
+                self.offset = p
+                    .page
+                    .get(request)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| {
+                        p.page.set(request, number(p.first, false));
+                        p.first
+                    });
+            }
+            Pagination::None | Pagination::Token { .. } | Pagination::BigQuery => {}
+        }
+    }
+
+    /// Reads a received page holding `records` records: true when another page follows.
+    /// `request` is the request that fetched it (BigQuery's next URL derives from it).
+    pub fn advance(
+        &mut self,
+        page: &Value,
+        records: usize,
+        request: &RequestSpec,
+    ) -> Result<bool, PaginationError> {
+        self.pages += 1;
+        let records = records as u64;
+        self.next = match &self.pagination {
+            Pagination::None => None,
+            Pagination::Token { response, .. } => {
+                let token = string_at(page, response);
+                match token {
+                    Some(token) => Some(Next::Token(self.remember(token)?)),
+                    None => None,
                 }
             }
-        }
+            Pagination::Offset(o) => {
+                let next = self.offset + records;
+                let more = match &o.end {
+                    _ if records == 0 => false,
+                    OffsetEnd::ShortPage => self.page_size.is_none_or(|size| records >= size),
+                    OffsetEnd::Total(total) => {
+                        number_at(page, total).is_some_and(|total| next - o.first < total)
+                    }
+                    OffsetEnd::NextOffset(at) => match number_at(page, at) {
+                        Some(offset) if offset > self.offset => {
+                            self.offset = offset;
+                            return Ok(self.set(Some(Next::Offset(offset))));
+                        }
+                        _ => false,
+                    },
+                };
+                self.offset = next;
+                more.then_some(Next::Offset(next))
+            }
+            Pagination::PageNumber(_) => {
+                let more = records > 0 && self.page_size.is_none_or(|size| records >= size);
+                self.offset += 1;
+                more.then_some(Next::Offset(self.offset))
+            }
+            Pagination::BigQuery => {
+                let complete = page
+                    .get("jobComplete")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                let token = page
+                    .get("pageToken")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty());
+                if complete && token.is_none() {
+                    None
+                } else {
+                    let token = token.map(|t| self.remember(t)).transpose()?;
+                    let url = match &self.next {
+                        Some(Next::Job { url, .. }) => url.clone(),
+                        _ => {
+                            let job = page
+                                .pointer("/jobReference/jobId")
+                                .and_then(Value::as_str)
+                                .ok_or(PaginationError::NoJob)?;
+                            format!(
+                                "{}/{}",
+                                request.url,
+                                super::request::encode_path_segment(job)
+                            )
+                        }
+                    };
+                    let location = page
+                        .pointer("/jobReference/location")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    Some(Next::Job {
+                        url,
+                        location,
+                        token,
+                    })
+                }
+            }
+        };
+        Ok(self.next.is_some())
     }
 
-    /// Reads a received page: the token of the next page, or `None` at the end.
-    pub fn advance(&mut self, page: &Value) -> Result<Option<String>, PaginationError> {
-        self.pages += 1;
-        let Pagination::Token { response, .. } = &self.pagination else {
-            return Ok(None);
-        };
-        let token = lookup(page, response)
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty());
-        let Some(token) = token else {
-            return Ok(None);
-        };
+    fn set(&mut self, next: Option<Next>) -> bool {
+        self.next = next;
+        self.next.is_some()
+    }
+
+    fn remember(&mut self, token: &str) -> Result<String, PaginationError> {
         if !self.seen.insert(token.to_owned()) {
             return Err(PaginationError::RepeatedToken {
                 token: token.to_owned(),
                 pages: self.pages,
             });
         }
-        Ok(Some(token.to_owned()))
+        Ok(token.to_owned())
+    }
+
+    /// Turns `request` into the request of the next page.
+    pub fn apply(&self, request: &mut RequestSpec) {
+        match (&self.pagination, &self.next) {
+            (Pagination::Token { request: field, .. }, Some(Next::Token(token))) => {
+                field.set(request, Value::String(token.clone()));
+            }
+            (Pagination::Offset(o), Some(Next::Offset(offset))) => {
+                o.offset.set(request, number(*offset, o.as_string));
+            }
+            (Pagination::PageNumber(p), Some(Next::Offset(page))) => {
+                p.page.set(request, number(*page, false));
+            }
+            (
+                Pagination::BigQuery,
+                Some(Next::Job {
+                    url,
+                    location,
+                    token,
+                }),
+            ) => {
+                let max_results = request
+                    .body
+                    .as_ref()
+                    .and_then(|b| b.get("maxResults"))
+                    .map(|v| v.to_string().trim_matches('"').to_owned());
+                request.http_method = http::Method::GET;
+                request.body = None;
+                request.url = url.clone();
+                request.query.retain(|(name, _)| {
+                    !["pageToken", "location", "maxResults"].contains(&name.as_str())
+                });
+                if let Some(location) = location {
+                    request.set_query("location", location.clone());
+                }
+                if let Some(max) = max_results {
+                    request.set_query("maxResults", max);
+                }
+                if let Some(token) = token {
+                    request.set_query("pageToken", token.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn number(n: u64, as_string: bool) -> Value {
+    if as_string {
+        Value::String(n.to_string())
+    } else {
+        Value::from(n)
     }
 }
 
@@ -154,42 +527,114 @@ fn lookup<'a>(value: &'a Value, path: &FieldPath) -> Option<&'a Value> {
         })
 }
 
+fn string_at<'a>(page: &'a Value, path: &FieldPath) -> Option<&'a str> {
+    lookup(page, path)
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+}
+
+/// A number, also when sent as a string (int64).
+fn number_at(page: &Value, path: &FieldPath) -> Option<u64> {
+    let value = lookup(page, path)?;
+    value.as_u64().or_else(|| value.as_str()?.parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn request(body: Option<Value>) -> RequestSpec {
+        RequestSpec {
+            http_method: http::Method::POST,
+            url: "https://h/v1/x".into(),
+            query: vec![],
+            body,
+        }
+    }
+
     #[test]
     fn a_repeated_token_stops_the_cursor() {
         let mut cursor = Cursor::new(Pagination::Token {
-            request: TokenField::Query("pageToken".into()),
-            response: FieldPath::parse("nextPageToken").unwrap(),
+            request: RequestField::Query("pageToken".into()),
+            response: path("nextPageToken"),
         });
+        let r = request(None);
         assert_eq!(
-            cursor.advance(&json!({"nextPageToken": "a"})),
-            Ok(Some("a".into()))
+            cursor.advance(&json!({"nextPageToken": "a"}), 1, &r),
+            Ok(true)
         );
         assert_eq!(
-            cursor.advance(&json!({"nextPageToken": "b"})),
-            Ok(Some("b".into()))
+            cursor.advance(&json!({"nextPageToken": "b"}), 1, &r),
+            Ok(true)
         );
-        assert!(cursor.advance(&json!({"nextPageToken": "a"})).is_err());
-        assert_eq!(cursor.advance(&json!({"nextPageToken": ""})), Ok(None));
+        assert!(cursor
+            .advance(&json!({"nextPageToken": "a"}), 1, &r)
+            .is_err());
+        assert_eq!(
+            cursor.advance(&json!({"nextPageToken": ""}), 1, &r),
+            Ok(false)
+        );
     }
 
     #[test]
     fn body_tokens_go_into_the_body() {
-        let cursor = Cursor::new(Pagination::Token {
-            request: TokenField::Body("pageToken".into()),
-            response: FieldPath::parse("nextPageToken").unwrap(),
+        let mut cursor = Cursor::new(Pagination::Token {
+            request: RequestField::Body("pageToken".into()),
+            response: path("nextPageToken"),
         });
-        let mut request = RequestSpec {
-            http_method: http::Method::POST,
-            url: "u".into(),
-            query: vec![],
-            body: Some(json!({"q": 1})),
-        };
-        cursor.apply("t2", &mut request);
-        assert_eq!(request.body, Some(json!({"q": 1, "pageToken": "t2"})));
+        let mut r = request(Some(json!({"q": 1})));
+        assert_eq!(
+            cursor.advance(&json!({"nextPageToken": "t2"}), 1, &r),
+            Ok(true)
+        );
+        cursor.apply(&mut r);
+        assert_eq!(r.body, Some(json!({"q": 1, "pageToken": "t2"})));
+    }
+
+    #[test]
+    fn offsets_count_up_until_the_total() {
+        let mut cursor = Cursor::new(Pagination::Offset(OffsetPaging {
+            offset: RequestField::Body("offset".into()),
+            limit: RequestField::Body("limit".into()),
+            first: 0,
+            page_size: 100,
+            as_string: true,
+            end: OffsetEnd::Total(path("rowCount")),
+        }));
+        let mut r = request(Some(json!({"limit": "2"})));
+        cursor.begin(&mut r);
+        assert_eq!(r.body, Some(json!({"limit": "2", "offset": "0"})));
+        assert_eq!(cursor.advance(&json!({"rowCount": 5}), 2, &r), Ok(true));
+        cursor.apply(&mut r);
+        assert_eq!(r.body.as_ref().unwrap()["offset"], "2");
+        assert_eq!(cursor.advance(&json!({"rowCount": 5}), 2, &r), Ok(true));
+        cursor.apply(&mut r);
+        assert_eq!(cursor.advance(&json!({"rowCount": 5}), 1, &r), Ok(false));
+    }
+
+    #[test]
+    fn one_based_offsets_stop_on_a_short_page() {
+        let mut cursor = Cursor::new(Pagination::Offset(OffsetPaging {
+            offset: RequestField::Query("startIndex".into()),
+            limit: RequestField::Query("maxResults".into()),
+            first: 1,
+            page_size: 3,
+            as_string: false,
+            end: OffsetEnd::ShortPage,
+        }));
+        let mut r = request(None);
+        cursor.begin(&mut r);
+        assert_eq!(
+            r.query,
+            [
+                ("maxResults".to_owned(), "3".to_owned()),
+                ("startIndex".to_owned(), "1".to_owned())
+            ]
+        );
+        assert_eq!(cursor.advance(&json!({}), 3, &r), Ok(true));
+        cursor.apply(&mut r);
+        assert!(r.query.contains(&("startIndex".to_owned(), "4".to_owned())));
+        assert_eq!(cursor.advance(&json!({}), 2, &r), Ok(false));
     }
 }

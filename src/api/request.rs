@@ -33,6 +33,11 @@ const ENCODE_RESERVED: &AsciiSet = &ENCODE_ALL
     .remove(b';')
     .remove(b'=');
 
+/// One path segment, fully percent-encoded.
+pub fn encode_path_segment(text: &str) -> String {
+    utf8_percent_encode(text, ENCODE_ALL).to_string()
+}
+
 /// One request, before credentials are added.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestSpec {

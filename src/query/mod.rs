@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::records::{Column, ColumnSource, FieldPath};
 
 pub use load::{load_queries, query_files, LoadError};
+pub use wire::PaginateTable;
 
 /// The keys a query file may have at its top level (kept in step with `wire::QueryFile`).
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -38,6 +39,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "append",
     "header",
     "vars",
+    "paginate",
 ];
 
 /// A value and the line of the query file it was written on (1-based).
@@ -87,6 +89,8 @@ pub struct Query {
     pub csv: CsvSettings,
     /// Template variables: the `[vars]` table, then `--var` overrides.
     pub vars: Located<serde_json::Map<String, Value>>,
+    /// How the API pages, when the query says.
+    pub paginate: Option<Located<PaginateTable>>,
 }
 
 /// CSV options as a query or the command line sets them; unset ones fall back.
@@ -402,6 +406,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             header: raw.header,
         },
         vars,
+        paginate: raw.paginate.map(|p| Located {
+            line: at(p.span()),
+            value: p.into_inner(),
+        }),
     })
 }
 

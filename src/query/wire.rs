@@ -35,6 +35,37 @@ pub(super) struct QueryFile {
     pub append: Option<bool>,
     pub header: Option<bool>,
     pub vars: Option<Spanned<toml::Table>>,
+    pub paginate: Option<Spanned<PaginateTable>>,
+}
+
+/// `[paginate]`: how an API not known to gscrape pages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaginateTable {
+    /// `token`, `offset`, `page` or `none`.
+    pub style: String,
+    /// Token style: the request field of the token (default `pageToken`).
+    pub token: Option<String>,
+    /// Token style: the response path of the next token (default `nextPageToken`).
+    pub next: Option<String>,
+    /// Offset style: the request field of the offset.
+    pub offset: Option<String>,
+    /// Offset and page styles: the request field of the page size.
+    pub limit: Option<String>,
+    /// Page style: the request field of the page number.
+    pub page: Option<String>,
+    /// The first offset (default 0) or page number (default 1).
+    pub first: Option<u64>,
+    /// The page size sent when the query sets none.
+    pub page_size: Option<NonZeroU64>,
+    /// Offset style: a response path holding the total number of rows.
+    pub total: Option<String>,
+    /// Offset style: a response path holding the next offset.
+    pub next_offset: Option<String>,
+    /// Where the request fields go: `query` or `body` (default: a query parameter of that
+    /// name if the method has one, else the body).
+    #[serde(rename = "in")]
+    pub location: Option<String>,
 }
 
 /// `output = "name.csv"`, or `output = false` for a query that only feeds a fan-out.

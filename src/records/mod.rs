@@ -74,6 +74,25 @@ pub fn take_records(mut page: Value, records: Option<&FieldPath>) -> Vec<Value> 
     }
 }
 
+/// How many records `take_records` would take from `page`, without taking them.
+pub fn count_records(page: &Value, records: Option<&FieldPath>) -> usize {
+    let Some(path) = records else {
+        return 1;
+    };
+    let node = path
+        .segments()
+        .iter()
+        .try_fold(page, |node, segment| match segment {
+            Segment::Key(key) => node.get(key.as_str()),
+            Segment::Index(i) => node.get(*i),
+        });
+    match node {
+        Some(Value::Array(items)) => items.len(),
+        None | Some(Value::Null) => 0,
+        Some(_) => 1,
+    }
+}
+
 /// Fills `row` with the cells of `record`, one per column (the buffer is reused across
 /// records). `rendered` holds the value of each template column, by column index; a field that
 /// is missing or null gets `null`.

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{ApiTotal, QueryError};
 use crate::api::{ApiClient, Call, Cursor, RequestSpec};
 use crate::plan::QueryPlan;
-use crate::records::take_records;
+use crate::records::{count_records, take_records};
 
 /// Response fields in which APIs report the size of the whole result.
 const TOTAL_FIELDS: &[&str] = &[
@@ -59,20 +59,18 @@ impl<'a> Pages<'a> {
         if self.fetched == 1 {
             self.total = api_total(&page);
         }
-        match self.cursor.advance(&page)? {
-            None => {}
-            Some(_)
-                if self
-                    .plan
-                    .query
-                    .max_pages
-                    .is_some_and(|max| self.fetched >= max) =>
+        let count = count_records(&page, self.plan.records.as_ref());
+        if self.cursor.advance(&page, count, &request)? {
+            if self
+                .plan
+                .query
+                .max_pages
+                .is_some_and(|max| self.fetched >= max)
             {
                 self.capped = true;
-            }
-            Some(token) => {
+            } else {
                 let mut request = request;
-                self.cursor.apply(&token, &mut request);
+                self.cursor.apply(&mut request);
                 self.next = Some(request);
             }
         }
