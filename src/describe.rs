@@ -124,7 +124,7 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
     };
     match record_schema(doc, method, records.as_ref()) {
         Some(record) => {
-            let columns = default_columns(doc, &record);
+            let columns = default_columns(doc, &record, None);
             let _ = writeln!(out, "Default columns ({}):", columns.len());
             for column in columns {
                 let _ = writeln!(out, "  {}", column.header);

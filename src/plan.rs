@@ -11,7 +11,7 @@ use crate::api::{
 };
 use crate::discovery::{nearest, schema, Document, Location, Method, Parameter, Schema};
 use crate::query::{Located, PaginateTable, Param, Problem, Query};
-use crate::records::{Column, ColumnSource, FieldPath};
+use crate::records::{Column, ColumnSource, Decoder, FieldPath};
 use crate::template::{is_template, Templates};
 
 /// A query ready to run.
@@ -23,8 +23,9 @@ pub struct QueryPlan {
     /// The request of the first page, values as written (templates not yet rendered).
     pub request: RequestTemplate,
     pub pagination: Pagination,
-    /// Where the records are in each response; `None`: the response is one record.
-    pub records: Option<FieldPath>,
+    /// How the records are found in each response.
+    pub decoder: Decoder,
+    /// The CSV columns; empty when a report names them only in its response.
     pub columns: Vec<Column>,
     /// The least-privilege OAuth scope of the method, if it lists any.
     pub scope: Option<String>,
@@ -74,15 +75,39 @@ pub fn plan(
         Some(table) => configured_pagination(query, method, table, &mut problems),
         None => Pagination::detect(&doc, method),
     };
-    let before = problems.len();
-    let records = records_path(query, &doc, method, &pagination, &mut problems);
-    // Columns depend on the records: with those in doubt, checking them would only add noise.
-    let columns = if problems.len() == before {
-        let record = record_schema(&doc, method, records.as_ref());
-        columns(query, &doc, record.as_ref(), &check, &mut problems)
-    } else {
-        Vec::new()
+    let report = match &query.records {
+        Some(_) => None,
+        None => Decoder::for_method(
+            &method.id,
+            query.body.as_ref().map(|b| &b.value),
+            query.csv.header.unwrap_or(true),
+        ),
     };
+    let (decoder, columns) = match report {
+        Some(decoder) => {
+            let columns = report_columns(query, &decoder, &check, &mut problems);
+            (decoder, columns)
+        }
+        None => {
+            let before = problems.len();
+            let records = records_path(query, &doc, method, &pagination, &mut problems);
+            // Columns depend on the records: with those in doubt, checking them would only add noise.
+            let columns = if problems.len() == before {
+                let record = record_schema(&doc, method, records.as_ref());
+                columns(query, &doc, record.as_ref(), &check, &mut problems)
+            } else {
+                Vec::new()
+            };
+            (Decoder::Records(records), columns)
+        }
+    };
+    if columns.is_empty() && query.for_each.is_some() && problems.is_empty() {
+        problems.push(query.problem(
+            None,
+            Some("columns".to_owned()),
+            "this report names its columns only in its responses; a fan-out of it must list its `columns`",
+        ));
+    }
     let output = output_path(query, templates, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
@@ -95,7 +120,7 @@ pub fn plan(
         doc,
         request,
         pagination,
-        records,
+        decoder,
         columns,
     })
 }
@@ -432,9 +457,14 @@ fn response_schema(response: &crate::discovery::SchemaRef) -> Schema {
     }
 }
 
-/// The default columns: the scalar leaves of the record schema.
-pub fn default_columns(doc: &Document, record: &Schema) -> Vec<Column> {
-    schema::leaf_columns(doc, record)
+/// The default columns: the scalar leaves of the record schema (an exploded array's elements
+/// walked too).
+pub fn default_columns(
+    doc: &Document,
+    record: &Schema,
+    explode: Option<&FieldPath>,
+) -> Vec<Column> {
+    schema::leaf_columns(doc, record, explode.map(FieldPath::as_str))
         .iter()
         .filter_map(|leaf| FieldPath::parse(leaf).ok().map(Column::from_path))
         .collect()
@@ -518,7 +548,7 @@ fn columns(
         ));
         return Vec::new();
     };
-    let columns = default_columns(doc, record);
+    let columns = default_columns(doc, record, query.explode.as_ref().map(|e| &e.value));
     if columns.is_empty() {
         problems.push(query.problem(
             None,
@@ -527,6 +557,37 @@ fn columns(
         ));
     }
     columns
+}
+
+/// The columns of a report: the query's, else the names its request gives (GA4's dimensions
+/// and metrics, ...); none when only the response names them (BigQuery, Sheets).
+fn report_columns(
+    query: &Query,
+    decoder: &Decoder,
+    check: &Check<'_>,
+    problems: &mut Vec<Problem>,
+) -> Vec<Column> {
+    if let Some(columns) = &query.columns {
+        for column in columns {
+            if let ColumnSource::Template(source) = &column.value.source {
+                if let Err(message) = check(source) {
+                    problems.push(query.problem(column.line, Some("columns".to_owned()), message));
+                }
+            }
+        }
+        return columns.iter().map(|c| c.value.clone()).collect();
+    }
+    let params: Vec<(String, String)> = query
+        .params
+        .iter()
+        .filter_map(|p| p.value.as_str().map(|v| (p.name.clone(), v.to_owned())))
+        .collect();
+    decoder
+        .columns_from_request(query.body.as_ref().map(|b| &b.value), &params)
+        .unwrap_or_default()
+        .iter()
+        .map(|name| Column::from_path(FieldPath::key(name)))
+        .collect()
 }
 
 /// Checks a column path against the record schema where the schema names its properties

@@ -68,10 +68,13 @@ fn element_schema<'a>(doc: &'a Document, schema: &'a Schema) -> &'a Schema {
 /// The default CSV columns of a record schema: every scalar leaf as a dotted path, in schema
 /// order. Arrays and maps stay one column (one cell); a `$ref` that recurs is cut and kept as
 /// one column, so recursive schemas (Gmail's `MessagePart.parts`) end.
-pub fn leaf_columns(doc: &Document, record: &Schema) -> Vec<String> {
+///
+/// With `explode` (a dotted path to an array), that array's elements are walked like a nested
+/// object, since each becomes its own row.
+pub fn leaf_columns(doc: &Document, record: &Schema, explode: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = Vec::new();
-    walk_leaves(doc, record, "", &mut stack, &mut out);
+    walk_leaves(doc, record, "", explode, &mut stack, &mut out);
     out
 }
 
@@ -79,6 +82,7 @@ fn walk_leaves<'a>(
     doc: &'a Document,
     schema: &'a Schema,
     prefix: &str,
+    explode: Option<&str>,
     stack: &mut Vec<&'a str>,
     out: &mut Vec<String>,
 ) {
@@ -91,6 +95,15 @@ fn walk_leaves<'a>(
         stack.push(name);
     }
     let resolved = resolve(doc, schema);
+    if resolved.kind.as_deref() == Some("array") && explode == Some(prefix) {
+        if let Some(items) = &resolved.items {
+            walk_leaves(doc, items, prefix, None, stack, out);
+            if reference.is_some() {
+                stack.pop();
+            }
+            return;
+        }
+    }
     if resolved.properties.is_empty() || resolved.kind.as_deref() == Some("array") {
         if !prefix.is_empty() {
             out.push(prefix.to_owned());
@@ -102,7 +115,7 @@ fn walk_leaves<'a>(
             } else {
                 format!("{prefix}.{name}")
             };
-            walk_leaves(doc, prop, &path, stack, out);
+            walk_leaves(doc, prop, &path, explode, stack, out);
         }
     }
     if reference.is_some() {
@@ -150,7 +163,7 @@ mod tests {
         let doc = doc();
         let record = schema_at(&doc, doc.schema("List").unwrap(), &["items".into()]).unwrap();
         assert_eq!(
-            leaf_columns(&doc, record),
+            leaf_columns(&doc, record, None),
             [
                 "id",
                 "owner.name",

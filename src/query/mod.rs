@@ -40,6 +40,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "header",
     "vars",
     "paginate",
+    "explode",
 ];
 
 /// A value and the line of the query file it was written on (1-based).
@@ -91,6 +92,8 @@ pub struct Query {
     pub vars: Located<serde_json::Map<String, Value>>,
     /// How the API pages, when the query says.
     pub paginate: Option<Located<PaginateTable>>,
+    /// One CSV row per element of this nested array of each record.
+    pub explode: Option<Located<FieldPath>>,
 }
 
 /// CSV options as a query or the command line sets them; unset ones fall back.
@@ -321,6 +324,34 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             }
         },
     };
+    let explode = raw
+        .explode
+        .as_ref()
+        .and_then(|e| match FieldPath::parse(e.get_ref()) {
+            Ok(path)
+                if path
+                    .segments()
+                    .iter()
+                    .all(|s| matches!(s, crate::records::Segment::Key(_))) =>
+            {
+                Some(Located {
+                    line: at(e.span()),
+                    value: path,
+                })
+            }
+            Ok(_) => {
+                problems.push(problem(
+                    at(e.span()),
+                    Some("explode"),
+                    "names an array by its field names (`payload.headers`), without [n]".to_owned(),
+                ));
+                None
+            }
+            Err(err) => {
+                problems.push(problem(at(e.span()), Some("explode"), err.to_string()));
+                None
+            }
+        });
     let vars = Located {
         line: raw.vars.as_ref().and_then(|v| at(v.span())),
         value: match raw
@@ -410,6 +441,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             line: at(p.span()),
             value: p.into_inner(),
         }),
+        explode,
     })
 }
 

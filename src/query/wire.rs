@@ -36,6 +36,7 @@ pub(super) struct QueryFile {
     pub header: Option<bool>,
     pub vars: Option<Spanned<toml::Table>>,
     pub paginate: Option<Spanned<PaginateTable>>,
+    pub explode: Option<Spanned<String>>,
 }
 
 /// `[paginate]`: how an API not known to gscrape pages.

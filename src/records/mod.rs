@@ -6,10 +6,12 @@
 //! picks into them; missing or null is an empty cell; numbers and booleans are their JSON text;
 //! strings (int64-as-string too) are unchanged.
 
+pub mod decode;
 pub mod path;
 
 use serde_json::Value;
 
+pub use decode::Decoder;
 pub use path::{FieldPath, PathError, Segment};
 
 /// Joins the values of an array of scalars in one cell.
@@ -72,6 +74,51 @@ pub fn take_records(mut page: Value, records: Option<&FieldPath>) -> Vec<Value> 
         Value::Null => Vec::new(),
         one => vec![one],
     }
+}
+
+/// One record per element of the array at `path` (keys only), the rest of the record repeated
+/// on each; a record whose array is missing or empty stays, with null there.
+pub fn explode(records: Vec<Value>, path: &FieldPath) -> Vec<Value> {
+    let keys: Vec<&str> = path.keys().collect();
+    let Some((last, parents)) = keys.split_last() else {
+        return records;
+    };
+    let mut out = Vec::with_capacity(records.len());
+    for mut record in records {
+        let items = parents
+            .iter()
+            .try_fold(&mut record, |node, key| node.get_mut(*key))
+            .and_then(|parent| parent.get_mut(*last))
+            .map(Value::take);
+        match items {
+            Some(Value::Array(items)) if !items.is_empty() => {
+                for item in items {
+                    let mut copy = record.clone();
+                    if let Some(slot) = parents
+                        .iter()
+                        .try_fold(&mut copy, |node, key| node.get_mut(*key))
+                        .and_then(|parent| parent.get_mut(*last))
+                    {
+                        *slot = item;
+                    }
+                    out.push(copy);
+                }
+            }
+            Some(Value::Array(_)) | None => out.push(record),
+            Some(other) => {
+                // Not an array: put it back, one row as it is.
+                if let Some(slot) = parents
+                    .iter()
+                    .try_fold(&mut record, |node, key| node.get_mut(*key))
+                    .and_then(|parent| parent.get_mut(*last))
+                {
+                    *slot = other;
+                }
+                out.push(record);
+            }
+        }
+    }
+    out
 }
 
 /// How many records `take_records` would take from `page`, without taking them.
@@ -222,6 +269,25 @@ mod tests {
         assert_eq!(cell(&r, "owners[5].email"), "");
         assert_eq!(cell(&r, "labels"), r#"{"k":"v"}"#);
         assert_eq!(cell(&r, "nested.deep.x"), "1");
+    }
+
+    #[test]
+    fn explode_makes_a_row_per_element() {
+        let path = FieldPath::parse("payload.headers").unwrap();
+        let records = vec![
+            json!({"id": 1, "payload": {"headers": [{"n": "a"}, {"n": "b"}]}}),
+            json!({"id": 2, "payload": {"headers": []}}),
+            json!({"id": 3}),
+        ];
+        assert_eq!(
+            explode(records, &path),
+            [
+                json!({"id": 1, "payload": {"headers": {"n": "a"}}}),
+                json!({"id": 1, "payload": {"headers": {"n": "b"}}}),
+                json!({"id": 2, "payload": {"headers": null}}),
+                json!({"id": 3}),
+            ]
+        );
     }
 
     #[test]

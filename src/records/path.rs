@@ -61,6 +61,14 @@ impl FieldPath {
         })
     }
 
+    /// A path of one key, taken as written (a report column such as `ga:date` or `a.b`).
+    pub fn key(name: &str) -> Self {
+        FieldPath {
+            text: name.to_owned(),
+            segments: vec![Segment::Key(name.to_owned())],
+        }
+    }
+
     pub fn segments(&self) -> &[Segment] {
         &self.segments
     }

@@ -263,6 +263,11 @@ async fn execute(
             let mut pages = Pages::new(plan, request, &shared.api, call);
             let mut stop = Stop::Complete;
             while let Some(records) = pages.next().await? {
+                if output.needs_columns() {
+                    if let Some(columns) = pages.columns() {
+                        output.set_columns(columns)?;
+                    }
+                }
                 if !output.write(records, &rendered).await? {
                     stop = Stop::MaxRecords(output.written());
                     break;

@@ -1,7 +1,8 @@
 //! Where a query's records go: its CSV (unless `output = false`) and the queries that fan out
 //! from it, with `max_records` applied.
 
-use std::path::Path;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -10,13 +11,15 @@ use super::{Feed, QueryError};
 use crate::counters::Counters;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
-use crate::records::{render_row, Column};
-use crate::sink::CsvSink;
+use crate::records::{render_row, Column, FieldPath};
+use crate::sink::{CsvOptions, CsvSink};
 
 pub(super) struct Output<'a> {
     sink: Option<CsvSink>,
+    /// The CSV still to open, when the columns come with the first page.
+    pending: Option<(PathBuf, CsvOptions)>,
     null: String,
-    columns: &'a [Column],
+    columns: Cow<'a, [Column]>,
     feeds: Vec<mpsc::Sender<Feed>>,
     max_records: Option<u64>,
     written: u64,
@@ -34,23 +37,48 @@ impl<'a> Output<'a> {
         counters: &'a Counters,
     ) -> Result<Self, QueryError> {
         let (options, null) = plan.query.csv.or(csv_defaults).resolve();
-        let sink = match &plan.output {
-            Some(file) => {
-                let header: Vec<String> = plan.columns.iter().map(|c| c.header.clone()).collect();
-                Some(CsvSink::create(&out_dir.join(file), &header, &options)?)
-            }
-            None => None,
-        };
-        Ok(Output {
-            sink,
+        let mut output = Output {
+            sink: None,
+            pending: None,
             null,
-            columns: &plan.columns,
+            columns: Cow::Borrowed(&plan.columns),
             feeds,
             max_records: plan.query.max_records,
             written: 0,
             row: Vec::with_capacity(plan.columns.len()),
             counters,
-        })
+        };
+        if let Some(file) = &plan.output {
+            output.pending = Some((out_dir.join(file), options));
+            if !plan.columns.is_empty() {
+                output.open()?;
+            }
+        }
+        Ok(output)
+    }
+
+    /// True until the columns are known (a report that names them in its response).
+    pub fn needs_columns(&self) -> bool {
+        self.columns.is_empty()
+    }
+
+    /// Sets the columns a report's first page named, and opens the CSV.
+    pub fn set_columns(&mut self, names: &[String]) -> Result<(), QueryError> {
+        self.columns = Cow::Owned(
+            names
+                .iter()
+                .map(|n| Column::from_path(FieldPath::key(n)))
+                .collect(),
+        );
+        self.open()
+    }
+
+    fn open(&mut self) -> Result<(), QueryError> {
+        if let Some((path, options)) = self.pending.take() {
+            let header: Vec<String> = self.columns.iter().map(|c| c.header.clone()).collect();
+            self.sink = Some(CsvSink::create(&path, &header, &options)?);
+        }
+        Ok(())
     }
 
     /// Writes `records` (template columns from `rendered`) and hands each to the fan-out
@@ -65,7 +93,7 @@ impl<'a> Output<'a> {
                 return Ok(false);
             }
             if let Some(sink) = &mut self.sink {
-                render_row(&record, self.columns, rendered, &self.null, &mut self.row);
+                render_row(&record, &self.columns, rendered, &self.null, &mut self.row);
                 sink.write_row(&self.row)?;
             }
             self.written += 1;
@@ -98,7 +126,9 @@ impl<'a> Output<'a> {
     }
 
     /// Tells the children that every record was sent, and puts the CSV in place.
-    pub async fn finish(self) -> Result<(), QueryError> {
+    pub async fn finish(mut self) -> Result<(), QueryError> {
+        // A report with no page of columns at all still leaves a (header-less) file.
+        self.open()?;
         for feed in &self.feeds {
             let _ = feed.send(Feed::Done).await;
         }

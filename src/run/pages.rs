@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{ApiTotal, QueryError};
 use crate::api::{ApiClient, Call, Cursor, RequestSpec};
 use crate::plan::QueryPlan;
-use crate::records::{count_records, take_records};
+use crate::records::explode;
 
 /// Response fields in which APIs report the size of the whole result.
 const TOTAL_FIELDS: &[&str] = &[
@@ -27,6 +27,8 @@ pub(super) struct Pages<'a> {
     fetched: u64,
     capped: bool,
     total: Option<ApiTotal>,
+    /// The column names the first page declared (reports that name them only there).
+    columns: Option<Vec<String>>,
 }
 
 impl<'a> Pages<'a> {
@@ -45,6 +47,7 @@ impl<'a> Pages<'a> {
             fetched: 0,
             capped: false,
             total: None,
+            columns: None,
         }
     }
 
@@ -59,7 +62,7 @@ impl<'a> Pages<'a> {
         if self.fetched == 1 {
             self.total = api_total(&page);
         }
-        let count = count_records(&page, self.plan.records.as_ref());
+        let count = self.plan.decoder.count(&page);
         if self.cursor.advance(&page, count, &request)? {
             if self
                 .plan
@@ -74,7 +77,14 @@ impl<'a> Pages<'a> {
                 self.next = Some(request);
             }
         }
-        Ok(Some(take_records(page, self.plan.records.as_ref())))
+        if self.columns.is_none() {
+            self.columns = self.plan.decoder.columns_from_response(&page);
+        }
+        let records = self.plan.decoder.decode(page);
+        Ok(Some(match &self.plan.query.explode {
+            Some(path) => explode(records, &path.value),
+            None => records,
+        }))
     }
 
     /// True while another page is to come.
@@ -89,6 +99,11 @@ impl<'a> Pages<'a> {
 
     pub fn fetched(&self) -> u64 {
         self.fetched
+    }
+
+    /// The column names the first page declared, if the decoder reads them there.
+    pub fn columns(&self) -> Option<&[String]> {
+        self.columns.as_deref()
     }
 
     /// The size of the whole result, as the first page reported it.
