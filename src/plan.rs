@@ -273,6 +273,11 @@ fn build_request(
         }
         (None, _) => None,
     };
+    for (name, value) in default_params(method) {
+        if !query.params.iter().any(|p| p.name == name) {
+            query_values.push((name.to_owned(), value.to_owned()));
+        }
+    }
     RequestTemplate {
         http_method: method.http_method.parse().unwrap_or(http::Method::GET),
         base_url: doc.base_url(),
@@ -281,6 +286,29 @@ fn build_request(
         query: query_values,
         body,
     }
+}
+
+/// Parameters gscrape sends unless the query sets them, where the API's own default is a trap:
+/// Sheets would send dates as serial numbers, and Drive lists would miss shared drives.
+fn default_params(method: &Method) -> Vec<(&'static str, &'static str)> {
+    let has = |name: &str| method.parameters.contains_key(name);
+    let mut defaults = Vec::new();
+    if method.id.starts_with("sheets.spreadsheets.values.") {
+        if has("valueRenderOption") {
+            defaults.push(("valueRenderOption", "FORMATTED_VALUE"));
+        }
+        if has("dateTimeRenderOption") {
+            defaults.push(("dateTimeRenderOption", "FORMATTED_STRING"));
+        }
+    }
+    if method.id.starts_with("drive.") && method.id.ends_with(".list") {
+        for name in ["supportsAllDrives", "includeItemsFromAllDrives"] {
+            if has(name) {
+                defaults.push((name, "true"));
+            }
+        }
+    }
+    defaults
 }
 
 /// Every string inside a JSON value.

@@ -136,7 +136,7 @@ fn a_quota_wall_fails_at_once_and_says_so() {
     let port = wd.google.addr.port();
     assert!(run.stderr.starts_with(&format!(
         "error: files: HTTP 403 PERMISSION_DENIED/dailyLimitExceeded Daily Limit Exceeded \
-         [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&pageToken=tok-25] — a quota wall, not a passing \
+         [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&pageToken=tok-25] — a quota wall, not a passing \
          error: the API's quota is used up until it resets (or is raised in the Google Cloud console)"
     )), "{}", run.stderr);
     assert_eq!(

@@ -83,14 +83,14 @@ fn follows_every_page_and_writes_exact_csv() {
 
     let requests = wd.google.seen_under("/drive/v3/files");
     assert_eq!(requests.len(), 10);
-    assert_eq!(requests[0].target, "/drive/v3/files?pageSize=25");
+    assert_eq!(requests[0].target, "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true");
     assert_eq!(
         requests[1].target,
-        "/drive/v3/files?pageSize=25&pageToken=tok-25"
+        "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&pageToken=tok-25"
     );
     assert_eq!(
         requests[9].target,
-        "/drive/v3/files?pageSize=25&pageToken=tok-225"
+        "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&pageToken=tok-225"
     );
     for request in &requests {
         assert_eq!(request.method, "GET");
@@ -257,7 +257,7 @@ fn a_failure_mid_export_keeps_the_previous_file() {
     assert!(
         run.stderr.contains(&format!(
             "error: files: HTTP 500 INTERNAL/backendError Internal error encountered. \
-         [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&pageToken=tok-75] \
+         [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&pageToken=tok-75] \
          (gave up after 5 retries) (output/files.csv left unchanged)"
         )),
         "{}",
