@@ -8,6 +8,12 @@ KEEP = {
     "gmail.v1.json": {"gmail.users.messages.list", "gmail.users.messages.get"},
     "calendar.v3.json": {"calendar.events.list"},
     "admin.directory_v1.json": {"directory.users.list"},
+    "analyticsdata.v1beta.json": {"analyticsdata.properties.runReport"},
+    "searchconsole.v1.json": {"webmasters.searchanalytics.query"},
+    "youtubeAnalytics.v2.json": {"youtubeAnalytics.reports.query"},
+    "bigquery.v2.json": {"bigquery.jobs.query", "bigquery.jobs.getQueryResults"},
+    "sheets.v4.json": {"sheets.spreadsheets.values.get"},
+    "customsearch.v1.json": {"search.cse.list"},
 }
 
 def trim_resources(resources, keep):

@@ -79,10 +79,8 @@ impl Templates {
         env.add_global("last_day_of_this_month", day(pred(first_next)));
         env.add_global("first_day_of_last_month", day(first_last));
         env.add_global("last_day_of_last_month", day(pred(first_this)));
-        env.add_global(
-            "env",
-            Value::from_iter(std::env::vars().map(|(k, v)| (k, Value::from(v)))),
-        );
+        let variables: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        env.add_global("env", Value::from(variables));
         env.add_function("days_ago", move |n: i64| -> Result<Value, Error> {
             let date = if n >= 0 {
                 today.checked_sub_days(Days::new(n as u64))
@@ -214,6 +212,13 @@ mod tests {
         );
         assert_eq!(r("{{ today | date('%Y%m%d') }}"), "20240301");
         assert_eq!(r("{{ days_ago(1) | date('%d/%m/%Y') }}"), "29/02/2024");
+    }
+
+    #[test]
+    fn environment_variables_are_read() {
+        let t = pinned();
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(t.render("{{ env.PATH }}", &Value::from(())).unwrap(), path);
     }
 
     #[test]

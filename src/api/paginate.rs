@@ -484,11 +484,13 @@ impl Cursor {
                     token,
                 }),
             ) => {
+                // The page size of jobs.query's body carries over to getQueryResults.
                 let max_results = request
                     .body
                     .as_ref()
                     .and_then(|b| b.get("maxResults"))
-                    .map(|v| v.to_string().trim_matches('"').to_owned());
+                    .map(|v| v.to_string().trim_matches('"').to_owned())
+                    .or_else(|| RequestField::Query("maxResults".into()).get(request));
                 request.http_method = http::Method::GET;
                 request.body = None;
                 request.url = url.clone();

@@ -157,7 +157,7 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
     }
     for plan in &plans {
         println!(
-            "ok     {}: {} → {} ({} columns, {})",
+            "ok     {}: {} → {} ({}, {})",
             plan.query.name,
             plan.method.id,
             plan.output
@@ -165,7 +165,10 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
                 .map_or("no CSV (output = false)".to_owned(), |o| o
                     .display()
                     .to_string()),
-            plan.columns.len(),
+            match plan.columns.len() {
+                0 => "columns named by the response".to_owned(),
+                n => format!("{n} columns"),
+            },
             if plan.pagination.is_paginated() {
                 "paginated"
             } else {

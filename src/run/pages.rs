@@ -34,15 +34,17 @@ pub(super) struct Pages<'a> {
 impl<'a> Pages<'a> {
     pub fn new(
         plan: &'a QueryPlan,
-        first: RequestSpec,
+        mut first: RequestSpec,
         api: &'a ApiClient,
         call: Call<'a>,
     ) -> Self {
+        let mut cursor = Cursor::new(plan.pagination.clone());
+        cursor.begin(&mut first);
         Pages {
             plan,
             api,
             call,
-            cursor: Cursor::new(plan.pagination.clone()),
+            cursor,
             next: Some(first),
             fetched: 0,
             capped: false,

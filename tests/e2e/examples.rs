@@ -44,11 +44,16 @@ fn shipped_examples_run() {
     assert_eq!(
         wd.list("output"),
         [
+            "bigquery_daily_visits.csv",
             "calendar_events.csv",
             "drive_files.csv",
+            "ga4_daily_users_2024-03-15.csv",
             "gmail_message_headers.csv",
             "gmail_messages.csv",
-            "workspace_users.csv"
+            "search_console_2024-02.csv",
+            "sheets_range.csv",
+            "workspace_users.csv",
+            "youtube_daily_views.csv",
         ]
     );
     assert!(wd

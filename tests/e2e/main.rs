@@ -7,5 +7,6 @@ mod csv_options;
 mod describe;
 mod engine;
 mod examples;
+mod reports;
 mod run;
 mod validate;

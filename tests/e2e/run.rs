@@ -83,7 +83,10 @@ fn follows_every_page_and_writes_exact_csv() {
 
     let requests = wd.google.seen_under("/drive/v3/files");
     assert_eq!(requests.len(), 10);
-    assert_eq!(requests[0].target, "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true");
+    assert_eq!(
+        requests[0].target,
+        "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true"
+    );
     assert_eq!(
         requests[1].target,
         "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&pageToken=tok-25"

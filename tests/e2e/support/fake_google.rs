@@ -13,25 +13,26 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::fake_oauth::{Grant, OAuthConfig, OAuthState};
+use super::fake_reports::{self, ReportConfig};
 
 /// The Discovery documents served, by `api.version`.
-const DOCUMENTS: &[(&str, &str)] = &[
-    (
-        "drive.v3",
-        include_str!("../../fixtures/discovery/drive.v3.json"),
-    ),
-    (
-        "gmail.v1",
-        include_str!("../../fixtures/discovery/gmail.v1.json"),
-    ),
-    (
-        "calendar.v3",
-        include_str!("../../fixtures/discovery/calendar.v3.json"),
-    ),
-    (
-        "admin.directory_v1",
-        include_str!("../../fixtures/discovery/admin.directory_v1.json"),
-    ),
+macro_rules! documents {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../fixtures/discovery/", $name, ".json")))),*]
+    };
+}
+
+const DOCUMENTS: &[(&str, &str)] = documents![
+    "drive.v3",
+    "gmail.v1",
+    "calendar.v3",
+    "admin.directory_v1",
+    "analyticsdata.v1beta",
+    "searchconsole.v1",
+    "youtubeAnalytics.v2",
+    "bigquery.v2",
+    "sheets.v4",
+    "customsearch.v1",
 ];
 
 /// The API key the server accepts as `key=`.
@@ -58,6 +59,7 @@ pub struct Config {
     /// answer (so a retry succeeds); with N = 1, every attempt of every request.
     pub faults: Option<(usize, Fault)>,
     pub oauth: OAuthConfig,
+    pub reports: ReportConfig,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             latency: std::time::Duration::ZERO,
             faults: None,
             oauth: OAuthConfig::default(),
+            reports: ReportConfig::default(),
         }
     }
 }
@@ -406,7 +409,8 @@ fn route(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Value) {
                 out
             })
         }
-        _ => google_error(404, "NOT_FOUND", "notFound", "Not Found"),
+        _ => fake_reports::route(&seen.method, &parts, &query, &seen.body, &config.reports)
+            .unwrap_or_else(|| google_error(404, "NOT_FOUND", "notFound", "Not Found")),
     }
 }
 

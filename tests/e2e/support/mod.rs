@@ -2,11 +2,15 @@
 
 pub mod fake_google;
 pub mod fake_oauth;
+pub mod fake_reports;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use fake_google::{Config, FakeGoogle};
+
+/// The date the binary takes for today in tests (`GSCRAPE_TODAY`).
+pub const TODAY: &str = "2024-03-15";
 
 /// The bearer token the tests hand to the binary.
 pub const TOKEN: &str = "ya29.test-token-never-printed";
@@ -84,6 +88,7 @@ impl Workdir {
             .env("GSCRAPE_CONFIG_DIR", self.path().join("config"))
             .env("BROWSER", "true")
             .env("GSCRAPE_BACKOFF_SCALE", "0.001")
+            .env("GSCRAPE_TODAY", TODAY)
             .env("GSCRAPE_ACCESS_TOKEN", TOKEN);
         cmd
     }
