@@ -5,6 +5,7 @@ use std::fmt::Write;
 use crate::api::Pagination;
 use crate::discovery::{Document, Location, Method};
 use crate::plan::{default_columns, first_sentence, infer_records, record_schema, RecordsGuess};
+use crate::records::Decoder;
 
 /// One line per method: HTTP verb, id, and whether it paginates.
 pub fn method_list(doc: &Document) -> String {
@@ -104,6 +105,15 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
     let _ = writeln!(out, "\nRequest body: {body}");
     let _ = writeln!(out, "Response: {response}");
     let _ = writeln!(out, "Pagination: {}", pagination.describe());
+    if let Some(decoder) = Decoder::for_method(&method.id, None, true) {
+        let _ = writeln!(out, "Records: {}", decoder.describe());
+        let _ = writeln!(
+            out,
+            "Default columns: named by the report (list `columns` to choose)"
+        );
+        write_scopes(&mut out, method);
+        return out;
+    }
     let records = match infer_records(doc, method, &pagination) {
         RecordsGuess::Array(path) => {
             let _ = writeln!(out, "Records: {path}");
@@ -137,6 +147,11 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
             );
         }
     }
+    write_scopes(&mut out, method);
+    out
+}
+
+fn write_scopes(out: &mut String, method: &Method) {
     let _ = writeln!(out, "Scopes:");
     if method.scopes.is_empty() {
         let _ = writeln!(out, "  (none listed: an API key may be enough)");
@@ -150,5 +165,4 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
         };
         let _ = writeln!(out, "  {scope}{mark}");
     }
-    out
 }

@@ -52,6 +52,20 @@ impl Decoder {
         })
     }
 
+    /// How the records are made, for `describe`.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Decoder::Records(_) => "the records array",
+            Decoder::Ga4 => "GA4 rows: one column per requested dimension, then per metric",
+            Decoder::SearchConsole { .. } => {
+                "Search Console rows: `keys` named after the request's `dimensions`, then clicks, impressions, ctr, position"
+            }
+            Decoder::YouTubeAnalytics => "YouTube Analytics rows, named by `columnHeaders`",
+            Decoder::BigQuery => "BigQuery rows, named by the result's schema (f/v cells decoded)",
+            Decoder::Sheets { .. } => "Sheets rows: the range's first row names the columns (`header = false`: numbered)",
+        }
+    }
+
     /// The column names known from the request, before any response (GA4's requested
     /// dimensions and metrics, Search Console's, YouTube's); `None` when only a response tells.
     pub fn columns_from_request(

@@ -431,3 +431,37 @@ fn the_report_examples_validate_and_run() {
         .read("output/search_console_2024-02.csv")
         .starts_with("query,page,clicks,impressions,ctr,position\r\n"));
 }
+
+#[test]
+fn drive_defaults_yield_to_the_query() {
+    let wd = Workdir::with_config(Config {
+        drive_files: 1,
+        ..Config::default()
+    });
+    wd.write(
+        "queries/mine.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\ncolumns = [\"id\"]\n\
+         [params]\nsupportsAllDrives = false\n",
+    );
+    assert_eq!(wd.run(&["run"]).code, 0);
+    assert_eq!(
+        wd.google.seen_under("/drive/")[0].target,
+        "/drive/v3/files?supportsAllDrives=false&includeItemsFromAllDrives=true"
+    );
+}
+
+#[test]
+fn describe_explains_a_report() {
+    let wd = Workdir::new();
+    let run = wd.run(&[
+        "describe",
+        "searchconsole",
+        "v1",
+        "webmasters.searchanalytics.query",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains(
+        "Pagination: offset: body field `startRow` from 0 by body field `rowLimit` (default 25000), until a short page\n\
+         Records: Search Console rows: `keys` named after the request's `dimensions`, then clicks, impressions, ctr, position\n"
+    ), "{}", run.stdout);
+}
