@@ -449,16 +449,40 @@ pub fn infer_records(doc: &Document, method: &Method, pagination: &Pagination) -
     let chosen = match candidates.as_slice() {
         [] => return RecordsGuess::Whole,
         [one] => Some(one),
-        many => many
-            .iter()
-            .find(|c| *c == "items")
-            .or_else(|| many.iter().find(|c| c.eq_ignore_ascii_case(resource))),
+        many => best_candidate(many, resource, verb),
     };
     match chosen {
         Some(name) => {
             RecordsGuess::Array(FieldPath::parse(name).expect("a property name is a valid path"))
         }
         None => RecordsGuess::Ambiguous(candidates),
+    }
+}
+
+/// Among several arrays, the one that names what the method lists: `items`, or the resource's
+/// name (`messages` → `jobMessages`), or what the verb names (`fetchRows` → `rows`), else the
+/// usual names of result lists. `None` when no single best one stands out.
+fn best_candidate<'a>(candidates: &'a [String], resource: &str, verb: &str) -> Option<&'a String> {
+    let resource = resource.to_ascii_lowercase();
+    let verb = verb.to_ascii_lowercase();
+    let stem = resource.trim_end_matches('s');
+    let score = |candidate: &String| {
+        let name = candidate.to_ascii_lowercase();
+        if name == "items" || (!resource.is_empty() && name == resource) {
+            3
+        } else if (!stem.is_empty() && name.contains(stem)) || verb.contains(&name) {
+            2
+        } else if ["results", "rows", "data", "entries", "records"].contains(&name.as_str()) {
+            1
+        } else {
+            0
+        }
+    };
+    let best = candidates.iter().map(score).max()?;
+    let mut top = candidates.iter().filter(|c| score(c) == best);
+    match (top.next(), top.next()) {
+        (Some(one), None) if best > 0 => Some(one),
+        _ => None,
     }
 }
 

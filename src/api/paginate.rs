@@ -128,7 +128,6 @@ impl Pagination {
             .response
             .as_ref()
             .and_then(|r| doc.schema(&r.reference));
-        let response_has = |name: &str| response.is_some_and(|s| s.properties.contains_key(name));
         let request_schema = method
             .request
             .as_ref()
@@ -140,21 +139,56 @@ impl Pagination {
                 .get(name)
                 .is_some_and(|p| p.location == Location::Query)
         };
-        for next in ["nextPageToken", "pageToken"] {
-            if !response_has(next) {
+        let response_at = |path_text: &str| {
+            let mut keys = path_text.split('.');
+            let first = keys.next().unwrap_or_default();
+            let mut schema = response.and_then(|s| s.properties.get(first));
+            for key in keys {
+                schema = schema
+                    .map(|s| crate::discovery::schema::resolve(doc, s))
+                    .and_then(|s| s.properties.get(key));
+            }
+            schema.is_some()
+        };
+        // (request token, response path of the next one), most common first.
+        const TOKENS: &[(&str, &str)] = &[
+            ("pageToken", "nextPageToken"),
+            ("pageToken", "pageToken"),
+            ("token", "tokenPagination.nextPageToken"),
+            ("continue", "metadata.continue"),
+        ];
+        for (sent, next) in TOKENS {
+            if !response_at(next) {
                 continue;
             }
-            if query_has("pageToken") {
+            if query_has(sent) {
                 return Pagination::Token {
-                    request: RequestField::Query("pageToken".into()),
+                    request: RequestField::Query((*sent).into()),
                     response: path(next),
                 };
             }
-            if body_has("pageToken") {
+            if body_has(sent) {
                 return Pagination::Token {
-                    request: RequestField::Body("pageToken".into()),
+                    request: RequestField::Body((*sent).into()),
                     response: path(next),
                 };
+            }
+        }
+        for (offset, limit, first) in [
+            ("startIndex", "maxResults", 1),
+            ("start-index", "max-results", 1),
+            ("start", "num", 1),
+            ("offset", "limit", 0),
+        ] {
+            if query_has(offset) && query_has(limit) {
+                return Pagination::Offset(OffsetPaging {
+                    offset: RequestField::Query(offset.into()),
+                    limit: RequestField::Query(limit.into()),
+                    first,
+                    page_size: 1000,
+                    as_string: false,
+                    end: OffsetEnd::ShortPage,
+                });
             }
         }
         for (offset, limit) in [("startIndex", "maxResults"), ("start-index", "max-results")] {

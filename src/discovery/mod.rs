@@ -67,7 +67,9 @@ pub struct Method {
     pub parameters: IndexMap<String, Parameter>,
     #[serde(default)]
     pub parameter_order: Vec<String>,
+    #[serde(default, deserialize_with = "schema_ref")]
     pub request: Option<SchemaRef>,
+    #[serde(default, deserialize_with = "schema_ref")]
     pub response: Option<SchemaRef>,
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -78,6 +80,21 @@ pub struct Method {
 pub struct SchemaRef {
     #[serde(rename = "$ref")]
     pub reference: String,
+}
+
+/// A request or response given by `$ref`; one described inline (a handful of documents do)
+/// has no named schema to follow and counts as none.
+fn schema_ref<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SchemaRef>, D::Error> {
+    let value: Option<serde_json::Value> = Option::deserialize(deserializer)?;
+    Ok(value
+        .as_ref()
+        .and_then(|v| v.get("$ref"))
+        .and_then(|r| r.as_str())
+        .map(|r| SchemaRef {
+            reference: r.to_owned(),
+        }))
 }
 
 /// Where a parameter travels.

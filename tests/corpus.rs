@@ -1,0 +1,208 @@
+//! Corpus conformance: every Discovery document Google publishes (the copy shipped by
+//! google-api-python-client; `scripts/fetch-corpus.sh` puts it in target/discovery-corpus/)
+//! loads, every method describes, its pagination is classified, its default columns derive, and
+//! a synthetic query for every paginated method validates.
+//!
+//! Skipped, with a message, when the corpus is absent (a fresh clone); CI fetches it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gscrape::api::Pagination;
+use gscrape::discovery::{Document, Location, Method};
+use gscrape::plan::{default_columns, infer_records, plan, record_schema, RecordsGuess};
+use gscrape::template::Templates;
+
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("GSCRAPE_CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/discovery-corpus")
+        })
+}
+
+/// True when a method pages by the marks Discovery shows: a continuation token it can both
+/// send and receive (`pageToken` → `nextPageToken` and the like), or an offset and a page size.
+/// (A `watch` method takes a `pageToken` but answers a channel: it does not page.)
+fn looks_paginated(doc: &Document, method: &Method) -> bool {
+    let response = method
+        .response
+        .as_ref()
+        .and_then(|r| doc.schema(&r.reference));
+    let request = method
+        .request
+        .as_ref()
+        .and_then(|r| doc.schema(&r.reference));
+    let sends = |name: &str| {
+        method.parameters.contains_key(name)
+            || request.is_some_and(|s| s.properties.contains_key(name))
+    };
+    let answers = |name: &str| response.is_some_and(|s| s.properties.contains_key(name));
+    let nested = |outer: &str, inner: &str| {
+        response
+            .and_then(|s| s.properties.get(outer))
+            .map(|s| gscrape::discovery::schema::resolve(doc, s))
+            .is_some_and(|s| s.properties.contains_key(inner))
+    };
+    (sends("pageToken") && (answers("nextPageToken") || answers("pageToken")))
+        || (sends("token") && nested("tokenPagination", "nextPageToken"))
+        || (sends("continue") && nested("metadata", "continue"))
+        || [
+            ("startIndex", "maxResults"),
+            ("start-index", "max-results"),
+            ("start", "num"),
+            ("offset", "limit"),
+            ("startRow", "rowLimit"),
+        ]
+        .iter()
+        .any(|(offset, limit)| sends(offset) && sends(limit))
+}
+
+/// A query file calling `method` with made-up values for its required parameters.
+fn synthetic_query(doc: &Document, method: &Method) -> String {
+    let mut text = format!(
+        "api = \"{}\"\nversion = \"{}\"\nmethod = \"{}\"\n[params]\n",
+        doc.name, doc.version, method.id
+    );
+    for (name, p) in &method.parameters {
+        if !p.required {
+            continue;
+        }
+        let value = match (p.kind.as_str(), p.enum_values.first()) {
+            (_, Some(first)) => format!("{first:?}"),
+            ("integer", _) | ("number", _) => "1".to_owned(),
+            ("boolean", _) => "true".to_owned(),
+            _ if p.location == Location::Path => "\"p1\"".to_owned(),
+            _ => "\"x\"".to_owned(),
+        };
+        text.push_str(&format!("{name:?} = {value}\n"));
+    }
+    text
+}
+
+#[derive(Default)]
+struct Tally {
+    documents: usize,
+    loaded: usize,
+    methods: usize,
+    described: usize,
+    default_columns: usize,
+    widest: (usize, String),
+    paginated: usize,
+    detected: usize,
+    validated: usize,
+    not_detected: Vec<String>,
+    not_validated: Vec<String>,
+}
+
+#[test]
+fn every_document_and_method_of_the_corpus() {
+    let dir = corpus_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!(
+            "skipped: no Discovery corpus in {} (run scripts/fetch-corpus.sh, as .ci/run does)",
+            dir.display()
+        );
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("index.json"))
+        .collect();
+    files.sort();
+    let templates = Templates::new().unwrap();
+    let mut t = Tally::default();
+    let mut load_errors = Vec::new();
+    for file in &files {
+        t.documents += 1;
+        let text = std::fs::read_to_string(file).unwrap();
+        let doc = match Document::from_json(&text) {
+            Ok(doc) => Arc::new(doc),
+            Err(err) => {
+                load_errors.push(format!("{}: {err}", file.display()));
+                continue;
+            }
+        };
+        t.loaded += 1;
+        for method in doc.methods() {
+            t.methods += 1;
+            let details = gscrape::describe::method_details(&doc, method);
+            if details.contains("Pagination: ") {
+                t.described += 1;
+            }
+            let pagination = Pagination::detect(&doc, method);
+            let records = match infer_records(&doc, method, &pagination) {
+                RecordsGuess::Array(path) => Some(path),
+                _ => None,
+            };
+            if let Some(record) = record_schema(&doc, method, records.as_ref()) {
+                let columns = default_columns(&doc, &record, None);
+                if columns.len() > t.widest.0 {
+                    t.widest = (columns.len(), method.id.clone());
+                }
+            }
+            t.default_columns += 1;
+            if !looks_paginated(&doc, method) {
+                continue;
+            }
+            t.paginated += 1;
+            if !pagination.is_paginated() {
+                t.not_detected.push(method.id.clone());
+                continue;
+            }
+            t.detected += 1;
+            let query_text = synthetic_query(&doc, method);
+            let query = gscrape::query::parse(std::path::Path::new("synthetic.toml"), &query_text)
+                .unwrap_or_else(|p| panic!("{}: {p:?}\n{query_text}", method.id));
+            match plan(&query, doc.clone(), &templates) {
+                Ok(_) => t.validated += 1,
+                Err(problems) => t
+                    .not_validated
+                    .push(format!("{}: {}", method.id, problems[0].message)),
+            }
+        }
+    }
+    let percent = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+    eprintln!(
+        "corpus: {} documents, {} loaded ({:.1} %); {} methods, {} described ({:.1} %), default columns for {}; \
+         widest default record {} columns ({}); {} paginated methods, {} paged with no [paginate] table ({:.1} %), \
+         {} synthetic queries validated ({:.1} %)",
+        t.documents,
+        t.loaded,
+        percent(t.loaded, t.documents),
+        t.methods,
+        t.described,
+        percent(t.described, t.methods),
+        t.default_columns,
+        t.widest.0,
+        t.widest.1,
+        t.paginated,
+        t.detected,
+        percent(t.detected, t.paginated),
+        t.validated,
+        percent(t.validated, t.detected),
+    );
+    eprintln!(
+        "not detected (first 20): {:?}",
+        &t.not_detected[..t.not_detected.len().min(20)]
+    );
+    eprintln!(
+        "not validated (first 20): {:#?}",
+        &t.not_validated[..t.not_validated.len().min(20)]
+    );
+    assert!(load_errors.is_empty(), "{load_errors:#?}");
+    assert!(
+        t.documents > 500,
+        "the corpus looks incomplete: {} documents",
+        t.documents
+    );
+    assert_eq!(t.described, t.methods, "every method describes");
+    assert!(
+        percent(t.detected, t.paginated) >= 99.0,
+        "paginated methods detected"
+    );
+    assert!(
+        percent(t.validated, t.detected) >= 99.0,
+        "synthetic queries validate"
+    );
+}
