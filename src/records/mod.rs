@@ -166,6 +166,33 @@ pub fn render_row(
 
 /// Writes the cell for `path` in `record` into `out`; false when the field is missing or null.
 pub fn render_cell(record: &Value, path: &[Segment], out: &mut String) -> bool {
+    // The common case: the path reaches one value without crossing an array.
+    let mut node = record;
+    let mut direct = true;
+    for segment in path {
+        node = match (segment, node) {
+            (Segment::Key(key), Value::Object(map)) => match map.get(key) {
+                Some(next) => next,
+                None => return false,
+            },
+            (Segment::Index(i), Value::Array(items)) => match items.get(*i) {
+                Some(next) => next,
+                None => return false,
+            },
+            (Segment::Key(_), Value::Array(_)) => {
+                direct = false;
+                break;
+            }
+            _ => return false,
+        };
+    }
+    if direct {
+        if node.is_null() {
+            return false;
+        }
+        render_value(node, out);
+        return true;
+    }
     let mut found = Vec::new();
     select(record, path, &mut found);
     match found.as_slice() {
@@ -209,7 +236,10 @@ fn render_value(value: &Value, out: &mut String) {
         Value::Null => {}
         Value::String(s) => out.push_str(s),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{n}");
+        }
         Value::Array(items) => join_scalars_or_json(items.iter(), out),
         Value::Object(_) => out.push_str(&value.to_string()),
     }

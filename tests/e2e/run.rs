@@ -407,8 +407,8 @@ fn a_post_method_sends_its_body_and_yields_one_record() {
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].method, "POST");
     assert_eq!(
-        requests[0].body,
-        r#"{"name":"Quarterly, \"final\"","parents":["folder1"],"appProperties":{"batch":7}}"#
+        serde_json::from_str::<serde_json::Value>(&requests[0].body).unwrap(),
+        serde_json::json!({"name": "Quarterly, \"final\"", "parents": ["folder1"], "appProperties": {"batch": 7}})
     );
     assert_eq!(
         wd.read("output/create.csv"),

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (benches/export.rs) and prints their table: throughput, memory at three
+# sizes, fan-out concurrency, overhead over a raw fetch, and the Python baseline.
+#   bench/run.sh            the full run (1,000,000 records; a few minutes)
+#   bench/run.sh --quick    smaller sizes, to try it out
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=target/bench-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import googleapiclient' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet google-api-python-client
+fi
+export GSCRAPE_BENCH_PYTHON="$PWD/$venv/bin/python"
+cargo bench --bench export -- "$@"

@@ -1,0 +1,287 @@
+//! Benchmarks against the fake Google on loopback (run with `bench/run.sh`, or
+//! `cargo bench --bench export [-- --quick]`). Prints one table:
+//!
+//! 1. throughput of a 1,000,000-record Drive export (pages of 1,000, 11 columns, nested owners);
+//! 2. peak memory (RSS) at 10 k, 100 k and 1 M records;
+//! 3. a fan-out of 5,000 requests with 20 ms server latency at `--concurrency 50` against the
+//!    ideal 5,000 / 50 × 20 ms = 2 s;
+//! 4. gscrape against the floor: the same pages fetched by a few lines of hyper that only read
+//!    the bodies (which is also the fake server measured alone);
+//! 5. the Python baseline (google-api-python-client + csv), when `GSCRAPE_BENCH_PYTHON` names
+//!    a Python that has it (`bench/run.sh` makes one).
+
+#[allow(dead_code)]
+#[path = "../tests/e2e/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use support::{Config, Workdir, TOKEN};
+
+const COLUMNS: &str = r#"columns = ["id", "name", "mimeType", "size", "starred", "createdTime", "modifiedTime",
+  "owners.emailAddress", "owners.displayName", "parents", "webViewLink"]"#;
+
+/// What one process used.
+struct Usage {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: u64,
+}
+
+/// Runs `command` to its end and measures it (wall time, CPU time, peak RSS via wait4).
+fn measure(command: &mut Command) -> Usage {
+    let started = Instant::now();
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the measured program");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not waited for elsewhere; the pointers are valid.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(waited, pid, "wait4 failed");
+    let mut errors = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        use std::io::Read;
+        let _ = stderr.read_to_string(&mut errors);
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the measured program failed (status {status}): {errors}"
+    );
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Usage {
+        wall,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
+fn export_workdir(records: usize) -> Workdir {
+    let wd = Workdir::with_config(Config {
+        drive_files: records,
+        fast_drive: true,
+        ..Config::default()
+    });
+    wd.write(
+        "queries/files.toml",
+        &format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n{COLUMNS}\n[params]\npageSize = 1000\n"),
+    );
+    // Discovery is fetched once, before the measured runs.
+    assert_eq!(wd.run(&["validate"]).code, 0);
+    wd
+}
+
+fn gscrape_export(wd: &Workdir) -> Usage {
+    let usage = measure(&mut wd.command(&["run", "--quiet"]));
+    assert!(wd.exists("output/files.csv"));
+    usage
+}
+
+/// The floor: every page fetched with a plain hyper client, bodies read and dropped; the next
+/// token found by a substring search. Returns the wall time and the bytes of JSON.
+fn raw_fetch(wd: &Workdir) -> (Duration, u64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<String>();
+        let root = wd.google.root_url();
+        let started = Instant::now();
+        let mut bytes = 0u64;
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = format!("{root}drive/v3/files?pageSize=1000");
+            if let Some(t) = &token {
+                url.push_str("&pageToken=");
+                url.push_str(t);
+            }
+            let request = http::Request::get(url)
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(String::new())
+                .unwrap();
+            let body = client
+                .request(request)
+                .await
+                .unwrap()
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes();
+            bytes += body.len() as u64;
+            let text = std::str::from_utf8(&body).unwrap();
+            token = text
+                .rfind("\"nextPageToken\":\"")
+                .map(|at| &text[at + 17..])
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        (started.elapsed(), bytes)
+    })
+}
+
+fn fan_out(requests: usize, concurrency: usize) -> Duration {
+    let wd = Workdir::with_config(Config {
+        gmail_messages: requests,
+        latency: Duration::from_millis(20),
+        ..Config::default()
+    });
+    wd.write(
+        "queries/ids.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\noutput = false\n\
+         [params]\nuserId = \"me\"\nmaxResults = 500\n",
+    );
+    wd.write(
+        "queries/messages.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\nfor_each = \"ids\"\n\
+         columns = [\"id\", \"snippet\"]\n[params]\nuserId = \"me\"\nid = \"{{ ids.id }}\"\n",
+    );
+    assert_eq!(wd.run(&["validate"]).code, 0);
+    let usage =
+        measure(&mut wd.command(&["run", "--quiet", "--concurrency", &concurrency.to_string()]));
+    let csv = wd.read("output/messages.csv");
+    assert_eq!(csv.lines().count(), requests + 1);
+    usage.wall
+}
+
+fn python_baseline(wd: &Workdir, python: &Path) -> Usage {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/python_baseline.py");
+    let discovery = format!(
+        "{}discovery/v1/apis/{{api}}/{{apiVersion}}/rest",
+        wd.google.root_url()
+    );
+    let out = wd.path().join("output/python.csv");
+    measure(
+        Command::new(python)
+            .arg(script)
+            .arg(discovery)
+            .arg(TOKEN)
+            .arg(&out),
+    )
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn main() {
+    if let Some(records) = std::env::var_os("GSCRAPE_BENCH_SERVE") {
+        // For profiling by hand: keep a server and a work dir up, and say how to run against it.
+        let wd = export_workdir(
+            records
+                .to_string_lossy()
+                .parse()
+                .expect("a number of records"),
+        );
+        let command = wd.command(&["run", "--quiet"]);
+        let env: Vec<String> = command
+            .get_envs()
+            .filter_map(|(k, v)| Some(format!("{}={:?}", k.to_string_lossy(), v?)))
+            .collect();
+        println!(
+            "cd {} && env {} {} run --quiet",
+            wd.path().display(),
+            env.join(" "),
+            env!("CARGO_BIN_EXE_gscrape")
+        );
+        std::thread::sleep(Duration::from_secs(900));
+        return;
+    }
+    let quick = std::env::args().any(|a| a == "--quick");
+    let big = if quick { 100_000 } else { 1_000_000 };
+    let sizes: Vec<usize> = if quick {
+        vec![10_000, 100_000]
+    } else {
+        vec![10_000, 100_000, 1_000_000]
+    };
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    println!();
+
+    let mut memory = Vec::new();
+    let mut throughput = None;
+    for &n in &sizes {
+        let wd = export_workdir(n);
+        let usage = gscrape_export(&wd);
+        memory.push((n, usage.max_rss_kib));
+        if n == big {
+            let (floor, bytes) = raw_fetch(&wd);
+            throughput = Some((wd, usage, floor, bytes));
+        }
+    }
+    let (wd, usage, floor, bytes) = throughput.expect("the big size was measured");
+    let secs = usage.wall.as_secs_f64();
+    println!("| benchmark | result | target |");
+    println!("|---|---|---|");
+    println!(
+        "| 1. throughput, {big} records (pages of 1,000, 11 columns) | {:.2} s wall, {:.0} records/s, {:.1} MB/s of JSON, {:.2} s CPU | — |",
+        secs,
+        big as f64 / secs,
+        bytes as f64 / 1e6 / secs,
+        usage.cpu.as_secs_f64()
+    );
+    for (n, rss) in &memory {
+        println!(
+            "| 2. peak RSS at {n} records | {:.1} MiB | ≤ 64 MiB at 1 M, flat |",
+            mib(*rss)
+        );
+    }
+    let (requests, concurrency) = if quick { (1000, 50) } else { (5000, 50) };
+    let ideal = Duration::from_millis((requests / concurrency * 20) as u64);
+    let fan = fan_out(requests, concurrency);
+    println!(
+        "| 3. fan-out, {requests} requests × 20 ms at --concurrency {concurrency} | {:.2} s (ideal {:.2} s: {:+.0} %) | within 15 % |",
+        fan.as_secs_f64(),
+        ideal.as_secs_f64(),
+        100.0 * (fan.as_secs_f64() / ideal.as_secs_f64() - 1.0)
+    );
+    println!(
+        "| 4. raw fetch of the same pages (the floor; the fake server alone) | {:.2} s ({:.1} MB/s) — gscrape {:.2}× of it | ≤ 1.25× |",
+        floor.as_secs_f64(),
+        bytes as f64 / 1e6 / floor.as_secs_f64(),
+        secs / floor.as_secs_f64()
+    );
+    match std::env::var_os("GSCRAPE_BENCH_PYTHON") {
+        Some(python) => {
+            let py = python_baseline(&wd, Path::new(&python));
+            let rows = wd.read("output/python.csv").lines().count();
+            assert!(rows > big, "the Python baseline wrote {rows} lines");
+            println!(
+                "| 5. Python (google-api-python-client + csv), same export | {:.2} s wall, {:.2} s CPU, {:.1} MiB peak — gscrape {:.1}× faster | ≥ 10× |",
+                py.wall.as_secs_f64(),
+                py.cpu.as_secs_f64(),
+                mib(py.max_rss_kib),
+                py.wall.as_secs_f64() / secs
+            );
+        }
+        None => println!("| 5. Python baseline | skipped: set GSCRAPE_BENCH_PYTHON (bench/run.sh does) | ≥ 10× |"),
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
