@@ -32,6 +32,7 @@ struct Usage {
 }
 
 /// Runs `command` to its end and measures it (wall time, CPU time, peak RSS via wait4).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std does not see
 fn measure(command: &mut Command) -> Usage {
     let started = Instant::now();
     let mut child = command
