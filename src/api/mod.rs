@@ -70,11 +70,12 @@ pub struct ApiClient {
 }
 
 /// Who a request is for: its credentials, its API (for the rate limit), its counters.
-#[derive(Clone, Copy)]
-pub struct Call<'a> {
-    pub auth: &'a Authorizer,
-    pub api: &'a str,
-    pub counters: &'a Counters,
+/// Cheap to clone, so that a page can be fetched ahead by another task.
+#[derive(Clone)]
+pub struct Call {
+    pub auth: Authorizer,
+    pub api: Arc<str>,
+    pub counters: Arc<Counters>,
 }
 
 impl ApiClient {
@@ -94,7 +95,7 @@ impl ApiClient {
 
     /// Fetches one page and parses it as JSON (an empty body is `{}`). Transient failures are
     /// retried with backoff; a 401 is answered once with a refreshed token.
-    pub async fn fetch(&self, spec: &RequestSpec, call: Call<'_>) -> Result<Value, ApiError> {
+    pub async fn fetch(&self, spec: &RequestSpec, call: &Call) -> Result<Value, ApiError> {
         let mut retries = 0;
         let mut refreshed = false;
         loop {
@@ -148,8 +149,8 @@ impl ApiClient {
         }
     }
 
-    async fn fetch_once(&self, spec: &RequestSpec, call: Call<'_>) -> Result<Value, Attempt> {
-        let auth = call.auth;
+    async fn fetch_once(&self, spec: &RequestSpec, call: &Call) -> Result<Value, Attempt> {
+        let auth = &call.auth;
         let mut spec = std::borrow::Cow::Borrowed(spec);
         if let Some(key) = auth.api_key() {
             spec.to_mut().set_query("key", key.to_owned());
@@ -184,7 +185,7 @@ impl ApiClient {
         let request = builder
             .body(body)
             .map_err(|_| ApiError::BadUrl { url: shown.clone() })?;
-        let permit = self.limits.acquire(call.api).await;
+        let permit = self.limits.acquire(&call.api).await;
         tracing::debug!("{} {}", spec.http_method, shown);
         call.counters.request();
         let response = gh::send(&self.http, request, self.timeout).await;

@@ -24,7 +24,7 @@ pub(super) async fn run(
     plan: &QueryPlan,
     feed: mpsc::Receiver<Feed>,
     output: &mut Output<'_>,
-    call: Call<'_>,
+    call: &Call,
     shared: &Shared,
 ) -> Result<Stop, QueryError> {
     let parent = plan
@@ -73,7 +73,7 @@ pub(super) async fn run(
 async fn chain(
     plan: &QueryPlan,
     record: Value,
-    call: Call<'_>,
+    call: &Call,
     shared: &Shared,
 ) -> Result<Chain, QueryError> {
     let context = plan.context(Some(&record));
@@ -82,7 +82,7 @@ async fn chain(
         .render(&|text| shared.templates.render(text, &context))
         .map_err(QueryError::Template)?;
     let rendered = render_columns(plan, &shared.templates, &context)?;
-    let mut pages = Pages::new(plan, request, &shared.api, call);
+    let mut pages = Pages::new(plan, request, &shared.api, call.clone());
     let mut records = Vec::new();
     while let Some(batch) = pages.next().await? {
         records.extend(batch);

@@ -88,6 +88,8 @@ pub enum QueryError {
     Template(String),
     #[error("its parent query `{0}` did not finish, so this export would be incomplete")]
     ParentFailed(String),
+    #[error("a page fetch ended abnormally: {0}")]
+    Task(String),
 }
 
 impl From<ApiError> for QueryError {
@@ -205,7 +207,7 @@ async fn run_job(
         .as_ref()
         .map(|o| shared.options.out_dir.join(o));
     let result = tokio::select! {
-        result = execute(&job, feed_in, feeds_out, &counters, &shared) => Some(result),
+        result = execute(&job, feed_in, feeds_out, counters.clone(), &shared) => Some(result),
         () = shared.stop.cancelled() => None,
     };
     let (status, api_total) = match result {
@@ -236,21 +238,21 @@ async fn execute(
     job: &Job,
     feed_in: Option<mpsc::Receiver<Feed>>,
     feeds_out: Vec<mpsc::Sender<Feed>>,
-    counters: &Counters,
+    counters: Arc<Counters>,
     shared: &Shared,
 ) -> Result<(Stop, Option<ApiTotal>), QueryError> {
     let plan = &job.plan;
     let call = Call {
-        auth: &job.auth,
-        api: &plan.query.api,
-        counters,
+        auth: job.auth.clone(),
+        api: Arc::from(plan.query.api.as_str()),
+        counters: counters.clone(),
     };
     let mut output = Output::create(
         plan,
         &shared.options.out_dir,
         &shared.options.csv,
         feeds_out,
-        counters,
+        &counters,
     )?;
     let (stop, total) = match feed_in {
         None => {
@@ -283,7 +285,7 @@ async fn execute(
             (stop, pages.api_total().cloned())
         }
         Some(feed) => {
-            let stop = fanout::run(plan, feed, &mut output, call, shared).await?;
+            let stop = fanout::run(plan, feed, &mut output, &call, shared).await?;
             (stop, None)
         }
     };

@@ -20,15 +20,43 @@ const TOTAL_FIELDS: &[&str] = &[
 pub(super) struct Pages<'a> {
     plan: &'a QueryPlan,
     api: &'a ApiClient,
-    call: Call<'a>,
+    call: Call,
     cursor: Cursor,
-    /// The next request; `None` once the chain has ended.
-    next: Option<RequestSpec>,
+    /// The next request, usually already on its way; `None` once the chain has ended.
+    next: Option<(RequestSpec, Option<Ahead>)>,
     fetched: u64,
+    /// Records returned so far (no page is fetched ahead past `max_records`).
+    returned: u64,
     capped: bool,
     total: Option<ApiTotal>,
     /// The column names the first page declared (reports that name them only there).
     columns: Option<Vec<String>>,
+}
+
+/// A page being fetched by its own task while the previous one is written: the network and
+/// the server's time overlap with gscrape's. Dropping it (a query stopped) cancels the fetch.
+struct Ahead(tokio::task::JoinHandle<Result<Value, crate::api::ApiError>>);
+
+impl Ahead {
+    fn start(api: &ApiClient, request: &RequestSpec, call: &Call) -> Self {
+        let (api, request, call) = (api.clone(), request.clone(), call.clone());
+        Ahead(tokio::spawn(
+            async move { api.fetch(&request, &call).await },
+        ))
+    }
+
+    async fn page(mut self) -> Result<Value, QueryError> {
+        match (&mut self.0).await {
+            Ok(result) => Ok(result?),
+            Err(err) => Err(QueryError::Task(err.to_string())),
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl<'a> Pages<'a> {
@@ -36,17 +64,19 @@ impl<'a> Pages<'a> {
         plan: &'a QueryPlan,
         mut first: RequestSpec,
         api: &'a ApiClient,
-        call: Call<'a>,
+        call: Call,
     ) -> Self {
         let mut cursor = Cursor::new(plan.pagination.clone());
         cursor.begin(&mut first);
+        let ahead = Ahead::start(api, &first, &call);
         Pages {
             plan,
             api,
             call,
             cursor,
-            next: Some(first),
+            next: Some((first, Some(ahead))),
             fetched: 0,
+            returned: 0,
             capped: false,
             total: None,
             columns: None,
@@ -55,16 +85,18 @@ impl<'a> Pages<'a> {
 
     /// The records of the next page, or `None` after the last.
     pub async fn next(&mut self) -> Result<Option<Vec<Value>>, QueryError> {
-        let Some(request) = self.next.take() else {
+        let Some((request, ahead)) = self.next.take() else {
             return Ok(None);
         };
-        let page = self.api.fetch(&request, self.call).await?;
+        let ahead = ahead.unwrap_or_else(|| Ahead::start(self.api, &request, &self.call));
+        let page = ahead.page().await?;
         self.fetched += 1;
         self.call.counters.page();
         if self.fetched == 1 {
             self.total = api_total(&page);
         }
         let count = self.plan.decoder.count(&page);
+        self.returned += count as u64;
         if self.cursor.advance(&page, count, &request)? {
             if self
                 .plan
@@ -76,7 +108,13 @@ impl<'a> Pages<'a> {
             } else {
                 let mut request = request;
                 self.cursor.apply(&mut request);
-                self.next = Some(request);
+                let wanted = self
+                    .plan
+                    .query
+                    .max_records
+                    .is_none_or(|max| self.returned < max);
+                let ahead = wanted.then(|| Ahead::start(self.api, &request, &self.call));
+                self.next = Some((request, ahead));
             }
         }
         if self.columns.is_none() {
