@@ -137,21 +137,32 @@ pub(crate) async fn load_and_plan(
     Ok((plans, problems))
 }
 
-async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
-    let source = discovery_source(&args.discovery, client);
-    let templates = match templates() {
-        Ok(templates) => templates,
-        Err(exit) => return exit,
-    };
+/// The queries of `paths`, planned with the run's Discovery source, template engine and
+/// `--var`s: the plans, every problem, and the engine (the run renders with it).
+async fn prepare(
+    paths: &[PathBuf],
+    only: &[String],
+    vars: &[(String, String)],
+    discovery: &DiscoveryArgs,
+    client: HyperClient,
+) -> Result<(Vec<QueryPlan>, Vec<Problem>, Templates), Exit> {
+    let source = discovery_source(discovery, client);
+    let templates = templates()?;
     let setup = Setup {
         source: &source,
         templates: &templates,
-        vars: &args.vars,
+        vars,
     };
-    let (plans, problems) = match load_and_plan(&args.paths, &[], &setup).await {
-        Ok(loaded) => loaded,
-        Err(exit) => return exit,
-    };
+    let (plans, problems) = load_and_plan(paths, only, &setup).await?;
+    Ok((plans, problems, templates))
+}
+
+async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
+    let (plans, problems, _) =
+        match prepare(&args.paths, &[], &args.vars, &args.discovery, client).await {
+            Ok(prepared) => prepared,
+            Err(exit) => return exit,
+        };
     for problem in &problems {
         println!("error  {problem}");
     }
@@ -215,18 +226,16 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
 }
 
 async fn run(args: RunArgs, client: HyperClient) -> Exit {
-    let source = discovery_source(&args.discovery, client.clone());
-    let templates = match templates() {
-        Ok(templates) => templates,
-        Err(exit) => return exit,
-    };
-    let setup = Setup {
-        source: &source,
-        templates: &templates,
-        vars: &args.vars,
-    };
-    let (plans, problems) = match load_and_plan(&args.paths, &args.only, &setup).await {
-        Ok(loaded) => loaded,
+    let prepared = prepare(
+        &args.paths,
+        &args.only,
+        &args.vars,
+        &args.discovery,
+        client.clone(),
+    )
+    .await;
+    let (plans, problems, templates) = match prepared {
+        Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
     if !problems.is_empty() {

@@ -386,7 +386,13 @@ fn route(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Value) {
             })
         }
         ["gmail", "v1", "users", _user, "messages", id] => {
-            match (0..config.gmail_messages).find(|i| gmail_message_id(*i) == *id) {
+            // Ids are `m` + hex of 0x1000 + n: read n back (a search would make the server slow).
+            let index = id
+                .strip_prefix('m')
+                .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+                .and_then(|n| n.checked_sub(0x1000))
+                .filter(|n| *n < config.gmail_messages && gmail_message_id(*n) == *id);
+            match index {
                 Some(i) => (StatusCode::OK, gmail_message(i)),
                 None => google_error(
                     404,
