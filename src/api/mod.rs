@@ -93,9 +93,9 @@ impl ApiClient {
         }
     }
 
-    /// Fetches one page and parses it as JSON (an empty body is `{}`). Transient failures are
-    /// retried with backoff; a 401 is answered once with a refreshed token.
-    pub async fn fetch(&self, spec: &RequestSpec, call: &Call) -> Result<Value, ApiError> {
+    /// Fetches one page (its JSON text; an empty body is `{}`). Transient failures are retried
+    /// with backoff; a 401 is answered once with a refreshed token.
+    pub async fn fetch(&self, spec: &RequestSpec, call: &Call) -> Result<Body, ApiError> {
         let mut retries = 0;
         let mut refreshed = false;
         loop {
@@ -149,7 +149,7 @@ impl ApiClient {
         }
     }
 
-    async fn fetch_once(&self, spec: &RequestSpec, call: &Call) -> Result<Value, Attempt> {
+    async fn fetch_once(&self, spec: &RequestSpec, call: &Call) -> Result<Body, Attempt> {
         let auth = &call.auth;
         let mut spec = std::borrow::Cow::Borrowed(spec);
         if let Some(key) = auth.api_key() {
@@ -227,11 +227,35 @@ impl ApiClient {
                 }),
             });
         }
-        if response.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Object(Default::default()));
+        let bytes = if response.body.iter().all(u8::is_ascii_whitespace) {
+            bytes::Bytes::from_static(b"{}")
+        } else {
+            response.body
+        };
+        Ok(Body { bytes, url: shown })
+    }
+}
+
+/// A successful response: JSON text, parsed by whoever reads it.
+#[derive(Debug, Clone)]
+pub struct Body {
+    pub bytes: bytes::Bytes,
+    /// The request's URL (secrets redacted), for messages.
+    pub url: String,
+}
+
+impl Body {
+    /// The whole response as a JSON tree.
+    pub fn json(&self) -> Result<Value, ApiError> {
+        serde_json::from_slice(&self.bytes).map_err(|source| self.not_json(source))
+    }
+
+    /// The error for a response that is not the JSON expected.
+    pub fn not_json(&self, source: serde_json::Error) -> ApiError {
+        ApiError::NotJson {
+            url: self.url.clone(),
+            source,
         }
-        serde_json::from_slice(&response.body)
-            .map_err(|source| ApiError::NotJson { url: shown, source }.into())
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod decode;
 pub mod path;
+pub mod stream;
 
 use serde_json::Value;
 
@@ -195,7 +196,13 @@ pub fn render_cell(record: &Value, path: &[Segment], out: &mut String) -> bool {
     }
     let mut found = Vec::new();
     select(record, path, &mut found);
-    match found.as_slice() {
+    render_found(&found, out)
+}
+
+/// Writes the cell of the values a path reached (one as itself, several joined); false when
+/// there are none.
+pub fn render_found(found: &[&Value], out: &mut String) -> bool {
+    match found {
         [] => return false,
         [one] => render_value(one, out),
         many => join_scalars_or_json(many.iter().copied(), out),

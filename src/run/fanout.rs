@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::output::Output;
-use super::pages::Pages;
+use super::pages::{Batch, Pages};
 use super::{render_columns, Feed, QueryError, Shared, Stop};
 use crate::api::Call;
 use crate::plan::QueryPlan;
@@ -82,10 +82,12 @@ async fn chain(
         .render(&|text| shared.templates.render(text, &context))
         .map_err(QueryError::Template)?;
     let rendered = render_columns(plan, &shared.templates, &context)?;
-    let mut pages = Pages::new(plan, request, &shared.api, call.clone());
+    let mut pages = Pages::new(plan, request, &shared.api, call.clone(), None);
     let mut records = Vec::new();
     while let Some(batch) = pages.next().await? {
-        records.extend(batch);
+        if let Batch::Records(batch) = batch {
+            records.extend(batch);
+        }
     }
     Ok(Chain {
         records,

@@ -28,8 +28,10 @@ use crate::report::Reporter;
 use crate::sink::SinkError;
 use crate::template::Templates;
 
+use crate::records::stream::Selector;
+use crate::records::Decoder;
 use output::Output;
-use pages::Pages;
+use pages::{Batch, Pages};
 
 /// Records waiting between a parent and one child; the parent waits when the child lags, so
 /// neither holds the parent's records whole.
@@ -262,15 +264,26 @@ async fn execute(
                 .request
                 .render(&|text| shared.templates.render(text, &context))
                 .map_err(QueryError::Template)?;
-            let mut pages = Pages::new(plan, request, &shared.api, call);
+            // Plain lists that feed no fan-out take their cells straight from the JSON text.
+            let selector = match (&plan.decoder, &plan.query.explode, output.feeds_children()) {
+                (Decoder::Records(Some(records)), None, false) => {
+                    Selector::new(records, &plan.columns)
+                }
+                _ => None,
+            };
+            let mut pages = Pages::new(plan, request, &shared.api, call, selector.as_ref());
             let mut stop = Stop::Complete;
-            while let Some(records) = pages.next().await? {
+            while let Some(batch) = pages.next().await? {
                 if output.needs_columns() {
                     if let Some(columns) = pages.columns() {
                         output.set_columns(columns)?;
                     }
                 }
-                if !output.write(records, &rendered).await? {
+                let complete = match batch {
+                    Batch::Raw(body, selector) => output.write_raw(&body, selector, &rendered)?,
+                    Batch::Records(records) => output.write(records, &rendered).await?,
+                };
+                if !complete {
                     stop = Stop::MaxRecords(output.written());
                     break;
                 }

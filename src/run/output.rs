@@ -8,9 +8,11 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{Feed, QueryError};
+use crate::api::Body;
 use crate::counters::Counters;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
+use crate::records::stream::{render_selected, Selector, Stopped};
 use crate::records::{render_row, Column, FieldPath};
 use crate::sink::{CsvOptions, CsvSink};
 
@@ -103,6 +105,36 @@ impl<'a> Output<'a> {
         Ok(true)
     }
 
+    /// Writes the records of a page's JSON text, the cells taken by `selector` (no fan-out
+    /// reads these records). Returns false when `max_records` left some of them out.
+    pub fn write_raw(
+        &mut self,
+        body: &Body,
+        selector: &Selector,
+        rendered: &[String],
+    ) -> Result<bool, QueryError> {
+        let mut complete = true;
+        selector
+            .rows(&body.bytes, |found| -> Result<bool, QueryError> {
+                if self.is_full() {
+                    complete = false;
+                    return Ok(false);
+                }
+                if let Some(sink) = &mut self.sink {
+                    render_selected(found, &self.columns, rendered, &self.null, &mut self.row);
+                    sink.write_row(&self.row)?;
+                }
+                self.written += 1;
+                self.counters.records(1);
+                Ok(true)
+            })
+            .map_err(|stopped| match stopped {
+                Stopped::Row(err) => err,
+                Stopped::Json(err) => body.not_json(err).into(),
+            })?;
+        Ok(complete)
+    }
+
     /// Passes a record to every child still listening (a child that failed has hung up).
     async fn feed(&mut self, record: Value) {
         let mut gone = Vec::new();
@@ -114,6 +146,11 @@ impl<'a> Output<'a> {
         for i in gone.into_iter().rev() {
             self.feeds.remove(i);
         }
+    }
+
+    /// True when fan-out queries read this query's records.
+    pub fn feeds_children(&self) -> bool {
+        !self.feeds.is_empty()
     }
 
     /// True when `max_records` has been reached.

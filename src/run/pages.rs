@@ -3,9 +3,10 @@
 use serde_json::Value;
 
 use super::{ApiTotal, QueryError};
-use crate::api::{ApiClient, Call, Cursor, RequestSpec};
+use crate::api::{ApiClient, Body, Call, Cursor, RequestSpec};
 use crate::plan::QueryPlan;
 use crate::records::explode;
+use crate::records::stream::Selector;
 
 /// Response fields in which APIs report the size of the whole result.
 const TOTAL_FIELDS: &[&str] = &[
@@ -17,8 +18,18 @@ const TOTAL_FIELDS: &[&str] = &[
     "totalSize",
 ];
 
+/// The records of one page.
+pub(super) enum Batch<'a> {
+    /// Records as JSON values.
+    Records(Vec<Value>),
+    /// The page's JSON text, and the selector that takes the cells from it.
+    Raw(Body, &'a Selector),
+}
+
 pub(super) struct Pages<'a> {
     plan: &'a QueryPlan,
+    /// Set when the cells can be taken straight from the JSON text.
+    selector: Option<&'a Selector>,
     api: &'a ApiClient,
     call: Call,
     cursor: Cursor,
@@ -35,7 +46,7 @@ pub(super) struct Pages<'a> {
 
 /// A page being fetched by its own task while the previous one is written: the network and
 /// the server's time overlap with gscrape's. Dropping it (a query stopped) cancels the fetch.
-struct Ahead(tokio::task::JoinHandle<Result<Value, crate::api::ApiError>>);
+struct Ahead(tokio::task::JoinHandle<Result<Body, crate::api::ApiError>>);
 
 impl Ahead {
     fn start(api: &ApiClient, request: &RequestSpec, call: &Call) -> Self {
@@ -45,7 +56,7 @@ impl Ahead {
         ))
     }
 
-    async fn page(mut self) -> Result<Value, QueryError> {
+    async fn page(mut self) -> Result<Body, QueryError> {
         match (&mut self.0).await {
             Ok(result) => Ok(result?),
             Err(err) => Err(QueryError::Task(err.to_string())),
@@ -65,12 +76,14 @@ impl<'a> Pages<'a> {
         mut first: RequestSpec,
         api: &'a ApiClient,
         call: Call,
+        selector: Option<&'a Selector>,
     ) -> Self {
         let mut cursor = Cursor::new(plan.pagination.clone());
         cursor.begin(&mut first);
         let ahead = Ahead::start(api, &first, &call);
         Pages {
             plan,
+            selector,
             api,
             call,
             cursor,
@@ -84,18 +97,28 @@ impl<'a> Pages<'a> {
     }
 
     /// The records of the next page, or `None` after the last.
-    pub async fn next(&mut self) -> Result<Option<Vec<Value>>, QueryError> {
+    pub async fn next(&mut self) -> Result<Option<Batch<'a>>, QueryError> {
         let Some((request, ahead)) = self.next.take() else {
             return Ok(None);
         };
         let ahead = ahead.unwrap_or_else(|| Ahead::start(self.api, &request, &self.call));
-        let page = ahead.page().await?;
+        let body = ahead.page().await?;
+        // The selector reads the page without its records (they are read later, cell by cell).
+        let (page, count) = match self.selector {
+            Some(selector) => selector
+                .outline(&body.bytes)
+                .map_err(|e| body.not_json(e))?,
+            None => {
+                let page = body.json()?;
+                let count = self.plan.decoder.count(&page);
+                (page, count)
+            }
+        };
         self.fetched += 1;
         self.call.counters.page();
         if self.fetched == 1 {
             self.total = api_total(&page);
         }
-        let count = self.plan.decoder.count(&page);
         self.returned += count as u64;
         if self.cursor.advance(&page, count, &request)? {
             if self
@@ -117,14 +140,17 @@ impl<'a> Pages<'a> {
                 self.next = Some((request, ahead));
             }
         }
+        if let Some(selector) = self.selector {
+            return Ok(Some(Batch::Raw(body, selector)));
+        }
         if self.columns.is_none() {
             self.columns = self.plan.decoder.columns_from_response(&page);
         }
         let records = self.plan.decoder.decode(page);
-        Ok(Some(match &self.plan.query.explode {
+        Ok(Some(Batch::Records(match &self.plan.query.explode {
             Some(path) => explode(records, &path.value),
             None => records,
-        }))
+        })))
     }
 
     /// True while another page is to come.
