@@ -250,6 +250,14 @@ impl Body {
         serde_json::from_slice(&self.bytes).map_err(|source| self.not_json(source))
     }
 
+    /// The body as text (JSON is UTF-8), checked once for the whole page.
+    pub fn text(&self) -> Result<&str, ApiError> {
+        std::str::from_utf8(&self.bytes).map_err(|_| ApiError::NotJson {
+            url: self.url.clone(),
+            source: serde::de::Error::custom("the response is not UTF-8"),
+        })
+    }
+
     /// The error for a response that is not the JSON expected.
     pub fn not_json(&self, source: serde_json::Error) -> ApiError {
         ApiError::NotJson {

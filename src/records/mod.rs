@@ -10,6 +10,8 @@ pub mod decode;
 pub mod path;
 pub mod stream;
 
+use std::borrow::Borrow;
+
 use serde_json::Value;
 
 pub use decode::Decoder;
@@ -201,11 +203,11 @@ pub fn render_cell(record: &Value, path: &[Segment], out: &mut String) -> bool {
 
 /// Writes the cell of the values a path reached (one as itself, several joined); false when
 /// there are none.
-pub fn render_found(found: &[&Value], out: &mut String) -> bool {
+pub fn render_found<V: std::borrow::Borrow<Value>>(found: &[V], out: &mut String) -> bool {
     match found {
         [] => return false,
-        [one] => render_value(one, out),
-        many => join_scalars_or_json(many.iter().copied(), out),
+        [one] => render_value(one.borrow(), out),
+        many => join_scalars_or_json(many.iter().map(Borrow::borrow), out),
     }
     true
 }

@@ -84,9 +84,9 @@ impl Selector {
     }
 
     /// The page without its records, and how many records it has (for the cursor).
-    pub fn outline(&self, json: &[u8]) -> Result<(Value, usize), serde_json::Error> {
+    pub fn outline(&self, json: &str) -> Result<(Value, usize), serde_json::Error> {
         let mut count = 0;
-        let mut de = serde_json::Deserializer::from_slice(json);
+        let mut de = serde_json::Deserializer::from_str(json);
         let page = PageSeed {
             records: &self.records,
             each: RefCell::new(Each::Count(&mut count)),
@@ -100,7 +100,7 @@ impl Selector {
     /// values its path reached. `row` returns false to skip the rest.
     pub fn rows<E>(
         &self,
-        json: &[u8],
+        json: &str,
         mut row: impl FnMut(&[Vec<Value>]) -> Result<bool, E>,
     ) -> Result<(), Stopped<E>> {
         let mut found: Vec<Vec<Value>> = vec![Vec::new(); self.columns];
@@ -112,7 +112,7 @@ impl Selector {
                 false
             }
         };
-        let mut de = serde_json::Deserializer::from_slice(json);
+        let mut de = serde_json::Deserializer::from_str(json);
         let result = PageSeed {
             records: &self.records,
             each: RefCell::new(Each::Select {
@@ -340,8 +340,7 @@ pub fn render_selected(
         cell.clear();
         match &column.source {
             ColumnSource::Path(_) => {
-                let values: Vec<&Value> = found[i].iter().collect();
-                if !render_found(&values, cell) {
+                if !render_found(&found[i], cell) {
                     cell.push_str(null);
                 }
             }
@@ -389,14 +388,14 @@ mod tests {
         .collect();
         let text = page.to_string();
         let selector = Selector::new(&FieldPath::parse("files").unwrap(), &columns).unwrap();
-        let (outline, count) = selector.outline(text.as_bytes()).unwrap();
+        let (outline, count) = selector.outline(&text).unwrap();
         assert_eq!(count, 3);
         assert_eq!(outline, json!({"kind": "x", "nextPageToken": "t"}));
 
         let mut fast = Vec::new();
         let mut row = Vec::new();
         selector
-            .rows::<()>(text.as_bytes(), |found| {
+            .rows::<()>(&text, |found| {
                 render_selected(found, &columns, &[], "NULL", &mut row);
                 fast.push(row.clone());
                 Ok(true)

@@ -115,7 +115,7 @@ impl<'a> Output<'a> {
     ) -> Result<bool, QueryError> {
         let mut complete = true;
         selector
-            .rows(&body.bytes, |found| -> Result<bool, QueryError> {
+            .rows(body.text()?, |found| -> Result<bool, QueryError> {
                 if self.is_full() {
                     complete = false;
                     return Ok(false);

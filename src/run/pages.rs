@@ -106,7 +106,7 @@ impl<'a> Pages<'a> {
         // The selector reads the page without its records (they are read later, cell by cell).
         let (page, count) = match self.selector {
             Some(selector) => selector
-                .outline(&body.bytes)
+                .outline(body.text()?)
                 .map_err(|e| body.not_json(e))?,
             None => {
                 let page = body.json()?;
