@@ -650,6 +650,28 @@ mod tests {
     }
 
     #[test]
+    fn page_numbers_count_up_until_a_short_page() {
+        let mut cursor = Cursor::new(Pagination::PageNumber(PageNumberPaging {
+            page: RequestField::Query("page".into()),
+            first: 1,
+            limit: Some((RequestField::Query("per_page".into()), 2)),
+        }));
+        let mut r = request(None);
+        cursor.begin(&mut r);
+        assert_eq!(
+            r.query,
+            [
+                ("per_page".to_owned(), "2".to_owned()),
+                ("page".to_owned(), "1".to_owned())
+            ]
+        );
+        assert_eq!(cursor.advance(&json!({}), 2, &r), Ok(true));
+        cursor.apply(&mut r);
+        assert!(r.query.contains(&("page".to_owned(), "2".to_owned())));
+        assert_eq!(cursor.advance(&json!({}), 1, &r), Ok(false));
+    }
+
+    #[test]
     fn one_based_offsets_stop_on_a_short_page() {
         let mut cursor = Cursor::new(Pagination::Offset(OffsetPaging {
             offset: RequestField::Query("startIndex".into()),
