@@ -153,12 +153,26 @@ pub fn render_row(
     null: &str,
     row: &mut Vec<String>,
 ) {
+    fill_row(columns, rendered, null, row, |_, path, cell| {
+        render_cell(record, path.segments(), cell)
+    });
+}
+
+/// Fills `row` column by column: a path column from `cell_of(index, path, cell)` (false: the
+/// field is missing, `null` is written), a template column from `rendered`.
+pub fn fill_row(
+    columns: &[Column],
+    rendered: &[String],
+    null: &str,
+    row: &mut Vec<String>,
+    mut cell_of: impl FnMut(usize, &FieldPath, &mut String) -> bool,
+) {
     row.resize(columns.len(), String::new());
     for (i, (cell, column)) in row.iter_mut().zip(columns).enumerate() {
         cell.clear();
         match &column.source {
             ColumnSource::Path(path) => {
-                if !render_cell(record, path.segments(), cell) {
+                if !cell_of(i, path, cell) {
                     cell.push_str(null);
                 }
             }

@@ -11,7 +11,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{render_found, Column, ColumnSource, FieldPath, Segment};
+use super::{fill_row, render_found, Column, ColumnSource, FieldPath, Segment};
 
 /// The column paths as a tree of keys.
 #[derive(Debug, Default)]
@@ -335,18 +335,9 @@ pub fn render_selected(
     null: &str,
     row: &mut Vec<String>,
 ) {
-    row.resize(columns.len(), String::new());
-    for (i, (cell, column)) in row.iter_mut().zip(columns).enumerate() {
-        cell.clear();
-        match &column.source {
-            ColumnSource::Path(_) => {
-                if !render_found(&found[i], cell) {
-                    cell.push_str(null);
-                }
-            }
-            ColumnSource::Template(_) => cell.push_str(rendered.get(i).map_or("", String::as_str)),
-        }
-    }
+    fill_row(columns, rendered, null, row, |i, _, cell| {
+        render_found(&found[i], cell)
+    });
 }
 
 #[cfg(test)]
