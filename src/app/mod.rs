@@ -102,11 +102,11 @@ async fn plan_queries(
 /// Loads the queries named by `paths` and plans the ones that parsed: the plans, and every
 /// problem of every file. A path that does not exist is reported at once.
 /// What planning needs besides the query files.
-pub(crate) struct Setup<'a> {
-    pub source: &'a DiscoverySource,
-    pub templates: &'a Templates,
+struct Setup<'a> {
+    source: &'a DiscoverySource,
+    templates: &'a Templates,
     /// `--var key=value`, over every query's `[vars]`.
-    pub vars: &'a [(String, String)],
+    vars: &'a [(String, String)],
 }
 
 /// The template engine, or exit 2 when `GSCRAPE_TODAY` is not a date.
@@ -117,7 +117,7 @@ fn templates() -> Result<Templates, Exit> {
     })
 }
 
-pub(crate) async fn load_and_plan(
+async fn load_and_plan(
     paths: &[PathBuf],
     only: &[String],
     setup: &Setup<'_>,
