@@ -13,6 +13,9 @@ use super::{render_columns, Feed, QueryError, Shared, Stop};
 use crate::api::Call;
 use crate::plan::QueryPlan;
 
+/// Finished chains that may wait for an earlier one, per running chain.
+const REORDER_ROOM: usize = 4;
+
 /// The result of one request chain.
 struct Chain {
     records: Vec<Value>,
@@ -47,12 +50,20 @@ pub(super) async fn run(
             None => Some((Err(()), None)),
         }
     });
+    // `width` chains run at once; finished ones may wait for an earlier one to be written
+    // without holding a running slot, so one slow chain does not stall the others.
+    let running = tokio::sync::Semaphore::new(width);
+    let running = &running;
     let chains = records
         .map(|record| async move {
             let record = record.map_err(|()| QueryError::ParentFailed(parent.to_owned()))?;
+            let _slot = running
+                .acquire()
+                .await
+                .map_err(|e| QueryError::Task(e.to_string()))?;
             chain(plan, record, call, shared).await
         })
-        .buffered(width);
+        .buffered(width.saturating_mul(REORDER_ROOM));
     let mut chains = std::pin::pin!(chains.peekable());
     let mut capped = false;
     while let Some(done) = chains.next().await {
