@@ -5,13 +5,16 @@
 //! Used when the records are one top-level array (`files`), the column paths have no `[n]`,
 //! nothing is exploded and no fan-out reads the records.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{Map, Value};
 
-use super::{fill_row, render_found, Column, ColumnSource, FieldPath, Segment};
+use super::{fill_row, render_value, Column, ColumnSource, FieldPath, Segment, LIST_SEPARATOR};
 
 /// The column paths as a tree of keys.
 #[derive(Debug, Default)]
@@ -98,14 +101,14 @@ impl Selector {
 
     /// Calls `row` with the cells found in each record, in order: per column, the non-null
     /// values its path reached. `row` returns false to skip the rest.
-    pub fn rows<E>(
+    pub fn rows<'de, E>(
         &self,
-        json: &str,
-        mut row: impl FnMut(&[Vec<Value>]) -> Result<bool, E>,
+        json: &'de str,
+        mut row: impl FnMut(&[Vec<Found<'de>>]) -> Result<bool, E>,
     ) -> Result<(), Stopped<E>> {
-        let mut found: Vec<Vec<Value>> = vec![Vec::new(); self.columns];
+        let mut found: Vec<Vec<Found<'de>>> = (0..self.columns).map(|_| Vec::new()).collect();
         let mut failure = None;
-        let mut on_record = |found: &[Vec<Value>]| match row(found) {
+        let mut on_record = |found: &[Vec<Found<'de>>]| match row(found) {
             Ok(more) => more,
             Err(err) => {
                 failure = Some(err);
@@ -138,24 +141,33 @@ pub enum Stopped<E> {
     Row(E),
 }
 
+/// A value a column's path reached, borrowed from the page text where it can be (a string
+/// without escapes), so that most cells cost no allocation.
+#[derive(Debug, Clone)]
+pub enum Found<'de> {
+    Str(Cow<'de, str>),
+    /// Any other value: a number, a boolean, an array or an object (never null).
+    Value(Value),
+}
+
 /// What to do with each record.
-enum Each<'a> {
+enum Each<'a, 'de> {
     Count(&'a mut usize),
     Select {
         root: &'a Node,
-        found: &'a mut Vec<Vec<Value>>,
-        row: &'a mut dyn FnMut(&[Vec<Value>]) -> bool,
+        found: &'a mut Vec<Vec<Found<'de>>>,
+        row: &'a mut dyn FnMut(&[Vec<Found<'de>>]) -> bool,
         more: bool,
     },
 }
 
 /// The page: the records array is handed to `each`, the other fields kept (outline) or skipped.
-struct PageSeed<'a> {
+struct PageSeed<'a, 'de> {
     records: &'a str,
-    each: RefCell<Each<'a>>,
+    each: RefCell<Each<'a, 'de>>,
 }
 
-impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
+impl<'de> DeserializeSeed<'de> for PageSeed<'_, 'de> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
@@ -163,7 +175,7 @@ impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for PageSeed<'_> {
+impl<'de> Visitor<'de> for PageSeed<'_, 'de> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -187,9 +199,9 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
 }
 
 /// The records array (or null).
-struct RecordsSeed<'s, 'a>(&'s RefCell<Each<'a>>);
+struct RecordsSeed<'s, 'a, 'de>(&'s RefCell<Each<'a, 'de>>);
 
-impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, '_, 'de> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -197,7 +209,7 @@ impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
+impl<'de> Visitor<'de> for RecordsSeed<'_, '_, 'de> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -243,37 +255,50 @@ impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
 }
 
 /// The value at one node of the column tree.
-struct NodeSeed<'a> {
+struct NodeSeed<'a, 'de> {
     node: &'a Node,
-    found: &'a mut Vec<Vec<Value>>,
+    found: &'a mut Vec<Vec<Found<'de>>>,
 }
 
-impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_, 'de> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         if self.node.ends.is_empty() {
             return deserializer.deserialize_any(self);
         }
-        // A column ends here: keep the value whole; deeper columns are read from it.
+        if self.node.children.is_empty() {
+            // Columns end here and none goes deeper: the value as it is, strings borrowed.
+            if let Some(value) = deserializer.deserialize_any(FoundVisitor)? {
+                push_each(self.found, &self.node.ends, value);
+            }
+            return Ok(());
+        }
+        // A column ends here and others go deeper: keep the value whole and read them from it.
         let value = Value::deserialize(deserializer)?;
         for (column, rest) in &self.node.below {
             let mut at = Vec::new();
             super::select(&value, rest, &mut at);
-            self.found[*column].extend(at.into_iter().cloned());
+            self.found[*column].extend(at.into_iter().map(|v| Found::Value(v.clone())));
         }
         if !value.is_null() {
-            for column in &self.node.ends {
-                self.found[*column].push(value.clone());
-            }
+            push_each(self.found, &self.node.ends, Found::Value(value));
         }
         Ok(())
     }
 }
 
-use serde::Deserialize;
+/// Adds `value` to the found values of each of `columns`.
+fn push_each<'de>(found: &mut [Vec<Found<'de>>], columns: &[usize], value: Found<'de>) {
+    if let Some((last, others)) = columns.split_last() {
+        for column in others {
+            found[*column].push(value.clone());
+        }
+        found[*last].push(value);
+    }
+}
 
-impl<'de> Visitor<'de> for NodeSeed<'_> {
+impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -281,7 +306,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
             match self.node.child(&key) {
                 Some(child) => map.next_value_seed(NodeSeed {
                     node: child,
@@ -327,9 +352,80 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
 }
 
+/// An object key, borrowed from the text unless it has escapes (serde's own `Cow` always copies).
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+}
+
+/// One value as a [`Found`]; `None` for null.
+struct FoundVisitor;
+
+impl<'de> Visitor<'de> for FoundVisitor {
+    type Value = Option<Found<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Found::Str(Cow::Borrowed(text))))
+    }
+    fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Some(Found::Str(Cow::Owned(text.to_owned()))))
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(Some(Found::Value(Value::Bool(b))))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Some(Found::Value(n.into())))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Some(Found::Value(n.into())))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+        Ok(Some(Found::Value(n.into())))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Some(Found::Value(Value::Array(items))))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = Map::new();
+        while let Some((key, value)) = map.next_entry()? {
+            object.insert(key, value);
+        }
+        Ok(Some(Found::Value(Value::Object(object))))
+    }
+}
+
 /// The cells of one record from what [`Selector::rows`] found, as `render_row` would make them.
 pub fn render_selected(
-    found: &[Vec<Value>],
+    found: &[Vec<Found<'_>>],
     columns: &[Column],
     rendered: &[String],
     null: &str,
@@ -338,6 +434,41 @@ pub fn render_selected(
     fill_row(columns, rendered, null, row, |i, _, cell| {
         render_found(&found[i], cell)
     });
+}
+
+/// The cell of the values one path reached, by the rules of [`super::render_found`]: one as
+/// itself, several scalars joined, several with an array or object among them as a JSON array.
+fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
+    match found {
+        [] => return false,
+        [Found::Str(text)] => out.push_str(text),
+        [Found::Value(value)] => render_value(value, out),
+        many if many
+            .iter()
+            .any(|f| matches!(f, Found::Value(Value::Array(_) | Value::Object(_)))) =>
+        {
+            let all: Vec<Value> = many
+                .iter()
+                .map(|f| match f {
+                    Found::Str(text) => Value::String(text.to_string()),
+                    Found::Value(value) => value.clone(),
+                })
+                .collect();
+            out.push_str(&Value::Array(all).to_string());
+        }
+        many => {
+            for (i, found) in many.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(LIST_SEPARATOR);
+                }
+                match found {
+                    Found::Str(text) => out.push_str(text),
+                    Found::Value(value) => render_value(value, out),
+                }
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]

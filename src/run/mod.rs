@@ -267,11 +267,11 @@ async fn execute(
             // Plain lists that feed no fan-out take their cells straight from the JSON text.
             let selector = match (&plan.decoder, &plan.query.explode, output.feeds_children()) {
                 (Decoder::Records(Some(records)), None, false) => {
-                    Selector::new(records, &plan.columns)
+                    Selector::new(records, &plan.columns).map(Arc::new)
                 }
                 _ => None,
             };
-            let mut pages = Pages::new(plan, request, &shared.api, call, selector.as_ref());
+            let mut pages = Pages::new(plan, request, &shared.api, call, selector);
             let mut stop = Stop::Complete;
             while let Some(batch) = pages.next().await? {
                 if output.needs_columns() {
@@ -280,7 +280,7 @@ async fn execute(
                     }
                 }
                 let complete = match batch {
-                    Batch::Raw(body, selector) => output.write_raw(&body, selector, &rendered)?,
+                    Batch::Raw(body, selector) => output.write_raw(&body, &selector, &rendered)?,
                     Batch::Records(records) => output.write(records, &rendered).await?,
                 };
                 if !complete {

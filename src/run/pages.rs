@@ -1,12 +1,16 @@
-//! The pages of one request chain, fetched one after another as the cursor says.
+//! The pages of one request chain, fetched one after another as the cursor says, by a task
+//! that stays ahead of the writer.
+
+use std::sync::Arc;
 
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use super::{ApiTotal, QueryError};
 use crate::api::{ApiClient, Body, Call, Cursor, RequestSpec};
 use crate::plan::QueryPlan;
-use crate::records::explode;
 use crate::records::stream::Selector;
+use crate::records::{explode, Decoder};
 
 /// Response fields in which APIs report the size of the whole result.
 const TOTAL_FIELDS: &[&str] = &[
@@ -19,54 +23,129 @@ const TOTAL_FIELDS: &[&str] = &[
 ];
 
 /// The records of one page.
-pub(super) enum Batch<'a> {
+pub(super) enum Batch {
     /// Records as JSON values.
     Records(Vec<Value>),
     /// The page's JSON text, and the selector that takes the cells from it.
-    Raw(Body, &'a Selector),
+    Raw(Body, Arc<Selector>),
 }
 
+/// Pages fetched ahead of the writer: enough to keep the server busy while a page is written,
+/// few enough that memory stays flat.
+const AHEAD: usize = 2;
+
+/// The pages of one request chain. A fetcher task of its own requests each page as soon as the
+/// one before it is read (its next-page token or offset), so the server's time overlaps with
+/// the writing of earlier pages; dropping `Pages` (a query stopped) cancels it.
 pub(super) struct Pages<'a> {
     plan: &'a QueryPlan,
-    /// Set when the cells can be taken straight from the JSON text.
-    selector: Option<&'a Selector>,
-    api: &'a ApiClient,
-    call: Call,
-    cursor: Cursor,
-    /// The next request, usually already on its way; `None` once the chain has ended.
-    next: Option<(RequestSpec, Option<Ahead>)>,
+    selector: Option<Arc<Selector>>,
+    pages: mpsc::Receiver<Result<Fetched, QueryError>>,
+    fetcher: AbortOnDrop,
+    /// What follows the last page received; `None` until the first.
+    then: Option<Then>,
     fetched: u64,
-    /// Records returned so far (no page is fetched ahead past `max_records`).
-    returned: u64,
-    capped: bool,
     total: Option<ApiTotal>,
     /// The column names the first page declared (reports that name them only there).
     columns: Option<Vec<String>>,
 }
 
-/// A page being fetched by its own task while the previous one is written: the network and
-/// the server's time overlap with gscrape's. Dropping it (a query stopped) cancels the fetch.
-struct Ahead(tokio::task::JoinHandle<Result<Body, crate::api::ApiError>>);
+/// A page as the fetcher read it: its body, and the page itself (without its records when a
+/// selector reads them from the body later).
+struct Fetched {
+    body: Body,
+    page: Value,
+    then: Then,
+}
 
-impl Ahead {
-    fn start(api: &ApiClient, request: &RequestSpec, call: &Call) -> Self {
-        let (api, request, call) = (api.clone(), request.clone(), call.clone());
-        Ahead(tokio::spawn(
-            async move { api.fetch(&request, &call).await },
-        ))
-    }
+/// What follows a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// The next page, already requested.
+    More,
+    /// The API has no more pages.
+    End,
+    /// `max_pages` was reached while the API had more.
+    Capped,
+    /// `max_records` was reached while the API had more: not requested.
+    Held,
+}
 
-    async fn page(mut self) -> Result<Body, QueryError> {
-        match (&mut self.0).await {
-            Ok(result) => Ok(result?),
-            Err(err) => Err(QueryError::Task(err.to_string())),
-        }
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
-impl Drop for Ahead {
-    fn drop(&mut self) {
-        self.0.abort();
+/// What the fetcher needs, owned: it runs on its own task.
+struct Fetcher {
+    api: ApiClient,
+    call: Call,
+    cursor: Cursor,
+    selector: Option<Arc<Selector>>,
+    decoder: Decoder,
+    max_pages: Option<u64>,
+    max_records: Option<u64>,
+}
+
+impl Fetcher {
+    /// Fetches and reads pages until the last (or a cap), handing each to the writer.
+    async fn run(
+        mut self,
+        mut request: RequestSpec,
+        out: mpsc::Sender<Result<Fetched, QueryError>>,
+    ) {
+        let (mut fetched, mut returned) = (0u64, 0u64);
+        loop {
+            let page = self.page(&mut request, &mut fetched, &mut returned).await;
+            let last = !matches!(
+                page,
+                Ok(Fetched {
+                    then: Then::More,
+                    ..
+                })
+            );
+            if out.send(page).await.is_err() || last {
+                return;
+            }
+        }
+    }
+
+    /// Fetches the page of `request`, reads it, and turns `request` into the next page's.
+    async fn page(
+        &mut self,
+        request: &mut RequestSpec,
+        fetched: &mut u64,
+        returned: &mut u64,
+    ) -> Result<Fetched, QueryError> {
+        let body = self.api.fetch(request, &self.call).await?;
+        // The selector reads the page without its records (they are read later, cell by cell).
+        let (page, count) = match &self.selector {
+            Some(selector) => selector
+                .outline(body.text()?)
+                .map_err(|e| body.not_json(e))?,
+            None => {
+                let page = body.json()?;
+                let count = self.decoder.count(&page);
+                (page, count)
+            }
+        };
+        *fetched += 1;
+        *returned += count as u64;
+        self.call.counters.page();
+        let then = if !self.cursor.advance(&page, count, request)? {
+            Then::End
+        } else if self.max_pages.is_some_and(|max| *fetched >= max) {
+            Then::Capped
+        } else if self.max_records.is_some_and(|max| *returned >= max) {
+            Then::Held
+        } else {
+            self.cursor.apply(request);
+            Then::More
+        };
+        Ok(Fetched { body, page, then })
     }
 }
 
@@ -74,74 +153,51 @@ impl<'a> Pages<'a> {
     pub fn new(
         plan: &'a QueryPlan,
         mut first: RequestSpec,
-        api: &'a ApiClient,
+        api: &ApiClient,
         call: Call,
-        selector: Option<&'a Selector>,
+        selector: Option<Arc<Selector>>,
     ) -> Self {
         let mut cursor = Cursor::new(plan.pagination.clone());
         cursor.begin(&mut first);
-        let ahead = Ahead::start(api, &first, &call);
+        let fetcher = Fetcher {
+            api: api.clone(),
+            call,
+            cursor,
+            selector: selector.clone(),
+            decoder: plan.decoder.clone(),
+            max_pages: plan.query.max_pages,
+            max_records: plan.query.max_records,
+        };
+        let (tx, rx) = mpsc::channel(AHEAD);
+        let task = tokio::spawn(fetcher.run(first, tx));
         Pages {
             plan,
             selector,
-            api,
-            call,
-            cursor,
-            next: Some((first, Some(ahead))),
+            pages: rx,
+            fetcher: AbortOnDrop(task),
+            then: None,
             fetched: 0,
-            returned: 0,
-            capped: false,
             total: None,
             columns: None,
         }
     }
 
     /// The records of the next page, or `None` after the last.
-    pub async fn next(&mut self) -> Result<Option<Batch<'a>>, QueryError> {
-        let Some((request, ahead)) = self.next.take() else {
+    pub async fn next(&mut self) -> Result<Option<Batch>, QueryError> {
+        if self.then.is_some_and(|then| then != Then::More) {
             return Ok(None);
+        }
+        let Fetched { body, page, then } = match self.pages.recv().await {
+            Some(page) => page?,
+            None => return Err(QueryError::Task(fetcher_end(&mut self.fetcher).await)),
         };
-        let ahead = ahead.unwrap_or_else(|| Ahead::start(self.api, &request, &self.call));
-        let body = ahead.page().await?;
-        // The selector reads the page without its records (they are read later, cell by cell).
-        let (page, count) = match self.selector {
-            Some(selector) => selector
-                .outline(body.text()?)
-                .map_err(|e| body.not_json(e))?,
-            None => {
-                let page = body.json()?;
-                let count = self.plan.decoder.count(&page);
-                (page, count)
-            }
-        };
+        self.then = Some(then);
         self.fetched += 1;
-        self.call.counters.page();
         if self.fetched == 1 {
             self.total = api_total(&page);
         }
-        self.returned += count as u64;
-        if self.cursor.advance(&page, count, &request)? {
-            if self
-                .plan
-                .query
-                .max_pages
-                .is_some_and(|max| self.fetched >= max)
-            {
-                self.capped = true;
-            } else {
-                let mut request = request;
-                self.cursor.apply(&mut request);
-                let wanted = self
-                    .plan
-                    .query
-                    .max_records
-                    .is_none_or(|max| self.returned < max);
-                let ahead = wanted.then(|| Ahead::start(self.api, &request, &self.call));
-                self.next = Some((request, ahead));
-            }
-        }
-        if let Some(selector) = self.selector {
-            return Ok(Some(Batch::Raw(body, selector)));
+        if let Some(selector) = &self.selector {
+            return Ok(Some(Batch::Raw(body, selector.clone())));
         }
         if self.columns.is_none() {
             self.columns = self.plan.decoder.columns_from_response(&page);
@@ -155,12 +211,12 @@ impl<'a> Pages<'a> {
 
     /// True while another page is to come.
     pub fn has_more(&self) -> bool {
-        self.next.is_some()
+        matches!(self.then, None | Some(Then::More | Then::Held))
     }
 
     /// True when `max_pages` ended the chain while the API had more.
     pub fn capped(&self) -> bool {
-        self.capped
+        self.then == Some(Then::Capped)
     }
 
     pub fn fetched(&self) -> u64 {
@@ -175,6 +231,14 @@ impl<'a> Pages<'a> {
     /// The size of the whole result, as the first page reported it.
     pub fn api_total(&self) -> Option<&ApiTotal> {
         self.total.as_ref()
+    }
+}
+
+/// Why the fetcher hung up without a last page: it panicked or was cancelled.
+async fn fetcher_end(fetcher: &mut AbortOnDrop) -> String {
+    match (&mut fetcher.0).await {
+        Err(err) => err.to_string(),
+        Ok(()) => "the page fetcher stopped early".to_owned(),
     }
 }
 

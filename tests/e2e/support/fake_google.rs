@@ -315,7 +315,10 @@ async fn handle(
                 entry.1 += 1;
                 *entry
             };
-            tokio::time::sleep(config.latency).await;
+            if !config.latency.is_zero() {
+                // (A zero sleep still waits for the timer's next millisecond tick.)
+                tokio::time::sleep(config.latency).await;
+            }
             state.api_requests.lock().unwrap().1 -= 1;
             if config.fast_drive && seen.path() == "/drive/v3/files" {
                 let body = fast_drive_page(&query, &config);
