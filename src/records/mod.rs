@@ -7,6 +7,7 @@
 //! strings (int64-as-string too) are unchanged.
 
 pub mod decode;
+mod outline;
 pub mod path;
 pub mod stream;
 

@@ -88,6 +88,10 @@ impl Selector {
 
     /// The page without its records, and how many records it has (for the cursor).
     pub fn outline(&self, json: &str) -> Result<(Value, usize), serde_json::Error> {
+        // A quick scan; serde_json when the scan gives up, to say what is wrong with the page.
+        if let Some(outline) = super::outline::outline(json, &self.records) {
+            return Ok(outline);
+        }
         let mut count = 0;
         let mut de = serde_json::Deserializer::from_str(json);
         let page = PageSeed {
