@@ -459,16 +459,20 @@ pub fn infer_records(doc: &Document, method: &Method, pagination: &Pagination) -
     }
 }
 
-/// Among several arrays, the one that names what the method lists: `items`, or the resource's
-/// name (`messages` → `jobMessages`), or what the verb names (`fetchRows` → `rows`), else the
-/// usual names of result lists. `None` when no single best one stands out.
+/// Among several arrays, the one that names what the method lists: `items` or the resource
+/// (`sessions` → `session`), else a name ending in it (`jobs` → `matchingJobs`), else one
+/// holding it (`messages` → `jobMessages`) or what the verb names (`fetchRows` → `rows`), else
+/// the usual names of result lists. `None` when no single best one stands out.
 fn best_candidate<'a>(candidates: &'a [String], resource: &str, verb: &str) -> Option<&'a String> {
     let resource = resource.to_ascii_lowercase();
     let verb = verb.to_ascii_lowercase();
     let stem = resource.trim_end_matches('s');
     let score = |candidate: &String| {
         let name = candidate.to_ascii_lowercase();
-        if name == "items" || (!resource.is_empty() && name == resource) {
+        let named = |n: &str| !n.is_empty() && name == n;
+        if name == "items" || named(&resource) || named(stem) {
+            4
+        } else if !resource.is_empty() && name.ends_with(&resource) {
             3
         } else if (!stem.is_empty() && name.contains(stem)) || verb.contains(&name) {
             2
@@ -768,5 +772,55 @@ fn configured_pagination(
         other => fail(format!(
             "style {other:?} is not one of: token, offset, page, none"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::best_candidate;
+
+    fn best(candidates: &[&str], resource: &str, verb: &str) -> Option<String> {
+        let candidates: Vec<String> = candidates.iter().map(|c| c.to_string()).collect();
+        best_candidate(&candidates, resource, verb).cloned()
+    }
+
+    /// Cases from the corpus: the array that names what the method lists wins.
+    #[test]
+    fn the_array_named_after_the_resource_wins() {
+        let pick = |c: &[&str], r, v| best(c, r, v);
+        assert_eq!(
+            pick(&["deletedSession", "session"], "sessions", "list").as_deref(),
+            Some("session")
+        );
+        assert_eq!(
+            pick(
+                &["appliedJobLocationFilters", "matchingJobs"],
+                "jobs",
+                "search"
+            )
+            .as_deref(),
+            Some("matchingJobs")
+        );
+        assert_eq!(
+            pick(&["taskEvents", "events"], "events", "list").as_deref(),
+            Some("events")
+        );
+        assert_eq!(
+            pick(&["jobMessages", "jobMetrics"], "messages", "list").as_deref(),
+            Some("jobMessages")
+        );
+        assert_eq!(
+            pick(&["columns", "rows"], "tables", "fetchRows").as_deref(),
+            Some("rows")
+        );
+        assert_eq!(pick(&["environments", "hosts"], "stats", "get"), None);
+        assert_eq!(
+            pick(
+                &["deletedDataPoint", "insertedDataPoint"],
+                "dataPointChanges",
+                "list"
+            ),
+            None
+        );
     }
 }
