@@ -7,8 +7,8 @@
 //! strings (int64-as-string too) are unchanged.
 
 pub mod decode;
-mod outline;
 pub mod path;
+mod scan;
 pub mod stream;
 
 use std::borrow::Borrow;

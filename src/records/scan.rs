@@ -1,0 +1,345 @@
+//! A structural scan of a page's JSON text, for plain list exports: the page's outline (its
+//! fields other than the records, and how many records it has) and the values that the
+//! columns' paths reach in each record, found without parsing the rest. Strings without
+//! escapes are borrowed from the text; the few values a column keeps whole (numbers, arrays,
+//! objects, escaped strings) are parsed by serde_json from their slice, so cells come out
+//! exactly as on the general path.
+//!
+//! The scan checks the structure (brackets, strings, separators), not every character of the
+//! fields it skips. A page it cannot follow gives `None` (outline) or an error (rows); the
+//! caller then lets serde_json say what is wrong.
+
+use std::borrow::Cow;
+
+use memchr::memchr2;
+use serde_json::{Map, Value};
+
+use super::stream::{push_each, Found, Node};
+
+/// The page's other fields and its record count, for records in the top-level field `records`.
+pub(super) fn outline(json: &str, records: &str) -> Option<(Value, usize)> {
+    let b = json.as_bytes();
+    let mut rest = Map::new();
+    let mut count = 0;
+    let mut fields = Fields::open(b, ws(b, 0))?;
+    while let Some(key) = fields.next_key(json)? {
+        let i = fields.at;
+        fields.at = if key == records {
+            match b.get(i)? {
+                b'[' => {
+                    let (n, end) = count_elements(b, i)?;
+                    count = n;
+                    end
+                }
+                b'n' if b[i..].starts_with(b"null") => i + 4,
+                _ => return None,
+            }
+        } else {
+            let end = value_end(b, i)?;
+            rest.insert(key.into_owned(), serde_json::from_str(&json[i..end]).ok()?);
+            end
+        };
+    }
+    (ws(b, fields.at) == b.len()).then_some((Value::Object(rest), count))
+}
+
+/// Why a row scan stopped early.
+#[derive(Debug)]
+pub(super) enum RowsError {
+    /// The page is not as expected (the caller asks serde_json for the details).
+    Structure,
+    /// A value a column keeps did not parse.
+    Json(serde_json::Error),
+}
+
+impl From<serde_json::Error> for RowsError {
+    fn from(err: serde_json::Error) -> Self {
+        RowsError::Json(err)
+    }
+}
+
+/// Calls `row` with the values the columns reach in each record of the top-level array
+/// `records`, until the last record or until `row` returns false.
+pub(super) fn rows<'de>(
+    json: &'de str,
+    records: &str,
+    root: &Node,
+    found: &mut [Vec<Found<'de>>],
+    row: &mut dyn FnMut(&[Vec<Found<'de>>]) -> bool,
+) -> Result<(), RowsError> {
+    use RowsError::Structure;
+    let b = json.as_bytes();
+    let mut fields = Fields::open(b, ws(b, 0)).ok_or(Structure)?;
+    while let Some(key) = fields.next_key(json).ok_or(Structure)? {
+        let i = fields.at;
+        if key != records || b.get(i) != Some(&b'[') {
+            fields.at = value_end(b, i).ok_or(Structure)?;
+            continue;
+        }
+        let mut j = ws(b, i + 1);
+        if b.get(j) == Some(&b']') {
+            return Ok(());
+        }
+        loop {
+            found.iter_mut().for_each(Vec::clear);
+            j = ws(b, scan_node(json, j, root, found)?);
+            if !row(found) {
+                return Ok(());
+            }
+            match b.get(j) {
+                Some(b',') => j = ws(b, j + 1),
+                Some(b']') => return Ok(()),
+                _ => return Err(Structure),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the value at `i` for the column tree `node`, adding what the columns reach to
+/// `found`; returns the index just past the value.
+fn scan_node<'de>(
+    json: &'de str,
+    i: usize,
+    node: &Node,
+    found: &mut [Vec<Found<'de>>],
+) -> Result<usize, RowsError> {
+    let b = json.as_bytes();
+    if !node.ends.is_empty() {
+        return if node.children.is_empty() {
+            // Columns end here and none goes deeper: the value as it is.
+            let (value, end) = leaf(json, i)?;
+            if let Some(value) = value {
+                push_each(found, &node.ends, value);
+            }
+            Ok(end)
+        } else {
+            // A column ends here and others go deeper: the whole value, read by each.
+            let end = value_end(b, i).ok_or(RowsError::Structure)?;
+            let value: Value = serde_json::from_str(&json[i..end])?;
+            node.take_whole(value, found);
+            Ok(end)
+        };
+    }
+    match b.get(i) {
+        Some(b'{') => {
+            let mut fields = Fields::open(b, i).ok_or(RowsError::Structure)?;
+            while let Some(key) = fields.next_key(json).ok_or(RowsError::Structure)? {
+                fields.at = match node.child(&key) {
+                    Some(child) => scan_node(json, fields.at, child, found)?,
+                    None => value_end(b, fields.at).ok_or(RowsError::Structure)?,
+                };
+            }
+            Ok(fields.at)
+        }
+        // A key applied to an array applies to each element.
+        Some(b'[') => {
+            let mut j = ws(b, i + 1);
+            if b.get(j) == Some(&b']') {
+                return Ok(j + 1);
+            }
+            loop {
+                j = ws(b, scan_node(json, j, node, found)?);
+                match b.get(j) {
+                    Some(b',') => j = ws(b, j + 1),
+                    Some(b']') => return Ok(j + 1),
+                    _ => return Err(RowsError::Structure),
+                }
+            }
+        }
+        _ => value_end(b, i).ok_or(RowsError::Structure),
+    }
+}
+
+/// The value at `i` as a [`Found`] (`None` for null), and the index just past it.
+fn leaf(json: &str, i: usize) -> Result<(Option<Found<'_>>, usize), RowsError> {
+    let b = json.as_bytes();
+    let literal = |text: &[u8], value: Option<Found<'static>>| {
+        if b[i..].starts_with(text) {
+            Ok((value, i + text.len()))
+        } else {
+            Err(RowsError::Structure)
+        }
+    };
+    match b.get(i).ok_or(RowsError::Structure)? {
+        b'"' => {
+            let (end, escaped) = string_end(b, i).ok_or(RowsError::Structure)?;
+            let text = if escaped {
+                Cow::Owned(serde_json::from_str::<String>(&json[i..end])?)
+            } else {
+                Cow::Borrowed(&json[i + 1..end - 1])
+            };
+            Ok((Some(Found::Str(text)), end))
+        }
+        b't' => literal(b"true", Some(Found::Value(Value::Bool(true)))),
+        b'f' => literal(b"false", Some(Found::Value(Value::Bool(false)))),
+        b'n' => literal(b"null", None),
+        _ => {
+            let end = value_end(b, i).ok_or(RowsError::Structure)?;
+            let value: Value = serde_json::from_str(&json[i..end])?;
+            Ok(((!value.is_null()).then_some(Found::Value(value)), end))
+        }
+    }
+}
+
+/// The fields of one object, key by key; `at` is where the current key's value starts, and
+/// must be moved past it before the next key.
+struct Fields<'b> {
+    b: &'b [u8],
+    at: usize,
+    first: bool,
+}
+
+impl<'b> Fields<'b> {
+    /// The object that opens at `i`.
+    fn open(b: &'b [u8], i: usize) -> Option<Self> {
+        (b.get(i) == Some(&b'{')).then_some(Fields {
+            b,
+            at: i + 1,
+            first: true,
+        })
+    }
+
+    /// The next key (`None` at the closing brace, `at` then just past it), or `None` outside
+    /// when the text is not an object's.
+    fn next_key<'de>(&mut self, json: &'de str) -> Option<Option<Cow<'de, str>>> {
+        let b = self.b;
+        let mut i = ws(b, self.at);
+        match (b.get(i)?, self.first) {
+            (b'}', _) => {
+                self.at = i + 1;
+                return Some(None);
+            }
+            (b',', false) => i = ws(b, i + 1),
+            (b'"', true) => {}
+            _ => return None,
+        }
+        self.first = false;
+        let (end, escaped) = string_end(b, i)?;
+        let key = if escaped {
+            Cow::Owned(serde_json::from_str::<String>(&json[i..end]).ok()?)
+        } else {
+            Cow::Borrowed(&json[i + 1..end - 1])
+        };
+        let colon = ws(b, end);
+        (b.get(colon) == Some(&b':')).then_some(())?;
+        self.at = ws(b, colon + 1);
+        Some(Some(key))
+    }
+}
+
+fn ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past the string that opens at `i`, and whether it has escapes.
+fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    let mut escaped = false;
+    loop {
+        j += memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[j] == b'"' {
+            return Some((j + 1, escaped));
+        }
+        escaped = true;
+        j += 2; // the backslash and the character after it
+    }
+}
+
+/// The index just past the value that starts at `i`.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => string_end(b, i).map(|(end, _)| end),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?.0;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let len = b[i..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(b.len() - i);
+            (len > 0).then_some(i + len)
+        }
+    }
+}
+
+/// The number of elements of the array that opens at `i`, and the index just past it.
+fn count_elements(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    let mut j = ws(b, i + 1);
+    if b.get(j)? == &b']' {
+        return Some((0, j + 1));
+    }
+    let mut count = 0;
+    loop {
+        j = ws(b, value_end(b, j)?);
+        count += 1;
+        match b.get(j)? {
+            b',' => j = ws(b, j + 1),
+            b']' => return Some((count, j + 1)),
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn counts_the_records_and_keeps_the_rest() {
+        let page = r#" { "kind" : "x", "files" : [ {"a": "]}\"\\", "b": [1, {"c": null}]}, "s", 3, [] , {} ],
+            "next\u0050ageToken": "t\"1", "n": -1.5e3, "ok": true, "z": null } "#;
+        let (rest, count) = outline(page, "files").unwrap();
+        assert_eq!(count, 5);
+        assert_eq!(
+            rest,
+            json!({"kind": "x", "nextPageToken": "t\"1", "n": -1.5e3, "ok": true, "z": null})
+        );
+        assert_eq!(outline(r#"{"files": []}"#, "files").unwrap().1, 0);
+        assert_eq!(outline(r#"{"files": null}"#, "files").unwrap().1, 0);
+        assert_eq!(outline("{}", "files").unwrap(), (json!({}), 0));
+    }
+
+    #[test]
+    fn gives_up_on_what_it_does_not_expect() {
+        for bad in [
+            "",
+            "[]",
+            r#"{"files": [1, 2}"#,
+            r#"{"files": {"a": 1}}"#,
+            r#"{"files": [1] "x": 1}"#,
+            r#"{"files": [1]} trailing"#,
+            r#"{"x": tru}"#,
+            r#"{"files": ["unterminated]}"#,
+            r#"{, "files": []}"#,
+            r#"{"files" []}"#,
+        ] {
+            assert_eq!(outline(bad, "files"), None, "{bad}");
+        }
+    }
+}
