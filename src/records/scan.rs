@@ -243,13 +243,36 @@ fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i + 1;
     let mut escaped = false;
     loop {
-        j += memchr2(b'"', b'\\', b.get(j..)?)?;
+        j = quote_or_backslash(b, j)?;
         if b[j] == b'"' {
             return Some((j + 1, escaped));
         }
         escaped = true;
         j += 2; // the backslash and the character after it
     }
+}
+
+/// The index of the first `"` or `\\` at or after `from`. Strings are mostly short, so eight
+/// bytes are tested at a time in a word (a vector search costs more to start than they take).
+fn quote_or_backslash(b: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // The high bit of each byte of `word` that equals `byte` (and none below the first).
+    let equal = |word: u64, byte: u8| {
+        let x = word ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let mut j = from;
+    for _ in 0..4 {
+        let Some(chunk) = b.get(j..j + 8) else { break };
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let found = equal(word, b'"') | equal(word, b'\\');
+        if found != 0 {
+            return Some(j + found.trailing_zeros() as usize / 8);
+        }
+        j += 8;
+    }
+    Some(j + memchr2(b'"', b'\\', b.get(j..)?)?)
 }
 
 /// The index just past the value that starts at `i`.

@@ -46,7 +46,12 @@ impl Node {
     }
 
     pub(super) fn child(&self, key: &str) -> Option<&Node> {
-        self.children.iter().find(|(k, _)| k == key).map(|(_, n)| n)
+        // (Most keys differ from a column's in length or first byte: no byte comparison then.)
+        let first = key.as_bytes().first();
+        self.children
+            .iter()
+            .find(|(k, _)| k.len() == key.len() && k.as_bytes().first() == first && k == key)
+            .map(|(_, n)| n)
     }
 
     /// Adds what the columns reach in `value`, the whole value at this node: the columns that
