@@ -300,6 +300,30 @@ mod tests {
     use crate::records::{render_row, take_records};
     use serde_json::json;
 
+    /// The rows of `text` by the fast path and by the general one (on the page parsed from the
+    /// same text: serde_json's float parsing does not give back every f64 exactly, and both
+    /// paths share it), and the page's outline.
+    type Rows = Vec<Vec<String>>;
+    fn both_paths(text: &str, records: &str, columns: &[Column]) -> (Rows, Rows, (Value, usize)) {
+        let path = FieldPath::parse(records).unwrap();
+        let selector = Selector::new(&path, columns).unwrap();
+        let mut row = Vec::new();
+        let mut fast = Vec::new();
+        selector
+            .rows::<()>(text, |found| {
+                render_selected(found, columns, &[], "NULL", &mut row);
+                fast.push(row.clone());
+                Ok(true)
+            })
+            .unwrap();
+        let mut slow = Vec::new();
+        for record in take_records(serde_json::from_str(text).unwrap(), Some(&path)) {
+            render_row(&record, columns, &[], "NULL", &mut row);
+            slow.push(row.clone());
+        }
+        (fast, slow, selector.outline(text).unwrap())
+    }
+
     /// The fast path makes exactly the cells of the general one.
     #[test]
     fn same_cells_as_the_whole_records() {
@@ -331,26 +355,9 @@ mod tests {
         .iter()
         .map(|p| Column::from_path(FieldPath::parse(p).unwrap()))
         .collect();
-        let text = page.to_string();
-        let selector = Selector::new(&FieldPath::parse("files").unwrap(), &columns).unwrap();
-        let (outline, count) = selector.outline(&text).unwrap();
-        assert_eq!(count, 3);
-        assert_eq!(outline, json!({"kind": "x", "nextPageToken": "t"}));
-
-        let mut fast = Vec::new();
-        let mut row = Vec::new();
-        selector
-            .rows::<()>(&text, |found| {
-                render_selected(found, &columns, &[], "NULL", &mut row);
-                fast.push(row.clone());
-                Ok(true)
-            })
-            .unwrap();
-        let mut slow = Vec::new();
-        for record in take_records(page, Some(&FieldPath::parse("files").unwrap())) {
-            render_row(&record, &columns, &[], "NULL", &mut row);
-            slow.push(row.clone());
-        }
+        let (fast, slow, outline) = both_paths(&page.to_string(), "files", &columns);
+        assert_eq!(outline, (json!({"kind": "x", "nextPageToken": "t"}), 3));
+        assert_eq!(fast.len(), 3);
         assert_eq!(fast, slow);
     }
 
@@ -410,35 +417,13 @@ mod tests {
                 .map(|_| random_value(&mut rng, 3))
                 .collect();
             let page = json!({"kind": "k", "items": records, "nextPageToken": format!("t{round}")});
-            let path = FieldPath::parse("items").unwrap();
-            let selector = Selector::new(&path, &columns).unwrap();
-            let mut row = Vec::new();
             for text in [
                 page.to_string(),
                 serde_json::to_string_pretty(&page).unwrap(),
             ] {
-                // The general path on the page parsed from the same text (serde_json's float
-                // parsing does not give back every f64 exactly; both paths share it).
-                let mut slow = Vec::new();
-                let parsed: Value = serde_json::from_str(&text).unwrap();
-                for record in take_records(parsed, Some(&path)) {
-                    render_row(&record, &columns, &[], "NULL", &mut row);
-                    slow.push(row.clone());
-                }
-                let (outline, count) = selector.outline(&text).unwrap();
-                assert_eq!(count, slow.len());
-                assert_eq!(
-                    outline,
-                    json!({"kind": "k", "nextPageToken": format!("t{round}")})
-                );
-                let mut fast = Vec::new();
-                selector
-                    .rows::<()>(&text, |found| {
-                        render_selected(found, &columns, &[], "NULL", &mut row);
-                        fast.push(row.clone());
-                        Ok(true)
-                    })
-                    .unwrap();
+                let (fast, slow, outline) = both_paths(&text, "items", &columns);
+                let rest = json!({"kind": "k", "nextPageToken": format!("t{round}")});
+                assert_eq!(outline, (rest, slow.len()));
                 assert_eq!(fast, slow, "round {round}: {text}");
             }
         }
