@@ -88,6 +88,9 @@ struct Fetcher {
     decoder: Decoder,
     max_pages: Option<u64>,
     max_records: Option<u64>,
+    /// Pages fetched, and the records they held.
+    fetched: u64,
+    returned: u64,
 }
 
 impl Fetcher {
@@ -97,9 +100,8 @@ impl Fetcher {
         mut request: RequestSpec,
         out: mpsc::Sender<Result<Fetched, QueryError>>,
     ) {
-        let (mut fetched, mut returned) = (0u64, 0u64);
         loop {
-            let page = self.page(&mut request, &mut fetched, &mut returned).await;
+            let page = self.page(&mut request).await;
             let last = !matches!(
                 page,
                 Ok(Fetched {
@@ -114,12 +116,7 @@ impl Fetcher {
     }
 
     /// Fetches the page of `request`, reads it, and turns `request` into the next page's.
-    async fn page(
-        &mut self,
-        request: &mut RequestSpec,
-        fetched: &mut u64,
-        returned: &mut u64,
-    ) -> Result<Fetched, QueryError> {
+    async fn page(&mut self, request: &mut RequestSpec) -> Result<Fetched, QueryError> {
         let body = self.api.fetch(request, &self.call).await?;
         // The selector reads the page without its records (they are read later, cell by cell).
         let (page, count) = match &self.selector {
@@ -132,14 +129,14 @@ impl Fetcher {
                 (page, count)
             }
         };
-        *fetched += 1;
-        *returned += count as u64;
+        self.fetched += 1;
+        self.returned += count as u64;
         self.call.counters.page();
         let then = if !self.cursor.advance(&page, count, request)? {
             Then::End
-        } else if self.max_pages.is_some_and(|max| *fetched >= max) {
+        } else if self.max_pages.is_some_and(|max| self.fetched >= max) {
             Then::Capped
-        } else if self.max_records.is_some_and(|max| *returned >= max) {
+        } else if self.max_records.is_some_and(|max| self.returned >= max) {
             Then::Held
         } else {
             self.cursor.apply(request);
@@ -167,6 +164,8 @@ impl<'a> Pages<'a> {
             decoder: plan.decoder.clone(),
             max_pages: plan.query.max_pages,
             max_records: plan.query.max_records,
+            fetched: 0,
+            returned: 0,
         };
         let (tx, rx) = mpsc::channel(AHEAD);
         let task = tokio::spawn(fetcher.run(first, tx));
