@@ -51,7 +51,7 @@ pub enum ApiError {
         method: http::Method,
         url: String,
     },
-    #[error("{source} (gave up after {retries} retries)")]
+    #[error("{source} (gave up after {retries} {})", if *.retries == 1 { "retry" } else { "retries" })]
     GaveUp {
         retries: u32,
         #[source]

@@ -98,7 +98,14 @@ fn note(report: &QueryReport) -> String {
             (None, None) => String::new(),
         },
         Status::Failed(_) | Status::Interrupted | Status::Cancelled => {
-            "previous file kept".to_owned()
+            match report
+                .output
+                .as_deref()
+                .is_some_and(std::path::Path::exists)
+            {
+                true => "previous file kept".to_owned(),
+                false => "no file written".to_owned(),
+            }
         }
     }
 }

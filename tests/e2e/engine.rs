@@ -259,6 +259,7 @@ fn the_summary_says_what_happened_to_each_query() {
     );
     wd.write("queries/ids.toml", "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\ncolumns = [\"id\"]\n[params]\nuserId = \"me\"\nmaxResults = 5\n");
     wd.write("queries/users.toml", "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\ncolumns = [\"id\"]\n");
+    wd.write("output/users.csv", "id\r\nyesterday\r\n");
     wd.google.configure(|c| c.gmail_messages = 7);
     let run = wd.run(&["run", "--summary-json", "reports/summary.json"]);
     assert_eq!(run.code, 1);
@@ -296,6 +297,7 @@ fn the_summary_says_what_happened_to_each_query() {
         "{}",
         table[3]
     );
+    assert_eq!(wd.read("output/users.csv"), "id\r\nyesterday\r\n");
 
     let summary: serde_json::Value =
         serde_json::from_str(&wd.read("reports/summary.json")).unwrap();
