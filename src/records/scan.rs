@@ -82,7 +82,7 @@ pub(super) fn rows<'de>(
         }
         loop {
             found.iter_mut().for_each(Vec::clear);
-            j = ws(b, scan_node(json, j, root, found)?);
+            j = ws(b, scan_node(json, j, root, found, Reach::All)?);
             if !row(found) {
                 return Ok(());
             }
@@ -96,6 +96,16 @@ pub(super) fn rows<'de>(
     Ok(())
 }
 
+/// Which of a node's paths apply to a value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// All: the value is the one at the node.
+    All,
+    /// Only those that go on by a key: the value is an element of the array at the node, to
+    /// which a key applies as to each element (an index applies to the array itself).
+    Keys,
+}
+
 /// Reads the value at `i` for the column tree `node`, adding what the columns reach to
 /// `found`; returns the index just past the value.
 fn scan_node<'de>(
@@ -103,10 +113,11 @@ fn scan_node<'de>(
     i: usize,
     node: &Node,
     found: &mut [Vec<Found<'de>>],
+    reach: Reach,
 ) -> Result<usize, RowsError> {
     let b = json.as_bytes();
-    if !node.ends.is_empty() {
-        return if node.children.is_empty() {
+    if reach == Reach::All && !node.ends.is_empty() {
+        return if node.is_leaf() {
             // Columns end here and none goes deeper: the value as it is.
             let (value, end) = leaf(json, i)?;
             if let Some(value) = value {
@@ -126,25 +137,42 @@ fn scan_node<'de>(
             let mut fields = Fields::open(b, i).ok_or(RowsError::Structure)?;
             while let Some(key) = fields.next_key(json).ok_or(RowsError::Structure)? {
                 fields.at = match node.child(&key) {
-                    Some(child) => scan_node(json, fields.at, child, found)?,
+                    Some(child) => scan_node(json, fields.at, child, found, Reach::All)?,
                     None => value_end(b, fields.at).ok_or(RowsError::Structure)?,
                 };
             }
             Ok(fields.at)
         }
-        // A key applied to an array applies to each element.
+        // An index picks an element; a key applies to each element.
         Some(b'[') => {
             let mut j = ws(b, i + 1);
             if b.get(j) == Some(&b']') {
                 return Ok(j + 1);
             }
+            let mut index = 0;
             loop {
-                j = ws(b, scan_node(json, j, node, found)?);
+                let picked = match reach {
+                    Reach::All => node.index_child(index),
+                    Reach::Keys => None,
+                };
+                let mut end = None;
+                if let Some(child) = picked {
+                    end = Some(scan_node(json, j, child, found, Reach::All)?);
+                }
+                if !node.keys.is_empty() {
+                    end = Some(scan_node(json, j, node, found, Reach::Keys)?);
+                }
+                let end = match end {
+                    Some(end) => end,
+                    None => value_end(b, j).ok_or(RowsError::Structure)?,
+                };
+                j = ws(b, end);
                 match b.get(j) {
                     Some(b',') => j = ws(b, j + 1),
                     Some(b']') => return Ok(j + 1),
                     _ => return Err(RowsError::Structure),
                 }
+                index += 1;
             }
         }
         _ => value_end(b, i).ok_or(RowsError::Structure),

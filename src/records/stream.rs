@@ -3,8 +3,8 @@
 //! field is skipped, and no record is built whole. Same cells as [`super::render_row`] on the
 //! whole record.
 //!
-//! Used when the records are one top-level array (`files`), the column paths have no `[n]`,
-//! nothing is exploded and no fan-out reads the records.
+//! Used when the records are one top-level array (`files`), nothing is exploded and no
+//! fan-out reads the records.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,12 +15,15 @@ use serde_json::{Map, Value};
 use super::scan::{self, RowsError};
 use super::{fill_row, render_value, Column, ColumnSource, FieldPath, Segment, LIST_SEPARATOR};
 
-/// The column paths as a tree of keys.
+/// The column paths as a tree of keys and indexes.
 #[derive(Debug, Default)]
 pub(super) struct Node {
     /// Columns whose path ends here.
     pub(super) ends: Vec<usize>,
-    pub(super) children: Vec<(String, Node)>,
+    /// Where the paths go on by a key (`owners` → `emailAddress`).
+    pub(super) keys: Vec<(String, Node)>,
+    /// Where they go on by an array index (`owners` → `[0]`).
+    pub(super) indexes: Vec<(usize, Node)>,
     /// Every column below this node with the rest of its path (used when the value here is
     /// kept whole because a column also ends here).
     below: Vec<(usize, Vec<Segment>)>,
@@ -32,25 +35,33 @@ impl Node {
             None => self.ends.push(column),
             Some((first, rest)) => {
                 self.below.push((column, keys.to_vec()));
-                let Segment::Key(key) = first else { return };
-                let child = match self.children.iter().position(|(k, _)| k == key) {
-                    Some(at) => &mut self.children[at].1,
-                    None => {
-                        self.children.push((key.clone(), Node::default()));
-                        &mut self.children.last_mut().expect("just pushed").1
-                    }
+                let child = match first {
+                    Segment::Key(key) => child_at(&mut self.keys, key),
+                    Segment::Index(index) => child_at(&mut self.indexes, index),
                 };
                 child.insert(column, rest);
             }
         }
     }
 
+    /// True when no path goes on from here.
+    pub(super) fn is_leaf(&self) -> bool {
+        self.keys.is_empty() && self.indexes.is_empty()
+    }
+
     pub(super) fn child(&self, key: &str) -> Option<&Node> {
         // (Most keys differ from a column's in length or first byte: no byte comparison then.)
         let first = key.as_bytes().first();
-        self.children
+        self.keys
             .iter()
             .find(|(k, _)| k.len() == key.len() && k.as_bytes().first() == first && k == key)
+            .map(|(_, n)| n)
+    }
+
+    pub(super) fn index_child(&self, index: usize) -> Option<&Node> {
+        self.indexes
+            .iter()
+            .find(|(i, _)| *i == index)
             .map(|(_, n)| n)
     }
 
@@ -66,6 +77,18 @@ impl Node {
             push_each(found, &self.ends, Found::Value(value));
         }
     }
+}
+
+/// The child of `children` under `label`, made if new.
+fn child_at<'a, L: PartialEq + Clone>(children: &'a mut Vec<(L, Node)>, label: &L) -> &'a mut Node {
+    let at = match children.iter().position(|(l, _)| l == label) {
+        Some(at) => at,
+        None => {
+            children.push((label.clone(), Node::default()));
+            children.len() - 1
+        }
+    };
+    &mut children[at].1
 }
 
 /// Adds `value` to the found values of each of `columns`.
@@ -96,8 +119,8 @@ pub struct Selector {
 }
 
 impl Selector {
-    /// A selector for records at `records` (one key) and these columns; `None` when a path
-    /// needs the general path (an index such as `owners[0]`).
+    /// A selector for records at `records` (one top-level key) and these columns; `None` for
+    /// records deeper in the page, which take the general path.
     pub fn new(records: &FieldPath, columns: &[Column]) -> Option<Selector> {
         let [Segment::Key(records)] = records.segments() else {
             return None;
@@ -105,13 +128,6 @@ impl Selector {
         let mut root = Node::default();
         for (i, column) in columns.iter().enumerate() {
             if let ColumnSource::Path(path) = &column.source {
-                if path
-                    .segments()
-                    .iter()
-                    .any(|s| matches!(s, Segment::Index(_)))
-                {
-                    return None;
-                }
                 root.insert(i, path.segments());
             }
         }
@@ -332,7 +348,8 @@ mod tests {
             "files": [
                 {"id": "a", "n": 1.5, "ok": false, "none": null, "tags": ["x", "y"],
                  "owners": [{"email": "p@x", "me": true}, {"email": "q@x"}],
-                 "labels": {"k": "v"}, "deep": {"a": {"b": [1, 2]}}, "skip": {"big": [1, 2, 3]}},
+                 "labels": {"k": "v"}, "deep": {"a": {"b": [1, 2]}}, "skip": {"big": [1, 2, 3]},
+                 "nested": [[{"k": "in"}], {"k": "out"}]},
                 {"id": "b", "owners": []},
                 {"id": "c", "owners": {"email": "single@x"}, "deep": null}
             ],
@@ -351,6 +368,12 @@ mod tests {
             "labels.k",
             "deep.a.b",
             "missing.x",
+            "owners[0].email",
+            "owners[1]",
+            "tags[1]",
+            "deep.a.b[0]",
+            "nested[0]",
+            "nested.k",
         ]
         .iter()
         .map(|p| Column::from_path(FieldPath::parse(p).unwrap()))
@@ -402,10 +425,27 @@ mod tests {
     #[test]
     fn same_cells_as_the_whole_records_on_random_pages() {
         const PATHS: &[&str] = &[
-            "a", "b", "c", "a.b", "a.c", "b.a.c", "é", "a.é", "c.a.b", "q\"k", "a.q\"k",
+            "a",
+            "b",
+            "c",
+            "a.b",
+            "a.c",
+            "b.a.c",
+            "é",
+            "a.é",
+            "c.a.b",
+            "q\"k",
+            "a.q\"k",
+            "a[0]",
+            "a[1].b",
+            "b.a[0]",
+            "a[0].c",
+            "c[2]",
+            "a[0][1]",
+            "b[0].a[1].c",
         ];
         let mut rng = fastrand::Rng::with_seed(7);
-        for round in 0..1000 {
+        for round in 0..20000 {
             let columns: Vec<Column> = (0..rng.usize(1..6))
                 .map(|_| {
                     let path = PATHS[rng.usize(..PATHS.len())];
