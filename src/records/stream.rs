@@ -30,11 +30,12 @@ pub(super) struct Node {
 }
 
 impl Node {
-    fn insert(&mut self, column: usize, keys: &[Segment]) {
-        match keys.split_first() {
+    /// Adds the column `column`, whose path goes on from here by `path`.
+    fn insert(&mut self, column: usize, path: &[Segment]) {
+        match path.split_first() {
             None => self.ends.push(column),
             Some((first, rest)) => {
-                self.below.push((column, keys.to_vec()));
+                self.below.push((column, path.to_vec()));
                 let child = match first {
                     Segment::Key(key) => child_at(&mut self.keys, key),
                     Segment::Index(index) => child_at(&mut self.indexes, index),
