@@ -174,6 +174,17 @@ impl Pagination {
                 };
             }
         }
+        // Common offset/page-size pairs, until a short page (first offset: 1 or 0).
+        let short_pages = |offset: RequestField, limit: RequestField, first, as_string| {
+            Pagination::Offset(OffsetPaging {
+                offset,
+                limit,
+                first,
+                page_size: 1000,
+                as_string,
+                end: OffsetEnd::ShortPage,
+            })
+        };
         for (offset, limit, first) in [
             ("startIndex", "maxResults", 1),
             ("start-index", "max-results", 1),
@@ -181,38 +192,21 @@ impl Pagination {
             ("offset", "limit", 0),
         ] {
             if query_has(offset) && query_has(limit) {
-                return Pagination::Offset(OffsetPaging {
-                    offset: RequestField::Query(offset.into()),
-                    limit: RequestField::Query(limit.into()),
-                    first,
-                    page_size: 1000,
-                    as_string: false,
-                    end: OffsetEnd::ShortPage,
-                });
-            }
-        }
-        for (offset, limit) in [("startIndex", "maxResults"), ("start-index", "max-results")] {
-            if query_has(offset) && query_has(limit) {
-                return Pagination::Offset(OffsetPaging {
-                    offset: RequestField::Query(offset.into()),
-                    limit: RequestField::Query(limit.into()),
-                    first: 1,
-                    page_size: 1000,
-                    as_string: false,
-                    end: OffsetEnd::ShortPage,
-                });
+                let (offset, limit) = (
+                    RequestField::Query(offset.into()),
+                    RequestField::Query(limit.into()),
+                );
+                return short_pages(offset, limit, first, false);
             }
         }
         for (offset, limit) in [("offset", "limit"), ("startRow", "rowLimit")] {
             if body_has(offset) && body_has(limit) {
-                return Pagination::Offset(OffsetPaging {
-                    offset: RequestField::Body(offset.into()),
-                    limit: RequestField::Body(limit.into()),
-                    first: 0,
-                    page_size: 1000,
-                    as_string: is_int64_string(request_schema, offset),
-                    end: OffsetEnd::ShortPage,
-                });
+                let as_string = is_int64_string(request_schema, offset);
+                let (offset, limit) = (
+                    RequestField::Body(offset.into()),
+                    RequestField::Body(limit.into()),
+                );
+                return short_pages(offset, limit, 0, as_string);
             }
         }
         Pagination::None

@@ -11,8 +11,6 @@ pub mod path;
 mod scan;
 pub mod stream;
 
-use std::borrow::Borrow;
-
 use serde_json::Value;
 
 pub use decode::Decoder;
@@ -218,11 +216,11 @@ pub fn render_cell(record: &Value, path: &[Segment], out: &mut String) -> bool {
 
 /// Writes the cell of the values a path reached (one as itself, several joined); false when
 /// there are none.
-pub fn render_found<V: std::borrow::Borrow<Value>>(found: &[V], out: &mut String) -> bool {
+fn render_found(found: &[&Value], out: &mut String) -> bool {
     match found {
         [] => return false,
-        [one] => render_value(one.borrow(), out),
-        many => join_scalars_or_json(many.iter().map(Borrow::borrow), out),
+        [one] => render_value(one, out),
+        many => join_scalars_or_json(many.iter().copied(), out),
     }
     true
 }
