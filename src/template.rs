@@ -164,6 +164,26 @@ impl Templates {
         ))
     }
 
+    /// The fields of the variable `root` that `source` reads, as dotted paths
+    /// (`{{ users.name.fullName }}` → `name.fullName`); an empty path when it reads `root`
+    /// whole. A template that does not parse reads nothing (`check` reports it).
+    pub fn reads(&self, source: &str, root: &str) -> Vec<String> {
+        let Ok(template) = self.env.template_from_str(source) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<String> = template
+            .undeclared_variables(true)
+            .into_iter()
+            .filter_map(|name| match name.strip_prefix(root) {
+                Some("") => Some(String::new()),
+                Some(rest) => rest.strip_prefix('.').map(str::to_owned),
+                None => None,
+            })
+            .collect();
+        paths.sort();
+        paths
+    }
+
     /// Renders `source` (or returns it as is when it is not a template).
     pub fn render(&self, source: &str, context: &Value) -> Result<String, String> {
         if !is_template(source) {
@@ -192,6 +212,20 @@ mod tests {
         assert_eq!(t.render("id-{{ messages.id }}", &ctx).unwrap(), "id-m1");
         assert_eq!(t.render("{{ messages.missing.deeper }}", &ctx).unwrap(), "");
         assert_eq!(t.render("plain", &ctx).unwrap(), "plain");
+    }
+
+    #[test]
+    fn fields_read_of_a_variable() {
+        let t = pinned();
+        assert_eq!(
+            t.reads(
+                "{{ users.name.fullName }}-{{ users.id }}-{{ other.x }}",
+                "users"
+            ),
+            ["id", "name.fullName"]
+        );
+        assert_eq!(t.reads("{{ users | tojson }}", "users"), [""]);
+        assert!(t.reads("{{ today }}", "users").is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Calling a method: building its requests ([`request`]), following its pages ([`paginate`]),
 //! and sending one page request with credentials ([`ApiClient`]).
 
+pub mod fields;
 pub mod paginate;
 pub mod request;
 
@@ -15,8 +16,10 @@ use crate::counters::Counters;
 use crate::http::limits::Limits;
 use crate::http::retry::{self, RetryPolicy, Verdict};
 use crate::http::{self as gh, GoogleError, HyperClient};
+pub use fields::FieldMask;
 pub use paginate::{
     Cursor, OffsetEnd, OffsetPaging, PageNumberPaging, Pagination, PaginationError, RequestField,
+    TOTAL_FIELDS,
 };
 pub use request::{expand_path, RequestSpec, RequestTemplate};
 

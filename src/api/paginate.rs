@@ -10,6 +10,17 @@ use super::RequestSpec;
 use crate::discovery::{Document, Location, Method, Schema};
 use crate::records::{FieldPath, Segment};
 
+/// Response fields (dotted paths) in which APIs report the size of the whole result.
+pub const TOTAL_FIELDS: &[&str] = &[
+    "resultSizeEstimate",
+    "rowCount",
+    "totalRows",
+    "totalItems",
+    "totalResults",
+    "totalSize",
+    "pageInfo.totalResults",
+];
+
 /// A request field: a query parameter or a top-level property of the JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestField {
@@ -214,6 +225,22 @@ impl Pagination {
 
     pub fn is_paginated(&self) -> bool {
         !matches!(self, Pagination::None)
+    }
+
+    /// The response fields the cursor reads to find the next page: a partial response must
+    /// keep them, or the first page looks like the last.
+    pub fn response_fields(&self) -> Vec<&FieldPath> {
+        match self {
+            Pagination::Token { response, .. } => vec![response],
+            Pagination::Offset(OffsetPaging {
+                end: OffsetEnd::Total(path) | OffsetEnd::NextOffset(path),
+                ..
+            }) => vec![path],
+            Pagination::None
+            | Pagination::Offset(_)
+            | Pagination::PageNumber(_)
+            | Pagination::BigQuery => Vec::new(),
+        }
     }
 
     /// A short human description, for `describe`.

@@ -19,7 +19,7 @@ use crate::error::Exit;
 use crate::http::limits::Limits;
 use crate::http::retry::RetryPolicy;
 use crate::http::{build_client, may_carry_bearer, HyperClient};
-use crate::plan::{plan, QueryPlan};
+use crate::plan::{add_child_reads, plan, QueryPlan};
 use crate::query::{load_queries, query_files, CsvSettings, Problem, Query};
 use crate::report::bars::Bars;
 use crate::report::{summary, Lines, Reporter};
@@ -134,6 +134,7 @@ async fn load_and_plan(
             Err(found) => problems.extend(found),
         }
     }
+    problems.extend(add_child_reads(&mut plans, setup.templates));
     Ok((plans, problems))
 }
 

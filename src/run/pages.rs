@@ -7,20 +7,10 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{ApiTotal, QueryError};
-use crate::api::{ApiClient, Body, Call, Cursor, RequestSpec};
+use crate::api::{ApiClient, Body, Call, Cursor, RequestSpec, TOTAL_FIELDS};
 use crate::plan::QueryPlan;
 use crate::records::stream::Selector;
 use crate::records::{explode, Decoder};
-
-/// Response fields in which APIs report the size of the whole result.
-const TOTAL_FIELDS: &[&str] = &[
-    "resultSizeEstimate",
-    "rowCount",
-    "totalRows",
-    "totalItems",
-    "totalResults",
-    "totalSize",
-];
 
 /// The records of one page.
 pub(super) enum Batch {
@@ -242,18 +232,11 @@ async fn fetcher_end(fetcher: &mut AbortOnDrop) -> String {
 }
 
 fn api_total(page: &Value) -> Option<ApiTotal> {
-    let candidates = TOTAL_FIELDS
-        .iter()
-        .map(|f| (f.to_string(), page.get(f)))
-        .chain([(
-            "pageInfo.totalResults".to_owned(),
-            page.pointer("/pageInfo/totalResults"),
-        )]);
-    candidates.into_iter().find_map(|(field, value)| {
-        let value = value?;
+    TOTAL_FIELDS.iter().find_map(|field| {
+        let value = page.pointer(&format!("/{}", field.replace('.', "/")))?;
         let number = value.as_u64().or_else(|| value.as_str()?.parse().ok())?;
         Some(ApiTotal {
-            field,
+            field: (*field).to_owned(),
             value: number,
         })
     })

@@ -653,7 +653,7 @@ fn an_api_key_is_sent_as_key_and_never_shown() {
     assert!(drive[0].authorization.is_none());
     assert!(
         run.stderr
-            .contains("/admin/directory/v1/users?key=REDACTED]"),
+            .contains("/admin/directory/v1/users?fields=users%2Fid%2CnextPageToken&key=REDACTED]"),
         "{}",
         run.stderr
     );

@@ -62,7 +62,9 @@ fn a_fan_out_fetches_every_listed_message_in_order() {
     let gets = wd.google.seen_under("/gmail/v1/users/me/messages/");
     assert_eq!(gets.len(), 520);
     assert!(
-        gets[0].target.ends_with("?format=metadata"),
+        gets[0]
+            .target
+            .ends_with("?format=metadata&fields=id%2Csnippet%2Cpayload%2Fheaders%2Fvalue"),
         "{}",
         gets[0].target
     );
@@ -136,7 +138,7 @@ fn a_quota_wall_fails_at_once_and_says_so() {
     let port = wd.google.addr.port();
     assert!(run.stderr.starts_with(&format!(
         "error: files: HTTP 403 PERMISSION_DENIED/dailyLimitExceeded Daily Limit Exceeded \
-         [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&pageToken=tok-25] — a quota wall, not a passing \
+         [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&fields=files%28id%2Cname%2Cowners%2FemailAddress%29%2CnextPageToken&pageToken=tok-25] — a quota wall, not a passing \
          error: the API's quota is used up until it resets (or is raised in the Google Cloud console)"
     )), "{}", run.stderr);
     assert_eq!(

@@ -80,6 +80,6 @@ fn the_fan_out_example_fetches_each_listed_message() {
     let gets = wd.google.seen_under("/gmail/v1/users/me/messages/");
     assert_eq!(
         gets[0].target,
-        "/gmail/v1/users/me/messages/m01000?format=metadata&metadataHeaders=Subject&metadataHeaders=From&metadataHeaders=Date"
+        "/gmail/v1/users/me/messages/m01000?format=metadata&metadataHeaders=Subject&metadataHeaders=From&metadataHeaders=Date&fields=id%2CthreadId%2CinternalDate%2Csnippet%2Cpayload%2Fheaders"
     );
 }

@@ -446,7 +446,7 @@ fn drive_defaults_yield_to_the_query() {
     assert_eq!(wd.run(&["run"]).code, 0);
     assert_eq!(
         wd.google.seen_under("/drive/")[0].target,
-        "/drive/v3/files?supportsAllDrives=false&includeItemsFromAllDrives=true"
+        "/drive/v3/files?supportsAllDrives=false&includeItemsFromAllDrives=true&fields=files%2Fid%2CnextPageToken"
     );
 }
 

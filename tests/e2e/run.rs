@@ -85,15 +85,15 @@ fn follows_every_page_and_writes_exact_csv() {
     assert_eq!(requests.len(), 10);
     assert_eq!(
         requests[0].target,
-        "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true"
+        "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&fields=files%28id%2Cname%2Csize%2Cstarred%2Cowners%2FemailAddress%2Cparents%2Cproperties%29%2CnextPageToken"
     );
     assert_eq!(
         requests[1].target,
-        "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&pageToken=tok-25"
+        "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&fields=files%28id%2Cname%2Csize%2Cstarred%2Cowners%2FemailAddress%2Cparents%2Cproperties%29%2CnextPageToken&pageToken=tok-25"
     );
     assert_eq!(
         requests[9].target,
-        "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&pageToken=tok-225"
+        "/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&fields=files%28id%2Cname%2Csize%2Cstarred%2Cowners%2FemailAddress%2Cparents%2Cproperties%29%2CnextPageToken&pageToken=tok-225"
     );
     for request in &requests {
         assert_eq!(request.method, "GET");
@@ -151,7 +151,7 @@ fn list_records_use_the_schema_header_even_when_sparse() {
     let requests = wd.google.seen_under("/gmail/");
     assert_eq!(
         requests[0].target,
-        "/gmail/v1/users/me%40example.com/messages?labelIds=INBOX&labelIds=UNREAD&maxResults=2"
+        "/gmail/v1/users/me%40example.com/messages?labelIds=INBOX&labelIds=UNREAD&maxResults=2&fields=messages%28id%2CthreadId%2Csnippet%29%2CnextPageToken%2CresultSizeEstimate"
     );
     assert_eq!(requests.len(), 2);
 }
@@ -194,7 +194,7 @@ fn calendar_and_directory_examples_of_paths_into_arrays() {
     assert_eq!(events.len(), 3, "5 events in pages of 2");
     assert_eq!(
         events[0].target,
-        "/calendar/v3/calendars/team%2Froom%20%231/events?maxResults=2&singleEvents=true"
+        "/calendar/v3/calendars/team%2Froom%20%231/events?maxResults=2&singleEvents=true&fields=items%28id%2Csummary%2Cstart%2FdateTime%2Cattendees%2Femail%29%2CnextPageToken"
     );
 }
 
@@ -260,7 +260,7 @@ fn a_failure_mid_export_keeps_the_previous_file() {
     assert!(
         run.stderr.contains(&format!(
             "error: files: HTTP 500 INTERNAL/backendError Internal error encountered. \
-         [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&pageToken=tok-75] \
+         [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&fields=files%28id%2Cname%2Csize%2Cstarred%2Cowners%2FemailAddress%2Cparents%2Cproperties%29%2CnextPageToken&pageToken=tok-75] \
          (gave up after 5 retries) (output/files.csv left unchanged)"
         )),
         "{}",
@@ -297,7 +297,7 @@ fn google_errors_become_one_line() {
         run.stderr.lines().next().unwrap(),
         format!(
             "error: users: HTTP 400 INVALID_ARGUMENT/badRequest Bad Request \
-             [GET http://127.0.0.1:{port}/admin/directory/v1/users] (output/users.csv left unchanged)"
+             [GET http://127.0.0.1:{port}/admin/directory/v1/users?fields=users%2Fid%2CnextPageToken] (output/users.csv left unchanged)"
         )
     );
     assert!(run.stderr.ends_with(

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::fake_oauth::{Grant, OAuthConfig, OAuthState};
 use super::fake_reports::{self, ReportConfig};
+use super::partial;
 
 /// The Discovery documents served, by `api.version`.
 macro_rules! documents {
@@ -219,6 +220,25 @@ impl FakeGoogle {
         format!("{}token", self.root_url())
     }
 
+    /// What the server answers a plain GET of `target` (with the test token): status and JSON.
+    /// For checking what the fake itself sends, apart from gscrape.
+    pub fn get_json(&self, target: &str) -> (u16, Value) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
+        write!(
+            stream,
+            "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            super::TOKEN
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap())
+    }
+
     /// Requests seen whose path starts with `prefix`.
     pub fn seen_under(&self, prefix: &str) -> Vec<Seen> {
         self.seen()
@@ -364,7 +384,30 @@ async fn handle(
         .unwrap())
 }
 
+/// The answer to `seen`, cut down to the fields it asked for (or the method's default set), as
+/// Google does.
 fn route(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Value) {
+    let (status, body) = route_whole(seen, config, root_url);
+    if !status.is_success() || seen.path().starts_with("/discovery/") {
+        return (status, body);
+    }
+    let fields = seen
+        .query()
+        .into_iter()
+        .find(|(name, _)| name == "fields")
+        .map(|(_, value)| value);
+    let default = match seen.path() {
+        "/drive/v3/files" if seen.method == "GET" => Some(partial::DRIVE_FILES_DEFAULT),
+        _ => None,
+    };
+    match fields.as_deref().or(default).map(partial::Selection::parse) {
+        None => (status, body),
+        Some(Ok(selection)) => (status, selection.apply(&body)),
+        Some(Err(message)) => google_error(400, "INVALID_ARGUMENT", "invalidParameter", &message),
+    }
+}
+
+fn route_whole(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Value) {
     let path = seen.path().to_owned();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let query: HashMap<String, String> = seen.query().into_iter().collect();

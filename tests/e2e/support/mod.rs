@@ -3,6 +3,7 @@
 pub mod fake_google;
 pub mod fake_oauth;
 pub mod fake_reports;
+pub mod partial;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

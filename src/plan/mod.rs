@@ -2,6 +2,8 @@
 //! the method, the first request, the pagination style, the records path and the columns.
 //! Every problem is collected, so one `validate` shows them all.
 
+mod fields;
+
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -13,6 +15,7 @@ use crate::discovery::{nearest, schema, Document, Location, Method, Parameter, S
 use crate::query::{Located, PaginateTable, Param, Problem, Query};
 use crate::records::{Column, ColumnSource, Decoder, FieldPath};
 use crate::template::{is_template, Templates};
+pub use fields::{add_child_reads, PartialResponse};
 
 /// A query ready to run.
 #[derive(Debug, Clone)]
@@ -31,9 +34,27 @@ pub struct QueryPlan {
     pub scope: Option<String>,
     /// The CSV under the output directory (its name rendered); `None` for `output = false`.
     pub output: Option<std::path::PathBuf>,
+    /// The partial response asked for (`fields`), if the method takes one.
+    pub fields: Option<PartialResponse>,
 }
 
 impl QueryPlan {
+    /// Puts the partial response into the request (replacing a written `fields`).
+    pub(crate) fn send_fields(&mut self) {
+        if let Some(fields) = &self.fields {
+            let text = fields.mask.to_string();
+            match self
+                .request
+                .query
+                .iter_mut()
+                .find(|(name, _)| name == "fields")
+            {
+                Some((_, value)) => *value = text,
+                None => self.request.query.push(("fields".to_owned(), text)),
+            }
+        }
+    }
+
     /// The template context of one request chain: the query's variables, and in a fan-out
     /// the parent's record under the parent query's name.
     pub fn context(&self, parent: Option<&Value>) -> minijinja::Value {
@@ -83,22 +104,22 @@ pub fn plan(
             query.csv.header.unwrap_or(true),
         ),
     };
-    let (decoder, columns) = match report {
+    let (decoder, columns, record) = match report {
         Some(decoder) => {
             let columns = report_columns(query, &decoder, &check, &mut problems);
-            (decoder, columns)
+            (decoder, columns, None)
         }
         None => {
             let before = problems.len();
             let records = records_path(query, &doc, method, &pagination, &mut problems);
             // Columns depend on the records: with those in doubt, checking them would only add noise.
+            let record = record_schema(&doc, method, records.as_ref());
             let columns = if problems.len() == before {
-                let record = record_schema(&doc, method, records.as_ref());
                 columns(query, &doc, record.as_ref(), &check, &mut problems)
             } else {
                 Vec::new()
             };
-            (Decoder::Records(records), columns)
+            (Decoder::Records(records), columns, record)
         }
     };
     if columns.is_empty() && query.for_each.is_some() && problems.is_empty() {
@@ -109,11 +130,25 @@ pub fn plan(
         ));
     }
     let output = output_path(query, templates, &mut problems);
+    let fields = match problems.is_empty() {
+        true => fields::partial_response(
+            query,
+            &doc,
+            method,
+            &decoder,
+            record.as_ref(),
+            &columns,
+            &pagination,
+            &mut problems,
+        ),
+        false => None,
+    };
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(QueryPlan {
+    let mut plan = QueryPlan {
         output,
+        fields,
         query: query.clone(),
         scope: method.preferred_scope().map(str::to_owned),
         method: method.clone(),
@@ -122,7 +157,9 @@ pub fn plan(
         pagination,
         decoder,
         columns,
-    })
+    };
+    plan.send_fields();
+    Ok(plan)
 }
 
 /// The variables the templates of `query` may use (besides the built-ins): its `[vars]`, and
