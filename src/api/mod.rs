@@ -35,12 +35,26 @@ pub enum ApiError {
         method: http::Method,
         url: String,
     },
-    #[error("the response of {url} is not JSON: {source}")]
+    #[error("the response of {url} is not a page of JSON records: {source}")]
     NotJson {
         url: String,
         #[source]
         source: serde_json::Error,
     },
+    #[error("HTTP {} with an empty body [{method} {url}]: a page of records was expected", .status.as_u16())]
+    EmptyBody {
+        status: StatusCode,
+        method: http::Method,
+        url: String,
+    },
+    #[error("HTTP 200 with an error in its body: {google} [{method} {url}]")]
+    ErrorInBody {
+        google: GoogleError,
+        method: http::Method,
+        url: String,
+    },
+    #[error("the response of {url} is not a page of records: {why}")]
+    BadPage { url: String, why: String },
     #[error("refusing to send a bearer token over plain http to {url}: use https (plain http is allowed only to 127.0.0.1, ::1 or localhost)")]
     InsecureBearer { url: String },
     #[error("invalid request URL {url:?}")]
@@ -230,13 +244,42 @@ impl ApiClient {
                 }),
             });
         }
-        let bytes = if response.body.iter().all(u8::is_ascii_whitespace) {
-            bytes::Bytes::from_static(b"{}")
-        } else {
-            response.body
-        };
-        Ok(Body { bytes, url: shown })
+        let (status, method) = (response.status, spec.http_method.clone());
+        if status == StatusCode::NO_CONTENT || response.body.iter().all(u8::is_ascii_whitespace) {
+            // A page lost on the way (a proxy, a backend hiccup): worth another try.
+            return Err(Transient {
+                error: ApiError::EmptyBody {
+                    status,
+                    method,
+                    url: shown,
+                },
+                retry_after: None,
+            });
+        }
+        if is_error_envelope(&response.body) {
+            return Err(Failed(ApiError::ErrorInBody {
+                google: GoogleError::from_body(&response.body),
+                method,
+                url: shown,
+            }));
+        }
+        Ok(Body {
+            bytes: response.body,
+            url: shown,
+        })
     }
+}
+
+/// True for a body that is Google's error JSON (`{"error": {...}}`), which some servers send
+/// with a 200: read as a page, it would be an empty one.
+fn is_error_envelope(body: &[u8]) -> bool {
+    let text = body.trim_ascii_start();
+    let Some(rest) = text.strip_prefix(b"{") else {
+        return false;
+    };
+    rest.trim_ascii_start().starts_with(b"\"error\"")
+        && serde_json::from_slice::<serde_json::Map<String, Value>>(body)
+            .is_ok_and(|page| page.len() == 1 && page.get("error").is_some_and(Value::is_object))
 }
 
 /// A successful response: JSON text, parsed by whoever reads it.
@@ -259,6 +302,14 @@ impl Body {
             url: self.url.clone(),
             source: serde::de::Error::custom("the response is not UTF-8"),
         })
+    }
+
+    /// The error for a page whose records are not what a page of records holds.
+    pub fn bad_page(&self, why: String) -> ApiError {
+        ApiError::BadPage {
+            url: self.url.clone(),
+            why,
+        }
     }
 
     /// The error for a response that is not the JSON expected.

@@ -340,6 +340,8 @@ pub enum PaginationError {
     RepeatedToken { token: String, pages: u64 },
     #[error("the BigQuery response names no job (jobReference.jobId); cannot fetch the rest of the results")]
     NoJob,
+    #[error("the next-page token `{path}` is {found}, not a string; stopped rather than guess where the next page starts")]
+    BadToken { path: String, found: String },
 }
 
 /// Where the next page starts.
@@ -431,13 +433,17 @@ impl Cursor {
         let records = records as u64;
         self.next = match &self.pagination {
             Pagination::None => None,
-            Pagination::Token { response, .. } => {
-                let token = string_at(page, response);
-                match token {
-                    Some(token) => Some(Next::Token(self.remember(token)?)),
-                    None => None,
+            Pagination::Token { response, .. } => match lookup(page, response) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(token)) if token.is_empty() => None,
+                Some(Value::String(token)) => Some(Next::Token(self.remember(token)?)),
+                Some(other) => {
+                    return Err(PaginationError::BadToken {
+                        path: response.to_string(),
+                        found: crate::records::json_kind(other),
+                    })
                 }
-            }
+            },
             Pagination::Offset(o) => {
                 let next = self.offset + records;
                 let more = match &o.end {
@@ -582,12 +588,6 @@ fn lookup<'a>(value: &'a Value, path: &FieldPath) -> Option<&'a Value> {
             Segment::Key(key) => node.get(key.as_str()),
             Segment::Index(i) => node.get(*i),
         })
-}
-
-fn string_at<'a>(page: &'a Value, path: &FieldPath) -> Option<&'a str> {
-    lookup(page, path)
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
 }
 
 /// A number, also when sent as a string (int64).

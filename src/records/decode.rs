@@ -130,6 +130,14 @@ impl Decoder {
         }
     }
 
+    /// Refuses a page whose records are not JSON objects (see [`super::check_records`]).
+    pub fn check(&self, page: &Value) -> Result<(), String> {
+        match self {
+            Decoder::Records(path) => super::check_records(page, path.as_ref()),
+            _ => Ok(()),
+        }
+    }
+
     /// The column names a page declares (GA4, YouTube, BigQuery, Sheets), for reports whose
     /// request does not name them.
     pub fn columns_from_response(&self, page: &Value) -> Option<Vec<String>> {

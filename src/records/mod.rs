@@ -123,6 +123,58 @@ pub fn explode(records: Vec<Value>, path: &FieldPath) -> Vec<Value> {
     out
 }
 
+/// What a JSON value is, for messages: `the number 1`, `the string "a"`, `an array`.
+pub fn json_kind(value: &Value) -> String {
+    let short = |text: String| match text.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    };
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => short(format!("the string {s:?}")),
+        Value::Array(_) => "an array".to_owned(),
+        Value::Object(_) => "an object".to_owned(),
+    }
+}
+
+/// Refuses a page whose records are not JSON objects (`[1, "a", null]`, or a response that is
+/// not an object): written, they would be blank rows of an export that looks complete.
+pub fn check_records(page: &Value, records: Option<&FieldPath>) -> Result<(), String> {
+    let Some(path) = records else {
+        return match page {
+            Value::Object(_) => Ok(()),
+            other => Err(format!(
+                "the response is {}, not a JSON object",
+                json_kind(other)
+            )),
+        };
+    };
+    let node = path
+        .segments()
+        .iter()
+        .try_fold(page, |node, segment| match segment {
+            Segment::Key(key) => node.get(key.as_str()),
+            Segment::Index(i) => node.get(*i),
+        });
+    match node {
+        None | Some(Value::Null | Value::Object(_)) => Ok(()),
+        Some(Value::Array(items)) => match items.iter().position(|v| !v.is_object()) {
+            None => Ok(()),
+            Some(i) => Err(format!(
+                "record {} of `{path}` is {}, not a JSON object",
+                i + 1,
+                json_kind(&items[i])
+            )),
+        },
+        Some(other) => Err(format!(
+            "`{path}` is {}, not an array of records",
+            json_kind(other)
+        )),
+    }
+}
+
 /// How many records `take_records` would take from `page`, without taking them.
 pub fn count_records(page: &Value, records: Option<&FieldPath>) -> usize {
     let Some(path) = records else {

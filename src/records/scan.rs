@@ -346,6 +346,9 @@ fn count_elements(b: &[u8], i: usize) -> Option<(usize, usize)> {
     }
     let mut count = 0;
     loop {
+        if b.get(j) != Some(&b'{') {
+            return None; // not a record: serde_json says what it is
+        }
         j = ws(b, value_end(b, j)?);
         count += 1;
         match b.get(j)? {

@@ -256,10 +256,34 @@ impl<'de> Visitor<'de> for CountSeed {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
         let mut count = 0;
-        while seq.next_element::<IgnoredAny>()?.is_some() {
+        while seq.next_element::<AnObject>()?.is_some() {
             count += 1;
         }
         Ok(count)
+    }
+}
+
+/// One record, skipped: it must be a JSON object (`[1, "a"]` would be blank rows).
+struct AnObject;
+
+impl<'de> serde::Deserialize<'de> for AnObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AnObjectVisitor)
+    }
+}
+
+struct AnObjectVisitor;
+
+impl<'de> Visitor<'de> for AnObjectVisitor {
+    type Value = AnObject;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a record (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnObject, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(AnObject)
     }
 }
 

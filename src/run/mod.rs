@@ -82,8 +82,12 @@ pub struct QueryReport {
 pub enum QueryError {
     #[error(transparent)]
     Api(Box<ApiError>),
-    #[error(transparent)]
-    Pagination(#[from] PaginationError),
+    #[error("{source} [{url}]")]
+    Page {
+        url: String,
+        #[source]
+        source: PaginationError,
+    },
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error("{0}")]

@@ -115,6 +115,9 @@ impl Fetcher {
                 .map_err(|e| body.not_json(e))?,
             None => {
                 let page = body.json()?;
+                self.decoder
+                    .check(&page)
+                    .map_err(|why| body.bad_page(why))?;
                 let count = self.decoder.count(&page);
                 (page, count)
             }
@@ -122,7 +125,12 @@ impl Fetcher {
         self.fetched += 1;
         self.returned += count as u64;
         self.call.counters.page();
-        let then = if !self.cursor.advance(&page, count, request)? {
+        let more = self.cursor.advance(&page, count, request);
+        let more = more.map_err(|source| QueryError::Page {
+            url: body.url.clone(),
+            source,
+        })?;
+        let then = if !more {
             Then::End
         } else if self.max_pages.is_some_and(|max| self.fetched >= max) {
             Then::Capped

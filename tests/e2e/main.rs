@@ -10,4 +10,5 @@ mod examples;
 mod fields;
 mod reports;
 mod run;
+mod strict;
 mod validate;

@@ -54,6 +54,8 @@ pub struct Config {
     pub drive_fail_page: Option<usize>,
     /// Drive pages always answer the same `nextPageToken`.
     pub drive_repeat_token: bool,
+    /// A Drive list page answered wrongly (a misbehaving server or network).
+    pub drive_bad_page: Option<PageFault>,
     /// Delay before answering each API request.
     pub latency: std::time::Duration,
     /// Serve Drive file lists from a string builder (for benchmarks: the server must not be
@@ -75,6 +77,7 @@ impl Default for Config {
             directory_users: 4,
             drive_fail_page: None,
             drive_repeat_token: false,
+            drive_bad_page: None,
             latency: std::time::Duration::ZERO,
             fast_drive: false,
             faults: None,
@@ -95,6 +98,44 @@ pub enum Fault {
     RateLimited,
     /// 403 `dailyLimitExceeded`.
     QuotaExhausted,
+}
+
+/// Drive list page `page` (1-based) answered as `kind` says, the first `times` times it is
+/// asked for; then rightly.
+#[derive(Debug, Clone)]
+pub struct PageFault {
+    pub page: usize,
+    pub kind: BadPage,
+    pub times: usize,
+    served: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl PageFault {
+    pub fn new(page: usize, kind: BadPage, times: usize) -> Self {
+        PageFault {
+            page,
+            kind,
+            times,
+            served: Arc::default(),
+        }
+    }
+}
+
+/// How a page can be wrong while its status says it is fine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadPage {
+    /// 200 with an empty body.
+    Empty,
+    /// 204 No Content.
+    NoContent,
+    /// 200 whose body is Google's error JSON.
+    ErrorInBody,
+    /// `nextPageToken` is a number.
+    TokenNumber,
+    /// `nextPageToken` is an object.
+    TokenObject,
+    /// `files` holds values that are not objects.
+    NotObjects,
 }
 
 /// One request as the server saw it.
@@ -379,16 +420,20 @@ async fn handle(
     if let Some(location) = location {
         response = response.header("location", location);
     }
-    Ok(response
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap())
+    // `null` stands for no body (no Google answer is a bare `null`).
+    let body = match body {
+        Value::Null => Bytes::new(),
+        body => Bytes::from(body.to_string()),
+    };
+    Ok(response.body(Full::new(body)).unwrap())
 }
 
 /// The answer to `seen`, cut down to the fields it asked for (or the method's default set), as
 /// Google does.
 fn route(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Value) {
     let (status, body) = route_whole(seen, config, root_url);
-    if !status.is_success() || seen.path().starts_with("/discovery/") {
+    if !status.is_success() || seen.path().starts_with("/discovery/") || body.get("error").is_some()
+    {
         return (status, body);
     }
     let fields = seen
@@ -527,7 +572,37 @@ fn drive_files_list(query: &HashMap<String, String>, config: &Config) -> (Status
             json!(format!("tok-{end}"))
         };
     }
-    (StatusCode::OK, out)
+    let fault = config.drive_bad_page.as_ref().filter(|f| {
+        use std::sync::atomic::Ordering;
+        f.page == page_number && f.served.fetch_add(1, Ordering::SeqCst) < f.times
+    });
+    match fault.map(|f| f.kind) {
+        None => (StatusCode::OK, out),
+        // `null` is sent as no body at all (see `handle`).
+        Some(BadPage::Empty) => (StatusCode::OK, Value::Null),
+        Some(BadPage::NoContent) => (StatusCode::NO_CONTENT, Value::Null),
+        Some(BadPage::ErrorInBody) => {
+            let (_, error) = google_error(
+                403,
+                "PERMISSION_DENIED",
+                "forbidden",
+                "The caller does not have permission",
+            );
+            (StatusCode::OK, error)
+        }
+        Some(BadPage::TokenNumber) => {
+            out["nextPageToken"] = json!(12345);
+            (StatusCode::OK, out)
+        }
+        Some(BadPage::TokenObject) => {
+            out["nextPageToken"] = json!({"token": "tok-50"});
+            (StatusCode::OK, out)
+        }
+        Some(BadPage::NotObjects) => {
+            out["files"] = json!([1, "a", null]);
+            (StatusCode::OK, out)
+        }
+    }
 }
 
 /// The Drive page of `drive_files_list`, written straight into a string: the same shape of
