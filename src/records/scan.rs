@@ -366,7 +366,7 @@ mod tests {
 
     #[test]
     fn counts_the_records_and_keeps_the_rest() {
-        let page = r#" { "kind" : "x", "files" : [ {"a": "]}\"\\", "b": [1, {"c": null}]}, "s", 3, [] , {} ],
+        let page = r#" { "kind" : "x", "files" : [ {"a": "]}\"\\", "b": [1, {"c": null}]}, {"s":3}, { }, {"x": []} , {} ],
             "next\u0050ageToken": "t\"1", "n": -1.5e3, "ok": true, "z": null } "#;
         let (rest, count) = outline(page, "files").unwrap();
         assert_eq!(count, 5);
@@ -385,6 +385,8 @@ mod tests {
             "",
             "[]",
             r#"{"files": [1, 2}"#,
+            r#"{"files": [{}, 1]}"#,
+            r#"{"files": [null]}"#,
             r#"{"files": {"a": 1}}"#,
             r#"{"files": [1] "x": 1}"#,
             r#"{"files": [1]} trailing"#,

@@ -478,8 +478,12 @@ mod tests {
                     Column::from_path(path)
                 })
                 .collect();
+            // Records are objects (a page with anything else is refused).
             let records: Vec<Value> = (0..rng.usize(0..6))
-                .map(|_| random_value(&mut rng, 3))
+                .map(|_| match random_value(&mut rng, 3) {
+                    Value::Object(record) => Value::Object(record),
+                    other => json!({ "a": other }),
+                })
                 .collect();
             let page = json!({"kind": "k", "items": records, "nextPageToken": format!("t{round}")});
             for text in [
