@@ -133,13 +133,17 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
         }
     };
     match record_schema(doc, method, records.as_ref()) {
-        Some(record) => {
-            let columns = default_columns(doc, &record, None);
-            let _ = writeln!(out, "Default columns ({}):", columns.len());
-            for column in columns {
-                let _ = writeln!(out, "  {}", column.header);
+        Some(record) => match default_columns(doc, &record, None) {
+            Ok(columns) => {
+                let _ = writeln!(out, "Default columns ({}):", columns.len());
+                for column in columns {
+                    let _ = writeln!(out, "  {}", column.header);
+                }
             }
-        }
+            Err(too_many) => {
+                let _ = writeln!(out, "Default columns: none ({too_many})");
+            }
+        },
         None => {
             let _ = writeln!(
                 out,

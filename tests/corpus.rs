@@ -136,7 +136,7 @@ fn every_document_and_method_of_the_corpus() {
                 _ => None,
             };
             if let Some(record) = record_schema(&doc, method, records.as_ref()) {
-                let columns = default_columns(&doc, &record, None);
+                let columns = default_columns(&doc, &record, None).unwrap();
                 if columns.len() > t.widest.0 {
                     t.widest = (columns.len(), method.id.clone());
                 }

@@ -71,12 +71,36 @@ fn element_schema<'a>(doc: &'a Document, schema: &'a Schema) -> &'a Schema {
 ///
 /// With `explode` (a dotted path to an array), that array's elements are walked like a nested
 /// object, since each becomes its own row.
-pub fn leaf_columns(doc: &Document, record: &Schema, explode: Option<&str>) -> Vec<String> {
+///
+/// A schema whose leaves would exceed [`MAX_DEFAULT_COLUMNS`] (schemas that fan out into each
+/// other multiply) is refused rather than walked to the end; nesting deeper than
+/// [`MAX_DEPTH`] is kept as one column.
+pub fn leaf_columns(
+    doc: &Document,
+    record: &Schema,
+    explode: Option<&str>,
+) -> Result<Vec<String>, TooManyColumns> {
     let mut out = Vec::new();
     let mut stack = Vec::new();
     walk_leaves(doc, record, "", explode, &mut stack, &mut out);
-    out
+    match out.len() > MAX_DEFAULT_COLUMNS {
+        true => Err(TooManyColumns),
+        false => Ok(out),
+    }
 }
+
+/// The most default columns a record may have (Google's widest record has 6,379).
+pub const MAX_DEFAULT_COLUMNS: usize = 10_000;
+
+/// Nesting below this depth is one column (a JSON cell).
+const MAX_DEPTH: usize = 32;
+
+/// A record schema with more than [`MAX_DEFAULT_COLUMNS`] leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the record schema has more than {MAX_DEFAULT_COLUMNS} fields; list the `columns` to export"
+)]
+pub struct TooManyColumns;
 
 fn walk_leaves<'a>(
     doc: &'a Document,
@@ -86,6 +110,13 @@ fn walk_leaves<'a>(
     stack: &mut Vec<&'a str>,
     out: &mut Vec<String>,
 ) {
+    if out.len() > MAX_DEFAULT_COLUMNS {
+        return;
+    }
+    if stack.len() >= MAX_DEPTH || prefix.matches('.').count() >= MAX_DEPTH {
+        out.push(prefix.to_owned());
+        return;
+    }
     let reference = schema.reference.as_deref();
     if let Some(name) = reference {
         if stack.contains(&name) {
@@ -163,7 +194,7 @@ mod tests {
         let doc = doc();
         let record = schema_at(&doc, doc.schema("List").unwrap(), &["items".into()]).unwrap();
         assert_eq!(
-            leaf_columns(&doc, record, None),
+            leaf_columns(&doc, record, None).unwrap(),
             [
                 "id",
                 "owner.name",
@@ -173,5 +204,39 @@ mod tests {
                 "parent"
             ]
         );
+    }
+
+    /// Seven schemas of ten fields each of the next would make ten million columns.
+    #[test]
+    fn schemas_that_multiply_are_refused() {
+        let mut schemas = serde_json::Map::new();
+        for level in 0..7 {
+            let field = match level {
+                6 => serde_json::json!({"type": "string"}),
+                _ => serde_json::json!({"$ref": format!("S{}", level + 1)}),
+            };
+            let properties: serde_json::Map<String, serde_json::Value> =
+                (0..10).map(|i| (format!("f{i}"), field.clone())).collect();
+            schemas.insert(
+                format!("S{level}"),
+                serde_json::json!({"type": "object", "properties": properties}),
+            );
+        }
+        let doc = Document::from_json(
+            &serde_json::json!({"name": "t", "version": "v1", "rootUrl": "http://x/",
+                                "schemas": schemas})
+            .to_string(),
+        )
+        .unwrap();
+        let record = Schema {
+            reference: Some("S0".into()),
+            ..Schema::default()
+        };
+        assert_eq!(leaf_columns(&doc, &record, None), Err(TooManyColumns));
+        let record = Schema {
+            reference: Some("S4".into()),
+            ..Schema::default()
+        };
+        assert_eq!(leaf_columns(&doc, &record, None).unwrap().len(), 1000);
     }
 }

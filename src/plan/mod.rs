@@ -556,11 +556,12 @@ pub fn default_columns(
     doc: &Document,
     record: &Schema,
     explode: Option<&FieldPath>,
-) -> Vec<Column> {
-    schema::leaf_columns(doc, record, explode.map(FieldPath::as_str))
+) -> Result<Vec<Column>, schema::TooManyColumns> {
+    let leaves = schema::leaf_columns(doc, record, explode.map(FieldPath::as_str))?;
+    Ok(leaves
         .iter()
         .filter_map(|leaf| FieldPath::parse(leaf).ok().map(Column::from_path))
-        .collect()
+        .collect())
 }
 
 fn records_path(
@@ -641,7 +642,13 @@ fn columns(
         ));
         return Vec::new();
     };
-    let columns = default_columns(doc, record, query.explode.as_ref().map(|e| &e.value));
+    let columns = match default_columns(doc, record, query.explode.as_ref().map(|e| &e.value)) {
+        Ok(columns) => columns,
+        Err(too_many) => {
+            problems.push(query.problem(None, Some("columns".to_owned()), too_many.to_string()));
+            return Vec::new();
+        }
+    };
     if columns.is_empty() {
         problems.push(query.problem(
             None,

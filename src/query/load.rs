@@ -20,6 +20,38 @@ pub enum LoadError {
     EmptyDir(PathBuf),
 }
 
+/// The largest query file read (a query is a few hundred bytes; this is a wrong file).
+pub const MAX_QUERY_FILE: u64 = 4 << 20;
+
+/// Reads a query file: a regular file (a symlink to one is fine) of at most
+/// [`MAX_QUERY_FILE`] bytes, so that `/dev/zero` or a huge file is refused, not read.
+fn read_query_file(file: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(file).map_err(|err| format!("cannot read: {err}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file; name a .toml query file".to_owned());
+    }
+    let too_big = || {
+        format!(
+            "is larger than {} MiB; a query file is a few lines of TOML",
+            MAX_QUERY_FILE >> 20
+        )
+    };
+    if meta.len() > MAX_QUERY_FILE {
+        return Err(too_big());
+    }
+    let opened = std::fs::File::open(file).map_err(|err| format!("cannot read: {err}"))?;
+    let mut bytes = Vec::new();
+    opened
+        .take(MAX_QUERY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("cannot read: {err}"))?;
+    if bytes.len() as u64 > MAX_QUERY_FILE {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text; save it as UTF-8".to_owned())
+}
+
 /// The query files named by `paths`: files as given, directories as their `*.toml`, sorted.
 pub fn query_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
@@ -56,12 +88,12 @@ pub fn load_queries(files: &[PathBuf], only: &[String]) -> (Vec<Query>, Vec<Prob
     let mut queries = Vec::new();
     let mut problems = Vec::new();
     for file in files {
-        match std::fs::read_to_string(file) {
+        match read_query_file(file) {
             Ok(text) => match parse(file, &text) {
                 Ok(query) => queries.push(query),
                 Err(found) => problems.extend(found),
             },
-            Err(err) => problems.push(file_problem(file, format!("cannot read: {err}"))),
+            Err(message) => problems.push(file_problem(file, message)),
         }
     }
     let mut seen: HashMap<&str, &Path> = HashMap::new();

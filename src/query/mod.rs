@@ -219,7 +219,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    if name.is_empty() || name.contains(['/', '\\']) || name.trim() != name {
+    if name.is_empty()
+        || name.contains(['/', '\\'])
+        || name.trim() != name
+        || name.chars().any(char::is_control)
+    {
         problems.push(problem(
             raw.name.as_ref().and_then(|n| at(n.span())),
             Some("name"),
@@ -293,6 +297,16 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             .collect::<Vec<_>>()
     });
     if let Some(entries) = &raw.columns {
+        if entries.len() > MAX_COLUMNS {
+            problems.push(problem(
+                None,
+                Some("columns"),
+                format!(
+                    "lists {} columns; at most {MAX_COLUMNS} are allowed",
+                    entries.len()
+                ),
+            ));
+        }
         if entries.is_empty() {
             problems.push(problem(
                 None,
@@ -311,7 +325,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             wire::OutputSetting::Enabled(false) => None,
             wire::OutputSetting::Name(file) => {
                 let path = PathBuf::from(file);
-                if !is_plain_relative(&path) {
+                if file.chars().any(char::is_control) {
+                    problems.push(problem(
+                        at(setting.span()),
+                        Some("output"),
+                        format!("{file:?} holds a control character; name the file without one"),
+                    ));
+                } else if !is_plain_relative(&path) {
                     problems.push(problem(
                         at(setting.span()),
                         Some("output"),
@@ -448,6 +468,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
 pub fn is_plain_relative(path: &Path) -> bool {
     path.components().all(|c| matches!(c, Component::Normal(_))) && path.components().count() > 0
 }
+
+/// The most columns a query may list (as many as default columns may be).
+pub const MAX_COLUMNS: usize = crate::discovery::schema::MAX_DEFAULT_COLUMNS;
 
 /// TOML to JSON, with dates and times as their TOML text.
 pub fn toml_to_json(value: &toml::Value) -> Value {

@@ -8,6 +8,7 @@ mod describe;
 mod engine;
 mod examples;
 mod fields;
+mod inputs;
 mod reports;
 mod run;
 mod strict;

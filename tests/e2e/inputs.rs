@@ -1,0 +1,94 @@
+//! Hostile or mistaken inputs are refused with one line and exit 2, never read without bound.
+
+use crate::support::Workdir;
+
+const DRIVE: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n";
+
+#[test]
+fn a_query_file_must_be_a_small_regular_file() {
+    let wd = Workdir::new();
+    std::os::unix::fs::symlink("/dev/zero", wd.path().join("queries/zero.toml")).unwrap();
+    let run = wd.run(&["validate", "queries/zero.toml"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "error  queries/zero.toml: is not a regular file; name a .toml query file\n"
+    );
+
+    let big = format!("{DRIVE}# {}\n", "x".repeat(5 << 20));
+    wd.write("queries/big.toml", &big);
+    let run = wd.run(&["validate", "queries/big.toml"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "error  queries/big.toml: is larger than 4 MiB; a query file is a few lines of TOML\n"
+    );
+}
+
+#[test]
+fn control_characters_in_name_or_output_are_refused_and_shown_escaped() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/a.toml",
+        &format!("{DRIVE}name = \"bad\\u0000name\"\n"),
+    );
+    wd.write(
+        "queries/b.toml",
+        &format!("{DRIVE}output = \"x\\ny.csv\"\n"),
+    );
+    let run = wd.run(&["validate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "error  queries/a.toml:4: name: \"bad\\0name\" is not a usable query name: use letters, digits, `_`, `-` or `.`\n\
+         error  queries/b.toml:4: output: \"x\\ny.csv\" holds a control character; name the file without one\n"
+    );
+    assert!(!run.stdout.contains('\0'));
+}
+
+#[test]
+fn too_many_columns_are_refused() {
+    let wd = Workdir::new();
+    let columns: Vec<String> = (0..10_001).map(|i| format!("\"c{i}\"")).collect();
+    wd.write(
+        "queries/wide.toml",
+        &format!("{DRIVE}columns = [{}]\n", columns.join(",")),
+    );
+    let run = wd.run(&["validate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "error  queries/wide.toml: columns: lists 10001 columns; at most 10000 are allowed\n"
+    );
+}
+
+#[test]
+fn default_columns_of_a_multiplying_schema_are_refused() {
+    // Seven schemas of ten fields, each of the next: ten million default columns.
+    let wd = Workdir::new();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/discovery/drive.v3.json")).unwrap();
+    doc["rootUrl"] = serde_json::json!(wd.google.root_url());
+    for level in 0..7 {
+        let field = match level {
+            6 => serde_json::json!({"type": "string"}),
+            _ => serde_json::json!({"$ref": format!("S{}", level + 1)}),
+        };
+        let properties: serde_json::Map<String, serde_json::Value> =
+            (0..10).map(|i| (format!("f{i}"), field.clone())).collect();
+        doc["schemas"][format!("S{level}")] =
+            serde_json::json!({"type": "object", "properties": properties});
+    }
+    doc["schemas"]["File"]["properties"]["deep"] = serde_json::json!({"$ref": "S0"});
+    wd.write("queries/drive.json", &doc.to_string());
+    wd.write(
+        "queries/files.toml",
+        &format!("{DRIVE}discovery = \"drive.json\"\n"),
+    );
+    let run = wd.run(&["validate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "error  queries/files.toml: columns: the record schema has more than 10000 fields; list the `columns` to export\n"
+    );
+}
