@@ -202,9 +202,9 @@ async fn run_job(
     let counters = Arc::new(Counters::default());
     shared.reporter.started(&name, counters.clone());
     let started = Instant::now();
+    // The rendered name (`files_2024-03-15.csv`), as the CSV is written, not the template.
     let output = job
         .plan
-        .query
         .output
         .as_ref()
         .map(|o| shared.options.out_dir.join(o));
