@@ -182,11 +182,15 @@ impl DiscoverySource {
         }
     }
 
-    async fn fetch(&self, api: &str, version: &str) -> Result<String, DiscoveryError> {
-        let url = self
-            .url_template
+    /// The document's URL: the template with `{api}` and `{version}` filled in.
+    fn url(&self, api: &str, version: &str) -> String {
+        self.url_template
             .replace("{api}", api)
-            .replace("{version}", version);
+            .replace("{version}", version)
+    }
+
+    async fn fetch(&self, api: &str, version: &str) -> Result<String, DiscoveryError> {
+        let url = self.url(api, version);
         let request = Request::get(&url)
             .body(String::new())
             .map_err(|_| DiscoveryError::BadUrl(self.url_template.clone()))?;
@@ -209,12 +213,24 @@ impl DiscoverySource {
         Ok(String::from_utf8_lossy(&response.body).into_owned())
     }
 
+    /// The cache file of a document, named after its API and version (for people) and a hash
+    /// of its URL, so that another Discovery endpoint never gets this one's document.
     fn cache_path(&self, api: &str, version: &str) -> Option<PathBuf> {
         let safe = |s: &str| s.replace(['/', '\\', ':'], "_");
+        let url = url_hash(&self.url(api, version));
         self.cache_dir
             .as_ref()
-            .map(|dir| dir.join(format!("{}.{}.json", safe(api), safe(version))))
+            .map(|dir| dir.join(format!("{}.{}.{url:012x}.json", safe(api), safe(version))))
     }
+}
+
+/// 48 bits of FNV-1a of `url`: stable across builds and Rust versions (unlike std's hasher),
+/// so cache files stay valid from one gscrape to the next.
+fn url_hash(url: &str) -> u64 {
+    let hash = url.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash >> 16
 }
 
 fn parse(text: &str, origin: &str) -> Result<Document, DiscoveryError> {
@@ -241,4 +257,19 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     tmp.write_all(bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_hash;
+
+    #[test]
+    fn url_hashes_are_stable_and_tell_urls_apart() {
+        // FNV-1a of "a" is 0xaf63dc4c8601ec8c; the top 48 bits name the file.
+        assert_eq!(url_hash("a"), 0xaf63_dc4c_8601);
+        assert_ne!(
+            url_hash("http://127.0.0.1:1/discovery/v1/apis/drive/v3/rest"),
+            url_hash("http://127.0.0.1:2/discovery/v1/apis/drive/v3/rest")
+        );
+    }
 }

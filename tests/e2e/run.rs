@@ -415,3 +415,45 @@ fn a_post_method_sends_its_body_and_yields_one_record() {
         "id,name,parents,appProperties.batch\r\nnew-file-1,\"Quarterly, \"\"final\"\"\",folder1,7\r\n"
     );
 }
+
+#[test]
+fn another_discovery_endpoint_never_gets_a_cached_document_of_the_first() {
+    let first = Workdir::new();
+    let second = Workdir::with_config(Config {
+        drive_files: 3,
+        ..Config::default()
+    });
+    for wd in [&first, &second] {
+        wd.write("queries/files.toml", DRIVE_QUERY);
+    }
+    let shared_cache = first.path().join("cache");
+    let run_with_shared_cache = |wd: &Workdir| {
+        let output = wd
+            .command(&["run"])
+            .env("GSCRAPE_CACHE_DIR", &shared_cache)
+            .output()
+            .unwrap();
+        crate::support::finish(output)
+    };
+    assert_eq!(run_with_shared_cache(&first).code, 0);
+    let run = run_with_shared_cache(&second);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        second.google.seen_under("/discovery/").len(),
+        1,
+        "the second endpoint was asked for its own document"
+    );
+    assert_eq!(
+        second.read("output/files.csv"),
+        expected_drive_csv(3),
+        "rows from the second server"
+    );
+    assert_eq!(
+        first.google.seen_under("/drive/").len(),
+        10,
+        "the second run sent nothing to the first server"
+    );
+    // Each endpoint's document stays cached: a third run asks neither.
+    assert_eq!(run_with_shared_cache(&first).code, 0);
+    assert_eq!(first.google.seen_under("/discovery/").len(), 1);
+}
