@@ -144,6 +144,7 @@ pub async fn login(
         &secret.client_secret,
         &refresh_token,
         Duration::from_secs(60),
+        &crate::http::retry::RetryPolicy::default(),
     )
     .await
     .map_err(|e| LoginError::Flow(e.to_string()))?;

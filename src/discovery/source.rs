@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 use http::{Request, StatusCode};
 
 use super::Document;
-use crate::http::{self as gh, HyperClient};
+use crate::http::retry::{classify, gave_up_note, send_retrying, RetryPolicy, Verdict};
+use crate::http::{self as gh, GoogleError, HyperClient};
 
 /// The public Discovery service; `{api}` and `{version}` are filled in.
 pub const DEFAULT_DISCOVERY_URL: &str =
@@ -20,12 +21,21 @@ pub const CACHE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
-    #[error("cannot fetch the Discovery document {api}:{version}: {source}")]
+    #[error("cannot fetch the Discovery document {api}:{version}: {source}{}", gave_up_note(*.retries))]
     Fetch {
         api: String,
         version: String,
         #[source]
         source: gh::HttpError,
+        retries: u32,
+    },
+    #[error("the Discovery service answered HTTP {} for {api}:{version} ({url}){}; try again later", .status.as_u16(), gave_up_note(*.retries))]
+    Unavailable {
+        api: String,
+        version: String,
+        status: StatusCode,
+        url: String,
+        retries: u32,
     },
     #[error("the Discovery service has no document {api}:{version} (HTTP {status} from {url}); check `api` and `version`")]
     NotFound {
@@ -75,6 +85,8 @@ pub struct DiscoverySource {
     cache_dir: Option<PathBuf>,
     policy: CachePolicy,
     timeout: Duration,
+    /// Transient failures of the Discovery service are retried like those of API calls.
+    retry: RetryPolicy,
     loaded: Mutex<HashMap<String, Arc<Document>>>,
 }
 
@@ -85,6 +97,7 @@ impl DiscoverySource {
         cache_dir: Option<PathBuf>,
         policy: CachePolicy,
         timeout: Duration,
+        retry: RetryPolicy,
     ) -> Self {
         DiscoverySource {
             client,
@@ -92,6 +105,7 @@ impl DiscoverySource {
             cache_dir,
             policy,
             timeout,
+            retry,
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -164,7 +178,7 @@ impl DiscoverySource {
                 }
                 Ok(doc)
             }
-            Err(err @ DiscoveryError::Fetch { .. }) => {
+            Err(err @ (DiscoveryError::Fetch { .. } | DiscoveryError::Unavailable { .. })) => {
                 // A scheduled run should survive a Discovery outage when it has any copy.
                 let stale = cached
                     .as_deref()
@@ -195,13 +209,24 @@ impl DiscoverySource {
             .body(String::new())
             .map_err(|_| DiscoveryError::BadUrl(self.url_template.clone()))?;
         tracing::info!("fetching the Discovery document {api}:{version} from {url}");
-        let response = gh::send(&self.client, request, self.timeout)
-            .await
-            .map_err(|source| DiscoveryError::Fetch {
+        let sent = send_retrying(&self.client, request, self.timeout, &self.retry).await;
+        let retries = sent.retries;
+        let response = sent.result.map_err(|source| DiscoveryError::Fetch {
+            api: api.to_owned(),
+            version: version.to_owned(),
+            source,
+            retries,
+        })?;
+        let google = || GoogleError::from_body(&response.body);
+        if !response.status.is_success() && classify(response.status, &google()) == Verdict::Retry {
+            return Err(DiscoveryError::Unavailable {
                 api: api.to_owned(),
                 version: version.to_owned(),
-                source,
-            })?;
+                status: response.status,
+                url,
+                retries,
+            });
+        }
         if !response.status.is_success() {
             return Err(DiscoveryError::NotFound {
                 api: api.to_owned(),

@@ -444,8 +444,14 @@ fn invalid_grant_in_a_cron_run_explains_what_to_do() {
     wd.write(CACHE_FILE, &cached.to_string());
     wd.google.configure(|c| c.oauth.invalid_grant = true);
     let logins_before = wd.google.seen_under("/o/oauth2/auth").len();
+    let tokens_before = wd.google.seen_under("/token").len();
     let run = without_token(&wd, &["run"]);
     assert_eq!(run.code, 2);
+    assert_eq!(
+        wd.google.seen_under("/token").len(),
+        tokens_before + 1,
+        "invalid_grant is not retried"
+    );
     assert_eq!(
         run.stderr,
         "error: the saved login was refused by Google (invalid_grant: Token has been expired or revoked.). \
@@ -713,4 +719,60 @@ fn gcloud_application_default_credentials_come_after_a_gscrape_login() {
         ]
     );
     assert_eq!(without_token(&wd, &["run"]).code, 0);
+}
+
+#[test]
+fn a_token_endpoint_outage_is_retried_for_a_service_account() {
+    let wd = Workdir::new();
+    write_service_account_key(&wd);
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    wd.google.configure(|c| c.oauth.unavailable = 2);
+    let run = without_token(&wd, &["run", "--credentials", "sa.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        wd.google.seen_under("/token").len(),
+        3,
+        "two 503s, then the grant"
+    );
+    assert_eq!(wd.google.grants().len(), 1);
+    assert_eq!(wd.read("output/files.csv").lines().count(), 251);
+}
+
+#[test]
+fn a_token_endpoint_outage_is_retried_for_a_saved_login() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    let mut cached = cached_login(&wd);
+    cached["expires_at"] = serde_json::json!(1);
+    wd.write(CACHE_FILE, &cached.to_string());
+    let before = wd.google.seen_under("/token").len();
+    wd.google.configure(|c| c.oauth.unavailable = before + 2);
+    let run = without_token(&wd, &["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.google.seen_under("/token").len(), before + 3);
+    assert_eq!(wd.read("output/files.csv").lines().count(), 251);
+}
+
+#[test]
+fn a_token_endpoint_that_stays_down_fails_the_run_with_a_clear_message() {
+    let wd = Workdir::new();
+    write_service_account_key(&wd);
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    wd.google.configure(|c| c.oauth.unavailable = 1000);
+    let run = without_token(
+        &wd,
+        &["run", "--credentials", "sa.json", "--max-retries", "2"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: cannot get an access token: the token endpoint {} answered HTTP 503: \
+             temporarily_unavailable (Try again later.) (gave up after 2 retries)\n",
+            wd.google.token_uri()
+        )
+    );
+    assert_eq!(wd.google.seen_under("/token").len(), 3);
+    assert!(wd.google.seen_under("/drive/").is_empty());
 }
