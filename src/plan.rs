@@ -109,6 +109,12 @@ pub fn plan(
         ));
     }
     let output = output_path(query, templates, &mut problems);
+    // Rendered per parent record in a fan-out, else once before the run (app::auth).
+    if let Some(subject) = query.subject.as_deref().filter(|s| is_template(s)) {
+        if let Err(message) = check(subject) {
+            problems.push(query.problem(None, Some("subject".to_owned()), message));
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }

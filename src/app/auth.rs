@@ -114,6 +114,15 @@ pub(super) async fn authorizers_for(
         .map_err(|err| auth_failure(&err))?;
     let mut auths = Vec::with_capacity(plans.len());
     for plan in plans {
+        if plan.query.subject.is_some() && !authorizers.can_delegate() {
+            eprintln!(
+                "error: {}: subject: acting as a user (domain-wide delegation) needs a \
+                 service-account key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), but \
+                 the credential is the {describe}",
+                plan.query.file.display()
+            );
+            return Err(Exit::Invalid);
+        }
         let subject = plan.query.subject.clone().or_else(|| creds.subject.clone());
         if subject.is_some() && !authorizers.can_delegate() {
             return Err(auth_failure(&AuthError::SubjectNeedsServiceAccount(
