@@ -198,6 +198,7 @@ async fn login(args: LoginArgs, client: HyperClient) -> Exit {
         port: args.port,
         no_browser: args.no_browser,
         timeout: Duration::from_secs(args.timeout),
+        retry: super::retry_policy(None),
     };
     match login::login(request, &cache, client).await {
         Ok(done) => {
