@@ -1,17 +1,19 @@
 //! `gscrape auth login|status|logout`, and choosing the credentials of a run.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::auth::credentials::{self, AuthSettings, Credential};
 use crate::auth::login::{self, LoginError, LoginRequest};
-use crate::auth::{cache, oauth, scopes, AuthError, Authorizer, TokenCache};
+use crate::auth::{cache, oauth, scopes, AuthError, Authorizers, TokenCache};
 use crate::cli::{AuthCommand, ConfigArgs, CredentialArgs, LoginArgs, LogoutArgs, StatusArgs};
 use crate::error::Exit;
+use crate::http::retry::RetryPolicy;
 use crate::http::HyperClient;
 use crate::plan::QueryPlan;
 use crate::query::{load_queries, query_files};
+use crate::run::JobAuth;
+use crate::template::{is_template, Templates};
 
 pub(super) async fn command(command: AuthCommand, client: HyperClient) -> Exit {
     match command {
@@ -68,15 +70,18 @@ fn settings(creds: &CredentialArgs, config: &ConfigArgs) -> AuthSettings {
     }
 }
 
-/// The authorizer of each plan (one per delegated subject), each holding a token already:
-/// the token is fetched once here, before any request fans out.
+/// How each plan authenticates: one authorizer per delegated subject, each holding a token
+/// already (fetched once here, before any request fans out) — except a fan-out whose
+/// `subject` is a template, which gets its subjects' tokens as its parent's records arrive.
 pub(super) async fn authorizers_for(
     plans: &[QueryPlan],
     creds: &CredentialArgs,
     config: &ConfigArgs,
     client: &HyperClient,
     timeout: Duration,
-) -> Result<Vec<Authorizer>, Exit> {
+    retry: RetryPolicy,
+    templates: &Templates,
+) -> Result<Vec<JobAuth>, Exit> {
     let credential = credentials::resolve(&settings(creds, config)).map_err(|err| {
         eprintln!("error: {err}");
         Exit::Invalid
@@ -104,31 +109,53 @@ pub(super) async fn authorizers_for(
         }
     }
     let wanted = scopes::scopes_for(plans.iter().map(|p| &p.method));
-    let mut by_subject: HashMap<Option<String>, Authorizer> = HashMap::new();
-    let mut authorizers = Vec::with_capacity(plans.len());
-    for plan in plans {
-        let subject = plan.query.subject.clone().or_else(|| creds.subject.clone());
-        if let Some(authorizer) = by_subject.get(&subject) {
-            authorizers.push(authorizer.clone());
-            continue;
-        }
-        let authorizer = Authorizer::new(
-            &credential,
-            subject.as_deref(),
-            wanted.clone(),
-            client.clone(),
-            timeout,
-        )
-        .await
+    let describe = credential.describe();
+    let authorizers = Authorizers::new(credential, wanted, client.clone(), timeout, retry)
         .map_err(|err| auth_failure(&err))?;
+    let mut auths = Vec::with_capacity(plans.len());
+    for plan in plans {
+        if plan.query.subject.is_some() && !authorizers.can_delegate() {
+            eprintln!(
+                "error: {}: subject: acting as a user (domain-wide delegation) needs a \
+                 service-account key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), but \
+                 the credential is the {describe}",
+                plan.query.file.display()
+            );
+            return Err(Exit::Invalid);
+        }
+        let subject = plan.query.subject.clone().or_else(|| creds.subject.clone());
+        if subject.is_some() && !authorizers.can_delegate() {
+            return Err(auth_failure(&AuthError::SubjectNeedsServiceAccount(
+                describe.clone(),
+            )));
+        }
+        let subject = match subject {
+            Some(template) if plan.query.for_each.is_some() && is_template(&template) => {
+                auths.push(JobAuth::PerRecord {
+                    subject: template,
+                    authorizers: authorizers.clone(),
+                });
+                continue;
+            }
+            Some(template) => match templates.render(&template, &plan.context(None)) {
+                Ok(subject) => Some(subject.trim().to_owned()),
+                Err(message) => {
+                    eprintln!("error: {}: subject: {message}", plan.query.file.display());
+                    return Err(Exit::Invalid);
+                }
+            },
+            None => None,
+        };
+        let authorizer = authorizers
+            .for_subject(subject.as_deref())
+            .map_err(|err| auth_failure(&err))?;
         authorizer
             .access_token()
             .await
             .map_err(|err| auth_failure(&err))?;
-        by_subject.insert(subject, authorizer.clone());
-        authorizers.push(authorizer);
+        auths.push(JobAuth::Fixed(authorizer));
     }
-    Ok(authorizers)
+    Ok(auths)
 }
 
 /// Prints an authentication failure; a credential that needs a person is a setup error (2),
@@ -171,6 +198,7 @@ async fn login(args: LoginArgs, client: HyperClient) -> Exit {
         port: args.port,
         no_browser: args.no_browser,
         timeout: Duration::from_secs(args.timeout),
+        retry: super::retry_policy(None),
     };
     match login::login(request, &cache, client).await {
         Ok(done) => {
@@ -199,7 +227,8 @@ async fn scopes_of_queries(args: &LoginArgs, client: &HyperClient) -> Vec<String
         return Vec::new();
     };
     let (queries, _) = load_queries(&files, &[]);
-    let source = super::discovery_source(&args.discovery, client.clone());
+    let source =
+        super::discovery_source(&args.discovery, client.clone(), super::retry_policy(None));
     let mut methods = Vec::new();
     for query in &queries {
         let doc = match &query.discovery {

@@ -40,7 +40,11 @@ pub async fn main(cli: Cli) -> Exit {
     }
 }
 
-pub(crate) fn discovery_source(args: &DiscoveryArgs, client: HyperClient) -> DiscoverySource {
+pub(crate) fn discovery_source(
+    args: &DiscoveryArgs,
+    client: HyperClient,
+    retry: RetryPolicy,
+) -> DiscoverySource {
     let policy = if args.offline {
         CachePolicy::Offline
     } else if args.refresh_discovery {
@@ -58,6 +62,7 @@ pub(crate) fn discovery_source(args: &DiscoveryArgs, client: HyperClient) -> Dis
         cache_dir,
         policy,
         DISCOVERY_TIMEOUT,
+        retry,
     )
 }
 
@@ -146,8 +151,9 @@ async fn prepare(
     vars: &[(String, String)],
     discovery: &DiscoveryArgs,
     client: HyperClient,
+    retry: RetryPolicy,
 ) -> Result<(Vec<QueryPlan>, Vec<Problem>, Templates), Exit> {
-    let source = discovery_source(discovery, client);
+    let source = discovery_source(discovery, client, retry);
     let templates = templates()?;
     let setup = Setup {
         source: &source,
@@ -159,11 +165,19 @@ async fn prepare(
 }
 
 async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
-    let (plans, problems, _) =
-        match prepare(&args.paths, &[], &args.vars, &args.discovery, client).await {
-            Ok(prepared) => prepared,
-            Err(exit) => return exit,
-        };
+    let (plans, problems, _) = match prepare(
+        &args.paths,
+        &[],
+        &args.vars,
+        &args.discovery,
+        client,
+        retry_policy(None),
+    )
+    .await
+    {
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
+    };
     for problem in &problems {
         println!("error  {problem}");
     }
@@ -196,7 +210,7 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
 }
 
 async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
-    let source = discovery_source(&args.discovery, client);
+    let source = discovery_source(&args.discovery, client, retry_policy(None));
     let doc = match source.load(&args.api, &args.api_version).await {
         Ok(doc) => doc,
         Err(err) => {
@@ -227,12 +241,14 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
 }
 
 async fn run(args: RunArgs, client: HyperClient) -> Exit {
+    let retry = retry_policy(Some(args.max_retries));
     let prepared = prepare(
         &args.paths,
         &args.only,
         &args.vars,
         &args.discovery,
         client.clone(),
+        retry.clone(),
     )
     .await;
     let (plans, problems, templates) = match prepared {
@@ -268,6 +284,8 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         &args.config,
         &client,
         timeout,
+        retry.clone(),
+        &templates,
     )
     .await
     {
@@ -288,11 +306,6 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
             limits.set_rate(api, rate);
         }
     }
-    let retry = RetryPolicy {
-        max_retries: args.max_retries,
-        scale: backoff_scale(),
-        ..RetryPolicy::default()
-    };
     let api = ApiClient::new(client, timeout, retry, Arc::new(limits));
     let options = RunOptions {
         out_dir: args.out_dir.clone(),
@@ -370,6 +383,17 @@ async fn stop_on_signal(interrupt: CancellationToken) {
     }
     eprintln!("interrupted: stopping; files of unfinished queries are left as they were");
     interrupt.cancel();
+}
+
+/// The retry policy of every request: `--max-retries` (where the command has it) and
+/// `GSCRAPE_BACKOFF_SCALE`.
+pub(crate) fn retry_policy(max_retries: Option<u32>) -> RetryPolicy {
+    let default = RetryPolicy::default();
+    RetryPolicy {
+        max_retries: max_retries.unwrap_or(default.max_retries),
+        scale: backoff_scale(),
+        ..default
+    }
 }
 
 /// `GSCRAPE_BACKOFF_SCALE` multiplies every retry delay (tests make them short).

@@ -48,6 +48,8 @@ pub struct LoginRequest<'a> {
     pub port: Option<u16>,
     pub no_browser: bool,
     pub timeout: Duration,
+    /// For the refresh that checks the new login.
+    pub retry: crate::http::retry::RetryPolicy,
 }
 
 /// The result of a login.
@@ -144,6 +146,7 @@ pub async fn login(
         &secret.client_secret,
         &refresh_token,
         Duration::from_secs(60),
+        &request.retry,
     )
     .await
     .map_err(|e| LoginError::Flow(e.to_string()))?;

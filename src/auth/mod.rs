@@ -1,7 +1,8 @@
 //! Credentials: which one a run uses ([`credentials`]), the cached login ([`cache`]), the
 //! browser login ([`login`]), the token endpoint ([`oauth`]), scope choice ([`scopes`]), and the
 //! [`Authorizer`] that hands tokens to requests — fetched once before requests fan out,
-//! refreshed before they expire, and refreshed once more when Google answers 401.
+//! refreshed before they expire, and refreshed once more when Google answers 401. The
+//! [`Authorizers`] of a run make one per delegated subject, on first use.
 //!
 //! Secrets never reach stdout, stderr or logs: no type here that holds one derives `Debug`,
 //! and yup-oauth2's `log` output (which does print tokens) is not wired to any logger.
@@ -12,17 +13,17 @@ pub mod login;
 pub mod oauth;
 pub mod scopes;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::sync::Mutex;
-use yup_oauth2::authenticator::Authenticator;
 
 pub use cache::{CachedLogin, TokenCache};
 pub use credentials::{AuthSettings, Credential};
 
+use crate::http::retry::RetryPolicy;
 use crate::http::HyperClient;
 
 /// A refresh happens when less than this is left of a token's life (or half its life, for
@@ -80,14 +81,15 @@ impl Token {
     }
 }
 
-type ServiceAccountAuth = Authenticator<HttpsConnector<HttpConnector>>;
-
 /// How new tokens are obtained.
 enum Source {
     /// A token given as is: it cannot be refreshed.
     Fixed,
-    /// yup-oauth2's service-account flow (JWT bearer grant).
-    ServiceAccount(Box<ServiceAccountAuth>),
+    /// The service-account (JWT-bearer) grant, acting as `subject` when given.
+    ServiceAccount {
+        signer: Arc<oauth::ServiceAccountSigner>,
+        subject: Option<String>,
+    },
     /// The refresh-token grant (cached login, `authorized_user`); refreshed tokens of a cached
     /// login are written back so the next run can reuse them.
     RefreshToken {
@@ -99,6 +101,83 @@ enum Source {
     },
     /// No token: requests carry `key=`.
     ApiKey(String),
+}
+
+/// The authorizers of a run, by delegated subject: each made on first use and then shared by
+/// every query and request chain acting as that subject, so each subject costs one token (and
+/// chains that start together wait for that one).
+#[derive(Clone)]
+pub struct Authorizers {
+    inner: Arc<Shared>,
+}
+
+/// What every authorizer of a run is made from.
+struct Shared {
+    credential: Credential,
+    /// The service-account key, read once for all subjects.
+    signer: Option<Arc<oauth::ServiceAccountSigner>>,
+    scopes: Vec<String>,
+    client: HyperClient,
+    timeout: Duration,
+    retry: RetryPolicy,
+    made: std::sync::Mutex<HashMap<Option<String>, Authorizer>>,
+}
+
+impl Authorizers {
+    /// Sets up token handling for `credential`; `scopes` are asked of service accounts (user
+    /// credentials carry the scopes they were granted). Token requests retry by `retry`.
+    pub fn new(
+        credential: Credential,
+        scopes: Vec<String>,
+        client: HyperClient,
+        timeout: Duration,
+        retry: RetryPolicy,
+    ) -> Result<Self, AuthError> {
+        let signer = match &credential {
+            Credential::ServiceAccount { key, path, .. } => {
+                Some(Arc::new(oauth::ServiceAccountSigner::new(key).map_err(
+                    |e| AuthError::BadCredentialFile {
+                        path: path.clone(),
+                        why: e.to_string(),
+                    },
+                )?))
+            }
+            _ => None,
+        };
+        Ok(Authorizers {
+            inner: Arc::new(Shared {
+                credential,
+                signer,
+                scopes,
+                client,
+                timeout,
+                retry,
+                made: std::sync::Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// True when the credential can act as another user (a service account).
+    pub fn can_delegate(&self) -> bool {
+        self.inner.signer.is_some()
+    }
+
+    /// The authorizer acting as `subject` (`None`: as the credential itself), the same one
+    /// for every caller asking for that subject. No token is fetched here.
+    pub fn for_subject(&self, subject: Option<&str>) -> Result<Authorizer, AuthError> {
+        let shared = &self.inner;
+        let mut made = shared
+            .made
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = subject.map(str::to_owned);
+        if let Some(authorizer) = made.get(&key) {
+            return Ok(authorizer.clone());
+        }
+        let authorizer = Authorizer::new(shared, subject)?;
+        made.insert(key, authorizer.clone());
+        Ok(authorizer)
+    }
 }
 
 /// Hands out access tokens for one credential (and one delegated subject). Cheap to clone:
@@ -114,26 +193,22 @@ struct Inner {
     current: Mutex<Option<Token>>,
     client: HyperClient,
     timeout: Duration,
+    retry: RetryPolicy,
     describe: String,
 }
 
 impl Authorizer {
-    /// Sets up token handling for `credential`; `scopes` are asked of service accounts (user
-    /// credentials carry the scopes they were granted).
-    pub async fn new(
-        credential: &Credential,
-        subject: Option<&str>,
-        scopes: Vec<String>,
-        client: HyperClient,
-        timeout: Duration,
-    ) -> Result<Self, AuthError> {
+    fn new(shared: &Shared, subject: Option<&str>) -> Result<Self, AuthError> {
+        let credential = &shared.credential;
         let describe = credential.describe();
-        if subject.is_some() && !matches!(credential, Credential::ServiceAccount { .. }) {
-            return Err(AuthError::SubjectNeedsServiceAccount(describe));
-        }
         let mut current = None;
-        let source = match credential {
-            Credential::AccessToken { token, .. } => {
+        let source = match (credential, &shared.signer) {
+            (Credential::ServiceAccount { .. }, Some(signer)) => Source::ServiceAccount {
+                signer: signer.clone(),
+                subject: subject.map(str::to_owned),
+            },
+            _ if subject.is_some() => return Err(AuthError::SubjectNeedsServiceAccount(describe)),
+            (Credential::AccessToken { token, .. }, _) => {
                 current = Some(Token {
                     value: token.clone(),
                     expires_at: None,
@@ -141,21 +216,12 @@ impl Authorizer {
                 });
                 Source::Fixed
             }
-            Credential::ServiceAccount { key, .. } => {
-                let mut builder = yup_oauth2::ServiceAccountAuthenticator::with_client(
-                    (**key).clone(),
-                    yup_oauth2::CustomHyperClientBuilder::from(client.clone()),
-                );
-                if let Some(subject) = subject {
-                    builder = builder.subject(subject);
-                }
-                let auth = builder
-                    .build()
-                    .await
-                    .map_err(|e| AuthError::Token(format!("invalid service-account key: {e}")))?;
-                Source::ServiceAccount(Box::new(auth))
+            (Credential::ServiceAccount { .. }, None) => {
+                return Err(AuthError::Token(
+                    "the service-account key was not read".into(),
+                ))
             }
-            Credential::AuthorizedUser { user, .. } => Source::RefreshToken {
+            (Credential::AuthorizedUser { user, .. }, _) => Source::RefreshToken {
                 client_id: user.client_id.clone(),
                 client_secret: user.client_secret.clone(),
                 refresh_token: user.refresh_token.clone(),
@@ -165,7 +231,7 @@ impl Authorizer {
                     .unwrap_or_else(|| oauth::GOOGLE_TOKEN_URI.to_owned()),
                 cache_file: None,
             },
-            Credential::CachedLogin { login, path } => {
+            (Credential::CachedLogin { login, path }, _) => {
                 current = login.access_token.clone().map(|value| Token {
                     value,
                     expires_at: login.expires_at(),
@@ -179,15 +245,16 @@ impl Authorizer {
                     cache_file: Some((path.clone(), Box::new(login.clone()))),
                 }
             }
-            Credential::ApiKey { key, .. } => Source::ApiKey(key.clone()),
+            (Credential::ApiKey { key, .. }, _) => Source::ApiKey(key.clone()),
         };
         Ok(Authorizer {
             inner: std::sync::Arc::new(Inner {
                 source,
-                scopes,
+                scopes: shared.scopes.clone(),
                 current: Mutex::new(current),
-                client,
-                timeout,
+                client: shared.client.clone(),
+                timeout: shared.timeout,
+                retry: shared.retry.clone(),
                 describe,
             }),
         })
@@ -241,20 +308,31 @@ impl Authorizer {
         let now = SystemTime::now();
         match &self.inner.source {
             Source::Fixed | Source::ApiKey(_) => Err(AuthError::Token("nothing to refresh".into())),
-            Source::ServiceAccount(auth) => {
-                let token = auth
-                    .force_refreshed_token(&self.inner.scopes)
-                    .await
-                    .map_err(|e| AuthError::Token(describe_yup_error(&e)))?;
-                let value = token
-                    .token()
-                    .ok_or_else(|| {
-                        AuthError::Token("the token endpoint sent no access token".into())
-                    })?
-                    .to_owned();
+            Source::ServiceAccount { signer, subject } => {
+                let grant = oauth::service_account(
+                    &self.inner.client,
+                    signer,
+                    &self.inner.scopes,
+                    subject.as_deref(),
+                    self.inner.timeout,
+                    &self.inner.retry,
+                )
+                .await
+                .map_err(|e| match e {
+                    oauth::OAuthError::InvalidGrant { description } => AuthError::Token(format!(
+                        "the token endpoint refused the service account{} (invalid_grant: \
+                         {description}); check the key, and for a subject its domain-wide \
+                         delegation in the Admin console",
+                        subject
+                            .as_deref()
+                            .map(|s| format!(" acting as {s}"))
+                            .unwrap_or_default()
+                    )),
+                    other => AuthError::Token(other.to_string()),
+                })?;
                 Ok(Token {
-                    value,
-                    expires_at: token.expiration_time().map(SystemTime::from),
+                    value: grant.access_token,
+                    expires_at: grant.expires_at,
                     obtained_at: Some(now),
                 })
             }
@@ -272,6 +350,7 @@ impl Authorizer {
                     client_secret,
                     refresh_token,
                     self.inner.timeout,
+                    &self.inner.retry,
                 )
                 .await
                 .map_err(|e| match e {
@@ -298,14 +377,6 @@ impl Authorizer {
                 })
             }
         }
-    }
-}
-
-/// yup-oauth2's errors, without the parts that are not for users.
-fn describe_yup_error(err: &yup_oauth2::Error) -> String {
-    match err {
-        yup_oauth2::Error::AuthError(e) => format!("the token endpoint refused: {e}"),
-        other => other.to_string(),
     }
 }
 

@@ -1,13 +1,16 @@
 //! The OAuth token endpoint, spoken directly where yup-oauth2's handling does not fit an
 //! unattended tool: the refresh-token grant (cached logins and `authorized_user` files), whose
-//! `invalid_grant` must end a cron run with an explanation instead of starting a browser login,
-//! and token revocation.
+//! `invalid_grant` must end a cron run with an explanation instead of starting a browser login;
+//! the service-account (JWT-bearer) grant, whose HTTP status yup-oauth2 does not show, so a
+//! passing 503 could not be told from a refusal; and token revocation. Both grants retry
+//! transient failures (no connection, timeouts, 429, 5xx) like API calls do.
 
 use std::time::{Duration, SystemTime};
 
 use http::{header, Request};
 use serde::Deserialize;
 
+use crate::http::retry::{gave_up_note, send_retrying, RetryPolicy};
 use crate::http::{self as gh, HyperClient};
 
 /// Google's token endpoint, for credentials that do not name one.
@@ -39,15 +42,23 @@ pub enum OAuthError {
     /// The refresh token is no longer valid: only a new login helps.
     #[error("the token endpoint refused the refresh token (invalid_grant: {description})")]
     InvalidGrant { description: String },
-    #[error("the token endpoint {url} answered HTTP {status}: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("the token endpoint {url} answered HTTP {status}: {error}{}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(), gave_up_note(*.retries))]
     Refused {
         url: String,
         status: u16,
         error: String,
         description: Option<String>,
+        /// Retries before this answer (a 5xx or 429 that did not pass).
+        retries: u32,
     },
-    #[error(transparent)]
-    Http(#[from] gh::HttpError),
+    #[error("{source}{}", gave_up_note(*.retries))]
+    Http {
+        #[source]
+        source: gh::HttpError,
+        retries: u32,
+    },
+    #[error("the service-account key cannot sign: {0}")]
+    BadKey(String),
     #[error("invalid token endpoint URL {0:?}")]
     BadUrl(String),
 }
@@ -71,6 +82,7 @@ pub async fn refresh(
     client_secret: &str,
     refresh_token: &str,
     timeout: Duration,
+    retry: &RetryPolicy,
 ) -> Result<Grant, OAuthError> {
     let form = url_form(&[
         ("grant_type", "refresh_token"),
@@ -78,11 +90,102 @@ pub async fn refresh(
         ("client_secret", client_secret),
         ("refresh_token", refresh_token),
     ]);
+    token_request(client, token_uri, form, timeout, retry).await
+}
+
+/// Signs the assertions of a service-account key (RS256, as Google's JWT-bearer grant wants).
+pub struct ServiceAccountSigner {
+    client_email: String,
+    token_uri: String,
+    signer: Box<dyn rustls::sign::Signer>,
+}
+
+impl ServiceAccountSigner {
+    /// Reads the key's PEM private key; a key that cannot sign is reported before any request.
+    pub fn new(key: &yup_oauth2::ServiceAccountKey) -> Result<Self, OAuthError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::PrivateKeyDer;
+        let der = PrivateKeyDer::from_pem_slice(key.private_key.as_bytes())
+            .map_err(|_| OAuthError::BadKey("its private_key is not a PEM private key".into()))?;
+        let signer = rustls::crypto::ring::sign::any_supported_type(&der)
+            .map_err(|e| OAuthError::BadKey(e.to_string()))?
+            .choose_scheme(&[rustls::SignatureScheme::RSA_PKCS1_SHA256])
+            .ok_or_else(|| OAuthError::BadKey("its private_key is not an RSA key".into()))?;
+        Ok(ServiceAccountSigner {
+            client_email: key.client_email.clone(),
+            token_uri: key.token_uri.clone(),
+            signer,
+        })
+    }
+
+    /// The signed JWT asking for `scopes`, acting as `subject` when given.
+    fn assertion(&self, scopes: &[String], subject: Option<&str>) -> Result<String, OAuthError> {
+        use base64::Engine;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut claims = serde_json::json!({
+            "iss": self.client_email,
+            "scope": scopes.join(" "),
+            "aud": self.token_uri,
+            "iat": now,
+            "exp": now + 3600,
+        });
+        if let Some(subject) = subject {
+            claims["sub"] = serde_json::Value::from(subject);
+        }
+        let mut jwt = format!(
+            "{}.{}",
+            b64(br#"{"alg":"RS256","typ":"JWT"}"#),
+            b64(claims.to_string().as_bytes())
+        );
+        let signature = self
+            .signer
+            .sign(jwt.as_bytes())
+            .map_err(|e| OAuthError::BadKey(e.to_string()))?;
+        jwt.push('.');
+        jwt.push_str(&b64(&signature));
+        Ok(jwt)
+    }
+}
+
+/// Gets an access token for a service account (the JWT-bearer grant, RFC 7523), acting as
+/// `subject` (domain-wide delegation) when given.
+pub async fn service_account(
+    client: &HyperClient,
+    signer: &ServiceAccountSigner,
+    scopes: &[String],
+    subject: Option<&str>,
+    timeout: Duration,
+    retry: &RetryPolicy,
+) -> Result<Grant, OAuthError> {
+    let assertion = signer.assertion(scopes, subject)?;
+    let form = url_form(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", &assertion),
+    ]);
+    token_request(client, &signer.token_uri, form, timeout, retry).await
+}
+
+/// Posts a grant to the token endpoint, retrying transient failures, and reads the answer.
+async fn token_request(
+    client: &HyperClient,
+    token_uri: &str,
+    form: String,
+    timeout: Duration,
+    retry: &RetryPolicy,
+) -> Result<Grant, OAuthError> {
     let request = Request::post(token_uri)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(form)
         .map_err(|_| OAuthError::BadUrl(token_uri.to_owned()))?;
-    let response = gh::send(client, request, timeout).await?;
+    let sent = send_retrying(client, request, timeout, retry).await;
+    let retries = sent.retries;
+    let response = sent
+        .result
+        .map_err(|source| OAuthError::Http { source, retries })?;
     let parsed: Option<TokenResponse> = serde_json::from_slice(&response.body).ok();
     match parsed {
         Some(TokenResponse {
@@ -120,6 +223,7 @@ pub async fn refresh(
                 status: response.status.as_u16(),
                 error,
                 description,
+                retries,
             })
         }
     }
@@ -141,7 +245,9 @@ pub async fn revoke(
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(url_form(&[("token", token)]))
         .map_err(|_| OAuthError::BadUrl(url.clone()))?;
-    let response = gh::send(client, request, timeout).await?;
+    let response = gh::send(client, request, timeout)
+        .await
+        .map_err(|source| OAuthError::Http { source, retries: 0 })?;
     if response.status.is_success() {
         Ok(true)
     } else {
@@ -153,6 +259,7 @@ pub async fn revoke(
                 .take(200)
                 .collect(),
             description: None,
+            retries: 0,
         })
     }
 }

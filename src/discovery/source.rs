@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 use http::{Request, StatusCode};
 
 use super::Document;
-use crate::http::{self as gh, HyperClient};
+use crate::http::retry::{classify, gave_up_note, send_retrying, RetryPolicy, Verdict};
+use crate::http::{self as gh, GoogleError, HyperClient};
 
 /// The public Discovery service; `{api}` and `{version}` are filled in.
 pub const DEFAULT_DISCOVERY_URL: &str =
@@ -20,12 +21,21 @@ pub const CACHE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
-    #[error("cannot fetch the Discovery document {api}:{version}: {source}")]
+    #[error("cannot fetch the Discovery document {api}:{version}: {source}{}", gave_up_note(*.retries))]
     Fetch {
         api: String,
         version: String,
         #[source]
         source: gh::HttpError,
+        retries: u32,
+    },
+    #[error("the Discovery service answered HTTP {} for {api}:{version} ({url}){}; try again later", .status.as_u16(), gave_up_note(*.retries))]
+    Unavailable {
+        api: String,
+        version: String,
+        status: StatusCode,
+        url: String,
+        retries: u32,
     },
     #[error("the Discovery service has no document {api}:{version} (HTTP {status} from {url}); check `api` and `version`")]
     NotFound {
@@ -75,6 +85,8 @@ pub struct DiscoverySource {
     cache_dir: Option<PathBuf>,
     policy: CachePolicy,
     timeout: Duration,
+    /// Transient failures of the Discovery service are retried like those of API calls.
+    retry: RetryPolicy,
     loaded: Mutex<HashMap<String, Arc<Document>>>,
 }
 
@@ -85,6 +97,7 @@ impl DiscoverySource {
         cache_dir: Option<PathBuf>,
         policy: CachePolicy,
         timeout: Duration,
+        retry: RetryPolicy,
     ) -> Self {
         DiscoverySource {
             client,
@@ -92,6 +105,7 @@ impl DiscoverySource {
             cache_dir,
             policy,
             timeout,
+            retry,
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -164,7 +178,7 @@ impl DiscoverySource {
                 }
                 Ok(doc)
             }
-            Err(err @ DiscoveryError::Fetch { .. }) => {
+            Err(err @ (DiscoveryError::Fetch { .. } | DiscoveryError::Unavailable { .. })) => {
                 // A scheduled run should survive a Discovery outage when it has any copy.
                 let stale = cached
                     .as_deref()
@@ -182,22 +196,37 @@ impl DiscoverySource {
         }
     }
 
-    async fn fetch(&self, api: &str, version: &str) -> Result<String, DiscoveryError> {
-        let url = self
-            .url_template
+    /// The document's URL: the template with `{api}` and `{version}` filled in.
+    fn url(&self, api: &str, version: &str) -> String {
+        self.url_template
             .replace("{api}", api)
-            .replace("{version}", version);
+            .replace("{version}", version)
+    }
+
+    async fn fetch(&self, api: &str, version: &str) -> Result<String, DiscoveryError> {
+        let url = self.url(api, version);
         let request = Request::get(&url)
             .body(String::new())
             .map_err(|_| DiscoveryError::BadUrl(self.url_template.clone()))?;
         tracing::info!("fetching the Discovery document {api}:{version} from {url}");
-        let response = gh::send(&self.client, request, self.timeout)
-            .await
-            .map_err(|source| DiscoveryError::Fetch {
+        let sent = send_retrying(&self.client, request, self.timeout, &self.retry).await;
+        let retries = sent.retries;
+        let response = sent.result.map_err(|source| DiscoveryError::Fetch {
+            api: api.to_owned(),
+            version: version.to_owned(),
+            source,
+            retries,
+        })?;
+        let google = || GoogleError::from_body(&response.body);
+        if !response.status.is_success() && classify(response.status, &google()) == Verdict::Retry {
+            return Err(DiscoveryError::Unavailable {
                 api: api.to_owned(),
                 version: version.to_owned(),
-                source,
-            })?;
+                status: response.status,
+                url,
+                retries,
+            });
+        }
         if !response.status.is_success() {
             return Err(DiscoveryError::NotFound {
                 api: api.to_owned(),
@@ -209,12 +238,24 @@ impl DiscoverySource {
         Ok(String::from_utf8_lossy(&response.body).into_owned())
     }
 
+    /// The cache file of a document, named after its API and version (for people) and a hash
+    /// of its URL, so that another Discovery endpoint never gets this one's document.
     fn cache_path(&self, api: &str, version: &str) -> Option<PathBuf> {
         let safe = |s: &str| s.replace(['/', '\\', ':'], "_");
+        let url = url_hash(&self.url(api, version));
         self.cache_dir
             .as_ref()
-            .map(|dir| dir.join(format!("{}.{}.json", safe(api), safe(version))))
+            .map(|dir| dir.join(format!("{}.{}.{url:012x}.json", safe(api), safe(version))))
     }
+}
+
+/// 48 bits of FNV-1a of `url`: stable across builds and Rust versions (unlike std's hasher),
+/// so cache files stay valid from one gscrape to the next.
+fn url_hash(url: &str) -> u64 {
+    let hash = url.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash >> 16
 }
 
 fn parse(text: &str, origin: &str) -> Result<Document, DiscoveryError> {
@@ -241,4 +282,19 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     tmp.write_all(bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_hash;
+
+    #[test]
+    fn url_hashes_are_stable_and_tell_urls_apart() {
+        // FNV-1a of "a" is 0xaf63dc4c8601ec8c; the top 48 bits name the file.
+        assert_eq!(url_hash("a"), 0xaf63_dc4c_8601);
+        assert_ne!(
+            url_hash("http://127.0.0.1:1/discovery/v1/apis/drive/v3/rest"),
+            url_hash("http://127.0.0.1:2/discovery/v1/apis/drive/v3/rest")
+        );
+    }
 }

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Request, StatusCode};
 
-use super::GoogleError;
+use super::{GoogleError, HttpError, HyperClient, Response};
 
 /// Reasons Google gives for a per-minute rate limit: retry after a pause.
 const RATE_LIMIT_REASONS: &[&str] = &["rateLimitExceeded", "userRateLimitExceeded"];
@@ -71,6 +71,74 @@ impl RetryPolicy {
             }
         };
         delay.min(self.max_delay).mul_f64(self.scale)
+    }
+}
+
+/// What [`send_retrying`] ended with: the last answer (of any status) or the last failure to
+/// get one, and how many retries came before it.
+pub struct Retried {
+    pub result: Result<Response, HttpError>,
+    pub retries: u32,
+}
+
+/// Sends `request`, and sends it again after a pause (`Retry-After`, else backoff) while the
+/// failure is transient — no connection, a timeout, 429 or 5xx — at most `policy.max_retries`
+/// times. For the requests around the API calls (tokens, Discovery), so that a passing
+/// outage there does not end a run that an API call would have survived.
+pub async fn send_retrying(
+    client: &HyperClient,
+    request: Request<String>,
+    timeout: Duration,
+    policy: &RetryPolicy,
+) -> Retried {
+    let mut retries = 0;
+    loop {
+        let result = super::send(client, copy_request(&request), timeout).await;
+        let retry_after = match &result {
+            Err(_) => None,
+            Ok(response) if response.status.is_success() => return Retried { result, retries },
+            Ok(response) => {
+                let google = GoogleError::from_body(&response.body);
+                if classify(response.status, &google) != Verdict::Retry {
+                    return Retried { result, retries };
+                }
+                retry_after(&response.headers)
+            }
+        };
+        if retries >= policy.max_retries {
+            return Retried { result, retries };
+        }
+        let delay = policy.delay(retries, retry_after);
+        match &result {
+            Ok(response) => tracing::info!(
+                "{} answered HTTP {}; retrying in {} ms",
+                super::redact_url(request.uri()),
+                response.status.as_u16(),
+                delay.as_millis()
+            ),
+            Err(err) => tracing::info!("{err}; retrying in {} ms", delay.as_millis()),
+        }
+        retries += 1;
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Another request like `request` (`http::Request` is not `Clone`).
+fn copy_request(request: &Request<String>) -> Request<String> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+/// `(gave up after N retries)` for messages, or nothing when there was no retry.
+pub fn gave_up_note(retries: u32) -> String {
+    match retries {
+        0 => String::new(),
+        1 => " (gave up after 1 retry)".to_owned(),
+        n => format!(" (gave up after {n} retries)"),
     }
 }
 

@@ -130,6 +130,12 @@ pub fn plan(
         ));
     }
     let output = output_path(query, templates, &mut problems);
+    // Rendered per parent record in a fan-out, else once before the run (app::auth).
+    if let Some(subject) = query.subject.as_deref().filter(|s| is_template(s)) {
+        if let Err(message) = check(subject) {
+            problems.push(query.problem(None, Some("subject".to_owned()), message));
+        }
+    }
     let fields = match problems.is_empty() {
         true => fields::partial_response(
             query,

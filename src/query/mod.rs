@@ -43,6 +43,10 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "explode",
 ];
 
+/// The top-level keys whose strings are rendered as templates (of `columns`, only the
+/// `value`s); a template anywhere else would be used with its braces, so it is an error.
+pub const TEMPLATE_KEYS: &[&str] = &["params", "body", "output", "subject", "columns"];
+
 /// A value and the line of the query file it was written on (1-based).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Located<T> {
@@ -413,6 +417,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         }
     }
 
+    problems.extend(unrendered_templates(file, text, &lines));
+
     let discovery = raw
         .discovery
         .as_ref()
@@ -463,6 +469,68 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         }),
         explode,
     })
+}
+
+/// A problem for each top-level key whose value holds `{{`/`{%` where gscrape does not render
+/// templates (`api = "{{ x }}"`, a `[vars]` default, a column `path` or `name`).
+fn unrendered_templates(file: &Path, text: &str, lines: &LineIndex) -> Vec<Problem> {
+    type TopLevel = indexmap::IndexMap<String, toml::Spanned<toml::Value>>;
+    let Ok(top) = toml::from_str::<TopLevel>(text) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for (key, value) in &top {
+        let rendered = TEMPLATE_KEYS.contains(&key.as_str());
+        let mut strings = Vec::new();
+        match value.get_ref() {
+            // Column `value`s are rendered; their `name`s and `path`s are not.
+            toml::Value::Array(columns) if key == "columns" => {
+                for column in columns {
+                    match column {
+                        toml::Value::Table(table) => table
+                            .iter()
+                            .filter(|(field, _)| *field != "value")
+                            .for_each(|(_, v)| strings_of(v, &mut strings)),
+                        other => strings_of(other, &mut strings),
+                    }
+                }
+            }
+            _ if rendered => {}
+            other => strings_of(other, &mut strings),
+        }
+        if let Some(template) = strings
+            .into_iter()
+            .find(|s| crate::template::is_template(s))
+        {
+            // The line of the string itself, inside a table (unless escapes hide it).
+            let start = value.span().start;
+            let at = text
+                .get(start..)
+                .and_then(|rest| rest.find(template))
+                .map_or(start, |offset| start + offset);
+            found.push(Problem {
+                file: file.to_owned(),
+                line: Some(lines.line(at)),
+                key: Some(key.clone()),
+                message: format!(
+                    "{template:?} is used as written here, braces and all: templates are \
+                     rendered only in [params], [body], `output`, `subject` and column `value`s; \
+                     write the value out"
+                ),
+            });
+        }
+    }
+    found
+}
+
+/// Every string inside a TOML value.
+fn strings_of<'a>(value: &'a toml::Value, out: &mut Vec<&'a str>) {
+    match value {
+        toml::Value::String(s) => out.push(s),
+        toml::Value::Array(items) => items.iter().for_each(|v| strings_of(v, out)),
+        toml::Value::Table(table) => table.values().for_each(|v| strings_of(v, out)),
+        _ => {}
+    }
 }
 
 pub fn is_plain_relative(path: &Path) -> bool {

@@ -3,15 +3,17 @@
 //! `concurrency` request chains run at once, and their records are written in the parent's
 //! order, so the CSV is the same on every run.
 
+use std::sync::Arc;
+
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::output::Output;
 use super::pages::{Batch, Pages};
-use super::{render_columns, Feed, QueryError, Shared, Stop};
+use super::{render_columns, Feed, Job, QueryError, Shared, Stop};
 use crate::api::Call;
-use crate::plan::QueryPlan;
+use crate::counters::Counters;
 
 /// Finished chains that may wait for an earlier one, per running chain.
 const REORDER_ROOM: usize = 4;
@@ -24,12 +26,13 @@ struct Chain {
 }
 
 pub(super) async fn run(
-    plan: &QueryPlan,
+    job: &Job,
     feed: mpsc::Receiver<Feed>,
     output: &mut Output<'_>,
-    call: &Call,
+    counters: &Arc<Counters>,
     shared: &Shared,
 ) -> Result<Stop, QueryError> {
+    let plan = &job.plan;
     let parent = plan
         .query
         .for_each
@@ -61,7 +64,7 @@ pub(super) async fn run(
                 .acquire()
                 .await
                 .map_err(|e| QueryError::Task(e.to_string()))?;
-            chain(plan, record, call, shared).await
+            chain(job, record, counters, shared).await
         })
         .buffered(width.saturating_mul(REORDER_ROOM));
     let mut chains = std::pin::pin!(chains.peekable());
@@ -80,20 +83,27 @@ pub(super) async fn run(
     })
 }
 
-/// One request chain of the child, for one parent record.
+/// One request chain of the child, for one parent record (and acting as the subject it names,
+/// when the query's `subject` is a template).
 async fn chain(
-    plan: &QueryPlan,
+    job: &Job,
     record: Value,
-    call: &Call,
+    counters: &Arc<Counters>,
     shared: &Shared,
 ) -> Result<Chain, QueryError> {
+    let plan = &job.plan;
     let context = plan.context(Some(&record));
+    let call = Call {
+        auth: job.auth.for_chain(&shared.templates, &context)?,
+        api: Arc::from(plan.query.api.as_str()),
+        counters: counters.clone(),
+    };
     let request = plan
         .request
         .render(&|text| shared.templates.render(text, &context))
         .map_err(QueryError::Template)?;
     let rendered = render_columns(plan, &shared.templates, &context)?;
-    let mut pages = Pages::new(plan, request, &shared.api, call.clone(), None);
+    let mut pages = Pages::new(plan, request, &shared.api, call, None);
     let mut records = Vec::new();
     while let Some(batch) = pages.next().await? {
         if let Batch::Records(batch) = batch {

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiClient, ApiError, Call, PaginationError};
-use crate::auth::Authorizer;
+use crate::auth::{Authorizer, Authorizers};
 use crate::counters::{Counters, Snapshot};
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
@@ -119,7 +119,48 @@ pub struct RunOptions {
 /// A planned query with the credentials it runs with.
 pub struct Job {
     pub plan: QueryPlan,
-    pub auth: Authorizer,
+    pub auth: JobAuth,
+}
+
+/// Whom a query's requests act for.
+pub enum JobAuth {
+    /// The same credential (and subject) for every request.
+    Fixed(Authorizer),
+    /// A fan-out whose `subject` is a template: rendered for each parent record, each chain
+    /// acting as its rendered subject.
+    PerRecord {
+        subject: String,
+        authorizers: Authorizers,
+    },
+}
+
+impl JobAuth {
+    /// The authorizer of the request chain whose templates read `context`.
+    fn for_chain(
+        &self,
+        templates: &Templates,
+        context: &minijinja::Value,
+    ) -> Result<Authorizer, QueryError> {
+        match self {
+            JobAuth::Fixed(auth) => Ok(auth.clone()),
+            JobAuth::PerRecord {
+                subject,
+                authorizers,
+            } => {
+                let rendered = templates
+                    .render(subject, context)
+                    .map_err(QueryError::Template)?;
+                if rendered.trim().is_empty() {
+                    return Err(QueryError::Template(format!(
+                        "subject {subject:?} is empty for a parent record: every record must name the user to act as"
+                    )));
+                }
+                authorizers
+                    .for_subject(Some(rendered.trim()))
+                    .map_err(|e| ApiError::Auth(e).into())
+            }
+        }
+    }
 }
 
 /// What every query task shares.
@@ -206,9 +247,9 @@ async fn run_job(
     let counters = Arc::new(Counters::default());
     shared.reporter.started(&name, counters.clone());
     let started = Instant::now();
+    // The rendered name (`files_2024-03-15.csv`), as the CSV is written, not the template.
     let output = job
         .plan
-        .query
         .output
         .as_ref()
         .map(|o| shared.options.out_dir.join(o));
@@ -248,11 +289,6 @@ async fn execute(
     shared: &Shared,
 ) -> Result<(Stop, Option<ApiTotal>), QueryError> {
     let plan = &job.plan;
-    let call = Call {
-        auth: job.auth.clone(),
-        api: Arc::from(plan.query.api.as_str()),
-        counters: counters.clone(),
-    };
     let mut output = Output::create(
         plan,
         &shared.options.out_dir,
@@ -263,6 +299,11 @@ async fn execute(
     let (stop, total) = match feed_in {
         None => {
             let context = plan.context(None);
+            let call = Call {
+                auth: job.auth.for_chain(&shared.templates, &context)?,
+                api: Arc::from(plan.query.api.as_str()),
+                counters: counters.clone(),
+            };
             let rendered = render_columns(plan, &shared.templates, &context)?;
             let request = plan
                 .request
@@ -302,7 +343,7 @@ async fn execute(
             (stop, pages.api_total().cloned())
         }
         Some(feed) => {
-            let stop = fanout::run(plan, feed, &mut output, &call, shared).await?;
+            let stop = fanout::run(job, feed, &mut output, &counters, shared).await?;
             (stop, None)
         }
     };

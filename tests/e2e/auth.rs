@@ -444,8 +444,14 @@ fn invalid_grant_in_a_cron_run_explains_what_to_do() {
     wd.write(CACHE_FILE, &cached.to_string());
     wd.google.configure(|c| c.oauth.invalid_grant = true);
     let logins_before = wd.google.seen_under("/o/oauth2/auth").len();
+    let tokens_before = wd.google.seen_under("/token").len();
     let run = without_token(&wd, &["run"]);
     assert_eq!(run.code, 2);
+    assert_eq!(
+        wd.google.seen_under("/token").len(),
+        tokens_before + 1,
+        "invalid_grant is not retried"
+    );
     assert_eq!(
         run.stderr,
         "error: the saved login was refused by Google (invalid_grant: Token has been expired or revoked.). \
@@ -713,4 +719,173 @@ fn gcloud_application_default_credentials_come_after_a_gscrape_login() {
         ]
     );
     assert_eq!(without_token(&wd, &["run"]).code, 0);
+}
+
+#[test]
+fn a_token_endpoint_outage_is_retried_for_a_service_account() {
+    let wd = Workdir::new();
+    write_service_account_key(&wd);
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    wd.google.configure(|c| c.oauth.unavailable = 2);
+    let run = without_token(&wd, &["run", "--credentials", "sa.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        wd.google.seen_under("/token").len(),
+        3,
+        "two 503s, then the grant"
+    );
+    assert_eq!(wd.google.grants().len(), 1);
+    assert_eq!(wd.read("output/files.csv").lines().count(), 251);
+}
+
+#[test]
+fn a_token_endpoint_outage_is_retried_for_a_saved_login() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    let mut cached = cached_login(&wd);
+    cached["expires_at"] = serde_json::json!(1);
+    wd.write(CACHE_FILE, &cached.to_string());
+    let before = wd.google.seen_under("/token").len();
+    wd.google.configure(|c| c.oauth.unavailable = before + 2);
+    let run = without_token(&wd, &["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.google.seen_under("/token").len(), before + 3);
+    assert_eq!(wd.read("output/files.csv").lines().count(), 251);
+}
+
+#[test]
+fn a_token_endpoint_that_stays_down_fails_the_run_with_a_clear_message() {
+    let wd = Workdir::new();
+    write_service_account_key(&wd);
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    wd.google.configure(|c| c.oauth.unavailable = 1000);
+    let run = without_token(
+        &wd,
+        &["run", "--credentials", "sa.json", "--max-retries", "2"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: cannot get an access token: the token endpoint {} answered HTTP 503: \
+             temporarily_unavailable (Try again later.) (gave up after 2 retries)\n",
+            wd.google.token_uri()
+        )
+    );
+    assert_eq!(wd.google.seen_under("/token").len(), 3);
+    assert!(wd.google.seen_under("/drive/").is_empty());
+}
+
+#[test]
+fn a_fan_out_acts_as_each_user_its_subject_template_names() {
+    let wd = Workdir::with_config(crate::support::Config {
+        drive_files: 3,
+        directory_users: 4,
+        ..crate::support::Config::default()
+    });
+    write_service_account_key(&wd);
+    wd.write(
+        "queries/users.toml",
+        "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\n\
+         subject = \"admin@example.com\"\noutput = false\n[params]\ncustomer = \"my_customer\"\n",
+    );
+    // Two fan-outs over the same users: their chains for one user share that user's token.
+    wd.write(
+        "queries/user_files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\nfor_each = \"users\"\n\
+         subject = \"{{ users.primaryEmail }}\"\n\
+         columns = [{ name = \"user\", value = \"{{ users.primaryEmail }}\" }, \"id\"]\n\
+         [params]\nq = \"'{{ users.primaryEmail }}' in owners\"\n",
+    );
+    wd.write(
+        "queries/user_events.toml",
+        "api = \"calendar\"\nversion = \"v3\"\nmethod = \"calendar.events.list\"\nfor_each = \"users\"\n\
+         subject = \"{{ users.primaryEmail }}\"\ncolumns = [\"id\"]\n\
+         [params]\ncalendarId = \"{{ users.primaryEmail }}\"\n",
+    );
+    let run = without_token(&wd, &["run", "--credentials", "sa.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let users: Vec<String> = (0..4).map(|i| format!("user{i}@example.com")).collect();
+    let mut subjects: Vec<String> = wd
+        .google
+        .grants()
+        .iter()
+        .map(|g| {
+            g.claims.as_ref().unwrap()["sub"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    subjects.sort();
+    let mut expected = users.clone();
+    expected.push("admin@example.com".to_owned());
+    expected.sort();
+    assert_eq!(subjects, expected, "one grant per subject");
+
+    let subject_of = |seen: &crate::support::fake_google::Seen| {
+        let token = seen.authorization.as_deref().unwrap();
+        wd.google
+            .subject_of(token.trim_start_matches("Bearer "))
+            .unwrap()
+    };
+    let files = wd.google.seen_under("/drive/");
+    assert_eq!(files.len(), 4);
+    for seen in &files {
+        let (_, q) = seen.query().into_iter().find(|(k, _)| k == "q").unwrap();
+        assert_eq!(q, format!("'{}' in owners", subject_of(seen)));
+    }
+    let events = wd.google.seen_under("/calendar/");
+    assert_eq!(events.len(), 4);
+    for seen in &events {
+        let calendar = format!("/calendar/v3/calendars/{}/events", subject_of(seen));
+        assert_eq!(seen.path(), calendar.replace('@', "%40"));
+    }
+    let users_seen = wd.google.seen_under("/admin/");
+    assert_eq!(subject_of(&users_seen[0]), "admin@example.com");
+    assert!(wd
+        .read("output/user_files.csv")
+        .contains("user3@example.com,f0002\r\n"));
+}
+
+#[test]
+fn a_subject_template_needs_a_service_account_and_known_variables() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/users.toml",
+        "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\n\
+         columns = [\"primaryEmail\"]\n[params]\ncustomer = \"my_customer\"\n",
+    );
+    wd.write(
+        "queries/user_files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\nfor_each = \"users\"\n\
+         subject = \"{{ users.primaryEmail }}\"\ncolumns = [\"id\"]\n",
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: queries/user_files.toml: subject: acting as a user (domain-wide delegation) needs a \
+         service-account key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), but the \
+         credential is the access token from GSCRAPE_ACCESS_TOKEN\n"
+    );
+    assert!(wd.google.seen_under("/admin/").is_empty());
+
+    wd.write(
+        "queries/user_files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\nfor_each = \"users\"\n\
+         subject = \"{{ user.primaryEmail }}\"\ncolumns = [\"id\"]\n",
+    );
+    let run = wd.run(&["validate"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stdout.contains(
+            "error  queries/user_files.toml: subject: \"{{ user.primaryEmail }}\" uses the \
+             undefined variable `user`; this query has `users`\n"
+        ),
+        "{}",
+        run.stdout
+    );
 }

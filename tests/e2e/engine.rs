@@ -335,6 +335,35 @@ fn the_summary_says_what_happened_to_each_query() {
 }
 
 #[test]
+fn a_templated_output_is_reported_by_its_rendered_name() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/files.toml",
+        &FILES.replace("[params]", "output = \"files_{{ today }}.csv\"\n[params]"),
+    );
+    let run = wd.run(&["run", "--summary-json", "summary.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let rendered = "output/files_2024-03-15.csv";
+    assert!(wd.exists(rendered));
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l == format!("files: 250 records, 10 pages → {rendered}")),
+        "{}",
+        run.stderr
+    );
+    let row = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("files  ok"))
+        .unwrap();
+    assert!(row.ends_with(rendered), "{row}");
+    assert!(!run.stderr.contains("{{"), "{}", run.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&wd.read("summary.json")).unwrap();
+    assert_eq!(summary["queries"][0]["output"], rendered);
+}
+
+#[test]
 fn quiet_prints_errors_only() {
     let wd = Workdir::new();
     wd.write("queries/files.toml", FILES);

@@ -415,3 +415,78 @@ fn a_post_method_sends_its_body_and_yields_one_record() {
         "id,name,parents,appProperties.batch\r\nnew-file-1,\"Quarterly, \"\"final\"\"\",folder1,7\r\n"
     );
 }
+
+#[test]
+fn another_discovery_endpoint_never_gets_a_cached_document_of_the_first() {
+    let first = Workdir::new();
+    let second = Workdir::with_config(Config {
+        drive_files: 3,
+        ..Config::default()
+    });
+    for wd in [&first, &second] {
+        wd.write("queries/files.toml", DRIVE_QUERY);
+    }
+    let shared_cache = first.path().join("cache");
+    let run_with_shared_cache = |wd: &Workdir| {
+        let output = wd
+            .command(&["run"])
+            .env("GSCRAPE_CACHE_DIR", &shared_cache)
+            .output()
+            .unwrap();
+        crate::support::finish(output)
+    };
+    assert_eq!(run_with_shared_cache(&first).code, 0);
+    let run = run_with_shared_cache(&second);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        second.google.seen_under("/discovery/").len(),
+        1,
+        "the second endpoint was asked for its own document"
+    );
+    assert_eq!(
+        second.read("output/files.csv"),
+        expected_drive_csv(3),
+        "rows from the second server"
+    );
+    assert_eq!(
+        first.google.seen_under("/drive/").len(),
+        10,
+        "the second run sent nothing to the first server"
+    );
+    // Each endpoint's document stays cached: a third run asks neither.
+    assert_eq!(run_with_shared_cache(&first).code, 0);
+    assert_eq!(first.google.seen_under("/discovery/").len(), 1);
+}
+
+#[test]
+fn a_discovery_outage_is_retried() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    wd.google.fail_discovery(2);
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        wd.google.seen_under("/discovery/").len(),
+        3,
+        "two 503s, then the document"
+    );
+    assert_eq!(wd.read("output/files.csv"), expected_drive_csv(250));
+}
+
+#[test]
+fn a_discovery_service_that_stays_down_is_reported() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    wd.google.fail_discovery(1000);
+    let run = wd.run(&["run", "--max-retries", "1"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: queries/files.toml: api: the Discovery service answered HTTP 503 for drive:v3 \
+             ({}discovery/v1/apis/drive/v3/rest) (gave up after 1 retry); try again later\n",
+            wd.google.root_url()
+        )
+    );
+    assert_eq!(wd.google.seen_under("/discovery/").len(), 2);
+}

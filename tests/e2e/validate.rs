@@ -84,6 +84,18 @@ fn each_problem_is_one_line_naming_file_line_and_key() {
             "error  queries/q.toml:2: version: invalid basic string\n",
         ),
         (
+            &drive("columns = [{ name = \"{{ today }}\", path = \"id\" }]\n"),
+            "error  queries/q.toml:4: columns: \"{{ today }}\" is used as written here, braces and all: templates are rendered only in [params], [body], `output`, `subject` and column `value`s; write the value out\n",
+        ),
+        (
+            &drive("[vars]\nsince = \"{{ days_ago(7) }}\"\n"),
+            "error  queries/q.toml:5: vars: \"{{ days_ago(7) }}\" is used as written here, braces and all: templates are rendered only in [params], [body], `output`, `subject` and column `value`s; write the value out\n",
+        ),
+        (
+            &drive("subject = \"{{ user }}@example.com\"\n"),
+            "error  queries/q.toml: subject: \"{{ user }}@example.com\" uses the undefined variable `user`; this query has no variables of its own (add a [vars] table or --var)\n",
+        ),
+        (
             "api = \"nope\"\nversion = \"v9\"\nmethod = \"nope.x.list\"\n",
             "error  queries/q.toml: api: the Discovery service has no document nope:v9 (HTTP 404 Not Found from http://127.0.0.1:PORT/discovery/v1/apis/nope/v9/rest); check `api` and `version`\n",
         ),

@@ -525,7 +525,34 @@ fn route_whole(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Val
     }
 }
 
+/// Discovery requests each server (by root URL) still answers 503. Kept here because
+/// `discovery_document` is reached from `route`, which carries no server state to count in.
+static DISCOVERY_OUTAGES: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+
+impl FakeGoogle {
+    /// The next `n` Discovery requests are answered 503.
+    pub fn fail_discovery(&self, n: usize) {
+        let mut outages = DISCOVERY_OUTAGES.lock().unwrap();
+        outages.retain(|(root, _)| *root != self.state.root_url);
+        outages.push((self.state.root_url.clone(), n));
+    }
+}
+
 fn discovery_document(api: &str, version: &str, root_url: &str) -> (StatusCode, Value) {
+    if let Some((_, left)) = DISCOVERY_OUTAGES
+        .lock()
+        .unwrap()
+        .iter_mut()
+        .find(|(root, left)| root == root_url && *left > 0)
+    {
+        *left -= 1;
+        return google_error(
+            503,
+            "UNAVAILABLE",
+            "backendError",
+            "The service is currently unavailable.",
+        );
+    }
     let key = format!("{api}.{version}");
     let Some((_, text)) = DOCUMENTS.iter().find(|(k, _)| *k == key) else {
         return google_error(

@@ -47,6 +47,8 @@ pub struct OAuthState {
     pub uses: HashMap<String, usize>,
     /// How many API requests were answered 401.
     pub unauthorized: usize,
+    /// Requests to the token endpoint so far.
+    token_requests: usize,
 }
 
 /// Knobs of the OAuth side.
@@ -60,6 +62,8 @@ pub struct OAuthConfig {
     pub invalid_grant: bool,
     /// An issued access token is refused (401) after this many API requests.
     pub token_uses: Option<usize>,
+    /// The token endpoint answers its first N requests with 503 (an outage that passes).
+    pub unavailable: usize,
 }
 
 impl Default for OAuthConfig {
@@ -69,6 +73,7 @@ impl Default for OAuthConfig {
             token_lifetime: Duration::from_secs(3600),
             invalid_grant: false,
             token_uses: None,
+            unavailable: 0,
         }
     }
 }
@@ -152,6 +157,13 @@ impl OAuthState {
         token_uri: &str,
         config: &OAuthConfig,
     ) -> (StatusCode, Value) {
+        self.token_requests += 1;
+        if self.token_requests <= config.unavailable {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "temporarily_unavailable", "error_description": "Try again later."}),
+            );
+        }
         let grant_type = form.get("grant_type").cloned().unwrap_or_default();
         let lifetime = config.token_lifetime;
         let client_ok = form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
