@@ -106,6 +106,8 @@ impl CsvSink {
             builder.permissions(std::fs::Permissions::from_mode(0o666));
         }
         let mut tmp = builder.tempfile_in(dir).map_err(create)?;
+        // Held while the export runs: a later run removes only temporary files nobody holds.
+        tmp.as_file().lock().map_err(create)?;
 
         let existing = if options.append {
             existing_content(target).map_err(create)?
@@ -189,6 +191,43 @@ impl CsvSink {
     }
 }
 
+/// Removes the temporary files that a killed run left in `dir` (`.NAME.XXXXXX.tmp`, this
+/// module's pattern) and that no live export holds locked. Returns the names removed.
+pub fn remove_stale_temp_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_temp_name(name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let unheld = File::open(&path).is_ok_and(|file| file.try_lock().is_ok());
+        if unheld && std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+/// `.NAME.XXXXXX.tmp`: a dot, a name, a dot, six random letters or digits, `.tmp`.
+fn is_temp_name(name: &str) -> bool {
+    let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    match stem.rsplit_once('.') {
+        Some((target, random)) => {
+            !target.is_empty()
+                && random.len() == 6
+                && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+        None => false,
+    }
+}
+
 /// The existing file, when it has content to append to.
 fn existing_content(target: &Path) -> std::io::Result<Option<File>> {
     match File::open(target) {
@@ -262,6 +301,23 @@ fn sync(file: &File) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_file_names() {
+        for ours in [".files.csv.AbC123.tmp", ".a.b.csv.000000.tmp"] {
+            assert!(is_temp_name(ours), "{ours}");
+        }
+        for other in [
+            "files.csv",
+            ".files.csv.tmp",
+            ".files.csv.AbC12.tmp",
+            ".files.csv.AbC12-.tmp",
+            "..AbC123.tmp",
+            ".tmpAbC123",
+        ] {
+            assert!(!is_temp_name(other), "{other}");
+        }
+    }
 
     #[test]
     fn formula_guard_leaves_numbers_alone() {

@@ -19,7 +19,7 @@ use crate::error::Exit;
 use crate::http::limits::Limits;
 use crate::http::retry::RetryPolicy;
 use crate::http::{build_client, may_carry_bearer, HyperClient};
-use crate::plan::{add_child_reads, plan, QueryPlan};
+use crate::plan::{add_child_reads, plan, shared_outputs, QueryPlan};
 use crate::query::{load_queries, query_files, CsvSettings, Problem, Query};
 use crate::report::bars::Bars;
 use crate::report::{summary, Lines, Reporter};
@@ -140,6 +140,7 @@ async fn load_and_plan(
         }
     }
     problems.extend(add_child_reads(&mut plans, setup.templates));
+    problems.extend(shared_outputs(&plans));
     Ok((plans, problems))
 }
 
@@ -261,6 +262,22 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         }
         return Exit::Invalid;
     }
+    if let Some(summary) = &args.summary_json {
+        let same = |a: &std::path::Path, b: &std::path::Path| matches!((std::path::absolute(a), std::path::absolute(b)), (Ok(a), Ok(b)) if a == b);
+        let clash = plans.iter().find(|plan| {
+            plan.output
+                .as_ref()
+                .is_some_and(|output| same(&args.out_dir.join(output), summary))
+        });
+        if let Some(plan) = clash {
+            eprintln!(
+                "error: --summary-json {} is the output of {}; write the summary elsewhere",
+                summary.display(),
+                plan.query.file.display()
+            );
+            return Exit::Invalid;
+        }
+    }
     for plan in &plans {
         let insecure = plan
             .request
@@ -275,6 +292,21 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
                 plan.query.name, plan.request.base_url, plan.request.path
             );
             return Exit::Invalid;
+        }
+    }
+    let mut dirs: Vec<PathBuf> = plans
+        .iter()
+        .filter_map(|plan| plan.output.as_ref())
+        .filter_map(|output| args.out_dir.join(output).parent().map(PathBuf::from))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        for stale in crate::sink::remove_stale_temp_files(&dir) {
+            tracing::info!(
+                "removed {}, left by an earlier run that was killed",
+                stale.display()
+            );
         }
     }
     let timeout = Duration::from_secs(args.timeout);
@@ -343,7 +375,7 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
     .await;
     reporter.done();
 
-    let exit = if interrupt.is_cancelled() {
+    let mut exit = if interrupt.is_cancelled() {
         Exit::Interrupted
     } else if reports.iter().all(|r| matches!(r.status, Status::Ok(_))) {
         Exit::Success
@@ -357,6 +389,9 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         let json = summary::json(&reports, exit as u8);
         if let Err(err) = crate::discovery::source::write_atomically(path, json.as_bytes()) {
             eprintln!("error: cannot write the summary {}: {err}", path.display());
+            if exit == Exit::Success {
+                exit = Exit::QueryFailed; // a monitor reading it would see nothing
+            }
         }
     }
     exit

@@ -168,6 +168,30 @@ pub fn plan(
     Ok(plan)
 }
 
+/// Two queries writing one file would lose one export: a problem for the later one.
+pub fn shared_outputs(plans: &[QueryPlan]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let Some(output) = &plan.output else { continue };
+        // (Two queries of one name are reported as such already.)
+        let first = plans[..i].iter().find(|other| {
+            other.output.as_ref() == Some(output) && other.query.name != plan.query.name
+        });
+        if let Some(first) = first {
+            problems.push(plan.query.problem(
+                None,
+                Some("output".to_owned()),
+                format!(
+                    "{:?} is also the output of {}; give one of them another `output`",
+                    output.display().to_string(),
+                    first.query.file.display()
+                ),
+            ));
+        }
+    }
+    problems
+}
+
 /// The variables the templates of `query` may use (besides the built-ins): its `[vars]`, and
 /// the parent query of a fan-out.
 pub fn template_variables(query: &Query) -> Vec<&str> {

@@ -92,3 +92,71 @@ fn default_columns_of_a_multiplying_schema_are_refused() {
         "error  queries/files.toml: columns: the record schema has more than 10000 fields; list the `columns` to export\n"
     );
 }
+
+#[test]
+fn temporary_files_of_a_killed_run_are_removed_unless_held() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/files.toml",
+        &format!("{DRIVE}columns = [\"id\"]\n[params]\npageSize = 100\n"),
+    );
+    wd.write("output/.files.csv.Ab3dE9.tmp", "half an export");
+    wd.write("output/.other.csv.Zz0000.tmp", "another query's");
+    wd.write("output/notes.tmp", "not ours");
+    let held = wd.write("output/.files.csv.Held01.tmp", "a live run's");
+    let lock = std::fs::File::open(&held).unwrap();
+    lock.lock().unwrap();
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        wd.list("output"),
+        [".files.csv.Held01.tmp", "files.csv", "notes.tmp"]
+    );
+    drop(lock);
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.list("output"), ["files.csv", "notes.tmp"]);
+}
+
+#[test]
+fn two_queries_writing_one_file_are_refused() {
+    let wd = Workdir::new();
+    let query = format!("{DRIVE}columns = [\"id\"]\noutput = \"files_{{{{ today }}}}.csv\"\n");
+    wd.write("queries/a.toml", &query);
+    wd.write(
+        "queries/b.toml",
+        &query.replace("files_{{ today }}", "files_2024-03-15"),
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: queries/b.toml: output: \"files_2024-03-15.csv\" is also the output of queries/a.toml; give one of them another `output`\n"
+    );
+    assert!(wd.google.seen_under("/drive/").is_empty());
+}
+
+#[test]
+fn the_summary_is_not_an_output_and_must_be_written() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/files.toml",
+        &format!("{DRIVE}columns = [\"id\"]\n"),
+    );
+    let run = wd.run(&["run", "--summary-json", "output/files.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: --summary-json output/files.csv is the output of queries/files.toml; write the summary elsewhere\n"
+    );
+    wd.write("blocker", "a file where a directory should be");
+    let run = wd.run(&["run", "--summary-json", "blocker/summary.json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("error: cannot write the summary blocker/summary.json: "),
+        "{}",
+        run.stderr
+    );
+    assert!(wd.exists("output/files.csv"));
+}

@@ -655,7 +655,7 @@ fn fast_drive_page(query: &HashMap<String, String>, config: &Config) -> String {
         let _ = write!(
             out,
             r#"{{"kind":"drive#file","id":"f{i:07}","name":"Quarterly report {i}, \"final\"","mimeType":"{}","size":"{}","starred":{},"createdTime":"2024-01-{:02}T10:00:{:02}.000Z","modifiedTime":"2024-02-{:02}T11:30:00.000Z","owners":[{{"kind":"drive#user","displayName":"Owner {}","emailAddress":"owner{}@example.com","me":{}}}],"parents":["root","folder{}"],"webViewLink":"https://drive.example.com/file/d/f{i:07}/view"}}"#,
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 "application/pdf"
             } else {
                 "text/csv"
@@ -729,12 +729,12 @@ pub fn drive_file(i: usize) -> Value {
         "kind": "drive#file",
         "id": format!("f{i:04}"),
         "name": drive_file_name(i),
-        "mimeType": if i % 2 == 0 { "application/pdf" } else { "text/csv" },
+        "mimeType": if i.is_multiple_of(2) { "application/pdf" } else { "text/csv" },
         "size": format!("{}", i * 1000 + 7),
-        "starred": i % 3 == 0,
+        "starred": i.is_multiple_of(3),
         "createdTime": format!("2024-01-{:02}T10:00:{:02}.000Z", i % 28 + 1, i % 60),
         "owners": [{"kind": "drive#user", "displayName": format!("Owner {}", i % 5),
-                    "emailAddress": format!("owner{}@example.com", i % 5), "me": i % 5 == 0}],
+                    "emailAddress": format!("owner{}@example.com", i % 5), "me": i.is_multiple_of(5)}],
         "parents": ["root", format!("folder{}", i % 3)],
         "properties": {"project": format!("p{}", i % 4)},
     });
@@ -756,7 +756,7 @@ pub fn gmail_message(i: usize) -> Value {
     json!({
         "id": gmail_message_id(i),
         "threadId": format!("t{}", i / 2),
-        "labelIds": ["INBOX", if i % 2 == 0 { "UNREAD" } else { "IMPORTANT" }],
+        "labelIds": ["INBOX", if i.is_multiple_of(2) { "UNREAD" } else { "IMPORTANT" }],
         "snippet": format!("Hello, number {i} — ünïcode"),
         "historyId": format!("{}", 9000 + i),
         "internalDate": format!("{}", 1_700_000_000_000u64 + i as u64 * 1000),
