@@ -15,8 +15,6 @@ pub mod scopes;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::sync::Mutex;
 use yup_oauth2::authenticator::Authenticator;
 
@@ -80,7 +78,9 @@ impl Token {
     }
 }
 
-type ServiceAccountAuth = Authenticator<HttpsConnector<HttpConnector>>;
+/// yup-oauth2 on the shared client: its token requests go through the same proxy and trust
+/// the same CAs, but ask for no gzip (yup reads raw bodies; see [`HyperClient`]).
+type ServiceAccountAuth = Authenticator<crate::http::Connector>;
 
 /// How new tokens are obtained.
 enum Source {
