@@ -7,6 +7,7 @@ mod csv_options;
 mod describe;
 mod engine;
 mod examples;
+mod network;
 mod reports;
 mod run;
 mod validate;

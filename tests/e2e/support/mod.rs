@@ -3,6 +3,7 @@
 pub mod fake_google;
 pub mod fake_oauth;
 pub mod fake_reports;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -132,6 +133,7 @@ pub fn finish(output: Output) -> Run {
         "1//refresh-",  // refresh tokens the fake hands out
         "ya29.issued-", // access tokens the fake hands out
         "PRIVATE KEY",
+        proxy::PROXY_PASSWORD,
     ];
     for secret in secrets {
         assert!(
