@@ -88,6 +88,15 @@ impl Decoder {
         })
     }
 
+    /// Makes room for a body announced as `len` bytes (`Content-Length`), within the cap.
+    pub fn reserve(&mut self, len: usize) {
+        match &mut self.kind {
+            Kind::Identity(sink) => sink.bytes.reserve(len.min(self.cap)),
+            // Inflated, it is several times larger: growth by doubling is as good a guess.
+            Kind::Gzip(decoder) => decoder.get_mut().bytes.reserve(len.min(self.cap)),
+        }
+    }
+
     /// Takes the next piece of the body as sent.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), BodyError> {
         self.empty &= chunk.is_empty();

@@ -215,6 +215,13 @@ pub async fn send(
         };
         let mut decoder = Decoder::new(parts.headers.get(header::CONTENT_ENCODING), MAX_BODY_BYTES)
             .map_err(decode)?;
+        if let Some(len) = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+        {
+            decoder.reserve(len);
+        }
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|source| HttpError::Body {
                 url: url.clone(),

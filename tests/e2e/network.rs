@@ -330,3 +330,43 @@ fn an_unreachable_proxy_is_named_without_its_password() {
     );
     assert!(wd.google.seen().is_empty());
 }
+
+#[test]
+fn yup_oauth2_service_account_grants_go_through_the_proxy_too() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", QUERY);
+    let key = serde_json::json!({
+        "type": "service_account",
+        "project_id": "test-project",
+        "private_key_id": "k1",
+        "private_key": include_str!("../fixtures/auth/sa-private-key.pem"),
+        "client_email": crate::support::fake_oauth::SA_EMAIL,
+        "client_id": "1234",
+        "token_uri": wd.google.token_uri(),
+    });
+    let path = wd.write("sa.json", &key.to_string());
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let proxy = Proxy::start();
+    let url = proxy.url_with("analyst", PROXY_PASSWORD);
+    let mut command = wd.command(&["run", "--credentials", "sa.json"]);
+    command
+        .env_remove("GSCRAPE_ACCESS_TOKEN")
+        .env("HTTP_PROXY", &url);
+    let run = finish(command.output().unwrap());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.read("output/files.csv"), expected_csv());
+    let grants = wd.google.grants();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(
+        grants[0].grant_type,
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+    // The JWT grant was yup-oauth2's request on the shared client: through the proxy, but
+    // without gzip (yup reads raw bodies).
+    let token = wd.google.seen_under("/token");
+    assert_eq!(token.len(), 1);
+    assert_eq!(token[0].accept_encoding, None);
+    let carried: Vec<String> = proxy.carried().into_iter().map(|c| c.target).collect();
+    assert!(carried.contains(&wd.google.token_uri()), "{carried:?}");
+    assert_eq!(carried.len(), wd.google.seen().len(), "{carried:?}");
+}
