@@ -1,7 +1,8 @@
 //! The OAuth token endpoint, spoken directly where yup-oauth2's handling does not fit an
 //! unattended tool: the refresh-token grant (cached logins and `authorized_user` files), whose
 //! `invalid_grant` must end a cron run with an explanation instead of starting a browser login,
-//! and token revocation.
+//! and token revocation. Both go through [`crate::http::send`] and so ask for gzip, like every
+//! request gscrape sends itself (yup-oauth2's token requests cannot: yup reads raw bodies).
 
 use std::time::{Duration, SystemTime};
 

@@ -35,6 +35,13 @@ impl Proxies {
         }
     }
 
+    #[cfg(test)]
+    fn from_matcher(matcher: Matcher) -> Self {
+        Proxies {
+            matcher: Arc::new(matcher),
+        }
+    }
+
     fn intercept(&self, dst: &Uri) -> Option<Intercept> {
         self.matcher.intercept(dst)
     }
@@ -186,5 +193,57 @@ impl Write for ProxyStream {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxies(url: &str, no: &str) -> Proxies {
+        Proxies::from_matcher(Matcher::builder().all(url).no(no).build())
+    }
+
+    #[test]
+    fn credentials_go_to_plain_http_requests_only() {
+        let proxies = proxies("http://ann:p%40ss@proxy.corp:3128", "intranet.example");
+        let auth = proxies
+            .authorization_for(&"http://127.0.0.1:8080/token".parse().unwrap())
+            .unwrap();
+        // base64("ann:p@ss")
+        assert_eq!(auth.to_str().unwrap(), "Basic YW5uOnBAc3M=");
+        assert!(auth.is_sensitive(), "never shown in debug output");
+        assert_eq!(
+            proxies.authorization_for(&"https://oauth2.googleapis.com/token".parse().unwrap()),
+            None,
+            "https: the credentials travel in CONNECT only"
+        );
+        assert_eq!(
+            proxies.authorization_for(&"http://www.intranet.example/x".parse().unwrap()),
+            None,
+            "NO_PROXY covers subdomains"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_proxy_that_is_not_http_is_refused_by_name_without_credentials() {
+        let mut connector = ProxyConnector::new(
+            HttpConnector::new(),
+            proxies("socks5://ann:secret@127.0.0.1:1080", ""),
+        );
+        let err = match connector
+            .call("https://www.googleapis.com/".parse().unwrap())
+            .await
+        {
+            Ok(_) => panic!("connected through a SOCKS proxy"),
+            Err(err) => err.to_string(),
+        };
+        assert!(
+            err.starts_with(
+                "the proxy socks5://127.0.0.1:1080/ is not supported: only http:// proxies are"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("secret"));
     }
 }
