@@ -154,7 +154,7 @@ fn tls_config() -> rustls::ClientConfig {
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let native = rustls_native_certs::load_native_certs();
     for error in &native.errors {
-        tracing::warn!("ignoring part of the system's CA certificates: {error}");
+        tracing::warn!("CA certificates not loaded: {error} (check SSL_CERT_FILE / SSL_CERT_DIR)");
     }
     let (added, ignored) = roots.add_parsable_certificates(native.certs);
     tracing::debug!(

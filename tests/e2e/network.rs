@@ -193,6 +193,21 @@ fn an_unknown_certificate_authority_is_explained_with_ssl_cert_file() {
     );
     assert!(wd.google.seen().is_empty());
     assert!(!wd.exists("output/files.csv"));
+
+    // A misspelt SSL_CERT_FILE is named before the same error.
+    let mut command = wd.command(&["run"]);
+    command.env("SSL_CERT_FILE", wd.path().join("no-such-ca.pem"));
+    let again = finish(command.output().unwrap());
+    assert_eq!(again.code, 2, "{again:?}");
+    let first = again.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("warning: CA certificates not loaded: ")
+            && first.contains("no-such-ca.pem")
+            && first.ends_with(" (check SSL_CERT_FILE / SSL_CERT_DIR)"),
+        "{}",
+        again.stderr
+    );
+    assert!(again.stderr.ends_with(&run.stderr), "{}", again.stderr);
 }
 
 #[test]
