@@ -183,11 +183,7 @@ impl ApiClient {
         let mut builder = Request::builder()
             .method(spec.http_method.clone())
             .uri(uri)
-            .header(header::ACCEPT, "application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("gscrape/", env!("CARGO_PKG_VERSION")),
-            );
+            .header(header::ACCEPT, "application/json");
         let token = auth.access_token().await.map_err(ApiError::from)?;
         if let Some(value) = token.as_deref().and_then(gh::bearer_header) {
             builder = builder.header(header::AUTHORIZATION, value);
@@ -207,9 +203,15 @@ impl ApiClient {
         call.counters.request();
         let response = gh::send(&self.http, request, self.timeout).await;
         drop(permit);
-        let response = response.map_err(|error| Transient {
-            error: error.into(),
-            retry_after: None,
+        let response = response.map_err(|error| {
+            if error.is_transient() {
+                Transient {
+                    error: error.into(),
+                    retry_after: None,
+                }
+            } else {
+                Failed(error.into())
+            }
         })?;
         if response.status == StatusCode::UNAUTHORIZED {
             if let Some(token) = token {

@@ -3,7 +3,8 @@
 //! `invalid_grant` must end a cron run with an explanation instead of starting a browser login;
 //! the service-account (JWT-bearer) grant, whose HTTP status yup-oauth2 does not show, so a
 //! passing 503 could not be told from a refusal; and token revocation. Both grants retry
-//! transient failures (no connection, timeouts, 429, 5xx) like API calls do.
+//! transient failures (no connection, timeouts, 429, 5xx) like API calls do, and go through
+//! [`crate::http::send`], so they ask for gzip like every request gscrape sends itself.
 
 use std::time::{Duration, SystemTime};
 

@@ -2,23 +2,48 @@
 //! the retry policy ([`retry`]) and the shared request limits ([`limits`]).
 //!
 //! Only this module (and `auth`) touch hyper. Retries are the run engine's concern; this layer
-//! sends one request and reads the whole body (a page is bounded; the export is not).
+//! sends one request and reads the whole body (a page is bounded; the export is not), inflating
+//! gzip as it arrives ([`body`]). Connections go through the environment's proxy ([`proxy`]) and
+//! trust the system's CA store plus Mozilla's (webpki-roots).
 
+pub mod body;
 pub mod limits;
+pub mod proxy;
 pub mod retry;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, StatusCode, Uri};
+use http::{header, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
+use body::{BodyError, Decoder, MAX_BODY_BYTES};
+use proxy::{Proxies, ProxyConnector};
+
+/// The connector of [`HyperClient`]: TLS (rustls on ring, HTTP/2 by ALPN) over a connection that
+/// goes through the environment's proxy when it names one.
+pub type Connector = HttpsConnector<ProxyConnector>;
+
 /// The hyper client type shared by API calls, Discovery fetches and the OAuth flows.
-pub type HyperClient = Client<HttpsConnector<HttpConnector>, String>;
+///
+/// yup-oauth2's own token requests (service accounts, the browser login) use it too, but send
+/// neither `Accept-Encoding` nor the gzip User-Agent: yup reads raw bodies and could not inflate
+/// a compressed answer. Only [`send`] asks for gzip.
+pub type HyperClient = Client<Connector, String>;
+
+/// The User-Agent of every request [`send`] makes. Google compresses only for clients that
+/// send `Accept-Encoding: gzip` *and* a User-Agent containing "gzip".
+pub const USER_AGENT: &str = concat!("gscrape/", env!("CARGO_PKG_VERSION"), " (gzip)");
+
+/// The proxy rules [`build_client`] read, for the `Proxy-Authorization` that [`send`] adds to
+/// plain-http requests through an authenticating proxy (hyper's client has no hook for a
+/// per-request header, and `HyperClient` stays hyper's type so that yup-oauth2 can take it).
+static PROXIES: OnceLock<Proxies> = OnceLock::new();
 
 /// Why one HTTP exchange produced no response.
 #[derive(Debug, thiserror::Error)]
@@ -29,14 +54,35 @@ pub enum HttpError {
         #[source]
         source: Box<hyper_util::client::legacy::Error>,
     },
+    #[error("cannot connect to {url}: the certificate of {host} is signed by an unknown authority (a private CA or a TLS-inspecting proxy?): point SSL_CERT_FILE at its CA certificate (PEM)")]
+    UnknownIssuer { url: String, host: String },
     #[error("reading the response of {url} failed: {}", chain(.source))]
     Body {
         url: String,
         #[source]
         source: hyper::Error,
     },
+    #[error("the response of {url} is larger than {} MiB once decompressed: stopped reading it so as not to run out of memory (ask for smaller pages, or check what answers at that address)", .cap >> 20)]
+    TooLarge { url: String, cap: usize },
+    #[error("cannot decode the response of {url}: {source}")]
+    Decode {
+        url: String,
+        #[source]
+        source: BodyError,
+    },
     #[error("no response from {url} within {}s (raise it with --timeout)", .timeout.as_secs())]
     Timeout { url: String, timeout: Duration },
+}
+
+impl HttpError {
+    /// Whether another try may succeed: not for an untrusted certificate or a body that is
+    /// too large or cannot be decoded (the same request gets the same answer).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            HttpError::Connect { .. } | HttpError::Body { .. } | HttpError::Timeout { .. }
+        )
+    }
 }
 
 /// An error and its causes on one line (`a: b: c`), the way hyper's errors need to be shown.
@@ -51,6 +97,29 @@ fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// Whether rustls refused the server's certificate for want of a trusted issuer, anywhere in
+/// the chain (hyper-rustls hides rustls' error inside an `io::Error`, whose `source` skips it).
+fn is_unknown_issuer(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) =
+            err.downcast_ref::<rustls::Error>()
+        {
+            return true;
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if is_unknown_issuer(inner) {
+                return true;
+            }
+        }
+        next = err.source();
+    }
+    false
+}
+
 /// A complete response.
 #[derive(Debug)]
 pub struct Response {
@@ -59,45 +128,113 @@ pub struct Response {
     pub body: Bytes,
 }
 
-/// Builds the shared client: rustls on `ring` with the webpki roots, HTTP/1.1 and HTTP/2.
+/// Builds the shared client: rustls on `ring` trusting the system's CA store (which honours
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`) and webpki-roots (so that a container without a system store
+/// still reaches Google), HTTP/1.1 and HTTP/2, through the environment's proxy. The environment
+/// is read here, once.
 pub fn build_client() -> HyperClient {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let proxies = Proxies::from_env();
+    let _ = PROXIES.set(proxies.clone());
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(provider)
-        .expect("the ring provider supports the default TLS versions")
+        .with_tls_config(tls_config())
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .build();
+        .wrap_connector(ProxyConnector::new(http, proxies));
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build(connector)
 }
 
-/// Sends `request` and reads the whole body, all within `timeout`.
+fn tls_config() -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::warn!("CA certificates not loaded: {error} (check SSL_CERT_FILE / SSL_CERT_DIR)");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(
+        "trusting {added} CA certificates of the system ({ignored} unusable) and webpki-roots"
+    );
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// Sends `request` and reads the whole body, all within `timeout`. Every request asks for gzip
+/// here, and a gzip answer is inflated while it arrives, up to [`MAX_BODY_BYTES`].
 pub async fn send(
     client: &HyperClient,
-    request: Request<String>,
+    mut request: Request<String>,
     timeout: Duration,
 ) -> Result<Response, HttpError> {
     let url = redact_url(request.uri());
+    let host = request.uri().host().unwrap_or_default().to_owned();
+    let headers = request.headers_mut();
+    headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    if let Some(auth) = PROXIES
+        .get()
+        .and_then(|p| p.authorization_for(request.uri()))
+    {
+        request
+            .headers_mut()
+            .insert(header::PROXY_AUTHORIZATION, auth);
+    }
     let exchange = async {
-        let response = client
-            .request(request)
-            .await
-            .map_err(|source| HttpError::Connect {
+        let response = client.request(request).await.map_err(|source| {
+            if is_unknown_issuer(&source) {
+                HttpError::UnknownIssuer {
+                    url: url.clone(),
+                    host: host.clone(),
+                }
+            } else {
+                HttpError::Connect {
+                    url: url.clone(),
+                    source: Box::new(source),
+                }
+            }
+        })?;
+        let (mut parts, mut body) = response.into_parts();
+        let decode = |source: BodyError| match source {
+            BodyError::TooLarge(cap) => HttpError::TooLarge {
                 url: url.clone(),
-                source: Box::new(source),
-            })?;
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|source| HttpError::Body {
+                cap,
+            },
+            source => HttpError::Decode {
                 url: url.clone(),
                 source,
-            })?
-            .to_bytes();
+            },
+        };
+        let mut decoder = Decoder::new(parts.headers.get(header::CONTENT_ENCODING), MAX_BODY_BYTES)
+            .map_err(decode)?;
+        if let Some(len) = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+        {
+            decoder.reserve(len);
+        }
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|source| HttpError::Body {
+                url: url.clone(),
+                source,
+            })?;
+            if let Some(data) = frame.data_ref() {
+                decoder.push(data).map_err(decode)?;
+            }
+        }
+        let body = decoder.finish().map_err(decode)?;
+        // The headers now describe what the caller gets: the decoded bytes.
+        parts.headers.remove(header::CONTENT_ENCODING);
+        parts.headers.remove(header::CONTENT_LENGTH);
         Ok(Response {
             status: parts.status,
             headers: parts.headers,

@@ -95,6 +95,7 @@ pub async fn send_retrying(
     loop {
         let result = super::send(client, copy_request(&request), timeout).await;
         let retry_after = match &result {
+            Err(err) if !err.is_transient() => return Retried { result, retries },
             Err(_) => None,
             Ok(response) if response.status.is_success() => return Retried { result, retries },
             Ok(response) => {

@@ -9,6 +9,7 @@ mod engine;
 mod examples;
 mod fields;
 mod inputs;
+mod network;
 mod reports;
 mod run;
 mod strict;

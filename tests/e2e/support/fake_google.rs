@@ -66,6 +66,12 @@ pub struct Config {
     pub faults: Option<(usize, Fault)>,
     pub oauth: OAuthConfig,
     pub reports: ReportConfig,
+    /// Serve https (HTTP/2 or HTTP/1.1 by ALPN) with a certificate for 127.0.0.1 signed by a CA
+    /// made at start ([`FakeGoogle::ca_pem`]); read when the server starts.
+    pub tls: bool,
+    /// Answer API requests (not Discovery or OAuth) with a gzip bomb: a small body that
+    /// inflates past gscrape's 256 MiB cap.
+    pub gzip_bomb: bool,
 }
 
 impl Default for Config {
@@ -83,6 +89,8 @@ impl Default for Config {
             faults: None,
             oauth: OAuthConfig::default(),
             reports: ReportConfig::default(),
+            tls: false,
+            gzip_bomb: false,
         }
     }
 }
@@ -145,6 +153,9 @@ pub struct Seen {
     /// Path and query, exactly as sent (still percent-encoded).
     pub target: String,
     pub authorization: Option<String>,
+    pub accept_encoding: Option<String>,
+    pub user_agent: Option<String>,
+    pub version: hyper::Version,
     pub body: String,
     /// When the request arrived.
     pub at: std::time::Instant,
@@ -176,6 +187,8 @@ struct State {
 pub struct FakeGoogle {
     pub addr: SocketAddr,
     state: Arc<State>,
+    /// The CA of the server's certificate (PEM), when it serves https.
+    ca_pem: Option<String>,
 }
 
 impl FakeGoogle {
@@ -183,8 +196,16 @@ impl FakeGoogle {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
+        let (tls, ca_pem) = match config.tls {
+            true => {
+                let (acceptor, ca_pem) = tls_acceptor();
+                (Some(acceptor), Some(ca_pem))
+            }
+            false => (None, None),
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let state = Arc::new(State {
-            root_url: format!("http://{addr}/"),
+            root_url: format!("{scheme}://{addr}/"),
             config: Mutex::new(config),
             seen: Mutex::new(Vec::new()),
             oauth: Mutex::new(OAuthState::default()),
@@ -198,9 +219,25 @@ impl FakeGoogle {
                 .enable_all()
                 .build()
                 .unwrap();
-            runtime.block_on(serve(listener, served));
+            runtime.block_on(serve(listener, served, tls));
         });
-        FakeGoogle { addr, state }
+        FakeGoogle {
+            addr,
+            state,
+            ca_pem,
+        }
+    }
+
+    /// The PEM of the CA that signed the server's certificate (for `SSL_CERT_FILE`).
+    pub fn ca_pem(&self) -> &str {
+        self.ca_pem
+            .as_deref()
+            .expect("the fake serves https (Config::tls)")
+    }
+
+    /// A refresh token the token endpoint accepts, as a login would have left.
+    pub fn seed_refresh_token(&self, scope: &str) -> String {
+        self.state.oauth.lock().unwrap().seed_refresh_token(scope)
     }
 
     /// `http://127.0.0.1:PORT/`
@@ -289,20 +326,152 @@ impl FakeGoogle {
     }
 }
 
-async fn serve(listener: std::net::TcpListener, state: Arc<State>) {
+async fn serve(
+    listener: std::net::TcpListener,
+    state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let state = state.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(req, state.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
+            let service = hyper::service::service_fn(move |req| respond(req, state.clone()));
+            match tls {
+                None => {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(acceptor) => {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                }
+            }
         });
     }
+}
+
+/// `handle`, with Google's compression: a response is gzipped when the request asked for gzip
+/// *and* its User-Agent contains "gzip" (Google's rule). In `gzip_bomb` mode API requests get
+/// the bomb instead.
+async fn respond(
+    req: Request<Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let wants_gzip = header("accept-encoding")
+        .split(',')
+        .any(|e| e.trim().split(';').next() == Some("gzip"))
+        && header("user-agent").contains("gzip");
+    let path = req.uri().path().to_owned();
+    let api = !matches!(path.as_str(), "/o/oauth2/auth" | "/token" | "/revoke")
+        && !path.starts_with("/discovery/");
+    let (bomb, fast) = {
+        let config = state.config.lock().unwrap();
+        (api && config.gzip_bomb, config.fast_drive)
+    };
+    let response = handle(req, state).await?;
+    if bomb {
+        return Ok(Response::builder()
+            .header("content-type", "application/json; charset=UTF-8")
+            .header("content-encoding", "gzip")
+            .body(Full::new(gzip_bomb()))
+            .unwrap());
+    }
+    // The benchmarks (`fast_drive`) measure gscrape, not the fake's compressor.
+    if !wants_gzip || fast {
+        return Ok(response);
+    }
+    let (mut parts, body) = response.into_parts();
+    let plain = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    parts
+        .headers
+        .insert("content-encoding", "gzip".parse().unwrap());
+    parts.headers.remove("content-length");
+    Ok(Response::from_parts(parts, Full::new(gzip(&plain))))
+}
+
+fn gzip(data: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    Bytes::from(encoder.finish().unwrap())
+}
+
+/// One gzip member that inflates to 257 MiB of zeros (1 MiB past gscrape's cap) from about
+/// 1.2 MB; made once per test process.
+fn gzip_bomb() -> Bytes {
+    static BOMB: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    BOMB.get_or_init(|| {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..257 {
+            encoder.write_all(&zeros).unwrap();
+        }
+        Bytes::from(encoder.finish().unwrap())
+    })
+    .clone()
+}
+
+/// A CA, and a server certificate for 127.0.0.1 and localhost signed by it; ALPN offers h2
+/// and http/1.1, as Google does. Returns the acceptor and the CA's PEM.
+fn tls_acceptor() -> (tokio_rustls::TlsAcceptor, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    use tokio_rustls::rustls;
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gscrape test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "fake google");
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca_cert.pem(),
+    )
 }
 
 async fn handle(
@@ -315,11 +484,16 @@ async fn handle(
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
-    let authorization = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let authorization = header("authorization");
+    let accept_encoding = header("accept-encoding");
+    let user_agent = header("user-agent");
+    let version = req.version();
     let body = req
         .into_body()
         .collect()
@@ -331,6 +505,9 @@ async fn handle(
         method,
         target,
         authorization,
+        accept_encoding,
+        user_agent,
+        version,
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     state.seen.lock().unwrap().push(seen.clone());

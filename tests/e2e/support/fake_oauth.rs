@@ -79,6 +79,16 @@ impl Default for OAuthConfig {
 }
 
 impl OAuthState {
+    /// A refresh token for `scope`, as if a login had happened (for tests that need a
+    /// refresh-token grant without driving the browser flow).
+    pub fn seed_refresh_token(&mut self, scope: &str) -> String {
+        self.next += 1;
+        let refresh = format!("1//refresh-{}", self.next);
+        self.refresh_tokens
+            .insert(refresh.clone(), scope.to_owned());
+        refresh
+    }
+
     fn issue(&mut self, lifetime: Duration, subject: Option<String>) -> String {
         self.next += 1;
         let token = format!("ya29.issued-{}", self.next);

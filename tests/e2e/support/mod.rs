@@ -4,6 +4,7 @@ pub mod fake_google;
 pub mod fake_oauth;
 pub mod fake_reports;
 pub mod partial;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -133,6 +134,7 @@ pub fn finish(output: Output) -> Run {
         "1//refresh-",  // refresh tokens the fake hands out
         "ya29.issued-", // access tokens the fake hands out
         "PRIVATE KEY",
+        proxy::PROXY_PASSWORD,
     ];
     for secret in secrets {
         assert!(
