@@ -8,7 +8,11 @@
 //! 4. gscrape against the floor: the same pages fetched by a few lines of hyper that only read
 //!    the bodies (which is also the fake server measured alone);
 //! 5. the Python baseline (google-api-python-client + csv), when `GSCRAPE_BENCH_PYTHON` names
-//!    a Python that has it (`bench/run.sh` makes one).
+//!    a Python that has it (`bench/run.sh` makes one);
+//! 6. bytes on the wire per row of the Drive export, as gscrape asks (the columns' `fields`,
+//!    gzip), against whole records uncompressed (the fake's general path, which applies
+//!    `fields` and gzip as Google does; the timed runs above use its fast path, which does
+//!    neither).
 //!
 //! Timed figures are the best of three runs (of two for Python): on a shared machine, noise
 //! only ever adds time.
@@ -290,6 +294,34 @@ fn main() {
         }
         None => println!("| 5. Python baseline | skipped: set GSCRAPE_BENCH_PYTHON (bench/run.sh does) | ≥ 10× |"),
     }
+    let rows = if quick { 10_000 } else { 100_000 };
+    let (wire, json, whole) = wire_bytes(rows);
+    println!(
+        "| 6. bytes on the wire per row, Drive export of {rows} files (11 columns) | {wire:.0} B (gzip of {json:.0} B of JSON that `fields` selects; whole records uncompressed: {whole:.0} B, {:.1}× more) | — |",
+        whole / wire
+    );
+}
+
+/// Bytes per row of a Drive export of `records` files: (on the wire as gscrape asks, that
+/// JSON before compression, whole records uncompressed with `fields = "*"`).
+fn wire_bytes(records: usize) -> (f64, f64, f64) {
+    let run = |fields: &str| {
+        let wd = Workdir::with_config(Config {
+            drive_files: records,
+            ..Config::default()
+        });
+        wd.write(
+            "queries/files.toml",
+            &format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n{COLUMNS}\n[params]\npageSize = 1000\n{fields}"),
+        );
+        let run = wd.run(&["run", "--quiet"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        wd.google.api_bytes()
+    };
+    let per_row = |bytes: u64| bytes as f64 / records as f64;
+    let (wire, plain) = run("");
+    let (_, whole) = run("fields = \"*\"\n");
+    (per_row(wire), per_row(plain), per_row(whole))
 }
 
 fn cpu_model() -> String {

@@ -82,6 +82,11 @@ fn the_quick_start_query_fills_every_column() {
         vec![asked; 3],
         "every page asks"
     );
+    let (wire, json) = wd.google.api_bytes();
+    assert!(
+        wire * 4 < json,
+        "gzip: {wire} bytes sent for {json} of JSON"
+    );
 }
 
 #[test]

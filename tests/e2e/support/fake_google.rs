@@ -181,6 +181,8 @@ struct State {
     api_requests: Mutex<(usize, usize, usize)>,
     /// Each distinct API request: its number (1-based) and how often it was tried.
     attempts: Mutex<HashMap<String, (usize, usize)>>,
+    /// Bytes of API response bodies: as sent (gzipped when asked), and before compression.
+    api_bytes: Mutex<(u64, u64)>,
 }
 
 /// A running fake server; it lives as long as the test process.
@@ -211,6 +213,7 @@ impl FakeGoogle {
             oauth: Mutex::new(OAuthState::default()),
             api_requests: Mutex::new((0, 0, 0)),
             attempts: Mutex::new(HashMap::new()),
+            api_bytes: Mutex::new((0, 0)),
         });
         let served = state.clone();
         std::thread::spawn(move || {
@@ -265,6 +268,11 @@ impl FakeGoogle {
     /// The most API requests the server had in flight at once.
     pub fn max_in_flight(&self) -> usize {
         self.state.api_requests.lock().unwrap().2
+    }
+
+    /// Bytes of API response bodies so far: as sent on the wire, and before compression.
+    pub fn api_bytes(&self) -> (u64, u64) {
+        *self.state.api_bytes.lock().unwrap()
     }
 
     /// The token endpoint's grants so far.
@@ -386,6 +394,7 @@ async fn respond(
         let config = state.config.lock().unwrap();
         (api && config.gzip_bomb, config.fast_drive)
     };
+    let counted = state.clone();
     let response = handle(req, state).await?;
     if bomb {
         return Ok(Response::builder()
@@ -394,21 +403,28 @@ async fn respond(
             .body(Full::new(gzip_bomb()))
             .unwrap());
     }
-    // The benchmarks (`fast_drive`) measure gscrape, not the fake's compressor.
-    if !wants_gzip || fast {
-        return Ok(response);
-    }
     let (mut parts, body) = response.into_parts();
     let plain = body
         .collect()
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    parts
-        .headers
-        .insert("content-encoding", "gzip".parse().unwrap());
-    parts.headers.remove("content-length");
-    Ok(Response::from_parts(parts, Full::new(gzip(&plain))))
+    // The benchmarks (`fast_drive`) measure gscrape, not the fake's compressor.
+    let sent = if wants_gzip && !fast {
+        parts
+            .headers
+            .insert("content-encoding", "gzip".parse().unwrap());
+        parts.headers.remove("content-length");
+        gzip(&plain)
+    } else {
+        plain.clone()
+    };
+    if api {
+        let mut bytes = counted.api_bytes.lock().unwrap();
+        bytes.0 += sent.len() as u64;
+        bytes.1 += plain.len() as u64;
+    }
+    Ok(Response::from_parts(parts, Full::new(sent)))
 }
 
 fn gzip(data: &[u8]) -> Bytes {
