@@ -185,7 +185,14 @@ impl ApiClient {
             .uri(uri)
             .header(header::ACCEPT, "application/json");
         let token = auth.access_token().await.map_err(ApiError::from)?;
-        if let Some(value) = token.as_deref().and_then(gh::bearer_header) {
+        if let Some(token) = token.as_deref() {
+            // A token a header cannot carry must not become a request without credentials.
+            let value = gh::bearer_header(token).ok_or_else(|| {
+                ApiError::Auth(AuthError::Token(
+                    "the token endpoint gave a token with characters a header cannot carry"
+                        .to_owned(),
+                ))
+            })?;
             builder = builder.header(header::AUTHORIZATION, value);
         }
         let body = match &spec.body {

@@ -98,6 +98,9 @@ pub struct AuthorizedUser {
 /// Resolves the credential by the documented order.
 pub fn resolve(settings: &AuthSettings) -> Result<Credential, AuthError> {
     if let Some((token, origin)) = &settings.access_token {
+        if token.is_empty() || token.chars().any(|c| c.is_control() || c == ' ') {
+            return Err(AuthError::BadAccessToken { origin });
+        }
         return Ok(Credential::AccessToken {
             token: token.clone(),
             origin,
@@ -108,6 +111,10 @@ pub fn resolve(settings: &AuthSettings) -> Result<Credential, AuthError> {
     }
     let cache = TokenCache::new(&settings.config_dir);
     if let Some((path, login)) = cache.current(settings.account.as_deref())? {
+        secrets_only_to_safe(&login.token_uri).map_err(|why| AuthError::BadCredentialFile {
+            path: path.clone(),
+            why,
+        })?;
         return Ok(Credential::CachedLogin { login, path });
     }
     if let Some(account) = &settings.account {
@@ -156,6 +163,8 @@ pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, Au
         Some("service_account") => {
             let key: ServiceAccountKey = serde_json::from_value(value)
                 .map_err(|e| bad(format!("not a complete service-account key ({e})")))?;
+            secrets_only_to_safe(&key.token_uri).map_err(bad)?;
+            super::oauth::ServiceAccountSigner::new(&key).map_err(|e| bad(e.to_string()))?;
             warn_if_readable_by_others(path);
             Ok(Credential::ServiceAccount {
                 key: Box::new(key),
@@ -166,6 +175,9 @@ pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, Au
         Some("authorized_user") => {
             let user: AuthorizedUser = serde_json::from_value(value)
                 .map_err(|e| bad(format!("not a complete authorized_user file ({e})")))?;
+            if let Some(uri) = &user.token_uri {
+                secrets_only_to_safe(uri).map_err(bad)?;
+            }
             Ok(Credential::AuthorizedUser {
                 user,
                 path: path.to_owned(),
@@ -181,6 +193,21 @@ pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, Au
         )),
         None => Err(bad(
             "no \"type\" field: expected a service-account key or an authorized_user file".to_owned(),
+        )),
+    }
+}
+
+/// A token endpoint receives secrets (a refresh token and client secret, or a signed
+/// assertion): only over https, or plain http to loopback, like bearer tokens.
+pub(super) fn secrets_only_to_safe(token_uri: &str) -> Result<(), String> {
+    let safe = token_uri
+        .parse::<http::Uri>()
+        .is_ok_and(|uri| crate::http::may_carry_bearer(&uri));
+    match safe {
+        true => Ok(()),
+        false => Err(format!(
+            "its token_uri {token_uri:?} is not https: the credential's secrets would travel in \
+             clear; use https (plain http is allowed only to 127.0.0.1, ::1 or localhost)"
         )),
     }
 }

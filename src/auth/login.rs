@@ -81,8 +81,10 @@ pub fn read_client_secret(path: &Path) -> Result<ApplicationSecret, LoginError> 
                 .to_owned(),
         ));
     }
-    yup_oauth2::parse_application_secret(&text)
-        .map_err(|e| bad(format!("incomplete client secret ({e})")))
+    let secret = yup_oauth2::parse_application_secret(&text)
+        .map_err(|e| bad(format!("incomplete client secret ({e})")))?;
+    super::credentials::secrets_only_to_safe(&secret.token_uri).map_err(bad)?;
+    Ok(secret)
 }
 
 /// Runs the browser login and caches the result.

@@ -50,6 +50,8 @@ pub enum AuthError {
     InvalidGrant { description: String },
     #[error("cannot get an access token: {0}")]
     Token(String),
+    #[error("the access token from {origin} is empty or holds a space or a control character (a line break?): give the token alone")]
+    BadAccessToken { origin: &'static str },
     #[error("--subject (domain-wide delegation) needs a service-account key, but the credential is the {0}")]
     SubjectNeedsServiceAccount(String),
     #[error("{0}")]

@@ -12,5 +12,6 @@ mod inputs;
 mod network;
 mod reports;
 mod run;
+mod secrets;
 mod strict;
 mod validate;
