@@ -19,6 +19,7 @@ pub mod http;
 pub mod plan;
 pub mod query;
 pub mod records;
+pub mod redact;
 pub mod report;
 pub mod run;
 pub mod sink;

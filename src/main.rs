@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     // crate (yup-oauth2 logs tokens at debug level) are deliberately not bridged.
     tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(gscrape::redact::StderrEvent::default)
         .event_format(Plain)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            gscrape::say!("error: cannot start the async runtime: {err}");
             return gscrape::Exit::QueryFailed.into();
         }
     };

@@ -32,6 +32,9 @@ pub const BUILTINS: &[&str] = &[
 
 const DATE_FORMAT: &str = "%Y-%m-%d";
 
+/// The environment variables that hold gscrape's own credentials.
+const SECRET_VARIABLES: &[&str] = &["GSCRAPE_ACCESS_TOKEN", "GSCRAPE_API_KEY"];
+
 /// True when `text` must be rendered.
 pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
@@ -133,6 +136,11 @@ impl Templates {
             let root = name.split('.').next().unwrap_or(name);
             if root == "env" {
                 if let Some(var) = name.strip_prefix("env.") {
+                    if SECRET_VARIABLES.contains(&var) {
+                        return Err(format!(
+                            "{source:?} reads {var}, a credential; templates cannot read gscrape's secrets"
+                        ));
+                    }
                     if std::env::var_os(var).is_none() {
                         return Err(format!(
                             "{source:?} reads the environment variable {var}, which is not set"

@@ -83,7 +83,7 @@ pub(super) async fn authorizers_for(
     templates: &Templates,
 ) -> Result<Vec<JobAuth>, Exit> {
     let credential = credentials::resolve(&settings(creds, config)).map_err(|err| {
-        eprintln!("error: {err}");
+        crate::say!("error: {err}");
         Exit::Invalid
     })?;
     if let Credential::CachedLogin { login, .. } = &credential {
@@ -94,7 +94,7 @@ pub(super) async fn authorizers_for(
             .filter(|p| !scopes::covers(&login.scopes, &p.method))
         {
             missing = true;
-            eprintln!(
+            crate::say!(
                 "error: {}: the login of {account} was not granted a scope that {} accepts ({}); \
                  log in again: gscrape auth login --client-secret FILE",
                 plan.query.name,
@@ -115,7 +115,7 @@ pub(super) async fn authorizers_for(
     let mut auths = Vec::with_capacity(plans.len());
     for plan in plans {
         if plan.query.subject.is_some() && !authorizers.can_delegate() {
-            eprintln!(
+            crate::say!(
                 "error: {}: subject: acting as a user (domain-wide delegation) needs a \
                  service-account key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), but \
                  the credential is the {describe}",
@@ -140,7 +140,7 @@ pub(super) async fn authorizers_for(
             Some(template) => match templates.render(&template, &plan.context(None)) {
                 Ok(subject) => Some(subject.trim().to_owned()),
                 Err(message) => {
-                    eprintln!("error: {}: subject: {message}", plan.query.file.display());
+                    crate::say!("error: {}: subject: {message}", plan.query.file.display());
                     return Err(Exit::Invalid);
                 }
             },
@@ -161,7 +161,7 @@ pub(super) async fn authorizers_for(
 /// Prints an authentication failure; a credential that needs a person is a setup error (2),
 /// anything else (the token endpoint unreachable, say) a run-time failure (1).
 fn auth_failure(err: &AuthError) -> Exit {
-    eprintln!("error: {err}");
+    crate::say!("error: {err}");
     match err {
         AuthError::Token(_) => Exit::QueryFailed,
         _ => Exit::Invalid,
@@ -181,7 +181,7 @@ async fn login(args: LoginArgs, client: HyperClient) -> Exit {
         }
     }
     if wanted.is_empty() {
-        eprintln!(
+        crate::say!(
             "error: no scopes to ask for: no query found in {} — name query files, or add --scope (e.g. --scope drive.readonly)",
             args.paths
                 .iter()
@@ -202,7 +202,7 @@ async fn login(args: LoginArgs, client: HyperClient) -> Exit {
     };
     match login::login(request, &cache, client).await {
         Ok(done) => {
-            eprintln!(
+            crate::say!(
                 "Logged in as {}.\nScopes: {}\nThe login is saved in {} (readable only by you); runs refresh it silently.",
                 done.account.as_deref().unwrap_or("an unknown account"),
                 done.scopes.join(" "),
@@ -211,7 +211,7 @@ async fn login(args: LoginArgs, client: HyperClient) -> Exit {
             Exit::Success
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            crate::say!("error: {err}");
             match err {
                 LoginError::BadClientSecret { .. } | LoginError::Listen { .. } => Exit::Invalid,
                 _ => Exit::QueryFailed,
@@ -250,7 +250,7 @@ fn status(args: StatusArgs) -> Exit {
     let credential = match credentials::resolve(&settings) {
         Ok(credential) => credential,
         Err(err) => {
-            eprintln!("error: {err}");
+            crate::say!("error: {err}");
             return Exit::Invalid;
         }
     };
@@ -316,12 +316,12 @@ async fn logout(args: LogoutArgs, client: HyperClient) -> Exit {
             return remove(&path, "the corrupt login");
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            crate::say!("error: {err}");
             return Exit::Invalid;
         }
     };
     let Some((path, login)) = current else {
-        eprintln!(
+        crate::say!(
             "Not logged in: no login is cached in {}.",
             cache.dir().display()
         );
@@ -340,12 +340,12 @@ async fn logout(args: LogoutArgs, client: HyperClient) -> Exit {
     )
     .await
     {
-        Ok(true) => eprintln!("Revoked the token of {account}."),
-        Ok(false) => eprintln!(
+        Ok(true) => crate::say!("Revoked the token of {account}."),
+        Ok(false) => crate::say!(
             "warning: no revocation endpoint is known for {}; the token was not revoked",
             login.token_uri
         ),
-        Err(err) => eprintln!("warning: could not revoke the token: {err}"),
+        Err(err) => crate::say!("warning: could not revoke the token: {err}"),
     }
     remove(&path, &format!("the login of {account}"))
 }
@@ -353,11 +353,11 @@ async fn logout(args: LogoutArgs, client: HyperClient) -> Exit {
 fn remove(path: &std::path::Path, what: &str) -> Exit {
     match std::fs::remove_file(path) {
         Ok(()) => {
-            eprintln!("Removed {what} ({}).", path.display());
+            crate::say!("Removed {what} ({}).", path.display());
             Exit::Success
         }
         Err(err) => {
-            eprintln!("error: cannot remove {}: {err}", path.display());
+            crate::say!("error: cannot remove {}: {err}", path.display());
             Exit::QueryFailed
         }
     }

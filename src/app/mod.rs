@@ -117,7 +117,7 @@ struct Setup<'a> {
 /// The template engine, or exit 2 when `GSCRAPE_TODAY` is not a date.
 fn templates() -> Result<Templates, Exit> {
     Templates::new().map_err(|err| {
-        eprintln!("error: {err}");
+        crate::say!("error: {err}");
         Exit::Invalid
     })
 }
@@ -128,7 +128,7 @@ async fn load_and_plan(
     setup: &Setup<'_>,
 ) -> Result<(Vec<QueryPlan>, Vec<Problem>), Exit> {
     let files = query_files(paths).map_err(|err| {
-        eprintln!("error: {err}");
+        crate::say!("error: {err}");
         Exit::Invalid
     })?;
     let (queries, mut problems) = load_queries(&files, only);
@@ -215,7 +215,7 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
     let doc = match source.load(&args.api, &args.api_version).await {
         Ok(doc) => doc,
         Err(err) => {
-            eprintln!("error: {err}");
+            crate::say!("error: {err}");
             return Exit::Invalid;
         }
     };
@@ -233,7 +233,7 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
                 } else {
                     format!("did you mean {}?", hints.join(", "))
                 };
-                eprintln!("error: {} has no method {id:?}; {hint}", doc.label());
+                crate::say!("error: {} has no method {id:?}; {hint}", doc.label());
                 return Exit::Invalid;
             }
         },
@@ -258,7 +258,7 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
     };
     if !problems.is_empty() {
         for problem in &problems {
-            eprintln!("error: {problem}");
+            crate::say!("error: {problem}");
         }
         return Exit::Invalid;
     }
@@ -270,7 +270,7 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
                 .is_some_and(|output| same(&args.out_dir.join(output), summary))
         });
         if let Some(plan) = clash {
-            eprintln!(
+            crate::say!(
                 "error: --summary-json {} is the output of {}; write the summary elsewhere",
                 summary.display(),
                 plan.query.file.display()
@@ -286,10 +286,12 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
             .map(|uri| !may_carry_bearer(&uri))
             .unwrap_or(true);
         if insecure {
-            eprintln!(
+            crate::say!(
                 "error: {}: refusing to send a bearer token over plain http to {}{}: use https \
                  (plain http is allowed only to 127.0.0.1, ::1 or localhost)",
-                plan.query.name, plan.request.base_url, plan.request.path
+                plan.query.name,
+                plan.request.base_url,
+                plan.request.path
             );
             return Exit::Invalid;
         }
@@ -324,6 +326,17 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         Ok(authorizers) => authorizers,
         Err(exit) => return exit,
     };
+    // The credential is known now: no template may carry one of its secrets to a server.
+    let leaks: Vec<Problem> = plans
+        .iter()
+        .flat_map(|p| p.secret_reads(&templates))
+        .collect();
+    if !leaks.is_empty() {
+        for problem in &leaks {
+            crate::say!("error: {problem}");
+        }
+        return Exit::Invalid;
+    }
 
     let mut limits = Limits::new(args.concurrency);
     for plan in &plans {
@@ -383,12 +396,13 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         Exit::QueryFailed
     };
     if !args.quiet {
-        eprint!("\n{}", summary::table(&reports));
+        crate::redact::to_stderr(&format!("\n{}", summary::table(&reports)));
     }
     if let Some(path) = &args.summary_json {
         let json = summary::json(&reports, exit as u8);
+        let json = crate::redact::redact(&json);
         if let Err(err) = crate::discovery::source::write_atomically(path, json.as_bytes()) {
-            eprintln!("error: cannot write the summary {}: {err}", path.display());
+            crate::say!("error: cannot write the summary {}: {err}", path.display());
             if exit == Exit::Success {
                 exit = Exit::QueryFailed; // a monitor reading it would see nothing
             }
@@ -416,7 +430,7 @@ async fn stop_on_signal(interrupt: CancellationToken) {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-    eprintln!("interrupted: stopping; files of unfinished queries are left as they were");
+    crate::say!("interrupted: stopping; files of unfinished queries are left as they were");
     interrupt.cancel();
 }
 

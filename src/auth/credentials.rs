@@ -59,6 +59,26 @@ pub enum Credential {
 }
 
 impl Credential {
+    /// The secret values this credential holds.
+    fn secrets(&self) -> Vec<&str> {
+        match self {
+            Credential::AccessToken { token, .. } => vec![token],
+            Credential::ServiceAccount { key, .. } => vec![&key.private_key],
+            Credential::AuthorizedUser { user, .. } => {
+                vec![&user.client_secret, &user.refresh_token]
+            }
+            Credential::CachedLogin { login, .. } => [
+                Some(login.client_secret.as_str()),
+                Some(login.refresh_token.as_str()),
+                login.access_token.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Credential::ApiKey { key, .. } => vec![key],
+        }
+    }
+
     /// One line for `auth status` and messages: what, and why it was chosen. No secret.
     pub fn describe(&self) -> String {
         match self {
@@ -95,8 +115,17 @@ pub struct AuthorizedUser {
     pub account: Option<String>,
 }
 
-/// Resolves the credential by the documented order.
+/// Resolves the credential by the documented order; its secrets become known to the
+/// redactor.
 pub fn resolve(settings: &AuthSettings) -> Result<Credential, AuthError> {
+    let credential = choose(settings)?;
+    for secret in credential.secrets() {
+        crate::redact::register(secret);
+    }
+    Ok(credential)
+}
+
+fn choose(settings: &AuthSettings) -> Result<Credential, AuthError> {
     if let Some((token, origin)) = &settings.access_token {
         if token.is_empty() || token.chars().any(|c| c.is_control() || c == ' ') {
             return Err(AuthError::BadAccessToken { origin });

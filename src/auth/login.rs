@@ -84,6 +84,7 @@ pub fn read_client_secret(path: &Path) -> Result<ApplicationSecret, LoginError> 
     let secret = yup_oauth2::parse_application_secret(&text)
         .map_err(|e| bad(format!("incomplete client secret ({e})")))?;
     super::credentials::secrets_only_to_safe(&secret.token_uri).map_err(bad)?;
+    crate::redact::register(&secret.client_secret);
     Ok(secret)
 }
 
@@ -137,6 +138,10 @@ pub async fn login(
         .and_then(|mut t| t.take())
         .ok_or_else(|| LoginError::Flow("the token endpoint sent no token".into()))?;
     let refresh_token = info.refresh_token.ok_or(LoginError::NoRefreshToken)?;
+    crate::redact::register(&refresh_token);
+    if let Some(access_token) = &info.access_token {
+        crate::redact::register(access_token);
+    }
     let account = info.id_token.as_deref().and_then(oauth::id_token_email);
 
     // One refresh tells which scopes were granted (the user may have unticked some), and
@@ -235,7 +240,7 @@ impl InstalledFlowDelegate for LoginDelegate {
         _need_code: bool,
     ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
         Box::pin(async move {
-            eprintln!("Sign in to Google and allow access:\n\n  {url}\n");
+            crate::say!("Sign in to Google and allow access:\n\n  {url}\n");
             match &self.answer {
                 Answer::Browser(listener) => {
                     let listener = listener
@@ -244,13 +249,15 @@ impl InstalledFlowDelegate for LoginDelegate {
                         .and_then(|mut l| l.take())
                         .ok_or("the login was already answered")?;
                     if webbrowser::open(url).is_err() {
-                        eprintln!("(No browser could be opened: open the address above yourself.)");
+                        crate::say!(
+                            "(No browser could be opened: open the address above yourself.)"
+                        );
                     }
-                    eprintln!("Waiting for the browser to return to {} ...", self.redirect);
+                    crate::say!("Waiting for the browser to return to {} ...", self.redirect);
                     wait_for_redirect(listener).await
                 }
                 Answer::Paste => {
-                    eprintln!(
+                    crate::say!(
                         "Open it in any browser. After you allow access, the browser goes to {} — a \
                          page that does not load. Copy that page's whole address (or its code) and \
                          paste it here:",

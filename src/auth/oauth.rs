@@ -197,13 +197,19 @@ async fn token_request(
             scope,
             id_token,
             ..
-        }) if response.status.is_success() => Ok(Grant {
-            access_token,
-            expires_at: expires_in.map(|s| SystemTime::now() + Duration::from_secs(s)),
-            refresh_token,
-            scopes: scope.map(|s| s.split_whitespace().map(str::to_owned).collect()),
-            id_token,
-        }),
+        }) if response.status.is_success() => {
+            crate::redact::register(&access_token);
+            if let Some(refresh_token) = &refresh_token {
+                crate::redact::register(refresh_token);
+            }
+            Ok(Grant {
+                access_token,
+                expires_at: expires_in.map(|s| SystemTime::now() + Duration::from_secs(s)),
+                refresh_token,
+                scopes: scope.map(|s| s.split_whitespace().map(str::to_owned).collect()),
+                id_token,
+            })
+        }
         Some(TokenResponse {
             error: Some(error),
             error_description,

@@ -30,6 +30,13 @@ impl Proxies {
     /// The rules of the environment. The proxy is used for loopback too unless `NO_PROXY`
     /// names it (curl does the same).
     pub fn from_env() -> Self {
+        for name in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"] {
+            for name in [name.to_owned(), name.to_ascii_lowercase()] {
+                if let Ok(url) = std::env::var(name) {
+                    register_credentials(&url);
+                }
+            }
+        }
         Proxies {
             matcher: Arc::new(Matcher::from_env()),
         }
@@ -54,6 +61,24 @@ impl Proxies {
             return None;
         }
         self.intercept(dst)?.basic_auth().cloned()
+    }
+}
+
+/// Makes the `user:password` of a proxy URL known to the redactor, as written, decoded and as
+/// the `Proxy-Authorization` value carries it.
+fn register_credentials(url: &str) {
+    use base64::Engine;
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let Some((userinfo, _)) = after_scheme.split_once('@') else {
+        return;
+    };
+    let decoded = percent_encoding::percent_decode_str(userinfo).decode_utf8_lossy();
+    for text in [userinfo, decoded.as_ref()] {
+        crate::redact::register(text);
+        if let Some((_, password)) = text.split_once(':') {
+            crate::redact::register(password);
+        }
+        crate::redact::register(&base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
 

@@ -8,7 +8,7 @@
 //! fields and the API's totals. Report methods (GA4, BigQuery, ...) are sent no `fields`: their
 //! default response is the whole report, all of which the decoder reads.
 
-use super::{record_schema, strings_in, QueryPlan};
+use super::{record_schema, QueryPlan};
 use crate::api::{FieldMask, Pagination, TOTAL_FIELDS};
 use crate::discovery::{schema, Document, Method, Schema};
 use crate::query::{Problem, Query};
@@ -283,21 +283,9 @@ pub fn add_child_reads(plans: &mut [QueryPlan], templates: &Templates) -> Vec<Pr
 
 /// The fields of the parent record that a fan-out child's templates read.
 fn child_reads(child: &QueryPlan, parent: &str, templates: &Templates) -> Vec<String> {
-    let request = &child.request;
-    let body = request.body.iter().flat_map(strings_in);
-    let columns = child.columns.iter().filter_map(|c| match &c.source {
-        ColumnSource::Template(source) => Some(source.as_str()),
-        ColumnSource::Path(_) => None,
-    });
-    let mut reads: Vec<String> = request
-        .path_params
-        .iter()
-        .chain(&request.query)
-        .map(|(_, value)| value.as_str())
-        .chain(body)
-        .chain(columns)
-        .chain(child.query.subject.as_deref())
-        .filter(|text| is_template(text))
+    let mut reads: Vec<String> = child
+        .templates()
+        .into_iter()
         .flat_map(|text| templates.reads(text, parent))
         .collect();
     reads.sort();

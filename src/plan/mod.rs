@@ -39,6 +39,63 @@ pub struct QueryPlan {
 }
 
 impl QueryPlan {
+    /// The templates rendered while the query runs: request values, body strings, template
+    /// columns and the subject.
+    pub fn templates(&self) -> Vec<&str> {
+        let request = &self.request;
+        let columns = self.columns.iter().filter_map(|c| match &c.source {
+            ColumnSource::Template(source) => Some(source.as_str()),
+            ColumnSource::Path(_) => None,
+        });
+        request
+            .path_params
+            .iter()
+            .chain(&request.query)
+            .map(|(_, value)| value.as_str())
+            .chain(request.body.iter().flat_map(strings_in))
+            .chain(columns)
+            .chain(self.query.subject.as_deref())
+            .filter(|text| is_template(text))
+            .collect()
+    }
+
+    /// Problems where a template could read a secret in use: a variable whose value holds
+    /// one, or an environment variable it reads that does (known only once the credential
+    /// is, so checked before the run rather than by `validate`).
+    pub fn secret_reads(&self, templates: &Templates) -> Vec<Problem> {
+        let query = &self.query;
+        let problem = |key: String, what: String| {
+            query.problem(
+                None,
+                Some(key),
+                format!("{what} is a credential in use; templates cannot read gscrape's secrets"),
+            )
+        };
+        let mut problems: Vec<Problem> = query
+            .vars
+            .value
+            .iter()
+            .filter(|(_, value)| crate::redact::holds_secret(&value.to_string()))
+            .map(|(name, _)| problem(format!("vars.{name}"), "its value".to_owned()))
+            .collect();
+        let mut read: Vec<String> = self
+            .templates()
+            .into_iter()
+            .flat_map(|text| templates.reads(text, "env"))
+            .collect();
+        read.sort();
+        read.dedup();
+        for name in read {
+            let secret = std::env::var(&name).is_ok_and(|v| crate::redact::holds_secret(&v));
+            if secret {
+                problems.push(problem(
+                    "env".to_owned(),
+                    format!("the environment variable {name}"),
+                ));
+            }
+        }
+        problems
+    }
     /// Puts the partial response into the request (replacing a written `fields`).
     pub(crate) fn send_fields(&mut self) {
         if let Some(fields) = &self.fields {

@@ -81,7 +81,7 @@ impl Reporter for Bars {
             }
         }
         if let Some(line) = finished_line(report, self.quiet) {
-            let _ = self.multi.println(line);
+            let _ = self.multi.println(crate::redact::redact(&line));
         }
     }
 

@@ -32,7 +32,7 @@ impl Reporter for Lines {
 
     fn finished(&self, report: &QueryReport) {
         if let Some(line) = finished_line(report, self.quiet) {
-            eprintln!("{line}");
+            crate::say!("{line}");
         }
     }
 }

@@ -116,3 +116,92 @@ fn an_access_token_with_a_line_break_is_refused() {
     );
     assert!(wd.google.seen_under("/drive/").is_empty());
 }
+
+#[test]
+fn a_server_that_echoes_the_token_is_quoted_redacted() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", QUERY);
+    wd.google.configure(|c| c.echo_authorization = true);
+    let run = wd.run(&["-vv", "run", "--summary-json", "summary.json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "error: files: HTTP 400 INVALID_ARGUMENT/badRequest Unexpected header Authorization: Bearer REDACTED ["
+        ),
+        "{}",
+        run.stderr
+    );
+    let summary = wd.read("summary.json");
+    assert!(summary.contains("Bearer REDACTED"), "{summary}");
+    assert!(!summary.contains(crate::support::TOKEN), "{summary}");
+}
+
+#[test]
+fn a_token_endpoint_that_echoes_the_form_is_quoted_redacted() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", QUERY);
+    let user = serde_json::json!({
+        "type": "authorized_user",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": "1//refresh-from-the-file",
+        "token_uri": wd.google.token_uri(),
+    });
+    wd.write("user.json", &user.to_string());
+    wd.google.configure(|c| c.oauth.echo_form = true);
+    // `finish` (in without_token) fails the test if the secret or refresh token is printed.
+    let run = without_token(&wd, &["-vv", "run", "--credentials", "user.json"]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("client_secret=REDACTED&grant_type=refresh_token&refresh_token=REDACTED"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn templates_cannot_read_the_credentials() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/files.toml",
+        &format!("{QUERY}q = \"name = '{{{{ env.GSCRAPE_ACCESS_TOKEN }}}}'\"\n"),
+    );
+    let run = wd.run(&["validate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "params.q: \"name = '{{ env.GSCRAPE_ACCESS_TOKEN }}'\" reads GSCRAPE_ACCESS_TOKEN, a credential; templates cannot read gscrape's secrets"
+        ),
+        "{}",
+        run.stdout
+    );
+
+    // A variable or another environment variable holding the token in use.
+    wd.write(
+        "queries/files.toml",
+        &format!("{QUERY}q = \"name = '{{{{ t }}}}'\"\n[vars]\nt = \"x\"\n"),
+    );
+    let run = wd.run(&["run", "--var", &format!("t={}", crate::support::TOKEN)]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: queries/files.toml: vars.t: its value is a credential in use; templates cannot read gscrape's secrets\n"
+    );
+    wd.write(
+        "queries/files.toml",
+        &format!("{QUERY}q = \"name = '{{{{ env.COPY }}}}'\"\n"),
+    );
+    let output = wd
+        .command(&["run"])
+        .env("COPY", crate::support::TOKEN)
+        .output()
+        .unwrap();
+    let run = finish(output);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: queries/files.toml: env: the environment variable COPY is a credential in use; templates cannot read gscrape's secrets\n"
+    );
+    assert!(wd.google.seen_under("/drive/").is_empty());
+}

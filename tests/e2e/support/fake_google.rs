@@ -56,6 +56,9 @@ pub struct Config {
     pub drive_repeat_token: bool,
     /// A Drive list page answered wrongly (a misbehaving server or network).
     pub drive_bad_page: Option<PageFault>,
+    /// API requests are refused with an error that quotes their Authorization header (as
+    /// some proxies and servers do).
+    pub echo_authorization: bool,
     /// Delay before answering each API request.
     pub latency: std::time::Duration,
     /// Serve Drive file lists from a string builder (for benchmarks: the server must not be
@@ -84,6 +87,7 @@ impl Default for Config {
             drive_fail_page: None,
             drive_repeat_token: false,
             drive_bad_page: None,
+            echo_authorization: false,
             latency: std::time::Duration::ZERO,
             fast_drive: false,
             faults: None,
@@ -593,7 +597,15 @@ async fn handle(
                     super::TOKEN,
                     &config.oauth,
                 );
-            let (status, body) = if allowed {
+            let (status, body) = if config.echo_authorization {
+                let header = seen.authorization.as_deref().unwrap_or("none");
+                google_error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "badRequest",
+                    &format!("Unexpected header Authorization: {header}"),
+                )
+            } else if allowed {
                 route(&seen, &config, &state.root_url)
             } else {
                 state.oauth.lock().unwrap().unauthorized += 1;

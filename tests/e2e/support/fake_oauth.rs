@@ -64,6 +64,9 @@ pub struct OAuthConfig {
     pub token_uses: Option<usize>,
     /// The token endpoint answers its first N requests with 503 (an outage that passes).
     pub unavailable: usize,
+    /// The token endpoint refuses every grant, quoting the request's form in its error (as
+    /// some servers do): secrets a client must not print.
+    pub echo_form: bool,
 }
 
 impl Default for OAuthConfig {
@@ -74,6 +77,7 @@ impl Default for OAuthConfig {
             invalid_grant: false,
             token_uses: None,
             unavailable: 0,
+            echo_form: false,
         }
     }
 }
@@ -172,6 +176,15 @@ impl OAuthState {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"error": "temporarily_unavailable", "error_description": "Try again later."}),
+            );
+        }
+        if config.echo_form {
+            let mut fields: Vec<String> = form.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            fields.sort();
+            return (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "invalid_request",
+                       "error_description": format!("Bad request: {}", fields.join("&"))}),
             );
         }
         let grant_type = form.get("grant_type").cloned().unwrap_or_default();
