@@ -49,6 +49,15 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     text
 }
 
+/// `text` cut to at most `max` characters (an ellipsis says so): a URL, a token or a server's
+/// message quoted in one line of a message stays readable.
+pub fn shorten(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => Cow::Owned(format!("{}…", &text[..at])),
+        None => Cow::Borrowed(text),
+    }
+}
+
 /// True when `text` holds a registered secret.
 pub fn holds_secret(text: &str) -> bool {
     let known = SECRETS.read().unwrap_or_else(|e| e.into_inner());
@@ -108,5 +117,12 @@ mod tests {
         assert!(holds_secret("x AQEFAASC y"));
         assert!(!holds_secret("-----BEGIN PRIVATE KEY-----"));
         assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn shortening_counts_characters() {
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcd", 3), "abc…");
+        assert_eq!(shorten("ünïcode", 2), "ün…");
     }
 }

@@ -150,7 +150,7 @@ impl ApiClient {
         let url = spec
             .full_url()
             .parse::<Uri>()
-            .map(|u| gh::redact_url(&u))
+            .map(|u| gh::shown_url(&u))
             .unwrap_or_default();
         ApiError::Status {
             status: StatusCode::UNAUTHORIZED,
@@ -176,7 +176,7 @@ impl ApiClient {
         let uri: Uri = url
             .parse()
             .map_err(|_| ApiError::BadUrl { url: url.clone() })?;
-        let shown = gh::redact_url(&uri);
+        let shown = gh::shown_url(&uri);
         if !gh::may_carry_bearer(&uri) {
             return Err(ApiError::InsecureBearer { url: shown }.into());
         }
@@ -206,7 +206,7 @@ impl ApiClient {
             .body(body)
             .map_err(|_| ApiError::BadUrl { url: shown.clone() })?;
         let permit = self.limits.acquire(&call.api).await;
-        tracing::debug!("{} {}", spec.http_method, shown);
+        tracing::debug!("{} {}", spec.http_method, gh::redact_url(request.uri()));
         call.counters.request();
         let response = gh::send(&self.http, request, self.timeout).await;
         drop(permit);

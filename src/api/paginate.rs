@@ -336,7 +336,7 @@ fn known(doc: &Document, method: &Method) -> Option<Pagination> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaginationError {
-    #[error("the API returned the page token {token:?} a second time (after {pages} pages); stopped to avoid an endless loop")]
+    #[error("the API returned the page token {:?} a second time (after {pages} pages); stopped to avoid an endless loop", crate::redact::shorten(.token, 100))]
     RepeatedToken { token: String, pages: u64 },
     #[error("the BigQuery response names no job (jobReference.jobId); cannot fetch the rest of the results")]
     NoJob,

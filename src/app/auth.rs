@@ -254,7 +254,7 @@ fn status(args: StatusArgs) -> Exit {
             return Exit::Invalid;
         }
     };
-    println!("credential: {}", credential.describe());
+    let mut out = format!("credential: {}\n", credential.describe());
     let why = match &credential {
         Credential::AccessToken { .. } => "an access token is given, and it comes first".to_owned(),
         Credential::ServiceAccount { origin, .. } | Credential::AuthorizedUser { origin, .. }
@@ -272,28 +272,34 @@ fn status(args: StatusArgs) -> Exit {
         }
         Credential::ApiKey { .. } => "no OAuth credential was found".to_owned(),
     };
-    println!("why: {why}");
+    out += &format!("why: {why}\n");
     match &credential {
         Credential::ServiceAccount { key, .. } => {
-            println!("account: {}", key.client_email);
+            out += &format!("account: {}\n", key.client_email);
             match &args.credentials.subject {
-                Some(subject) => println!("acting as: {subject} (domain-wide delegation)"),
-                None => println!("acting as: the service account itself"),
+                Some(subject) => out += &format!("acting as: {subject} (domain-wide delegation)\n"),
+                None => out += "acting as: the service account itself\n",
             }
-            println!("scopes: asked per run: the least-privilege scopes of its queries");
+            out += "scopes: asked per run: the least-privilege scopes of its queries\n";
         }
         Credential::AuthorizedUser { user, .. } => {
-            println!("account: {}", user.account.as_deref().unwrap_or("unknown"));
-            println!("scopes: those granted when the file was made");
+            out += &format!(
+                "account: {}\n",
+                user.account.as_deref().unwrap_or("unknown")
+            );
+            out += "scopes: those granted when the file was made\n";
         }
         Credential::CachedLogin { login, .. } => {
-            println!("account: {}", login.account.as_deref().unwrap_or("unknown"));
-            println!("scopes: {}", login.scopes.join(" "));
-            println!("token: {}", expiry(login.expires_at()));
+            out += &format!(
+                "account: {}\n",
+                login.account.as_deref().unwrap_or("unknown")
+            );
+            out += &format!("scopes: {}\n", login.scopes.join(" "));
+            out += &format!("token: {}\n", expiry(login.expires_at()));
         }
         Credential::AccessToken { .. } | Credential::ApiKey { .. } => {}
     }
-    Exit::Success
+    super::to_stdout(&out, Exit::Success)
 }
 
 fn expiry(expires_at: Option<SystemTime>) -> String {

@@ -179,12 +179,13 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
+    let mut out = String::new();
     for problem in &problems {
-        println!("error  {problem}");
+        out += &format!("error  {problem}\n");
     }
     for plan in &plans {
-        println!(
-            "ok     {}: {} → {} ({}, {})",
+        out += &format!(
+            "ok     {}: {} → {} ({}, {})\n",
             plan.query.name,
             plan.method.id,
             plan.output
@@ -203,10 +204,28 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
             }
         );
     }
-    if problems.is_empty() {
-        Exit::Success
-    } else {
-        Exit::Invalid
+    let exit = match problems.is_empty() {
+        true => Exit::Success,
+        false => Exit::Invalid,
+    };
+    to_stdout(&out, exit)
+}
+
+/// Writes a command's report to stdout (redacted): a closed pipe (`| head`) ends quietly with
+/// the command's own exit code; any other failure (a full disk) is exit 1 with a message.
+fn to_stdout(text: &str, exit: Exit) -> Exit {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(crate::redact::redact(text).as_bytes())
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => exit,
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => exit,
+        Err(err) => {
+            crate::say!("error: cannot write to stdout: {err}");
+            Exit::QueryFailed
+        }
     }
 }
 
@@ -220,9 +239,12 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
         }
     };
     match &args.method {
-        None => print!("{}", crate::describe::method_list(&doc)),
+        None => to_stdout(&crate::describe::method_list(&doc), Exit::Success),
         Some(id) => match doc.method(id) {
-            Some(method) => print!("{}", crate::describe::method_details(&doc, method)),
+            Some(method) => to_stdout(
+                &crate::describe::method_details(&doc, method),
+                Exit::Success,
+            ),
             None => {
                 let hints = nearest(id, doc.methods().iter().map(|m| m.id.as_str()));
                 let hint = if hints.is_empty() {
@@ -234,11 +256,10 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
                     format!("did you mean {}?", hints.join(", "))
                 };
                 crate::say!("error: {} has no method {id:?}; {hint}", doc.label());
-                return Exit::Invalid;
+                Exit::Invalid
             }
         },
     }
-    Exit::Success
 }
 
 async fn run(args: RunArgs, client: HyperClient) -> Exit {

@@ -175,7 +175,7 @@ pub async fn send(
     mut request: Request<String>,
     timeout: Duration,
 ) -> Result<Response, HttpError> {
-    let url = redact_url(request.uri());
+    let url = shown_url(request.uri());
     let host = request.uri().host().unwrap_or_default().to_owned();
     let headers = request.headers_mut();
     headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
@@ -267,6 +267,21 @@ pub fn redact_url(uri: &Uri) -> String {
     format!("{base}?{}", query.join("&"))
 }
 
+/// The URL for messages: redacted, and at most about 200 characters (`fields` can make it
+/// long): its start and its end (where the page token is), the middle cut.
+pub fn shown_url(uri: &Uri) -> String {
+    const HEAD: usize = 140;
+    const TAIL: usize = 60;
+    let url = redact_url(uri);
+    let chars = url.chars().count();
+    if chars <= HEAD + TAIL {
+        return url;
+    }
+    let head: String = url.chars().take(HEAD).collect();
+    let tail: String = url.chars().skip(chars - TAIL).collect();
+    format!("{head}…{tail}")
+}
+
 /// True when a bearer token may be sent to `uri`: over https, or plain http to loopback only.
 pub fn may_carry_bearer(uri: &Uri) -> bool {
     match uri.scheme_str() {
@@ -348,7 +363,8 @@ impl std::fmt::Display for GoogleError {
         if self.message.is_empty() {
             write!(f, "(no message)")
         } else {
-            write!(f, "{}", self.message.replace(['\n', '\r'], " "))
+            let message = self.message.replace(['\n', '\r'], " ");
+            write!(f, "{}", crate::redact::shorten(&message, 500))
         }
     }
 }

@@ -160,3 +160,33 @@ fn the_summary_is_not_an_output_and_must_be_written() {
     );
     assert!(wd.exists("output/files.csv"));
 }
+
+#[test]
+fn stdout_that_closes_or_fills_never_panics() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE);
+    for args in [
+        &["describe", "drive", "v3"][..],
+        &["describe", "drive", "v3", "drive.files.list"],
+        &["validate"],
+        &["auth", "status"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = wd.command(args).stdout(writer).output().unwrap();
+        let run = crate::support::finish(output);
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{args:?}");
+
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let output = wd.command(args).stdout(full).output().unwrap();
+        let run = crate::support::finish(output);
+        assert_eq!(
+            (run.code, run.stderr.as_str()),
+            (
+                1,
+                "error: cannot write to stdout: No space left on device (os error 28)\n"
+            ),
+            "{args:?}"
+        );
+    }
+}

@@ -160,3 +160,57 @@ fn records_that_are_not_objects_fail_on_the_general_path_too() {
     );
     assert!(wd.list("output").is_empty());
 }
+
+#[test]
+fn long_urls_and_messages_are_cut_in_messages() {
+    let wd = Workdir::new();
+    let columns: Vec<String> = [
+        "canAcceptOwnership",
+        "canAddChildren",
+        "canComment",
+        "canCopy",
+        "canDelete",
+        "canDownload",
+        "canEdit",
+        "canListChildren",
+        "canModifyContent",
+        "canModifyLabels",
+        "canReadLabels",
+        "canReadRevisions",
+        "canRemoveChildren",
+        "canRename",
+        "canShare",
+    ]
+    .iter()
+    .map(|c| format!("\"capabilities.{c}\""))
+    .collect();
+    wd.write(
+        "queries/files.toml",
+        &format!(
+            "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\ncolumns = [{}]\n",
+            columns.join(", ")
+        ),
+    );
+    let message = format!("Invalid value: {}", "x".repeat(5000));
+    wd.google
+        .configure(|c| c.drive_error = Some(message.clone()));
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let error = run.stderr.lines().next().unwrap();
+    assert!(error.chars().count() < 1000, "{error}");
+    let url = error
+        .split(" [GET ")
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap();
+    assert_eq!(url.chars().count(), 201, "{url}");
+    assert!(url.contains('…') && url.ends_with("nextPageToken"), "{url}");
+    let sent = wd.google.seen_under("/drive/")[0].target.clone();
+    assert!(sent.len() > 300, "the real request is longer: {sent}");
+    assert!(
+        error.contains(&format!("Invalid value: {}…", "x".repeat(485))),
+        "{error}"
+    );
+}

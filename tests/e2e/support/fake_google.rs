@@ -56,6 +56,8 @@ pub struct Config {
     pub drive_repeat_token: bool,
     /// A Drive list page answered wrongly (a misbehaving server or network).
     pub drive_bad_page: Option<PageFault>,
+    /// Drive lists are refused (400) with this message.
+    pub drive_error: Option<String>,
     /// API requests are refused with an error that quotes their Authorization header (as
     /// some proxies and servers do).
     pub echo_authorization: bool,
@@ -88,6 +90,7 @@ impl Default for Config {
             drive_repeat_token: false,
             drive_bad_page: None,
             echo_authorization: false,
+            drive_error: None,
             latency: std::time::Duration::ZERO,
             fast_drive: false,
             faults: None,
@@ -786,6 +789,9 @@ fn drive_files_list(query: &HashMap<String, String>, config: &Config) -> (Status
         },
     };
     let page_number = offset / size.max(1) + 1;
+    if let Some(message) = &config.drive_error {
+        return google_error(400, "INVALID_ARGUMENT", "badRequest", message);
+    }
     if config.drive_fail_page == Some(page_number) {
         return google_error(
             500,
