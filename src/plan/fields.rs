@@ -8,7 +8,7 @@
 //! fields and the API's totals. Report methods (GA4, BigQuery, ...) are sent no `fields`: their
 //! default response is the whole report, all of which the decoder reads.
 
-use super::{record_schema, QueryPlan};
+use super::{check_path, record_schema, QueryPlan};
 use crate::api::{FieldMask, Pagination, TOTAL_FIELDS};
 use crate::discovery::{schema, Document, Method, Schema};
 use crate::query::{Problem, Query};
@@ -28,42 +28,35 @@ pub struct PartialResponse {
 }
 
 impl PartialResponse {
-    /// Makes sure the records' fields at `path` come back: added to a derived selection; for
-    /// one written by hand, `Err` with the selection path it lacks.
-    pub fn require(
-        &mut self,
-        doc: &Document,
-        record: Option<&Schema>,
-        path: &FieldPath,
-    ) -> Result<(), String> {
-        let inside = selectable_keys(doc, record, path);
-        self.need(inside.into_iter().map(str::to_owned).collect())
-    }
-
-    /// Makes sure the whole records come back.
-    fn require_whole_record(&mut self) -> Result<(), String> {
-        self.need(Vec::new())
-    }
-
-    /// Selects (or checks, for a written selection) `inside`, a path within each record.
-    fn need(&mut self, inside: Vec<String>) -> Result<(), String> {
-        let mut full: Vec<String> = self.records.iter().cloned().chain(inside).collect();
-        if full.is_empty() {
-            full.push("*".to_owned()); // the response is the record, and all of it is read
-        }
-        let full = full.iter().map(String::as_str);
-        if self.written.is_none() {
-            self.mask.insert(full);
-            Ok(())
-        } else if self.mask.covers(full.clone()) {
-            Ok(())
-        } else {
-            Err(full.collect::<Vec<_>>().join("/"))
+    /// Asks for the records' field at `path` (up to a map, which is asked for whole); a
+    /// written selection is only checked: `false` when it lacks the field.
+    pub fn require(&mut self, doc: &Document, record: Option<&Schema>, path: &FieldPath) -> bool {
+        match self.written {
+            None => {
+                let keys = selectable_keys(doc, record, path);
+                self.mask.insert(in_records(&self.records, keys));
+                true
+            }
+            Some(_) => self
+                .mask
+                .covers(in_records(&self.records, path.keys().collect())),
         }
     }
 
-    /// The message for fields a written selection lacks.
-    pub fn missing(&self, what: &str, missing: &[String]) -> String {
+    /// Asks for (or checks) the whole records.
+    fn require_whole_record(&mut self) -> bool {
+        let whole = in_records(&self.records, Vec::new());
+        match self.written {
+            None => {
+                self.mask.insert(whole);
+                true
+            }
+            Some(_) => self.mask.covers(whole),
+        }
+    }
+
+    /// The message for what a written selection lacks (`what`: who reads it).
+    fn missing(&self, what: &str, missing: &[String]) -> String {
         let shown: Vec<String> = missing.iter().take(5).map(|m| format!("`{m}`")).collect();
         let more = match missing.len() {
             n if n > 5 => format!(" and {} more", n - 5),
@@ -78,6 +71,16 @@ impl PartialResponse {
     }
 }
 
+/// The selection path of `keys` inside each record of `records` (`*` for the whole
+/// response).
+fn in_records<'a>(records: &'a [String], keys: Vec<&'a str>) -> Vec<&'a str> {
+    let full: Vec<&str> = records.iter().map(String::as_str).chain(keys).collect();
+    match full.is_empty() {
+        true => vec!["*"],
+        false => full,
+    }
+}
+
 /// True when the method accepts `fields` (every Google API lists it among its global
 /// parameters; a document that does not is sent none).
 fn accepts_fields(doc: &Document, method: &Method) -> bool {
@@ -85,8 +88,7 @@ fn accepts_fields(doc: &Document, method: &Method) -> bool {
 }
 
 /// The partial response of `query`, or `None` when none is sent (the method takes no
-/// `fields`, a report, or a templated `fields` sent as written). Problems with a written
-/// `fields` go to `problems`.
+/// `fields`, or it is a report). Problems with a written `fields` go to `problems`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn partial_response(
     query: &Query,
@@ -102,28 +104,42 @@ pub(super) fn partial_response(
         return None;
     }
     let param = query.params.iter().find(|p| p.name == "fields");
+    let line = param.and_then(|p| p.line);
+    let mut problem = |message: String| {
+        problems.push(query.problem(line, Some("params.fields".to_owned()), message))
+    };
     let written = match param.map(|p| &p.value) {
         None => None,
-        Some(toml::Value::String(text)) if is_template(text) => return None,
+        Some(toml::Value::String(text)) if is_template(text) => {
+            problem("`fields` cannot be a template: gscrape checks it against the columns \
+                     before the run; write it out, or remove it and gscrape asks for what is needed"
+                .to_owned());
+            return None;
+        }
         Some(toml::Value::String(text)) => Some(text.clone()),
         Some(_) => return None, // the parameter check reports a value that is not a string
     };
-    let line = param.and_then(|p| p.line);
-    let problem = |message: String| query.problem(line, Some("params.fields".to_owned()), message);
     let records = match decoder {
         Decoder::Records(records) => records
             .as_ref()
             .map(|p| p.keys().map(str::to_owned).collect())
             .unwrap_or_default(),
-        // The whole report is what a report method sends by default, and what it needs.
-        _ if written.is_none() => return None,
-        _ => Vec::new(),
+        // A report's default response is the whole report, and its decoder reads all of it.
+        _ if written.is_some() => {
+            problem(format!(
+                "{} is a report, read whole ({}): remove `fields`",
+                method.id,
+                decoder.describe()
+            ));
+            return None;
+        }
+        _ => return None,
     };
     let mask = match &written {
         Some(text) => match FieldMask::parse(text) {
             Ok(mask) => mask,
             Err(err) => {
-                problems.push(problem(err.to_string()));
+                problem(err.to_string());
                 return None;
             }
         },
@@ -134,32 +150,27 @@ pub(super) fn partial_response(
         written,
         records,
     };
-    if matches!(decoder, Decoder::Records(_)) {
-        let everything = query.columns.is_none() && selection.written.is_none();
-        if everything && selection.records.is_empty() {
-            selection.mask.insert(["*"]);
-        } else if everything {
-            // Default columns: every field of the records.
-            selection
-                .mask
-                .insert(selection.records.iter().map(String::as_str));
+    if query.columns.is_none() && selection.written.is_none() {
+        // Default columns: every field of the records.
+        selection.require_whole_record();
+    } else {
+        let needs: Vec<FieldPath> = columns
+            .iter()
+            .filter_map(path_of)
+            .chain(query.explode.as_ref().map(|e| e.value.clone()))
+            .collect();
+        let mut missing: Vec<String> = Vec::new();
+        if needs.is_empty() && !selection.require_whole_record() {
+            missing.push("the records".to_owned());
         }
-        let needs: Vec<FieldPath> = match everything {
-            true => Vec::new(),
-            false => columns
-                .iter()
-                .filter_map(path_of)
-                .chain(query.explode.as_ref().map(|e| e.value.clone()))
-                .collect(),
-        };
-        let mut missing = Vec::new();
         for path in &needs {
-            if let Err(lacking) = selection.require(doc, record, path) {
-                missing.push(lacking);
+            if !selection.require(doc, record, path) && !missing.iter().any(|m| m == path.as_str())
+            {
+                missing.push(path.as_str().to_owned());
             }
         }
         if !missing.is_empty() {
-            problems.push(problem(selection.missing("the columns read", &missing)));
+            problem(selection.missing("the columns read", &missing));
         }
     }
     // Paging fields are added even to a written selection: without them the first page
@@ -173,7 +184,8 @@ pub(super) fn partial_response(
             .as_ref()
             .and_then(|r| doc.schema(&r.reference));
         for total in TOTAL_FIELDS {
-            if response.is_some_and(|r| has_path(doc, r, total)) {
+            let keys: Vec<String> = total.split('.').map(str::to_owned).collect();
+            if response.is_some_and(|r| schema::schema_at(doc, r, &keys).is_some()) {
                 selection.mask.insert(total.split('.'));
             }
         }
@@ -186,18 +198,6 @@ fn path_of(column: &Column) -> Option<FieldPath> {
         ColumnSource::Path(path) => Some(path.clone()),
         ColumnSource::Template(_) => None,
     }
-}
-
-/// True when `schema` has the dotted property path `dotted`.
-fn has_path(doc: &Document, schema: &Schema, dotted: &str) -> bool {
-    let mut current = schema;
-    for key in dotted.split('.') {
-        match schema::resolve(doc, current).properties.get(key) {
-            Some(next) => current = next,
-            None => return false,
-        }
-    }
-    true
 }
 
 /// The keys of `path` a selection can name: up to and including a map or free-form field
@@ -230,6 +230,7 @@ fn selectable_keys<'a>(
 /// must already ask for them: a problem otherwise.
 pub fn add_child_reads(plans: &mut [QueryPlan], templates: &Templates) -> Vec<Problem> {
     let mut problems = Vec::new();
+    let mut unknown: Vec<(usize, String)> = Vec::new();
     for child in 0..plans.len() {
         let Some(parent_name) = plans[child]
             .query
@@ -253,18 +254,27 @@ pub fn add_child_reads(plans: &mut [QueryPlan], templates: &Templates) -> Vec<Pr
             _ => continue,
         };
         let record = record_schema(&plan.doc, &plan.method, records);
-        let mut missing = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
         for read in reads {
-            let path = match read.as_str() {
-                "" => None,
-                text => FieldPath::parse(text).ok(),
+            let covered = match read.as_str() {
+                "" => selection.require_whole_record(),
+                text => match FieldPath::parse(text) {
+                    Err(_) => selection.require_whole_record(),
+                    Ok(path) => {
+                        // A field the parent's records do not have is the child's mistake.
+                        if let Some(Err(why)) =
+                            record.as_ref().map(|r| check_path(&plan.doc, r, &path))
+                        {
+                            unknown
+                                .push((child, format!("reads `{parent_name}.{text}`, but {why}")));
+                            continue;
+                        }
+                        selection.require(&plan.doc, record.as_ref(), &path)
+                    }
+                },
             };
-            let result = match &path {
-                Some(path) => selection.require(&plan.doc, record.as_ref(), path),
-                None => selection.require_whole_record(),
-            };
-            if let Err(lacking) = result {
-                missing.push(lacking);
+            if !covered {
+                missing.push(format!("{parent_name}.{read}"));
             }
         }
         if !missing.is_empty() {
@@ -277,6 +287,10 @@ pub fn add_child_reads(plans: &mut [QueryPlan], templates: &Templates) -> Vec<Pr
             ));
         }
         plan.send_fields();
+    }
+    for (child, message) in unknown {
+        let query = &plans[child].query;
+        problems.push(query.problem(None, Some("for_each".to_owned()), message));
     }
     problems
 }

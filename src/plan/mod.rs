@@ -779,7 +779,7 @@ fn report_columns(
 
 /// Checks a column path against the record schema where the schema names its properties
 /// (maps and free-form values accept any key).
-fn check_path(doc: &Document, record: &Schema, path: &FieldPath) -> Result<(), String> {
+pub(super) fn check_path(doc: &Document, record: &Schema, path: &FieldPath) -> Result<(), String> {
     let mut current = schema::resolve(doc, record);
     let mut walked = Vec::new();
     for key in path.keys() {

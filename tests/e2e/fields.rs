@@ -155,7 +155,7 @@ fn a_written_fields_must_cover_the_columns() {
     assert_eq!(
         run.stdout,
         "error  queries/files.toml:6: params.fields: `fields = \"files(id,owners)\"` does not ask \
-         for `files/size`, `files/properties`, which the columns read (Google would send them \
+         for `size`, `properties.project`, which the columns read (Google would send them \
          empty): add them to `fields`, or remove `fields` and gscrape asks for what is needed\n"
     );
     let run = wd.run(&["run"]);
@@ -244,7 +244,7 @@ fn a_written_parent_fields_must_cover_what_the_child_reads() {
     assert!(
         run.stdout.contains(
             "error  queries/users.toml:7: params.fields: `fields = \"users(id)\"` does not ask \
-             for `users/primaryEmail`, which the fan-out query `mail` reads"
+             for `users.primaryEmail`, which the fan-out query `mail` reads"
         ),
         "{}",
         run.stdout
@@ -267,4 +267,110 @@ fn fields_is_sent_only_where_the_document_lists_it() {
     let run = wd.run(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(fields_sent(&wd, "/drive/"), [None, None, None]);
+}
+
+#[test]
+fn columns_that_read_no_field_still_ask_for_the_records() {
+    // A fan-out child that only counts: one row per message, its columns from the parent.
+    let wd = Workdir::with_config(Config {
+        directory_users: 2,
+        gmail_messages: 3,
+        ..Config::default()
+    });
+    wd.write(
+        "queries/users.toml",
+        "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\n\
+         output = false\ncolumns = [\"id\"]\n[params]\ncustomer = \"my_customer\"\n",
+    );
+    wd.write(
+        "queries/mail.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+         for_each = \"users\"\ncolumns = [{ name = \"user\", value = \"{{ users.primaryEmail }}\" }]\n\
+         [params]\nuserId = \"{{ users.primaryEmail }}\"\n",
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        fields_sent(&wd, "/gmail/"),
+        vec![Some("messages,nextPageToken,resultSizeEstimate".to_owned()); 2]
+    );
+    let mut expected = csv_line(&["user"]);
+    for user in ["user0@example.com", "user1@example.com"] {
+        for _ in 0..3 {
+            expected.push_str(&csv_line(&[user]));
+        }
+    }
+    assert_eq!(wd.read("output/mail.csv"), expected);
+}
+
+#[test]
+fn a_written_fields_may_name_a_key_of_a_map() {
+    let wd = Workdir::with_config(Config {
+        drive_files: 3,
+        ..Config::default()
+    });
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+         columns = [\"id\", \"properties.project\"]\n[params]\nfields = \"files(id,properties/project)\"\n",
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut expected = csv_line(&["id", "properties.project"]);
+    for i in 0..3 {
+        expected.push_str(&csv_line(&[&format!("f{i:04}"), &format!("p{i}")]));
+    }
+    assert_eq!(wd.read("output/files.csv"), expected);
+}
+
+#[test]
+fn fields_that_cannot_be_checked_are_refused() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+         [params]\nfields = \"{{ f }}\"\n[vars]\nf = \"files(id)\"\n",
+    );
+    wd.write(
+        "queries/ga4.toml",
+        "api = \"analyticsdata\"\nversion = \"v1beta\"\nmethod = \"analyticsdata.properties.runReport\"\n\
+         [params]\nproperty = \"properties/1\"\nfields = \"rows(dimensionValues)\"\n\
+         [body]\ndimensions = [{ name = \"date\" }]\nmetrics = [{ name = \"activeUsers\" }]\n\
+         dateRanges = [{ startDate = \"7daysAgo\", endDate = \"today\" }]\n",
+    );
+    let run = wd.run(&["validate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "error  queries/files.toml:5: params.fields: `fields` cannot be a template: gscrape \
+         checks it against the columns before the run; write it out, or remove it and gscrape \
+         asks for what is needed\n\
+         error  queries/ga4.toml:6: params.fields: analyticsdata.properties.runReport is a report, \
+         read whole (GA4 rows: one column per requested dimension, then per metric): remove `fields`\n"
+    );
+}
+
+#[test]
+fn a_child_reading_a_field_its_parent_lacks_is_refused() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/users.toml",
+        "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\n\
+         columns = [\"id\"]\n[params]\ncustomer = \"my_customer\"\n",
+    );
+    wd.write(
+        "queries/mail.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+         for_each = \"users\"\n[params]\nuserId = \"{{ users.primaryEmal }}\"\n",
+    );
+    let run = wd.run(&["validate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stdout.starts_with(
+            "error  queries/mail.toml: for_each: reads `users.primaryEmal`, but `primaryEmal`: \
+             the record has no field `primaryEmal`; did you mean `primaryEmail`?\n"
+        ),
+        "{}",
+        run.stdout
+    );
 }
