@@ -107,7 +107,9 @@ impl CsvSink {
         }
         let mut tmp = builder.tempfile_in(dir).map_err(create)?;
         // Held while the export runs: a later run removes only temporary files nobody holds.
-        tmp.as_file().lock().map_err(create)?;
+        // Best effort: where the filesystem has no locks, the cleanup cannot lock them either,
+        // and leaves them.
+        let _ = tmp.as_file().lock();
 
         let existing = if options.append {
             existing_content(target).map_err(create)?
@@ -191,17 +193,26 @@ impl CsvSink {
     }
 }
 
-/// Removes the temporary files that a killed run left in `dir` (`.NAME.XXXXXX.tmp`, this
-/// module's pattern) and that no live export holds locked. Returns the names removed.
-pub fn remove_stale_temp_files(dir: &Path) -> Vec<PathBuf> {
+/// Removes the temporary files of `target` that a killed run left (`.NAME.XXXXXX.tmp`
+/// beside it, this module's pattern): those no live export holds locked and older than a
+/// minute (a file just made is locked a moment later). Returns the paths removed.
+pub fn remove_stale_temp_files(target: &Path) -> Vec<PathBuf> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let Some(target_name) = target.file_name().and_then(|n| n.to_str()) else {
+        return Vec::new();
+    };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
+    let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if !is_temp_name(name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+        let old_file = entry
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t < minute_ago));
+        if !is_temp_name(name, target_name) || !old_file {
             continue;
         }
         let path = entry.path();
@@ -213,19 +224,14 @@ pub fn remove_stale_temp_files(dir: &Path) -> Vec<PathBuf> {
     removed
 }
 
-/// `.NAME.XXXXXX.tmp`: a dot, a name, a dot, six random letters or digits, `.tmp`.
-fn is_temp_name(name: &str) -> bool {
-    let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
-        return false;
-    };
-    match stem.rsplit_once('.') {
-        Some((target, random)) => {
-            !target.is_empty()
-                && random.len() == 6
-                && random.bytes().all(|b| b.is_ascii_alphanumeric())
-        }
-        None => false,
-    }
+/// `.TARGET.XXXXXX.tmp`: a dot, the target's name, a dot, six random letters or digits.
+fn is_temp_name(name: &str, target: &str) -> bool {
+    let random = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_prefix(target))
+        .and_then(|n| n.strip_prefix('.'))
+        .and_then(|n| n.strip_suffix(".tmp"));
+    random.is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// The existing file, when it has content to append to.
@@ -304,18 +310,17 @@ mod tests {
 
     #[test]
     fn temporary_file_names() {
-        for ours in [".files.csv.AbC123.tmp", ".a.b.csv.000000.tmp"] {
-            assert!(is_temp_name(ours), "{ours}");
-        }
+        assert!(is_temp_name(".files.csv.AbC123.tmp", "files.csv"));
+        assert!(is_temp_name(".a.b.csv.000000.tmp", "a.b.csv"));
         for other in [
             "files.csv",
             ".files.csv.tmp",
             ".files.csv.AbC12.tmp",
             ".files.csv.AbC12-.tmp",
-            "..AbC123.tmp",
+            ".other.csv.AbC123.tmp",
             ".tmpAbC123",
         ] {
-            assert!(!is_temp_name(other), "{other}");
+            assert!(!is_temp_name(other, "files.csv"), "{other}");
         }
     }
 

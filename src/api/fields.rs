@@ -36,7 +36,10 @@ impl FieldMask {
         let mut mask = FieldMask::default();
         parser.list(&mut mask)?;
         if parser.at < parser.bytes.len() {
-            return Err(parser.error("unexpected `)`"));
+            return Err(parser.error(match parser.bytes[parser.at] {
+                b')' => "a `)` without its `(`",
+                _ => "unexpected character (separate fields with `,`)",
+            }));
         }
         Ok(mask)
     }

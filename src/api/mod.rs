@@ -55,7 +55,10 @@ pub enum ApiError {
     },
     #[error("the response of {url} is not a page of records: {why}")]
     BadPage { url: String, why: String },
-    #[error("refusing to send a bearer token over plain http to {url}: use https (plain http is allowed only to 127.0.0.1, ::1 or localhost)")]
+    #[error(
+        "refusing to send a bearer token over plain http to {url}: use https ({})",
+        gh::PLAIN_HTTP_RULE
+    )]
     InsecureBearer { url: String },
     #[error("invalid request URL {url:?}")]
     BadUrl { url: String },

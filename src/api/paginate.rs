@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::RequestSpec;
 use crate::discovery::{Document, Location, Method, Schema};
-use crate::records::{FieldPath, Segment};
+use crate::records::FieldPath;
 
 /// Response fields (dotted paths) in which APIs report the size of the whole result.
 pub const TOTAL_FIELDS: &[&str] = &[
@@ -433,16 +433,9 @@ impl Cursor {
         let records = records as u64;
         self.next = match &self.pagination {
             Pagination::None => None,
-            Pagination::Token { response, .. } => match lookup(page, response) {
-                None | Some(Value::Null) => None,
-                Some(Value::String(token)) if token.is_empty() => None,
-                Some(Value::String(token)) => Some(Next::Token(self.remember(token)?)),
-                Some(other) => {
-                    return Err(PaginationError::BadToken {
-                        path: response.to_string(),
-                        found: crate::records::json_kind(other),
-                    })
-                }
+            Pagination::Token { response, .. } => match token_at(page, response)? {
+                Some(token) => Some(Next::Token(self.remember(token)?)),
+                None => None,
             },
             Pagination::Offset(o) => {
                 let next = self.offset + records;
@@ -473,10 +466,7 @@ impl Cursor {
                     .get("jobComplete")
                     .and_then(Value::as_bool)
                     .unwrap_or(true);
-                let token = page
-                    .get("pageToken")
-                    .and_then(Value::as_str)
-                    .filter(|t| !t.is_empty());
+                let token = token_at(page, &path("pageToken"))?;
                 if complete && token.is_none() {
                     None
                 } else {
@@ -581,18 +571,23 @@ fn number(n: u64, as_string: bool) -> Value {
     }
 }
 
-fn lookup<'a>(value: &'a Value, path: &FieldPath) -> Option<&'a Value> {
-    path.segments()
-        .iter()
-        .try_fold(value, |node, segment| match segment {
-            Segment::Key(key) => node.get(key.as_str()),
-            Segment::Index(i) => node.get(*i),
-        })
+/// The next-page token at `path`: none when absent, null or empty; an error when it is not a
+/// string (a number or an object would end the export early, or loop).
+fn token_at<'a>(page: &'a Value, path: &FieldPath) -> Result<Option<&'a str>, PaginationError> {
+    match path.lookup(page) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(token)) if token.is_empty() => Ok(None),
+        Some(Value::String(token)) => Ok(Some(token)),
+        Some(other) => Err(PaginationError::BadToken {
+            path: path.to_string(),
+            found: crate::records::json_kind(other),
+        }),
+    }
 }
 
 /// A number, also when sent as a string (int64).
 fn number_at(page: &Value, path: &FieldPath) -> Option<u64> {
-    let value = lookup(page, path)?;
+    let value = path.lookup(page)?;
     value.as_u64().or_else(|| value.as_str()?.parse().ok())
 }
 

@@ -31,7 +31,13 @@ const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the parsed command line and returns the exit code.
 pub async fn main(cli: Cli) -> Exit {
-    let client = build_client();
+    let client = match build_client() {
+        Ok(client) => client,
+        Err(err) => {
+            crate::say!("error: {err}");
+            return Exit::Invalid;
+        }
+    };
     match cli.command {
         Command::Run(args) => run(*args, client).await,
         Command::Validate(args) => validate(args, client).await,
@@ -309,23 +315,17 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         if insecure {
             crate::say!(
                 "error: {}: refusing to send a bearer token over plain http to {}{}: use https \
-                 (plain http is allowed only to 127.0.0.1, ::1 or localhost)",
+                 ({})",
                 plan.query.name,
                 plan.request.base_url,
-                plan.request.path
+                plan.request.path,
+                crate::http::PLAIN_HTTP_RULE
             );
             return Exit::Invalid;
         }
     }
-    let mut dirs: Vec<PathBuf> = plans
-        .iter()
-        .filter_map(|plan| plan.output.as_ref())
-        .filter_map(|output| args.out_dir.join(output).parent().map(PathBuf::from))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    for dir in dirs {
-        for stale in crate::sink::remove_stale_temp_files(&dir) {
+    for output in plans.iter().filter_map(|plan| plan.output.as_ref()) {
+        for stale in crate::sink::remove_stale_temp_files(&args.out_dir.join(output)) {
             tracing::info!(
                 "removed {}, left by an earlier run that was killed",
                 stale.display()

@@ -236,7 +236,8 @@ pub(super) fn secrets_only_to_safe(token_uri: &str) -> Result<(), String> {
         true => Ok(()),
         false => Err(format!(
             "its token_uri {token_uri:?} is not https: the credential's secrets would travel in \
-             clear; use https (plain http is allowed only to 127.0.0.1, ::1 or localhost)"
+             clear; use https ({})",
+            crate::http::PLAIN_HTTP_RULE
         )),
     }
 }

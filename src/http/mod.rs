@@ -29,11 +29,12 @@ use proxy::{Proxies, ProxyConnector};
 /// goes through the environment's proxy when it names one.
 pub type Connector = HttpsConnector<ProxyConnector>;
 
-/// The hyper client type shared by API calls, Discovery fetches and the OAuth flows.
+/// The hyper client type shared by API calls, Discovery fetches, token requests and the
+/// browser login.
 ///
-/// yup-oauth2's own token requests (service accounts, the browser login) use it too, but send
-/// neither `Accept-Encoding` nor the gzip User-Agent: yup reads raw bodies and could not inflate
-/// a compressed answer. Only [`send`] asks for gzip.
+/// yup-oauth2's requests of the browser login use it too, but send neither `Accept-Encoding`
+/// nor the gzip User-Agent: yup reads raw bodies and could not inflate a compressed answer.
+/// Only [`send`] asks for gzip.
 pub type HyperClient = Client<Connector, String>;
 
 /// The User-Agent of every request [`send`] makes. Google compresses only for clients that
@@ -56,6 +57,14 @@ pub enum HttpError {
     },
     #[error("cannot connect to {url}: the certificate of {host} is signed by an unknown authority (a private CA or a TLS-inspecting proxy?): point SSL_CERT_FILE at its CA certificate (PEM)")]
     UnknownIssuer { url: String, host: String },
+    #[error("cannot connect to {url}: the certificate of {host} is refused ({why}); check the address, the system clock, or what answers there")]
+    BadCertificate {
+        url: String,
+        host: String,
+        why: String,
+    },
+    #[error("cannot connect to {url}: {why}")]
+    Proxy { url: String, why: String },
     #[error("reading the response of {url} failed: {}", chain(.source))]
     Body {
         url: String,
@@ -97,27 +106,55 @@ fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// Whether rustls refused the server's certificate for want of a trusted issuer, anywhere in
-/// the chain (hyper-rustls hides rustls' error inside an `io::Error`, whose `source` skips it).
-fn is_unknown_issuer(err: &(dyn std::error::Error + 'static)) -> bool {
+/// The failure of a connection that another try would meet again — a certificate refused, a
+/// proxy gscrape cannot use — found anywhere in the chain of causes (hyper-rustls hides
+/// rustls' error inside an `io::Error`, whose `source` skips it).
+fn lasting_failure(
+    err: &(dyn std::error::Error + 'static),
+    url: &str,
+    host: &str,
+) -> Option<HttpError> {
     let mut next = Some(err);
     while let Some(err) = next {
-        if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) =
-            err.downcast_ref::<rustls::Error>()
-        {
-            return true;
+        if let Some(rustls::Error::InvalidCertificate(why)) = err.downcast_ref::<rustls::Error>() {
+            return Some(match why {
+                rustls::CertificateError::UnknownIssuer => HttpError::UnknownIssuer {
+                    url: url.to_owned(),
+                    host: host.to_owned(),
+                },
+                _ => HttpError::BadCertificate {
+                    url: url.to_owned(),
+                    host: host.to_owned(),
+                    why: err.to_string(),
+                },
+            });
         }
-        if let Some(inner) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
+        if let Some(unsupported @ proxy::ProxyError::Unsupported { .. }) =
+            err.downcast_ref::<proxy::ProxyError>()
         {
-            if is_unknown_issuer(inner) {
-                return true;
-            }
+            return Some(HttpError::Proxy {
+                url: url.to_owned(),
+                why: unsupported.to_string(),
+            });
+        }
+        // hyper-util's `TunnelError` is private; its 407 is known by its text.
+        if err.to_string() == "proxy authorization required" {
+            return Some(HttpError::Proxy {
+                url: url.to_owned(),
+                why: "the proxy asks for a user name and password: give them in its URL \
+                      (http://USER:PASSWORD@HOST:PORT)"
+                    .to_owned(),
+            });
+        }
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if let Some(found) = inner.and_then(|inner| lasting_failure(inner, url, host)) {
+            return Some(found);
         }
         next = err.source();
     }
-    false
+    None
 }
 
 /// A complete response.
@@ -132,8 +169,8 @@ pub struct Response {
 /// `SSL_CERT_FILE` / `SSL_CERT_DIR`) and webpki-roots (so that a container without a system store
 /// still reaches Google), HTTP/1.1 and HTTP/2, through the environment's proxy. The environment
 /// is read here, once.
-pub fn build_client() -> HyperClient {
-    let proxies = Proxies::from_env();
+pub fn build_client() -> Result<HyperClient, proxy::ProxyError> {
+    let proxies = Proxies::from_env()?;
     let _ = PROXIES.set(proxies.clone());
     let mut http = HttpConnector::new();
     http.enforce_http(false);
@@ -144,9 +181,9 @@ pub fn build_client() -> HyperClient {
         .enable_http1()
         .enable_http2()
         .wrap_connector(ProxyConnector::new(http, proxies));
-    Client::builder(TokioExecutor::new())
+    Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
+        .build(connector))
 }
 
 fn tls_config() -> rustls::ClientConfig {
@@ -190,17 +227,10 @@ pub async fn send(
     }
     let exchange = async {
         let response = client.request(request).await.map_err(|source| {
-            if is_unknown_issuer(&source) {
-                HttpError::UnknownIssuer {
-                    url: url.clone(),
-                    host: host.clone(),
-                }
-            } else {
-                HttpError::Connect {
-                    url: url.clone(),
-                    source: Box::new(source),
-                }
-            }
+            lasting_failure(&source, &url, &host).unwrap_or_else(|| HttpError::Connect {
+                url: url.clone(),
+                source: Box::new(source),
+            })
         })?;
         let (mut parts, mut body) = response.into_parts();
         let decode = |source: BodyError| match source {
@@ -283,13 +313,24 @@ pub fn shown_url(uri: &Uri) -> String {
 }
 
 /// True when a bearer token may be sent to `uri`: over https, or plain http to loopback only.
+///
+/// Plain http to loopback through a proxy elsewhere would hand the secret to that proxy in
+/// clear, so it counts only when no proxy or a loopback one carries it.
 pub fn may_carry_bearer(uri: &Uri) -> bool {
     match uri.scheme_str() {
         Some("https") => true,
-        Some("http") => uri.host().is_some_and(is_loopback_host),
+        Some("http") => {
+            let proxy = PROXIES.get().and_then(|proxies| proxies.proxy_for(uri));
+            uri.host().is_some_and(is_loopback_host)
+                && proxy.is_none_or(|proxy| proxy.host().is_some_and(is_loopback_host))
+        }
         _ => false,
     }
 }
+
+/// Where a secret may go over plain http (for messages).
+pub const PLAIN_HTTP_RULE: &str = "plain http is allowed only to 127.0.0.1, ::1 or localhost, \
+     and not through a proxy on another host (name them in NO_PROXY)";
 
 fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');

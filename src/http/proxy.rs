@@ -1,8 +1,8 @@
 //! Proxies from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, either
 //! case, with curl's rules), as a connector under the TLS layer: https destinations go through
 //! a CONNECT tunnel (TLS runs end to end inside it), plain-http destinations are sent to the
-//! proxy in absolute form. Every request of the shared client takes this path, yup-oauth2's
-//! token requests included.
+//! proxy in absolute form. Every request of the shared client takes this path, the browser
+//! login's (yup-oauth2's) included.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,17 +29,28 @@ pub struct Proxies {
 impl Proxies {
     /// The rules of the environment. The proxy is used for loopback too unless `NO_PROXY`
     /// names it (curl does the same).
-    pub fn from_env() -> Self {
+    /// A proxy gscrape cannot speak to (`socks5://`, `https://`) is refused here, before any
+    /// request.
+    pub fn from_env() -> Result<Self, ProxyError> {
         for name in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"] {
             for name in [name.to_owned(), name.to_ascii_lowercase()] {
-                if let Ok(url) = std::env::var(name) {
-                    register_credentials(&url);
+                let Ok(url) = std::env::var(&name) else {
+                    continue;
+                };
+                register_credentials(&url);
+                if let Some((scheme, rest)) = url.split_once("://") {
+                    if !scheme.eq_ignore_ascii_case("http") {
+                        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                        return Err(ProxyError::Unsupported {
+                            proxy: format!("{name}={scheme}://{host}"),
+                        });
+                    }
                 }
             }
         }
-        Proxies {
+        Ok(Proxies {
             matcher: Arc::new(Matcher::from_env()),
-        }
+        })
     }
 
     #[cfg(test)]
@@ -51,6 +62,11 @@ impl Proxies {
 
     fn intercept(&self, dst: &Uri) -> Option<Intercept> {
         self.matcher.intercept(dst)
+    }
+
+    /// The proxy that carries requests to `dst`, if one does.
+    pub fn proxy_for(&self, dst: &Uri) -> Option<Uri> {
+        Some(self.intercept(dst)?.uri().clone())
     }
 
     /// `Proxy-Authorization` for a request to a plain-http `dst` that goes through an

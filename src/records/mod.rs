@@ -151,14 +151,7 @@ pub fn check_records(page: &Value, records: Option<&FieldPath>) -> Result<(), St
             )),
         };
     };
-    let node = path
-        .segments()
-        .iter()
-        .try_fold(page, |node, segment| match segment {
-            Segment::Key(key) => node.get(key.as_str()),
-            Segment::Index(i) => node.get(*i),
-        });
-    match node {
+    match path.lookup(page) {
         None | Some(Value::Null | Value::Object(_)) => Ok(()),
         Some(Value::Array(items)) => match items.iter().position(|v| !v.is_object()) {
             None => Ok(()),
@@ -180,14 +173,7 @@ pub fn count_records(page: &Value, records: Option<&FieldPath>) -> usize {
     let Some(path) = records else {
         return 1;
     };
-    let node = path
-        .segments()
-        .iter()
-        .try_fold(page, |node, segment| match segment {
-            Segment::Key(key) => node.get(key.as_str()),
-            Segment::Index(i) => node.get(*i),
-        });
-    match node {
+    match path.lookup(page) {
         Some(Value::Array(items)) => items.len(),
         None | Some(Value::Null) => 0,
         Some(_) => 1,

@@ -77,6 +77,17 @@ impl FieldPath {
         &self.text
     }
 
+    /// The value at this path in `value` (a key on an array is not followed: that is the
+    /// cell renderer's business).
+    pub fn lookup<'a>(&self, value: &'a serde_json::Value) -> Option<&'a serde_json::Value> {
+        self.segments
+            .iter()
+            .try_fold(value, |node, segment| match segment {
+                Segment::Key(key) => node.get(key.as_str()),
+                Segment::Index(i) => node.get(*i),
+            })
+    }
+
     /// The keys of the path, indexes left out (for walking schemas, where an index is the array's
     /// element).
     pub fn keys(&self) -> impl Iterator<Item = &str> {

@@ -10,7 +10,7 @@ use super::{ApiTotal, QueryError};
 use crate::api::{ApiClient, Body, Call, Cursor, RequestSpec, TOTAL_FIELDS};
 use crate::plan::QueryPlan;
 use crate::records::stream::Selector;
-use crate::records::{explode, Decoder};
+use crate::records::{explode, Decoder, FieldPath};
 
 /// The records of one page.
 pub(super) enum Batch {
@@ -241,7 +241,7 @@ async fn fetcher_end(fetcher: &mut AbortOnDrop) -> String {
 
 fn api_total(page: &Value) -> Option<ApiTotal> {
     TOTAL_FIELDS.iter().find_map(|field| {
-        let value = page.pointer(&format!("/{}", field.replace('.', "/")))?;
+        let value = FieldPath::parse(field).ok()?.lookup(page)?;
         let number = value.as_u64().or_else(|| value.as_str()?.parse().ok())?;
         Some(ApiTotal {
             field: (*field).to_owned(),

@@ -788,7 +788,8 @@ fn a_fan_out_acts_as_each_user_its_subject_template_names() {
     wd.write(
         "queries/users.toml",
         "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\n\
-         subject = \"admin@example.com\"\noutput = false\n[params]\ncustomer = \"my_customer\"\n",
+         subject = \"admin@example.com\"\noutput = false\ncolumns = [\"id\"]\n\
+         [params]\ncustomer = \"my_customer\"\n",
     );
     // Two fan-outs over the same users: their chains for one user share that user's token.
     wd.write(

@@ -100,22 +100,47 @@ fn temporary_files_of_a_killed_run_are_removed_unless_held() {
         "queries/files.toml",
         &format!("{DRIVE}columns = [\"id\"]\n[params]\npageSize = 100\n"),
     );
-    wd.write("output/.files.csv.Ab3dE9.tmp", "half an export");
-    wd.write("output/.other.csv.Zz0000.tmp", "another query's");
-    wd.write("output/notes.tmp", "not ours");
-    let held = wd.write("output/.files.csv.Held01.tmp", "a live run's");
+    // Left by a run killed ten minutes ago (a file younger than a minute may be a live
+    // export's, not yet locked).
+    let old = |relative: &str, text: &str| {
+        let path = wd.write(relative, text);
+        let ten_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(ten_minutes_ago).unwrap();
+        path
+    };
+    old("output/.files.csv.Ab3dE9.tmp", "half an export");
+    old(
+        "output/.other.csv.Zz0000.tmp",
+        "another query's, not this run's",
+    );
+    old("output/notes.tmp", "not ours");
+    wd.write("output/.files.csv.New001.tmp", "just made");
+    let held = old("output/.files.csv.Held01.tmp", "a live run's");
     let lock = std::fs::File::open(&held).unwrap();
     lock.lock().unwrap();
     let run = wd.run(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        wd.list("output"),
-        [".files.csv.Held01.tmp", "files.csv", "notes.tmp"]
-    );
+    let left = [
+        ".files.csv.Held01.tmp",
+        ".files.csv.New001.tmp",
+        ".other.csv.Zz0000.tmp",
+        "files.csv",
+        "notes.tmp",
+    ];
+    assert_eq!(wd.list("output"), left);
     drop(lock);
     let run = wd.run(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(wd.list("output"), ["files.csv", "notes.tmp"]);
+    assert_eq!(
+        wd.list("output"),
+        [
+            ".files.csv.New001.tmp",
+            ".other.csv.Zz0000.tmp",
+            "files.csv",
+            "notes.tmp"
+        ]
+    );
 }
 
 #[test]

@@ -385,3 +385,51 @@ fn service_account_grants_go_through_the_proxy_too() {
     assert!(carried.contains(&wd.google.token_uri()), "{carried:?}");
     assert_eq!(carried.len(), wd.google.seen().len(), "{carried:?}");
 }
+
+#[test]
+fn a_proxy_gscrape_cannot_use_is_refused_before_any_request() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", QUERY);
+    let mut command = wd.command(&["run"]);
+    command.env(
+        "all_proxy",
+        format!("socks5://analyst:{PROXY_PASSWORD}@127.0.0.1:1080"),
+    );
+    let run = finish(command.output().unwrap());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: the proxy all_proxy=socks5://127.0.0.1:1080 is not supported: only http:// \
+         proxies are (set HTTPS_PROXY/HTTP_PROXY/ALL_PROXY to http://HOST:PORT, or name the \
+         destination in NO_PROXY)\n"
+    );
+    assert!(wd.google.seen().is_empty());
+}
+
+#[test]
+fn no_secret_goes_in_clear_to_a_proxy_on_another_host() {
+    // The API is plain http on loopback, but a proxy elsewhere would carry the token in clear.
+    let wd = Workdir::new();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/discovery/drive.v3.json")).unwrap();
+    doc["rootUrl"] = serde_json::json!(wd.google.root_url());
+    wd.write("queries/drive.json", &doc.to_string());
+    wd.write(
+        "queries/files.toml",
+        &QUERY.replace("[params]", "discovery = \"drive.json\"\n[params]"),
+    );
+    let mut command = wd.command(&["run"]);
+    command.env("HTTP_PROXY", "http://192.0.2.1:3128");
+    let run = finish(command.output().unwrap());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.starts_with(
+            "error: files: refusing to send a bearer token over plain http to http://127.0.0.1:"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run
+        .stderr
+        .contains("not through a proxy on another host (name them in NO_PROXY)"));
+}

@@ -349,7 +349,7 @@ fn a_bearer_token_is_never_sent_over_plain_http_to_another_host() {
     assert_eq!(
         run.stderr,
         "error: files: refusing to send a bearer token over plain http to \
-         http://www.googleapis.com/drive/v3/files: use https (plain http is allowed only to 127.0.0.1, ::1 or localhost)\n"
+         http://www.googleapis.com/drive/v3/files: use https (plain http is allowed only to 127.0.0.1, ::1 or localhost, and not through a proxy on another host (name them in NO_PROXY))\n"
     );
 }
 

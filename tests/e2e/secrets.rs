@@ -37,7 +37,8 @@ fn an_authorized_user_file_with_a_plain_http_token_uri_is_refused() {
         run.stderr,
         "error: user.json: its token_uri \"http://oauth2.example.com/token\" is not https: the \
          credential's secrets would travel in clear; use https (plain http is allowed only to \
-         127.0.0.1, ::1 or localhost)\n"
+         127.0.0.1, ::1 or localhost, and not through a proxy on another host (name them in \
+         NO_PROXY))\n"
     );
     assert!(wd.google.seen_under("/drive/").is_empty());
 }
@@ -69,7 +70,8 @@ fn a_client_secret_with_a_plain_http_token_uri_is_refused() {
         run.stderr,
         "error: client_secret.json: its token_uri \"http://oauth2.example.com/token\" is not \
          https: the credential's secrets would travel in clear; use https (plain http is allowed \
-         only to 127.0.0.1, ::1 or localhost)\n"
+         only to 127.0.0.1, ::1 or localhost, and not through a proxy on another host (name \
+         them in NO_PROXY))\n"
     );
     assert!(wd.google.seen_under("/o/oauth2/auth").is_empty());
 }
