@@ -21,7 +21,7 @@ pub use paginate::{
     Cursor, OffsetEnd, OffsetPaging, PageNumberPaging, Pagination, PaginationError, RequestField,
     TOTAL_FIELDS,
 };
-pub use request::{expand_path, RequestSpec, RequestTemplate};
+pub use request::{expand_path, RequestSpec, RequestTemplate, ValueKind, ValueRule};
 
 /// Why a page could not be fetched. Every variant displays as one line without secrets.
 #[derive(Debug, thiserror::Error)]

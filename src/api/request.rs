@@ -167,6 +167,52 @@ pub struct RequestTemplate {
     pub path_params: Vec<(String, String)>,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// What each templated parameter must render to, by name: checked after rendering, as a
+    /// written value is checked before the run.
+    pub rules: Vec<(String, ValueRule)>,
+}
+
+/// The Discovery type and allowed values of a parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueRule {
+    pub kind: ValueKind,
+    pub allowed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Integer,
+    Number,
+    Boolean,
+    Text,
+}
+
+impl ValueRule {
+    /// `Err` with a message when `value`, rendered for `name`, is not of the rule.
+    pub fn check(&self, name: &str, value: &str) -> Result<(), String> {
+        let (fits, expected) = match self.kind {
+            ValueKind::Integer => (
+                value.parse::<i64>().is_ok() || value.parse::<u64>().is_ok(),
+                "an integer",
+            ),
+            ValueKind::Number => (value.parse::<f64>().is_ok_and(f64::is_finite), "a number"),
+            ValueKind::Boolean => (value == "true" || value == "false", "true or false"),
+            ValueKind::Text => (true, "text"),
+        };
+        let shown = crate::redact::shorten(value, 100);
+        if !fits {
+            return Err(format!(
+                "`{name}` rendered {shown:?}, which is not {expected}"
+            ));
+        }
+        if !self.allowed.is_empty() && !self.allowed.iter().any(|a| a == value) {
+            return Err(format!(
+                "`{name}` rendered {shown:?}, which is not an allowed value; use one of: {}",
+                self.allowed.join(", ")
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl RequestTemplate {
@@ -176,10 +222,19 @@ impl RequestTemplate {
         &self,
         render: &dyn Fn(&str) -> Result<String, String>,
     ) -> Result<RequestSpec, String> {
+        // A parameter's value, rendered and checked against its rule.
+        let value = |name: &str, text: &str| -> Result<String, String> {
+            let rendered = render(text)?;
+            match self.rules.iter().find(|(n, _)| n == name) {
+                Some((_, rule)) if rendered != text => rule.check(name, &rendered)?,
+                _ => {}
+            }
+            Ok(rendered)
+        };
         let path_values: Vec<(&str, String)> = self
             .path_params
             .iter()
-            .map(|(name, value)| Ok((name.as_str(), render(value)?)))
+            .map(|(name, text)| Ok((name.as_str(), value(name, text)?)))
             .collect::<Result<_, String>>()?;
         let path = expand_path(&self.path, |name| {
             path_values
@@ -190,7 +245,7 @@ impl RequestTemplate {
         let query = self
             .query
             .iter()
-            .map(|(name, value)| Ok((name.clone(), render(value)?)))
+            .map(|(name, text)| Ok((name.clone(), value(name, text)?)))
             .collect::<Result<_, String>>()?;
         let body = self
             .body

@@ -348,12 +348,22 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         Err(exit) => return exit,
     };
     // The credential is known now: no template may carry one of its secrets to a server.
-    let leaks: Vec<Problem> = plans
+    let mut problems: Vec<Problem> = plans
         .iter()
         .flat_map(|p| p.secret_reads(&templates))
         .collect();
-    if !leaks.is_empty() {
-        for problem in &leaks {
+    // A request that renders once renders now: a value of the wrong type is a usage error.
+    for plan in plans.iter().filter(|p| p.query.for_each.is_none()) {
+        let context = plan.context(None);
+        if let Err(message) = plan
+            .request
+            .render(&|text| templates.render(text, &context))
+        {
+            problems.push(plan.query.problem(None, Some("params".to_owned()), message));
+        }
+    }
+    if !problems.is_empty() {
+        for problem in &problems {
             crate::say!("error: {problem}");
         }
         return Exit::Invalid;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::api::{
     OffsetEnd, OffsetPaging, PageNumberPaging, Pagination, RequestField, RequestTemplate,
+    ValueKind, ValueRule,
 };
 use crate::discovery::{nearest, schema, Document, Location, Method, Parameter, Schema};
 use crate::query::{Located, PaginateTable, Param, Problem, Query};
@@ -310,6 +311,7 @@ fn build_request(
 ) -> RequestTemplate {
     let mut path_values: Vec<(String, String)> = Vec::new();
     let mut query_values = Vec::new();
+    let mut rules = Vec::new();
     for param in &query.params {
         let key = Some(format!("params.{}", param.name));
         let Some(spec) = method.parameter(doc, &param.name) else {
@@ -340,6 +342,9 @@ fn build_request(
             ));
             continue;
         };
+        if has_template(&param.value) {
+            rules.push((param.name.clone(), value_rule(spec)));
+        }
         match param_values(param, spec, check) {
             Ok(values) if spec.location == Location::Path => {
                 path_values.extend(values.into_iter().map(|v| (param.name.clone(), v)));
@@ -409,6 +414,35 @@ fn build_request(
         path_params: path_values,
         query: query_values,
         body,
+        rules,
+    }
+}
+
+/// True when a parameter's value (or one of its values) is a template.
+fn has_template(value: &toml::Value) -> bool {
+    match value {
+        toml::Value::String(text) => is_template(text),
+        toml::Value::Array(items) => items.iter().any(has_template),
+        _ => false,
+    }
+}
+
+/// What a templated value of `spec` must render to.
+fn value_rule(spec: &Parameter) -> ValueRule {
+    let int_format = matches!(
+        spec.format.as_deref(),
+        Some("int64" | "uint64" | "int32" | "uint32")
+    );
+    let kind = match spec.kind.as_str() {
+        "integer" => ValueKind::Integer,
+        "number" => ValueKind::Number,
+        "boolean" => ValueKind::Boolean,
+        "string" if int_format => ValueKind::Integer,
+        _ => ValueKind::Text,
+    };
+    ValueRule {
+        kind,
+        allowed: spec.enum_values.clone(),
     }
 }
 

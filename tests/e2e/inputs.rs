@@ -215,3 +215,35 @@ fn stdout_that_closes_or_fills_never_panics() {
         );
     }
 }
+
+#[test]
+fn templated_parameters_are_checked_after_rendering() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/files.toml",
+        &format!(
+            "{DRIVE}columns = [\"id\"]\n[params]\npageSize = \"{{{{ size }}}}\"\n\
+             corpus = \"{{{{ corpus }}}}\"\n[vars]\nsize = \"100\"\ncorpus = \"user\"\n"
+        ),
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = wd.run(&["run", "--var", "size=100&q=secret"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: queries/files.toml: params: `pageSize` rendered \"100&q=secret\", which is not an integer\n"
+    );
+    let run = wd.run(&["run", "--var", "corpus=everything"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: queries/files.toml: params: `corpus` rendered \"everything\", which is not an \
+         allowed value; use one of: domain, user\n"
+    );
+    assert_eq!(
+        wd.google.seen_under("/drive/").len(),
+        3,
+        "only the first run's pages"
+    );
+}
