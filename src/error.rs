@@ -1,7 +1,8 @@
-//! Exit codes, and the one table that maps an outcome to them.
+//! Exit codes, the kinds of failure, and the one table that maps a failure to an exit code.
 //!
 //! Library errors live beside the code that raises them (each module has its own `thiserror`
-//! enum); this module only decides what the process tells its caller.
+//! enum) and say which [`Failure`] kind they are; this module only decides what the process
+//! tells its caller.
 
 use std::process::ExitCode;
 
@@ -18,8 +19,89 @@ pub enum Exit {
     Interrupted = 130,
 }
 
+/// What kind of failure ended a query or a run: decides the exit code, and is shown in the
+/// summary so that a scheduler can tell a quota wall from a broken query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// A query file, a flag or a template that cannot work as written.
+    BadInput,
+    /// Credentials missing, refused or without a needed scope: a person must act.
+    Auth,
+    /// The API's quota is used up until it resets.
+    QuotaWall,
+    /// Google or the network failed (after retries), or answered what is not a page.
+    Remote,
+    /// The local disk or file system failed (a full disk, a permission).
+    LocalIo,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+impl Failure {
+    /// The one table from a kind of failure to the exit code.
+    pub const fn exit(self) -> Exit {
+        match self {
+            Failure::BadInput | Failure::Auth => Exit::Invalid,
+            Failure::QuotaWall | Failure::Remote | Failure::LocalIo => Exit::QueryFailed,
+            Failure::Interrupted => Exit::Interrupted,
+        }
+    }
+
+    /// The word for the summary.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Failure::BadInput => "bad input",
+            Failure::Auth => "auth",
+            Failure::QuotaWall => "quota wall",
+            Failure::Remote => "remote error",
+            Failure::LocalIo => "local I/O",
+            Failure::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl Exit {
+    /// The exit code of a run in which these failures happened: an interrupt first, then a
+    /// failure a person must fix (2), then any other (1); none is success.
+    pub fn of_run(failures: impl IntoIterator<Item = Failure>) -> Exit {
+        failures
+            .into_iter()
+            .map(Failure::exit)
+            .max_by_key(|exit| match exit {
+                Exit::Success => 0,
+                Exit::QueryFailed => 1,
+                Exit::Invalid => 2,
+                Exit::Interrupted => 3,
+            })
+            .unwrap_or(Exit::Success)
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> Self {
         ExitCode::from(exit as u8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_failure_decides_the_exit_code() {
+        assert_eq!(Exit::of_run([]), Exit::Success);
+        assert_eq!(
+            Exit::of_run([Failure::Remote, Failure::QuotaWall]),
+            Exit::QueryFailed
+        );
+        assert_eq!(
+            Exit::of_run([Failure::Remote, Failure::Auth]),
+            Exit::Invalid
+        );
+        assert_eq!(
+            Exit::of_run([Failure::Auth, Failure::Interrupted, Failure::LocalIo]),
+            Exit::Interrupted
+        );
     }
 }

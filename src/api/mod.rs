@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::auth::{AuthError, Authorizer};
 use crate::counters::Counters;
+use crate::error::Failure;
 use crate::http::limits::Limits;
 use crate::http::retry::{self, RetryPolicy, Verdict};
 use crate::http::{self as gh, GoogleError, HyperClient};
@@ -77,6 +78,25 @@ pub enum ApiError {
         #[source]
         source: Box<ApiError>,
     },
+}
+
+impl ApiError {
+    /// What kind of failure this is (for the exit code and the summary).
+    pub fn kind(&self) -> Failure {
+        match self {
+            ApiError::Quota { .. } => Failure::QuotaWall,
+            ApiError::Auth(err) => err.kind(),
+            ApiError::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => Failure::Auth,
+            ApiError::InsecureBearer { .. } | ApiError::BadUrl { .. } => Failure::BadInput,
+            ApiError::GaveUp { source, .. } => source.kind(),
+            ApiError::Http(_)
+            | ApiError::Status { .. }
+            | ApiError::NotJson { .. }
+            | ApiError::EmptyBody { .. }
+            | ApiError::ErrorInBody { .. }
+            | ApiError::BadPage { .. } => Failure::Remote,
+        }
+    }
 }
 
 /// Sends API requests: credentials from an [`Authorizer`], the run's shared [`Limits`], and

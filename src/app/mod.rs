@@ -15,7 +15,7 @@ use crate::api::ApiClient;
 use crate::cli::{Cli, Command, DescribeArgs, DiscoveryArgs, RunArgs, ValidateArgs};
 use crate::discovery::source::CachePolicy;
 use crate::discovery::{nearest, DiscoverySource};
-use crate::error::Exit;
+use crate::error::{Exit, Failure};
 use crate::http::limits::Limits;
 use crate::http::retry::RetryPolicy;
 use crate::http::{build_client, may_carry_bearer, HyperClient};
@@ -419,13 +419,18 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
     .await;
     reporter.done();
 
-    let mut exit = if interrupt.is_cancelled() {
-        Exit::Interrupted
-    } else if reports.iter().all(|r| matches!(r.status, Status::Ok(_))) {
-        Exit::Success
-    } else {
-        Exit::QueryFailed
-    };
+    let mut failures: Vec<Failure> = reports
+        .iter()
+        .filter_map(|r| match &r.status {
+            Status::Failed { kind, .. } => Some(*kind),
+            Status::Interrupted => Some(Failure::Interrupted),
+            Status::Ok(_) | Status::Cancelled => None,
+        })
+        .collect();
+    if interrupt.is_cancelled() {
+        failures.push(Failure::Interrupted);
+    }
+    let mut exit = Exit::of_run(failures.iter().copied());
     if !args.quiet {
         crate::redact::to_stderr(&format!("\n{}", summary::table(&reports)));
     }
@@ -434,9 +439,9 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         let json = crate::redact::redact(&json);
         if let Err(err) = crate::discovery::source::write_atomically(path, json.as_bytes()) {
             crate::say!("error: cannot write the summary {}: {err}", path.display());
-            if exit == Exit::Success {
-                exit = Exit::QueryFailed; // a monitor reading it would see nothing
-            }
+            // A monitor reading it would see nothing.
+            failures.push(Failure::LocalIo);
+            exit = Exit::of_run(failures);
         }
     }
     exit

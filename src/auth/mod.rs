@@ -58,6 +58,17 @@ pub enum AuthError {
     MissingScope(String),
 }
 
+impl AuthError {
+    /// What kind of failure this is: a token endpoint that could not be reached is Google's
+    /// failure; everything else needs a person.
+    pub fn kind(&self) -> crate::error::Failure {
+        match self {
+            AuthError::Token(_) => crate::error::Failure::Remote,
+            _ => crate::error::Failure::Auth,
+        }
+    }
+}
+
 /// One access token and when it stops working.
 #[derive(Clone)]
 struct Token {

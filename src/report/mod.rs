@@ -42,7 +42,7 @@ pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
     let name = &report.name;
     let output = report.output.as_ref().map(|p| p.display().to_string());
     match &report.status {
-        Status::Failed(error) => Some(match &output {
+        Status::Failed { message: error, .. } => Some(match &output {
             Some(path) => format!("error: {name}: {error} ({path} left unchanged)"),
             None => format!("error: {name}: {error}"),
         }),

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::error::Failure;
 use crate::run::{QueryReport, Status, Stop};
 
 /// The table, one row per query, with a note where a cap cut an export short, where the API's
@@ -69,7 +70,7 @@ pub fn table(reports: &[QueryReport]) -> String {
 fn status_word(status: &Status) -> &'static str {
     match status {
         Status::Ok(_) => "ok",
-        Status::Failed(_) => "failed",
+        Status::Failed { .. } => "failed",
         Status::Interrupted => "interrupted",
         Status::Cancelled => "cancelled",
     }
@@ -97,14 +98,18 @@ fn note(report: &QueryReport) -> String {
             (None, Some(total)) => total,
             (None, None) => String::new(),
         },
-        Status::Failed(_) | Status::Interrupted | Status::Cancelled => {
-            match report
+        Status::Failed { .. } | Status::Interrupted | Status::Cancelled => {
+            let file = match report
                 .output
                 .as_deref()
                 .is_some_and(std::path::Path::exists)
             {
-                true => "previous file kept".to_owned(),
-                false => "no file written".to_owned(),
+                true => "previous file kept",
+                false => "no file written",
+            };
+            match &report.status {
+                Status::Failed { kind, .. } => format!("{file} ({})", kind.label()),
+                _ => file.to_owned(),
             }
         }
     }
@@ -130,6 +135,8 @@ struct QuerySummary<'a> {
     written: bool,
     stopped_by: Option<&'static str>,
     api_total: Option<ApiTotalJson<'a>>,
+    /// The kind of failure (`quota_wall`, `auth`, ...), for a scheduler to act on.
+    failure: Option<Failure>,
     error: Option<&'a str>,
 }
 
@@ -158,8 +165,12 @@ pub fn json(reports: &[QueryReport], exit_code: u8) -> String {
                 field: &t.field,
                 value: t.value,
             }),
+            failure: match &r.status {
+                Status::Failed { kind, .. } => Some(*kind),
+                _ => None,
+            },
             error: match &r.status {
-                Status::Failed(e) => Some(e.as_str()),
+                Status::Failed { message, .. } => Some(message.as_str()),
                 _ => None,
             },
         })

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ApiClient, ApiError, Call, PaginationError};
 use crate::auth::{Authorizer, Authorizers};
 use crate::counters::{Counters, Snapshot};
+use crate::error::Failure;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
 use crate::report::Reporter;
@@ -52,7 +53,10 @@ pub enum Stop {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Ok(Stop),
-    Failed(String),
+    Failed {
+        kind: Failure,
+        message: String,
+    },
     /// Ctrl-C or SIGTERM.
     Interrupted,
     /// Stopped by `--fail-fast` after another query failed.
@@ -96,6 +100,20 @@ pub enum QueryError {
     ParentFailed(String),
     #[error("a page fetch ended abnormally: {0}")]
     Task(String),
+}
+
+impl QueryError {
+    /// What kind of failure this is (for the exit code and the summary).
+    pub fn kind(&self) -> Failure {
+        match self {
+            QueryError::Api(err) => err.kind(),
+            QueryError::Page { .. } | QueryError::Task(_) | QueryError::ParentFailed(_) => {
+                Failure::Remote
+            }
+            QueryError::Sink(_) => Failure::LocalIo,
+            QueryError::Template(_) => Failure::BadInput,
+        }
+    }
 }
 
 impl From<ApiError> for QueryError {
@@ -263,7 +281,8 @@ async fn run_job(
             if shared.options.fail_fast {
                 shared.stop.cancel();
             }
-            (Status::Failed(err.to_string()), None)
+            let (kind, message) = (err.kind(), err.to_string());
+            (Status::Failed { kind, message }, None)
         }
         None if shared.interrupt.is_cancelled() => (Status::Interrupted, None),
         None => (Status::Cancelled, None),

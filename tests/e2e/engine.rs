@@ -146,6 +146,13 @@ fn a_quota_wall_fails_at_once_and_says_so() {
         2,
         "no retry of a quota wall"
     );
+    assert!(
+        run.stderr
+            .trim_end()
+            .ends_with("output/files.csv  no file written (quota wall)"),
+        "the summary names the kind: {}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -295,7 +302,7 @@ fn the_summary_says_what_happened_to_each_query() {
         table[2]
     );
     assert!(
-        table[3].ends_with("output/users.csv  previous file kept"),
+        table[3].ends_with("output/users.csv  previous file kept (remote error)"),
         "{}",
         table[3]
     );
@@ -323,6 +330,7 @@ fn the_summary_says_what_happened_to_each_query() {
         serde_json::json!({"field": "resultSizeEstimate", "value": 7})
     );
     assert_eq!(queries[2]["status"], "failed");
+    assert_eq!(queries[2]["failure"], "remote");
     assert_eq!(queries[2]["written"], false);
     assert!(queries[2]["error"]
         .as_str()

@@ -124,7 +124,11 @@ fn a_gzip_bomb_fails_the_query_and_keeps_the_previous_file() {
     eprintln!("the bomb was refused in {:?}", started.elapsed());
     assert_eq!(run.code, 1, "{run:?}");
     let port = wd.google.addr.port();
-    let lines: Vec<&str> = run.stderr.lines().filter(|l| l.contains("error")).collect();
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error"))
+        .collect();
     assert_eq!(lines.len(), 1, "{}", run.stderr);
     assert!(
         lines[0].starts_with(&format!(

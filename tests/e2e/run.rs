@@ -310,7 +310,7 @@ fn google_errors_become_one_line() {
     );
     assert!(run.stderr.ends_with(
         "\nquery  status  records  pages  requests  retries  seconds  output\n\
-         users  failed        0      0         1        0      0.0  output/users.csv  no file written\n"
+         users  failed        0      0         1        0      0.0  output/users.csv  no file written (remote error)\n"
     ), "{}", run.stderr);
     assert!(!wd.exists("output/users.csv"));
 }
