@@ -22,8 +22,8 @@ use crate::http::{build_client, may_carry_bearer, HyperClient};
 use crate::plan::{add_child_reads, plan, shared_outputs, QueryPlan};
 use crate::query::{load_queries, query_files, CsvSettings, Problem, Query};
 use crate::report::bars::Bars;
-use crate::report::{summary, Lines, Reporter};
-use crate::run::{run_all, Job, RunOptions, Status};
+use crate::report::{summary, Lines};
+use crate::run::{run_all, Job, Reporter, RunOptions, Status};
 use crate::template::Templates;
 
 /// Timeout for fetching a Discovery document.

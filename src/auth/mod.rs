@@ -207,20 +207,20 @@ struct Inner {
     client: HyperClient,
     timeout: Duration,
     retry: RetryPolicy,
-    describe: String,
 }
 
 impl Authorizer {
     fn new(shared: &Shared, subject: Option<&str>) -> Result<Self, AuthError> {
         let credential = &shared.credential;
-        let describe = credential.describe();
         let mut current = None;
         let source = match (credential, &shared.signer) {
             (Credential::ServiceAccount { .. }, Some(signer)) => Source::ServiceAccount {
                 signer: signer.clone(),
                 subject: subject.map(str::to_owned),
             },
-            _ if subject.is_some() => return Err(AuthError::SubjectNeedsServiceAccount(describe)),
+            _ if subject.is_some() => {
+                return Err(AuthError::SubjectNeedsServiceAccount(credential.describe()))
+            }
             (Credential::AccessToken { token, .. }, _) => {
                 current = Some(Token {
                     value: token.clone(),
@@ -268,14 +268,8 @@ impl Authorizer {
                 client: shared.client.clone(),
                 timeout: shared.timeout,
                 retry: shared.retry.clone(),
-                describe,
             }),
         })
-    }
-
-    /// What this authorizer uses, for messages.
-    pub fn describe(&self) -> &str {
-        &self.inner.describe
     }
 
     /// The API key to send as `key=`, for an API-key credential.

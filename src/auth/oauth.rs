@@ -271,19 +271,11 @@ pub async fn revoke(
     }
 }
 
+/// An `application/x-www-form-urlencoded` body.
 fn url_form(pairs: &[(&str, &str)]) -> String {
-    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(k, NON_ALPHANUMERIC),
-                utf8_percent_encode(v, NON_ALPHANUMERIC)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 /// The `email` claim of an OpenID id_token (read, not verified: it only names the account in

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{finished_line, Reporter};
+use super::finished_line;
 use crate::counters::Counters;
 use crate::run::QueryReport;
+use crate::run::Reporter;
 
 pub struct Bars {
     multi: MultiProgress,

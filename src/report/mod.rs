@@ -1,4 +1,4 @@
-//! What the user sees of a run: the core reports events to a [`Reporter`]; the binary picks
+//! What the user sees of a run: the core reports events to a [`Reporter`](crate::run::Reporter); the binary picks
 //! progress bars on a terminal ([`bars`]) or one line per finished query elsewhere
 //! ([`Lines`]). The end-of-run summary is a table on stderr and, for schedulers, JSON
 //! ([`summary`]).
@@ -9,17 +9,7 @@ pub mod summary;
 use std::sync::Arc;
 
 use crate::counters::Counters;
-use crate::run::{QueryReport, Status, Stop};
-
-/// Receives the events of a run. Implementations draw them; the core never prints.
-pub trait Reporter: Send + Sync {
-    /// A query started; its counters move while it runs.
-    fn started(&self, name: &str, counters: Arc<Counters>);
-    /// A query ended.
-    fn finished(&self, report: &QueryReport);
-    /// The run ended: clear anything drawn before the summary.
-    fn done(&self) {}
-}
+use crate::run::{QueryReport, Reporter, Status, Stop};
 
 /// One line per finished query (errors always; the rest unless quiet). No control characters:
 /// for cron, CI and pipes.

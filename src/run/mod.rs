@@ -8,6 +8,7 @@
 mod fanout;
 mod output;
 mod pages;
+mod reporter;
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -25,7 +26,6 @@ use crate::counters::{Counters, Snapshot};
 use crate::error::Failure;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
-use crate::report::Reporter;
 use crate::sink::SinkError;
 use crate::template::Templates;
 
@@ -33,6 +33,7 @@ use crate::records::stream::Selector;
 use crate::records::Decoder;
 use output::Output;
 use pages::{Batch, Pages};
+pub use reporter::Reporter;
 
 /// Records waiting between a parent and one child; the parent waits when the child lags, so
 /// neither holds the parent's records whole.
