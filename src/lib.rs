@@ -22,6 +22,7 @@ pub mod records;
 pub mod redact;
 pub mod report;
 pub mod run;
+pub mod settings;
 pub mod sink;
 pub mod template;
 

@@ -1,18 +1,18 @@
 //! `gscrape auth login|status|logout`, and choosing the credentials of a run.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::auth::credentials::{self, AuthSettings, Credential};
 use crate::auth::login::{self, LoginError, LoginRequest};
 use crate::auth::{cache, oauth, scopes, AuthError, Authorizers, TokenCache};
-use crate::cli::{AuthCommand, ConfigArgs, CredentialArgs, LoginArgs, LogoutArgs, StatusArgs};
+use crate::cli::{AuthCommand, LoginArgs, LogoutArgs, StatusArgs};
 use crate::error::Exit;
 use crate::http::retry::RetryPolicy;
 use crate::http::HyperClient;
 use crate::plan::QueryPlan;
 use crate::query::{load_queries, query_files};
 use crate::run::JobAuth;
+use crate::settings::{auth_settings, config_dir, retry_policy, DiscoverySettings};
 use crate::template::{is_template, Templates};
 
 pub(super) async fn command(command: AuthCommand, client: HyperClient) -> Exit {
@@ -23,66 +23,19 @@ pub(super) async fn command(command: AuthCommand, client: HyperClient) -> Exit {
     }
 }
 
-fn config_dir(config: &ConfigArgs) -> PathBuf {
-    config
-        .config_dir
-        .clone()
-        .or_else(|| dirs::config_dir().map(|d| d.join("gscrape")))
-        .unwrap_or_else(|| PathBuf::from(".gscrape"))
-}
-
-/// Flags and environment → the inputs of the credential order.
-fn settings(creds: &CredentialArgs, config: &ConfigArgs) -> AuthSettings {
-    let from_env = |var: &str, value: &str| std::env::var(var).is_ok_and(|v| v == value);
-    let access_token = creds
-        .access_token
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| {
-            let origin = if from_env("GSCRAPE_ACCESS_TOKEN", &t) {
-                "GSCRAPE_ACCESS_TOKEN"
-            } else {
-                "--access-token"
-            };
-            (t, origin)
-        });
-    let credentials = match &creds.credentials {
-        Some(path) => Some((path.clone(), "--credentials")),
-        None => std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS")
-            .filter(|v| !v.is_empty())
-            .map(|v| (PathBuf::from(v), "GOOGLE_APPLICATION_CREDENTIALS")),
-    };
-    let api_key = creds.api_key.clone().filter(|k| !k.is_empty()).map(|k| {
-        let origin = if from_env("GSCRAPE_API_KEY", &k) {
-            "GSCRAPE_API_KEY"
-        } else {
-            "--api-key"
-        };
-        (k, origin)
-    });
-    AuthSettings {
-        access_token,
-        credentials,
-        api_key,
-        config_dir: config_dir(config),
-        account: creds.account.clone(),
-        gcloud_adc: credentials::gcloud_adc_path(),
-    }
-}
-
 /// How each plan authenticates: one authorizer per delegated subject, each holding a token
 /// already (fetched once here, before any request fans out) — except a fan-out whose
 /// `subject` is a template, which gets its subjects' tokens as its parent's records arrive.
 pub(super) async fn authorizers_for(
     plans: &[QueryPlan],
-    creds: &CredentialArgs,
-    config: &ConfigArgs,
+    settings: &AuthSettings,
+    flag_subject: Option<&str>,
     client: &HyperClient,
     timeout: Duration,
     retry: RetryPolicy,
     templates: &Templates,
 ) -> Result<Vec<JobAuth>, Exit> {
-    let credential = credentials::resolve(&settings(creds, config)).map_err(|err| {
+    let credential = credentials::resolve(settings).map_err(|err| {
         crate::say!("error: {err}");
         Exit::Invalid
     })?;
@@ -123,7 +76,11 @@ pub(super) async fn authorizers_for(
             );
             return Err(Exit::Invalid);
         }
-        let subject = plan.query.subject.clone().or_else(|| creds.subject.clone());
+        let subject = plan
+            .query
+            .subject
+            .clone()
+            .or_else(|| flag_subject.map(str::to_owned));
         if subject.is_some() && !authorizers.can_delegate() {
             return Err(auth_failure(&AuthError::SubjectNeedsServiceAccount(
                 describe.clone(),
@@ -198,7 +155,7 @@ async fn login(args: LoginArgs, client: HyperClient) -> Exit {
         port: args.port,
         no_browser: args.no_browser,
         timeout: Duration::from_secs(args.timeout),
-        retry: super::retry_policy(None),
+        retry: retry_policy(None),
     };
     match login::login(request, &cache, client).await {
         Ok(done) => {
@@ -227,8 +184,11 @@ async fn scopes_of_queries(args: &LoginArgs, client: &HyperClient) -> Vec<String
         return Vec::new();
     };
     let (queries, _) = load_queries(&files, &[]);
-    let source =
-        super::discovery_source(&args.discovery, client.clone(), super::retry_policy(None));
+    let source = super::discovery_source(
+        &DiscoverySettings::from_args(&args.discovery),
+        client.clone(),
+        retry_policy(None),
+    );
     let mut methods = Vec::new();
     for query in &queries {
         let doc = match &query.discovery {
@@ -246,7 +206,7 @@ async fn scopes_of_queries(args: &LoginArgs, client: &HyperClient) -> Vec<String
 }
 
 fn status(args: StatusArgs) -> Exit {
-    let settings = settings(&args.credentials, &args.config);
+    let settings = auth_settings(&args.credentials, &args.config);
     let credential = match credentials::resolve(&settings) {
         Ok(credential) => credential,
         Err(err) => {

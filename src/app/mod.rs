@@ -12,18 +12,18 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiClient;
-use crate::cli::{Cli, Command, DescribeArgs, DiscoveryArgs, RunArgs, ValidateArgs};
-use crate::discovery::source::CachePolicy;
+use crate::cli::{Cli, Command, DescribeArgs, RunArgs, ValidateArgs};
 use crate::discovery::{nearest, DiscoverySource};
 use crate::error::{Exit, Failure};
 use crate::http::limits::Limits;
 use crate::http::retry::RetryPolicy;
 use crate::http::{build_client, may_carry_bearer, HyperClient};
 use crate::plan::{add_child_reads, plan, shared_outputs, QueryPlan};
-use crate::query::{load_queries, query_files, CsvSettings, Problem, Query};
+use crate::query::{load_queries, query_files, Problem, Query};
 use crate::report::bars::Bars;
 use crate::report::{summary, Lines};
 use crate::run::{run_all, Job, Reporter, RunOptions, Status};
+use crate::settings::{retry_policy, DiscoverySettings, RunSettings};
 use crate::template::Templates;
 
 /// Timeout for fetching a Discovery document.
@@ -47,26 +47,15 @@ pub async fn main(cli: Cli) -> Exit {
 }
 
 pub(crate) fn discovery_source(
-    args: &DiscoveryArgs,
+    settings: &DiscoverySettings,
     client: HyperClient,
     retry: RetryPolicy,
 ) -> DiscoverySource {
-    let policy = if args.offline {
-        CachePolicy::Offline
-    } else if args.refresh_discovery {
-        CachePolicy::Refresh
-    } else {
-        CachePolicy::Normal
-    };
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .or_else(|| dirs::cache_dir().map(|d| d.join("gscrape")));
     DiscoverySource::new(
         client,
-        args.discovery_url.clone(),
-        cache_dir,
-        policy,
+        settings.url.clone(),
+        settings.cache_dir.clone(),
+        settings.policy,
         DISCOVERY_TIMEOUT,
         retry,
     )
@@ -156,7 +145,7 @@ async fn prepare(
     paths: &[PathBuf],
     only: &[String],
     vars: &[(String, String)],
-    discovery: &DiscoveryArgs,
+    discovery: &DiscoverySettings,
     client: HyperClient,
     retry: RetryPolicy,
 ) -> Result<(Vec<QueryPlan>, Vec<Problem>, Templates), Exit> {
@@ -176,7 +165,7 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
         &args.paths,
         &[],
         &args.vars,
-        &args.discovery,
+        &DiscoverySettings::from_args(&args.discovery),
         client,
         retry_policy(None),
     )
@@ -236,7 +225,11 @@ fn to_stdout(text: &str, exit: Exit) -> Exit {
 }
 
 async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
-    let source = discovery_source(&args.discovery, client, retry_policy(None));
+    let source = discovery_source(
+        &DiscoverySettings::from_args(&args.discovery),
+        client,
+        retry_policy(None),
+    );
     let doc = match source.load(&args.api, &args.api_version).await {
         Ok(doc) => doc,
         Err(err) => {
@@ -269,7 +262,8 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
 }
 
 async fn run(args: RunArgs, client: HyperClient) -> Exit {
-    let retry = retry_policy(Some(args.max_retries));
+    let args = RunSettings::from_args(args);
+    let retry = args.retry.clone();
     let prepared = prepare(
         &args.paths,
         &args.only,
@@ -332,11 +326,11 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
             );
         }
     }
-    let timeout = Duration::from_secs(args.timeout);
+    let timeout = args.timeout;
     let authorizers = match auth::authorizers_for(
         &plans,
-        &args.credentials,
-        &args.config,
+        &args.auth,
+        args.subject.as_deref(),
         &client,
         timeout,
         retry.clone(),
@@ -387,14 +381,7 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         out_dir: args.out_dir.clone(),
         fail_fast: args.fail_fast,
         fan_out: args.concurrency,
-        csv: CsvSettings {
-            delimiter: args.csv.delimiter,
-            bom: args.csv.bom.then_some(true),
-            excel_safe: args.csv.excel_safe.then_some(true),
-            null: args.csv.null.clone(),
-            append: args.csv.append.then_some(true),
-            header: args.csv.no_header.then_some(false),
-        },
+        csv: args.csv.clone(),
     };
     let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() && !args.quiet {
         Bars::new(args.quiet)
@@ -468,24 +455,4 @@ async fn stop_on_signal(interrupt: CancellationToken) {
     }
     crate::say!("interrupted: stopping; files of unfinished queries are left as they were");
     interrupt.cancel();
-}
-
-/// The retry policy of every request: `--max-retries` (where the command has it) and
-/// `GSCRAPE_BACKOFF_SCALE`.
-pub(crate) fn retry_policy(max_retries: Option<u32>) -> RetryPolicy {
-    let default = RetryPolicy::default();
-    RetryPolicy {
-        max_retries: max_retries.unwrap_or(default.max_retries),
-        scale: backoff_scale(),
-        ..default
-    }
-}
-
-/// `GSCRAPE_BACKOFF_SCALE` multiplies every retry delay (tests make them short).
-fn backoff_scale() -> f64 {
-    std::env::var("GSCRAPE_BACKOFF_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .unwrap_or(1.0)
 }
