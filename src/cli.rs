@@ -177,6 +177,15 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Off a terminal (cron, systemd, CI): a progress line per running query every SECONDS
+    /// (0: none).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub progress_interval: u64,
+
+    /// When another run holds the output directory, wait for it instead of exiting with 75.
+    #[arg(long)]
+    pub wait_lock: bool,
+
     /// Also write the run summary as JSON to this file (for schedulers).
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,

@@ -15,6 +15,8 @@ pub enum Exit {
     QueryFailed = 1,
     /// Invalid usage, query files or credentials: nothing was run.
     Invalid = 2,
+    /// Another run holds the output directory (EX_TEMPFAIL: try again later).
+    Busy = 75,
     /// Interrupted (Ctrl-C / SIGTERM).
     Interrupted = 130,
 }
@@ -71,7 +73,7 @@ impl Exit {
             .max_by_key(|exit| match exit {
                 Exit::Success => 0,
                 Exit::QueryFailed => 1,
-                Exit::Invalid => 2,
+                Exit::Invalid | Exit::Busy => 2,
                 Exit::Interrupted => 3,
             })
             .unwrap_or(Exit::Success)

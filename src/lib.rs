@@ -16,6 +16,7 @@ pub mod describe;
 pub mod discovery;
 pub mod error;
 pub mod http;
+pub mod lock;
 pub mod plan;
 pub mod query;
 pub mod records;

@@ -60,6 +60,10 @@ pub struct RunSettings {
     pub timeout: Duration,
     pub fail_fast: bool,
     pub quiet: bool,
+    /// Off a terminal, a progress line per running query this often (`None`: never).
+    pub progress_interval: Option<Duration>,
+    /// Wait for another run's lock of the output directory instead of exiting 75.
+    pub wait_lock: bool,
     pub summary_json: Option<PathBuf>,
     /// CSV options for every query (a query's own keys win).
     pub csv: CsvSettings,
@@ -81,6 +85,8 @@ impl RunSettings {
             max_retries,
             fail_fast,
             quiet,
+            progress_interval,
+            wait_lock,
             summary_json,
             csv,
             vars,
@@ -100,6 +106,9 @@ impl RunSettings {
             timeout: Duration::from_secs(timeout),
             fail_fast,
             quiet,
+            progress_interval: (progress_interval > 0)
+                .then(|| Duration::from_secs(progress_interval)),
+            wait_lock,
             summary_json,
             csv: CsvSettings {
                 delimiter: csv.delimiter,

@@ -318,6 +318,19 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
             return Exit::Invalid;
         }
     }
+    // One run at a time per output directory, held until this function returns.
+    let waiting = |busy: &crate::lock::LockError| crate::say!("waiting: {busy}");
+    let _lock = match crate::lock::acquire(&args.out_dir, args.wait_lock, waiting).await {
+        Ok(lock) => lock,
+        Err(err @ crate::lock::LockError::Busy { .. }) => {
+            crate::say!("error: {err}");
+            return Exit::Busy;
+        }
+        Err(err) => {
+            crate::say!("error: {err}");
+            return Exit::QueryFailed;
+        }
+    };
     for output in plans.iter().filter_map(|plan| plan.output.as_ref()) {
         for stale in crate::sink::remove_stale_temp_files(&args.out_dir.join(output)) {
             tracing::info!(
@@ -383,10 +396,13 @@ async fn run(args: RunArgs, client: HyperClient) -> Exit {
         fan_out: args.concurrency,
         csv: args.csv.clone(),
     };
-    let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() && !args.quiet {
+    // Bars only where a person watches a terminal that draws them; lines (and heartbeats)
+    // for cron, systemd, CI, pipes and `TERM=dumb`.
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() && !args.quiet && !dumb {
         Bars::new(args.quiet)
     } else {
-        Arc::new(Lines { quiet: args.quiet })
+        Lines::new(args.quiet, args.progress_interval)
     };
     let interrupt = CancellationToken::new();
     tokio::spawn(stop_on_signal(interrupt.clone()));

@@ -6,21 +6,77 @@
 pub mod bars;
 pub mod summary;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::counters::Counters;
+use crate::counters::{Counters, Snapshot};
 use crate::run::{QueryReport, Reporter, Status, Stop};
 
-/// One line per finished query (errors always; the rest unless quiet). No control characters:
-/// for cron, CI and pipes.
+/// One line per finished query (errors always; the rest unless quiet), and every `interval` a
+/// heartbeat line per running query, so that a cron log shows an export that runs for hours.
+/// No control characters: for cron, systemd, CI and pipes.
 pub struct Lines {
-    pub quiet: bool,
+    quiet: bool,
+    running: Mutex<Vec<(String, Arc<Counters>, Instant)>>,
+}
+
+impl Lines {
+    pub fn new(quiet: bool, interval: Option<Duration>) -> Arc<Self> {
+        let lines = Arc::new(Lines {
+            quiet,
+            running: Mutex::new(Vec::new()),
+        });
+        if let Some(interval) = interval.filter(|_| !quiet) {
+            let weak = Arc::downgrade(&lines);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                tick.tick().await; // the first tick is at once
+                loop {
+                    tick.tick().await;
+                    let Some(lines) = weak.upgrade() else { return };
+                    lines.heartbeat();
+                }
+            });
+        }
+        lines
+    }
+
+    fn heartbeat(&self) {
+        let Ok(running) = self.running.lock() else {
+            return;
+        };
+        for (name, counters, started) in running.iter() {
+            crate::say!(
+                "{}",
+                heartbeat_line(name, &counters.snapshot(), started.elapsed())
+            );
+        }
+    }
+}
+
+/// `files: 12 pages, 12000 records, 830 records/s, running 14s`
+pub fn heartbeat_line(name: &str, now: &Snapshot, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(0.001);
+    format!(
+        "{name}: {}, {}, {:.0} records/s, running {}",
+        plural(now.pages, "page"),
+        plural(now.records, "record"),
+        now.records as f64 / secs,
+        humantime::format_duration(Duration::from_secs(elapsed.as_secs()))
+    )
 }
 
 impl Reporter for Lines {
-    fn started(&self, _name: &str, _counters: Arc<Counters>) {}
+    fn started(&self, name: &str, counters: Arc<Counters>) {
+        if let Ok(mut running) = self.running.lock() {
+            running.push((name.to_owned(), counters, Instant::now()));
+        }
+    }
 
     fn finished(&self, report: &QueryReport) {
+        if let Ok(mut running) = self.running.lock() {
+            running.retain(|(name, _, _)| *name != report.name);
+        }
         if let Some(line) = finished_line(report, self.quiet) {
             crate::say!("{line}");
         }

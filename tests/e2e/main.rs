@@ -12,6 +12,7 @@ mod inputs;
 mod network;
 mod reports;
 mod run;
+mod schedule;
 mod secrets;
 mod strict;
 mod validate;

@@ -67,11 +67,13 @@ impl Workdir {
         self.path().join(relative).exists()
     }
 
-    /// Every file name in `relative` (for checking that no temporary file was left).
+    /// Every file name in `relative` (for checking that no temporary file was left), but
+    /// gscrape's own state directory `.gscrape` (the run lock).
     pub fn list(&self, relative: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.path().join(relative))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != ".gscrape")
             .collect();
         names.sort();
         names

@@ -1,0 +1,88 @@
+//! Scheduled jobs: one run at a time per output directory, and heartbeat lines off a terminal.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::support::{finish, Config, Workdir};
+
+const FILES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+    columns = [\"id\"]\n[params]\npageSize = 25\n";
+
+/// Holds the run lock of `output/` as another run would, with `pid` in it.
+fn hold_the_lock(wd: &Workdir, pid: u32) -> std::fs::File {
+    std::fs::create_dir_all(wd.path().join("output/.gscrape")).unwrap();
+    let mut file = std::fs::File::create(wd.path().join("output/.gscrape/run.lock")).unwrap();
+    file.lock().unwrap();
+    write!(file, "{pid}").unwrap();
+    file
+}
+
+#[test]
+fn an_overlapping_run_exits_75_naming_the_holder() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", FILES);
+    let lock = hold_the_lock(&wd, 4242);
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 75, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: another gscrape run (process 4242) is writing into output; wait for it to end, \
+         or run with --wait-lock to wait here\n"
+    );
+    assert!(wd.google.seen_under("/drive/").is_empty());
+    drop(lock);
+    assert_eq!(wd.run(&["run"]).code, 0, "the lock went with its holder");
+}
+
+#[test]
+fn wait_lock_waits_for_the_other_run() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", FILES);
+    let lock = hold_the_lock(&wd, 4243);
+    let child = wd
+        .command(&["run", "--wait-lock"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(wd.google.seen_under("/drive/").is_empty(), "it waits");
+    drop(lock);
+    let run = finish(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("waiting: another gscrape run (process 4243) is writing into output; "),
+        "{}",
+        run.stderr
+    );
+    assert!(wd.exists("output/files.csv"));
+}
+
+#[test]
+fn off_a_terminal_a_heartbeat_line_shows_each_running_query() {
+    let wd = Workdir::with_config(Config {
+        drive_files: 100,
+        latency: Duration::from_millis(450),
+        ..Config::default()
+    });
+    wd.write("queries/files.toml", FILES);
+    let run = wd.run(&["run", "--progress-interval", "1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let beats: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("files: ") && l.contains(" running "))
+        .collect();
+    assert!(!beats.is_empty(), "{}", run.stderr);
+    let beat = beats[0];
+    assert!(
+        beat.contains(" pages, ") || beat.contains(" page, "),
+        "{beat}"
+    );
+    assert!(beat.contains(" records/s, running 1s"), "{beat}");
+    assert!(!run.stderr.contains('\u{1b}'), "no control characters");
+
+    let run = wd.run(&["run", "--progress-interval", "0"]);
+    assert!(!run.stderr.contains(" running "), "{}", run.stderr);
+}
