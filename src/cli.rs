@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 /// `gmail.users.messages.list`, ...); gscrape builds the requests, follows every page and streams
 /// the records into one CSV per query.
 #[derive(Debug, Parser)]
-#[command(name = "gscrape", version, propagate_version = true)]
+#[command(name = "gscrape", version, propagate_version = true, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -21,17 +21,53 @@ pub struct Cli {
     pub verbose: u8,
 }
 
+/// The exit codes, for `gscrape --help` (README, "Exit codes", says more).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every query succeeded, each file complete
+  1    a query failed while running (the others finished; failed ones kept their old file)
+  2    invalid usage, query files, credentials or setup: nothing was run
+  75   another run holds the output directory (--wait-lock waits for it)
+  130  interrupted (Ctrl-C, SIGTERM): unfinished queries kept their previous files";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run queries and write one CSV per query.
+    #[command(after_help = "\
+Examples:
+  gscrape run                                  every query in queries/ → output/
+  gscrape run queries/drive_files.toml         one query
+  gscrape run --only files --out-dir reports   one query of queries/, into reports/
+  gscrape run --var site=https://example.com/  a template variable
+  gscrape run --quiet --summary-json output/summary.json   for cron")]
     Run(Box<RunArgs>),
     /// Check queries against their Discovery documents without calling any API.
+    #[command(after_help = "\
+Examples:
+  gscrape validate                             every query in queries/
+  gscrape validate queries/drive_files.toml    one file")]
     Validate(ValidateArgs),
     /// Show an API's methods, or one method's parameters, pagination and default columns.
+    #[command(after_help = "\
+Examples:
+  gscrape describe drive v3                    the methods of Drive v3
+  gscrape describe drive v3 drive.files.list   what a query of files.list can say")]
     Describe(DescribeArgs),
     /// Log in to Google, show which credential runs use, or log out.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Print a shell completion script: bash, zsh, fish, powershell or elvish.
+    #[command(after_help = "\
+Install:
+  bash:  gscrape completions bash > ~/.local/share/bash-completion/completions/gscrape
+  zsh:   gscrape completions zsh > ~/.zfunc/_gscrape   (with fpath+=~/.zfunc before compinit)
+  fish:  gscrape completions fish > ~/.config/fish/completions/gscrape.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): gscrape man > ~/.local/share/man/man1/gscrape.1
+    Man,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiClient;
+use clap::CommandFactory;
+
 use crate::cli::{Cli, Command, DescribeArgs, RunArgs, ValidateArgs};
 use crate::discovery::{nearest, DiscoverySource};
 use crate::error::{Exit, Failure};
@@ -31,18 +33,52 @@ const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the parsed command line and returns the exit code.
 pub async fn main(cli: Cli) -> Exit {
-    let client = match build_client() {
-        Ok(client) => client,
-        Err(err) => {
+    // The shared HTTP client, for the commands that use the network (the environment's proxy
+    // settings are checked here).
+    let client = || {
+        build_client().map_err(|err| {
             crate::say!("error: {err}");
-            return Exit::Invalid;
-        }
+            Exit::Invalid
+        })
     };
     match cli.command {
-        Command::Run(args) => run(*args, client).await,
-        Command::Validate(args) => validate(args, client).await,
-        Command::Describe(args) => describe(args, client).await,
-        Command::Auth(command) => auth::command(command, client).await,
+        Command::Run(args) => match client() {
+            Ok(client) => run(*args, client).await,
+            Err(exit) => exit,
+        },
+        Command::Validate(args) => match client() {
+            Ok(client) => validate(args, client).await,
+            Err(exit) => exit,
+        },
+        Command::Describe(args) => match client() {
+            Ok(client) => describe(args, client).await,
+            Err(exit) => exit,
+        },
+        Command::Auth(command) => match client() {
+            Ok(client) => auth::command(command, client).await,
+            Err(exit) => exit,
+        },
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man_page(),
+    }
+}
+
+/// `gscrape completions SHELL`: the completion script, from the same definition as `--help`.
+fn completions(shell: clap_complete::Shell) -> Exit {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "gscrape", &mut script);
+    to_stdout(&String::from_utf8_lossy(&script), Exit::Success)
+}
+
+/// `gscrape man`: the manual page (roff), from the same definition as `--help`.
+fn man_page() -> Exit {
+    let mut page = Vec::new();
+    match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+        Ok(()) => to_stdout(&String::from_utf8_lossy(&page), Exit::Success),
+        Err(err) => {
+            crate::say!("error: cannot render the manual page: {err}");
+            Exit::QueryFailed
+        }
     }
 }
 

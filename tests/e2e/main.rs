@@ -3,6 +3,7 @@
 mod support;
 
 mod auth;
+mod conventions;
 mod csv_options;
 mod describe;
 mod engine;
