@@ -74,16 +74,6 @@ pub fn for_method(method_id: &str) -> &'static dyn Api {
         .unwrap_or(&Generic)
 }
 
-/// The values of a string array in a request body (`dimensions = ["query", "page"]`).
-fn body_strings(body: Option<&Value>, key: &str) -> Option<Vec<String>> {
-    body?.get(key)?.as_array().map(|items| {
-        items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{body_strings, Api};
+use super::Api;
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
 use crate::records::decode::{rows, ReportRows};
@@ -87,4 +87,14 @@ impl ReportRows for SearchConsoleRows {
             })
             .collect()
     }
+}
+
+/// The values of a string array in a request body (`dimensions = ["query", "page"]`).
+fn body_strings(body: Option<&Value>, key: &str) -> Option<Vec<String>> {
+    body?.get(key)?.as_array().map(|items| {
+        items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    })
 }
