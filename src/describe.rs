@@ -2,10 +2,10 @@
 
 use std::fmt::Write;
 
-use crate::api::Pagination;
 use crate::discovery::{Document, Location, Method};
-use crate::plan::{default_columns, first_sentence, infer_records, record_schema, RecordsGuess};
-use crate::records::Decoder;
+use crate::plan::{
+    default_columns, first_sentence, infer_records, method_pagination, record_schema, RecordsGuess,
+};
 
 /// One line per method: HTTP verb, id, and whether it paginates.
 pub fn method_list(doc: &Document) -> String {
@@ -13,7 +13,7 @@ pub fn method_list(doc: &Document) -> String {
     let width = methods.iter().map(|m| m.id.len()).max().unwrap_or(0);
     let mut out = String::new();
     for method in methods {
-        let paginated = if Pagination::detect(doc, method).is_paginated() {
+        let paginated = if method_pagination(doc, method).is_paginated() {
             "paginated"
         } else {
             ""
@@ -101,12 +101,12 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
         .response
         .as_ref()
         .map_or("none", |r| r.reference.as_str());
-    let pagination = Pagination::detect(doc, method);
+    let pagination = method_pagination(doc, method);
     let _ = writeln!(out, "\nRequest body: {body}");
     let _ = writeln!(out, "Response: {response}");
     let _ = writeln!(out, "Pagination: {}", pagination.describe());
-    if let Some(decoder) = Decoder::for_method(&method.id, None, true) {
-        let _ = writeln!(out, "Records: {}", decoder.describe());
+    if let Some(report) = crate::apis::for_method(&method.id).report(&method.id, None, true) {
+        let _ = writeln!(out, "Records: {}", report.describe());
         let _ = writeln!(
             out,
             "Default columns: named by the report (list `columns` to choose)"
@@ -160,7 +160,7 @@ fn write_scopes(out: &mut String, method: &Method) {
     if method.scopes.is_empty() {
         let _ = writeln!(out, "  (none listed: an API key may be enough)");
     }
-    let preferred = method.preferred_scope();
+    let preferred = crate::auth::scopes::least_privilege(&method.scopes);
     for scope in &method.scopes {
         let mark = if Some(scope.as_str()) == preferred {
             "  (least privilege: used by gscrape)"

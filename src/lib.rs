@@ -8,6 +8,7 @@
 //! layer the binary calls.
 
 pub mod api;
+pub mod apis;
 pub mod app;
 pub mod auth;
 pub mod cli;

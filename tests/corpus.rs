@@ -8,9 +8,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gscrape::api::Pagination;
 use gscrape::discovery::{Document, Location, Method};
-use gscrape::plan::{default_columns, infer_records, plan, record_schema, RecordsGuess};
+use gscrape::plan::{
+    default_columns, infer_records, method_pagination, plan, record_schema, RecordsGuess,
+};
 use gscrape::template::Templates;
 
 fn corpus_dir() -> PathBuf {
@@ -130,7 +131,7 @@ fn every_document_and_method_of_the_corpus() {
             if details.contains("Pagination: ") {
                 t.described += 1;
             }
-            let pagination = Pagination::detect(&doc, method);
+            let pagination = method_pagination(&doc, method);
             let records = match infer_records(&doc, method, &pagination) {
                 RecordsGuess::Array(path) => Some(path),
                 _ => None,

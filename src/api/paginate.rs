@@ -1,8 +1,9 @@
-//! Pagination: which style a method uses — detected from its Discovery document, known for
-//! the report APIs that page differently, or set by a query's `[paginate]` table — and a
-//! cursor that moves from page to page and refuses to loop.
+//! Pagination: which style a method uses — detected from its Discovery document, given by the
+//! module of an API that pages differently (`crate::apis`), or set by a query's `[paginate]`
+//! table — and a cursor that moves from page to page and refuses to loop.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -37,7 +38,7 @@ impl RequestField {
     }
 
     /// The value the request already has in this field.
-    fn get(&self, request: &RequestSpec) -> Option<String> {
+    pub fn get(&self, request: &RequestSpec) -> Option<String> {
         match self {
             RequestField::Query(name) => request
                 .query
@@ -106,8 +107,30 @@ pub struct PageNumberPaging {
     pub limit: Option<(RequestField, u64)>,
 }
 
+/// Paging that no generic style describes, given by an API's module (`crate::apis`).
+pub trait ApiPaging: std::fmt::Debug + Send + Sync {
+    /// A short human description, for `describe`.
+    fn describe(&self) -> String;
+    /// Reads a page fetched by `request` (`first`: the chain's first page): the next page's
+    /// request, or `None` after the last.
+    fn next(
+        &self,
+        page: &Value,
+        request: &RequestSpec,
+        first: bool,
+    ) -> Result<Option<ApiNext>, PaginationError>;
+}
+
+/// The next page of an [`ApiPaging`]: its request, and the continuation token it carries (the
+/// cursor refuses one seen before).
+#[derive(Debug, Clone)]
+pub struct ApiNext {
+    pub token: Option<String>,
+    pub request: RequestSpec,
+}
+
 /// How a method's results continue on further pages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Pagination {
     /// One response is everything.
     None,
@@ -118,23 +141,20 @@ pub enum Pagination {
     },
     Offset(OffsetPaging),
     PageNumber(PageNumberPaging),
-    /// `bigquery.jobs.query`: later pages (and the results of a job still running) come from
-    /// `jobs.getQueryResults` for the job the first response names.
-    BigQuery,
+    /// An API's own paging.
+    Api(Arc<dyn ApiPaging>),
 }
 
-fn path(text: &str) -> FieldPath {
+/// A built-in response path.
+pub fn path(text: &str) -> FieldPath {
     FieldPath::parse(text).expect("a valid built-in path")
 }
 
 impl Pagination {
-    /// The pagination of `method`: a known report method's, else the standard page token
-    /// (`pageToken` in the query or the body, `nextPageToken` or `pageToken` in the response),
-    /// else a common offset pattern.
+    /// The pagination Discovery shows for `method`: the standard page token (`pageToken` in
+    /// the query or the body, `nextPageToken` or `pageToken` in the response), else a common
+    /// offset pattern.
     pub fn detect(doc: &Document, method: &Method) -> Pagination {
-        if let Some(known) = known(doc, method) {
-            return known;
-        }
         let response = method
             .response
             .as_ref()
@@ -239,7 +259,7 @@ impl Pagination {
             Pagination::None
             | Pagination::Offset(_)
             | Pagination::PageNumber(_)
-            | Pagination::BigQuery => Vec::new(),
+            | Pagination::Api(_) => Vec::new(),
         }
     }
 
@@ -273,14 +293,13 @@ impl Pagination {
                     p.first
                 )
             }
-            Pagination::BigQuery => {
-                "BigQuery job: later pages from jobs.getQueryResults with `pageToken`".to_owned()
-            }
+            Pagination::Api(paging) => paging.describe(),
         }
     }
 }
 
-fn is_int64_string(schema: Option<&Schema>, field: &str) -> bool {
+/// True when `field` of `schema` is an int64 sent as a JSON string.
+pub fn is_int64_string(schema: Option<&Schema>, field: &str) -> bool {
     schema
         .and_then(|s| s.properties.get(field))
         .is_some_and(|p| {
@@ -288,58 +307,13 @@ fn is_int64_string(schema: Option<&Schema>, field: &str) -> bool {
         })
 }
 
-/// The report methods whose paging Discovery cannot tell.
-fn known(doc: &Document, method: &Method) -> Option<Pagination> {
-    let body = |name: &str| RequestField::Body(name.to_owned());
-    let query = |name: &str| RequestField::Query(name.to_owned());
-    let request_schema = method
-        .request
-        .as_ref()
-        .and_then(|r| doc.schema(&r.reference));
-    Some(match method.id.as_str() {
-        "analyticsdata.properties.runReport" => Pagination::Offset(OffsetPaging {
-            offset: body("offset"),
-            limit: body("limit"),
-            first: 0,
-            page_size: 100_000,
-            as_string: is_int64_string(request_schema, "offset"),
-            end: OffsetEnd::Total(path("rowCount")),
-        }),
-        "webmasters.searchanalytics.query" => Pagination::Offset(OffsetPaging {
-            offset: body("startRow"),
-            limit: body("rowLimit"),
-            first: 0,
-            page_size: 25_000,
-            as_string: false,
-            end: OffsetEnd::ShortPage,
-        }),
-        "youtubeAnalytics.reports.query" => Pagination::Offset(OffsetPaging {
-            offset: query("startIndex"),
-            limit: query("maxResults"),
-            first: 1,
-            page_size: 200,
-            as_string: false,
-            end: OffsetEnd::ShortPage,
-        }),
-        "search.cse.list" => Pagination::Offset(OffsetPaging {
-            offset: query("start"),
-            limit: query("num"),
-            first: 1,
-            page_size: 10,
-            as_string: false,
-            end: OffsetEnd::NextOffset(path("queries.nextPage[0].startIndex")),
-        }),
-        "bigquery.jobs.query" => Pagination::BigQuery,
-        _ => return None,
-    })
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaginationError {
     #[error("the API returned the page token {:?} a second time (after {pages} pages); stopped to avoid an endless loop", crate::redact::shorten(.token, 100))]
     RepeatedToken { token: String, pages: u64 },
-    #[error("the BigQuery response names no job (jobReference.jobId); cannot fetch the rest of the results")]
-    NoJob,
+    /// An API's paging could not go on (its module says why).
+    #[error("{0}")]
+    Api(String),
     #[error("the next-page token `{path}` is {found}, not a string; stopped rather than guess where the next page starts")]
     BadToken { path: String, found: String },
 }
@@ -349,12 +323,8 @@ pub enum PaginationError {
 enum Next {
     Token(String),
     Offset(u64),
-    /// BigQuery: `getQueryResults` of this job, from this token (none: poll for completion).
-    Job {
-        url: String,
-        location: Option<String>,
-        token: Option<String>,
-    },
+    /// The request an API's paging made.
+    Api(RequestSpec),
 }
 
 /// Moves through the pages of one request chain.
@@ -417,12 +387,12 @@ impl Cursor {
                         p.first
                     });
             }
-            Pagination::None | Pagination::Token { .. } | Pagination::BigQuery => {}
+            Pagination::None | Pagination::Token { .. } | Pagination::Api(_) => {}
         }
     }
 
     /// Reads a received page holding `records` records: true when another page follows.
-    /// `request` is the request that fetched it (BigQuery's next URL derives from it).
+    /// `request` is the request that fetched it (an API's paging builds the next from it).
     pub fn advance(
         &mut self,
         page: &Value,
@@ -461,41 +431,15 @@ impl Cursor {
                 self.offset += 1;
                 more.then_some(Next::Offset(self.offset))
             }
-            Pagination::BigQuery => {
-                let complete = page
-                    .get("jobComplete")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true);
-                let token = token_at(page, &path("pageToken"))?;
-                if complete && token.is_none() {
-                    None
-                } else {
-                    let token = token.map(|t| self.remember(t)).transpose()?;
-                    let url = match &self.next {
-                        Some(Next::Job { url, .. }) => url.clone(),
-                        _ => {
-                            let job = page
-                                .pointer("/jobReference/jobId")
-                                .and_then(Value::as_str)
-                                .ok_or(PaginationError::NoJob)?;
-                            format!(
-                                "{}/{}",
-                                request.url,
-                                super::request::encode_path_segment(job)
-                            )
-                        }
-                    };
-                    let location = page
-                        .pointer("/jobReference/location")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    Some(Next::Job {
-                        url,
-                        location,
-                        token,
-                    })
+            Pagination::Api(paging) => match paging.next(page, request, self.pages == 1)? {
+                Some(ApiNext { token, request }) => {
+                    if let Some(token) = token {
+                        self.remember(&token)?;
+                    }
+                    Some(Next::Api(request))
                 }
-            }
+                None => None,
+            },
         };
         Ok(self.next.is_some())
     }
@@ -527,37 +471,7 @@ impl Cursor {
             (Pagination::PageNumber(p), Some(Next::Offset(page))) => {
                 p.page.set(request, number(*page, false));
             }
-            (
-                Pagination::BigQuery,
-                Some(Next::Job {
-                    url,
-                    location,
-                    token,
-                }),
-            ) => {
-                // The page size of jobs.query's body carries over to getQueryResults.
-                let max_results = request
-                    .body
-                    .as_ref()
-                    .and_then(|b| b.get("maxResults"))
-                    .map(|v| v.to_string().trim_matches('"').to_owned())
-                    .or_else(|| RequestField::Query("maxResults".into()).get(request));
-                request.http_method = http::Method::GET;
-                request.body = None;
-                request.url = url.clone();
-                request.query.retain(|(name, _)| {
-                    !["pageToken", "location", "maxResults"].contains(&name.as_str())
-                });
-                if let Some(location) = location {
-                    request.set_query("location", location.clone());
-                }
-                if let Some(max) = max_results {
-                    request.set_query("maxResults", max);
-                }
-                if let Some(token) = token {
-                    request.set_query("pageToken", token.clone());
-                }
-            }
+            (Pagination::Api(_), Some(Next::Api(next))) => *request = next.clone(),
             _ => {}
         }
     }
@@ -573,7 +487,7 @@ fn number(n: u64, as_string: bool) -> Value {
 
 /// The next-page token at `path`: none when absent, null or empty; an error when it is not a
 /// string (a number or an object would end the export early, or loop).
-fn token_at<'a>(page: &'a Value, path: &FieldPath) -> Result<Option<&'a str>, PaginationError> {
+pub fn token_at<'a>(page: &'a Value, path: &FieldPath) -> Result<Option<&'a str>, PaginationError> {
     match path.lookup(page) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(token)) if token.is_empty() => Ok(None),

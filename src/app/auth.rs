@@ -52,9 +52,7 @@ pub(super) async fn authorizers_for(
                  log in again: gscrape auth login --client-secret FILE",
                 plan.query.name,
                 plan.method.id,
-                plan.method
-                    .preferred_scope()
-                    .unwrap_or("see `gscrape describe`")
+                scopes::least_privilege(&plan.method.scopes).unwrap_or("see `gscrape describe`")
             );
         }
         if missing {

@@ -197,11 +197,6 @@ impl Method {
             .get(name)
             .or_else(|| doc.parameters.get(name))
     }
-
-    /// The least-privilege scope (see [`crate::auth::scopes::least_privilege`]).
-    pub fn preferred_scope(&self) -> Option<&str> {
-        crate::auth::scopes::least_privilege(&self.scopes)
-    }
 }
 
 /// Up to three candidates close to `wanted` (edit distance, then shared prefix), best first.

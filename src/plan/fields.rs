@@ -8,7 +8,8 @@
 //! fields and the API's totals. Report methods (GA4, BigQuery, ...) are sent no `fields`: their
 //! default response is the whole report, all of which the decoder reads.
 
-use super::{check_path, record_schema, QueryPlan};
+use super::records::check_path;
+use super::{record_schema, QueryPlan};
 use crate::api::{FieldMask, Pagination, TOTAL_FIELDS};
 use crate::discovery::{schema, Document, Method, Schema};
 use crate::query::{Problem, Query};

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::records::{Column, ColumnSource, FieldPath};
 
 pub use load::{load_queries, query_files, LoadError};
-pub use wire::PaginateTable;
+pub use wire::RequestLocation;
 
 /// The keys a query file may have at its top level (kept in step with `wire::QueryFile`).
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -95,9 +95,118 @@ pub struct Query {
     /// Template variables: the `[vars]` table, then `--var` overrides.
     pub vars: Located<serde_json::Map<String, Value>>,
     /// How the API pages, when the query says.
-    pub paginate: Option<Located<PaginateTable>>,
+    pub paginate: Option<Located<Paginate>>,
     /// One CSV row per element of this nested array of each record.
     pub explode: Option<Located<FieldPath>>,
+}
+
+/// `[paginate]`, checked: how an API gscrape does not know pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paginate {
+    pub style: PaginateStyle,
+    /// Where the request fields go; unset: a query parameter of that name if the method has
+    /// one, else the body.
+    pub location: Option<RequestLocation>,
+}
+
+/// A `[paginate]` style with its fields, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaginateStyle {
+    None,
+    /// The request field of the token, and the response path of the next one.
+    Token {
+        token: String,
+        next: FieldPath,
+    },
+    Offset {
+        offset: String,
+        limit: String,
+        first: u64,
+        page_size: u64,
+        end: crate::api::OffsetEnd,
+    },
+    /// The request field of the page number, its first value, and the page-size field with
+    /// the size sent when the query sets none.
+    Page {
+        page: String,
+        first: u64,
+        limit: Option<(String, u64)>,
+    },
+}
+
+/// The page size of a `[paginate]` table that sets none.
+const PAGINATE_PAGE_SIZE: u64 = 100;
+
+impl TryFrom<wire::PaginateTable> for Paginate {
+    type Error = String;
+
+    /// Checks what the style needs and parses the response paths.
+    fn try_from(table: wire::PaginateTable) -> Result<Self, String> {
+        use wire::PaginateTable as T;
+        let response_path = |text: &str| FieldPath::parse(text).map_err(|e| e.to_string());
+        let page_size =
+            |size: Option<std::num::NonZeroU64>| size.map_or(PAGINATE_PAGE_SIZE, |n| n.get());
+        let (style, location) = match table {
+            T::None {} => (PaginateStyle::None, None),
+            T::Token {
+                token,
+                next,
+                location,
+            } => {
+                let next = response_path(next.as_deref().unwrap_or("nextPageToken"))
+                    .map_err(|message| format!("next: {message}"))?;
+                let token = token.unwrap_or_else(|| "pageToken".to_owned());
+                (PaginateStyle::Token { token, next }, location)
+            }
+            T::Offset {
+                offset,
+                limit,
+                first,
+                page_size: size,
+                total,
+                next_offset,
+                location,
+            } => {
+                let (Some(offset), Some(limit)) = (offset, limit) else {
+                    return Err("the offset style needs `offset` and `limit` (the request fields of the offset and the page size)".to_owned());
+                };
+                let end = match (&total, &next_offset) {
+                    (Some(total), _) => crate::api::OffsetEnd::Total(response_path(total)?),
+                    (None, Some(next)) => crate::api::OffsetEnd::NextOffset(response_path(next)?),
+                    (None, None) => crate::api::OffsetEnd::ShortPage,
+                };
+                let style = PaginateStyle::Offset {
+                    offset,
+                    limit,
+                    first: first.unwrap_or(0),
+                    page_size: page_size(size),
+                    end,
+                };
+                (style, location)
+            }
+            T::Page {
+                page,
+                limit,
+                first,
+                page_size: size,
+                location,
+            } => {
+                let Some(page) = page else {
+                    return Err(
+                        "the page style needs `page` (the request field of the page number)"
+                            .to_owned(),
+                    );
+                };
+                let style = PaginateStyle::Page {
+                    page,
+                    first: first.unwrap_or(1),
+                    limit: limit.map(|limit| (limit, page_size(size))),
+                };
+                (style, location)
+            }
+        };
+        Ok(Paginate { style, location })
+    }
 }
 
 /// CSV options as a query or the command line sets them; unset ones fall back.
@@ -417,6 +526,17 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         }
     }
 
+    let paginate = raw.paginate.and_then(|table| {
+        let line = at(table.span());
+        match Paginate::try_from(table.into_inner()) {
+            Ok(value) => Some(Located { value, line }),
+            Err(message) => {
+                problems.push(problem(line, Some("paginate"), message));
+                None
+            }
+        }
+    });
+
     problems.extend(unrendered_templates(file, text, &lines));
 
     let discovery = raw
@@ -463,10 +583,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             header: raw.header,
         },
         vars,
-        paginate: raw.paginate.map(|p| Located {
-            line: at(p.span()),
-            value: p.into_inner(),
-        }),
+        paginate,
         explode,
     })
 }
@@ -572,6 +689,12 @@ fn explain_toml_error(message: &str) -> String {
             _ => format!("missing required key `{key}`"),
         };
     }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        if let Some((unknown, expected)) = rest.split_once("`, expected ") {
+            let allowed: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            return format!("`{unknown}` is not one of: {}", allowed.join(", "));
+        }
+    }
     let Some(rest) = message.strip_prefix("unknown field `") else {
         return message;
     };
@@ -603,10 +726,19 @@ impl LineIndex {
         self.starts.partition_point(|&start| start <= offset)
     }
 
-    /// `key` for a line `key = value`, to name the key in a type error.
+    /// `key` for a line `key = value`, to name the key in a type error; `table` for a line
+    /// `[table]` (an error in the table as a whole, such as `[paginate]`'s keys).
     fn key_at(&self, text: &str, offset: usize) -> Option<String> {
         let start = self.starts[self.line(offset) - 1];
         let line = text[start..].lines().next()?;
+        if let Some(table) = line
+            .trim()
+            .strip_prefix('[')
+            .and_then(|l| l.strip_suffix(']'))
+        {
+            let table = table.trim();
+            return (!table.is_empty() && !table.starts_with('[')).then(|| table.to_owned());
+        }
         let (key, _) = line.split_once('=')?;
         let key = key.trim().trim_matches('"');
         (!key.is_empty() && !key.starts_with('[')).then(|| key.to_owned())
@@ -648,6 +780,46 @@ mod tests {
                 .unwrap_err();
         assert_eq!(err[0].line, Some(4));
         assert_eq!(err[0].key.as_deref(), Some("max_pages"));
+    }
+
+    /// `[paginate]` is typed by the wire layer: a style or key it does not know is an error at
+    /// its line, a style's missing field an error at the table, and plan gets typed values.
+    #[test]
+    fn a_paginate_table_is_typed_by_its_style() {
+        let head = "api = \"a\"\nversion = \"v\"\nmethod = \"m\"\n[paginate]\n";
+        let problem =
+            |table: &str| parse_str(&format!("{head}{table}")).unwrap_err()[0].to_string();
+        assert_eq!(
+            problem("style = \"tokn\"\n"),
+            "q/files.toml:5: style: `tokn` is not one of: token, offset, page, none"
+        );
+        assert_eq!(
+            problem("style = \"token\"\noffset = \"o\"\n"),
+            "q/files.toml:4: paginate: unknown key `offset`; known keys: token, next, in"
+        );
+        assert_eq!(
+            problem("style = \"page\"\n"),
+            "q/files.toml:4: paginate: the page style needs `page` (the request field of the page number)"
+        );
+        let query = parse_str(&format!(
+            "{head}style = \"offset\"\noffset = \"start\"\nlimit = \"num\"\nin = \"body\"\ntotal = \"rowCount\"\n"
+        ))
+        .unwrap();
+        let paginate = query.paginate.unwrap();
+        assert_eq!(paginate.line, Some(4));
+        assert_eq!(
+            paginate.value,
+            Paginate {
+                style: PaginateStyle::Offset {
+                    offset: "start".into(),
+                    limit: "num".into(),
+                    first: 0,
+                    page_size: 100,
+                    end: crate::api::OffsetEnd::Total(FieldPath::parse("rowCount").unwrap()),
+                },
+                location: Some(RequestLocation::Body),
+            }
+        );
     }
 
     #[test]

@@ -39,34 +39,57 @@ pub(super) struct QueryFile {
     pub explode: Option<Spanned<String>>,
 }
 
-/// `[paginate]`: how an API not known to gscrape pages.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PaginateTable {
-    /// `token`, `offset`, `page` or `none`.
-    pub style: String,
-    /// Token style: the request field of the token (default `pageToken`).
-    pub token: Option<String>,
-    /// Token style: the response path of the next token (default `nextPageToken`).
-    pub next: Option<String>,
-    /// Offset style: the request field of the offset.
-    pub offset: Option<String>,
-    /// Offset and page styles: the request field of the page size.
-    pub limit: Option<String>,
-    /// Page style: the request field of the page number.
-    pub page: Option<String>,
-    /// The first offset (default 0) or page number (default 1).
-    pub first: Option<u64>,
-    /// The page size sent when the query sets none.
-    pub page_size: Option<NonZeroU64>,
-    /// Offset style: a response path holding the total number of rows.
-    pub total: Option<String>,
-    /// Offset style: a response path holding the next offset.
-    pub next_offset: Option<String>,
-    /// Where the request fields go: `query` or `body` (default: a query parameter of that
-    /// name if the method has one, else the body).
-    #[serde(rename = "in")]
-    pub location: Option<String>,
+/// `[paginate]`: how an API not known to gscrape pages, one variant per `style`; a style or a
+/// key it does not know is a TOML error at the table. Which keys a style needs, and the
+/// response paths, are checked by `super::parse` (with messages that say what they are for).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "style", rename_all = "lowercase", deny_unknown_fields)]
+pub(super) enum PaginateTable {
+    Token {
+        /// The request field of the token (default `pageToken`).
+        token: Option<String>,
+        /// The response path of the next token (default `nextPageToken`).
+        next: Option<String>,
+        #[serde(rename = "in")]
+        location: Option<RequestLocation>,
+    },
+    Offset {
+        /// The request field of the offset.
+        offset: Option<String>,
+        /// The request field of the page size.
+        limit: Option<String>,
+        /// The first offset (default 0).
+        first: Option<u64>,
+        /// The page size sent when the query sets none.
+        page_size: Option<NonZeroU64>,
+        /// A response path holding the total number of rows.
+        total: Option<String>,
+        /// A response path holding the next offset.
+        next_offset: Option<String>,
+        #[serde(rename = "in")]
+        location: Option<RequestLocation>,
+    },
+    Page {
+        /// The request field of the page number.
+        page: Option<String>,
+        /// The request field of the page size.
+        limit: Option<String>,
+        /// The first page number (default 1).
+        first: Option<u64>,
+        /// The page size sent when the query sets none.
+        page_size: Option<NonZeroU64>,
+        #[serde(rename = "in")]
+        location: Option<RequestLocation>,
+    },
+    None {},
+}
+
+/// `in = "query"` or `in = "body"`: where the request fields of `[paginate]` go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestLocation {
+    Query,
+    Body,
 }
 
 /// `output = "name.csv"`, or `output = false` for a query that only feeds a fan-out.

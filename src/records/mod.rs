@@ -44,13 +44,6 @@ impl Column {
             source: ColumnSource::Path(path),
         }
     }
-
-    pub fn path(&self) -> Option<&FieldPath> {
-        match &self.source {
-            ColumnSource::Path(path) => Some(path),
-            ColumnSource::Template(_) => None,
-        }
-    }
 }
 
 /// Takes the records out of a response page: the array at `records` (each element a record;

@@ -1,0 +1,125 @@
+//! One module per Google API that needs more than its Discovery document tells: a report
+//! decoder, its own paging, parameters sent by default. [`for_method`] finds the module of a
+//! method by its id; everything else in gscrape is generic and names no API.
+
+mod bigquery;
+mod custom_search;
+mod drive;
+mod ga4;
+mod search_console;
+mod sheets;
+mod youtube_analytics;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::api::Pagination;
+use crate::discovery::{Document, Method};
+use crate::records::decode::ReportRows;
+
+/// What an API changes in a generic export. Each hook defaults to "nothing": the generic
+/// behaviour.
+pub trait Api: Sync {
+    /// True for the method ids this module knows.
+    fn handles(&self, method_id: &str) -> bool;
+
+    /// The paging of `method` when Discovery cannot tell it.
+    fn pagination(&self, _doc: &Document, _method: &Method) -> Option<Pagination> {
+        None
+    }
+
+    /// The rows decoder of a report method: `body` is the query's request body, `header` its
+    /// CSV `header` setting.
+    fn report(
+        &self,
+        _method_id: &str,
+        _body: Option<&Value>,
+        _header: bool,
+    ) -> Option<Arc<dyn ReportRows>> {
+        None
+    }
+
+    /// Parameters sent unless the query sets them, where the API's own default is a trap.
+    fn default_params(&self, _method: &Method) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+}
+
+/// Every API with a module of its own.
+static APIS: &[&dyn Api] = &[
+    &bigquery::BigQuery,
+    &custom_search::CustomSearch,
+    &drive::Drive,
+    &ga4::Ga4,
+    &search_console::SearchConsole,
+    &sheets::Sheets,
+    &youtube_analytics::YouTubeAnalytics,
+];
+
+/// Any other API: all generic.
+struct Generic;
+
+impl Api for Generic {
+    fn handles(&self, _method_id: &str) -> bool {
+        true
+    }
+}
+
+/// The module of the API `method_id` belongs to (the generic one when none has a module).
+pub fn for_method(method_id: &str) -> &'static dyn Api {
+    APIS.iter()
+        .copied()
+        .find(|api| api.handles(method_id))
+        .unwrap_or(&Generic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(method_id: &str) -> Option<&'static str> {
+        for_method(method_id)
+            .report(method_id, None, true)
+            .map(|r| r.describe())
+    }
+
+    /// Each API's module is found by the ids of its methods, and by no other.
+    #[test]
+    fn the_registry_finds_each_api_by_method_id() {
+        let starts = |id: &str, prefix: &str| report(id).is_some_and(|d| d.starts_with(prefix));
+        assert!(starts("analyticsdata.properties.runReport", "GA4"));
+        assert!(starts("webmasters.searchanalytics.query", "Search Console"));
+        assert!(starts(
+            "youtubeAnalytics.reports.query",
+            "YouTube Analytics"
+        ));
+        assert!(starts("bigquery.jobs.query", "BigQuery"));
+        assert!(starts("bigquery.jobs.getQueryResults", "BigQuery"));
+        assert!(starts("sheets.spreadsheets.values.get", "Sheets"));
+        for generic in [
+            "drive.files.list",
+            "sheets.spreadsheets.values.batchGet",
+            "search.cse.list",
+            "gmail.users.messages.list",
+            "analyticsdata.properties.runPivotReport",
+        ] {
+            assert_eq!(report(generic), None, "{generic}");
+        }
+        let doc: Document = serde_json::from_value(
+            serde_json::json!({"name": "x", "version": "v1", "rootUrl": "https://x/"}),
+        )
+        .unwrap();
+        let paged = |id: &str| {
+            let method: Method = serde_json::from_value(
+                serde_json::json!({"id": id, "path": "p", "httpMethod": "GET"}),
+            )
+            .unwrap();
+            for_method(id).pagination(&doc, &method).is_some()
+        };
+        assert!(paged("search.cse.list"));
+        assert!(paged("bigquery.jobs.query"));
+        assert!(!paged("bigquery.jobs.getQueryResults"));
+        assert!(!paged("drive.files.list"));
+    }
+}

@@ -1,0 +1,100 @@
+//! Search Console, `webmasters.searchanalytics.query` (document searchconsole:v1): paged by
+//! `startRow` and `rowLimit` (at most 25,000) in the body until a short page; each row's `keys`
+//! are positional against the request's `dimensions`, followed by four fixed metrics.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::Api;
+use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
+use crate::discovery::{Document, Method};
+use crate::records::decode::{rows, ReportRows};
+
+const QUERY: &str = "webmasters.searchanalytics.query";
+
+/// The metrics of every row, after the dimensions.
+const METRICS: &[&str] = &["clicks", "impressions", "ctr", "position"];
+
+pub(super) struct SearchConsole;
+
+impl Api for SearchConsole {
+    fn handles(&self, method_id: &str) -> bool {
+        method_id == QUERY
+    }
+
+    fn pagination(&self, _doc: &Document, _method: &Method) -> Option<Pagination> {
+        Some(Pagination::Offset(OffsetPaging {
+            offset: RequestField::Body("startRow".to_owned()),
+            limit: RequestField::Body("rowLimit".to_owned()),
+            first: 0,
+            page_size: 25_000,
+            as_string: false,
+            end: OffsetEnd::ShortPage,
+        }))
+    }
+
+    fn report(&self, _: &str, body: Option<&Value>, _: bool) -> Option<Arc<dyn ReportRows>> {
+        Some(Arc::new(SearchConsoleRows {
+            dimensions: body_strings(body, "dimensions").unwrap_or_default(),
+        }))
+    }
+}
+
+/// Rows named after the request's dimensions.
+#[derive(Debug)]
+struct SearchConsoleRows {
+    dimensions: Vec<String>,
+}
+
+impl ReportRows for SearchConsoleRows {
+    fn describe(&self) -> &'static str {
+        "Search Console rows: `keys` named after the request's `dimensions`, then clicks, impressions, ctr, position"
+    }
+
+    fn columns_from_request(
+        &self,
+        _body: Option<&Value>,
+        _params: &[(String, String)],
+    ) -> Option<Vec<String>> {
+        Some(
+            self.dimensions
+                .iter()
+                .cloned()
+                .chain(METRICS.iter().map(|m| m.to_string()))
+                .collect(),
+        )
+    }
+
+    fn decode(&self, page: Value) -> Vec<Value> {
+        rows(&page)
+            .iter()
+            .map(|row| {
+                let keys = row
+                    .get("keys")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut record: Map<String, Value> =
+                    self.dimensions.iter().cloned().zip(keys).collect();
+                for metric in METRICS {
+                    record.insert(
+                        metric.to_string(),
+                        row.get(*metric).cloned().unwrap_or(Value::Null),
+                    );
+                }
+                Value::Object(record)
+            })
+            .collect()
+    }
+}
+
+/// The values of a string array in a request body (`dimensions = ["query", "page"]`).
+fn body_strings(body: Option<&Value>, key: &str) -> Option<Vec<String>> {
+    body?.get(key)?.as_array().map(|items| {
+        items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    })
+}

@@ -1,0 +1,68 @@
+//! Where a query's CSV goes: its output path, rendered, and no two queries writing one file.
+
+use serde_json::Value;
+
+use super::QueryPlan;
+use crate::query::{Problem, Query};
+use crate::template::Templates;
+
+/// Two queries writing one file would lose one export: a problem for the later one.
+pub fn shared_outputs(plans: &[QueryPlan]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let Some(output) = &plan.output else { continue };
+        // (Two queries of one name are reported as such already.)
+        let first = plans[..i].iter().find(|other| {
+            other.output.as_ref() == Some(output) && other.query.name != plan.query.name
+        });
+        if let Some(first) = first {
+            problems.push(plan.query.problem(
+                None,
+                Some("output".to_owned()),
+                format!(
+                    "{:?} is also the output of {}; give one of them another `output`",
+                    output.display().to_string(),
+                    first.query.file.display()
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// The output file name, rendered (it may use the variables and dates, not a parent record).
+pub(super) fn output_path(
+    query: &Query,
+    templates: &Templates,
+    problems: &mut Vec<Problem>,
+) -> Option<std::path::PathBuf> {
+    let raw = query.output.as_ref()?;
+    let text = raw.to_string_lossy();
+    if !crate::template::is_template(&text) {
+        return Some(raw.clone());
+    }
+    let known: Vec<&str> = query.vars.value.keys().map(String::as_str).collect();
+    let rendered = templates.check(&text, &known).and_then(|()| {
+        let context = minijinja::Value::from(minijinja::value::Serde(Value::Object(
+            query.vars.value.clone(),
+        )));
+        templates.render(&text, &context)
+    });
+    match rendered {
+        Ok(name) if crate::query::is_plain_relative(std::path::Path::new(&name)) => {
+            Some(name.into())
+        }
+        Ok(name) => {
+            problems.push(query.problem(
+                None,
+                Some("output".to_owned()),
+                format!("{name:?} must be a relative file name under the output directory (no `..`, not absolute)"),
+            ));
+            None
+        }
+        Err(message) => {
+            problems.push(query.problem(None, Some("output".to_owned()), message));
+            None
+        }
+    }
+}
