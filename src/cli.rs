@@ -186,7 +186,12 @@ pub struct RunArgs {
     pub paths: Vec<PathBuf>,
 
     /// Directory the CSV files are written to.
-    #[arg(long, default_value = "output", value_name = "DIR")]
+    #[arg(
+        long,
+        default_value = "output",
+        value_name = "DIR",
+        env = "GSCRAPE_OUT_DIR"
+    )]
     pub out_dir: PathBuf,
 
     /// Run only the query with this name (repeatable).
@@ -194,36 +199,46 @@ pub struct RunArgs {
     pub only: Vec<String>,
 
     /// Most HTTP requests in flight at once, across all queries.
-    #[arg(long, default_value_t = NonZeroUsize::new(8).expect("8 > 0"), value_name = "N")]
+    #[arg(long, default_value_t = NonZeroUsize::new(8).expect("8 > 0"), value_name = "N", env = "GSCRAPE_CONCURRENCY")]
     pub concurrency: NonZeroUsize,
 
     /// Most requests a second to each API (a query's `qps` key wins for its API).
-    #[arg(long, value_name = "N", value_parser = parse_qps)]
+    #[arg(long, value_name = "N", value_parser = parse_qps, env = "GSCRAPE_QPS")]
     pub qps: Option<f64>,
 
     /// Retries of a request that failed transiently (429, 5xx, rate limits, network errors).
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_name = "N",
+        env = "GSCRAPE_MAX_RETRIES"
+    )]
     pub max_retries: u32,
 
     /// Stop every query as soon as one fails.
-    #[arg(long)]
+    #[arg(long, env = "GSCRAPE_FAIL_FAST")]
     pub fail_fast: bool,
 
     /// Print errors only (no progress, no per-query lines, no summary).
-    #[arg(short, long)]
+    #[arg(short, long, env = "GSCRAPE_QUIET")]
     pub quiet: bool,
 
     /// Off a terminal (cron, systemd, CI): a progress line per running query every SECONDS
     /// (0: none).
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    #[arg(
+        long,
+        default_value_t = 60,
+        value_name = "SECONDS",
+        env = "GSCRAPE_PROGRESS_INTERVAL"
+    )]
     pub progress_interval: u64,
 
     /// When another run holds the output directory, wait for it instead of exiting with 75.
-    #[arg(long)]
+    #[arg(long, env = "GSCRAPE_WAIT_LOCK")]
     pub wait_lock: bool,
 
     /// Also write the run summary as JSON to this file (for schedulers).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "GSCRAPE_SUMMARY_JSON")]
     pub summary_json: Option<PathBuf>,
 
     #[command(flatten)]
@@ -234,7 +249,7 @@ pub struct RunArgs {
     pub vars: Vec<(String, String)>,
 
     /// Seconds to wait for one HTTP response before giving up on it.
-    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..), env = "GSCRAPE_TIMEOUT")]
     pub timeout: u64,
 
     #[command(flatten)]
@@ -279,27 +294,27 @@ pub struct DescribeArgs {
 #[derive(Debug, Args)]
 pub struct CsvArgs {
     /// Field delimiter: one character, e.g. ';' or '\t' (a tab).
-    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter_arg)]
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter_arg, env = "GSCRAPE_DELIMITER")]
     pub delimiter: Option<u8>,
 
     /// Start each new CSV with a UTF-8 byte order mark, so Excel reads it as UTF-8.
-    #[arg(long)]
+    #[arg(long, env = "GSCRAPE_BOM")]
     pub bom: bool,
 
     /// Prefix cells that a spreadsheet would run as a formula (=, +, -, @) with ' (numbers stay).
-    #[arg(long)]
+    #[arg(long, env = "GSCRAPE_EXCEL_SAFE")]
     pub excel_safe: bool,
 
     /// Text for missing and null fields (default: an empty cell).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", env = "GSCRAPE_NULL")]
     pub null: Option<String>,
 
     /// Add rows to existing files instead of replacing them (their header must match).
-    #[arg(long)]
+    #[arg(long, env = "GSCRAPE_APPEND")]
     pub append: bool,
 
     /// Write no header row.
-    #[arg(long)]
+    #[arg(long, env = "GSCRAPE_NO_HEADER")]
     pub no_header: bool,
 }
 

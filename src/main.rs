@@ -2,13 +2,19 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use gscrape::cli::Cli;
 use tracing_subscriber::fmt::{format::Writer, FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The matches too: they tell which settings were given on the command line or in the
+    // environment, and so win over config files.
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     let level = match cli.verbose {
         0 => tracing::Level::WARN,
         1 => tracing::Level::INFO,
@@ -31,7 +37,7 @@ fn main() -> ExitCode {
             return gscrape::Exit::QueryFailed.into();
         }
     };
-    runtime.block_on(gscrape::app::main(cli)).into()
+    runtime.block_on(gscrape::app::main(cli, &matches)).into()
 }
 
 /// `warning: message`, like the rest of gscrape's messages (no timestamps, no colours).

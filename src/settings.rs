@@ -1,6 +1,10 @@
-//! Flags and environment, resolved into the settings the commands run with: the one place
-//! where they meet (ripgrep's low-level args → high-level args). A project config file would
-//! join here, below flags and the environment.
+//! Flags, environment and config files, resolved into the settings the commands run with: the
+//! one place where they meet (ripgrep's low-level args → high-level args).
+//!
+//! `gscrape run`'s settings come, for each one, from the first of: its flag, its environment
+//! variable (`GSCRAPE_OUT_DIR`, ...), the project's `gscrape.toml` (in the current directory),
+//! the user's `gscrape.toml` (in the config directory), the default. A config file's `[run]`
+//! table takes `run`'s long flag names as keys.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -73,9 +77,204 @@ pub struct RunSettings {
     pub discovery: DiscoverySettings,
 }
 
+/// A config file that cannot be used: one line naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", .path.display())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// The `[run]` table of a `gscrape.toml`: `run`'s long flag names as keys.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RunConfig {
+    out_dir: Option<PathBuf>,
+    concurrency: Option<NonZeroUsize>,
+    qps: Option<f64>,
+    max_retries: Option<u32>,
+    timeout: Option<u64>,
+    fail_fast: Option<bool>,
+    quiet: Option<bool>,
+    progress_interval: Option<u64>,
+    wait_lock: Option<bool>,
+    summary_json: Option<PathBuf>,
+    /// One character; `\t` for a tab (checked when the file is read).
+    delimiter: Option<String>,
+    bom: Option<bool>,
+    excel_safe: Option<bool>,
+    null: Option<String>,
+    append: Option<bool>,
+    no_header: Option<bool>,
+}
+
+/// The keys a `[run]` table may have (for a did-you-mean).
+const RUN_KEYS: &[&str] = &[
+    "out-dir",
+    "concurrency",
+    "qps",
+    "max-retries",
+    "timeout",
+    "fail-fast",
+    "quiet",
+    "progress-interval",
+    "wait-lock",
+    "summary-json",
+    "delimiter",
+    "bom",
+    "excel-safe",
+    "null",
+    "append",
+    "no-header",
+];
+
+/// The project's and the user's `gscrape.toml`, in that order of precedence (absent ones
+/// left out).
+pub fn config_files(config: &ConfigArgs) -> Result<Vec<RunConfig>, ConfigError> {
+    let candidates = [
+        PathBuf::from("gscrape.toml"),
+        config_dir(config).join("gscrape.toml"),
+    ];
+    let mut found = Vec::new();
+    for path in candidates {
+        if path.is_file() {
+            found.push(read_config(&path)?);
+        }
+    }
+    Ok(found)
+}
+
+/// Reads one config file: only a `[run]` table with known keys of the right types.
+fn read_config(path: &std::path::Path) -> Result<RunConfig, ConfigError> {
+    let error = |message: String| ConfigError {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| error(e.message().to_owned()))?;
+    for (key, value) in &table {
+        if key != "run" {
+            return Err(error(format!(
+                "unknown table `{key}`; a config file has a `[run]` table of `gscrape run`'s flags"
+            )));
+        }
+        let Some(run) = value.as_table() else {
+            return Err(error("`run` must be a table: `[run]`".to_owned()));
+        };
+        for key in run.keys() {
+            if !RUN_KEYS.contains(&key.as_str()) {
+                let hint = match crate::discovery::nearest(key, RUN_KEYS.iter().copied()).first() {
+                    Some(near) => format!("; did you mean `{near}`?"),
+                    None => String::new(),
+                };
+                return Err(error(format!("[run] unknown key `{key}`{hint}")));
+            }
+        }
+    }
+    let run = table
+        .get("run")
+        .cloned()
+        .unwrap_or(toml::Value::Table(Default::default()));
+    let run: RunConfig = run
+        .try_into()
+        .map_err(|e: toml::de::Error| error(format!("[run] {}", e.message())))?;
+    if run.timeout == Some(0) {
+        return Err(error("[run] timeout: must be at least 1 second".to_owned()));
+    }
+    if run.qps.is_some_and(|q| !(q > 0.0 && q.is_finite())) {
+        return Err(error(
+            "[run] qps: must be a number of requests a second above 0".to_owned(),
+        ));
+    }
+    if let Some(delimiter) = &run.delimiter {
+        delimiter_byte(delimiter).map_err(|m| error(format!("[run] delimiter: {m}")))?;
+    }
+    Ok(run)
+}
+
+/// A delimiter as written in a config file (`\t` for a tab).
+fn delimiter_byte(text: &str) -> Result<u8, String> {
+    crate::query::parse_delimiter(if text == "\\t" { "\t" } else { text })
+}
+
 impl RunSettings {
+    /// The settings of `gscrape run`: each from its flag or environment variable when
+    /// `sources` says it was given there, else from the first config file that sets it, else
+    /// the flag's default.
+    pub fn resolve(args: RunArgs, sources: Option<&clap::ArgMatches>, files: &[RunConfig]) -> Self {
+        use clap::parser::ValueSource;
+        let given = |id: &str| {
+            sources.is_some_and(|m| {
+                matches!(
+                    m.value_source(id),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            })
+        };
+        // The value of flag `id`: given, else from a file, else the flag's (default) value.
+        fn pick<T>(given: bool, flag: T, from_files: Option<T>) -> T {
+            match (given, from_files) {
+                (false, Some(value)) => value,
+                _ => flag,
+            }
+        }
+        macro_rules! setting {
+            ($id:literal, $field:ident, $flag:expr) => {
+                pick(
+                    given($id),
+                    $flag,
+                    files.iter().find_map(|f| f.$field.clone()),
+                )
+            };
+        }
+        let mut args = args;
+        args.out_dir = setting!("out_dir", out_dir, args.out_dir);
+        args.concurrency = setting!("concurrency", concurrency, args.concurrency);
+        args.qps = pick(
+            given("qps"),
+            args.qps,
+            files.iter().find_map(|f| f.qps.map(Some)),
+        );
+        args.max_retries = setting!("max_retries", max_retries, args.max_retries);
+        args.timeout = setting!("timeout", timeout, args.timeout);
+        args.fail_fast = setting!("fail_fast", fail_fast, args.fail_fast);
+        args.quiet = setting!("quiet", quiet, args.quiet);
+        args.progress_interval = setting!(
+            "progress_interval",
+            progress_interval,
+            args.progress_interval
+        );
+        args.wait_lock = setting!("wait_lock", wait_lock, args.wait_lock);
+        args.summary_json = pick(
+            given("summary_json"),
+            args.summary_json,
+            files.iter().find_map(|f| f.summary_json.clone().map(Some)),
+        );
+        args.csv.bom = setting!("bom", bom, args.csv.bom);
+        args.csv.excel_safe = setting!("excel_safe", excel_safe, args.csv.excel_safe);
+        args.csv.append = setting!("append", append, args.csv.append);
+        args.csv.no_header = setting!("no_header", no_header, args.csv.no_header);
+        args.csv.null = pick(
+            given("null"),
+            args.csv.null,
+            files.iter().find_map(|f| f.null.clone().map(Some)),
+        );
+        args.csv.delimiter = pick(
+            given("delimiter"),
+            args.csv.delimiter,
+            files
+                .iter()
+                .find_map(|f| f.delimiter.as_deref())
+                .and_then(|d| delimiter_byte(d).ok())
+                .map(Some),
+        );
+        Self::from_args(args)
+    }
+
     /// Destructured whole, so that a new flag cannot be forgotten here.
-    pub fn from_args(args: RunArgs) -> Self {
+    fn from_args(args: RunArgs) -> Self {
         let RunArgs {
             paths,
             out_dir,

@@ -32,7 +32,7 @@ use crate::template::Templates;
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the parsed command line and returns the exit code.
-pub async fn main(cli: Cli) -> Exit {
+pub async fn main(cli: Cli, matches: &clap::ArgMatches) -> Exit {
     // The shared HTTP client, for the commands that use the network (the environment's proxy
     // settings are checked here).
     let client = || {
@@ -43,7 +43,7 @@ pub async fn main(cli: Cli) -> Exit {
     };
     match cli.command {
         Command::Run(args) => match client() {
-            Ok(client) => run(*args, client).await,
+            Ok(client) => run(*args, matches.subcommand_matches("run"), client).await,
             Err(exit) => exit,
         },
         Command::Validate(args) => match client() {
@@ -297,8 +297,15 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
     }
 }
 
-async fn run(args: RunArgs, client: HyperClient) -> Exit {
-    let args = RunSettings::from_args(args);
+async fn run(args: RunArgs, sources: Option<&clap::ArgMatches>, client: HyperClient) -> Exit {
+    let files = match crate::settings::config_files(&args.config) {
+        Ok(files) => files,
+        Err(err) => {
+            crate::say!("error: {err}");
+            return Exit::Invalid;
+        }
+    };
+    let args = RunSettings::resolve(args, sources, &files);
     let retry = args.retry.clone();
     let prepared = prepare(
         &args.paths,

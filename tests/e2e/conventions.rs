@@ -83,3 +83,69 @@ fn help_shows_examples_and_exit_codes() {
         );
     }
 }
+
+const FILES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+    columns = [\"id\"]\n[params]\npageSize = 100\n";
+
+#[test]
+fn settings_come_from_flag_environment_project_file_user_file_default() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", FILES);
+    let written = |wd: &Workdir, dir: &str| wd.exists(&format!("{dir}/files.csv"));
+
+    wd.write("config/gscrape.toml", "[run]\nout-dir = \"user-out\"\n");
+    assert_eq!(wd.run(&["run"]).code, 0);
+    assert!(written(&wd, "user-out"), "the user's file");
+
+    wd.write(
+        "gscrape.toml",
+        "[run]\nout-dir = \"project-out\"\ndelimiter = \";\"\n",
+    );
+    assert_eq!(wd.run(&["run"]).code, 0);
+    assert!(
+        written(&wd, "project-out"),
+        "the project's file over the user's"
+    );
+    assert!(wd
+        .read("project-out/files.csv")
+        .starts_with("id\r\nf0000\r\n"));
+
+    let output = wd
+        .command(&["run"])
+        .env("GSCRAPE_OUT_DIR", "env-out")
+        .output()
+        .unwrap();
+    assert_eq!(crate::support::finish(output).code, 0);
+    assert!(written(&wd, "env-out"), "the environment over the files");
+
+    let output = wd
+        .command(&["run", "--out-dir", "flag-out"])
+        .env("GSCRAPE_OUT_DIR", "env-out-2")
+        .output()
+        .unwrap();
+    assert_eq!(crate::support::finish(output).code, 0);
+    assert!(written(&wd, "flag-out"), "the flag over everything");
+    assert!(!wd.exists("env-out-2"));
+}
+
+#[test]
+fn a_config_file_with_an_unknown_key_is_refused() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", FILES);
+    wd.write("gscrape.toml", "[run]\nout_dir = \"x\"\n");
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: gscrape.toml: [run] unknown key `out_dir`; did you mean `out-dir`?\n"
+    );
+    wd.write("gscrape.toml", "[run]\nconcurrency = 0\n");
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.starts_with("error: gscrape.toml: [run] "),
+        "{}",
+        run.stderr
+    );
+    assert!(wd.google.seen_under("/drive/").is_empty());
+}
