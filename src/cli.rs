@@ -53,6 +53,12 @@ Examples:
   gscrape describe drive v3                    the methods of Drive v3
   gscrape describe drive v3 drive.files.list   what a query of files.list can say")]
     Describe(DescribeArgs),
+    /// Print a commented query file for a method, to save under queries/ and edit.
+    #[command(after_help = "\
+Examples:
+  gscrape new drive v3 drive.files.list --name files > queries/files.toml
+  gscrape new gmail v1 gmail.users.messages.list > queries/messages.toml")]
+    New(NewArgs),
     /// Log in to Google, show which credential runs use, or log out.
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -271,6 +277,23 @@ pub struct ValidateArgs {
     /// Set a template variable, over the queries' [vars] (repeatable): --var site=example.com
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// API name as in the Discovery directory, e.g. `drive`.
+    pub api: String,
+    /// API version, e.g. `v3`.
+    #[arg(value_name = "VERSION")]
+    pub api_version: String,
+    /// The method id, e.g. `drive.files.list` (`gscrape describe API VERSION` lists them).
+    pub method: String,
+    /// The query's name (its `name` key; the file is best saved as NAME.toml).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 
     #[command(flatten)]
     pub discovery: DiscoveryArgs,

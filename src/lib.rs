@@ -24,6 +24,7 @@ pub mod records;
 pub mod redact;
 pub mod report;
 pub mod run;
+pub mod scaffold;
 pub mod settings;
 pub mod sink;
 pub mod template;

@@ -94,6 +94,9 @@ struct Tally {
     validated: usize,
     not_detected: Vec<String>,
     not_validated: Vec<String>,
+    /// Methods whose `gscrape new` query validates as printed, and those whose does not.
+    scaffolded: usize,
+    not_scaffolded: Vec<String>,
 }
 
 #[test]
@@ -143,6 +146,17 @@ fn every_document_and_method_of_the_corpus() {
                 }
             }
             t.default_columns += 1;
+            // `gscrape new` prints a query that validates as it is.
+            let scaffold = gscrape::scaffold::query_file(&doc, method, Some("q"));
+            let valid = gscrape::query::parse(std::path::Path::new("q.toml"), &scaffold)
+                .map_err(|p| p[0].message.clone())
+                .and_then(|query| {
+                    plan(&query, doc.clone(), &templates).map_err(|p| p[0].message.clone())
+                });
+            match valid {
+                Ok(_) => t.scaffolded += 1,
+                Err(message) => t.not_scaffolded.push(format!("{}: {message}", method.id)),
+            }
             if !looks_paginated(&doc, method) {
                 continue;
             }
@@ -191,7 +205,17 @@ fn every_document_and_method_of_the_corpus() {
         "not validated (first 20): {:#?}",
         &t.not_validated[..t.not_validated.len().min(20)]
     );
+    eprintln!(
+        "`gscrape new` queries: {} of {} validate; not (first 20): {:#?}",
+        t.scaffolded,
+        t.methods,
+        &t.not_scaffolded[..t.not_scaffolded.len().min(20)]
+    );
     assert!(load_errors.is_empty(), "{load_errors:#?}");
+    assert_eq!(
+        t.scaffolded, t.methods,
+        "every method's `gscrape new` query validates as printed"
+    );
     assert!(
         t.documents > 500,
         "the corpus looks incomplete: {} documents",

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::ApiClient;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, DescribeArgs, RunArgs, ValidateArgs};
+use crate::cli::{Cli, Command, DescribeArgs, NewArgs, RunArgs, ValidateArgs};
 use crate::discovery::{nearest, DiscoverySource};
 use crate::error::{Exit, Failure};
 use crate::http::limits::Limits;
@@ -52,6 +52,10 @@ pub async fn main(cli: Cli, matches: &clap::ArgMatches) -> Exit {
         },
         Command::Describe(args) => match client() {
             Ok(client) => describe(args, client).await,
+            Err(exit) => exit,
+        },
+        Command::New(args) => match client() {
+            Ok(client) => new_query(args, client).await,
             Err(exit) => exit,
         },
         Command::Auth(command) => match client() {
@@ -260,6 +264,46 @@ fn to_stdout(text: &str, exit: Exit) -> Exit {
     }
 }
 
+/// `gscrape new`: a commented query file for one method, on stdout.
+async fn new_query(args: NewArgs, client: HyperClient) -> Exit {
+    let source = discovery_source(
+        &DiscoverySettings::from_args(&args.discovery),
+        client,
+        retry_policy(None),
+    );
+    let doc = match source.load(&args.api, &args.api_version).await {
+        Ok(doc) => doc,
+        Err(err) => {
+            crate::say!("error: {err}");
+            return Exit::Invalid;
+        }
+    };
+    match doc.method(&args.method) {
+        Some(method) => to_stdout(
+            &crate::scaffold::query_file(&doc, method, args.name.as_deref()),
+            Exit::Success,
+        ),
+        None => {
+            crate::say!("error: {}", unknown_method(&doc, &args.method));
+            Exit::Invalid
+        }
+    }
+}
+
+/// `drive:v3 has no method "x"; did you mean ...?`
+fn unknown_method(doc: &crate::discovery::Document, id: &str) -> String {
+    let hints = nearest(id, doc.methods().iter().map(|m| m.id.as_str()));
+    let hint = if hints.is_empty() {
+        format!(
+            "run `gscrape describe {} {}` for the list",
+            doc.name, doc.version
+        )
+    } else {
+        format!("did you mean {}?", hints.join(", "))
+    };
+    format!("{} has no method {id:?}; {hint}", doc.label())
+}
+
 async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
     let source = discovery_source(
         &DiscoverySettings::from_args(&args.discovery),
@@ -281,16 +325,7 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
                 Exit::Success,
             ),
             None => {
-                let hints = nearest(id, doc.methods().iter().map(|m| m.id.as_str()));
-                let hint = if hints.is_empty() {
-                    format!(
-                        "run `gscrape describe {} {}` for the list",
-                        args.api, args.api_version
-                    )
-                } else {
-                    format!("did you mean {}?", hints.join(", "))
-                };
-                crate::say!("error: {} has no method {id:?}; {hint}", doc.label());
+                crate::say!("error: {}", unknown_method(&doc, id));
                 Exit::Invalid
             }
         },

@@ -149,3 +149,74 @@ fn a_config_file_with_an_unknown_key_is_refused() {
     );
     assert!(wd.google.seen_under("/drive/").is_empty());
 }
+
+#[test]
+fn new_prints_a_commented_query_that_validates_for_every_method() {
+    let wd = Workdir::new();
+    let apis = [
+        ("drive", "v3"),
+        ("gmail", "v1"),
+        ("calendar", "v3"),
+        ("admin", "directory_v1"),
+        ("analyticsdata", "v1beta"),
+        ("searchconsole", "v1"),
+        ("youtubeAnalytics", "v2"),
+        ("bigquery", "v2"),
+        ("sheets", "v4"),
+        ("customsearch", "v1"),
+    ];
+    let mut checked = 0;
+    for (api, version) in apis {
+        let list = wd.run(&["describe", api, version]);
+        assert_eq!(list.code, 0, "{list:?}");
+        for line in list.stdout.lines() {
+            let method = line.split_whitespace().nth(1).unwrap();
+            let new = wd.run(&["new", api, version, method, "--name", "q"]);
+            assert_eq!(new.code, 0, "{method}: {new:?}");
+            wd.write("queries/q.toml", &new.stdout);
+            let valid = wd.run(&["validate", "queries/q.toml"]);
+            assert_eq!(valid.code, 0, "{method}:\n{}\n{}", new.stdout, valid.stdout);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 14, "every method of the trimmed fixtures");
+}
+
+#[test]
+fn new_shows_parameters_placeholders_and_columns() {
+    let wd = Workdir::new();
+    let run = wd.run(&[
+        "new",
+        "gmail",
+        "v1",
+        "gmail.users.messages.get",
+        "--name",
+        "message",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let text = &run.stdout;
+    assert!(text.contains("\napi = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\nname = \"message\"\n"), "{text}");
+    assert!(
+        text.contains("\nuserId = \"REPLACE_ME\"    # required, string: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nid = \"REPLACE_ME\"    # required, string: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n# format = \"minimal\"    # string, one of: minimal, full, raw, metadata"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n# columns = [\"classificationLabelValues\", \"historyId\", \"id\""),
+        "{text}"
+    );
+    let run = wd.run(&["new", "gmail", "v1", "gmail.users.messages.gt"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("did you mean gmail.users.messages.get"),
+        "{}",
+        run.stderr
+    );
+}

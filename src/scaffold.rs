@@ -1,0 +1,208 @@
+//! `gscrape new`: a commented query file for one method, to edit rather than to write from the
+//! Discovery document by hand. What it prints validates as it is: required parameters get an
+//! obvious placeholder of their type, everything else is a comment.
+
+use std::fmt::Write;
+
+use crate::discovery::{Document, Method, Parameter};
+use crate::plan::{
+    default_columns, first_sentence, infer_records, method_pagination, record_schema, RecordsGuess,
+};
+
+/// Default columns listed in the comment; a wide record says how many more there are.
+const SHOWN_COLUMNS: usize = 40;
+
+/// The placeholder of a required string parameter.
+pub const PLACEHOLDER: &str = "REPLACE_ME";
+
+/// The query file of `method`, named `name` when given.
+pub fn query_file(doc: &Document, method: &Method, name: Option<&str>) -> String {
+    let mut out = String::new();
+    for line in wrap(&method.description, 96) {
+        let _ = writeln!(out, "# {line}");
+    }
+    let file = name.unwrap_or("this_query");
+    let _ = writeln!(out, "# Run: gscrape run queries/{file}.toml");
+    let _ = writeln!(out, "api = {:?}", doc.name);
+    let _ = writeln!(out, "version = {:?}", doc.version);
+    let _ = writeln!(out, "method = {:?}", method.id);
+    if let Some(name) = name {
+        let _ = writeln!(out, "name = {name:?}");
+    }
+    write_records_and_columns(&mut out, doc, method);
+    let _ = writeln!(out, "\n[params]");
+    let mut names: Vec<&String> = method.parameter_order.iter().collect();
+    let mut rest: Vec<&String> = method
+        .parameters
+        .keys()
+        .filter(|n| !method.parameter_order.contains(n))
+        .collect();
+    rest.sort();
+    names.extend(rest);
+    for name in names {
+        let Some(parameter) = method.parameters.get(name) else {
+            continue;
+        };
+        let about = about(parameter);
+        if parameter.required {
+            let _ = writeln!(
+                out,
+                "{name} = {}    # required, {about}",
+                placeholder(parameter)
+            );
+        } else {
+            let _ = writeln!(out, "# {name} = {}    # {about}", example(parameter));
+        }
+    }
+    if let Some(body) = &method.request {
+        let _ = writeln!(
+            out,
+            "\n# [body]    # a {} (see `gscrape describe {} {} {}`)",
+            body.reference, doc.name, doc.version, method.id
+        );
+    }
+    out
+}
+
+/// `records` when the query must choose, and the default columns as a comment.
+fn write_records_and_columns(out: &mut String, doc: &Document, method: &Method) {
+    if crate::apis::for_method(&method.id)
+        .report(&method.id, None, true)
+        .is_some()
+    {
+        let _ = writeln!(
+            out,
+            "\n# The report names its columns; list `columns` to choose and order them."
+        );
+        return;
+    }
+    let pagination = method_pagination(doc, method);
+    let records = match infer_records(doc, method, &pagination) {
+        RecordsGuess::Array(path) => Some(path),
+        RecordsGuess::Whole => None,
+        RecordsGuess::Ambiguous(candidates) => {
+            let _ = writeln!(
+                out,
+                "# The response has several arrays of records: {}.",
+                candidates.join(", ")
+            );
+            let _ = writeln!(out, "records = {:?}", candidates[0]);
+            crate::records::FieldPath::parse(&candidates[0]).ok()
+        }
+    };
+    let Some(record) = record_schema(doc, method, records.as_ref()) else {
+        let _ = writeln!(
+            out,
+            "# The Discovery document gives no schema for the response: name the fields."
+        );
+        let _ = writeln!(out, "columns = [{PLACEHOLDER:?}]");
+        return;
+    };
+    let columns = match default_columns(doc, &record, None) {
+        Ok(columns) if !columns.is_empty() => columns,
+        Ok(_) => {
+            let _ = writeln!(
+                out,
+                "# The record schema names no fields: name what to export."
+            );
+            let _ = writeln!(out, "columns = [{PLACEHOLDER:?}]");
+            return;
+        }
+        Err(_) => {
+            let _ = writeln!(out, "# The record has too many fields for default columns.");
+            let _ = writeln!(out, "columns = [{PLACEHOLDER:?}]");
+            return;
+        }
+    };
+    let _ = writeln!(
+        out,
+        "\n# Without `columns`, every field below is a column ({}). To choose:",
+        columns.len()
+    );
+    let shown: Vec<String> = columns
+        .iter()
+        .take(SHOWN_COLUMNS)
+        .map(|c| format!("{:?}", c.header))
+        .collect();
+    let _ = writeln!(out, "# columns = [{}]", shown.join(", "));
+    if columns.len() > SHOWN_COLUMNS {
+        let _ = writeln!(
+            out,
+            "#   ... and {} more: gscrape describe {} {} {}",
+            columns.len() - SHOWN_COLUMNS,
+            doc.name,
+            doc.version,
+            method.id
+        );
+    }
+}
+
+/// `integer (int32), one of: a, b: The maximum ...`
+fn about(parameter: &Parameter) -> String {
+    let mut text = match &parameter.format {
+        Some(format) => format!("{} ({format})", parameter.kind),
+        None => parameter.kind.clone(),
+    };
+    if parameter.repeated {
+        text.push_str(", repeated");
+    }
+    if parameter.deprecated {
+        text.push_str(", deprecated");
+    }
+    if !parameter.enum_values.is_empty() {
+        let _ = write!(text, ", one of: {}", parameter.enum_values.join(", "));
+    }
+    let summary = first_sentence(&parameter.description);
+    if !summary.is_empty() {
+        let _ = write!(text, ": {summary}");
+    }
+    text.replace('\n', " ")
+}
+
+/// A value of the parameter's type, for a commented example.
+fn example(parameter: &Parameter) -> String {
+    let one = match (parameter.enum_values.first(), parameter.kind.as_str()) {
+        (Some(first), _) => format!("{first:?}"),
+        (None, "integer") => "100".to_owned(),
+        (None, "number") => "1.0".to_owned(),
+        (None, "boolean") => "true".to_owned(),
+        (None, _) => "\"...\"".to_owned(),
+    };
+    match parameter.repeated {
+        true => format!("[{one}]"),
+        false => one,
+    }
+}
+
+/// A value that passes the type check but is plainly not meant to stay.
+fn placeholder(parameter: &Parameter) -> String {
+    let one = match (parameter.enum_values.first(), parameter.kind.as_str()) {
+        (Some(first), _) => format!("{first:?}"),
+        (None, "integer" | "number") => "0".to_owned(),
+        (None, "boolean") => "false".to_owned(),
+        (None, _) => format!("{PLACEHOLDER:?}"),
+    };
+    match parameter.repeated {
+        true => format!("[{one}]"),
+        false => one,
+    }
+}
+
+/// `text` as lines of at most about `width` characters (words kept whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
