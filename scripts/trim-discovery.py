@@ -14,6 +14,7 @@ KEEP = {
     "bigquery.v2.json": {"bigquery.jobs.query", "bigquery.jobs.getQueryResults"},
     "sheets.v4.json": {"sheets.spreadsheets.values.get"},
     "customsearch.v1.json": {"search.cse.list"},
+    "discovery.v1.json": {"discovery.apis.list"},
 }
 
 def trim_resources(resources, keep):

@@ -35,10 +35,18 @@ pub(super) async fn authorizers_for(
     retry: RetryPolicy,
     templates: &Templates,
 ) -> Result<Vec<JobAuth>, Exit> {
-    let credential = credentials::resolve(settings).map_err(|err| {
-        crate::say!("error: {err}");
-        Exit::Invalid
-    })?;
+    // Public methods (no scope listed, like Google's API directory) need no credential: a
+    // first run works before any login. A method with a scope still needs one, at once.
+    let credential = match credentials::resolve(settings) {
+        Ok(credential) => credential,
+        Err(AuthError::NoCredentials) if plans.iter().all(|p| p.method.scopes.is_empty()) => {
+            Credential::Public
+        }
+        Err(err) => {
+            crate::say!("error: {err}");
+            return Err(Exit::Invalid);
+        }
+    };
     if let Credential::CachedLogin { login, .. } = &credential {
         let account = login.account.as_deref().unwrap_or("the cached account");
         let mut missing = false;
@@ -229,6 +237,7 @@ fn status(args: StatusArgs) -> Exit {
                 .to_owned()
         }
         Credential::ApiKey { .. } => "no OAuth credential was found".to_owned(),
+        Credential::Public => "no credential was found".to_owned(),
     };
     out += &format!("why: {why}\n");
     match &credential {
@@ -255,7 +264,7 @@ fn status(args: StatusArgs) -> Exit {
             out += &format!("scopes: {}\n", login.scopes.join(" "));
             out += &format!("token: {}\n", expiry(login.expires_at()));
         }
-        Credential::AccessToken { .. } | Credential::ApiKey { .. } => {}
+        Credential::AccessToken { .. } | Credential::ApiKey { .. } | Credential::Public => {}
     }
     super::to_stdout(&out, Exit::Success)
 }

@@ -56,6 +56,9 @@ pub enum Credential {
         key: String,
         origin: &'static str,
     },
+    /// None: every method the run calls is public (its Discovery entry lists no scope), such
+    /// as Google's API directory.
+    Public,
 }
 
 impl Credential {
@@ -76,6 +79,7 @@ impl Credential {
             .flatten()
             .collect(),
             Credential::ApiKey { key, .. } => vec![key],
+            Credential::Public => Vec::new(),
         }
     }
 
@@ -100,6 +104,9 @@ impl Credential {
                 path.display()
             ),
             Credential::ApiKey { origin, .. } => format!("API key from {origin} (sent as key=)"),
+            Credential::Public => {
+                "no credential (every method of the run is public: it lists no scope)".to_owned()
+            }
         }
     }
 }

@@ -114,6 +114,8 @@ enum Source {
     },
     /// No token: requests carry `key=`.
     ApiKey(String),
+    /// No token and no key: public methods only.
+    Public,
 }
 
 /// The authorizers of a run, by delegated subject: each made on first use and then shared by
@@ -259,6 +261,7 @@ impl Authorizer {
                 }
             }
             (Credential::ApiKey { key, .. }, _) => Source::ApiKey(key.clone()),
+            (Credential::Public, _) => Source::Public,
         };
         Ok(Authorizer {
             inner: std::sync::Arc::new(Inner {
@@ -283,7 +286,7 @@ impl Authorizer {
     /// A valid access token (refreshed first when close to expiry); `None` for API keys.
     /// Concurrent callers wait for one refresh instead of each starting their own.
     pub async fn access_token(&self) -> Result<Option<String>, AuthError> {
-        if matches!(self.inner.source, Source::ApiKey(_)) {
+        if matches!(self.inner.source, Source::ApiKey(_) | Source::Public) {
             return Ok(None);
         }
         let mut current = self.inner.current.lock().await;
@@ -314,7 +317,9 @@ impl Authorizer {
     async fn obtain(&self) -> Result<Token, AuthError> {
         let now = SystemTime::now();
         match &self.inner.source {
-            Source::Fixed | Source::ApiKey(_) => Err(AuthError::Token("nothing to refresh".into())),
+            Source::Fixed | Source::ApiKey(_) | Source::Public => {
+                Err(AuthError::Token("nothing to refresh".into()))
+            }
             Source::ServiceAccount { signer, subject } => {
                 let grant = oauth::service_account(
                     &self.inner.client,

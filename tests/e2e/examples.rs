@@ -50,6 +50,7 @@ fn shipped_examples_run() {
             "ga4_daily_users_2024-03-15.csv",
             "gmail_message_headers.csv",
             "gmail_messages.csv",
+            "google_apis.csv",
             "search_console_2024-02.csv",
             "sheets_range.csv",
             "workspace_users.csv",
@@ -82,4 +83,55 @@ fn the_fan_out_example_fetches_each_listed_message() {
         gets[0].target,
         "/gmail/v1/users/me/messages/m01000?format=metadata&metadataHeaders=Subject&metadataHeaders=From&metadataHeaders=Date&fields=id%2CthreadId%2CinternalDate%2Csnippet%2Cpayload%2Fheaders"
     );
+}
+
+#[test]
+fn the_first_run_needs_no_google_account() {
+    let wd = Workdir::new();
+    let example = include_str!("../../queries/google_apis.toml");
+    wd.write("queries/google_apis.toml", example);
+    let output = wd
+        .command(&["run"])
+        .env_remove("GSCRAPE_ACCESS_TOKEN")
+        .output()
+        .unwrap();
+    let run = crate::support::finish(output);
+    assert_eq!(run.code, 0, "{run:?}");
+    let csv = wd.read("output/google_apis.csv");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("name,version,title,preferred,documentationLink")
+    );
+    assert!(
+        csv.contains(
+            "\r\ndrive,v3,Google Drive API,true,https://developers.google.com/workspace/drive/"
+        ),
+        "{csv}"
+    );
+    let listed = wd.google.seen_under("/discovery/v1/apis");
+    let list = listed
+        .iter()
+        .find(|s| s.path() == "/discovery/v1/apis")
+        .unwrap();
+    assert_eq!(list.authorization, None, "no credential was sent");
+
+    // A method that needs a scope still fails at once without a credential.
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n",
+    );
+    let output = wd
+        .command(&["run"])
+        .env_remove("GSCRAPE_ACCESS_TOKEN")
+        .output()
+        .unwrap();
+    let run = crate::support::finish(output);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.starts_with("error: no credentials found"),
+        "{}",
+        run.stderr
+    );
+    assert!(wd.google.seen_under("/drive/").is_empty());
 }

@@ -34,6 +34,7 @@ const DOCUMENTS: &[(&str, &str)] = documents![
     "bigquery.v2",
     "sheets.v4",
     "customsearch.v1",
+    "discovery.v1",
 ];
 
 /// The API key the server accepts as `key=`.
@@ -640,8 +641,8 @@ async fn handle(
 /// Google does.
 fn route(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Value) {
     let (status, body) = route_whole(seen, config, root_url);
-    if !status.is_success() || seen.path().starts_with("/discovery/") || body.get("error").is_some()
-    {
+    let document = seen.path().starts_with("/discovery/") && seen.path().ends_with("/rest");
+    if !status.is_success() || document || body.get("error").is_some() {
         return (status, body);
     }
     let fields = seen
@@ -666,6 +667,9 @@ fn route_whole(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Val
     let query: HashMap<String, String> = seen.query().into_iter().collect();
     if let ["discovery", "v1", "apis", api, version, "rest"] = parts.as_slice() {
         return discovery_document(api, version, root_url);
+    }
+    if let ["discovery", "v1", "apis"] = parts.as_slice() {
+        return api_directory(root_url);
     }
     match parts.as_slice() {
         ["drive", "v3", "files"] if seen.method == "POST" => {
@@ -744,6 +748,31 @@ impl FakeGoogle {
         outages.retain(|(root, _)| *root != self.state.root_url);
         outages.push((self.state.root_url.clone(), n));
     }
+}
+
+/// `discovery.apis.list`: Google's public directory of APIs (here: the documents served).
+fn api_directory(root_url: &str) -> (StatusCode, Value) {
+    let items: Vec<Value> = DOCUMENTS
+        .iter()
+        .map(|(key, text)| {
+            let doc: Value = serde_json::from_str(text).unwrap();
+            let (name, version) = key.split_once('.').unwrap();
+            json!({
+                "kind": "discovery#directoryItem",
+                "id": format!("{name}:{version}"),
+                "name": name,
+                "version": version,
+                "title": doc["title"],
+                "preferred": true,
+                "documentationLink": doc["documentationLink"],
+                "discoveryRestUrl": format!("{root_url}discovery/v1/apis/{name}/{version}/rest"),
+            })
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        json!({"kind": "discovery#directoryList", "discoveryVersion": "v1", "items": items}),
+    )
 }
 
 fn discovery_document(api: &str, version: &str, root_url: &str) -> (StatusCode, Value) {
