@@ -254,6 +254,19 @@ pub struct RunArgs {
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
 
+    /// Backfill: run the queries once per window from this date (YYYY-MM-DD), oldest first,
+    /// with {{ window.start }} and {{ window.end }} in their templates.
+    #[arg(long, value_name = "DATE", requires = "to")]
+    pub from: Option<chrono::NaiveDate>,
+
+    /// Backfill: the last date (included).
+    #[arg(long, value_name = "DATE", requires = "from")]
+    pub to: Option<chrono::NaiveDate>,
+
+    /// Backfill: the length of one window.
+    #[arg(long, value_enum, default_value = "day", value_name = "STEP")]
+    pub step: crate::backfill::Step,
+
     /// Seconds to wait for one HTTP response before giving up on it.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..), env = "GSCRAPE_TIMEOUT")]
     pub timeout: u64,

@@ -11,6 +11,7 @@ pub mod api;
 pub mod apis;
 pub mod app;
 pub mod auth;
+pub mod backfill;
 pub mod cli;
 pub mod counters;
 pub mod describe;

@@ -71,6 +71,8 @@ pub struct RunSettings {
     pub summary_json: Option<PathBuf>,
     /// CSV options for every query (a query's own keys win).
     pub csv: CsvSettings,
+    /// `--from`, `--to`, `--step`: one run per window.
+    pub backfill: Option<(chrono::NaiveDate, chrono::NaiveDate, crate::backfill::Step)>,
     pub auth: AuthSettings,
     /// `--subject`: the user a service account acts as (a query's `subject` wins).
     pub subject: Option<String>,
@@ -289,6 +291,9 @@ impl RunSettings {
             summary_json,
             csv,
             vars,
+            from,
+            to,
+            step,
             timeout,
             credentials,
             config,
@@ -317,6 +322,7 @@ impl RunSettings {
                 append: csv.append.then_some(true),
                 header: csv.no_header.then_some(false),
             },
+            backfill: from.zip(to).map(|(from, to)| (from, to, step)),
             auth: auth_settings(&credentials, &config),
             subject: credentials.subject,
             discovery: DiscoverySettings::from_args(&discovery),

@@ -28,6 +28,8 @@ pub const BUILTINS: &[&str] = &[
     "first_day_of_last_month",
     "last_day_of_last_month",
     "days_ago",
+    // A backfill's window (`window.start`, `window.end`); `run` refuses it outside one.
+    "window",
 ];
 
 const DATE_FORMAT: &str = "%Y-%m-%d";

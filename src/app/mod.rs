@@ -2,30 +2,22 @@
 //! the exit code. Messages go to stderr; data (`describe`, `validate` reports) to stdout.
 
 mod auth;
+mod run;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use std::io::IsTerminal;
-use std::sync::Arc;
-
-use tokio_util::sync::CancellationToken;
-
-use crate::api::ApiClient;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, DescribeArgs, NewArgs, RunArgs, ValidateArgs};
+use crate::backfill::Window;
+use crate::cli::{Cli, Command, DescribeArgs, NewArgs, ValidateArgs};
 use crate::discovery::{nearest, DiscoverySource};
-use crate::error::{Exit, Failure};
-use crate::http::limits::Limits;
+use crate::error::Exit;
 use crate::http::retry::RetryPolicy;
-use crate::http::{build_client, may_carry_bearer, HyperClient};
+use crate::http::{build_client, HyperClient};
 use crate::plan::{add_child_reads, plan, shared_outputs, QueryPlan};
 use crate::query::{load_queries, query_files, Problem, Query};
-use crate::report::bars::Bars;
-use crate::report::{summary, Lines};
-use crate::run::{run_all, Job, Reporter, RunOptions, Status};
-use crate::settings::{retry_policy, DiscoverySettings, RunSettings};
+use crate::settings::{retry_policy, DiscoverySettings};
 use crate::template::Templates;
 
 /// Timeout for fetching a Discovery document.
@@ -43,7 +35,7 @@ pub async fn main(cli: Cli, matches: &clap::ArgMatches) -> Exit {
     };
     match cli.command {
         Command::Run(args) => match client() {
-            Ok(client) => run(*args, matches.subcommand_matches("run"), client).await,
+            Ok(client) => run::run(*args, matches.subcommand_matches("run"), client).await,
             Err(exit) => exit,
         },
         Command::Validate(args) => match client() {
@@ -116,6 +108,12 @@ async fn plan_queries(
                 .value
                 .insert(name.clone(), serde_json::Value::String(value.clone()));
         }
+        if let Some(window) = setup.window {
+            query
+                .vars
+                .value
+                .insert("window".to_owned(), window.to_json());
+        }
         let doc = match &query.discovery {
             Some(path) => source.load_file(path),
             None => source.load(&query.api, &query.version).await,
@@ -147,6 +145,8 @@ struct Setup<'a> {
     templates: &'a Templates,
     /// `--var key=value`, over every query's `[vars]`.
     vars: &'a [(String, String)],
+    /// A backfill's window, as the variable `window`.
+    window: Option<Window>,
 }
 
 /// The template engine, or exit 2 when `GSCRAPE_TODAY` is not a date.
@@ -185,6 +185,7 @@ async fn prepare(
     paths: &[PathBuf],
     only: &[String],
     vars: &[(String, String)],
+    window: Option<Window>,
     discovery: &DiscoverySettings,
     client: HyperClient,
     retry: RetryPolicy,
@@ -195,6 +196,7 @@ async fn prepare(
         source: &source,
         templates: &templates,
         vars,
+        window,
     };
     let (plans, problems) = load_and_plan(paths, only, &setup).await?;
     Ok((plans, problems, templates))
@@ -205,6 +207,7 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
         &args.paths,
         &[],
         &args.vars,
+        None,
         &DiscoverySettings::from_args(&args.discovery),
         client,
         retry_policy(None),
@@ -330,223 +333,4 @@ async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
             }
         },
     }
-}
-
-async fn run(args: RunArgs, sources: Option<&clap::ArgMatches>, client: HyperClient) -> Exit {
-    let files = match crate::settings::config_files(&args.config) {
-        Ok(files) => files,
-        Err(err) => {
-            crate::say!("error: {err}");
-            return Exit::Invalid;
-        }
-    };
-    let args = RunSettings::resolve(args, sources, &files);
-    let retry = args.retry.clone();
-    let prepared = prepare(
-        &args.paths,
-        &args.only,
-        &args.vars,
-        &args.discovery,
-        client.clone(),
-        retry.clone(),
-    )
-    .await;
-    let (plans, problems, templates) = match prepared {
-        Ok(prepared) => prepared,
-        Err(exit) => return exit,
-    };
-    if !problems.is_empty() {
-        for problem in &problems {
-            crate::say!("error: {problem}");
-        }
-        return Exit::Invalid;
-    }
-    if let Some(summary) = &args.summary_json {
-        let same = |a: &std::path::Path, b: &std::path::Path| matches!((std::path::absolute(a), std::path::absolute(b)), (Ok(a), Ok(b)) if a == b);
-        let clash = plans.iter().find(|plan| {
-            plan.output
-                .as_ref()
-                .is_some_and(|output| same(&args.out_dir.join(output), summary))
-        });
-        if let Some(plan) = clash {
-            crate::say!(
-                "error: --summary-json {} is the output of {}; write the summary elsewhere",
-                summary.display(),
-                plan.query.file.display()
-            );
-            return Exit::Invalid;
-        }
-    }
-    for plan in &plans {
-        let insecure = plan
-            .request
-            .base_url
-            .parse()
-            .map(|uri| !may_carry_bearer(&uri))
-            .unwrap_or(true);
-        if insecure {
-            crate::say!(
-                "error: {}: refusing to send a bearer token over plain http to {}{}: use https \
-                 ({})",
-                plan.query.name,
-                plan.request.base_url,
-                plan.request.path,
-                crate::http::PLAIN_HTTP_RULE
-            );
-            return Exit::Invalid;
-        }
-    }
-    // One run at a time per output directory, held until this function returns.
-    let waiting = |busy: &crate::lock::LockError| crate::say!("waiting: {busy}");
-    let _lock = match crate::lock::acquire(&args.out_dir, args.wait_lock, waiting).await {
-        Ok(lock) => lock,
-        Err(err @ crate::lock::LockError::Busy { .. }) => {
-            crate::say!("error: {err}");
-            return Exit::Busy;
-        }
-        Err(err) => {
-            crate::say!("error: {err}");
-            return Exit::QueryFailed;
-        }
-    };
-    for output in plans.iter().filter_map(|plan| plan.output.as_ref()) {
-        for stale in crate::sink::remove_stale_temp_files(&args.out_dir.join(output)) {
-            tracing::info!(
-                "removed {}, left by an earlier run that was killed",
-                stale.display()
-            );
-        }
-    }
-    let timeout = args.timeout;
-    let authorizers = match auth::authorizers_for(
-        &plans,
-        &args.auth,
-        args.subject.as_deref(),
-        &client,
-        timeout,
-        retry.clone(),
-        &templates,
-    )
-    .await
-    {
-        Ok(authorizers) => authorizers,
-        Err(exit) => return exit,
-    };
-    // The credential is known now: no template may carry one of its secrets to a server.
-    let mut problems: Vec<Problem> = plans
-        .iter()
-        .flat_map(|p| p.secret_reads(&templates))
-        .collect();
-    // A request that renders once renders now: a value of the wrong type is a usage error.
-    for plan in plans.iter().filter(|p| p.query.for_each.is_none()) {
-        let context = plan.context(None);
-        if let Err(message) = plan
-            .request
-            .render(&|text| templates.render(text, &context))
-        {
-            problems.push(plan.query.problem(None, Some("params".to_owned()), message));
-        }
-    }
-    if !problems.is_empty() {
-        for problem in &problems {
-            crate::say!("error: {problem}");
-        }
-        return Exit::Invalid;
-    }
-
-    let mut limits = Limits::new(args.concurrency);
-    for plan in &plans {
-        let api = &plan.query.api;
-        let rate = plans
-            .iter()
-            .filter(|p| &p.query.api == api)
-            .filter_map(|p| p.query.qps.as_ref().map(|q| q.value))
-            .reduce(f64::min)
-            .or(args.qps);
-        if let Some(rate) = rate {
-            limits.set_rate(api, rate);
-        }
-    }
-    let api = ApiClient::new(client, timeout, retry, Arc::new(limits));
-    let options = RunOptions {
-        out_dir: args.out_dir.clone(),
-        fail_fast: args.fail_fast,
-        fan_out: args.concurrency,
-        csv: args.csv.clone(),
-    };
-    // Bars only where a person watches a terminal that draws them; lines (and heartbeats)
-    // for cron, systemd, CI, pipes and `TERM=dumb`.
-    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
-    let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() && !args.quiet && !dumb {
-        Bars::new(args.quiet)
-    } else {
-        Lines::new(args.quiet, args.progress_interval)
-    };
-    let interrupt = CancellationToken::new();
-    tokio::spawn(stop_on_signal(interrupt.clone()));
-    let jobs = plans
-        .into_iter()
-        .zip(authorizers)
-        .map(|(plan, auth)| Job { plan, auth })
-        .collect();
-    let reports = run_all(
-        jobs,
-        api,
-        options,
-        templates,
-        reporter.clone(),
-        interrupt.clone(),
-    )
-    .await;
-    reporter.done();
-
-    let mut failures: Vec<Failure> = reports
-        .iter()
-        .filter_map(|r| match &r.status {
-            Status::Failed { kind, .. } => Some(*kind),
-            Status::Interrupted => Some(Failure::Interrupted),
-            Status::Ok(_) | Status::Cancelled => None,
-        })
-        .collect();
-    if interrupt.is_cancelled() {
-        failures.push(Failure::Interrupted);
-    }
-    let mut exit = Exit::of_run(failures.iter().copied());
-    if !args.quiet {
-        crate::redact::to_stderr(&format!("\n{}", summary::table(&reports)));
-    }
-    if let Some(path) = &args.summary_json {
-        let json = summary::json(&reports, exit as u8);
-        let json = crate::redact::redact(&json);
-        if let Err(err) = crate::discovery::source::write_atomically(path, json.as_bytes()) {
-            crate::say!("error: cannot write the summary {}: {err}", path.display());
-            // A monitor reading it would see nothing.
-            failures.push(Failure::LocalIo);
-            exit = Exit::of_run(failures);
-        }
-    }
-    exit
-}
-
-/// Ctrl-C or SIGTERM: stop issuing requests; the run winds down and reports.
-async fn stop_on_signal(interrupt: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            interrupt.cancel();
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    crate::say!("interrupted: stopping; files of unfinished queries are left as they were");
-    interrupt.cancel();
 }

@@ -1,0 +1,286 @@
+//! `gscrape run`: plan the queries, check everything that can be checked before a request,
+//! take the output directory's lock, get tokens, run, and report — once, or once per window of
+//! a backfill (`--from`/`--to`), oldest first.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{auth, prepare};
+use crate::api::ApiClient;
+use crate::backfill::Window;
+use crate::cli::RunArgs;
+use crate::error::{Exit, Failure};
+use crate::http::limits::Limits;
+use crate::http::{may_carry_bearer, HyperClient};
+use crate::query::Problem;
+use crate::report::bars::Bars;
+use crate::report::{summary, Lines};
+use crate::run::{run_all, Job, QueryReport, Reporter, RunOptions, Status};
+use crate::settings::RunSettings;
+
+pub(super) async fn run(
+    args: RunArgs,
+    sources: Option<&clap::ArgMatches>,
+    client: HyperClient,
+) -> Exit {
+    let files = match crate::settings::config_files(&args.config) {
+        Ok(files) => files,
+        Err(err) => {
+            crate::say!("error: {err}");
+            return Exit::Invalid;
+        }
+    };
+    let args = RunSettings::resolve(args, sources, &files);
+    let windows: Vec<Option<Window>> = match args.backfill {
+        None => vec![None],
+        Some((from, to, step)) => {
+            let windows = crate::backfill::windows(from, to, step);
+            if windows.is_empty() {
+                crate::say!("error: --from {from} is after --to {to}");
+                return Exit::Invalid;
+            }
+            windows.into_iter().map(Some).collect()
+        }
+    };
+    // One run at a time per output directory, held until this function returns.
+    let waiting = |busy: &crate::lock::LockError| crate::say!("waiting: {busy}");
+    let _lock = match crate::lock::acquire(&args.out_dir, args.wait_lock, waiting).await {
+        Ok(lock) => lock,
+        Err(err @ crate::lock::LockError::Busy { .. }) => {
+            crate::say!("error: {err}");
+            return Exit::Busy;
+        }
+        Err(err) => {
+            crate::say!("error: {err}");
+            return Exit::QueryFailed;
+        }
+    };
+    // Bars only where a person watches a terminal that draws them; lines (and heartbeats)
+    // for cron, systemd, CI, pipes and `TERM=dumb`.
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() && !args.quiet && !dumb {
+        Bars::new(args.quiet)
+    } else {
+        Lines::new(args.quiet, args.progress_interval)
+    };
+    let interrupt = CancellationToken::new();
+    tokio::spawn(stop_on_signal(interrupt.clone()));
+    let mut reports = Vec::new();
+    for window in windows {
+        let ran = run_window(&args, &client, window, reporter.clone(), &interrupt).await;
+        let mut ran = match ran {
+            Ok(ran) => ran,
+            Err(exit) => return exit,
+        };
+        if let Some(window) = window {
+            for report in &mut ran {
+                report.name = format!("{} {}", report.name, window.label());
+            }
+        }
+        reports.extend(ran);
+        if interrupt.is_cancelled() {
+            break;
+        }
+    }
+    reporter.done();
+
+    let mut failures: Vec<Failure> = reports
+        .iter()
+        .filter_map(|r| match &r.status {
+            Status::Failed { kind, .. } => Some(*kind),
+            Status::Interrupted => Some(Failure::Interrupted),
+            Status::Ok(_) | Status::Cancelled => None,
+        })
+        .collect();
+    if interrupt.is_cancelled() {
+        failures.push(Failure::Interrupted);
+    }
+    let mut exit = Exit::of_run(failures.iter().copied());
+    if !args.quiet {
+        crate::redact::to_stderr(&format!("\n{}", summary::table(&reports)));
+    }
+    if let Some(path) = &args.summary_json {
+        let json = summary::json(&reports, exit as u8);
+        let json = crate::redact::redact(&json);
+        if let Err(err) = crate::discovery::source::write_atomically(path, json.as_bytes()) {
+            crate::say!("error: cannot write the summary {}: {err}", path.display());
+            // A monitor reading it would see nothing.
+            failures.push(Failure::LocalIo);
+            exit = Exit::of_run(failures);
+        }
+    }
+    exit
+}
+
+/// One run of the selected queries (in a backfill, for one window): their reports, or the
+/// exit code of a problem found before any request.
+async fn run_window(
+    args: &RunSettings,
+    client: &HyperClient,
+    window: Option<Window>,
+    reporter: Arc<dyn Reporter>,
+    interrupt: &CancellationToken,
+) -> Result<Vec<QueryReport>, Exit> {
+    let retry = args.retry.clone();
+    let (plans, mut problems, templates) = prepare(
+        &args.paths,
+        &args.only,
+        &args.vars,
+        window,
+        &args.discovery,
+        client.clone(),
+        retry.clone(),
+    )
+    .await?;
+    if window.is_none() {
+        // `{{ window.start }}` has a value only in a backfill.
+        for plan in &plans {
+            let output = plan.query.output.as_ref().map(|o| o.to_string_lossy());
+            let reads_window = plan
+                .templates()
+                .into_iter()
+                .chain(output.as_deref())
+                .any(|text| !templates.reads(text, "window").is_empty());
+            if reads_window {
+                problems.push(plan.query.problem(
+                    None,
+                    None,
+                    "its templates read `window`, which a backfill sets: run it with --from DATE --to DATE",
+                ));
+            }
+        }
+    }
+    fail_on(&problems)?;
+    if let Some(summary) = &args.summary_json {
+        let same = |a: &std::path::Path, b: &std::path::Path| matches!((std::path::absolute(a), std::path::absolute(b)), (Ok(a), Ok(b)) if a == b);
+        let clash = plans.iter().find(|plan| {
+            plan.output
+                .as_ref()
+                .is_some_and(|output| same(&args.out_dir.join(output), summary))
+        });
+        if let Some(plan) = clash {
+            crate::say!(
+                "error: --summary-json {} is the output of {}; write the summary elsewhere",
+                summary.display(),
+                plan.query.file.display()
+            );
+            return Err(Exit::Invalid);
+        }
+    }
+    for plan in &plans {
+        let insecure = plan
+            .request
+            .base_url
+            .parse()
+            .map(|uri| !may_carry_bearer(&uri))
+            .unwrap_or(true);
+        if insecure {
+            crate::say!(
+                "error: {}: refusing to send a bearer token over plain http to {}{}: use https \
+                 ({})",
+                plan.query.name,
+                plan.request.base_url,
+                plan.request.path,
+                crate::http::PLAIN_HTTP_RULE
+            );
+            return Err(Exit::Invalid);
+        }
+    }
+    for output in plans.iter().filter_map(|plan| plan.output.as_ref()) {
+        for stale in crate::sink::remove_stale_temp_files(&args.out_dir.join(output)) {
+            tracing::info!(
+                "removed {}, left by an earlier run that was killed",
+                stale.display()
+            );
+        }
+    }
+    let authorizers = auth::authorizers_for(
+        &plans,
+        &args.auth,
+        args.subject.as_deref(),
+        client,
+        args.timeout,
+        retry.clone(),
+        &templates,
+    )
+    .await?;
+    // The credential is known now: no template may carry one of its secrets to a server.
+    let mut problems: Vec<Problem> = plans
+        .iter()
+        .flat_map(|p| p.secret_reads(&templates))
+        .collect();
+    // A request that renders once renders now: a value of the wrong type is a usage error.
+    for plan in plans.iter().filter(|p| p.query.for_each.is_none()) {
+        let context = plan.context(None);
+        if let Err(message) = plan
+            .request
+            .render(&|text| templates.render(text, &context))
+        {
+            problems.push(plan.query.problem(None, Some("params".to_owned()), message));
+        }
+    }
+    fail_on(&problems)?;
+
+    let mut limits = Limits::new(args.concurrency);
+    for plan in &plans {
+        let api = &plan.query.api;
+        let rate = plans
+            .iter()
+            .filter(|p| &p.query.api == api)
+            .filter_map(|p| p.query.qps.as_ref().map(|q| q.value))
+            .reduce(f64::min)
+            .or(args.qps);
+        if let Some(rate) = rate {
+            limits.set_rate(api, rate);
+        }
+    }
+    let api = ApiClient::new(client.clone(), args.timeout, retry, Arc::new(limits));
+    let options = RunOptions {
+        out_dir: args.out_dir.clone(),
+        fail_fast: args.fail_fast,
+        fan_out: args.concurrency,
+        csv: args.csv.clone(),
+    };
+    let jobs = plans
+        .into_iter()
+        .zip(authorizers)
+        .map(|(plan, auth)| Job { plan, auth })
+        .collect();
+    Ok(run_all(jobs, api, options, templates, reporter, interrupt.clone()).await)
+}
+
+/// Problems found before any request: printed, exit 2.
+fn fail_on(problems: &[Problem]) -> Result<(), Exit> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for problem in problems {
+        crate::say!("error: {problem}");
+    }
+    Err(Exit::Invalid)
+}
+
+/// Ctrl-C or SIGTERM: stop issuing requests; the run winds down and reports.
+async fn stop_on_signal(interrupt: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            interrupt.cancel();
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    crate::say!("interrupted: stopping; files of unfinished queries are left as they were");
+    interrupt.cancel();
+}
