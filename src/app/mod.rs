@@ -5,6 +5,7 @@ mod auth;
 mod run;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::CommandFactory;
@@ -267,19 +268,26 @@ fn to_stdout(text: &str, exit: Exit) -> Exit {
     }
 }
 
+/// The Discovery document of `api` `version` (for `describe` and `new`), or exit 2 saying why.
+async fn document(
+    discovery: &crate::cli::DiscoveryArgs,
+    api: &str,
+    version: &str,
+    client: HyperClient,
+) -> Result<Arc<crate::discovery::Document>, Exit> {
+    let settings = DiscoverySettings::from_args(discovery);
+    let source = discovery_source(&settings, client, retry_policy(None));
+    source.load(api, version).await.map_err(|err| {
+        crate::say!("error: {err}");
+        Exit::Invalid
+    })
+}
+
 /// `gscrape new`: a commented query file for one method, on stdout.
 async fn new_query(args: NewArgs, client: HyperClient) -> Exit {
-    let source = discovery_source(
-        &DiscoverySettings::from_args(&args.discovery),
-        client,
-        retry_policy(None),
-    );
-    let doc = match source.load(&args.api, &args.api_version).await {
+    let doc = match document(&args.discovery, &args.api, &args.api_version, client).await {
         Ok(doc) => doc,
-        Err(err) => {
-            crate::say!("error: {err}");
-            return Exit::Invalid;
-        }
+        Err(exit) => return exit,
     };
     match doc.method(&args.method) {
         Some(method) => to_stdout(
@@ -308,17 +316,9 @@ fn unknown_method(doc: &crate::discovery::Document, id: &str) -> String {
 }
 
 async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
-    let source = discovery_source(
-        &DiscoverySettings::from_args(&args.discovery),
-        client,
-        retry_policy(None),
-    );
-    let doc = match source.load(&args.api, &args.api_version).await {
+    let doc = match document(&args.discovery, &args.api, &args.api_version, client).await {
         Ok(doc) => doc,
-        Err(err) => {
-            crate::say!("error: {err}");
-            return Exit::Invalid;
-        }
+        Err(exit) => return exit,
     };
     match &args.method {
         None => to_stdout(&crate::describe::method_list(&doc), Exit::Success),
