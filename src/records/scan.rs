@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use memchr::memchr2;
 use serde_json::{Map, Value};
 
-use super::stream::{push_each, Found, Node};
+use super::tree::{push_each, Found, Node};
 
 /// The page's other fields and its record count, for records in the top-level field `records`.
 pub(super) fn outline(json: &str, records: &str) -> Option<(Value, usize)> {
