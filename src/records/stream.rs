@@ -211,15 +211,20 @@ fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
     match found {
         [] => return false,
         [Found::Str(text)] => out.push_str(text),
+        [Found::Strs(items)] => join(items, out),
         [Found::Value(value)] => render_value(value, out),
-        many if many
-            .iter()
-            .any(|f| matches!(f, Found::Value(Value::Array(_) | Value::Object(_)))) =>
+        many if many.iter().any(|f| {
+            matches!(
+                f,
+                Found::Strs(_) | Found::Value(Value::Array(_) | Value::Object(_))
+            )
+        }) =>
         {
             let all: Vec<Value> = many
                 .iter()
                 .map(|f| match f {
                     Found::Str(text) => Value::String(text.to_string()),
+                    Found::Strs(items) => items.iter().map(|s| Value::from(*s)).collect(),
                     Found::Value(value) => value.clone(),
                 })
                 .collect();
@@ -232,12 +237,23 @@ fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
                 }
                 match found {
                     Found::Str(text) => out.push_str(text),
+                    Found::Strs(items) => join(items, out),
                     Found::Value(value) => render_value(value, out),
                 }
             }
         }
     }
     true
+}
+
+/// Strings joined with [`LIST_SEPARATOR`], as an array of scalars is written.
+fn join(items: &[&str], out: &mut String) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(LIST_SEPARATOR);
+        }
+        out.push_str(item);
+    }
 }
 
 #[cfg(test)]

@@ -100,6 +100,9 @@ pub(super) fn push_each<'de>(found: &mut [Vec<Found<'de>>], columns: &[usize], v
 #[derive(Debug, Clone)]
 pub enum Found<'de> {
     Str(Cow<'de, str>),
+    /// An array of strings without escapes, borrowed: a cell like an array value's, without
+    /// building one.
+    Strs(Vec<&'de str>),
     /// Any other value: a number, a boolean, an array or an object (never null).
     Value(Value),
 }
