@@ -89,7 +89,8 @@ impl PageReader {
     }
 
     /// Calls `each` with the row of each record of `page` (read from `text`), in order, and the
-    /// record itself when the reader keeps records; `each` returns false to skip the rest.
+    /// record itself where it was parsed whole (always when the reader keeps records); `each`
+    /// returns false to skip the rest.
     /// `columns` are those given to [`PageReader::new`], or a report's declared ones;
     /// `rendered` holds the value of each template column, by column index.
     pub fn rows<E>(
