@@ -55,9 +55,20 @@ def cell(record, path):
     return ";".join(scalar(v) for v in values)
 
 
-def drive_export(columns, fields):
+def flatten(value, prefix, flat):
+    """Every scalar of a record under its dotted path (a list's elements under the list's)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            flatten(item, f"{prefix}.{key}" if prefix else key, flat)
+    elif isinstance(value, list):
+        for item in value:
+            flatten(item, prefix, flat)
+    elif value is not None:
+        flat.setdefault(prefix, []).append(scalar(value))
+
+
+def drive_export(columns, fields, wide):
     drive = service("drive", "v3")
-    paths = [c.split(".") for c in columns]
     with open(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
@@ -65,7 +76,13 @@ def drive_export(columns, fields):
         while request is not None:
             response = request.execute()
             for file in response.get("files", []):
-                writer.writerow([cell(file, ".".join(p)) for p in paths])
+                if wide:
+                    # Each record flattened once, then looked up column by column.
+                    flat = {}
+                    flatten(file, "", flat)
+                    writer.writerow([";".join(flat.get(c, ())) for c in columns])
+                else:
+                    writer.writerow([cell(file, c) for c in columns])
             request = drive.files().list_next(request, response)
 
 
@@ -85,9 +102,9 @@ def gmail_export():
 
 
 if mode == "narrow":
-    drive_export(NARROW, NARROW_FIELDS)
+    drive_export(NARROW, NARROW_FIELDS, wide=False)
 elif mode == "default":
-    drive_export(sys.argv[5:], "files,nextPageToken")
+    drive_export(sys.argv[5:], "files,nextPageToken", wide=True)
 elif mode == "gmail":
     gmail_export()
 else:
