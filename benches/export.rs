@@ -12,7 +12,11 @@
 //! 6. bytes on the wire per row of the Drive export, as gscrape asks (the columns' `fields`,
 //!    gzip), against whole records uncompressed (the fake's general path, which applies
 //!    `fields` and gzip as Google does; the timed runs above use its fast path, which does
-//!    neither).
+//!    neither);
+//! 7. CPU against the Python baseline (both asking the same `fields`): the narrow export of
+//!    row 1, a default-column Drive export (every scalar of the schema, most cells empty) and
+//!    a Gmail fan-out (messages.list, then messages.get per id);
+//! 8. peak RSS of a fan-out whose 2 request chains return 200,000 rows each.
 //!
 //! Timed figures are the best of three runs (of two for Python): on a shared machine, noise
 //! only ever adds time.
@@ -165,7 +169,7 @@ fn fan_out(requests: usize, concurrency: usize) -> Duration {
     usage.wall
 }
 
-fn python_baseline(wd: &Workdir, python: &Path) -> Usage {
+fn python_baseline(wd: &Workdir, python: &Path, mode: &[&str]) -> Usage {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/python_baseline.py");
     let discovery = format!(
         "{}discovery/v1/apis/{{api}}/{{apiVersion}}/rest",
@@ -177,8 +181,92 @@ fn python_baseline(wd: &Workdir, python: &Path) -> Usage {
             .arg(script)
             .arg(discovery)
             .arg(TOKEN)
-            .arg(&out),
+            .arg(&out)
+            .args(mode),
     )
+}
+
+/// A Drive export with no `columns` (the default ones: every scalar of the File schema).
+fn default_columns_workdir(records: usize) -> Workdir {
+    let wd = Workdir::with_config(Config {
+        drive_files: records,
+        fast_drive: true,
+        ..Config::default()
+    });
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n[params]\npageSize = 1000\n",
+    );
+    assert_eq!(wd.run(&["validate"]).code, 0);
+    wd
+}
+
+/// messages.list, then messages.get for each of `messages` ids (no latency: CPU is measured).
+fn gmail_workdir(messages: usize) -> Workdir {
+    let wd = Workdir::with_config(Config {
+        gmail_messages: messages,
+        ..Config::default()
+    });
+    wd.write(
+        "queries/ids.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\noutput = false\n\
+         [params]\nuserId = \"me\"\nmaxResults = 500\n",
+    );
+    wd.write(
+        "queries/messages.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\nfor_each = \"ids\"\n\
+         columns = [\"id\", \"snippet\"]\n[params]\nuserId = \"me\"\nid = \"{{ ids.id }}\"\n",
+    );
+    assert_eq!(wd.run(&["validate"]).code, 0);
+    wd
+}
+
+/// Peak RSS (KiB) of a fan-out whose `chains` request chains list `rows` Drive files each.
+fn fan_out_memory(chains: usize, rows: usize) -> u64 {
+    let wd = Workdir::with_config(Config {
+        gmail_messages: chains,
+        drive_files: rows,
+        fast_drive: true,
+        ..Config::default()
+    });
+    wd.write(
+        "queries/ids.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\noutput = false\n\
+         [params]\nuserId = \"me\"\n",
+    );
+    wd.write(
+        "queries/files.toml",
+        &format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\nfor_each = \"ids\"\n{COLUMNS}\n\
+         [params]\npageSize = 1000\nq = \"'{{{{ ids.id }}}}' in parents\"\n"),
+    );
+    assert_eq!(wd.run(&["validate"]).code, 0);
+    let usage = measure(&mut wd.command(&["run", "--quiet"]));
+    let lines = std::fs::File::open(wd.path().join("output/files.csv"))
+        .map(|f| std::io::BufRead::lines(std::io::BufReader::new(f)).count())
+        .unwrap();
+    assert_eq!(lines, chains * rows + 1);
+    usage.max_rss_kib
+}
+
+/// CPU of gscrape and of the Python baseline (`mode`) on the export of `wd`.
+fn cpu_against_python(
+    wd: &Workdir,
+    python: &Path,
+    mode: &[&str],
+    python_csv_lines: usize,
+) -> (Duration, Duration) {
+    let gscrape = best_of(
+        RUNS,
+        || measure(&mut wd.command(&["run", "--quiet"])),
+        |u| u.cpu,
+    );
+    let py = best_of(2, || python_baseline(wd, python, mode), |u| u.cpu);
+    let lines = wd.read("output/python.csv").lines().count();
+    assert!(
+        lines >= python_csv_lines,
+        "the Python baseline wrote {lines} lines"
+    );
+    (gscrape.cpu, py.cpu)
 }
 
 /// Runs of each timed measurement; the table shows the fastest.
@@ -220,6 +308,8 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    // Measured first: a child forked from a grown benchmark process starts with its peak RSS.
+    let fan_out_rss = fan_out_memory(2, 200_000);
     let big = if quick { 100_000 } else { 1_000_000 };
     let sizes: Vec<usize> = if quick {
         vec![10_000, 100_000]
@@ -281,7 +371,7 @@ fn main() {
     );
     match std::env::var_os("GSCRAPE_BENCH_PYTHON") {
         Some(python) => {
-            let py = best_of(2, || python_baseline(&wd, Path::new(&python)), |u| u.wall);
+            let py = best_of(2, || python_baseline(&wd, Path::new(&python), &[]), |u| u.wall);
             let rows = wd.read("output/python.csv").lines().count();
             assert!(rows > big, "the Python baseline wrote {rows} lines");
             println!(
@@ -291,9 +381,44 @@ fn main() {
                 mib(py.max_rss_kib),
                 py.wall.as_secs_f64() / secs
             );
+            println!(
+                "| 7a. CPU against Python, narrow columns (11) | gscrape {:.2} s, Python {:.2} s — {:.1}× less | ≥ 15× |",
+                usage.cpu.as_secs_f64(),
+                py.cpu.as_secs_f64(),
+                py.cpu.as_secs_f64() / usage.cpu.as_secs_f64()
+            );
+            let wide = default_columns_workdir(big);
+            let _ = measure(&mut wide.command(&["run", "--quiet"]));
+            let header = wide.read("output/files.csv");
+            let header = header.lines().next().unwrap_or_default().to_owned();
+            let columns: Vec<&str> = header.split(',').collect();
+            let mut mode = vec!["default"];
+            mode.extend(&columns);
+            let (ours, theirs) = cpu_against_python(&wide, Path::new(&python), &mode, big);
+            println!(
+                "| 7b. CPU against Python, default columns ({} of them), {big} records | gscrape {:.2} s, Python {:.2} s — {:.1}× less | ≥ 10× |",
+                columns.len(),
+                ours.as_secs_f64(),
+                theirs.as_secs_f64(),
+                theirs.as_secs_f64() / ours.as_secs_f64()
+            );
+            let messages = if quick { 1000 } else { 5000 };
+            let gmail = gmail_workdir(messages);
+            let (ours, theirs) =
+                cpu_against_python(&gmail, Path::new(&python), &["gmail"], messages);
+            println!(
+                "| 7c. CPU against Python, Gmail fan-out of {messages} messages (list, then get each) | gscrape {:.2} s, Python {:.2} s — {:.1}× less | ≥ 10× |",
+                ours.as_secs_f64(),
+                theirs.as_secs_f64(),
+                theirs.as_secs_f64() / ours.as_secs_f64()
+            );
         }
-        None => println!("| 5. Python baseline | skipped: set GSCRAPE_BENCH_PYTHON (bench/run.sh does) | ≥ 10× |"),
+        None => println!("| 5, 7. Python baseline | skipped: set GSCRAPE_BENCH_PYTHON (bench/run.sh does) | ≥ 10× |"),
     }
+    println!(
+        "| 8. peak RSS, fan-out of 2 chains × 200000 rows | {:.1} MiB | ≤ 64 MiB |",
+        mib(fan_out_rss)
+    );
     let rows = if quick { 10_000 } else { 100_000 };
     let (wire, json, whole) = wire_bytes(rows);
     println!(

@@ -1,5 +1,5 @@
-//! Records and columns: pulling the records out of a response page, and turning one record into
-//! one CSV row by its columns.
+//! Records and columns: a page's text into rows ([`PageReader`], the one way in), the records
+//! pulled out of a response page, and one record turned into one [`Row`] by its columns.
 //!
 //! Flattening rules: nested objects are reached with dotted paths; arrays of scalars become one
 //! cell joined with `;`; arrays of objects and maps become one cell of compact JSON unless a path
@@ -7,14 +7,20 @@
 //! strings (int64-as-string too) are unchanged.
 
 pub mod decode;
+mod page;
 pub mod path;
+mod row;
 mod scan;
-pub mod stream;
+mod stream;
+mod tree;
 
 use serde_json::Value;
 
 pub use decode::Decoder;
+pub use page::{Page, PageError, PageReader};
 pub use path::{FieldPath, PathError, Segment};
+pub use row::Row;
+pub use stream::Stopped;
 
 /// Joins the values of an array of scalars in one cell.
 pub const LIST_SEPARATOR: &str = ";";
@@ -175,44 +181,32 @@ pub fn count_records(page: &Value, records: Option<&FieldPath>) -> usize {
 
 /// Fills `row` with the cells of `record`, one per column (the buffer is reused across
 /// records). `rendered` holds the value of each template column, by column index; a field that
-/// is missing or null gets `null`.
-pub fn render_row(
-    record: &Value,
-    columns: &[Column],
-    rendered: &[String],
-    null: &str,
-    row: &mut Vec<String>,
-) {
-    fill_row(columns, rendered, null, row, |_, path, cell| {
+/// is missing or null gets no cell.
+pub(crate) fn render_row(record: &Value, columns: &[Column], rendered: &[String], row: &mut Row) {
+    fill_row(columns, rendered, row, |_, path, cell| {
         render_cell(record, path.segments(), cell)
     });
 }
 
 /// Fills `row` column by column: a path column from `cell_of(index, path, cell)` (false: the
-/// field is missing, `null` is written), a template column from `rendered`.
-pub fn fill_row(
+/// field is missing, no cell), a template column from `rendered`.
+fn fill_row(
     columns: &[Column],
     rendered: &[String],
-    null: &str,
-    row: &mut Vec<String>,
+    row: &mut Row,
     mut cell_of: impl FnMut(usize, &FieldPath, &mut String) -> bool,
 ) {
-    row.resize(columns.len(), String::new());
-    for (i, (cell, column)) in row.iter_mut().zip(columns).enumerate() {
-        cell.clear();
+    row.clear();
+    for (i, column) in columns.iter().enumerate() {
         match &column.source {
-            ColumnSource::Path(path) => {
-                if !cell_of(i, path, cell) {
-                    cell.push_str(null);
-                }
-            }
-            ColumnSource::Template(_) => cell.push_str(rendered.get(i).map_or("", String::as_str)),
+            ColumnSource::Path(path) => row.push_with(i, |cell| cell_of(i, path, cell)),
+            ColumnSource::Template(_) => row.push(i, rendered.get(i).map_or("", String::as_str)),
         }
     }
 }
 
 /// Writes the cell for `path` in `record` into `out`; false when the field is missing or null.
-pub fn render_cell(record: &Value, path: &[Segment], out: &mut String) -> bool {
+fn render_cell(record: &Value, path: &[Segment], out: &mut String) -> bool {
     // The common case: the path reaches one value without crossing an array.
     let mut node = record;
     let mut direct = true;

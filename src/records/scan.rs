@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use memchr::memchr2;
 use serde_json::{Map, Value};
 
-use super::stream::{push_each, Found, Node};
+use super::tree::{push_each, Found, Node};
 
 /// The page's other fields and its record count, for records in the top-level field `records`.
 pub(super) fn outline(json: &str, records: &str) -> Option<(Value, usize)> {
@@ -189,6 +189,11 @@ fn leaf(json: &str, i: usize) -> Result<(Option<Found<'_>>, usize), RowsError> {
             Err(RowsError::Structure)
         }
     };
+    if b.get(i) == Some(&b'[') {
+        if let Some((items, end)) = plain_strings(json, i) {
+            return Ok((Some(Found::Strs(items)), end));
+        }
+    }
     match b.get(i).ok_or(RowsError::Structure)? {
         b'"' => {
             let (end, escaped) = string_end(b, i).ok_or(RowsError::Structure)?;
@@ -206,6 +211,30 @@ fn leaf(json: &str, i: usize) -> Result<(Option<Found<'_>>, usize), RowsError> {
             let end = value_end(b, i).ok_or(RowsError::Structure)?;
             let value: Value = serde_json::from_str(&json[i..end])?;
             Ok(((!value.is_null()).then_some(Found::Value(value)), end))
+        }
+    }
+}
+
+/// The array that opens at `i` when it holds only strings without escapes (a list of ids,
+/// of labels), borrowed, and the index just past it; `None` for any other array.
+fn plain_strings(json: &str, i: usize) -> Option<(Vec<&str>, usize)> {
+    let b = json.as_bytes();
+    let mut items = Vec::new();
+    let mut j = ws(b, i + 1);
+    if b.get(j) == Some(&b']') {
+        return Some((items, j + 1));
+    }
+    loop {
+        let (end, escaped) = string_end(b, j)?;
+        if escaped {
+            return None;
+        }
+        items.push(&json[j + 1..end - 1]);
+        j = ws(b, end);
+        match b.get(j)? {
+            b',' => j = ws(b, j + 1),
+            b']' => return Some((items, j + 1)),
+            _ => return None,
         }
     }
 }

@@ -6,114 +6,20 @@
 //! Used when the records are one top-level array (`files`), nothing is exploded and no
 //! fan-out reads the records.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::scan::{self, RowsError};
-use super::{fill_row, render_value, Column, ColumnSource, FieldPath, Segment, LIST_SEPARATOR};
-
-/// The column paths as a tree of keys and indexes.
-#[derive(Debug, Default)]
-pub(super) struct Node {
-    /// Columns whose path ends here.
-    pub(super) ends: Vec<usize>,
-    /// Where the paths go on by a key (`owners` → `emailAddress`).
-    pub(super) keys: Vec<(String, Node)>,
-    /// Where they go on by an array index (`owners` → `[0]`).
-    pub(super) indexes: Vec<(usize, Node)>,
-    /// Every column below this node with the rest of its path (used when the value here is
-    /// kept whole because a column also ends here).
-    below: Vec<(usize, Vec<Segment>)>,
-}
-
-impl Node {
-    /// Adds the column `column`, whose path goes on from here by `path`.
-    fn insert(&mut self, column: usize, path: &[Segment]) {
-        match path.split_first() {
-            None => self.ends.push(column),
-            Some((first, rest)) => {
-                self.below.push((column, path.to_vec()));
-                let child = match first {
-                    Segment::Key(key) => child_at(&mut self.keys, key),
-                    Segment::Index(index) => child_at(&mut self.indexes, index),
-                };
-                child.insert(column, rest);
-            }
-        }
-    }
-
-    /// True when no path goes on from here.
-    pub(super) fn is_leaf(&self) -> bool {
-        self.keys.is_empty() && self.indexes.is_empty()
-    }
-
-    pub(super) fn child(&self, key: &str) -> Option<&Node> {
-        // (Most keys differ from a column's in length or first byte: no byte comparison then.)
-        let first = key.as_bytes().first();
-        self.keys
-            .iter()
-            .find(|(k, _)| k.len() == key.len() && k.as_bytes().first() == first && k == key)
-            .map(|(_, n)| n)
-    }
-
-    pub(super) fn index_child(&self, index: usize) -> Option<&Node> {
-        self.indexes
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, n)| n)
-    }
-
-    /// Adds what the columns reach in `value`, the whole value at this node: the columns that
-    /// end here take it as it is, the deeper ones read their part of it.
-    pub(super) fn take_whole<'de>(&self, value: Value, found: &mut [Vec<Found<'de>>]) {
-        for (column, rest) in &self.below {
-            let mut at = Vec::new();
-            super::select(&value, rest, &mut at);
-            found[*column].extend(at.into_iter().map(|v| Found::Value(v.clone())));
-        }
-        if !value.is_null() {
-            push_each(found, &self.ends, Found::Value(value));
-        }
-    }
-}
-
-/// The child of `children` under `label`, made if new.
-fn child_at<'a, L: PartialEq + Clone>(children: &'a mut Vec<(L, Node)>, label: &L) -> &'a mut Node {
-    let at = match children.iter().position(|(l, _)| l == label) {
-        Some(at) => at,
-        None => {
-            children.push((label.clone(), Node::default()));
-            children.len() - 1
-        }
-    };
-    &mut children[at].1
-}
-
-/// Adds `value` to the found values of each of `columns`.
-pub(super) fn push_each<'de>(found: &mut [Vec<Found<'de>>], columns: &[usize], value: Found<'de>) {
-    if let Some((last, others)) = columns.split_last() {
-        for column in others {
-            found[*column].push(value.clone());
-        }
-        found[*last].push(value);
-    }
-}
-
-/// A value a column's path reached, borrowed from the page text where it can be (a string
-/// without escapes), so that most cells cost no allocation.
-#[derive(Debug, Clone)]
-pub enum Found<'de> {
-    Str(Cow<'de, str>),
-    /// Any other value: a number, a boolean, an array or an object (never null).
-    Value(Value),
-}
+use super::tree::{Found, Node};
+use super::{
+    fill_row, render_value, Column, ColumnSource, FieldPath, Row, Segment, LIST_SEPARATOR,
+};
 
 /// Picks the cells of each record of a page.
 #[derive(Debug)]
-pub struct Selector {
+pub(super) struct Selector {
     records: String,
     root: Node,
     columns: usize,
@@ -122,7 +28,7 @@ pub struct Selector {
 impl Selector {
     /// A selector for records at `records` (one top-level key) and these columns; `None` for
     /// records deeper in the page, which take the general path.
-    pub fn new(records: &FieldPath, columns: &[Column]) -> Option<Selector> {
+    pub(super) fn new(records: &FieldPath, columns: &[Column]) -> Option<Selector> {
         let [Segment::Key(records)] = records.segments() else {
             return None;
         };
@@ -140,7 +46,7 @@ impl Selector {
     }
 
     /// The page without its records, and how many records it has (for the cursor).
-    pub fn outline(&self, json: &str) -> Result<(Value, usize), serde_json::Error> {
+    pub(super) fn outline(&self, json: &str) -> Result<(Value, usize), serde_json::Error> {
         match scan::outline(json, &self.records) {
             Some(outline) => Ok(outline),
             // The scan gave up: serde_json reads the page and says what is wrong with it.
@@ -163,7 +69,7 @@ impl Selector {
 
     /// Calls `row` with the cells found in each record, in order: per column, the non-null
     /// values its path reached. `row` returns false to skip the rest.
-    pub fn rows<'de, E>(
+    pub(super) fn rows<'de, E>(
         &self,
         json: &'de str,
         mut row: impl FnMut(&[Vec<Found<'de>>]) -> Result<bool, E>,
@@ -288,14 +194,13 @@ impl<'de> Visitor<'de> for AnObjectVisitor {
 }
 
 /// The cells of one record from what [`Selector::rows`] found, as `render_row` would make them.
-pub fn render_selected(
+pub(super) fn render_selected(
     found: &[Vec<Found<'_>>],
     columns: &[Column],
     rendered: &[String],
-    null: &str,
-    row: &mut Vec<String>,
+    row: &mut Row,
 ) {
-    fill_row(columns, rendered, null, row, |i, _, cell| {
+    fill_row(columns, rendered, row, |i, _, cell| {
         render_found(&found[i], cell)
     });
 }
@@ -306,15 +211,20 @@ fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
     match found {
         [] => return false,
         [Found::Str(text)] => out.push_str(text),
+        [Found::Strs(items)] => join(items, out),
         [Found::Value(value)] => render_value(value, out),
-        many if many
-            .iter()
-            .any(|f| matches!(f, Found::Value(Value::Array(_) | Value::Object(_)))) =>
+        many if many.iter().any(|f| {
+            matches!(
+                f,
+                Found::Strs(_) | Found::Value(Value::Array(_) | Value::Object(_))
+            )
+        }) =>
         {
             let all: Vec<Value> = many
                 .iter()
                 .map(|f| match f {
                     Found::Str(text) => Value::String(text.to_string()),
+                    Found::Strs(items) => items.iter().map(|s| Value::from(*s)).collect(),
                     Found::Value(value) => value.clone(),
                 })
                 .collect();
@@ -327,12 +237,23 @@ fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
                 }
                 match found {
                     Found::Str(text) => out.push_str(text),
+                    Found::Strs(items) => join(items, out),
                     Found::Value(value) => render_value(value, out),
                 }
             }
         }
     }
     true
+}
+
+/// Strings joined with [`LIST_SEPARATOR`], as an array of scalars is written.
+fn join(items: &[&str], out: &mut String) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(LIST_SEPARATOR);
+        }
+        out.push_str(item);
+    }
 }
 
 #[cfg(test)]
@@ -344,22 +265,22 @@ mod tests {
     /// The rows of `text` by the fast path and by the general one (on the page parsed from the
     /// same text: serde_json's float parsing does not give back every f64 exactly, and both
     /// paths share it), and the page's outline.
-    type Rows = Vec<Vec<String>>;
+    type Rows = Vec<Row>;
     fn both_paths(text: &str, records: &str, columns: &[Column]) -> (Rows, Rows, (Value, usize)) {
         let path = FieldPath::parse(records).unwrap();
         let selector = Selector::new(&path, columns).unwrap();
-        let mut row = Vec::new();
+        let mut row = Row::default();
         let mut fast = Vec::new();
         selector
             .rows::<()>(text, |found| {
-                render_selected(found, columns, &[], "NULL", &mut row);
+                render_selected(found, columns, &[], &mut row);
                 fast.push(row.clone());
                 Ok(true)
             })
             .unwrap();
         let mut slow = Vec::new();
         for record in take_records(serde_json::from_str(text).unwrap(), Some(&path)) {
-            render_row(&record, columns, &[], "NULL", &mut row);
+            render_row(&record, columns, &[], &mut row);
             slow.push(row.clone());
         }
         (fast, slow, selector.outline(text).unwrap())

@@ -9,6 +9,7 @@ mod fanout;
 mod output;
 mod pages;
 mod reporter;
+mod spool;
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -29,10 +30,9 @@ use crate::query::CsvSettings;
 use crate::sink::SinkError;
 use crate::template::Templates;
 
-use crate::records::stream::Selector;
-use crate::records::Decoder;
+use crate::records::PageReader;
 use output::Output;
-use pages::{Batch, Pages};
+use pages::Pages;
 pub use reporter::Reporter;
 
 /// Records waiting between a parent and one child; the parent waits when the child lags, so
@@ -101,6 +101,8 @@ pub enum QueryError {
     ParentFailed(String),
     #[error("a page fetch ended abnormally: {0}")]
     Task(String),
+    #[error("{0}")]
+    Spill(String),
 }
 
 impl QueryError {
@@ -111,7 +113,7 @@ impl QueryError {
             QueryError::Page { .. } | QueryError::Task(_) | QueryError::ParentFailed(_) => {
                 Failure::Remote
             }
-            QueryError::Sink(_) => Failure::LocalIo,
+            QueryError::Sink(_) | QueryError::Spill(_) => Failure::LocalIo,
             QueryError::Template(_) => Failure::BadInput,
         }
     }
@@ -329,25 +331,16 @@ async fn execute(
                 .request
                 .render(&|text| shared.templates.render(text, &context))
                 .map_err(QueryError::Template)?;
-            // Plain lists that feed no fan-out take their cells straight from the JSON text.
-            let selector = match (&plan.decoder, &plan.query.explode, output.feeds_children()) {
-                (Decoder::Records(Some(records)), None, false) => {
-                    Selector::new(records, &plan.columns).map(Arc::new)
-                }
-                _ => None,
-            };
-            let mut pages = Pages::new(plan, request, &shared.api, call, selector);
+            let reader = page_reader(plan, output.feeds_children());
+            let mut pages = Pages::new(plan, request, &shared.api, call, reader.clone());
             let mut stop = Stop::Complete;
-            while let Some(batch) = pages.next().await? {
+            while let Some(fetched) = pages.next().await? {
                 if output.needs_columns() {
                     if let Some(columns) = pages.columns() {
                         output.set_columns(columns)?;
                     }
                 }
-                let complete = match batch {
-                    Batch::Raw(body, selector) => output.write_raw(&body, &selector, &rendered)?,
-                    Batch::Records(records) => output.write(records, &rendered).await?,
-                };
+                let complete = output.write_page(&reader, fetched, &rendered).await?;
                 if !complete {
                     stop = Stop::MaxRecords(output.written());
                     break;
@@ -369,6 +362,17 @@ async fn execute(
     };
     output.finish().await?;
     Ok((stop, total))
+}
+
+/// The reader of `plan`'s pages; `keep_records` when a fan-out reads the records.
+fn page_reader(plan: &QueryPlan, keep_records: bool) -> Arc<PageReader> {
+    let explode = plan.query.explode.as_ref().map(|path| &path.value);
+    Arc::new(PageReader::new(
+        &plan.decoder,
+        explode,
+        &plan.columns,
+        keep_records,
+    ))
 }
 
 /// The value of each template column (by column index), for one context.

@@ -1,36 +1,36 @@
-//! Where a query's records go: its CSV (unless `output = false`) and the queries that fan out
+//! Where a query's rows go: its sink (unless `output = false`) and the queries that fan out
 //! from it, with `max_records` applied.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::pages::Fetched;
 use super::{Feed, QueryError};
 use crate::api::Body;
 use crate::counters::Counters;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
-use crate::records::stream::{render_selected, Selector, Stopped};
-use crate::records::{render_row, Column, FieldPath};
-use crate::sink::{CsvOptions, CsvSink};
+use crate::records::{Column, FieldPath, PageReader, Row, Stopped};
+use crate::sink::{self, Sink};
 
 pub(super) struct Output<'a> {
-    sink: Option<CsvSink>,
-    /// The CSV still to open, when the columns come with the first page.
-    pending: Option<(PathBuf, CsvOptions)>,
-    null: String,
+    sink: Option<Box<dyn Sink>>,
+    /// True once the sink has its columns.
+    begun: bool,
     columns: Cow<'a, [Column]>,
     feeds: Vec<mpsc::Sender<Feed>>,
+    /// Records written and not yet handed to the children.
+    to_feed: Vec<Value>,
     max_records: Option<u64>,
     written: u64,
-    row: Vec<String>,
     counters: &'a Counters,
 }
 
 impl<'a> Output<'a> {
-    /// Opens the CSV (header first) of `plan` under `out_dir`.
+    /// Opens the sink of `plan` under `out_dir`, its columns given when the plan knows them.
     pub fn create(
         plan: &'a QueryPlan,
         out_dir: &Path,
@@ -38,23 +38,18 @@ impl<'a> Output<'a> {
         feeds: Vec<mpsc::Sender<Feed>>,
         counters: &'a Counters,
     ) -> Result<Self, QueryError> {
-        let (options, null) = plan.query.csv.or(csv_defaults).resolve();
         let mut output = Output {
-            sink: None,
-            pending: None,
-            null,
+            sink: sink::open(plan, out_dir, csv_defaults)?,
+            begun: false,
             columns: Cow::Borrowed(&plan.columns),
             feeds,
+            to_feed: Vec::new(),
             max_records: plan.query.max_records,
             written: 0,
-            row: Vec::with_capacity(plan.columns.len()),
             counters,
         };
-        if let Some(file) = &plan.output {
-            output.pending = Some((out_dir.join(file), options));
-            if !plan.columns.is_empty() {
-                output.open()?;
-            }
+        if !plan.columns.is_empty() {
+            output.begin()?;
         }
         Ok(output)
     }
@@ -64,7 +59,7 @@ impl<'a> Output<'a> {
         self.columns.is_empty()
     }
 
-    /// Sets the columns a report's first page named, and opens the CSV.
+    /// Sets the columns a report's first page named, and begins the sink.
     pub fn set_columns(&mut self, names: &[String]) -> Result<(), QueryError> {
         self.columns = Cow::Owned(
             names
@@ -72,79 +67,69 @@ impl<'a> Output<'a> {
                 .map(|n| Column::from_path(FieldPath::key(n)))
                 .collect(),
         );
-        self.open()
+        self.begin()
     }
 
-    fn open(&mut self) -> Result<(), QueryError> {
-        if let Some((path, options)) = self.pending.take() {
-            let header: Vec<String> = self.columns.iter().map(|c| c.header.clone()).collect();
-            self.sink = Some(CsvSink::create(&path, &header, &options)?);
+    fn begin(&mut self) -> Result<(), QueryError> {
+        if let (Some(sink), false) = (&mut self.sink, self.begun) {
+            sink.begin(&self.columns)?;
         }
+        self.begun = true;
         Ok(())
     }
 
-    /// Writes `records` (template columns from `rendered`) and hands each to the fan-out
-    /// children. Returns false when `max_records` left some of them out.
-    pub async fn write(
+    /// Writes the rows of a fetched page (template columns from `rendered`), and hands their
+    /// records to the fan-out children. Returns false when `max_records` left some out.
+    pub async fn write_page(
         &mut self,
-        records: Vec<Value>,
+        reader: &PageReader,
+        fetched: Fetched,
         rendered: &[String],
     ) -> Result<bool, QueryError> {
-        for record in records {
-            if self.is_full() {
-                return Ok(false);
-            }
-            if let Some(sink) = &mut self.sink {
-                render_row(&record, &self.columns, rendered, &self.null, &mut self.row);
-                sink.write_row(&self.row)?;
-            }
-            self.written += 1;
-            self.counters.records(1);
-            self.feed(record).await;
+        let Fetched { body, page, .. } = fetched;
+        let columns = self.columns.clone();
+        let mut complete = true;
+        reader
+            .rows(body.text()?, page, &columns, rendered, |row, record| {
+                let written = self.write_row(row, record)?;
+                complete &= written;
+                Ok::<_, QueryError>(written)
+            })
+            .map_err(|stopped| rows_error(&body, stopped))?;
+        self.feed_children().await;
+        Ok(complete)
+    }
+
+    /// Writes one row, keeping its record for the children. Returns false, writing nothing,
+    /// when `max_records` has been reached.
+    pub fn write_row(&mut self, row: &Row, record: Option<Value>) -> Result<bool, QueryError> {
+        if self.is_full() {
+            return Ok(false);
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.write_row(row)?;
+        }
+        self.written += 1;
+        self.counters.records(1);
+        if let (Some(record), true) = (record, self.feeds_children()) {
+            self.to_feed.push(record);
         }
         Ok(true)
     }
 
-    /// Writes the records of a page's JSON text, the cells taken by `selector` (no fan-out
-    /// reads these records). Returns false when `max_records` left some of them out.
-    pub fn write_raw(
-        &mut self,
-        body: &Body,
-        selector: &Selector,
-        rendered: &[String],
-    ) -> Result<bool, QueryError> {
-        let mut complete = true;
-        selector
-            .rows(body.text()?, |found| -> Result<bool, QueryError> {
-                if self.is_full() {
-                    complete = false;
-                    return Ok(false);
+    /// Passes the records written since the last call to every child still listening (a
+    /// child that failed has hung up).
+    pub async fn feed_children(&mut self) {
+        for record in std::mem::take(&mut self.to_feed) {
+            let mut gone = Vec::new();
+            for (i, feed) in self.feeds.iter().enumerate() {
+                if feed.send(Feed::Record(record.clone())).await.is_err() {
+                    gone.push(i);
                 }
-                if let Some(sink) = &mut self.sink {
-                    render_selected(found, &self.columns, rendered, &self.null, &mut self.row);
-                    sink.write_row(&self.row)?;
-                }
-                self.written += 1;
-                self.counters.records(1);
-                Ok(true)
-            })
-            .map_err(|stopped| match stopped {
-                Stopped::Row(err) => err,
-                Stopped::Json(err) => body.not_json(err).into(),
-            })?;
-        Ok(complete)
-    }
-
-    /// Passes a record to every child still listening (a child that failed has hung up).
-    async fn feed(&mut self, record: Value) {
-        let mut gone = Vec::new();
-        for (i, feed) in self.feeds.iter().enumerate() {
-            if feed.send(Feed::Record(record.clone())).await.is_err() {
-                gone.push(i);
             }
-        }
-        for i in gone.into_iter().rev() {
-            self.feeds.remove(i);
+            for i in gone.into_iter().rev() {
+                self.feeds.remove(i);
+            }
         }
     }
 
@@ -162,16 +147,25 @@ impl<'a> Output<'a> {
         self.written
     }
 
-    /// Tells the children that every record was sent, and puts the CSV in place.
+    /// Tells the children that every record was sent, and commits the sink.
     pub async fn finish(mut self) -> Result<(), QueryError> {
         // A report with no page of columns at all still leaves a (header-less) file.
-        self.open()?;
+        self.begin()?;
+        self.feed_children().await;
         for feed in &self.feeds {
             let _ = feed.send(Feed::Done).await;
         }
         if let Some(sink) = self.sink {
-            sink.finish()?;
+            sink.commit()?;
         }
         Ok(())
+    }
+}
+
+/// Why the rows of `body` could not all be written.
+pub(super) fn rows_error(body: &Body, stopped: Stopped<QueryError>) -> QueryError {
+    match stopped {
+        Stopped::Row(err) => err,
+        Stopped::Json(err) => body.not_json(err).into(),
     }
 }

@@ -5,20 +5,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::{ApiTotal, QueryError};
 use crate::api::{ApiClient, Body, Call, Cursor, RequestSpec, TOTAL_FIELDS};
 use crate::plan::QueryPlan;
-use crate::records::stream::Selector;
-use crate::records::{explode, Decoder, FieldPath};
-
-/// The records of one page.
-pub(super) enum Batch {
-    /// Records as JSON values.
-    Records(Vec<Value>),
-    /// The page's JSON text, and the selector that takes the cells from it.
-    Raw(Body, Arc<Selector>),
-}
+use crate::records::{FieldPath, Page, PageError, PageReader};
 
 /// Pages fetched ahead of the writer: enough to keep the server busy while a page is written,
 /// few enough that memory stays flat.
@@ -27,11 +19,10 @@ const AHEAD: usize = 2;
 /// The pages of one request chain. A fetcher task of its own requests each page as soon as the
 /// one before it is read (its next-page token or offset), so the server's time overlaps with
 /// the writing of earlier pages; dropping `Pages` (a query stopped) cancels it.
-pub(super) struct Pages<'a> {
-    plan: &'a QueryPlan,
-    selector: Option<Arc<Selector>>,
+pub(super) struct Pages {
+    reader: Arc<PageReader>,
     pages: mpsc::Receiver<Result<Fetched, QueryError>>,
-    fetcher: AbortOnDrop,
+    fetcher: AbortOnDropHandle<()>,
     /// What follows the last page received; `None` until the first.
     then: Option<Then>,
     fetched: u64,
@@ -40,11 +31,11 @@ pub(super) struct Pages<'a> {
     columns: Option<Vec<String>>,
 }
 
-/// A page as the fetcher read it: its body, and the page itself (without its records when a
-/// selector reads them from the body later).
-struct Fetched {
-    body: Body,
-    page: Value,
+/// A page as the fetcher read it: its body, and the page read far enough to page on (its
+/// rows are read from the body later).
+pub(super) struct Fetched {
+    pub body: Body,
+    pub page: Page,
     then: Then,
 }
 
@@ -61,21 +52,12 @@ enum Then {
     Held,
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// What the fetcher needs, owned: it runs on its own task.
 struct Fetcher {
     api: ApiClient,
     call: Call,
     cursor: Cursor,
-    selector: Option<Arc<Selector>>,
-    decoder: Decoder,
+    reader: Arc<PageReader>,
     max_pages: Option<u64>,
     max_records: Option<u64>,
     /// Pages fetched, and the records they held.
@@ -108,24 +90,15 @@ impl Fetcher {
     /// Fetches the page of `request`, reads it, and turns `request` into the next page's.
     async fn page(&mut self, request: &mut RequestSpec) -> Result<Fetched, QueryError> {
         let body = self.api.fetch(request, &self.call).await?;
-        // The selector reads the page without its records (they are read later, cell by cell).
-        let (page, count) = match &self.selector {
-            Some(selector) => selector
-                .outline(body.text()?)
-                .map_err(|e| body.not_json(e))?,
-            None => {
-                let page = body.json()?;
-                self.decoder
-                    .check(&page)
-                    .map_err(|why| body.bad_page(why))?;
-                let count = self.decoder.count(&page);
-                (page, count)
-            }
-        };
+        let page = self.reader.read(body.text()?).map_err(|e| match e {
+            PageError::NotJson(e) => body.not_json(e),
+            PageError::NotRecords(why) => body.bad_page(why),
+        })?;
+        let count = page.count();
         self.fetched += 1;
         self.returned += count as u64;
         self.call.counters.page();
-        let more = self.cursor.advance(&page, count, request);
+        let more = self.cursor.advance(page.fields(), count, request);
         let more = more.map_err(|source| QueryError::Page {
             url: body.url.clone(),
             source,
@@ -144,13 +117,13 @@ impl Fetcher {
     }
 }
 
-impl<'a> Pages<'a> {
+impl Pages {
     pub fn new(
-        plan: &'a QueryPlan,
+        plan: &QueryPlan,
         mut first: RequestSpec,
         api: &ApiClient,
         call: Call,
-        selector: Option<Arc<Selector>>,
+        reader: Arc<PageReader>,
     ) -> Self {
         let mut cursor = Cursor::new(plan.pagination.clone());
         cursor.begin(&mut first);
@@ -158,8 +131,7 @@ impl<'a> Pages<'a> {
             api: api.clone(),
             call,
             cursor,
-            selector: selector.clone(),
-            decoder: plan.decoder.clone(),
+            reader: reader.clone(),
             max_pages: plan.query.max_pages,
             max_records: plan.query.max_records,
             fetched: 0,
@@ -168,10 +140,9 @@ impl<'a> Pages<'a> {
         let (tx, rx) = mpsc::channel(AHEAD);
         let task = tokio::spawn(fetcher.run(first, tx));
         Pages {
-            plan,
-            selector,
+            reader,
             pages: rx,
-            fetcher: AbortOnDrop(task),
+            fetcher: AbortOnDropHandle::new(task),
             then: None,
             fetched: 0,
             total: None,
@@ -179,31 +150,24 @@ impl<'a> Pages<'a> {
         }
     }
 
-    /// The records of the next page, or `None` after the last.
-    pub async fn next(&mut self) -> Result<Option<Batch>, QueryError> {
+    /// The next page, or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Fetched>, QueryError> {
         if self.then.is_some_and(|then| then != Then::More) {
             return Ok(None);
         }
-        let Fetched { body, page, then } = match self.pages.recv().await {
+        let fetched = match self.pages.recv().await {
             Some(page) => page?,
             None => return Err(QueryError::Task(fetcher_end(&mut self.fetcher).await)),
         };
-        self.then = Some(then);
+        self.then = Some(fetched.then);
         self.fetched += 1;
         if self.fetched == 1 {
-            self.total = api_total(&page);
-        }
-        if let Some(selector) = &self.selector {
-            return Ok(Some(Batch::Raw(body, selector.clone())));
+            self.total = api_total(fetched.page.fields());
         }
         if self.columns.is_none() {
-            self.columns = self.plan.decoder.columns_from_response(&page);
+            self.columns = self.reader.declared_columns(&fetched.page);
         }
-        let records = self.plan.decoder.decode(page);
-        Ok(Some(Batch::Records(match &self.plan.query.explode {
-            Some(path) => explode(records, &path.value),
-            None => records,
-        })))
+        Ok(Some(fetched))
     }
 
     /// True while another page is to come.
@@ -232,8 +196,8 @@ impl<'a> Pages<'a> {
 }
 
 /// Why the fetcher hung up without a last page: it panicked or was cancelled.
-async fn fetcher_end(fetcher: &mut AbortOnDrop) -> String {
-    match (&mut fetcher.0).await {
+async fn fetcher_end(fetcher: &mut AbortOnDropHandle<()>) -> String {
+    match fetcher.await {
         Err(err) => err.to_string(),
         Ok(()) => "the page fetcher stopped early".to_owned(),
     }

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::fake_google::{gmail_message, Fault};
+use crate::support::fake_google::{drive_file, gmail_message, Fault};
 use crate::support::{csv_line, finish, Config, OutputOf, Workdir};
 
 const FILES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
@@ -511,4 +511,64 @@ fn a_terminal_gets_progress_bars_that_clear_into_the_summary() {
         "the bars were cleared before the summary"
     );
     assert_eq!(wd.read("output/files.csv").matches("\r\nf0").count(), 250);
+}
+
+/// A fan-out whose every chain lists `files` Drive files, in pages of 1,000, with the parent
+/// message's id as a last column.
+fn spilling_workdir(messages: usize, files: usize) -> Workdir {
+    let wd = Workdir::with_config(Config {
+        gmail_messages: messages,
+        drive_files: files,
+        ..Config::default()
+    });
+    wd.write("queries/messages.toml", MESSAGE_IDS);
+    wd.write(
+        "queries/files_of.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\nfor_each = \"messages\"\n\
+         columns = [\"id\", \"name\", \"owners.emailAddress\", { name = \"message\", value = \"{{ messages.id }}\" }]\n\
+         [params]\npageSize = 1000\nq = \"'{{ messages.id }}' in parents\"\n",
+    );
+    wd
+}
+
+#[test]
+fn chains_past_the_memory_bound_spill_and_give_the_same_bytes() {
+    let (messages, files) = (3, 6000);
+    let wd = spilling_workdir(messages, files);
+    let run = wd.run(&["run", "-vv", "--concurrency", "3"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("a fan-out chain spills its rows"),
+        "the later chains outgrew memory: {}",
+        run.stderr
+    );
+    let mut expected = csv_line(&["id", "name", "owners.emailAddress", "message"]);
+    for m in 0..messages {
+        let message = gmail_message(m);
+        for i in 0..files {
+            let file = drive_file(i);
+            expected.push_str(&csv_line(&[
+                file["id"].as_str().unwrap(),
+                file["name"].as_str().unwrap(),
+                file["owners"][0]["emailAddress"].as_str().unwrap(),
+                message["id"].as_str().unwrap(),
+            ]));
+        }
+    }
+    assert!(wd.read("output/files_of.csv") == expected, "rows differ");
+    assert_eq!(wd.list("output"), ["files_of.csv"], "no spill file is left");
+}
+
+#[test]
+fn a_failed_fan_out_that_spilled_leaves_no_file() {
+    let wd = spilling_workdir(3, 6000);
+    wd.google.configure(|c| c.drive_fail_page = Some(5));
+    let run = wd.run(&["run", "-vv", "--concurrency", "3"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("a fan-out chain spills its rows"),
+        "{}",
+        run.stderr
+    );
+    assert!(wd.list("output").is_empty(), "{:?}", wd.list("output"));
 }

@@ -1,0 +1,126 @@
+//! From a page's text to its rows, for every shape of export: plain lists, default columns,
+//! `explode`, reports (through the [`Decoder`]) and fan-out children (template columns, and the
+//! records whole when a further fan-out reads them). A plain list of records in a top-level
+//! array is read by the structural scan ([`super::stream`]), cells taken from the text; every
+//! other page is parsed by serde_json. Callers see only pages and rows.
+
+use serde_json::Value;
+
+use super::stream::{render_selected, Selector, Stopped};
+use super::{explode, render_row, Column, Decoder, FieldPath, Row};
+
+/// Reads the pages of one query.
+#[derive(Debug)]
+pub struct PageReader {
+    decoder: Decoder,
+    explode: Option<FieldPath>,
+    /// The scan, when the records are a top-level array read for their cells only.
+    selector: Option<Selector>,
+}
+
+/// A page read far enough to page on: its fields, and how many records it holds.
+#[derive(Debug)]
+pub struct Page {
+    /// The whole page, or (when the scan reads the records later) the page without them.
+    fields: Value,
+    count: usize,
+}
+
+/// Why a page cannot be read.
+#[derive(Debug)]
+pub enum PageError {
+    NotJson(serde_json::Error),
+    /// JSON, but not records (the reason, for the message).
+    NotRecords(String),
+}
+
+impl Page {
+    /// The page's fields other than its records (the records too on the parsed path): the
+    /// next-page token, totals, report headers.
+    pub fn fields(&self) -> &Value {
+        &self.fields
+    }
+
+    /// The records it holds (before `explode`).
+    pub fn count(&self) -> usize {
+        self.count
+    }
+}
+
+impl PageReader {
+    /// A reader of `decoder`'s pages into rows of `columns` (the columns as the plan gives
+    /// them; a report that names its columns in its response gets rows of those instead).
+    /// `keep_records`: each row comes with its record, whole (a fan-out reads them).
+    pub fn new(
+        decoder: &Decoder,
+        explode: Option<&FieldPath>,
+        columns: &[Column],
+        keep_records: bool,
+    ) -> Self {
+        let selector = match (decoder, explode, keep_records) {
+            (Decoder::Records(Some(records)), None, false) => Selector::new(records, columns),
+            _ => None,
+        };
+        PageReader {
+            decoder: decoder.clone(),
+            explode: explode.cloned(),
+            selector,
+        }
+    }
+
+    /// Reads `text` far enough to page on, and checks that its records are records.
+    pub fn read(&self, text: &str) -> Result<Page, PageError> {
+        if let Some(selector) = &self.selector {
+            let (fields, count) = selector.outline(text).map_err(PageError::NotJson)?;
+            return Ok(Page { fields, count });
+        }
+        let page: Value = serde_json::from_str(text).map_err(PageError::NotJson)?;
+        self.decoder.check(&page).map_err(PageError::NotRecords)?;
+        let count = self.decoder.count(&page);
+        Ok(Page {
+            fields: page,
+            count,
+        })
+    }
+
+    /// The column names a report's page declares, for reports whose request does not.
+    pub fn declared_columns(&self, page: &Page) -> Option<Vec<String>> {
+        self.decoder.columns_from_response(&page.fields)
+    }
+
+    /// Calls `each` with the row of each record of `page` (read from `text`), in order, and the
+    /// record itself where it was parsed whole (always when the reader keeps records); `each`
+    /// returns false to skip the rest.
+    /// `columns` are those given to [`PageReader::new`], or a report's declared ones;
+    /// `rendered` holds the value of each template column, by column index.
+    pub fn rows<E>(
+        &self,
+        text: &str,
+        page: Page,
+        columns: &[Column],
+        rendered: &[String],
+        mut each: impl FnMut(&Row, Option<Value>) -> Result<bool, E>,
+    ) -> Result<(), Stopped<E>> {
+        let mut row = Row::default();
+        if let Some(selector) = &self.selector {
+            return selector.rows(text, |found| {
+                render_selected(found, columns, rendered, &mut row);
+                each(&row, None)
+            });
+        }
+        let records = self.decoder.decode(page.fields);
+        let records = match &self.explode {
+            Some(path) => explode(records, path),
+            None => records,
+        };
+        for record in records {
+            render_row(&record, columns, rendered, &mut row);
+            match each(&row, Some(record)) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(err) => return Err(Stopped::Row(err)),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,111 @@
+//! One row of an export as the records make it and the sinks write it.
+
+use std::io::{self, Read, Write};
+
+/// The cells one record has, in column order. A column without a cell is a field the record
+/// lacks (missing or null): the sink writes its null text there. Holding only the cells that
+/// exist keeps a row's cost with the fields its record has, not with the columns of the file
+/// (default columns are every scalar of a schema, most of them empty in any one record).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Row {
+    text: String,
+    /// Each cell's column and the end of its text in `text`, columns increasing.
+    cells: Vec<(u32, u32)>,
+}
+
+impl Row {
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.cells.clear();
+    }
+
+    /// Adds the cell of `column` (after every column already added) that `fill` writes; none
+    /// when `fill` returns false (the field is missing or null).
+    pub fn push_with(&mut self, column: usize, fill: impl FnOnce(&mut String) -> bool) {
+        let start = self.text.len();
+        if fill(&mut self.text) {
+            self.cells.push((column as u32, self.text.len() as u32));
+        } else {
+            self.text.truncate(start);
+        }
+    }
+
+    /// Adds `text` as the cell of `column` (after every column already added).
+    pub fn push(&mut self, column: usize, text: &str) {
+        self.push_with(column, |cell| {
+            cell.push_str(text);
+            true
+        });
+    }
+
+    /// The cells, as (column, text), in column order.
+    pub fn cells(&self) -> impl Iterator<Item = (usize, &str)> + '_ {
+        let mut start = 0;
+        self.cells.iter().map(move |&(column, end)| {
+            let text = &self.text[start..end as usize];
+            start = end as usize;
+            (column as usize, text)
+        })
+    }
+
+    /// The row in memory, roughly, in bytes (for buffers that hold rows up to a bound).
+    pub fn footprint(&self) -> usize {
+        self.text.len() + self.cells.len() * 8 + 48
+    }
+
+    /// Writes the row in a compact binary form that [`Row::read_from`] reads back (a fan-out's
+    /// spill file).
+    pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(&(self.cells.len() as u32).to_le_bytes())?;
+        for (column, end) in &self.cells {
+            out.write_all(&column.to_le_bytes())?;
+            out.write_all(&end.to_le_bytes())?;
+        }
+        out.write_all(self.text.as_bytes())
+    }
+
+    /// Reads back a row [`Row::write_to`] wrote.
+    pub fn read_from(input: &mut impl Read) -> io::Result<Row> {
+        let mut row = Row::default();
+        let count = read_u32(input)? as usize;
+        row.cells.reserve(count);
+        for _ in 0..count {
+            row.cells.push((read_u32(input)?, read_u32(input)?));
+        }
+        let len = row.cells.last().map_or(0, |&(_, end)| end as usize);
+        let mut text = vec![0; len];
+        input.read_exact(&mut text)?;
+        row.text =
+            String::from_utf8(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok(row)
+    }
+}
+
+fn read_u32(input: &mut impl Read) -> io::Result<u32> {
+    let mut bytes = [0; 4];
+    input.read_exact(&mut bytes)?;
+    Ok(u32::from_le_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_in_order_and_back_from_their_binary_form() {
+        let mut row = Row::default();
+        row.push(0, "a");
+        row.push_with(1, |_| false);
+        row.push(2, "");
+        row.push(5, "ünï");
+        let cells: Vec<(usize, &str)> = row.cells().collect();
+        assert_eq!(cells, [(0, "a"), (2, ""), (5, "ünï")]);
+        let mut bytes = Vec::new();
+        row.write_to(&mut bytes).unwrap();
+        Row::default().write_to(&mut bytes).unwrap();
+        let mut input = &bytes[..];
+        assert_eq!(Row::read_from(&mut input).unwrap(), row);
+        assert_eq!(Row::read_from(&mut input).unwrap(), Row::default());
+        assert!(input.is_empty());
+    }
+}

@@ -1,0 +1,108 @@
+//! The columns' paths as a tree, which the structural scan ([`super::scan`]) walks a record
+//! with, and the values it finds. (Its own file so that the scan and the selector that drives
+//! it ([`super::stream`]) do not import each other.)
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::Segment;
+
+/// The column paths as a tree of keys and indexes.
+#[derive(Debug, Default)]
+pub(super) struct Node {
+    /// Columns whose path ends here.
+    pub(super) ends: Vec<usize>,
+    /// Where the paths go on by a key (`owners` → `emailAddress`).
+    pub(super) keys: Vec<(String, Node)>,
+    /// Where they go on by an array index (`owners` → `[0]`).
+    pub(super) indexes: Vec<(usize, Node)>,
+    /// Every column below this node with the rest of its path (used when the value here is
+    /// kept whole because a column also ends here).
+    below: Vec<(usize, Vec<Segment>)>,
+}
+
+impl Node {
+    /// Adds the column `column`, whose path goes on from here by `path`.
+    pub(super) fn insert(&mut self, column: usize, path: &[Segment]) {
+        match path.split_first() {
+            None => self.ends.push(column),
+            Some((first, rest)) => {
+                self.below.push((column, path.to_vec()));
+                let child = match first {
+                    Segment::Key(key) => child_at(&mut self.keys, key),
+                    Segment::Index(index) => child_at(&mut self.indexes, index),
+                };
+                child.insert(column, rest);
+            }
+        }
+    }
+
+    /// True when no path goes on from here.
+    pub(super) fn is_leaf(&self) -> bool {
+        self.keys.is_empty() && self.indexes.is_empty()
+    }
+
+    pub(super) fn child(&self, key: &str) -> Option<&Node> {
+        // (Most keys differ from a column's in length or first byte: no byte comparison then.)
+        let first = key.as_bytes().first();
+        self.keys
+            .iter()
+            .find(|(k, _)| k.len() == key.len() && k.as_bytes().first() == first && k == key)
+            .map(|(_, n)| n)
+    }
+
+    pub(super) fn index_child(&self, index: usize) -> Option<&Node> {
+        self.indexes
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, n)| n)
+    }
+
+    /// Adds what the columns reach in `value`, the whole value at this node: the columns that
+    /// end here take it as it is, the deeper ones read their part of it.
+    pub(super) fn take_whole<'de>(&self, value: Value, found: &mut [Vec<Found<'de>>]) {
+        for (column, rest) in &self.below {
+            let mut at = Vec::new();
+            super::select(&value, rest, &mut at);
+            found[*column].extend(at.into_iter().map(|v| Found::Value(v.clone())));
+        }
+        if !value.is_null() {
+            push_each(found, &self.ends, Found::Value(value));
+        }
+    }
+}
+
+/// The child of `children` under `label`, made if new.
+fn child_at<'a, L: PartialEq + Clone>(children: &'a mut Vec<(L, Node)>, label: &L) -> &'a mut Node {
+    let at = match children.iter().position(|(l, _)| l == label) {
+        Some(at) => at,
+        None => {
+            children.push((label.clone(), Node::default()));
+            children.len() - 1
+        }
+    };
+    &mut children[at].1
+}
+
+/// Adds `value` to the found values of each of `columns`.
+pub(super) fn push_each<'de>(found: &mut [Vec<Found<'de>>], columns: &[usize], value: Found<'de>) {
+    if let Some((last, others)) = columns.split_last() {
+        for column in others {
+            found[*column].push(value.clone());
+        }
+        found[*last].push(value);
+    }
+}
+
+/// A value a column's path reached, borrowed from the page text where it can be (a string
+/// without escapes), so that most cells cost no allocation.
+#[derive(Debug, Clone)]
+pub enum Found<'de> {
+    Str(Cow<'de, str>),
+    /// An array of strings without escapes, borrowed: a cell like an array value's, without
+    /// building one.
+    Strs(Vec<&'de str>),
+    /// Any other value: a number, a boolean, an array or an object (never null).
+    Value(Value),
+}

@@ -1,0 +1,71 @@
+//! Where a query's rows go. A [`Sink`] is told the columns first, then takes rows, then either
+//! commits (the output appears whole, atomically) or is dropped (the previous output stays as
+//! it was). [`open`] picks the implementation for a query; today every output is CSV
+//! ([`csv`]). Another format is one file beside it and one line in [`open`].
+
+mod csv;
+
+use std::path::{Path, PathBuf};
+
+use crate::plan::QueryPlan;
+use crate::query::CsvSettings;
+use crate::records::{Column, Row};
+
+pub use self::csv::{remove_stale_temp_files, CsvOptions, CsvSink};
+
+/// One output being written.
+pub trait Sink: Send {
+    /// Starts the output with its columns (their names today; the types the Discovery schema
+    /// gives them travel with the columns when a format needs them). Called once, before any
+    /// row.
+    fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError>;
+
+    /// Adds one row: a cell for each field the record has, the null text for the others.
+    fn write_row(&mut self, row: &Row) -> Result<(), SinkError>;
+
+    /// Puts the output in place, whole. Dropping a sink instead leaves no trace of it.
+    fn commit(self: Box<Self>) -> Result<(), SinkError>;
+}
+
+/// The sink of `plan`'s output under `out_dir` (`None` for `output = false`), its options from
+/// the query and, where the query sets none, from `csv_defaults` (the command line).
+pub fn open(
+    plan: &QueryPlan,
+    out_dir: &Path,
+    csv_defaults: &CsvSettings,
+) -> Result<Option<Box<dyn Sink>>, SinkError> {
+    let Some(file) = &plan.output else {
+        return Ok(None);
+    };
+    let (options, null) = plan.query.csv.or(csv_defaults).resolve();
+    let sink = CsvSink::create(&out_dir.join(file), &options, &null)?;
+    Ok(Some(Box::new(sink)))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot create {}: {source}", .path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot replace {}: {source}", .path.display())]
+    Persist {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot append to {}: its header is {existing:?} but this query writes {new:?}; remove `append`, or move the old file away", .path.display())]
+    HeaderMismatch {
+        path: PathBuf,
+        existing: Vec<String>,
+        new: Vec<String>,
+    },
+}
