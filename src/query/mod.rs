@@ -233,19 +233,6 @@ impl CsvSettings {
             header: self.header.or(defaults.header),
         }
     }
-
-    /// The sink's options (unset ones at their defaults) and the null text.
-    pub fn resolve(&self) -> (crate::sink::CsvOptions, String) {
-        let default = crate::sink::CsvOptions::default();
-        let options = crate::sink::CsvOptions {
-            delimiter: self.delimiter.unwrap_or(default.delimiter),
-            bom: self.bom.unwrap_or(default.bom),
-            excel_safe: self.excel_safe.unwrap_or(default.excel_safe),
-            append: self.append.unwrap_or(default.append),
-            header: self.header.unwrap_or(default.header),
-        };
-        (options, self.null.clone().unwrap_or_default())
-    }
 }
 
 /// A delimiter is one ASCII character other than a quote or a line break.

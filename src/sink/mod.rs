@@ -37,9 +37,23 @@ pub fn open(
     let Some(file) = &plan.output else {
         return Ok(None);
     };
-    let (options, null) = plan.query.csv.or(csv_defaults).resolve();
+    let (options, null) = csv_options(&plan.query.csv.or(csv_defaults));
     let sink = CsvSink::create(&out_dir.join(file), &options, &null)?;
     Ok(Some(Box::new(sink)))
+}
+
+/// The CSV sink's options from a query's settings (unset ones at their defaults), and the
+/// null text.
+fn csv_options(settings: &CsvSettings) -> (CsvOptions, String) {
+    let default = CsvOptions::default();
+    let options = CsvOptions {
+        delimiter: settings.delimiter.unwrap_or(default.delimiter),
+        bom: settings.bom.unwrap_or(default.bom),
+        excel_safe: settings.excel_safe.unwrap_or(default.excel_safe),
+        append: settings.append.unwrap_or(default.append),
+        header: settings.header.unwrap_or(default.header),
+    };
+    (options, settings.null.clone().unwrap_or_default())
 }
 
 #[derive(Debug, thiserror::Error)]
