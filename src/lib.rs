@@ -1,11 +1,12 @@
 //! gscrape: saved TOML query files → any Google API described by Discovery → paginated,
 //! streamed CSV.
 //!
-//! The flow of a run, one module per step:
-//! [`query`] (files → `Query`) → [`discovery`] (documents) → [`plan`] (query checked against its
-//! method) → [`api`] (requests, pagination, sending) → [`records`] (records → rows) →
-//! [`sink`] (CSV file, replaced only when complete), driven by [`run`]. [`app`] is the command
-//! layer the binary calls.
+//! The flow of a run, one module per step (README, "How it works", says more):
+//! [`settings`] (flags, environment, config files) → [`query`] (files → `Query`) →
+//! [`discovery`] (documents) → [`plan`] (query checked against its method, with [`apis`]) →
+//! [`auth`] (tokens) → [`api`] (requests, pagination, sending, over [`http`]) → [`records`]
+//! (pages → rows) → [`sink`] (outputs, replaced only when complete), driven by [`run`] and
+//! shown by [`report`]. [`app`] is the command layer the binary calls.
 
 pub mod api;
 pub mod apis;
