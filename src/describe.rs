@@ -151,6 +151,11 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "Columns may name a field (`a.b`), an element (`a[0].b`), an element by a field's value \
+         (`a[name=X].b`), or fallbacks (`path = [\"a.b\", \"a.c\"]`)."
+    );
     write_scopes(&mut out, method);
     out
 }

@@ -157,7 +157,7 @@ pub(super) fn partial_response(
     } else {
         let needs: Vec<FieldPath> = columns
             .iter()
-            .filter_map(path_of)
+            .flat_map(paths_of)
             .chain(query.explode.as_ref().map(|e| e.value.clone()))
             .collect();
         let mut missing: Vec<String> = Vec::new();
@@ -194,10 +194,12 @@ pub(super) fn partial_response(
     Some(selection)
 }
 
-fn path_of(column: &Column) -> Option<FieldPath> {
+/// The record fields a column reads (each fallback path of a `FirstOf`).
+fn paths_of(column: &Column) -> Vec<FieldPath> {
     match &column.source {
-        ColumnSource::Path(path) => Some(path.clone()),
-        ColumnSource::Template(_) => None,
+        ColumnSource::Path(path) => vec![path.clone()],
+        ColumnSource::FirstOf(paths) => paths.clone(),
+        ColumnSource::Template(_) => Vec::new(),
     }
 }
 
@@ -210,7 +212,7 @@ fn selectable_keys<'a>(
 ) -> Vec<&'a str> {
     let mut keys = Vec::new();
     let mut current = record.map(|r| schema::resolve(doc, r));
-    for key in path.keys() {
+    for key in path.selection_keys() {
         keys.push(key);
         let Some(schema) = current else { continue };
         let mut next = schema.properties.get(key).map(|s| schema::resolve(doc, s));

@@ -53,7 +53,7 @@ impl QueryPlan {
         let request = &self.request;
         let columns = self.columns.iter().filter_map(|c| match &c.source {
             ColumnSource::Template(source) => Some(source.as_str()),
-            ColumnSource::Path(_) => None,
+            ColumnSource::Path(_) | ColumnSource::FirstOf(_) => None,
         });
         request
             .path_params

@@ -176,7 +176,10 @@ pub(super) fn columns(
             let result = match (&column.value.source, record) {
                 (ColumnSource::Template(source), _) => check(source),
                 (ColumnSource::Path(path), Some(record)) => check_path(doc, record, path),
-                (ColumnSource::Path(_), None) => Ok(()),
+                (ColumnSource::FirstOf(paths), Some(record)) => paths
+                    .iter()
+                    .try_for_each(|path| check_path(doc, record, path)),
+                (ColumnSource::Path(_) | ColumnSource::FirstOf(_), None) => Ok(()),
             };
             if let Err(message) = result {
                 problems.push(query.problem(column.line, Some("columns".to_owned()), message));

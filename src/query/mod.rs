@@ -379,15 +379,21 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
                         line,
                     });
                 }
-                let path = entry.path.as_deref().unwrap_or_default();
-                match FieldPath::parse(path) {
-                    Ok(parsed) => Some(Located {
-                        value: Column {
-                            header: entry.name.clone().unwrap_or_else(|| path.to_owned()),
-                            source: ColumnSource::Path(parsed),
-                        },
-                        line,
-                    }),
+                let texts = entry.path.clone().unwrap_or_default();
+                let parsed: Result<Vec<FieldPath>, _> =
+                    texts.iter().map(|t| FieldPath::parse(t)).collect();
+                match parsed {
+                    Ok(mut paths) => {
+                        let header = entry.name.clone().unwrap_or_else(|| texts.join("|"));
+                        let source = match paths.len() {
+                            1 => ColumnSource::Path(paths.remove(0)),
+                            _ => ColumnSource::FirstOf(paths),
+                        };
+                        Some(Located {
+                            value: Column { header, source },
+                            line,
+                        })
+                    }
                     Err(err) => {
                         problems.push(problem(line, Some("columns"), err.to_string()));
                         None

@@ -105,8 +105,17 @@ pub(super) enum OutputSetting {
 #[derive(Debug)]
 pub(super) struct ColumnEntry {
     pub name: Option<String>,
-    pub path: Option<String>,
+    /// One path, or several to fall back between (the first present and not empty).
+    pub path: Option<Vec<String>>,
     pub value: Option<String>,
+}
+
+/// `path = "a.b"` or `path = ["a.b", "a.c"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMore {
+    One(String),
+    More(Vec<String>),
 }
 
 impl<'de> Deserialize<'de> for ColumnEntry {
@@ -124,7 +133,7 @@ impl<'de> Deserialize<'de> for ColumnEntry {
             fn visit_str<E: de::Error>(self, path: &str) -> Result<ColumnEntry, E> {
                 Ok(ColumnEntry {
                     name: None,
-                    path: Some(path.to_owned()),
+                    path: Some(vec![path.to_owned()]),
                     value: None,
                 })
             }
@@ -134,7 +143,15 @@ impl<'de> Deserialize<'de> for ColumnEntry {
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "name" => name = Some(map.next_value::<String>()?),
-                        "path" => path = Some(map.next_value::<String>()?),
+                        "path" => {
+                            path = Some(match map.next_value::<OneOrMore>()? {
+                                OneOrMore::One(one) => vec![one],
+                                OneOrMore::More(paths) if !paths.is_empty() => paths,
+                                OneOrMore::More(_) => {
+                                    return Err(de::Error::custom("`path = []` names no field"))
+                                }
+                            })
+                        }
                         "value" => value = Some(map.next_value::<String>()?),
                         other => {
                             return Err(de::Error::unknown_field(other, &["name", "path", "value"]))

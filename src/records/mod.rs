@@ -37,6 +37,9 @@ pub struct Column {
 pub enum ColumnSource {
     /// A field of the record.
     Path(FieldPath),
+    /// The first of these fields that is present and not empty (`start.dateTime`, else
+    /// `start.date` for an all-day event).
+    FirstOf(Vec<FieldPath>),
     /// A template (e.g. `{{ messages.id }}`, a field of the parent record in a fan-out),
     /// rendered once per request chain and the same for each of its records.
     Template(String),
@@ -200,6 +203,15 @@ fn fill_row(
     for (i, column) in columns.iter().enumerate() {
         match &column.source {
             ColumnSource::Path(path) => row.push_with(i, |cell| cell_of(i, path, cell)),
+            ColumnSource::FirstOf(paths) => row.push_with(i, |text| {
+                // `text` is the row's buffer: each try writes after what is there, and a try
+                // that finds nothing is cut back off.
+                let start = text.len();
+                paths.iter().any(|path| {
+                    text.truncate(start);
+                    cell_of(i, path, text) && text.len() > start
+                })
+            }),
             ColumnSource::Template(_) => row.push(i, rendered.get(i).map_or("", String::as_str)),
         }
     }
@@ -217,6 +229,10 @@ fn render_cell(record: &Value, path: &[Segment], out: &mut String) -> bool {
                 None => return false,
             },
             (Segment::Index(i), Value::Array(items)) => match items.get(*i) {
+                Some(next) => next,
+                None => return false,
+            },
+            (Segment::Match { key, value }, node) => match path::matching(node, key, value) {
                 Some(next) => next,
                 None => return false,
             },
@@ -271,6 +287,11 @@ fn select<'a>(value: &'a Value, path: &[Segment], found: &mut Vec<&'a Value>) {
         }
         (Segment::Index(i), Value::Array(items)) => {
             if let Some(next) = items.get(*i) {
+                select(next, rest, found);
+            }
+        }
+        (Segment::Match { key, value }, node) => {
+            if let Some(next) = path::matching(node, key, value) {
                 select(next, rest, found);
             }
         }

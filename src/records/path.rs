@@ -1,4 +1,5 @@
-//! Field paths into JSON records: `id`, `owners.emailAddress`, `owners[0].emailAddress`.
+//! Field paths into JSON records: `id`, `owners.emailAddress`, `owners[0].emailAddress`, and
+//! an element picked by a field's value: `payload.headers[name=Subject].value`.
 
 use std::fmt;
 
@@ -9,6 +10,9 @@ pub enum Segment {
     Key(String),
     /// One element of an array.
     Index(usize),
+    /// The first element of an array whose field `key` has the text `value`
+    /// (`headers[name=Subject]`).
+    Match { key: String, value: String },
 }
 
 /// A parsed path. Its text form is kept for headers and messages.
@@ -19,7 +23,7 @@ pub struct FieldPath {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid path {text:?}: {why} (write it as `a.b`, `a[0].b`)")]
+#[error("invalid path {text:?}: {why} (write it as `a.b`, `a[0].b`, `a[name=value].b`)")]
 pub struct PathError {
     pub text: String,
     pub why: &'static str,
@@ -32,7 +36,7 @@ impl FieldPath {
             why,
         };
         let mut segments = Vec::new();
-        for part in text.split('.') {
+        for part in split_outside_brackets(text) {
             let (key, mut rest) = match part.find('[') {
                 Some(at) => part.split_at(at),
                 None => (part, ""),
@@ -45,10 +49,19 @@ impl FieldPath {
             }
             while let Some(inner) = rest.strip_prefix('[') {
                 let close = inner.find(']').ok_or_else(|| err("unclosed `[`"))?;
-                let index = inner[..close]
-                    .parse()
-                    .map_err(|_| err("an index must be a whole number"))?;
-                segments.push(Segment::Index(index));
+                let inside = &inner[..close];
+                segments.push(match inside.split_once('=') {
+                    Some((key, value)) if !key.trim().is_empty() => Segment::Match {
+                        key: key.trim().to_owned(),
+                        value: value.trim().to_owned(),
+                    },
+                    Some(_) => return Err(err("a `[field=value]` needs a field name")),
+                    None => Segment::Index(
+                        inside
+                            .parse()
+                            .map_err(|_| err("an index must be a whole number"))?,
+                    ),
+                });
                 rest = &inner[close + 1..];
             }
             if !rest.is_empty() {
@@ -59,6 +72,13 @@ impl FieldPath {
             text: text.to_owned(),
             segments,
         })
+    }
+
+    /// True when a step picks an element by a field's value (read on the general path).
+    pub fn has_match(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::Match { .. }))
     }
 
     /// A path of one key, taken as written (a report column such as `ga:date` or `a.b`).
@@ -85,6 +105,7 @@ impl FieldPath {
             .try_fold(value, |node, segment| match segment {
                 Segment::Key(key) => node.get(key.as_str()),
                 Segment::Index(i) => node.get(*i),
+                Segment::Match { key, value } => matching(node, key, value),
             })
     }
 
@@ -93,9 +114,57 @@ impl FieldPath {
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.segments.iter().filter_map(|s| match s {
             Segment::Key(k) => Some(k.as_str()),
-            Segment::Index(_) => None,
+            Segment::Index(_) | Segment::Match { .. } => None,
         })
     }
+
+    /// The keys a partial response must name for this path: up to an array whose element is
+    /// picked by a field's value, which comes back whole (the field must come back too).
+    pub fn selection_keys(&self) -> Vec<&str> {
+        let mut keys = Vec::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Key(key) => keys.push(key.as_str()),
+                Segment::Index(_) => {}
+                Segment::Match { .. } => break,
+            }
+        }
+        keys
+    }
+}
+
+/// The first element of the array `node` whose field `key` reads `value` (a string as it is,
+/// a number or boolean as its JSON text).
+pub fn matching<'a>(
+    node: &'a serde_json::Value,
+    key: &str,
+    value: &str,
+) -> Option<&'a serde_json::Value> {
+    node.as_array()?.iter().find(|item| match item.get(key) {
+        Some(serde_json::Value::String(text)) => text == value,
+        Some(serde_json::Value::Number(number)) => number.to_string() == value,
+        Some(serde_json::Value::Bool(flag)) => value == if *flag { "true" } else { "false" },
+        _ => false,
+    })
+}
+
+/// `text` split at the dots that are not inside `[...]` (a matched value may hold a dot).
+fn split_outside_brackets(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (at, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            '.' if depth == 0 => {
+                parts.push(&text[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 impl fmt::Display for FieldPath {
@@ -120,6 +189,30 @@ mod tests {
             FieldPath::parse("rows[1][2]").unwrap().segments(),
             [Key("rows".into()), Index(1), Index(2)]
         );
+    }
+
+    #[test]
+    fn picks_an_element_by_a_field() {
+        let p = FieldPath::parse("payload.headers[name=Subject].value").unwrap();
+        assert_eq!(
+            p.segments(),
+            [
+                Key("payload".into()),
+                Key("headers".into()),
+                Match {
+                    key: "name".into(),
+                    value: "Subject".into()
+                },
+                Key("value".into())
+            ]
+        );
+        let record = serde_json::json!({"payload": {"headers": [
+            {"name": "From", "value": "a@x"}, {"name": "Subject", "value": "Hi"},
+            {"name": "Subject", "value": "second"}]}});
+        assert_eq!(p.lookup(&record), Some(&serde_json::json!("Hi")));
+        let dotted = FieldPath::parse("items[host=a.example].port").unwrap();
+        assert_eq!(dotted.segments().len(), 3);
+        assert!(FieldPath::parse("a[=x]").is_err());
     }
 
     #[test]

@@ -32,6 +32,16 @@ impl Selector {
         let [Segment::Key(records)] = records.segments() else {
             return None;
         };
+        // Columns that pick an element by a field's value, or fall back between paths, take
+        // the general path.
+        let general = columns.iter().any(|c| match &c.source {
+            ColumnSource::Path(path) => path.has_match(),
+            ColumnSource::FirstOf(_) => true,
+            ColumnSource::Template(_) => false,
+        });
+        if general {
+            return None;
+        }
         let mut root = Node::default();
         for (i, column) in columns.iter().enumerate() {
             if let ColumnSource::Path(path) = &column.source {

@@ -32,6 +32,9 @@ impl Node {
                 let child = match first {
                     Segment::Key(key) => child_at(&mut self.keys, key),
                     Segment::Index(index) => child_at(&mut self.indexes, index),
+                    // Picking by a field's value is the general path's: `Selector::new`
+                    // declines such columns, so none comes here.
+                    Segment::Match { .. } => return,
                 };
                 child.insert(column, rest);
             }

@@ -387,7 +387,9 @@ fn render_columns(
             crate::records::ColumnSource::Template(source) => templates
                 .render(source, context)
                 .map_err(QueryError::Template),
-            crate::records::ColumnSource::Path(_) => Ok(String::new()),
+            crate::records::ColumnSource::Path(_) | crate::records::ColumnSource::FirstOf(_) => {
+                Ok(String::new())
+            }
         })
         .collect()
 }

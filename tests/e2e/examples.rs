@@ -74,10 +74,14 @@ fn the_fan_out_example_fetches_each_listed_message() {
         8,
         "a header and the 7 listed messages: {csv}"
     );
-    assert!(csv.starts_with(
-        "id,threadId,internalDate,snippet,headers\r\n\
-         m01000,t0,1700000000000,\"Hello, number 0 — ünïcode\",\"[{\"\"name\"\":\"\"Subject\"\",\"\"value\"\":\"\"Subject 0\"\"},"
-    ), "{csv}");
+    assert!(
+        csv.starts_with(
+            "id,threadId,internalDate,snippet,subject,from,date\r\n\
+             m01000,t0,1700000000000,\"Hello, number 0 — ünïcode\",Subject 0,Ann <ann@example.com>,\r\n\
+             m01001,t0,1700000001000,\"Hello, number 1 — ünïcode\",Subject 1,Ann <ann@example.com>,\r\n"
+        ),
+        "each header picked by its name: {csv}"
+    );
     let gets = wd.google.seen_under("/gmail/v1/users/me/messages/");
     assert_eq!(
         gets[0].target,
@@ -134,4 +138,33 @@ fn the_first_run_needs_no_google_account() {
         run.stderr
     );
     assert!(wd.google.seen_under("/drive/").is_empty());
+}
+
+#[test]
+fn the_calendar_example_keeps_all_day_events() {
+    let wd = Workdir::new();
+    copy_examples(&wd);
+    let run = wd.run(&["run", "--only", "calendar_events"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let csv = wd.read("output/calendar_events.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "id,status,summary,start,end,attendees");
+    assert_eq!(
+        lines[1],
+        "ev0,confirmed,Meeting 0,2025-03-01T09:00:00Z,2025-03-01T10:00:00Z,a@example.com;b@example.com"
+    );
+    assert_eq!(
+        lines[3], "ev2,confirmed,Meeting 2,2025-03-03,2025-03-04,a@example.com;b@example.com",
+        "an all-day event's start.date, where start.dateTime is absent"
+    );
+    let fields = wd.google.seen_under("/calendar/")[0]
+        .query()
+        .into_iter()
+        .find(|(name, _)| name == "fields")
+        .unwrap()
+        .1;
+    assert_eq!(
+        fields,
+        "items(id,status,summary,start(dateTime,date),end(dateTime,date),attendees/email),nextPageToken"
+    );
 }

@@ -1014,14 +1014,26 @@ pub fn gmail_message(i: usize) -> Value {
     })
 }
 
+/// Calendar event number `i`; every fifth, from the third, lasts all day (Google then sends
+/// `start.date`, not `start.dateTime`).
 pub fn calendar_event(i: usize) -> Value {
+    let (start, end) = match i % 5 == 2 {
+        true => (
+            json!({"date": format!("2025-03-{:02}", i + 1)}),
+            json!({"date": format!("2025-03-{:02}", i + 2)}),
+        ),
+        false => (
+            json!({"dateTime": format!("2025-03-{:02}T09:00:00Z", i + 1)}),
+            json!({"dateTime": format!("2025-03-{:02}T10:00:00Z", i + 1)}),
+        ),
+    };
     json!({
         "kind": "calendar#event",
         "id": format!("ev{i}"),
         "status": "confirmed",
         "summary": format!("Meeting {i}"),
-        "start": {"dateTime": format!("2025-03-{:02}T09:00:00Z", i + 1)},
-        "end": {"dateTime": format!("2025-03-{:02}T10:00:00Z", i + 1)},
+        "start": start,
+        "end": end,
         "attendees": [{"email": "a@example.com"}, {"email": "b@example.com"}]
     })
 }
