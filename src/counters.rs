@@ -9,6 +9,8 @@ pub struct Counters {
     retries: AtomicU64,
     pages: AtomicU64,
     records: AtomicU64,
+    /// The records the API says the whole result has (0: it does not say).
+    total: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -18,6 +20,8 @@ pub struct Snapshot {
     pub retries: u64,
     pub pages: u64,
     pub records: u64,
+    /// The API's total of records, when it tells one.
+    pub total: Option<u64>,
 }
 
 impl Counters {
@@ -37,12 +41,17 @@ impl Counters {
         self.records.fetch_add(n, Ordering::Relaxed);
     }
 
+    pub fn set_total(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             pages: self.pages.load(Ordering::Relaxed),
             records: self.records.load(Ordering::Relaxed),
+            total: Some(self.total.load(Ordering::Relaxed)).filter(|t| *t > 0),
         }
     }
 }

@@ -43,12 +43,20 @@ impl Bars {
         for (_, bar, counters) in bars.iter() {
             let now = counters.snapshot();
             let secs = bar.elapsed().as_secs_f64().max(0.001);
+            let rate = now.records as f64 / secs;
             let mut message = format!(
-                "{} pages · {} records · {:.0}/s",
-                now.pages,
-                now.records,
-                now.records as f64 / secs
+                "{} pages · {} records · {rate:.0}/s",
+                now.pages, now.records
             );
+            if let Some(total) = now.total.filter(|t| *t >= now.records) {
+                // The API told the size of the whole result: a percentage and an ETA.
+                let percent = 100.0 * now.records as f64 / total as f64;
+                let left = (total - now.records) as f64 / rate.max(0.001);
+                message.push_str(&format!(
+                    " · {percent:.0}% of {total} · ETA {}",
+                    humantime::format_duration(Duration::from_secs(left.round() as u64))
+                ));
+            }
             if now.retries > 0 {
                 message.push_str(&format!(" · {} retries", now.retries));
             }

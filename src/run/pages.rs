@@ -98,6 +98,12 @@ impl Fetcher {
         self.fetched += 1;
         self.returned += count as u64;
         self.call.counters.page();
+        if self.fetched == 1 {
+            // The API's own total, for a progress bar's percentage and ETA.
+            if let Some(total) = api_total(page.fields()) {
+                self.call.counters.set_total(total.value);
+            }
+        }
         let more = self.cursor.advance(page.fields(), count, request);
         let more = more.map_err(|source| QueryError::Page {
             url: body.url.clone(),

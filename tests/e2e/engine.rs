@@ -572,3 +572,37 @@ fn a_failed_fan_out_that_spilled_leaves_no_file() {
     );
     assert!(wd.list("output").is_empty(), "{:?}", wd.list("output"));
 }
+
+#[test]
+fn a_terminal_bar_shows_a_percentage_and_eta_when_the_api_tells_the_total() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed to give the run a terminal");
+        return;
+    }
+    let wd = Workdir::with_config(Config {
+        gmail_messages: 9,
+        latency: Duration::from_millis(150),
+        ..Config::default()
+    });
+    wd.write(
+        "queries/messages.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+         columns = [\"id\"]\n[params]\nuserId = \"me\"\nmaxResults = 2\n",
+    );
+    let binary = env!("CARGO_BIN_EXE_gscrape");
+    let output = wd
+        .command(&[])
+        .env("TERM", "xterm")
+        .env("COLUMNS", "120")
+        .output_of_program("script", &["-qec", &format!("{binary} run"), "/dev/null"]);
+    let screen = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{screen}");
+    assert!(
+        screen.contains("% of 9 · ETA "),
+        "resultSizeEstimate = 9 gives a percentage: {screen:?}"
+    );
+}
