@@ -11,6 +11,8 @@ pub struct Counters {
     records: AtomicU64,
     /// The records the API says the whole result has (0: it does not say).
     total: AtomicU64,
+    /// Records a `where` filter left out.
+    dropped: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -22,6 +24,8 @@ pub struct Snapshot {
     pub records: u64,
     /// The API's total of records, when it tells one.
     pub total: Option<u64>,
+    /// Records a `where` filter left out.
+    pub dropped: u64,
 }
 
 impl Counters {
@@ -41,6 +45,10 @@ impl Counters {
         self.records.fetch_add(n, Ordering::Relaxed);
     }
 
+    pub fn dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub fn set_total(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
     }
@@ -52,6 +60,7 @@ impl Counters {
             pages: self.pages.load(Ordering::Relaxed),
             records: self.records.load(Ordering::Relaxed),
             total: Some(self.total.load(Ordering::Relaxed)).filter(|t| *t > 0),
+            dropped: self.dropped.load(Ordering::Relaxed),
         }
     }
 }

@@ -194,6 +194,19 @@ impl Templates {
         paths
     }
 
+    /// The names a `where` expression reads (`mimeType`, `owners`), or what is wrong with it.
+    pub fn expression_reads(&self, source: &str) -> Result<Vec<String>, String> {
+        let expression = self.env.compile_expression(source).map_err(|e| {
+            format!(
+                "invalid expression {source:?}: {}",
+                e.detail().unwrap_or("")
+            )
+        })?;
+        let mut names: Vec<String> = expression.undeclared_variables(true).into_iter().collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Renders `source` (or returns it as is when it is not a template).
     pub fn render(&self, source: &str, context: &Value) -> Result<String, String> {
         if !is_template(source) {
@@ -202,6 +215,35 @@ impl Templates {
         self.env
             .render_str(source, context)
             .map_err(|e| format!("cannot render {source:?}: {e}"))
+    }
+}
+
+/// A compiled `where` expression: true for the records to keep. Compiled once per query, in an
+/// environment of its own that lives as long as the process (an expression borrows its
+/// environment, and an export's filter is used until the run ends).
+pub struct RecordFilter {
+    source: String,
+    expression: minijinja::Expression<'static, 'static>,
+}
+
+impl RecordFilter {
+    pub fn new(source: &str) -> Result<Self, String> {
+        let env: &'static Environment<'static> = Box::leak(Box::new(Environment::new()));
+        let expression = env
+            .compile_expression_owned(source.to_owned())
+            .map_err(|e| format!("invalid expression {source:?}: {e}"))?;
+        Ok(RecordFilter {
+            source: source.to_owned(),
+            expression,
+        })
+    }
+
+    /// Whether `record` is kept; an expression that cannot be evaluated is an error.
+    pub fn keeps(&self, record: &serde_json::Value) -> Result<bool, String> {
+        self.expression
+            .eval(Value::from(minijinja::value::Serde(record)))
+            .map(|value| value.is_true())
+            .map_err(|e| format!("`where = {:?}`: {e}", self.source))
     }
 }
 

@@ -98,6 +98,7 @@ pub(super) fn partial_response(
     decoder: &Decoder,
     record: Option<&Schema>,
     columns: &[Column],
+    filter_reads: &[FieldPath],
     pagination: &Pagination,
     problems: &mut Vec<Problem>,
 ) -> Option<PartialResponse> {
@@ -159,6 +160,7 @@ pub(super) fn partial_response(
             .iter()
             .flat_map(paths_of)
             .chain(query.explode.as_ref().map(|e| e.value.clone()))
+            .chain(filter_reads.iter().cloned())
             .collect();
         let mut missing: Vec<String> = Vec::new();
         if needs.is_empty() && !selection.require_whole_record() {

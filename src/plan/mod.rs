@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::api::{Pagination, RequestTemplate};
 use crate::discovery::{Document, Method};
 use crate::query::{Problem, Query};
-use crate::records::{Column, ColumnSource, Decoder};
+use crate::records::{Column, ColumnSource, Decoder, FieldPath};
 use crate::template::{is_template, Templates};
 pub use fields::{add_child_reads, PartialResponse};
 pub use output::shared_outputs;
@@ -202,6 +202,20 @@ pub fn plan(
             problems.push(query.problem(None, Some("subject".to_owned()), message));
         }
     }
+    // The fields a `where` filter reads come back too (it reads the record's own fields).
+    let filter_reads: Vec<FieldPath> = match &query.filter {
+        None => Vec::new(),
+        Some(filter) => match templates.expression_reads(&filter.value) {
+            Ok(names) => names
+                .iter()
+                .filter_map(|n| FieldPath::parse(n).ok())
+                .collect(),
+            Err(message) => {
+                problems.push(query.problem(filter.line, Some("where".to_owned()), message));
+                Vec::new()
+            }
+        },
+    };
     let fields = match problems.is_empty() {
         true => fields::partial_response(
             query,
@@ -210,6 +224,7 @@ pub fn plan(
             &decoder,
             record.as_ref(),
             &columns,
+            &filter_reads,
             &pagination,
             &mut problems,
         ),

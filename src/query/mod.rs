@@ -41,6 +41,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "vars",
     "paginate",
     "explode",
+    "where",
 ];
 
 /// The top-level keys whose strings are rendered as templates (of `columns`, only the
@@ -98,6 +99,8 @@ pub struct Query {
     pub paginate: Option<Located<Paginate>>,
     /// One CSV row per element of this nested array of each record.
     pub explode: Option<Located<FieldPath>>,
+    /// `where`: only the records for which this expression is true are written.
+    pub filter: Option<Located<String>>,
 }
 
 /// `[paginate]`, checked: how an API gscrape does not know pages.
@@ -578,6 +581,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         vars,
         paginate,
         explode,
+        filter: raw.filter.map(|f| Located {
+            line: at(f.span()),
+            value: f.into_inner(),
+        }),
     })
 }
 

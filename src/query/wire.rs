@@ -37,6 +37,9 @@ pub(super) struct QueryFile {
     pub vars: Option<Spanned<toml::Table>>,
     pub paginate: Option<Spanned<PaginateTable>>,
     pub explode: Option<Spanned<String>>,
+    /// A row filter: a minijinja expression over the record's top-level fields.
+    #[serde(rename = "where")]
+    pub filter: Option<Spanned<String>>,
 }
 
 /// `[paginate]`: how an API not known to gscrape pages, one variant per `style`; a style or a

@@ -93,11 +93,18 @@ fn differing_total(report: &QueryReport) -> Option<String> {
 
 fn note(report: &QueryReport) -> String {
     match &report.status {
-        Status::Ok(_) => match (stopped_by(&report.status), differing_total(report)) {
-            (Some(cap), _) => format!("cut short by {cap}"),
-            (None, Some(total)) => total,
-            (None, None) => String::new(),
-        },
+        Status::Ok(_) => {
+            let mut notes = Vec::new();
+            match (stopped_by(&report.status), differing_total(report)) {
+                (Some(cap), _) => notes.push(format!("cut short by {cap}")),
+                (None, Some(total)) => notes.push(total),
+                (None, None) => {}
+            }
+            if report.counters.dropped > 0 {
+                notes.push(format!("{} left out by `where`", report.counters.dropped));
+            }
+            notes.join("; ")
+        }
         Status::Failed { .. } | Status::Interrupted | Status::Cancelled => {
             let file = match report
                 .output
@@ -129,6 +136,8 @@ struct QuerySummary<'a> {
     pages: u64,
     requests: u64,
     retries: u64,
+    /// Records a `where` filter left out.
+    dropped: u64,
     seconds: f64,
     output: Option<String>,
     /// True when `output` was replaced by this run's export.
@@ -157,6 +166,7 @@ pub fn json(reports: &[QueryReport], exit_code: u8) -> String {
             pages: r.counters.pages,
             requests: r.counters.requests,
             retries: r.counters.retries,
+            dropped: r.counters.dropped,
             seconds: (r.seconds * 1000.0).round() / 1000.0,
             output: r.output.as_ref().map(|p| p.display().to_string()),
             written: matches!(r.status, Status::Ok(_)) && r.output.is_some(),

@@ -364,14 +364,15 @@ async fn execute(
     Ok((stop, total))
 }
 
-/// The reader of `plan`'s pages; `keep_records` when a fan-out reads the records.
+/// The reader of `plan`'s pages; `keep_records` when a fan-out reads the records (a `where`
+/// filter reads them too).
 fn page_reader(plan: &QueryPlan, keep_records: bool) -> Arc<PageReader> {
     let explode = plan.query.explode.as_ref().map(|path| &path.value);
     Arc::new(PageReader::new(
         &plan.decoder,
         explode,
         &plan.columns,
-        keep_records,
+        keep_records || plan.query.filter.is_some(),
     ))
 }
 

@@ -15,6 +15,7 @@ use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
 use crate::records::{Column, FieldPath, PageReader, Row, Stopped};
 use crate::sink::{self, Sink};
+use crate::template::RecordFilter;
 
 pub(super) struct Output<'a> {
     sink: Option<Box<dyn Sink>>,
@@ -26,6 +27,8 @@ pub(super) struct Output<'a> {
     to_feed: Vec<Value>,
     max_records: Option<u64>,
     written: u64,
+    /// `where`: the records to keep.
+    filter: Option<RecordFilter>,
     counters: &'a Counters,
 }
 
@@ -46,6 +49,12 @@ impl<'a> Output<'a> {
             to_feed: Vec::new(),
             max_records: plan.query.max_records,
             written: 0,
+            filter: match &plan.query.filter {
+                Some(filter) => {
+                    Some(RecordFilter::new(&filter.value).map_err(QueryError::Template)?)
+                }
+                None => None,
+            },
             counters,
         };
         if !plan.columns.is_empty() {
@@ -105,6 +114,17 @@ impl<'a> Output<'a> {
     pub fn write_row(&mut self, row: &Row, record: Option<Value>) -> Result<bool, QueryError> {
         if self.is_full() {
             return Ok(false);
+        }
+        if let Some(filter) = &self.filter {
+            // The reader keeps every record whole when the query has a filter.
+            let keep = match &record {
+                Some(record) => filter.keeps(record).map_err(QueryError::Template)?,
+                None => true,
+            };
+            if !keep {
+                self.counters.dropped(1);
+                return Ok(true);
+            }
         }
         if let Some(sink) = &mut self.sink {
             sink.write_row(row)?;

@@ -374,3 +374,51 @@ fn a_child_reading_a_field_its_parent_lacks_is_refused() {
         run.stdout
     );
 }
+
+#[test]
+fn a_where_filter_keeps_the_records_it_is_true_for_and_the_summary_counts_the_rest() {
+    let wd = Workdir::with_config(Config {
+        drive_files: 20,
+        ..Config::default()
+    });
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+         columns = [\"id\", \"name\"]\nwhere = \"mimeType != 'text/csv' and starred\"\n",
+    );
+    let run = wd.run(&["run", "--summary-json", "summary.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut expected = csv_line(&["id", "name"]);
+    for i in (0..20).filter(|i| i % 2 == 0 && i % 3 == 0) {
+        expected.push_str(&csv_line(&[&format!("f{i:04}"), &drive_file_name(i)]));
+    }
+    assert_eq!(wd.read("output/files.csv"), expected);
+    assert!(
+        run.stderr
+            .contains("output/files.csv  16 left out by `where`"),
+        "{}",
+        run.stderr
+    );
+    let summary: serde_json::Value = serde_json::from_str(&wd.read("summary.json")).unwrap();
+    assert_eq!(summary["queries"][0]["dropped"], 16);
+    assert_eq!(
+        fields_sent(&wd, "/drive/"),
+        [Some(
+            "files(id,name,mimeType,starred),nextPageToken".to_owned()
+        )],
+        "the fields the filter reads are asked for"
+    );
+
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\nwhere = \"mimeType !=\"\n",
+    );
+    let run = wd.run(&["validate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with("error  queries/files.toml:4: where: invalid expression \"mimeType !=\""),
+        "{}",
+        run.stdout
+    );
+}
