@@ -200,6 +200,11 @@ pub struct RunArgs {
     )]
     pub out_dir: PathBuf,
 
+    /// `--output -`: write the one query run to standard output (its format from its output
+    /// name or `format`, CSV by default) instead of a file.
+    #[arg(long, value_name = "-", value_parser = parse_stdout)]
+    pub output: Option<String>,
+
     /// Run only the query with this name (repeatable).
     #[arg(long, value_name = "NAME")]
     pub only: Vec<String>,
@@ -393,6 +398,18 @@ fn parse_qps(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(qps) if qps > 0.0 && qps.is_finite() => Ok(qps),
         _ => Err("a number of requests a second above 0, e.g. 5 or 0.5".to_owned()),
+    }
+}
+
+/// `--output` takes `-` (standard output) only: files are named in the query files.
+fn parse_stdout(text: &str) -> Result<String, String> {
+    match text {
+        "-" => Ok(text.to_owned()),
+        _ => Err(
+            "only `-` (standard output): name output files with each query's `output` key, \
+                  and their directory with --out-dir"
+                .to_owned(),
+        ),
     }
 }
 

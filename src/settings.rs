@@ -58,6 +58,8 @@ pub struct RunSettings {
     pub only: Vec<String>,
     pub vars: Vec<(String, String)>,
     pub out_dir: PathBuf,
+    /// `--output -`: the one query's rows to standard output.
+    pub stdout: bool,
     pub concurrency: NonZeroUsize,
     pub qps: Option<f64>,
     pub retry: RetryPolicy,
@@ -280,6 +282,7 @@ impl RunSettings {
         let RunArgs {
             paths,
             out_dir,
+            output,
             only,
             concurrency,
             qps,
@@ -304,6 +307,7 @@ impl RunSettings {
             only,
             vars,
             out_dir,
+            stdout: output.is_some(),
             concurrency,
             qps,
             retry: retry_policy(Some(max_retries)),

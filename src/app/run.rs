@@ -124,7 +124,7 @@ async fn run_window(
     interrupt: &CancellationToken,
 ) -> Result<Vec<QueryReport>, Exit> {
     let retry = args.retry.clone();
-    let (plans, mut problems, templates) = prepare(
+    let (mut plans, mut problems, templates) = prepare(
         &args.paths,
         &args.only,
         &args.vars,
@@ -153,6 +153,9 @@ async fn run_window(
         }
     }
     fail_on(&problems)?;
+    if args.stdout {
+        to_stdout(&mut plans, window.is_some())?;
+    }
     if let Some(summary) = &args.summary_json {
         let same = |a: &std::path::Path, b: &std::path::Path| matches!((std::path::absolute(a), std::path::absolute(b)), (Ok(a), Ok(b)) if a == b);
         let clash = plans.iter().find(|plan| {
@@ -188,7 +191,8 @@ async fn run_window(
             return Err(Exit::Invalid);
         }
     }
-    for output in plans.iter().filter_map(|plan| plan.output.as_ref()) {
+    let files = plans.iter().filter_map(|plan| plan.output.as_ref());
+    for output in files.filter(|o| !crate::sink::is_stdout(o)) {
         for stale in crate::sink::remove_stale_temp_files(&args.out_dir.join(output)) {
             tracing::info!(
                 "removed {}, left by an earlier run that was killed",
@@ -249,6 +253,42 @@ async fn run_window(
         .map(|(plan, auth)| Job { plan, auth })
         .collect();
     Ok(run_all(jobs, api, options, templates, reporter, interrupt.clone()).await)
+}
+
+/// `--output -`: the one query's output goes to standard output, in the format of its output
+/// name or `format` (CSV when it has neither). Refused (exit 2) for several queries, a
+/// backfill (several runs) and an xlsx workbook (not a stream).
+fn to_stdout(plans: &mut [crate::plan::QueryPlan], backfill: bool) -> Result<(), Exit> {
+    use crate::query::{Format, OutputFormat};
+    let refuse = |why: String| {
+        crate::say!("error: --output - {why}");
+        Err(Exit::Invalid)
+    };
+    let [plan] = plans else {
+        let names: Vec<&str> = plans.iter().map(|p| p.query.name.as_str()).collect();
+        return refuse(format!(
+            "writes one query to standard output, and this run has {} ({}); pick one with --only NAME",
+            plans.len(),
+            names.join(", ")
+        ));
+    };
+    if backfill {
+        return refuse("writes one export; a backfill (--from, --to) makes one per window".into());
+    }
+    if plan.output.is_none() {
+        plan.format = OutputFormat {
+            format: plan.query.format.unwrap_or(Format::Csv),
+            gzip: false,
+        };
+    }
+    if plan.format.format == Format::Xlsx {
+        return refuse(format!(
+            "cannot stream {}'s xlsx workbook; write it to a file",
+            plan.query.name
+        ));
+    }
+    plan.output = Some(crate::sink::STDOUT.into());
+    Ok(())
 }
 
 /// Problems found before any request: printed, exit 2.

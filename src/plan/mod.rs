@@ -42,11 +42,18 @@ pub struct QueryPlan {
     pub columns: Vec<Column>,
     /// The CSV under the output directory (its name rendered); `None` for `output = false`.
     pub output: Option<std::path::PathBuf>,
+    /// Its format (from its name and `format`); CSV for `output = false`.
+    pub format: crate::query::OutputFormat,
     /// The partial response asked for (`fields`), if the method takes one.
     pub fields: Option<PartialResponse>,
 }
 
 impl QueryPlan {
+    /// True when its sink writes each record's JSON text (NDJSON).
+    pub fn keeps_raw_records(&self) -> bool {
+        self.output.is_some() && self.format.format == crate::query::Format::Ndjson
+    }
+
     /// The templates rendered while the query runs: request values, body strings, template
     /// columns and the subject.
     pub fn templates(&self) -> Vec<&str> {
@@ -196,6 +203,7 @@ pub fn plan(
         ));
     }
     let output = output::output_path(query, templates, &mut problems);
+    let format = output::output_format(query, output.as_deref(), &mut problems);
     // Rendered per parent record in a fan-out, else once before the run (app::auth).
     if let Some(subject) = query.subject.as_deref().filter(|s| is_template(s)) {
         if let Err(message) = check(subject) {
@@ -235,6 +243,7 @@ pub fn plan(
     }
     let mut plan = QueryPlan {
         output,
+        format,
         fields,
         query: query.clone(),
         method: method.clone(),

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::QueryPlan;
-use crate::query::{Problem, Query};
+use crate::query::{Format, OutputFormat, Problem, Query};
 use crate::template::Templates;
 
 /// Two queries writing one file would lose one export: a problem for the later one.
@@ -65,4 +65,50 @@ pub(super) fn output_path(
             None
         }
     }
+}
+
+/// The format of the output `name` (see [`OutputFormat::resolve`]), and the CSV options that
+/// do not fit it: a TSV's delimiter is a tab, and only a plain CSV or TSV is appended to.
+pub(super) fn output_format(
+    query: &Query,
+    name: Option<&std::path::Path>,
+    problems: &mut Vec<Problem>,
+) -> OutputFormat {
+    let Some(name) = name else {
+        return OutputFormat::default();
+    };
+    let format = match OutputFormat::resolve(name, query.format) {
+        Ok(format) => format,
+        Err(message) => {
+            problems.push(query.problem(None, Some("format".to_owned()), message));
+            return OutputFormat::default();
+        }
+    };
+    if format.format == Format::Xlsx {
+        problems.push(query.problem(
+            None,
+            Some("format".to_owned()),
+            "gscrape does not write xlsx workbooks yet: use .csv, .tsv or .ndjson".to_owned(),
+        ));
+    }
+    let csv = matches!(format.format, Format::Csv | Format::Tsv);
+    if format.format == Format::Tsv && query.csv.delimiter.is_some_and(|d| d != b'\t') {
+        problems.push(query.problem(
+            None,
+            Some("delimiter".to_owned()),
+            "a TSV file is delimited by tabs; drop `delimiter`, or write a .csv".to_owned(),
+        ));
+    }
+    if query.csv.append == Some(true) && (!csv || format.gzip) {
+        problems.push(query.problem(
+            None,
+            Some("append".to_owned()),
+            format!(
+                "only a plain CSV or TSV file is appended to, not this {}{} file",
+                format.format,
+                if format.gzip { ".gz" } else { "" }
+            ),
+        ));
+    }
+    format
 }

@@ -1,6 +1,7 @@
 //! Query files: one TOML file is one saved query. [`parse`] turns the text into a [`Query`]
 //! (syntax, keys and types); [`crate::plan`] then checks it against its Discovery document.
 
+mod format;
 mod load;
 mod wire;
 
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use crate::records::{Column, ColumnSource, FieldPath};
 
+pub use format::{Format, OutputFormat};
 pub use load::{load_queries, query_files, LoadError};
 pub use wire::RequestLocation;
 
@@ -26,6 +28,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "records",
     "columns",
     "output",
+    "format",
     "max_pages",
     "max_records",
     "subject",
@@ -81,6 +84,8 @@ pub struct Query {
     pub columns: Option<Vec<Located<Column>>>,
     /// Relative path of the CSV under the output directory; `None` for `output = false`.
     pub output: Option<PathBuf>,
+    /// `format`: the output's format whatever its name says.
+    pub format: Option<Format>,
     pub max_pages: Option<u64>,
     pub max_records: Option<u64>,
     /// The Workspace user a service account acts as (domain-wide delegation).
@@ -453,6 +458,24 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             }
         },
     };
+    let format = raw
+        .format
+        .as_ref()
+        .and_then(|f| match Format::parse(f.get_ref()) {
+            Some(format) => Some(format),
+            None => {
+                problems.push(problem(
+                    at(f.span()),
+                    Some("format"),
+                    format!(
+                        "{:?} is not a format gscrape writes: use {}",
+                        f.get_ref(),
+                        Format::NAMES
+                    ),
+                ));
+                None
+            }
+        });
     let explode = raw
         .explode
         .as_ref()
@@ -558,6 +581,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         records,
         columns,
         output,
+        format,
         max_pages: raw.max_pages.map(|n| n.into_inner().get()),
         max_records: raw.max_records.map(|n| n.into_inner().get()),
         subject: raw.subject.map(|s| s.into_inner()),

@@ -22,6 +22,7 @@ pub(super) struct QueryFile {
     pub records: Option<Spanned<String>>,
     pub columns: Option<Vec<Spanned<ColumnEntry>>>,
     pub output: Option<Spanned<OutputSetting>>,
+    pub format: Option<Spanned<String>>,
     pub max_pages: Option<Spanned<NonZeroU64>>,
     pub max_records: Option<Spanned<NonZeroU64>>,
     pub subject: Option<Spanned<String>>,

@@ -266,6 +266,14 @@ fn render_found(found: &[&Value], out: &mut String) -> bool {
     true
 }
 
+/// The values `path` reaches in `record` (none when missing or null; a key applied to an
+/// array applies to each element).
+pub fn path_values<'a>(record: &'a Value, path: &FieldPath) -> Vec<&'a Value> {
+    let mut found = Vec::new();
+    select(record, path.segments(), &mut found);
+    found
+}
+
 /// Collects the values at `path`; a key applied to an array applies to each element.
 fn select<'a>(value: &'a Value, path: &[Segment], found: &mut Vec<&'a Value>) {
     let Some((first, rest)) = path.split_first() else {

@@ -4,6 +4,7 @@
 //! array is read by the structural scan ([`super::stream`]), cells taken from the text; every
 //! other page is parsed by serde_json. Callers see only pages and rows.
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::stream::{render_selected, Selector, Stopped};
@@ -16,6 +17,8 @@ pub struct PageReader {
     explode: Option<FieldPath>,
     /// The scan, when the records are a top-level array read for their cells only.
     selector: Option<Selector>,
+    /// Each row comes with its record's JSON text ([`Row::raw`]).
+    keep_raw: bool,
 }
 
 /// A page read far enough to page on: its fields, and how many records it holds.
@@ -51,13 +54,17 @@ impl PageReader {
     /// A reader of `decoder`'s pages into rows of `columns` (the columns as the plan gives
     /// them; a report that names its columns in its response gets rows of those instead).
     /// `keep_records`: each row comes with its record, whole (a fan-out reads them).
+    /// `keep_raw`: each row carries its record's JSON text ([`Row::raw`]): as the API sent it
+    /// (key order and number text kept) for a records array or a whole response; for a report
+    /// or an `explode`, whose records gscrape makes, the record serialized.
     pub fn new(
         decoder: &Decoder,
         explode: Option<&FieldPath>,
         columns: &[Column],
         keep_records: bool,
+        keep_raw: bool,
     ) -> Self {
-        let selector = match (decoder, explode, keep_records) {
+        let selector = match (decoder, explode, keep_records || keep_raw) {
             (Decoder::Records(Some(records)), None, false) => Selector::new(records, columns),
             _ => None,
         };
@@ -65,6 +72,7 @@ impl PageReader {
             decoder: decoder.clone(),
             explode: explode.cloned(),
             selector,
+            keep_raw,
         }
     }
 
@@ -108,13 +116,24 @@ impl PageReader {
                 each(&row, None)
             });
         }
+        let raws = match (&self.decoder, &self.explode, self.keep_raw) {
+            (Decoder::Records(path), None, true) => raw_records(text, path.as_ref()),
+            _ => None,
+        };
         let records = self.decoder.decode(page.fields);
         let records = match &self.explode {
             Some(path) => explode(records, path),
             None => records,
         };
-        for record in records {
+        let raws = raws.filter(|raws| raws.len() == records.len());
+        for (i, record) in records.into_iter().enumerate() {
             render_row(&record, columns, rendered, &mut row);
+            if self.keep_raw {
+                match &raws {
+                    Some(raws) => row.set_raw(raws[i].get()),
+                    None => row.set_raw(&record.to_string()),
+                }
+            }
             match each(&row, Some(record)) {
                 Ok(true) => {}
                 Ok(false) => break,
@@ -122,5 +141,61 @@ impl PageReader {
             }
         }
         Ok(())
+    }
+}
+
+/// The JSON text of each record of the page `text` (the array at `path`, or the whole page),
+/// as the API sent it; `None` when the page does not hold them where the path says.
+fn raw_records<'a>(text: &'a str, path: Option<&FieldPath>) -> Option<Vec<&'a RawValue>> {
+    let mut node: &RawValue = serde_json::from_str(text).ok()?;
+    let Some(path) = path else {
+        return Some(vec![node]);
+    };
+    for segment in path.segments() {
+        let next = match segment {
+            super::Segment::Key(key) => {
+                let mut map: std::collections::HashMap<String, &RawValue> =
+                    serde_json::from_str(node.get()).ok()?;
+                map.remove(key)
+            }
+            super::Segment::Index(i) => {
+                let items: Vec<&RawValue> = serde_json::from_str(node.get()).ok()?;
+                items.get(*i).copied()
+            }
+            // A records path names the array by keys and indexes only.
+            super::Segment::Match { .. } => return None,
+        };
+        match next {
+            Some(next) => node = next,
+            None => return Some(Vec::new()),
+        }
+    }
+    match node.get().trim_start().as_bytes().first() {
+        Some(b'[') => serde_json::from_str(node.get()).ok(),
+        Some(b'n') => Some(Vec::new()),
+        _ => Some(vec![node]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_records_keep_the_text() {
+        let text = r#"{"next":"t","data":{"items":[{"z":1,"a":1.50},{"b":"x"}]}}"#;
+        let path = FieldPath::parse("data.items").unwrap();
+        let raws: Vec<&str> = raw_records(text, Some(&path))
+            .unwrap()
+            .iter()
+            .map(|r| r.get())
+            .collect();
+        assert_eq!(raws, [r#"{"z":1,"a":1.50}"#, r#"{"b":"x"}"#]);
+        let missing = FieldPath::parse("data.none").unwrap();
+        assert!(raw_records(text, Some(&missing)).unwrap().is_empty());
+        assert_eq!(
+            raw_records(" {\"a\":1} ", None).unwrap()[0].get(),
+            r#"{"a":1}"#
+        );
     }
 }

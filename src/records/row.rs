@@ -11,12 +11,25 @@ pub struct Row {
     text: String,
     /// Each cell's column and the end of its text in `text`, columns increasing.
     cells: Vec<(u32, u32)>,
+    /// The record's JSON text as the API sent it, when the reader keeps it (NDJSON).
+    raw: Option<String>,
 }
 
 impl Row {
     pub fn clear(&mut self) {
         self.text.clear();
         self.cells.clear();
+        self.raw = None;
+    }
+
+    /// Keeps `json`, the record's text, with the row.
+    pub fn set_raw(&mut self, json: &str) {
+        self.raw = Some(json.to_owned());
+    }
+
+    /// The record's JSON text, when the reader kept it.
+    pub fn raw(&self) -> Option<&str> {
+        self.raw.as_deref()
     }
 
     /// Adds the cell of `column` (after every column already added) that `fill` writes; none
@@ -50,7 +63,7 @@ impl Row {
 
     /// The row in memory, roughly, in bytes (for buffers that hold rows up to a bound).
     pub fn footprint(&self) -> usize {
-        self.text.len() + self.cells.len() * 8 + 48
+        self.text.len() + self.cells.len() * 8 + self.raw.as_ref().map_or(0, String::len) + 72
     }
 
     /// Writes the row in a compact binary form that [`Row::read_from`] reads back (a fan-out's
@@ -61,7 +74,14 @@ impl Row {
             out.write_all(&column.to_le_bytes())?;
             out.write_all(&end.to_le_bytes())?;
         }
-        out.write_all(self.text.as_bytes())
+        out.write_all(self.text.as_bytes())?;
+        match &self.raw {
+            Some(raw) => {
+                out.write_all(&(raw.len() as u32).to_le_bytes())?;
+                out.write_all(raw.as_bytes())
+            }
+            None => out.write_all(&u32::MAX.to_le_bytes()),
+        }
     }
 
     /// Reads back a row [`Row::write_to`] wrote.
@@ -75,8 +95,16 @@ impl Row {
         let len = row.cells.last().map_or(0, |&(_, end)| end as usize);
         let mut text = vec![0; len];
         input.read_exact(&mut text)?;
-        row.text =
-            String::from_utf8(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let utf8 = |bytes| {
+            String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        };
+        row.text = utf8(text)?;
+        let raw_len = read_u32(input)?;
+        if raw_len != u32::MAX {
+            let mut raw = vec![0; raw_len as usize];
+            input.read_exact(&mut raw)?;
+            row.raw = Some(utf8(raw)?);
+        }
         Ok(row)
     }
 }
@@ -98,6 +126,7 @@ mod tests {
         row.push_with(1, |_| false);
         row.push(2, "");
         row.push(5, "ünï");
+        row.set_raw(r#"{"b":1,"a":"ünï"}"#);
         let cells: Vec<(usize, &str)> = row.cells().collect();
         assert_eq!(cells, [(0, "a"), (2, ""), (5, "ünï")]);
         let mut bytes = Vec::new();

@@ -94,16 +94,24 @@ fn differing_total(report: &QueryReport) -> Option<String> {
 fn note(report: &QueryReport) -> String {
     match &report.status {
         Status::Ok(_) => {
-            let mut notes = Vec::new();
-            match (stopped_by(&report.status), differing_total(report)) {
-                (Some(cap), _) => notes.push(format!("cut short by {cap}")),
-                (None, Some(total)) => notes.push(total),
-                (None, None) => {}
-            }
-            if report.counters.dropped > 0 {
-                notes.push(format!("{} left out by `where`", report.counters.dropped));
-            }
-            notes.join("; ")
+            let cause = match (stopped_by(&report.status), differing_total(report)) {
+                (Some(cap), _) => Some(format!("cut short by {cap}")),
+                (None, Some(total)) => Some(total),
+                (None, None) => None,
+            };
+            // The proof of the output: its size, and the start of its SHA-256 (whole in the
+            // JSON summary).
+            let proof = report
+                .written
+                .as_ref()
+                .map(|w| format!("{} bytes, sha256 {}", w.bytes, &w.sha256[..12]));
+            let dropped = (report.counters.dropped > 0)
+                .then(|| format!("{} left out by `where`", report.counters.dropped));
+            [proof, cause, dropped]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ")
         }
         Status::Failed { .. } | Status::Interrupted | Status::Cancelled => {
             let file = match report
@@ -142,6 +150,10 @@ struct QuerySummary<'a> {
     output: Option<String>,
     /// True when `output` was replaced by this run's export.
     written: bool,
+    /// What the output holds, once written: its rows (records), bytes and SHA-256.
+    rows: Option<u64>,
+    bytes: Option<u64>,
+    sha256: Option<&'a str>,
     stopped_by: Option<&'static str>,
     api_total: Option<ApiTotalJson<'a>>,
     /// The kind of failure (`quota_wall`, `auth`, ...), for a scheduler to act on.
@@ -170,6 +182,9 @@ pub fn json(reports: &[QueryReport], exit_code: u8) -> String {
             seconds: (r.seconds * 1000.0).round() / 1000.0,
             output: r.output.as_ref().map(|p| p.display().to_string()),
             written: matches!(r.status, Status::Ok(_)) && r.output.is_some(),
+            rows: r.written.as_ref().map(|_| r.counters.records),
+            bytes: r.written.as_ref().map(|w| w.bytes),
+            sha256: r.written.as_ref().map(|w| w.sha256.as_str()),
             stopped_by: stopped_by(&r.status),
             api_total: r.api_total.as_ref().map(|t| ApiTotalJson {
                 field: &t.field,

@@ -78,8 +78,10 @@ pub struct QueryReport {
     pub status: Status,
     pub counters: Snapshot,
     pub seconds: f64,
-    /// The CSV it writes (written only when the status is `Ok`).
+    /// The file it writes (written only when the status is `Ok`; `-`: standard output).
     pub output: Option<PathBuf>,
+    /// What the output holds, once written.
+    pub written: Option<crate::sink::Written>,
     pub api_total: Option<ApiTotal>,
 }
 
@@ -273,13 +275,20 @@ async fn run_job(
         .plan
         .output
         .as_ref()
-        .map(|o| shared.options.out_dir.join(o));
+        .map(|o| match crate::sink::is_stdout(o) {
+            true => o.clone(),
+            false => shared.options.out_dir.join(o),
+        });
     let result = tokio::select! {
         result = execute(&job, feed_in, feeds_out, counters.clone(), &shared) => Some(result),
         () = shared.stop.cancelled() => None,
     };
+    let mut written = None;
     let (status, api_total) = match result {
-        Some(Ok((stop, total))) => (Status::Ok(stop), total),
+        Some(Ok((stop, total, proof))) => {
+            written = proof;
+            (Status::Ok(stop), total)
+        }
         Some(Err(err)) => {
             if shared.options.fail_fast {
                 shared.stop.cancel();
@@ -296,6 +305,7 @@ async fn run_job(
         counters: counters.snapshot(),
         seconds: started.elapsed().as_secs_f64(),
         output,
+        written,
         api_total,
     };
     shared.reporter.finished(&report);
@@ -309,7 +319,7 @@ async fn execute(
     feeds_out: Vec<mpsc::Sender<Feed>>,
     counters: Arc<Counters>,
     shared: &Shared,
-) -> Result<(Stop, Option<ApiTotal>), QueryError> {
+) -> Result<(Stop, Option<ApiTotal>, Option<crate::sink::Written>), QueryError> {
     let plan = &job.plan;
     let mut output = Output::create(
         plan,
@@ -360,8 +370,8 @@ async fn execute(
             (stop, None)
         }
     };
-    output.finish().await?;
-    Ok((stop, total))
+    let written = output.finish().await?;
+    Ok((stop, total, written))
 }
 
 /// The reader of `plan`'s pages; `keep_records` when a fan-out reads the records (a `where`
@@ -373,6 +383,7 @@ fn page_reader(plan: &QueryPlan, keep_records: bool) -> Arc<PageReader> {
         explode,
         &plan.columns,
         keep_records || plan.query.filter.is_some(),
+        plan.keeps_raw_records(),
     ))
 }
 

@@ -14,7 +14,7 @@ use crate::counters::Counters;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
 use crate::records::{Column, FieldPath, PageReader, Row, Stopped};
-use crate::sink::{self, Sink};
+use crate::sink::{self, Sink, Written};
 use crate::template::RecordFilter;
 
 pub(super) struct Output<'a> {
@@ -167,18 +167,18 @@ impl<'a> Output<'a> {
         self.written
     }
 
-    /// Tells the children that every record was sent, and commits the sink.
-    pub async fn finish(mut self) -> Result<(), QueryError> {
+    /// Tells the children that every record was sent, and commits the sink: what it wrote.
+    pub async fn finish(mut self) -> Result<Option<Written>, QueryError> {
         // A report with no page of columns at all still leaves a (header-less) file.
         self.begin()?;
         self.feed_children().await;
         for feed in &self.feeds {
             let _ = feed.send(Feed::Done).await;
         }
-        if let Some(sink) = self.sink {
-            sink.commit()?;
+        match self.sink {
+            Some(sink) => Ok(Some(sink.commit()?)),
+            None => Ok(None),
         }
-        Ok(())
     }
 }
 

@@ -1,17 +1,17 @@
-//! The CSV file of one query: RFC 4180 through the csv crate, written row by row into a
-//! temporary file beside the target, and renamed over it only when the export is complete.
-//! A failed or interrupted export leaves the previous file untouched and no partial file —
-//! also when appending: the old file is copied, the copy appended to, and the copy renamed.
+//! The CSV (or TSV) file of one query: RFC 4180 through the csv crate, written row by row into
+//! a [`Stream`] (a temporary file beside the target, renamed over it only when the export is
+//! complete; gzip-compressed for `.gz`; or standard output). A failed or interrupted export
+//! leaves the previous file untouched and no partial file — also when appending: the old file
+//! is copied, the copy appended to, and the copy renamed.
 //!
 //! The options that make a file open cleanly in a spreadsheet live here too: delimiter, BOM,
 //! the formula guard (`excel_safe`), no header.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 
-use tempfile::NamedTempFile;
-
+use super::file::{Stream, Written};
 use super::{Sink, SinkError};
 use crate::records::{Column, Row};
 
@@ -55,8 +55,7 @@ impl Default for CsvOptions {
 /// csv crate's own rules) says it needs quotes. The bytes are the csv crate's: RFC 4180,
 /// quotes only where needed, `""` for a line that would otherwise be empty, CRLF.
 pub struct CsvSink {
-    target: PathBuf,
-    file: NamedTempFile,
+    stream: Stream,
     options: CsvOptions,
     /// Decides which fields need quotes (nothing is written through it).
     quoting: csv_core::Writer,
@@ -68,40 +67,21 @@ pub struct CsvSink {
 }
 
 impl CsvSink {
-    /// Starts an export to `target` (its directory is created): a temporary file beside it,
-    /// locked while the export runs. `null` is the text of an absent cell.
-    pub fn create(target: &Path, options: &CsvOptions, null: &str) -> Result<Self, SinkError> {
-        let create = |source| SinkError::Create {
-            path: target.to_owned(),
-            source,
-        };
-        let dir = target.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(create)?;
-        let file_name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let prefix = format!(".{file_name}.");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
-        #[cfg(unix)]
-        {
-            // NamedTempFile is 0600; an export gets the usual mode (0666 less the umask).
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
-        let file = builder.tempfile_in(dir).map_err(create)?;
-        // Held while the export runs: a later run removes only temporary files nobody holds.
-        // Best effort: where the filesystem has no locks, the cleanup cannot lock them either,
-        // and leaves them.
-        let _ = file.as_file().lock();
+    /// Starts an export to `target` (its directory is created; `-`: standard output),
+    /// gzip-compressed when asked. `null` is the text of an absent cell.
+    pub fn create(
+        target: &Path,
+        options: &CsvOptions,
+        null: &str,
+        gzip: bool,
+    ) -> Result<Self, SinkError> {
+        let stream = Stream::create(target, gzip)?;
         let quoting = csv_core::WriterBuilder::new()
             .delimiter(options.delimiter)
             .terminator(csv_core::Terminator::CRLF)
             .build();
         let mut sink = CsvSink {
-            target: target.to_owned(),
-            file,
+            stream,
             options: options.clone(),
             quoting,
             null_field: Vec::new(),
@@ -143,12 +123,7 @@ impl CsvSink {
     /// Writes out the encoded rows once enough are buffered (`all`: every one).
     fn write_out(&mut self, all: bool) -> Result<(), SinkError> {
         if self.out.len() >= WRITE_AT || (all && !self.out.is_empty()) {
-            self.file
-                .write_all(&self.out)
-                .map_err(|source| SinkError::Write {
-                    path: self.target.clone(),
-                    source,
-                })?;
+            self.stream.put(&self.out)?;
             self.out.clear();
         }
         Ok(())
@@ -159,7 +134,7 @@ impl Sink for CsvSink {
     /// Checks the header of a file appended to and copies it, or starts a new file (BOM,
     /// header row).
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
-        let target = self.target.clone();
+        let target = self.stream.target().to_owned();
         let create = |source| SinkError::Create {
             path: target.clone(),
             source,
@@ -172,16 +147,17 @@ impl Sink for CsvSink {
             None
         };
         let fresh = existing.is_none();
-        let tmp = self.file.as_file_mut();
         if let Some(mut old) = existing {
             if self.options.header {
                 check_header(&target, &mut old, &header, self.options.delimiter)?;
             }
             old.seek(SeekFrom::Start(0)).map_err(create)?;
-            std::io::copy(&mut old, tmp).map_err(create)?;
-            ensure_line_end(tmp).map_err(create)?;
+            std::io::copy(&mut old, &mut self.stream).map_err(create)?;
+            if !ends_line(&mut old).map_err(create)? {
+                self.stream.put(b"\r\n")?;
+            }
         } else if self.options.bom {
-            tmp.write_all(BOM).map_err(create)?;
+            self.stream.put(BOM)?;
         }
         if fresh && self.options.header {
             let null = std::mem::take(&mut self.null_field);
@@ -198,16 +174,9 @@ impl Sink for CsvSink {
     }
 
     /// Writes out, syncs and renames the temporary file over the target.
-    fn commit(mut self: Box<Self>) -> Result<(), SinkError> {
+    fn commit(mut self: Box<Self>) -> Result<Written, SinkError> {
         self.write_out(true)?;
-        let target = self.target;
-        let persist = |source| SinkError::Persist {
-            path: target.clone(),
-            source,
-        };
-        self.file.as_file().sync_all().map_err(persist)?;
-        self.file.persist(&target).map_err(|e| persist(e.error))?;
-        Ok(())
+        self.stream.finish()
     }
 }
 
@@ -254,47 +223,6 @@ fn encode_absent(out: &mut Vec<u8>, delimiter: u8, null: &[u8], from: usize, to:
     }
 }
 
-/// Removes the temporary files of `target` that a killed run left (`.NAME.XXXXXX.tmp`
-/// beside it, this module's pattern): those no live export holds locked and older than a
-/// minute (a file just made is locked a moment later). Returns the paths removed.
-pub fn remove_stale_temp_files(target: &Path) -> Vec<PathBuf> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let Some(target_name) = target.file_name().and_then(|n| n.to_str()) else {
-        return Vec::new();
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    let mut removed = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let old_file = entry
-            .metadata()
-            .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t < minute_ago));
-        if !is_temp_name(name, target_name) || !old_file {
-            continue;
-        }
-        let path = entry.path();
-        let unheld = File::open(&path).is_ok_and(|file| file.try_lock().is_ok());
-        if unheld && std::fs::remove_file(&path).is_ok() {
-            removed.push(path);
-        }
-    }
-    removed
-}
-
-/// `.TARGET.XXXXXX.tmp`: a dot, the target's name, a dot, six random letters or digits.
-fn is_temp_name(name: &str, target: &str) -> bool {
-    let random = name
-        .strip_prefix('.')
-        .and_then(|n| n.strip_prefix(target))
-        .and_then(|n| n.strip_prefix('.'))
-        .and_then(|n| n.strip_suffix(".tmp"));
-    random.is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
 /// The existing file, when it has content to append to.
 fn existing_content(target: &Path) -> std::io::Result<Option<File>> {
     match File::open(target) {
@@ -337,20 +265,12 @@ fn check_header(
     }
 }
 
-/// An old file that does not end its last line gets a line end before new rows.
-fn ensure_line_end(file: &mut File) -> std::io::Result<()> {
-    let len = file.seek(SeekFrom::End(0))?;
-    if len == 0 {
-        return Ok(());
-    }
+/// True when the old file (not empty) ends its last line.
+fn ends_line(file: &mut File) -> std::io::Result<bool> {
     file.seek(SeekFrom::End(-1))?;
     let mut last = [0u8; 1];
     file.read_exact(&mut last)?;
-    file.seek(SeekFrom::End(0))?;
-    if last[0] != b'\n' {
-        file.write_all(b"\r\n")?;
-    }
-    Ok(())
+    Ok(last[0] == b'\n')
 }
 
 /// True for a cell a spreadsheet would read as a formula (numbers such as `-1.5` excepted).
@@ -364,22 +284,6 @@ fn needs_guard(cell: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn temporary_file_names() {
-        assert!(is_temp_name(".files.csv.AbC123.tmp", "files.csv"));
-        assert!(is_temp_name(".a.b.csv.000000.tmp", "a.b.csv"));
-        for other in [
-            "files.csv",
-            ".files.csv.tmp",
-            ".files.csv.AbC12.tmp",
-            ".files.csv.AbC12-.tmp",
-            ".other.csv.AbC123.tmp",
-            ".tmpAbC123",
-        ] {
-            assert!(!is_temp_name(other, "files.csv"), "{other}");
-        }
-    }
 
     #[test]
     fn formula_guard_leaves_numbers_alone() {
@@ -418,7 +322,7 @@ mod tests {
                 delimiter,
                 ..CsvOptions::default()
             };
-            let mut sink = CsvSink::create(&target, &options, null).unwrap();
+            let mut sink = CsvSink::create(&target, &options, null, false).unwrap();
             let columns: Vec<Column> = (0..width)
                 .map(|i| Column::from_path(crate::records::FieldPath::key(&format!("c{i}"))))
                 .collect();

@@ -287,7 +287,9 @@ fn the_summary_says_what_happened_to_each_query() {
         table[1]
     );
     assert!(
-        table[1].ends_with("output/files.csv  cut short by max_pages"),
+        table[1].contains("output/files.csv  ")
+            && table[1].contains(" bytes, sha256 ")
+            && table[1].ends_with("; cut short by max_pages"),
         "{}",
         table[1]
     );
@@ -297,7 +299,7 @@ fn the_summary_says_what_happened_to_each_query() {
         table[2]
     );
     assert!(
-        table[2].ends_with("output/ids.csv"),
+        table[2].contains("output/ids.csv  ") && table[2].contains(" bytes, sha256 "),
         "the estimate matches: no note: {}",
         table[2]
     );
@@ -365,7 +367,7 @@ fn a_templated_output_is_reported_by_its_rendered_name() {
         .lines()
         .find(|l| l.starts_with("files  ok"))
         .unwrap();
-    assert!(row.ends_with(rendered), "{row}");
+    assert!(row.contains(&format!("{rendered}  ")), "{row}");
     assert!(!run.stderr.contains("{{"), "{}", run.stderr);
     let summary: serde_json::Value = serde_json::from_str(&wd.read("summary.json")).unwrap();
     assert_eq!(summary["queries"][0]["output"], rendered);

@@ -47,6 +47,7 @@ fn shipped_examples_run() {
             "bigquery_daily_visits.csv",
             "calendar_events.csv",
             "drive_files.csv",
+            "drive_files.ndjson.gz",
             "ga4_daily_users_2024-03-15.csv",
             "gmail_message_headers.csv",
             "gmail_messages.csv",

@@ -9,6 +9,7 @@ mod describe;
 mod engine;
 mod examples;
 mod fields;
+mod formats;
 mod inputs;
 mod network;
 mod reports;

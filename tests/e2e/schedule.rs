@@ -134,7 +134,8 @@ fn a_backfill_runs_once_per_window_oldest_first() {
         .collect();
     assert_eq!(rows.len(), 3, "one summary row per window: {}", run.stderr);
     assert!(
-        rows[0].ends_with("output/files_2024-03-01.csv  cut short by max_pages"),
+        rows[0].contains("output/files_2024-03-01.csv  ")
+            && rows[0].ends_with("; cut short by max_pages"),
         "{}",
         rows[0]
     );

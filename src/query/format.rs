@@ -1,0 +1,129 @@
+//! The file format of a query's output: from its name (`.csv`, `.tsv`, `.ndjson`/`.jsonl`,
+//! `.xlsx`, `.gz` after the first three), or from the `format` key, which wins over a name
+//! that says nothing (`.txt`) and must agree with one that does.
+
+use std::fmt;
+use std::path::Path;
+
+/// A file format gscrape writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Tsv,
+    Ndjson,
+    Xlsx,
+}
+
+impl Format {
+    pub const NAMES: &'static str = r#""csv", "tsv", "ndjson" or "xlsx""#;
+
+    /// `csv`, `tsv`, `ndjson` (or `jsonl`), `xlsx`.
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "csv" => Some(Format::Csv),
+            "tsv" => Some(Format::Tsv),
+            "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "xlsx" => Some(Format::Xlsx),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Ndjson => "ndjson",
+            Format::Xlsx => "xlsx",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How one output is written: its format, gzip-compressed or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputFormat {
+    pub format: Format,
+    pub gzip: bool,
+}
+
+impl Default for OutputFormat {
+    fn default() -> Self {
+        OutputFormat {
+            format: Format::Csv,
+            gzip: false,
+        }
+    }
+}
+
+impl OutputFormat {
+    /// The format of the output `name`, `key` (the query's `format`) first. A name whose
+    /// extension is another format than `key`, and a compressed xlsx, are errors.
+    pub fn resolve(name: &Path, key: Option<Format>) -> Result<OutputFormat, String> {
+        let file = name
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let (stem, gzip) = match file.strip_suffix(".gz") {
+            Some(stem) => (stem, true),
+            None => (file.as_str(), false),
+        };
+        let by_name = stem
+            .rsplit_once('.')
+            .and_then(|(_, ext)| Format::parse(ext));
+        let format = match (by_name, key) {
+            (Some(named), Some(key)) if named != key => {
+                return Err(format!(
+                    "{:?} names a {named} file but `format = \"{key}\"`; make them agree (or drop `format`)",
+                    name.display().to_string()
+                ))
+            }
+            (_, Some(key)) => key,
+            (Some(named), None) => named,
+            (None, None) => Format::Csv,
+        };
+        if gzip && format == Format::Xlsx {
+            return Err(format!(
+                "{:?}: an xlsx file is compressed already; drop the `.gz`",
+                name.display().to_string()
+            ));
+        }
+        Ok(OutputFormat { format, gzip })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(name: &str, key: Option<Format>) -> Result<(Format, bool), String> {
+        OutputFormat::resolve(Path::new(name), key).map(|f| (f.format, f.gzip))
+    }
+
+    #[test]
+    fn formats_by_name_and_key() {
+        assert_eq!(of("a.csv", None), Ok((Format::Csv, false)));
+        assert_eq!(of("d/a.TSV", None), Ok((Format::Tsv, false)));
+        assert_eq!(of("a.jsonl", None), Ok((Format::Ndjson, false)));
+        assert_eq!(of("a.ndjson.gz", None), Ok((Format::Ndjson, true)));
+        assert_eq!(of("a.csv.gz", None), Ok((Format::Csv, true)));
+        assert_eq!(of("a.gz", None), Ok((Format::Csv, true)));
+        assert_eq!(of("a.txt", None), Ok((Format::Csv, false)));
+        assert_eq!(of("a.xlsx", None), Ok((Format::Xlsx, false)));
+        assert_eq!(
+            of("a.txt", Some(Format::Ndjson)),
+            Ok((Format::Ndjson, false))
+        );
+        assert_eq!(
+            of("a.jsonl", Some(Format::Ndjson)),
+            Ok((Format::Ndjson, false))
+        );
+        assert!(of("a.csv", Some(Format::Ndjson)).is_err());
+        assert!(of("a.xlsx.gz", None).is_err());
+        assert!(of("a.gz", Some(Format::Xlsx)).is_err());
+    }
+}

@@ -1,0 +1,308 @@
+//! What every file format shares: a temporary file beside the target, locked while the export
+//! runs and renamed over the target only when it is complete (a failed or interrupted export
+//! leaves the previous file untouched and no partial file); the cleanup of the temporary files
+//! a killed run left; the byte stream itself (optionally gzip-compressed, or standard output),
+//! counted and hashed as it is written so that the summary can prove the output.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
+
+use super::SinkError;
+
+/// What an output holds, as written: its size and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub bytes: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+/// The standard-output target's name (`--output -`).
+pub const STDOUT: &str = "-";
+
+/// True when `target` is standard output rather than a file.
+pub fn is_stdout(target: &Path) -> bool {
+    target.file_name().is_some_and(|n| n == STDOUT)
+}
+
+/// A temporary file beside `target` (its directory created), locked while the export runs.
+pub fn temp_beside(target: &Path) -> Result<NamedTempFile, SinkError> {
+    let create = |source| SinkError::Create {
+        path: target.to_owned(),
+        source,
+    };
+    let dir = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(create)?;
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!(".{file_name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        // NamedTempFile is 0600; an export gets the usual mode (0666 less the umask).
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let file = builder.tempfile_in(dir).map_err(create)?;
+    // Held while the export runs: a later run removes only temporary files nobody holds.
+    // Best effort: where the filesystem has no locks, the cleanup cannot lock them either,
+    // and leaves them.
+    let _ = file.as_file().lock();
+    Ok(file)
+}
+
+/// Syncs `file` and renames it over `target`.
+pub fn persist(file: NamedTempFile, target: &Path) -> Result<(), SinkError> {
+    let persist = |source| SinkError::Persist {
+        path: target.to_owned(),
+        source,
+    };
+    file.as_file().sync_all().map_err(persist)?;
+    file.persist(target).map_err(|e| persist(e.error))?;
+    Ok(())
+}
+
+/// Where a stream's bytes end up.
+enum Place {
+    Temp(NamedTempFile),
+    Stdout(io::Stdout),
+}
+
+impl Write for Place {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Place::Temp(file) => file.write(buf),
+            Place::Stdout(out) => out.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Place::Temp(file) => file.write_all(buf),
+            Place::Stdout(out) => out.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Place::Temp(file) => file.flush(),
+            Place::Stdout(out) => out.flush(),
+        }
+    }
+}
+
+/// A writer that counts and hashes what goes through it.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+    hash: Sha256,
+}
+
+impl<W: Write> Counted<W> {
+    fn new(inner: W) -> Self {
+        Counted {
+            inner,
+            bytes: 0,
+            hash: Sha256::new(),
+        }
+    }
+
+    fn written(&self) -> Written {
+        let digest = self.hash.clone().finalize();
+        let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Written {
+            bytes: self.bytes,
+            sha256,
+        }
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+enum Layer {
+    Plain(Counted<Place>),
+    Gzip(GzEncoder<Counted<Place>>),
+}
+
+/// The bytes of one streamed output (CSV, TSV, NDJSON): to a temporary file renamed over the
+/// target at [`Stream::finish`], or to standard output; gzip-compressed when asked.
+pub struct Stream {
+    target: PathBuf,
+    layer: Layer,
+}
+
+impl Stream {
+    /// A stream to `target` (standard output for `-`).
+    pub fn create(target: &Path, gzip: bool) -> Result<Self, SinkError> {
+        let place = if is_stdout(target) {
+            Place::Stdout(io::stdout())
+        } else {
+            Place::Temp(temp_beside(target)?)
+        };
+        let counted = Counted::new(place);
+        let layer = match gzip {
+            true => Layer::Gzip(GzEncoder::new(counted, flate2::Compression::default())),
+            false => Layer::Plain(counted),
+        };
+        Ok(Stream {
+            target: target.to_owned(),
+            layer,
+        })
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Writes `bytes`, or says why it could not.
+    pub fn put(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        let result = match &mut self.layer {
+            Layer::Plain(out) => out.write_all(bytes),
+            Layer::Gzip(out) => out.write_all(bytes),
+        };
+        result.map_err(|source| self.write_error(source))
+    }
+
+    /// A failed write: the error, except on standard output closed by its reader (`| head`),
+    /// which ends the run quietly, as the other tools of a pipeline do.
+    fn write_error(&self, source: io::Error) -> SinkError {
+        if source.kind() == io::ErrorKind::BrokenPipe && is_stdout(&self.target) {
+            std::process::exit(0);
+        }
+        SinkError::Write {
+            path: self.target.clone(),
+            source,
+        }
+    }
+
+    /// Ends the stream: the gzip trailer, then the rename over the target (a flush for
+    /// standard output). Returns what was written.
+    pub fn finish(self) -> Result<Written, SinkError> {
+        let target = self.target;
+        let fail = |source: io::Error| {
+            if source.kind() == io::ErrorKind::BrokenPipe && is_stdout(&target) {
+                std::process::exit(0);
+            }
+            SinkError::Write {
+                path: target.clone(),
+                source,
+            }
+        };
+        let mut counted = match self.layer {
+            Layer::Plain(out) => out,
+            Layer::Gzip(out) => out.finish().map_err(fail)?,
+        };
+        counted.flush().map_err(fail)?;
+        let written = counted.written();
+        match counted.inner {
+            Place::Temp(file) => persist(file, &target)?,
+            Place::Stdout(_) => {}
+        }
+        Ok(written)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.layer {
+            Layer::Plain(out) => out.write(buf),
+            Layer::Gzip(out) => out.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Removes the temporary files of `target` that a killed run left (`.NAME.XXXXXX.tmp`
+/// beside it, this module's pattern): those no live export holds locked and older than a
+/// minute (a file just made is locked a moment later). Returns the paths removed.
+pub fn remove_stale_temp_files(target: &Path) -> Vec<PathBuf> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let Some(target_name) = target.file_name().and_then(|n| n.to_str()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let old_file = entry
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t < minute_ago));
+        if !is_temp_name(name, target_name) || !old_file {
+            continue;
+        }
+        let path = entry.path();
+        let unheld = File::open(&path).is_ok_and(|file| file.try_lock().is_ok());
+        if unheld && std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+/// `.TARGET.XXXXXX.tmp`: a dot, the target's name, a dot, six random letters or digits.
+fn is_temp_name(name: &str, target: &str) -> bool {
+    let random = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_prefix(target))
+        .and_then(|n| n.strip_prefix('.'))
+        .and_then(|n| n.strip_suffix(".tmp"));
+    random.is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_file_names() {
+        assert!(is_temp_name(".files.csv.AbC123.tmp", "files.csv"));
+        assert!(is_temp_name(".a.b.csv.000000.tmp", "a.b.csv"));
+        for other in [
+            "files.csv",
+            ".files.csv.tmp",
+            ".files.csv.AbC12.tmp",
+            ".files.csv.AbC12-.tmp",
+            ".other.csv.AbC123.tmp",
+            ".tmpAbC123",
+        ] {
+            assert!(!is_temp_name(other, "files.csv"), "{other}");
+        }
+    }
+
+    #[test]
+    fn counted_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.csv");
+        let mut stream = Stream::create(&target, false).unwrap();
+        stream.put(b"abc").unwrap();
+        let written = stream.finish().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"abc");
+        assert_eq!(written.bytes, 3);
+        assert_eq!(
+            written.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
