@@ -12,7 +12,7 @@ KEEP = {
     "searchconsole.v1.json": {"webmasters.searchanalytics.query"},
     "youtubeAnalytics.v2.json": {"youtubeAnalytics.reports.query"},
     "bigquery.v2.json": {"bigquery.jobs.query", "bigquery.jobs.getQueryResults"},
-    "sheets.v4.json": {"sheets.spreadsheets.values.get"},
+    "sheets.v4.json": {"sheets.spreadsheets.create", "sheets.spreadsheets.get", "sheets.spreadsheets.batchUpdate", "sheets.spreadsheets.values.update", "sheets.spreadsheets.values.append", "sheets.spreadsheets.values.get"},
     "customsearch.v1.json": {"search.cse.list"},
     "discovery.v1.json": {"discovery.apis.list"},
 }

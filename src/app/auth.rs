@@ -39,7 +39,11 @@ pub(super) async fn authorizers_for(
     // first run works before any login. A method with a scope still needs one, at once.
     let credential = match credentials::resolve(settings) {
         Ok(credential) => credential,
-        Err(AuthError::NoCredentials) if plans.iter().all(|p| p.method.scopes.is_empty()) => {
+        Err(AuthError::NoCredentials)
+            if plans
+                .iter()
+                .all(|p| p.method.scopes.is_empty() && p.query.sheet.is_none()) =>
+        {
             Credential::Public
         }
         Err(err) => {
@@ -63,11 +67,26 @@ pub(super) async fn authorizers_for(
                 scopes::least_privilege(&plan.method.scopes).unwrap_or("see `gscrape describe`")
             );
         }
+        for plan in plans.iter().filter(|p| p.query.sheet.is_some()) {
+            if !login.scopes.iter().any(|s| s == scopes::SHEETS_WRITE) {
+                missing = true;
+                crate::say!(
+                    "error: {}: [sheet]: the login of {account} may not write Google Sheets ({}); \
+                     log in again with this query: gscrape auth login --client-secret FILE {}",
+                    plan.query.name,
+                    scopes::SHEETS_WRITE,
+                    plan.query.file.display()
+                );
+            }
+        }
         if missing {
             return Err(Exit::Invalid);
         }
     }
-    let wanted = scopes::scopes_for(plans.iter().map(|p| &p.method));
+    let wanted = scopes::with_sheets(
+        scopes::scopes_for(plans.iter().map(|p| &p.method)),
+        plans.iter().any(|p| p.query.sheet.is_some()),
+    );
     let describe = credential.describe();
     let authorizers = Authorizers::new(credential, wanted, client.clone(), timeout, retry)
         .map_err(|err| auth_failure(&err))?;
@@ -196,6 +215,7 @@ async fn scopes_of_queries(args: &LoginArgs, client: &HyperClient) -> Vec<String
         retry_policy(None),
     );
     let mut methods = Vec::new();
+    let writes_sheets = queries.iter().any(|q| q.sheet.is_some());
     for query in &queries {
         let doc = match &query.discovery {
             Some(path) => source.load_file(path),
@@ -208,7 +228,7 @@ async fn scopes_of_queries(args: &LoginArgs, client: &HyperClient) -> Vec<String
             methods.push(method);
         }
     }
-    scopes::scopes_for(&methods)
+    scopes::with_sheets(scopes::scopes_for(&methods), writes_sheets)
 }
 
 fn status(args: StatusArgs) -> Exit {

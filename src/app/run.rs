@@ -19,6 +19,7 @@ use crate::report::bars::Bars;
 use crate::report::{summary, Lines};
 use crate::run::{run_all, Job, QueryReport, Reporter, RunOptions, Status};
 use crate::settings::RunSettings;
+use crate::sink::sheets::SheetsApi;
 
 pub(super) async fn run(
     args: RunArgs,
@@ -240,12 +241,17 @@ async fn run_window(
             limits.set_rate(api, rate);
         }
     }
+    let sheets = match plans.iter().any(|p| p.query.sheet.is_some()) {
+        true => Some(sheets_api(args, client, retry.clone()).await?),
+        false => None,
+    };
     let api = ApiClient::new(client.clone(), args.timeout, retry, Arc::new(limits));
     let options = RunOptions {
         out_dir: args.out_dir.clone(),
         fail_fast: args.fail_fast,
         fan_out: args.concurrency,
         csv: args.csv.clone(),
+        sheets,
     };
     let jobs = plans
         .into_iter()
@@ -289,6 +295,22 @@ fn to_stdout(plans: &mut [crate::plan::QueryPlan], backfill: bool) -> Result<(),
     }
     plan.output = Some(crate::sink::STDOUT.into());
     Ok(())
+}
+
+/// Where the Sheets API is, from its Discovery document (as any API's requests are made).
+async fn sheets_api(
+    args: &RunSettings,
+    client: &HyperClient,
+    retry: crate::http::retry::RetryPolicy,
+) -> Result<SheetsApi, Exit> {
+    let source = super::discovery_source(&args.discovery, client.clone(), retry);
+    match source.load("sheets", "v4").await {
+        Ok(doc) => Ok(SheetsApi::new(&doc)),
+        Err(err) => {
+            crate::say!("error: [sheet]: cannot load the Sheets API's Discovery document: {err}");
+            Err(Exit::QueryFailed)
+        }
+    }
 }
 
 /// Problems found before any request: printed, exit 2.

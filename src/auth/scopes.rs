@@ -45,6 +45,19 @@ pub fn scopes_for<'a>(methods: impl IntoIterator<Item = &'a Method>) -> Vec<Stri
     chosen
 }
 
+/// The scope that lets a run write a Google Sheet (`[sheet]`). Asked for only by runs and
+/// logins whose queries write one: a read-only export never holds write access.
+pub const SHEETS_WRITE: &str = "https://www.googleapis.com/auth/spreadsheets";
+
+/// The scopes of [`scopes_for`], plus [`SHEETS_WRITE`] when `writes_sheets`.
+pub fn with_sheets(mut scopes: Vec<String>, writes_sheets: bool) -> Vec<String> {
+    if writes_sheets && !scopes.iter().any(|s| s == SHEETS_WRITE) {
+        scopes.push(SHEETS_WRITE.to_owned());
+        scopes.sort();
+    }
+    scopes
+}
+
 /// True when one of the scopes `granted` lets `method` be called.
 pub fn covers(granted: &[String], method: &Method) -> bool {
     method.scopes.is_empty() || method.scopes.iter().any(|s| granted.contains(s))

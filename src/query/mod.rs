@@ -14,7 +14,7 @@ use crate::records::{Column, ColumnSource, FieldPath};
 
 pub use format::{Format, OutputFormat};
 pub use load::{load_queries, query_files, LoadError};
-pub use wire::RequestLocation;
+pub use wire::{RequestLocation, SheetMode};
 
 /// The keys a query file may have at its top level (kept in step with `wire::QueryFile`).
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -45,6 +45,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "paginate",
     "explode",
     "where",
+    "sheet",
 ];
 
 /// The top-level keys whose strings are rendered as templates (of `columns`, only the
@@ -106,6 +107,53 @@ pub struct Query {
     pub explode: Option<Located<FieldPath>>,
     /// `where`: only the records for which this expression is true are written.
     pub filter: Option<Located<String>>,
+    /// `[sheet]`: the Google Sheet the rows are written to.
+    pub sheet: Option<Located<SheetTarget>>,
+}
+
+/// `[sheet]`, checked: which spreadsheet and tab, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetTarget {
+    pub spreadsheet: Spreadsheet,
+    /// The tab's title (default: the query name).
+    pub tab: String,
+    pub mode: SheetMode,
+}
+
+/// The spreadsheet of `[sheet]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spreadsheet {
+    /// One made by the run, titled after the query.
+    New,
+    Id(String),
+}
+
+impl Spreadsheet {
+    /// `"new"`, an id, or a `https://docs.google.com/spreadsheets/d/ID/...` URL (its id).
+    pub fn parse(text: &str) -> Result<Spreadsheet, String> {
+        let text = text.trim();
+        if text == "new" {
+            return Ok(Spreadsheet::New);
+        }
+        let id = match text.split_once("/spreadsheets/d/") {
+            Some((site, rest)) if site.ends_with("docs.google.com") => {
+                rest.split(['/', '?', '#']).next().unwrap_or_default()
+            }
+            Some(_) => "",
+            None if text.contains('/') => "",
+            None => text,
+        };
+        let usable = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        match usable {
+            true => Ok(Spreadsheet::Id(id.to_owned())),
+            false => Err(format!(
+                "{text:?} is not a spreadsheet: give its id, its https://docs.google.com/spreadsheets/d/ID URL, or \"new\""
+            )),
+        }
+    }
 }
 
 /// `[paginate]`, checked: how an API gscrape does not know pages.
@@ -556,6 +604,47 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         }
     });
 
+    let sheet = raw.sheet.as_ref().and_then(|table| {
+        let line = at(table.span());
+        let table = table.get_ref();
+        let spreadsheet = match Spreadsheet::parse(table.spreadsheet.get_ref()) {
+            Ok(spreadsheet) => spreadsheet,
+            Err(message) => {
+                let line = at(table.spreadsheet.span());
+                problems.push(problem(line, Some("sheet.spreadsheet"), message));
+                return None;
+            }
+        };
+        let tab = table
+            .tab
+            .as_ref()
+            .map_or(name.clone(), |t| t.get_ref().clone());
+        if tab.trim().is_empty() || tab.chars().any(char::is_control) || tab.chars().count() > 90 {
+            let line = table.tab.as_ref().and_then(|t| at(t.span())).or(line);
+            problems.push(problem(
+                line,
+                Some("sheet.tab"),
+                format!(
+                    "{tab:?} cannot be a tab title: use 1 to 90 characters, no control characters"
+                ),
+            ));
+            return None;
+        }
+        Some(Located {
+            value: SheetTarget {
+                spreadsheet,
+                tab,
+                mode: table.mode,
+            },
+            line,
+        })
+    });
+    // With `[sheet]`, a CSV is written only when `output` names one.
+    let output = match (&raw.sheet, &raw.output) {
+        (Some(_), None) => None,
+        _ => output,
+    };
+
     problems.extend(unrendered_templates(file, text, &lines));
 
     let discovery = raw
@@ -609,6 +698,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             line: at(f.span()),
             value: f.into_inner(),
         }),
+        sheet,
     })
 }
 
@@ -844,6 +934,37 @@ mod tests {
                 location: Some(RequestLocation::Body),
             }
         );
+    }
+
+    #[test]
+    fn a_spreadsheet_is_new_an_id_or_a_docs_url() {
+        let id = |text| Spreadsheet::parse(text);
+        assert_eq!(id("new"), Ok(Spreadsheet::New));
+        assert_eq!(id("1Bxi-_9"), Ok(Spreadsheet::Id("1Bxi-_9".into())));
+        assert_eq!(
+            id("https://docs.google.com/spreadsheets/d/1Bxi/edit#gid=0"),
+            Ok(Spreadsheet::Id("1Bxi".into()))
+        );
+        assert!(id("https://example.com/spreadsheets/d/1Bxi").is_err());
+        assert!(id("").is_err());
+    }
+
+    /// With `[sheet]`, no CSV unless `output` names one.
+    #[test]
+    fn a_sheet_replaces_the_default_csv() {
+        let head = "api = \"a\"\nversion = \"v\"\nmethod = \"m\"\n";
+        let q = parse_str(&format!("{head}[sheet]\nspreadsheet = \"new\"\n")).unwrap();
+        assert_eq!(q.output, None);
+        let sheet = q.sheet.unwrap().value;
+        assert_eq!(
+            (sheet.tab.as_str(), sheet.mode),
+            ("files", SheetMode::Replace)
+        );
+        let q = parse_str(&format!(
+            "{head}output = \"f.csv\"\n[sheet]\nspreadsheet = \"x\"\nmode = \"append\"\n"
+        ))
+        .unwrap();
+        assert_eq!(q.output, Some(PathBuf::from("f.csv")));
     }
 
     #[test]

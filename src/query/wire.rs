@@ -41,6 +41,27 @@ pub(super) struct QueryFile {
     /// A row filter: a minijinja expression over the record's top-level fields.
     #[serde(rename = "where")]
     pub filter: Option<Spanned<String>>,
+    pub sheet: Option<Spanned<SheetTable>>,
+}
+
+/// `[sheet]`: a Google Sheet the rows go to. The spreadsheet is checked by `super::parse`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SheetTable {
+    /// An id, a `docs.google.com/spreadsheets/d/ID/...` URL, or `"new"`.
+    pub spreadsheet: Spanned<String>,
+    pub tab: Option<Spanned<String>>,
+    #[serde(default)]
+    pub mode: SheetMode,
+}
+
+/// `mode` of `[sheet]`: replace the tab's rows (atomically), or add after them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SheetMode {
+    #[default]
+    Replace,
+    Append,
 }
 
 /// `[paginate]`: how an API not known to gscrape pages, one variant per `style`; a style or a

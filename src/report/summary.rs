@@ -26,9 +26,7 @@ pub fn table(reports: &[QueryReport]) -> String {
                 c.requests.to_string(),
                 c.retries.to_string(),
                 format!("{:.1}", r.seconds),
-                r.output
-                    .as_ref()
-                    .map_or("-".to_owned(), |p| p.display().to_string()),
+                output_cell(r),
                 note(r),
             ]
         })
@@ -130,6 +128,16 @@ fn note(report: &QueryReport) -> String {
     }
 }
 
+/// The CSV's path and the sheet's URL, whichever the query wrote.
+fn output_cell(report: &QueryReport) -> String {
+    let path = report.output.as_ref().map(|p| p.display().to_string());
+    let outputs: Vec<String> = path.into_iter().chain(report.sheet_url.clone()).collect();
+    match outputs.is_empty() {
+        true => "-".to_owned(),
+        false => outputs.join(" "),
+    }
+}
+
 #[derive(Serialize)]
 struct Summary<'a> {
     exit_code: u8,
@@ -154,6 +162,8 @@ struct QuerySummary<'a> {
     rows: Option<u64>,
     bytes: Option<u64>,
     sha256: Option<&'a str>,
+    /// The URL of the Google Sheet written (`[sheet]`).
+    sheet: Option<&'a str>,
     stopped_by: Option<&'static str>,
     api_total: Option<ApiTotalJson<'a>>,
     /// The kind of failure (`quota_wall`, `auth`, ...), for a scheduler to act on.
@@ -185,6 +195,7 @@ pub fn json(reports: &[QueryReport], exit_code: u8) -> String {
             rows: r.written.as_ref().map(|_| r.counters.records),
             bytes: r.written.as_ref().map(|w| w.bytes),
             sha256: r.written.as_ref().map(|w| w.sha256.as_str()),
+            sheet: r.sheet_url.as_deref(),
             stopped_by: stopped_by(&r.status),
             api_total: r.api_total.as_ref().map(|t| ApiTotalJson {
                 field: &t.field,

@@ -27,6 +27,7 @@ use crate::counters::{Counters, Snapshot};
 use crate::error::Failure;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
+use crate::sink::sheets::{SheetContext, SheetError, SheetsApi};
 use crate::sink::SinkError;
 use crate::template::Templates;
 
@@ -82,6 +83,8 @@ pub struct QueryReport {
     pub output: Option<PathBuf>,
     /// What the output holds, once written.
     pub written: Option<crate::sink::Written>,
+    /// The Google Sheet it wrote (`[sheet]`), once written.
+    pub sheet_url: Option<String>,
     pub api_total: Option<ApiTotal>,
 }
 
@@ -115,6 +118,7 @@ impl QueryError {
             QueryError::Page { .. } | QueryError::Task(_) | QueryError::ParentFailed(_) => {
                 Failure::Remote
             }
+            QueryError::Sink(SinkError::Sheet(err)) => err.kind(),
             QueryError::Sink(_) | QueryError::Spill(_) => Failure::LocalIo,
             QueryError::Template(_) => Failure::BadInput,
         }
@@ -137,6 +141,8 @@ pub struct RunOptions {
     pub fan_out: NonZeroUsize,
     /// CSV options from the command line, for what a query does not set.
     pub csv: CsvSettings,
+    /// The Sheets API, when a query writes a sheet.
+    pub sheets: Option<SheetsApi>,
 }
 
 /// A planned query with the credentials it runs with.
@@ -279,8 +285,9 @@ async fn run_job(
             true => o.clone(),
             false => shared.options.out_dir.join(o),
         });
+    let sheet_url = Arc::new(std::sync::OnceLock::new());
     let result = tokio::select! {
-        result = execute(&job, feed_in, feeds_out, counters.clone(), &shared) => Some(result),
+        result = execute(&job, feed_in, feeds_out, counters.clone(), &sheet_url, &shared) => Some(result),
         () = shared.stop.cancelled() => None,
     };
     let mut written = None;
@@ -306,25 +313,33 @@ async fn run_job(
         seconds: started.elapsed().as_secs_f64(),
         output,
         written,
+        sheet_url: sheet_url.get().cloned(),
         api_total,
     };
     shared.reporter.finished(&report);
     report
 }
 
-/// Runs one query: one request chain, or one per parent record for a fan-out.
+/// Runs one query: one request chain, or one per parent record for a fan-out. A sheet it
+/// writes leaves its URL in `sheet_url`.
 async fn execute(
     job: &Job,
     feed_in: Option<mpsc::Receiver<Feed>>,
     feeds_out: Vec<mpsc::Sender<Feed>>,
     counters: Arc<Counters>,
+    sheet_url: &Arc<std::sync::OnceLock<String>>,
     shared: &Shared,
 ) -> Result<(Stop, Option<ApiTotal>, Option<crate::sink::Written>), QueryError> {
     let plan = &job.plan;
+    let sheet = match &plan.query.sheet {
+        Some(_) => Some(sheet_context(job, &counters, sheet_url, shared)?),
+        None => None,
+    };
     let mut output = Output::create(
         plan,
         &shared.options.out_dir,
         &shared.options.csv,
+        sheet,
         feeds_out,
         &counters,
     )?;
@@ -385,6 +400,39 @@ fn page_reader(plan: &QueryPlan, keep_records: bool) -> Arc<PageReader> {
         keep_records || plan.query.filter.is_some(),
         plan.keeps_raw_records(),
     ))
+}
+
+/// How `job` writes its sheet: the run's client, one account for every request (a subject
+/// rendered per parent record has none to give), and the Sheets API.
+fn sheet_context(
+    job: &Job,
+    counters: &Arc<Counters>,
+    url: &Arc<std::sync::OnceLock<String>>,
+    shared: &Shared,
+) -> Result<SheetContext, QueryError> {
+    let endpoint = shared
+        .options
+        .sheets
+        .clone()
+        .ok_or(SinkError::Sheet(SheetError::NoEndpoint))?;
+    let auth = match &job.auth {
+        JobAuth::Fixed(auth) => auth.clone(),
+        JobAuth::PerRecord { .. } => {
+            return Err(QueryError::Template(
+                "[sheet] is written with one account, but `subject` is a per-record template: name one subject, or write a CSV".to_owned(),
+            ))
+        }
+    };
+    Ok(SheetContext {
+        api: shared.api.clone(),
+        call: Call {
+            auth,
+            api: Arc::from("sheets"),
+            counters: counters.clone(),
+        },
+        endpoint,
+        url: url.clone(),
+    })
 }
 
 /// The value of each template column (by column index), for one context.

@@ -14,6 +14,7 @@ use crate::counters::Counters;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
 use crate::records::{Column, FieldPath, PageReader, Row, Stopped};
+use crate::sink::sheets::SheetContext;
 use crate::sink::{self, Sink, Written};
 use crate::template::RecordFilter;
 
@@ -33,16 +34,18 @@ pub(super) struct Output<'a> {
 }
 
 impl<'a> Output<'a> {
-    /// Opens the sink of `plan` under `out_dir`, its columns given when the plan knows them.
+    /// Opens the sink of `plan` (its CSV under `out_dir`, its sheet through `sheet`), its
+    /// columns given when the plan knows them.
     pub fn create(
         plan: &'a QueryPlan,
         out_dir: &Path,
         csv_defaults: &CsvSettings,
+        sheet: Option<SheetContext>,
         feeds: Vec<mpsc::Sender<Feed>>,
         counters: &'a Counters,
     ) -> Result<Self, QueryError> {
         let mut output = Output {
-            sink: sink::open(plan, out_dir, csv_defaults)?,
+            sink: sink::open(plan, out_dir, csv_defaults, sheet)?,
             begun: false,
             columns: Cow::Borrowed(&plan.columns),
             feeds,

@@ -1,13 +1,15 @@
 //! Where a query's rows go. A [`Sink`] is told the columns first, then takes rows, then either
 //! commits (the output appears whole, atomically) or is dropped (the previous output stays as
-//! it was). [`open`] picks the implementation for a query by its format: CSV and TSV
-//! ([`csv`]), NDJSON ([`ndjson`]). What every file shares (the atomic temporary file, gzip,
+//! it was). [`open`] picks the implementation for a query: by its format for `output` — CSV
+//! and TSV ([`csv`]), NDJSON ([`ndjson`]) — and a Google Sheet ([`sheets`]) for `[sheet]`,
+//! both when a query has both. What every file shares (the atomic temporary file, gzip,
 //! standard output, the proof of what was written) is in [`file`]. Another format is one file
 //! beside them and one line in [`open`].
 
 mod csv;
 mod file;
 mod ndjson;
+pub mod sheets;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,7 @@ use crate::records::{Column, Row};
 pub use self::csv::{CsvOptions, CsvSink};
 pub use self::file::{is_stdout, remove_stale_temp_files, Written, STDOUT};
 pub use self::ndjson::NdjsonSink;
+use self::sheets::{SheetContext, SheetError, SheetSink};
 
 /// One output being written.
 pub trait Sink: Send {
@@ -34,16 +37,69 @@ pub trait Sink: Send {
     fn commit(self: Box<Self>) -> Result<Written, SinkError>;
 }
 
-/// The sink of `plan`'s output under `out_dir` (`None` for `output = false`), its options from
-/// the query and, where the query sets none, from `csv_defaults` (the command line).
+/// The sink of `plan`'s outputs: its CSV under `out_dir` (none for `output = false`), its
+/// options from the query and, where the query sets none, from `csv_defaults` (the command
+/// line); and its Google Sheet, written through `sheet` (`[sheet]`). `None` when it has neither.
 pub fn open(
     plan: &QueryPlan,
     out_dir: &Path,
     csv_defaults: &CsvSettings,
+    sheet: Option<SheetContext>,
 ) -> Result<Option<Box<dyn Sink>>, SinkError> {
-    let Some(file) = &plan.output else {
-        return Ok(None);
+    let file = match &plan.output {
+        Some(file) => Some(file_sink(plan, file, out_dir, csv_defaults)?),
+        None => None,
     };
+    let sheet: Option<Box<dyn Sink>> = match &plan.query.sheet {
+        Some(target) => {
+            let context = sheet.ok_or(SheetError::NoEndpoint)?;
+            Some(Box::new(SheetSink::new(
+                plan,
+                target.value.clone(),
+                context,
+            )))
+        }
+        None => None,
+    };
+    Ok(match (file, sheet) {
+        (Some(file), Some(sheet)) => Some(Box::new(Tee { file, sheet })),
+        (file, sheet) => file.or(sheet),
+    })
+}
+
+/// Several outputs of one query (a file and a sheet): each gets every row. They commit in
+/// order, the file first: a file that cannot be put in place drops the sheet, which then stays
+/// as it was. What the file holds is what the summary proves (the sheet is proved by its URL).
+struct Tee {
+    file: Box<dyn Sink>,
+    sheet: Box<dyn Sink>,
+}
+
+impl Sink for Tee {
+    fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
+        self.file.begin(columns)?;
+        self.sheet.begin(columns)
+    }
+
+    fn write_row(&mut self, row: &Row) -> Result<(), SinkError> {
+        self.file.write_row(row)?;
+        self.sheet.write_row(row)
+    }
+
+    fn commit(self: Box<Self>) -> Result<Written, SinkError> {
+        let written = self.file.commit()?;
+        self.sheet.commit()?;
+        Ok(written)
+    }
+}
+
+/// The sink of the file `file` (or standard output), in `plan`'s format.
+fn file_sink(
+    plan: &QueryPlan,
+    file: &Path,
+    out_dir: &Path,
+    csv_defaults: &CsvSettings,
+) -> Result<Box<dyn Sink>, SinkError> {
     let target = match is_stdout(file) {
         true => PathBuf::from(STDOUT),
         false => out_dir.join(file),
@@ -51,7 +107,7 @@ pub fn open(
     let settings = plan.query.csv.or(csv_defaults);
     let gzip = plan.format.gzip;
     let (mut options, null) = csv_options(&settings);
-    Ok(Some(match plan.format.format {
+    Ok(match plan.format.format {
         Format::Csv | Format::Tsv => {
             if plan.format.format == Format::Tsv {
                 options.delimiter = b'\t';
@@ -66,7 +122,7 @@ pub fn open(
             plan.query.columns.is_none(),
         )?),
         Format::Xlsx => return Err(SinkError::Unsupported(Format::Xlsx)),
-    }))
+    })
 }
 
 /// The CSV sink's options from a query's settings (unset ones at their defaults), and the
@@ -111,4 +167,6 @@ pub enum SinkError {
         existing: Vec<String>,
         new: Vec<String>,
     },
+    #[error(transparent)]
+    Sheet(#[from] SheetError),
 }

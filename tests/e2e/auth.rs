@@ -890,3 +890,38 @@ fn a_subject_template_needs_a_service_account_and_known_variables() {
         run.stdout
     );
 }
+
+#[test]
+fn the_sheets_write_scope_is_asked_for_only_for_queries_with_a_sheet() {
+    const SHEETS: &str = "https://www.googleapis.com/auth/spreadsheets";
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    assert_eq!(
+        cached_login(&wd)["scopes"],
+        serde_json::json!([DRIVE_READONLY, "openid", "email"])
+    );
+    wd.write(
+        "queries/to_sheet.toml",
+        &format!("{DRIVE_QUERY}[sheet]\nspreadsheet = \"new\"\n"),
+    );
+    let run = without_token(&wd, &["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: to_sheet: [sheet]: the login of analyst@example.com may not write Google Sheets ({SHEETS}); \
+             log in again with this query: gscrape auth login --client-secret FILE "
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(wd.google.seen_under("/drive/").is_empty());
+
+    assert_eq!(login(&wd).code, 0);
+    assert_eq!(
+        cached_login(&wd)["scopes"],
+        serde_json::json!([DRIVE_READONLY, SHEETS, "openid", "email"])
+    );
+    let run = without_token(&wd, &["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}

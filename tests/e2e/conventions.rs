@@ -179,7 +179,7 @@ fn new_prints_a_commented_query_that_validates_for_every_method() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 14, "every method of the trimmed fixtures");
+    assert_eq!(checked, 19, "every method of the trimmed fixtures");
 }
 
 #[test]

@@ -58,6 +58,13 @@ fn shipped_examples_run() {
             "youtube_daily_views.csv",
         ]
     );
+    // drive_files_to_sheet.toml wrote a new spreadsheet, not a file.
+    let (titles, rows) = wd.google.sheets(|s| {
+        let sheet = &s.spreadsheets["fake-sheet-1"];
+        (s.titles(&sheet.id), sheet.tabs[0].rows.len())
+    });
+    assert_eq!(titles, ["Drive files"]);
+    assert_eq!(rows, 251, "a header and the 250 files");
     assert!(wd
         .read("output/workspace_users.csv")
         .starts_with("id,primaryEmail,name.fullName,isAdmin,suspended,orgUnitPath,lastLoginTime\r\n100,user0@example.com,Given0 Family0,true,false,/,\r\n"));

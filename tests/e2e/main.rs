@@ -16,5 +16,6 @@ mod reports;
 mod run;
 mod schedule;
 mod secrets;
+mod sheets;
 mod strict;
 mod validate;

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::fake_oauth::{Grant, OAuthConfig, OAuthState};
 use super::fake_reports::{self, ReportConfig};
+use super::fake_sheets::Sheets;
 use super::partial;
 
 /// The Discovery documents served, by `api.version`.
@@ -57,6 +58,8 @@ pub struct Config {
     pub drive_repeat_token: bool,
     /// A Drive list page answered wrongly (a misbehaving server or network).
     pub drive_bad_page: Option<PageFault>,
+    /// Drive files carry a 21-digit int64 `version` (a double cannot hold its digits).
+    pub drive_long_versions: bool,
     /// Drive lists are refused (400) with this message.
     pub drive_error: Option<String>,
     /// API requests are refused with an error that quotes their Authorization header (as
@@ -90,6 +93,7 @@ impl Default for Config {
             drive_fail_page: None,
             drive_repeat_token: false,
             drive_bad_page: None,
+            drive_long_versions: false,
             echo_authorization: false,
             drive_error: None,
             latency: std::time::Duration::ZERO,
@@ -191,6 +195,8 @@ struct State {
     attempts: Mutex<HashMap<String, (usize, usize)>>,
     /// Bytes of API response bodies: as sent (gzipped when asked), and before compression.
     api_bytes: Mutex<(u64, u64)>,
+    /// The spreadsheets gscrape wrote (or tests seeded).
+    sheets: Mutex<Sheets>,
 }
 
 /// A running fake server; it lives as long as the test process.
@@ -222,6 +228,7 @@ impl FakeGoogle {
             api_requests: Mutex::new((0, 0, 0)),
             attempts: Mutex::new(HashMap::new()),
             api_bytes: Mutex::new((0, 0)),
+            sheets: Mutex::new(Sheets::default()),
         });
         let served = state.clone();
         std::thread::spawn(move || {
@@ -331,6 +338,11 @@ impl FakeGoogle {
         let (head, body) = response.split_once("\r\n\r\n").unwrap();
         let status = head.split(' ').nth(1).unwrap().parse().unwrap();
         (status, serde_json::from_str(body).unwrap())
+    }
+
+    /// Works on the fake's spreadsheets: read back what a run wrote, seed one, set a fault.
+    pub fn sheets<T>(&self, with: impl FnOnce(&mut Sheets) -> T) -> T {
+        with(&mut self.state.sheets.lock().unwrap())
     }
 
     /// Requests seen whose path starts with `prefix`.
@@ -610,7 +622,16 @@ async fn handle(
                     &format!("Unexpected header Authorization: {header}"),
                 )
             } else if allowed {
-                route(&seen, &config, &state.root_url)
+                let path = seen.path().to_owned();
+                let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+                let sheets = state.sheets.lock().unwrap().route(
+                    &seen.method,
+                    &parts,
+                    &query,
+                    &seen.body,
+                    &state.root_url,
+                );
+                sheets.unwrap_or_else(|| route(&seen, &config, &state.root_url))
             } else {
                 state.oauth.lock().unwrap().unauthorized += 1;
                 google_error(
@@ -830,7 +851,15 @@ fn drive_files_list(query: &HashMap<String, String>, config: &Config) -> (Status
         );
     }
     let end = (offset + size).min(config.drive_files);
-    let files: Vec<Value> = (offset..end).map(drive_file).collect();
+    let files: Vec<Value> = (offset..end)
+        .map(|i| {
+            let mut file = drive_file(i);
+            if config.drive_long_versions {
+                file["version"] = json!(drive_long_version(i));
+            }
+            file
+        })
+        .collect();
     let mut out = json!({"kind": "drive#fileList", "incompleteSearch": false, "files": files});
     if end < config.drive_files {
         out["nextPageToken"] = if config.drive_repeat_token {
@@ -964,6 +993,11 @@ pub fn drive_file_name(i: usize) -> String {
 }
 
 /// Drive file number `i`.
+/// The 21-digit `version` of file `i` ([`Config::drive_long_versions`]).
+pub fn drive_long_version(i: usize) -> String {
+    (100_000_136_831_429_000_000u128 + i as u128).to_string()
+}
+
 pub fn drive_file(i: usize) -> Value {
     let mut file = json!({
         "kind": "drive#file",
