@@ -1,4 +1,5 @@
-//! Where a query's CSV goes: its output path, rendered, and no two queries writing one file.
+//! Where a query's CSV goes: its output path, rendered, and no two queries writing one file
+//! (or replacing one sheet tab).
 
 use serde_json::Value;
 
@@ -22,6 +23,42 @@ pub fn shared_outputs(plans: &[QueryPlan]) -> Vec<Problem> {
                 format!(
                     "{:?} is also the output of {}; give one of them another `output`",
                     output.display().to_string(),
+                    first.query.file.display()
+                ),
+            ));
+        }
+    }
+    problems.extend(shared_tabs(plans));
+    problems
+}
+
+/// Two queries on one tab of a spreadsheet, one of them replacing it, would lose an export
+/// (appending from several queries is allowed: each adds its rows).
+fn shared_tabs(plans: &[QueryPlan]) -> Vec<Problem> {
+    use crate::query::{SheetMode, Spreadsheet};
+    let mut problems = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let Some(sheet) = &plan.query.sheet else {
+            continue;
+        };
+        let Spreadsheet::Id(id) = &sheet.value.spreadsheet else {
+            continue;
+        };
+        let first = plans[..i].iter().find(|other| {
+            other.query.sheet.as_ref().is_some_and(|o| {
+                o.value.spreadsheet == sheet.value.spreadsheet
+                    && o.value.tab == sheet.value.tab
+                    && (o.value.mode == SheetMode::Replace
+                        || sheet.value.mode == SheetMode::Replace)
+            }) && other.query.name != plan.query.name
+        });
+        if let Some(first) = first {
+            problems.push(plan.query.problem(
+                sheet.line,
+                Some("sheet.tab".to_owned()),
+                format!(
+                    "tab {:?} of spreadsheet {id} is also written by {}; give one of them another `tab`",
+                    sheet.value.tab,
                     first.query.file.display()
                 ),
             ));

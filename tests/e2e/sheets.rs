@@ -268,3 +268,20 @@ fn a_query_failing_after_rows_were_sent_removes_the_new_tab() {
     assert_eq!(wd.google.sheets(|s| s.titles("kept")), ["files"]);
     assert_eq!(tab(&wd, "kept", "files").rows, [[json!("old")]]);
 }
+
+#[test]
+fn two_queries_cannot_replace_one_tab() {
+    let wd = Workdir::new();
+    let sheet = "spreadsheet = \"abc\"\ntab = \"t\"\n";
+    wd.write("queries/a.toml", &query(sheet));
+    wd.write("queries/b.toml", &query(sheet));
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("sheet.tab: tab \"t\" of spreadsheet abc is also written by"),
+        "{}",
+        run.stderr
+    );
+    assert!(wd.google.seen_under("/v4/").is_empty());
+}
