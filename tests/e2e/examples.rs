@@ -90,7 +90,8 @@ fn the_fan_out_example_fetches_each_listed_message() {
         ),
         "each header picked by its name: {csv}"
     );
-    let gets = wd.google.seen_under("/gmail/v1/users/me/messages/");
+    // The chains run concurrently: find the first message's request by its path.
+    let gets = wd.google.seen_under("/gmail/v1/users/me/messages/m01000");
     assert_eq!(
         gets[0].target,
         "/gmail/v1/users/me/messages/m01000?format=metadata&metadataHeaders=Subject&metadataHeaders=From&metadataHeaders=Date&fields=id%2CthreadId%2CinternalDate%2Csnippet%2Cpayload%2Fheaders"
