@@ -121,13 +121,6 @@ pub(super) fn output_format(
             return OutputFormat::default();
         }
     };
-    if format.format == Format::Xlsx {
-        problems.push(query.problem(
-            None,
-            Some("format".to_owned()),
-            "gscrape does not write xlsx workbooks yet: use .csv, .tsv or .ndjson".to_owned(),
-        ));
-    }
     let csv = matches!(format.format, Format::Csv | Format::Tsv);
     if format.format == Format::Tsv && query.csv.delimiter.is_some_and(|d| d != b'\t') {
         problems.push(query.problem(

@@ -137,7 +137,8 @@ impl<W: Write> Write for Counted<W> {
 
 enum Layer {
     Plain(Counted<Place>),
-    Gzip(GzEncoder<Counted<Place>>),
+    /// Boxed: the encoder's state is large beside a plain stream.
+    Gzip(Box<GzEncoder<Counted<Place>>>),
 }
 
 /// The bytes of one streamed output (CSV, TSV, NDJSON): to a temporary file renamed over the
@@ -157,7 +158,10 @@ impl Stream {
         };
         let counted = Counted::new(place);
         let layer = match gzip {
-            true => Layer::Gzip(GzEncoder::new(counted, flate2::Compression::default())),
+            true => Layer::Gzip(Box::new(GzEncoder::new(
+                counted,
+                flate2::Compression::default(),
+            ))),
             false => Layer::Plain(counted),
         };
         Ok(Stream {

@@ -6,10 +6,12 @@
 //! standard output, the proof of what was written) is in [`file`]. Another format is one file
 //! beside them and one line in [`open`].
 
+mod cells;
 mod csv;
 mod file;
 mod ndjson;
 pub mod sheets;
+mod xlsx;
 
 use std::path::{Path, PathBuf};
 
@@ -121,7 +123,7 @@ fn file_sink(
             gzip,
             plan.query.columns.is_none(),
         )?),
-        Format::Xlsx => return Err(SinkError::Unsupported(Format::Xlsx)),
+        Format::Xlsx => Box::new(xlsx::XlsxSink::create(&target, cells::column_types(plan))),
     })
 }
 
@@ -141,8 +143,6 @@ fn csv_options(settings: &CsvSettings) -> (CsvOptions, String) {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("gscrape cannot write {0} files yet")]
-    Unsupported(Format),
     #[error("cannot create {}: {source}", .path.display())]
     Create {
         path: PathBuf,

@@ -20,14 +20,15 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::cells::{column_types, typed, Cell, ColumnType};
 use super::{Sink, SinkError, Written};
 use crate::api::request::encode_path_segment;
 use crate::api::{ApiClient, ApiError, Call, RequestSpec};
-use crate::discovery::{schema, Document};
+use crate::discovery::Document;
 use crate::error::Failure;
-use crate::plan::{record_schema, QueryPlan};
+use crate::plan::QueryPlan;
 use crate::query::{SheetMode, SheetTarget, Spreadsheet};
-use crate::records::{Column, ColumnSource, Decoder, Row};
+use crate::records::{Column, Row};
 
 /// The payload of one values request: Google recommends about 2 MB, and refuses above 10 MB.
 pub const CHUNK_BYTES: usize = 2 * 1024 * 1024;
@@ -41,105 +42,31 @@ fn new_tab_title(tab: &str) -> String {
     format!("{tab} (gscrape new)")
 }
 
-/// What a column holds, as the Discovery schema types its field; it decides the cell's JSON
-/// type (and a date format on its column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    Text,
-    Integer,
-    Number,
-    Boolean,
-    DateTime,
-    Date,
-}
-
-impl ColumnType {
-    /// The type of a schema field (`int64` strings are integers, `date-time` strings dates).
-    fn of_schema(kind: Option<&str>, format: Option<&str>) -> ColumnType {
-        match (kind, format) {
-            (Some("integer"), _) | (Some("string"), Some("int64" | "uint64")) => {
-                ColumnType::Integer
-            }
-            (Some("number"), _) => ColumnType::Number,
-            (Some("boolean"), _) => ColumnType::Boolean,
-            (Some("string"), Some("date-time" | "google-datetime")) => ColumnType::DateTime,
-            (Some("string"), Some("date")) => ColumnType::Date,
-            _ => ColumnType::Text,
-        }
-    }
-
-    /// The Sheets number format that shows this column's serial numbers as dates.
-    fn number_format(self) -> Option<&'static str> {
-        match self {
-            ColumnType::DateTime => Some("DATE_TIME"),
-            ColumnType::Date => Some("DATE"),
-            _ => None,
-        }
+/// The Sheets number format that shows a column's serial numbers as dates.
+fn number_format(kind: ColumnType) -> Option<&'static str> {
+    match kind {
+        ColumnType::DateTime => Some("DATE_TIME"),
+        ColumnType::Date => Some("DATE"),
+        _ => None,
     }
 }
 
-/// The type of each of `plan`'s columns, from its record schema. A template column, a field
-/// the schema does not describe, or a report's columns are text.
-pub fn column_types(plan: &QueryPlan) -> Vec<ColumnType> {
-    let records = match &plan.decoder {
-        Decoder::Records(records) => records.as_ref(),
-        _ => return vec![ColumnType::Text; plan.columns.len()],
-    };
-    let record = record_schema(&plan.doc, &plan.method, records);
-    plan.columns
-        .iter()
-        .map(|column| match (&column.source, &record) {
-            (ColumnSource::Path(path), Some(record)) => {
-                let keys: Vec<String> = path.keys().map(str::to_owned).collect();
-                schema::schema_at(&plan.doc, record, &keys)
-                    .map(|s| schema::resolve(&plan.doc, s))
-                    .map_or(ColumnType::Text, |s| {
-                        ColumnType::of_schema(s.kind.as_deref(), s.format.as_deref())
-                    })
-            }
-            _ => ColumnType::Text,
-        })
-        .collect()
-}
-
-/// One cell as the Sheets API takes it. Integers with more than 15 significant digits stay
-/// strings (a double would lose digits of an id); dates become serial numbers (days since
-/// 1899-12-30 UTC, the fraction the time of day); text that does not parse as its type stays
-/// text. With RAW, a string is never a formula.
+/// One cell as the Sheets API takes it: numbers, booleans, dates as serial numbers (days since
+/// 1899-12-30 UTC, the fraction the time of day), the rest text (with RAW, never a formula).
 pub fn cell_value(text: &str, kind: ColumnType) -> Value {
-    let number = |n: f64| serde_json::Number::from_f64(n).map(Value::Number);
-    let typed = match kind {
-        ColumnType::Text => None,
-        ColumnType::Integer => {
-            let digits = text.trim_start_matches('-').trim_start_matches('0');
-            let plain = !text.is_empty()
-                && text
-                    .trim_start_matches('-')
-                    .bytes()
-                    .all(|b| b.is_ascii_digit());
-            match plain && digits.len() <= 15 {
-                true => text.parse::<i64>().ok().map(Value::from),
-                false => None,
-            }
-        }
-        ColumnType::Number => text
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
-            .and_then(number),
-        ColumnType::Boolean => match text {
-            "true" => Some(Value::Bool(true)),
-            "false" => Some(Value::Bool(false)),
-            _ => None,
-        },
-        ColumnType::DateTime => chrono::DateTime::parse_from_rfc3339(text)
-            .ok()
-            .and_then(|t| number(serial(t.naive_utc()))),
-        ColumnType::Date => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| number(serial(d.and_time(chrono::NaiveTime::MIN)))),
+    let number = |n: f64| {
+        serde_json::Number::from_f64(n)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::String(text.to_owned()))
     };
-    typed.unwrap_or_else(|| Value::String(text.to_owned()))
+    match typed(text, kind) {
+        Cell::Text(text) => Value::String(text.to_owned()),
+        Cell::Integer(n) => Value::from(n),
+        Cell::Number(n) => number(n),
+        Cell::Boolean(b) => Value::Bool(b),
+        Cell::DateTime(at) => number(serial(at)),
+        Cell::Date(day) => number(serial(day.and_time(chrono::NaiveTime::MIN))),
+    }
 }
 
 /// Days since the spreadsheet epoch, 1899-12-30 00:00 UTC.
@@ -321,7 +248,7 @@ impl SheetWriter {
             .iter()
             .enumerate()
             .filter_map(|(i, kind)| {
-                let format = kind.number_format()?;
+                let format = number_format(*kind)?;
                 Some(json!({"repeatCell": {
                     "range": {"sheetId": opened.tab.id, "startRowIndex": 1,
                               "startColumnIndex": i, "endColumnIndex": i + 1},

@@ -48,6 +48,7 @@ fn shipped_examples_run() {
             "calendar_events.csv",
             "drive_files.csv",
             "drive_files.ndjson.gz",
+            "drive_files.xlsx",
             "ga4_daily_users_2024-03-15.csv",
             "gmail_message_headers.csv",
             "gmail_messages.csv",

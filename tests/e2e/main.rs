@@ -19,3 +19,4 @@ mod secrets;
 mod sheets;
 mod strict;
 mod validate;
+mod xlsx;

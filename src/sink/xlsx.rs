@@ -1,0 +1,140 @@
+//! Excel workbooks (rust_xlsxwriter in its constant-memory mode: rows go to disk as they are
+//! written, so memory stays flat). Cells are typed from the Discovery schema ([`super::cells`]):
+//! numbers, booleans, real dates and date-times (UTC); an id of more than 15 digits and
+//! everything else stay text, and text is never a formula. The header row is bold and frozen,
+//! with an autofilter; past Excel's 1,048,576 rows a sheet continues on the next one.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+use sha2::{Digest, Sha256};
+
+use super::cells::{typed, Cell, ColumnType};
+use super::file::{persist, temp_beside, Written};
+use super::{Sink, SinkError};
+use crate::records::{Column, Row};
+
+/// Rows of one sheet below its header (Excel's limit, less the header).
+const ROWS_PER_SHEET: u32 = 1_048_575;
+
+pub struct XlsxSink {
+    target: PathBuf,
+    workbook: Workbook,
+    types: Vec<ColumnType>,
+    header: Vec<String>,
+    bold: Format,
+    date_time: Format,
+    date: Format,
+    /// The sheet being filled, and its next row.
+    sheet: usize,
+    row: u32,
+}
+
+impl XlsxSink {
+    /// A workbook for `target`, its columns typed by `types` (one per column).
+    pub fn create(target: &Path, types: Vec<ColumnType>) -> Self {
+        XlsxSink {
+            target: target.to_owned(),
+            workbook: Workbook::new(),
+            types,
+            header: Vec::new(),
+            bold: Format::new().set_bold(),
+            date_time: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
+            date: Format::new().set_num_format("yyyy-mm-dd"),
+            sheet: 0,
+            row: 0,
+        }
+    }
+
+    fn error(&self, source: XlsxError) -> SinkError {
+        SinkError::Write {
+            path: self.target.clone(),
+            source: std::io::Error::other(source.to_string()),
+        }
+    }
+
+    /// Starts a sheet: the header, bold and frozen, with an autofilter over the columns.
+    fn new_sheet(&mut self) -> Result<(), XlsxError> {
+        let bold = self.bold.clone();
+        let header = self.header.clone();
+        let sheet: &mut Worksheet = self.workbook.add_worksheet_with_constant_memory();
+        for (column, name) in header.iter().enumerate() {
+            sheet.write_string_with_format(0, column as u16, name, &bold)?;
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        if !header.is_empty() {
+            sheet.autofilter(0, 0, ROWS_PER_SHEET, header.len() as u16 - 1)?;
+        }
+        self.sheet = self.workbook.worksheets().len() - 1;
+        self.row = 1;
+        Ok(())
+    }
+
+    fn write(&mut self, row: &Row) -> Result<(), XlsxError> {
+        if self.row > ROWS_PER_SHEET {
+            self.new_sheet()?;
+        }
+        let at = self.row;
+        let (date_time, date) = (self.date_time.clone(), self.date.clone());
+        let types = &self.types;
+        let sheet = self.workbook.worksheet_from_index(self.sheet)?;
+        for (column, text) in row.cells() {
+            let kind = types.get(column).copied().unwrap_or(ColumnType::Text);
+            let col = column as u16;
+            match typed(text, kind) {
+                Cell::Text(text) => sheet.write_string(at, col, text)?,
+                Cell::Integer(n) => sheet.write_number(at, col, n as f64)?,
+                Cell::Number(n) => sheet.write_number(at, col, n)?,
+                Cell::Boolean(b) => sheet.write_boolean(at, col, b)?,
+                Cell::DateTime(t) => sheet.write_datetime_with_format(at, col, t, &date_time)?,
+                Cell::Date(d) => sheet.write_datetime_with_format(at, col, d, &date)?,
+            };
+        }
+        self.row += 1;
+        Ok(())
+    }
+}
+
+impl Sink for XlsxSink {
+    fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
+        self.header = columns.iter().map(|c| c.header.clone()).collect();
+        self.types.resize(columns.len(), ColumnType::Text);
+        self.new_sheet().map_err(|e| self.error(e))
+    }
+
+    fn write_row(&mut self, row: &Row) -> Result<(), SinkError> {
+        self.write(row).map_err(|e| self.error(e))
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<Written, SinkError> {
+        let mut file = temp_beside(&self.target)?;
+        let saved = self.workbook.save_to_writer(file.as_file_mut());
+        saved.map_err(|e| self.error(e))?;
+        let written = proof(file.as_file_mut()).map_err(|source| SinkError::Write {
+            path: self.target.clone(),
+            source,
+        })?;
+        persist(file, &self.target)?;
+        Ok(written)
+    }
+}
+
+/// The size and SHA-256 of the saved workbook (a zip written with seeks, so hashed once
+/// written rather than as it streams).
+fn proof(file: &mut std::fs::File) -> std::io::Result<Written> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut hash = Sha256::new();
+    let mut buffer = vec![0; 64 * 1024];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buffer[..n]);
+        bytes += n as u64;
+    }
+    let sha256 = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Written { bytes, sha256 })
+}

@@ -1,0 +1,65 @@
+//! Excel workbooks, read back cell by cell with calamine: typed cells from the Discovery
+//! schema, 21-digit ids exact as text, date-times as real dates, text never a formula.
+
+use calamine::{open_workbook, Data, DataType, Reader, Xlsx};
+
+use crate::support::fake_google::{drive_file, drive_file_name, drive_long_version};
+use crate::support::Workdir;
+
+#[test]
+fn an_xlsx_export_has_typed_cells_and_exact_ids() {
+    let wd = Workdir::new();
+    wd.google.configure(|c| {
+        c.drive_files = 30;
+        c.drive_long_versions = true;
+    });
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\noutput = \"files.xlsx\"\n\
+         columns = [\"id\", \"name\", \"size\", \"starred\", \"createdTime\", \"version\"]\n",
+    );
+    let run = wd.run(&["run", "--summary-json", "summary.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut book: Xlsx<_> = open_workbook(wd.path().join("output/files.xlsx")).unwrap();
+    let sheets = book.sheet_names();
+    assert_eq!(sheets.len(), 1);
+    let range = book.worksheet_range(&sheets[0]).unwrap();
+    let rows: Vec<&[Data]> = range.rows().collect();
+    assert_eq!(rows.len(), 31, "a header and 30 files");
+    let header: Vec<String> = rows[0].iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        header,
+        ["id", "name", "size", "starred", "createdTime", "version"]
+    );
+    for (i, row) in rows[1..].iter().enumerate() {
+        let file = drive_file(i);
+        assert_eq!(row[0], Data::String(format!("f{i:04}")));
+        assert_eq!(
+            row[1],
+            Data::String(drive_file_name(i)),
+            "text stays text, never a formula"
+        );
+        match file.get("size").and_then(|s| s.as_str()) {
+            Some(size) => assert_eq!(row[2], Data::Float(size.parse().unwrap()), "a number"),
+            None => assert_eq!(row[2], Data::Empty),
+        }
+        assert_eq!(row[3], Data::Bool(i % 3 == 0));
+        let created = row[4].as_datetime().expect("a date-time cell");
+        let expected = chrono::DateTime::parse_from_rfc3339(file["createdTime"].as_str().unwrap())
+            .unwrap()
+            .naive_utc();
+        assert_eq!(created, expected);
+        assert_eq!(
+            row[5],
+            Data::String(drive_long_version(i)),
+            "21 digits stay exact text"
+        );
+    }
+    let summary: serde_json::Value = serde_json::from_str(&wd.read("summary.json")).unwrap();
+    let bytes = std::fs::metadata(wd.path().join("output/files.xlsx"))
+        .unwrap()
+        .len();
+    assert_eq!(summary["queries"][0]["bytes"], bytes);
+    assert_eq!(summary["queries"][0]["rows"], 30);
+    assert_eq!(wd.list("output"), ["files.xlsx"], "no temporary file left");
+}
