@@ -9,6 +9,7 @@
 //!    the bodies (which is also the fake server measured alone);
 //! 5. the Python baseline (google-api-python-client + csv), when `GSCRAPE_BENCH_PYTHON` names
 //!    a Python that has it (`bench/run.sh` makes one);
+//! 9. peak RSS of a 1,000,000-row xlsx export;
 //! 6. bytes on the wire per row of the Drive export, as gscrape asks (the columns' `fields`,
 //!    gzip), against whole records uncompressed (the fake's general path, which applies
 //!    `fields` and gzip as Google does; the timed runs above use its fast path, which does
@@ -425,6 +426,23 @@ fn main() {
         "| 6. bytes on the wire per row, Drive export of {rows} files (11 columns) | {wire:.0} B (gzip of {json:.0} B of JSON that `fields` selects; whole records uncompressed: {whole:.0} B, {:.1}× more) | — |",
         whole / wire
     );
+    let (rss, seconds) = xlsx_export(big);
+    println!(
+        "| 9. peak RSS of a {big}-row xlsx export (typed cells, constant-memory) | {:.1} MiB, {seconds:.2} s wall | ≤ 64 MiB at 1 M |",
+        mib(rss)
+    );
+}
+
+/// The same Drive export into an Excel workbook: its peak RSS and wall time.
+fn xlsx_export(records: usize) -> (u64, f64) {
+    let wd = export_workdir(records);
+    wd.write(
+        "queries/files.toml",
+        &format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\noutput = \"files.xlsx\"\n{COLUMNS}\n[params]\npageSize = 1000\n"),
+    );
+    let usage = measure(&mut wd.command(&["run", "--quiet"]));
+    assert!(wd.exists("output/files.xlsx"));
+    (usage.max_rss_kib, usage.wall.as_secs_f64())
 }
 
 /// Bytes per row of a Drive export of `records` files: (on the wire as gscrape asks, that
