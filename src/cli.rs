@@ -268,6 +268,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "DATE", requires = "from")]
     pub to: Option<chrono::NaiveDate>,
 
+    /// Incremental queries: ask from this value instead of the cursor the last run kept.
+    #[arg(long, value_name = "VALUE", conflicts_with = "full")]
+    pub since: Option<String>,
+
+    /// Incremental queries: ignore the kept cursor, ask from each query's `initial`.
+    #[arg(long)]
+    pub full: bool,
+
     /// Backfill: the length of one window.
     #[arg(long, value_enum, default_value = "day", value_name = "STEP")]
     pub step: crate::backfill::Step,

@@ -19,6 +19,7 @@ pub mod describe;
 pub mod discovery;
 pub mod error;
 pub mod http;
+pub mod incremental;
 pub mod lock;
 pub mod plan;
 pub mod query;

@@ -73,6 +73,10 @@ pub struct RunSettings {
     pub summary_json: Option<PathBuf>,
     /// CSV options for every query (a query's own keys win).
     pub csv: CsvSettings,
+    /// `--since`: an incremental query's `since`, over its kept cursor.
+    pub since: Option<String>,
+    /// `--full`: incremental queries start from `initial`.
+    pub full: bool,
     /// `--from`, `--to`, `--step`: one run per window.
     pub backfill: Option<(chrono::NaiveDate, chrono::NaiveDate, crate::backfill::Step)>,
     pub auth: AuthSettings,
@@ -297,6 +301,8 @@ impl RunSettings {
             from,
             to,
             step,
+            since,
+            full,
             timeout,
             credentials,
             config,
@@ -327,6 +333,8 @@ impl RunSettings {
                 header: csv.no_header.then_some(false),
             },
             backfill: from.zip(to).map(|(from, to)| (from, to, step)),
+            since,
+            full,
             auth: auth_settings(&credentials, &config),
             subject: credentials.subject,
             discovery: DiscoverySettings::from_args(&discovery),

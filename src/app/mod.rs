@@ -115,6 +115,13 @@ async fn plan_queries(
                 .value
                 .insert("window".to_owned(), window.to_json());
         }
+        if let Some(incremental) = &query.incremental {
+            let since = setup.since.of(&query, &incremental.value.initial);
+            query
+                .vars
+                .value
+                .insert("since".to_owned(), serde_json::Value::String(since));
+        }
         let doc = match &query.discovery {
             Some(path) => source.load_file(path),
             None => source.load(&query.api, &query.version).await,
@@ -148,6 +155,39 @@ struct Setup<'a> {
     vars: &'a [(String, String)],
     /// A backfill's window, as the variable `window`.
     window: Option<Window>,
+    /// Where an incremental query's `since` comes from.
+    since: &'a Since,
+}
+
+/// What the queries' templates get from the command line: `--var`s, a backfill's window,
+/// incremental queries' `since`.
+pub(crate) struct Values<'a> {
+    pub vars: &'a [(String, String)],
+    pub window: Option<Window>,
+    pub since: &'a Since,
+}
+
+/// The `{{ since }}` of incremental queries: `--since`, else (unless `--full`) the cursor the
+/// last successful run kept under the output directory, else the query's `initial`.
+#[derive(Debug, Default)]
+pub(crate) struct Since {
+    pub value: Option<String>,
+    pub full: bool,
+    /// The output directory (`None` for `validate`, which uses `initial`).
+    pub out_dir: Option<PathBuf>,
+}
+
+impl Since {
+    fn of(&self, query: &Query, initial: &str) -> String {
+        if let Some(value) = &self.value {
+            return value.clone();
+        }
+        let saved = match (&self.out_dir, self.full) {
+            (Some(dir), false) => crate::incremental::saved(dir, &query.name),
+            _ => None,
+        };
+        saved.unwrap_or_else(|| initial.to_owned())
+    }
 }
 
 /// The template engine, or exit 2 when `GSCRAPE_TODAY` is not a date.
@@ -185,8 +225,7 @@ async fn load_and_plan(
 async fn prepare(
     paths: &[PathBuf],
     only: &[String],
-    vars: &[(String, String)],
-    window: Option<Window>,
+    values: &Values<'_>,
     discovery: &DiscoverySettings,
     client: HyperClient,
     retry: RetryPolicy,
@@ -196,8 +235,9 @@ async fn prepare(
     let setup = Setup {
         source: &source,
         templates: &templates,
-        vars,
-        window,
+        vars: values.vars,
+        window: values.window,
+        since: values.since,
     };
     let (plans, problems) = load_and_plan(paths, only, &setup).await?;
     Ok((plans, problems, templates))
@@ -207,8 +247,11 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
     let (plans, problems, _) = match prepare(
         &args.paths,
         &[],
-        &args.vars,
-        None,
+        &Values {
+            vars: &args.vars,
+            window: None,
+            since: &Since::default(),
+        },
         &DiscoverySettings::from_args(&args.discovery),
         client,
         retry_policy(None),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{auth, prepare};
+use super::{auth, prepare, Since, Values};
 use crate::api::ApiClient;
 use crate::backfill::Window;
 use crate::cli::RunArgs;
@@ -125,11 +125,20 @@ async fn run_window(
     interrupt: &CancellationToken,
 ) -> Result<Vec<QueryReport>, Exit> {
     let retry = args.retry.clone();
+    let since = Since {
+        value: args.since.clone(),
+        full: args.full,
+        out_dir: Some(args.out_dir.clone()),
+    };
+    let values = Values {
+        vars: &args.vars,
+        window,
+        since: &since,
+    };
     let (mut plans, mut problems, templates) = prepare(
         &args.paths,
         &args.only,
-        &args.vars,
-        window,
+        &values,
         &args.discovery,
         client.clone(),
         retry.clone(),
@@ -258,7 +267,19 @@ async fn run_window(
         .zip(authorizers)
         .map(|(plan, auth)| Job { plan, auth })
         .collect();
-    Ok(run_all(jobs, api, options, templates, reporter, interrupt.clone()).await)
+    let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
+    // An incremental query that succeeded moves its cursor; one that did not leaves it.
+    for report in &reports {
+        if let (Status::Ok(_), Some(newest)) = (&report.status, &report.cursor) {
+            if let Err(err) = crate::incremental::save(&args.out_dir, &report.name, newest) {
+                crate::say!(
+                    "warning: {}: cannot keep its cursor {newest:?}: {err}",
+                    report.name
+                );
+            }
+        }
+    }
+    Ok(reports)
 }
 
 /// `--output -`: the one query's output goes to standard output, in the format of its output

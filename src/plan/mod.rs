@@ -210,8 +210,9 @@ pub fn plan(
             problems.push(query.problem(None, Some("subject".to_owned()), message));
         }
     }
-    // The fields a `where` filter reads come back too (it reads the record's own fields).
-    let filter_reads: Vec<FieldPath> = match &query.filter {
+    // The fields a `where` filter reads come back too (it reads the record's own fields), and
+    // an incremental query's cursor.
+    let mut filter_reads: Vec<FieldPath> = match &query.filter {
         None => Vec::new(),
         Some(filter) => match templates.expression_reads(&filter.value) {
             Ok(names) => names
@@ -224,6 +225,7 @@ pub fn plan(
             }
         },
     };
+    filter_reads.extend(query.incremental.as_ref().map(|i| i.value.cursor.clone()));
     let fields = match problems.is_empty() {
         true => fields::partial_response(
             query,

@@ -46,6 +46,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "explode",
     "where",
     "sheet",
+    "incremental",
 ];
 
 /// The top-level keys whose strings are rendered as templates (of `columns`, only the
@@ -109,6 +110,18 @@ pub struct Query {
     pub filter: Option<Located<String>>,
     /// `[sheet]`: the Google Sheet the rows are written to.
     pub sheet: Option<Located<SheetTarget>>,
+    /// `[incremental]`: templates read `{{ since }}`, the greatest `cursor` of the last
+    /// successful run (or `initial`).
+    pub incremental: Option<Located<Incremental>>,
+}
+
+/// `[incremental]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incremental {
+    /// The record field whose values only grow (`modifiedTime`).
+    pub cursor: FieldPath,
+    /// `since` of the first run.
+    pub initial: String,
 }
 
 /// `[sheet]`, checked: which spreadsheet and tab, and how.
@@ -647,6 +660,23 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
 
     problems.extend(unrendered_templates(file, text, &lines));
 
+    let incremental = raw.incremental.as_ref().and_then(|table| {
+        let line = at(table.span());
+        match FieldPath::parse(&table.get_ref().cursor) {
+            Ok(cursor) => Some(Located {
+                line,
+                value: Incremental {
+                    cursor,
+                    initial: table.get_ref().initial.clone(),
+                },
+            }),
+            Err(err) => {
+                problems.push(problem(line, Some("incremental.cursor"), err.to_string()));
+                None
+            }
+        }
+    });
+
     let discovery = raw
         .discovery
         .as_ref()
@@ -699,6 +729,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
             value: f.into_inner(),
         }),
         sheet,
+        incremental,
     })
 }
 

@@ -42,6 +42,15 @@ pub(super) struct QueryFile {
     #[serde(rename = "where")]
     pub filter: Option<Spanned<String>>,
     pub sheet: Option<Spanned<SheetTable>>,
+    pub incremental: Option<Spanned<IncrementalTable>>,
+}
+
+/// `[incremental]`: the record field whose greatest value the next run asks from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct IncrementalTable {
+    pub cursor: String,
+    pub initial: String,
 }
 
 /// `[sheet]`: a Google Sheet the rows go to. The spreadsheet is checked by `super::parse`.

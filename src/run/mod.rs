@@ -86,6 +86,8 @@ pub struct QueryReport {
     /// The Google Sheet it wrote (`[sheet]`), once written.
     pub sheet_url: Option<String>,
     pub api_total: Option<ApiTotal>,
+    /// `[incremental]`: the greatest cursor value the export wrote (kept when it succeeded).
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -290,11 +292,12 @@ async fn run_job(
         result = execute(&job, feed_in, feeds_out, counters.clone(), &sheet_url, &shared) => Some(result),
         () = shared.stop.cancelled() => None,
     };
-    let mut written = None;
+    let (mut written, mut cursor) = (None, None);
     let (status, api_total) = match result {
-        Some(Ok((stop, total, proof))) => {
-            written = proof;
-            (Status::Ok(stop), total)
+        Some(Ok(finished)) => {
+            written = finished.written;
+            cursor = finished.newest;
+            (Status::Ok(finished.stop), finished.total)
         }
         Some(Err(err)) => {
             if shared.options.fail_fast {
@@ -315,6 +318,7 @@ async fn run_job(
         written,
         sheet_url: sheet_url.get().cloned(),
         api_total,
+        cursor,
     };
     shared.reporter.finished(&report);
     report
@@ -329,7 +333,7 @@ async fn execute(
     counters: Arc<Counters>,
     sheet_url: &Arc<std::sync::OnceLock<String>>,
     shared: &Shared,
-) -> Result<(Stop, Option<ApiTotal>, Option<crate::sink::Written>), QueryError> {
+) -> Result<Finished, QueryError> {
     let plan = &job.plan;
     let sheet = match &plan.query.sheet {
         Some(_) => Some(sheet_context(job, &counters, sheet_url, shared)?),
@@ -385,8 +389,23 @@ async fn execute(
             (stop, None)
         }
     };
+    let newest = output.newest_cursor();
     let written = output.finish().await?;
-    Ok((stop, total, written))
+    Ok(Finished {
+        stop,
+        total,
+        written,
+        newest,
+    })
+}
+
+/// How a query that ran to its end ended.
+struct Finished {
+    stop: Stop,
+    total: Option<ApiTotal>,
+    written: Option<crate::sink::Written>,
+    /// `[incremental]`: the greatest cursor value written.
+    newest: Option<String>,
 }
 
 /// The reader of `plan`'s pages; `keep_records` when a fan-out reads the records (a `where`
@@ -397,7 +416,7 @@ fn page_reader(plan: &QueryPlan, keep_records: bool) -> Arc<PageReader> {
         &plan.decoder,
         explode,
         &plan.columns,
-        keep_records || plan.query.filter.is_some(),
+        keep_records || plan.query.filter.is_some() || plan.query.incremental.is_some(),
         plan.keeps_raw_records(),
     ))
 }

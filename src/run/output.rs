@@ -30,6 +30,8 @@ pub(super) struct Output<'a> {
     written: u64,
     /// `where`: the records to keep.
     filter: Option<RecordFilter>,
+    /// `[incremental]`: the cursor field, and its greatest value among the records written.
+    cursor: Option<(FieldPath, Option<String>)>,
     counters: &'a Counters,
 }
 
@@ -52,6 +54,11 @@ impl<'a> Output<'a> {
             to_feed: Vec::new(),
             max_records: plan.query.max_records,
             written: 0,
+            cursor: plan
+                .query
+                .incremental
+                .as_ref()
+                .map(|i| (i.value.cursor.clone(), None)),
             filter: match &plan.query.filter {
                 Some(filter) => {
                     Some(RecordFilter::new(&filter.value).map_err(QueryError::Template)?)
@@ -129,6 +136,21 @@ impl<'a> Output<'a> {
                 return Ok(true);
             }
         }
+        if let (Some((path, newest)), Some(record)) = (&mut self.cursor, &record) {
+            let value = path.lookup(record).and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
+            if let Some(value) = value {
+                let later = newest
+                    .as_deref()
+                    .is_none_or(|current| crate::incremental::is_later(&value, current));
+                if later {
+                    *newest = Some(value);
+                }
+            }
+        }
         if let Some(sink) = &mut self.sink {
             sink.write_row(row)?;
         }
@@ -171,6 +193,11 @@ impl<'a> Output<'a> {
     }
 
     /// Tells the children that every record was sent, and commits the sink: what it wrote.
+    /// The greatest cursor value among the records written (`[incremental]`).
+    pub fn newest_cursor(&self) -> Option<String> {
+        self.cursor.as_ref().and_then(|(_, newest)| newest.clone())
+    }
+
     pub async fn finish(mut self) -> Result<Option<Written>, QueryError> {
         // A report with no page of columns at all still leaves a (header-less) file.
         self.begin()?;

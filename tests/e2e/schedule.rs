@@ -156,3 +156,76 @@ fn a_backfill_runs_once_per_window_oldest_first() {
         "it validates as a backfill query"
     );
 }
+
+/// The `q` each Drive request carried.
+fn drive_q(wd: &Workdir) -> Vec<String> {
+    wd.google
+        .seen_under("/drive/")
+        .iter()
+        .filter_map(|s| {
+            s.query()
+                .into_iter()
+                .find(|(name, _)| name == "q")
+                .map(|q| q.1)
+        })
+        .collect()
+}
+
+#[test]
+fn an_incremental_query_asks_from_the_newest_value_of_its_last_successful_run() {
+    let wd = Workdir::with_config(Config {
+        drive_files: 30,
+        ..Config::default()
+    });
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\ncolumns = [\"id\"]\n\
+         [params]\nq = \"createdTime > '{{ since }}'\"\n\
+         [incremental]\ncursor = \"createdTime\"\ninitial = \"2000-01-01T00:00:00Z\"\n",
+    );
+    assert_eq!(wd.run(&["validate"]).code, 0);
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // The greatest createdTime of files 0..30 is file 27's (2024-01-28, second 27).
+    let newest = "2024-01-28T10:00:27.000Z";
+    assert_eq!(
+        wd.read("output/.gscrape/cursors/files.txt"),
+        newest,
+        "kept for the next run"
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        drive_q(&wd),
+        [
+            "createdTime > '2000-01-01T00:00:00Z'".to_owned(),
+            format!("createdTime > '{newest}'"),
+        ]
+    );
+    let fields = wd.google.seen_under("/drive/")[0]
+        .query()
+        .into_iter()
+        .find(|(name, _)| name == "fields")
+        .unwrap()
+        .1;
+    assert_eq!(
+        fields, "files(id,createdTime),nextPageToken",
+        "the cursor is asked for"
+    );
+
+    // A failed run does not move the cursor.
+    wd.google.configure(|c| c.drive_fail_page = Some(1));
+    assert_eq!(wd.run(&["run", "--since", "2030-01-01T00:00:00Z"]).code, 1);
+    assert_eq!(wd.read("output/.gscrape/cursors/files.txt"), newest);
+    wd.google.configure(|c| c.drive_fail_page = None);
+
+    // --since overrides the kept cursor, --full starts from `initial`.
+    assert_eq!(wd.run(&["run", "--full"]).code, 0);
+    let sent = drive_q(&wd);
+    assert_eq!(sent.last().unwrap(), "createdTime > '2000-01-01T00:00:00Z'");
+    assert!(
+        sent.iter()
+            .any(|q| q == "createdTime > '2030-01-01T00:00:00Z'"),
+        "{sent:?}"
+    );
+}
