@@ -37,6 +37,8 @@ pub(super) struct Fetched {
     pub body: Body,
     pub page: Page,
     then: Then,
+    /// The API's total of the whole result, as the first page reported it.
+    total: Option<ApiTotal>,
 }
 
 /// What follows a page.
@@ -98,11 +100,13 @@ impl Fetcher {
         self.fetched += 1;
         self.returned += count as u64;
         self.call.counters.page();
-        if self.fetched == 1 {
-            // The API's own total, for a progress bar's percentage and ETA.
-            if let Some(total) = api_total(page.fields()) {
-                self.call.counters.set_total(total.value);
-            }
+        // The API's own total, for the summary and a progress bar's percentage and ETA.
+        let total = match self.fetched {
+            1 => api_total(page.fields()),
+            _ => None,
+        };
+        if let Some(total) = &total {
+            self.call.counters.set_total(total.value);
         }
         let more = self.cursor.advance(page.fields(), count, request);
         let more = more.map_err(|source| QueryError::Page {
@@ -119,7 +123,12 @@ impl Fetcher {
             self.cursor.apply(request);
             Then::More
         };
-        Ok(Fetched { body, page, then })
+        Ok(Fetched {
+            body,
+            page,
+            then,
+            total,
+        })
     }
 }
 
@@ -167,8 +176,8 @@ impl Pages {
         };
         self.then = Some(fetched.then);
         self.fetched += 1;
-        if self.fetched == 1 {
-            self.total = api_total(fetched.page.fields());
+        if fetched.total.is_some() {
+            self.total = fetched.total.clone();
         }
         if self.columns.is_none() {
             self.columns = self.reader.declared_columns(&fetched.page);

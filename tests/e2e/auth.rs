@@ -138,16 +138,6 @@ fn login(wd: &Workdir) -> Run {
     end_login(child, stderr, printed)
 }
 
-fn without_token(wd: &Workdir, args: &[&str]) -> Run {
-    let output = wd
-        .command(args)
-        .env_remove("GSCRAPE_ACCESS_TOKEN")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    finish(output)
-}
-
 fn cached_login(wd: &Workdir) -> serde_json::Value {
     serde_json::from_str(&wd.read(CACHE_FILE)).unwrap()
 }
@@ -198,7 +188,7 @@ fn login_follows_the_browser_and_caches_the_token_privately() {
     assert_eq!(grants, ["authorization_code", "refresh_token"]);
 
     // A run reuses the cached token: no request to the token endpoint.
-    let run = without_token(&wd, &["run"]);
+    let run = wd.run_without_token(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(wd.google.grants().len(), 2);
     let drive = wd.google.seen_under("/drive/");
@@ -315,7 +305,7 @@ fn tokens_are_refreshed_before_they_expire_during_a_long_export() {
     wd.write("queries/files.toml", DRIVE_QUERY);
     assert_eq!(login(&wd).code, 0);
     let before = wd.google.grants().len();
-    let run = without_token(&wd, &["run"]);
+    let run = wd.run_without_token(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(wd.google.seen_under("/drive/").len(), 10);
     assert_eq!(
@@ -337,7 +327,7 @@ fn a_401_is_answered_with_one_refresh_and_a_retry() {
     wd.google.configure(|c| c.oauth.token_uses = Some(3));
     wd.write("queries/files.toml", DRIVE_QUERY);
     assert_eq!(login(&wd).code, 0);
-    let run = without_token(&wd, &["run"]);
+    let run = wd.run_without_token(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(wd.google.unauthorized(), 3);
     let csv = wd.read("output/files.csv");
@@ -362,16 +352,13 @@ fn a_service_account_acts_for_the_subject() {
         "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\ncolumns = [\"id\"]\n\
          [params]\ncustomer = \"my_customer\"\n",
     );
-    let run = without_token(
-        &wd,
-        &[
-            "run",
-            "--credentials",
-            "sa.json",
-            "--subject",
-            "admin@example.com",
-        ],
-    );
+    let run = wd.run_without_token(&[
+        "run",
+        "--credentials",
+        "sa.json",
+        "--subject",
+        "admin@example.com",
+    ]);
     assert_eq!(run.code, 0, "{run:?}");
     let grants = wd.google.grants();
     assert_eq!(grants.len(), 2, "one token per subject: {grants:?}");
@@ -427,7 +414,7 @@ fn an_authorized_user_file_is_refreshed_at_its_token_uri() {
     wd.write("user.json", &user.to_string());
     std::fs::remove_file(wd.path().join(CACHE_FILE)).unwrap();
     let before = wd.google.grants().len();
-    let run = without_token(&wd, &["run", "--credentials", "user.json"]);
+    let run = wd.run_without_token(&["run", "--credentials", "user.json"]);
     assert_eq!(run.code, 0, "{run:?}");
     let grants = wd.google.grants();
     assert_eq!(grants.len(), before + 1);
@@ -445,7 +432,7 @@ fn invalid_grant_in_a_cron_run_explains_what_to_do() {
     wd.google.configure(|c| c.oauth.invalid_grant = true);
     let logins_before = wd.google.seen_under("/o/oauth2/auth").len();
     let tokens_before = wd.google.seen_under("/token").len();
-    let run = without_token(&wd, &["run"]);
+    let run = wd.run_without_token(&["run"]);
     assert_eq!(run.code, 2);
     assert_eq!(
         wd.google.seen_under("/token").len(),
@@ -477,7 +464,7 @@ fn a_login_without_the_needed_scope_says_so_before_running() {
         "queries/mail.toml",
         "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n[params]\nuserId = \"me\"\n",
     );
-    let run = without_token(&wd, &["run"]);
+    let run = wd.run_without_token(&["run"]);
     assert_eq!(run.code, 2);
     assert_eq!(
         run.stderr,
@@ -490,7 +477,7 @@ fn a_login_without_the_needed_scope_says_so_before_running() {
 #[test]
 fn status_says_which_credential_and_why() {
     let wd = Workdir::new();
-    let run = without_token(&wd, &["auth", "status"]);
+    let run = wd.run_without_token(&["auth", "status"]);
     assert_eq!(run.code, 2);
     assert!(
         run.stderr.starts_with("error: no credentials found"),
@@ -506,7 +493,7 @@ fn status_says_which_credential_and_why() {
 
     wd.write("queries/files.toml", DRIVE_QUERY);
     assert_eq!(login(&wd).code, 0);
-    let run = without_token(&wd, &["auth", "status"]);
+    let run = wd.run_without_token(&["auth", "status"]);
     assert_eq!(run.code, 0);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
@@ -526,17 +513,14 @@ fn status_says_which_credential_and_why() {
     );
 
     write_service_account_key(&wd);
-    let run = without_token(
-        &wd,
-        &[
-            "auth",
-            "status",
-            "--credentials",
-            "sa.json",
-            "--subject",
-            "boss@example.com",
-        ],
-    );
+    let run = wd.run_without_token(&[
+        "auth",
+        "status",
+        "--credentials",
+        "sa.json",
+        "--subject",
+        "boss@example.com",
+    ]);
     assert_eq!(
         run.stdout,
         format!(
@@ -557,7 +541,7 @@ fn logout_revokes_and_forgets_the_login() {
         .as_str()
         .unwrap()
         .to_owned();
-    let run = without_token(&wd, &["auth", "logout"]);
+    let run = wd.run_without_token(&["auth", "logout"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.stderr,
@@ -568,7 +552,7 @@ fn logout_revokes_and_forgets_the_login() {
     );
     assert!(wd.google.revoked(&refresh_token));
     assert!(!wd.exists(CACHE_FILE));
-    assert_eq!(without_token(&wd, &["auth", "status"]).code, 2);
+    assert_eq!(wd.run_without_token(&["auth", "status"]).code, 2);
 }
 
 #[test]
@@ -576,7 +560,7 @@ fn a_corrupt_cache_is_reported_and_replaced_by_the_next_login() {
     let wd = Workdir::new();
     wd.write("queries/files.toml", DRIVE_QUERY);
     wd.write(CACHE_FILE, "{ half a file");
-    let run = without_token(&wd, &["run"]);
+    let run = wd.run_without_token(&["run"]);
     assert_eq!(run.code, 2);
     assert!(
         run.stderr.starts_with(&format!(
@@ -590,7 +574,7 @@ fn a_corrupt_cache_is_reported_and_replaced_by_the_next_login() {
         .stderr
         .ends_with("); run `gscrape auth login` again to replace it\n"));
     assert_eq!(login(&wd).code, 0);
-    assert_eq!(without_token(&wd, &["run"]).code, 0);
+    assert_eq!(wd.run_without_token(&["run"]).code, 0);
 }
 
 #[test]
@@ -612,13 +596,13 @@ fn bad_credential_files_are_one_line_errors() {
         ("client_secret.json", "client_secret.json: this is an OAuth client secret, not a credential: log in with `gscrape auth login --client-secret FILE`"),
     ];
     for (file, message) in cases {
-        let run = without_token(&wd, &["run", "--credentials", file]);
+        let run = wd.run_without_token(&["run", "--credentials", file]);
         assert_eq!(
             (run.code, run.stderr.as_str()),
             (2, format!("error: {message}\n").as_str())
         );
     }
-    let run = without_token(&wd, &["auth", "login", "--client-secret", "notjson.json"]);
+    let run = wd.run_without_token(&["auth", "login", "--client-secret", "notjson.json"]);
     assert_eq!(
         (run.code, run.stderr.as_str()),
         (
@@ -629,7 +613,7 @@ fn bad_credential_files_are_one_line_errors() {
 
     write_service_account_key(&wd);
     set_mode(&wd.path().join("sa.json"), 0o644);
-    let run = without_token(&wd, &["run", "--credentials", "sa.json"]);
+    let run = wd.run_without_token(&["run", "--credentials", "sa.json"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.starts_with(
         "warning: the private key sa.json is readable by other users; restrict it with `chmod 600 sa.json`\n"
@@ -697,7 +681,7 @@ fn gcloud_application_default_credentials_come_after_a_gscrape_login() {
         ".config/gcloud/application_default_credentials.json",
         &adc.to_string(),
     );
-    let run = without_token(&wd, &["auth", "status"]);
+    let run = wd.run_without_token(&["auth", "status"]);
     assert!(
         run.stdout
             .starts_with("credential: login of analyst@example.com"),
@@ -706,7 +690,7 @@ fn gcloud_application_default_credentials_come_after_a_gscrape_login() {
     );
 
     std::fs::remove_file(wd.path().join(CACHE_FILE)).unwrap();
-    let run = without_token(&wd, &["auth", "status"]);
+    let run = wd.run_without_token(&["auth", "status"]);
     assert_eq!(
         run.stdout.lines().take(2).collect::<Vec<_>>(),
         [
@@ -718,7 +702,7 @@ fn gcloud_application_default_credentials_come_after_a_gscrape_login() {
             "why: no access token, key file or gscrape login; gcloud's application-default credentials exist",
         ]
     );
-    assert_eq!(without_token(&wd, &["run"]).code, 0);
+    assert_eq!(wd.run_without_token(&["run"]).code, 0);
 }
 
 #[test]
@@ -727,7 +711,7 @@ fn a_token_endpoint_outage_is_retried_for_a_service_account() {
     write_service_account_key(&wd);
     wd.write("queries/files.toml", DRIVE_QUERY);
     wd.google.configure(|c| c.oauth.unavailable = 2);
-    let run = without_token(&wd, &["run", "--credentials", "sa.json"]);
+    let run = wd.run_without_token(&["run", "--credentials", "sa.json"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         wd.google.seen_under("/token").len(),
@@ -748,7 +732,7 @@ fn a_token_endpoint_outage_is_retried_for_a_saved_login() {
     wd.write(CACHE_FILE, &cached.to_string());
     let before = wd.google.seen_under("/token").len();
     wd.google.configure(|c| c.oauth.unavailable = before + 2);
-    let run = without_token(&wd, &["run"]);
+    let run = wd.run_without_token(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(wd.google.seen_under("/token").len(), before + 3);
     assert_eq!(wd.read("output/files.csv").lines().count(), 251);
@@ -760,10 +744,7 @@ fn a_token_endpoint_that_stays_down_fails_the_run_with_a_clear_message() {
     write_service_account_key(&wd);
     wd.write("queries/files.toml", DRIVE_QUERY);
     wd.google.configure(|c| c.oauth.unavailable = 1000);
-    let run = without_token(
-        &wd,
-        &["run", "--credentials", "sa.json", "--max-retries", "2"],
-    );
+    let run = wd.run_without_token(&["run", "--credentials", "sa.json", "--max-retries", "2"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(
         run.stderr,
@@ -805,7 +786,7 @@ fn a_fan_out_acts_as_each_user_its_subject_template_names() {
          subject = \"{{ users.primaryEmail }}\"\ncolumns = [\"id\"]\n\
          [params]\ncalendarId = \"{{ users.primaryEmail }}\"\n",
     );
-    let run = without_token(&wd, &["run", "--credentials", "sa.json"]);
+    let run = wd.run_without_token(&["run", "--credentials", "sa.json"]);
     assert_eq!(run.code, 0, "{run:?}");
 
     let users: Vec<String> = (0..4).map(|i| format!("user{i}@example.com")).collect();
@@ -905,7 +886,7 @@ fn the_sheets_write_scope_is_asked_for_only_for_queries_with_a_sheet() {
         "queries/to_sheet.toml",
         &format!("{DRIVE_QUERY}[sheet]\nspreadsheet = \"new\"\n"),
     );
-    let run = without_token(&wd, &["run"]);
+    let run = wd.run_without_token(&["run"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.starts_with(&format!(
@@ -922,6 +903,6 @@ fn the_sheets_write_scope_is_asked_for_only_for_queries_with_a_sheet() {
         cached_login(&wd)["scopes"],
         serde_json::json!([DRIVE_READONLY, SHEETS, "openid", "email"])
     );
-    let run = without_token(&wd, &["run"]);
+    let run = wd.run_without_token(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
 }

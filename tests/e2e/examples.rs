@@ -168,11 +168,8 @@ fn the_calendar_example_keeps_all_day_events() {
         "an all-day event's start.date, where start.dateTime is absent"
     );
     let fields = wd.google.seen_under("/calendar/")[0]
-        .query()
-        .into_iter()
-        .find(|(name, _)| name == "fields")
-        .unwrap()
-        .1;
+        .param("fields")
+        .unwrap();
     assert_eq!(
         fields,
         "items(id,status,summary,start(dateTime,date),end(dateTime,date),attendees/email),nextPageToken"

@@ -21,12 +21,7 @@ fn fields_sent(wd: &Workdir, prefix: &str) -> Vec<Option<String>> {
     wd.google
         .seen_under(prefix)
         .iter()
-        .map(|seen| {
-            seen.query()
-                .into_iter()
-                .find(|(name, _)| name == "fields")
-                .map(|(_, value)| value)
-        })
+        .map(|seen| seen.param("fields"))
         .collect()
 }
 

@@ -111,13 +111,7 @@ fn a_backfill_runs_once_per_window_oldest_first() {
         .google
         .seen_under("/drive/")
         .iter()
-        .map(|s| {
-            s.query()
-                .into_iter()
-                .find(|(name, _)| name == "q")
-                .unwrap()
-                .1
-        })
+        .map(|s| s.param("q").unwrap())
         .collect();
     assert_eq!(
         sent,
@@ -162,12 +156,7 @@ fn drive_q(wd: &Workdir) -> Vec<String> {
     wd.google
         .seen_under("/drive/")
         .iter()
-        .filter_map(|s| {
-            s.query()
-                .into_iter()
-                .find(|(name, _)| name == "q")
-                .map(|q| q.1)
-        })
+        .filter_map(|s| s.param("q"))
         .collect()
 }
 
@@ -202,12 +191,7 @@ fn an_incremental_query_asks_from_the_newest_value_of_its_last_successful_run() 
             format!("createdTime > '{newest}'"),
         ]
     );
-    let fields = wd.google.seen_under("/drive/")[0]
-        .query()
-        .into_iter()
-        .find(|(name, _)| name == "fields")
-        .unwrap()
-        .1;
+    let fields = wd.google.seen_under("/drive/")[0].param("fields").unwrap();
     assert_eq!(
         fields, "files(id,createdTime),nextPageToken",
         "the cursor is asked for"

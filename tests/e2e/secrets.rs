@@ -1,23 +1,11 @@
 //! Secrets never leave: credentials whose secrets would travel in clear are refused, a token
 //! a header cannot carry is refused, and nothing gscrape prints holds a secret in use.
 
-use std::process::Stdio;
-
 use crate::support::fake_oauth::{CLIENT_ID, CLIENT_SECRET, SA_EMAIL};
-use crate::support::{finish, Run, Workdir};
+use crate::support::{finish, Workdir};
 
 const QUERY: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
     columns = [\"id\"]\n[params]\npageSize = 100\n";
-
-fn without_token(wd: &Workdir, args: &[&str]) -> Run {
-    let output = wd
-        .command(args)
-        .env_remove("GSCRAPE_ACCESS_TOKEN")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    finish(output)
-}
 
 #[test]
 fn an_authorized_user_file_with_a_plain_http_token_uri_is_refused() {
@@ -31,7 +19,7 @@ fn an_authorized_user_file_with_a_plain_http_token_uri_is_refused() {
         "token_uri": "http://oauth2.example.com/token",
     });
     wd.write("user.json", &user.to_string());
-    let run = without_token(&wd, &["run", "--credentials", "user.json"]);
+    let run = wd.run_without_token(&["run", "--credentials", "user.json"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(
         run.stderr,
@@ -54,17 +42,14 @@ fn a_client_secret_with_a_plain_http_token_uri_is_refused() {
         "redirect_uris": ["http://localhost"],
     }});
     wd.write("client_secret.json", &secret.to_string());
-    let run = without_token(
-        &wd,
-        &[
-            "auth",
-            "login",
-            "--client-secret",
-            "client_secret.json",
-            "--scope",
-            "drive.readonly",
-        ],
-    );
+    let run = wd.run_without_token(&[
+        "auth",
+        "login",
+        "--client-secret",
+        "client_secret.json",
+        "--scope",
+        "drive.readonly",
+    ]);
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(
         run.stderr,
@@ -88,7 +73,7 @@ fn a_service_account_key_that_cannot_sign_is_refused_naming_the_file() {
     });
     let path = wd.write("sa.json", &key.to_string());
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let run = without_token(&wd, &["run", "--credentials", "sa.json"]);
+    let run = wd.run_without_token(&["run", "--credentials", "sa.json"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr
@@ -151,8 +136,8 @@ fn a_token_endpoint_that_echoes_the_form_is_quoted_redacted() {
     });
     wd.write("user.json", &user.to_string());
     wd.google.configure(|c| c.oauth.echo_form = true);
-    // `finish` (in without_token) fails the test if the secret or refresh token is printed.
-    let run = without_token(&wd, &["-vv", "run", "--credentials", "user.json"]);
+    // `finish` (in run_without_token) fails the test if the secret or refresh token is printed.
+    let run = wd.run_without_token(&["-vv", "run", "--credentials", "user.json"]);
     assert_ne!(run.code, 0, "{run:?}");
     assert!(
         run.stderr

@@ -178,6 +178,14 @@ impl Seen {
         self.target.split('?').next().unwrap_or_default()
     }
 
+    /// The first value of the query parameter `name`, decoded.
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.query()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value)
+    }
+
     /// Decoded query parameters in order.
     pub fn query(&self) -> Vec<(String, String)> {
         parse_query(self.target.split_once('?').map(|(_, q)| q).unwrap_or(""))
@@ -666,11 +674,7 @@ fn route(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Value) {
     if !status.is_success() || document || body.get("error").is_some() {
         return (status, body);
     }
-    let fields = seen
-        .query()
-        .into_iter()
-        .find(|(name, _)| name == "fields")
-        .map(|(_, value)| value);
+    let fields = seen.param("fields");
     let default = match seen.path() {
         "/drive/v3/files" if seen.method == "GET" => Some(partial::DRIVE_FILES_DEFAULT),
         _ => None,

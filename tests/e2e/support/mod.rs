@@ -101,6 +101,17 @@ impl Workdir {
     pub fn run(&self, args: &[&str]) -> Run {
         finish(self.command(args).output().unwrap())
     }
+
+    /// Runs the binary with no access token (and nothing on stdin): it finds its own credential.
+    pub fn run_without_token(&self, args: &[&str]) -> Run {
+        let output = self
+            .command(args)
+            .env_remove("GSCRAPE_ACCESS_TOKEN")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        finish(output)
+    }
 }
 
 /// Runs another program (a wrapper such as `script`) with the environment `command` was given.
