@@ -7,6 +7,11 @@ use gscrape::cli::Cli;
 use tracing_subscriber::fmt::{format::Writer, FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+/// mimalloc keeps freed pages for reuse: each page of a response is a fresh buffer of a few
+/// hundred KiB, which the system allocator hands back to the kernel and faults in again.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // The matches too: they tell which settings were given on the command line or in the
     // environment, and so win over config files.

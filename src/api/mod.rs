@@ -328,9 +328,10 @@ impl Body {
         serde_json::from_slice(&self.bytes).map_err(|source| self.not_json(source))
     }
 
-    /// The body as text (JSON is UTF-8), checked once for the whole page.
+    /// The body as text (JSON is UTF-8), checked once for the whole page, with SIMD: pages are
+    /// hundreds of KiB and this check touches every byte.
     pub fn text(&self) -> Result<&str, ApiError> {
-        std::str::from_utf8(&self.bytes).map_err(|_| ApiError::NotJson {
+        simdutf8::basic::from_utf8(&self.bytes).map_err(|_| ApiError::NotJson {
             url: self.url.clone(),
             source: serde::de::Error::custom("the response is not UTF-8"),
         })

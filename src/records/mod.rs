@@ -6,6 +6,7 @@
 //! picks into them; missing or null is an empty cell; numbers and booleans are their JSON text;
 //! strings (int64-as-string too) are unchanged.
 
+mod compact;
 pub mod decode;
 mod page;
 pub mod path;

@@ -7,7 +7,7 @@
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::stream::{render_selected, Selector, Stopped};
+use super::stream::{Selector, Stopped};
 use super::{explode, render_row, Column, Decoder, FieldPath, Row};
 
 /// Reads the pages of one query.
@@ -112,7 +112,7 @@ impl PageReader {
         let mut row = Row::default();
         if let Some(selector) = &self.selector {
             return selector.rows(text, |found| {
-                render_selected(found, columns, rendered, &mut row);
+                selector.render(found, rendered, &mut row);
                 each(&row, None)
             });
         }

@@ -14,7 +14,8 @@ use std::borrow::Cow;
 use memchr::memchr2;
 use serde_json::{Map, Value};
 
-use super::tree::{push_each, Found, Node};
+use super::compact;
+use super::tree::{Found, Node, Reached};
 
 /// The page's other fields and its record count, for records in the top-level field `records`.
 pub(super) fn outline(json: &str, records: &str) -> Option<(Value, usize)> {
@@ -64,8 +65,8 @@ pub(super) fn rows<'de>(
     json: &'de str,
     records: &str,
     root: &Node,
-    found: &mut [Vec<Found<'de>>],
-    row: &mut dyn FnMut(&[Vec<Found<'de>>]) -> bool,
+    found: &mut Reached<'de>,
+    row: &mut dyn FnMut(&mut Reached<'de>) -> bool,
 ) -> Result<(), RowsError> {
     use RowsError::Structure;
     let b = json.as_bytes();
@@ -81,7 +82,7 @@ pub(super) fn rows<'de>(
             return Ok(());
         }
         loop {
-            found.iter_mut().for_each(Vec::clear);
+            found.clear();
             j = ws(b, scan_node(json, j, root, found, Reach::All)?);
             if !row(found) {
                 return Ok(());
@@ -112,7 +113,7 @@ fn scan_node<'de>(
     json: &'de str,
     i: usize,
     node: &Node,
-    found: &mut [Vec<Found<'de>>],
+    found: &mut Reached<'de>,
     reach: Reach,
 ) -> Result<usize, RowsError> {
     let b = json.as_bytes();
@@ -121,7 +122,7 @@ fn scan_node<'de>(
             // Columns end here and none goes deeper: the value as it is.
             let (value, end) = leaf(json, i)?;
             if let Some(value) = value {
-                push_each(found, &node.ends, value);
+                found.push_each(&node.ends, value);
             }
             Ok(end)
         } else {
@@ -209,6 +210,11 @@ fn leaf(json: &str, i: usize) -> Result<(Option<Found<'_>>, usize), RowsError> {
         b'n' => literal(b"null", None),
         _ => {
             let end = value_end(b, i).ok_or(RowsError::Structure)?;
+            let mut cell = String::new();
+            if compact::render(&json[i..end], &mut cell) {
+                let json = &json[i..end];
+                return Ok((Some(Found::Rendered { json, cell }), end));
+            }
             let value: Value = serde_json::from_str(&json[i..end])?;
             Ok(((!value.is_null()).then_some(Found::Value(value)), end))
         }

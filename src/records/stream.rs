@@ -12,10 +12,8 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde_json::{Map, Value};
 
 use super::scan::{self, RowsError};
-use super::tree::{Found, Node};
-use super::{
-    fill_row, render_value, Column, ColumnSource, FieldPath, Row, Segment, LIST_SEPARATOR,
-};
+use super::tree::{Found, Node, Reached};
+use super::{render_value, Column, ColumnSource, FieldPath, Row, Segment, LIST_SEPARATOR};
 
 /// Picks the cells of each record of a page.
 #[derive(Debug)]
@@ -23,6 +21,8 @@ pub(super) struct Selector {
     records: String,
     root: Node,
     columns: usize,
+    /// The template columns (their cells are the same in every row), in column order.
+    templates: Vec<usize>,
 }
 
 impl Selector {
@@ -48,10 +48,17 @@ impl Selector {
                 root.insert(i, path.segments());
             }
         }
+        let templates = columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.source, ColumnSource::Template(_)))
+            .map(|(i, _)| i)
+            .collect();
         Some(Selector {
             records: records.clone(),
             root,
             columns: columns.len(),
+            templates,
         })
     }
 
@@ -82,11 +89,11 @@ impl Selector {
     pub(super) fn rows<'de, E>(
         &self,
         json: &'de str,
-        mut row: impl FnMut(&[Vec<Found<'de>>]) -> Result<bool, E>,
+        mut row: impl FnMut(&mut Reached<'de>) -> Result<bool, E>,
     ) -> Result<(), Stopped<E>> {
-        let mut found: Vec<Vec<Found<'de>>> = (0..self.columns).map(|_| Vec::new()).collect();
+        let mut found = Reached::new(self.columns);
         let mut failure = None;
-        let mut on_record = |found: &[Vec<Found<'de>>]| match row(found) {
+        let mut on_record = |found: &mut Reached<'de>| match row(found) {
             Ok(more) => more,
             Err(err) => {
                 failure = Some(err);
@@ -203,16 +210,27 @@ impl<'de> Visitor<'de> for AnObjectVisitor {
     }
 }
 
-/// The cells of one record from what [`Selector::rows`] found, as `render_row` would make them.
-pub(super) fn render_selected(
-    found: &[Vec<Found<'_>>],
-    columns: &[Column],
-    rendered: &[String],
-    row: &mut Row,
-) {
-    fill_row(columns, rendered, row, |i, _, cell| {
-        render_found(&found[i], cell)
-    });
+impl Selector {
+    /// The row of one record from what [`Selector::rows`] found, as `render_row` would make
+    /// it: only the columns the record reached are visited, with the template columns
+    /// (`rendered`, by column index) merged in by column order.
+    pub(super) fn render(&self, found: &mut Reached<'_>, rendered: &[String], row: &mut Row) {
+        row.clear();
+        let mut templates = self.templates.iter().copied().peekable();
+        let template = |row: &mut Row, i: usize| {
+            row.push(i, rendered.get(i).map_or("", String::as_str));
+        };
+        found.sort();
+        for &column in found.columns() {
+            while let Some(i) = templates.next_if(|&i| i < column) {
+                template(row, i);
+            }
+            row.push_with(column, |cell| render_found(found.values(column), cell));
+        }
+        for i in templates {
+            template(row, i);
+        }
+    }
 }
 
 /// The cell of the values one path reached, by the rules of [`super::render_found`]: one as
@@ -222,11 +240,14 @@ fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
         [] => return false,
         [Found::Str(text)] => out.push_str(text),
         [Found::Strs(items)] => join(items, out),
+        [Found::Rendered { cell, .. }] => out.push_str(cell),
         [Found::Value(value)] => render_value(value, out),
         many if many.iter().any(|f| {
             matches!(
                 f,
-                Found::Strs(_) | Found::Value(Value::Array(_) | Value::Object(_))
+                Found::Strs(_)
+                    | Found::Rendered { .. }
+                    | Found::Value(Value::Array(_) | Value::Object(_))
             )
         }) =>
         {
@@ -235,6 +256,8 @@ fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
                 .map(|f| match f {
                     Found::Str(text) => Value::String(text.to_string()),
                     Found::Strs(items) => items.iter().map(|s| Value::from(*s)).collect(),
+                    // Checked as JSON when it was rendered.
+                    Found::Rendered { json, .. } => serde_json::from_str(json).unwrap_or_default(),
                     Found::Value(value) => value.clone(),
                 })
                 .collect();
@@ -248,6 +271,7 @@ fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
                 match found {
                     Found::Str(text) => out.push_str(text),
                     Found::Strs(items) => join(items, out),
+                    Found::Rendered { cell, .. } => out.push_str(cell),
                     Found::Value(value) => render_value(value, out),
                 }
             }
@@ -283,7 +307,7 @@ mod tests {
         let mut fast = Vec::new();
         selector
             .rows::<()>(text, |found| {
-                render_selected(found, columns, &[], &mut row);
+                selector.render(found, &[], &mut row);
                 fast.push(row.clone());
                 Ok(true)
             })

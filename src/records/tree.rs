@@ -64,14 +64,16 @@ impl Node {
 
     /// Adds what the columns reach in `value`, the whole value at this node: the columns that
     /// end here take it as it is, the deeper ones read their part of it.
-    pub(super) fn take_whole<'de>(&self, value: Value, found: &mut [Vec<Found<'de>>]) {
+    pub(super) fn take_whole<'de>(&self, value: Value, found: &mut Reached<'de>) {
         for (column, rest) in &self.below {
             let mut at = Vec::new();
             super::select(&value, rest, &mut at);
-            found[*column].extend(at.into_iter().map(|v| Found::Value(v.clone())));
+            for v in at {
+                found.push(*column, Found::Value(v.clone()));
+            }
         }
         if !value.is_null() {
-            push_each(found, &self.ends, Found::Value(value));
+            found.push_each(&self.ends, Found::Value(value));
         }
     }
 }
@@ -88,13 +90,65 @@ fn child_at<'a, L: PartialEq + Clone>(children: &'a mut Vec<(L, Node)>, label: &
     &mut children[at].1
 }
 
-/// Adds `value` to the found values of each of `columns`.
-pub(super) fn push_each<'de>(found: &mut [Vec<Found<'de>>], columns: &[usize], value: Found<'de>) {
-    if let Some((last, others)) = columns.split_last() {
-        for column in others {
-            found[*column].push(value.clone());
+/// What the columns' paths reached in one record: the values, per column, and which columns
+/// reached any. A record touches only its own columns, so that its cost follows the fields it
+/// has, not the columns of the file (default columns are every scalar of a schema, most of
+/// them absent from any one record).
+#[derive(Debug)]
+pub(super) struct Reached<'de> {
+    values: Vec<Vec<Found<'de>>>,
+    /// The columns with values, in the order they were first reached.
+    touched: Vec<usize>,
+}
+
+impl<'de> Reached<'de> {
+    /// Room for `columns` columns, none reached.
+    pub(super) fn new(columns: usize) -> Self {
+        Reached {
+            values: (0..columns).map(|_| Vec::new()).collect(),
+            touched: Vec::new(),
         }
-        found[*last].push(value);
+    }
+
+    /// Forgets the last record's values.
+    pub(super) fn clear(&mut self) {
+        for column in self.touched.drain(..) {
+            self.values[column].clear();
+        }
+    }
+
+    /// Adds `value` to the values of `column`.
+    pub(super) fn push(&mut self, column: usize, value: Found<'de>) {
+        let values = &mut self.values[column];
+        if values.is_empty() {
+            self.touched.push(column);
+        }
+        values.push(value);
+    }
+
+    /// Adds `value` to the values of each of `columns`.
+    pub(super) fn push_each(&mut self, columns: &[usize], value: Found<'de>) {
+        if let Some((last, others)) = columns.split_last() {
+            for column in others {
+                self.push(*column, value.clone());
+            }
+            self.push(*last, value);
+        }
+    }
+
+    /// Puts [`Reached::columns`] in column order.
+    pub(super) fn sort(&mut self) {
+        self.touched.sort_unstable();
+    }
+
+    /// The columns that reached a value (in column order after [`Reached::sort`]).
+    pub(super) fn columns(&self) -> &[usize] {
+        &self.touched
+    }
+
+    /// The values `column` reached (none when it reached nothing).
+    pub(super) fn values(&self, column: usize) -> &[Found<'de>] {
+        &self.values[column]
     }
 }
 
@@ -106,6 +160,12 @@ pub enum Found<'de> {
     /// An array of strings without escapes, borrowed: a cell like an array value's, without
     /// building one.
     Strs(Vec<&'de str>),
+    /// An array or object in its plain form, with its cell already written
+    /// ([`super::compact`]); `json` is its text, for a cell that holds several values.
+    Rendered {
+        json: &'de str,
+        cell: String,
+    },
     /// Any other value: a number, a boolean, an array or an object (never null).
     Value(Value),
 }
