@@ -230,6 +230,11 @@ pub struct RunArgs {
     #[arg(long, env = "GSCRAPE_FAIL_FAST")]
     pub fail_fast: bool,
 
+    /// Take up exports a killed or failed run left unfinished from their checkpoints (under
+    /// <out-dir>/.gscrape/), asking only for the pages they lack; without it, they start over.
+    #[arg(long, env = "GSCRAPE_RESUME")]
+    pub resume: bool,
+
     /// Print errors only (no progress, no per-query lines, no summary).
     #[arg(short, long, env = "GSCRAPE_QUIET")]
     pub quiet: bool,

@@ -13,6 +13,7 @@ pub mod apis;
 pub mod app;
 pub mod auth;
 pub mod backfill;
+pub mod checkpoint;
 pub mod cli;
 pub mod counters;
 pub mod describe;

@@ -65,6 +65,8 @@ pub struct RunSettings {
     pub retry: RetryPolicy,
     pub timeout: Duration,
     pub fail_fast: bool,
+    /// `--resume`: take up unfinished exports from their checkpoints.
+    pub resume: bool,
     pub quiet: bool,
     /// Off a terminal, a progress line per running query this often (`None`: never).
     pub progress_interval: Option<Duration>,
@@ -292,6 +294,7 @@ impl RunSettings {
             qps,
             max_retries,
             fail_fast,
+            resume,
             quiet,
             progress_interval,
             wait_lock,
@@ -319,6 +322,7 @@ impl RunSettings {
             retry: retry_policy(Some(max_retries)),
             timeout: Duration::from_secs(timeout),
             fail_fast,
+            resume,
             quiet,
             progress_interval: (progress_interval > 0)
                 .then(|| Duration::from_secs(progress_interval)),

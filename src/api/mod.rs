@@ -19,7 +19,7 @@ use crate::http::retry::{self, RetryPolicy, Verdict};
 use crate::http::{self as gh, GoogleError, HyperClient};
 pub use fields::FieldMask;
 pub use paginate::{
-    ApiNext, ApiPaging, Cursor, OffsetEnd, OffsetPaging, PageNumberPaging, Pagination,
+    ApiNext, ApiPaging, Cursor, CursorState, OffsetEnd, OffsetPaging, PageNumberPaging, Pagination,
     PaginationError, RequestField, TOTAL_FIELDS,
 };
 pub use request::{expand_path, RequestSpec, RequestTemplate, ValueKind, ValueRule};

@@ -339,7 +339,37 @@ pub struct Cursor {
     next: Option<Next>,
 }
 
+/// Where a cursor stands between pages, as a checkpoint keeps it (the next page's request is
+/// kept beside it, whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CursorState {
+    pub pages: u64,
+    pub page_size: Option<u64>,
+    pub offset: u64,
+}
+
 impl Cursor {
+    /// Where this cursor stands.
+    pub fn state(&self) -> CursorState {
+        CursorState {
+            pages: self.pages,
+            page_size: self.page_size,
+            offset: self.offset,
+        }
+    }
+
+    /// A cursor that goes on from `state` (tokens seen before it are not known again).
+    pub fn resume(pagination: Pagination, state: CursorState) -> Self {
+        Cursor {
+            pagination,
+            seen: HashSet::new(),
+            pages: state.pages,
+            page_size: state.page_size,
+            offset: state.offset,
+            next: None,
+        }
+    }
+
     pub fn new(pagination: Pagination) -> Self {
         Cursor {
             pagination,

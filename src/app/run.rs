@@ -201,9 +201,15 @@ async fn run_window(
             return Err(Exit::Invalid);
         }
     }
+    // The files a checkpoint names are kept for `--resume` (without it, they start over).
+    let checkpointed = match args.resume {
+        true => crate::checkpoint::Store::new(&args.out_dir).temp_files(),
+        false => Vec::new(),
+    };
     let files = plans.iter().filter_map(|plan| plan.output.as_ref());
     for output in files.filter(|o| !crate::sink::is_stdout(o)) {
-        for stale in crate::sink::remove_stale_temp_files(&args.out_dir.join(output)) {
+        let target = args.out_dir.join(output);
+        for stale in crate::sink::remove_stale_temp_files(&target, &checkpointed) {
             tracing::info!(
                 "removed {}, left by an earlier run that was killed",
                 stale.display()
@@ -258,6 +264,7 @@ async fn run_window(
     let options = RunOptions {
         out_dir: args.out_dir.clone(),
         fail_fast: args.fail_fast,
+        resume: args.resume,
         fan_out: args.concurrency,
         csv: args.csv.clone(),
         sheets,

@@ -113,10 +113,22 @@ pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
                 None => format!("{name}: {counts} (output = false){cut}"),
             })
         }
-        Status::Interrupted => Some(format!("{name}: interrupted; previous output kept")),
-        Status::Cancelled => Some(format!(
-            "{name}: cancelled (--fail-fast); previous output kept"
+        Status::Interrupted => Some(format!(
+            "{name}: interrupted; previous output kept{}",
+            resume_hint(report)
         )),
+        Status::Cancelled => Some(format!(
+            "{name}: cancelled (--fail-fast); previous output kept{}",
+            resume_hint(report)
+        )),
+    }
+}
+
+/// What to do about an export stopped before its end that left a checkpoint.
+fn resume_hint(report: &QueryReport) -> &'static str {
+    match report.checkpointed {
+        true => "; checkpointed: `gscrape run --resume` continues it",
+        false => "",
     }
 }
 

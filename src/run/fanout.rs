@@ -154,7 +154,7 @@ async fn chain(
         .render(&|text| shared.templates.render(text, &context))
         .map_err(QueryError::Template)?;
     let rendered = render_columns(plan, &shared.templates, &context)?;
-    let mut pages = Pages::new(plan, request, &shared.api, call, reader.clone());
+    let mut pages = Pages::new(plan, request, None, &shared.api, call, reader.clone());
     while let Some(Fetched { body, page, .. }) = pages.next().await? {
         reader
             .rows(

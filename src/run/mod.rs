@@ -9,6 +9,7 @@ mod fanout;
 mod output;
 mod pages;
 mod reporter;
+mod resume;
 mod spool;
 
 use std::collections::HashMap;
@@ -33,8 +34,9 @@ use crate::template::Templates;
 
 use crate::records::PageReader;
 use output::Output;
-use pages::Pages;
+use pages::{Pages, Position};
 pub use reporter::Reporter;
+use resume::{Checkpointer, Start};
 
 /// Records waiting between a parent and one child; the parent waits when the child lags, so
 /// neither holds the parent's records whole.
@@ -88,6 +90,8 @@ pub struct QueryReport {
     pub api_total: Option<ApiTotal>,
     /// `[incremental]`: the greatest cursor value the export wrote (kept when it succeeded).
     pub cursor: Option<String>,
+    /// It did not finish and left a checkpoint: `--resume` takes it up.
+    pub checkpointed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +114,22 @@ pub enum QueryError {
     Task(String),
     #[error("{0}")]
     Spill(String),
+    /// The first page of a resumed chain failed: the API no longer takes the saved position.
+    #[error(transparent)]
+    ResumeRefused(Box<ApiError>),
+    /// A failure after the export was checkpointed: `--resume` takes it up.
+    #[error("{0}; {hint}", hint = resume_hint(.0))]
+    Checkpointed(Box<QueryError>),
+}
+
+/// What to do about a checkpointed export that failed with `err`.
+fn resume_hint(err: &QueryError) -> &'static str {
+    match err.kind() {
+        Failure::QuotaWall => {
+            "the export is checkpointed: run `gscrape run --resume` once the quota resets to continue it"
+        }
+        _ => "the export is checkpointed: `gscrape run --resume` continues it",
+    }
 }
 
 impl QueryError {
@@ -123,6 +143,8 @@ impl QueryError {
             QueryError::Sink(SinkError::Sheet(err)) => err.kind(),
             QueryError::Sink(_) | QueryError::Spill(_) => Failure::LocalIo,
             QueryError::Template(_) => Failure::BadInput,
+            QueryError::ResumeRefused(err) => err.kind(),
+            QueryError::Checkpointed(err) => err.kind(),
         }
     }
 }
@@ -145,6 +167,8 @@ pub struct RunOptions {
     pub csv: CsvSettings,
     /// The Sheets API, when a query writes a sheet.
     pub sheets: Option<SheetsApi>,
+    /// `--resume`: take up unfinished exports from their checkpoints.
+    pub resume: bool,
 }
 
 /// A planned query with the credentials it runs with.
@@ -309,7 +333,12 @@ async fn run_job(
         None if shared.interrupt.is_cancelled() => (Status::Interrupted, None),
         None => (Status::Cancelled, None),
     };
+    let checkpointed = !matches!(status, Status::Ok(_))
+        && output.as_ref().is_some_and(|target| {
+            crate::checkpoint::Store::new(&shared.options.out_dir).exists(&name, target)
+        });
     let report = QueryReport {
+        checkpointed,
         name,
         status,
         counters: counters.snapshot(),
@@ -339,6 +368,9 @@ async fn execute(
         Some(_) => Some(sheet_context(job, &counters, sheet_url, shared)?),
         None => None,
     };
+    let Some(feed) = feed_in else {
+        return export_chain(job, sheet, feeds_out, &counters, shared).await;
+    };
     let mut output = Output::create(
         plan,
         &shared.options.out_dir,
@@ -347,53 +379,123 @@ async fn execute(
         feeds_out,
         &counters,
     )?;
-    let (stop, total) = match feed_in {
-        None => {
-            let context = plan.context(None);
-            let call = Call {
-                auth: job.auth.for_chain(&shared.templates, &context)?,
-                api: Arc::from(plan.query.api.as_str()),
-                counters: counters.clone(),
-            };
-            let rendered = render_columns(plan, &shared.templates, &context)?;
-            let request = plan
-                .request
-                .render(&|text| shared.templates.render(text, &context))
-                .map_err(QueryError::Template)?;
-            let reader = page_reader(plan, output.feeds_children());
-            let mut pages = Pages::new(plan, request, &shared.api, call, reader.clone());
-            let mut stop = Stop::Complete;
-            while let Some(fetched) = pages.next().await? {
-                if output.needs_columns() {
-                    if let Some(columns) = pages.columns() {
-                        output.set_columns(columns)?;
-                    }
-                }
-                let complete = output.write_page(&reader, fetched, &rendered).await?;
-                if !complete {
-                    stop = Stop::MaxRecords(output.written());
-                    break;
-                }
-                if output.is_full() && pages.has_more() {
-                    stop = Stop::MaxRecords(output.written());
-                    break;
-                }
-            }
-            if stop == Stop::Complete && pages.capped() {
-                stop = Stop::MaxPages(pages.fetched());
-            }
-            (stop, pages.api_total().cloned())
-        }
-        Some(feed) => {
-            let stop = fanout::run(job, feed, &mut output, &counters, shared).await?;
-            (stop, None)
-        }
-    };
+    let stop = fanout::run(job, feed, &mut output, &counters, shared).await?;
     let newest = output.newest_cursor();
     let written = output.finish().await?;
     Ok(Finished {
         stop,
-        total,
+        total: None,
+        written,
+        newest,
+    })
+}
+
+/// Runs a query of one request chain, checkpointed after each page when its output can be
+/// taken up again, and taken up from its checkpoint with `--resume`. A resumed chain whose
+/// saved position the API refuses starts over.
+async fn export_chain(
+    job: &Job,
+    sheet: Option<crate::sink::sheets::SheetContext>,
+    feeds_out: Vec<mpsc::Sender<Feed>>,
+    counters: &Arc<Counters>,
+    shared: &Shared,
+) -> Result<Finished, QueryError> {
+    let plan = &job.plan;
+    let context = plan.context(None);
+    let rendered = render_columns(plan, &shared.templates, &context)?;
+    let request = plan
+        .request
+        .render(&|text| shared.templates.render(text, &context))
+        .map_err(QueryError::Template)?;
+    let first = pages::first_request(plan, request);
+    let mut checkpoints = Checkpointer::for_plan(plan, &first, !feeds_out.is_empty(), shared);
+    let start = match &checkpoints {
+        Some(checkpoints) => checkpoints.start(plan, shared),
+        None => Start::Fresh,
+    };
+    let (mut output, resume) = match start {
+        Start::Fresh => {
+            let output = Output::create(
+                plan,
+                &shared.options.out_dir,
+                &shared.options.csv,
+                sheet.clone(),
+                feeds_out.clone(),
+                counters,
+            )?;
+            (output, None)
+        }
+        Start::Resumed(checkpoint, sink) => {
+            let output = Output::resumed(plan, sink, &checkpoint, counters)?;
+            let position = checkpoint.next.to_request().map(|next| Position {
+                next,
+                cursor: checkpoint.cursor,
+                returned: checkpoint.returned,
+            });
+            (output, position)
+        }
+    };
+    let resumed = resume.is_some();
+    let call = Call {
+        auth: job.auth.for_chain(&shared.templates, &context)?,
+        api: Arc::from(plan.query.api.as_str()),
+        counters: counters.clone(),
+    };
+    let reader = page_reader(plan, output.feeds_children());
+    let mut pages = Pages::new(plan, first, resume, &shared.api, call, reader.clone());
+    let mut stop = Stop::Complete;
+    let exported: Result<(), QueryError> = async {
+        while let Some(fetched) = pages.next().await? {
+            if output.needs_columns() {
+                if let Some(columns) = pages.columns() {
+                    output.set_columns(columns)?;
+                }
+            }
+            let position = fetched.position.clone();
+            let complete = output.write_page(&reader, fetched, &rendered).await?;
+            if !complete {
+                stop = Stop::MaxRecords(output.written());
+                break;
+            }
+            if output.is_full() && pages.has_more() {
+                stop = Stop::MaxRecords(output.written());
+                break;
+            }
+            if let (Some(checkpoints), Some(position)) = (&mut checkpoints, &position) {
+                checkpoints.save(&mut output, position)?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match exported {
+        Err(QueryError::ResumeRefused(err)) if resumed => {
+            drop(output);
+            if let Some(checkpoints) = &checkpoints {
+                checkpoints.starting_over(&format!("the API refused the saved position ({err})"));
+            }
+            // Not resumed again: the checkpoint is gone.
+            return Box::pin(export_chain(job, sheet, feeds_out, counters, shared)).await;
+        }
+        Err(err) => {
+            return Err(match checkpoints.as_ref().is_some_and(Checkpointer::left) {
+                true => QueryError::Checkpointed(Box::new(err)),
+                false => err,
+            })
+        }
+        Ok(()) => {}
+    }
+    if stop == Stop::Complete && pages.capped() {
+        stop = Stop::MaxPages(pages.fetched());
+    }
+    let newest = output.newest_cursor();
+    let written = output.finish().await?;
+    if let Some(checkpoints) = &checkpoints {
+        checkpoints.finished();
+    }
+    Ok(Finished {
+        stop,
+        total: pages.api_total().cloned(),
         written,
         newest,
     })

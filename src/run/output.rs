@@ -10,12 +10,13 @@ use tokio::sync::mpsc;
 use super::pages::Fetched;
 use super::{Feed, QueryError};
 use crate::api::Body;
+use crate::checkpoint::Checkpoint;
 use crate::counters::Counters;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
 use crate::records::{Column, FieldPath, PageReader, Row, Stopped};
 use crate::sink::sheets::SheetContext;
-use crate::sink::{self, Sink, Written};
+use crate::sink::{self, Mark, Sink, Written};
 use crate::template::RecordFilter;
 
 pub(super) struct Output<'a> {
@@ -46,8 +47,35 @@ impl<'a> Output<'a> {
         feeds: Vec<mpsc::Sender<Feed>>,
         counters: &'a Counters,
     ) -> Result<Self, QueryError> {
+        let sink = sink::open(plan, out_dir, csv_defaults, sheet)?;
+        Output::on(plan, sink, feeds, counters)
+    }
+
+    /// The output of `plan` taken up where `checkpoint` left it, through `sink` (which
+    /// [`sink::resume`] opened on the checkpoint's file).
+    pub fn resumed(
+        plan: &'a QueryPlan,
+        sink: Box<dyn Sink>,
+        checkpoint: &Checkpoint,
+        counters: &'a Counters,
+    ) -> Result<Self, QueryError> {
+        let mut output = Output::on(plan, Some(sink), Vec::new(), counters)?;
+        output.written = checkpoint.rows;
+        counters.records(checkpoint.rows);
+        if let Some((_, newest)) = &mut output.cursor {
+            newest.clone_from(&checkpoint.newest);
+        }
+        Ok(output)
+    }
+
+    fn on(
+        plan: &'a QueryPlan,
+        sink: Option<Box<dyn Sink>>,
+        feeds: Vec<mpsc::Sender<Feed>>,
+        counters: &'a Counters,
+    ) -> Result<Self, QueryError> {
         let mut output = Output {
-            sink: sink::open(plan, out_dir, csv_defaults, sheet)?,
+            sink,
             begun: false,
             columns: Cow::Borrowed(&plan.columns),
             feeds,
@@ -178,6 +206,15 @@ impl<'a> Output<'a> {
         }
     }
 
+    /// Writes out the rows so far and says where the file stands, for a checkpoint (`None`
+    /// when the output cannot be taken up again).
+    pub fn mark(&mut self) -> Result<Option<Mark>, QueryError> {
+        match &mut self.sink {
+            Some(sink) => Ok(sink.checkpoint()?),
+            None => Ok(None),
+        }
+    }
+
     /// True when fan-out queries read this query's records.
     pub fn feeds_children(&self) -> bool {
         !self.feeds.is_empty()
@@ -192,12 +229,12 @@ impl<'a> Output<'a> {
         self.written
     }
 
-    /// Tells the children that every record was sent, and commits the sink: what it wrote.
     /// The greatest cursor value among the records written (`[incremental]`).
     pub fn newest_cursor(&self) -> Option<String> {
         self.cursor.as_ref().and_then(|(_, newest)| newest.clone())
     }
 
+    /// Tells the children that every record was sent, and commits the sink: what it wrote.
     pub async fn finish(mut self) -> Result<Option<Written>, QueryError> {
         // A report with no page of columns at all still leaves a (header-less) file.
         self.begin()?;

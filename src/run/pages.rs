@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::{ApiTotal, QueryError};
-use crate::api::{ApiClient, Body, Call, Cursor, RequestSpec, TOTAL_FIELDS};
+use crate::api::{ApiClient, ApiError, Body, Call, Cursor, CursorState, RequestSpec, TOTAL_FIELDS};
 use crate::plan::QueryPlan;
 use crate::records::{FieldPath, Page, PageError, PageReader};
 
@@ -39,6 +39,18 @@ pub(super) struct Fetched {
     then: Then,
     /// The API's total of the whole result, as the first page reported it.
     total: Option<ApiTotal>,
+    /// Where the chain stands after this page, when another follows (for a checkpoint).
+    pub position: Option<Position>,
+}
+
+/// Where a request chain stands between two pages: enough to go on from there.
+#[derive(Debug, Clone)]
+pub struct Position {
+    /// The next page's request.
+    pub next: RequestSpec,
+    pub cursor: CursorState,
+    /// Records the API returned so far (before a `where` filter).
+    pub returned: u64,
 }
 
 /// What follows a page.
@@ -65,6 +77,9 @@ struct Fetcher {
     /// Pages fetched, and the records they held.
     fetched: u64,
     returned: u64,
+    /// The chain goes on from a checkpoint: an error on its first page says the API refused
+    /// the saved position.
+    resumed: bool,
 }
 
 impl Fetcher {
@@ -91,7 +106,14 @@ impl Fetcher {
 
     /// Fetches the page of `request`, reads it, and turns `request` into the next page's.
     async fn page(&mut self, request: &mut RequestSpec) -> Result<Fetched, QueryError> {
-        let body = self.api.fetch(request, &self.call).await?;
+        let body = match self.api.fetch(request, &self.call).await {
+            Ok(body) => body,
+            Err(err) if std::mem::take(&mut self.resumed) && refuses_position(&err) => {
+                return Err(QueryError::ResumeRefused(Box::new(err)))
+            }
+            Err(err) => return Err(err.into()),
+        };
+        self.resumed = false;
         let page = self.reader.read(body.text()?).map_err(|e| match e {
             PageError::NotJson(e) => body.not_json(e),
             PageError::NotRecords(why) => body.bad_page(why),
@@ -123,25 +145,47 @@ impl Fetcher {
             self.cursor.apply(request);
             Then::More
         };
+        let position = (then == Then::More).then(|| Position {
+            next: request.clone(),
+            cursor: self.cursor.state(),
+            returned: self.returned,
+        });
         Ok(Fetched {
             body,
             page,
             then,
             total,
+            position,
         })
     }
 }
 
 impl Pages {
+    /// The pages of `plan` from `first`, its first request as rendered, or from `resume`,
+    /// where a checkpoint left the chain.
     pub fn new(
         plan: &QueryPlan,
-        mut first: RequestSpec,
+        first: RequestSpec,
+        resume: Option<Position>,
         api: &ApiClient,
         call: Call,
         reader: Arc<PageReader>,
     ) -> Self {
-        let mut cursor = Cursor::new(plan.pagination.clone());
-        cursor.begin(&mut first);
+        let (cursor, first, fetched, returned) = match resume {
+            Some(at) => (
+                Cursor::resume(plan.pagination.clone(), at.cursor),
+                at.next,
+                at.cursor.pages,
+                at.returned,
+            ),
+            None => {
+                let mut first = first;
+                let mut cursor = Cursor::new(plan.pagination.clone());
+                cursor.begin(&mut first);
+                (cursor, first, 0, 0)
+            }
+        };
+        let resumed = fetched > 0;
         let fetcher = Fetcher {
             api: api.clone(),
             call,
@@ -149,8 +193,9 @@ impl Pages {
             reader: reader.clone(),
             max_pages: plan.query.max_pages,
             max_records: plan.query.max_records,
-            fetched: 0,
-            returned: 0,
+            fetched,
+            returned,
+            resumed,
         };
         let (tx, rx) = mpsc::channel(AHEAD);
         let task = tokio::spawn(fetcher.run(first, tx));
@@ -159,7 +204,7 @@ impl Pages {
             pages: rx,
             fetcher: AbortOnDropHandle::new(task),
             then: None,
-            fetched: 0,
+            fetched,
             total: None,
             columns: None,
         }
@@ -208,6 +253,19 @@ impl Pages {
     pub fn api_total(&self) -> Option<&ApiTotal> {
         self.total.as_ref()
     }
+}
+
+/// The first request of `plan`'s chain: `rendered` with the page size and first offset the
+/// paging style sets (unless the query set them). What a checkpoint's fingerprint covers.
+pub(super) fn first_request(plan: &QueryPlan, mut rendered: RequestSpec) -> RequestSpec {
+    Cursor::new(plan.pagination.clone()).begin(&mut rendered);
+    rendered
+}
+
+/// True when the first request of a resumed chain failed because the API no longer takes the
+/// saved position (an expired page token, a BigQuery job gone): HTTP 400, 404 or 410.
+fn refuses_position(err: &ApiError) -> bool {
+    matches!(err, ApiError::Status { status, .. } if matches!(status.as_u16(), 400 | 404 | 410))
 }
 
 /// Why the fetcher hung up without a last page: it panicked or was cancelled.

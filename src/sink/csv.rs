@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::file::{Stream, Written};
+use super::file::{Mark, Stream, Written};
 use super::{Sink, SinkError};
 use crate::records::{Column, Row};
 
@@ -64,6 +64,8 @@ pub struct CsvSink {
     /// The encoded rows not yet written to `file`.
     out: Vec<u8>,
     columns: usize,
+    /// Taken up from a checkpoint: what `begin` writes is in the file already.
+    resumed: bool,
 }
 
 impl CsvSink {
@@ -75,7 +77,26 @@ impl CsvSink {
         null: &str,
         gzip: bool,
     ) -> Result<Self, SinkError> {
-        let stream = Stream::create(target, gzip)?;
+        Ok(Self::on(
+            Stream::create(target, gzip)?,
+            options,
+            null,
+            false,
+        ))
+    }
+
+    /// Takes up the export to `target` a checkpoint left at `mark` (its header, or the file it
+    /// appends to, is written already); why not, otherwise.
+    pub fn resume(
+        target: &Path,
+        options: &CsvOptions,
+        null: &str,
+        mark: &Mark,
+    ) -> Result<Self, String> {
+        Ok(Self::on(Stream::resume(target, mark)?, options, null, true))
+    }
+
+    fn on(stream: Stream, options: &CsvOptions, null: &str, resumed: bool) -> Self {
         let quoting = csv_core::WriterBuilder::new()
             .delimiter(options.delimiter)
             .terminator(csv_core::Terminator::CRLF)
@@ -87,6 +108,7 @@ impl CsvSink {
             null_field: Vec::new(),
             out: Vec::with_capacity(WRITE_AT + 64 * 1024),
             columns: 0,
+            resumed,
         };
         encode_field(
             &mut sink.null_field,
@@ -94,7 +116,7 @@ impl CsvSink {
             options.excel_safe,
             null,
         );
-        Ok(sink)
+        sink
     }
 
     /// Appends one line of `self.columns` cells: those of `cells`, absent ones between them.
@@ -141,6 +163,9 @@ impl Sink for CsvSink {
         };
         let header: Vec<&str> = columns.iter().map(|c| c.header.as_str()).collect();
         self.columns = columns.len();
+        if self.resumed {
+            return Ok(());
+        }
         let existing = if self.options.append {
             existing_content(&target).map_err(create)?
         } else {
@@ -171,6 +196,11 @@ impl Sink for CsvSink {
     fn write_row(&mut self, row: &Row) -> Result<(), SinkError> {
         self.encode_line(row.cells());
         self.write_out(false)
+    }
+
+    fn checkpoint(&mut self) -> Result<Option<Mark>, SinkError> {
+        self.write_out(true)?;
+        self.stream.mark()
     }
 
     /// Writes out, syncs and renames the temporary file over the target.

@@ -14,6 +14,15 @@ use tempfile::NamedTempFile;
 
 use super::SinkError;
 
+/// Where a file export stands mid-way: its temporary file, the bytes written to it, and their
+/// SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub temp: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
 /// What an output holds, as written: its size and SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
@@ -195,6 +204,85 @@ impl Stream {
         }
     }
 
+    /// Where a plain stream to a temporary file stands, for a checkpoint: its file is kept from
+    /// now on if the export stops (a resumed run goes on with it; a fresh one removes it).
+    /// `None` for gzip and standard output, which cannot be taken up again mid-stream.
+    pub fn mark(&mut self) -> Result<Option<Mark>, SinkError> {
+        let Layer::Plain(counted) = &mut self.layer else {
+            return Ok(None);
+        };
+        let Place::Temp(file) = &mut counted.inner else {
+            return Ok(None);
+        };
+        file.disable_cleanup(true);
+        let written = counted.written();
+        let Place::Temp(file) = &counted.inner else {
+            return Ok(None);
+        };
+        // Absolute: the cleanup of a later run compares it with the files it finds.
+        let temp = std::path::absolute(file.path()).unwrap_or_else(|_| file.path().to_owned());
+        Ok(Some(Mark {
+            temp,
+            bytes: written.bytes,
+            sha256: written.sha256,
+        }))
+    }
+
+    /// Takes up the plain stream to `target` that `mark` left: its temporary file, cut back to
+    /// the marked length once its bytes are checked against the mark. Why not, otherwise.
+    pub fn resume(target: &Path, mark: &Mark) -> Result<Self, String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&mark.temp)
+            .map_err(|e| {
+                format!(
+                    "its temporary file {} cannot be opened ({e})",
+                    mark.temp.display()
+                )
+            })?;
+        if file.try_lock().is_err() {
+            return Err(format!(
+                "its temporary file {} is held by another process",
+                mark.temp.display()
+            ));
+        }
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len < mark.bytes {
+            return Err(format!(
+                "its temporary file {} is shorter than the checkpoint says ({len} of {} bytes)",
+                mark.temp.display(),
+                mark.bytes
+            ));
+        }
+        let mut counted = Counted::new(io::sink());
+        let mut prefix = (&mut file).take(mark.bytes);
+        std::io::copy(&mut prefix, &mut counted).map_err(|e| e.to_string())?;
+        let written = counted.written();
+        if written.bytes != mark.bytes || written.sha256 != mark.sha256 {
+            return Err(format!(
+                "its temporary file {} is not as the checkpoint left it",
+                mark.temp.display()
+            ));
+        }
+        let kept = file
+            .set_len(mark.bytes)
+            .and_then(|()| file.seek(SeekFrom::End(0)).map(drop));
+        kept.map_err(|e| e.to_string())?;
+        let path = tempfile::TempPath::try_from_path(&mark.temp).map_err(|e| e.to_string())?;
+        let mut temp = NamedTempFile::from_parts(file, path);
+        temp.disable_cleanup(true);
+        Ok(Stream {
+            target: target.to_owned(),
+            layer: Layer::Plain(Counted {
+                inner: Place::Temp(temp),
+                bytes: counted.bytes,
+                hash: counted.hash,
+            }),
+        })
+    }
+
     /// Ends the stream: the gzip trailer, then the rename over the target (a flush for
     /// standard output). Returns what was written.
     pub fn finish(self) -> Result<Written, SinkError> {
@@ -236,8 +324,9 @@ impl Write for Stream {
 
 /// Removes the temporary files of `target` that a killed run left (`.NAME.XXXXXX.tmp`
 /// beside it, this module's pattern): those no live export holds locked and older than a
-/// minute (a file just made is locked a moment later). Returns the paths removed.
-pub fn remove_stale_temp_files(target: &Path) -> Vec<PathBuf> {
+/// minute (a file just made is locked a moment later), other than those in `keep` (named by
+/// checkpoints). Returns the paths removed.
+pub fn remove_stale_temp_files(target: &Path, keep: &[PathBuf]) -> Vec<PathBuf> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let Some(target_name) = target.file_name().and_then(|n| n.to_str()) else {
         return Vec::new();
@@ -257,6 +346,9 @@ pub fn remove_stale_temp_files(target: &Path) -> Vec<PathBuf> {
             continue;
         }
         let path = entry.path();
+        if std::path::absolute(&path).is_ok_and(|p| keep.contains(&p)) {
+            continue;
+        }
         let unheld = File::open(&path).is_ok_and(|file| file.try_lock().is_ok());
         if unheld && std::fs::remove_file(&path).is_ok() {
             removed.push(path);

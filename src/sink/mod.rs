@@ -20,7 +20,7 @@ use crate::query::{CsvSettings, Format};
 use crate::records::{Column, Row};
 
 pub use self::csv::{CsvOptions, CsvSink};
-pub use self::file::{is_stdout, remove_stale_temp_files, Written, STDOUT};
+pub use self::file::{is_stdout, remove_stale_temp_files, Mark, Written, STDOUT};
 pub use self::ndjson::NdjsonSink;
 use self::sheets::{SheetContext, SheetError, SheetSink};
 
@@ -34,9 +34,56 @@ pub trait Sink: Send {
     /// Adds one row: a cell for each field the record has, the null text for the others.
     fn write_row(&mut self, row: &Row) -> Result<(), SinkError>;
 
+    /// Writes out the rows so far and says where the output stands, for a checkpoint (from
+    /// then on, a dropped sink leaves its temporary file for a resumed run). `None`: this
+    /// output cannot be taken up again mid-way (gzip, xlsx, a sheet, standard output).
+    fn checkpoint(&mut self) -> Result<Option<Mark>, SinkError> {
+        Ok(None)
+    }
+
     /// Puts the output in place, whole, and says what it holds. Dropping a sink instead leaves
-    /// no trace of it.
+    /// no trace of it (unless it was checkpointed).
     fn commit(self: Box<Self>) -> Result<Written, SinkError>;
+}
+
+/// True when `plan`'s output can be checkpointed and taken up again: a plain CSV, TSV or
+/// NDJSON file, and no sheet.
+pub fn resumable(plan: &QueryPlan) -> bool {
+    let file = plan.output.as_ref().is_some_and(|o| !is_stdout(o));
+    let plain = matches!(
+        plan.format.format,
+        Format::Csv | Format::Tsv | Format::Ndjson
+    );
+    file && plain && !plan.format.gzip && plan.query.sheet.is_none()
+}
+
+/// The sink of `plan`'s file taken up where a checkpoint left it at `mark` (for a plan that is
+/// [`resumable`]); why not, otherwise.
+pub fn resume(
+    plan: &QueryPlan,
+    out_dir: &Path,
+    csv_defaults: &CsvSettings,
+    mark: &Mark,
+) -> Result<Box<dyn Sink>, String> {
+    let Some(file) = plan.output.as_ref().filter(|_| resumable(plan)) else {
+        return Err("its output cannot be taken up mid-way".to_owned());
+    };
+    let target = out_dir.join(file);
+    let settings = plan.query.csv.or(csv_defaults);
+    let (mut options, null) = csv_options(&settings);
+    Ok(match plan.format.format {
+        Format::Ndjson => Box::new(NdjsonSink::resume(
+            &target,
+            plan.query.columns.is_none(),
+            mark,
+        )?),
+        _ => {
+            if plan.format.format == Format::Tsv {
+                options.delimiter = b'\t';
+            }
+            Box::new(CsvSink::resume(&target, &options, &null, mark)?)
+        }
+    })
 }
 
 /// The sink of `plan`'s outputs: its CSV under `out_dir` (none for `output = false`), its

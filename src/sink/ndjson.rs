@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::file::{Stream, Written};
+use super::file::{Mark, Stream, Written};
 use super::{Sink, SinkError};
 use crate::records::{path_values, Column, ColumnSource, Row};
 
@@ -30,6 +30,17 @@ impl NdjsonSink {
     pub fn create(target: &Path, gzip: bool, raw: bool) -> Result<Self, SinkError> {
         Ok(NdjsonSink {
             stream: Stream::create(target, gzip)?,
+            raw,
+            columns: Vec::new(),
+            keys: Vec::new(),
+            out: Vec::with_capacity(WRITE_AT + 64 * 1024),
+        })
+    }
+
+    /// Takes up the export to `target` a checkpoint left at `mark`; why not, otherwise.
+    pub fn resume(target: &Path, raw: bool, mark: &Mark) -> Result<Self, String> {
+        Ok(NdjsonSink {
+            stream: Stream::resume(target, mark)?,
             raw,
             columns: Vec::new(),
             keys: Vec::new(),
@@ -98,6 +109,12 @@ impl Sink for NdjsonSink {
             self.out.clear();
         }
         Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<Option<Mark>, SinkError> {
+        self.stream.put(&self.out)?;
+        self.out.clear();
+        self.stream.mark()
     }
 
     fn commit(mut self: Box<Self>) -> Result<Written, SinkError> {

@@ -415,8 +415,9 @@ fn an_interrupt_stops_the_run_and_keeps_every_previous_file() {
     let run = finish(child.wait_with_output().unwrap());
     assert_eq!(run.code, 130, "{run:?}");
     assert!(
-        run.stderr
-            .contains("files: interrupted; previous output kept\n"),
+        run.stderr.contains(
+            "files: interrupted; previous output kept; checkpointed: `gscrape run --resume` continues it\n"
+        ),
         "{}",
         run.stderr
     );

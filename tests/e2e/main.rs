@@ -13,6 +13,7 @@ mod formats;
 mod inputs;
 mod network;
 mod reports;
+mod resume;
 mod run;
 mod schedule;
 mod secrets;

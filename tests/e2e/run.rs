@@ -272,7 +272,8 @@ fn a_failure_mid_export_keeps_the_previous_file() {
             "error: files: HTTP 500 INTERNAL/backendError Internal error encountered. \
              [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&supportsAllDrives=true&"
         )) && error.ends_with(
-            "%2Cproperties%29%2CnextPageToken&pageToken=tok-75] (gave up after 5 retries) \
+            "%2Cproperties%29%2CnextPageToken&pageToken=tok-75] (gave up after 5 retries); \
+             the export is checkpointed: `gscrape run --resume` continues it \
              (output/files.csv left unchanged)"
         ) && error.contains('…'),
         "{}",

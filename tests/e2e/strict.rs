@@ -102,7 +102,7 @@ fn an_error_in_a_200_fails_at_once() {
     let url = page_2_url(&wd);
     assert!(
         stderr.starts_with(&format!(
-            "error: files: HTTP 200 with an error in its body: PERMISSION_DENIED/forbidden The caller does not have permission [GET {url}] (output/files.csv left unchanged)"
+            "error: files: HTTP 200 with an error in its body: PERMISSION_DENIED/forbidden The caller does not have permission [GET {url}]; the export is checkpointed: `gscrape run --resume` continues it (output/files.csv left unchanged)"
         )),
         "{stderr}"
     );

@@ -56,6 +56,12 @@ pub struct Config {
     pub drive_fail_page: Option<usize>,
     /// Drive pages always answer the same `nextPageToken`.
     pub drive_repeat_token: bool,
+    /// Answer this Drive page (1-based) with Google's daily-limit error, 403
+    /// `dailyLimitExceeded` (a quota wall: retrying does not help until it resets).
+    pub drive_quota_page: Option<usize>,
+    /// The generation of Drive's page tokens (`tok-N`, then `tok1-N`, ...): tokens of another
+    /// generation are refused with 400, as Google refuses expired ones.
+    pub drive_token_epoch: u32,
     /// A Drive list page answered wrongly (a misbehaving server or network).
     pub drive_bad_page: Option<PageFault>,
     /// Drive files carry a 21-digit int64 `version` (a double cannot hold its digits).
@@ -92,6 +98,8 @@ impl Default for Config {
             directory_users: 4,
             drive_fail_page: None,
             drive_repeat_token: false,
+            drive_quota_page: None,
+            drive_token_epoch: 0,
             drive_bad_page: None,
             drive_long_versions: false,
             echo_authorization: false,
@@ -834,9 +842,13 @@ fn drive_files_list(query: &HashMap<String, String>, config: &Config) -> (Status
         .get("pageSize")
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
+    let epoch = match config.drive_token_epoch {
+        0 => "tok-".to_owned(),
+        n => format!("tok{n}-"),
+    };
     let offset: usize = match query.get("pageToken") {
         None => 0,
-        Some(token) => match token.strip_prefix("tok-").and_then(|n| n.parse().ok()) {
+        Some(token) => match token.strip_prefix(&epoch).and_then(|n| n.parse().ok()) {
             Some(offset) => offset,
             None if config.drive_repeat_token => size,
             None => return google_error(400, "INVALID_ARGUMENT", "invalid", "Invalid page token."),
@@ -845,6 +857,14 @@ fn drive_files_list(query: &HashMap<String, String>, config: &Config) -> (Status
     let page_number = offset / size.max(1) + 1;
     if let Some(message) = &config.drive_error {
         return google_error(400, "INVALID_ARGUMENT", "badRequest", message);
+    }
+    if config.drive_quota_page == Some(page_number) {
+        return google_error(
+            403,
+            "PERMISSION_DENIED",
+            "dailyLimitExceeded",
+            "The quota has been exceeded for today.",
+        );
     }
     if config.drive_fail_page == Some(page_number) {
         return google_error(
@@ -869,7 +889,7 @@ fn drive_files_list(query: &HashMap<String, String>, config: &Config) -> (Status
         out["nextPageToken"] = if config.drive_repeat_token {
             json!("the-same-token")
         } else {
-            json!(format!("tok-{end}"))
+            json!(format!("{epoch}{end}"))
         };
     }
     let fault = config.drive_bad_page.as_ref().filter(|f| {

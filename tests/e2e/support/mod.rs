@@ -69,15 +69,33 @@ impl Workdir {
     }
 
     /// Every file name in `relative` (for checking that no temporary file was left), but
-    /// gscrape's own state directory `.gscrape` (the run lock).
+    /// gscrape's own state: its directory `.gscrape` (the run lock, checkpoints) and the
+    /// temporary files of unfinished exports that a checkpoint keeps for `--resume`.
     pub fn list(&self, relative: &str) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.path().join(relative))
+        let dir = self.path().join(relative);
+        let kept = self.checkpointed_temp_files(&dir);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name != ".gscrape")
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name() != ".gscrape")
+            .filter(|e| !kept.contains(&std::path::absolute(e.path()).unwrap()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
         names
+    }
+
+    /// The temporary files the checkpoints of the output directory `out_dir` name.
+    pub fn checkpointed_temp_files(&self, out_dir: &Path) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(out_dir.join(".gscrape/checkpoints")) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
+            .filter_map(|c| c["temp"].as_str().map(PathBuf::from))
+            .collect()
     }
 
     /// The binary, set up to talk to this work dir's fake Google.

@@ -1,0 +1,174 @@
+//! Checkpoints of unfinished exports, for `gscrape run --resume`. After each page of a plain
+//! file export (CSV, TSV, NDJSON) reaches its temporary file, where the export stands is
+//! written, atomically, to `<out-dir>/.gscrape/checkpoints/`: the next page's request and the
+//! cursor, the temporary file with its length and SHA-256, the rows so far, and a hash of
+//! everything that decides the output's bytes. A resumed export checks all of these, then asks
+//! only for the pages that are missing; anything that does not match starts it over.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::api::{CursorState, RequestSpec};
+
+/// The checkpoint format; another version is not read (the export starts over).
+pub const VERSION: u32 = 1;
+
+/// Where an unfinished export stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub version: u32,
+    pub query: String,
+    /// [`fingerprint`] of the export: a resumed run must ask the same.
+    pub request: String,
+    /// The output it will replace.
+    pub target: PathBuf,
+    /// The temporary file holding what was written, and how much of it counts.
+    pub temp: PathBuf,
+    pub bytes: u64,
+    /// SHA-256 of those bytes (lowercase hex).
+    pub sha256: String,
+    /// Rows written, and records the API returned (before a `where` filter).
+    pub rows: u64,
+    pub returned: u64,
+    pub pages: u64,
+    /// The request of the next page, as it will be sent.
+    pub next: SavedRequest,
+    pub cursor: CursorState,
+    /// `[incremental]`: the greatest cursor value written so far.
+    pub newest: Option<String>,
+}
+
+/// A [`RequestSpec`] as saved (no credential is ever in one: keys and tokens are added as it
+/// is sent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedRequest {
+    method: String,
+    url: String,
+    query: Vec<(String, String)>,
+    body: Option<Value>,
+}
+
+impl SavedRequest {
+    pub fn of(request: &RequestSpec) -> Self {
+        SavedRequest {
+            method: request.http_method.to_string(),
+            url: request.url.clone(),
+            query: request.query.clone(),
+            body: request.body.clone(),
+        }
+    }
+
+    pub fn to_request(&self) -> Option<RequestSpec> {
+        Some(RequestSpec {
+            http_method: self.method.parse().ok()?,
+            url: self.url.clone(),
+            query: self.query.clone(),
+            body: self.body.clone(),
+        })
+    }
+}
+
+/// A hash of what decides an export's bytes (the rendered first request, columns, format,
+/// options, limits, target), from their debug forms: all are plain data in a fixed order.
+pub fn fingerprint(parts: &[&dyn std::fmt::Debug]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(format!("{part:?}\n").as_bytes());
+    }
+    hex(&hash.finalize())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The checkpoints of one output directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(out_dir: &Path) -> Self {
+        Store {
+            dir: out_dir.join(".gscrape").join("checkpoints"),
+        }
+    }
+
+    /// The file of the export of `query` into `target`: one per output, so that the windows of
+    /// a backfill keep their own.
+    fn path(&self, query: &str, target: &Path) -> PathBuf {
+        let name: String = query
+            .chars()
+            .map(
+                |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    true => c,
+                    false => '_',
+                },
+            )
+            .collect();
+        let digest = Sha256::digest(target.to_string_lossy().as_bytes());
+        self.dir
+            .join(format!("{name}-{}.json", &hex(&digest)[..12]))
+    }
+
+    /// The checkpoint of `query` into `target`, if one was left (one that cannot be read is
+    /// reported as a reason to start over).
+    pub fn load(&self, query: &str, target: &Path) -> Option<Result<Checkpoint, String>> {
+        let text = std::fs::read(self.path(query, target)).ok()?;
+        Some(match serde_json::from_slice::<Checkpoint>(&text) {
+            Ok(c) if c.version == VERSION && c.query == query && c.target == target => Ok(c),
+            Ok(_) => Err("its checkpoint is from another version of gscrape".to_owned()),
+            Err(err) => Err(format!("its checkpoint cannot be read ({err})")),
+        })
+    }
+
+    /// Writes `checkpoint` atomically (a temporary file renamed over the last one).
+    pub fn save(&self, checkpoint: &Checkpoint) -> std::io::Result<()> {
+        let path = self.path(&checkpoint.query, &checkpoint.target);
+        let json = serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(&self.dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
+        std::io::Write::write_all(&mut file, &json)?;
+        file.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Forgets the export of `query` into `target`: its checkpoint and the temporary file it
+    /// names (unless that has become the output).
+    pub fn discard(&self, query: &str, target: &Path) {
+        let path = self.path(query, target);
+        if let Ok(text) = std::fs::read(&path) {
+            if let Ok(checkpoint) = serde_json::from_slice::<Checkpoint>(&text) {
+                let _ = std::fs::remove_file(&checkpoint.temp);
+            }
+        }
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// Forgets the checkpoint of a finished export (its temporary file is the output now).
+    pub fn finished(&self, query: &str, target: &Path) {
+        let _ = std::fs::remove_file(self.path(query, target));
+    }
+
+    /// True when the export of `query` into `target` left a checkpoint.
+    pub fn exists(&self, query: &str, target: &Path) -> bool {
+        self.path(query, target).is_file()
+    }
+
+    /// The temporary files the checkpoints name: kept by the cleanup of a run that resumes.
+    pub fn temp_files(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| std::fs::read(entry.path()).ok())
+            .filter_map(|text| serde_json::from_slice::<Checkpoint>(&text).ok())
+            .map(|checkpoint| checkpoint.temp)
+            .collect()
+    }
+}

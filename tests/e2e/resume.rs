@@ -1,0 +1,266 @@
+//! Checkpoints and `--resume`: an export stopped by `kill -9` or a quota wall is taken up where
+//! it stood, byte for byte, asking the API only for the pages it lacks; one whose query
+//! changed, or whose saved page token the API refuses, starts over with a message.
+
+use std::time::{Duration, Instant};
+
+use crate::support::fake_google::{Config, Seen};
+use crate::support::Workdir;
+
+const FILES: usize = 1000;
+const PAGE: usize = 100;
+
+fn query(output: &str) -> String {
+    format!(
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\noutput = \"{output}\"\n\
+         columns = [\"id\", \"name\", \"size\", \"owners.emailAddress\"]\n[params]\npageSize = {PAGE}\n"
+    )
+}
+
+fn workdir(config: Config, output: &str) -> Workdir {
+    let wd = Workdir::with_config(Config {
+        drive_files: FILES,
+        ..config
+    });
+    wd.write("queries/files.toml", &query(output));
+    wd
+}
+
+fn drive_lists(wd: &Workdir) -> Vec<Seen> {
+    wd.google.seen_under("/drive/v3/files")
+}
+
+/// The `pageToken` of each request, `None` for a first page.
+fn tokens(seen: &[Seen]) -> Vec<Option<String>> {
+    seen.iter().map(|s| s.param("pageToken")).collect()
+}
+
+/// The tokens of pages `from` (1-based) to the last, as the fake numbers them.
+fn tokens_from(page: usize, epoch: &str) -> Vec<Option<String>> {
+    (page..=FILES / PAGE)
+        .map(|p| Some(format!("tok{epoch}-{}", (p - 1) * PAGE)))
+        .collect()
+}
+
+/// What an uninterrupted export of the same query writes (on a server of its own with the
+/// same data).
+fn uninterrupted(output: &str) -> Vec<u8> {
+    uninterrupted_query(&query(output), output)
+}
+
+fn uninterrupted_query(text: &str, output: &str) -> Vec<u8> {
+    let wd = workdir(Config::default(), output);
+    wd.write("queries/files.toml", text);
+    let run = wd.run(&["run", "--quiet"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    std::fs::read(wd.path().join("output").join(output)).unwrap()
+}
+
+/// The checkpoint files of `wd`'s output directory.
+fn checkpoints(wd: &Workdir) -> Vec<serde_json::Value> {
+    let dir = wd.path().join("output/.gscrape/checkpoints");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|text| serde_json::from_slice(&text).ok())
+        .collect()
+}
+
+/// Files in `output/` other than the export itself and gscrape's own directory.
+fn leftovers(wd: &Workdir, output: &str) -> Vec<String> {
+    wd.list("output")
+        .into_iter()
+        .filter(|name| name != output)
+        .collect()
+}
+
+#[test]
+fn kill_9_mid_export_then_resume_writes_the_same_bytes_asking_only_for_the_missing_pages() {
+    let wd = workdir(
+        Config {
+            latency: Duration::from_millis(150),
+            ..Config::default()
+        },
+        "files.csv",
+    );
+    let mut child = wd.command(&["run", "--quiet"]).spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        let saved = checkpoints(&wd)
+            .first()
+            .and_then(|c| c["pages"].as_u64())
+            .unwrap_or(0);
+        if saved >= 3 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no cleanup runs
+    child.wait().unwrap();
+    assert!(
+        !wd.exists("output/files.csv"),
+        "a killed export put a file in place"
+    );
+    // The checkpoint may have moved on between reading it and the kill: the last one counts.
+    let pages = checkpoints(&wd)[0]["pages"].as_u64().unwrap() as usize;
+    assert!((3..FILES / PAGE).contains(&pages), "{pages}");
+
+    let before = drive_lists(&wd).len();
+    wd.google.configure(|c| c.latency = Duration::ZERO);
+    let run = wd.run(&["run", "--resume", "--summary-json", "summary.json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "files: resuming after page {pages} ({} rows)",
+            pages * PAGE
+        )),
+        "{}",
+        run.stderr
+    );
+    let resumed = &drive_lists(&wd)[before..];
+    assert_eq!(tokens(resumed), tokens_from(pages + 1, ""));
+    assert_eq!(
+        std::fs::read(wd.path().join("output/files.csv")).unwrap(),
+        uninterrupted("files.csv")
+    );
+    assert!(checkpoints(&wd).is_empty());
+    assert_eq!(leftovers(&wd, "files.csv"), Vec::<String>::new());
+    // The summary counts every row of the file, and the pages this run fetched.
+    let summary: serde_json::Value = serde_json::from_str(&wd.read("summary.json")).unwrap();
+    let files = &summary["queries"][0];
+    assert_eq!(files["records"], FILES, "{summary}");
+    assert_eq!(files["pages"], FILES / PAGE - pages, "{summary}");
+}
+
+#[test]
+fn a_quota_wall_says_to_resume_and_resume_asks_only_for_the_missing_pages() {
+    for output in ["files.csv", "files.ndjson"] {
+        let wd = workdir(
+            Config {
+                drive_quota_page: Some(4),
+                ..Config::default()
+            },
+            output,
+        );
+        wd.write(&format!("output/{output}"), "the previous export\n");
+        let run = wd.run(&["run"]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains("403"), "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("run `gscrape run --resume` once the quota resets"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            wd.read(&format!("output/{output}")),
+            "the previous export\n"
+        );
+        assert_eq!(checkpoints(&wd)[0]["pages"], 3);
+
+        let before = drive_lists(&wd).len();
+        wd.google.configure(|c| c.drive_quota_page = None);
+        let run = wd.run(&["run", "--resume"]);
+        assert_eq!(run.code, 0, "{output}: {}", run.stderr);
+        assert_eq!(tokens(&drive_lists(&wd)[before..]), tokens_from(4, ""));
+        assert_eq!(
+            std::fs::read(wd.path().join("output").join(output)).unwrap(),
+            uninterrupted(output),
+            "{output}"
+        );
+        assert!(checkpoints(&wd).is_empty());
+        assert_eq!(leftovers(&wd, output), Vec::<String>::new());
+    }
+}
+
+/// An export stopped by a quota wall after page 3, the wall lifted.
+fn stopped_at_page_3() -> Workdir {
+    let wd = workdir(
+        Config {
+            drive_quota_page: Some(4),
+            ..Config::default()
+        },
+        "files.csv",
+    );
+    assert_eq!(wd.run(&["run"]).code, 1);
+    assert_eq!(checkpoints(&wd).len(), 1);
+    wd.google.configure(|c| c.drive_quota_page = None);
+    wd
+}
+
+#[test]
+fn a_query_changed_since_its_checkpoint_starts_over_with_a_message() {
+    let wd = stopped_at_page_3();
+    let changed = query("files.csv").replace("\"size\", ", "");
+    wd.write("queries/files.toml", &changed);
+    let before = drive_lists(&wd).len();
+    let run = wd.run(&["run", "--resume"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "files: starting over from the first page: its query or request changed since the checkpoint"
+        ),
+        "{}",
+        run.stderr
+    );
+    let again = &drive_lists(&wd)[before..];
+    assert_eq!(tokens(again)[0], None);
+    assert_eq!(again.len(), FILES / PAGE);
+    let csv = wd.read("output/files.csv");
+    assert!(
+        csv.starts_with("id,name,owners.emailAddress\r\n"),
+        "{csv:.80}"
+    );
+    assert_eq!(csv.as_bytes(), uninterrupted_query(&changed, "files.csv"));
+    assert!(checkpoints(&wd).is_empty());
+    assert_eq!(leftovers(&wd, "files.csv"), Vec::<String>::new());
+}
+
+#[test]
+fn a_saved_page_token_the_api_refuses_starts_over_with_a_message() {
+    let wd = stopped_at_page_3();
+    // The tokens of the first run have expired.
+    wd.google.configure(|c| c.drive_token_epoch = 1);
+    let before = drive_lists(&wd).len();
+    let run = wd.run(&["run", "--resume"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("files: starting over from the first page: the API refused the saved position (HTTP 400"),
+        "{}",
+        run.stderr
+    );
+    let mut expected = vec![Some(format!("tok-{}", 3 * PAGE)), None];
+    expected.extend(tokens_from(2, "1"));
+    assert_eq!(tokens(&drive_lists(&wd)[before..]), expected);
+    assert_eq!(
+        std::fs::read(wd.path().join("output/files.csv")).unwrap(),
+        uninterrupted("files.csv")
+    );
+    assert!(checkpoints(&wd).is_empty());
+    assert_eq!(leftovers(&wd, "files.csv"), Vec::<String>::new());
+}
+
+#[test]
+fn a_run_without_resume_starts_over_and_forgets_the_checkpoint() {
+    let wd = stopped_at_page_3();
+    let before = drive_lists(&wd).len();
+    let run = wd.run(&["run", "--quiet"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let again = &drive_lists(&wd)[before..];
+    assert_eq!(tokens(again)[0], None);
+    assert_eq!(again.len(), FILES / PAGE);
+    assert_eq!(
+        std::fs::read(wd.path().join("output/files.csv")).unwrap(),
+        uninterrupted("files.csv")
+    );
+    assert!(checkpoints(&wd).is_empty());
+    assert_eq!(leftovers(&wd, "files.csv"), Vec::<String>::new());
+}
