@@ -30,15 +30,42 @@ pub struct Checkpoint {
     pub bytes: u64,
     /// SHA-256 of those bytes (lowercase hex).
     pub sha256: String,
-    /// Rows written, and records the API returned (before a `where` filter).
+    /// Rows written.
     pub rows: u64,
-    pub returned: u64,
-    pub pages: u64,
-    /// The request of the next page, as it will be sent.
-    pub next: SavedRequest,
-    pub cursor: CursorState,
+    pub at: Position,
     /// `[incremental]`: the greatest cursor value written so far.
     pub newest: Option<String>,
+}
+
+/// Where the requests stand.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// One request chain, between two pages.
+    Chain {
+        /// The request of the next page, as it will be sent.
+        next: SavedRequest,
+        cursor: CursorState,
+        /// Records the API returned (before a `where` filter).
+        returned: u64,
+    },
+    /// A fan-out, between two parent records: the chains of the first `done` are written.
+    Parents {
+        done: u64,
+        /// SHA-256 of those parent records (their JSON, one a line): a resumed run checks that
+        /// its parent hands the same ones, in the same order.
+        sha256: String,
+    },
+}
+
+impl Position {
+    /// The pages fetched so far, or parent records done: for a message.
+    pub fn describe(&self) -> String {
+        match self {
+            Position::Chain { cursor, .. } => format!("page {}", cursor.pages),
+            Position::Parents { done, .. } => format!("parent record {done}"),
+        }
+    }
 }
 
 /// A [`RequestSpec`] as saved (no credential is ever in one: keys and tokens are added as it

@@ -9,23 +9,35 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::output::{rows_error, Output};
 use super::pages::{Fetched, Pages};
+use super::resume::Checkpointer;
 use super::spool::{ChainEnd, Spool};
 use super::{page_reader, render_columns, Feed, Job, QueryError, Shared, Stop};
 use crate::api::Call;
+use crate::checkpoint::Position;
 use crate::counters::Counters;
 use crate::records::PageReader;
 
 /// Chains that may wait for an earlier one to be written, per running chain.
 const REORDER_ROOM: usize = 4;
 
+/// Where a fan-out goes on from: the parent records whose chains its checkpoint has written,
+/// and their hash.
+pub(super) struct Done {
+    pub count: u64,
+    pub sha256: String,
+}
+
 pub(super) async fn run(
     job: &Job,
     feed: mpsc::Receiver<Feed>,
     output: &mut Output<'_>,
+    resume: Option<Done>,
+    mut checkpoints: Option<&mut Checkpointer>,
     counters: &Arc<Counters>,
     shared: &Shared,
 ) -> Result<Stop, QueryError> {
@@ -42,18 +54,23 @@ pub(super) async fn run(
         .unwrap_or(shared.options.fan_out)
         .get();
     // Parent records until `Done`; a feed that closes without it means the parent failed.
-    let records = futures_util::stream::unfold(Some(feed), |feed| async move {
+    let feed = futures_util::stream::unfold(Some(feed), |feed| async move {
         let mut feed = feed?;
         match feed.recv().await {
-            Some(Feed::Record(record)) => Some((Ok(record), Some(feed))),
-            Some(Feed::Done) => None,
-            None => Some((Err(()), None)),
+            Some(Feed::Record(record)) => Some((Some(Ok(record)), Some(feed))),
+            Some(Feed::Done) => Some((None, None)),
+            None => Some((Some(Err(())), None)),
         }
     });
+    // Each record with the hash of the records up to it; those a checkpoint has written are
+    // skipped (and checked).
+    let skipped = resume.as_ref().map_or(0, |done| done.count);
+    let mut log = ParentLog::new(parent, resume);
+    let records = feed.filter_map(move |item| std::future::ready(log.next(item)));
     let reader = page_reader(plan, output.feeds_children());
     let spill_dir = spill_dir(job, shared);
     // Each chain's spool, in the parent's order, for the writer.
-    let (spools_in, mut spools) = mpsc::unbounded_channel::<Arc<Spool>>();
+    let (spools_in, mut spools) = mpsc::unbounded_channel::<(Arc<Spool>, String)>();
     // `width` chains run at once; finished ones may wait for an earlier one to be written
     // without holding a running slot, so one slow chain does not stall the others. A chain
     // leaves the window once written.
@@ -63,11 +80,14 @@ pub(super) async fn run(
     let chains = records
         .map(move |record| {
             let spool = Arc::new(Spool::new(spill_dir.clone()));
-            let _ = spools_in.send(spool.clone());
+            let (record, digest) = match record {
+                Ok((record, digest)) => (Ok(record), digest),
+                Err(err) => (Err(err), String::new()),
+            };
+            let _ = spools_in.send((spool.clone(), digest));
             async move {
                 let end = async {
-                    let record =
-                        record.map_err(|()| QueryError::ParentFailed(parent.to_owned()))?;
+                    let record = record?;
                     let _slot = running
                         .acquire()
                         .await
@@ -87,13 +107,22 @@ pub(super) async fn run(
     };
     let write = async {
         let mut capped = false;
-        while let Some(spool) = spools.recv().await {
+        let mut done = skipped;
+        while let Some((spool, digest)) = spools.recv().await {
             let end = spool.write_into(output).await?;
             spool.mark_written();
             let Some(end) = end else {
                 return Ok(Stop::MaxRecords(output.written()));
             };
             capped |= end.capped;
+            done += 1;
+            if let Some(checkpoints) = checkpoints.as_deref_mut() {
+                let at = Position::Parents {
+                    done,
+                    sha256: digest,
+                };
+                checkpoints.save(output, at)?;
+            }
             if output.is_full() && spools.recv().await.is_some() {
                 return Ok(Stop::MaxRecords(output.written()));
             }
@@ -110,6 +139,63 @@ pub(super) async fn run(
         tokio::select! {
             stop = &mut write => return stop,
             () = &mut chains, if !chains_done => chains_done = true,
+        }
+    }
+}
+
+/// The parent records as they arrive: each with the hash of all up to it, those a checkpoint
+/// has written skipped, and the parent checked to hand the same ones again.
+struct ParentLog<'a> {
+    parent: &'a str,
+    hash: Sha256,
+    seen: u64,
+    resume: Option<Done>,
+}
+
+impl<'a> ParentLog<'a> {
+    fn new(parent: &'a str, resume: Option<Done>) -> Self {
+        ParentLog {
+            parent,
+            hash: Sha256::new(),
+            seen: 0,
+            resume,
+        }
+    }
+
+    /// What becomes of one item of the feed (`None`: the parent finished).
+    fn next(
+        &mut self,
+        item: Option<Result<Value, ()>>,
+    ) -> Option<Result<(Value, String), QueryError>> {
+        let skip = self.resume.as_ref().map_or(0, |done| done.count);
+        let record = match item {
+            Some(Ok(record)) => record,
+            Some(Err(())) => return Some(Err(QueryError::ParentFailed(self.parent.to_owned()))),
+            None if self.seen < skip => return Some(Err(self.changed())),
+            None => return None,
+        };
+        self.hash.update(record.to_string().as_bytes());
+        self.hash.update(b"\n");
+        self.seen += 1;
+        let digest = crate::checkpoint::hex(&self.hash.clone().finalize());
+        if self.seen < skip {
+            return None;
+        }
+        if self.seen == skip {
+            let same = self
+                .resume
+                .as_ref()
+                .is_some_and(|done| done.sha256 == digest);
+            return (!same).then(|| Err(self.changed()));
+        }
+        Some(Ok((record, digest)))
+    }
+
+    fn changed(&self) -> QueryError {
+        let done = self.resume.as_ref().map_or(0, |done| done.count);
+        QueryError::ParentChanged {
+            parent: self.parent.to_owned(),
+            done,
         }
     }
 }

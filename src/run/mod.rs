@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiClient, ApiError, Call, PaginationError};
 use crate::auth::{Authorizer, Authorizers};
+use crate::checkpoint;
 use crate::counters::{Counters, Snapshot};
 use crate::error::Failure;
 use crate::plan::QueryPlan;
@@ -110,6 +111,8 @@ pub enum QueryError {
     Template(String),
     #[error("its parent query `{0}` did not finish, so this export would be incomplete")]
     ParentFailed(String),
+    #[error("its parent query `{parent}` no longer hands the records it did before this export's checkpoint (after parent record {done}); the checkpoint is dropped: run again to start over")]
+    ParentChanged { parent: String, done: u64 },
     #[error("a page fetch ended abnormally: {0}")]
     Task(String),
     #[error("{0}")]
@@ -137,9 +140,10 @@ impl QueryError {
     pub fn kind(&self) -> Failure {
         match self {
             QueryError::Api(err) => err.kind(),
-            QueryError::Page { .. } | QueryError::Task(_) | QueryError::ParentFailed(_) => {
-                Failure::Remote
-            }
+            QueryError::Page { .. }
+            | QueryError::Task(_)
+            | QueryError::ParentFailed(_)
+            | QueryError::ParentChanged { .. } => Failure::Remote,
             QueryError::Sink(SinkError::Sheet(err)) => err.kind(),
             QueryError::Sink(_) | QueryError::Spill(_) => Failure::LocalIo,
             QueryError::Template(_) => Failure::BadInput,
@@ -371,17 +375,66 @@ async fn execute(
     let Some(feed) = feed_in else {
         return export_chain(job, sheet, feeds_out, &counters, shared).await;
     };
-    let mut output = Output::create(
-        plan,
-        &shared.options.out_dir,
-        &shared.options.csv,
-        sheet,
-        feeds_out,
+    let feeds_children = !feeds_out.is_empty();
+    let mut checkpoints = Checkpointer::for_plan(plan, None, feeds_children, shared);
+    let start = match &checkpoints {
+        Some(checkpoints) => checkpoints.start(plan, shared),
+        None => Start::Fresh,
+    };
+    let (mut output, resume) = match start {
+        Start::Resumed(checkpoint, sink) => match &checkpoint.at {
+            checkpoint::Position::Parents { done, sha256 } => {
+                let resume = fanout::Done {
+                    count: *done,
+                    sha256: sha256.clone(),
+                };
+                let output = Output::resumed(plan, sink, &checkpoint, &counters)?;
+                (output, Some(resume))
+            }
+            checkpoint::Position::Chain { .. } => {
+                return Err(QueryError::Task(
+                    "a fan-out's checkpoint names a page".to_owned(),
+                ))
+            }
+        },
+        Start::Fresh => {
+            let output = Output::create(
+                plan,
+                &shared.options.out_dir,
+                &shared.options.csv,
+                sheet,
+                feeds_out,
+                &counters,
+            )?;
+            (output, None)
+        }
+    };
+    let ran = fanout::run(
+        job,
+        feed,
+        &mut output,
+        resume,
+        checkpoints.as_mut(),
         &counters,
-    )?;
-    let stop = fanout::run(job, feed, &mut output, &counters, shared).await?;
+        shared,
+    )
+    .await;
+    let stop = match ran {
+        Ok(stop) => stop,
+        Err(err @ QueryError::ParentChanged { .. }) => {
+            drop(output);
+            if let Some(checkpoints) = &checkpoints {
+                checkpoints.drop_checkpoint();
+            }
+            return Err(err);
+        }
+        Err(err) => return Err(checkpointed(err, checkpoints.as_ref())),
+    };
     let newest = output.newest_cursor();
     let written = output.finish().await?;
+    if let Some(checkpoints) = &checkpoints {
+        checkpoints.finished();
+    }
     Ok(Finished {
         stop,
         total: None,
@@ -408,7 +461,8 @@ async fn export_chain(
         .render(&|text| shared.templates.render(text, &context))
         .map_err(QueryError::Template)?;
     let first = pages::first_request(plan, request);
-    let mut checkpoints = Checkpointer::for_plan(plan, &first, !feeds_out.is_empty(), shared);
+    let feeds_children = !feeds_out.is_empty();
+    let mut checkpoints = Checkpointer::for_plan(plan, Some(&first), feeds_children, shared);
     let start = match &checkpoints {
         Some(checkpoints) => checkpoints.start(plan, shared),
         None => Start::Fresh,
@@ -427,11 +481,18 @@ async fn export_chain(
         }
         Start::Resumed(checkpoint, sink) => {
             let output = Output::resumed(plan, sink, &checkpoint, counters)?;
-            let position = checkpoint.next.to_request().map(|next| Position {
-                next,
-                cursor: checkpoint.cursor,
-                returned: checkpoint.returned,
-            });
+            let position = match &checkpoint.at {
+                checkpoint::Position::Chain {
+                    next,
+                    cursor,
+                    returned,
+                } => next.to_request().map(|next| Position {
+                    next,
+                    cursor: *cursor,
+                    returned: *returned,
+                }),
+                checkpoint::Position::Parents { .. } => None,
+            };
             (output, position)
         }
     };
@@ -461,8 +522,13 @@ async fn export_chain(
                 stop = Stop::MaxRecords(output.written());
                 break;
             }
-            if let (Some(checkpoints), Some(position)) = (&mut checkpoints, &position) {
-                checkpoints.save(&mut output, position)?;
+            if let (Some(checkpoints), Some(position)) = (&mut checkpoints, position) {
+                let at = checkpoint::Position::Chain {
+                    next: checkpoint::SavedRequest::of(&position.next),
+                    cursor: position.cursor,
+                    returned: position.returned,
+                };
+                checkpoints.save(&mut output, at)?;
             }
         }
         Ok(())
@@ -477,12 +543,7 @@ async fn export_chain(
             // Not resumed again: the checkpoint is gone.
             return Box::pin(export_chain(job, sheet, feeds_out, counters, shared)).await;
         }
-        Err(err) => {
-            return Err(match checkpoints.as_ref().is_some_and(Checkpointer::left) {
-                true => QueryError::Checkpointed(Box::new(err)),
-                false => err,
-            })
-        }
+        Err(err) => return Err(checkpointed(err, checkpoints.as_ref())),
         Ok(()) => {}
     }
     if stop == Stop::Complete && pages.capped() {
@@ -499,6 +560,14 @@ async fn export_chain(
         written,
         newest,
     })
+}
+
+/// `err`, saying that `--resume` takes the export up when it left a checkpoint.
+fn checkpointed(err: QueryError, checkpoints: Option<&Checkpointer>) -> QueryError {
+    match checkpoints.is_some_and(Checkpointer::left) {
+        true => QueryError::Checkpointed(Box::new(err)),
+        false => err,
+    }
 }
 
 /// How a query that ran to its end ended.

@@ -6,10 +6,9 @@
 use std::path::PathBuf;
 
 use super::output::Output;
-use super::pages::Position;
 use super::Shared;
 use crate::api::RequestSpec;
-use crate::checkpoint::{fingerprint, Checkpoint, SavedRequest, Store};
+use crate::checkpoint::{fingerprint, Checkpoint, Position, Store};
 use crate::plan::QueryPlan;
 use crate::sink::{self, Mark, Sink};
 
@@ -31,11 +30,12 @@ pub(super) enum Start {
 }
 
 impl Checkpointer {
-    /// For `plan`'s export, whose first request is `first`; `None` when it cannot be taken up
-    /// again (not a plain file, or its records feed a fan-out).
+    /// For `plan`'s export, whose first request is `first` (`None` for a fan-out, whose
+    /// requests are rendered per parent record); `None` when it cannot be taken up again (not
+    /// a plain file, or its records feed a fan-out).
     pub fn for_plan(
         plan: &QueryPlan,
-        first: &RequestSpec,
+        first: Option<&RequestSpec>,
         feeds_children: bool,
         shared: &Shared,
     ) -> Option<Self> {
@@ -48,7 +48,7 @@ impl Checkpointer {
         let csv = q.csv.or(&shared.options.csv);
         let fingerprint = fingerprint(&[
             &q.name,
-            first,
+            &first.ok_or(&plan.request),
             &plan.columns,
             &plan.format,
             &csv,
@@ -92,9 +92,9 @@ impl Checkpointer {
         match taken {
             Ok((checkpoint, sink)) => {
                 crate::say!(
-                    "{}: resuming after page {} ({} rows)",
+                    "{}: resuming after {} ({} rows)",
                     self.query,
-                    checkpoint.pages,
+                    checkpoint.at.describe(),
                     checkpoint.rows
                 );
                 Start::Resumed(Box::new(checkpoint), sink)
@@ -108,17 +108,13 @@ impl Checkpointer {
 
     /// Drops the checkpoint, saying why the export starts over from its first page.
     pub fn starting_over(&self, why: &str) {
-        crate::say!("{}: starting over from the first page: {why}", self.query);
-        self.store.discard(&self.query, &self.target);
+        crate::say!("{}: starting over: {why}", self.query);
+        self.drop_checkpoint();
     }
 
-    /// Saves where the export stands once a page is in its file (`position`: what follows
-    /// it). A checkpoint that cannot be written is said once; the export goes on without.
-    pub fn save(
-        &mut self,
-        output: &mut Output<'_>,
-        position: &Position,
-    ) -> Result<(), super::QueryError> {
+    /// Saves where the export stands once a page (or a parent record's chain) is in its file.
+    /// A checkpoint that cannot be written is said once; the export goes on without.
+    pub fn save(&mut self, output: &mut Output<'_>, at: Position) -> Result<(), super::QueryError> {
         if !self.on {
             return Ok(());
         }
@@ -135,10 +131,7 @@ impl Checkpointer {
             bytes: mark.bytes,
             sha256: mark.sha256,
             rows: output.written(),
-            returned: position.returned,
-            pages: position.cursor.pages,
-            next: SavedRequest::of(&position.next),
-            cursor: position.cursor,
+            at,
             newest: output.newest_cursor(),
         };
         if let Err(err) = self.store.save(&checkpoint) {
@@ -149,6 +142,11 @@ impl Checkpointer {
             self.on = false;
         }
         Ok(())
+    }
+
+    /// Forgets the checkpoint and its file (an export that cannot go on from it).
+    pub fn drop_checkpoint(&self) {
+        self.store.discard(&self.query, &self.target);
     }
 
     /// Forgets the checkpoint of the export now finished.

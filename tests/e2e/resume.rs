@@ -69,6 +69,11 @@ fn checkpoints(wd: &Workdir) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The pages a chain's checkpoint has written.
+fn pages_of(checkpoint: &serde_json::Value) -> Option<u64> {
+    checkpoint["at"]["chain"]["cursor"]["pages"].as_u64()
+}
+
 /// Files in `output/` other than the export itself and gscrape's own directory.
 fn leftovers(wd: &Workdir, output: &str) -> Vec<String> {
     wd.list("output")
@@ -89,10 +94,7 @@ fn kill_9_mid_export_then_resume_writes_the_same_bytes_asking_only_for_the_missi
     let mut child = wd.command(&["run", "--quiet"]).spawn().unwrap();
     let started = Instant::now();
     loop {
-        let saved = checkpoints(&wd)
-            .first()
-            .and_then(|c| c["pages"].as_u64())
-            .unwrap_or(0);
+        let saved = checkpoints(&wd).first().and_then(pages_of).unwrap_or(0);
         if saved >= 3 {
             break;
         }
@@ -109,7 +111,7 @@ fn kill_9_mid_export_then_resume_writes_the_same_bytes_asking_only_for_the_missi
         "a killed export put a file in place"
     );
     // The checkpoint may have moved on between reading it and the kill: the last one counts.
-    let pages = checkpoints(&wd)[0]["pages"].as_u64().unwrap() as usize;
+    let pages = pages_of(&checkpoints(&wd)[0]).unwrap() as usize;
     assert!((3..FILES / PAGE).contains(&pages), "{pages}");
 
     let before = drive_lists(&wd).len();
@@ -163,7 +165,7 @@ fn a_quota_wall_says_to_resume_and_resume_asks_only_for_the_missing_pages() {
             wd.read(&format!("output/{output}")),
             "the previous export\n"
         );
-        assert_eq!(checkpoints(&wd)[0]["pages"], 3);
+        assert_eq!(pages_of(&checkpoints(&wd)[0]), Some(3));
 
         let before = drive_lists(&wd).len();
         wd.google.configure(|c| c.drive_quota_page = None);
@@ -204,9 +206,8 @@ fn a_query_changed_since_its_checkpoint_starts_over_with_a_message() {
     let run = wd.run(&["run", "--resume"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stderr.contains(
-            "files: starting over from the first page: its query or request changed since the checkpoint"
-        ),
+        run.stderr
+            .contains("files: starting over: its query or request changed since the checkpoint"),
         "{}",
         run.stderr
     );
@@ -233,7 +234,7 @@ fn a_saved_page_token_the_api_refuses_starts_over_with_a_message() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("files: starting over from the first page: the API refused the saved position (HTTP 400"),
+            .contains("files: starting over: the API refused the saved position (HTTP 400"),
         "{}",
         run.stderr
     );
@@ -263,4 +264,126 @@ fn a_run_without_resume_starts_over_and_forgets_the_checkpoint() {
     );
     assert!(checkpoints(&wd).is_empty());
     assert_eq!(leftovers(&wd, "files.csv"), Vec::<String>::new());
+}
+
+const MESSAGES: usize = 12;
+
+/// A Gmail fan-out: the ids of `MESSAGES` messages (pages of 5), then each message, one chain
+/// at a time.
+fn fan_out(config: Config) -> Workdir {
+    let wd = Workdir::with_config(Config {
+        gmail_messages: MESSAGES,
+        ..config
+    });
+    wd.write(
+        "queries/ids.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\noutput = false\n\
+         [params]\nuserId = \"me\"\nmaxResults = 5\n",
+    );
+    wd.write(
+        "queries/messages.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\nfor_each = \"ids\"\n\
+         concurrency = 1\ncolumns = [\"id\", \"snippet\", { name = \"thread\", value = \"{{ ids.threadId }}\" }]\n\
+         [params]\nuserId = \"me\"\nid = \"{{ ids.id }}\"\n",
+    );
+    wd
+}
+
+/// The ids of the messages fetched one by one.
+fn message_gets(wd: &Workdir) -> Vec<String> {
+    wd.google
+        .seen_under("/gmail/v1/users/me/messages/")
+        .iter()
+        .map(|s| s.path().rsplit('/').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Starts the fan-out and kills it (SIGKILL) once its checkpoint has `at_least` parent records
+/// done; returns how many the last checkpoint has.
+fn kill_fan_out_after(wd: &Workdir, at_least: u64) -> u64 {
+    let mut child = wd.command(&["run", "--quiet"]).spawn().unwrap();
+    let started = Instant::now();
+    let done = || {
+        checkpoints(wd)
+            .first()
+            .and_then(|c| c["at"]["parents"]["done"].as_u64())
+            .unwrap_or(0)
+    };
+    while done() < at_least {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    done()
+}
+
+#[test]
+fn a_killed_fan_out_resumes_at_the_next_parent_record() {
+    let wd = fan_out(Config {
+        latency: Duration::from_millis(100),
+        ..Config::default()
+    });
+    let done = kill_fan_out_after(&wd, 4) as usize;
+    assert!((4..MESSAGES).contains(&done), "{done}");
+    assert!(!wd.exists("output/messages.csv"));
+
+    let before = message_gets(&wd).len();
+    wd.google.configure(|c| c.latency = Duration::ZERO);
+    let run = wd.run(&["run", "--resume"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "messages: resuming after parent record {done} ({done} rows)"
+        )),
+        "{}",
+        run.stderr
+    );
+    // The parent lists its ids again; the child asks only for the messages it lacks.
+    let expected: Vec<String> = (done..MESSAGES)
+        .map(crate::support::fake_google::gmail_message_id)
+        .collect();
+    assert_eq!(message_gets(&wd)[before..], expected);
+
+    let fresh = fan_out(Config::default());
+    assert_eq!(fresh.run(&["run", "--quiet"]).code, 0);
+    assert_eq!(
+        wd.read("output/messages.csv"),
+        fresh.read("output/messages.csv")
+    );
+    assert!(checkpoints(&wd).is_empty());
+    assert_eq!(wd.list("output"), ["messages.csv"]);
+}
+
+#[test]
+fn a_fan_out_whose_parent_changed_drops_its_checkpoint_and_says_so() {
+    let wd = fan_out(Config {
+        latency: Duration::from_millis(100),
+        ..Config::default()
+    });
+    let done = kill_fan_out_after(&wd, 4);
+    // The parent now lists fewer records than the checkpoint has done.
+    wd.google.configure(|c| {
+        c.latency = Duration::ZERO;
+        c.gmail_messages = 2;
+    });
+    let run = wd.run(&["run", "--resume"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "error: messages: its parent query `ids` no longer hands the records it did before \
+             this export's checkpoint (after parent record {done}); the checkpoint is dropped: \
+             run again to start over"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(checkpoints(&wd).is_empty());
+    assert!(!wd.exists("output/messages.csv"));
+    let run = wd.run(&["run", "--resume"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(wd.read("output/messages.csv").lines().count(), 3);
 }
