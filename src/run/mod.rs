@@ -377,7 +377,7 @@ async fn execute(
     };
     let feeds_children = !feeds_out.is_empty();
     let mut checkpoints = Checkpointer::for_plan(plan, None, feeds_children, shared);
-    let start = match &checkpoints {
+    let start = match &mut checkpoints {
         Some(checkpoints) => checkpoints.start(plan, shared),
         None => Start::Fresh,
     };
@@ -423,16 +423,16 @@ async fn execute(
         Ok(stop) => stop,
         Err(err @ QueryError::ParentChanged { .. }) => {
             drop(output);
-            if let Some(checkpoints) = &checkpoints {
+            if let Some(checkpoints) = &mut checkpoints {
                 checkpoints.drop_checkpoint();
             }
             return Err(err);
         }
-        Err(err) => return Err(checkpointed(err, checkpoints.as_ref())),
+        Err(err) => return Err(checkpointed(err, checkpoints.as_mut())),
     };
     let newest = output.newest_cursor();
     let written = output.finish().await?;
-    if let Some(checkpoints) = &checkpoints {
+    if let Some(checkpoints) = &mut checkpoints {
         checkpoints.finished();
     }
     Ok(Finished {
@@ -463,7 +463,7 @@ async fn export_chain(
     let first = pages::first_request(plan, request);
     let feeds_children = !feeds_out.is_empty();
     let mut checkpoints = Checkpointer::for_plan(plan, Some(&first), feeds_children, shared);
-    let start = match &checkpoints {
+    let start = match &mut checkpoints {
         Some(checkpoints) => checkpoints.start(plan, shared),
         None => Start::Fresh,
     };
@@ -537,13 +537,13 @@ async fn export_chain(
     match exported {
         Err(QueryError::ResumeRefused(err)) if resumed => {
             drop(output);
-            if let Some(checkpoints) = &checkpoints {
+            if let Some(checkpoints) = &mut checkpoints {
                 checkpoints.starting_over(&format!("the API refused the saved position ({err})"));
             }
             // Not resumed again: the checkpoint is gone.
             return Box::pin(export_chain(job, sheet, feeds_out, counters, shared)).await;
         }
-        Err(err) => return Err(checkpointed(err, checkpoints.as_ref())),
+        Err(err) => return Err(checkpointed(err, checkpoints.as_mut())),
         Ok(()) => {}
     }
     if stop == Stop::Complete && pages.capped() {
@@ -551,7 +551,7 @@ async fn export_chain(
     }
     let newest = output.newest_cursor();
     let written = output.finish().await?;
-    if let Some(checkpoints) = &checkpoints {
+    if let Some(checkpoints) = &mut checkpoints {
         checkpoints.finished();
     }
     Ok(Finished {
@@ -563,7 +563,7 @@ async fn export_chain(
 }
 
 /// `err`, saying that `--resume` takes the export up when it left a checkpoint.
-fn checkpointed(err: QueryError, checkpoints: Option<&Checkpointer>) -> QueryError {
+fn checkpointed(err: QueryError, checkpoints: Option<&mut Checkpointer>) -> QueryError {
     match checkpoints.is_some_and(Checkpointer::left) {
         true => QueryError::Checkpointed(Box::new(err)),
         false => err,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::support::fake_google::{Config, Seen};
 use crate::support::Workdir;
 
-const FILES: usize = 1000;
+const FILES: usize = 2000;
 const PAGE: usize = 100;
 
 fn query(output: &str) -> String {
@@ -266,7 +266,7 @@ fn a_run_without_resume_starts_over_and_forgets_the_checkpoint() {
     assert_eq!(leftovers(&wd, "files.csv"), Vec::<String>::new());
 }
 
-const MESSAGES: usize = 12;
+const MESSAGES: usize = 24;
 
 /// A Gmail fan-out: the ids of `MESSAGES` messages (pages of 5), then each message, one chain
 /// at a time.
