@@ -12,6 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::api::{CursorState, RequestSpec};
+use crate::sink::is_temp_of;
 
 /// The checkpoint format; another version is not read (the export starts over).
 pub const VERSION: u32 = 1;
@@ -147,8 +148,11 @@ impl Store {
     pub fn load(&self, query: &str, target: &Path) -> Option<Result<Checkpoint, String>> {
         let text = std::fs::read(self.path(query, target)).ok()?;
         Some(match serde_json::from_slice::<Checkpoint>(&text) {
-            Ok(c) if c.version == VERSION && c.query == query && c.target == target => Ok(c),
-            Ok(_) => Err("its checkpoint is from another version of gscrape".to_owned()),
+            Ok(c) if c.version != VERSION => {
+                Err("its checkpoint is from another version of gscrape".to_owned())
+            }
+            Ok(c) if c.query == query && c.target == target && is_temp_of(&c.temp, target) => Ok(c),
+            Ok(_) => Err("its checkpoint names another export".to_owned()),
             Err(err) => Err(format!("its checkpoint cannot be read ({err})")),
         })
     }
@@ -170,7 +174,10 @@ impl Store {
         let path = self.path(query, target);
         if let Ok(text) = std::fs::read(&path) {
             if let Ok(checkpoint) = serde_json::from_slice::<Checkpoint>(&text) {
-                let _ = std::fs::remove_file(&checkpoint.temp);
+                // Only ever a temporary file of this export, whatever the file says.
+                if is_temp_of(&checkpoint.temp, target) {
+                    let _ = std::fs::remove_file(&checkpoint.temp);
+                }
             }
         }
         let _ = std::fs::remove_file(path);
@@ -197,5 +204,60 @@ impl Store {
             .filter_map(|text| serde_json::from_slice::<Checkpoint>(&text).ok())
             .map(|checkpoint| checkpoint.temp)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(target: &Path, temp: &Path) -> Checkpoint {
+        Checkpoint {
+            version: VERSION,
+            query: "files".to_owned(),
+            request: fingerprint(&[&"request"]),
+            target: target.to_owned(),
+            temp: temp.to_owned(),
+            bytes: 3,
+            sha256: "00".to_owned(),
+            rows: 1,
+            at: Position::Parents {
+                done: 1,
+                sha256: "11".to_owned(),
+            },
+            newest: None,
+        }
+    }
+
+    #[test]
+    fn saved_loaded_and_discarded_with_its_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let target = dir.path().join("files.csv");
+        let temp = dir.path().join(".files.csv.AbC123.tmp");
+        std::fs::write(&temp, "abc").unwrap();
+        store.save(&checkpoint(&target, &temp)).unwrap();
+        let loaded = store.load("files", &target).unwrap().unwrap();
+        assert_eq!(loaded.temp, temp);
+        assert_eq!(store.temp_files(), std::slice::from_ref(&temp));
+        // Another output of the same query has its own.
+        assert!(store.load("files", &dir.path().join("other.csv")).is_none());
+        store.discard("files", &target);
+        assert!(!temp.exists());
+        assert!(store.load("files", &target).is_none());
+    }
+
+    #[test]
+    fn a_checkpoint_naming_any_other_file_is_refused_and_the_file_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let target = dir.path().join("files.csv");
+        let elsewhere = dir.path().join("keep.txt");
+        std::fs::write(&elsewhere, "mine").unwrap();
+        store.save(&checkpoint(&target, &elsewhere)).unwrap();
+        let why = store.load("files", &target).unwrap().unwrap_err();
+        assert_eq!(why, "its checkpoint names another export");
+        store.discard("files", &target);
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "mine");
     }
 }

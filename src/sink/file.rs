@@ -357,6 +357,21 @@ pub fn remove_stale_temp_files(target: &Path, keep: &[PathBuf]) -> Vec<PathBuf> 
     removed
 }
 
+/// True when `temp` is one of this module's temporary files for `target`: beside it, named
+/// `.TARGET.XXXXXX.tmp` (a checkpoint's file is opened, cut and removed only when it is one).
+pub fn is_temp_of(temp: &Path, target: &Path) -> bool {
+    let absolute = |p: &Path| std::path::absolute(p).ok();
+    let beside = match (absolute(temp), absolute(target)) {
+        (Some(temp), Some(target)) => temp.parent() == target.parent(),
+        _ => false,
+    };
+    let names = temp
+        .file_name()
+        .and_then(|n| n.to_str())
+        .zip(target.file_name().and_then(|n| n.to_str()));
+    beside && names.is_some_and(|(temp, target)| is_temp_name(temp, target))
+}
+
 /// `.TARGET.XXXXXX.tmp`: a dot, the target's name, a dot, six random letters or digits.
 fn is_temp_name(name: &str, target: &str) -> bool {
     let random = name
