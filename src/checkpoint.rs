@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::api::{CursorState, RequestSpec};
-use crate::sink::is_temp_of;
+use crate::sink::{hex, is_temp_of};
 
 /// The checkpoint format; another version is not read (the export starts over).
 pub const VERSION: u32 = 1;
@@ -107,10 +107,6 @@ pub fn fingerprint(parts: &[&dyn std::fmt::Debug]) -> String {
         hash.update(format!("{part:?}\n").as_bytes());
     }
     hex(&hash.finalize())
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The checkpoints of one output directory.

@@ -21,6 +21,7 @@ use crate::api::Call;
 use crate::checkpoint::Position;
 use crate::counters::Counters;
 use crate::records::PageReader;
+use crate::sink::hex;
 
 /// Chains that may wait for an earlier one to be written, per running chain.
 const REORDER_ROOM: usize = 4;
@@ -70,7 +71,7 @@ pub(super) async fn run(
     let reader = page_reader(plan, output.feeds_children());
     let spill_dir = spill_dir(job, shared);
     // Each chain's spool, in the parent's order, for the writer.
-    let (spools_in, mut spools) = mpsc::unbounded_channel::<(Arc<Spool>, String)>();
+    let (spools_in, mut spools) = mpsc::unbounded_channel::<(Arc<Spool>, Option<Sha256>)>();
     // `width` chains run at once; finished ones may wait for an earlier one to be written
     // without holding a running slot, so one slow chain does not stall the others. A chain
     // leaves the window once written.
@@ -81,8 +82,8 @@ pub(super) async fn run(
         .map(move |record| {
             let spool = Arc::new(Spool::new(spill_dir.clone()));
             let (record, digest) = match record {
-                Ok((record, digest)) => (Ok(record), digest),
-                Err(err) => (Err(err), String::new()),
+                Ok((record, digest)) => (Ok(record), Some(digest)),
+                Err(err) => (Err(err), None),
             };
             let _ = spools_in.send((spool.clone(), digest));
             async move {
@@ -116,10 +117,13 @@ pub(super) async fn run(
             };
             capped |= end.capped;
             done += 1;
-            if let Some(checkpoints) = checkpoints.as_deref_mut() {
+            // Noted only when it is due to be written: marking flushes the output, and a
+            // chain may be a single row.
+            let due = checkpoints.as_deref_mut().filter(|c| c.due());
+            if let (Some(checkpoints), Some(digest)) = (due, digest) {
                 let at = Position::Parents {
                     done,
-                    sha256: digest,
+                    sha256: hex(&digest.finalize()),
                 };
                 checkpoints.save(output, at)?;
             }
@@ -166,7 +170,7 @@ impl<'a> ParentLog<'a> {
     fn next(
         &mut self,
         item: Option<Result<Value, ()>>,
-    ) -> Option<Result<(Value, String), QueryError>> {
+    ) -> Option<Result<(Value, Sha256), QueryError>> {
         let skip = self.resume.as_ref().map_or(0, |done| done.count);
         let record = match item {
             Some(Ok(record)) => record,
@@ -174,21 +178,21 @@ impl<'a> ParentLog<'a> {
             None if self.seen < skip => return Some(Err(self.changed())),
             None => return None,
         };
-        self.hash.update(record.to_string().as_bytes());
+        let _ = serde_json::to_writer(HashWriter(&mut self.hash), &record);
         self.hash.update(b"\n");
         self.seen += 1;
-        let digest = crate::checkpoint::hex(&self.hash.clone().finalize());
         if self.seen < skip {
             return None;
         }
         if self.seen == skip {
+            let digest = hex(&self.hash.clone().finalize());
             let same = self
                 .resume
                 .as_ref()
                 .is_some_and(|done| done.sha256 == digest);
             return (!same).then(|| Err(self.changed()));
         }
-        Some(Ok((record, digest)))
+        Some(Ok((record, self.hash.clone())))
     }
 
     fn changed(&self) -> QueryError {
@@ -197,6 +201,20 @@ impl<'a> ParentLog<'a> {
             parent: self.parent.to_owned(),
             done,
         }
+    }
+}
+
+/// Feeds what is written to a hash (a record serialized straight into it).
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -153,6 +153,11 @@ impl Checkpointer {
         Ok(())
     }
 
+    /// True when a checkpoint noted now would be written out at once.
+    pub fn due(&self) -> bool {
+        self.on && self.last_written.elapsed() >= INTERVAL
+    }
+
     /// Writes out the checkpoint noted last, if it was not.
     fn write_out(&mut self) {
         let Some(checkpoint) = self.pending.take() else {

@@ -31,6 +31,17 @@ pub struct Written {
     pub sha256: String,
 }
 
+/// `bytes` in lowercase hex (a digest as the summary and checkpoints show it).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
 /// The standard-output target's name (`--output -`).
 pub const STDOUT: &str = "-";
 
@@ -123,8 +134,7 @@ impl<W: Write> Counted<W> {
     }
 
     fn written(&self) -> Written {
-        let digest = self.hash.clone().finalize();
-        let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = hex(&self.hash.clone().finalize());
         Written {
             bytes: self.bytes,
             sha256,
