@@ -36,6 +36,9 @@ pub struct Checkpoint {
     pub at: Position,
     /// `[incremental]`: the greatest cursor value written so far.
     pub newest: Option<String>,
+    /// The columns a report named in its first page (a resumed run may not see them again).
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
 }
 
 /// Where the requests stand.
@@ -222,6 +225,7 @@ mod tests {
                 sha256: "11".to_owned(),
             },
             newest: None,
+            columns: None,
         }
     }
 

@@ -60,6 +60,13 @@ impl<'a> Output<'a> {
         counters: &'a Counters,
     ) -> Result<Self, QueryError> {
         let mut output = Output::on(plan, Some(sink), Vec::new(), counters)?;
+        if let Some(names) = checkpoint
+            .columns
+            .as_deref()
+            .filter(|_| output.needs_columns())
+        {
+            output.set_columns(names)?;
+        }
         output.written = checkpoint.rows;
         counters.records(checkpoint.rows);
         if let Some((_, newest)) = &mut output.cursor {
@@ -99,6 +106,12 @@ impl<'a> Output<'a> {
             output.begin()?;
         }
         Ok(output)
+    }
+
+    /// The column names a report's response gave (none when the plan had the columns).
+    pub fn declared_columns(&self) -> Option<Vec<String>> {
+        matches!(self.columns, Cow::Owned(_))
+            .then(|| self.columns.iter().map(|c| c.header.clone()).collect())
     }
 
     /// True until the columns are known (a report that names them in its response).

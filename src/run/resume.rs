@@ -146,6 +146,7 @@ impl Checkpointer {
             rows: output.written(),
             at,
             newest: output.newest_cursor(),
+            columns: output.declared_columns(),
         });
         if self.last_written.elapsed() >= INTERVAL {
             self.write_out();

@@ -387,3 +387,53 @@ fn a_fan_out_whose_parent_changed_drops_its_checkpoint_and_says_so() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(wd.read("output/messages.csv").lines().count(), 3);
 }
+
+#[test]
+fn a_report_paged_by_offset_in_its_body_resumes_at_its_next_offset() {
+    let wd = Workdir::new();
+    wd.google.configure(|c| {
+        c.reports.ga4_rows = 10;
+        c.reports.ga4_quota_from = Some(6);
+    });
+    let ga4 = "api = \"analyticsdata\"\nversion = \"v1beta\"\nmethod = \"analyticsdata.properties.runReport\"\n\
+               [params]\nproperty = \"properties/123\"\n[body]\nlimit = \"3\"\n\
+               dateRanges = [{ startDate = \"2024-03-01\", endDate = \"2024-03-14\" }]\n\
+               dimensions = [{ name = \"date\" }, { name = \"country\" }]\nmetrics = [{ name = \"activeUsers\" }]\n";
+    wd.write("queries/ga4.toml", ga4);
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("once the quota resets"),
+        "{}",
+        run.stderr
+    );
+
+    let offsets = |wd: &Workdir| -> Vec<String> {
+        wd.google
+            .seen_under("/v1beta/properties/123:runReport")
+            .iter()
+            .map(|s| {
+                serde_json::from_str::<serde_json::Value>(&s.body).unwrap()["offset"].to_string()
+            })
+            .collect()
+    };
+    let before = offsets(&wd).len();
+    wd.google.configure(|c| c.reports.ga4_quota_from = None);
+    let run = wd.run(&["run", "--resume"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ga4: resuming after page 2 (6 rows)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(offsets(&wd)[before..], ["\"6\"", "\"9\""]);
+
+    let fresh = Workdir::new();
+    fresh.google.configure(|c| c.reports.ga4_rows = 10);
+    fresh.write("queries/ga4.toml", ga4);
+    assert_eq!(fresh.run(&["run", "--quiet"]).code, 0);
+    assert_eq!(wd.read("output/ga4.csv"), fresh.read("output/ga4.csv"));
+    assert!(wd
+        .read("output/ga4.csv")
+        .starts_with("date,country,activeUsers\r\n"));
+}

@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone)]
 pub struct ReportConfig {
     pub ga4_rows: usize,
+    /// A GA4 page from this offset on is answered with a daily-limit error (a quota wall).
+    pub ga4_quota_from: Option<usize>,
     pub gsc_rows: usize,
     pub youtube_rows: usize,
     pub bigquery_rows: usize,
@@ -23,6 +25,7 @@ impl Default for ReportConfig {
     fn default() -> Self {
         ReportConfig {
             ga4_rows: 7,
+            ga4_quota_from: None,
             gsc_rows: 5,
             youtube_rows: 5,
             bigquery_rows: 5,
@@ -96,6 +99,14 @@ fn ga4(body: &Value, config: &ReportConfig) -> (StatusCode, Value) {
     }
     let offset = number(body.get("offset")).unwrap_or(0);
     let limit = number(body.get("limit")).unwrap_or(10_000);
+    if config.ga4_quota_from.is_some_and(|from| offset >= from) {
+        return (
+            StatusCode::FORBIDDEN,
+            json!({"error": {"code": 403, "message": "Exhausted property tokens per day.",
+                             "status": "RESOURCE_EXHAUSTED",
+                             "errors": [{"reason": "dailyLimitExceeded", "message": "Exhausted property tokens per day."}]}}),
+        );
+    }
     let names = |key: &str| -> Vec<String> {
         body.get(key)
             .and_then(Value::as_array)
