@@ -1,9 +1,9 @@
-//! Checkpoints of unfinished exports, for `gscrape run --resume`. After each page of a plain
-//! file export (CSV, TSV, NDJSON) reaches its temporary file, where the export stands is
-//! written, atomically, to `<out-dir>/.gscrape/checkpoints/`: the next page's request and the
-//! cursor, the temporary file with its length and SHA-256, the rows so far, and a hash of
-//! everything that decides the output's bytes. A resumed export checks all of these, then asks
-//! only for the pages that are missing; anything that does not match starts it over.
+//! Checkpoints of unfinished exports, for `gscrape run --resume`: where a plain file export
+//! (CSV, TSV, NDJSON) stands, written atomically to `<out-dir>/.gscrape/checkpoints/` (when,
+//! `run/resume.rs` decides): the next page's request and the cursor (or, in a fan-out, the
+//! parent records done), the temporary file with its length and SHA-256, the rows so far, and
+//! a fingerprint of what decides the output's bytes. A resumed export checks all of these,
+//! then asks only for the pages that are missing; anything that does not match starts it over.
 
 use std::path::{Path, PathBuf};
 
@@ -102,8 +102,9 @@ impl SavedRequest {
     }
 }
 
-/// A hash of what decides an export's bytes (the rendered first request, columns, format,
-/// options, limits, target), from their debug forms: all are plain data in a fixed order.
+/// A hash of what decides an export's bytes (gscrape's version, the rendered request and
+/// templates, columns, format, options, limits, target), from their debug forms: plain data in
+/// a fixed order. A form that changes with a dependency's version only starts an export over.
 pub fn fingerprint(parts: &[&dyn std::fmt::Debug]) -> String {
     let mut hash = Sha256::new();
     for part in parts {
@@ -190,6 +191,31 @@ impl Store {
     /// True when the export of `query` into `target` left a checkpoint.
     pub fn exists(&self, query: &str, target: &Path) -> bool {
         self.path(query, target).is_file()
+    }
+
+    /// Drops (with their temporary files) the checkpoints for which `keep` says false, given
+    /// their query and target: those an export will never take up (a dated output's of an
+    /// earlier day, a query now written elsewhere or no longer resumable).
+    pub fn retain(&self, keep: impl Fn(&str, &Path) -> bool) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(text) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            let Ok(checkpoint) = serde_json::from_slice::<Checkpoint>(&text) else {
+                continue;
+            };
+            if !keep(&checkpoint.query, &checkpoint.target) {
+                tracing::info!(
+                    "dropped the checkpoint of {} into {}: no export of this run takes it up",
+                    checkpoint.query,
+                    checkpoint.target.display()
+                );
+                self.discard(&checkpoint.query, &checkpoint.target);
+            }
+        }
     }
 
     /// The temporary files the checkpoints name: kept by the cleanup of a run that resumes.

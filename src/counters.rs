@@ -45,6 +45,11 @@ impl Counters {
         self.records.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Takes back `n` records counted (those of a checkpoint an export did not go on from).
+    pub fn unrecord(&self, n: u64) {
+        self.records.fetch_sub(n, Ordering::Relaxed);
+    }
+
     pub fn dropped(&self, n: u64) {
         self.dropped.fetch_add(n, Ordering::Relaxed);
     }

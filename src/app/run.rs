@@ -201,9 +201,23 @@ async fn run_window(
             return Err(Exit::Invalid);
         }
     }
+    let checkpoints = crate::checkpoint::Store::new(&args.out_dir);
+    if window.is_none() {
+        // A query of this run leaves only the checkpoint of the output it writes now, if that
+        // can be resumed (a backfill's windows each have theirs: left alone).
+        checkpoints.retain(|query, target| {
+            match plans.iter().find(|plan| plan.query.name == query) {
+                Some(plan) => {
+                    let output = plan.output.as_ref().map(|o| args.out_dir.join(o));
+                    crate::sink::resumable(plan) && output.as_deref() == Some(target)
+                }
+                None => true,
+            }
+        });
+    }
     // The files a checkpoint names are kept for `--resume` (without it, they start over).
     let checkpointed = match args.resume {
-        true => crate::checkpoint::Store::new(&args.out_dir).temp_files(),
+        true => checkpoints.temp_files(),
         false => Vec::new(),
     };
     let files = plans.iter().filter_map(|plan| plan.output.as_ref());

@@ -280,9 +280,11 @@ pub async fn send(
     }
 }
 
+/// Query parameters that carry a credential.
+pub const SECRET_PARAMETERS: &[&str] = &["key", "access_token", "oauth_token"];
+
 /// The URL for messages and logs: query values of secret-bearing parameters are replaced.
 pub fn redact_url(uri: &Uri) -> String {
-    const SECRET: &[&str] = &["key", "access_token", "oauth_token"];
     let text = uri.to_string();
     let Some((base, query)) = text.split_once('?') else {
         return text;
@@ -290,7 +292,7 @@ pub fn redact_url(uri: &Uri) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if SECRET.contains(&name) => format!("{name}=REDACTED"),
+            Some((name, _)) if SECRET_PARAMETERS.contains(&name) => format!("{name}=REDACTED"),
             _ => pair.to_owned(),
         })
         .collect();

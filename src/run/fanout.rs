@@ -28,7 +28,7 @@ const REORDER_ROOM: usize = 4;
 
 /// Where a fan-out goes on from: the parent records whose chains its checkpoint has written,
 /// and their hash.
-pub(super) struct Done {
+pub(super) struct ParentsDone {
     pub count: u64,
     pub sha256: String,
 }
@@ -37,7 +37,7 @@ pub(super) async fn run(
     job: &Job,
     feed: mpsc::Receiver<Feed>,
     output: &mut Output<'_>,
-    resume: Option<Done>,
+    resume: Option<ParentsDone>,
     mut checkpoints: Option<&mut Checkpointer>,
     counters: &Arc<Counters>,
     shared: &Shared,
@@ -153,11 +153,11 @@ struct ParentLog<'a> {
     parent: &'a str,
     hash: Sha256,
     seen: u64,
-    resume: Option<Done>,
+    resume: Option<ParentsDone>,
 }
 
 impl<'a> ParentLog<'a> {
-    fn new(parent: &'a str, resume: Option<Done>) -> Self {
+    fn new(parent: &'a str, resume: Option<ParentsDone>) -> Self {
         ParentLog {
             parent,
             hash: Sha256::new(),

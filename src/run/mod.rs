@@ -384,7 +384,7 @@ async fn execute(
     let (mut output, resume) = match start {
         Start::Resumed(checkpoint, sink) => match &checkpoint.at {
             checkpoint::Position::Parents { done, sha256 } => {
-                let resume = fanout::Done {
+                let resume = fanout::ParentsDone {
                     count: *done,
                     sha256: sha256.clone(),
                 };
@@ -481,6 +481,7 @@ async fn export_chain(
         }
         Start::Resumed(checkpoint, sink) => {
             let output = Output::resumed(plan, sink, &checkpoint, counters)?;
+            // (`Checkpointer::start` took up only a chain's position that reads back.)
             let position = match &checkpoint.at {
                 checkpoint::Position::Chain {
                     next,
@@ -493,10 +494,16 @@ async fn export_chain(
                 }),
                 checkpoint::Position::Parents { .. } => None,
             };
-            (output, position)
+            let Some(position) = position else {
+                return Err(QueryError::Task(
+                    "its checkpoint names no next page".to_owned(),
+                ));
+            };
+            (output, Some(position))
         }
     };
     let resumed = resume.is_some();
+    let restored = output.written();
     let call = Call {
         auth: job.auth.for_chain(&shared.templates, &context)?,
         api: Arc::from(plan.query.api.as_str()),
@@ -506,7 +513,7 @@ async fn export_chain(
     let mut pages = Pages::new(plan, first, resume, &shared.api, call, reader.clone());
     let mut stop = Stop::Complete;
     let exported: Result<(), QueryError> = async {
-        while let Some(fetched) = pages.next().await? {
+        while let Some(fetched) = next_page(&mut pages, checkpoints.as_mut()).await? {
             if output.needs_columns() {
                 if let Some(columns) = pages.columns() {
                     output.set_columns(columns)?;
@@ -537,6 +544,7 @@ async fn export_chain(
     match exported {
         Err(QueryError::ResumeRefused(err)) if resumed => {
             drop(output);
+            counters.unrecord(restored);
             if let Some(checkpoints) = &mut checkpoints {
                 checkpoints.starting_over(&format!("the API refused the saved position ({err})"));
             }
@@ -560,6 +568,30 @@ async fn export_chain(
         written,
         newest,
     })
+}
+
+/// The next page of `pages`; while it is awaited (a slow server, retries), the checkpoint
+/// noted last is written out when due, so that a `kill -9` then loses no more than that.
+async fn next_page(
+    pages: &mut Pages,
+    mut checkpoints: Option<&mut Checkpointer>,
+) -> Result<Option<pages::Fetched>, QueryError> {
+    loop {
+        let Some(wait) = checkpoints
+            .as_deref()
+            .and_then(Checkpointer::pending_due_in)
+        else {
+            return pages.next().await;
+        };
+        tokio::select! {
+            next = pages.next() => return next,
+            () = tokio::time::sleep(wait) => {
+                if let Some(checkpoints) = checkpoints.as_deref_mut() {
+                    checkpoints.write_out();
+                }
+            }
+        }
+    }
 }
 
 /// `err`, saying that `--resume` takes the export up when it left a checkpoint.

@@ -13,6 +13,7 @@ use super::output::Output;
 use super::Shared;
 use crate::api::RequestSpec;
 use crate::checkpoint::{fingerprint, Checkpoint, Position, Store};
+use crate::http::SECRET_PARAMETERS;
 use crate::plan::QueryPlan;
 use crate::sink::{self, Mark, Sink};
 
@@ -22,6 +23,8 @@ pub(super) struct Checkpointer {
     query: String,
     target: PathBuf,
     fingerprint: String,
+    /// A fan-out: its checkpoints count parent records, not pages.
+    fan_out: bool,
     /// Off once a checkpoint could not be written (said once).
     on: bool,
     /// Where the export stands, not yet written out.
@@ -42,7 +45,8 @@ pub(super) enum Start {
 impl Checkpointer {
     /// For `plan`'s export, whose first request is `first` (`None` for a fan-out, whose
     /// requests are rendered per parent record); `None` when it cannot be taken up again (not
-    /// a plain file, or its records feed a fan-out).
+    /// a plain file, or its records feed a fan-out), or must not be written down (its request
+    /// carries a credential in a parameter).
     pub fn for_plan(
         plan: &QueryPlan,
         first: Option<&RequestSpec>,
@@ -52,17 +56,41 @@ impl Checkpointer {
         if !sink::resumable(plan) || feeds_children {
             return None;
         }
+        // (So that a credential a template put in a parameter never reaches the disk.)
+        let secret = |(name, _): &(String, String)| SECRET_PARAMETERS.contains(&name.as_str());
+        if first.is_some_and(|request| request.query.iter().any(secret)) {
+            return None;
+        }
         let out_dir = &shared.options.out_dir;
         let target = out_dir.join(plan.output.as_ref()?);
         let q = &plan.query;
         let csv = q.csv.or(&shared.options.csv);
+        // Every template of the query, rendered with the run's values (today, variables,
+        // environment, the backfill window, `since`; a parent record's fields render empty):
+        // what the first request alone does not show, such as a column reading today's date.
+        let context = plan.context(None);
+        let rendered: Vec<Result<String, String>> = plan
+            .templates()
+            .into_iter()
+            .map(|text| shared.templates.render(text, &context))
+            .collect();
+        // An export appended to the file as it was: a file that changed since (another run
+        // appended) makes the kept prefix wrong.
+        let appended_to = csv.append.unwrap_or(false).then(|| {
+            std::fs::metadata(&target)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()))
+        });
         let fingerprint = fingerprint(&[
+            &env!("CARGO_PKG_VERSION"),
             &q.name,
             &first.ok_or(&plan.request),
+            &rendered,
             &plan.columns,
             &plan.format,
             &csv,
             &target,
+            &appended_to,
             &(q.max_records, q.max_pages),
             &q.filter.as_ref().map(|f| &f.value),
             &q.explode.as_ref().map(|e| &e.value),
@@ -72,6 +100,7 @@ impl Checkpointer {
             query: q.name.clone(),
             target,
             fingerprint,
+            fan_out: first.is_none(),
             on: true,
             pending: None,
             last_written: Instant::now(),
@@ -92,6 +121,13 @@ impl Checkpointer {
         let taken = loaded.and_then(|checkpoint| {
             if checkpoint.request != self.fingerprint {
                 return Err("its query or request changed since the checkpoint".to_owned());
+            }
+            let usable = match &checkpoint.at {
+                Position::Chain { next, .. } => !self.fan_out && next.to_request().is_some(),
+                Position::Parents { .. } => self.fan_out,
+            };
+            if !usable {
+                return Err("its checkpoint cannot be read".to_owned());
             }
             let mark = Mark {
                 temp: checkpoint.temp.clone(),
@@ -159,8 +195,15 @@ impl Checkpointer {
         self.on && self.last_written.elapsed() >= INTERVAL
     }
 
+    /// How long until the checkpoint noted last is due to be written out (`None`: none waits).
+    pub fn pending_due_in(&self) -> Option<Duration> {
+        self.pending
+            .as_ref()
+            .map(|_| INTERVAL.saturating_sub(self.last_written.elapsed()))
+    }
+
     /// Writes out the checkpoint noted last, if it was not.
-    fn write_out(&mut self) {
+    pub fn write_out(&mut self) {
         let Some(checkpoint) = self.pending.take() else {
             return;
         };

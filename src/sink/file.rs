@@ -221,14 +221,11 @@ impl Stream {
         let Layer::Plain(counted) = &mut self.layer else {
             return Ok(None);
         };
+        let written = counted.written();
         let Place::Temp(file) = &mut counted.inner else {
             return Ok(None);
         };
         file.disable_cleanup(true);
-        let written = counted.written();
-        let Place::Temp(file) = &counted.inner else {
-            return Ok(None);
-        };
         // Absolute: the cleanup of a later run compares it with the files it finds.
         let temp = std::path::absolute(file.path()).unwrap_or_else(|_| file.path().to_owned());
         Ok(Some(Mark {

@@ -437,3 +437,223 @@ fn a_report_paged_by_offset_in_its_body_resumes_at_its_next_offset() {
         .read("output/ga4.csv")
         .starts_with("date,country,activeUsers\r\n"));
 }
+
+/// A template column (`{{ today }}`) renders into the fingerprint: a resume on another day
+/// starts over rather than mix the two days in one file.
+#[test]
+fn a_template_column_that_renders_differently_starts_over() {
+    let text = format!(
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\noutput = \"files.csv\"\n\
+         columns = [\"id\", {{ name = \"day\", value = \"{{{{ today }}}}\" }}]\n[params]\npageSize = {PAGE}\n"
+    );
+    let wd = workdir(
+        Config {
+            drive_quota_page: Some(4),
+            ..Config::default()
+        },
+        "files.csv",
+    );
+    wd.write("queries/files.toml", &text);
+    assert_eq!(wd.run(&["run"]).code, 1);
+    wd.google.configure(|c| c.drive_quota_page = None);
+    let out = wd
+        .command(&["run", "--resume"])
+        .env("GSCRAPE_TODAY", "2024-03-16")
+        .output()
+        .unwrap();
+    let run = crate::support::finish(out);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("files: starting over: its query or request changed since the checkpoint"),
+        "{}",
+        run.stderr
+    );
+    let csv = wd.read("output/files.csv");
+    let old = csv.matches("2024-03-15").count();
+    let new = csv.matches("2024-03-16").count();
+    assert!(
+        old == 0,
+        "resumed file mixes days: {old} rows of 2024-03-15, {new} of 2024-03-16; stderr: {}",
+        run.stderr
+    );
+}
+
+/// The same in a fan-out, whose templates render with the run's values (today, window,
+/// variables, environment) into its fingerprint.
+#[test]
+fn a_fan_out_whose_templates_render_differently_starts_over() {
+    let wd = fan_out(Config {
+        latency: Duration::from_millis(100),
+        ..Config::default()
+    });
+    wd.write(
+        "queries/messages.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\nfor_each = \"ids\"\n\
+         concurrency = 1\ncolumns = [\"id\", { name = \"day\", value = \"{{ today }}\" }]\n\
+         [params]\nuserId = \"me\"\nid = \"{{ ids.id }}\"\n",
+    );
+    let done = kill_fan_out_after(&wd, 4);
+    wd.google.configure(|c| c.latency = Duration::ZERO);
+    let out = wd
+        .command(&["run", "--resume"])
+        .env("GSCRAPE_TODAY", "2024-03-16")
+        .output()
+        .unwrap();
+    let run = crate::support::finish(out);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("messages: starting over: its query or request changed"),
+        "{}",
+        run.stderr
+    );
+    let csv = wd.read("output/messages.csv");
+    let old = csv.matches("2024-03-15").count();
+    assert!(
+        old == 0,
+        "done={done}: {old} rows of the old day kept:\n{csv}\n{}",
+        run.stderr
+    );
+}
+
+/// A refused page token starts over, and the summary counts the rows of the file, not
+/// those of the checkpoint as well.
+#[test]
+fn a_refused_token_counts_only_the_rows_of_the_file() {
+    let wd = stopped_at_page_3();
+    wd.google.configure(|c| c.drive_token_epoch = 1);
+    let run = wd.run(&["run", "--resume", "--summary-json", "summary.json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&wd.read("summary.json")).unwrap();
+    assert_eq!(
+        std::fs::read(wd.path().join("output/files.csv")).unwrap(),
+        uninterrupted("files.csv")
+    );
+    assert_eq!(
+        summary["queries"][0]["records"], FILES,
+        "{summary} {}",
+        run.stderr
+    );
+}
+
+/// With a dated output name, yesterday's checkpoint and its temporary file are dropped by
+/// the next run, with --resume or without (no export takes them up).
+#[test]
+fn yesterdays_checkpoint_of_a_dated_output_is_dropped() {
+    let wd = workdir(
+        Config {
+            drive_quota_page: Some(4),
+            ..Config::default()
+        },
+        "files_{{ today }}.csv",
+    );
+    assert_eq!(wd.run(&["run"]).code, 1);
+    wd.google.configure(|c| c.drive_quota_page = None);
+    for args in [&["run", "--resume"][..], &["run"][..]] {
+        let out = wd
+            .command(args)
+            .env("GSCRAPE_TODAY", "2024-03-16")
+            .output()
+            .unwrap();
+        assert_eq!(crate::support::finish(out).code, 0);
+    }
+    let all: Vec<String> = std::fs::read_dir(wd.path().join("output"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        checkpoints(&wd).is_empty(),
+        "{all:?} {:?}",
+        checkpoints(&wd)
+    );
+    assert!(
+        !all.iter().any(|n| n.ends_with(".tmp")),
+        "leftover temp files: {all:?}"
+    );
+}
+
+/// The checkpoint noted last is written out within a second while the next page is awaited:
+/// a kill during a long retry (a flaky page backing off) keeps the pages done before it.
+#[test]
+fn a_kill_during_a_long_retry_keeps_the_pages_done_before_it() {
+    let wd = workdir(
+        Config {
+            drive_fail_page: Some(3),
+            ..Config::default()
+        },
+        "files.csv",
+    );
+    let mut child = wd
+        .command(&["run", "--quiet"])
+        .env("GSCRAPE_BACKOFF_SCALE", "1")
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let pages = checkpoints(&wd).first().and_then(pages_of);
+    assert_eq!(pages, Some(2), "pages 1-2 were done 4 s before the kill");
+}
+
+/// A backfill appending to one file with a fan-out child: the windows share the target, and
+/// window 1 (run again) must not take up window 2's checkpoint and temporary file; the
+/// window renders into the fingerprint, and so does the appended file's state.
+#[test]
+fn an_appending_backfill_never_takes_up_another_windows_checkpoint() {
+    let wd = fan_out(Config {
+        latency: Duration::from_millis(100),
+        ..Config::default()
+    });
+    wd.write(
+        "queries/messages.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\nfor_each = \"ids\"\n\
+         concurrency = 1\nappend = true\noutput = \"messages.csv\"\n\
+         columns = [\"id\", { name = \"window\", value = \"{{ window.start }}\" }]\n\
+         [params]\nuserId = \"me\"\nid = \"{{ ids.id }}\"\n",
+    );
+    let args = [
+        "run",
+        "--quiet",
+        "--from",
+        "2024-03-01",
+        "--to",
+        "2024-03-02",
+        "--step",
+        "day",
+    ];
+    let mut child = wd.command(&args).spawn().unwrap();
+    let started = Instant::now();
+    // Kill once window 1 is in place and window 2 has a checkpoint of 4 records or more.
+    loop {
+        let done = checkpoints(&wd)
+            .first()
+            .and_then(|c| c["at"]["parents"]["done"].as_u64())
+            .unwrap_or(0);
+        if wd.exists("output/messages.csv") && done >= 4 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wd.google.configure(|c| c.latency = Duration::ZERO);
+    let mut resume = args.to_vec();
+    resume[1] = "--resume";
+    let run = wd.run(&resume);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let csv = wd.read("output/messages.csv");
+    // Windows finished before the stop run again (appending twice), but the rows of each
+    // run are in window order: never a 03-02 row before a 03-01 row.
+    let windows: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    assert!(
+        windows.windows(2).all(|w| w[0] <= w[1]),
+        "window 2's rows inside window 1's: {windows:?}\n{}",
+        run.stderr
+    );
+}
