@@ -20,7 +20,7 @@ use super::{page_reader, render_columns, Feed, Job, QueryError, Shared, Stop};
 use crate::api::Call;
 use crate::checkpoint::Position;
 use crate::counters::Counters;
-use crate::records::PageReader;
+use crate::records::{FieldPath, PageReader};
 use crate::sink::hex;
 
 /// Chains that may wait for an earlier one to be written, per running chain.
@@ -66,7 +66,7 @@ pub(super) async fn run(
     // Each record with the hash of the records up to it; those a checkpoint has written are
     // skipped (and checked).
     let skipped = resume.as_ref().map_or(0, |done| done.count);
-    let mut log = ParentLog::new(parent, resume);
+    let mut log = ParentLog::new(parent, parent_reads(job, parent, shared), resume);
     let records = feed.filter_map(move |item| std::future::ready(log.next(item)));
     let reader = page_reader(plan, output.feeds_children());
     let spill_dir = spill_dir(job, shared);
@@ -151,15 +151,18 @@ pub(super) async fn run(
 /// has written skipped, and the parent checked to hand the same ones again.
 struct ParentLog<'a> {
     parent: &'a str,
+    /// The fields of a parent record the child's templates read (`None`: the record whole).
+    reads: Option<Vec<FieldPath>>,
     hash: Sha256,
     seen: u64,
     resume: Option<ParentsDone>,
 }
 
 impl<'a> ParentLog<'a> {
-    fn new(parent: &'a str, resume: Option<ParentsDone>) -> Self {
+    fn new(parent: &'a str, reads: Option<Vec<FieldPath>>, resume: Option<ParentsDone>) -> Self {
         ParentLog {
             parent,
+            reads,
             hash: Sha256::new(),
             seen: 0,
             resume,
@@ -178,7 +181,20 @@ impl<'a> ParentLog<'a> {
             None if self.seen < skip => return Some(Err(self.changed())),
             None => return None,
         };
-        let _ = serde_json::to_writer(HashWriter(&mut self.hash), &record);
+        // Only what the child reads: a field it does not read may change between runs (a
+        // modified time) without changing the export.
+        match &self.reads {
+            None => {
+                let _ = serde_json::to_writer(HashWriter(&mut self.hash), &record);
+            }
+            Some(paths) => {
+                for path in paths {
+                    let value = path.lookup(&record).unwrap_or(&Value::Null);
+                    let _ = serde_json::to_writer(HashWriter(&mut self.hash), value);
+                    self.hash.update(b"\t");
+                }
+            }
+        }
         self.hash.update(b"\n");
         self.seen += 1;
         if self.seen < skip {
@@ -202,6 +218,23 @@ impl<'a> ParentLog<'a> {
             done,
         }
     }
+}
+
+/// The fields of `parent`'s records that `job`'s templates read; `None` when one reads the
+/// record whole (or a path that does not parse).
+fn parent_reads(job: &Job, parent: &str, shared: &Shared) -> Option<Vec<FieldPath>> {
+    let mut paths: Vec<String> = job
+        .plan
+        .templates()
+        .into_iter()
+        .flat_map(|text| shared.templates.reads(text, parent))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    if paths.iter().any(String::is_empty) {
+        return None;
+    }
+    paths.iter().map(|p| FieldPath::parse(p).ok()).collect()
 }
 
 /// Feeds what is written to a hash (a record serialized straight into it).
@@ -274,4 +307,70 @@ async fn chain(
     Ok(ChainEnd {
         capped: pages.capped(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The digests a log gives `records` (reading `reads` of each).
+    fn digests(reads: Option<Vec<FieldPath>>, records: &[Value]) -> Vec<String> {
+        let mut log = ParentLog::new("users", reads, None);
+        records
+            .iter()
+            .map(|r| match log.next(Some(Ok(r.clone()))) {
+                Some(Ok((_, hash))) => hex(&hash.finalize()),
+                _ => panic!("a record was not passed on"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_parent_is_the_same_when_the_fields_its_child_reads_are() {
+        let reads = || Some(vec![FieldPath::parse("primaryEmail").unwrap()]);
+        let day1 = [json!({"primaryEmail": "a@x", "lastLoginTime": "1"})];
+        let day2 = [json!({"primaryEmail": "a@x", "lastLoginTime": "2"})];
+        let other = [json!({"primaryEmail": "b@x", "lastLoginTime": "1"})];
+        assert_eq!(digests(reads(), &day1), digests(reads(), &day2));
+        assert_ne!(digests(reads(), &day1), digests(reads(), &other));
+        // A child that reads the record whole sees every field.
+        assert_ne!(digests(None, &day1), digests(None, &day2));
+    }
+
+    #[test]
+    fn a_resumed_log_skips_the_records_done_and_checks_them() {
+        let records = [json!({"id": 1}), json!({"id": 2}), json!({"id": 3})];
+        let done = digests(None, &records[..2]).pop().unwrap();
+        let mut log = ParentLog::new(
+            "ids",
+            None,
+            Some(ParentsDone {
+                count: 2,
+                sha256: done.clone(),
+            }),
+        );
+        assert!(log.next(Some(Ok(records[0].clone()))).is_none());
+        assert!(log.next(Some(Ok(records[1].clone()))).is_none());
+        assert!(
+            matches!(log.next(Some(Ok(records[2].clone()))), Some(Ok((r, _))) if r == records[2])
+        );
+        assert!(log.next(None).is_none());
+
+        // Another second record: the parent changed.
+        let mut log = ParentLog::new(
+            "ids",
+            None,
+            Some(ParentsDone {
+                count: 2,
+                sha256: done,
+            }),
+        );
+        assert!(log.next(Some(Ok(records[0].clone()))).is_none());
+        let changed = log.next(Some(Ok(json!({"id": 9}))));
+        assert!(matches!(
+            changed,
+            Some(Err(QueryError::ParentChanged { done: 2, .. }))
+        ));
+    }
 }
