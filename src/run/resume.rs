@@ -3,7 +3,9 @@
 //! page (or, in a fan-out, each parent record's chain). That is written out at most once per
 //! [`INTERVAL`] (a file per page would cost a fast export a tenth of its CPU), and whenever the
 //! export stops short (a failure, Ctrl-C: the checkpointer is dropped): a `kill -9` loses at
-//! most a second of pages. Only a plain file export whose records feed no fan-out is
+//! most a second of pages. A fan-out notes where it stands only when that is due (noting
+//! flushes the output, and a chain may be one row), so any stop loses up to a second of
+//! chains. Only a plain file export whose records feed no fan-out is
 //! checkpointed: a parent taken up mid-way would not hand its children the records it skips.
 
 use std::path::PathBuf;
