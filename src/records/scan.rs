@@ -83,7 +83,7 @@ pub(super) fn rows<'de>(
         }
         loop {
             found.clear();
-            j = ws(b, scan_node(json, j, root, found, Reach::All)?);
+            j = ws(b, scan_record(json, j, root, found)?);
             if !row(found) {
                 return Ok(());
             }
@@ -95,6 +95,34 @@ pub(super) fn rows<'de>(
         }
     }
     Ok(())
+}
+
+/// A record, the value at `i`, for the column tree `root`, as [`scan_node`] reads it; each
+/// key is looked for first where the last record had it, so that a record with many columns
+/// (default columns are every scalar of a schema) does not search them all for each field.
+fn scan_record<'de>(
+    json: &'de str,
+    i: usize,
+    root: &Node,
+    found: &mut Reached<'de>,
+) -> Result<usize, RowsError> {
+    let b = json.as_bytes();
+    if !root.ends.is_empty() || b.get(i) != Some(&b'{') {
+        return scan_node(json, i, root, found, Reach::All);
+    }
+    let mut fields = Fields::open(b, i).ok_or(RowsError::Structure)?;
+    let mut position = 0;
+    while let Some(key) = fields.next_key(json).ok_or(RowsError::Structure)? {
+        fields.at = match root.child_hinted(&key, found.order_hint(position)) {
+            Some((at, child)) => {
+                found.set_order(position, at);
+                scan_node(json, fields.at, child, found, Reach::All)?
+            }
+            None => value_end(b, fields.at).ok_or(RowsError::Structure)?,
+        };
+        position += 1;
+    }
+    Ok(fields.at)
 }
 
 /// Which of a node's paths apply to a value.

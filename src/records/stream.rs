@@ -453,6 +453,29 @@ mod tests {
         }
     }
 
+    /// Records that list their fields in different orders, or lack some, get the same cells
+    /// (the scan looks for a key first where the last record had it).
+    #[test]
+    fn fields_in_any_order_reach_their_columns() {
+        let text = r#"{"files": [{"a": "1", "b": "2", "c": "3"}, {"c": "4", "a": "5"},
+            {"b": "6", "x": {"a": "no"}, "a": "7", "c": "8"}, {"c": "9"}]}"#;
+        let columns: Vec<Column> = ["a", "b", "c"]
+            .iter()
+            .map(|p| Column::from_path(FieldPath::parse(p).unwrap()))
+            .collect();
+        let (fast, slow, _) = both_paths(text, "files", &columns);
+        let cells = |row: &Row| -> Vec<(usize, String)> {
+            row.cells().map(|(i, t)| (i, t.to_owned())).collect()
+        };
+        let fast: Vec<_> = fast.iter().map(cells).collect();
+        assert_eq!(fast, slow.iter().map(cells).collect::<Vec<_>>());
+        assert_eq!(
+            fast[1],
+            [(0, "5".to_owned()), (2, "4".to_owned())],
+            "missing and reordered fields"
+        );
+    }
+
     /// A page cut short is an error, never a short export.
     #[test]
     fn a_truncated_page_is_an_error() {

@@ -55,6 +55,22 @@ impl Node {
             .map(|(_, n)| n)
     }
 
+    /// The child under `key` and its place among the keys, tried first at `hint` (where the
+    /// last record had the key at this field position).
+    pub(super) fn child_hinted(&self, key: &str, hint: Option<usize>) -> Option<(usize, &Node)> {
+        if let Some((k, node)) = hint.and_then(|at| self.keys.get(at)) {
+            if k == key {
+                return hint.map(|at| (at, node));
+            }
+        }
+        let first = key.as_bytes().first();
+        let at = self
+            .keys
+            .iter()
+            .position(|(k, _)| k.len() == key.len() && k.as_bytes().first() == first && k == key)?;
+        Some((at, &self.keys[at].1))
+    }
+
     pub(super) fn index_child(&self, index: usize) -> Option<&Node> {
         self.indexes
             .iter()
@@ -99,6 +115,9 @@ pub(super) struct Reached<'de> {
     values: Vec<Vec<Found<'de>>>,
     /// The columns with values, in the order they were first reached.
     touched: Vec<usize>,
+    /// For each field position of a record, the root key found there in the last record
+    /// (`usize::MAX`: none): records of one API list their fields in one order.
+    order: Vec<usize>,
 }
 
 impl<'de> Reached<'de> {
@@ -107,6 +126,7 @@ impl<'de> Reached<'de> {
         Reached {
             values: (0..columns).map(|_| Vec::new()).collect(),
             touched: Vec::new(),
+            order: Vec::new(),
         }
     }
 
@@ -115,6 +135,22 @@ impl<'de> Reached<'de> {
         for column in self.touched.drain(..) {
             self.values[column].clear();
         }
+    }
+
+    /// The root key the last record had at field `position`.
+    pub(super) fn order_hint(&self, position: usize) -> Option<usize> {
+        self.order
+            .get(position)
+            .copied()
+            .filter(|&at| at != usize::MAX)
+    }
+
+    /// Notes that the root key `at` is at field `position` of this record.
+    pub(super) fn set_order(&mut self, position: usize, at: usize) {
+        if self.order.len() <= position {
+            self.order.resize(position + 1, usize::MAX);
+        }
+        self.order[position] = at;
     }
 
     /// Adds `value` to the values of `column`.
