@@ -45,6 +45,9 @@ pub fn is_template(text: &str) -> bool {
 /// The template engine with gscrape's globals.
 pub struct Templates {
     env: Environment<'static>,
+    /// The same engine holding each template rendered so far, compiled (named by its
+    /// source): a fan-out renders the same few templates for every parent record.
+    compiled: std::sync::RwLock<Environment<'static>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +121,10 @@ impl Templates {
                 Ok(date.format_with_items(items.into_iter()).to_string())
             },
         );
-        Templates { env }
+        Templates {
+            compiled: std::sync::RwLock::new(env.clone()),
+            env,
+        }
     }
 
     /// Checks the syntax of `source`, that every variable it reads is a builtin or one of
@@ -212,9 +218,37 @@ impl Templates {
         if !is_template(source) {
             return Ok(source.to_owned());
         }
-        self.env
-            .render_str(source, context)
-            .map_err(|e| format!("cannot render {source:?}: {e}"))
+        let compiled = || -> Option<Result<String, Error>> {
+            Some(
+                self.read_compiled()
+                    .get_template(source)
+                    .ok()?
+                    .render(context),
+            )
+        };
+        let rendered = compiled().or_else(|| {
+            let added = self
+                .compiled
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .add_template_owned(source.to_owned(), source.to_owned());
+            added.ok().and_then(|()| compiled())
+        });
+        match rendered {
+            Some(Ok(text)) => Ok(text),
+            // A failure is said as `render_str` says it (of a template named `<string>`, not
+            // of one named by its source).
+            _ => self
+                .env
+                .render_str(source, context)
+                .map_err(|e| format!("cannot render {source:?}: {e}")),
+        }
+    }
+
+    fn read_compiled(&self) -> std::sync::RwLockReadGuard<'_, Environment<'static>> {
+        self.compiled
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -253,6 +287,27 @@ mod tests {
 
     fn pinned() -> Templates {
         Templates::for_date(NaiveDate::from_ymd_opt(2024, 3, 1).unwrap())
+    }
+
+    #[test]
+    fn a_template_compiled_once_renders_each_context_and_fails_as_render_str_says() {
+        let t = pinned();
+        let ctx = |id: &str| Value::from(minijinja::value::Serde(serde_json::json!({"id": id})));
+        for id in ["a", "b", "a"] {
+            assert_eq!(
+                t.render("{{ id }}-{{ today }}", &ctx(id)).unwrap(),
+                format!("{id}-2024-03-01")
+            );
+        }
+        let failing = "{{ id | date('%Y') }}";
+        let said = t.render(failing, &ctx("x")).unwrap_err();
+        let direct = t.env.render_str(failing, ctx("x")).unwrap_err();
+        assert_eq!(said, format!("cannot render {failing:?}: {direct}"));
+        assert_eq!(
+            t.render(failing, &ctx("x")).unwrap_err(),
+            said,
+            "and again, compiled"
+        );
     }
 
     #[test]
