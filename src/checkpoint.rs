@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::api::{CursorState, RequestSpec};
-use crate::sink::{hex, is_temp_of};
+use crate::sink::{hex, is_temp_of, Mark};
 
 /// The checkpoint format; another version is not read (the export starts over).
 pub const VERSION: u32 = 1;
@@ -26,11 +26,9 @@ pub struct Checkpoint {
     pub request: String,
     /// The output it will replace.
     pub target: PathBuf,
-    /// The temporary file holding what was written, and how much of it counts.
-    pub temp: PathBuf,
-    pub bytes: u64,
-    /// SHA-256 of those bytes (lowercase hex).
-    pub sha256: String,
+    /// The temporary file holding what was written, how much of it counts, and its SHA-256.
+    #[serde(flatten)]
+    pub file: Mark,
     /// Rows written.
     pub rows: u64,
     pub at: Position,
@@ -151,7 +149,9 @@ impl Store {
             Ok(c) if c.version != VERSION => {
                 Err("its checkpoint is from another version of gscrape".to_owned())
             }
-            Ok(c) if c.query == query && c.target == target && is_temp_of(&c.temp, target) => Ok(c),
+            Ok(c) if c.query == query && c.target == target && is_temp_of(&c.file.temp, target) => {
+                Ok(c)
+            }
             Ok(_) => Err("its checkpoint names another export".to_owned()),
             Err(err) => Err(format!("its checkpoint cannot be read ({err})")),
         })
@@ -172,13 +172,9 @@ impl Store {
     /// names (unless that has become the output).
     pub fn discard(&self, query: &str, target: &Path) {
         let path = self.path(query, target);
-        if let Ok(text) = std::fs::read(&path) {
-            if let Ok(checkpoint) = serde_json::from_slice::<Checkpoint>(&text) {
-                // Only ever a temporary file of this export, whatever the file says.
-                if is_temp_of(&checkpoint.temp, target) {
-                    let _ = std::fs::remove_file(&checkpoint.temp);
-                }
-            }
+        // Only ever a temporary file of this export, whatever the checkpoint says.
+        if let Some(checkpoint) = read(&path).filter(|c| is_temp_of(&c.file.temp, target)) {
+            let _ = std::fs::remove_file(&checkpoint.file.temp);
         }
         let _ = std::fs::remove_file(path);
     }
@@ -197,16 +193,7 @@ impl Store {
     /// their query and target: those an export will never take up (a dated output's of an
     /// earlier day, a query now written elsewhere or no longer resumable).
     pub fn retain(&self, keep: impl Fn(&str, &Path) -> bool) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let Ok(text) = std::fs::read(entry.path()) else {
-                continue;
-            };
-            let Ok(checkpoint) = serde_json::from_slice::<Checkpoint>(&text) else {
-                continue;
-            };
+        for checkpoint in self.all() {
             if !keep(&checkpoint.query, &checkpoint.target) {
                 tracing::info!(
                     "dropped the checkpoint of {} into {}: no export of this run takes it up",
@@ -220,16 +207,27 @@ impl Store {
 
     /// The temporary files the checkpoints name: kept by the cleanup of a run that resumes.
     pub fn temp_files(&self) -> Vec<PathBuf> {
+        self.all()
+            .into_iter()
+            .map(|checkpoint| checkpoint.file.temp)
+            .collect()
+    }
+
+    /// Every checkpoint that reads (others are left to `load`, which says what is wrong).
+    fn all(&self) -> Vec<Checkpoint> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
         entries
             .flatten()
-            .filter_map(|entry| std::fs::read(entry.path()).ok())
-            .filter_map(|text| serde_json::from_slice::<Checkpoint>(&text).ok())
-            .map(|checkpoint| checkpoint.temp)
+            .filter_map(|entry| read(&entry.path()))
             .collect()
     }
+}
+
+/// The checkpoint in the file `path`, if it reads.
+fn read(path: &Path) -> Option<Checkpoint> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
 #[cfg(test)]
@@ -242,9 +240,11 @@ mod tests {
             query: "files".to_owned(),
             request: fingerprint(&[&"request"]),
             target: target.to_owned(),
-            temp: temp.to_owned(),
-            bytes: 3,
-            sha256: "00".to_owned(),
+            file: Mark {
+                temp: temp.to_owned(),
+                bytes: 3,
+                sha256: "00".to_owned(),
+            },
             rows: 1,
             at: Position::Parents {
                 done: 1,
@@ -264,7 +264,7 @@ mod tests {
         std::fs::write(&temp, "abc").unwrap();
         store.save(&checkpoint(&target, &temp)).unwrap();
         let loaded = store.load("files", &target).unwrap().unwrap();
-        assert_eq!(loaded.temp, temp);
+        assert_eq!(loaded.file.temp, temp);
         assert_eq!(store.temp_files(), std::slice::from_ref(&temp));
         // Another output of the same query has its own.
         assert!(store.load("files", &dir.path().join("other.csv")).is_none());

@@ -110,12 +110,29 @@ fn scan_record<'de>(
     if !root.ends.is_empty() || b.get(i) != Some(&b'{') {
         return scan_node(json, i, root, found, Reach::All);
     }
+    scan_object(json, i, root, found, true)
+}
+
+/// The object at `i` for the column tree `node`: each field its columns reach is read, the
+/// others skipped. `memo`: look for each key first where the last record had it (for the
+/// record itself, not the objects in it).
+fn scan_object<'de>(
+    json: &'de str,
+    i: usize,
+    node: &Node,
+    found: &mut Reached<'de>,
+    memo: bool,
+) -> Result<usize, RowsError> {
+    let b = json.as_bytes();
     let mut fields = Fields::open(b, i).ok_or(RowsError::Structure)?;
     let mut position = 0;
     while let Some(key) = fields.next_key(json).ok_or(RowsError::Structure)? {
-        fields.at = match root.child_hinted(&key, found.order_hint(position)) {
+        let hint = memo.then(|| found.order_hint(position)).flatten();
+        fields.at = match node.child(&key, hint) {
             Some((at, child)) => {
-                found.set_order(position, at);
+                if memo {
+                    found.set_order(position, at);
+                }
                 scan_node(json, fields.at, child, found, Reach::All)?
             }
             None => value_end(b, fields.at).ok_or(RowsError::Structure)?,
@@ -162,16 +179,7 @@ fn scan_node<'de>(
         };
     }
     match b.get(i) {
-        Some(b'{') => {
-            let mut fields = Fields::open(b, i).ok_or(RowsError::Structure)?;
-            while let Some(key) = fields.next_key(json).ok_or(RowsError::Structure)? {
-                fields.at = match node.child(&key) {
-                    Some(child) => scan_node(json, fields.at, child, found, Reach::All)?,
-                    None => value_end(b, fields.at).ok_or(RowsError::Structure)?,
-                };
-            }
-            Ok(fields.at)
-        }
+        Some(b'{') => scan_object(json, i, node, found, false),
         // An index picks an element; a key applies to each element.
         Some(b'[') => {
             let mut j = ws(b, i + 1);

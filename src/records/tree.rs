@@ -46,23 +46,15 @@ impl Node {
         self.keys.is_empty() && self.indexes.is_empty()
     }
 
-    pub(super) fn child(&self, key: &str) -> Option<&Node> {
-        // (Most keys differ from a column's in length or first byte: no byte comparison then.)
-        let first = key.as_bytes().first();
-        self.keys
-            .iter()
-            .find(|(k, _)| k.len() == key.len() && k.as_bytes().first() == first && k == key)
-            .map(|(_, n)| n)
-    }
-
     /// The child under `key` and its place among the keys, tried first at `hint` (where the
     /// last record had the key at this field position).
-    pub(super) fn child_hinted(&self, key: &str, hint: Option<usize>) -> Option<(usize, &Node)> {
+    pub(super) fn child(&self, key: &str, hint: Option<usize>) -> Option<(usize, &Node)> {
         if let Some((k, node)) = hint.and_then(|at| self.keys.get(at)) {
             if k == key {
                 return hint.map(|at| (at, node));
             }
         }
+        // (Most keys differ from a column's in length or first byte: no byte comparison then.)
         let first = key.as_bytes().first();
         let at = self
             .keys

@@ -66,7 +66,8 @@ pub(super) async fn run(
     // Each record with the hash of the records up to it; those a checkpoint has written are
     // skipped (and checked).
     let skipped = resume.as_ref().map_or(0, |done| done.count);
-    let mut log = ParentLog::new(parent, parent_reads(job, parent, shared), resume);
+    let reads = parent_reads(job, parent, shared);
+    let mut log = ParentLog::new(parent, reads, resume, checkpoints.is_some());
     let records = feed.filter_map(move |item| std::future::ready(log.next(item)));
     let reader = page_reader(plan, output.feeds_children());
     let spill_dir = spill_dir(job, shared);
@@ -82,7 +83,7 @@ pub(super) async fn run(
         .map(move |record| {
             let spool = Arc::new(Spool::new(spill_dir.clone()));
             let (record, digest) = match record {
-                Ok((record, digest)) => (Ok(record), Some(digest)),
+                Ok((record, digest)) => (Ok(record), digest),
                 Err(err) => (Err(err), None),
             };
             let _ = spools_in.send((spool.clone(), digest));
@@ -147,23 +148,30 @@ pub(super) async fn run(
     }
 }
 
-/// The parent records as they arrive: each with the hash of all up to it, those a checkpoint
-/// has written skipped, and the parent checked to hand the same ones again.
+/// The parent records as they arrive: each with the hash of all up to it (for a child that is
+/// checkpointed), those a checkpoint has written skipped, and the parent checked to hand the
+/// same ones again.
 struct ParentLog<'a> {
     parent: &'a str,
     /// The fields of a parent record the child's templates read (`None`: the record whole).
     reads: Option<Vec<FieldPath>>,
-    hash: Sha256,
+    /// `None` when the child is not checkpointed: nothing is hashed.
+    hash: Option<Sha256>,
     seen: u64,
     resume: Option<ParentsDone>,
 }
 
 impl<'a> ParentLog<'a> {
-    fn new(parent: &'a str, reads: Option<Vec<FieldPath>>, resume: Option<ParentsDone>) -> Self {
+    fn new(
+        parent: &'a str,
+        reads: Option<Vec<FieldPath>>,
+        resume: Option<ParentsDone>,
+        hashing: bool,
+    ) -> Self {
         ParentLog {
             parent,
             reads,
-            hash: Sha256::new(),
+            hash: (hashing || resume.is_some()).then(Sha256::new),
             seen: 0,
             resume,
         }
@@ -173,7 +181,7 @@ impl<'a> ParentLog<'a> {
     fn next(
         &mut self,
         item: Option<Result<Value, ()>>,
-    ) -> Option<Result<(Value, Sha256), QueryError>> {
+    ) -> Option<Result<(Value, Option<Sha256>), QueryError>> {
         let skip = self.resume.as_ref().map_or(0, |done| done.count);
         let record = match item {
             Some(Ok(record)) => record,
@@ -181,31 +189,33 @@ impl<'a> ParentLog<'a> {
             None if self.seen < skip => return Some(Err(self.changed())),
             None => return None,
         };
-        // Only what the child reads: a field it does not read may change between runs (a
-        // modified time) without changing the export.
-        match &self.reads {
-            None => {
-                let _ = serde_json::to_writer(HashWriter(&mut self.hash), &record);
-            }
-            Some(paths) => {
-                for path in paths {
-                    let value = path.lookup(&record).unwrap_or(&Value::Null);
-                    let _ = serde_json::to_writer(HashWriter(&mut self.hash), value);
-                    self.hash.update(b"\t");
+        if let Some(hash) = &mut self.hash {
+            // Only what the child reads: a field it does not read may change between runs (a
+            // modified time) without changing the export.
+            match &self.reads {
+                None => {
+                    let _ = serde_json::to_writer(HashWriter(hash), &record);
+                }
+                Some(paths) => {
+                    for path in paths {
+                        let value = path.lookup(&record).unwrap_or(&Value::Null);
+                        let _ = serde_json::to_writer(HashWriter(hash), value);
+                        hash.update(b"\t");
+                    }
                 }
             }
+            hash.update(b"\n");
         }
-        self.hash.update(b"\n");
         self.seen += 1;
         if self.seen < skip {
             return None;
         }
         if self.seen == skip {
-            let digest = hex(&self.hash.clone().finalize());
+            let digest = self.hash.clone().map(|hash| hex(&hash.finalize()));
             let same = self
                 .resume
                 .as_ref()
-                .is_some_and(|done| done.sha256 == digest);
+                .is_some_and(|done| Some(&done.sha256) == digest.as_ref());
             return (!same).then(|| Err(self.changed()));
         }
         Some(Ok((record, self.hash.clone())))
@@ -316,11 +326,11 @@ mod tests {
 
     /// The digests a log gives `records` (reading `reads` of each).
     fn digests(reads: Option<Vec<FieldPath>>, records: &[Value]) -> Vec<String> {
-        let mut log = ParentLog::new("users", reads, None);
+        let mut log = ParentLog::new("users", reads, None, true);
         records
             .iter()
             .map(|r| match log.next(Some(Ok(r.clone()))) {
-                Some(Ok((_, hash))) => hex(&hash.finalize()),
+                Some(Ok((_, Some(hash)))) => hex(&hash.finalize()),
                 _ => panic!("a record was not passed on"),
             })
             .collect()
@@ -349,6 +359,7 @@ mod tests {
                 count: 2,
                 sha256: done.clone(),
             }),
+            true,
         );
         assert!(log.next(Some(Ok(records[0].clone()))).is_none());
         assert!(log.next(Some(Ok(records[1].clone()))).is_none());
@@ -365,6 +376,7 @@ mod tests {
                 count: 2,
                 sha256: done,
             }),
+            true,
         );
         assert!(log.next(Some(Ok(records[0].clone()))).is_none());
         let changed = log.next(Some(Ok(json!({"id": 9}))));

@@ -1,6 +1,7 @@
 //! Running planned queries: all at once, under the run's shared request limits, each into its
-//! own CSV ([`output`]), page by page ([`pages`]). A fan-out query (`for_each`) runs once per
-//! record of its parent while the parent is still paging ([`fanout`]).
+//! own outputs ([`output`]), page by page ([`pages`]). A fan-out query (`for_each`) runs once
+//! per record of its parent while the parent is still paging ([`fanout`]). A plain file export
+//! is checkpointed as it goes, and taken up from its checkpoint with `--resume` ([`resume`]).
 //!
 //! One failing query does not stop the others (unless `fail_fast`); an interrupt stops them
 //! all. Either way, a query that did not finish leaves its previous file as it was.
@@ -430,17 +431,7 @@ async fn execute(
         }
         Err(err) => return Err(checkpointed(err, checkpoints.as_mut())),
     };
-    let newest = output.newest_cursor();
-    let written = output.finish().await?;
-    if let Some(checkpoints) = &mut checkpoints {
-        checkpoints.finished();
-    }
-    Ok(Finished {
-        stop,
-        total: None,
-        written,
-        newest,
-    })
+    finish(output, checkpoints.as_mut(), stop, None).await
 }
 
 /// Runs a query of one request chain, checkpointed after each page when its output can be
@@ -513,13 +504,13 @@ async fn export_chain(
     let mut pages = Pages::new(plan, first, resume, &shared.api, call, reader.clone());
     let mut stop = Stop::Complete;
     let exported: Result<(), QueryError> = async {
-        while let Some(fetched) = next_page(&mut pages, checkpoints.as_mut()).await? {
+        while let Some(mut fetched) = next_page(&mut pages, checkpoints.as_mut()).await? {
             if output.needs_columns() {
                 if let Some(columns) = pages.columns() {
                     output.set_columns(columns)?;
                 }
             }
-            let position = fetched.position.clone();
+            let position = fetched.position.take();
             let complete = output.write_page(&reader, fetched, &rendered).await?;
             if !complete {
                 stop = Stop::MaxRecords(output.written());
@@ -557,14 +548,25 @@ async fn export_chain(
     if stop == Stop::Complete && pages.capped() {
         stop = Stop::MaxPages(pages.fetched());
     }
+    let total = pages.api_total().cloned();
+    finish(output, checkpoints.as_mut(), stop, total).await
+}
+
+/// Commits an export that ran to its end, and forgets its checkpoint.
+async fn finish(
+    output: Output<'_>,
+    checkpoints: Option<&mut Checkpointer>,
+    stop: Stop,
+    total: Option<ApiTotal>,
+) -> Result<Finished, QueryError> {
     let newest = output.newest_cursor();
     let written = output.finish().await?;
-    if let Some(checkpoints) = &mut checkpoints {
+    if let Some(checkpoints) = checkpoints {
         checkpoints.finished();
     }
     Ok(Finished {
         stop,
-        total: pages.api_total().cloned(),
+        total,
         written,
         newest,
     })

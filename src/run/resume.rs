@@ -17,7 +17,7 @@ use crate::api::RequestSpec;
 use crate::checkpoint::{fingerprint, Checkpoint, Position, Store};
 use crate::http::SECRET_PARAMETERS;
 use crate::plan::QueryPlan;
-use crate::sink::{self, Mark, Sink};
+use crate::sink::{self, Sink};
 
 /// The checkpoints of one export.
 pub(super) struct Checkpointer {
@@ -131,12 +131,8 @@ impl Checkpointer {
             if !usable {
                 return Err("its checkpoint cannot be read".to_owned());
             }
-            let mark = Mark {
-                temp: checkpoint.temp.clone(),
-                bytes: checkpoint.bytes,
-                sha256: checkpoint.sha256.clone(),
-            };
-            let sink = sink::resume(plan, &shared.options.out_dir, &shared.options.csv, &mark)?;
+            let out_dir = &shared.options.out_dir;
+            let sink = sink::resume(plan, out_dir, &shared.options.csv, &checkpoint.file)?;
             Ok((checkpoint, sink))
         });
         match taken {
@@ -178,9 +174,7 @@ impl Checkpointer {
             query: self.query.clone(),
             request: self.fingerprint.clone(),
             target: self.target.clone(),
-            temp: mark.temp,
-            bytes: mark.bytes,
-            sha256: mark.sha256,
+            file: mark,
             rows: output.written(),
             at,
             newest: output.newest_cursor(),

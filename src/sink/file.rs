@@ -16,7 +16,7 @@ use super::SinkError;
 
 /// Where a file export stands mid-way: its temporary file, the bytes written to it, and their
 /// SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mark {
     pub temp: PathBuf,
     pub bytes: u64,

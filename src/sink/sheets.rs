@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::cells::{column_types, typed, Cell, ColumnType};
-use super::{Sink, SinkError, Written};
+use super::{hex, Sink, SinkError, Written};
 use crate::api::request::encode_path_segment;
 use crate::api::{ApiClient, ApiError, Call, RequestSpec};
 use crate::discovery::Document;
@@ -591,10 +591,9 @@ impl Sink for SheetSink {
         let url = block(self.writer.commit())?;
         self.committed = true;
         let _ = self.url.set(url);
-        let digest = self.writer.hash.clone().finalize();
         Ok(Written {
             bytes: self.writer.sent,
-            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            sha256: hex(&self.writer.hash.clone().finalize()),
         })
     }
 }

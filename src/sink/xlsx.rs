@@ -11,7 +11,7 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use sha2::{Digest, Sha256};
 
 use super::cells::{typed, Cell, ColumnType};
-use super::file::{persist, temp_beside, Written};
+use super::file::{hex, persist, temp_beside, Written};
 use super::{Sink, SinkError};
 use crate::records::{Column, Row};
 
@@ -135,6 +135,8 @@ fn proof(file: &mut std::fs::File) -> std::io::Result<Written> {
         hash.update(&buffer[..n]);
         bytes += n as u64;
     }
-    let sha256 = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Written { bytes, sha256 })
+    Ok(Written {
+        bytes,
+        sha256: hex(&hash.finalize()),
+    })
 }

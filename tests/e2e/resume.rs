@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::fake_google::{Config, Seen};
-use crate::support::Workdir;
+use crate::support::{Run, Workdir};
 
 const FILES: usize = 2000;
 const PAGE: usize = 100;
@@ -74,6 +74,36 @@ fn pages_of(checkpoint: &serde_json::Value) -> Option<u64> {
     checkpoint["at"]["chain"]["cursor"]["pages"].as_u64()
 }
 
+/// The parent records a fan-out's checkpoint has done.
+fn parents_done(checkpoint: &serde_json::Value) -> Option<u64> {
+    checkpoint["at"]["parents"]["done"].as_u64()
+}
+
+/// Runs `args` and kills the run (SIGKILL: no cleanup runs) once `ready` says so of `wd`.
+fn kill_once(wd: &Workdir, args: &[&str], ready: impl Fn(&Workdir) -> bool) {
+    let mut child = wd.command(args).spawn().unwrap();
+    let started = Instant::now();
+    while !ready(wd) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Runs `args` a day later than the other runs.
+fn run_next_day(wd: &Workdir, args: &[&str]) -> Run {
+    let out = wd
+        .command(args)
+        .env("GSCRAPE_TODAY", "2024-03-16")
+        .output()
+        .unwrap();
+    crate::support::finish(out)
+}
+
 /// Files in `output/` other than the export itself and gscrape's own directory.
 fn leftovers(wd: &Workdir, output: &str) -> Vec<String> {
     wd.list("output")
@@ -91,21 +121,9 @@ fn kill_9_mid_export_then_resume_writes_the_same_bytes_asking_only_for_the_missi
         },
         "files.csv",
     );
-    let mut child = wd.command(&["run", "--quiet"]).spawn().unwrap();
-    let started = Instant::now();
-    loop {
-        let saved = checkpoints(&wd).first().and_then(pages_of).unwrap_or(0);
-        if saved >= 3 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL: no cleanup runs
-    child.wait().unwrap();
+    kill_once(&wd, &["run", "--quiet"], |wd| {
+        checkpoints(wd).first().and_then(pages_of) >= Some(3)
+    });
     assert!(
         !wd.exists("output/files.csv"),
         "a killed export put a file in place"
@@ -301,24 +319,9 @@ fn message_gets(wd: &Workdir) -> Vec<String> {
 /// Starts the fan-out and kills it (SIGKILL) once its checkpoint has `at_least` parent records
 /// done; returns how many the last checkpoint has.
 fn kill_fan_out_after(wd: &Workdir, at_least: u64) -> u64 {
-    let mut child = wd.command(&["run", "--quiet"]).spawn().unwrap();
-    let started = Instant::now();
-    let done = || {
-        checkpoints(wd)
-            .first()
-            .and_then(|c| c["at"]["parents"]["done"].as_u64())
-            .unwrap_or(0)
-    };
-    while done() < at_least {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    done()
+    let done = |wd: &Workdir| checkpoints(wd).first().and_then(parents_done).unwrap_or(0);
+    kill_once(wd, &["run", "--quiet"], |wd| done(wd) >= at_least);
+    done(wd)
 }
 
 #[test]
@@ -456,12 +459,7 @@ fn a_template_column_that_renders_differently_starts_over() {
     wd.write("queries/files.toml", &text);
     assert_eq!(wd.run(&["run"]).code, 1);
     wd.google.configure(|c| c.drive_quota_page = None);
-    let out = wd
-        .command(&["run", "--resume"])
-        .env("GSCRAPE_TODAY", "2024-03-16")
-        .output()
-        .unwrap();
-    let run = crate::support::finish(out);
+    let run = run_next_day(&wd, &["run", "--resume"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr
@@ -495,12 +493,7 @@ fn a_fan_out_whose_templates_render_differently_starts_over() {
     );
     let done = kill_fan_out_after(&wd, 4);
     wd.google.configure(|c| c.latency = Duration::ZERO);
-    let out = wd
-        .command(&["run", "--resume"])
-        .env("GSCRAPE_TODAY", "2024-03-16")
-        .output()
-        .unwrap();
-    let run = crate::support::finish(out);
+    let run = run_next_day(&wd, &["run", "--resume"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr
@@ -551,12 +544,7 @@ fn yesterdays_checkpoint_of_a_dated_output_is_dropped() {
     assert_eq!(wd.run(&["run"]).code, 1);
     wd.google.configure(|c| c.drive_quota_page = None);
     for args in [&["run", "--resume"][..], &["run"][..]] {
-        let out = wd
-            .command(args)
-            .env("GSCRAPE_TODAY", "2024-03-16")
-            .output()
-            .unwrap();
-        assert_eq!(crate::support::finish(out).code, 0);
+        assert_eq!(run_next_day(&wd, args).code, 0);
     }
     let all: Vec<String> = std::fs::read_dir(wd.path().join("output"))
         .unwrap()
@@ -622,22 +610,11 @@ fn an_appending_backfill_never_takes_up_another_windows_checkpoint() {
         "--step",
         "day",
     ];
-    let mut child = wd.command(&args).spawn().unwrap();
-    let started = Instant::now();
-    // Kill once window 1 is in place and window 2 has a checkpoint of 4 records or more.
-    loop {
-        let done = checkpoints(&wd)
-            .first()
-            .and_then(|c| c["at"]["parents"]["done"].as_u64())
-            .unwrap_or(0);
-        if wd.exists("output/messages.csv") && done >= 4 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Killed once window 1 is in place and window 2 has a checkpoint of 4 records or more.
+    kill_once(&wd, &args, |wd| {
+        wd.exists("output/messages.csv")
+            && checkpoints(wd).first().and_then(parents_done) >= Some(4)
+    });
     wd.google.configure(|c| c.latency = Duration::ZERO);
     let mut resume = args.to_vec();
     resume[1] = "--resume";
