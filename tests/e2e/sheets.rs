@@ -172,18 +172,26 @@ fn append_adds_rows_after_the_existing_ones_with_one_header() {
     assert_file_rows(&tab.rows[4..7], 0..3);
 }
 
+/// The value of the padding column.
+fn pad() -> String {
+    "x".repeat(400)
+}
+
+/// A Drive export into the spreadsheet `spreadsheet`, each row padded with 400 bytes (so that
+/// a few thousand rows make megabytes of requests).
+fn padded_files(spreadsheet: &str) -> String {
+    let pad = pad();
+    format!(
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+         columns = [\"id\", {{ name = \"pad\", value = \"{pad}\" }}]\n\
+         [params]\npageSize = 1000\n[sheet]\nspreadsheet = \"{spreadsheet}\"\n"
+    )
+}
+
 #[test]
 fn a_large_export_is_sent_in_requests_well_under_the_payload_limit() {
     let wd = workdir(30_000);
-    let pad = "x".repeat(400);
-    wd.write(
-        "queries/files.toml",
-        &format!(
-            "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
-             columns = [\"id\", {{ name = \"pad\", value = \"{pad}\" }}]\n\
-             [params]\npageSize = 1000\n[sheet]\nspreadsheet = \"new\"\n"
-        ),
-    );
+    wd.write("queries/files.toml", &padded_files("new"));
     let run = wd.run(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
     let writes: Vec<usize> = wd
@@ -199,7 +207,7 @@ fn a_large_export_is_sent_in_requests_well_under_the_payload_limit() {
     assert!(writes.iter().all(|&b| b < 3 * 1024 * 1024), "{writes:?}");
     let tab = tab(&wd, "fake-sheet-1", "files");
     assert_eq!(tab.rows.len(), 30_001);
-    assert_eq!(tab.rows[30_000], [json!("f29999"), json!(pad)]);
+    assert_eq!(tab.rows[30_000], [json!("f29999"), json!(pad())]);
 }
 
 #[test]
@@ -252,15 +260,7 @@ fn a_query_failing_after_rows_were_sent_removes_the_new_tab() {
     wd.google.configure(|c| c.drive_fail_page = Some(7));
     wd.google
         .sheets(|s| s.seed("kept", &[("files", vec![vec![json!("old")]])]));
-    let pad = "x".repeat(400);
-    wd.write(
-        "queries/files.toml",
-        &format!(
-            "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
-             columns = [\"id\", {{ name = \"pad\", value = \"{pad}\" }}]\n\
-             [params]\npageSize = 1000\n[sheet]\nspreadsheet = \"kept\"\n"
-        ),
-    );
+    wd.write("queries/files.toml", &padded_files("kept"));
     let run = wd.run(&["run"]);
     assert_eq!(run.code, 1, "{run:?}");
     let writes = wd.google.seen_under("/v4/spreadsheets/kept/values/");
