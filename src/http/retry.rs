@@ -26,7 +26,7 @@ pub enum Verdict {
 /// Classifies an HTTP error response.
 pub fn classify(status: StatusCode, error: &GoogleError) -> Verdict {
     let reason = error.reason.as_deref().unwrap_or_default();
-    if QUOTA_REASONS.contains(&reason) {
+    if QUOTA_REASONS.contains(&reason) || is_daily_exhaustion(error) {
         return Verdict::QuotaWall;
     }
     match status.as_u16() {
@@ -34,6 +34,14 @@ pub fn classify(status: StatusCode, error: &GoogleError) -> Verdict {
         403 if RATE_LIMIT_REASONS.contains(&reason) => Verdict::Retry,
         _ => Verdict::Fatal,
     }
+}
+
+/// The newer APIs' form of a daily quota wall: no legacy reason, status `RESOURCE_EXHAUSTED`
+/// and a message naming a per-day limit (GA4: "Exhausted property tokens per day"; Cloud
+/// quotas: "... limit 'Queries per day'"). Per-minute and per-hour exhaustion stays a retry.
+fn is_daily_exhaustion(error: &GoogleError) -> bool {
+    error.status.as_deref() == Some("RESOURCE_EXHAUSTED")
+        && error.message.to_ascii_lowercase().contains("per day")
 }
 
 /// How many times and how long to wait.
@@ -196,6 +204,25 @@ mod tests {
         assert_eq!(
             classify(StatusCode::FORBIDDEN, &error("insufficientPermissions")),
             Verdict::Fatal
+        );
+        let exhausted = |message: &str| GoogleError {
+            status: Some("RESOURCE_EXHAUSTED".to_owned()),
+            reason: None,
+            message: message.to_owned(),
+        };
+        assert_eq!(
+            classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                &exhausted("Exhausted property tokens per day. Try again tomorrow.")
+            ),
+            Verdict::QuotaWall
+        );
+        assert_eq!(
+            classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                &exhausted("Exhausted property tokens per hour.")
+            ),
+            Verdict::Retry
         );
         assert_eq!(classify(StatusCode::NOT_FOUND, &none), Verdict::Fatal);
         assert_eq!(classify(StatusCode::BAD_REQUEST, &none), Verdict::Fatal);

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone)]
 pub struct ReportConfig {
     pub ga4_rows: usize,
-    /// A GA4 page from this offset on is answered with a daily-limit error (a quota wall).
+    /// A GA4 page from this offset on is answered with GA4's daily-token exhaustion (429
+    /// `RESOURCE_EXHAUSTED`: a quota wall).
     pub ga4_quota_from: Option<usize>,
     pub gsc_rows: usize,
     pub youtube_rows: usize,
@@ -100,11 +101,11 @@ fn ga4(body: &Value, config: &ReportConfig) -> (StatusCode, Value) {
     let offset = number(body.get("offset")).unwrap_or(0);
     let limit = number(body.get("limit")).unwrap_or(10_000);
     if config.ga4_quota_from.is_some_and(|from| offset >= from) {
+        // As GA4 says it: 429 and a status, no legacy `errors[].reason`.
         return (
-            StatusCode::FORBIDDEN,
-            json!({"error": {"code": 403, "message": "Exhausted property tokens per day.",
-                             "status": "RESOURCE_EXHAUSTED",
-                             "errors": [{"reason": "dailyLimitExceeded", "message": "Exhausted property tokens per day."}]}}),
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+                             "message": "Exhausted property tokens per day. Property tokens reset at midnight Pacific Time."}}),
         );
     }
     let names = |key: &str| -> Vec<String> {
