@@ -288,12 +288,16 @@ fn mib(kib: u64) -> f64 {
 fn main() {
     if let Some(what) = std::env::var_os("GSCRAPE_BENCH_SERVE") {
         // For profiling by hand: keep a server and a work dir up, and say how to run against it.
-        // `N`: the Drive export of N records; `gmail:N`: the Gmail fan-out of N messages.
+        // `N`: the Drive export of N records; `wide:N`: the same with default columns;
+        // `gmail:N`: the Gmail fan-out of N messages.
         let what = what.to_string_lossy();
         let number = |n: &str| n.parse().expect("a number of records");
-        let wd = match what.strip_prefix("gmail:") {
-            Some(messages) => gmail_workdir(number(messages)),
-            None => export_workdir(number(&what)),
+        let wd = if let Some(messages) = what.strip_prefix("gmail:") {
+            gmail_workdir(number(messages))
+        } else if let Some(records) = what.strip_prefix("wide:") {
+            default_columns_workdir(number(records))
+        } else {
+            export_workdir(number(&what))
         };
         let command = wd.command(&["run", "--quiet"]);
         let env: Vec<String> = command

@@ -12,6 +12,7 @@ mod page;
 pub mod path;
 mod row;
 mod scan;
+mod skip;
 mod stream;
 mod tree;
 

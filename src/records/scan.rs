@@ -15,6 +15,7 @@ use memchr::memchr2;
 use serde_json::{Map, Value};
 
 use super::compact;
+use super::skip;
 use super::tree::{Found, Node, Reached};
 
 /// The page's other fields and its record count, for records in the top-level field `records`.
@@ -378,27 +379,7 @@ fn quote_or_backslash(b: &[u8], from: usize) -> Option<usize> {
 fn value_end(b: &[u8], i: usize) -> Option<usize> {
     match b.get(i)? {
         b'"' => string_end(b, i).map(|(end, _)| end),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            loop {
-                match b.get(j)? {
-                    b'"' => {
-                        j = string_end(b, j)?.0;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-        }
+        b'{' | b'[' => skip::container(b, i).map(|skipped| skipped.end),
         _ => {
             let len = b[i..]
                 .iter()
@@ -409,25 +390,17 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// The number of elements of the array that opens at `i`, and the index just past it.
+/// The number of elements of the array that opens at `i`, all of them objects (records), and
+/// the index just past it.
 fn count_elements(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    let mut j = ws(b, i + 1);
+    let j = ws(b, i + 1);
     if b.get(j)? == &b']' {
         return Some((0, j + 1));
     }
-    let mut count = 0;
-    loop {
-        if b.get(j) != Some(&b'{') {
-            return None; // not a record: serde_json says what it is
-        }
-        j = ws(b, value_end(b, j)?);
-        count += 1;
-        match b.get(j)? {
-            b',' => j = ws(b, j + 1),
-            b']' => return Some((count, j + 1)),
-            _ => return None,
-        }
-    }
+    let skipped = skip::container(b, i)?;
+    // One comma fewer than objects: anything else directly inside is not a record (serde_json
+    // says what it is).
+    (skipped.objects == skipped.commas + 1).then_some((skipped.objects, skipped.end))
 }
 
 #[cfg(test)]
