@@ -7,27 +7,24 @@
 //! trust the system's CA store plus Mozilla's (webpki-roots).
 
 pub mod body;
+mod connector;
 pub mod limits;
 pub mod proxy;
 pub mod retry;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::BodyExt;
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 use body::{BodyError, Decoder, MAX_BODY_BYTES};
+pub use connector::Connector;
 use proxy::{Proxies, ProxyConnector};
-
-/// The connector of [`HyperClient`]: TLS (rustls on ring, HTTP/2 by ALPN) over a connection that
-/// goes through the environment's proxy when it names one.
-pub type Connector = HttpsConnector<ProxyConnector>;
 
 /// The hyper client type shared by API calls, Discovery fetches, token requests and the
 /// browser login.
@@ -165,44 +162,18 @@ pub struct Response {
     pub body: Bytes,
 }
 
-/// Builds the shared client: rustls on `ring` trusting the system's CA store (which honours
-/// `SSL_CERT_FILE` / `SSL_CERT_DIR`) and webpki-roots (so that a container without a system store
-/// still reaches Google), HTTP/1.1 and HTTP/2, through the environment's proxy. The environment
-/// is read here, once.
+/// Builds the shared client: HTTP/1.1 and HTTP/2, TLS on first use ([`Connector`]), through
+/// the environment's proxy. The environment is read here, once.
 pub fn build_client() -> Result<HyperClient, proxy::ProxyError> {
     let proxies = Proxies::from_env()?;
     let _ = PROXIES.set(proxies.clone());
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls_config())
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(ProxyConnector::new(http, proxies));
+    let connector = Connector::new(ProxyConnector::new(http, proxies));
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build(connector))
-}
-
-fn tls_config() -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let native = rustls_native_certs::load_native_certs();
-    for error in &native.errors {
-        tracing::warn!("CA certificates not loaded: {error} (check SSL_CERT_FILE / SSL_CERT_DIR)");
-    }
-    let (added, ignored) = roots.add_parsable_certificates(native.certs);
-    tracing::debug!(
-        "trusting {added} CA certificates of the system ({ignored} unusable) and webpki-roots"
-    );
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("the ring provider supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
 }
 
 /// Sends `request` and reads the whole body, all within `timeout`. Every request asks for gzip
