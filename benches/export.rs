@@ -310,7 +310,7 @@ fn main() {
             env.join(" "),
             env!("CARGO_BIN_EXE_gscrape")
         );
-        std::thread::sleep(Duration::from_secs(900));
+        std::thread::sleep(Duration::from_secs(3600));
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");

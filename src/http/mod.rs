@@ -260,6 +260,10 @@ pub fn redact_url(uri: &Uri) -> String {
     let Some((base, query)) = text.split_once('?') else {
         return text;
     };
+    let secret = |pair: &str| SECRET_PARAMETERS.contains(&pair.split('=').next().unwrap_or(pair));
+    if !query.split('&').any(secret) {
+        return text;
+    }
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {

@@ -129,10 +129,10 @@ impl QueryPlan {
 
     /// The template context of one request chain: the query's variables, and in a fan-out
     /// the parent's record under the parent query's name.
-    pub fn context(&self, parent: Option<&Value>) -> minijinja::Value {
+    pub fn context(&self, parent: Option<Value>) -> minijinja::Value {
         let mut context = self.query.vars.value.clone();
         if let (Some(record), Some(name)) = (parent, &self.query.for_each) {
-            context.insert(name.value.clone(), record.clone());
+            context.insert(name.value.clone(), record);
         }
         minijinja::Value::from(minijinja::value::Serde(Value::Object(context)))
     }

@@ -290,7 +290,7 @@ async fn chain(
     shared: &Shared,
 ) -> Result<ChainEnd, QueryError> {
     let plan = &job.plan;
-    let context = plan.context(Some(&record));
+    let context = plan.context(Some(record));
     let call = Call {
         auth: job.auth.for_chain(&shared.templates, &context)?,
         api: Arc::from(plan.query.api.as_str()),

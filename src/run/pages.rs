@@ -10,7 +10,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::{ApiTotal, QueryError};
 use crate::api::{ApiClient, ApiError, Body, Call, Cursor, CursorState, RequestSpec, TOTAL_FIELDS};
 use crate::plan::QueryPlan;
-use crate::records::{FieldPath, Page, PageError, PageReader};
+use crate::records::{Page, PageError, PageReader};
 
 /// Pages fetched ahead of the writer: enough to keep the server busy while a page is written,
 /// few enough that memory stays flat.
@@ -278,7 +278,9 @@ async fn fetcher_end(fetcher: &mut AbortOnDropHandle<()>) -> String {
 
 fn api_total(page: &Value) -> Option<ApiTotal> {
     TOTAL_FIELDS.iter().find_map(|field| {
-        let value = FieldPath::parse(field).ok()?.lookup(page)?;
+        let value = field
+            .split('.')
+            .try_fold(page, |value, key| value.get(key))?;
         let number = value.as_u64().or_else(|| value.as_str()?.parse().ok())?;
         Some(ApiTotal {
             field: (*field).to_owned(),
