@@ -106,7 +106,9 @@ impl Fetcher {
 
     /// Fetches the page of `request`, reads it, and turns `request` into the next page's.
     async fn page(&mut self, request: &mut RequestSpec) -> Result<Fetched, QueryError> {
-        let body = match self.api.fetch(request, &self.call).await {
+        // Boxed: the request's future is large, and this task is moved whole when spawned
+        // (a fan-out spawns one per parent record).
+        let body = match Box::pin(self.api.fetch(request, &self.call)).await {
             Ok(body) => body,
             Err(err) if std::mem::take(&mut self.resumed) && refuses_position(&err) => {
                 return Err(QueryError::ResumeRefused(Box::new(err)))
