@@ -183,8 +183,9 @@ pub async fn send(
     mut request: Request<String>,
     timeout: Duration,
 ) -> Result<Response, HttpError> {
-    let url = shown_url(request.uri());
-    let host = request.uri().host().unwrap_or_default().to_owned();
+    // For messages only: made when one is needed.
+    let uri = request.uri().clone();
+    let url = || shown_url(&uri);
     let headers = request.headers_mut();
     headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
     headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
@@ -198,21 +199,16 @@ pub async fn send(
     }
     let exchange = async {
         let response = client.request(request).await.map_err(|source| {
-            lasting_failure(&source, &url, &host).unwrap_or_else(|| HttpError::Connect {
-                url: url.clone(),
+            let host = uri.host().unwrap_or_default();
+            lasting_failure(&source, &url(), host).unwrap_or_else(|| HttpError::Connect {
+                url: url(),
                 source: Box::new(source),
             })
         })?;
         let (mut parts, mut body) = response.into_parts();
         let decode = |source: BodyError| match source {
-            BodyError::TooLarge(cap) => HttpError::TooLarge {
-                url: url.clone(),
-                cap,
-            },
-            source => HttpError::Decode {
-                url: url.clone(),
-                source,
-            },
+            BodyError::TooLarge(cap) => HttpError::TooLarge { url: url(), cap },
+            source => HttpError::Decode { url: url(), source },
         };
         let mut decoder = Decoder::new(parts.headers.get(header::CONTENT_ENCODING), MAX_BODY_BYTES)
             .map_err(decode)?;
@@ -224,10 +220,7 @@ pub async fn send(
             decoder.reserve(len);
         }
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|source| HttpError::Body {
-                url: url.clone(),
-                source,
-            })?;
+            let frame = frame.map_err(|source| HttpError::Body { url: url(), source })?;
             if let Some(data) = frame.data_ref() {
                 decoder.push(data).map_err(decode)?;
             }
@@ -245,7 +238,7 @@ pub async fn send(
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_) => Err(HttpError::Timeout {
-            url: url.clone(),
+            url: url(),
             timeout,
         }),
     }
