@@ -147,7 +147,11 @@ impl<'a> Output<'a> {
         rendered: &[String],
     ) -> Result<bool, QueryError> {
         let Fetched { body, page, .. } = fetched;
-        let columns = self.columns.clone();
+        // Without a sink (`output = false`: a query that only feeds a fan-out) no cell is read.
+        let columns = match self.sink {
+            Some(_) => self.columns.clone(),
+            None => Cow::Borrowed(&[][..]),
+        };
         let mut complete = true;
         reader
             .rows(body.text()?, page, &columns, rendered, |row, record| {
@@ -208,8 +212,16 @@ impl<'a> Output<'a> {
     pub async fn feed_children(&mut self) {
         for record in std::mem::take(&mut self.to_feed) {
             let mut gone = Vec::new();
+            let last = self.feeds.len().saturating_sub(1);
+            let mut record = Some(record);
             for (i, feed) in self.feeds.iter().enumerate() {
-                if feed.send(Feed::Record(record.clone())).await.is_err() {
+                // Each child its own copy; the last takes the record itself.
+                let copy = match i == last {
+                    true => record.take(),
+                    false => record.clone(),
+                };
+                let Some(copy) = copy else { break };
+                if feed.send(Feed::Record(copy)).await.is_err() {
                     gone.push(i);
                 }
             }
