@@ -80,6 +80,9 @@ struct Fetcher {
     /// The chain goes on from a checkpoint: an error on its first page says the API refused
     /// the saved position.
     resumed: bool,
+    /// Whether the API's total counts: not in a fan-out, whose every chain would report its
+    /// own over the others'.
+    totals: bool,
 }
 
 impl Fetcher {
@@ -126,7 +129,7 @@ impl Fetcher {
         self.call.counters.page();
         // The API's own total, for the summary and a progress bar's percentage and ETA.
         let total = match self.fetched {
-            1 => api_total(page.fields()),
+            1 if self.totals => api_total(page.fields()),
             _ => None,
         };
         if let Some(total) = &total {
@@ -198,6 +201,7 @@ impl Pages {
             fetched,
             returned,
             resumed,
+            totals: plan.query.for_each.is_none(),
         };
         let (tx, rx) = mpsc::channel(AHEAD);
         let task = tokio::spawn(fetcher.run(first, tx));
