@@ -218,6 +218,9 @@ impl Templates {
         if !is_template(source) {
             return Ok(source.to_owned());
         }
+        if let Some(text) = plain_lookup(source, context) {
+            return Ok(text);
+        }
         let compiled = || -> Option<Result<String, Error>> {
             Some(
                 self.read_compiled()
@@ -250,6 +253,35 @@ impl Templates {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// The text of a template that only names a string variable (`{{ users.primaryEmail }}`),
+/// read from `context` without the engine: a fan-out renders one for every parent record.
+/// Anything else (a filter, a global, a value that is not a string) is left to the engine,
+/// so the result is always what it would give.
+fn plain_lookup(source: &str, context: &Value) -> Option<String> {
+    let inner = source.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let is_name = |part: &str| {
+        let mut chars = part.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            // Literals, not variables.
+            && !matches!(part, "true" | "false" | "none" | "True" | "False" | "None")
+    };
+    let mut value: Option<Value> = None;
+    for part in inner.split('.') {
+        if !is_name(part) {
+            return None;
+        }
+        let next = value.as_ref().unwrap_or(context).get_attr(part).ok()?;
+        if next.is_undefined() {
+            return None;
+        }
+        value = Some(next);
+    }
+    value?.as_str().map(str::to_owned)
 }
 
 /// A compiled `where` expression: true for the records to keep. Compiled once per query, in an
@@ -319,6 +351,41 @@ mod tests {
         assert_eq!(t.render("id-{{ messages.id }}", &ctx).unwrap(), "id-m1");
         assert_eq!(t.render("{{ messages.missing.deeper }}", &ctx).unwrap(), "");
         assert_eq!(t.render("plain", &ctx).unwrap(), "plain");
+    }
+
+    #[test]
+    fn a_plain_variable_renders_as_the_engine_renders_it() {
+        let t = pinned();
+        let ctx = Value::from(minijinja::value::Serde(serde_json::json!({
+            "ids": {"id": "m1", "n": 7, "nested": {"k": "<v & w>"}, "none": "shadow"},
+            "none": "a variable named none",
+            "today": "shadows the global",
+        })));
+        for source in [
+            "{{ ids.id }}",
+            "{{ids.id}}",
+            "{{  ids.nested.k  }}",
+            "{{ ids.n }}",
+            "{{ ids.nested }}",
+            "{{ ids.missing }}",
+            "{{ ids.none }}",
+            "{{ none }}",
+            "{{ today }}",
+            "{{ yesterday }}",
+            "{{- ids.id -}}",
+            "{{ ids.id | upper }}",
+        ] {
+            let engine = t.env.render_str(source, ctx.clone()).unwrap();
+            assert_eq!(t.render(source, &ctx).unwrap(), engine, "{source}");
+        }
+        // Only a string variable takes the short way.
+        assert_eq!(
+            plain_lookup("{{ ids.nested.k }}", &ctx).as_deref(),
+            Some("<v & w>")
+        );
+        assert_eq!(plain_lookup("{{ ids.n }}", &ctx), None);
+        assert_eq!(plain_lookup("{{ none }}", &ctx), None);
+        assert_eq!(plain_lookup("{{ yesterday }}", &ctx), None);
     }
 
     #[test]
