@@ -32,7 +32,13 @@ fn main() -> ExitCode {
         .with_writer(gscrape::redact::StderrEvent::default)
         .event_format(Plain)
         .init();
+    // One worker fewer than the cores: the main thread is the other one, making and writing
+    // the rows of plain exports while the workers fetch their pages (`run::run_all`). A
+    // worker on every core as well cost a fan-out a third of its CPU on two cores, the idle
+    // worker woken for every small response only to park again.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
         .enable_all()
         .build()
     {
