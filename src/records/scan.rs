@@ -127,9 +127,18 @@ fn scan_object<'de>(
     let b = json.as_bytes();
     let mut fields = Fields::open(b, i).ok_or(RowsError::Structure)?;
     let mut position = 0;
-    while let Some(key) = fields.next_key(json).ok_or(RowsError::Structure)? {
+    loop {
         let hint = memo.then(|| found.order_hint(position)).flatten();
-        fields.at = match node.child(&key, hint) {
+        // The key the last record had here, matched in place; any other is read and looked up.
+        let expected = hint.and_then(|at| Some((at, node.keys.get(at)?)));
+        let reached = match expected {
+            Some((at, (key, child))) if fields.next_key_is(key) => Some((at, child)),
+            _ => match fields.next_key(json).ok_or(RowsError::Structure)? {
+                Some(key) => node.child(&key, hint),
+                None => break,
+            },
+        };
+        fields.at = match reached {
             Some((at, child)) => {
                 if memo {
                     found.set_order(position, at);
@@ -291,6 +300,31 @@ struct Fields<'b> {
 }
 
 impl<'b> Fields<'b> {
+    /// True, with `at` past the colon, when the next key is `expected` written plainly (no
+    /// escapes); false, nothing read, otherwise (the caller reads the key with `next_key`).
+    fn next_key_is(&mut self, expected: &str) -> bool {
+        let b = self.b;
+        let key = expected.as_bytes();
+        let mut i = ws(b, self.at);
+        match (b.get(i), self.first) {
+            (Some(b','), false) => i = ws(b, i + 1),
+            (Some(b'"'), true) => {}
+            _ => return false,
+        }
+        let end = i + 1 + key.len();
+        let plain = b.get(i) == Some(&b'"')
+            && b.get(i + 1..end) == Some(key)
+            && b.get(end) == Some(&b'"')
+            && !key.iter().any(|&c| c == b'"' || c == b'\\');
+        let colon = ws(b, end + 1);
+        if !plain || b.get(colon) != Some(&b':') {
+            return false;
+        }
+        self.first = false;
+        self.at = ws(b, colon + 1);
+        true
+    }
+
     /// The object that opens at `i`.
     fn open(b: &'b [u8], i: usize) -> Option<Self> {
         (b.get(i) == Some(&b'{')).then_some(Fields {

@@ -458,7 +458,9 @@ mod tests {
     #[test]
     fn fields_in_any_order_reach_their_columns() {
         let text = r#"{"files": [{"a": "1", "b": "2", "c": "3"}, {"c": "4", "a": "5"},
-            {"b": "6", "x": {"a": "no"}, "a": "7", "c": "8"}, {"c": "9"}]}"#;
+            {"b": "6", "x": {"a": "no"}, "a": "7", "c": "8"}, {"c": "9"},
+            {"a": "12", "b" : "13"}, {"a": "10", "bb": "no", "b": "11"},
+            {"\u0061": "14", "b": "15"}, {"a" : "16","b":"17"}]}"#;
         let columns: Vec<Column> = ["a", "b", "c"]
             .iter()
             .map(|p| Column::from_path(FieldPath::parse(p).unwrap()))
@@ -474,6 +476,10 @@ mod tests {
             [(0, "5".to_owned()), (2, "4".to_owned())],
             "missing and reordered fields"
         );
+        // A longer key where the last record had a shorter one, and a key written with an
+        // escape, are read whole.
+        assert_eq!(fast[5], [(0, "10".to_owned()), (1, "11".to_owned())]);
+        assert_eq!(fast[6], [(0, "14".to_owned()), (1, "15".to_owned())]);
     }
 
     /// A page cut short is an error, never a short export.
