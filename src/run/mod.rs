@@ -281,11 +281,14 @@ pub async fn run_all(
             feeds_in[child] = Some(rx);
         }
     }
-    // Where each query runs. A plain export is driven here, on the caller's thread (the main
-    // thread, in `block_on`): its rows are made and written here while a worker fetches and
-    // reads its next pages. A fan-out and the query feeding it run on a worker, with their
-    // requests: they make one small request after another, and every hop between threads
-    // (a wake-up, a park) cost more than the request (a quarter of a Gmail fan-out's CPU).
+    // Where each query runs. A plain export to files is driven here, on the caller's thread
+    // (the main thread, in `block_on`): its rows are made and written here while a worker
+    // fetches and reads its next pages. A fan-out and the query feeding it run on a worker,
+    // with their requests: they make one small request after another, and every hop between
+    // threads (a wake-up, a park) cost more than the request (a quarter of a Gmail fan-out's
+    // CPU). So does an export to a Sheet: its sink waits for the Sheets API in place
+    // (`block_in_place`), which on this thread would swallow the wake-ups of the queries
+    // driven here and stall them.
     let jobs = jobs
         .into_iter()
         .zip(feeds_out)
@@ -293,10 +296,11 @@ pub async fn run_all(
         .map(|((job, feeds_out), feed_in)| {
             let shared = shared.clone();
             let name = job.plan.query.name.clone();
-            let fan_out = feed_in.is_some() || !feeds_out.is_empty();
+            let on_worker =
+                feed_in.is_some() || !feeds_out.is_empty() || job.plan.query.sheet.is_some();
             let run = run_job(job, feed_in, feeds_out, shared);
             async move {
-                let done = match fan_out {
+                let done = match on_worker {
                     true => tokio::spawn(run).await.map_err(drop),
                     false => AssertUnwindSafe(run).catch_unwind().await.map_err(drop),
                 };

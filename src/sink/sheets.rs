@@ -613,11 +613,17 @@ impl Drop for SheetSink {
 
 /// Runs Sheets requests from the synchronous [`Sink`] calls. The sink is driven by a task of
 /// the run's multi-threaded runtime, whose worker hands its other tasks to another thread
-/// while this one waits.
+/// while this one waits. Never on the main thread, which drives plain exports (`run_all`):
+/// waiting there would swallow their wake-ups and stall them.
 fn block<T>(
     work: impl std::future::Future<Output = Result<T, SheetError>>,
 ) -> Result<T, SheetError> {
     use tokio::runtime::{Handle, RuntimeFlavor};
+    debug_assert_ne!(
+        std::thread::current().name(),
+        Some("main"),
+        "a query writing a sheet must run on a worker"
+    );
     match Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(|| handle.block_on(work))
