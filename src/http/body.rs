@@ -239,6 +239,11 @@ impl Gunzip {
                 return Err(BodyError::TooLarge(cap));
             }
             let step = (inflater.total_in() - taken) as usize;
+            if step == 0 && produced.is_empty() && !input.is_empty() && status != Status::StreamEnd
+            {
+                // Input and room, yet nothing moved: the stream cannot go on.
+                return Err(corrupt("the deflate stream stops making progress"));
+            }
             input = &input[step..];
             used += step;
             if status == Status::StreamEnd {
