@@ -147,6 +147,16 @@ fn raw_fetch(wd: &Workdir) -> (Duration, u64) {
 }
 
 fn fan_out(requests: usize, concurrency: usize) -> Duration {
+    let wd = fan_out_workdir(requests);
+    let usage =
+        measure(&mut wd.command(&["run", "--quiet", "--concurrency", &concurrency.to_string()]));
+    let csv = wd.read("output/messages.csv");
+    assert_eq!(csv.lines().count(), requests + 1);
+    usage.wall
+}
+
+/// The Gmail fan-out of `requests` messages, each answered after 20 ms.
+fn fan_out_workdir(requests: usize) -> Workdir {
     let wd = Workdir::with_config(Config {
         gmail_messages: requests,
         latency: Duration::from_millis(20),
@@ -163,11 +173,7 @@ fn fan_out(requests: usize, concurrency: usize) -> Duration {
          columns = [\"id\", \"snippet\"]\n[params]\nuserId = \"me\"\nid = \"{{ ids.id }}\"\n",
     );
     assert_eq!(wd.run(&["validate"]).code, 0);
-    let usage =
-        measure(&mut wd.command(&["run", "--quiet", "--concurrency", &concurrency.to_string()]));
-    let csv = wd.read("output/messages.csv");
-    assert_eq!(csv.lines().count(), requests + 1);
-    usage.wall
+    wd
 }
 
 fn python_baseline(wd: &Workdir, python: &Path, mode: &[&str]) -> Usage {
@@ -289,11 +295,14 @@ fn main() {
     if let Some(what) = std::env::var_os("GSCRAPE_BENCH_SERVE") {
         // For profiling by hand: keep a server and a work dir up, and say how to run against it.
         // `N`: the Drive export of N records; `wide:N`: the same with default columns;
-        // `gmail:N`: the Gmail fan-out of N messages.
+        // `gmail:N`: the Gmail fan-out of N messages; `fan-out:N`: the same, each answered
+        // after 20 ms (row 3; add `--concurrency 50`).
         let what = what.to_string_lossy();
         let number = |n: &str| n.parse().expect("a number of records");
         let wd = if let Some(messages) = what.strip_prefix("gmail:") {
             gmail_workdir(number(messages))
+        } else if let Some(requests) = what.strip_prefix("fan-out:") {
+            fan_out_workdir(number(requests))
         } else if let Some(records) = what.strip_prefix("wide:") {
             default_columns_workdir(number(records))
         } else {
