@@ -147,33 +147,12 @@ fn raw_fetch(wd: &Workdir) -> (Duration, u64) {
 }
 
 fn fan_out(requests: usize, concurrency: usize) -> Duration {
-    let wd = fan_out_workdir(requests);
+    let wd = gmail_workdir(requests, Duration::from_millis(20));
     let usage =
         measure(&mut wd.command(&["run", "--quiet", "--concurrency", &concurrency.to_string()]));
     let csv = wd.read("output/messages.csv");
     assert_eq!(csv.lines().count(), requests + 1);
     usage.wall
-}
-
-/// The Gmail fan-out of `requests` messages, each answered after 20 ms.
-fn fan_out_workdir(requests: usize) -> Workdir {
-    let wd = Workdir::with_config(Config {
-        gmail_messages: requests,
-        latency: Duration::from_millis(20),
-        ..Config::default()
-    });
-    wd.write(
-        "queries/ids.toml",
-        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\noutput = false\n\
-         [params]\nuserId = \"me\"\nmaxResults = 500\n",
-    );
-    wd.write(
-        "queries/messages.toml",
-        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\nfor_each = \"ids\"\n\
-         columns = [\"id\", \"snippet\"]\n[params]\nuserId = \"me\"\nid = \"{{ ids.id }}\"\n",
-    );
-    assert_eq!(wd.run(&["validate"]).code, 0);
-    wd
 }
 
 fn python_baseline(wd: &Workdir, python: &Path, mode: &[&str]) -> Usage {
@@ -208,10 +187,12 @@ fn default_columns_workdir(records: usize) -> Workdir {
     wd
 }
 
-/// messages.list, then messages.get for each of `messages` ids (no latency: CPU is measured).
-fn gmail_workdir(messages: usize) -> Workdir {
+/// messages.list, then messages.get for each of `messages` ids, each answered after
+/// `latency` (none where CPU is measured).
+fn gmail_workdir(messages: usize, latency: Duration) -> Workdir {
     let wd = Workdir::with_config(Config {
         gmail_messages: messages,
+        latency,
         ..Config::default()
     });
     wd.write(
@@ -300,9 +281,9 @@ fn main() {
         let what = what.to_string_lossy();
         let number = |n: &str| n.parse().expect("a number of records");
         let wd = if let Some(messages) = what.strip_prefix("gmail:") {
-            gmail_workdir(number(messages))
+            gmail_workdir(number(messages), Duration::ZERO)
         } else if let Some(requests) = what.strip_prefix("fan-out:") {
-            fan_out_workdir(number(requests))
+            gmail_workdir(number(requests), Duration::from_millis(20))
         } else if let Some(records) = what.strip_prefix("wide:") {
             default_columns_workdir(number(records))
         } else {
@@ -420,7 +401,7 @@ fn main() {
                 theirs.as_secs_f64() / ours.as_secs_f64()
             );
             let messages = if quick { 1000 } else { 5000 };
-            let gmail = gmail_workdir(messages);
+            let gmail = gmail_workdir(messages, Duration::ZERO);
             let (ours, theirs) =
                 cpu_against_python(&gmail, Path::new(&python), &["gmail"], messages);
             println!(

@@ -105,6 +105,12 @@ fn run_next_day(wd: &Workdir, args: &[&str]) -> Run {
 }
 
 /// Files in `output/` other than the export itself and gscrape's own directory.
+/// The run succeeded, saying that it started over and why.
+fn assert_started_over(run: &Run, why: &str) {
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(why), "{}", run.stderr);
+}
+
 fn leftovers(wd: &Workdir, output: &str) -> Vec<String> {
     wd.list("output")
         .into_iter()
@@ -222,12 +228,9 @@ fn a_query_changed_since_its_checkpoint_starts_over_with_a_message() {
     wd.write("queries/files.toml", &changed);
     let before = drive_lists(&wd).len();
     let run = wd.run(&["run", "--resume"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("files: starting over: its query or request changed since the checkpoint"),
-        "{}",
-        run.stderr
+    assert_started_over(
+        &run,
+        "files: starting over: its query or request changed since the checkpoint",
     );
     let again = &drive_lists(&wd)[before..];
     assert_eq!(tokens(again)[0], None);
@@ -249,12 +252,9 @@ fn a_saved_page_token_the_api_refuses_starts_over_with_a_message() {
     wd.google.configure(|c| c.drive_token_epoch = 1);
     let before = drive_lists(&wd).len();
     let run = wd.run(&["run", "--resume"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("files: starting over: the API refused the saved position (HTTP 400"),
-        "{}",
-        run.stderr
+    assert_started_over(
+        &run,
+        "files: starting over: the API refused the saved position (HTTP 400",
     );
     let mut expected = vec![Some(format!("tok-{}", 3 * PAGE)), None];
     expected.extend(tokens_from(2, "1"));
@@ -460,12 +460,9 @@ fn a_template_column_that_renders_differently_starts_over() {
     assert_eq!(wd.run(&["run"]).code, 1);
     wd.google.configure(|c| c.drive_quota_page = None);
     let run = run_next_day(&wd, &["run", "--resume"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("files: starting over: its query or request changed since the checkpoint"),
-        "{}",
-        run.stderr
+    assert_started_over(
+        &run,
+        "files: starting over: its query or request changed since the checkpoint",
     );
     let csv = wd.read("output/files.csv");
     let old = csv.matches("2024-03-15").count();
@@ -494,12 +491,9 @@ fn a_fan_out_whose_templates_render_differently_starts_over() {
     let done = kill_fan_out_after(&wd, 4);
     wd.google.configure(|c| c.latency = Duration::ZERO);
     let run = run_next_day(&wd, &["run", "--resume"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("messages: starting over: its query or request changed"),
-        "{}",
-        run.stderr
+    assert_started_over(
+        &run,
+        "messages: starting over: its query or request changed",
     );
     let csv = wd.read("output/messages.csv");
     let old = csv.matches("2024-03-15").count();
