@@ -284,6 +284,39 @@ fn plain_lookup(source: &str, context: &Value) -> Option<String> {
     value?.as_str().map(str::to_owned)
 }
 
+/// A JSON value as a template reads it. serde_json keeps each number's text (its
+/// `arbitrary_precision` feature, so that a 30-digit integer is exported as sent), and such a
+/// number serializes as a private map to any serializer but serde_json's own: numbers are
+/// converted here instead, an integer as an integer (up to 128 bits), anything else as a float.
+pub fn json_value(value: &serde_json::Value) -> Value {
+    use serde_json::Value as Json;
+    match value {
+        Json::Null => Value::from(()),
+        Json::Bool(b) => Value::from(*b),
+        Json::Number(n) => {
+            let text = n.as_str();
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else if let Ok(i) = text.parse::<i128>() {
+                Value::from(i)
+            } else if let Ok(u) = text.parse::<u128>() {
+                Value::from(u)
+            } else {
+                Value::from(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(items) => Value::from(items.iter().map(json_value).collect::<Vec<_>>()),
+        Json::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_value(v)))
+                .collect::<std::collections::BTreeMap<String, Value>>(),
+        ),
+    }
+}
+
 /// A compiled `where` expression: true for the records to keep. Compiled once per query, in an
 /// environment of its own that lives as long as the process (an expression borrows its
 /// environment, and an export's filter is used until the run ends).
@@ -307,7 +340,7 @@ impl RecordFilter {
     /// Whether `record` is kept; an expression that cannot be evaluated is an error.
     pub fn keeps(&self, record: &serde_json::Value) -> Result<bool, String> {
         self.expression
-            .eval(Value::from(minijinja::value::Serde(record)))
+            .eval(json_value(record))
             .map(|value| value.is_true())
             .map_err(|e| format!("`where = {:?}`: {e}", self.source))
     }

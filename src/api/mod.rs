@@ -36,7 +36,10 @@ pub enum ApiError {
         method: http::Method,
         url: String,
     },
-    #[error("the response of {url} is not a page of JSON records: {source}")]
+    #[error(
+        "the response of {url} is not a page of JSON records: {}",
+        crate::records::json_error(source)
+    )]
     NotJson {
         url: String,
         #[source]

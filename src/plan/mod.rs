@@ -134,7 +134,7 @@ impl QueryPlan {
         if let (Some(record), Some(name)) = (parent, &self.query.for_each) {
             context.insert(name.value.clone(), record);
         }
-        minijinja::Value::from(minijinja::value::Serde(Value::Object(context)))
+        crate::template::json_value(&Value::Object(context))
     }
 }
 

@@ -80,9 +80,7 @@ pub(super) fn output_path(
     }
     let known: Vec<&str> = query.vars.value.keys().map(String::as_str).collect();
     let rendered = templates.check(&text, &known).and_then(|()| {
-        let context = minijinja::Value::from(minijinja::value::Serde(Value::Object(
-            query.vars.value.clone(),
-        )));
+        let context = crate::template::json_value(&Value::Object(query.vars.value.clone()));
         templates.render(&text, &context)
     });
     match rendered {

@@ -81,7 +81,7 @@ impl Decoder {
     pub fn check(&self, page: &Value) -> Result<(), String> {
         match self {
             Decoder::Records(path) => super::check_records(page, path.as_ref()),
-            Decoder::Report(_) => Ok(()),
+            Decoder::Report(_) => super::check_records(page, None),
         }
     }
 

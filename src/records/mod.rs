@@ -14,6 +14,7 @@ mod row;
 mod scan;
 mod skip;
 mod stream;
+mod strict;
 mod tree;
 
 use serde_json::Value;
@@ -23,6 +24,19 @@ pub use page::{Page, PageError, PageReader};
 pub use path::{FieldPath, PathError, Segment};
 pub use row::Row;
 pub use stream::Stopped;
+
+/// serde_json's words for what is wrong with a page, the depth named where it refused the
+/// nesting (its "recursion limit exceeded" does not say how deep).
+pub fn json_error(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.strip_prefix("recursion limit exceeded") {
+        Some(at) => format!(
+            "arrays and objects nested more than {} deep{at} (the limit of serde_json, and of every JSON path here)",
+            strict::MAX_DEPTH - 1
+        ),
+        None => text,
+    }
+}
 
 /// Joins the values of an array of scalars in one cell.
 pub const LIST_SEPARATOR: &str = ";";
@@ -143,20 +157,22 @@ pub fn json_kind(value: &Value) -> String {
     }
 }
 
-/// Refuses a page whose records are not JSON objects (`[1, "a", null]`, or a response that is
-/// not an object): written, they would be blank rows of an export that looks complete.
+/// Refuses a page that is not a JSON object (every Google response is one), or whose records
+/// are not an array of JSON objects (`[1, "a", null]`, or one object where the array should
+/// be): written, they would be blank rows, or a guess, in an export that looks complete. The
+/// same refusal on every path: the scan hands such pages to this check.
 pub fn check_records(page: &Value, records: Option<&FieldPath>) -> Result<(), String> {
+    if !page.is_object() {
+        return Err(format!(
+            "the response is {}, not a JSON object",
+            json_kind(page)
+        ));
+    }
     let Some(path) = records else {
-        return match page {
-            Value::Object(_) => Ok(()),
-            other => Err(format!(
-                "the response is {}, not a JSON object",
-                json_kind(other)
-            )),
-        };
+        return Ok(());
     };
     match path.lookup(page) {
-        None | Some(Value::Null | Value::Object(_)) => Ok(()),
+        None | Some(Value::Null) => Ok(()),
         Some(Value::Array(items)) => match items.iter().position(|v| !v.is_object()) {
             None => Ok(()),
             Some(i) => Err(format!(

@@ -3,11 +3,18 @@
 //! records whole when a further fan-out reads them). A plain list of records in a top-level
 //! array is read by the structural scan ([`super::stream`]), cells taken from the text; every
 //! other page is parsed by serde_json. Callers see only pages and rows.
+//!
+//! One truth: serde_json's reading of a page (into a `Value`) is what every path writes. The
+//! scan checks every byte as serde_json does ([`super::strict`]) and hands back what it does not
+//! take on (a page of another shape, a repeated key), and its errors are serde_json's own,
+//! positions in the page; `tests/json_truth.rs` holds it to that on generated pages.
 
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::scan::Record;
 use super::stream::{Selector, Stopped};
+use super::strict::Strict;
 use super::{explode, render_row, Column, Decoder, FieldPath, Row};
 
 /// Reads the pages of one query.
@@ -27,6 +34,11 @@ pub struct Page {
     /// The whole page, or (when the scan reads the records later) the page without them.
     fields: Value,
     count: usize,
+    /// Where the scan reads the records (their array's first byte); `None` when the page was
+    /// parsed whole (or the scan found no records in it).
+    records_at: Option<usize>,
+    /// The page was parsed whole: its rows come from `fields`.
+    parsed: bool,
 }
 
 /// Why a page cannot be read.
@@ -79,8 +91,17 @@ impl PageReader {
     /// Reads `text` far enough to page on, and checks that its records are records.
     pub fn read(&self, text: &str) -> Result<Page, PageError> {
         if let Some(selector) = &self.selector {
-            let (fields, count) = selector.outline(text).map_err(PageError::NotJson)?;
-            return Ok(Page { fields, count });
+            if let Some(outline) = selector.outline(text) {
+                return Ok(Page {
+                    fields: outline.fields,
+                    count: outline.count,
+                    records_at: outline.records_at,
+                    parsed: false,
+                });
+            }
+            // Not a page the scan takes on: serde_json says what is wrong without building
+            // anything, or reads it whole if nothing is.
+            serde_json::from_str::<Strict>(text).map_err(PageError::NotJson)?;
         }
         let page: Value = serde_json::from_str(text).map_err(PageError::NotJson)?;
         self.decoder.check(&page).map_err(PageError::NotRecords)?;
@@ -88,6 +109,8 @@ impl PageReader {
         Ok(Page {
             fields: page,
             count,
+            records_at: None,
+            parsed: true,
         })
     }
 
@@ -110,9 +133,15 @@ impl PageReader {
         mut each: impl FnMut(&Row, Option<Value>) -> Result<bool, E>,
     ) -> Result<(), Stopped<E>> {
         let mut row = Row::default();
-        if let Some(selector) = &self.selector {
-            return selector.rows(text, |found| {
-                selector.render(found, rendered, &mut row);
+        if let (Some(selector), false) = (&self.selector, page.parsed) {
+            let Some(records_at) = page.records_at else {
+                return Ok(()); // no records (`null`, or no records field)
+            };
+            return selector.rows(text, records_at, |record| {
+                match record {
+                    Record::Scanned(found) => selector.render(found, rendered, &mut row),
+                    Record::Parsed(record) => render_row(&record, columns, rendered, &mut row),
+                }
                 each(&row, None)
             });
         }

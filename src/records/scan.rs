@@ -1,101 +1,154 @@
 //! A structural scan of a page's JSON text, for plain list exports: the page's outline (its
-//! fields other than the records, and how many records it has) and the values that the
-//! columns' paths reach in each record, found without parsing the rest. Strings without
-//! escapes are borrowed from the text; the few values a column keeps whole (numbers, arrays,
-//! objects, escaped strings) are parsed by serde_json from their slice, so cells come out
-//! exactly as on the general path.
+//! fields other than the records, how many records it has, and where they are) and the values
+//! that the columns' paths reach in each record, found without building the rest. Strings
+//! without escapes are borrowed from the text; the few values a column keeps whole (numbers,
+//! arrays, objects, escaped strings) are parsed by serde_json from their slice, so cells come
+//! out exactly as on the general path.
 //!
-//! The scan checks the structure (brackets, strings, separators), not every character of the
-//! fields it skips. A page it cannot follow gives `None` (outline) or an error (rows); the
-//! caller then lets serde_json say what is wrong.
+//! Every byte the rows pass goes over is checked as serde_json checks it ([`super::strict`]),
+//! the fields it skips too, with the page's nesting depth: a page it exports is a page
+//! serde_json accepts. The outline checks the page's other fields and only counts the records
+//! (64 bytes at a time); the rows pass checks them. What the scan does not take on (a key
+//! repeated in a record, where serde_json keeps the last) it hands back, for the record to be
+//! parsed whole.
 
 use std::borrow::Cow;
 
-use memchr::memchr2;
 use serde_json::{Map, Value};
 
 use super::compact;
 use super::skip;
+use super::strict::{self, enter, string_end, ws, Invalid};
 use super::tree::{Found, Node, Reached};
 
-/// The page's other fields and its record count, for records in the top-level field `records`.
-pub(super) fn outline(json: &str, records: &str) -> Option<(Value, usize)> {
+/// What the outline found: the page's other fields, its record count, and where its records
+/// array opens (none for `null` or no records field).
+#[derive(Debug, PartialEq)]
+pub(super) struct Outline {
+    pub fields: Value,
+    pub count: usize,
+    pub records_at: Option<usize>,
+}
+
+/// The page's outline, for records in the top-level field `records`; `None` when the page is
+/// not a JSON object whose records field is an array of objects or null, or names its records
+/// twice, or is not valid JSON where the outline reads it: serde_json's reading decides then.
+pub(super) fn outline(json: &str, records: &str) -> Option<Outline> {
     let b = json.as_bytes();
     let mut rest = Map::new();
     let mut count = 0;
+    let mut records_at = None;
+    let mut seen = false;
     let mut fields = Fields::open(b, ws(b, 0))?;
-    while let Some(key) = fields.next_key(json)? {
+    while let Some(key) = fields.next_key(json).ok()? {
         let i = fields.at;
         fields.at = if key == records {
+            if std::mem::replace(&mut seen, true) {
+                return None;
+            }
             match b.get(i)? {
                 b'[' => {
                     let (n, end) = count_elements(b, i)?;
                     count = n;
+                    records_at = Some(i);
                     end
                 }
-                b'n' if b[i..].starts_with(b"null") => i + 4,
+                b'n' => strict::literal_end(b, i, b"null").ok()?,
                 _ => return None,
             }
         } else {
-            let end = value_end(b, i)?;
+            let end = strict::value_end(b, i, 1).ok()?;
             rest.insert(key.into_owned(), serde_json::from_str(&json[i..end]).ok()?);
             end
         };
     }
-    (ws(b, fields.at) == b.len()).then_some((Value::Object(rest), count))
+    (ws(b, fields.at) == b.len()).then_some(Outline {
+        fields: Value::Object(rest),
+        count,
+        records_at,
+    })
 }
 
 /// Why a row scan stopped early.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum RowsError {
-    /// The page is not as expected (the caller asks serde_json for the details).
-    Structure,
-    /// A value a column keeps did not parse.
-    Json(serde_json::Error),
+    /// The page is not valid JSON (serde_json says why: [`strict::page_error`]).
+    Invalid,
 }
 
-impl From<serde_json::Error> for RowsError {
-    fn from(err: serde_json::Error) -> Self {
-        RowsError::Json(err)
+impl From<Invalid> for RowsError {
+    fn from(_: Invalid) -> Self {
+        RowsError::Invalid
     }
 }
 
-/// Calls `row` with the values the columns reach in each record of the top-level array
-/// `records`, until the last record or until `row` returns false.
+/// Why a record's scan handed it back.
+enum Scan {
+    Invalid,
+    /// A key the columns reach is repeated in one object: serde_json keeps the last value,
+    /// which the record parsed whole gives.
+    Repeated,
+}
+
+impl From<Invalid> for Scan {
+    fn from(_: Invalid) -> Self {
+        Scan::Invalid
+    }
+}
+
+/// One record of the rows pass: what the columns reached, or the record parsed whole.
+pub(super) enum Record<'a, 'de> {
+    Scanned(&'a mut Reached<'de>),
+    Parsed(Value),
+}
+
+/// Calls `row` with each record of the records array that opens at `records_at` (from the
+/// outline), until the last record or until `row` returns false; the rest of the array is
+/// checked all the same.
 pub(super) fn rows<'de>(
     json: &'de str,
-    records: &str,
+    records_at: usize,
     root: &Node,
     found: &mut Reached<'de>,
-    row: &mut dyn FnMut(&mut Reached<'de>) -> bool,
+    row: &mut dyn FnMut(Record<'_, 'de>) -> bool,
 ) -> Result<(), RowsError> {
-    use RowsError::Structure;
     let b = json.as_bytes();
-    let mut fields = Fields::open(b, ws(b, 0)).ok_or(Structure)?;
-    while let Some(key) = fields.next_key(json).ok_or(Structure)? {
-        let i = fields.at;
-        if key != records || b.get(i) != Some(&b'[') {
-            fields.at = value_end(b, i).ok_or(Structure)?;
-            continue;
-        }
-        let mut j = ws(b, i + 1);
-        if b.get(j) == Some(&b']') {
+    if b.get(records_at) != Some(&b'[') {
+        return Err(RowsError::Invalid);
+    }
+    // Inside the page's object and its records array.
+    const RECORD_DEPTH: usize = 2;
+    let mut j = ws(b, records_at + 1);
+    if b.get(j) == Some(&b']') {
+        return Ok(());
+    }
+    loop {
+        found.clear();
+        let more = match scan_record(json, j, root, found, RECORD_DEPTH) {
+            Ok(end) => {
+                j = end;
+                row(Record::Scanned(found))
+            }
+            Err(Scan::Invalid) => return Err(RowsError::Invalid),
+            Err(Scan::Repeated) => {
+                let end = strict::value_end(b, j, RECORD_DEPTH)?;
+                let record = serde_json::from_str(&json[j..end]).map_err(|_| Invalid)?;
+                j = end;
+                row(Record::Parsed(record))
+            }
+        };
+        if !more {
+            // The records left out are checked all the same: the page is valid JSON or not.
+            strict::value_end(b, records_at, 1)?;
             return Ok(());
         }
-        loop {
-            found.clear();
-            j = ws(b, scan_record(json, j, root, found)?);
-            if !row(found) {
-                return Ok(());
-            }
-            match b.get(j) {
-                Some(b',') => j = ws(b, j + 1),
-                Some(b']') => return Ok(()),
-                _ => return Err(Structure),
-            }
+        j = ws(b, j);
+        match b.get(j) {
+            Some(b',') => j = ws(b, j + 1),
+            Some(b']') => return Ok(()),
+            _ => return Err(RowsError::Invalid),
         }
     }
-    Ok(())
 }
 
 /// A record, the value at `i`, for the column tree `root`, as [`scan_node`] reads it; each
@@ -106,26 +159,30 @@ fn scan_record<'de>(
     i: usize,
     root: &Node,
     found: &mut Reached<'de>,
-) -> Result<usize, RowsError> {
+    depth: usize,
+) -> Result<usize, Scan> {
     let b = json.as_bytes();
     if !root.ends.is_empty() || b.get(i) != Some(&b'{') {
-        return scan_node(json, i, root, found, Reach::All);
+        return scan_node(json, i, root, found, Reach::All, depth);
     }
-    scan_object(json, i, root, found, true)
+    scan_object(json, i, root, found, true, depth)
 }
 
 /// The object at `i` for the column tree `node`: each field its columns reach is read, the
-/// others skipped. `memo`: look for each key first where the last record had it (for the
-/// record itself, not the objects in it).
+/// others skipped (and checked). `memo`: look for each key first where the last record had it
+/// (for the record itself, not the objects in it).
 fn scan_object<'de>(
     json: &'de str,
     i: usize,
     node: &Node,
     found: &mut Reached<'de>,
     memo: bool,
-) -> Result<usize, RowsError> {
+    depth: usize,
+) -> Result<usize, Scan> {
     let b = json.as_bytes();
-    let mut fields = Fields::open(b, i).ok_or(RowsError::Structure)?;
+    let inside = enter(depth)?;
+    let mut fields = Fields::open(b, i).ok_or(Invalid)?;
+    let object = found.begin_object();
     let mut position = 0;
     loop {
         let hint = memo.then(|| found.order_hint(position)).flatten();
@@ -133,19 +190,22 @@ fn scan_object<'de>(
         let expected = hint.and_then(|at| Some((at, node.keys.get(at)?)));
         let reached = match expected {
             Some((at, (key, child))) if fields.next_key_is(key) => Some((at, child)),
-            _ => match fields.next_key(json).ok_or(RowsError::Structure)? {
+            _ => match fields.next_key(json)? {
                 Some(key) => node.child(&key, hint),
                 None => break,
             },
         };
         fields.at = match reached {
             Some((at, child)) => {
+                if !found.first_visit(child.id, object) {
+                    return Err(Scan::Repeated);
+                }
                 if memo {
                     found.set_order(position, at);
                 }
-                scan_node(json, fields.at, child, found, Reach::All)?
+                scan_node(json, fields.at, child, found, Reach::All, inside)?
             }
-            None => value_end(b, fields.at).ok_or(RowsError::Structure)?,
+            None => strict::value_end(b, fields.at, inside)?,
         };
         position += 1;
     }
@@ -162,36 +222,38 @@ enum Reach {
     Keys,
 }
 
-/// Reads the value at `i` for the column tree `node`, adding what the columns reach to
-/// `found`; returns the index just past the value.
+/// Reads the value at `i` (inside `depth` containers) for the column tree `node`, adding what
+/// the columns reach to `found`; returns the index just past the value.
 fn scan_node<'de>(
     json: &'de str,
     i: usize,
     node: &Node,
     found: &mut Reached<'de>,
     reach: Reach,
-) -> Result<usize, RowsError> {
+    depth: usize,
+) -> Result<usize, Scan> {
     let b = json.as_bytes();
     if reach == Reach::All && !node.ends.is_empty() {
         return if node.is_leaf() {
             // Columns end here and none goes deeper: the value as it is.
-            let (value, end) = leaf(json, i)?;
+            let (value, end) = leaf(json, i, depth)?;
             if let Some(value) = value {
                 found.push_each(&node.ends, value);
             }
             Ok(end)
         } else {
             // A column ends here and others go deeper: the whole value, read by each.
-            let end = value_end(b, i).ok_or(RowsError::Structure)?;
-            let value: Value = serde_json::from_str(&json[i..end])?;
+            let end = strict::value_end(b, i, depth)?;
+            let value: Value = serde_json::from_str(&json[i..end]).map_err(|_| Invalid)?;
             node.take_whole(value, found);
             Ok(end)
         };
     }
     match b.get(i) {
-        Some(b'{') => scan_object(json, i, node, found, false),
+        Some(b'{') => scan_object(json, i, node, found, false, depth),
         // An index picks an element; a key applies to each element.
         Some(b'[') => {
+            let inside = enter(depth)?;
             let mut j = ws(b, i + 1);
             if b.get(j) == Some(&b']') {
                 return Ok(j + 1);
@@ -204,89 +266,94 @@ fn scan_node<'de>(
                 };
                 let mut end = None;
                 if let Some(child) = picked {
-                    end = Some(scan_node(json, j, child, found, Reach::All)?);
+                    end = Some(scan_node(json, j, child, found, Reach::All, inside)?);
                 }
                 if !node.keys.is_empty() {
-                    end = Some(scan_node(json, j, node, found, Reach::Keys)?);
+                    end = Some(scan_node(json, j, node, found, Reach::Keys, inside)?);
                 }
                 let end = match end {
                     Some(end) => end,
-                    None => value_end(b, j).ok_or(RowsError::Structure)?,
+                    None => strict::value_end(b, j, inside)?,
                 };
                 j = ws(b, end);
                 match b.get(j) {
                     Some(b',') => j = ws(b, j + 1),
                     Some(b']') => return Ok(j + 1),
-                    _ => return Err(RowsError::Structure),
+                    _ => return Err(Scan::Invalid),
                 }
                 index += 1;
             }
         }
-        _ => value_end(b, i).ok_or(RowsError::Structure),
+        _ => Ok(strict::value_end(b, i, depth)?),
     }
 }
 
-/// The value at `i` as a [`Found`] (`None` for null), and the index just past it.
-fn leaf(json: &str, i: usize) -> Result<(Option<Found<'_>>, usize), RowsError> {
+/// The value at `i` (inside `depth` containers) as a [`Found`] (`None` for null), and the
+/// index just past it.
+fn leaf(json: &str, i: usize, depth: usize) -> Result<(Option<Found<'_>>, usize), Invalid> {
     let b = json.as_bytes();
-    let literal = |text: &[u8], value: Option<Found<'static>>| {
-        if b[i..].starts_with(text) {
-            Ok((value, i + text.len()))
-        } else {
-            Err(RowsError::Structure)
-        }
-    };
     if b.get(i) == Some(&b'[') {
-        if let Some((items, end)) = plain_strings(json, i) {
+        enter(depth)?;
+        if let Some((items, end)) = plain_strings(json, i)? {
             return Ok((Some(Found::Strs(items)), end));
         }
     }
-    match b.get(i).ok_or(RowsError::Structure)? {
+    match b.get(i).ok_or(Invalid)? {
         b'"' => {
-            let (end, escaped) = string_end(b, i).ok_or(RowsError::Structure)?;
+            let (end, escaped) = string_end(b, i)?;
             let text = if escaped {
-                Cow::Owned(serde_json::from_str::<String>(&json[i..end])?)
+                Cow::Owned(serde_json::from_str::<String>(&json[i..end]).map_err(|_| Invalid)?)
             } else {
                 Cow::Borrowed(&json[i + 1..end - 1])
             };
             Ok((Some(Found::Str(text)), end))
         }
-        b't' => literal(b"true", Some(Found::Value(Value::Bool(true)))),
-        b'f' => literal(b"false", Some(Found::Value(Value::Bool(false)))),
-        b'n' => literal(b"null", None),
+        b't' => Ok((
+            Some(Found::Value(Value::Bool(true))),
+            strict::literal_end(b, i, b"true")?,
+        )),
+        b'f' => Ok((
+            Some(Found::Value(Value::Bool(false))),
+            strict::literal_end(b, i, b"false")?,
+        )),
+        b'n' => Ok((None, strict::literal_end(b, i, b"null")?)),
         _ => {
-            let end = value_end(b, i).ok_or(RowsError::Structure)?;
+            let end = strict::value_end(b, i, depth)?;
             let mut cell = String::new();
             if compact::render(&json[i..end], &mut cell) {
                 let json = &json[i..end];
                 return Ok((Some(Found::Rendered { json, cell }), end));
             }
-            let value: Value = serde_json::from_str(&json[i..end])?;
+            let value: Value = serde_json::from_str(&json[i..end]).map_err(|_| Invalid)?;
             Ok(((!value.is_null()).then_some(Found::Value(value)), end))
         }
     }
 }
 
 /// The array that opens at `i` when it holds only strings without escapes (a list of ids,
-/// of labels), borrowed, and the index just past it; `None` for any other array.
-fn plain_strings(json: &str, i: usize) -> Option<(Vec<&str>, usize)> {
+/// of labels), borrowed, and the index just past it; `None` for any other array (read
+/// another way), [`Invalid`] for a string that is not valid.
+fn plain_strings(json: &str, i: usize) -> Result<Option<(Vec<&str>, usize)>, Invalid> {
     let b = json.as_bytes();
     let mut items = Vec::new();
     let mut j = ws(b, i + 1);
     if b.get(j) == Some(&b']') {
-        return Some((items, j + 1));
+        return Ok(Some((items, j + 1)));
     }
     loop {
+        if b.get(j) != Some(&b'"') {
+            return Ok(None);
+        }
         let (end, escaped) = string_end(b, j)?;
         if escaped {
-            return None;
+            return Ok(None);
         }
         items.push(&json[j + 1..end - 1]);
         j = ws(b, end);
-        match b.get(j)? {
-            b',' => j = ws(b, j + 1),
-            b']' => return Some((items, j + 1)),
-            _ => return None,
+        match b.get(j) {
+            Some(b',') => j = ws(b, j + 1),
+            Some(b']') => return Ok(Some((items, j + 1))),
+            _ => return Ok(None),
         }
     }
 }
@@ -315,7 +382,7 @@ impl<'b> Fields<'b> {
         let plain = b.get(i) == Some(&b'"')
             && b.get(i + 1..end) == Some(key)
             && b.get(end) == Some(&b'"')
-            && !key.iter().any(|&c| c == b'"' || c == b'\\');
+            && !key.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20);
         let colon = ws(b, end + 1);
         if !plain || b.get(colon) != Some(&b':') {
             return false;
@@ -334,106 +401,37 @@ impl<'b> Fields<'b> {
         })
     }
 
-    /// The next key (`None` at the closing brace, `at` then just past it), or `None` outside
-    /// when the text is not an object's.
-    fn next_key<'de>(&mut self, json: &'de str) -> Option<Option<Cow<'de, str>>> {
+    /// The next key (`None` at the closing brace, `at` then just past it), checked.
+    fn next_key<'de>(&mut self, json: &'de str) -> Result<Option<Cow<'de, str>>, Invalid> {
         let b = self.b;
         let mut i = ws(b, self.at);
-        match (b.get(i)?, self.first) {
+        match (b.get(i).ok_or(Invalid)?, self.first) {
             (b'}', _) => {
                 self.at = i + 1;
-                return Some(None);
+                return Ok(None);
             }
             (b',', false) => i = ws(b, i + 1),
             (b'"', true) => {}
-            _ => return None,
+            _ => return Err(Invalid),
         }
         self.first = false;
         let (end, escaped) = string_end(b, i)?;
         let key = if escaped {
-            Cow::Owned(serde_json::from_str::<String>(&json[i..end]).ok()?)
+            Cow::Owned(serde_json::from_str::<String>(&json[i..end]).map_err(|_| Invalid)?)
         } else {
             Cow::Borrowed(&json[i + 1..end - 1])
         };
         let colon = ws(b, end);
-        (b.get(colon) == Some(&b':')).then_some(())?;
+        if b.get(colon) != Some(&b':') {
+            return Err(Invalid);
+        }
         self.at = ws(b, colon + 1);
-        Some(Some(key))
-    }
-}
-
-fn ws(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    i
-}
-
-/// The index just past the string that opens at `i`, and whether it has escapes.
-fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
-    if b.get(i) != Some(&b'"') {
-        return None;
-    }
-    let mut j = i + 1;
-    let mut escaped = false;
-    loop {
-        j = quote_or_backslash(b, j)?;
-        if b[j] == b'"' {
-            return Some((j + 1, escaped));
-        }
-        escaped = true;
-        j += 2; // the backslash and the character after it
-    }
-}
-
-/// The index of the first `"` or `\\` at or after `from`, sixteen bytes at a time (most
-/// strings end within the first or second step).
-#[cfg(target_arch = "x86_64")]
-fn quote_or_backslash(b: &[u8], from: usize) -> Option<usize> {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-    let mut j = from;
-    while let Some(chunk) = b.get(j..j + 16) {
-        // SAFETY: SSE2 is part of every x86_64 CPU; the load reads the 16 bytes of `chunk`
-        // and needs no alignment.
-        let found = unsafe {
-            let v = _mm_loadu_si128(chunk.as_ptr().cast());
-            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            _mm_movemask_epi8(_mm_or_si128(quote, backslash))
-        };
-        if found != 0 {
-            return Some(j + found.trailing_zeros() as usize);
-        }
-        j += 16;
-    }
-    Some(j + memchr2(b'"', b'\\', b.get(j..)?)?)
-}
-
-/// The index of the first `"` or `\\` at or after `from`.
-#[cfg(not(target_arch = "x86_64"))]
-fn quote_or_backslash(b: &[u8], from: usize) -> Option<usize> {
-    Some(from + memchr2(b'"', b'\\', b.get(from..)?)?)
-}
-
-/// The index just past the value that starts at `i`.
-fn value_end(b: &[u8], i: usize) -> Option<usize> {
-    match b.get(i)? {
-        b'"' => string_end(b, i).map(|(end, _)| end),
-        b'{' | b'[' => skip::container(b, i).map(|skipped| skipped.end),
-        _ => {
-            let len = b[i..]
-                .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-                .unwrap_or(b.len() - i);
-            (len > 0).then_some(i + len)
-        }
+        Ok(Some(key))
     }
 }
 
 /// The number of elements of the array that opens at `i`, all of them objects (records), and
-/// the index just past it.
+/// the index just past it. Only counted: the rows pass checks them.
 fn count_elements(b: &[u8], i: usize) -> Option<(usize, usize)> {
     let j = ws(b, i + 1);
     if b.get(j)? == &b']' {
@@ -454,15 +452,24 @@ mod tests {
     fn counts_the_records_and_keeps_the_rest() {
         let page = r#" { "kind" : "x", "files" : [ {"a": "]}\"\\", "b": [1, {"c": null}]}, {"s":3}, { }, {"x": []} , {} ],
             "next\u0050ageToken": "t\"1", "n": -1.5e3, "ok": true, "z": null } "#;
-        let (rest, count) = outline(page, "files").unwrap();
+        let outline_of = |page| outline(page, "files").map(|o| (o.fields, o.count));
+        let (rest, count) = outline_of(page).unwrap();
         assert_eq!(count, 5);
+        let n: Value = serde_json::from_str("-1.5e3").unwrap();
         assert_eq!(
             rest,
-            json!({"kind": "x", "nextPageToken": "t\"1", "n": -1.5e3, "ok": true, "z": null})
+            json!({"kind": "x", "nextPageToken": "t\"1", "n": n, "ok": true, "z": null})
         );
-        assert_eq!(outline(r#"{"files": []}"#, "files").unwrap().1, 0);
-        assert_eq!(outline(r#"{"files": null}"#, "files").unwrap().1, 0);
-        assert_eq!(outline("{}", "files").unwrap(), (json!({}), 0));
+        assert_eq!(
+            rest["n"].to_string(),
+            "-1.5e+3",
+            "serde_json's text of the number"
+        );
+        assert_eq!(outline_of(r#"{"files": []}"#).unwrap().1, 0);
+        assert_eq!(outline_of(r#"{"files": null}"#).unwrap().1, 0);
+        assert_eq!(outline_of("{}").unwrap(), (json!({}), 0));
+        let at = page.find('[').unwrap();
+        assert_eq!(outline(page, "files").unwrap().records_at, Some(at));
     }
 
     #[test]
@@ -494,12 +501,12 @@ mod tests {
             }
             assert_eq!(
                 string_end(&text, start),
-                Some((end, escaped)),
+                Ok((end, escaped)),
                 "{}",
                 String::from_utf8_lossy(&text)
             );
         }
-        assert_eq!(string_end(br#""unterminated \""#, 0), None);
+        assert_eq!(string_end(br#""unterminated \""#, 0), Err(Invalid));
     }
 
     #[test]
@@ -517,6 +524,10 @@ mod tests {
             r#"{"files": ["unterminated]}"#,
             r#"{, "files": []}"#,
             r#"{"files" []}"#,
+            r#"{"files": [], "files": []}"#,
+            r#"{"x": [1,,2], "files": []}"#,
+            "{\"x\": \"raw\u{1}\", \"files\": []}",
+            r#"{"x": "\ud800", "files": []}"#,
         ] {
             assert_eq!(outline(bad, "files"), None, "{bad}");
         }

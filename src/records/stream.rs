@@ -6,12 +6,11 @@
 //! Used when the records are one top-level array (`files`), nothing is exploded and no
 //! fan-out reads the records.
 
-use std::fmt;
+use serde_json::Value;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
-
-use super::scan::{self, RowsError};
+use super::compact;
+use super::scan::{self, Outline, Record, RowsError};
+use super::strict;
 use super::tree::{Found, Node, Reached};
 use super::{render_value, Column, ColumnSource, FieldPath, Row, Segment, LIST_SEPARATOR};
 
@@ -21,6 +20,8 @@ pub(super) struct Selector {
     records: String,
     root: Node,
     columns: usize,
+    /// The nodes of `root`'s tree.
+    nodes: usize,
     /// The template columns (their cells are the same in every row), in column order.
     templates: Vec<usize>,
 }
@@ -48,6 +49,7 @@ impl Selector {
                 root.insert(i, path.segments());
             }
         }
+        let nodes = root.number(0);
         let templates = columns
             .iter()
             .enumerate()
@@ -58,58 +60,40 @@ impl Selector {
             records: records.clone(),
             root,
             columns: columns.len(),
+            nodes,
             templates,
         })
     }
 
-    /// The page without its records, and how many records it has (for the cursor).
-    pub(super) fn outline(&self, json: &str) -> Result<(Value, usize), serde_json::Error> {
-        match scan::outline(json, &self.records) {
-            Some(outline) => Ok(outline),
-            // The scan gave up: serde_json reads the page and says what is wrong with it.
-            None => self.parsed_outline(json),
-        }
+    /// The page without its records, how many records it has (for the cursor) and where they
+    /// are; `None` when the scan does not take this page on (serde_json reads it then).
+    pub(super) fn outline(&self, json: &str) -> Option<Outline> {
+        scan::outline(json, &self.records)
     }
 
-    /// The outline by serde_json, which checks every character.
-    fn parsed_outline(&self, json: &str) -> Result<(Value, usize), serde_json::Error> {
-        let mut count = 0;
-        let mut de = serde_json::Deserializer::from_str(json);
-        let page = PageSeed {
-            records: &self.records,
-            count: &mut count,
-        }
-        .deserialize(&mut de)?;
-        de.end()?;
-        Ok((page, count))
-    }
-
-    /// Calls `row` with the cells found in each record, in order: per column, the non-null
-    /// values its path reached. `row` returns false to skip the rest.
+    /// Calls `row` with each record of the array at `records_at` (from the outline), in
+    /// order: what the columns reached, or the record parsed whole. `row` returns false to
+    /// skip the rest.
     pub(super) fn rows<'de, E>(
         &self,
         json: &'de str,
-        mut row: impl FnMut(&mut Reached<'de>) -> Result<bool, E>,
+        records_at: usize,
+        mut row: impl FnMut(Record<'_, 'de>) -> Result<bool, E>,
     ) -> Result<(), Stopped<E>> {
-        let mut found = Reached::new(self.columns);
+        let mut found = Reached::new(self.columns, self.nodes);
         let mut failure = None;
-        let mut on_record = |found: &mut Reached<'de>| match row(found) {
+        let mut on_record = |record: Record<'_, 'de>| match row(record) {
             Ok(more) => more,
             Err(err) => {
                 failure = Some(err);
                 false
             }
         };
-        let result = scan::rows(json, &self.records, &self.root, &mut found, &mut on_record);
+        let result = scan::rows(json, records_at, &self.root, &mut found, &mut on_record);
         match (failure, result) {
             (Some(err), _) => Err(Stopped::Row(err)),
             (None, Ok(())) => Ok(()),
-            (None, Err(RowsError::Json(err))) => Err(Stopped::Json(err)),
-            (None, Err(RowsError::Structure)) => Err(Stopped::Json(
-                self.parsed_outline(json).err().unwrap_or_else(|| {
-                    serde::de::Error::custom("the records are not an array of JSON values")
-                }),
-            )),
+            (None, Err(RowsError::Invalid)) => Err(Stopped::Json(strict::page_error(json))),
         }
     }
 }
@@ -119,95 +103,6 @@ impl Selector {
 pub enum Stopped<E> {
     Json(serde_json::Error),
     Row(E),
-}
-
-/// The page read by serde_json: the records array counted, the other fields kept.
-struct PageSeed<'a> {
-    records: &'a str,
-    count: &'a mut usize,
-}
-
-impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for PageSeed<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut rest = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if key == self.records {
-                *self.count = map.next_value_seed(CountSeed)?;
-            } else {
-                rest.insert(key, map.next_value()?);
-            }
-        }
-        Ok(Value::Object(rest))
-    }
-}
-
-/// The number of elements of the records array (none for null).
-struct CountSeed;
-
-impl<'de> DeserializeSeed<'de> for CountSeed {
-    type Value = usize;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CountSeed {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of records")
-    }
-
-    fn visit_unit<E>(self) -> Result<usize, E> {
-        Ok(0)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        let mut count = 0;
-        while seq.next_element::<AnObject>()?.is_some() {
-            count += 1;
-        }
-        Ok(count)
-    }
-}
-
-/// One record, skipped: it must be a JSON object (`[1, "a"]` would be blank rows).
-struct AnObject;
-
-impl<'de> serde::Deserialize<'de> for AnObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(AnObjectVisitor)
-    }
-}
-
-struct AnObjectVisitor;
-
-impl<'de> Visitor<'de> for AnObjectVisitor {
-    type Value = AnObject;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a record (a JSON object)")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnObject, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(AnObject)
-    }
 }
 
 impl Selector {
@@ -251,17 +146,15 @@ fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
             )
         }) =>
         {
-            let all: Vec<Value> = many
-                .iter()
-                .map(|f| match f {
-                    Found::Str(text) => Value::String(text.to_string()),
-                    Found::Strs(items) => items.iter().map(|s| Value::from(*s)).collect(),
-                    // Checked as JSON when it was rendered.
-                    Found::Rendered { json, .. } => serde_json::from_str(json).unwrap_or_default(),
-                    Found::Value(value) => value.clone(),
-                })
-                .collect();
-            out.push_str(&Value::Array(all).to_string());
+            // As `Value::Array(values).to_string()` writes it, each value's JSON text.
+            out.push('[');
+            for (i, found) in many.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_text(found, out);
+            }
+            out.push(']');
         }
         many => {
             for (i, found) in many.iter().enumerate() {
@@ -278,6 +171,36 @@ fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
         }
     }
     true
+}
+
+/// The compact JSON of one value found, as serde_json writes it.
+fn json_text(found: &Found<'_>, out: &mut String) {
+    match found {
+        Found::Str(text) => out.push_str(&Value::from(text.as_ref()).to_string()),
+        Found::Strs(items) => {
+            // Strings without escapes or control characters: serde_json writes them as they are.
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push('"');
+                out.push_str(item);
+                out.push('"');
+            }
+            out.push(']');
+        }
+        Found::Rendered { json, .. } => {
+            if !compact::write_json(json, out) {
+                // Checked JSON, so serde_json reads it; its text as sent if ever it did not.
+                match serde_json::from_str::<Value>(json) {
+                    Ok(value) => out.push_str(&value.to_string()),
+                    Err(_) => out.push_str(json),
+                }
+            }
+        }
+        Found::Value(value) => out.push_str(&value.to_string()),
+    }
 }
 
 /// Strings joined with [`LIST_SEPARATOR`], as an array of scalars is written.
@@ -305,19 +228,25 @@ mod tests {
         let selector = Selector::new(&path, columns).unwrap();
         let mut row = Row::default();
         let mut fast = Vec::new();
-        selector
-            .rows::<()>(text, |found| {
-                selector.render(found, &[], &mut row);
-                fast.push(row.clone());
-                Ok(true)
-            })
-            .unwrap();
+        let outline = selector.outline(text).unwrap();
+        if let Some(at) = outline.records_at {
+            selector
+                .rows::<()>(text, at, |record| {
+                    match record {
+                        Record::Scanned(found) => selector.render(found, &[], &mut row),
+                        Record::Parsed(record) => render_row(&record, columns, &[], &mut row),
+                    }
+                    fast.push(row.clone());
+                    Ok(true)
+                })
+                .unwrap();
+        }
         let mut slow = Vec::new();
         for record in take_records(serde_json::from_str(text).unwrap(), Some(&path)) {
             render_row(&record, columns, &[], &mut row);
             slow.push(row.clone());
         }
-        (fast, slow, selector.outline(text).unwrap())
+        (fast, slow, (outline.fields, outline.count))
     }
 
     /// The fast path makes exactly the cells of the general one.
@@ -489,12 +418,14 @@ mod tests {
         let selector = Selector::new(&FieldPath::parse("files").unwrap(), &columns).unwrap();
         let page = r#"{"files": [{"id": "a"}, {"id": "b"}, {"id": "c"}], "nextPageToken": "t"}"#;
         let records_end = page.find(']').unwrap();
+        let records_at = page.find('[').unwrap();
         for cut in 1..page.len() {
             let text = &page[..cut];
-            assert!(selector.outline(text).is_err(), "{text}");
-            if cut <= records_end {
+            assert!(selector.outline(text).is_none(), "{text}");
+            if (records_at..=records_end).contains(&cut) {
                 // (The page's tail is checked by the outline, which every page goes through.)
-                assert!(selector.rows::<()>(text, |_| Ok(true)).is_err(), "{text}");
+                let rows = selector.rows::<()>(text, records_at, |_| Ok(true));
+                assert!(matches!(rows, Err(Stopped::Json(_))), "{text}");
             }
         }
     }

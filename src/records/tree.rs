@@ -11,6 +11,8 @@ use super::Segment;
 /// The column paths as a tree of keys and indexes.
 #[derive(Debug, Default)]
 pub(super) struct Node {
+    /// This node's number in its tree ([`Node::number`]), for [`Reached::first_visit`].
+    pub(super) id: usize,
     /// Columns whose path ends here.
     pub(super) ends: Vec<usize>,
     /// Where the paths go on by a key (`owners` → `emailAddress`).
@@ -39,6 +41,17 @@ impl Node {
                 child.insert(column, rest);
             }
         }
+    }
+
+    /// Numbers this node and those below it from `next` on; returns the next free number.
+    pub(super) fn number(&mut self, mut next: usize) -> usize {
+        self.id = next;
+        next += 1;
+        let children = self.keys.iter_mut().map(|(_, child)| child);
+        for child in children.chain(self.indexes.iter_mut().map(|(_, child)| child)) {
+            next = child.number(next);
+        }
+        next
     }
 
     /// True when no path goes on from here.
@@ -110,16 +123,38 @@ pub(super) struct Reached<'de> {
     /// For each field position of a record, the root key found there in the last record
     /// (`usize::MAX`: none): records of one API list their fields in one order.
     order: Vec<usize>,
+    /// For each node of the tree, the object in which a key last reached it (objects are
+    /// numbered as the scan enters them), to see a key repeated in one object.
+    seen: Vec<u64>,
+    objects: u64,
 }
 
 impl<'de> Reached<'de> {
-    /// Room for `columns` columns, none reached.
-    pub(super) fn new(columns: usize) -> Self {
+    /// Room for `columns` columns and a tree of `nodes` nodes, none reached.
+    pub(super) fn new(columns: usize, nodes: usize) -> Self {
         Reached {
             values: (0..columns).map(|_| Vec::new()).collect(),
             touched: Vec::new(),
             order: Vec::new(),
+            seen: vec![0; nodes],
+            objects: 0,
         }
+    }
+
+    /// The number of the object the scan enters.
+    pub(super) fn begin_object(&mut self) -> u64 {
+        self.objects += 1;
+        self.objects
+    }
+
+    /// False when a key of `object` already reached the node `id` (a repeated key).
+    pub(super) fn first_visit(&mut self, id: usize, object: u64) -> bool {
+        let seen = &mut self.seen[id];
+        if *seen == object {
+            return false;
+        }
+        *seen = object;
+        true
     }
 
     /// Forgets the last record's values.

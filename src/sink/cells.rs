@@ -85,11 +85,7 @@ pub fn typed(text: &str, kind: ColumnType) -> Cell<'_> {
                 false => None,
             }
         }
-        ColumnType::Number => text
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
-            .map(Cell::Number),
+        ColumnType::Number => exact_double(text).map(Cell::Number),
         ColumnType::Boolean => match text {
             "true" => Some(Cell::Boolean(true)),
             "false" => Some(Cell::Boolean(false)),
@@ -105,9 +101,71 @@ pub fn typed(text: &str, kind: ColumnType) -> Cell<'_> {
     cell.unwrap_or(Cell::Text(text))
 }
 
+/// `text`, a JSON number, as the double that holds it exactly: one whose shortest decimal form
+/// has the same digits and scale (`0.1`, `1.50`, `2e3`, `0.30000000000000004`). A number with
+/// more digits than a double keeps (`123456789012345678901234567890`, `1.00000000000000001`),
+/// or past its range, has none: it stays text, as Google sent it.
+fn exact_double(text: &str) -> Option<f64> {
+    let n = text.parse::<f64>().ok().filter(|n| n.is_finite())?;
+    (decimal(text)? == decimal(&format!("{n:e}"))?).then_some(n)
+}
+
+/// A decimal number's significant digits and the power of ten of its last digit, leading and
+/// trailing zeros dropped (`-1.50e2` → `("15", 1)`, negative); `None` when it is not one.
+fn decimal(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty()
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let digits = format!("{whole}{fraction}");
+    let significant = digits.trim_start_matches('0');
+    let trimmed = significant.trim_end_matches('0');
+    if trimmed.is_empty() {
+        return Some((false, String::new(), 0)); // zero, whatever its sign
+    }
+    let scale = exponent - fraction.len() as i64 + (significant.len() - trimmed.len()) as i64;
+    Some((negative, trimmed.to_owned(), scale))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_a_double_cannot_hold_stay_text() {
+        for (text, number) in [
+            ("1.5", Some(1.5)),
+            ("1.50", Some(1.5)),
+            ("2e3", Some(2000.0)),
+            ("-0", Some(0.0)),
+            ("0.1", Some(0.1)),
+            ("0.30000000000000004", Some(0.30000000000000004)),
+            ("1.5e+300", Some(1.5e300)),
+            ("123456789012345678901234567890", None),
+            ("1.00000000000000001", None),
+            ("9007199254740993", None),
+            ("1e400", None),
+        ] {
+            let cell = typed(text, ColumnType::Number);
+            match number {
+                Some(n) => assert_eq!(cell, Cell::Number(n), "{text}"),
+                None => assert_eq!(cell, Cell::Text(text), "{text}"),
+            }
+        }
+    }
 
     #[test]
     fn ids_longer_than_15_digits_stay_text() {

@@ -11,6 +11,7 @@ mod examples;
 mod fields;
 mod formats;
 mod inputs;
+mod json_truth;
 mod network;
 mod reports;
 mod resume;

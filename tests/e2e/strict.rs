@@ -127,11 +127,12 @@ fn a_page_token_that_is_not_a_string_fails() {
 
 #[test]
 fn records_that_are_not_objects_fail() {
+    // The same words as the general path's (below): the scan hands such a page to its check.
     let (wd, stderr) = fails_keeping_the_file(BadPage::NotObjects, usize::MAX);
     let url = page_2_url(&wd);
     assert!(
         stderr.starts_with(&format!(
-            "error: files: the response of {url} is not a page of JSON records: invalid type: integer `1`, expected a record (a JSON object)"
+            "error: files: the response of {url} is not a page of records: record 1 of `files` is the number 1, not a JSON object"
         )),
         "{stderr}"
     );

@@ -76,6 +76,9 @@ pub struct Config {
     /// Serve Drive file lists from a string builder (for benchmarks: the server must not be
     /// the bottleneck).
     pub fast_drive: bool,
+    /// Drive file lists are answered with this text, whatever is asked (a hostile server:
+    /// invalid JSON, odd numbers, repeated keys); gzipped when gzip is accepted.
+    pub drive_raw_page: Option<String>,
     /// The first attempt of every Nth distinct API request gets this fault instead of its
     /// answer (so a retry succeeds); with N = 1, every attempt of every request.
     pub faults: Option<(usize, Fault)>,
@@ -106,6 +109,7 @@ impl Default for Config {
             drive_error: None,
             latency: std::time::Duration::ZERO,
             fast_drive: false,
+            drive_raw_page: None,
             faults: None,
             oauth: OAuthConfig::default(),
             reports: ReportConfig::default(),
@@ -617,6 +621,12 @@ async fn handle(
                 return Ok(Response::builder()
                     .header("content-type", "application/json; charset=UTF-8")
                     .body(Full::new(Bytes::from(body)))
+                    .unwrap());
+            }
+            if let (Some(page), "/drive/v3/files") = (&config.drive_raw_page, seen.path()) {
+                return Ok(Response::builder()
+                    .header("content-type", "application/json; charset=UTF-8")
+                    .body(Full::new(Bytes::from(page.clone())))
                     .unwrap());
             }
             let faulty = |every: usize| every == 1 || (number % every == 0 && attempt == 1);
