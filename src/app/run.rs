@@ -223,7 +223,8 @@ async fn run_window(
     let files = plans.iter().filter_map(|plan| plan.output.as_ref());
     for output in files.filter(|o| !crate::sink::is_stdout(o)) {
         let target = args.out_dir.join(output);
-        for stale in crate::sink::remove_stale_temp_files(&target, &checkpointed) {
+        let minute = std::time::Duration::from_secs(60);
+        for stale in crate::sink::remove_stale_temp_files(&target, &checkpointed, minute) {
             tracing::info!(
                 "removed {}, left by an earlier run that was killed",
                 stale.display()
@@ -283,12 +284,24 @@ async fn run_window(
         csv: args.csv.clone(),
         sheets,
     };
+    let targets: Vec<_> = plans
+        .iter()
+        .filter_map(|plan| plan.output.as_ref())
+        .filter(|o| !crate::sink::is_stdout(o))
+        .map(|o| args.out_dir.join(o))
+        .collect();
     let jobs = plans
         .into_iter()
         .zip(authorizers)
         .map(|(plan, auth)| Job { plan, auth })
         .collect();
     let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
+    // A temporary file stays only if a checkpoint names it (one that could not be written, on
+    // a full disk, would otherwise keep the disk full).
+    let named = checkpoints.temp_files();
+    for target in &targets {
+        crate::sink::remove_stale_temp_files(target, &named, std::time::Duration::ZERO);
+    }
     // An incremental query that succeeded moves its cursor; one that did not leaves it.
     for report in &reports {
         if let (Status::Ok(_), Some(newest)) = (&report.status, &report.cursor) {

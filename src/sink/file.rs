@@ -330,10 +330,15 @@ impl Write for Stream {
 }
 
 /// Removes the temporary files of `target` that a killed run left (`.NAME.XXXXXX.tmp`
-/// beside it, this module's pattern): those no live export holds locked and older than a
-/// minute (a file just made is locked a moment later), other than those in `keep` (named by
+/// beside it, this module's pattern): those no live export holds locked and older than
+/// `older_than` (at the start of a run a minute: a file just made is locked a moment later;
+/// at its end, when its own exports are done, any age), other than those in `keep` (named by
 /// checkpoints). Returns the paths removed.
-pub fn remove_stale_temp_files(target: &Path, keep: &[PathBuf]) -> Vec<PathBuf> {
+pub fn remove_stale_temp_files(
+    target: &Path,
+    keep: &[PathBuf],
+    older_than: std::time::Duration,
+) -> Vec<PathBuf> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let Some(target_name) = target.file_name().and_then(|n| n.to_str()) else {
         return Vec::new();
@@ -341,14 +346,14 @@ pub fn remove_stale_temp_files(target: &Path, keep: &[PathBuf]) -> Vec<PathBuf> 
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    let before = std::time::SystemTime::now() - older_than;
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let old_file = entry
             .metadata()
-            .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t < minute_ago));
+            .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t <= before));
         if !is_temp_name(name, target_name) || !old_file {
             continue;
         }

@@ -628,3 +628,32 @@ fn an_appending_backfill_never_takes_up_another_windows_checkpoint() {
         run.stderr
     );
 }
+
+#[test]
+fn a_checkpoint_that_cannot_be_written_leaves_no_temporary_file() {
+    // As on a full disk: the checkpoints' folder cannot be made (a file is in its place).
+    let wd = workdir(
+        Config {
+            drive_quota_page: Some(4),
+            ..Config::default()
+        },
+        "files.csv",
+    );
+    wd.write("output/old.txt", "");
+    wd.write("output/.gscrape/checkpoints", "not a folder");
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot write its checkpoint"),
+        "{}",
+        run.stderr
+    );
+    // Nothing names the rows written before the wall: they are not kept.
+    let hidden: Vec<String> = wd
+        .list("output")
+        .into_iter()
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert_eq!(hidden, Vec::<String>::new());
+    assert!(!run.stderr.contains("--resume"), "{}", run.stderr);
+}
