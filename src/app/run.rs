@@ -223,8 +223,9 @@ async fn run_window(
     let files = plans.iter().filter_map(|plan| plan.output.as_ref());
     for output in files.filter(|o| !crate::sink::is_stdout(o)) {
         let target = args.out_dir.join(output);
-        let minute = std::time::Duration::from_secs(60);
-        for stale in crate::sink::remove_stale_temp_files(&target, &checkpointed, minute) {
+        let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        let left = |changed| changed < minute_ago;
+        for stale in crate::sink::remove_stale_temp_files(&target, &checkpointed, left) {
             tracing::info!(
                 "removed {}, left by an earlier run that was killed",
                 stale.display()
@@ -295,12 +296,17 @@ async fn run_window(
         .zip(authorizers)
         .map(|(plan, auth)| Job { plan, auth })
         .collect();
+    let before: Vec<_> = targets
+        .iter()
+        .flat_map(|t| crate::sink::temp_files_of(t))
+        .collect();
     let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
-    // A temporary file stays only if a checkpoint names it (one that could not be written, on
-    // a full disk, would otherwise keep the disk full).
-    let named = checkpoints.temp_files();
+    // A temporary file this run made stays only if a checkpoint names it (one whose checkpoint
+    // could not be written, on a full disk, would otherwise keep the disk full).
+    let mut keep = checkpoints.temp_files();
+    keep.extend(before);
     for target in &targets {
-        crate::sink::remove_stale_temp_files(target, &named, std::time::Duration::ZERO);
+        crate::sink::remove_stale_temp_files(target, &keep, |_| true);
     }
     // An incremental query that succeeded moves its cursor; one that did not leaves it.
     for report in &reports {

@@ -335,7 +335,10 @@ fn render_value(value: &Value, out: &mut String) {
             let _ = write!(out, "{n}");
         }
         Value::Array(items) => join_scalars_or_json(items.iter(), out),
-        Value::Object(_) => out.push_str(&value.to_string()),
+        Value::Object(_) => match serde_json::to_string(value) {
+            Ok(text) => out.push_str(&text),
+            Err(_) => out.push_str(&value.to_string()), // (never: a `Value` serializes)
+        },
     }
 }
 
@@ -346,7 +349,11 @@ fn join_scalars_or_json<'a>(items: impl Iterator<Item = &'a Value> + Clone, out:
         .any(|v| matches!(v, Value::Object(_) | Value::Array(_)))
     {
         let all: Vec<&Value> = items.collect();
-        out.push_str(&serde_json::to_string(&all).unwrap_or_default());
+        match serde_json::to_string(&all) {
+            Ok(text) => out.push_str(&text),
+            // (A `Value` always serializes; its `Display` writes the same text, slower.)
+            Err(_) => out.push_str(&Value::Array(all.into_iter().cloned().collect()).to_string()),
+        }
         return;
     }
     for (i, item) in items.enumerate() {

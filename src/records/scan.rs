@@ -182,14 +182,19 @@ fn scan_object<'de>(
     let b = json.as_bytes();
     let inside = enter(depth)?;
     let mut fields = Fields::open(b, i).ok_or(Invalid)?;
-    let object = found.begin_object();
+    // The keys of this object that reached a child: its first 64 children by bit, the others
+    // in `found` under this object's number (taken only when needed).
+    let mut reached_low = 0u64;
+    let mut object = None;
     let mut position = 0;
     loop {
         let hint = memo.then(|| found.order_hint(position)).flatten();
         // The key the last record had here, matched in place; any other is read and looked up.
         let expected = hint.and_then(|at| Some((at, node.keys.get(at)?)));
         let reached = match expected {
-            Some((at, (key, child))) if fields.next_key_is(key) => Some((at, child)),
+            Some((at, (key, child))) if child.plain_key && fields.next_key_is(key) => {
+                Some((at, child))
+            }
             _ => match fields.next_key(json)? {
                 Some(key) => node.child(&key, hint),
                 None => break,
@@ -197,7 +202,18 @@ fn scan_object<'de>(
         };
         fields.at = match reached {
             Some((at, child)) => {
-                if !found.first_visit(child.id, object) {
+                let repeated = match 1u64.checked_shl(at as u32) {
+                    Some(bit) => {
+                        let before = reached_low;
+                        reached_low |= bit;
+                        before & bit != 0
+                    }
+                    None => {
+                        let object = *object.get_or_insert_with(|| found.begin_object());
+                        !found.first_visit(child.id, object)
+                    }
+                };
+                if repeated {
                     return Err(Scan::Repeated);
                 }
                 if memo {
@@ -367,8 +383,9 @@ struct Fields<'b> {
 }
 
 impl<'b> Fields<'b> {
-    /// True, with `at` past the colon, when the next key is `expected` written plainly (no
-    /// escapes); false, nothing read, otherwise (the caller reads the key with `next_key`).
+    /// True, with `at` past the colon, when the next key is `expected` written plainly (the
+    /// caller checks that `expected` has no `"`, `\\` or control character); false, nothing
+    /// read, otherwise (the caller reads the key with `next_key`).
     fn next_key_is(&mut self, expected: &str) -> bool {
         let b = self.b;
         let key = expected.as_bytes();
@@ -379,10 +396,8 @@ impl<'b> Fields<'b> {
             _ => return false,
         }
         let end = i + 1 + key.len();
-        let plain = b.get(i) == Some(&b'"')
-            && b.get(i + 1..end) == Some(key)
-            && b.get(end) == Some(&b'"')
-            && !key.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        let plain =
+            b.get(i) == Some(&b'"') && b.get(i + 1..end) == Some(key) && b.get(end) == Some(&b'"');
         let colon = ws(b, end + 1);
         if !plain || b.get(colon) != Some(&b':') {
             return false;

@@ -176,7 +176,7 @@ fn render_found(found: &[Found<'_>], out: &mut String) -> bool {
 /// The compact JSON of one value found, as serde_json writes it.
 fn json_text(found: &Found<'_>, out: &mut String) {
     match found {
-        Found::Str(text) => out.push_str(&Value::from(text.as_ref()).to_string()),
+        Found::Str(text) => push_json(&Value::from(text.as_ref()), out),
         Found::Strs(items) => {
             // Strings without escapes or control characters: serde_json writes them as they are.
             out.push('[');
@@ -194,12 +194,21 @@ fn json_text(found: &Found<'_>, out: &mut String) {
             if !compact::write_json(json, out) {
                 // Checked JSON, so serde_json reads it; its text as sent if ever it did not.
                 match serde_json::from_str::<Value>(json) {
-                    Ok(value) => out.push_str(&value.to_string()),
+                    Ok(value) => push_json(&value, out),
                     Err(_) => out.push_str(json),
                 }
             }
         }
-        Found::Value(value) => out.push_str(&value.to_string()),
+        Found::Value(value) => push_json(value, out),
+    }
+}
+
+/// `value` as compact JSON, by serde_json's writer (its `Display` goes through a formatter,
+/// several times slower).
+fn push_json(value: &Value, out: &mut String) {
+    match serde_json::to_string(value) {
+        Ok(text) => out.push_str(&text),
+        Err(_) => out.push_str(&value.to_string()),
     }
 }
 

@@ -30,6 +30,7 @@ pub(super) fn enter(depth: usize) -> Result<usize, Invalid> {
 }
 
 /// Skips JSON whitespace (space, tab, line feed, carriage return: nothing else).
+#[inline]
 pub(super) fn ws(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
@@ -39,6 +40,7 @@ pub(super) fn ws(b: &[u8], mut i: usize) -> usize {
 
 /// The index just past the string that opens at `i` (`b[i]` must be `"`), and whether it has
 /// escapes; [`Invalid`] for a raw control character, a bad escape, a lone surrogate or no end.
+#[inline]
 pub(super) fn string_end(b: &[u8], i: usize) -> Result<(usize, bool), Invalid> {
     if b.get(i) != Some(&b'"') {
         return Err(Invalid);
@@ -94,6 +96,7 @@ fn hex4(b: &[u8], at: usize) -> Result<u16, Invalid> {
 /// The index of the first `"`, `\\` or control character (below 0x20) at or after `from`,
 /// sixteen bytes at a time (most strings end within the first or second step).
 #[cfg(target_arch = "x86_64")]
+#[inline]
 fn special(b: &[u8], from: usize) -> Option<usize> {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,

@@ -13,6 +13,9 @@ use super::Segment;
 pub(super) struct Node {
     /// This node's number in its tree ([`Node::number`]), for [`Reached::first_visit`].
     pub(super) id: usize,
+    /// Reached by a key that a page writes without escapes (no `"`, `\\` or control
+    /// character in it): the scan may match it byte for byte.
+    pub(super) plain_key: bool,
     /// Columns whose path ends here.
     pub(super) ends: Vec<usize>,
     /// Where the paths go on by a key (`owners` → `emailAddress`).
@@ -32,7 +35,11 @@ impl Node {
             Some((first, rest)) => {
                 self.below.push((column, path.to_vec()));
                 let child = match first {
-                    Segment::Key(key) => child_at(&mut self.keys, key),
+                    Segment::Key(key) => {
+                        let child = child_at(&mut self.keys, key);
+                        child.plain_key = !key.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20);
+                        child
+                    }
                     Segment::Index(index) => child_at(&mut self.indexes, index),
                     // Picking by a field's value is the general path's: `Selector::new`
                     // declines such columns, so none comes here.

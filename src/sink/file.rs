@@ -329,15 +329,15 @@ impl Write for Stream {
     }
 }
 
-/// Removes the temporary files of `target` that a killed run left (`.NAME.XXXXXX.tmp`
-/// beside it, this module's pattern): those no live export holds locked and older than
-/// `older_than` (at the start of a run a minute: a file just made is locked a moment later;
-/// at its end, when its own exports are done, any age), other than those in `keep` (named by
-/// checkpoints). Returns the paths removed.
+/// Removes the temporary files of `target` (`.NAME.XXXXXX.tmp` beside it, this module's
+/// pattern) that no live export holds locked, whose last change `removable` accepts, other
+/// than those in `keep` (named by checkpoints): at the start of a run those a killed run left
+/// (older than a minute: a file just made is locked a moment later); at its end those it made
+/// itself and no checkpoint names. Returns the paths removed.
 pub fn remove_stale_temp_files(
     target: &Path,
     keep: &[PathBuf],
-    older_than: std::time::Duration,
+    removable: impl Fn(std::time::SystemTime) -> bool,
 ) -> Vec<PathBuf> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let Some(target_name) = target.file_name().and_then(|n| n.to_str()) else {
@@ -346,14 +346,13 @@ pub fn remove_stale_temp_files(
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let before = std::time::SystemTime::now() - older_than;
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let old_file = entry
             .metadata()
-            .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t <= before));
+            .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(&removable));
         if !is_temp_name(name, target_name) || !old_file {
             continue;
         }
@@ -367,6 +366,26 @@ pub fn remove_stale_temp_files(
         }
     }
     removed
+}
+
+/// The temporary files of `target` there are now (absolute paths, as checkpoints name them).
+pub fn temp_files_of(target: &Path) -> Vec<PathBuf> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let (Some(target_name), Ok(entries)) = (
+        target.file_name().and_then(|n| n.to_str()),
+        std::fs::read_dir(dir),
+    ) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| is_temp_name(n, target_name))
+        })
+        .filter_map(|e| std::path::absolute(e.path()).ok())
+        .collect()
 }
 
 /// True when `temp` is one of this module's temporary files for `target`: beside it, named

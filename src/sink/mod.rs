@@ -20,7 +20,9 @@ use crate::query::{CsvSettings, Format};
 use crate::records::{Column, Row};
 
 pub use self::csv::{CsvOptions, CsvSink};
-pub use self::file::{hex, is_stdout, is_temp_of, remove_stale_temp_files, Mark, Written, STDOUT};
+pub use self::file::{
+    hex, is_stdout, is_temp_of, remove_stale_temp_files, temp_files_of, Mark, Written, STDOUT,
+};
 pub use self::ndjson::NdjsonSink;
 use self::sheets::{SheetContext, SheetError, SheetSink};
 

@@ -16,6 +16,10 @@ const PATHS: &[(&str, &str)] = &[
     ),
     ("default-columns", "output = \"files.csv\"\n"),
     (
+        "tsv",
+        "output = \"files.tsv\"\ncolumns = [\"id\", \"name\", \"owners.emailAddress\", \"size\"]\n",
+    ),
+    (
         "xlsx",
         "output = \"files.xlsx\"\ncolumns = [\"id\", \"name\", \"owners.emailAddress\", \"size\"]\n",
     ),
