@@ -17,6 +17,7 @@ use crate::error::Failure;
 use crate::http::limits::Limits;
 use crate::http::retry::{self, RetryPolicy, Verdict};
 use crate::http::{self as gh, GoogleError, HyperClient};
+use crate::redact::Quoted;
 pub use fields::FieldMask;
 pub use paginate::{
     ApiNext, ApiPaging, Cursor, CursorState, OffsetEnd, OffsetPaging, PageNumberPaging, Pagination,
@@ -24,7 +25,8 @@ pub use paginate::{
 };
 pub use request::{expand_path, RequestSpec, RequestTemplate, ValueKind, ValueRule};
 
-/// Why a page could not be fetched. Every variant displays as one line without secrets.
+/// Why a page could not be fetched. Every variant displays as one line without secrets; the
+/// input it quotes (URLs, Google's words) is [`Quoted`], so that no message prints it whole.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
@@ -34,14 +36,14 @@ pub enum ApiError {
         status: StatusCode,
         google: GoogleError,
         method: http::Method,
-        url: String,
+        url: Quoted,
     },
     #[error(
         "the response of {url} is not a page of JSON records: {}",
         crate::records::json_error(source)
     )]
     NotJson {
-        url: String,
+        url: Quoted,
         #[source]
         source: serde_json::Error,
     },
@@ -49,23 +51,23 @@ pub enum ApiError {
     EmptyBody {
         status: StatusCode,
         method: http::Method,
-        url: String,
+        url: Quoted,
     },
     #[error("HTTP 200 with an error in its body: {google} [{method} {url}]")]
     ErrorInBody {
         google: GoogleError,
         method: http::Method,
-        url: String,
+        url: Quoted,
     },
     #[error("the response of {url} is not a page of records: {why}")]
-    BadPage { url: String, why: String },
+    BadPage { url: Quoted, why: String },
     #[error(
         "refusing to send a bearer token over plain http to {url}: use https ({})",
         gh::PLAIN_HTTP_RULE
     )]
-    InsecureBearer { url: String },
+    InsecureBearer { url: Quoted },
     #[error("invalid request URL {url:?}")]
-    BadUrl { url: String },
+    BadUrl { url: Quoted },
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error("HTTP {} {google} [{method} {url}] — a quota wall, not a passing error: the API's quota is used up until it resets (or is raised in the Google Cloud console)", .status.as_u16())]
@@ -73,7 +75,7 @@ pub enum ApiError {
         status: StatusCode,
         google: GoogleError,
         method: http::Method,
-        url: String,
+        url: Quoted,
     },
     #[error("{source} (gave up after {retries} {})", if *.retries == 1 { "retry" } else { "retries" })]
     GaveUp {
@@ -177,7 +179,8 @@ impl ApiClient {
             .full_url()
             .parse::<Uri>()
             .map(|u| gh::shown_url(&u))
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into();
         ApiError::Status {
             status: StatusCode::UNAUTHORIZED,
             google: GoogleError {
@@ -199,12 +202,12 @@ impl ApiClient {
             spec.to_mut().set_query("key", key.to_owned());
         }
         let url = spec.full_url();
-        let uri: Uri = url
-            .parse()
-            .map_err(|_| ApiError::BadUrl { url: url.clone() })?;
+        let uri: Uri = url.parse().map_err(|_| ApiError::BadUrl {
+            url: url.as_str().into(),
+        })?;
         let shown = gh::shown_url(&uri);
         if !gh::may_carry_bearer(&uri) {
-            return Err(ApiError::InsecureBearer { url: shown }.into());
+            return Err(ApiError::InsecureBearer { url: shown.into() }.into());
         }
         let mut builder = Request::builder()
             .method(spec.http_method.clone())
@@ -228,11 +231,11 @@ impl ApiClient {
             }
             None => String::new(),
         };
-        let request = builder
-            .body(body)
-            .map_err(|_| ApiError::BadUrl { url: shown.clone() })?;
+        let request = builder.body(body).map_err(|_| ApiError::BadUrl {
+            url: shown.as_str().into(),
+        })?;
         let permit = self.limits.acquire(&call.api).await;
-        tracing::debug!("{} {}", spec.http_method, gh::redact_url(request.uri()));
+        tracing::debug!("{} {shown}", spec.http_method);
         call.counters.request();
         let response = gh::send(&self.http, request, self.timeout).await;
         drop(permit);
@@ -252,9 +255,13 @@ impl ApiClient {
             }
         }
         if !response.status.is_success() {
-            let google = GoogleError::from_body(&response.body);
+            let google = google_error(&response.body);
             let verdict = retry::classify(response.status, &google);
-            let (status, method, url) = (response.status, spec.http_method.clone(), shown);
+            let (status, method, url) = (
+                response.status,
+                spec.http_method.clone(),
+                Quoted::from(shown),
+            );
             return Err(match verdict {
                 Verdict::Retry => Transient {
                     error: ApiError::Status {
@@ -286,16 +293,16 @@ impl ApiClient {
                 error: ApiError::EmptyBody {
                     status,
                     method,
-                    url: shown,
+                    url: shown.into(),
                 },
                 retry_after: None,
             });
         }
         if is_error_envelope(&response.body) {
             return Err(Failed(ApiError::ErrorInBody {
-                google: GoogleError::from_body(&response.body),
+                google: google_error(&response.body),
                 method,
-                url: shown,
+                url: shown.into(),
             }));
         }
         Ok(Body {
@@ -303,6 +310,16 @@ impl ApiClient {
             url: shown,
         })
     }
+}
+
+/// Google's error in `body`, its labels quoted as messages quote input (its message is cut
+/// where it is shown, by `GoogleError`'s `Display`).
+fn google_error(body: &[u8]) -> GoogleError {
+    let mut google = GoogleError::from_body(body);
+    let quoted = |label: String| crate::redact::quote(&label).to_string();
+    google.status = google.status.map(quoted);
+    google.reason = google.reason.map(quoted);
+    google
 }
 
 /// True for a body that is Google's error JSON (`{"error": {...}}`), which some servers send
@@ -335,7 +352,7 @@ impl Body {
     /// hundreds of KiB and this check touches every byte.
     pub fn text(&self) -> Result<&str, ApiError> {
         simdutf8::basic::from_utf8(&self.bytes).map_err(|_| ApiError::NotJson {
-            url: self.url.clone(),
+            url: self.url.as_str().into(),
             source: serde::de::Error::custom("the response is not UTF-8"),
         })
     }
@@ -343,7 +360,7 @@ impl Body {
     /// The error for a page whose records are not what a page of records holds.
     pub fn bad_page(&self, why: String) -> ApiError {
         ApiError::BadPage {
-            url: self.url.clone(),
+            url: self.url.as_str().into(),
             why,
         }
     }
@@ -351,7 +368,7 @@ impl Body {
     /// The error for a response that is not the JSON expected.
     pub fn not_json(&self, source: serde_json::Error) -> ApiError {
         ApiError::NotJson {
-            url: self.url.clone(),
+            url: self.url.as_str().into(),
             source,
         }
     }

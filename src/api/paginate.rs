@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::RequestSpec;
 use crate::discovery::{Document, Location, Method, Schema};
 use crate::records::FieldPath;
+use crate::redact::Quoted;
 
 /// Response fields (dotted paths) in which APIs report the size of the whole result.
 pub const TOTAL_FIELDS: &[&str] = &[
@@ -307,15 +308,23 @@ pub fn is_int64_string(schema: Option<&Schema>, field: &str) -> bool {
         })
 }
 
+/// The longest next-page token a cursor sends on: Google's are a few hundred bytes, and a URL
+/// must stay well under 64 KiB.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Why a cursor stopped: a fault of the server's, in the middle of a run. What it quotes of a
+/// page is [`Quoted`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaginationError {
-    #[error("the API returned the page token {:?} a second time (after {pages} pages); stopped to avoid an endless loop", crate::redact::shorten(.token, 100))]
-    RepeatedToken { token: String, pages: u64 },
+    #[error("the API returned the page token {token:?} a second time (after {pages} pages); stopped to avoid an endless loop")]
+    RepeatedToken { token: Quoted, pages: u64 },
     /// An API's paging could not go on (its module says why).
     #[error("{0}")]
     Api(String),
     #[error("the next-page token `{path}` is {found}, not a string; stopped rather than guess where the next page starts")]
-    BadToken { path: String, found: String },
+    BadToken { path: String, found: Quoted },
+    #[error("the next-page token `{path}` is {len} bytes long, more than a page token can be ({MAX_TOKEN_BYTES} at most): stopped rather than send it")]
+    LongToken { path: String, len: usize },
 }
 
 /// Where the next page starts.
@@ -482,7 +491,7 @@ impl Cursor {
     fn remember(&mut self, token: &str) -> Result<String, PaginationError> {
         if !self.seen.insert(token.to_owned()) {
             return Err(PaginationError::RepeatedToken {
-                token: token.to_owned(),
+                token: token.into(),
                 pages: self.pages,
             });
         }
@@ -516,15 +525,22 @@ fn number(n: u64, as_string: bool) -> Value {
 }
 
 /// The next-page token at `path`: none when absent, null or empty; an error when it is not a
-/// string (a number or an object would end the export early, or loop).
+/// string (a number or an object would end the export early, or loop), or longer than any
+/// page token ([`MAX_TOKEN_BYTES`]: no request could carry it).
 pub fn token_at<'a>(page: &'a Value, path: &FieldPath) -> Result<Option<&'a str>, PaginationError> {
     match path.lookup(page) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(token)) if token.is_empty() => Ok(None),
+        Some(Value::String(token)) if token.len() > MAX_TOKEN_BYTES => {
+            Err(PaginationError::LongToken {
+                path: path.to_string(),
+                len: token.len(),
+            })
+        }
         Some(Value::String(token)) => Ok(Some(token)),
         Some(other) => Err(PaginationError::BadToken {
             path: path.to_string(),
-            found: crate::records::json_kind(other),
+            found: crate::records::json_kind(other).into(),
         }),
     }
 }
@@ -571,6 +587,30 @@ mod tests {
             cursor.advance(&json!({"nextPageToken": ""}), 1, &r),
             Ok(false)
         );
+    }
+
+    #[test]
+    fn a_token_no_request_could_carry_stops_the_cursor() {
+        let mut cursor = Cursor::new(Pagination::Token {
+            request: RequestField::Query("pageToken".into()),
+            response: path("nextPageToken"),
+        });
+        let long = "t".repeat(MAX_TOKEN_BYTES + 1);
+        let err = cursor
+            .advance(&json!({ "nextPageToken": long }), 1, &request(None))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PaginationError::LongToken {
+                path: "nextPageToken".into(),
+                len: MAX_TOKEN_BYTES + 1
+            }
+        );
+        let repeated = PaginationError::RepeatedToken {
+            token: "r".repeat(MAX_TOKEN_BYTES).into(),
+            pages: 2,
+        };
+        assert!(repeated.to_string().len() < 500, "{repeated}");
     }
 
     #[test]

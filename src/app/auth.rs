@@ -11,6 +11,7 @@ use crate::http::retry::RetryPolicy;
 use crate::http::HyperClient;
 use crate::plan::QueryPlan;
 use crate::query::{load_queries, query_files};
+use crate::redact::quote;
 use crate::run::JobAuth;
 use crate::settings::{auth_settings, config_dir, retry_policy, DiscoverySettings};
 use crate::template::{is_template, Templates};
@@ -52,7 +53,7 @@ pub(super) async fn authorizers_for(
         }
     };
     if let Credential::CachedLogin { login, .. } = &credential {
-        let account = login.account.as_deref().unwrap_or("the cached account");
+        let account = quote(login.account.as_deref().unwrap_or("the cached account"));
         let mut missing = false;
         for plan in plans
             .iter()
@@ -186,8 +187,8 @@ async fn login(args: LoginArgs, client: HyperClient) -> Exit {
         Ok(done) => {
             crate::say!(
                 "Logged in as {}.\nScopes: {}\nThe login is saved in {} (readable only by you); runs refresh it silently.",
-                done.account.as_deref().unwrap_or("an unknown account"),
-                done.scopes.join(" "),
+                quote(done.account.as_deref().unwrap_or("an unknown account")),
+                quote(&done.scopes.join(" ")),
                 done.path.display()
             );
             Exit::Success
@@ -264,7 +265,9 @@ fn status(args: StatusArgs) -> Exit {
         Credential::ServiceAccount { key, .. } => {
             out += &format!("account: {}\n", key.client_email);
             match &args.credentials.subject {
-                Some(subject) => out += &format!("acting as: {subject} (domain-wide delegation)\n"),
+                Some(subject) => {
+                    out += &format!("acting as: {} (domain-wide delegation)\n", quote(subject))
+                }
                 None => out += "acting as: the service account itself\n",
             }
             out += "scopes: asked per run: the least-privilege scopes of its queries\n";
@@ -272,16 +275,16 @@ fn status(args: StatusArgs) -> Exit {
         Credential::AuthorizedUser { user, .. } => {
             out += &format!(
                 "account: {}\n",
-                user.account.as_deref().unwrap_or("unknown")
+                quote(user.account.as_deref().unwrap_or("unknown"))
             );
             out += "scopes: those granted when the file was made\n";
         }
         Credential::CachedLogin { login, .. } => {
             out += &format!(
                 "account: {}\n",
-                login.account.as_deref().unwrap_or("unknown")
+                quote(login.account.as_deref().unwrap_or("unknown"))
             );
-            out += &format!("scopes: {}\n", login.scopes.join(" "));
+            out += &format!("scopes: {}\n", quote(&login.scopes.join(" ")));
             out += &format!("token: {}\n", expiry(login.expires_at()));
         }
         Credential::AccessToken { .. } | Credential::ApiKey { .. } | Credential::Public => {}
@@ -320,11 +323,7 @@ async fn logout(args: LogoutArgs, client: HyperClient) -> Exit {
         );
         return Exit::Success;
     };
-    let account = login
-        .account
-        .as_deref()
-        .unwrap_or("the cached account")
-        .to_owned();
+    let account = quote(login.account.as_deref().unwrap_or("the cached account")).to_string();
     match oauth::revoke(
         &client,
         &login.token_uri,
@@ -336,7 +335,7 @@ async fn logout(args: LogoutArgs, client: HyperClient) -> Exit {
         Ok(true) => crate::say!("Revoked the token of {account}."),
         Ok(false) => crate::say!(
             "warning: no revocation endpoint is known for {}; the token was not revoked",
-            login.token_uri
+            quote(&login.token_uri)
         ),
         Err(err) => crate::say!("warning: could not revoke the token: {err}"),
     }

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::fields::{self, Field, Shape};
+
 /// What a login leaves behind: enough to refresh silently for months.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct CachedLogin {
@@ -49,12 +51,9 @@ pub enum CacheError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the token cache {} is corrupt ({source}); run `gscrape auth login` again to replace it", .path.display())]
-    Corrupt {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    /// `why` names the field, never its value (a cache holds secrets: see `super::fields`).
+    #[error("the token cache {} is corrupt ({why}); run `gscrape auth login` again to replace it", .path.display())]
+    Corrupt { path: PathBuf, why: String },
     #[error("cannot write the token cache {}: {source}", .path.display())]
     Write {
         path: PathBuf,
@@ -138,11 +137,29 @@ pub fn load(path: &Path) -> Result<CachedLogin, CacheError> {
         path: path.to_owned(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|source| CacheError::Corrupt {
+    let corrupt = |why: String| CacheError::Corrupt {
         path: path.to_owned(),
-        source,
-    })
+        why,
+    };
+    // A syntax error says where, never what; a field is named, never its value.
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+    fields::check(&value, "", CACHED_LOGIN).map_err(corrupt)?;
+    serde_json::from_value(value).map_err(|_| corrupt("a field of an unexpected shape".to_owned()))
 }
+
+/// The fields of a [`CachedLogin`].
+const CACHED_LOGIN: &[Field] = &[
+    fields::required("client_id", Shape::Text),
+    fields::required("client_secret", Shape::Text),
+    fields::required("token_uri", Shape::Text),
+    fields::optional("account", Shape::Email),
+    fields::required("scopes", Shape::TextList),
+    fields::required("refresh_token", Shape::Text),
+    fields::optional("access_token", Shape::Text),
+    fields::optional("expires_at", Shape::Count),
+    fields::required("logged_in_at", Shape::Count),
+];
 
 /// Writes `login` to `path` atomically with mode 0600 (the directory 0700).
 pub fn save(path: &Path, login: &CachedLogin) -> Result<(), CacheError> {

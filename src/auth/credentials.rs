@@ -13,6 +13,7 @@ use serde::Deserialize;
 use yup_oauth2::ServiceAccountKey;
 
 use super::cache::{CachedLogin, TokenCache};
+use super::fields::{self, Field, Shape};
 use super::AuthError;
 
 /// Where the pieces of a resolution come from (flags and environment, already read).
@@ -155,7 +156,7 @@ fn choose(settings: &AuthSettings) -> Result<Credential, AuthError> {
     }
     if let Some(account) = &settings.account {
         return Err(AuthError::NoLoginForAccount {
-            account: account.clone(),
+            account: account.as_str().into(),
             dir: cache.dir().to_owned(),
         });
     }
@@ -185,20 +186,46 @@ pub fn gcloud_adc_path() -> Option<PathBuf> {
     }
 }
 
-/// Reads a service-account key or an `authorized_user` file, dispatching on `"type"`.
+/// The fields of a service-account key (yup-oauth2's `ServiceAccountKey`).
+const SERVICE_ACCOUNT: &[Field] = &[
+    fields::optional("project_id", Shape::Text),
+    fields::optional("private_key_id", Shape::Text),
+    fields::required("private_key", Shape::Text),
+    fields::required("client_email", Shape::Email),
+    fields::optional("client_id", Shape::Text),
+    fields::optional("auth_uri", Shape::Text),
+    fields::required("token_uri", Shape::Text),
+    fields::optional("auth_provider_x509_cert_url", Shape::Text),
+    fields::optional("client_x509_cert_url", Shape::Text),
+];
+
+/// The fields of an `authorized_user` file ([`AuthorizedUser`]).
+const AUTHORIZED_USER: &[Field] = &[
+    fields::required("client_id", Shape::Text),
+    fields::required("client_secret", Shape::Text),
+    fields::required("refresh_token", Shape::Text),
+    fields::optional("token_uri", Shape::Text),
+    fields::optional("account", Shape::Text),
+];
+
+/// Reads a service-account key or an `authorized_user` file, dispatching on `"type"`. Its
+/// problems name the file and the field, never a value (see [`fields`]).
 pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, AuthError> {
     let bad = |why: String| AuthError::BadCredentialFile {
         path: path.to_owned(),
         why,
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    // A syntax error says where, never what (serde_json's messages of this kind quote nothing).
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
-    let kind = value.get("type").and_then(|t| t.as_str());
-    match kind {
-        Some("service_account") => {
+    fields::check(&value, "", &[]).map_err(bad)?;
+    match value.get("type") {
+        Some(serde_json::Value::String(kind)) if kind == "service_account" => {
+            let incomplete = |why: String| bad(format!("not a complete service-account key ({why})"));
+            fields::check(&value, "", SERVICE_ACCOUNT).map_err(incomplete)?;
             let key: ServiceAccountKey = serde_json::from_value(value)
-                .map_err(|e| bad(format!("not a complete service-account key ({e})")))?;
+                .map_err(|_| incomplete("a field of an unexpected shape".to_owned()))?;
             secrets_only_to_safe(&key.token_uri).map_err(bad)?;
             super::oauth::ServiceAccountSigner::new(&key).map_err(|e| bad(e.to_string()))?;
             warn_if_readable_by_others(path);
@@ -208,9 +235,12 @@ pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, Au
                 origin,
             })
         }
-        Some("authorized_user") => {
+        Some(serde_json::Value::String(kind)) if kind == "authorized_user" => {
+            let incomplete =
+                |why: String| bad(format!("not a complete authorized_user file ({why})"));
+            fields::check(&value, "", AUTHORIZED_USER).map_err(incomplete)?;
             let user: AuthorizedUser = serde_json::from_value(value)
-                .map_err(|e| bad(format!("not a complete authorized_user file ({e})")))?;
+                .map_err(|_| incomplete("a field of an unexpected shape".to_owned()))?;
             if let Some(uri) = &user.token_uri {
                 secrets_only_to_safe(uri).map_err(bad)?;
             }
@@ -220,31 +250,44 @@ pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, Au
                 origin,
             })
         }
-        Some(other) => Err(bad(format!(
-            "credentials of type {other:?} are not supported; use a service-account key or an authorized_user file"
+        Some(serde_json::Value::String(kind)) => Err(bad(format!(
+            "credentials of {} are not supported; use a service-account key or an authorized_user file",
+            fields::type_for_message(kind)
         ))),
-        None if value.get("installed").is_some() || value.get("web").is_some() => Err(bad(
+        Some(other) if !other.is_null() => Err(bad(format!(
+            "its `type` is {}, not a string: expected a service-account key or an authorized_user file",
+            fields::kind(other)
+        ))),
+        _ if value.get("installed").is_some() || value.get("web").is_some() => Err(bad(
             "this is an OAuth client secret, not a credential: log in with `gscrape auth login --client-secret FILE`"
                 .to_owned(),
         )),
-        None => Err(bad(
+        _ => Err(bad(
             "no \"type\" field: expected a service-account key or an authorized_user file".to_owned(),
         )),
     }
 }
 
 /// A token endpoint receives secrets (a refresh token and client secret, or a signed
-/// assertion): only over https, or plain http to loopback, like bearer tokens.
+/// assertion): only over https, or plain http to loopback, like bearer tokens. The URL is
+/// quoted only when it is one (a file in the wrong place may hold anything in `token_uri`).
 pub(super) fn secrets_only_to_safe(token_uri: &str) -> Result<(), String> {
-    let safe = token_uri
-        .parse::<http::Uri>()
-        .is_ok_and(|uri| crate::http::may_carry_bearer(&uri));
-    match safe {
-        true => Ok(()),
-        false => Err(format!(
-            "its token_uri {token_uri:?} is not https: the credential's secrets would travel in \
+    let uri = token_uri.parse::<http::Uri>().ok().filter(|uri| {
+        uri.scheme().is_some()
+            && uri.host().is_some()
+            && !uri.authority().is_some_and(|a| a.as_str().contains('@'))
+    });
+    match uri {
+        Some(uri) if crate::http::may_carry_bearer(&uri) => Ok(()),
+        Some(_) => Err(format!(
+            "its token_uri {:?} is not https: the credential's secrets would travel in \
              clear; use https ({})",
+            crate::redact::quote(token_uri),
             crate::http::PLAIN_HTTP_RULE
+        )),
+        None => Err(format!(
+            "its token_uri is not a URL ({} chars); the https URL of the token endpoint was expected",
+            token_uri.chars().count()
         )),
     }
 }

@@ -15,8 +15,10 @@ use yup_oauth2::storage::{TokenInfo, TokenStorage, TokenStorageError};
 use yup_oauth2::{ApplicationSecret, InstalledFlowReturnMethod};
 
 use super::cache::{self, CachedLogin, TokenCache};
+use super::fields::{self, Field, Shape};
 use super::oauth;
 use crate::http::HyperClient;
+use crate::redact::{quote, Quoted};
 
 /// Scopes every login adds: they let gscrape name the account (id_token `email`).
 pub const IDENTITY_SCOPES: &[&str] = &["openid", "email"];
@@ -33,8 +35,9 @@ pub enum LoginError {
     },
     #[error("no answer from the browser within {}s; run `gscrape auth login` again (with --no-browser on a machine without a browser)", .0.as_secs())]
     Timeout(Duration),
+    /// yup-oauth2's words, or the token endpoint's: quoted.
     #[error("login failed: {0}")]
-    Flow(String),
+    Flow(Quoted),
     #[error("Google returned no refresh token; remove gscrape's access at https://myaccount.google.com/permissions and log in again")]
     NoRefreshToken,
     #[error(transparent)]
@@ -59,7 +62,21 @@ pub struct LoggedIn {
     pub path: PathBuf,
 }
 
-/// Reads a client secret file (`installed` or `web`), with one-line errors.
+/// The fields of an OAuth client (yup-oauth2's `ApplicationSecret`).
+const CLIENT_SECRET: &[Field] = &[
+    fields::required("client_id", Shape::Text),
+    fields::required("client_secret", Shape::Text),
+    fields::required("token_uri", Shape::Text),
+    fields::required("auth_uri", Shape::Text),
+    fields::required("redirect_uris", Shape::TextList),
+    fields::optional("project_id", Shape::Text),
+    fields::optional("client_email", Shape::Text),
+    fields::optional("auth_provider_x509_cert_url", Shape::Text),
+    fields::optional("client_x509_cert_url", Shape::Text),
+];
+
+/// Reads a client secret file (`installed` or `web`), with one-line errors that name the file
+/// and the field, never a value.
 pub fn read_client_secret(path: &Path) -> Result<ApplicationSecret, LoginError> {
     let bad = |why: String| LoginError::BadClientSecret {
         path: path.to_owned(),
@@ -81,8 +98,15 @@ pub fn read_client_secret(path: &Path) -> Result<ApplicationSecret, LoginError> 
                 .to_owned(),
         ));
     }
+    // yup-oauth2 reads the `web` client when there is one, else `installed`.
+    let (name, client) = match value.get("web") {
+        Some(web) => ("web.", web),
+        None => ("installed.", &value["installed"]),
+    };
+    let incomplete = |why: String| bad(format!("incomplete client secret ({why})"));
+    fields::check(client, name, CLIENT_SECRET).map_err(incomplete)?;
     let secret = yup_oauth2::parse_application_secret(&text)
-        .map_err(|e| bad(format!("incomplete client secret ({e})")))?;
+        .map_err(|_| incomplete("a field of an unexpected shape".to_owned()))?;
     super::credentials::secrets_only_to_safe(&secret.token_uri).map_err(bad)?;
     crate::redact::register(&secret.client_secret);
     Ok(secret)
@@ -122,14 +146,16 @@ pub async fn login(
     .with_storage(Box::new(captured))
     .build()
     .await
-    .map_err(|e| LoginError::Flow(e.to_string()))?;
+    .map_err(|e| LoginError::Flow(e.to_string().into()))?;
 
     let mut scopes = request.scopes.clone();
     scopes.extend(IDENTITY_SCOPES.iter().map(|s| s.to_string()));
     match tokio::time::timeout(request.timeout, auth.token(&scopes)).await {
         Err(_) => return Err(LoginError::Timeout(request.timeout)),
-        Ok(Err(yup_oauth2::Error::UserError(message))) => return Err(LoginError::Flow(message)),
-        Ok(Err(err)) => return Err(LoginError::Flow(err.to_string())),
+        Ok(Err(yup_oauth2::Error::UserError(message))) => {
+            return Err(LoginError::Flow(message.into()))
+        }
+        Ok(Err(err)) => return Err(LoginError::Flow(err.to_string().into())),
         Ok(Ok(_)) => {}
     }
     let info = tokens
@@ -156,7 +182,7 @@ pub async fn login(
         &request.retry,
     )
     .await
-    .map_err(|e| LoginError::Flow(e.to_string()))?;
+    .map_err(|e| LoginError::Flow(e.to_string().into()))?;
     let granted = grant.scopes.clone().unwrap_or(scopes);
     let login = CachedLogin {
         client_id: secret.client_id.clone(),
@@ -241,7 +267,7 @@ impl InstalledFlowDelegate for LoginDelegate {
     ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
         Box::pin(async move {
             crate::say!("Sign in to Google and allow access:\n\n  {url}\n");
-            match &self.answer {
+            let code = match &self.answer {
                 Answer::Browser(listener) => {
                     let listener = listener
                         .lock()
@@ -271,7 +297,10 @@ impl InstalledFlowDelegate for LoginDelegate {
                         .map_err(|e| format!("cannot read the code: {e}"))?;
                     code_from_answer(line.trim())
                 }
-            }
+            }?;
+            // The code is a secret too, until the token endpoint has taken it.
+            crate::redact::register(&code);
+            Ok(code)
         })
     }
 }
@@ -326,7 +355,7 @@ fn code_from_answer(answer: &str) -> Result<String, String> {
                 return Err(if error == "access_denied" {
                     "access was denied in the browser (error=access_denied); run `gscrape auth login` again and choose Allow".to_owned()
                 } else {
-                    format!("Google answered error={error}")
+                    format!("Google answered error={}", quote(&error))
                 });
             }
             query_value(query, "code").ok_or_else(|| "the address has no code=".to_owned())

@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod credentials;
+pub mod fields;
 pub mod login;
 pub mod oauth;
 pub mod scopes;
@@ -25,6 +26,7 @@ pub use credentials::{AuthSettings, Credential};
 
 use crate::http::retry::RetryPolicy;
 use crate::http::HyperClient;
+use crate::redact::Quoted;
 
 /// A refresh happens when less than this is left of a token's life (or half its life, for
 /// tokens that live shorter than twice this).
@@ -37,7 +39,7 @@ pub enum AuthError {
              or set GSCRAPE_ACCESS_TOKEN")]
     NoCredentials,
     #[error("no cached login for the account {account} in {}; run `gscrape auth login` with that account", .dir.display())]
-    NoLoginForAccount { account: String, dir: PathBuf },
+    NoLoginForAccount { account: Quoted, dir: PathBuf },
     #[error("{}: {why}", .path.display())]
     BadCredentialFile { path: PathBuf, why: String },
     #[error(transparent)]
@@ -47,7 +49,7 @@ pub enum AuthError {
              tokens expire after 7 days; the system clock is wrong. Remedies: run `gscrape auth login \
              --client-secret FILE` again (publish the app to stop the 7-day expiry), or use a service account \
              for unattended runs")]
-    InvalidGrant { description: String },
+    InvalidGrant { description: Quoted },
     #[error("cannot get an access token: {0}")]
     Token(String),
     #[error("the access token from {origin} is empty or holds a space or a control character (a line break?): give the token alone")]
@@ -337,7 +339,7 @@ impl Authorizer {
                          delegation in the Admin console",
                         subject
                             .as_deref()
-                            .map(|s| format!(" acting as {s}"))
+                            .map(|s| format!(" acting as {}", crate::redact::quote(s)))
                             .unwrap_or_default()
                     )),
                     other => AuthError::Token(other.to_string()),

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::http::retry::{gave_up_note, send_retrying, RetryPolicy};
 use crate::http::{self as gh, HyperClient};
+use crate::redact::Quoted;
 
 /// Google's token endpoint, for credentials that do not name one.
 pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
@@ -42,13 +43,14 @@ impl std::fmt::Debug for Grant {
 pub enum OAuthError {
     /// The refresh token is no longer valid: only a new login helps.
     #[error("the token endpoint refused the refresh token (invalid_grant: {description})")]
-    InvalidGrant { description: String },
-    #[error("the token endpoint {url} answered HTTP {status}: {error}{}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(), gave_up_note(*.retries))]
+    InvalidGrant { description: Quoted },
+    #[error("the token endpoint {url} answered HTTP {status}: {error}{}{}", description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default(), gave_up_note(*.retries))]
     Refused {
-        url: String,
+        url: Quoted,
         status: u16,
-        error: String,
-        description: Option<String>,
+        /// The server's words (or ours, when it said nothing useful).
+        error: Quoted,
+        description: Option<Quoted>,
         /// Retries before this answer (a 5xx or 429 that did not pass).
         retries: u32,
     },
@@ -61,7 +63,7 @@ pub enum OAuthError {
     #[error("the service-account key cannot sign: {0}")]
     BadKey(String),
     #[error("invalid token endpoint URL {0:?}")]
-    BadUrl(String),
+    BadUrl(Quoted),
 }
 
 #[derive(Deserialize)]
@@ -181,7 +183,7 @@ async fn token_request(
     let request = Request::post(token_uri)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(form)
-        .map_err(|_| OAuthError::BadUrl(token_uri.to_owned()))?;
+        .map_err(|_| OAuthError::BadUrl(token_uri.into()))?;
     let sent = send_retrying(client, request, timeout, retry).await;
     let retries = sent.retries;
     let response = sent
@@ -215,7 +217,9 @@ async fn token_request(
             error_description,
             ..
         }) if error == "invalid_grant" => Err(OAuthError::InvalidGrant {
-            description: error_description.unwrap_or_else(|| "no description".to_owned()),
+            description: error_description
+                .unwrap_or_else(|| "no description".to_owned())
+                .into(),
         }),
         other => {
             let (error, description) = match other {
@@ -226,10 +230,10 @@ async fn token_request(
                 None => ("the answer is not JSON".to_owned(), None),
             };
             Err(OAuthError::Refused {
-                url: token_uri.to_owned(),
+                url: token_uri.into(),
                 status: response.status.as_u16(),
-                error,
-                description,
+                error: error.into(),
+                description: description.map(Quoted::from),
                 retries,
             })
         }
@@ -251,7 +255,7 @@ pub async fn revoke(
     let request = Request::post(&url)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(url_form(&[("token", token)]))
-        .map_err(|_| OAuthError::BadUrl(url.clone()))?;
+        .map_err(|_| OAuthError::BadUrl(url.as_str().into()))?;
     let response = gh::send(client, request, timeout)
         .await
         .map_err(|source| OAuthError::Http { source, retries: 0 })?;
@@ -259,12 +263,9 @@ pub async fn revoke(
         Ok(true)
     } else {
         Err(OAuthError::Refused {
-            url,
+            url: url.into(),
             status: response.status.as_u16(),
-            error: String::from_utf8_lossy(&response.body)
-                .chars()
-                .take(200)
-                .collect(),
+            error: String::from_utf8_lossy(&response.body).into_owned().into(),
             description: None,
             retries: 0,
         })

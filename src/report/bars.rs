@@ -90,7 +90,7 @@ impl Reporter for Bars {
             }
         }
         if let Some(line) = finished_line(report, self.quiet) {
-            let _ = self.multi.println(crate::redact::redact(&line));
+            let _ = self.multi.println(crate::redact::for_display(&line));
         }
     }
 

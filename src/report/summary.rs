@@ -168,7 +168,8 @@ struct QuerySummary<'a> {
     api_total: Option<ApiTotalJson<'a>>,
     /// The kind of failure (`quota_wall`, `auth`, ...), for a scheduler to act on.
     failure: Option<Failure>,
-    error: Option<&'a str>,
+    /// The message, as stderr shows it (redacted, a line of bounded length).
+    error: Option<std::borrow::Cow<'a, str>>,
 }
 
 #[derive(Serialize)]
@@ -206,7 +207,7 @@ pub fn json(reports: &[QueryReport], exit_code: u8) -> String {
                 _ => None,
             },
             error: match &r.status {
-                Status::Failed { message, .. } => Some(message.as_str()),
+                Status::Failed { message, .. } => Some(crate::redact::for_display(message)),
                 _ => None,
             },
         })

@@ -211,7 +211,36 @@ fn long_urls_and_messages_are_cut_in_messages() {
     let sent = wd.google.seen_under("/drive/")[0].target.clone();
     assert!(sent.len() > 300, "the real request is longer: {sent}");
     assert!(
-        error.contains(&format!("Invalid value: {}…", "x".repeat(485))),
+        error.contains(&format!("Invalid value: {}…(5015 bytes)", "x".repeat(285))),
         "{error}"
     );
+}
+
+#[test]
+fn a_page_token_of_a_megabyte_fails_the_query_in_one_short_line() {
+    // A server's fault in the middle of a run: exit 1, like the other bad pages, and a line
+    // that quotes no more than a few hundred characters of the token.
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", FILES);
+    let token = "T".repeat(1 << 20);
+    let page = format!(r#"{{"files":[{{"id":"f1","name":"one"}}],"nextPageToken":"{token}"}}"#);
+    wd.google.configure(|c| c.drive_raw_page = Some(page));
+    let run = wd.run(&["run", "--summary-json", "summary.json"]);
+    assert_eq!(run.code, 1, "{}", &run.stderr[..run.stderr.len().min(2000)]);
+    let first = run.stderr.lines().next().unwrap();
+    assert!(first.chars().count() < 600, "{first}");
+    assert!(
+        first
+            .starts_with("error: files: the next-page token `nextPageToken` is 1048576 bytes long"),
+        "{first}"
+    );
+    assert!(
+        run.stderr.lines().all(|line| line.chars().count() < 600),
+        "{}",
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+    let summary = wd.read("summary.json");
+    assert!(summary.len() < 5000, "{}", &summary[..2000]);
+    assert!(summary.contains("\"failure\": \"remote\""), "{summary}");
+    assert!(wd.list("output").is_empty());
 }

@@ -67,6 +67,157 @@ pub struct OAuthConfig {
     /// The token endpoint refuses every grant, quoting the request's form in its error (as
     /// some servers do): secrets a client must not print.
     pub echo_form: bool,
+    /// The token endpoint refuses grants quoting the secrets of their form in this encoding
+    /// (after answering its first `echo_after` grants with a token, whatever they carry).
+    pub echo_form_as: Option<Echo>,
+    pub echo_after: usize,
+}
+
+/// How a token endpoint quotes the secrets of a request it refuses: every form a secret
+/// travels in, which a client must redact as well as the raw value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// The form body as sent (`application/x-www-form-urlencoded`: `%2F`, `+` for a space).
+    AsSent,
+    /// Percent-encoded in lower-case hex: the form's encoding, and every byte but letters and
+    /// digits.
+    LowerHex,
+    /// JSON-escaped: `\/` for `/`.
+    JsonSlash,
+    /// JSON-escaped: `\u00XX` for every character but letters and digits, in upper and in lower
+    /// case.
+    JsonUnicode,
+    /// base64 of each secret (padded and not), and HTTP Basic of the client id and secret.
+    Base64,
+    /// base64url of each secret (padded and not).
+    Base64Url,
+}
+
+impl Echo {
+    pub const ALL: [Echo; 6] = [
+        Echo::AsSent,
+        Echo::LowerHex,
+        Echo::JsonSlash,
+        Echo::JsonUnicode,
+        Echo::Base64,
+        Echo::Base64Url,
+    ];
+
+    /// The words of the refusal, quoting `form`'s secrets.
+    fn quote(self, form: &HashMap<String, String>) -> String {
+        let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+        let (id, secret, refresh) = (
+            field("client_id"),
+            field("client_secret"),
+            field("refresh_token"),
+        );
+        let both = |encode: &dyn Fn(&str) -> Vec<String>| {
+            format!(
+                "client_secret={} refresh_token={}",
+                encode(&secret).join(" "),
+                encode(&refresh).join(" ")
+            )
+        };
+        match self {
+            Echo::AsSent => {
+                let mut pairs: Vec<(&String, &String)> = form.iter().collect();
+                pairs.sort();
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish()
+            }
+            Echo::LowerHex => both(&|s| {
+                vec![
+                    lower_hex(&form_encoded(s)),
+                    lower_hex(&every_byte_encoded(s)),
+                ]
+            }),
+            Echo::JsonSlash => both(&|s| vec![s.replace('/', "\\/")]),
+            Echo::JsonUnicode => both(&|s| vec![json_unicode(s, false), json_unicode(s, true)]),
+            Echo::Base64 => format!(
+                "{} Authorization: Basic {}",
+                both(&|s| vec![b64_std(s.as_bytes()), b64_std_no_pad(s.as_bytes())]),
+                basic(&id, &secret)
+            ),
+            Echo::Base64Url => both(&|s| vec![b64_url_padded(s.as_bytes()), b64(s.as_bytes())]),
+        }
+    }
+}
+
+/// `text` as `application/x-www-form-urlencoded` writes it.
+fn form_encoded(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// `text` with every byte but letters and digits percent-encoded (upper-case hex).
+fn every_byte_encoded(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Percent-encoding with lower-case hex.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::new();
+    let mut rest = encoded;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let hex = rest.get(at..at + 3).unwrap_or(&rest[at..]);
+        out.push_str(&hex.to_ascii_lowercase());
+        rest = &rest[at + hex.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// JSON's `\u00XX` for every character but letters and digits.
+fn json_unicode(text: &str, upper: bool) -> String {
+    text.chars()
+        .map(|c| match c.is_ascii_alphanumeric() {
+            true => c.to_string(),
+            false if upper => format!("\\u{:04X}", c as u32),
+            false => format!("\\u{:04x}", c as u32),
+        })
+        .collect()
+}
+
+fn b64_std(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn b64_std_no_pad(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+fn b64_url_padded(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE.encode(bytes)
+}
+
+/// The credentials of HTTP Basic authentication: base64 of `id:secret`.
+pub fn basic(id: &str, secret: &str) -> String {
+    b64_std(format!("{id}:{secret}").as_bytes())
+}
+
+/// Every form `secret` travels in (for checking that none is printed): as is, percent-encoded
+/// (the form's way and every byte, upper- and lower-case hex), JSON-escaped (`\/`, `\u00XX` in
+/// either case), base64 and base64url (padded and not).
+pub fn encoded_forms(secret: &str) -> Vec<String> {
+    let bytes = secret.as_bytes();
+    let mut forms = vec![
+        secret.to_owned(),
+        form_encoded(secret),
+        lower_hex(&form_encoded(secret)),
+        every_byte_encoded(secret),
+        lower_hex(&every_byte_encoded(secret)),
+        secret.replace('/', "\\/"),
+        json_unicode(secret, true),
+        json_unicode(secret, false),
+        b64_std(bytes),
+        b64_std_no_pad(bytes),
+        b64_url_padded(bytes),
+        b64(bytes),
+    ];
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 impl Default for OAuthConfig {
@@ -78,6 +229,8 @@ impl Default for OAuthConfig {
             token_uses: None,
             unavailable: 0,
             echo_form: false,
+            echo_form_as: None,
+            echo_after: 0,
         }
     }
 }
@@ -176,6 +329,21 @@ impl OAuthState {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"error": "temporarily_unavailable", "error_description": "Try again later."}),
+            );
+        }
+        if let Some(echo) = config.echo_form_as {
+            if self.token_requests > config.echo_after {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "invalid_request",
+                           "error_description": format!("Bad request: {}", echo.quote(form))}),
+                );
+            }
+            let access = self.issue(config.token_lifetime, None);
+            return (
+                StatusCode::OK,
+                json!({"access_token": access, "expires_in": config.token_lifetime.as_secs(),
+                       "token_type": "Bearer"}),
             );
         }
         if config.echo_form {
