@@ -36,16 +36,30 @@ pub enum Failure {
     Remote,
     /// The local disk or file system failed (a full disk, a permission).
     LocalIo,
+    /// Another run holds the output directory's lock: nothing was run.
+    Busy,
     /// Ctrl-C or SIGTERM.
     Interrupted,
 }
 
 impl Failure {
+    /// Every kind, for the test that README's exit-code table names each.
+    pub const ALL: [Failure; 7] = [
+        Failure::BadInput,
+        Failure::Auth,
+        Failure::QuotaWall,
+        Failure::Remote,
+        Failure::LocalIo,
+        Failure::Busy,
+        Failure::Interrupted,
+    ];
+
     /// The one table from a kind of failure to the exit code.
     pub const fn exit(self) -> Exit {
         match self {
             Failure::BadInput | Failure::Auth => Exit::Invalid,
             Failure::QuotaWall | Failure::Remote | Failure::LocalIo => Exit::QueryFailed,
+            Failure::Busy => Exit::Busy,
             Failure::Interrupted => Exit::Interrupted,
         }
     }
@@ -58,6 +72,7 @@ impl Failure {
             Failure::QuotaWall => "quota wall",
             Failure::Remote => "remote error",
             Failure::LocalIo => "local I/O",
+            Failure::Busy => "busy",
             Failure::Interrupted => "interrupted",
         }
     }

@@ -2,8 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::AppError;
 use crate::auth::credentials::{self, AuthSettings, Credential};
-use crate::auth::login::{self, LoginError, LoginRequest};
+use crate::auth::login::{self, LoginRequest};
 use crate::auth::{cache, oauth, scopes, AuthError, Authorizers, TokenCache};
 use crate::cli::{AuthCommand, LoginArgs, LogoutArgs, StatusArgs};
 use crate::error::Exit;
@@ -16,7 +17,7 @@ use crate::run::JobAuth;
 use crate::settings::{auth_settings, config_dir, retry_policy, DiscoverySettings};
 use crate::template::{is_template, Templates};
 
-pub(super) async fn command(command: AuthCommand, client: HyperClient) -> Exit {
+pub(super) async fn command(command: AuthCommand, client: HyperClient) -> Result<Exit, AppError> {
     match command {
         AuthCommand::Login(args) => login(args, client).await,
         AuthCommand::Status(args) => status(args),
@@ -35,7 +36,7 @@ pub(super) async fn authorizers_for(
     timeout: Duration,
     retry: RetryPolicy,
     templates: &Templates,
-) -> Result<Vec<JobAuth>, Exit> {
+) -> Result<Vec<JobAuth>, AppError> {
     // Public methods (no scope listed, like Google's API directory) need no credential: a
     // first run works before any login. A method with a scope still needs one, at once.
     let credential = match credentials::resolve(settings) {
@@ -47,41 +48,37 @@ pub(super) async fn authorizers_for(
         {
             Credential::Public
         }
-        Err(err) => {
-            crate::say!("error: {err}");
-            return Err(Exit::Invalid);
-        }
+        Err(err) => return Err(err.into()),
     };
     if let Credential::CachedLogin { login, .. } = &credential {
         let account = quote(login.account.as_deref().unwrap_or("the cached account"));
-        let mut missing = false;
+        let mut missing = Vec::new();
         for plan in plans
             .iter()
             .filter(|p| !scopes::covers(&login.scopes, &p.method))
         {
-            missing = true;
-            crate::say!(
-                "error: {}: the login of {account} was not granted a scope that {} accepts ({}); \
+            missing.push(format!(
+                "{}: the login of {account} was not granted a scope that {} accepts ({}); \
                  log in again: gscrape auth login --client-secret FILE",
                 plan.query.name,
                 plan.method.id,
                 scopes::least_privilege(&plan.method.scopes).unwrap_or("see `gscrape describe`")
-            );
+            ));
         }
         for plan in plans.iter().filter(|p| p.query.sheet.is_some()) {
             if !login.scopes.iter().any(|s| s == scopes::SHEETS_WRITE) {
-                missing = true;
-                crate::say!(
-                    "error: {}: [sheet]: the login of {account} may not write Google Sheets ({}); \
+                missing.push(format!(
+                    "{}: [sheet]: the login of {account} may not write Google Sheets ({}); \
                      log in again with this query: gscrape auth login --client-secret FILE {}",
                     plan.query.name,
                     scopes::SHEETS_WRITE,
                     plan.query.file.display()
-                );
+                ));
             }
         }
-        if missing {
-            return Err(Exit::Invalid);
+        if !missing.is_empty() {
+            // One line each, as the problems of queries are.
+            return Err(AuthError::MissingScope(missing.join("\nerror: ")).into());
         }
     }
     let wanted = scopes::with_sheets(
@@ -89,18 +86,16 @@ pub(super) async fn authorizers_for(
         plans.iter().any(|p| p.query.sheet.is_some()),
     );
     let describe = credential.describe();
-    let authorizers = Authorizers::new(credential, wanted, client.clone(), timeout, retry)
-        .map_err(|err| auth_failure(&err))?;
+    let authorizers = Authorizers::new(credential, wanted, client.clone(), timeout, retry)?;
     let mut auths = Vec::with_capacity(plans.len());
     for plan in plans {
         if plan.query.subject.is_some() && !authorizers.can_delegate() {
-            crate::say!(
-                "error: {}: subject: acting as a user (domain-wide delegation) needs a \
+            return Err(AppError::Usage(format!(
+                "{}: subject: acting as a user (domain-wide delegation) needs a \
                  service-account key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), but \
                  the credential is the {describe}",
                 plan.query.file.display()
-            );
-            return Err(Exit::Invalid);
+            )));
         }
         let subject = plan
             .query
@@ -108,9 +103,7 @@ pub(super) async fn authorizers_for(
             .clone()
             .or_else(|| flag_subject.map(str::to_owned));
         if subject.is_some() && !authorizers.can_delegate() {
-            return Err(auth_failure(&AuthError::SubjectNeedsServiceAccount(
-                describe.clone(),
-            )));
+            return Err(AuthError::SubjectNeedsServiceAccount(describe.clone()).into());
         }
         let subject = match subject {
             Some(template) if plan.query.for_each.is_some() && is_template(&template) => {
@@ -123,35 +116,22 @@ pub(super) async fn authorizers_for(
             Some(template) => match templates.render(&template, &plan.context(None)) {
                 Ok(subject) => Some(subject.trim().to_owned()),
                 Err(message) => {
-                    crate::say!("error: {}: subject: {message}", plan.query.file.display());
-                    return Err(Exit::Invalid);
+                    return Err(AppError::Usage(format!(
+                        "{}: subject: {message}",
+                        plan.query.file.display()
+                    )));
                 }
             },
             None => None,
         };
-        let authorizer = authorizers
-            .for_subject(subject.as_deref())
-            .map_err(|err| auth_failure(&err))?;
-        authorizer
-            .access_token()
-            .await
-            .map_err(|err| auth_failure(&err))?;
+        let authorizer = authorizers.for_subject(subject.as_deref())?;
+        authorizer.access_token().await?;
         auths.push(JobAuth::Fixed(authorizer));
     }
     Ok(auths)
 }
 
-/// Prints an authentication failure; a credential that needs a person is a setup error (2),
-/// anything else (the token endpoint unreachable, say) a run-time failure (1).
-fn auth_failure(err: &AuthError) -> Exit {
-    crate::say!("error: {err}");
-    match err {
-        AuthError::Token(_) => Exit::QueryFailed,
-        _ => Exit::Invalid,
-    }
-}
-
-async fn login(args: LoginArgs, client: HyperClient) -> Exit {
+async fn login(args: LoginArgs, client: HyperClient) -> Result<Exit, AppError> {
     let mut wanted = scopes_of_queries(&args, &client).await;
     for scope in &args.scopes {
         let scope = if scope.contains("://") || login::IDENTITY_SCOPES.contains(&scope.as_str()) {
@@ -164,15 +144,14 @@ async fn login(args: LoginArgs, client: HyperClient) -> Exit {
         }
     }
     if wanted.is_empty() {
-        crate::say!(
-            "error: no scopes to ask for: no query found in {} — name query files, or add --scope (e.g. --scope drive.readonly)",
+        return Err(AppError::Usage(format!(
+            "no scopes to ask for: no query found in {} — name query files, or add --scope (e.g. --scope drive.readonly)",
             args.paths
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
-        return Exit::Invalid;
+        )));
     }
     let cache = TokenCache::new(&config_dir(&args.config));
     let request = LoginRequest {
@@ -183,24 +162,14 @@ async fn login(args: LoginArgs, client: HyperClient) -> Exit {
         timeout: Duration::from_secs(args.timeout),
         retry: retry_policy(None),
     };
-    match login::login(request, &cache, client).await {
-        Ok(done) => {
-            crate::say!(
-                "Logged in as {}.\nScopes: {}\nThe login is saved in {} (readable only by you); runs refresh it silently.",
-                quote(done.account.as_deref().unwrap_or("an unknown account")),
-                quote(&done.scopes.join(" ")),
-                done.path.display()
-            );
-            Exit::Success
-        }
-        Err(err) => {
-            crate::say!("error: {err}");
-            match err {
-                LoginError::BadClientSecret { .. } | LoginError::Listen { .. } => Exit::Invalid,
-                _ => Exit::QueryFailed,
-            }
-        }
-    }
+    let done = login::login(request, &cache, client).await?;
+    crate::say!(
+        "Logged in as {}.\nScopes: {}\nThe login is saved in {} (readable only by you); runs refresh it silently.",
+        quote(done.account.as_deref().unwrap_or("an unknown account")),
+        quote(&done.scopes.join(" ")),
+        done.path.display()
+    );
+    Ok(Exit::Success)
 }
 
 /// The least-privilege scopes of the methods the queries under `args.paths` call. Queries
@@ -232,15 +201,9 @@ async fn scopes_of_queries(args: &LoginArgs, client: &HyperClient) -> Vec<String
     scopes::with_sheets(scopes::scopes_for(&methods), writes_sheets)
 }
 
-fn status(args: StatusArgs) -> Exit {
+fn status(args: StatusArgs) -> Result<Exit, AppError> {
     let settings = auth_settings(&args.credentials, &args.config);
-    let credential = match credentials::resolve(&settings) {
-        Ok(credential) => credential,
-        Err(err) => {
-            crate::say!("error: {err}");
-            return Exit::Invalid;
-        }
-    };
+    let credential = credentials::resolve(&settings)?;
     let mut out = format!("credential: {}\n", credential.describe());
     let why = match &credential {
         Credential::AccessToken { .. } => "an access token is given, and it comes first".to_owned(),
@@ -303,7 +266,7 @@ fn expiry(expires_at: Option<SystemTime>) -> String {
     }
 }
 
-async fn logout(args: LogoutArgs, client: HyperClient) -> Exit {
+async fn logout(args: LogoutArgs, client: HyperClient) -> Result<Exit, AppError> {
     let cache = TokenCache::new(&config_dir(&args.config));
     let current = match cache.current(args.account.as_deref()) {
         Ok(current) => current,
@@ -311,17 +274,14 @@ async fn logout(args: LogoutArgs, client: HyperClient) -> Exit {
             // Nothing in it can be revoked; remove it so the next login starts clean.
             return remove(&path, "the corrupt login");
         }
-        Err(err) => {
-            crate::say!("error: {err}");
-            return Exit::Invalid;
-        }
+        Err(err) => return Err(AppError::Cache(err)),
     };
     let Some((path, login)) = current else {
         crate::say!(
             "Not logged in: no login is cached in {}.",
             cache.dir().display()
         );
-        return Exit::Success;
+        return Ok(Exit::Success);
     };
     let account = quote(login.account.as_deref().unwrap_or("the cached account")).to_string();
     match oauth::revoke(
@@ -342,15 +302,9 @@ async fn logout(args: LogoutArgs, client: HyperClient) -> Exit {
     remove(&path, &format!("the login of {account}"))
 }
 
-fn remove(path: &std::path::Path, what: &str) -> Exit {
-    match std::fs::remove_file(path) {
-        Ok(()) => {
-            crate::say!("Removed {what} ({}).", path.display());
-            Exit::Success
-        }
-        Err(err) => {
-            crate::say!("error: cannot remove {}: {err}", path.display());
-            Exit::QueryFailed
-        }
-    }
+fn remove(path: &std::path::Path, what: &str) -> Result<Exit, AppError> {
+    std::fs::remove_file(path)
+        .map_err(|err| AppError::io(format!("cannot remove {}", path.display()), err))?;
+    crate::say!("Removed {what} ({}).", path.display());
+    Ok(Exit::Success)
 }

@@ -2,7 +2,10 @@
 //! the exit code. Messages go to stderr; data (`describe`, `validate` reports) to stdout.
 
 mod auth;
+mod error;
 mod run;
+
+pub use error::AppError;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,59 +27,48 @@ use crate::template::Templates;
 /// Timeout for fetching a Discovery document.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs the parsed command line and returns the exit code.
+/// Runs the parsed command line and returns the exit code: a command's own, or the one its
+/// error's kind has in the exit table ([`crate::error::Failure::exit`]), printed once here.
 pub async fn main(cli: Cli, matches: &clap::ArgMatches) -> Exit {
+    match command(cli, matches).await {
+        Ok(exit) => exit,
+        Err(err) => {
+            // `say!` redacts; each problem of a query is a line of its own.
+            crate::say!("error: {err}");
+            err.kind().exit()
+        }
+    }
+}
+
+async fn command(cli: Cli, matches: &clap::ArgMatches) -> Result<Exit, AppError> {
     // The shared HTTP client, for the commands that use the network (the environment's proxy
     // settings are checked here).
-    let client = || {
-        build_client().map_err(|err| {
-            crate::say!("error: {err}");
-            Exit::Invalid
-        })
-    };
+    let client = || build_client().map_err(AppError::from);
     match cli.command {
-        Command::Run(args) => match client() {
-            Ok(client) => run::run(*args, matches.subcommand_matches("run"), client).await,
-            Err(exit) => exit,
-        },
-        Command::Validate(args) => match client() {
-            Ok(client) => validate(args, client).await,
-            Err(exit) => exit,
-        },
-        Command::Describe(args) => match client() {
-            Ok(client) => describe(args, client).await,
-            Err(exit) => exit,
-        },
-        Command::New(args) => match client() {
-            Ok(client) => new_query(args, client).await,
-            Err(exit) => exit,
-        },
-        Command::Auth(command) => match client() {
-            Ok(client) => auth::command(command, client).await,
-            Err(exit) => exit,
-        },
+        Command::Run(args) => run::run(*args, matches.subcommand_matches("run"), client()?).await,
+        Command::Validate(args) => validate(args, client()?).await,
+        Command::Describe(args) => describe(args, client()?).await,
+        Command::New(args) => new_query(args, client()?).await,
+        Command::Auth(command) => auth::command(command, client()?).await,
         Command::Completions { shell } => completions(shell),
         Command::Man => man_page(),
     }
 }
 
 /// `gscrape completions SHELL`: the completion script, from the same definition as `--help`.
-fn completions(shell: clap_complete::Shell) -> Exit {
+fn completions(shell: clap_complete::Shell) -> Result<Exit, AppError> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "gscrape", &mut script);
     to_stdout(&String::from_utf8_lossy(&script), Exit::Success)
 }
 
 /// `gscrape man`: the manual page (roff), from the same definition as `--help`.
-fn man_page() -> Exit {
+fn man_page() -> Result<Exit, AppError> {
     let mut page = Vec::new();
-    match clap_mangen::Man::new(Cli::command()).render(&mut page) {
-        Ok(()) => to_stdout(&String::from_utf8_lossy(&page), Exit::Success),
-        Err(err) => {
-            crate::say!("error: cannot render the manual page: {err}");
-            Exit::QueryFailed
-        }
-    }
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|err| AppError::io("cannot render the manual page", err))?;
+    to_stdout(&String::from_utf8_lossy(&page), Exit::Success)
 }
 
 pub(crate) fn discovery_source(
@@ -145,8 +137,6 @@ async fn plan_queries(
     plans
 }
 
-/// Loads the queries named by `paths` and plans the ones that parsed: the plans, and every
-/// problem of every file. A path that does not exist is reported at once.
 /// What planning needs besides the query files.
 struct Setup<'a> {
     source: &'a DiscoverySource,
@@ -190,23 +180,14 @@ impl Since {
     }
 }
 
-/// The template engine, or exit 2 when `GSCRAPE_TODAY` is not a date.
-fn templates() -> Result<Templates, Exit> {
-    Templates::new().map_err(|err| {
-        crate::say!("error: {err}");
-        Exit::Invalid
-    })
-}
-
+/// Loads the queries named by `paths` and plans the ones that parsed: the plans, and every
+/// problem of every file. A path that does not exist is an error at once.
 async fn load_and_plan(
     paths: &[PathBuf],
     only: &[String],
     setup: &Setup<'_>,
-) -> Result<(Vec<QueryPlan>, Vec<Problem>), Exit> {
-    let files = query_files(paths).map_err(|err| {
-        crate::say!("error: {err}");
-        Exit::Invalid
-    })?;
+) -> Result<(Vec<QueryPlan>, Vec<Problem>), AppError> {
+    let files = query_files(paths)?;
     let (queries, mut problems) = load_queries(&files, only);
     let mut plans = Vec::new();
     for result in plan_queries(queries, setup).await {
@@ -229,9 +210,9 @@ async fn prepare(
     discovery: &DiscoverySettings,
     client: HyperClient,
     retry: RetryPolicy,
-) -> Result<(Vec<QueryPlan>, Vec<Problem>, Templates), Exit> {
+) -> Result<(Vec<QueryPlan>, Vec<Problem>, Templates), AppError> {
     let source = discovery_source(discovery, client, retry);
-    let templates = templates()?;
+    let templates = Templates::new()?;
     let setup = Setup {
         source: &source,
         templates: &templates,
@@ -243,8 +224,8 @@ async fn prepare(
     Ok((plans, problems, templates))
 }
 
-async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
-    let (plans, problems, _) = match prepare(
+async fn validate(args: ValidateArgs, client: HyperClient) -> Result<Exit, AppError> {
+    let (plans, problems, _) = prepare(
         &args.paths,
         &[],
         &Values {
@@ -256,11 +237,7 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
         client,
         retry_policy(None),
     )
-    .await
-    {
-        Ok(prepared) => prepared,
-        Err(exit) => return exit,
-    };
+    .await?;
     let mut out = String::new();
     for problem in &problems {
         out += &format!("error  {problem}\n");
@@ -286,62 +263,54 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Exit {
             }
         );
     }
+    // The problems are the report (on stdout); the exit code is theirs in the table.
     let exit = match problems.is_empty() {
         true => Exit::Success,
-        false => Exit::Invalid,
+        false => crate::error::Failure::BadInput.exit(),
     };
     to_stdout(&out, exit)
 }
 
 /// Writes a command's report to stdout (redacted): a closed pipe (`| head`) ends quietly with
-/// the command's own exit code; any other failure (a full disk) is exit 1 with a message.
-fn to_stdout(text: &str, exit: Exit) -> Exit {
+/// the command's own exit code; any other failure (a full disk) is a local I/O error.
+fn to_stdout(text: &str, exit: Exit) -> Result<Exit, AppError> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let written = out
         .write_all(crate::redact::redact(text).as_bytes())
         .and_then(|()| out.flush());
     match written {
-        Ok(()) => exit,
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => exit,
-        Err(err) => {
-            crate::say!("error: cannot write to stdout: {err}");
-            Exit::QueryFailed
-        }
+        Ok(()) => Ok(exit),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit),
+        Err(err) => Err(AppError::io("cannot write to stdout", err)),
     }
 }
 
-/// The Discovery document of `api` `version` (for `describe` and `new`), or exit 2 saying why.
+/// The Discovery document of `api` `version` (for `describe` and `new`).
 async fn document(
     discovery: &crate::cli::DiscoveryArgs,
     api: &str,
     version: &str,
     client: HyperClient,
-) -> Result<Arc<crate::discovery::Document>, Exit> {
+) -> Result<Arc<crate::discovery::Document>, AppError> {
     let settings = DiscoverySettings::from_args(discovery);
     let source = discovery_source(&settings, client, retry_policy(None));
-    source.load(api, version).await.map_err(|err| {
-        crate::say!("error: {err}");
-        Exit::Invalid
-    })
+    source
+        .load(api, version)
+        .await
+        .map_err(|err| AppError::Discovery(err.to_string()))
 }
 
 /// `gscrape new`: a commented query file for one method, on stdout.
-async fn new_query(args: NewArgs, client: HyperClient) -> Exit {
-    let doc = match document(&args.discovery, &args.api, &args.api_version, client).await {
-        Ok(doc) => doc,
-        Err(exit) => return exit,
-    };
-    match doc.method(&args.method) {
-        Some(method) => to_stdout(
-            &crate::scaffold::query_file(&doc, method, args.name.as_deref()),
-            Exit::Success,
-        ),
-        None => {
-            crate::say!("error: {}", unknown_method(&doc, &args.method));
-            Exit::Invalid
-        }
-    }
+async fn new_query(args: NewArgs, client: HyperClient) -> Result<Exit, AppError> {
+    let doc = document(&args.discovery, &args.api, &args.api_version, client).await?;
+    let method = doc
+        .method(&args.method)
+        .ok_or_else(|| AppError::Usage(unknown_method(&doc, &args.method)))?;
+    to_stdout(
+        &crate::scaffold::query_file(&doc, method, args.name.as_deref()),
+        Exit::Success,
+    )
 }
 
 /// `drive:v3 has no method "x"; did you mean ...?`
@@ -358,22 +327,16 @@ fn unknown_method(doc: &crate::discovery::Document, id: &str) -> String {
     format!("{} has no method {id:?}; {hint}", doc.label())
 }
 
-async fn describe(args: DescribeArgs, client: HyperClient) -> Exit {
-    let doc = match document(&args.discovery, &args.api, &args.api_version, client).await {
-        Ok(doc) => doc,
-        Err(exit) => return exit,
+async fn describe(args: DescribeArgs, client: HyperClient) -> Result<Exit, AppError> {
+    let doc = document(&args.discovery, &args.api, &args.api_version, client).await?;
+    let text = match &args.method {
+        None => crate::describe::method_list(&doc),
+        Some(id) => {
+            let method = doc
+                .method(id)
+                .ok_or_else(|| AppError::Usage(unknown_method(&doc, id)))?;
+            crate::describe::method_details(&doc, method)
+        }
     };
-    match &args.method {
-        None => to_stdout(&crate::describe::method_list(&doc), Exit::Success),
-        Some(id) => match doc.method(id) {
-            Some(method) => to_stdout(
-                &crate::describe::method_details(&doc, method),
-                Exit::Success,
-            ),
-            None => {
-                crate::say!("error: {}", unknown_method(&doc, id));
-                Exit::Invalid
-            }
-        },
-    }
+    to_stdout(&text, Exit::Success)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{auth, prepare, Since, Values};
+use super::{auth, prepare, AppError, Since, Values};
 use crate::api::ApiClient;
 use crate::backfill::Window;
 use crate::cli::RunArgs;
@@ -25,39 +25,22 @@ pub(super) async fn run(
     args: RunArgs,
     sources: Option<&clap::ArgMatches>,
     client: HyperClient,
-) -> Exit {
-    let files = match crate::settings::config_files(&args.config) {
-        Ok(files) => files,
-        Err(err) => {
-            crate::say!("error: {err}");
-            return Exit::Invalid;
-        }
-    };
+) -> Result<Exit, AppError> {
+    let files = crate::settings::config_files(&args.config)?;
     let args = RunSettings::resolve(args, sources, &files);
     let windows: Vec<Option<Window>> = match args.backfill {
         None => vec![None],
         Some((from, to, step)) => {
             let windows = crate::backfill::windows(from, to, step);
             if windows.is_empty() {
-                crate::say!("error: --from {from} is after --to {to}");
-                return Exit::Invalid;
+                return Err(AppError::Usage(format!("--from {from} is after --to {to}")));
             }
             windows.into_iter().map(Some).collect()
         }
     };
     // One run at a time per output directory, held until this function returns.
     let waiting = |busy: &crate::lock::LockError| crate::say!("waiting: {busy}");
-    let _lock = match crate::lock::acquire(&args.out_dir, args.wait_lock, waiting).await {
-        Ok(lock) => lock,
-        Err(err @ crate::lock::LockError::Busy { .. }) => {
-            crate::say!("error: {err}");
-            return Exit::Busy;
-        }
-        Err(err) => {
-            crate::say!("error: {err}");
-            return Exit::QueryFailed;
-        }
-    };
+    let _lock = crate::lock::acquire(&args.out_dir, args.wait_lock, waiting).await?;
     // Bars only where a person watches a terminal that draws them; lines (and heartbeats)
     // for cron, systemd, CI, pipes and `TERM=dumb`.
     let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
@@ -70,11 +53,7 @@ pub(super) async fn run(
     tokio::spawn(stop_on_signal(interrupt.clone()));
     let mut reports = Vec::new();
     for window in windows {
-        let ran = run_window(&args, &client, window, reporter.clone(), &interrupt).await;
-        let mut ran = match ran {
-            Ok(ran) => ran,
-            Err(exit) => return exit,
-        };
+        let mut ran = run_window(&args, &client, window, reporter.clone(), &interrupt).await?;
         if let Some(window) = window {
             for report in &mut ran {
                 report.name = format!("{} {}", report.name, window.label());
@@ -112,7 +91,7 @@ pub(super) async fn run(
             exit = Exit::of_run(failures);
         }
     }
-    exit
+    Ok(exit)
 }
 
 /// One run of the selected queries (in a backfill, for one window): their reports, or the
@@ -123,7 +102,7 @@ async fn run_window(
     window: Option<Window>,
     reporter: Arc<dyn Reporter>,
     interrupt: &CancellationToken,
-) -> Result<Vec<QueryReport>, Exit> {
+) -> Result<Vec<QueryReport>, AppError> {
     let retry = args.retry.clone();
     let since = Since {
         value: args.since.clone(),
@@ -162,7 +141,7 @@ async fn run_window(
             }
         }
     }
-    fail_on(&problems)?;
+    fail_on(problems)?;
     if args.stdout {
         to_stdout(&mut plans, window.is_some())?;
     }
@@ -174,12 +153,11 @@ async fn run_window(
                 .is_some_and(|output| same(&args.out_dir.join(output), summary))
         });
         if let Some(plan) = clash {
-            crate::say!(
-                "error: --summary-json {} is the output of {}; write the summary elsewhere",
+            return Err(AppError::Usage(format!(
+                "--summary-json {} is the output of {}; write the summary elsewhere",
                 summary.display(),
                 plan.query.file.display()
-            );
-            return Err(Exit::Invalid);
+            )));
         }
     }
     for plan in &plans {
@@ -190,15 +168,13 @@ async fn run_window(
             .map(|uri| !may_carry_bearer(&uri))
             .unwrap_or(true);
         if insecure {
-            crate::say!(
-                "error: {}: refusing to send a bearer token over plain http to {}{}: use https \
-                 ({})",
+            return Err(AppError::Usage(format!(
+                "{}: refusing to send a bearer token over plain http to {}{}: use https ({})",
                 plan.query.name,
                 plan.request.base_url,
                 plan.request.path,
                 crate::http::PLAIN_HTTP_RULE
-            );
-            return Err(Exit::Invalid);
+            )));
         }
     }
     let checkpoints = crate::checkpoint::Store::new(&args.out_dir);
@@ -257,7 +233,7 @@ async fn run_window(
             problems.push(plan.query.problem(None, Some("params".to_owned()), message));
         }
     }
-    fail_on(&problems)?;
+    fail_on(problems)?;
 
     let mut limits = Limits::new(args.concurrency);
     for plan in &plans {
@@ -313,8 +289,9 @@ async fn run_window(
         if let (Status::Ok(_), Some(newest)) = (&report.status, &report.cursor) {
             if let Err(err) = crate::incremental::save(&args.out_dir, &report.name, newest) {
                 crate::say!(
-                    "warning: {}: cannot keep its cursor {newest:?}: {err}",
-                    report.name
+                    "warning: {}: cannot keep its cursor {:?}: {err}",
+                    report.name,
+                    crate::redact::quote(newest)
                 );
             }
         }
@@ -325,12 +302,9 @@ async fn run_window(
 /// `--output -`: the one query's output goes to standard output, in the format of its output
 /// name or `format` (CSV when it has neither). Refused (exit 2) for several queries, a
 /// backfill (several runs) and an xlsx workbook (not a stream).
-fn to_stdout(plans: &mut [crate::plan::QueryPlan], backfill: bool) -> Result<(), Exit> {
+fn to_stdout(plans: &mut [crate::plan::QueryPlan], backfill: bool) -> Result<(), AppError> {
     use crate::query::{Format, OutputFormat};
-    let refuse = |why: String| {
-        crate::say!("error: --output - {why}");
-        Err(Exit::Invalid)
-    };
+    let refuse = |why: String| Err(AppError::Usage(format!("--output - {why}")));
     let [plan] = plans else {
         let names: Vec<&str> = plans.iter().map(|p| p.query.name.as_str()).collect();
         return refuse(format!(
@@ -363,26 +337,22 @@ async fn sheets_api(
     args: &RunSettings,
     client: &HyperClient,
     retry: crate::http::retry::RetryPolicy,
-) -> Result<SheetsApi, Exit> {
+) -> Result<SheetsApi, AppError> {
     let source = super::discovery_source(&args.discovery, client.clone(), retry);
     match source.load("sheets", "v4").await {
         Ok(doc) => Ok(SheetsApi::new(&doc)),
-        Err(err) => {
-            crate::say!("error: [sheet]: cannot load the Sheets API's Discovery document: {err}");
-            Err(Exit::QueryFailed)
-        }
+        Err(err) => Err(AppError::Discovery(format!(
+            "[sheet]: cannot load the Sheets API's Discovery document: {err}"
+        ))),
     }
 }
 
-/// Problems found before any request: printed, exit 2.
-fn fail_on(problems: &[Problem]) -> Result<(), Exit> {
-    if problems.is_empty() {
-        return Ok(());
+/// Problems found before any request: the error that says them all.
+fn fail_on(problems: Vec<Problem>) -> Result<(), AppError> {
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(AppError::Problems(problems)),
     }
-    for problem in problems {
-        crate::say!("error: {problem}");
-    }
-    Err(Exit::Invalid)
 }
 
 /// Ctrl-C or SIGTERM: stop issuing requests; the run winds down and reports.

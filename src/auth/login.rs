@@ -44,6 +44,21 @@ pub enum LoginError {
     Cache(#[from] cache::CacheError),
 }
 
+impl LoginError {
+    /// What kind of failure this is: a client secret or a port a person must fix, a cache
+    /// that cannot be written, or a login that did not complete.
+    pub fn kind(&self) -> crate::error::Failure {
+        use crate::error::Failure;
+        match self {
+            LoginError::BadClientSecret { .. } | LoginError::Listen { .. } => Failure::BadInput,
+            LoginError::Cache(_) => Failure::LocalIo,
+            LoginError::Timeout(_) | LoginError::Flow(_) | LoginError::NoRefreshToken => {
+                Failure::Remote
+            }
+        }
+    }
+}
+
 /// What `gscrape auth login` was asked to do.
 pub struct LoginRequest<'a> {
     pub client_secret: &'a Path,

@@ -143,15 +143,12 @@ pub fn explode(records: Vec<Value>, path: &FieldPath) -> Vec<Value> {
 
 /// What a JSON value is, for messages: `the number 1`, `the string "a"`, `an array`.
 pub fn json_kind(value: &Value) -> String {
-    let short = |text: String| match text.char_indices().nth(40) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text,
-    };
+    use crate::redact::quote;
     match value {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => short(format!("the string {s:?}")),
+        Value::Number(n) => format!("the number {}", quote(n.as_str())),
+        Value::String(s) => format!("the string {:?}", quote(s)),
         Value::Array(_) => "an array".to_owned(),
         Value::Object(_) => "an object".to_owned(),
     }

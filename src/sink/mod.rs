@@ -210,7 +210,7 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot append to {}: its header is {existing:?} but this query writes {new:?}; remove `append`, or move the old file away", .path.display())]
+    #[error("cannot append to {}: its header is {} but this query writes {}; remove `append`, or move the old file away", .path.display(), crate::redact::quote(&format!("{:?}", .existing)), crate::redact::quote(&format!("{:?}", .new)))]
     HeaderMismatch {
         path: PathBuf,
         existing: Vec<String>,
