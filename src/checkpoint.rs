@@ -161,11 +161,7 @@ impl Store {
     pub fn save(&self, checkpoint: &Checkpoint) -> std::io::Result<()> {
         let path = self.path(&checkpoint.query, &checkpoint.target);
         let json = serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?;
-        std::fs::create_dir_all(&self.dir)?;
-        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
-        std::io::Write::write_all(&mut file, &json)?;
-        file.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        crate::util::write_atomically(&path, &json)
     }
 
     /// Forgets the export of `query` into `target`: its checkpoint and the temporary file it

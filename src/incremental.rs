@@ -21,7 +21,7 @@ pub fn saved(out_dir: &Path, name: &str) -> Option<String> {
 
 /// Keeps `value` as the cursor of `name`.
 pub fn save(out_dir: &Path, name: &str, value: &str) -> std::io::Result<()> {
-    crate::discovery::source::write_atomically(&cursor_file(out_dir, name), value.as_bytes())
+    crate::util::write_atomically(&cursor_file(out_dir, name), value.as_bytes())
 }
 
 /// True when `candidate` is later than `current`: as instants when both are RFC 3339

@@ -32,5 +32,6 @@ pub mod scaffold;
 pub mod settings;
 pub mod sink;
 pub mod template;
+pub mod util;
 
 pub use error::Exit;

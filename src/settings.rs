@@ -175,7 +175,7 @@ fn read_config(path: &std::path::Path) -> Result<RunConfig, ConfigError> {
         };
         for key in run.keys() {
             if !RUN_KEYS.contains(&key.as_str()) {
-                let hint = match crate::discovery::nearest(key, RUN_KEYS.iter().copied()).first() {
+                let hint = match crate::util::nearest(key, RUN_KEYS.iter().copied()).first() {
                     Some(near) => format!("; did you mean `{near}`?"),
                     None => String::new(),
                 };

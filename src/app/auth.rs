@@ -51,35 +51,7 @@ pub(super) async fn authorizers_for(
         Err(err) => return Err(err.into()),
     };
     if let Credential::CachedLogin { login, .. } = &credential {
-        let account = quote(login.account.as_deref().unwrap_or("the cached account"));
-        let mut missing = Vec::new();
-        for plan in plans
-            .iter()
-            .filter(|p| !scopes::covers(&login.scopes, &p.method))
-        {
-            missing.push(format!(
-                "{}: the login of {account} was not granted a scope that {} accepts ({}); \
-                 log in again: gscrape auth login --client-secret FILE",
-                plan.query.name,
-                plan.method.id,
-                scopes::least_privilege(&plan.method.scopes).unwrap_or("see `gscrape describe`")
-            ));
-        }
-        for plan in plans.iter().filter(|p| p.query.sheet.is_some()) {
-            if !login.scopes.iter().any(|s| s == scopes::SHEETS_WRITE) {
-                missing.push(format!(
-                    "{}: [sheet]: the login of {account} may not write Google Sheets ({}); \
-                     log in again with this query: gscrape auth login --client-secret FILE {}",
-                    plan.query.name,
-                    scopes::SHEETS_WRITE,
-                    plan.query.file.display()
-                ));
-            }
-        }
-        if !missing.is_empty() {
-            // One line each, as the problems of queries are.
-            return Err(AuthError::MissingScope(missing.join("\nerror: ")).into());
-        }
+        login_covers(login, plans)?;
     }
     let wanted = scopes::with_sheets(
         scopes::scopes_for(plans.iter().map(|p| &p.method)),
@@ -129,6 +101,41 @@ pub(super) async fn authorizers_for(
         auths.push(JobAuth::Fixed(authorizer));
     }
     Ok(auths)
+}
+
+/// A cached login must have been granted a scope each method accepts (and the Sheets scope
+/// for a `[sheet]`): which are missing, one line each, before any request.
+fn login_covers(login: &crate::auth::CachedLogin, plans: &[QueryPlan]) -> Result<(), AppError> {
+    let account = quote(login.account.as_deref().unwrap_or("the cached account"));
+    let mut missing = Vec::new();
+    for plan in plans
+        .iter()
+        .filter(|p| !scopes::covers(&login.scopes, &p.method))
+    {
+        missing.push(format!(
+            "{}: the login of {account} was not granted a scope that {} accepts ({}); \
+             log in again: gscrape auth login --client-secret FILE",
+            plan.query.name,
+            plan.method.id,
+            scopes::least_privilege(&plan.method.scopes).unwrap_or("see `gscrape describe`")
+        ));
+    }
+    for plan in plans.iter().filter(|p| p.query.sheet.is_some()) {
+        if !login.scopes.iter().any(|s| s == scopes::SHEETS_WRITE) {
+            missing.push(format!(
+                "{}: [sheet]: the login of {account} may not write Google Sheets ({}); \
+                 log in again with this query: gscrape auth login --client-secret FILE {}",
+                plan.query.name,
+                scopes::SHEETS_WRITE,
+                plan.query.file.display()
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        // One line each, as the problems of queries are.
+        return Err(AuthError::MissingScope(missing.join("\nerror: ")).into());
+    }
+    Ok(())
 }
 
 async fn login(args: LoginArgs, client: HyperClient) -> Result<Exit, AppError> {

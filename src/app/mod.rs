@@ -3,6 +3,7 @@
 
 mod auth;
 mod error;
+mod preflight;
 mod run;
 
 pub use error::AppError;
@@ -15,7 +16,7 @@ use clap::CommandFactory;
 
 use crate::backfill::Window;
 use crate::cli::{Cli, Command, DescribeArgs, NewArgs, ValidateArgs};
-use crate::discovery::{nearest, DiscoverySource};
+use crate::discovery::DiscoverySource;
 use crate::error::Exit;
 use crate::http::retry::RetryPolicy;
 use crate::http::{build_client, HyperClient};
@@ -23,6 +24,7 @@ use crate::plan::{add_child_reads, plan, shared_outputs, QueryPlan};
 use crate::query::{load_queries, query_files, Problem, Query};
 use crate::settings::{retry_policy, DiscoverySettings};
 use crate::template::Templates;
+use crate::util::nearest;
 
 /// Timeout for fetching a Discovery document.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -95,20 +97,20 @@ async fn plan_queries(
     let source = setup.source;
     let mut plans = Vec::with_capacity(queries.len());
     for mut query in queries {
-        for (name, value) in setup.vars {
+        for (name, value) in setup.values.vars {
             query
                 .vars
                 .value
                 .insert(name.clone(), serde_json::Value::String(value.clone()));
         }
-        if let Some(window) = setup.window {
+        if let Some(window) = setup.values.window {
             query
                 .vars
                 .value
                 .insert("window".to_owned(), window.to_json());
         }
         if let Some(incremental) = &query.incremental {
-            let since = setup.since.of(&query, &incremental.value.initial);
+            let since = setup.values.since.of(&query, &incremental.value.initial);
             query
                 .vars
                 .value
@@ -141,16 +143,12 @@ async fn plan_queries(
 struct Setup<'a> {
     source: &'a DiscoverySource,
     templates: &'a Templates,
-    /// `--var key=value`, over every query's `[vars]`.
-    vars: &'a [(String, String)],
-    /// A backfill's window, as the variable `window`.
-    window: Option<Window>,
-    /// Where an incremental query's `since` comes from.
-    since: &'a Since,
+    /// The values the command line gives the templates.
+    values: &'a Values<'a>,
 }
 
-/// What the queries' templates get from the command line: `--var`s, a backfill's window,
-/// incremental queries' `since`.
+/// What the queries' templates get from the command line: `--var`s (over every query's
+/// `[vars]`), a backfill's window (the variable `window`), incremental queries' `since`.
 pub(crate) struct Values<'a> {
     pub vars: &'a [(String, String)],
     pub window: Option<Window>,
@@ -216,16 +214,15 @@ async fn prepare(
     let setup = Setup {
         source: &source,
         templates: &templates,
-        vars: values.vars,
-        window: values.window,
-        since: values.since,
+        values,
     };
     let (plans, problems) = load_and_plan(paths, only, &setup).await?;
     Ok((plans, problems, templates))
 }
 
+/// `gscrape validate`: the queries planned and put through the same pre-flight as a run.
 async fn validate(args: ValidateArgs, client: HyperClient) -> Result<Exit, AppError> {
-    let (plans, problems, _) = prepare(
+    let (mut plans, mut problems, templates) = prepare(
         &args.paths,
         &[],
         &Values {
@@ -238,6 +235,10 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Result<Exit, AppEr
         retry_policy(None),
     )
     .await?;
+    if problems.is_empty() {
+        // Without a run's flags: `window` is not checked (a backfill sets it).
+        problems = preflight::preflight(&mut plans, &preflight::Checks::default(), &templates);
+    }
     let mut out = String::new();
     for problem in &problems {
         out += &format!("error  {problem}\n");

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::preflight::{preflight, Checks};
 use super::{auth, prepare, AppError, Since, Values};
 use crate::api::ApiClient;
 use crate::backfill::Window;
 use crate::cli::RunArgs;
 use crate::error::{Exit, Failure};
 use crate::http::limits::Limits;
-use crate::http::{may_carry_bearer, HyperClient};
+use crate::http::HyperClient;
 use crate::query::Problem;
 use crate::report::bars::Bars;
 use crate::report::{summary, Lines};
@@ -84,7 +85,7 @@ pub(super) async fn run(
     if let Some(path) = &args.summary_json {
         let json = summary::json(&reports, exit as u8);
         let json = crate::redact::redact(&json);
-        if let Err(err) = crate::discovery::source::write_atomically(path, json.as_bytes()) {
+        if let Err(err) = crate::util::write_atomically(path, json.as_bytes()) {
             crate::say!("error: cannot write the summary {}: {err}", path.display());
             // A monitor reading it would see nothing.
             failures.push(Failure::LocalIo);
@@ -95,7 +96,7 @@ pub(super) async fn run(
 }
 
 /// One run of the selected queries (in a backfill, for one window): their reports, or the
-/// exit code of a problem found before any request.
+/// error found before any request. Its stages: plan, pre-flight, prepare, run, keep.
 async fn run_window(
     args: &RunSettings,
     client: &HyperClient,
@@ -103,7 +104,6 @@ async fn run_window(
     reporter: Arc<dyn Reporter>,
     interrupt: &CancellationToken,
 ) -> Result<Vec<QueryReport>, AppError> {
-    let retry = args.retry.clone();
     let since = Since {
         value: args.since.clone(),
         full: args.full,
@@ -120,63 +120,71 @@ async fn run_window(
         &values,
         &args.discovery,
         client.clone(),
-        retry.clone(),
+        args.retry.clone(),
     )
     .await?;
-    if window.is_none() {
-        // `{{ window.start }}` has a value only in a backfill.
-        for plan in &plans {
-            let output = plan.query.output.as_ref().map(|o| o.to_string_lossy());
-            let reads_window = plan
-                .templates()
-                .into_iter()
-                .chain(output.as_deref())
-                .any(|text| !templates.reads(text, "window").is_empty());
-            if reads_window {
-                problems.push(plan.query.problem(
-                    None,
-                    None,
-                    "its templates read `window`, which a backfill sets: run it with --from DATE --to DATE",
-                ));
-            }
-        }
+    if problems.is_empty() {
+        let checks = Checks {
+            backfill: Some(window.is_some()),
+            stdout: args.stdout,
+            summary_json: args.summary_json.as_deref(),
+            out_dir: args.out_dir.clone(),
+        };
+        problems = preflight(&mut plans, &checks, &templates);
     }
     fail_on(problems)?;
-    if args.stdout {
-        to_stdout(&mut plans, window.is_some())?;
+    let prepared = prepare_run(args, client, window, &plans, &templates).await?;
+    let Prepared {
+        authorizers,
+        api,
+        options,
+        checkpoints,
+    } = prepared;
+    let targets: Vec<_> = plans
+        .iter()
+        .filter_map(|plan| plan.output.as_ref())
+        .filter(|o| !crate::sink::is_stdout(o))
+        .map(|o| args.out_dir.join(o))
+        .collect();
+    let before: Vec<_> = targets
+        .iter()
+        .flat_map(|t| crate::sink::temp_files_of(t))
+        .collect();
+    let jobs = plans
+        .into_iter()
+        .zip(authorizers)
+        .map(|(plan, auth)| Job { plan, auth })
+        .collect();
+    let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
+    // A temporary file this run made stays only if a checkpoint names it (one whose checkpoint
+    // could not be written, on a full disk, would otherwise keep the disk full).
+    let mut keep = checkpoints.temp_files();
+    keep.extend(before);
+    for target in &targets {
+        crate::sink::remove_stale_temp_files(target, &keep, |_| true);
     }
-    if let Some(summary) = &args.summary_json {
-        let same = |a: &std::path::Path, b: &std::path::Path| matches!((std::path::absolute(a), std::path::absolute(b)), (Ok(a), Ok(b)) if a == b);
-        let clash = plans.iter().find(|plan| {
-            plan.output
-                .as_ref()
-                .is_some_and(|output| same(&args.out_dir.join(output), summary))
-        });
-        if let Some(plan) = clash {
-            return Err(AppError::Usage(format!(
-                "--summary-json {} is the output of {}; write the summary elsewhere",
-                summary.display(),
-                plan.query.file.display()
-            )));
-        }
-    }
-    for plan in &plans {
-        let insecure = plan
-            .request
-            .base_url
-            .parse()
-            .map(|uri| !may_carry_bearer(&uri))
-            .unwrap_or(true);
-        if insecure {
-            return Err(AppError::Usage(format!(
-                "{}: refusing to send a bearer token over plain http to {}{}: use https ({})",
-                plan.query.name,
-                plan.request.base_url,
-                plan.request.path,
-                crate::http::PLAIN_HTTP_RULE
-            )));
-        }
-    }
+    keep_cursors(&args.out_dir, &reports);
+    Ok(reports)
+}
+
+/// What a run needs besides its plans, made once the pre-flight passed.
+struct Prepared {
+    authorizers: Vec<crate::run::JobAuth>,
+    api: ApiClient,
+    options: RunOptions,
+    checkpoints: crate::checkpoint::Store,
+}
+
+/// The side effects before the first request: checkpoints kept or dropped, files of killed
+/// runs removed, credentials (a token for each), the templates checked against them, the rate
+/// limits and the Sheets endpoint.
+async fn prepare_run(
+    args: &RunSettings,
+    client: &HyperClient,
+    window: Option<Window>,
+    plans: &[crate::plan::QueryPlan],
+    templates: &crate::template::Templates,
+) -> Result<Prepared, AppError> {
     let checkpoints = crate::checkpoint::Store::new(&args.out_dir);
     if window.is_none() {
         // A query of this run leaves only the checkpoint of the output it writes now, if that
@@ -191,7 +199,53 @@ async fn run_window(
             }
         });
     }
-    // The files a checkpoint names are kept for `--resume` (without it, they start over).
+    remove_files_of_killed_runs(args, plans, &checkpoints);
+    let authorizers = auth::authorizers_for(
+        plans,
+        &args.auth,
+        args.subject.as_deref(),
+        client,
+        args.timeout,
+        args.retry.clone(),
+        templates,
+    )
+    .await?;
+    // The credential is known now: no template may carry one of its secrets to a server.
+    fail_on(
+        plans
+            .iter()
+            .flat_map(|p| p.secret_reads(templates))
+            .collect(),
+    )?;
+    let sheets = match plans.iter().any(|p| p.query.sheet.is_some()) {
+        true => Some(sheets_api(args, client, args.retry.clone()).await?),
+        false => None,
+    };
+    let limits = Arc::new(rate_limits(args, plans));
+    let api = ApiClient::new(client.clone(), args.timeout, args.retry.clone(), limits);
+    let options = RunOptions {
+        out_dir: args.out_dir.clone(),
+        fail_fast: args.fail_fast,
+        resume: args.resume,
+        fan_out: args.concurrency,
+        csv: args.csv.clone(),
+        sheets,
+    };
+    Ok(Prepared {
+        authorizers,
+        api,
+        options,
+        checkpoints,
+    })
+}
+
+/// Removes the temporary files a killed run left beside this run's outputs, but those a
+/// checkpoint names when the run resumes (without `--resume`, they start over).
+fn remove_files_of_killed_runs(
+    args: &RunSettings,
+    plans: &[crate::plan::QueryPlan],
+    checkpoints: &crate::checkpoint::Store,
+) {
     let checkpointed = match args.resume {
         true => checkpoints.temp_files(),
         false => Vec::new(),
@@ -208,35 +262,13 @@ async fn run_window(
             );
         }
     }
-    let authorizers = auth::authorizers_for(
-        &plans,
-        &args.auth,
-        args.subject.as_deref(),
-        client,
-        args.timeout,
-        retry.clone(),
-        &templates,
-    )
-    .await?;
-    // The credential is known now: no template may carry one of its secrets to a server.
-    let mut problems: Vec<Problem> = plans
-        .iter()
-        .flat_map(|p| p.secret_reads(&templates))
-        .collect();
-    // A request that renders once renders now: a value of the wrong type is a usage error.
-    for plan in plans.iter().filter(|p| p.query.for_each.is_none()) {
-        let context = plan.context(None);
-        if let Err(message) = plan
-            .request
-            .render(&|text| templates.render(text, &context))
-        {
-            problems.push(plan.query.problem(None, Some("params".to_owned()), message));
-        }
-    }
-    fail_on(problems)?;
+}
 
+/// The request limits: `--concurrency` overall, and per API the lowest `qps` of its queries
+/// (else `--qps`).
+fn rate_limits(args: &RunSettings, plans: &[crate::plan::QueryPlan]) -> Limits {
     let mut limits = Limits::new(args.concurrency);
-    for plan in &plans {
+    for plan in plans {
         let api = &plan.query.api;
         let rate = plans
             .iter()
@@ -248,46 +280,14 @@ async fn run_window(
             limits.set_rate(api, rate);
         }
     }
-    let sheets = match plans.iter().any(|p| p.query.sheet.is_some()) {
-        true => Some(sheets_api(args, client, retry.clone()).await?),
-        false => None,
-    };
-    let api = ApiClient::new(client.clone(), args.timeout, retry, Arc::new(limits));
-    let options = RunOptions {
-        out_dir: args.out_dir.clone(),
-        fail_fast: args.fail_fast,
-        resume: args.resume,
-        fan_out: args.concurrency,
-        csv: args.csv.clone(),
-        sheets,
-    };
-    let targets: Vec<_> = plans
-        .iter()
-        .filter_map(|plan| plan.output.as_ref())
-        .filter(|o| !crate::sink::is_stdout(o))
-        .map(|o| args.out_dir.join(o))
-        .collect();
-    let jobs = plans
-        .into_iter()
-        .zip(authorizers)
-        .map(|(plan, auth)| Job { plan, auth })
-        .collect();
-    let before: Vec<_> = targets
-        .iter()
-        .flat_map(|t| crate::sink::temp_files_of(t))
-        .collect();
-    let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
-    // A temporary file this run made stays only if a checkpoint names it (one whose checkpoint
-    // could not be written, on a full disk, would otherwise keep the disk full).
-    let mut keep = checkpoints.temp_files();
-    keep.extend(before);
-    for target in &targets {
-        crate::sink::remove_stale_temp_files(target, &keep, |_| true);
-    }
-    // An incremental query that succeeded moves its cursor; one that did not leaves it.
-    for report in &reports {
+    limits
+}
+
+/// An incremental query that succeeded moves its cursor; one that did not leaves it.
+fn keep_cursors(out_dir: &std::path::Path, reports: &[QueryReport]) {
+    for report in reports {
         if let (Status::Ok(_), Some(newest)) = (&report.status, &report.cursor) {
-            if let Err(err) = crate::incremental::save(&args.out_dir, &report.name, newest) {
+            if let Err(err) = crate::incremental::save(out_dir, &report.name, newest) {
                 crate::say!(
                     "warning: {}: cannot keep its cursor {:?}: {err}",
                     report.name,
@@ -296,40 +296,6 @@ async fn run_window(
             }
         }
     }
-    Ok(reports)
-}
-
-/// `--output -`: the one query's output goes to standard output, in the format of its output
-/// name or `format` (CSV when it has neither). Refused (exit 2) for several queries, a
-/// backfill (several runs) and an xlsx workbook (not a stream).
-fn to_stdout(plans: &mut [crate::plan::QueryPlan], backfill: bool) -> Result<(), AppError> {
-    use crate::query::{Format, OutputFormat};
-    let refuse = |why: String| Err(AppError::Usage(format!("--output - {why}")));
-    let [plan] = plans else {
-        let names: Vec<&str> = plans.iter().map(|p| p.query.name.as_str()).collect();
-        return refuse(format!(
-            "writes one query to standard output, and this run has {} ({}); pick one with --only NAME",
-            plans.len(),
-            names.join(", ")
-        ));
-    };
-    if backfill {
-        return refuse("writes one export; a backfill (--from, --to) makes one per window".into());
-    }
-    if plan.output.is_none() {
-        plan.format = OutputFormat {
-            format: plan.query.format.unwrap_or(Format::Csv),
-            gzip: false,
-        };
-    }
-    if plan.format.format == Format::Xlsx {
-        return refuse(format!(
-            "cannot stream {}'s xlsx workbook; write it to a file",
-            plan.query.name
-        ));
-    }
-    plan.output = Some(crate::sink::STDOUT.into());
-    Ok(())
 }
 
 /// Where the Sheets API is, from its Discovery document (as any API's requests are made).

@@ -163,20 +163,16 @@ const CACHED_LOGIN: &[Field] = &[
 
 /// Writes `login` to `path` atomically with mode 0600 (the directory 0700).
 pub fn save(path: &Path, login: &CachedLogin) -> Result<(), CacheError> {
-    use std::io::Write;
     let write = |source| CacheError::Write {
         path: path.to_owned(),
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     create_private_dir(dir).map_err(write)?;
-    // NamedTempFile is created 0600, so the secret is never readable by others, not even briefly.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
+    // The temporary file is made 0600, so the secret is never readable by others, not even
+    // briefly.
     let json = serde_json::to_vec_pretty(login).expect("a login serializes");
-    tmp.write_all(&json).map_err(write)?;
-    tmp.as_file().sync_all().map_err(write)?;
-    tmp.persist(path).map_err(|e| write(e.error))?;
-    Ok(())
+    crate::util::write_atomically(path, &json).map_err(write)
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

@@ -177,7 +177,7 @@ impl Document {
 
     /// Up to three method ids closest to `id`, for "did you mean" hints.
     pub fn similar_method_ids(&self, id: &str) -> Vec<String> {
-        nearest(id, self.methods().iter().map(|m| m.id.as_str()))
+        crate::util::nearest(id, self.methods().iter().map(|m| m.id.as_str()))
     }
 
     /// The base every method path is appended to.
@@ -197,19 +197,4 @@ impl Method {
             .get(name)
             .or_else(|| doc.parameters.get(name))
     }
-}
-
-/// Up to three candidates close to `wanted` (edit distance, then shared prefix), best first.
-pub fn nearest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut scored: Vec<(f64, &str)> = candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(wanted, c), c))
-        .filter(|(score, _)| *score > 0.7)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, c)| c.to_owned())
-        .collect()
 }

@@ -172,7 +172,7 @@ impl DiscoverySource {
             Ok(text) => {
                 let doc = parse(&text, &format!("the Discovery document {api}:{version}"))?;
                 if let Some(path) = &cached {
-                    if let Err(err) = write_atomically(path, text.as_bytes()) {
+                    if let Err(err) = crate::util::write_atomically(path, text.as_bytes()) {
                         tracing::warn!("cannot cache {}: {err}", path.display());
                     }
                 }
@@ -271,17 +271,6 @@ fn is_fresh(path: &Path) -> bool {
         .ok()
         .and_then(|modified| SystemTime::now().duration_since(modified).ok())
         .is_some_and(|age| age < CACHE_TTL)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

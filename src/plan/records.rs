@@ -4,9 +4,10 @@
 
 use super::{quoted_list, Check};
 use crate::api::Pagination;
-use crate::discovery::{nearest, schema, Document, Method, Schema};
+use crate::discovery::{schema, Document, Method, Schema};
 use crate::query::{Problem, Query};
 use crate::records::{Column, ColumnSource, Decoder, FieldPath};
+use crate::util::nearest;
 
 /// What a method's records are when the query does not say.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,10 @@ use serde_json::Value;
 
 use super::{first_sentence, strings_in, Check};
 use crate::api::{RequestTemplate, ValueKind, ValueRule};
-use crate::discovery::{nearest, Document, Location, Method, Parameter};
+use crate::discovery::{Document, Location, Method, Parameter};
 use crate::query::{Param, Problem, Query};
 use crate::template::is_template;
+use crate::util::nearest;
 
 pub(super) fn build_request(
     query: &Query,

@@ -112,7 +112,7 @@ pub fn load_queries(files: &[PathBuf], only: &[String]) -> (Vec<Query>, Vec<Prob
     }
     for name in only {
         if !queries.iter().any(|q| &q.name == name) && problems.is_empty() {
-            let hint = crate::discovery::nearest(name, queries.iter().map(|q| q.name.as_str()));
+            let hint = crate::util::nearest(name, queries.iter().map(|q| q.name.as_str()));
             let hint = match hint.first() {
                 Some(h) => format!("; did you mean {h:?}?"),
                 None => String::new(),
@@ -171,8 +171,7 @@ fn fan_out_problems(queries: &[Query]) -> Vec<Problem> {
             continue;
         };
         if !queries.iter().any(|q| q.name == parent.value) {
-            let hint =
-                crate::discovery::nearest(&parent.value, queries.iter().map(|q| q.name.as_str()));
+            let hint = crate::util::nearest(&parent.value, queries.iter().map(|q| q.name.as_str()));
             let hint = match hint.first() {
                 Some(h) => format!("; did you mean {h:?}?"),
                 None => String::new(),

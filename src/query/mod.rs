@@ -324,8 +324,23 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// A problem of the run as a whole (its flags), not of one file: said as `message` alone.
+    pub fn general(message: impl Into<String>) -> Problem {
+        Problem {
+            file: PathBuf::new(),
+            line: None,
+            key: None,
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.file.as_os_str().is_empty() {
+            return f.write_str(&self.message);
+        }
         write!(f, "{}", self.file.display())?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
@@ -847,7 +862,7 @@ fn explain_toml_error(message: &str) -> String {
         return message;
     };
     let known: Vec<&str> = expected.split(", ").map(|k| k.trim_matches('`')).collect();
-    let hint = match crate::discovery::nearest(unknown, known.iter().copied()).first() {
+    let hint = match crate::util::nearest(unknown, known.iter().copied()).first() {
         Some(near) => format!("did you mean `{near}`?"),
         None => format!("known keys: {}", known.join(", ")),
     };
