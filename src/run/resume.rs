@@ -44,6 +44,85 @@ pub(super) enum Start {
     Resumed(Box<Checkpoint>, Box<dyn Sink>),
 }
 
+/// What must match for a checkpoint to be taken up: every setting of the query as resolved
+/// for this run. The query is taken apart field by field, so that a key added to `Query`
+/// does not compile until it is placed here, counted or said not to matter.
+fn export_fingerprint(
+    plan: &QueryPlan,
+    first: Option<&RequestSpec>,
+    shared: &Shared,
+    target: &std::path::Path,
+) -> String {
+    let crate::query::Query {
+        name,
+        api,
+        version,
+        method,
+        records,
+        columns: _, // resolved: `plan.columns`
+        output: _,  // resolved: the target
+        format: _,  // resolved: `plan.format`
+        params: _,  // rendered: the first request
+        body: _,    // rendered: the first request
+        vars: _,    // read only through the templates, rendered below
+        max_pages,
+        max_records,
+        subject,
+        for_each,
+        csv,
+        paginate,
+        explode,
+        filter,
+        sheet,
+        incremental,
+        file: _,        // where the query is kept, not what it asks
+        discovery: _,   // the document: its method is `plan.method`, and `plan.request` below
+        concurrency: _, // how fast, not what
+        qps: _,         // how fast, not what
+    } = &plan.query;
+    let csv = csv.or(&shared.options.csv);
+    // Every template of the query, rendered with the run's values (today, variables,
+    // environment, the backfill window, `since`; a parent record's fields render empty):
+    // what the first request alone does not show, such as a column reading today's date.
+    let context = plan.context(None);
+    let rendered: Vec<Result<String, String>> = plan
+        .templates()
+        .into_iter()
+        .map(|text| shared.templates.render(text, &context))
+        .collect();
+    // An export appended to the file as it was: a file that changed since (another run
+    // appended) makes the kept prefix wrong.
+    let appended_to = csv.append.unwrap_or(false).then(|| {
+        std::fs::metadata(target)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    });
+    fingerprint(&[
+        &env!("CARGO_PKG_VERSION"),
+        name,
+        api,
+        version,
+        &method.value,
+        &first.ok_or(&plan.request),
+        &rendered,
+        &plan.columns,
+        &plan.format,
+        &plan.decoder.describe(),
+        &records.as_ref().map(|r| &r.value),
+        &csv,
+        &target,
+        &appended_to,
+        &(max_records, max_pages),
+        &filter.as_ref().map(|f| &f.value),
+        &explode.as_ref().map(|e| &e.value),
+        &paginate.as_ref().map(|p| &p.value),
+        &incremental.as_ref().map(|i| &i.value),
+        &sheet.as_ref().map(|s| &s.value),
+        subject,
+        &for_each.as_ref().map(|f| &f.value),
+    ])
+}
+
 impl Checkpointer {
     /// For `plan`'s export, whose first request is `first` (`None` for a fan-out, whose
     /// requests are rendered per parent record); `None` when it cannot be taken up again (not
@@ -65,41 +144,10 @@ impl Checkpointer {
         }
         let out_dir = &shared.options.out_dir;
         let target = out_dir.join(plan.output.as_ref()?);
-        let q = &plan.query;
-        let csv = q.csv.or(&shared.options.csv);
-        // Every template of the query, rendered with the run's values (today, variables,
-        // environment, the backfill window, `since`; a parent record's fields render empty):
-        // what the first request alone does not show, such as a column reading today's date.
-        let context = plan.context(None);
-        let rendered: Vec<Result<String, String>> = plan
-            .templates()
-            .into_iter()
-            .map(|text| shared.templates.render(text, &context))
-            .collect();
-        // An export appended to the file as it was: a file that changed since (another run
-        // appended) makes the kept prefix wrong.
-        let appended_to = csv.append.unwrap_or(false).then(|| {
-            std::fs::metadata(&target)
-                .ok()
-                .map(|m| (m.len(), m.modified().ok()))
-        });
-        let fingerprint = fingerprint(&[
-            &env!("CARGO_PKG_VERSION"),
-            &q.name,
-            &first.ok_or(&plan.request),
-            &rendered,
-            &plan.columns,
-            &plan.format,
-            &csv,
-            &target,
-            &appended_to,
-            &(q.max_records, q.max_pages),
-            &q.filter.as_ref().map(|f| &f.value),
-            &q.explode.as_ref().map(|e| &e.value),
-        ]);
+        let fingerprint = export_fingerprint(plan, first, shared, &target);
         Some(Checkpointer {
             store: Store::new(out_dir),
-            query: q.name.clone(),
+            query: plan.query.name.clone(),
             target,
             fingerprint,
             fan_out: first.is_none(),
