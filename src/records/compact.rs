@@ -12,32 +12,29 @@ use super::LIST_SEPARATOR;
 /// Writes the cell of `text`, an array or object value, to `out`; false (and `out` as it was)
 /// when `text` is not in the plain forms this writes.
 pub(super) fn render(text: &str, out: &mut String) -> bool {
-    let start = out.len();
-    let b = text.as_bytes();
-    let mut w = Writer {
-        text,
-        out,
-        scratch: String::new(),
-    };
-    let end = match b.first() {
+    write_whole(text, out, |w, start| match text.as_bytes().first() {
         Some(b'[') => w.joined(0).or_else(|| {
             w.out.truncate(start);
             w.json(0)
         }),
         Some(b'{') => w.json(0),
         _ => None,
-    };
-    if end.map(|end| ws(b, end)) == Some(b.len()) {
-        true
-    } else {
-        out.truncate(start);
-        false
-    }
+    })
 }
 
 /// Writes `text`, an array or object value, to `out` as compact JSON (what `render` writes for
 /// anything but an array of scalars); false (and `out` as it was) when it is not plain.
 pub(super) fn write_json(text: &str, out: &mut String) -> bool {
+    write_whole(text, out, |w, _| w.json(0))
+}
+
+/// Runs `write` (given the writer and where `out` started) over the whole of `text`: false,
+/// and `out` as it was, unless it wrote all of it.
+fn write_whole(
+    text: &str,
+    out: &mut String,
+    write: impl FnOnce(&mut Writer<'_, '_>, usize) -> Option<usize>,
+) -> bool {
     let start = out.len();
     let b = text.as_bytes();
     let mut w = Writer {
@@ -45,7 +42,7 @@ pub(super) fn write_json(text: &str, out: &mut String) -> bool {
         out,
         scratch: String::new(),
     };
-    if w.json(0).map(|end| ws(b, end)) == Some(b.len()) {
+    if write(&mut w, start).map(|end| ws(b, end)) == Some(b.len()) {
         true
     } else {
         out.truncate(start);
