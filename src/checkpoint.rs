@@ -214,9 +214,12 @@ impl Store {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
+        // (Not the temporary file of a write that a kill left: checkpoints end in `.json`.)
         entries
             .flatten()
-            .filter_map(|entry| read(&entry.path()))
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .filter_map(|path| read(&path))
             .collect()
     }
 }

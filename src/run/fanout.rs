@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::output::{rows_error, Output};
 use super::pages::{Fetched, Pages};
-use super::resume::Checkpointer;
+use super::resume::{Checkpointer, ParentsDone};
 use super::spool::{ChainEnd, Spool};
 use super::{page_reader, render_columns, Feed, Job, QueryError, Shared, Stop};
 use crate::api::Call;
@@ -26,13 +26,8 @@ use crate::sink::hex;
 /// Chains that may wait for an earlier one to be written, per running chain.
 const REORDER_ROOM: usize = 4;
 
-/// Where a fan-out goes on from: the parent records whose chains its checkpoint has written,
-/// and their hash.
-pub(super) struct ParentsDone {
-    pub count: u64,
-    pub sha256: String,
-}
-
+/// Runs a fan-out: a request chain per parent record as `feed` hands them, written in parent
+/// order, going on after the parents `resume` says are done.
 pub(super) async fn run(
     job: &Job,
     feed: mpsc::Receiver<Feed>,

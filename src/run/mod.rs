@@ -38,9 +38,9 @@ use crate::template::Templates;
 
 use crate::records::PageReader;
 use output::Output;
-use pages::{Pages, Position};
+use pages::Pages;
 pub use reporter::Reporter;
-use resume::{Checkpointer, Start};
+use resume::{Begin, Checkpointer};
 
 /// Records waiting between a parent and one child; the parent waits when the child lags, so
 /// neither holds the parent's records whole.
@@ -396,36 +396,21 @@ async fn execute(
     };
     let feeds_children = !feeds_out.is_empty();
     let mut checkpoints = Checkpointer::for_plan(plan, None, feeds_children, shared);
-    let start = match &mut checkpoints {
-        Some(checkpoints) => checkpoints.start(plan, shared),
-        None => Start::Fresh,
-    };
-    let (mut output, resume) = match start {
-        Start::Resumed(checkpoint, sink) => match &checkpoint.at {
-            checkpoint::Position::Parents { done, sha256 } => {
-                let resume = fanout::ParentsDone {
-                    count: *done,
-                    sha256: sha256.clone(),
-                };
-                let output = Output::resumed(plan, sink, &checkpoint, &counters)?;
-                (output, Some(resume))
-            }
-            checkpoint::Position::Chain { .. } => {
-                return Err(QueryError::Task(
-                    "a fan-out's checkpoint names a page".to_owned(),
-                ))
-            }
-        },
-        Start::Fresh => {
-            let output = Output::create(
-                plan,
-                &shared.options.out_dir,
-                &shared.options.csv,
-                sheet,
-                feeds_out,
-                &counters,
-            )?;
-            (output, None)
+    let (mut output, begin) = resume::open_output(
+        checkpoints.as_mut(),
+        plan,
+        shared,
+        sheet,
+        feeds_out,
+        &counters,
+    )?;
+    let resume = match begin {
+        Begin::Start => None,
+        Begin::Parents(done) => Some(done),
+        Begin::Chain(_) => {
+            return Err(QueryError::Task(
+                "a fan-out's checkpoint names a page".to_owned(),
+            ))
         }
     };
     let ran = fanout::run(
@@ -472,43 +457,21 @@ async fn export_chain(
     let first = pages::first_request(plan, request);
     let feeds_children = !feeds_out.is_empty();
     let mut checkpoints = Checkpointer::for_plan(plan, Some(&first), feeds_children, shared);
-    let start = match &mut checkpoints {
-        Some(checkpoints) => checkpoints.start(plan, shared),
-        None => Start::Fresh,
-    };
-    let (mut output, resume) = match start {
-        Start::Fresh => {
-            let output = Output::create(
-                plan,
-                &shared.options.out_dir,
-                &shared.options.csv,
-                sheet.clone(),
-                feeds_out.clone(),
-                counters,
-            )?;
-            (output, None)
-        }
-        Start::Resumed(checkpoint, sink) => {
-            let output = Output::resumed(plan, sink, &checkpoint, counters)?;
-            // (`Checkpointer::start` took up only a chain's position that reads back.)
-            let position = match &checkpoint.at {
-                checkpoint::Position::Chain {
-                    next,
-                    cursor,
-                    returned,
-                } => next.to_request().map(|next| Position {
-                    next,
-                    cursor: *cursor,
-                    returned: *returned,
-                }),
-                checkpoint::Position::Parents { .. } => None,
-            };
-            let Some(position) = position else {
-                return Err(QueryError::Task(
-                    "its checkpoint names no next page".to_owned(),
-                ));
-            };
-            (output, Some(position))
+    let (mut output, begin) = resume::open_output(
+        checkpoints.as_mut(),
+        plan,
+        shared,
+        sheet.clone(),
+        feeds_out.clone(),
+        counters,
+    )?;
+    let resume = match begin {
+        Begin::Start => None,
+        Begin::Chain(position) => Some(position),
+        Begin::Parents(_) => {
+            return Err(QueryError::Task(
+                "its checkpoint names no next page".to_owned(),
+            ))
         }
     };
     let resumed = resume.is_some();

@@ -11,12 +11,18 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
+
 use super::output::Output;
-use super::Shared;
+use super::pages;
+use super::{Feed, QueryError, Shared};
 use crate::api::RequestSpec;
-use crate::checkpoint::{fingerprint, Checkpoint, Position, Store};
+use crate::checkpoint::{self, Position};
+use crate::checkpoint::{fingerprint, Checkpoint, Store};
+use crate::counters::Counters;
 use crate::http::SECRET_PARAMETERS;
 use crate::plan::QueryPlan;
+use crate::sink::sheets::SheetContext;
 use crate::sink::{self, Sink};
 
 /// The checkpoints of one export.
@@ -37,8 +43,80 @@ pub(super) struct Checkpointer {
 /// The longest a checkpoint waits to be written out while an export runs.
 const INTERVAL: Duration = Duration::from_secs(1);
 
+/// Where an export's requests begin: from the start, or where its checkpoint left them.
+pub(super) enum Begin {
+    Start,
+    /// A chain of pages, at its next page.
+    Chain(pages::Position),
+    /// A fan-out, after its first parent records.
+    Parents(ParentsDone),
+}
+
+/// The parent records a fan-out's checkpoint says are done: their count, and the SHA-256 of
+/// the fields its children read of them (a parent that changed since gives other children).
+pub(super) struct ParentsDone {
+    pub count: u64,
+    pub sha256: String,
+}
+
+/// Opens `plan`'s output: fresh, or (`--resume`, when `checkpoints` takes it up) where its
+/// checkpoint left it; and says where its requests begin. The one place an export starts.
+pub(super) fn open_output<'a>(
+    checkpoints: Option<&mut Checkpointer>,
+    plan: &'a QueryPlan,
+    shared: &Shared,
+    sheet: Option<SheetContext>,
+    feeds_out: Vec<mpsc::Sender<Feed>>,
+    counters: &'a Counters,
+) -> Result<(Output<'a>, Begin), QueryError> {
+    let start = match checkpoints {
+        Some(checkpoints) => checkpoints.start(plan, shared),
+        None => Start::Fresh,
+    };
+    let (checkpoint, sink) = match start {
+        Start::Fresh => {
+            let options = &shared.options;
+            let output = Output::create(
+                plan,
+                &options.out_dir,
+                &options.csv,
+                sheet,
+                feeds_out,
+                counters,
+            )?;
+            return Ok((output, Begin::Start));
+        }
+        Start::Resumed(checkpoint, sink) => (checkpoint, sink),
+    };
+    let output = Output::resumed(plan, sink, &checkpoint, counters)?;
+    let begin = match &checkpoint.at {
+        checkpoint::Position::Parents { done, sha256 } => Begin::Parents(ParentsDone {
+            count: *done,
+            sha256: sha256.clone(),
+        }),
+        // (`Checkpointer::start` took up only a chain's position that reads back.)
+        checkpoint::Position::Chain {
+            next,
+            cursor,
+            returned,
+        } => match next.to_request() {
+            Some(next) => Begin::Chain(pages::Position {
+                next,
+                cursor: *cursor,
+                returned: *returned,
+            }),
+            None => {
+                return Err(QueryError::Task(
+                    "its checkpoint names no next page".to_owned(),
+                ))
+            }
+        },
+    };
+    Ok((output, begin))
+}
+
 /// Where an export starts.
-pub(super) enum Start {
+enum Start {
     Fresh,
     /// From a checkpoint, with its file's sink opened where it left off.
     Resumed(Box<Checkpoint>, Box<dyn Sink>),
@@ -160,7 +238,7 @@ impl Checkpointer {
     /// Where the export starts: with `resume` (`--resume`), from the checkpoint it left when
     /// that matches this export and its file; otherwise fresh, any checkpoint discarded (with
     /// a line saying why, when `--resume` asked for it).
-    pub fn start(&mut self, plan: &QueryPlan, shared: &Shared) -> Start {
+    fn start(&mut self, plan: &QueryPlan, shared: &Shared) -> Start {
         let Some(loaded) = self.store.load(&self.query, &self.target) else {
             return Start::Fresh;
         };

@@ -62,8 +62,11 @@ fn checkpoints(wd: &Workdir) -> Vec<serde_json::Value> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
+    // Checkpoints only, not the temporary file a write is renamed from (a kill at that moment
+    // leaves the checkpoint before it).
     entries
         .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .filter_map(|e| std::fs::read(e.path()).ok())
         .filter_map(|text| serde_json::from_slice(&text).ok())
         .collect()
