@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
+use toml::Spanned;
 
 use crate::records::{Column, ColumnSource, FieldPath};
 
@@ -54,7 +55,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 pub const TEMPLATE_KEYS: &[&str] = &["params", "body", "output", "subject", "columns"];
 
 /// A value and the line of the query file it was written on (1-based).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Located<T> {
     pub value: T,
     pub line: Option<usize>,
@@ -122,6 +123,18 @@ pub struct Incremental {
     pub cursor: FieldPath,
     /// `since` of the first run.
     pub initial: String,
+}
+
+impl TryFrom<wire::IncrementalTable> for Incremental {
+    type Error = String;
+
+    fn try_from(table: wire::IncrementalTable) -> Result<Self, String> {
+        let cursor = FieldPath::parse(&table.cursor).map_err(|err| err.to_string())?;
+        Ok(Incremental {
+            cursor,
+            initial: table.initial,
+        })
+    }
 }
 
 /// `[sheet]`, checked: which spreadsheet and tab, and how.
@@ -371,365 +384,51 @@ impl Query {
 
 /// Parses the text of a query file. Every problem found is returned, not just the first.
 pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
-    let lines = LineIndex::new(text);
-    let problem = |line, key: Option<&str>, message: String| Problem {
-        file: file.to_owned(),
-        line,
-        key: key.map(str::to_owned),
-        message,
-    };
-    let raw: wire::QueryFile = toml::from_str(text).map_err(|err| {
-        // A missing top-level key has no place of its own (its span is the whole file).
-        let top_level_missing = ["api", "version", "method"]
-            .iter()
-            .any(|k| err.message() == format!("missing field `{k}`"));
-        let span = err.span().filter(|_| !top_level_missing);
-        let line = span.as_ref().map(|s| lines.line(s.start));
-        let key = span.as_ref().and_then(|s| lines.key_at(text, s.start));
-        vec![problem(
-            line,
-            key.as_deref(),
-            explain_toml_error(err.message()),
-        )]
-    })?;
-
-    let mut problems = Vec::new();
-    let at = |span: std::ops::Range<usize>| Some(lines.line(span.start));
-
-    let name = match &raw.name {
-        Some(name) => name.get_ref().clone(),
-        None => file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    };
-    if name.is_empty()
-        || name.contains(['/', '\\'])
-        || name.trim() != name
-        || name.chars().any(char::is_control)
-    {
-        problems.push(problem(
-            raw.name.as_ref().and_then(|n| at(n.span())),
-            Some("name"),
-            format!("{name:?} is not a usable query name: use letters, digits, `_`, `-` or `.`"),
-        ));
-    }
-
-    let params = raw
-        .params
-        .iter()
-        .map(|(key, value)| Param {
-            name: key.get_ref().clone(),
-            value: value.get_ref().clone(),
-            line: at(key.span()),
-        })
-        .collect();
-
-    let body = raw.body.as_ref().map(|body| Located {
-        value: toml_to_json(&toml::Value::Table(body.get_ref().clone())),
-        line: at(body.span()),
-    });
-
-    let records =
-        raw.records
-            .as_ref()
-            .and_then(|records| match FieldPath::parse(records.get_ref()) {
-                Ok(path) => Some(Located {
-                    value: path,
-                    line: at(records.span()),
-                }),
-                Err(err) => {
-                    problems.push(problem(
-                        at(records.span()),
-                        Some("records"),
-                        err.to_string(),
-                    ));
-                    None
-                }
-            });
-
-    let columns = raw.columns.as_ref().map(|entries| {
-        entries
-            .iter()
-            .filter_map(|entry| {
-                let line = at(entry.span());
-                let entry = entry.get_ref();
-                if let Some(value) = &entry.value {
-                    return Some(Located {
-                        value: Column {
-                            header: entry.name.clone().unwrap_or_default(),
-                            source: ColumnSource::Template(value.clone()),
-                        },
-                        line,
-                    });
-                }
-                let texts = entry.path.clone().unwrap_or_default();
-                let parsed: Result<Vec<FieldPath>, _> =
-                    texts.iter().map(|t| FieldPath::parse(t)).collect();
-                match parsed {
-                    Ok(mut paths) => {
-                        let header = entry.name.clone().unwrap_or_else(|| texts.join("|"));
-                        let source = match paths.len() {
-                            1 => ColumnSource::Path(paths.remove(0)),
-                            _ => ColumnSource::FirstOf(paths),
-                        };
-                        Some(Located {
-                            value: Column { header, source },
-                            line,
-                        })
-                    }
-                    Err(err) => {
-                        problems.push(problem(line, Some("columns"), err.to_string()));
-                        None
-                    }
-                }
-            })
-            .collect::<Vec<_>>()
-    });
-    if let Some(entries) = &raw.columns {
-        if entries.len() > MAX_COLUMNS {
-            problems.push(problem(
-                None,
-                Some("columns"),
-                format!(
-                    "lists {} columns; at most {MAX_COLUMNS} are allowed",
-                    entries.len()
-                ),
-            ));
-        }
-        if entries.is_empty() {
-            problems.push(problem(
-                None,
-                Some("columns"),
-                "is empty: list at least one column, or remove the key for the default columns"
-                    .to_owned(),
-            ));
-        }
-    }
-
-    let default_output = || Some(PathBuf::from(format!("{name}.csv")));
-    let output = match &raw.output {
-        None => default_output(),
-        Some(setting) => match setting.get_ref() {
-            wire::OutputSetting::Enabled(true) => default_output(),
-            wire::OutputSetting::Enabled(false) => None,
-            wire::OutputSetting::Name(file) => {
-                let path = PathBuf::from(file);
-                if file.chars().any(char::is_control) {
-                    problems.push(problem(
-                        at(setting.span()),
-                        Some("output"),
-                        format!("{file:?} holds a control character; name the file without one"),
-                    ));
-                } else if !is_plain_relative(&path) {
-                    problems.push(problem(
-                        at(setting.span()),
-                        Some("output"),
-                        format!(
-                            "{file:?} must be a relative file name under the output directory (no `..`, not absolute)"
-                        ),
-                    ));
-                }
-                Some(path)
-            }
-        },
-    };
-    let format = raw
-        .format
-        .as_ref()
-        .and_then(|f| match Format::parse(f.get_ref()) {
-            Some(format) => Some(format),
-            None => {
-                problems.push(problem(
-                    at(f.span()),
-                    Some("format"),
-                    format!(
-                        "{:?} is not a format gscrape writes: use {}",
-                        f.get_ref(),
-                        Format::NAMES
-                    ),
-                ));
-                None
-            }
-        });
-    let explode = raw
-        .explode
-        .as_ref()
-        .and_then(|e| match FieldPath::parse(e.get_ref()) {
-            Ok(path)
-                if path
-                    .segments()
-                    .iter()
-                    .all(|s| matches!(s, crate::records::Segment::Key(_))) =>
-            {
-                Some(Located {
-                    line: at(e.span()),
-                    value: path,
-                })
-            }
-            Ok(_) => {
-                problems.push(problem(
-                    at(e.span()),
-                    Some("explode"),
-                    "names an array by its field names (`payload.headers`), without [n]".to_owned(),
-                ));
-                None
-            }
-            Err(err) => {
-                problems.push(problem(at(e.span()), Some("explode"), err.to_string()));
-                None
-            }
-        });
-    let vars = Located {
-        line: raw.vars.as_ref().and_then(|v| at(v.span())),
-        value: match raw
-            .vars
-            .as_ref()
-            .map(|v| toml_to_json(&toml::Value::Table(v.get_ref().clone())))
-        {
-            Some(Value::Object(map)) => map,
-            _ => serde_json::Map::new(),
-        },
-    };
-    for name in vars.value.keys() {
-        if crate::template::BUILTINS.contains(&name.as_str()) {
-            problems.push(problem(
-                vars.line,
-                Some("vars"),
-                format!("`{name}` is a built-in template name; call the variable something else"),
-            ));
-        }
-    }
-    let delimiter = raw
-        .delimiter
-        .as_ref()
-        .and_then(|d| match parse_delimiter(d.get_ref()) {
-            Ok(byte) => Some(byte),
-            Err(message) => {
-                problems.push(problem(at(d.span()), Some("delimiter"), message));
-                None
-            }
-        });
-    if let Some(qps) = &raw.qps {
-        if !(*qps.get_ref() > 0.0 && qps.get_ref().is_finite()) {
-            problems.push(problem(
-                at(qps.span()),
-                Some("qps"),
-                "must be a number of requests a second above 0, e.g. `qps = 5` or `qps = 0.5`"
-                    .to_owned(),
-            ));
-        }
-    }
-
-    let paginate = raw.paginate.and_then(|table| {
-        let line = at(table.span());
-        match Paginate::try_from(table.into_inner()) {
-            Ok(value) => Some(Located { value, line }),
-            Err(message) => {
-                problems.push(problem(line, Some("paginate"), message));
-                None
-            }
-        }
-    });
-
-    let sheet = raw.sheet.as_ref().and_then(|table| {
-        let line = at(table.span());
-        let table = table.get_ref();
-        let spreadsheet = match Spreadsheet::parse(table.spreadsheet.get_ref()) {
-            Ok(spreadsheet) => spreadsheet,
-            Err(message) => {
-                let line = at(table.spreadsheet.span());
-                problems.push(problem(line, Some("sheet.spreadsheet"), message));
-                return None;
-            }
-        };
-        let tab = table
-            .tab
-            .as_ref()
-            .map_or(name.clone(), |t| t.get_ref().clone());
-        if tab.trim().is_empty() || tab.chars().any(char::is_control) || tab.chars().count() > 90 {
-            let line = table.tab.as_ref().and_then(|t| at(t.span())).or(line);
-            problems.push(problem(
-                line,
-                Some("sheet.tab"),
-                format!(
-                    "{tab:?} cannot be a tab title: use 1 to 90 characters, no control characters"
-                ),
-            ));
-            return None;
-        }
-        Some(Located {
-            value: SheetTarget {
-                spreadsheet,
-                tab,
-                mode: table.mode,
-            },
-            line,
-        })
-    });
-    // With `[sheet]`, a CSV is written only when `output` names one.
-    let output = match (&raw.sheet, &raw.output) {
-        (Some(_), None) => None,
-        _ => output,
-    };
-
-    problems.extend(unrendered_templates(file, text, &lines));
-
-    let incremental = raw.incremental.as_ref().and_then(|table| {
-        let line = at(table.span());
-        match FieldPath::parse(&table.get_ref().cursor) {
-            Ok(cursor) => Some(Located {
-                line,
-                value: Incremental {
-                    cursor,
-                    initial: table.get_ref().initial.clone(),
-                },
-            }),
-            Err(err) => {
-                problems.push(problem(line, Some("incremental.cursor"), err.to_string()));
-                None
-            }
-        }
-    });
-
-    let discovery = raw
-        .discovery
-        .as_ref()
-        .map(|d| file.parent().unwrap_or(Path::new(".")).join(d.get_ref()));
-
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    let src = Source::new(file, text);
+    let raw: wire::QueryFile = toml::from_str(text).map_err(|err| vec![src.toml_problem(&err)])?;
+    // Checked in the order `validate` lists the problems.
+    let mut found = Problems::default();
+    let name = query_name(raw.name.as_ref(), file);
+    found.keep(check_name(&name, raw.name.as_ref(), &src));
+    let records = found.keep(src.check("records", raw.records, field_path));
+    let columns = found.keep(check_columns(raw.columns, &src));
+    let output = found.keep(check_output(raw.output, raw.sheet.is_some(), &name, &src));
+    let format = found.keep(src.check("format", raw.format, format_named));
+    let explode = found.keep(src.check("explode", raw.explode, explode_path));
+    let vars = found.keep(check_vars(raw.vars, &src));
+    let delimiter = found.keep(src.check("delimiter", raw.delimiter, |d| parse_delimiter(&d)));
+    let qps = found.keep(src.check("qps", raw.qps, requests_a_second));
+    let paginate = found.keep(src.check("paginate", raw.paginate, Paginate::try_from));
+    let sheet = found.keep(check_sheet(raw.sheet, &name, &src));
+    found.keep(unrendered_templates(&src));
+    let incremental =
+        found.keep(src.check("incremental.cursor", raw.incremental, Incremental::try_from));
+    found.finish()?;
     Ok(Query {
         name,
         file: file.to_owned(),
         api: raw.api.into_inner(),
         version: raw.version.into_inner(),
-        method: Located {
-            line: at(raw.method.span()),
-            value: raw.method.into_inner(),
-        },
-        discovery,
-        params,
-        body,
+        method: src.located(raw.method),
+        discovery: raw
+            .discovery
+            .map(|d| file.parent().unwrap_or(Path::new(".")).join(d.into_inner())),
+        params: params(raw.params, &src),
+        body: raw
+            .body
+            .map(|body| src.located(body).map(|t| Value::Object(table_to_json(&t)))),
         records,
         columns,
         output,
-        format,
+        format: format.map(|f| f.value),
         max_pages: raw.max_pages.map(|n| n.into_inner().get()),
         max_records: raw.max_records.map(|n| n.into_inner().get()),
-        subject: raw.subject.map(|s| s.into_inner()),
-        for_each: raw.for_each.map(|f| Located {
-            line: at(f.span()),
-            value: f.into_inner(),
-        }),
-        concurrency: raw.concurrency.map(|c| c.into_inner()),
-        qps: raw.qps.map(|q| Located {
-            line: at(q.span()),
-            value: q.into_inner(),
-        }),
+        subject: raw.subject.map(Spanned::into_inner),
+        for_each: raw.for_each.map(|f| src.located(f)),
+        concurrency: raw.concurrency.map(Spanned::into_inner),
+        qps,
         csv: CsvSettings {
-            delimiter,
+            delimiter: delimiter.map(|d| d.value),
             bom: raw.bom,
             excel_safe: raw.excel_safe,
             null: raw.null,
@@ -739,21 +438,363 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         vars,
         paginate,
         explode,
-        filter: raw.filter.map(|f| Located {
-            line: at(f.span()),
-            value: f.into_inner(),
-        }),
+        filter: raw.filter.map(|f| src.located(f)),
         sheet,
         incremental,
     })
 }
 
+/// The query file being parsed: what a problem's line and key are found from.
+struct Source<'a> {
+    file: &'a Path,
+    text: &'a str,
+    lines: LineIndex,
+}
+
+impl<'a> Source<'a> {
+    fn new(file: &'a Path, text: &'a str) -> Self {
+        let lines = LineIndex::new(text);
+        Source { file, text, lines }
+    }
+
+    fn at(&self, span: std::ops::Range<usize>) -> Option<usize> {
+        Some(self.lines.line(span.start))
+    }
+
+    fn located<T>(&self, spanned: Spanned<T>) -> Located<T> {
+        Located {
+            line: self.at(spanned.span()),
+            value: spanned.into_inner(),
+        }
+    }
+
+    fn problem(&self, line: Option<usize>, key: &str, message: impl Into<String>) -> Problem {
+        Problem {
+            file: self.file.to_owned(),
+            line,
+            key: Some(key.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    /// A key's value through `convert`, whose one problem is said at the key's line.
+    fn check<W, T>(
+        &self,
+        key: &str,
+        value: Option<Spanned<W>>,
+        convert: impl FnOnce(W) -> Result<T, String>,
+    ) -> Result<Option<Located<T>>, Vec<Problem>> {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let line = self.at(value.span());
+        match convert(value.into_inner()) {
+            Ok(value) => Ok(Some(Located { value, line })),
+            Err(message) => Err(vec![self.problem(line, key, message)]),
+        }
+    }
+
+    /// The file does not deserialize: one problem, at the key serde stopped on.
+    fn toml_problem(&self, err: &toml::de::Error) -> Problem {
+        // A missing top-level key has no place of its own (its span is the whole file).
+        let top_level_missing = ["api", "version", "method"]
+            .iter()
+            .any(|k| err.message() == format!("missing field `{k}`"));
+        let span = err.span().filter(|_| !top_level_missing);
+        Problem {
+            file: self.file.to_owned(),
+            line: span.as_ref().map(|s| self.lines.line(s.start)),
+            key: span
+                .as_ref()
+                .and_then(|s| self.lines.key_at(self.text, s.start)),
+            message: explain_toml_error(err.message()),
+        }
+    }
+}
+
+/// The problems of every check so far, in the order the checks ran.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    /// A checked value, or its default once its problems are kept: with any, `parse` returns
+    /// them and builds no `Query`, so the default is never used.
+    fn keep<T: Default>(&mut self, checked: Result<T, Vec<Problem>>) -> T {
+        checked.unwrap_or_else(|problems| {
+            self.0.extend(problems);
+            T::default()
+        })
+    }
+
+    fn finish(self) -> Result<(), Vec<Problem>> {
+        all_or_nothing((), self.0)
+    }
+}
+
+/// `value` if no problem was found.
+fn all_or_nothing<T>(value: T, problems: Vec<Problem>) -> Result<T, Vec<Problem>> {
+    match problems.is_empty() {
+        true => Ok(value),
+        false => Err(problems),
+    }
+}
+
+impl<T> Located<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Located<U> {
+        Located {
+            value: f(self.value),
+            line: self.line,
+        }
+    }
+}
+
+/// `name`, else the file's stem.
+fn query_name(name: Option<&Spanned<String>>, file: &Path) -> String {
+    match name {
+        Some(name) => name.get_ref().clone(),
+        None => file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// The name is the default output file and tab title, so it must be usable as one (checked
+/// even when it comes from the file's stem).
+fn check_name(
+    name: &str,
+    written: Option<&Spanned<String>>,
+    src: &Source,
+) -> Result<(), Vec<Problem>> {
+    if name.is_empty()
+        || name.contains(['/', '\\'])
+        || name.trim() != name
+        || name.chars().any(char::is_control)
+    {
+        return Err(vec![src.problem(
+            written.and_then(|n| src.at(n.span())),
+            "name",
+            format!("{name:?} is not a usable query name: use letters, digits, `_`, `-` or `.`"),
+        )]);
+    }
+    Ok(())
+}
+
+/// `[params]`, in the order written, each at its line.
+fn params(
+    params: indexmap::IndexMap<Spanned<String>, Spanned<toml::Value>>,
+    src: &Source,
+) -> Vec<Param> {
+    params
+        .into_iter()
+        .map(|(key, value)| Param {
+            line: src.at(key.span()),
+            name: key.into_inner(),
+            value: value.into_inner(),
+        })
+        .collect()
+}
+
+fn field_path(text: String) -> Result<FieldPath, String> {
+    FieldPath::parse(&text).map_err(|err| err.to_string())
+}
+
+/// `columns`: each entry checked at its line, then the list's length.
+fn check_columns(
+    entries: Option<Vec<Spanned<wire::ColumnEntry>>>,
+    src: &Source,
+) -> Result<Option<Vec<Located<Column>>>, Vec<Problem>> {
+    let Some(entries) = entries else {
+        return Ok(None);
+    };
+    let count = entries.len();
+    let mut problems = Vec::new();
+    let mut columns = Vec::new();
+    for entry in entries {
+        let line = src.at(entry.span());
+        match Column::try_from(entry.into_inner()) {
+            Ok(value) => columns.push(Located { value, line }),
+            Err(message) => problems.push(src.problem(line, "columns", message)),
+        }
+    }
+    if count > MAX_COLUMNS {
+        problems.push(src.problem(
+            None,
+            "columns",
+            format!("lists {count} columns; at most {MAX_COLUMNS} are allowed"),
+        ));
+    }
+    if count == 0 {
+        problems.push(src.problem(
+            None,
+            "columns",
+            "is empty: list at least one column, or remove the key for the default columns",
+        ));
+    }
+    all_or_nothing(Some(columns), problems)
+}
+
+impl TryFrom<wire::ColumnEntry> for Column {
+    type Error = String;
+
+    /// A `value` is a template, rendered later; the paths are parsed, and head the column
+    /// unless it has a `name`.
+    fn try_from(entry: wire::ColumnEntry) -> Result<Self, String> {
+        if let Some(value) = entry.value {
+            return Ok(Column {
+                header: entry.name.unwrap_or_default(),
+                source: ColumnSource::Template(value),
+            });
+        }
+        let texts = entry.path.unwrap_or_default();
+        let mut paths = texts
+            .iter()
+            .map(|text| FieldPath::parse(text))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| err.to_string())?;
+        let header = entry.name.unwrap_or_else(|| texts.join("|"));
+        let source = match paths.len() {
+            1 => ColumnSource::Path(paths.remove(0)),
+            _ => ColumnSource::FirstOf(paths),
+        };
+        Ok(Column { header, source })
+    }
+}
+
+/// `output`: a file under the output directory, `NAME.csv` when not named; none for
+/// `output = false`, or when a `[sheet]` takes the rows and `output` is not set.
+fn check_output(
+    output: Option<Spanned<wire::OutputSetting>>,
+    sheet: bool,
+    name: &str,
+    src: &Source,
+) -> Result<Option<PathBuf>, Vec<Problem>> {
+    let default = || Ok(Some(PathBuf::from(format!("{name}.csv"))));
+    let Some(output) = output else {
+        return if sheet { Ok(None) } else { default() };
+    };
+    let line = src.at(output.span());
+    let file = match output.into_inner() {
+        wire::OutputSetting::Enabled(true) => return default(),
+        wire::OutputSetting::Enabled(false) => return Ok(None),
+        wire::OutputSetting::Name(file) => file,
+    };
+    let path = PathBuf::from(&file);
+    let message = if file.chars().any(char::is_control) {
+        format!("{file:?} holds a control character; name the file without one")
+    } else if !is_plain_relative(&path) {
+        format!(
+            "{file:?} must be a relative file name under the output directory (no `..`, not absolute)"
+        )
+    } else {
+        return Ok(Some(path));
+    };
+    Err(vec![src.problem(line, "output", message)])
+}
+
+fn format_named(name: String) -> Result<Format, String> {
+    Format::parse(&name).ok_or_else(|| {
+        format!(
+            "{name:?} is not a format gscrape writes: use {}",
+            Format::NAMES
+        )
+    })
+}
+
+/// `explode`: an array named by field names alone.
+fn explode_path(text: String) -> Result<FieldPath, String> {
+    let path = field_path(text)?;
+    match path
+        .segments()
+        .iter()
+        .all(|s| matches!(s, crate::records::Segment::Key(_)))
+    {
+        true => Ok(path),
+        false => {
+            Err("names an array by its field names (`payload.headers`), without [n]".to_owned())
+        }
+    }
+}
+
+/// `[vars]` (empty when absent): no variable may take a built-in template name.
+fn check_vars(
+    vars: Option<Spanned<toml::Table>>,
+    src: &Source,
+) -> Result<Located<serde_json::Map<String, Value>>, Vec<Problem>> {
+    let vars = match vars {
+        Some(vars) => src.located(vars).map(|t| table_to_json(&t)),
+        None => Located {
+            value: serde_json::Map::new(),
+            line: None,
+        },
+    };
+    let problems = vars
+        .value
+        .keys()
+        .filter(|name| crate::template::BUILTINS.contains(&name.as_str()))
+        .map(|name| {
+            src.problem(
+                vars.line,
+                "vars",
+                format!("`{name}` is a built-in template name; call the variable something else"),
+            )
+        })
+        .collect();
+    all_or_nothing(vars, problems)
+}
+
+fn requests_a_second(qps: f64) -> Result<f64, String> {
+    match qps > 0.0 && qps.is_finite() {
+        true => Ok(qps),
+        false => Err(
+            "must be a number of requests a second above 0, e.g. `qps = 5` or `qps = 0.5`"
+                .to_owned(),
+        ),
+    }
+}
+
+/// `[sheet]`: the spreadsheet, then the tab (the query's name unless set), each problem at its
+/// own key.
+fn check_sheet(
+    sheet: Option<Spanned<wire::SheetTable>>,
+    name: &str,
+    src: &Source,
+) -> Result<Option<Located<SheetTarget>>, Vec<Problem>> {
+    let Some(sheet) = sheet else {
+        return Ok(None);
+    };
+    let Located { value: table, line } = src.located(sheet);
+    let spreadsheet = Spreadsheet::parse(table.spreadsheet.get_ref()).map_err(|message| {
+        let line = src.at(table.spreadsheet.span());
+        vec![src.problem(line, "sheet.spreadsheet", message)]
+    })?;
+    let tab = table
+        .tab
+        .as_ref()
+        .map_or(name.to_owned(), |t| t.get_ref().clone());
+    if tab.trim().is_empty() || tab.chars().any(char::is_control) || tab.chars().count() > 90 {
+        let line = table.tab.as_ref().and_then(|t| src.at(t.span())).or(line);
+        return Err(vec![src.problem(
+            line,
+            "sheet.tab",
+            format!("{tab:?} cannot be a tab title: use 1 to 90 characters, no control characters"),
+        )]);
+    }
+    let value = SheetTarget {
+        spreadsheet,
+        tab,
+        mode: table.mode,
+    };
+    Ok(Some(Located { value, line }))
+}
+
 /// A problem for each top-level key whose value holds `{{`/`{%` where gscrape does not render
 /// templates (`api = "{{ x }}"`, a `[vars]` default, a column `path` or `name`).
-fn unrendered_templates(file: &Path, text: &str, lines: &LineIndex) -> Vec<Problem> {
+fn unrendered_templates(src: &Source) -> Result<(), Vec<Problem>> {
     type TopLevel = indexmap::IndexMap<String, toml::Spanned<toml::Value>>;
+    let text = src.text;
     let Ok(top) = toml::from_str::<TopLevel>(text) else {
-        return Vec::new();
+        return Ok(());
     };
     let mut found = Vec::new();
     for (key, value) in &top {
@@ -785,19 +826,18 @@ fn unrendered_templates(file: &Path, text: &str, lines: &LineIndex) -> Vec<Probl
                 .get(start..)
                 .and_then(|rest| rest.find(template))
                 .map_or(start, |offset| start + offset);
-            found.push(Problem {
-                file: file.to_owned(),
-                line: Some(lines.line(at)),
-                key: Some(key.clone()),
-                message: format!(
+            found.push(src.problem(
+                Some(src.lines.line(at)),
+                key,
+                format!(
                     "{template:?} is used as written here, braces and all: templates are \
                      rendered only in [params], [body], `output`, `subject` and column `value`s; \
                      write the value out"
                 ),
-            });
+            ));
         }
     }
-    found
+    all_or_nothing((), found)
 }
 
 /// Every string inside a TOML value.
@@ -817,6 +857,13 @@ pub fn is_plain_relative(path: &Path) -> bool {
 /// The most columns a query may list (as many as default columns may be).
 pub const MAX_COLUMNS: usize = crate::discovery::schema::MAX_DEFAULT_COLUMNS;
 
+fn table_to_json(table: &toml::Table) -> serde_json::Map<String, Value> {
+    table
+        .iter()
+        .map(|(k, v)| (k.clone(), toml_to_json(v)))
+        .collect()
+}
+
 /// TOML to JSON, with dates and times as their TOML text.
 pub fn toml_to_json(value: &toml::Value) -> Value {
     match value {
@@ -828,12 +875,7 @@ pub fn toml_to_json(value: &toml::Value) -> Value {
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
-        toml::Value::Table(table) => Value::Object(
-            table
-                .iter()
-                .map(|(k, v)| (k.clone(), toml_to_json(v)))
-                .collect(),
-        ),
+        toml::Value::Table(table) => Value::Object(table_to_json(table)),
     }
 }
 
@@ -1011,6 +1053,43 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(q.output, Some(PathBuf::from("f.csv")));
+    }
+
+    /// Every check runs, whatever an earlier one found, and their problems keep its order.
+    #[test]
+    fn every_problem_is_listed_in_check_order() {
+        let text = concat!(
+            "name = \"a/b\"\napi = \"{{ x }}\"\nversion = \"v\"\nmethod = \"m\"\n",
+            "records = \"a[\"\ncolumns = [\"x[\", \"ok\", \"y[\"]\noutput = \"../o.csv\"\n",
+            "format = \"xls\"\nexplode = \"a[0]\"\ndelimiter = \"ab\"\nqps = 0\n",
+            "[vars]\ntoday = 1\nenv = 2\n[paginate]\nstyle = \"page\"\n",
+            "[sheet]\nspreadsheet = \"new\"\ntab = \"\"\n",
+            "[incremental]\ncursor = \"c[\"\ninitial = \"\"\n",
+        );
+        let problems = parse_str(text).unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_deref().unwrap()).collect();
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "records",
+                "columns",
+                "columns",
+                "output",
+                "format",
+                "explode",
+                "vars",
+                "vars",
+                "delimiter",
+                "qps",
+                "paginate",
+                "sheet.tab",
+                "api",
+                "incremental.cursor",
+            ]
+        );
+        let lines: Vec<_> = problems.iter().map(|p| p.line.unwrap()).collect();
+        assert_eq!(lines, [1, 5, 6, 6, 7, 8, 9, 12, 12, 10, 11, 15, 19, 2, 20]);
     }
 
     #[test]

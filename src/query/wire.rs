@@ -1,5 +1,5 @@
 //! The query file exactly as written: serde's view of the TOML, with spans for messages.
-//! Converted into a checked [`super::Query`] by `super::parse`.
+//! Converted into a checked [`super::Query`] by `super::parse`, one conversion per table or key.
 
 use std::num::{NonZeroU64, NonZeroUsize};
 
@@ -53,7 +53,7 @@ pub(super) struct IncrementalTable {
     pub initial: String,
 }
 
-/// `[sheet]`: a Google Sheet the rows go to. The spreadsheet is checked by `super::parse`.
+/// `[sheet]`: a Google Sheet the rows go to. The spreadsheet is checked by `super::check_sheet`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SheetTable {
@@ -75,7 +75,8 @@ pub enum SheetMode {
 
 /// `[paginate]`: how an API not known to gscrape pages, one variant per `style`; a style or a
 /// key it does not know is a TOML error at the table. Which keys a style needs, and the
-/// response paths, are checked by `super::parse` (with messages that say what they are for).
+/// response paths, are checked by `TryFrom` for `super::Paginate` (with messages that say what
+/// they are for).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "style", rename_all = "lowercase", deny_unknown_fields)]
 pub(super) enum PaginateTable {
