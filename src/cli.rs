@@ -377,8 +377,9 @@ fn parse_delimiter_arg(text: &str) -> Result<u8, String> {
     crate::query::parse_delimiter(text)
 }
 
-/// Where Discovery documents come from.
-#[derive(Debug, Args)]
+/// Where Discovery documents come from (over the config files' `cache-dir` and
+/// `discovery-url`: `settings::DiscoverySettings::resolve`).
+#[derive(Debug, Clone, Args)]
 pub struct DiscoveryArgs {
     /// Use only cached Discovery documents; never fetch.
     #[arg(long, conflicts_with = "refresh_discovery")]

@@ -1,17 +1,20 @@
 //! Flags, environment and config files, resolved into the settings the commands run with: the
 //! one place where they meet (ripgrep's low-level args → high-level args).
 //!
-//! `gscrape run`'s settings come, for each one, from the first of: its flag, its environment
-//! variable (`GSCRAPE_OUT_DIR`, ...), the project's `gscrape.toml` (in the current directory),
-//! the user's `gscrape.toml` (in the config directory), the default. A config file's `[run]`
-//! table takes `run`'s long flag names as keys.
+//! Each setting comes from the first of: its flag, its environment variable
+//! (`GSCRAPE_OUT_DIR`, ...), the project's `gscrape.toml` (in the current directory), the
+//! user's `gscrape.toml` (in the config directory), the default. A config file's `[run]` table
+//! takes `run`'s long flag names as keys, listed once, in the table of `config_keys!`; a key
+//! applies to every command that has its flag: `run` resolves its own in
+//! [`RunSettings::resolve`], the commands that load Discovery documents take `cache-dir` and
+//! `discovery-url` in [`DiscoverySettings::resolve`].
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::credentials::{self, AuthSettings};
-use crate::cli::{ConfigArgs, CredentialArgs, DiscoveryArgs, RunArgs};
+use crate::cli::{ConfigArgs, CredentialArgs, CsvArgs, DiscoveryArgs, RunArgs};
 use crate::discovery::source::CachePolicy;
 use crate::http::retry::RetryPolicy;
 use crate::query::CsvSettings;
@@ -27,13 +30,28 @@ pub struct DiscoverySettings {
 }
 
 impl DiscoverySettings {
-    pub fn from_args(args: &DiscoveryArgs) -> Self {
+    /// The settings of a command other than `run`: its flags (`matches`, the command's own,
+    /// tell a flag given from its default) over the config files' `cache-dir` and
+    /// `discovery-url`, the user's file found under `config`.
+    pub fn resolve(
+        args: &DiscoveryArgs,
+        matches: Option<&clap::ArgMatches>,
+        config: &ConfigArgs,
+    ) -> Result<Self, ConfigError> {
+        let mut flags = args.clone();
+        let files = config_files(config)?;
+        flags.take_files(&|id| matches.is_none_or(|m| given(m, id)), &files);
+        Ok(Self::from_flags(&flags))
+    }
+
+    /// The settings of `flags` alone.
+    pub fn from_flags(flags: &DiscoveryArgs) -> Self {
         let DiscoveryArgs {
             offline,
             refresh_discovery,
             discovery_url,
             cache_dir,
-        } = args;
+        } = flags;
         let policy = if *offline {
             CachePolicy::Offline
         } else if *refresh_discovery {
@@ -95,48 +113,104 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// The `[run]` table of a `gscrape.toml`: `run`'s long flag names as keys.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct RunConfig {
-    out_dir: Option<PathBuf>,
-    concurrency: Option<NonZeroUsize>,
-    qps: Option<f64>,
-    max_retries: Option<u32>,
-    timeout: Option<u64>,
-    fail_fast: Option<bool>,
-    quiet: Option<bool>,
-    progress_interval: Option<u64>,
-    wait_lock: Option<bool>,
-    summary_json: Option<PathBuf>,
-    /// One character; `\t` for a tab (checked when the file is read).
-    delimiter: Option<String>,
-    bom: Option<bool>,
-    excel_safe: Option<bool>,
-    null: Option<String>,
-    append: Option<bool>,
-    no_header: Option<bool>,
+/// The keys of a config file's `[run]` table, each once: the field of its flag in cli.rs
+/// (the clap id; the key and the long flag are its kebab-case form), under the struct the
+/// field is in, with the type a file gives and, for a field of another type, the conversion.
+/// [`RunConfig`], the list of keys (`run_keys`, for a did-you-mean) and the merging of the
+/// files under the flags not given (`FromFiles`) are made from this table. A unit test checks
+/// that each key is a flag of `run` and reaches its settings.
+macro_rules! config_keys {
+    (@into $value:ident) => { $value };
+    (@into $value:ident, $into:expr) => { $into($value) };
+    ($($args:ident { $($(#[$doc:meta])* $field:ident: $ty:ty $(=> $into:expr)?,)* })*) => {
+        /// The `[run]` table of a `gscrape.toml`: `run`'s long flag names as keys.
+        #[derive(Debug, Clone, Default, serde::Deserialize)]
+        #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+        pub struct RunConfig {
+            $($($(#[$doc])* $field: Option<$ty>,)*)*
+        }
+
+        /// The fields of [`RunConfig`], which are the ids of their flags.
+        fn run_fields() -> Vec<&'static str> {
+            [$(<$args as FromFiles>::FIELDS),*].concat()
+        }
+
+        $(impl FromFiles for $args {
+            const FIELDS: &'static [&'static str] = &[$(stringify!($field),)*];
+
+            fn take_files(&mut self, given: &dyn Fn(&str) -> bool, files: &[RunConfig]) {
+                $(if !given(stringify!($field)) {
+                    if let Some(value) = files.iter().find_map(|f| f.$field.clone()) {
+                        self.$field = config_keys!(@into value $(, $into)?);
+                    }
+                })*
+            }
+        })*
+    };
 }
 
-/// The keys a `[run]` table may have (for a did-you-mean).
-const RUN_KEYS: &[&str] = &[
-    "out-dir",
-    "concurrency",
-    "qps",
-    "max-retries",
-    "timeout",
-    "fail-fast",
-    "quiet",
-    "progress-interval",
-    "wait-lock",
-    "summary-json",
-    "delimiter",
-    "bom",
-    "excel-safe",
-    "null",
-    "append",
-    "no-header",
-];
+config_keys! {
+    RunArgs {
+        out_dir: PathBuf,
+        concurrency: NonZeroUsize,
+        qps: f64 => Some,
+        max_retries: u32,
+        timeout: u64,
+        fail_fast: bool,
+        quiet: bool,
+        progress_interval: u64,
+        wait_lock: bool,
+        summary_json: PathBuf => Some,
+    }
+    CsvArgs {
+        /// One character; `\t` for a tab (checked when the file is read).
+        delimiter: String => csv_delimiter,
+        bom: bool,
+        excel_safe: bool,
+        null: String => Some,
+        append: bool,
+        no_header: bool,
+    }
+    // Also read by validate, describe, new and auth login (`DiscoverySettings::resolve`).
+    DiscoveryArgs {
+        discovery_url: String,
+        cache_dir: PathBuf => Some,
+    }
+}
+
+/// Flags a config file can set: each one not given (`given`, by its id) takes the first value
+/// the files have.
+trait FromFiles {
+    /// The fields (flag ids) it takes from the files.
+    const FIELDS: &'static [&'static str];
+
+    fn take_files(&mut self, given: &dyn Fn(&str) -> bool, files: &[RunConfig]);
+}
+
+/// The keys a `[run]` table may have.
+fn run_keys() -> Vec<String> {
+    run_fields().iter().map(|f| f.replace('_', "-")).collect()
+}
+
+/// Whether flag `id` was given on the command line or in its environment variable (a default
+/// is not: a config file's value goes over it).
+fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    use clap::parser::ValueSource;
+    matches!(
+        matches.value_source(id),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+}
+
+/// The config directory the environment names (`GSCRAPE_CONFIG_DIR`), for the commands that
+/// have no `--config-dir`.
+pub fn config_from_env() -> ConfigArgs {
+    ConfigArgs {
+        config_dir: std::env::var_os("GSCRAPE_CONFIG_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from),
+    }
+}
 
 /// The project's and the user's `gscrape.toml`, in that order of precedence (absent ones
 /// left out).
@@ -154,13 +228,22 @@ pub fn config_files(config: &ConfigArgs) -> Result<Vec<RunConfig>, ConfigError> 
     Ok(found)
 }
 
-/// Reads one config file: only a `[run]` table with known keys of the right types.
+/// Reads one config file.
 fn read_config(path: &std::path::Path) -> Result<RunConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        path: path.to_owned(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse_config(path, &text)
+}
+
+/// A config file's text: only a `[run]` table with known keys of the right types.
+fn parse_config(path: &std::path::Path, text: &str) -> Result<RunConfig, ConfigError> {
     let error = |message: String| ConfigError {
         path: path.to_owned(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+    let keys = run_keys();
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| error(e.message().to_owned()))?;
@@ -174,8 +257,9 @@ fn read_config(path: &std::path::Path) -> Result<RunConfig, ConfigError> {
             return Err(error("`run` must be a table: `[run]`".to_owned()));
         };
         for key in run.keys() {
-            if !RUN_KEYS.contains(&key.as_str()) {
-                let hint = match crate::util::nearest(key, RUN_KEYS.iter().copied()).first() {
+            if !keys.contains(key) {
+                let hint = match crate::util::nearest(key, keys.iter().map(String::as_str)).first()
+                {
                     Some(near) => format!("; did you mean `{near}`?"),
                     None => String::new(),
                 };
@@ -209,77 +293,21 @@ fn delimiter_byte(text: &str) -> Result<u8, String> {
     crate::query::parse_delimiter(if text == "\\t" { "\t" } else { text })
 }
 
+/// `--delimiter` from a config file's `delimiter` (checked when the file was read).
+fn csv_delimiter(text: String) -> Option<u8> {
+    delimiter_byte(&text).ok()
+}
+
 impl RunSettings {
     /// The settings of `gscrape run`: each from its flag or environment variable when
     /// `sources` says it was given there, else from the first config file that sets it, else
     /// the flag's default.
     pub fn resolve(args: RunArgs, sources: Option<&clap::ArgMatches>, files: &[RunConfig]) -> Self {
-        use clap::parser::ValueSource;
-        let given = |id: &str| {
-            sources.is_some_and(|m| {
-                matches!(
-                    m.value_source(id),
-                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-                )
-            })
-        };
-        // The value of flag `id`: given, else from a file, else the flag's (default) value.
-        fn pick<T>(given: bool, flag: T, from_files: Option<T>) -> T {
-            match (given, from_files) {
-                (false, Some(value)) => value,
-                _ => flag,
-            }
-        }
-        macro_rules! setting {
-            ($id:literal, $field:ident, $flag:expr) => {
-                pick(
-                    given($id),
-                    $flag,
-                    files.iter().find_map(|f| f.$field.clone()),
-                )
-            };
-        }
+        let given = |id: &str| sources.is_some_and(|m| given(m, id));
         let mut args = args;
-        args.out_dir = setting!("out_dir", out_dir, args.out_dir);
-        args.concurrency = setting!("concurrency", concurrency, args.concurrency);
-        args.qps = pick(
-            given("qps"),
-            args.qps,
-            files.iter().find_map(|f| f.qps.map(Some)),
-        );
-        args.max_retries = setting!("max_retries", max_retries, args.max_retries);
-        args.timeout = setting!("timeout", timeout, args.timeout);
-        args.fail_fast = setting!("fail_fast", fail_fast, args.fail_fast);
-        args.quiet = setting!("quiet", quiet, args.quiet);
-        args.progress_interval = setting!(
-            "progress_interval",
-            progress_interval,
-            args.progress_interval
-        );
-        args.wait_lock = setting!("wait_lock", wait_lock, args.wait_lock);
-        args.summary_json = pick(
-            given("summary_json"),
-            args.summary_json,
-            files.iter().find_map(|f| f.summary_json.clone().map(Some)),
-        );
-        args.csv.bom = setting!("bom", bom, args.csv.bom);
-        args.csv.excel_safe = setting!("excel_safe", excel_safe, args.csv.excel_safe);
-        args.csv.append = setting!("append", append, args.csv.append);
-        args.csv.no_header = setting!("no_header", no_header, args.csv.no_header);
-        args.csv.null = pick(
-            given("null"),
-            args.csv.null,
-            files.iter().find_map(|f| f.null.clone().map(Some)),
-        );
-        args.csv.delimiter = pick(
-            given("delimiter"),
-            args.csv.delimiter,
-            files
-                .iter()
-                .find_map(|f| f.delimiter.as_deref())
-                .and_then(|d| delimiter_byte(d).ok())
-                .map(Some),
-        );
+        args.take_files(&given, files);
+        args.csv.take_files(&given, files);
+        args.discovery.take_files(&given, files);
         Self::from_args(args)
     }
 
@@ -341,7 +369,7 @@ impl RunSettings {
             full,
             auth: auth_settings(&credentials, &config),
             subject: credentials.subject,
-            discovery: DiscoverySettings::from_args(&discovery),
+            discovery: DiscoverySettings::from_flags(&discovery),
         }
     }
 }
@@ -408,5 +436,178 @@ pub fn auth_settings(creds: &CredentialArgs, config: &ConfigArgs) -> AuthSetting
         config_dir: config_dir(config),
         account: creds.account.clone(),
         gcloud_adc: credentials::gcloud_adc_path(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    /// A value for each key that its flag's default is not.
+    const VALUES: &[(&str, &str)] = &[
+        ("out-dir", "\"reports\""),
+        ("concurrency", "3"),
+        ("qps", "2.5"),
+        ("max-retries", "1"),
+        ("timeout", "7"),
+        ("fail-fast", "true"),
+        ("quiet", "true"),
+        ("progress-interval", "0"),
+        ("wait-lock", "true"),
+        ("summary-json", "\"summary.json\""),
+        ("delimiter", "\"\\\\t\""),
+        ("bom", "true"),
+        ("excel-safe", "true"),
+        ("null", "\"NA\""),
+        ("append", "true"),
+        ("no-header", "true"),
+        ("discovery-url", "\"http://127.0.0.1:1/{api}/{version}\""),
+        ("cache-dir", "\"discovery-cache\""),
+    ];
+
+    /// `run`'s flags that are not config keys: what one run is asked to do (paths, only,
+    /// output, vars, a backfill, incremental starts, resume), credentials (secrets stay out of
+    /// files; the credential order has its own sources), the directory the user's file is in,
+    /// and one-off Discovery modes.
+    const NOT_KEYS: &[&str] = &[
+        "paths",
+        "output",
+        "only",
+        "resume",
+        "vars",
+        "from",
+        "to",
+        "since",
+        "full",
+        "step",
+        "access_token",
+        "credentials",
+        "subject",
+        "account",
+        "api_key",
+        "config_dir",
+        "offline",
+        "refresh_discovery",
+    ];
+
+    fn run_args() -> RunArgs {
+        match Cli::try_parse_from(["gscrape", "run"]).unwrap().command {
+            Command::Run(args) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn config(text: &str) -> RunConfig {
+        parse_config(std::path::Path::new("gscrape.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn every_key_of_a_config_file_reaches_the_settings() {
+        let mut named: Vec<&str> = VALUES.iter().map(|(key, _)| *key).collect();
+        let mut keys = run_keys();
+        named.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(named, keys, "VALUES names every key");
+
+        let defaults = format!("{:?}", RunSettings::resolve(run_args(), None, &[]));
+        for (key, value) in VALUES {
+            let file = config(&format!("[run]\n{key} = {value}\n"));
+            let settings = RunSettings::resolve(run_args(), None, &[file]);
+            assert_ne!(format!("{settings:?}"), defaults, "`{key}` changes nothing");
+        }
+        let every: String = VALUES.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+        let settings =
+            RunSettings::resolve(run_args(), None, &[config(&format!("[run]\n{every}"))]);
+        assert_eq!(settings.csv.delimiter, Some(b'\t'));
+        assert_eq!(
+            settings.discovery.cache_dir,
+            Some(PathBuf::from("discovery-cache"))
+        );
+    }
+
+    #[test]
+    fn a_flag_given_wins_over_the_files() {
+        let matches = Cli::command()
+            .try_get_matches_from([
+                "gscrape",
+                "run",
+                "--out-dir",
+                "flag",
+                "--cache-dir",
+                "flag-cache",
+            ])
+            .unwrap();
+        let Some(("run", sources)) = matches.subcommand() else {
+            panic!("{matches:?}")
+        };
+        let args = match Cli::from_arg_matches(&matches).unwrap().command {
+            Command::Run(args) => *args,
+            other => panic!("{other:?}"),
+        };
+        let file = config("[run]\nout-dir = \"file\"\ncache-dir = \"file-cache\"\nbom = true\n");
+        let settings = RunSettings::resolve(args, Some(sources), &[file]);
+        assert_eq!(settings.out_dir, PathBuf::from("flag"));
+        assert_eq!(
+            settings.discovery.cache_dir,
+            Some(PathBuf::from("flag-cache"))
+        );
+        assert_eq!(
+            settings.csv.bom,
+            Some(true),
+            "the file under the flags not given"
+        );
+    }
+
+    #[test]
+    fn every_key_is_a_long_flag_of_the_commands_it_applies_to() {
+        let cli = Cli::command();
+        let command = |path: &[&str]| {
+            path.iter().fold(cli.clone(), |cmd, name| {
+                cmd.find_subcommand(name)
+                    .unwrap_or_else(|| panic!("{name}"))
+                    .clone()
+            })
+        };
+        let flag_of = |cmd: &clap::Command, id: &str| {
+            cmd.get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_long())
+                .map(str::to_owned)
+        };
+        let run = command(&["run"]);
+        for field in run_fields() {
+            assert_eq!(
+                flag_of(&run, field),
+                Some(field.replace('_', "-")),
+                "the key of `{field}` is a long flag of run"
+            );
+        }
+        for path in [
+            &["validate"][..],
+            &["describe"],
+            &["new"],
+            &["auth", "login"],
+        ] {
+            for field in DiscoveryArgs::FIELDS {
+                assert!(flag_of(&command(path), field).is_some(), "{path:?} {field}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_flag_of_run_is_a_key_or_said_not_to_be() {
+        let cli = Cli::command();
+        let run = cli.find_subcommand("run").unwrap();
+        let fields = run_fields();
+        for arg in run.get_arguments() {
+            let id = arg.get_id().as_str();
+            assert!(
+                fields.contains(&id) || NOT_KEYS.contains(&id),
+                "`{id}`: add it to config_keys! (settings.rs) or to NOT_KEYS"
+            );
+            assert!(!(fields.contains(&id) && NOT_KEYS.contains(&id)), "{id}");
+        }
     }
 }

@@ -17,9 +17,15 @@ use crate::run::JobAuth;
 use crate::settings::{auth_settings, config_dir, retry_policy, DiscoverySettings};
 use crate::template::{is_template, Templates};
 
-pub(super) async fn command(command: AuthCommand, client: HyperClient) -> Result<Exit, AppError> {
+/// `gscrape auth …`; `login_matches` are `auth login`'s own (its Discovery flags go over the
+/// config files').
+pub(super) async fn command(
+    command: AuthCommand,
+    login_matches: Option<&clap::ArgMatches>,
+    client: HyperClient,
+) -> Result<Exit, AppError> {
     match command {
-        AuthCommand::Login(args) => login(args, client).await,
+        AuthCommand::Login(args) => login(args, login_matches, client).await,
         AuthCommand::Status(args) => status(args),
         AuthCommand::Logout(args) => logout(args, client).await,
     }
@@ -138,8 +144,13 @@ fn login_covers(login: &crate::auth::CachedLogin, plans: &[QueryPlan]) -> Result
     Ok(())
 }
 
-async fn login(args: LoginArgs, client: HyperClient) -> Result<Exit, AppError> {
-    let mut wanted = scopes_of_queries(&args, &client).await;
+async fn login(
+    args: LoginArgs,
+    matches: Option<&clap::ArgMatches>,
+    client: HyperClient,
+) -> Result<Exit, AppError> {
+    let discovery = super::discovery_settings(&args.discovery, matches, &args.config)?;
+    let mut wanted = scopes_of_queries(&args, &discovery, &client).await;
     for scope in &args.scopes {
         let scope = if scope.contains("://") || login::IDENTITY_SCOPES.contains(&scope.as_str()) {
             scope.clone()
@@ -181,16 +192,16 @@ async fn login(args: LoginArgs, client: HyperClient) -> Result<Exit, AppError> {
 
 /// The least-privilege scopes of the methods the queries under `args.paths` call. Queries
 /// that cannot be read are skipped here (`gscrape validate` reports them).
-async fn scopes_of_queries(args: &LoginArgs, client: &HyperClient) -> Vec<String> {
+async fn scopes_of_queries(
+    args: &LoginArgs,
+    discovery: &DiscoverySettings,
+    client: &HyperClient,
+) -> Vec<String> {
     let Ok(files) = query_files(&args.paths) else {
         return Vec::new();
     };
     let (queries, _) = load_queries(&files, &[]);
-    let source = super::discovery_source(
-        &DiscoverySettings::from_args(&args.discovery),
-        client.clone(),
-        retry_policy(None),
-    );
+    let source = super::discovery_source(discovery, client.clone(), retry_policy(None));
     let mut methods = Vec::new();
     let writes_sheets = queries.iter().any(|q| q.sheet.is_some());
     for query in &queries {

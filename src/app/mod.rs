@@ -22,7 +22,7 @@ use crate::http::retry::RetryPolicy;
 use crate::http::{build_client, HyperClient};
 use crate::plan::{add_child_reads, plan, shared_outputs, QueryPlan};
 use crate::query::{load_queries, query_files, Problem, Query};
-use crate::settings::{retry_policy, DiscoverySettings};
+use crate::settings::{config_from_env, retry_policy, DiscoverySettings};
 use crate::template::Templates;
 use crate::util::nearest;
 
@@ -46,12 +46,18 @@ async fn command(cli: Cli, matches: &clap::ArgMatches) -> Result<Exit, AppError>
     // The shared HTTP client, for the commands that use the network (the environment's proxy
     // settings are checked here).
     let client = || build_client().map_err(AppError::from);
+    // The command's own matches tell a flag given from its default, under which a config
+    // file's setting goes.
+    let sub = |name| matches.subcommand_matches(name);
     match cli.command {
-        Command::Run(args) => run::run(*args, matches.subcommand_matches("run"), client()?).await,
-        Command::Validate(args) => validate(args, client()?).await,
-        Command::Describe(args) => describe(args, client()?).await,
-        Command::New(args) => new_query(args, client()?).await,
-        Command::Auth(command) => auth::command(command, client()?).await,
+        Command::Run(args) => run::run(*args, sub("run"), client()?).await,
+        Command::Validate(args) => validate(args, sub("validate"), client()?).await,
+        Command::Describe(args) => describe(args, sub("describe"), client()?).await,
+        Command::New(args) => new_query(args, sub("new"), client()?).await,
+        Command::Auth(command) => {
+            let matches = sub("auth").and_then(|m| m.subcommand_matches("login"));
+            auth::command(command, matches, client()?).await
+        }
         Command::Completions { shell } => completions(shell),
         Command::Man => man_page(),
     }
@@ -221,7 +227,12 @@ async fn prepare(
 }
 
 /// `gscrape validate`: the queries planned and put through the same pre-flight as a run.
-async fn validate(args: ValidateArgs, client: HyperClient) -> Result<Exit, AppError> {
+async fn validate(
+    args: ValidateArgs,
+    matches: Option<&clap::ArgMatches>,
+    client: HyperClient,
+) -> Result<Exit, AppError> {
+    let discovery = discovery_settings(&args.discovery, matches, &config_from_env())?;
     let (mut plans, mut problems, templates) = prepare(
         &args.paths,
         &[],
@@ -230,7 +241,7 @@ async fn validate(args: ValidateArgs, client: HyperClient) -> Result<Exit, AppEr
             window: None,
             since: &Since::default(),
         },
-        &DiscoverySettings::from_args(&args.discovery),
+        &discovery,
         client,
         retry_policy(None),
     )
@@ -287,14 +298,25 @@ fn to_stdout(text: &str, exit: Exit) -> Result<Exit, AppError> {
     }
 }
 
+/// Where the Discovery documents of a command other than `run` come from: its flags over the
+/// config files'.
+fn discovery_settings(
+    args: &crate::cli::DiscoveryArgs,
+    matches: Option<&clap::ArgMatches>,
+    config: &crate::cli::ConfigArgs,
+) -> Result<DiscoverySettings, AppError> {
+    Ok(DiscoverySettings::resolve(args, matches, config)?)
+}
+
 /// The Discovery document of `api` `version` (for `describe` and `new`).
 async fn document(
     discovery: &crate::cli::DiscoveryArgs,
+    matches: Option<&clap::ArgMatches>,
     api: &str,
     version: &str,
     client: HyperClient,
 ) -> Result<Arc<crate::discovery::Document>, AppError> {
-    let settings = DiscoverySettings::from_args(discovery);
+    let settings = discovery_settings(discovery, matches, &config_from_env())?;
     let source = discovery_source(&settings, client, retry_policy(None));
     source
         .load(api, version)
@@ -303,8 +325,19 @@ async fn document(
 }
 
 /// `gscrape new`: a commented query file for one method, on stdout.
-async fn new_query(args: NewArgs, client: HyperClient) -> Result<Exit, AppError> {
-    let doc = document(&args.discovery, &args.api, &args.api_version, client).await?;
+async fn new_query(
+    args: NewArgs,
+    matches: Option<&clap::ArgMatches>,
+    client: HyperClient,
+) -> Result<Exit, AppError> {
+    let doc = document(
+        &args.discovery,
+        matches,
+        &args.api,
+        &args.api_version,
+        client,
+    )
+    .await?;
     let method = doc
         .method(&args.method)
         .ok_or_else(|| AppError::Usage(unknown_method(&doc, &args.method)))?;
@@ -328,8 +361,19 @@ fn unknown_method(doc: &crate::discovery::Document, id: &str) -> String {
     format!("{} has no method {id:?}; {hint}", doc.label())
 }
 
-async fn describe(args: DescribeArgs, client: HyperClient) -> Result<Exit, AppError> {
-    let doc = document(&args.discovery, &args.api, &args.api_version, client).await?;
+async fn describe(
+    args: DescribeArgs,
+    matches: Option<&clap::ArgMatches>,
+    client: HyperClient,
+) -> Result<Exit, AppError> {
+    let doc = document(
+        &args.discovery,
+        matches,
+        &args.api,
+        &args.api_version,
+        client,
+    )
+    .await?;
     let text = match &args.method {
         None => crate::describe::method_list(&doc),
         Some(id) => {

@@ -3,6 +3,7 @@
 mod support;
 
 mod auth;
+mod config;
 mod conventions;
 mod csv_options;
 mod describe;
