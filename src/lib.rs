@@ -13,7 +13,6 @@ pub mod apis;
 pub mod app;
 pub mod auth;
 pub mod backfill;
-pub mod checkpoint;
 pub mod cli;
 pub mod counters;
 pub mod describe;

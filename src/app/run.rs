@@ -138,31 +138,15 @@ async fn run_window(
         authorizers,
         api,
         options,
-        checkpoints,
+        files,
     } = prepared;
-    let targets: Vec<_> = plans
-        .iter()
-        .filter_map(|plan| plan.output.as_ref())
-        .filter(|o| !crate::sink::is_stdout(o))
-        .map(|o| args.out_dir.join(o))
-        .collect();
-    let before: Vec<_> = targets
-        .iter()
-        .flat_map(|t| crate::sink::temp_files_of(t))
-        .collect();
     let jobs = plans
         .into_iter()
         .zip(authorizers)
         .map(|(plan, auth)| Job { plan, auth })
         .collect();
     let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
-    // A temporary file this run made stays only if a checkpoint names it (one whose checkpoint
-    // could not be written, on a full disk, would otherwise keep the disk full).
-    let mut keep = checkpoints.temp_files();
-    keep.extend(before);
-    for target in &targets {
-        crate::sink::remove_stale_temp_files(target, &keep, |_| true);
-    }
+    crate::run::resume::after_run(&args.out_dir, files);
     keep_cursors(&args.out_dir, &reports);
     Ok(reports)
 }
@@ -172,7 +156,8 @@ struct Prepared {
     authorizers: Vec<crate::run::JobAuth>,
     api: ApiClient,
     options: RunOptions,
-    checkpoints: crate::checkpoint::Store,
+    /// The temporary files beside the outputs before the run (`resume::before_run`).
+    files: crate::run::resume::TempFiles,
 }
 
 /// The side effects before the first request: checkpoints kept or dropped, files of killed
@@ -185,21 +170,7 @@ async fn prepare_run(
     plans: &[crate::plan::QueryPlan],
     templates: &crate::template::Templates,
 ) -> Result<Prepared, AppError> {
-    let checkpoints = crate::checkpoint::Store::new(&args.out_dir);
-    if window.is_none() {
-        // A query of this run leaves only the checkpoint of the output it writes now, if that
-        // can be resumed (a backfill's windows each have theirs: left alone).
-        checkpoints.retain(|query, target| {
-            match plans.iter().find(|plan| plan.query.name == query) {
-                Some(plan) => {
-                    let output = plan.output.as_ref().map(|o| args.out_dir.join(o));
-                    crate::sink::resumable(plan) && output.as_deref() == Some(target)
-                }
-                None => true,
-            }
-        });
-    }
-    remove_files_of_killed_runs(args, plans, &checkpoints);
+    let files = crate::run::resume::before_run(&args.out_dir, plans, window.is_some(), args.resume);
     let authorizers = auth::authorizers_for(
         plans,
         &args.auth,
@@ -235,33 +206,8 @@ async fn prepare_run(
         authorizers,
         api,
         options,
-        checkpoints,
+        files,
     })
-}
-
-/// Removes the temporary files a killed run left beside this run's outputs, but those a
-/// checkpoint names when the run resumes (without `--resume`, they start over).
-fn remove_files_of_killed_runs(
-    args: &RunSettings,
-    plans: &[crate::plan::QueryPlan],
-    checkpoints: &crate::checkpoint::Store,
-) {
-    let checkpointed = match args.resume {
-        true => checkpoints.temp_files(),
-        false => Vec::new(),
-    };
-    let files = plans.iter().filter_map(|plan| plan.output.as_ref());
-    for output in files.filter(|o| !crate::sink::is_stdout(o)) {
-        let target = args.out_dir.join(output);
-        let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        let left = |changed| changed < minute_ago;
-        for stale in crate::sink::remove_stale_temp_files(&target, &checkpointed, left) {
-            tracing::info!(
-                "removed {}, left by an earlier run that was killed",
-                stale.display()
-            );
-        }
-    }
 }
 
 /// The request limits: `--concurrency` overall, and per API the lowest `qps` of its queries

@@ -18,9 +18,9 @@ use super::resume::{Checkpointer, ParentsDone};
 use super::spool::{ChainEnd, Spool};
 use super::{page_reader, render_columns, Feed, Job, QueryError, Shared, Stop};
 use crate::api::Call;
-use crate::checkpoint::Position;
 use crate::counters::Counters;
 use crate::records::{FieldPath, PageReader};
+use crate::run::resume::store::Position;
 use crate::sink::hex;
 
 /// Chains that may wait for an earlier one to be written, per running chain.

@@ -10,7 +10,7 @@ mod fanout;
 mod output;
 mod pages;
 mod reporter;
-mod resume;
+pub(crate) mod resume;
 mod spool;
 
 use std::collections::HashMap;
@@ -27,11 +27,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiClient, ApiError, Call, PaginationError};
 use crate::auth::{Authorizer, Authorizers};
-use crate::checkpoint;
 use crate::counters::{Counters, Snapshot};
 use crate::error::Failure;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
+use crate::run::resume::store as checkpoint;
 use crate::sink::sheets::{SheetContext, SheetError, SheetsApi};
 use crate::sink::SinkError;
 use crate::template::Templates;
@@ -358,7 +358,7 @@ async fn run_job(
     };
     let checkpointed = !matches!(status, Status::Ok(_))
         && output.as_ref().is_some_and(|target| {
-            crate::checkpoint::Store::new(&shared.options.out_dir).exists(&name, target)
+            crate::run::resume::store::Store::new(&shared.options.out_dir).exists(&name, target)
         });
     let report = QueryReport {
         checkpointed,

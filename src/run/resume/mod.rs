@@ -1,4 +1,4 @@
-//! Checkpoints and `--resume` for one query's export ([`crate::checkpoint`] keeps the files):
+//! Checkpoints and `--resume` for one query's export ([`store`] keeps the files):
 //! whether the export is taken up where a checkpoint left it, and where it stands after each
 //! page (or, in a fan-out, each parent record's chain). That is written out at most once per
 //! [`INTERVAL`] (a file per page would cost a fast export a tenth of its CPU), and whenever the
@@ -8,17 +8,18 @@
 //! chains. Only a plain file export whose records feed no fan-out is
 //! checkpointed: a parent taken up mid-way would not hand its children the records it skips.
 
-use std::path::PathBuf;
+pub(crate) mod store;
+
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use self::store::{fingerprint, Checkpoint, Position, Store};
 use super::output::Output;
 use super::pages;
 use super::{Feed, QueryError, Shared};
 use crate::api::RequestSpec;
-use crate::checkpoint::{self, Position};
-use crate::checkpoint::{fingerprint, Checkpoint, Store};
 use crate::counters::Counters;
 use crate::http::SECRET_PARAMETERS;
 use crate::plan::QueryPlan;
@@ -42,6 +43,72 @@ pub(super) struct Checkpointer {
 
 /// The longest a checkpoint waits to be written out while an export runs.
 const INTERVAL: Duration = Duration::from_secs(1);
+
+/// The temporary files beside a run's outputs before its exports start (absolute paths), and
+/// its outputs: what [`after_run`] leaves alone, and where it looks.
+pub(crate) struct TempFiles {
+    before: Vec<PathBuf>,
+    targets: Vec<PathBuf>,
+}
+
+/// Before a run's exports start: each query keeps only the checkpoint of the output it writes
+/// now, if that can be resumed (a backfill's windows each keep theirs); the temporary files a
+/// killed run left beside the outputs are removed, but those a checkpoint names when the run
+/// resumes (without `--resume`, they start over).
+pub(crate) fn before_run(
+    out_dir: &Path,
+    plans: &[QueryPlan],
+    backfill: bool,
+    resume: bool,
+) -> TempFiles {
+    let store = Store::new(out_dir);
+    if !backfill {
+        store.retain(
+            |query, target| match plans.iter().find(|plan| plan.query.name == query) {
+                Some(plan) => {
+                    let output = plan.output.as_ref().map(|o| out_dir.join(o));
+                    sink::resumable(plan) && output.as_deref() == Some(target)
+                }
+                None => true,
+            },
+        );
+    }
+    let checkpointed = match resume {
+        true => store.temp_files(),
+        false => Vec::new(),
+    };
+    let targets: Vec<PathBuf> = plans
+        .iter()
+        .filter_map(|plan| plan.output.as_ref())
+        .filter(|o| !sink::is_stdout(o))
+        .map(|o| out_dir.join(o))
+        .collect();
+    let minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
+    for target in &targets {
+        let left = |changed| changed < minute_ago;
+        for stale in sink::remove_stale_temp_files(target, &checkpointed, left) {
+            tracing::info!(
+                "removed {}, left by an earlier run that was killed",
+                stale.display()
+            );
+        }
+    }
+    let before = targets
+        .iter()
+        .flat_map(|t| sink::temp_files_of(t))
+        .collect();
+    TempFiles { before, targets }
+}
+
+/// After a run: a temporary file it made stays only if a checkpoint names it (one whose
+/// checkpoint could not be written, on a full disk, would otherwise keep the disk full).
+pub(crate) fn after_run(out_dir: &Path, files: TempFiles) {
+    let mut keep = Store::new(out_dir).temp_files();
+    keep.extend(files.before);
+    for target in &files.targets {
+        sink::remove_stale_temp_files(target, &keep, |_| true);
+    }
+}
 
 /// Where an export's requests begin: from the start, or where its checkpoint left them.
 pub(super) enum Begin {
@@ -90,12 +157,12 @@ pub(super) fn open_output<'a>(
     };
     let output = Output::resumed(plan, sink, &checkpoint, counters)?;
     let begin = match &checkpoint.at {
-        checkpoint::Position::Parents { done, sha256 } => Begin::Parents(ParentsDone {
+        Position::Parents { done, sha256 } => Begin::Parents(ParentsDone {
             count: *done,
             sha256: sha256.clone(),
         }),
         // (`Checkpointer::start` took up only a chain's position that reads back.)
-        checkpoint::Position::Chain {
+        Position::Chain {
             next,
             cursor,
             returned,
@@ -296,7 +363,7 @@ impl Checkpointer {
             return Ok(());
         };
         self.pending = Some(Checkpoint {
-            version: crate::checkpoint::VERSION,
+            version: crate::run::resume::store::VERSION,
             query: self.query.clone(),
             request: self.fingerprint.clone(),
             target: self.target.clone(),
