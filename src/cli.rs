@@ -41,12 +41,17 @@ Examples:
   gscrape run --var site=https://example.com/  a template variable
   gscrape run --quiet --summary-json output/summary.json   for cron")]
     Run(Box<RunArgs>),
-    /// Check queries against their Discovery documents without calling any API.
+    /// Check queries as `run` would, with the same flags, without calling any API.
+    ///
+    /// It plans the queries against their Discovery documents and runs the same pre-flight as
+    /// `run`: what it says ok, `run` with the same flags starts; what it refuses, `run` refuses
+    /// (exit 2). Nothing is written, locked, authorized or requested.
     #[command(after_help = "\
 Examples:
   gscrape validate                             every query in queries/
-  gscrape validate queries/drive_files.toml    one file")]
-    Validate(ValidateArgs),
+  gscrape validate queries/drive_files.toml    one file
+  gscrape validate --from 2024-03-01 --to 2024-03-31   a backfill, as it would run")]
+    Validate(Box<RunArgs>),
     /// Show an API's methods, or one method's parameters, pagination and default columns.
     #[command(after_help = "\
 Examples:
@@ -300,20 +305,6 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
-    /// Query files, or directories of *.toml query files.
-    #[arg(default_value = "queries")]
-    pub paths: Vec<PathBuf>,
-
-    /// Set a template variable, over the queries' [vars] (repeatable): --var site=example.com
-    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
-    pub vars: Vec<(String, String)>,
-
-    #[command(flatten)]
-    pub discovery: DiscoveryArgs,
-}
-
-#[derive(Debug, Args)]
 pub struct NewArgs {
     /// API name as in the Discovery directory, e.g. `drive`.
     pub api: String,
@@ -325,6 +316,11 @@ pub struct NewArgs {
     /// The query's name (its `name` key; the file is best saved as NAME.toml).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+
+    /// Scaffold a method that changes data in the account (its query gets
+    /// `allow_writes = true`); without it, only methods that read are scaffolded.
+    #[arg(long)]
+    pub allow_writes: bool,
 
     #[command(flatten)]
     pub discovery: DiscoveryArgs,

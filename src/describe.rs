@@ -7,7 +7,8 @@ use crate::plan::{
     default_columns, first_sentence, infer_records, method_pagination, record_schema, RecordsGuess,
 };
 
-/// One line per method: HTTP verb, id, and whether it paginates.
+/// One line per method: HTTP verb, id, whether it paginates, and whether it writes (a query
+/// of it needs `allow_writes = true`).
 pub fn method_list(doc: &Document) -> String {
     let methods = doc.methods();
     let width = methods.iter().map(|m| m.id.len()).max().unwrap_or(0);
@@ -18,8 +19,12 @@ pub fn method_list(doc: &Document) -> String {
         } else {
             ""
         };
+        let writes = match method.access() {
+            crate::discovery::Access::Read => "",
+            crate::discovery::Access::Write(_) => "writes",
+        };
         let line = format!(
-            "{:<6} {:<width$}  {paginated}",
+            "{:<6} {:<width$}  {paginated:<9}  {writes}",
             method.http_method, method.id
         );
         out.push_str(line.trim_end());
@@ -43,6 +48,12 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
         doc.base_url(),
         method.path
     );
+    if let crate::discovery::Access::Write(why) = method.access() {
+        let _ = writeln!(
+            out,
+            "  It changes data in the account: {why}; a query of it needs `allow_writes = true`."
+        );
+    }
     let _ = writeln!(out, "\nParameters:");
     if method.parameters.is_empty() {
         let _ = writeln!(out, "  (none)");

@@ -1,6 +1,8 @@
 //! `gscrape new`: a commented query file for one method, to edit rather than to write from the
-//! Discovery document by hand. What it prints validates as it is: required parameters get an
-//! obvious placeholder of their type, everything else is a comment.
+//! Discovery document by hand. Required parameters get the placeholder `REPLACE_ME` (or an
+//! enum's first value), which `validate` and `run` refuse until it is replaced; everything
+//! else is a comment. A method that writes gets `allow_writes = true` (asked for with
+//! `--allow-writes`).
 
 use std::fmt::Write;
 
@@ -28,6 +30,10 @@ pub fn query_file(doc: &Document, method: &Method, name: Option<&str>) -> String
     let _ = writeln!(out, "method = {:?}", method.id);
     if let Some(name) = name {
         let _ = writeln!(out, "name = {name:?}");
+    }
+    if let crate::discovery::Access::Write(why) = method.access() {
+        let _ = writeln!(out, "# This method changes data in the account: {why}.");
+        let _ = writeln!(out, "allow_writes = true");
     }
     write_records_and_columns(&mut out, doc, method);
     let _ = writeln!(out, "\n[params]");
@@ -174,11 +180,10 @@ fn example(parameter: &Parameter) -> String {
     }
 }
 
-/// A value that passes the type check but is plainly not meant to stay.
+/// A value plainly not meant to stay (refused until replaced), or a boolean's `false`.
 fn placeholder(parameter: &Parameter) -> String {
     let one = match (parameter.enum_values.first(), parameter.kind.as_str()) {
         (Some(first), _) => format!("{first:?}"),
-        (None, "integer" | "number") => "0".to_owned(),
         (None, "boolean") => "false".to_owned(),
         (None, _) => format!("{PLACEHOLDER:?}"),
     };

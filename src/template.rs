@@ -72,6 +72,17 @@ impl Templates {
         // A field missing from a record renders empty (records are sparse); unknown variables
         // are caught by `check` before anything runs.
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        // Booleans render as JSON and TOML write them (`false`), not as Python's `False`:
+        // a `[vars]` boolean goes into a request as the API reads it.
+        env.set_formatter(|out, state, value| {
+            if value.kind() == minijinja::value::ValueKind::Bool {
+                let text = if value.is_true() { "true" } else { "false" };
+                return out
+                    .write_str(text)
+                    .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()));
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         let day = |d: NaiveDate| Value::from(d.format(DATE_FORMAT).to_string());
         let first_this = today.with_day(1).unwrap_or(today);
         let first_next = first_this
@@ -198,6 +209,19 @@ impl Templates {
             .collect();
         paths.sort();
         paths
+    }
+
+    /// The variables `source` reads, by their root name (`users` of `users.name`); none for
+    /// a template that does not parse.
+    pub fn variables(&self, source: &str) -> BTreeSet<String> {
+        let Ok(template) = self.env.template_from_str(source) else {
+            return BTreeSet::new();
+        };
+        template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|name| !BUILTINS.contains(&name.as_str()))
+            .collect()
     }
 
     /// The names a `where` expression reads (`mimeType`, `owners`), or what is wrong with it.

@@ -40,6 +40,12 @@ pub trait Api: Sync {
         None
     }
 
+    /// True when the query's `header` key tells how to read `method_id`'s responses (so it
+    /// means something whatever the output's format).
+    fn reads_header(&self, _method_id: &str) -> bool {
+        false
+    }
+
     /// Parameters sent unless the query sets them, where the API's own default is a trap.
     fn default_params(&self, _method: &Method) -> Vec<(&'static str, &'static str)> {
         Vec::new()

@@ -27,6 +27,10 @@ impl Api for Sheets {
             .then(|| Arc::new(SheetRows { header }) as Arc<dyn ReportRows>)
     }
 
+    fn reads_header(&self, method_id: &str) -> bool {
+        method_id == "sheets.spreadsheets.values.get"
+    }
+
     fn default_params(&self, method: &Method) -> Vec<(&'static str, &'static str)> {
         [
             ("valueRenderOption", "FORMATTED_VALUE"),

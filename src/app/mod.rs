@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::CommandFactory;
 
 use crate::backfill::Window;
-use crate::cli::{Cli, Command, DescribeArgs, NewArgs, ValidateArgs};
+use crate::cli::{Cli, Command, DescribeArgs, NewArgs, RunArgs};
 use crate::discovery::DiscoverySource;
 use crate::error::Exit;
 use crate::http::retry::RetryPolicy;
@@ -51,7 +51,7 @@ async fn command(cli: Cli, matches: &clap::ArgMatches) -> Result<Exit, AppError>
     let sub = |name| matches.subcommand_matches(name);
     match cli.command {
         Command::Run(args) => run::run(*args, sub("run"), client()?).await,
-        Command::Validate(args) => validate(args, sub("validate"), client()?).await,
+        Command::Validate(args) => validate(*args, sub("validate"), client()?).await,
         Command::Describe(args) => describe(args, sub("describe"), client()?).await,
         Command::New(args) => new_query(args, sub("new"), client()?).await,
         Command::Auth(command) => {
@@ -193,6 +193,11 @@ async fn load_and_plan(
 ) -> Result<(Vec<QueryPlan>, Vec<Problem>), AppError> {
     let files = query_files(paths)?;
     let (queries, mut problems) = load_queries(&files, only);
+    // The `[vars]` the files declare, before `--var` sets them.
+    let declared: std::collections::BTreeSet<String> = queries
+        .iter()
+        .flat_map(|q| q.vars.value.keys().cloned())
+        .collect();
     let mut plans = Vec::new();
     for result in plan_queries(queries, setup).await {
         match result {
@@ -202,6 +207,15 @@ async fn load_and_plan(
     }
     problems.extend(add_child_reads(&mut plans, setup.templates));
     problems.extend(shared_outputs(&plans));
+    if problems.is_empty() {
+        // (Only when every query planned: one that did not could be the one that reads it.)
+        problems.extend(preflight::unknown_vars(
+            setup.values.vars,
+            &declared,
+            &plans,
+            setup.templates,
+        ));
+    }
     Ok((plans, problems))
 }
 
@@ -226,54 +240,29 @@ async fn prepare(
     Ok((plans, problems, templates))
 }
 
-/// `gscrape validate`: the queries planned and put through the same pre-flight as a run.
+/// `gscrape validate`: the run's own settings, planning and pre-flight (for the first window
+/// of a backfill), and a line for each query or problem; nothing is locked, authorized,
+/// written or requested.
 async fn validate(
-    args: ValidateArgs,
+    args: RunArgs,
     matches: Option<&clap::ArgMatches>,
     client: HyperClient,
 ) -> Result<Exit, AppError> {
-    let discovery = discovery_settings(&args.discovery, matches, &config_from_env())?;
-    let (mut plans, mut problems, templates) = prepare(
-        &args.paths,
-        &[],
-        &Values {
-            vars: &args.vars,
-            window: None,
-            since: &Since::default(),
-        },
-        &discovery,
-        client,
-        retry_policy(None),
-    )
-    .await?;
-    if problems.is_empty() {
-        // Without a run's flags: `window` is not checked (a backfill sets it).
-        problems = preflight::preflight(&mut plans, &preflight::Checks::default(), &templates);
-    }
+    let files = crate::settings::config_files(&args.config)?;
+    let args = crate::settings::RunSettings::resolve(args, matches, &files);
+    let windows = run::windows(&args)?;
+    let (plans, problems, _) =
+        run::checked_plans(&args, &client, windows[0], windows.len()).await?;
     let mut out = String::new();
     for problem in &problems {
         out += &format!("error  {problem}\n");
     }
-    for plan in &plans {
-        out += &format!(
-            "ok     {}: {} → {} ({}, {})\n",
-            plan.query.name,
-            plan.method.id,
-            plan.output
-                .as_ref()
-                .map_or("no CSV (output = false)".to_owned(), |o| o
-                    .display()
-                    .to_string()),
-            match plan.columns.len() {
-                0 => "columns named by the response".to_owned(),
-                n => format!("{n} columns"),
-            },
-            if plan.pagination.is_paginated() {
-                "paginated"
-            } else {
-                "one page"
-            }
-        );
+    // A query with a problem of its own is not ok; one refused only for the run's flags is.
+    for plan in plans
+        .iter()
+        .filter(|plan| !problems.iter().any(|p| p.file == plan.query.file))
+    {
+        out += &format!("ok     {}\n", plan_line(plan));
     }
     // The problems are the report (on stdout); the exit code is theirs in the table.
     let exit = match problems.is_empty() {
@@ -281,6 +270,34 @@ async fn validate(
         false => crate::error::Failure::BadInput.exit(),
     };
     to_stdout(&out, exit)
+}
+
+/// What `validate` says of a planned query: its method, where its rows go, its columns, its
+/// pages, and that it writes to the account when it does.
+fn plan_line(plan: &QueryPlan) -> String {
+    let output = match (&plan.output, &plan.query.sheet) {
+        (Some(output), _) => output.display().to_string(),
+        (None, Some(_)) => "a Google Sheet".to_owned(),
+        (None, None) => "no file (output = false)".to_owned(),
+    };
+    let columns = match plan.columns.len() {
+        0 => "columns named by the response".to_owned(),
+        n => format!("{n} columns"),
+    };
+    let pages = match plan.pagination.is_paginated() {
+        true => "paginated",
+        false => "one page",
+    };
+    let writes = match plan.method.access() {
+        crate::discovery::Access::Read => String::new(),
+        crate::discovery::Access::Write(why) => {
+            format!("; it WRITES to the account: {why} (allow_writes = true)")
+        }
+    };
+    format!(
+        "{}: {} → {output} ({columns}, {pages}){writes}",
+        plan.query.name, plan.method.id
+    )
 }
 
 /// Writes a command's report to stdout (redacted): a closed pipe (`| head`) ends quietly with
@@ -341,6 +358,13 @@ async fn new_query(
     let method = doc
         .method(&args.method)
         .ok_or_else(|| AppError::Usage(unknown_method(&doc, &args.method)))?;
+    if let (crate::discovery::Access::Write(why), false) = (method.access(), args.allow_writes) {
+        return Err(AppError::Usage(format!(
+            "{} changes data in the account ({why}): `gscrape new --allow-writes` writes its \
+             query with `allow_writes = true`",
+            method.id
+        )));
+    }
     to_stdout(
         &crate::scaffold::query_file(&doc, method, args.name.as_deref()),
         Exit::Success,

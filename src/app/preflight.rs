@@ -2,41 +2,38 @@
 //! file, lock, credential or request), so that `run` and `validate` refuse the same things and
 //! the checks are tested without the binary. Its problems are printed together, exit 2.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::plan::QueryPlan;
-use crate::query::{Format, OutputFormat, Problem};
+use crate::query::{CsvSettings, Format, OutputFormat, Problem};
 use crate::template::Templates;
 
 /// What the pre-flight knows of the command line.
 #[derive(Debug, Default)]
 pub(super) struct Checks<'a> {
-    /// A backfill (`--from`/`--to`) sets `window`; `None`: not known (`validate`), unchecked.
-    pub backfill: Option<bool>,
+    /// A backfill (`--from`/`--to`) of this many windows sets `window`; `None`: no backfill.
+    pub windows: Option<usize>,
     /// `--output -`: the one query goes to standard output.
     pub stdout: bool,
     /// `--summary-json`, which must not be an output.
     pub summary_json: Option<&'a Path>,
     pub out_dir: PathBuf,
+    /// The CSV flags, for every query whose output uses them.
+    pub csv: CsvSettings,
 }
 
-/// The problems of `plans` as the run would meet them, in order: templates that cannot render
-/// (`window` outside a backfill, a parameter of the wrong type), then (when those pass) the
-/// standard-output redirect, which it applies, the summary written over an output, and a
-/// bearer token sent over plain http.
+/// The problems of `plans` as the run would meet them, in order: a backfill's `window` read
+/// outside one, or not read in one (or an output each window would replace), templates that
+/// cannot render (a parameter of the wrong type), then (when those pass) the standard-output
+/// redirect, which it applies, CSV flags an output would not use, the summary written over an
+/// output, and a bearer token sent over plain http.
 pub(super) fn preflight(
     plans: &mut [QueryPlan],
     checks: &Checks<'_>,
     templates: &Templates,
 ) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    if checks.backfill == Some(false) {
-        problems.extend(
-            plans
-                .iter()
-                .filter_map(|plan| reads_window(plan, templates)),
-        );
-    }
+    let mut problems = window_problems(plans, checks, templates);
     // A request that renders once renders now: a value of the wrong type is a usage error.
     for plan in plans.iter().filter(|p| p.query.for_each.is_none()) {
         let context = plan.context(None);
@@ -51,10 +48,11 @@ pub(super) fn preflight(
         return problems;
     }
     if checks.stdout {
-        if let Err(why) = to_stdout(plans, checks.backfill == Some(true)) {
+        if let Err(why) = to_stdout(plans, checks.windows.is_some(), &checks.csv) {
             return vec![Problem::general(format!("--output - {why}"))];
         }
     }
+    problems.extend(unfit_csv_flags(plans, &checks.csv));
     if let Some(summary) = checks.summary_json {
         let clash = plans.iter().find(|plan| {
             plan.output
@@ -73,21 +71,154 @@ pub(super) fn preflight(
     problems
 }
 
-/// `{{ window.start }}` has a value only in a backfill.
-fn reads_window(plan: &QueryPlan, templates: &Templates) -> Option<Problem> {
+/// Whether `plan`'s templates (its requests, columns, subject and output name) read `root`.
+fn reads(plan: &QueryPlan, templates: &Templates, root: &str) -> bool {
     let output = plan.query.output.as_ref().map(|o| o.to_string_lossy());
-    let reads = plan
-        .templates()
+    plan.templates()
         .into_iter()
         .chain(output.as_deref())
-        .any(|text| !templates.reads(text, "window").is_empty());
-    reads.then(|| {
-        plan.query.problem(
-            None,
-            None,
-            "its templates read `window`, which a backfill sets: run it with --from DATE --to DATE",
-        )
-    })
+        .any(|text| !templates.reads(text, root).is_empty())
+}
+
+/// `{{ window.start }}` has a value only in a backfill; in one, every query must read it (a
+/// fan-out child through its parent), or each window would ask the same again; and with more
+/// than one window, an output each window would replace keeps only the last.
+fn window_problems(
+    plans: &[QueryPlan],
+    checks: &Checks<'_>,
+    templates: &Templates,
+) -> Vec<Problem> {
+    let reads_window = |plan: &QueryPlan| reads(plan, templates, "window");
+    let Some(windows) = checks.windows else {
+        return plans
+            .iter()
+            .filter(|plan| reads_window(plan))
+            .map(|plan| {
+                plan.query.problem(
+                    None,
+                    None,
+                    "its templates read `window`, which a backfill sets: run it with --from DATE --to DATE",
+                )
+            })
+            .collect();
+    };
+    let mut problems = Vec::new();
+    for plan in plans {
+        // A child runs once per record of its parent: it asks anew when the parent does.
+        let mut asks_per_window = reads_window(plan);
+        let mut parent = plan.query.for_each.as_ref();
+        while let (false, Some(name)) = (asks_per_window, parent) {
+            let found = plans.iter().find(|p| p.query.name == name.value);
+            asks_per_window = found.is_some_and(&reads_window);
+            parent = found.and_then(|p| p.query.for_each.as_ref());
+        }
+        if !asks_per_window {
+            problems.push(plan.query.problem(
+                None,
+                None,
+                "its templates do not read `window`, so every window of the backfill would ask \
+                 for the same records: use {{ window.start }} and {{ window.end }} in its \
+                 [params] or [body], or leave it out of the backfill (--only NAME)",
+            ));
+            continue;
+        }
+        let output = plan.query.output.as_ref().map(|o| o.to_string_lossy());
+        let named_per_window = output
+            .as_deref()
+            .is_some_and(|name| !templates.reads(name, "window").is_empty());
+        let appends = plan.query.csv.or(&checks.csv).append == Some(true);
+        if windows > 1 && plan.output.is_some() && !named_per_window && !appends {
+            problems.push(plan.query.problem(
+                None,
+                Some("output".to_owned()),
+                format!(
+                    "every window of the backfill would replace {:?}, keeping only the \
+                     last: name it per window (\"…{{{{ window.start }}}}.csv\") or set \
+                     `append = true`",
+                    plan.output.as_deref().unwrap_or(Path::new("")).display().to_string()
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// `--var NAME=VALUE` for a name that no query of the run declares in `[vars]` (`declared`,
+/// as the files have them) or reads: it would change nothing, and the default would run.
+pub(super) fn unknown_vars(
+    vars: &[(String, String)],
+    declared: &BTreeSet<String>,
+    plans: &[QueryPlan],
+    templates: &Templates,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (name, _) in vars {
+        if declared.contains(name) || plans.iter().any(|plan| reads(plan, templates, name)) {
+            continue;
+        }
+        let mut names: BTreeSet<String> = declared.clone();
+        for plan in plans {
+            let output = plan.query.output.as_ref().map(|o| o.to_string_lossy());
+            for text in plan.templates().into_iter().chain(output.as_deref()) {
+                names.extend(templates.variables(text));
+            }
+        }
+        let hint = match crate::util::nearest(name, names.iter().map(String::as_str)).first() {
+            Some(near) => format!("did you mean `{near}`?"),
+            None if names.is_empty() => "the queries have no variables".to_owned(),
+            None => format!(
+                "their variables: {}",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        problems.push(Problem::general(format!(
+            "--var {name}: no query of this run declares `{name}` in [vars] or reads it, so it \
+             would change nothing; {hint}"
+        )));
+    }
+    problems
+}
+
+/// The flags of CSV options (`--null`, ...) that a query's output would not use: refused,
+/// naming the query, rather than ignored for it.
+fn unfit_csv_flags(plans: &[QueryPlan], csv: &CsvSettings) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for key in crate::query::CSV_OPTION_KEYS {
+        let unfit: Vec<String> = plans
+            .iter()
+            .filter(|plan| {
+                let format = plan.output.as_ref().map(|_| plan.format);
+                // A query's own key wins over the flag: the flag is not used there.
+                !plan.query.csv.keys_set().contains(&key) && csv.unfit_for(format).contains(&key)
+            })
+            .map(|plan| match plan.output {
+                Some(_) => format!("{} writes {}", plan.query.name, written(plan.format)),
+                None => format!("{} writes no file", plan.query.name),
+            })
+            .collect();
+        if unfit.is_empty() {
+            continue;
+        }
+        let flag = match key {
+            "header" => "--no-header".to_owned(),
+            other => format!("--{}", other.replace('_', "-")),
+        };
+        problems.push(Problem::general(format!(
+            "{flag} is an option of CSV and TSV files, and {}: set `{key}` in the queries \
+             that need it instead, or run the others apart (--only NAME)",
+            unfit.join(", ")
+        )));
+    }
+    problems
+}
+
+/// `csv`, `ndjson.gz`, ...
+fn written(format: OutputFormat) -> String {
+    format!("{}{}", format.format, if format.gzip { ".gz" } else { "" })
 }
 
 /// A bearer token goes only over https, or plain http to loopback.
@@ -116,7 +247,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// `--output -`: the one query of the run writes to standard output, in the format of its
 /// name or `format` (CSV when it has neither). Refused for several queries, a backfill
 /// (several runs) and an xlsx workbook (not a stream).
-fn to_stdout(plans: &mut [QueryPlan], backfill: bool) -> Result<(), String> {
+fn to_stdout(plans: &mut [QueryPlan], backfill: bool, csv: &CsvSettings) -> Result<(), String> {
     let [plan] = plans else {
         let names: Vec<&str> = plans.iter().map(|p| p.query.name.as_str()).collect();
         return Err(format!(
@@ -137,6 +268,12 @@ fn to_stdout(plans: &mut [QueryPlan], backfill: bool) -> Result<(), String> {
     if plan.format.format == Format::Xlsx {
         return Err(format!(
             "cannot stream {}'s xlsx workbook; write it to a file",
+            plan.query.name
+        ));
+    }
+    if plan.query.csv.or(csv).append == Some(true) {
+        return Err(format!(
+            "cannot append {}'s rows to a file: drop `append` (or --append) to write them to standard output",
             plan.query.name
         ));
     }
@@ -169,23 +306,44 @@ mod tests {
     }
 
     #[test]
-    fn window_is_refused_outside_a_backfill_and_unchecked_when_unknown() {
-        let query = "output = \"files-{{ window.start }}.csv\"\n";
+    fn window_is_read_in_a_backfill_and_only_there() {
+        let query =
+            "output = \"files-{{ window.start }}.csv\"\n[params]\nq = \"'{{ window.end }}'\"\n";
         let refused = "queries/files.toml: its templates read `window`, which a backfill sets: \
                        run it with --from DATE --to DATE";
-        for (backfill, expected) in [
-            (Some(false), vec![refused]),
-            (Some(true), vec![]),
-            (None, vec![]),
+        let ignored = "queries/files.toml: its templates do not read `window`, so every window \
+                       of the backfill would ask for the same records: use {{ window.start }} \
+                       and {{ window.end }} in its [params] or [body], or leave it out of the \
+                       backfill (--only NAME)";
+        let replaced = "queries/files.toml: output: every window of the backfill would \
+                        replace \"files.csv\", keeping only the last: name it per window \
+                        (\"…{{ window.start }}.csv\") or set `append = true`";
+        for (query, windows, expected) in [
+            (query, None, vec![refused]),
+            (query, Some(2), vec![]),
+            ("", Some(2), vec![ignored]),
+            ("", Some(1), vec![ignored]),
+            (
+                "[params]\nq = \"{{ window.start }}\"\n",
+                Some(2),
+                vec![replaced],
+            ),
+            ("[params]\nq = \"{{ window.start }}\"\n", Some(1), vec![]),
+            (
+                "append = true\n[params]\nq = \"{{ window.start }}\"\n",
+                Some(2),
+                vec![],
+            ),
         ] {
             let checks = Checks {
-                backfill,
+                windows,
                 ..Checks::default()
             };
             let mut plans = [plan_of(query)];
             assert_eq!(
                 said(&preflight(&mut plans, &checks, &templates())),
-                expected
+                expected,
+                "{query} in {windows:?}"
             );
         }
     }

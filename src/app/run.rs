@@ -29,16 +29,7 @@ pub(super) async fn run(
 ) -> Result<Exit, AppError> {
     let files = crate::settings::config_files(&args.config)?;
     let args = RunSettings::resolve(args, sources, &files);
-    let windows: Vec<Option<Window>> = match args.backfill {
-        None => vec![None],
-        Some((from, to, step)) => {
-            let windows = crate::backfill::windows(from, to, step);
-            if windows.is_empty() {
-                return Err(AppError::Usage(format!("--from {from} is after --to {to}")));
-            }
-            windows.into_iter().map(Some).collect()
-        }
-    };
+    let windows = windows(&args)?;
     // One run at a time per output directory, held until this function returns.
     let waiting = |busy: &crate::lock::LockError| crate::say!("waiting: {busy}");
     let _lock = crate::lock::acquire(&args.out_dir, args.wait_lock, waiting).await?;
@@ -53,8 +44,16 @@ pub(super) async fn run(
     let interrupt = CancellationToken::new();
     tokio::spawn(stop_on_signal(interrupt.clone()));
     let mut reports = Vec::new();
-    for window in windows {
-        let mut ran = run_window(&args, &client, window, reporter.clone(), &interrupt).await?;
+    for &window in &windows {
+        let mut ran = run_window(
+            &args,
+            &client,
+            window,
+            windows.len(),
+            reporter.clone(),
+            &interrupt,
+        )
+        .await?;
         if let Some(window) = window {
             for report in &mut ran {
                 report.name = format!("{} {}", report.name, window.label());
@@ -95,15 +94,34 @@ pub(super) async fn run(
     Ok(exit)
 }
 
-/// One run of the selected queries (in a backfill, for one window): their reports, or the
-/// error found before any request. Its stages: plan, pre-flight, prepare, run, keep.
-async fn run_window(
+/// The windows of the run: one (`None`) unless it is a backfill (`--from`/`--to`).
+pub(super) fn windows(args: &RunSettings) -> Result<Vec<Option<Window>>, AppError> {
+    let Some((from, to, step)) = args.backfill else {
+        return Ok(vec![None]);
+    };
+    let windows = crate::backfill::windows(from, to, step);
+    if windows.is_empty() {
+        return Err(AppError::Usage(format!("--from {from} is after --to {to}")));
+    }
+    Ok(windows.into_iter().map(Some).collect())
+}
+
+/// The selected queries planned for `window` (one of `windows`) and put through the
+/// pre-flight: the plans, every problem (none: the run may start), and the template engine.
+/// `validate` stops here, so that it says what `run` with the same flags does.
+pub(super) async fn checked_plans(
     args: &RunSettings,
     client: &HyperClient,
     window: Option<Window>,
-    reporter: Arc<dyn Reporter>,
-    interrupt: &CancellationToken,
-) -> Result<Vec<QueryReport>, AppError> {
+    windows: usize,
+) -> Result<
+    (
+        Vec<crate::plan::QueryPlan>,
+        Vec<Problem>,
+        crate::template::Templates,
+    ),
+    AppError,
+> {
     let since = Since {
         value: args.since.clone(),
         full: args.full,
@@ -125,13 +143,29 @@ async fn run_window(
     .await?;
     if problems.is_empty() {
         let checks = Checks {
-            backfill: Some(window.is_some()),
+            windows: window.map(|_| windows),
             stdout: args.stdout,
             summary_json: args.summary_json.as_deref(),
             out_dir: args.out_dir.clone(),
+            csv: args.csv.clone(),
         };
         problems = preflight(&mut plans, &checks, &templates);
     }
+    Ok((plans, problems, templates))
+}
+
+/// One run of the selected queries (in a backfill, for one window of `windows`): their
+/// reports, or the error found before any request. Its stages: plan and pre-flight, prepare,
+/// run, keep.
+async fn run_window(
+    args: &RunSettings,
+    client: &HyperClient,
+    window: Option<Window>,
+    windows: usize,
+    reporter: Arc<dyn Reporter>,
+    interrupt: &CancellationToken,
+) -> Result<Vec<QueryReport>, AppError> {
+    let (plans, problems, templates) = checked_plans(args, client, window, windows).await?;
     fail_on(problems)?;
     let prepared = prepare_run(args, client, window, &plans, &templates).await?;
     let Prepared {

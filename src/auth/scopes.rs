@@ -4,20 +4,23 @@
 use crate::discovery::Method;
 
 /// The least-privilege scope of a method: the read-only variant of a scope the method lists
-/// (`drive.readonly` beside `drive`), else any read-only scope, else the first listed.
+/// (`drive.readonly` beside `drive`), else any read-only scope (`.readonly`, `.read-only`),
+/// else the first listed.
 /// Among equals, the shortest (broadest read) wins, so `drive.meet.readonly` is not chosen
 /// for Drive files.
 pub fn least_privilege(scopes: &[String]) -> Option<&str> {
     let readonly: Vec<&str> = scopes
         .iter()
         .map(String::as_str)
-        .filter(|s| s.ends_with(".readonly"))
+        .filter(|s| crate::discovery::is_read_only_scope(s))
         .collect();
     let paired: Vec<&str> = readonly
         .iter()
         .copied()
         .filter(|s| {
-            let base = s.trim_end_matches(".readonly");
+            let base = s
+                .trim_end_matches(".readonly")
+                .trim_end_matches(".read-only");
             scopes.iter().any(|other| other == base)
         })
         .collect();

@@ -75,6 +75,36 @@ pub struct Method {
     pub scopes: Vec<String>,
 }
 
+/// Whether calling a method changes data in the account. An export only reads, so a query of
+/// a method that writes runs only when it says `allow_writes = true`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    /// Why it counts as a write (its HTTP method, and that no read-only scope is accepted).
+    Write(String),
+}
+
+impl Method {
+    /// A read is a GET, or a method a read-only scope may call (GA4 `runReport`, Search
+    /// Console `query` and BigQuery `jobs.query` are POSTs that read).
+    pub fn access(&self) -> Access {
+        if self.http_method.eq_ignore_ascii_case("GET")
+            || self.scopes.iter().any(|s| is_read_only_scope(s))
+        {
+            return Access::Read;
+        }
+        Access::Write(format!(
+            "it is {} {} and accepts no read-only scope",
+            self.http_method, self.path
+        ))
+    }
+}
+
+/// `….readonly` (most APIs) or `….read-only` (`cloud-platform.read-only`).
+pub fn is_read_only_scope(scope: &str) -> bool {
+    scope.ends_with(".readonly") || scope.ends_with(".read-only")
+}
+
 /// `{"$ref": "Name"}` as used by a method's request and response.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SchemaRef {

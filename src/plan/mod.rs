@@ -161,6 +161,17 @@ pub fn plan(
         )]);
     };
     let mut problems = Vec::new();
+    if let (crate::discovery::Access::Write(why), false) = (method.access(), query.allow_writes) {
+        problems.push(query.problem(
+            query.method.line,
+            Some("method".to_owned()),
+            format!(
+                "{} changes data in the account ({why}); gscrape exports only read: pick a \
+                 list or get method, or set `allow_writes = true` if this query must write",
+                method.id
+            ),
+        ));
+    }
     let known = template_variables(query);
     let check = |text: &str| templates.check(text, &known);
     let request = request::build_request(query, &doc, method, &check, &mut problems);
@@ -203,7 +214,8 @@ pub fn plan(
         ));
     }
     let output = output::output_path(query, templates, &mut problems);
-    let format = output::output_format(query, output.as_deref(), &mut problems);
+    let reads_header = crate::apis::for_method(&method.id).reads_header(&method.id);
+    let format = output::output_format(query, output.as_deref(), reads_header, &mut problems);
     // Rendered per parent record in a fan-out, else once before the run (app::auth).
     if let Some(subject) = query.subject.as_deref().filter(|s| is_template(s)) {
         if let Err(message) = check(subject) {

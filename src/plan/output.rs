@@ -102,41 +102,47 @@ pub(super) fn output_path(
     }
 }
 
-/// The format of the output `name` (see [`OutputFormat::resolve`]), and the CSV options that
-/// do not fit it: a TSV's delimiter is a tab, and only a plain CSV or TSV is appended to.
+/// The format of the output `name` (see [`OutputFormat::resolve`]), and the CSV options of
+/// the query that it would not use ([`crate::query::CsvSettings::unfit_for`]): each is a
+/// problem, never ignored (but `header` where the method's responses are read by it:
+/// `reads_header`).
 pub(super) fn output_format(
     query: &Query,
     name: Option<&std::path::Path>,
+    reads_header: bool,
     problems: &mut Vec<Problem>,
 ) -> OutputFormat {
-    let Some(name) = name else {
-        return OutputFormat::default();
-    };
-    let format = match OutputFormat::resolve(name, query.format) {
-        Ok(format) => format,
-        Err(message) => {
+    let format = match name.map(|name| OutputFormat::resolve(name, query.format)) {
+        None => None,
+        Some(Ok(format)) => Some(format),
+        Some(Err(message)) => {
             problems.push(query.problem(None, Some("format".to_owned()), message));
             return OutputFormat::default();
         }
     };
-    let csv = matches!(format.format, Format::Csv | Format::Tsv);
-    if format.format == Format::Tsv && query.csv.delimiter.is_some_and(|d| d != b'\t') {
-        problems.push(query.problem(
-            None,
-            Some("delimiter".to_owned()),
-            "a TSV file is delimited by tabs; drop `delimiter`, or write a .csv".to_owned(),
-        ));
-    }
-    if query.csv.append == Some(true) && (!csv || format.gzip) {
-        problems.push(query.problem(
-            None,
-            Some("append".to_owned()),
-            format!(
+    let unfit = query.csv.unfit_for(format);
+    for key in unfit
+        .into_iter()
+        .filter(|k| !(reads_header && *k == "header"))
+    {
+        let message = match format {
+            None => {
+                format!("`{key}` is an option of CSV files, and this query writes none: remove it")
+            }
+            Some(f) if f.format == Format::Tsv && key == "delimiter" => {
+                "a TSV file is delimited by tabs; drop `delimiter`, or write a .csv".to_owned()
+            }
+            Some(f) if key == "append" => format!(
                 "only a plain CSV or TSV file is appended to, not this {}{} file",
-                format.format,
-                if format.gzip { ".gz" } else { "" }
+                f.format,
+                if f.gzip { ".gz" } else { "" }
             ),
-        ));
+            Some(f) => format!(
+                "`{key}` is an option of CSV and TSV files, and this query writes {}: remove it",
+                f.format
+            ),
+        };
+        problems.push(query.problem(None, Some(key.to_owned()), message));
     }
-    format
+    format.unwrap_or_default()
 }

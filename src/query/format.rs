@@ -1,6 +1,7 @@
 //! The file format of a query's output: from its name (`.csv`, `.tsv`, `.ndjson`/`.jsonl`,
-//! `.xlsx`, `.gz` after the first three), or from the `format` key, which wins over a name
-//! that says nothing (`.txt`) and must agree with one that does.
+//! `.xlsx`, `.gz` after the first three), or from the `format` key, which must agree with a
+//! name that says a format; another extension (`.xls`, `.txt`) needs `format`, so that no
+//! file is written in a format its name does not say.
 
 use std::fmt;
 use std::path::Path;
@@ -72,9 +73,16 @@ impl OutputFormat {
             Some(stem) => (stem, true),
             None => (file.as_str(), false),
         };
-        let by_name = stem
-            .rsplit_once('.')
-            .and_then(|(_, ext)| Format::parse(ext));
+        let extension = stem.rsplit_once('.').map(|(_, ext)| ext);
+        let by_name = extension.and_then(Format::parse);
+        if let (Some(extension), None, None) = (extension, by_name, key) {
+            return Err(format!(
+                "{:?}: gscrape does not write .{extension} files; name it .csv, .tsv, .ndjson \
+                 or .jsonl (each may end in .gz) or .xlsx, or set `format` to {}",
+                name.display().to_string(),
+                Format::NAMES
+            ));
+        }
         let format = match (by_name, key) {
             (Some(named), Some(key)) if named != key => {
                 return Err(format!(
@@ -112,7 +120,13 @@ mod tests {
         assert_eq!(of("a.ndjson.gz", None), Ok((Format::Ndjson, true)));
         assert_eq!(of("a.csv.gz", None), Ok((Format::Csv, true)));
         assert_eq!(of("a.gz", None), Ok((Format::Csv, true)));
-        assert_eq!(of("a.txt", None), Ok((Format::Csv, false)));
+        assert_eq!(of("a", None), Ok((Format::Csv, false)));
+        let xls = of("a.xls", None).unwrap_err();
+        assert!(
+            xls.starts_with("\"a.xls\": gscrape does not write .xls files; name it .csv"),
+            "{xls}"
+        );
+        assert!(of("a.txt", None).is_err());
         assert_eq!(of("a.xlsx", None), Ok((Format::Xlsx, false)));
         assert_eq!(
             of("a.txt", Some(Format::Ndjson)),

@@ -24,6 +24,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "version",
     "method",
     "discovery",
+    "allow_writes",
     "params",
     "body",
     "records",
@@ -81,6 +82,9 @@ pub struct Query {
     pub method: Located<String>,
     /// A local Discovery document, resolved against the query file's directory.
     pub discovery: Option<PathBuf>,
+    /// `allow_writes = true`: the method may change data in the account (an export only
+    /// reads otherwise; see [`crate::discovery::Access`]).
+    pub allow_writes: bool,
     pub params: Vec<Param>,
     pub body: Option<Located<Value>>,
     pub records: Option<Located<FieldPath>>,
@@ -317,6 +321,62 @@ impl CsvSettings {
     }
 }
 
+/// The CSV options a query or the command line can set, by key name (the flags are
+/// `--delimiter`, `--bom`, `--excel-safe`, `--null`, `--append`, `--no-header`).
+pub const CSV_OPTION_KEYS: [&str; 6] =
+    ["delimiter", "bom", "excel_safe", "null", "append", "header"];
+
+impl CsvSettings {
+    /// The keys of the options set here that an output of `format` (`None`: no file, only a
+    /// sheet or nothing) would not use, so that none is ignored in silence. CSV takes them all
+    /// (a compressed one is not appended to); TSV too, its delimiter being a tab; NDJSON none;
+    /// xlsx only `excel_safe`, which its cells fulfil (text is never a formula there).
+    pub fn unfit_for(&self, format: Option<OutputFormat>) -> Vec<&'static str> {
+        self.keys_set()
+            .into_iter()
+            .filter(|key| !fits(key, self, format))
+            .collect()
+    }
+
+    /// The keys of the options set here.
+    pub fn keys_set(&self) -> Vec<&'static str> {
+        let set = [
+            self.delimiter.is_some(),
+            self.bom.is_some(),
+            self.excel_safe.is_some(),
+            self.null.is_some(),
+            self.append.is_some(),
+            self.header.is_some(),
+        ];
+        CSV_OPTION_KEYS
+            .into_iter()
+            .zip(set)
+            .filter_map(|(key, set)| set.then_some(key))
+            .collect()
+    }
+}
+
+/// Whether an output of `format` uses the option `key` as `csv` sets it.
+fn fits(key: &str, csv: &CsvSettings, format: Option<OutputFormat>) -> bool {
+    let Some(format) = format else { return false };
+    match (format.format, key) {
+        (Format::Csv | Format::Tsv, "append") => !format.gzip || csv.append == Some(false),
+        (Format::Tsv, "delimiter") => csv.delimiter == Some(b'\t'),
+        (Format::Csv | Format::Tsv, _) => true,
+        (Format::Xlsx, "excel_safe") => true,
+        // A `false` asks for what the format does anyway.
+        (Format::Ndjson | Format::Xlsx, "append" | "bom" | "excel_safe") => {
+            let value = match key {
+                "append" => csv.append,
+                "bom" => csv.bom,
+                _ => csv.excel_safe,
+            };
+            value == Some(false)
+        }
+        (Format::Ndjson | Format::Xlsx, _) => false,
+    }
+}
+
 /// A delimiter is one ASCII character other than a quote or a line break.
 pub fn parse_delimiter(text: &str) -> Result<u8, String> {
     match text.as_bytes() {
@@ -401,6 +461,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
     let paginate = found.keep(src.check("paginate", raw.paginate, Paginate::try_from));
     let sheet = found.keep(check_sheet(raw.sheet, &name, &src));
     found.keep(unrendered_templates(&src));
+    found.keep(placeholders(&src));
     let incremental =
         found.keep(src.check("incremental.cursor", raw.incremental, Incremental::try_from));
     found.finish()?;
@@ -413,6 +474,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         discovery: raw
             .discovery
             .map(|d| file.parent().unwrap_or(Path::new(".")).join(d.into_inner())),
+        allow_writes: raw.allow_writes.unwrap_or(false),
         params: params(raw.params, &src),
         body: raw
             .body
@@ -835,6 +897,53 @@ fn unrendered_templates(src: &Source) -> Result<(), Vec<Problem>> {
                      write the value out"
                 ),
             ));
+        }
+    }
+    all_or_nothing((), found)
+}
+
+/// A problem for each value still holding the placeholder `gscrape new` writes for what only
+/// the user knows (`calendarId = "REPLACE_ME"`): run as is, it would be sent to Google.
+fn placeholders(src: &Source) -> Result<(), Vec<Problem>> {
+    use crate::scaffold::PLACEHOLDER;
+    type TopLevel = indexmap::IndexMap<String, toml::Spanned<toml::Value>>;
+    let text = src.text;
+    if !text.contains(PLACEHOLDER) {
+        return Ok(());
+    }
+    let Ok(top) = toml::from_str::<TopLevel>(text) else {
+        return Ok(());
+    };
+    let mut found = Vec::new();
+    for (key, value) in &top {
+        // A table's entries are named (`params.calendarId`).
+        let entries: Vec<(String, &toml::Value)> = match value.get_ref() {
+            toml::Value::Table(table) => table
+                .iter()
+                .map(|(name, v)| (format!("{key}.{name}"), v))
+                .collect(),
+            other => vec![(key.clone(), other)],
+        };
+        for (name, value) in entries {
+            let mut strings = Vec::new();
+            strings_of(value, &mut strings);
+            if strings.iter().any(|s| s.contains(PLACEHOLDER)) {
+                let line = text
+                    .get(top[key].span().start..)
+                    .and_then(|rest| {
+                        let entry = name.rsplit('.').next().unwrap_or(&name);
+                        rest.lines()
+                            .position(|l| l.contains(PLACEHOLDER) && l.contains(entry))
+                    })
+                    .map(|offset| src.lines.line(top[key].span().start) + offset);
+                found.push(src.problem(
+                    line,
+                    &name,
+                    format!(
+                        "still {PLACEHOLDER:?}, the placeholder `gscrape new` wrote: put the value in"
+                    ),
+                ));
+            }
         }
     }
     all_or_nothing((), found)

@@ -16,6 +16,7 @@ pub(super) struct QueryFile {
     pub version: Spanned<String>,
     pub method: Spanned<String>,
     pub discovery: Option<Spanned<String>>,
+    pub allow_writes: Option<bool>,
     #[serde(default)]
     pub params: IndexMap<Spanned<String>, Spanned<toml::Value>>,
     pub body: Option<Spanned<toml::Table>>,

@@ -128,7 +128,7 @@ fn end_login(
 }
 
 /// A complete browser login, the test playing the browser.
-fn login(wd: &Workdir) -> Run {
+pub(crate) fn login(wd: &Workdir) -> Run {
     write_client_secret(wd, "installed");
     let (child, url, stderr, printed) = start_login(wd, &[], Stdio::null());
     let (status, location) = http_get(&url);
@@ -138,7 +138,7 @@ fn login(wd: &Workdir) -> Run {
     end_login(child, stderr, printed)
 }
 
-fn cached_login(wd: &Workdir) -> serde_json::Value {
+pub(crate) fn cached_login(wd: &Workdir) -> serde_json::Value {
     serde_json::from_str(&wd.read(CACHE_FILE)).unwrap()
 }
 

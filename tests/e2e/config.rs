@@ -58,7 +58,11 @@ fn describe_and_new_use_the_discovery_url_and_cache_dir_of_gscrape_toml() {
     assert_eq!(described.code, 0, "{described:?}");
     assert_eq!(
         described.stdout,
-        "POST   drive.files.create\nGET    drive.files.get\nGET    drive.files.list    paginated\n"
+        "POST   drive.files.create                 writes\n\
+         DELETE drive.files.delete                 writes\n\
+         DELETE drive.files.emptyTrash             writes\n\
+         GET    drive.files.get\n\
+         GET    drive.files.list        paginated\n"
     );
     assert!(cached_in(&wd, "project-cache"), "the file's cache-dir");
     assert!(!cached_in(&wd, ".cache/gscrape"), "not the default one");

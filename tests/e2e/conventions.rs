@@ -171,15 +171,47 @@ fn new_prints_a_commented_query_that_validates_for_every_method() {
         assert_eq!(list.code, 0, "{list:?}");
         for line in list.stdout.lines() {
             let method = line.split_whitespace().nth(1).unwrap();
-            let new = wd.run(&["new", api, version, method, "--name", "q"]);
+            let mut new = wd.run(&["new", api, version, method, "--name", "q"]);
+            if new.code == 2 && new.stderr.contains("changes data in the account") {
+                new = wd.run(&["new", api, version, method, "--name", "q", "--allow-writes"]);
+                assert!(new.stdout.contains("\nallow_writes = true\n"), "{method}");
+            }
             assert_eq!(new.code, 0, "{method}: {new:?}");
             wd.write("queries/q.toml", &new.stdout);
+            // As printed, only its placeholders are refused; filled in, it validates.
             let valid = wd.run(&["validate", "queries/q.toml"]);
-            assert_eq!(valid.code, 0, "{method}:\n{}\n{}", new.stdout, valid.stdout);
+            let placeholders = new.stdout.matches("\"REPLACE_ME\"").count();
+            let refused = valid
+                .stdout
+                .lines()
+                .filter(|l| l.contains("still \"REPLACE_ME\", the placeholder `gscrape new` wrote"))
+                .count();
+            assert_eq!(
+                valid.code,
+                if placeholders > 0 { 2 } else { 0 },
+                "{method}: {}",
+                valid.stdout
+            );
+            assert_eq!(
+                valid.stdout.lines().count(),
+                refused.max(1),
+                "{method}: only placeholders are refused: {}",
+                valid.stdout
+            );
+            let filled = new
+                .stdout
+                .replace(
+                    "\"REPLACE_ME\"    # required, integer",
+                    "1    # required, integer",
+                )
+                .replace("\"REPLACE_ME\"", "\"x\"");
+            wd.write("queries/q.toml", &filled);
+            let valid = wd.run(&["validate", "queries/q.toml"]);
+            assert_eq!(valid.code, 0, "{method}:\n{filled}\n{}", valid.stdout);
             checked += 1;
         }
     }
-    assert_eq!(checked, 19, "every method of the trimmed fixtures");
+    assert_eq!(checked, 21, "every method of the trimmed fixtures");
 }
 
 #[test]

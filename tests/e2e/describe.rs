@@ -9,7 +9,11 @@ fn lists_the_methods_of_an_api() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.stdout,
-        "POST   drive.files.create\nGET    drive.files.get\nGET    drive.files.list    paginated\n"
+        "POST   drive.files.create                 writes\n\
+         DELETE drive.files.delete                 writes\n\
+         DELETE drive.files.emptyTrash             writes\n\
+         GET    drive.files.get\n\
+         GET    drive.files.list        paginated\n"
     );
 }
 

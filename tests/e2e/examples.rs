@@ -59,13 +59,26 @@ fn shipped_examples_run() {
             "youtube_daily_views.csv",
         ]
     );
-    // drive_files_to_sheet.toml wrote a new spreadsheet, not a file.
-    let (titles, rows) = wd.google.sheets(|s| {
-        let sheet = &s.spreadsheets["fake-sheet-1"];
-        (s.titles(&sheet.id), sheet.tabs[0].rows.len())
-    });
-    assert_eq!(titles, ["Drive files"]);
-    assert_eq!(rows, 251, "a header and the 250 files");
+    // The examples only read: nothing was written to the account.
+    assert!(wd.google.sheets(|s| s.spreadsheets.is_empty()));
+    let mut posts: Vec<String> = wd
+        .google
+        .seen()
+        .into_iter()
+        .filter(|s| s.method != "GET")
+        .map(|s| format!("{} {}", s.method, s.path()))
+        .collect();
+    posts.sort();
+    posts.dedup();
+    assert_eq!(
+        posts,
+        [
+            "POST /bigquery/v2/projects/my-project/queries",
+            "POST /v1beta/properties/123456789:runReport",
+            "POST /webmasters/v3/sites/sc-domain%3Aexample.com/searchAnalytics/query",
+        ],
+        "only the POST methods that read"
+    );
     assert!(wd
         .read("output/workspace_users.csv")
         .starts_with("id,primaryEmail,name.fullName,isAdmin,suspended,orgUnitPath,lastLoginTime\r\n100,user0@example.com,Given0 Family0,true,false,/,\r\n"));
@@ -174,4 +187,41 @@ fn the_calendar_example_keeps_all_day_events() {
         fields,
         "items(id,status,summary,start(dateTime,date),end(dateTime,date),attendees/email),nextPageToken"
     );
+}
+
+#[test]
+fn the_examples_ask_only_for_read_only_scopes() {
+    let wd = Workdir::new();
+    copy_examples(&wd);
+    let run = crate::auth::login(&wd);
+    assert_eq!(run.code, 0, "{run:?}");
+    let scopes = crate::auth::cached_login(&wd)["scopes"].clone();
+    let scopes: Vec<&str> = scopes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(scopes.len() >= 8, "{scopes:?}");
+    assert!(
+        scopes.iter().all(|s| s.ends_with(".readonly")
+            || s.ends_with(".read-only")
+            || ["openid", "email"].contains(s)),
+        "{scopes:?}"
+    );
+}
+
+#[test]
+fn the_destination_example_writes_a_sheet_when_run_on_purpose() {
+    let wd = Workdir::new();
+    let example = include_str!("../../queries/destinations/drive_files_to_sheet.toml");
+    wd.write("queries/destinations/drive_files_to_sheet.toml", example);
+    let run = wd.run(&["run", "queries/destinations"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let (titles, rows) = wd.google.sheets(|s| {
+        let sheet = &s.spreadsheets["fake-sheet-1"];
+        (s.titles(&sheet.id), sheet.tabs[0].rows.len())
+    });
+    assert_eq!(titles, ["Drive files"]);
+    assert_eq!(rows, 251, "a header and the 250 files");
 }

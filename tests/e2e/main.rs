@@ -22,4 +22,5 @@ mod secrets;
 mod sheets;
 mod strict;
 mod validate;
+mod validate_means_run;
 mod xlsx;

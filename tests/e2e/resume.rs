@@ -590,6 +590,12 @@ fn an_appending_backfill_never_takes_up_another_windows_checkpoint() {
         latency: Duration::from_millis(100),
         ..Config::default()
     });
+    // The list of each window (a backfill's every query reads its window).
+    wd.write(
+        "queries/ids.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\noutput = false\n\
+         [params]\nuserId = \"me\"\nmaxResults = 5\nq = \"after:{{ window.start }}\"\n",
+    );
     wd.write(
         "queries/messages.toml",
         "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\nfor_each = \"ids\"\n\

@@ -411,7 +411,7 @@ fn a_post_method_sends_its_body_and_yields_one_record() {
     wd.write(
         "queries/create.toml",
         "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.create\"\n\
-         columns = [\"id\", \"name\", \"parents\", \"appProperties.batch\"]\n\
+         allow_writes = true\ncolumns = [\"id\", \"name\", \"parents\", \"appProperties.batch\"]\n\
          [body]\nname = \"Quarterly, \\\"final\\\"\"\nparents = [\"folder1\"]\nappProperties = { batch = 7 }\n",
     );
     let run = wd.run(&["run"]);

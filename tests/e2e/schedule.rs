@@ -144,11 +144,16 @@ fn a_backfill_runs_once_per_window_oldest_first() {
          with --from DATE --to DATE\n"
     );
     assert_eq!(wd.google.seen_under("/drive/").len(), before);
+    // validate says the same, and ok with the backfill's flags.
+    let validate = wd.run(&["validate"]);
+    assert_eq!(validate.code, 2, "{validate:?}");
     assert_eq!(
-        wd.run(&["validate"]).code,
-        0,
-        "it validates as a backfill query"
+        validate.stdout.replace("error  ", "error: "),
+        run.stderr,
+        "validate refuses what run refuses"
     );
+    let validate = wd.run(&["validate", "--from", "2024-03-01", "--to", "2024-03-03"]);
+    assert_eq!(validate.code, 0, "{validate:?}");
 }
 
 /// The `q` each Drive request carried.

@@ -29,7 +29,7 @@ fn each_problem_is_one_line_naming_file_line_and_key() {
     let cases: &[(&str, &str)] = &[
         (
             "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.lst\"\n",
-            "error  queries/q.toml:3: method: drive:v3 has no method \"drive.files.lst\"; did you mean `drive.files.list`, `drive.files.get`, `drive.files.create`?\n",
+            "error  queries/q.toml:3: method: drive:v3 has no method \"drive.files.lst\"; did you mean `drive.files.list`, `drive.files.get`, `drive.files.delete`?\n",
         ),
         (
             &drive("[params]\npagesize = 10\n"),
@@ -156,7 +156,6 @@ fn duplicate_names_and_missing_paths_are_usage_errors() {
     assert_eq!(
         run.stdout,
         "error  queries/b.toml: name: the query name \"same\" is also used by queries/a.toml; give one of them another `name`\n\
-         ok     same: drive.files.list → same.csv (164 columns, paginated)\n\
          ok     same: drive.files.list → same.csv (164 columns, paginated)\n"
     );
 

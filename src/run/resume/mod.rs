@@ -220,10 +220,11 @@ fn export_fingerprint(
         filter,
         sheet,
         incremental,
-        file: _,        // where the query is kept, not what it asks
-        discovery: _,   // the document: its method is `plan.method`, and `plan.request` below
-        concurrency: _, // how fast, not what
-        qps: _,         // how fast, not what
+        file: _,         // where the query is kept, not what it asks
+        discovery: _,    // the document: its method is `plan.method`, and `plan.request` below
+        allow_writes: _, // whether it may run, not what it asks
+        concurrency: _,  // how fast, not what
+        qps: _,          // how fast, not what
     } = &plan.query;
     let csv = csv.or(&shared.options.csv);
     // Every template of the query, rendered with the run's values (today, variables,
