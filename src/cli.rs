@@ -27,7 +27,7 @@ Exit codes:
   0    every query succeeded, each file complete
   1    a query failed while running (the others finished; failed ones kept their old file)
   2    invalid usage, query files, credentials or setup: nothing was run
-  75   another run holds the output directory (--wait-lock waits for it)
+  75   another run holds the output directory (--wait-lock[=SECONDS] waits for it)
   130  interrupted (Ctrl-C, SIGTERM): unfinished queries kept their previous files";
 
 #[derive(Debug, Subcommand)]
@@ -254,9 +254,12 @@ pub struct RunArgs {
     )]
     pub progress_interval: u64,
 
-    /// When another run holds the output directory, wait for it instead of exiting with 75.
-    #[arg(long, env = "GSCRAPE_WAIT_LOCK")]
-    pub wait_lock: bool,
+    /// When another run holds the output directory, wait for it instead of exiting with 75:
+    /// as long as it takes, or at most SECONDS (then exit 75).
+    #[arg(long, env = "GSCRAPE_WAIT_LOCK", value_name = "SECONDS", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true",
+          value_parser = crate::lock::LockWait::parse)]
+    pub wait_lock: Option<crate::lock::LockWait>,
 
     /// Also write the run summary as JSON to this file (for schedulers).
     #[arg(long, value_name = "FILE", env = "GSCRAPE_SUMMARY_JSON")]

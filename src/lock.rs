@@ -13,10 +13,42 @@ pub struct RunLock {
     _file: File,
 }
 
+/// What a run does when another holds the lock (`--wait-lock[=SECONDS]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockWait {
+    /// Exit at once (75).
+    #[default]
+    No,
+    Forever,
+    /// Wait this long, then exit 75.
+    AtMost(std::time::Duration),
+}
+
+impl LockWait {
+    /// `--wait-lock`'s value: a number of seconds (`0`: do not wait), or `true`/`false` (as a
+    /// config file or `GSCRAPE_WAIT_LOCK` may say); the flag alone waits as long as it takes.
+    pub fn parse(text: &str) -> Result<LockWait, String> {
+        match text.trim() {
+            "" | "true" | "yes" | "on" | "forever" => Ok(LockWait::Forever),
+            "false" | "no" | "off" | "0" => Ok(LockWait::No),
+            seconds => seconds
+                .parse::<u64>()
+                .map(|s| LockWait::AtMost(std::time::Duration::from_secs(s)))
+                .map_err(|_| format!("{seconds:?} is not a number of seconds (or true/false)")),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("another gscrape run{} is writing into {}; wait for it to end, or run with --wait-lock to wait here", .pid.map(|p| format!(" (process {p})")).unwrap_or_default(), .dir.display())]
     Busy { dir: PathBuf, pid: Option<u32> },
+    #[error("another gscrape run{} still held {} after waiting {} s (--wait-lock); it may be stuck: see that process, or wait longer", .pid.map(|p| format!(" (process {p})")).unwrap_or_default(), .dir.display(), .waited.as_secs())]
+    StillBusy {
+        dir: PathBuf,
+        pid: Option<u32>,
+        waited: std::time::Duration,
+    },
     #[error("cannot lock {}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -30,11 +62,14 @@ fn lock_path(out_dir: &Path) -> PathBuf {
     out_dir.join(".gscrape").join("run.lock")
 }
 
+/// How often a wait of limited length tries the lock again.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Takes the lock of `out_dir`: at once, or `Busy` naming the holder; with `wait`, waits for
-/// it (telling `waiting` who holds it first).
+/// it (telling `waiting` who holds it first), forever or up to its limit (`StillBusy`).
 pub async fn acquire(
     out_dir: &Path,
-    wait: bool,
+    wait: LockWait,
     waiting: impl FnOnce(&LockError),
 ) -> Result<RunLock, LockError> {
     let path = lock_path(out_dir);
@@ -59,14 +94,36 @@ pub async fn acquire(
                 dir: out_dir.to_owned(),
                 pid: holder(&mut file),
             };
-            if !wait {
-                return Err(busy);
-            }
+            let limit = match wait {
+                LockWait::No => return Err(busy),
+                LockWait::Forever => None,
+                LockWait::AtMost(limit) => Some(limit),
+            };
             waiting(&busy);
-            file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-                .await
-                .map_err(|e| io(std::io::Error::other(e)))?
-                .map_err(io)?;
+            file = match limit {
+                None => tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+                    .await
+                    .map_err(|e| io(std::io::Error::other(e)))?
+                    .map_err(io)?,
+                Some(limit) => {
+                    let deadline = tokio::time::Instant::now() + limit;
+                    loop {
+                        match file.try_lock() {
+                            Ok(()) => break file,
+                            Err(std::fs::TryLockError::WouldBlock) => {}
+                            Err(std::fs::TryLockError::Error(err)) => return Err(io(err)),
+                        }
+                        if tokio::time::Instant::now() >= deadline {
+                            return Err(LockError::StillBusy {
+                                dir: out_dir.to_owned(),
+                                pid: holder(&mut file),
+                                waited: limit,
+                            });
+                        }
+                        tokio::time::sleep(RETRY_EVERY).await;
+                    }
+                }
+            };
         }
         Err(std::fs::TryLockError::Error(err)) => return Err(io(err)),
     }

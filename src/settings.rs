@@ -89,7 +89,7 @@ pub struct RunSettings {
     /// Off a terminal, a progress line per running query this often (`None`: never).
     pub progress_interval: Option<Duration>,
     /// Wait for another run's lock of the output directory instead of exiting 75.
-    pub wait_lock: bool,
+    pub wait_lock: crate::lock::LockWait,
     pub summary_json: Option<PathBuf>,
     /// CSV options for every query (a query's own keys win).
     pub csv: CsvSettings,
@@ -159,7 +159,8 @@ config_keys! {
         fail_fast: bool,
         quiet: bool,
         progress_interval: u64,
-        wait_lock: bool,
+        /// `true`, `false` or a number of seconds.
+        wait_lock: WaitLockSetting => WaitLockSetting::into_flag,
         summary_json: PathBuf => Some,
     }
     CsvArgs {
@@ -288,6 +289,25 @@ fn parse_config(path: &std::path::Path, text: &str) -> Result<RunConfig, ConfigE
     Ok(run)
 }
 
+/// `wait-lock` as a config file writes it: `true`/`false`, or the most seconds to wait.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum WaitLockSetting {
+    Flag(bool),
+    Seconds(u64),
+}
+
+impl WaitLockSetting {
+    fn into_flag(self) -> Option<crate::lock::LockWait> {
+        use crate::lock::LockWait;
+        Some(match self {
+            WaitLockSetting::Flag(true) => LockWait::Forever,
+            WaitLockSetting::Flag(false) | WaitLockSetting::Seconds(0) => LockWait::No,
+            WaitLockSetting::Seconds(s) => LockWait::AtMost(Duration::from_secs(s)),
+        })
+    }
+}
+
 /// A delimiter as written in a config file (`\t` for a tab).
 fn delimiter_byte(text: &str) -> Result<u8, String> {
     crate::query::parse_delimiter(if text == "\\t" { "\t" } else { text })
@@ -354,7 +374,7 @@ impl RunSettings {
             quiet,
             progress_interval: (progress_interval > 0)
                 .then(|| Duration::from_secs(progress_interval)),
-            wait_lock,
+            wait_lock: wait_lock.unwrap_or_default(),
             summary_json,
             csv: CsvSettings {
                 delimiter: csv.delimiter,

@@ -66,7 +66,7 @@ impl AppError {
             | AppError::Today(_)
             | AppError::Discovery(_)
             | AppError::Cache(_) => Failure::BadInput,
-            AppError::Lock(LockError::Busy { .. }) => Failure::Busy,
+            AppError::Lock(LockError::Busy { .. } | LockError::StillBusy { .. }) => Failure::Busy,
             AppError::Lock(LockError::Io { .. }) | AppError::Io { .. } => Failure::LocalIo,
             AppError::Auth(err) => err.kind(),
             AppError::Login(err) => err.kind(),

@@ -60,15 +60,30 @@ pub(super) fn preflight(
                 .is_some_and(|output| same_file(&checks.out_dir.join(output), summary))
         });
         if let Some(plan) = clash {
-            problems.push(Problem::general(format!(
-                "--summary-json {} is the output of {}; write the summary elsewhere",
-                summary.display(),
-                plan.query.file.display()
-            )));
+            problems.push(Problem {
+                key: Some(SUMMARY_CLASH.to_owned()),
+                ..Problem::general(format!(
+                    "--summary-json {} is the output of {}; write the summary elsewhere",
+                    summary.display(),
+                    plan.query.file.display()
+                ))
+            });
         }
     }
     problems.extend(plans.iter().filter_map(plain_http));
     problems
+}
+
+/// The key of the problem of a summary that would be written over an output (a general
+/// problem: said without it).
+const SUMMARY_CLASH: &str = "--summary-json";
+
+/// True when `problems` refuse the summary's file as an output: the summary is then not written
+/// there either.
+pub(super) fn summary_clash(problems: &[Problem]) -> bool {
+    problems
+        .iter()
+        .any(|p| p.key.as_deref() == Some(SUMMARY_CLASH))
 }
 
 /// Whether `plan`'s templates (its requests, columns, subject and output name) read `root`.

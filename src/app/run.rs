@@ -22,17 +22,125 @@ use crate::run::{run_all, Job, QueryReport, Reporter, RunOptions, Status};
 use crate::settings::RunSettings;
 use crate::sink::sheets::SheetsApi;
 
+/// `gscrape run`, whatever its end: the summary (`--summary-json`) is written on every exit —
+/// a usage error, a busy lock, a failed credential, an interrupt — so that a monitor never
+/// reads an earlier run's as this one's.
 pub(super) async fn run(
     args: RunArgs,
     sources: Option<&clap::ArgMatches>,
     client: HyperClient,
 ) -> Result<Exit, AppError> {
-    let files = crate::settings::config_files(&args.config)?;
-    let args = RunSettings::resolve(args, sources, &files);
-    let windows = windows(&args)?;
+    let clock = Clock::start();
+    // Before the config files are read, the summary's file is the flag's (or environment's).
+    let flag_summary = args.summary_json.clone();
+    let args = match crate::settings::config_files(&args.config) {
+        Ok(files) => RunSettings::resolve(args, sources, &files),
+        Err(err) => {
+            let err = AppError::from(err);
+            let info = clock.info(None, Some(&err));
+            let _ = write_summary(flag_summary.as_deref(), &[], err.kind().exit(), &info);
+            return Err(err);
+        }
+    };
+    let (reports, ended) = run_windows(&args, &client).await;
+    let (failures, error) = match ended {
+        Ok(failures) => (failures, None),
+        Err(err) => (Vec::new(), Some(err)),
+    };
+    let mut exit = match &error {
+        Some(err) => err.kind().exit(),
+        None => Exit::of_run(failures.iter().copied()),
+    };
+    if !args.quiet && error.is_none() {
+        crate::redact::to_stderr(&format!("\n{}", summary::table(&reports)));
+    }
+    let info = clock.info(Some(&args), error.as_ref());
+    // (Not over the output it was refused for naming.)
+    let summary_json = args.summary_json.as_deref().filter(
+        |_| !matches!(&error, Some(AppError::Problems(p)) if super::preflight::summary_clash(p)),
+    );
+    if write_summary(summary_json, &reports, exit, &info).is_err() && error.is_none() {
+        // A monitor reading it would see nothing.
+        exit = Exit::of_run(failures.into_iter().chain([Failure::LocalIo]));
+    }
+    match error {
+        Some(err) => Err(err),
+        None => Ok(exit),
+    }
+}
+
+/// When the run started, for its summary.
+struct Clock {
+    started_at: chrono::DateTime<chrono::Utc>,
+    started: std::time::Instant,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Clock {
+            started_at: chrono::Utc::now(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The run's part of the summary, now that it ends (with `error`, if that ended it).
+    fn info(&self, args: Option<&RunSettings>, error: Option<&AppError>) -> summary::RunInfo {
+        let time = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        let seconds = self.started.elapsed().as_secs_f64();
+        summary::RunInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            started_at: time(self.started_at),
+            finished_at: time(chrono::Utc::now()),
+            duration_s: (seconds * 1000.0).round() / 1000.0,
+            backfill: args
+                .and_then(|a| a.backfill)
+                .map(|(from, to, step)| summary::BackfillInfo {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    step: format!("{step:?}").to_lowercase(),
+                }),
+            since: args.and_then(|a| a.since.clone()),
+            failure: error.map(AppError::kind),
+            error: error.map(|e| crate::redact::for_display(&e.to_string()).into_owned()),
+        }
+    }
+}
+
+/// Writes the summary to `path` (when asked for), atomically and readable by all (it holds
+/// no secret: every text in it is redacted); a failure is said on stderr.
+fn write_summary(
+    path: Option<&std::path::Path>,
+    reports: &[QueryReport],
+    exit: Exit,
+    info: &summary::RunInfo,
+) -> Result<(), ()> {
+    let Some(path) = path else { return Ok(()) };
+    let json = summary::json(reports, exit as u8, info);
+    let json = crate::redact::redact(&json);
+    crate::util::write_atomically_with_mode(path, json.as_bytes(), 0o644).map_err(|err| {
+        crate::say!("error: cannot write the summary {}: {err}", path.display());
+    })
+}
+
+/// The lock, then each window of the run in turn: the reports so far, and the failures of its
+/// queries — or the error that stopped it before a window's queries ran.
+async fn run_windows(
+    args: &RunSettings,
+    client: &HyperClient,
+) -> (Vec<QueryReport>, Result<Vec<Failure>, AppError>) {
+    let mut reports = Vec::new();
+    let windows = match windows(args) {
+        Ok(windows) => windows,
+        Err(err) => return (reports, Err(err)),
+    };
     // One run at a time per output directory, held until this function returns.
     let waiting = |busy: &crate::lock::LockError| crate::say!("waiting: {busy}");
-    let _lock = crate::lock::acquire(&args.out_dir, args.wait_lock, waiting).await?;
+    let _lock = match crate::lock::acquire(&args.out_dir, args.wait_lock, waiting).await {
+        Ok(lock) => lock,
+        Err(err) => return (reports, Err(err.into())),
+    };
     // Bars only where a person watches a terminal that draws them; lines (and heartbeats)
     // for cron, systemd, CI, pipes and `TERM=dumb`.
     let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
@@ -43,20 +151,27 @@ pub(super) async fn run(
     };
     let interrupt = CancellationToken::new();
     tokio::spawn(stop_on_signal(interrupt.clone()));
-    let mut reports = Vec::new();
     for &window in &windows {
-        let mut ran = run_window(
-            &args,
-            &client,
+        let ran = run_window(
+            args,
+            client,
             window,
             windows.len(),
             reporter.clone(),
             &interrupt,
         )
-        .await?;
+        .await;
+        let mut ran = match ran {
+            Ok(ran) => ran,
+            Err(err) => {
+                reporter.done();
+                return (reports, Err(err));
+            }
+        };
         if let Some(window) = window {
             for report in &mut ran {
                 report.name = format!("{} {}", report.name, window.label());
+                report.window = Some(window);
             }
         }
         reports.extend(ran);
@@ -65,7 +180,6 @@ pub(super) async fn run(
         }
     }
     reporter.done();
-
     let mut failures: Vec<Failure> = reports
         .iter()
         .filter_map(|r| match &r.status {
@@ -77,21 +191,7 @@ pub(super) async fn run(
     if interrupt.is_cancelled() {
         failures.push(Failure::Interrupted);
     }
-    let mut exit = Exit::of_run(failures.iter().copied());
-    if !args.quiet {
-        crate::redact::to_stderr(&format!("\n{}", summary::table(&reports)));
-    }
-    if let Some(path) = &args.summary_json {
-        let json = summary::json(&reports, exit as u8);
-        let json = crate::redact::redact(&json);
-        if let Err(err) = crate::util::write_atomically(path, json.as_bytes()) {
-            crate::say!("error: cannot write the summary {}: {err}", path.display());
-            // A monitor reading it would see nothing.
-            failures.push(Failure::LocalIo);
-            exit = Exit::of_run(failures);
-        }
-    }
-    Ok(exit)
+    (reports, Ok(failures))
 }
 
 /// The windows of the run: one (`None`) unless it is a backfill (`--from`/`--to`).

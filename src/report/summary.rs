@@ -138,9 +138,38 @@ fn output_cell(report: &QueryReport) -> String {
     }
 }
 
+/// The run as a whole, for the summary: when, which gscrape, what it was asked for, and the
+/// error that ended it before its queries ran (a usage error, a busy lock, a credential).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// gscrape's version.
+    pub version: &'static str,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_s: f64,
+    /// `--from`, `--to`, `--step` of a backfill.
+    pub backfill: Option<BackfillInfo>,
+    /// `--since` (over every incremental query's kept cursor).
+    pub since: Option<String>,
+    /// The kind of the error that stopped the run before or between its queries.
+    pub failure: Option<Failure>,
+    /// Its message, as stderr shows it (redacted, bounded).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackfillInfo {
+    pub from: String,
+    pub to: String,
+    pub step: String,
+}
+
 #[derive(Serialize)]
 struct Summary<'a> {
     exit_code: u8,
+    #[serde(flatten)]
+    run: &'a RunInfo,
     queries: Vec<QuerySummary<'a>>,
 }
 
@@ -170,6 +199,16 @@ struct QuerySummary<'a> {
     failure: Option<Failure>,
     /// The message, as stderr shows it (redacted, a line of bounded length).
     error: Option<std::borrow::Cow<'a, str>>,
+    /// `[incremental]`: the `since` it asked from.
+    since: Option<&'a str>,
+    /// In a backfill, its window.
+    window: Option<WindowJson>,
+}
+
+#[derive(Serialize)]
+struct WindowJson {
+    start: String,
+    end: String,
 }
 
 #[derive(Serialize)]
@@ -178,8 +217,8 @@ struct ApiTotalJson<'a> {
     value: u64,
 }
 
-/// The summary as JSON.
-pub fn json(reports: &[QueryReport], exit_code: u8) -> String {
+/// The summary as JSON: the run, and each query's report.
+pub fn json(reports: &[QueryReport], exit_code: u8, run: &RunInfo) -> String {
     let queries = reports
         .iter()
         .map(|r| QuerySummary {
@@ -210,10 +249,19 @@ pub fn json(reports: &[QueryReport], exit_code: u8) -> String {
                 Status::Failed { message, .. } => Some(crate::redact::for_display(message)),
                 _ => None,
             },
+            since: r.since.as_deref(),
+            window: r.window.map(|w| WindowJson {
+                start: w.start.to_string(),
+                end: w.end.to_string(),
+            }),
         })
         .collect();
-    let mut text = serde_json::to_string_pretty(&Summary { exit_code, queries })
-        .expect("the summary serializes");
+    let mut text = serde_json::to_string_pretty(&Summary {
+        exit_code,
+        run,
+        queries,
+    })
+    .expect("the summary serializes");
     text.push('\n');
     text
 }

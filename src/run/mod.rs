@@ -96,6 +96,10 @@ pub struct QueryReport {
     pub cursor: Option<String>,
     /// It did not finish and left a checkpoint: `--resume` takes it up.
     pub checkpointed: bool,
+    /// `[incremental]`: the `since` it asked from.
+    pub since: Option<String>,
+    /// In a backfill, the window it ran for (set by the caller, which runs the windows).
+    pub window: Option<crate::backfill::Window>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -360,8 +364,18 @@ async fn run_job(
         && output.as_ref().is_some_and(|target| {
             crate::run::resume::store::Store::new(&shared.options.out_dir).exists(&name, target)
         });
+    let since = job.plan.query.incremental.as_ref().and_then(|_| {
+        let since = job.plan.query.vars.value.get("since")?;
+        Some(
+            since
+                .as_str()
+                .map_or_else(|| since.to_string(), str::to_owned),
+        )
+    });
     let report = QueryReport {
         checkpointed,
+        since,
+        window: None,
         name,
         status,
         counters: counters.snapshot(),

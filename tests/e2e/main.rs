@@ -21,6 +21,7 @@ mod schedule;
 mod secrets;
 mod sheets;
 mod strict;
+mod summary;
 mod validate;
 mod validate_means_run;
 mod xlsx;
