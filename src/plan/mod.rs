@@ -54,6 +54,15 @@ impl QueryPlan {
         self.output.is_some() && self.format.format == crate::query::Format::Ndjson
     }
 
+    /// The schema of one record: `None` for a report (whose records gscrape makes) or a
+    /// method whose response the document does not describe.
+    pub fn record_schema(&self) -> Option<crate::discovery::Schema> {
+        match &self.decoder {
+            Decoder::Records(records) => record_schema(&self.doc, &self.method, records.as_ref()),
+            Decoder::Report(_) => None,
+        }
+    }
+
     /// The templates rendered while the query runs: request values, body strings, template
     /// columns and the subject.
     pub fn templates(&self) -> Vec<&str> {
