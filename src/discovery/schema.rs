@@ -91,7 +91,7 @@ pub fn schema_at<'a>(doc: &'a Document, root: &'a Schema, keys: &[String]) -> Op
 }
 
 /// For an array, the schema of its elements; otherwise the schema itself.
-fn element_schema<'a>(doc: &'a Document, schema: &'a Schema) -> &'a Schema {
+pub fn element_schema<'a>(doc: &'a Document, schema: &'a Schema) -> &'a Schema {
     let resolved = resolve(doc, schema);
     match (&resolved.kind, &resolved.items) {
         (Some(kind), Some(items)) if kind == "array" => items,
