@@ -328,7 +328,7 @@ impl RecordFilter {
     /// The filter `source`, its fields typed by `record` (a document and its record schema;
     /// `None` where gscrape makes the records, as for reports: values as sent).
     pub fn new(source: &str, record: Option<(Arc<Document>, Schema)>) -> Result<Self, String> {
-        let env: &'static Environment<'static> = Box::leak(Box::new(Environment::new()));
+        let env: &'static Environment<'static> = Box::leak(Box::new(filter_environment()));
         let expression = env
             .compile_expression_owned(source.to_owned())
             .map_err(|e| format!("invalid expression {source:?}: {e}"))?;
@@ -373,6 +373,22 @@ impl RecordFilter {
             .map(|value| value.is_true())
             .map_err(|e| format!("`where = {:?}`: {e}", self.source))
     }
+}
+
+/// The environment of `where` expressions: minijinja's own, without gscrape's globals (a
+/// filter reads its record).
+fn filter_environment() -> Environment<'static> {
+    Environment::new()
+}
+
+/// True for a name a `where` expression reads that is one of its environment's globals
+/// (`range`, `dict`, ...), not a field of the record (unless the record has one so named).
+pub fn is_filter_global(name: &str) -> bool {
+    static GLOBALS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let env = filter_environment();
+        env.globals().map(|(name, _)| name.to_owned()).collect()
+    });
+    GLOBALS.iter().any(|global| global == name)
 }
 
 /// A number a `where` cannot compare exactly, and where in the record it is.

@@ -1,5 +1,5 @@
 //! `where` filters: record values typed by the Discovery schema (int64 strings as integers,
-//! date-times as instants).
+//! date-times as instants), and the fields an expression reads checked before any request.
 
 use crate::support::{csv_line, Workdir};
 
@@ -74,4 +74,49 @@ fn a_where_filter_refuses_an_integer_it_cannot_compare_exactly() {
         run.stderr
     );
     assert!(!wd.exists("output/big.csv"));
+}
+
+#[test]
+fn a_where_reading_a_field_the_record_lacks_is_refused_before_any_request() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/big.toml",
+        &format!("{DRIVE}columns = [\"id\"]\nwhere = \"sise > 5000000000\"\n"),
+    );
+    let said =
+        "queries/big.toml:5: where: `sise`: the record has no field `sise`; did you mean `size`?";
+    let validate = wd.run(&["validate"]);
+    assert_eq!(validate.code, 2, "{validate:?}");
+    assert_eq!(validate.stdout, format!("error  {said}\n"));
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains(said), "{}", run.stderr);
+    assert!(wd.google.seen_under("/drive/").is_empty(), "no request");
+
+    // A nested field is checked too.
+    wd.write(
+        "queries/big.toml",
+        &format!("{DRIVE}columns = [\"id\"]\nwhere = \"lastModifyingUser.emailAdress == 'x' or capabilities.canEdit\"\n"),
+    );
+    let validate = wd.run(&["validate"]);
+    assert_eq!(validate.code, 2, "{validate:?}");
+    assert_eq!(
+        validate.stdout,
+        "error  queries/big.toml:5: where: `lastModifyingUser.emailAdress`: `lastModifyingUser` has no field `emailAdress`; did you mean `emailAddress`?\n"
+    );
+}
+
+#[test]
+fn a_where_over_a_report_without_a_record_schema_is_not_refused() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/ga4.toml",
+        "api = \"analyticsdata\"\nversion = \"v1beta\"\nmethod = \"analyticsdata.properties.runReport\"\n\
+         where = \"country != 'FR'\"\n\
+         [params]\nproperty = \"properties/1\"\n\
+         [body]\ndateRanges = [{ startDate = \"2024-01-01\", endDate = \"2024-01-31\" }]\n\
+         dimensions = [{ name = \"country\" }]\nmetrics = [{ name = \"sessions\" }]\n",
+    );
+    let validate = wd.run(&["validate"]);
+    assert_eq!(validate.code, 0, "{validate:?}");
 }
