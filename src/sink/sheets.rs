@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::cells::{column_types, typed, Cell, ColumnTypes, FieldType};
 use super::{hex, Sink, SinkError, Written};
 use crate::api::request::encode_path_segment;
-use crate::api::{ApiClient, ApiError, Call, RequestSpec};
+use crate::api::{Accepts, ApiClient, ApiError, Call, RequestSpec};
 use crate::discovery::Document;
 use crate::error::Failure;
 use crate::plan::QueryPlan;
@@ -124,13 +124,25 @@ impl From<ApiError> for SheetError {
 #[derive(Debug, Clone)]
 pub struct SheetsApi {
     base_url: String,
+    /// The scopes its writes accept (those of `spreadsheets.batchUpdate`, as of every write).
+    accepts: Arc<Accepts>,
 }
 
 impl SheetsApi {
     pub fn new(doc: &Document) -> SheetsApi {
+        let writes = doc.method("sheets.spreadsheets.batchUpdate");
         SheetsApi {
             base_url: doc.base_url(),
+            accepts: Arc::new(writes.map(Accepts::of).unwrap_or_else(|| Accepts {
+                method: "sheets.spreadsheets.batchUpdate".to_owned(),
+                scopes: vec![crate::auth::scopes::SHEETS_WRITE.to_owned()],
+            })),
         }
+    }
+
+    /// The scopes its writes accept, for the message of a token granted none of them.
+    pub fn accepts(&self) -> Arc<Accepts> {
+        self.accepts.clone()
     }
 
     fn url(&self, id: Option<&str>, tail: &str) -> String {
