@@ -12,6 +12,9 @@
 //!
 //! "Today" is the local date, or `GSCRAPE_TODAY` (`YYYY-MM-DD`) when set, so that scheduled
 //! runs can be replayed and tests pinned. Unknown variables are reported before a run.
+//!
+//! A `where` filter ([`RecordFilter`]) is an expression over one record, which reads its
+//! values typed by the record schema ([`typed_value`]), not as Google's JSON spells them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -364,8 +367,10 @@ impl RecordFilter {
                 continue;
             };
             let typing = self.doc.as_deref().zip(field.as_ref());
-            let typed = typed_value(typing, value)
-                .map_err(|inexact| format!("`where = {:?}`: {}", self.source, inexact.at(name)))?;
+            let typed = typed_value(typing, value).map_err(|inexact| {
+                let inexact = inexact.inside(name.to_string());
+                format!("`where = {:?}`: {inexact}", self.source)
+            })?;
             context.insert(name.clone(), typed);
         }
         self.expression
@@ -392,33 +397,34 @@ pub fn is_filter_global(name: &str) -> bool {
 }
 
 /// A number a `where` cannot compare exactly, and where in the record it is.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{}` is {}, {}",
+    self.field(),
+    crate::redact::shorten(number, 60),
+    match integer {
+        true => "an integer longer than 128 bits, which a `where` cannot compare exactly",
+        false => "past the range of a double, which a `where` cannot compare",
+    }
+)]
 pub struct Inexact {
-    /// The keys to it, innermost first.
+    /// The keys to it (`[i]` for an array's element), innermost first.
     path: Vec<String>,
     number: String,
     integer: bool,
 }
 
 impl Inexact {
-    /// What is wrong, the field named from `root`.
-    fn at(&self, root: &str) -> String {
-        let mut field = root.to_owned();
+    /// The dotted name of the field.
+    fn field(&self) -> String {
+        let mut field = String::new();
         for key in self.path.iter().rev() {
-            match key.starts_with('[') {
-                true => field.push_str(key),
-                false => field.extend([".", key]),
+            if !field.is_empty() && !key.starts_with('[') {
+                field.push('.');
             }
+            field.push_str(key);
         }
-        let number = crate::redact::shorten(&self.number, 60);
-        match self.integer {
-            true => format!(
-                "`{field}` is {number}, an integer longer than 128 bits, which a `where` cannot compare exactly"
-            ),
-            false => format!(
-                "`{field}` is {number}, past the range of a double, which a `where` cannot compare"
-            ),
-        }
+        field
     }
 
     fn inside(mut self, key: String) -> Inexact {
@@ -428,9 +434,8 @@ impl Inexact {
 }
 
 /// A record's value as a `where` reads it, typed by its schema in its document (`None`:
-/// untyped, as sent):
-/// integers (and `int64` strings) as integers, exact up to 128 bits; other numbers (and
-/// number strings) as doubles; boolean strings as booleans; `date-time` and
+/// untyped, as sent): integers (and `int64` strings) as integers, exact up to 128 bits; other
+/// numbers (and number strings) as doubles; boolean strings as booleans; `date-time` and
 /// `google-datetime` strings as one UTC text, `2024-03-01T09:00:00.5+00:00` (the fraction
 /// without trailing zeros), so that they compare as the instants they are — `+` sorts below
 /// `.` and every digit, so a whole second comes before its fractions. Text that does not parse
@@ -504,15 +509,14 @@ fn number(text: &str) -> Result<Value, Inexact> {
         integer,
     };
     if is_integer(text) {
-        return match (
-            text.parse::<i64>(),
-            text.parse::<i128>(),
-            text.parse::<u128>(),
-        ) {
-            (Ok(i), _, _) => Ok(Value::from(i)),
-            (_, Ok(i), _) => Ok(Value::from(i)),
-            (_, _, Ok(u)) => Ok(Value::from(u)),
-            _ => Err(inexact(true)),
+        return if let Ok(i) = text.parse::<i64>() {
+            Ok(Value::from(i))
+        } else if let Ok(i) = text.parse::<i128>() {
+            Ok(Value::from(i))
+        } else if let Ok(u) = text.parse::<u128>() {
+            Ok(Value::from(u))
+        } else {
+            Err(inexact(true))
         };
     }
     match text.parse::<f64>() {
