@@ -12,11 +12,18 @@
 //!
 //! "Today" is the local date, or `GSCRAPE_TODAY` (`YYYY-MM-DD`) when set, so that scheduled
 //! runs can be replayed and tests pinned. Unknown variables are reported before a run.
+//!
+//! A `where` filter ([`RecordFilter`]) is an expression over one record, which reads its
+//! values typed by the record schema ([`typed_value`]), not as Google's JSON spells them.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
+
+use crate::discovery::schema::{self, FieldType};
+use crate::discovery::{Document, Schema};
 
 /// The names every template may read besides the query's own variables.
 pub const BUILTINS: &[&str] = &[
@@ -318,18 +325,7 @@ pub fn json_value(value: &serde_json::Value) -> Value {
         Json::Null => Value::from(()),
         Json::Bool(b) => Value::from(*b),
         Json::Number(n) => {
-            let text = n.as_str();
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else if let Ok(i) = text.parse::<i128>() {
-                Value::from(i)
-            } else if let Ok(u) = text.parse::<u128>() {
-                Value::from(u)
-            } else {
-                Value::from(n.as_f64().unwrap_or(f64::NAN))
-            }
+            number(n.as_str()).unwrap_or_else(|_| Value::from(n.as_f64().unwrap_or(f64::NAN)))
         }
         Json::String(s) => Value::from(s.as_str()),
         Json::Array(items) => Value::from(items.iter().map(json_value).collect::<Vec<_>>()),
@@ -343,31 +339,228 @@ pub fn json_value(value: &serde_json::Value) -> Value {
 
 /// A compiled `where` expression: true for the records to keep. Compiled once per query, in an
 /// environment of its own that lives as long as the process (an expression borrows its
-/// environment, and an export's filter is used until the run ends).
+/// environment, and an export's filter is used until the run ends). It sees the record's
+/// fields typed by the record schema ([`typed_value`]); only the top-level fields it names are
+/// converted, once per record.
 pub struct RecordFilter {
     source: String,
     expression: minijinja::Expression<'static, 'static>,
+    doc: Option<Arc<Document>>,
+    /// The top-level fields the expression reads, each with its schema where the record
+    /// schema has it.
+    reads: Vec<(Arc<str>, Option<Schema>)>,
 }
 
 impl RecordFilter {
-    pub fn new(source: &str) -> Result<Self, String> {
-        let env: &'static Environment<'static> = Box::leak(Box::new(Environment::new()));
+    /// The filter `source`, its fields typed by `record` (a document and its record schema;
+    /// `None` where gscrape makes the records, as for reports: values as sent).
+    pub fn new(source: &str, record: Option<(Arc<Document>, Schema)>) -> Result<Self, String> {
+        let env: &'static Environment<'static> = Box::leak(Box::new(filter_environment()));
         let expression = env
             .compile_expression_owned(source.to_owned())
             .map_err(|e| format!("invalid expression {source:?}: {e}"))?;
+        let (doc, record) = record.unzip();
+        let mut names: Vec<String> = expression.undeclared_variables(false).into_iter().collect();
+        names.sort();
+        let reads = names
+            .into_iter()
+            .map(|name| {
+                let field = match (&doc, &record) {
+                    (Some(doc), Some(record)) => {
+                        schema::resolve(doc, record).properties.get(&name).cloned()
+                    }
+                    _ => None,
+                };
+                (Arc::from(name), field)
+            })
+            .collect();
         Ok(RecordFilter {
             source: source.to_owned(),
             expression,
+            doc,
+            reads,
         })
     }
 
-    /// Whether `record` is kept; an expression that cannot be evaluated is an error.
+    /// Whether `record` is kept; an expression that cannot be evaluated, or a value it
+    /// cannot compare exactly, is an error.
     pub fn keeps(&self, record: &serde_json::Value) -> Result<bool, String> {
+        let mut context = std::collections::BTreeMap::new();
+        for (name, field) in &self.reads {
+            let Some(value) = record.get(&**name) else {
+                continue;
+            };
+            let typing = self.doc.as_deref().zip(field.as_ref());
+            let typed = typed_value(typing, value).map_err(|inexact| {
+                let inexact = inexact.inside(name.to_string());
+                format!("`where = {:?}`: {inexact}", self.source)
+            })?;
+            context.insert(name.clone(), typed);
+        }
         self.expression
-            .eval(json_value(record))
+            .eval(Value::from(context))
             .map(|value| value.is_true())
             .map_err(|e| format!("`where = {:?}`: {e}", self.source))
     }
+}
+
+/// The environment of `where` expressions: minijinja's own, without gscrape's globals (a
+/// filter reads its record).
+fn filter_environment() -> Environment<'static> {
+    Environment::new()
+}
+
+/// True for a name a `where` expression reads that is one of its environment's globals
+/// (`range`, `dict`, ...), not a field of the record (unless the record has one so named).
+pub fn is_filter_global(name: &str) -> bool {
+    static GLOBALS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let env = filter_environment();
+        env.globals().map(|(name, _)| name.to_owned()).collect()
+    });
+    GLOBALS.iter().any(|global| global == name)
+}
+
+/// A number a `where` cannot compare exactly, and where in the record it is.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{}` is {}, {}",
+    self.field(),
+    crate::redact::shorten(number, 60),
+    match integer {
+        true => "an integer longer than 128 bits, which a `where` cannot compare exactly",
+        false => "past the range of a double, which a `where` cannot compare",
+    }
+)]
+pub struct Inexact {
+    /// The keys to it (`[i]` for an array's element), innermost first.
+    path: Vec<String>,
+    number: String,
+    integer: bool,
+}
+
+impl Inexact {
+    /// The dotted name of the field.
+    fn field(&self) -> String {
+        let mut field = String::new();
+        for key in self.path.iter().rev() {
+            if !field.is_empty() && !key.starts_with('[') {
+                field.push('.');
+            }
+            field.push_str(key);
+        }
+        field
+    }
+
+    fn inside(mut self, key: String) -> Inexact {
+        self.path.push(key);
+        self
+    }
+}
+
+/// A record's value as a `where` reads it, typed by its schema in its document (`None`:
+/// untyped, as sent): integers (and `int64` strings) as integers, exact up to 128 bits; other
+/// numbers (and number strings) as doubles; boolean strings as booleans; `date-time` and
+/// `google-datetime` strings as one UTC text, `2024-03-01T09:00:00.5+00:00` (the fraction
+/// without trailing zeros), so that they compare as the instants they are — `+` sorts below
+/// `.` and every digit, so a whole second comes before its fractions. Text that does not parse
+/// as its type stays text; a number that cannot be held exactly is an error, not a guess.
+pub fn typed_value(
+    schema: Option<(&Document, &Schema)>,
+    value: &serde_json::Value,
+) -> Result<Value, Inexact> {
+    use serde_json::Value as Json;
+    // An exploded array's element takes the array's item schema.
+    let element = schema.map(|(doc, s)| schema::resolve(doc, schema::element_schema(doc, s)));
+    Ok(match value {
+        Json::Null => Value::from(()),
+        Json::Bool(b) => Value::from(*b),
+        Json::Number(n) => number(n.as_str())?,
+        Json::String(text) => match element.map(FieldType::of) {
+            Some(FieldType::Integer) if is_integer(text) => number(text)?,
+            Some(FieldType::Number) if is_json_number(text) => number(text)?,
+            Some(FieldType::Boolean) if text == "true" || text == "false" => {
+                Value::from(text == "true")
+            }
+            Some(FieldType::DateTime) => match chrono::DateTime::parse_from_rfc3339(text) {
+                Ok(at) => Value::from(instant(at.naive_utc())),
+                Err(_) => Value::from(text.as_str()),
+            },
+            _ => Value::from(text.as_str()),
+        },
+        Json::Array(items) => {
+            let items_schema = schema.map(|(doc, s)| (doc, schema::element_schema(doc, s)));
+            let typed = items.iter().enumerate().map(|(i, item)| {
+                typed_value(items_schema, item).map_err(|e| e.inside(format!("[{i}]")))
+            });
+            Value::from(typed.collect::<Result<Vec<_>, _>>()?)
+        }
+        Json::Object(map) => {
+            let field = |key: &str| {
+                let (doc, element) = schema.map(|(doc, _)| doc).zip(element)?;
+                let field = element
+                    .properties
+                    .get(key)
+                    .or(element.additional_properties.as_deref())?;
+                Some((doc, field))
+            };
+            let typed = map.iter().map(|(key, value)| {
+                typed_value(field(key), value)
+                    .map(|v| (key.clone(), v))
+                    .map_err(|e| e.inside(key.clone()))
+            });
+            Value::from(typed.collect::<Result<std::collections::BTreeMap<_, _>, _>>()?)
+        }
+    })
+}
+
+/// `-?[0-9]+`: an integer as Google writes one (no sign but `-`, no spaces).
+fn is_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A JSON number, whole (`1.5`, `-2e3`; not ` 1`, `NaN` or `Infinity`).
+fn is_json_number(text: &str) -> bool {
+    !text.bytes().any(|b| b.is_ascii_whitespace())
+        && serde_json::from_str::<serde_json::Number>(text).is_ok()
+}
+
+/// The number a JSON number's `text` is: an integer exactly (up to 128 bits), else a double.
+fn number(text: &str) -> Result<Value, Inexact> {
+    let inexact = |integer| Inexact {
+        path: Vec::new(),
+        number: text.to_owned(),
+        integer,
+    };
+    if is_integer(text) {
+        return if let Ok(i) = text.parse::<i64>() {
+            Ok(Value::from(i))
+        } else if let Ok(i) = text.parse::<i128>() {
+            Ok(Value::from(i))
+        } else if let Ok(u) = text.parse::<u128>() {
+            Ok(Value::from(u))
+        } else {
+            Err(inexact(true))
+        };
+    }
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok(Value::from(n)),
+        _ => Err(inexact(false)),
+    }
+}
+
+/// A UTC instant as one text that sorts as the instants do.
+fn instant(at: chrono::NaiveDateTime) -> String {
+    use chrono::Timelike;
+    let mut text = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = at.nanosecond() % 1_000_000_000;
+    if nanos > 0 {
+        let fraction = format!("{nanos:09}");
+        text.push('.');
+        text.push_str(fraction.trim_end_matches('0'));
+    }
+    text.push_str("+00:00");
+    text
 }
 
 #[cfg(test)]
@@ -484,6 +677,138 @@ mod tests {
         let t = pinned();
         let path = std::env::var("PATH").unwrap_or_default();
         assert_eq!(t.render("{{ env.PATH }}", &Value::from(())).unwrap(), path);
+    }
+
+    fn typing_doc() -> Document {
+        Document::from_json(
+            r#"{"name": "t", "version": "v1", "rootUrl": "http://x/", "schemas": {
+              "Item": {"type": "object", "properties": {
+                "size": {"type": "string", "format": "int64"},
+                "ratio": {"type": "number", "format": "double"},
+                "ok": {"type": "boolean"},
+                "at": {"type": "string", "format": "google-datetime"},
+                "day": {"type": "string", "format": "date"},
+                "name": {"type": "string"},
+                "sizes": {"type": "array", "items": {"type": "string", "format": "uint64"}},
+                "parts": {"type": "array", "items": {"$ref": "Item"}},
+                "counts": {"type": "object", "additionalProperties": {"type": "string", "format": "int64"}}
+              }}}}"#,
+        )
+        .unwrap()
+    }
+
+    /// `where` over `record`, typed by the schema `Item`.
+    fn keeps(source: &str, record: serde_json::Value) -> Result<bool, String> {
+        let doc = Arc::new(typing_doc());
+        let item = doc.schema("Item").unwrap().clone();
+        RecordFilter::new(source, Some((doc, item)))?.keeps(&record)
+    }
+
+    #[test]
+    fn a_filter_reads_values_typed_by_the_schema() {
+        use serde_json::json;
+        let big = json!({"size": "123456789012345678901234567890"});
+        assert_eq!(
+            keeps("size > 123456789012345678901234567889", big.clone()),
+            Ok(true)
+        );
+        assert_eq!(
+            keeps("size == 123456789012345678901234567890", big),
+            Ok(true)
+        );
+        assert_eq!(keeps("size > 500", json!({"size": "60"})), Ok(false));
+        assert_eq!(keeps("size < 0", json!({"size": "-7"})), Ok(true));
+        assert_eq!(
+            keeps("size is string", json!({"size": "+7"})),
+            Ok(true),
+            "not Google's form"
+        );
+        assert_eq!(keeps("ratio > 1.25", json!({"ratio": "1.5"})), Ok(true));
+        assert_eq!(keeps("ratio is string", json!({"ratio": "NaN"})), Ok(true));
+        assert_eq!(keeps("ok", json!({"ok": "false"})), Ok(false));
+        assert_eq!(keeps("ok is string", json!({"ok": "yes"})), Ok(true));
+        assert_eq!(
+            keeps("name > 5", json!({"name": "0"})),
+            Ok(true),
+            "text stays text"
+        );
+        assert_eq!(
+            keeps("day == '2024-03-01'", json!({"day": "2024-03-01"})),
+            Ok(true)
+        );
+        let at = |text: &str| json!({"at": text});
+        assert_eq!(
+            keeps(
+                "at == '2024-03-01T09:00:00.5+00:00'",
+                at("2024-03-01T10:00:00.500000000+01:00")
+            ),
+            Ok(true)
+        );
+        assert_eq!(
+            keeps(
+                "at == '2024-03-01T09:00:00+00:00'",
+                at("2024-03-01T09:00:00.000Z")
+            ),
+            Ok(true)
+        );
+        assert_eq!(keeps("at == 'soon'", at("soon")), Ok(true));
+        // Nested values, arrays, maps and an exploded element are typed too.
+        assert_eq!(
+            keeps("sizes[1] > 10", json!({"sizes": ["1", "20"]})),
+            Ok(true)
+        );
+        assert_eq!(
+            keeps("parts[0].size > 10", json!({"parts": [{"size": "20"}]})),
+            Ok(true)
+        );
+        assert_eq!(
+            keeps("parts.size > 10", json!({"parts": {"size": "20"}})),
+            Ok(true)
+        );
+        assert_eq!(
+            keeps("counts.a > 10", json!({"counts": {"a": "20"}})),
+            Ok(true)
+        );
+        assert_eq!(
+            keeps("parts[0].size > 1", json!({"parts": [{"size": "1234567890123456789012345678901234567890"}]})),
+            Err("`where = \"parts[0].size > 1\"`: `parts[0].size` is 1234567890123456789012345678901234567890, \
+                 an integer longer than 128 bits, which a `where` cannot compare exactly".to_owned())
+        );
+        assert_eq!(
+            keeps(
+                "ratio > 1",
+                serde_json::from_str(r#"{"ratio": 1e400}"#).unwrap()
+            )
+            .map_err(|e| e.contains("past the range of a double")),
+            Err(true)
+        );
+        // Untyped (a report's records): numbers still exact, strings as sent.
+        let untyped = RecordFilter::new("n > 1 and s == '5'", None).unwrap();
+        assert_eq!(
+            untyped.keeps(&json!({"n": 99999999999999999999999u128, "s": "5"})),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn instants_sort_as_their_text() {
+        let texts = [
+            "2023-12-31T23:59:59.999999999Z",
+            "2024-01-01T00:00:00+00:00",
+            "2024-01-01T00:00:00.000000001Z",
+            "2024-01-01T01:00:00.05+01:00",
+            "2024-01-01T00:00:00.5Z",
+            "2024-01-01T00:00:00.55Z",
+            "2024-01-01T00:00:01Z",
+        ];
+        let instants: Vec<String> = texts
+            .iter()
+            .map(|t| instant(chrono::DateTime::parse_from_rfc3339(t).unwrap().naive_utc()))
+            .collect();
+        let mut sorted = instants.clone();
+        sorted.sort();
+        assert_eq!(sorted, instants);
+        assert_eq!(instants[3], "2024-01-01T00:00:00.05+00:00");
     }
 
     #[test]

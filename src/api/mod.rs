@@ -77,6 +77,12 @@ pub enum ApiError {
         method: http::Method,
         url: Quoted,
     },
+    /// Google's refusal (a [`ApiError::Status`]) of a token granted none of the method's scopes.
+    #[error("{refused} — the access token was granted none of the scopes {accepts}; log in again with `gscrape auth login` (it asks for the scopes your queries need), or give a token granted one of them")]
+    MissingScope {
+        refused: Box<ApiError>,
+        accepts: Arc<Accepts>,
+    },
     #[error("{source} (gave up after {retries} {})", if *.retries == 1 { "retry" } else { "retries" })]
     GaveUp {
         retries: u32,
@@ -91,6 +97,7 @@ impl ApiError {
         match self {
             ApiError::Quota { .. } => Failure::QuotaWall,
             ApiError::Auth(err) => err.kind(),
+            ApiError::MissingScope { .. } => Failure::Auth,
             ApiError::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => Failure::Auth,
             ApiError::InsecureBearer { .. } | ApiError::BadUrl { .. } => Failure::BadInput,
             ApiError::GaveUp { source, .. } => source.kind(),
@@ -114,13 +121,41 @@ pub struct ApiClient {
     limits: Arc<Limits>,
 }
 
-/// Who a request is for: its credentials, its API (for the rate limit), its counters.
+/// Who a request is for: its credentials, its API (for the rate limit), its counters, and
+/// the scopes its method accepts (named when Google says the token has none of them).
 /// Cheap to clone, so that a page can be fetched ahead by another task.
 #[derive(Clone)]
 pub struct Call {
     pub auth: Authorizer,
     pub api: Arc<str>,
     pub counters: Arc<Counters>,
+    pub accepts: Arc<Accepts>,
+}
+
+/// A method and the OAuth scopes it accepts, from its Discovery document; displayed as
+/// `drive.files.list accepts: https://www.googleapis.com/auth/drive, ...`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepts {
+    pub method: String,
+    pub scopes: Vec<String>,
+}
+
+impl Accepts {
+    pub fn of(method: &crate::discovery::Method) -> Accepts {
+        Accepts {
+            method: method.id.clone(),
+            scopes: method.scopes.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Accepts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.scopes.as_slice() {
+            [] => write!(f, "of {} (its document lists none)", self.method),
+            scopes => write!(f, "{} accepts: {}", self.method, scopes.join(", ")),
+        }
+    }
 }
 
 impl ApiClient {
@@ -278,6 +313,17 @@ impl ApiClient {
                     method,
                     url,
                 }),
+                Verdict::Fatal if lacks_scope(status, &google, &response.body) => {
+                    Failed(ApiError::MissingScope {
+                        refused: Box::new(ApiError::Status {
+                            status,
+                            google,
+                            method,
+                            url,
+                        }),
+                        accepts: call.accepts.clone(),
+                    })
+                }
                 Verdict::Fatal => Failed(ApiError::Status {
                     status,
                     google,
@@ -320,6 +366,27 @@ fn google_error(body: &[u8]) -> GoogleError {
     google.status = google.status.map(quoted);
     google.reason = google.reason.map(quoted);
     google
+}
+
+/// True for Google's refusal of a token granted none of the scopes the method accepts: a 403
+/// whose `ErrorInfo` says `ACCESS_TOKEN_SCOPE_INSUFFICIENT`, or whose message says so as the
+/// older APIs do ("Request had insufficient authentication scopes.", "Insufficient
+/// Permission" with the reason `insufficientPermissions`).
+fn lacks_scope(status: StatusCode, google: &GoogleError, body: &[u8]) -> bool {
+    if status != StatusCode::FORBIDDEN {
+        return false;
+    }
+    let message = google.message.to_ascii_lowercase();
+    let said = message.contains("insufficient authentication scopes")
+        || (google.reason.as_deref() == Some("insufficientPermissions")
+            && message.trim_end_matches('.') == "insufficient permission");
+    said || serde_json::from_slice::<Value>(body).is_ok_and(|body| {
+        body["error"]["details"].as_array().is_some_and(|details| {
+            details
+                .iter()
+                .any(|d| d["reason"] == "ACCESS_TOKEN_SCOPE_INSUFFICIENT")
+        })
+    })
 }
 
 /// True for a body that is Google's error JSON (`{"error": {...}}`), which some servers send
@@ -389,5 +456,57 @@ use Attempt::{Failed, Rejected, Transient};
 impl From<ApiError> for Attempt {
     fn from(err: ApiError) -> Self {
         Failed(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_without_the_methods_scope_is_told_from_other_refusals() {
+        let lacks = |status: u16, body: &str| {
+            let status = StatusCode::from_u16(status).unwrap();
+            lacks_scope(status, &google_error(body.as_bytes()), body.as_bytes())
+        };
+        let error = |status: &str, reason: &str, message: &str| {
+            format!(
+                r#"{{"error": {{"code": 403, "status": "{status}", "message": "{message}",
+                    "errors": [{{"reason": "{reason}", "message": "{message}"}}]}}}}"#
+            )
+        };
+        assert!(lacks(
+            403,
+            &error(
+                "PERMISSION_DENIED",
+                "insufficientPermissions",
+                "Request had insufficient authentication scopes."
+            )
+        ));
+        assert!(lacks(
+            403,
+            &error("", "insufficientPermissions", "Insufficient Permission")
+        ));
+        let details = r#"{"error": {"code": 403, "status": "PERMISSION_DENIED", "message": "Denied.",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                         "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}]}}"#;
+        assert!(lacks(403, details));
+        assert!(!lacks(400, details), "a 403 only");
+        assert!(!lacks(
+            403,
+            &error(
+                "PERMISSION_DENIED",
+                "insufficientFilePermissions",
+                "The user does not have sufficient permissions for file f1."
+            )
+        ));
+        assert!(!lacks(
+            403,
+            &error(
+                "",
+                "forbidden",
+                "Not Authorized to access this resource/api"
+            )
+        ));
     }
 }

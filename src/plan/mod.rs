@@ -54,6 +54,15 @@ impl QueryPlan {
         self.output.is_some() && self.format.format == crate::query::Format::Ndjson
     }
 
+    /// The schema of one record: `None` for a report (whose records gscrape makes) or a
+    /// method whose response the document does not describe.
+    pub fn record_schema(&self) -> Option<crate::discovery::Schema> {
+        match &self.decoder {
+            Decoder::Records(records) => record_schema(&self.doc, &self.method, records.as_ref()),
+            Decoder::Report(_) => None,
+        }
+    }
+
     /// The templates rendered while the query runs: request values, body strings, template
     /// columns and the subject.
     pub fn templates(&self) -> Vec<&str> {
@@ -224,19 +233,7 @@ pub fn plan(
     }
     // The fields a `where` filter reads come back too (it reads the record's own fields), and
     // an incremental query's cursor.
-    let mut filter_reads: Vec<FieldPath> = match &query.filter {
-        None => Vec::new(),
-        Some(filter) => match templates.expression_reads(&filter.value) {
-            Ok(names) => names
-                .iter()
-                .filter_map(|n| FieldPath::parse(n).ok())
-                .collect(),
-            Err(message) => {
-                problems.push(query.problem(filter.line, Some("where".to_owned()), message));
-                Vec::new()
-            }
-        },
-    };
+    let mut filter_reads = where_reads(query, &doc, record.as_ref(), templates, &mut problems);
     filter_reads.extend(query.incremental.as_ref().map(|i| i.value.cursor.clone()));
     let fields = match problems.is_empty() {
         true => fields::partial_response(
@@ -269,6 +266,43 @@ pub fn plan(
     };
     plan.send_fields();
     Ok(plan)
+}
+
+/// The record fields the `where` of `query` reads, each checked against the record schema
+/// where there is one: a name it lacks would be undefined in every record, so a typo would
+/// silently keep none. Names of the expression's own globals (`range`) are not fields.
+fn where_reads(
+    query: &Query,
+    doc: &Document,
+    record: Option<&crate::discovery::Schema>,
+    templates: &Templates,
+    problems: &mut Vec<Problem>,
+) -> Vec<FieldPath> {
+    let Some(filter) = &query.filter else {
+        return Vec::new();
+    };
+    let problem = |message| query.problem(filter.line, Some("where".to_owned()), message);
+    let names = match templates.expression_reads(&filter.value) {
+        Ok(names) => names,
+        Err(message) => {
+            problems.push(problem(message));
+            return Vec::new();
+        }
+    };
+    let mut reads = Vec::new();
+    for name in &names {
+        let Ok(path) = FieldPath::parse(name) else {
+            continue;
+        };
+        let global = crate::template::is_filter_global(name.split('.').next().unwrap_or(name));
+        match record.map(|record| records::check_path(doc, record, &path)) {
+            None if global => {}
+            None | Some(Ok(())) => reads.push(path),
+            Some(Err(_)) if global => {}
+            Some(Err(message)) => problems.push(problem(message)),
+        }
+    }
+    reads
 }
 
 /// The variables the templates of `query` may use (besides the built-ins): its `[vars]`, and
@@ -310,5 +344,37 @@ pub fn first_sentence(text: &str) -> String {
     match text.find(". ") {
         Some(end) => text[..=end].to_owned(),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(extra: &str) -> Result<QueryPlan, Vec<Problem>> {
+        let doc = include_str!("../../tests/fixtures/discovery/drive.v3.json");
+        let doc = Arc::new(Document::from_json(doc).unwrap());
+        let text = format!(
+            "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\ncolumns = [\"id\"]\n{extra}"
+        );
+        let query = crate::query::parse(std::path::Path::new("q.toml"), &text).unwrap();
+        let templates = Templates::for_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap());
+        plan(&query, doc, &templates)
+    }
+
+    #[test]
+    fn a_where_reads_record_fields_and_its_own_globals() {
+        let plan = plan_of("where = \"size > 1 and (range(3) | length) > 2\"\n").unwrap();
+        assert_eq!(
+            plan.fields.unwrap().mask.to_string(),
+            "files(id,size),nextPageToken",
+            "`range` is no field"
+        );
+        let problems = plan_of("where = \"sise > 1\"\n").unwrap_err();
+        let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            ["q.toml:5: where: `sise`: the record has no field `sise`; did you mean `size`?"]
+        );
     }
 }

@@ -217,16 +217,25 @@ fn fill_row(
     row.clear();
     for (i, column) in columns.iter().enumerate() {
         match &column.source {
-            ColumnSource::Path(path) => row.push_with(i, |cell| cell_of(i, path, cell)),
-            ColumnSource::FirstOf(paths) => row.push_with(i, |text| {
-                // `text` is the row's buffer: each try writes after what is there, and a try
-                // that finds nothing is cut back off.
-                let start = text.len();
-                paths.iter().any(|path| {
-                    text.truncate(start);
-                    cell_of(i, path, text) && text.len() > start
-                })
-            }),
+            ColumnSource::Path(path) => {
+                row.push_with(i, |cell| cell_of(i, path, cell));
+            }
+            ColumnSource::FirstOf(paths) => {
+                let mut answered = 0;
+                let found = row.push_with(i, |text| {
+                    // `text` is the row's buffer: each try writes after what is there, and a
+                    // try that finds nothing is cut back off.
+                    let start = text.len();
+                    paths.iter().enumerate().any(|(n, path)| {
+                        text.truncate(start);
+                        answered = n;
+                        cell_of(i, path, text) && text.len() > start
+                    })
+                });
+                if found {
+                    row.answered_by(answered);
+                }
+            }
             ColumnSource::Template(_) => row.push(i, rendered.get(i).map_or("", String::as_str)),
         }
     }

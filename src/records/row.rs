@@ -13,6 +13,9 @@ pub struct Row {
     cells: Vec<(u32, u32)>,
     /// The record's JSON text as the API sent it, when the reader keeps it (NDJSON).
     raw: Option<String>,
+    /// For each cell of a fallback column that a path but the first filled: its column and
+    /// which path, columns increasing (the typed sinks type the cell by that path).
+    answered: Vec<(u32, u32)>,
 }
 
 impl Row {
@@ -20,6 +23,7 @@ impl Row {
         self.text.clear();
         self.cells.clear();
         self.raw = None;
+        self.answered.clear();
     }
 
     /// Keeps `json`, the record's text, with the row.
@@ -33,13 +37,22 @@ impl Row {
     }
 
     /// Adds the cell of `column` (after every column already added) that `fill` writes; none
-    /// when `fill` returns false (the field is missing or null).
-    pub fn push_with(&mut self, column: usize, fill: impl FnOnce(&mut String) -> bool) {
+    /// when `fill` returns false (the field is missing or null). True when it added one.
+    pub fn push_with(&mut self, column: usize, fill: impl FnOnce(&mut String) -> bool) -> bool {
         let start = self.text.len();
         if fill(&mut self.text) {
             self.cells.push((column as u32, self.text.len() as u32));
+            true
         } else {
             self.text.truncate(start);
+            false
+        }
+    }
+
+    /// Notes that the last cell added, of a fallback column, came from its path number `path`.
+    pub fn answered_by(&mut self, path: usize) {
+        if let (Some(&(column, _)), true) = (self.cells.last(), path > 0) {
+            self.answered.push((column, path as u32));
         }
     }
 
@@ -61,9 +74,24 @@ impl Row {
         })
     }
 
+    /// The cells, as (column, text, the path that answered: its index among a fallback
+    /// column's paths, else 0), in column order.
+    pub fn cells_answered(&self) -> impl Iterator<Item = (usize, &str, usize)> + '_ {
+        let mut answered = self.answered.iter().peekable();
+        self.cells().map(move |(column, text)| {
+            let path = answered
+                .next_if(|(at, _)| *at as usize == column)
+                .map_or(0, |&(_, path)| path as usize);
+            (column, text, path)
+        })
+    }
+
     /// The row in memory, roughly, in bytes (for buffers that hold rows up to a bound).
     pub fn footprint(&self) -> usize {
-        self.text.len() + self.cells.len() * 8 + self.raw.as_ref().map_or(0, String::len) + 72
+        self.text.len()
+            + (self.cells.len() + self.answered.len()) * 8
+            + self.raw.as_ref().map_or(0, String::len)
+            + 96
     }
 
     /// Writes the row in a compact binary form that [`Row::read_from`] reads back (a fan-out's
@@ -78,10 +106,16 @@ impl Row {
         match &self.raw {
             Some(raw) => {
                 out.write_all(&(raw.len() as u32).to_le_bytes())?;
-                out.write_all(raw.as_bytes())
+                out.write_all(raw.as_bytes())?
             }
-            None => out.write_all(&u32::MAX.to_le_bytes()),
+            None => out.write_all(&u32::MAX.to_le_bytes())?,
         }
+        out.write_all(&(self.answered.len() as u32).to_le_bytes())?;
+        for (column, path) in &self.answered {
+            out.write_all(&column.to_le_bytes())?;
+            out.write_all(&path.to_le_bytes())?;
+        }
+        Ok(())
     }
 
     /// Reads back a row [`Row::write_to`] wrote.
@@ -105,6 +139,11 @@ impl Row {
             input.read_exact(&mut raw)?;
             row.raw = Some(utf8(raw)?);
         }
+        let answered = read_u32(input)? as usize;
+        row.answered.reserve(answered.min(row.cells.len()));
+        for _ in 0..answered {
+            row.answered.push((read_u32(input)?, read_u32(input)?));
+        }
         Ok(row)
     }
 }
@@ -125,10 +164,16 @@ mod tests {
         row.push(0, "a");
         row.push_with(1, |_| false);
         row.push(2, "");
-        row.push(5, "ünï");
+        row.push_with(5, |cell| {
+            cell.push_str("ünï");
+            true
+        });
+        row.answered_by(1);
         row.set_raw(r#"{"b":1,"a":"ünï"}"#);
         let cells: Vec<(usize, &str)> = row.cells().collect();
         assert_eq!(cells, [(0, "a"), (2, ""), (5, "ünï")]);
+        let answered: Vec<(usize, &str, usize)> = row.cells_answered().collect();
+        assert_eq!(answered, [(0, "a", 0), (2, "", 0), (5, "ünï", 1)]);
         let mut bytes = Vec::new();
         row.write_to(&mut bytes).unwrap();
         Row::default().write_to(&mut bytes).unwrap();

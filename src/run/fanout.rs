@@ -17,7 +17,7 @@ use super::pages::{Fetched, Pages};
 use super::resume::{Checkpointer, ParentsDone};
 use super::spool::{ChainEnd, Spool};
 use super::{page_reader, render_columns, Feed, Job, QueryError, Shared, Stop};
-use crate::api::Call;
+use crate::api::{Accepts, Call};
 use crate::counters::Counters;
 use crate::records::{FieldPath, PageReader};
 use crate::run::resume::store::Position;
@@ -74,6 +74,7 @@ pub(super) async fn run(
     let running = tokio::sync::Semaphore::new(width);
     let running = &running;
     let reader = &reader;
+    let accepts = &Arc::new(Accepts::of(&plan.method));
     let chains = records
         .map(move |record| {
             let spool = Arc::new(Spool::new(spill_dir.clone()));
@@ -89,7 +90,7 @@ pub(super) async fn run(
                         .acquire()
                         .await
                         .map_err(|e| QueryError::Task(e.to_string()))?;
-                    chain(job, record, reader, &spool, counters, shared).await
+                    chain(job, record, reader, accepts, &spool, counters, shared).await
                 }
                 .await;
                 spool.end(end);
@@ -280,6 +281,7 @@ async fn chain(
     job: &Job,
     record: Value,
     reader: &Arc<PageReader>,
+    accepts: &Arc<Accepts>,
     spool: &Spool,
     counters: &Arc<Counters>,
     shared: &Shared,
@@ -290,6 +292,7 @@ async fn chain(
         auth: job.auth.for_chain(&shared.templates, &context)?,
         api: Arc::from(plan.query.api.as_str()),
         counters: counters.clone(),
+        accepts: accepts.clone(),
     };
     let request = plan
         .request

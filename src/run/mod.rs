@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiClient, ApiError, Call, PaginationError};
+use crate::api::{Accepts, ApiClient, ApiError, Call, PaginationError};
 use crate::auth::{Authorizer, Authorizers};
 use crate::counters::{Counters, Snapshot};
 use crate::error::Failure;
@@ -494,6 +494,7 @@ async fn export_chain(
         auth: job.auth.for_chain(&shared.templates, &context)?,
         api: Arc::from(plan.query.api.as_str()),
         counters: counters.clone(),
+        accepts: Arc::new(Accepts::of(&plan.method)),
     };
     let reader = page_reader(plan, output.feeds_children());
     let mut pages = Pages::new(plan, first, resume, &shared.api, call, reader.clone());
@@ -648,6 +649,7 @@ fn sheet_context(
             auth,
             api: Arc::from("sheets"),
             counters: counters.clone(),
+            accepts: endpoint.accepts(),
         },
         endpoint,
         url: url.clone(),

@@ -96,7 +96,10 @@ impl<'a> Output<'a> {
                 .map(|i| (i.value.cursor.clone(), None)),
             filter: match &plan.query.filter {
                 Some(filter) => {
-                    Some(RecordFilter::new(&filter.value).map_err(QueryError::Template)?)
+                    let record = plan
+                        .record_schema()
+                        .map(|record| (plan.doc.clone(), record));
+                    Some(RecordFilter::new(&filter.value, record).map_err(QueryError::Template)?)
                 }
                 None => None,
             },

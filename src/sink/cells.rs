@@ -1,63 +1,71 @@
 //! Typed cells for the formats that have types (xlsx, Google Sheets): what each column holds,
-//! as the Discovery schema types its field, and a cell's text read as that type. A spreadsheet
-//! number is a double, so an integer of more than 15 significant digits (a 21-digit Directory
-//! user id) stays text, exact; text that does not parse as its type stays text.
+//! as the Discovery schema types its field ([`FieldType`]), and a cell's text read as that type.
+//! A spreadsheet number is a double, so an integer of more than 15 significant digits (a
+//! 21-digit Directory user id) stays text, exact; text that does not parse as its type stays
+//! text. A fallback column (`path = ["start.dateTime", "start.date"]`) has a type per path,
+//! and each cell takes the type of the path that answered
+//! ([`Row::cells_answered`](crate::records::Row::cells_answered)).
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-use crate::discovery::schema;
-use crate::plan::{record_schema, QueryPlan};
-use crate::records::{ColumnSource, Decoder};
+pub use crate::discovery::schema::FieldType;
+use crate::plan::QueryPlan;
+use crate::records::{ColumnSource, FieldPath};
 
-/// What a column holds, as the Discovery schema types its field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    Text,
-    Integer,
-    Number,
-    Boolean,
-    DateTime,
-    Date,
-}
+/// The type of each column's cells, one per path the column reads: a fallback column has one
+/// per path; a template column, a report's column or a field the schema does not describe is
+/// text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnTypes(Vec<Vec<FieldType>>);
 
-impl ColumnType {
-    /// The type of a schema field (`int64` strings are integers, `date-time` strings dates).
-    fn of_schema(kind: Option<&str>, format: Option<&str>) -> ColumnType {
-        match (kind, format) {
-            (Some("integer"), _) | (Some("string"), Some("int64" | "uint64")) => {
-                ColumnType::Integer
-            }
-            (Some("number"), _) => ColumnType::Number,
-            (Some("boolean"), _) => ColumnType::Boolean,
-            (Some("string"), Some("date-time" | "google-datetime")) => ColumnType::DateTime,
-            (Some("string"), Some("date")) => ColumnType::Date,
-            _ => ColumnType::Text,
-        }
+impl ColumnTypes {
+    /// `columns` columns of text.
+    pub fn text(columns: usize) -> Self {
+        ColumnTypes(vec![vec![FieldType::Text]; columns])
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The type of a cell of `column` that its path number `answered` filled (0 but in a
+    /// fallback column).
+    pub fn of(&self, column: usize, answered: usize) -> FieldType {
+        self.0
+            .get(column)
+            .and_then(|paths| paths.get(answered))
+            .copied()
+            .unwrap_or(FieldType::Text)
+    }
+
+    /// The type of every cell of `column`, when its paths agree on one.
+    pub fn common(&self, column: usize) -> Option<FieldType> {
+        let paths = self.0.get(column)?;
+        let first = *paths.first()?;
+        paths.iter().all(|t| *t == first).then_some(first)
     }
 }
 
-/// The type of each of `plan`'s columns, from its record schema. A template column, a field
-/// the schema does not describe, fallbacks, or a report's columns are text.
-pub fn column_types(plan: &QueryPlan) -> Vec<ColumnType> {
-    let records = match &plan.decoder {
-        Decoder::Records(records) => records.as_ref(),
-        _ => return vec![ColumnType::Text; plan.columns.len()],
+/// The types of `plan`'s columns, from its record schema.
+pub fn column_types(plan: &QueryPlan) -> ColumnTypes {
+    let record = plan.record_schema();
+    let of = |path: &FieldPath| match &record {
+        Some(record) => {
+            let keys: Vec<String> = path.keys().map(str::to_owned).collect();
+            FieldType::at(&plan.doc, record, &keys)
+        }
+        None => FieldType::Text,
     };
-    let record = record_schema(&plan.doc, &plan.method, records);
-    plan.columns
-        .iter()
-        .map(|column| match (&column.source, &record) {
-            (ColumnSource::Path(path), Some(record)) => {
-                let keys: Vec<String> = path.keys().map(str::to_owned).collect();
-                schema::schema_at(&plan.doc, record, &keys)
-                    .map(|s| schema::resolve(&plan.doc, s))
-                    .map_or(ColumnType::Text, |s| {
-                        ColumnType::of_schema(s.kind.as_deref(), s.format.as_deref())
-                    })
-            }
-            _ => ColumnType::Text,
-        })
-        .collect()
+    ColumnTypes(
+        plan.columns
+            .iter()
+            .map(|column| match &column.source {
+                ColumnSource::Path(path) => vec![of(path)],
+                ColumnSource::FirstOf(paths) => paths.iter().map(of).collect(),
+                ColumnSource::Template(_) => vec![FieldType::Text],
+            })
+            .collect(),
+    )
 }
 
 /// A cell's value, typed.
@@ -73,10 +81,10 @@ pub enum Cell<'a> {
 }
 
 /// `text` read as `kind`, or as text when it does not parse (or would lose digits).
-pub fn typed(text: &str, kind: ColumnType) -> Cell<'_> {
+pub fn typed(text: &str, kind: FieldType) -> Cell<'_> {
     let cell = match kind {
-        ColumnType::Text => None,
-        ColumnType::Integer => {
+        FieldType::Text => None,
+        FieldType::Integer => {
             let unsigned = text.strip_prefix('-').unwrap_or(text);
             let digits = unsigned.trim_start_matches('0');
             let plain = !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit());
@@ -85,16 +93,16 @@ pub fn typed(text: &str, kind: ColumnType) -> Cell<'_> {
                 false => None,
             }
         }
-        ColumnType::Number => exact_double(text).map(Cell::Number),
-        ColumnType::Boolean => match text {
+        FieldType::Number => exact_double(text).map(Cell::Number),
+        FieldType::Boolean => match text {
             "true" => Some(Cell::Boolean(true)),
             "false" => Some(Cell::Boolean(false)),
             _ => None,
         },
-        ColumnType::DateTime => chrono::DateTime::parse_from_rfc3339(text)
+        FieldType::DateTime => chrono::DateTime::parse_from_rfc3339(text)
             .ok()
             .map(|t| Cell::DateTime(t.naive_utc())),
-        ColumnType::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        FieldType::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
             .map(Cell::Date),
     };
@@ -159,7 +167,7 @@ mod tests {
             ("9007199254740993", None),
             ("1e400", None),
         ] {
-            let cell = typed(text, ColumnType::Number);
+            let cell = typed(text, FieldType::Number);
             match number {
                 Some(n) => assert_eq!(cell, Cell::Number(n), "{text}"),
                 None => assert_eq!(cell, Cell::Text(text), "{text}"),
@@ -170,16 +178,16 @@ mod tests {
     #[test]
     fn ids_longer_than_15_digits_stay_text() {
         assert_eq!(
-            typed("123456789012345", ColumnType::Integer),
+            typed("123456789012345", FieldType::Integer),
             Cell::Integer(123456789012345)
         );
         let id = "100001368314290123456";
-        assert_eq!(typed(id, ColumnType::Integer), Cell::Text(id));
-        assert_eq!(typed("-42", ColumnType::Integer), Cell::Integer(-42));
-        assert_eq!(typed("00123", ColumnType::Text), Cell::Text("00123"));
-        assert_eq!(typed("1.5", ColumnType::Integer), Cell::Text("1.5"));
+        assert_eq!(typed(id, FieldType::Integer), Cell::Text(id));
+        assert_eq!(typed("-42", FieldType::Integer), Cell::Integer(-42));
+        assert_eq!(typed("00123", FieldType::Text), Cell::Text("00123"));
+        assert_eq!(typed("1.5", FieldType::Integer), Cell::Text("1.5"));
         assert_eq!(
-            typed("2024-03-01T10:00:00.000+01:00", ColumnType::DateTime),
+            typed("2024-03-01T10:00:00.000+01:00", FieldType::DateTime),
             Cell::DateTime(
                 NaiveDate::from_ymd_opt(2024, 3, 1)
                     .unwrap()
@@ -187,6 +195,6 @@ mod tests {
                     .unwrap()
             )
         );
-        assert_eq!(typed("soon", ColumnType::Date), Cell::Text("soon"));
+        assert_eq!(typed("soon", FieldType::Date), Cell::Text("soon"));
     }
 }

@@ -20,10 +20,10 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::cells::{column_types, typed, Cell, ColumnType};
+use super::cells::{column_types, typed, Cell, ColumnTypes, FieldType};
 use super::{hex, Sink, SinkError, Written};
 use crate::api::request::encode_path_segment;
-use crate::api::{ApiClient, ApiError, Call, RequestSpec};
+use crate::api::{Accepts, ApiClient, ApiError, Call, RequestSpec};
 use crate::discovery::Document;
 use crate::error::Failure;
 use crate::plan::QueryPlan;
@@ -43,17 +43,26 @@ fn new_tab_title(tab: &str) -> String {
 }
 
 /// The Sheets number format that shows a column's serial numbers as dates.
-fn number_format(kind: ColumnType) -> Option<&'static str> {
+fn number_format(kind: FieldType) -> Option<&'static str> {
     match kind {
-        ColumnType::DateTime => Some("DATE_TIME"),
-        ColumnType::Date => Some("DATE"),
+        FieldType::DateTime => Some("DATE_TIME"),
+        FieldType::Date => Some("DATE"),
         _ => None,
+    }
+}
+
+/// The format of a column that gets a cell of `kind`: a number format is set per column, so
+/// one holding dates and date-times (a fallback column) shows date-times, a date at 00:00.
+fn widen(format: &mut Option<&'static str>, kind: FieldType) {
+    match (*format, number_format(kind)) {
+        (None, Some(new)) | (Some(_), Some(new @ "DATE_TIME")) => *format = Some(new),
+        _ => {}
     }
 }
 
 /// One cell as the Sheets API takes it: numbers, booleans, dates as serial numbers (days since
 /// 1899-12-30 UTC, the fraction the time of day), the rest text (with RAW, never a formula).
-pub fn cell_value(text: &str, kind: ColumnType) -> Value {
+pub fn cell_value(text: &str, kind: FieldType) -> Value {
     let number = |n: f64| {
         serde_json::Number::from_f64(n)
             .map(Value::Number)
@@ -115,13 +124,25 @@ impl From<ApiError> for SheetError {
 #[derive(Debug, Clone)]
 pub struct SheetsApi {
     base_url: String,
+    /// The scopes its writes accept (those of `spreadsheets.batchUpdate`, as of every write).
+    accepts: Arc<Accepts>,
 }
 
 impl SheetsApi {
     pub fn new(doc: &Document) -> SheetsApi {
+        let writes = doc.method("sheets.spreadsheets.batchUpdate");
         SheetsApi {
             base_url: doc.base_url(),
+            accepts: Arc::new(writes.map(Accepts::of).unwrap_or_else(|| Accepts {
+                method: "sheets.spreadsheets.batchUpdate".to_owned(),
+                scopes: vec![crate::auth::scopes::SHEETS_WRITE.to_owned()],
+            })),
         }
+    }
+
+    /// The scopes its writes accept, for the message of a token granted none of them.
+    pub fn accepts(&self) -> Arc<Accepts> {
+        self.accepts.clone()
     }
 
     fn url(&self, id: Option<&str>, tail: &str) -> String {
@@ -169,7 +190,8 @@ struct SheetWriter {
     /// The query's name: the title of a new spreadsheet.
     title: String,
     header: Vec<String>,
-    types: Vec<ColumnType>,
+    /// Each column's number format, from the types of the cells written into it.
+    formats: Vec<Option<&'static str>>,
     opened: Option<Opened>,
     pending: Vec<Value>,
     pending_bytes: usize,
@@ -193,7 +215,7 @@ impl SheetWriter {
             target,
             title: title.to_owned(),
             header: Vec::new(),
-            types: Vec::new(),
+            formats: Vec::new(),
             opened: None,
             pending: Vec::new(),
             pending_bytes: 0,
@@ -202,20 +224,26 @@ impl SheetWriter {
         }
     }
 
-    /// The columns (names and types), once known; called before any row.
-    fn set_columns(&mut self, header: Vec<String>, types: Vec<ColumnType>) {
+    /// The columns (names and number formats), once known; called before any row.
+    fn set_columns(&mut self, header: Vec<String>, formats: Vec<Option<&'static str>>) {
         self.header = header;
-        self.types = types;
+        self.formats = formats;
     }
 
-    /// Adds one row (its cells as text, typed by their column).
-    fn push(&mut self, cells: &[String]) -> Result<(), SheetError> {
+    /// Adds one row: its cells as text, each typed by its `kinds`.
+    fn push(&mut self, cells: &[String], kinds: &[FieldType]) -> Result<(), SheetError> {
         let row: Vec<Value> = cells
             .iter()
+            .zip(kinds)
             .enumerate()
-            .map(|(i, text)| match text.is_empty() {
+            .map(|(i, (text, &kind))| match text.is_empty() {
                 true => Value::String(String::new()),
-                false => cell_value(text, self.types.get(i).copied().unwrap_or(ColumnType::Text)),
+                false => {
+                    if let Some(format) = self.formats.get_mut(i) {
+                        widen(format, kind);
+                    }
+                    cell_value(text, kind)
+                }
             })
             .collect();
         let row = Value::Array(row);
@@ -244,11 +272,11 @@ impl SheetWriter {
             });
         };
         let mut requests: Vec<Value> = self
-            .types
+            .formats
             .iter()
             .enumerate()
-            .filter_map(|(i, kind)| {
-                let format = number_format(*kind)?;
+            .filter_map(|(i, format)| {
+                let format = (*format)?;
                 Some(json!({"repeatCell": {
                     "range": {"sheetId": opened.tab.id, "startRowIndex": 1,
                               "startColumnIndex": i, "endColumnIndex": i + 1},
@@ -531,9 +559,11 @@ pub struct SheetContext {
 pub struct SheetSink {
     writer: SheetWriter,
     /// The types of the plan's columns (a report's columns, named by its response, are text).
-    types: Vec<ColumnType>,
+    types: ColumnTypes,
     width: usize,
     cells: Vec<String>,
+    /// The type of each cell of the row being written.
+    kinds: Vec<FieldType>,
     url: Arc<OnceLock<String>>,
     committed: bool,
 }
@@ -552,6 +582,7 @@ impl SheetSink {
             types: column_types(plan),
             width: 0,
             cells: Vec::new(),
+            kinds: Vec::new(),
             url: context.url,
             committed: false,
         }
@@ -561,11 +592,14 @@ impl SheetSink {
 impl Sink for SheetSink {
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
         let header = columns.iter().map(|c| c.header.clone()).collect();
-        let mut types = std::mem::take(&mut self.types);
-        if types.len() != columns.len() {
-            types = vec![ColumnType::Text; columns.len()];
+        if self.types.len() != columns.len() {
+            self.types = ColumnTypes::text(columns.len());
         }
-        self.writer.set_columns(header, types);
+        // A column whose paths disagree (a fallback) takes its format from its cells.
+        let formats = (0..columns.len())
+            .map(|i| self.types.common(i).and_then(number_format))
+            .collect();
+        self.writer.set_columns(header, formats);
         self.width = columns.len();
         Ok(())
     }
@@ -573,12 +607,16 @@ impl Sink for SheetSink {
     fn write_row(&mut self, row: &Row) -> Result<(), SinkError> {
         self.cells.resize(self.width, String::new());
         self.cells.iter_mut().for_each(String::clear);
-        for (column, text) in row.cells() {
-            if let Some(cell) = self.cells.get_mut(column) {
+        self.kinds.resize(self.width, FieldType::Text);
+        for (column, text, answered) in row.cells_answered() {
+            if let (Some(cell), Some(kind)) =
+                (self.cells.get_mut(column), self.kinds.get_mut(column))
+            {
                 cell.push_str(text);
+                *kind = self.types.of(column, answered);
             }
         }
-        self.writer.push(&self.cells)?;
+        self.writer.push(&self.cells, &self.kinds)?;
         if self.writer.is_full() {
             block(self.writer.flush())?;
         }
@@ -652,7 +690,7 @@ mod tests {
 
     #[test]
     fn cells_are_typed_by_their_column() {
-        use ColumnType::*;
+        use FieldType::*;
         assert_eq!(
             cell_value("123456789012345", Integer),
             json!(123456789012345i64)
@@ -672,6 +710,19 @@ mod tests {
             json!(45366.5)
         );
         assert_eq!(cell_value("soon", DateTime), json!("soon"));
+    }
+
+    #[test]
+    fn a_column_of_dates_and_date_times_shows_date_times() {
+        let mut format = None;
+        widen(&mut format, FieldType::Text);
+        assert_eq!(format, None);
+        widen(&mut format, FieldType::Date);
+        assert_eq!(format, Some("DATE"));
+        widen(&mut format, FieldType::DateTime);
+        assert_eq!(format, Some("DATE_TIME"));
+        widen(&mut format, FieldType::Date);
+        assert_eq!(format, Some("DATE_TIME"));
     }
 
     #[test]

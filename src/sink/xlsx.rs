@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use sha2::{Digest, Sha256};
 
-use super::cells::{typed, Cell, ColumnType};
+use super::cells::{typed, Cell, ColumnTypes};
 use super::file::{hex, persist, temp_beside, Written};
 use super::{Sink, SinkError};
 use crate::records::{Column, Row};
@@ -21,7 +21,7 @@ const ROWS_PER_SHEET: u32 = 1_048_575;
 pub struct XlsxSink {
     target: PathBuf,
     workbook: Workbook,
-    types: Vec<ColumnType>,
+    types: ColumnTypes,
     header: Vec<String>,
     bold: Format,
     date_time: Format,
@@ -32,8 +32,8 @@ pub struct XlsxSink {
 }
 
 impl XlsxSink {
-    /// A workbook for `target`, its columns typed by `types` (one per column).
-    pub fn create(target: &Path, types: Vec<ColumnType>) -> Self {
+    /// A workbook for `target`, its columns typed by `types`.
+    pub fn create(target: &Path, types: ColumnTypes) -> Self {
         XlsxSink {
             target: target.to_owned(),
             workbook: Workbook::new(),
@@ -79,10 +79,9 @@ impl XlsxSink {
         let (date_time, date) = (self.date_time.clone(), self.date.clone());
         let types = &self.types;
         let sheet = self.workbook.worksheet_from_index(self.sheet)?;
-        for (column, text) in row.cells() {
-            let kind = types.get(column).copied().unwrap_or(ColumnType::Text);
+        for (column, text, answered) in row.cells_answered() {
             let col = column as u16;
-            match typed(text, kind) {
+            match typed(text, types.of(column, answered)) {
                 Cell::Text(text) => sheet.write_string(at, col, text)?,
                 Cell::Integer(n) => sheet.write_number(at, col, n as f64)?,
                 Cell::Number(n) => sheet.write_number(at, col, n)?,
@@ -99,7 +98,6 @@ impl XlsxSink {
 impl Sink for XlsxSink {
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
         self.header = columns.iter().map(|c| c.header.clone()).collect();
-        self.types.resize(columns.len(), ColumnType::Text);
         self.new_sheet().map_err(|e| self.error(e))
     }
 

@@ -156,6 +156,37 @@ fn a_quota_wall_fails_at_once_and_says_so() {
 }
 
 #[test]
+fn a_token_without_the_scope_a_method_needs_is_told_which_scopes_it_accepts() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", FILES);
+    wd.google.configure(|c| c.insufficient_scopes = true);
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let port = wd.google.addr.port();
+    let scopes = [
+        "drive",
+        "drive.appdata",
+        "drive.file",
+        "drive.meet.readonly",
+        "drive.metadata",
+        "drive.metadata.readonly",
+        "drive.photos.readonly",
+        "drive.readonly",
+    ]
+    .map(|s| format!("https://www.googleapis.com/auth/{s}"))
+    .join(", ");
+    let said = format!(
+        "error: files: HTTP 403 PERMISSION_DENIED/insufficientPermissions Request had insufficient \
+         authentication scopes. [GET http://127.0.0.1:{port}/drive/v3/files?pageSize=25&supportsAllDrives=true&includeItemsFromAllDrives=true&fields=files%28id%2Cname%2Cowners%2FemailAddress%29%2CnextPageToken] \
+         — the access token was granted none of the scopes drive.files.list accepts: {scopes}; \
+         log in again with `gscrape auth login` (it asks for the scopes your queries need), or \
+         give a token granted one of them (output/files.csv left unchanged)\n"
+    );
+    assert!(run.stderr.starts_with(&said), "{}", run.stderr);
+    assert_eq!(wd.google.seen_under("/drive/").len(), 1, "no retry");
+}
+
+#[test]
 fn retries_give_up_after_max_retries() {
     let wd = Workdir::new();
     wd.write("queries/files.toml", FILES);

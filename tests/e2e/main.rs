@@ -10,6 +10,7 @@ mod describe;
 mod engine;
 mod examples;
 mod fields;
+mod filters;
 mod formats;
 mod inputs;
 mod json_truth;

@@ -285,3 +285,34 @@ fn two_queries_cannot_replace_one_tab() {
     );
     assert!(wd.google.seen_under("/v4/").is_empty());
 }
+
+#[test]
+fn a_fallback_column_is_typed_by_the_path_that_answered() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/events.toml",
+        "api = \"calendar\"\nversion = \"v3\"\nmethod = \"calendar.events.list\"\n\
+         columns = [\"id\", { name = \"start\", path = [\"start.dateTime\", \"start.date\"] }]\n\
+         [params]\ncalendarId = \"primary\"\n[sheet]\nspreadsheet = \"new\"\n",
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let tab = tab(&wd, "fake-sheet-1", "events");
+    // 2025-03-01 is day 45717; event 2 lasts all day (a date), the others start at 09:00.
+    let starts: Vec<Value> = tab.rows[1..].iter().map(|row| row[1].clone()).collect();
+    assert_eq!(
+        starts,
+        [
+            json!(45717.375),
+            json!(45718.375),
+            json!(45719.0),
+            json!(45720.375),
+            json!(45721.375)
+        ]
+    );
+    assert_eq!(
+        tab.formats,
+        [(1, 2, 1, "DATE_TIME".to_owned())],
+        "a column holding date-times shows them"
+    );
+}

@@ -63,3 +63,36 @@ fn an_xlsx_export_has_typed_cells_and_exact_ids() {
     assert_eq!(summary["queries"][0]["rows"], 30);
     assert_eq!(wd.list("output"), ["files.xlsx"], "no temporary file left");
 }
+
+/// Days since 1899-12-30 (the spreadsheet epoch) of a UTC date and time.
+fn serial(day: u32, hour: u32) -> f64 {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1899, 12, 30).unwrap();
+    let date = chrono::NaiveDate::from_ymd_opt(2025, 3, day).unwrap();
+    (date - epoch).num_days() as f64 + hour as f64 / 24.0
+}
+
+#[test]
+fn a_fallback_column_is_typed_by_the_path_that_answered() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/events.toml",
+        "api = \"calendar\"\nversion = \"v3\"\nmethod = \"calendar.events.list\"\noutput = \"events.xlsx\"\n\
+         columns = [\"id\", { name = \"start\", path = [\"start.dateTime\", \"start.date\"] }, \
+         { name = \"end\", path = [\"end.dateTime\", \"end.date\"] }]\n\
+         [params]\ncalendarId = \"primary\"\n",
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut book: Xlsx<_> = open_workbook(wd.path().join("output/events.xlsx")).unwrap();
+    let range = book.worksheet_range("Sheet1").unwrap();
+    let rows: Vec<&[Data]> = range.rows().collect();
+    assert_eq!(rows.len(), 6, "a header and 5 events");
+    let cell = |row: usize, column: usize| match &rows[row][column] {
+        Data::DateTime(at) => at.as_f64(),
+        other => panic!("row {row}, column {column}: {other:?} is not a date cell"),
+    };
+    // Event 2 lasts all day: its start and end are dates, the others' date-times.
+    assert_eq!((cell(1, 1), cell(1, 2)), (serial(1, 9), serial(1, 10)));
+    assert_eq!((cell(3, 1), cell(3, 2)), (serial(3, 0), serial(4, 0)));
+    assert_eq!((cell(5, 1), cell(5, 2)), (serial(5, 9), serial(5, 10)));
+}

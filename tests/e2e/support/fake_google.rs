@@ -68,6 +68,9 @@ pub struct Config {
     pub drive_long_versions: bool,
     /// Drive lists are refused (400) with this message.
     pub drive_error: Option<String>,
+    /// API requests are refused as Google refuses a token granted none of the method's
+    /// scopes: 403 `PERMISSION_DENIED`, `ACCESS_TOKEN_SCOPE_INSUFFICIENT`.
+    pub insufficient_scopes: bool,
     /// API requests are refused with an error that quotes their Authorization header (as
     /// some proxies and servers do).
     pub echo_authorization: bool,
@@ -107,6 +110,7 @@ impl Default for Config {
             drive_long_versions: false,
             echo_authorization: false,
             drive_error: None,
+            insufficient_scopes: false,
             latency: std::time::Duration::ZERO,
             fast_drive: false,
             drive_raw_page: None,
@@ -647,6 +651,8 @@ async fn handle(
                     "badRequest",
                     &format!("Unexpected header Authorization: {header}"),
                 )
+            } else if allowed && config.insufficient_scopes {
+                insufficient_scopes()
             } else if allowed {
                 let path = seen.path().to_owned();
                 let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -1010,6 +1016,21 @@ fn google_error(code: u16, status: &str, reason: &str, message: &str) -> (Status
         StatusCode::from_u16(code).unwrap(),
         json!({"error": {"code": code, "message": message, "status": status,
                          "errors": [{"message": message, "domain": "global", "reason": reason}]}}),
+    )
+}
+
+/// Google's answer to a token granted none of the scopes of the method called.
+fn insufficient_scopes() -> (StatusCode, Value) {
+    let message = "Request had insufficient authentication scopes.";
+    (
+        StatusCode::FORBIDDEN,
+        json!({"error": {"code": 403, "message": message, "status": "PERMISSION_DENIED",
+                         "errors": [{"message": "Insufficient Permission", "domain": "global",
+                                     "reason": "insufficientPermissions"}],
+                         "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                      "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                                      "domain": "googleapis.com",
+                                      "metadata": {"service": "drive.googleapis.com"}}]}}),
     )
 }
 
