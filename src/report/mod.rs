@@ -108,6 +108,10 @@ pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
                 plural(report.counters.records, "record"),
                 plural(report.counters.pages, "page")
             );
+            let cut = match report.skipped.as_ref().filter(|s| s.count > 0) {
+                Some(gone) => format!("{cut} ({} skipped: gone, HTTP 404 or 410)", gone.count),
+                None => cut,
+            };
             Some(match &output {
                 Some(path) => format!("{name}: {counts} → {path}{cut}"),
                 None => format!("{name}: {counts} (output = false){cut}"),

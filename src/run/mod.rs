@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiClient, ApiError, Call, PaginationError};
 use crate::auth::{Authorizer, Authorizers};
-use crate::counters::{Counters, Snapshot};
+use crate::counters::{Counters, Skipped, Snapshot};
 use crate::error::Failure;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
@@ -96,6 +96,8 @@ pub struct QueryReport {
     pub cursor: Option<String>,
     /// It did not finish and left a checkpoint: `--resume` takes it up.
     pub checkpointed: bool,
+    /// `on_missing = "skip"`: the parent records skipped because their item was gone.
+    pub skipped: Option<Skipped>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -339,11 +341,12 @@ async fn run_job(
         result = execute(&job, feed_in, feeds_out, counters.clone(), &sheet_url, &shared) => Some(result),
         () = shared.stop.cancelled() => None,
     };
-    let (mut written, mut cursor) = (None, None);
+    let (mut written, mut cursor, mut skipped) = (None, None, None);
     let (status, api_total) = match result {
         Some(Ok(finished)) => {
             written = finished.written;
             cursor = finished.newest;
+            skipped = finished.skipped;
             (Status::Ok(finished.stop), finished.total)
         }
         Some(Err(err)) => {
@@ -371,6 +374,7 @@ async fn run_job(
         sheet_url: sheet_url.get().cloned(),
         api_total,
         cursor,
+        skipped,
     };
     shared.reporter.finished(&report);
     report
@@ -541,6 +545,7 @@ async fn finish(
     total: Option<ApiTotal>,
 ) -> Result<Finished, QueryError> {
     let newest = output.newest_cursor();
+    let skipped = output.skipped().cloned();
     let written = output.finish().await?;
     if let Some(checkpoints) = checkpoints {
         checkpoints.finished();
@@ -550,6 +555,7 @@ async fn finish(
         total,
         written,
         newest,
+        skipped,
     })
 }
 
@@ -592,6 +598,8 @@ struct Finished {
     written: Option<crate::sink::Written>,
     /// `[incremental]`: the greatest cursor value written.
     newest: Option<String>,
+    /// `on_missing = "skip"`: the parent records skipped as gone.
+    skipped: Option<Skipped>,
 }
 
 /// The reader of `plan`'s pages; `keep_records` when a fan-out reads the records (a `where`

@@ -13,6 +13,7 @@ mod fields;
 mod formats;
 mod inputs;
 mod json_truth;
+mod lose_nothing;
 mod network;
 mod reports;
 mod resume;
