@@ -133,6 +133,15 @@ async fn run_window(
         problems = preflight(&mut plans, &checks, &templates);
     }
     fail_on(problems)?;
+    // What the outputs hold, before any request: a run from the kept cursors must not replace
+    // what they have passed (`--full` and `--since` re-export on purpose).
+    if !args.full && args.since.is_none() {
+        fail_on(crate::incremental::replaced_records(
+            &args.out_dir,
+            &plans,
+            &args.csv,
+        ))?;
+    }
     let prepared = prepare_run(args, client, window, &plans, &templates).await?;
     let Prepared {
         authorizers,

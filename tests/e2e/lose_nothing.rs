@@ -2,8 +2,108 @@
 //! has passed, a backfill run again does not append its windows twice, and a fan-out can skip
 //! the items deleted between its parent's list and its own request (`on_missing = "skip"`).
 
-use crate::support::fake_google::gmail_message;
+use crate::support::fake_google::{drive_modified_time, gmail_message};
 use crate::support::{csv_line, Config, Workdir};
+
+/// An incremental Drive query of README's pattern: a file per day, only what changed since the
+/// cursor its last run kept.
+const CHANGES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+    columns = [\"id\", \"modifiedTime\"]\noutput = \"changes_{{ today }}.csv\"\n\
+    [params]\nq = \"modifiedTime > '{{ since }}'\"\n\
+    [incremental]\ncursor = \"modifiedTime\"\ninitial = \"2000-01-01T00:00:00Z\"\n";
+
+/// The CSV of `CHANGES` holding Drive files `files`.
+fn changes(files: std::ops::Range<usize>) -> String {
+    let mut csv = csv_line(&["id", "modifiedTime"]);
+    for i in files {
+        csv += &csv_line(&[&format!("f{i:04}"), &drive_modified_time(i)]);
+    }
+    csv
+}
+
+/// Files whose `modifiedTime` grows with their number: adding some makes newer ones.
+fn changing_drive(files: usize) -> Workdir {
+    let wd = Workdir::with_config(Config {
+        drive_files: files,
+        drive_modified: true,
+        ..Config::default()
+    });
+    wd.write("queries/changes.toml", CHANGES);
+    wd
+}
+
+#[test]
+fn an_incremental_run_never_replaces_the_records_its_cursor_passed() {
+    let wd = changing_drive(3);
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let today = "output/changes_2024-03-15.csv";
+    assert_eq!(wd.read(today), changes(0..3));
+    let cursor = wd.read("output/.gscrape/cursors/changes.txt");
+    assert_eq!(cursor, drive_modified_time(2));
+
+    // Two files are added; a second run the same day would replace today's file with them
+    // alone, and the first three would be lost: refused before any request.
+    wd.google.configure(|c| c.drive_files = 5);
+    let asked = wd.google.seen_under("/drive/").len();
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: queries/changes.toml: output: {today} exists, and this run asks only for \
+             what is newer than the cursor its last run kept (\"2024-03-01T00:00:02.000Z\"): \
+             replacing the file would lose the records it holds; set `append = true` (or \
+             --append), give each run an output of its own, or re-export on purpose with \
+             --full or --since VALUE\n"
+        )
+    );
+    assert_eq!(wd.google.seen_under("/drive/").len(), asked, "no request");
+    assert_eq!(wd.read(today), changes(0..3), "the file is as it was");
+    assert_eq!(wd.read("output/.gscrape/cursors/changes.txt"), cursor);
+
+    // Appended, the new rows go on after the old ones and the cursor moves.
+    let run = wd.run(&["run", "--append"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.read(today), changes(0..5));
+    assert_eq!(
+        wd.google.seen_under("/drive/").last().unwrap().param("q"),
+        Some(format!("modifiedTime > '{cursor}'"))
+    );
+    assert_eq!(
+        wd.read("output/.gscrape/cursors/changes.txt"),
+        drive_modified_time(4)
+    );
+
+    // The next day's file is another one: it holds what is new since.
+    wd.google.configure(|c| c.drive_files = 6);
+    let next_day = |args: &[&str]| {
+        let output = wd
+            .command(args)
+            .env("GSCRAPE_TODAY", "2024-03-16")
+            .output()
+            .unwrap();
+        crate::support::finish(output)
+    };
+    let tomorrow = "output/changes_2024-03-16.csv";
+    let run = next_day(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.read(tomorrow), changes(5..6));
+    assert_eq!(next_day(&["run"]).code, 2, "and is not replaced either");
+
+    // --full and --since re-export on purpose: the new file holds everything from that point.
+    let run = next_day(&["run", "--full"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.read(tomorrow), changes(0..6));
+    let run = next_day(&["run", "--since", &drive_modified_time(3)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.read(tomorrow), changes(4..6));
+    assert_eq!(
+        wd.read(today),
+        changes(0..5),
+        "the day before is left alone"
+    );
+}
 
 /// The ids of `messages` messages, feeding `DETAILS`.
 const MESSAGE_IDS: &str =
