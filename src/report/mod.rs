@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::counters::{Counters, Snapshot};
-use crate::run::{QueryReport, Reporter, Status, Stop};
+use crate::run::{QueryReport, Reporter, Skip, Status, Stop};
 
 /// One line per finished query (errors always; the rest unless quiet), and every `interval` a
 /// heartbeat line per running query, so that a cron log shows an export that runs for hours.
@@ -124,6 +124,13 @@ pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
         Status::Cancelled => Some(format!(
             "{name}: cancelled (--fail-fast); previous output kept{}",
             resume_hint(report)
+        )),
+        Status::Skipped(Skip::InOutput) => Some(format!(
+            "{name}: already in {}, skipped",
+            output.as_deref().unwrap_or("its output")
+        )),
+        Status::Skipped(Skip::FeedsNone) => Some(format!(
+            "{name}: every query it feeds has this window already, skipped"
         )),
     }
 }

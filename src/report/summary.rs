@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::counters::Skipped;
 use crate::error::Failure;
-use crate::run::{QueryReport, Status, Stop};
+use crate::run::{QueryReport, Skip, Status, Stop};
 
 /// The table, one row per query, with a note where a cap cut an export short, where the API's
 /// own total differs from what was written, or what went wrong.
@@ -72,6 +72,7 @@ fn status_word(status: &Status) -> &'static str {
         Status::Failed { .. } => "failed",
         Status::Interrupted => "interrupted",
         Status::Cancelled => "cancelled",
+        Status::Skipped(_) => "skipped",
     }
 }
 
@@ -112,6 +113,10 @@ fn note(report: &QueryReport) -> String {
                 .flatten()
                 .collect::<Vec<_>>()
                 .join("; ")
+        }
+        Status::Skipped(Skip::InOutput) => "the window is in the file already".to_owned(),
+        Status::Skipped(Skip::FeedsNone) => {
+            "every query it feeds has the window already".to_owned()
         }
         Status::Failed { .. } | Status::Interrupted | Status::Cancelled => {
             let file = match report

@@ -69,6 +69,17 @@ pub enum Status {
     Interrupted,
     /// Stopped by `--fail-fast` after another query failed.
     Cancelled,
+    /// Left out of a backfill's window, which it has done already.
+    Skipped(Skip),
+}
+
+/// Why a query was left out of a backfill's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Its output holds the window: an earlier backfill appended it.
+    InOutput,
+    /// It writes no file, and every query it feeds was left out.
+    FeedsNone,
 }
 
 /// A count the API reported about the whole result (`resultSizeEstimate`, `rowCount`, ...).
@@ -98,6 +109,25 @@ pub struct QueryReport {
     pub checkpointed: bool,
     /// `on_missing = "skip"`: the parent records skipped because their item was gone.
     pub skipped: Option<Skipped>,
+}
+
+impl QueryReport {
+    /// The report of a query left out of a backfill's window (`output`: its file).
+    pub fn left_out(name: &str, output: Option<PathBuf>, skip: Skip) -> Self {
+        QueryReport {
+            name: name.to_owned(),
+            status: Status::Skipped(skip),
+            counters: Snapshot::default(),
+            seconds: 0.0,
+            output,
+            written: None,
+            sheet_url: None,
+            api_total: None,
+            cursor: None,
+            checkpointed: false,
+            skipped: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -105,6 +105,206 @@ fn an_incremental_run_never_replaces_the_records_its_cursor_passed() {
     );
 }
 
+/// A backfill appending each day to one file, two files a day.
+const DAILY: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+    columns = [\"id\", { name = \"day\", value = \"{{ window.start }}\" }]\n\
+    output = \"files.csv\"\nappend = true\n\
+    [params]\npageSize = 2\nq = \"modifiedTime >= '{{ window.start }}'\"\n";
+
+/// The CSV of `DAILY` after appending `days` (`2024-03-DD`).
+fn daily(days: &[u32]) -> String {
+    let mut csv = csv_line(&["id", "day"]);
+    for day in days {
+        for id in ["f0000", "f0001"] {
+            csv += &csv_line(&[id, &format!("2024-03-{day:02}")]);
+        }
+    }
+    csv
+}
+
+fn backfill(wd: &Workdir, to: &str, more: &[&str]) -> crate::support::Run {
+    let mut args = vec!["run", "--from", "2024-03-01", "--to", to];
+    args.extend_from_slice(more);
+    wd.run(&args)
+}
+
+#[test]
+fn an_appending_backfill_run_again_skips_the_windows_its_file_holds() {
+    let wd = Workdir::with_config(Config {
+        drive_files: 2,
+        ..Config::default()
+    });
+    wd.write("queries/files.toml", DAILY);
+    let run = backfill(&wd, "2024-03-03", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.read("output/files.csv"), daily(&[1, 2, 3]));
+    let asked = wd.google.seen_under("/drive/").len();
+    assert_eq!(asked, 3);
+
+    // Again: every window is in the file already. Nothing is asked, nothing appended.
+    let run = backfill(&wd, "2024-03-03", &["--summary-json", "summary.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.read("output/files.csv"), daily(&[1, 2, 3]));
+    assert_eq!(wd.google.seen_under("/drive/").len(), asked);
+    for day in 1..=3 {
+        let line = format!("files 2024-03-0{day}: already in output/files.csv, skipped");
+        assert!(
+            run.stderr.lines().any(|l| l == line),
+            "{line}\n{}",
+            run.stderr
+        );
+        let row = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("files 2024-03-0{day}  ")))
+            .unwrap_or_else(|| panic!("no summary row:\n{}", run.stderr));
+        assert!(
+            row.contains("  skipped  ")
+                && row.ends_with("output/files.csv  the window is in the file already"),
+            "{row}"
+        );
+    }
+    let summary: serde_json::Value = serde_json::from_str(&wd.read("summary.json")).unwrap();
+    let statuses: Vec<(&str, &str, bool)> = summary["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            let name = q["name"].as_str().unwrap();
+            (name, q["status"].as_str().unwrap(), q["written"] == true)
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("files 2024-03-01", "skipped", false),
+            ("files 2024-03-02", "skipped", false),
+            ("files 2024-03-03", "skipped", false),
+        ]
+    );
+    assert_eq!(summary["exit_code"], 0);
+
+    // A longer period: only the new window is asked for and appended.
+    let run = backfill(&wd, "2024-03-04", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.read("output/files.csv"), daily(&[1, 2, 3, 4]));
+    assert_eq!(wd.google.seen_under("/drive/").len(), asked + 1);
+}
+
+#[test]
+fn a_backfilled_file_changed_since_is_not_trusted_to_hold_its_windows() {
+    let wd = Workdir::with_config(Config {
+        drive_files: 2,
+        ..Config::default()
+    });
+    wd.write("queries/files.toml", DAILY);
+    assert_eq!(backfill(&wd, "2024-03-02", &[]).code, 0);
+    let kept = daily(&[1, 2]);
+    let asked = wd.google.seen_under("/drive/").len();
+
+    // Edited by hand: gscrape cannot tell which windows it still holds. Refused, as it was.
+    let edited = format!("{kept}f9999,by hand\r\n");
+    wd.write("output/files.csv", &edited);
+    let run = backfill(&wd, "2024-03-02", &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: queries/files.toml: output: output/files.csv is not as this query's backfill \
+             left it ({} bytes then, {} now), so which windows it holds is not known: move it \
+             away to export them all again, or remove output/.gscrape/backfills/files.json to \
+             append to it as it is\n",
+            kept.len(),
+            edited.len()
+        )
+    );
+    assert_eq!(wd.google.seen_under("/drive/").len(), asked, "no request");
+    assert_eq!(wd.read("output/files.csv"), edited);
+
+    // A file that is gone holds no window: every window is exported again.
+    std::fs::remove_file(wd.path().join("output/files.csv")).unwrap();
+    let run = backfill(&wd, "2024-03-02", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.read("output/files.csv"), kept);
+
+    // Windows of another size that hold a day the file has, and days it has not: neither
+    // skipping nor appending would be right.
+    let run = backfill(&wd, "2024-03-07", &["--step", "week"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: queries/files.toml: output: output/files.csv holds 2024-03-01..2024-03-02 of an \
+         earlier backfill, part of the window 2024-03-01..2024-03-07: appending it would repeat \
+         those rows and skipping it would leave out the rest; backfill with the windows of \
+         before (--step), or move the file away\n"
+    );
+    assert_eq!(wd.read("output/files.csv"), kept);
+}
+
+/// A parent and a fan-out child each appending a backfill's windows to a file of its own.
+#[test]
+fn a_backfilled_parent_whose_child_lacks_the_window_is_read_again_not_appended() {
+    let wd = Workdir::with_config(Config {
+        gmail_messages: 2,
+        ..Config::default()
+    });
+    let window = "{ name = \"day\", value = \"{{ window.start }}\" }";
+    wd.write(
+        "queries/ids.toml",
+        &format!(
+            "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+             columns = [\"id\", {window}]\nappend = true\n[params]\nuserId = \"me\"\n"
+        ),
+    );
+    wd.write(
+        "queries/details.toml",
+        &format!(
+            "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\n\
+             for_each = \"ids\"\ncolumns = [\"id\", {window}]\nappend = true\n\
+             [params]\nuserId = \"me\"\nid = \"{{{{ ids.id }}}}\"\n"
+        ),
+    );
+    let day = |wd: &Workdir, only: &str| {
+        wd.run(&[
+            "run",
+            "--from",
+            "2024-03-01",
+            "--to",
+            "2024-03-01",
+            "--only",
+            only,
+        ])
+    };
+    assert_eq!(day(&wd, "ids").code, 0);
+    let ids = "id,day\r\nm01000,2024-03-01\r\nm01001,2024-03-01\r\n";
+    assert_eq!(wd.read("output/ids.csv"), ids);
+
+    let run = day(&wd, "details");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "ids 2024-03-01: already in output/ids.csv; its records are read again for the \
+             queries it feeds, not written\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(wd.read("output/ids.csv"), ids, "not appended twice");
+    assert_eq!(wd.read("output/details.csv"), ids, "the child has them all");
+
+    // Both hold the window now: nothing runs.
+    let asked = wd.google.seen_under("/gmail/").len();
+    let run = day(&wd, "details");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(wd.google.seen_under("/gmail/").len(), asked);
+    assert!(
+        run.stderr
+            .contains("details 2024-03-01: already in output/details.csv, skipped\n"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// The ids of `messages` messages, feeding `DETAILS`.
 const MESSAGE_IDS: &str =
     "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
