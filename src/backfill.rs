@@ -71,16 +71,13 @@ struct Appended {
 }
 
 /// One file: its path under the output directory, its length when gscrape last wrote it, and
-/// the windows in it (`[start, end]`, sorted, the adjacent ones merged).
+/// the windows in it (`["YYYY-MM-DD", "YYYY-MM-DD"]`, sorted, the adjacent ones merged).
 #[derive(Debug, Serialize, Deserialize)]
 struct AppendedFile {
     file: PathBuf,
     bytes: u64,
-    windows: Vec<[NaiveDateText; 2]>,
+    windows: Vec<[String; 2]>,
 }
-
-/// A date as the state file has it (`YYYY-MM-DD`).
-type NaiveDateText = String;
 
 /// Where the files of query `name` are noted.
 fn state_file(out_dir: &Path, name: &str) -> PathBuf {
@@ -168,16 +165,16 @@ impl AppendedFile {
 }
 
 /// Whether `file` (under `out_dir`), which query `name` appends to, holds `window` already:
-/// true when a backfill appended it and the file is as that left it. A file that is gone
-/// holds nothing. Why it cannot be told (so that nothing is appended twice, nor skipped
-/// wrongly): the file is not as gscrape left it (edited, cut, replaced, appended to by
+/// true when a backfill appended it and the file is as that left it; a file that is gone
+/// holds nothing. `Err` says why it cannot be told, so that nothing is appended twice nor
+/// skipped wrongly: the file is not as gscrape left it (edited, cut, replaced, appended to by
 /// another run), or holds only part of the window. A file not noted yet is noted as it is,
 /// so that a run killed after its append shows as a change rather than a file holding nothing.
 pub fn holds(out_dir: &Path, name: &str, file: &Path, window: Window) -> Result<bool, String> {
     let mut state = Appended::load(out_dir, name)?;
     let target = out_dir.join(file);
     let length = std::fs::metadata(&target).ok().map(|m| m.len());
-    let noted = match (state.files.iter().find(|f| f.file == file), length) {
+    let (noted, length) = match (state.files.iter().find(|f| f.file == file), length) {
         (Some(noted), Some(length)) => (noted, length),
         // Not noted yet, or gone (it holds nothing now): noted as it is.
         (None, _) | (Some(_), None) => {
@@ -193,7 +190,6 @@ pub fn holds(out_dir: &Path, name: &str, file: &Path, window: Window) -> Result<
             return Ok(false);
         }
     };
-    let (noted, length) = noted;
     if length != noted.bytes {
         return Err(format!(
             "{} is not as this query's backfill left it ({} bytes then, {length} now), so which \

@@ -72,15 +72,15 @@ impl Counters {
 }
 
 /// How many of a fan-out's items were skipped as gone (`on_missing = "skip"`), and the first
-/// [`Skipped::LISTED`] of them (their request URLs, in the parent's order): a summary stays
+/// [`Gone::LISTED`] of them (their request URLs, in the parent's order): a summary stays
 /// small however many there are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Skipped {
+pub struct Gone {
     pub count: u64,
     pub items: Vec<String>,
 }
 
-impl Skipped {
+impl Gone {
     pub const LISTED: usize = 20;
 
     pub fn add(&mut self, item: String) {

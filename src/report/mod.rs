@@ -108,7 +108,7 @@ pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
                 plural(report.counters.records, "record"),
                 plural(report.counters.pages, "page")
             );
-            let cut = match report.skipped.as_ref().filter(|s| s.count > 0) {
+            let cut = match report.gone.as_ref().filter(|s| s.count > 0) {
                 Some(gone) => format!("{cut} ({} skipped: gone, HTTP 404 or 410)", gone.count),
                 None => cut,
             };

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::counters::Skipped;
+use crate::counters::Gone;
 use crate::error::Failure;
 use crate::run::{QueryReport, Skip, Status, Stop};
 
@@ -107,7 +107,7 @@ fn note(report: &QueryReport) -> String {
                 .map(|w| format!("{} bytes, sha256 {}", w.bytes, &w.sha256[..12]));
             let dropped = (report.counters.dropped > 0)
                 .then(|| format!("{} left out by `where`", report.counters.dropped));
-            let gone = report.skipped.as_ref().and_then(skipped_note);
+            let gone = report.gone.as_ref().and_then(gone_note);
             [proof, cause, dropped, gone]
                 .into_iter()
                 .flatten()
@@ -136,25 +136,20 @@ fn note(report: &QueryReport) -> String {
 }
 
 /// The items a fan-out skipped as gone: how many, and the first few.
-fn skipped_note(skipped: &Skipped) -> Option<String> {
+fn gone_note(gone: &Gone) -> Option<String> {
     const SHOWN: usize = 3;
-    if skipped.count == 0 {
+    if gone.count == 0 {
         return None;
     }
-    let shown: Vec<&str> = skipped
-        .items
-        .iter()
-        .take(SHOWN)
-        .map(String::as_str)
-        .collect();
-    let more = skipped.count.saturating_sub(shown.len() as u64);
+    let shown: Vec<&str> = gone.items.iter().take(SHOWN).map(String::as_str).collect();
+    let more = gone.count.saturating_sub(shown.len() as u64);
     let more = match more {
         0 => String::new(),
         n => format!(" and {n} more"),
     };
     Some(format!(
         "{} skipped as gone (HTTP 404 or 410): {}{more}",
-        skipped.count,
+        gone.count,
         shown.join(", ")
     ))
 }
@@ -202,8 +197,8 @@ struct QuerySummary<'a> {
     /// The message, as stderr shows it (redacted, a line of bounded length).
     error: Option<std::borrow::Cow<'a, str>>,
     /// `on_missing = "skip"`: the parent records whose item was gone, counted, the first
-    /// [`Skipped::LISTED`] listed.
-    skipped: Option<&'a Skipped>,
+    /// [`Gone::LISTED`] listed.
+    skipped: Option<&'a Gone>,
 }
 
 #[derive(Serialize)]
@@ -244,7 +239,7 @@ pub fn json(reports: &[QueryReport], exit_code: u8) -> String {
                 Status::Failed { message, .. } => Some(crate::redact::for_display(message)),
                 _ => None,
             },
-            skipped: r.skipped.as_ref(),
+            skipped: r.gone.as_ref(),
         })
         .collect();
     let mut text = serde_json::to_string_pretty(&Summary { exit_code, queries })

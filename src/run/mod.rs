@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiClient, ApiError, Call, PaginationError};
 use crate::auth::{Authorizer, Authorizers};
-use crate::counters::{Counters, Skipped, Snapshot};
+use crate::counters::{Counters, Gone, Snapshot};
 use crate::error::Failure;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
@@ -108,7 +108,7 @@ pub struct QueryReport {
     /// It did not finish and left a checkpoint: `--resume` takes it up.
     pub checkpointed: bool,
     /// `on_missing = "skip"`: the parent records skipped because their item was gone.
-    pub skipped: Option<Skipped>,
+    pub gone: Option<Gone>,
 }
 
 impl QueryReport {
@@ -125,7 +125,7 @@ impl QueryReport {
             api_total: None,
             cursor: None,
             checkpointed: false,
-            skipped: None,
+            gone: None,
         }
     }
 }
@@ -371,12 +371,12 @@ async fn run_job(
         result = execute(&job, feed_in, feeds_out, counters.clone(), &sheet_url, &shared) => Some(result),
         () = shared.stop.cancelled() => None,
     };
-    let (mut written, mut cursor, mut skipped) = (None, None, None);
+    let (mut written, mut cursor, mut gone) = (None, None, None);
     let (status, api_total) = match result {
         Some(Ok(finished)) => {
             written = finished.written;
             cursor = finished.newest;
-            skipped = finished.skipped;
+            gone = finished.gone;
             (Status::Ok(finished.stop), finished.total)
         }
         Some(Err(err)) => {
@@ -404,7 +404,7 @@ async fn run_job(
         sheet_url: sheet_url.get().cloned(),
         api_total,
         cursor,
-        skipped,
+        gone,
     };
     shared.reporter.finished(&report);
     report
@@ -575,7 +575,7 @@ async fn finish(
     total: Option<ApiTotal>,
 ) -> Result<Finished, QueryError> {
     let newest = output.newest_cursor();
-    let skipped = output.skipped().cloned();
+    let gone = output.gone().cloned();
     let written = output.finish().await?;
     if let Some(checkpoints) = checkpoints {
         checkpoints.finished();
@@ -585,7 +585,7 @@ async fn finish(
         total,
         written,
         newest,
-        skipped,
+        gone,
     })
 }
 
@@ -629,7 +629,7 @@ struct Finished {
     /// `[incremental]`: the greatest cursor value written.
     newest: Option<String>,
     /// `on_missing = "skip"`: the parent records skipped as gone.
-    skipped: Option<Skipped>,
+    gone: Option<Gone>,
 }
 
 /// The reader of `plan`'s pages; `keep_records` when a fan-out reads the records (a `where`

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::pages::Fetched;
 use super::{Feed, QueryError};
 use crate::api::Body;
-use crate::counters::{Counters, Skipped};
+use crate::counters::{Counters, Gone};
 use crate::plan::QueryPlan;
 use crate::query::{CsvSettings, OnMissing};
 use crate::records::{Column, FieldPath, PageReader, Row, Stopped};
@@ -34,7 +34,7 @@ pub(super) struct Output<'a> {
     /// `[incremental]`: the cursor field, and its greatest value among the records written.
     cursor: Option<(FieldPath, Option<String>)>,
     /// `on_missing = "skip"`: the parent records whose item was gone.
-    skipped: Option<Skipped>,
+    gone: Option<Gone>,
     counters: &'a Counters,
 }
 
@@ -74,8 +74,8 @@ impl<'a> Output<'a> {
         if let Some((_, newest)) = &mut output.cursor {
             newest.clone_from(&checkpoint.newest);
         }
-        if let (Some(skipped), Some(kept)) = (&mut output.skipped, &checkpoint.skipped) {
-            skipped.clone_from(kept);
+        if let (Some(gone), Some(kept)) = (&mut output.gone, &checkpoint.gone) {
+            gone.clone_from(kept);
         }
         Ok(output)
     }
@@ -99,7 +99,7 @@ impl<'a> Output<'a> {
                 .incremental
                 .as_ref()
                 .map(|i| (i.value.cursor.clone(), None)),
-            skipped: (plan.query.on_missing == OnMissing::Skip).then(Skipped::default),
+            gone: (plan.query.on_missing == OnMissing::Skip).then(Gone::default),
             filter: match &plan.query.filter {
                 Some(filter) => {
                     Some(RecordFilter::new(&filter.value).map_err(QueryError::Template)?)
@@ -262,12 +262,12 @@ impl<'a> Output<'a> {
 
     /// Notes a parent record skipped because its item was gone (`url`, its request).
     pub fn skip_gone(&mut self, url: String) {
-        self.skipped.get_or_insert_default().add(url);
+        self.gone.get_or_insert_default().add(url);
     }
 
     /// The parent records skipped as gone so far (`on_missing = "skip"`).
-    pub fn skipped(&self) -> Option<&Skipped> {
-        self.skipped.as_ref()
+    pub fn gone(&self) -> Option<&Gone> {
+        self.gone.as_ref()
     }
 
     /// The greatest cursor value among the records written (`[incremental]`).

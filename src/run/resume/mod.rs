@@ -374,7 +374,7 @@ impl Checkpointer {
             at,
             newest: output.newest_cursor(),
             columns: output.declared_columns(),
-            skipped: output.skipped().cloned(),
+            gone: output.gone().cloned(),
         });
         if self.last_written.elapsed() >= INTERVAL {
             self.write_out();

@@ -39,7 +39,7 @@ pub struct Checkpoint {
     pub columns: Option<Vec<String>>,
     /// `on_missing = "skip"`: the parent records skipped so far (the summary counts them all).
     #[serde(default)]
-    pub skipped: Option<crate::counters::Skipped>,
+    pub gone: Option<crate::counters::Gone>,
 }
 
 /// Where the requests stand.
@@ -254,7 +254,7 @@ mod tests {
             },
             newest: None,
             columns: None,
-            skipped: None,
+            gone: None,
         }
     }
 
