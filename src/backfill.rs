@@ -2,8 +2,15 @@
 //! per window, oldest first, with `{{ window.start }}` and `{{ window.end }}` (both
 //! `YYYY-MM-DD`, the end inclusive) in their templates — instead of a shell loop around
 //! `GSCRAPE_TODAY`.
+//!
+//! A query that appends its windows to one file notes which windows the file holds, and its
+//! length then, under `<out-dir>/.gscrape/backfills/NAME.json`, so that a backfill run again
+//! skips them instead of appending their rows twice ([`holds`], [`note`]).
+
+use std::path::{Path, PathBuf};
 
 use chrono::{Datelike, Days, Months, NaiveDate};
+use serde::{Deserialize, Serialize};
 
 /// How long one window is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -57,6 +64,185 @@ pub fn windows(from: NaiveDate, to: NaiveDate, step: Step) -> Vec<Window> {
     out
 }
 
+/// What the files a query's backfills appended to hold, as gscrape left them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Appended {
+    files: Vec<AppendedFile>,
+}
+
+/// One file: its path under the output directory, its length when gscrape last wrote it, and
+/// the windows in it (`["YYYY-MM-DD", "YYYY-MM-DD"]`, sorted, the adjacent ones merged).
+#[derive(Debug, Serialize, Deserialize)]
+struct AppendedFile {
+    file: PathBuf,
+    bytes: u64,
+    windows: Vec<[String; 2]>,
+}
+
+/// Where the files of query `name` are noted.
+fn state_file(out_dir: &Path, name: &str) -> PathBuf {
+    out_dir
+        .join(".gscrape")
+        .join("backfills")
+        .join(format!("{name}.json"))
+}
+
+impl Appended {
+    /// The state of `name` (none yet: empty); why not, when its file cannot be read.
+    fn load(out_dir: &Path, name: &str) -> Result<Appended, String> {
+        let path = state_file(out_dir, name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Appended::default())
+            }
+            Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
+        };
+        let state: Appended = serde_json::from_str(&text)
+            .map_err(|err| format!("{} is not as gscrape writes it ({err})", path.display()))?;
+        match state.files.iter().all(|f| f.windows().is_some()) {
+            true => Ok(state),
+            false => Err(format!(
+                "{} holds a window that is not a date range",
+                path.display()
+            )),
+        }
+    }
+
+    fn save(&self, out_dir: &Path, name: &str) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        crate::util::write_atomically(&state_file(out_dir, name), text.as_bytes())
+    }
+
+    /// The entry of `file`, made (holding nothing) when there is none.
+    fn entry(&mut self, file: &Path) -> &mut AppendedFile {
+        let at = match self.files.iter().position(|f| f.file == file) {
+            Some(at) => at,
+            None => {
+                self.files.push(AppendedFile {
+                    file: file.to_owned(),
+                    bytes: 0,
+                    windows: Vec::new(),
+                });
+                self.files.len() - 1
+            }
+        };
+        &mut self.files[at]
+    }
+}
+
+impl AppendedFile {
+    /// The windows in the file (`None`: one that is not a date range).
+    fn windows(&self) -> Option<Vec<Window>> {
+        self.windows
+            .iter()
+            .map(|[start, end]| {
+                let (start, end) = (start.parse().ok()?, end.parse().ok()?);
+                (start <= end).then_some(Window { start, end })
+            })
+            .collect()
+    }
+
+    /// Adds `window`, keeping the windows sorted and merging those that touch.
+    fn add(&mut self, window: Window) {
+        let mut windows = self.windows().unwrap_or_default();
+        windows.push(window);
+        windows.sort_by_key(|w| w.start);
+        let mut merged: Vec<Window> = Vec::with_capacity(windows.len());
+        for w in windows {
+            match merged.last_mut() {
+                Some(last) if last.end.succ_opt().is_some_and(|next| w.start <= next) => {
+                    last.end = last.end.max(w.end);
+                }
+                _ => merged.push(w),
+            }
+        }
+        self.windows = merged
+            .iter()
+            .map(|w| [w.start.to_string(), w.end.to_string()])
+            .collect();
+    }
+}
+
+/// Whether `file` (under `out_dir`), which query `name` appends to, holds `window` already:
+/// true when a backfill appended it and the file is as that left it; a file that is gone
+/// holds nothing. `Err` says why it cannot be told, so that nothing is appended twice nor
+/// skipped wrongly: the file is not as gscrape left it (edited, cut, replaced, appended to by
+/// another run), or holds only part of the window. A file not noted yet is noted as it is,
+/// so that a run killed after its append shows as a change rather than a file holding nothing.
+pub fn holds(out_dir: &Path, name: &str, file: &Path, window: Window) -> Result<bool, String> {
+    let mut state = Appended::load(out_dir, name)?;
+    let target = out_dir.join(file);
+    let length = std::fs::metadata(&target).ok().map(|m| m.len());
+    let (noted, length) = match (state.files.iter().find(|f| f.file == file), length) {
+        (Some(noted), Some(length)) => (noted, length),
+        // Not noted yet, or gone (it holds nothing now): noted as it is.
+        (None, _) | (Some(_), None) => {
+            let entry = state.entry(file);
+            entry.bytes = length.unwrap_or(0);
+            entry.windows.clear();
+            if let Err(err) = state.save(out_dir, name) {
+                tracing::warn!(
+                    "{name}: cannot note the state of {}: {err}",
+                    target.display()
+                );
+            }
+            return Ok(false);
+        }
+    };
+    if length != noted.bytes {
+        return Err(format!(
+            "{} is not as this query's backfill left it ({} bytes then, {length} now), so which \
+             windows it holds is not known: move it away to export them all again, or remove {} \
+             to append to it as it is",
+            target.display(),
+            noted.bytes,
+            state_file(out_dir, name).display()
+        ));
+    }
+    let windows = noted.windows().unwrap_or_default();
+    if windows
+        .iter()
+        .any(|w| w.start <= window.start && window.end <= w.end)
+    {
+        return Ok(true);
+    }
+    match windows
+        .iter()
+        .find(|w| w.start <= window.end && window.start <= w.end)
+    {
+        Some(part) => Err(format!(
+            "{} holds {} of an earlier backfill, part of the window {}: appending it would \
+             repeat those rows and skipping it would leave out the rest; backfill with the \
+             windows of before (--step), or move the file away",
+            target.display(),
+            part.label(),
+            window.label()
+        )),
+        None => Ok(false),
+    }
+}
+
+/// Notes that `window` was appended to `file` of query `name`, which is `bytes` long now.
+pub fn note(
+    out_dir: &Path,
+    name: &str,
+    file: &Path,
+    window: Window,
+    bytes: u64,
+) -> Result<(), String> {
+    let mut state = Appended::load(out_dir, name)?;
+    let entry = state.entry(file);
+    entry.bytes = bytes;
+    entry.add(window);
+    state.save(out_dir, name).map_err(|err| {
+        format!(
+            "cannot write {}: {err}",
+            state_file(out_dir, name).display()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +256,71 @@ mod tests {
             .iter()
             .map(Window::label)
             .collect()
+    }
+
+    fn window(start: &str, end: &str) -> Window {
+        Window {
+            start: day(start),
+            end: day(end),
+        }
+    }
+
+    #[test]
+    fn windows_noted_are_merged_where_they_touch() {
+        let mut file = AppendedFile {
+            file: PathBuf::from("f.csv"),
+            bytes: 0,
+            windows: Vec::new(),
+        };
+        for (start, end) in [
+            ("2024-03-03", "2024-03-03"),
+            ("2024-03-01", "2024-03-01"),
+            ("2024-03-02", "2024-03-02"),
+            ("2024-03-10", "2024-03-16"),
+        ] {
+            file.add(window(start, end));
+        }
+        assert_eq!(
+            file.windows,
+            [
+                ["2024-03-01".to_owned(), "2024-03-03".to_owned()],
+                ["2024-03-10".to_owned(), "2024-03-16".to_owned()]
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_holds_the_windows_noted_while_it_is_as_gscrape_left_it() {
+        let out = tempfile::tempdir().unwrap();
+        let (dir, file) = (out.path(), Path::new("f.csv"));
+        let holds = |w: Window| holds(dir, "q", file, w);
+        let march = |d: u32| window(&format!("2024-03-{d:02}"), &format!("2024-03-{d:02}"));
+        assert_eq!(holds(march(1)), Ok(false), "nothing noted, no file");
+        std::fs::write(dir.join(file), "id\r\na\r\n").unwrap();
+        note(dir, "q", file, march(1), 7).unwrap();
+        note(dir, "q", file, march(2), 7).unwrap();
+        assert_eq!(holds(march(1)), Ok(true));
+        assert_eq!(holds(window("2024-03-01", "2024-03-02")), Ok(true));
+        assert_eq!(holds(march(3)), Ok(false));
+        let part = holds(window("2024-03-02", "2024-03-08")).unwrap_err();
+        assert!(part.contains("holds 2024-03-01..2024-03-02 of an earlier backfill, part of the window 2024-03-02..2024-03-08"), "{part}");
+        std::fs::write(dir.join(file), "id\r\na\r\nb\r\n").unwrap();
+        let changed = holds(march(1)).unwrap_err();
+        assert!(changed.contains("(7 bytes then, 10 now)"), "{changed}");
+        std::fs::remove_file(dir.join(file)).unwrap();
+        assert_eq!(holds(march(1)), Ok(false), "gone: it holds nothing");
+        std::fs::write(dir.join(file), "id\r\n").unwrap();
+        let after = holds(march(1)).unwrap_err();
+        assert!(
+            after.contains("(0 bytes then, 4 now)"),
+            "noted as gone: {after}"
+        );
+        std::fs::write(state_file(dir, "q"), "{").unwrap();
+        let unreadable = holds(march(1)).unwrap_err();
+        assert!(
+            unreadable.contains("is not as gscrape writes it"),
+            "{unreadable}"
+        );
     }
 
     #[test]

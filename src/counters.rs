@@ -1,5 +1,6 @@
 //! Live counters of one query, shared by the API client (requests, retries), the run (pages,
-//! records) and the progress display, which reads them while the query runs.
+//! records) and the progress display, which reads them while the query runs; and the items a
+//! fan-out skipped, which the summary lists.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -66,6 +67,26 @@ impl Counters {
             records: self.records.load(Ordering::Relaxed),
             total: Some(self.total.load(Ordering::Relaxed)).filter(|t| *t > 0),
             dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// How many of a fan-out's items were skipped as gone (`on_missing = "skip"`), and the first
+/// [`Gone::LISTED`] of them (their request URLs, in the parent's order): a summary stays
+/// small however many there are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Gone {
+    pub count: u64,
+    pub items: Vec<String>,
+}
+
+impl Gone {
+    pub const LISTED: usize = 20;
+
+    pub fn add(&mut self, item: String) {
+        self.count += 1;
+        if self.items.len() < Self::LISTED {
+            self.items.push(item);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! a backfill (`--from`/`--to`), oldest first.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -15,10 +16,11 @@ use crate::cli::RunArgs;
 use crate::error::{Exit, Failure};
 use crate::http::limits::Limits;
 use crate::http::HyperClient;
+use crate::plan::QueryPlan;
 use crate::query::Problem;
 use crate::report::bars::Bars;
 use crate::report::{summary, Lines};
-use crate::run::{run_all, Job, QueryReport, Reporter, RunOptions, Status};
+use crate::run::{run_all, Job, QueryReport, Reporter, RunOptions, Skip, Status};
 use crate::settings::RunSettings;
 use crate::sink::sheets::SheetsApi;
 
@@ -169,10 +171,7 @@ async fn run_windows(
             }
         };
         if let Some(window) = window {
-            for report in &mut ran {
-                report.name = format!("{} {}", report.name, window.label());
-                report.window = Some(window);
-            }
+            ran = ran.into_iter().map(|r| in_window(r, window)).collect();
         }
         reports.extend(ran);
         if interrupt.is_cancelled() {
@@ -185,7 +184,7 @@ async fn run_windows(
         .filter_map(|r| match &r.status {
             Status::Failed { kind, .. } => Some(*kind),
             Status::Interrupted => Some(Failure::Interrupted),
-            Status::Ok(_) | Status::Cancelled => None,
+            Status::Ok(_) | Status::Cancelled | Status::Skipped(_) => None,
         })
         .collect();
     if interrupt.is_cancelled() {
@@ -251,6 +250,11 @@ pub(super) async fn checked_plans(
         };
         problems = preflight(&mut plans, &checks, &templates);
     }
+    // What the outputs hold (read, not changed): a run from the kept cursors must not replace
+    // what they have passed (`--full` and `--since` re-export on purpose).
+    if problems.is_empty() && !args.full && args.since.is_none() {
+        problems = crate::incremental::replaced_records(&args.out_dir, &plans, &args.csv);
+    }
     Ok((plans, problems, templates))
 }
 
@@ -265,8 +269,16 @@ async fn run_window(
     reporter: Arc<dyn Reporter>,
     interrupt: &CancellationToken,
 ) -> Result<Vec<QueryReport>, AppError> {
-    let (plans, problems, templates) = checked_plans(args, client, window, windows).await?;
+    let (mut plans, problems, templates) = checked_plans(args, client, window, windows).await?;
     fail_on(problems)?;
+    let order: Vec<String> = plans.iter().map(|p| p.query.name.clone()).collect();
+    let (left_out, appending) = match window {
+        Some(window) => leave_out_done(args, window, &mut plans, &reporter)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    if plans.is_empty() {
+        return Ok(left_out);
+    }
     let prepared = prepare_run(args, client, window, &plans, &templates).await?;
     let Prepared {
         authorizers,
@@ -282,7 +294,134 @@ async fn run_window(
     let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
     crate::run::resume::after_run(&args.out_dir, files);
     keep_cursors(&args.out_dir, &reports);
+    if let Some(window) = window {
+        note_windows(&args.out_dir, window, &appending, &reports);
+    }
+    let mut reports: Vec<QueryReport> = reports.into_iter().chain(left_out).collect();
+    reports.sort_by_key(|r| order.iter().position(|name| *name == r.name));
     Ok(reports)
+}
+
+/// `report` as a backfill's summary names it (`files 2024-03-01`), with its window.
+fn in_window(mut report: QueryReport, window: Window) -> QueryReport {
+    report.name = format!("{} {}", report.name, window.label());
+    report.window = Some(window);
+    report
+}
+
+/// The queries that append to a file in a backfill's window, by name, with the file.
+type Appending = Vec<(String, PathBuf)>;
+
+/// A backfill's window that a query appending to one file has appended already (a backfill
+/// run again) is not appended twice: the query is left out of the window, with a line and a
+/// summary row, and so is a query writing no file that feeds only queries left out. One left
+/// out that feeds a query that runs runs too, without writing. A file that cannot be told to
+/// hold the window or not refuses the run (exit 2). Returns the reports of those left out,
+/// and the queries that append in this window with their files (noted once done).
+fn leave_out_done(
+    args: &RunSettings,
+    window: Window,
+    plans: &mut Vec<QueryPlan>,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<(Vec<QueryReport>, Appending), AppError> {
+    let appended = |plan: &QueryPlan| {
+        let appends = plan.query.csv.or(&args.csv).append.unwrap_or(false);
+        plan.output.clone().filter(|_| appends)
+    };
+    let feeds = |parent: &QueryPlan, child: &QueryPlan| {
+        (child.query.for_each.as_ref()).is_some_and(|p| p.value == parent.query.name)
+    };
+    let mut problems = Vec::new();
+    let mut done = Vec::with_capacity(plans.len());
+    for plan in plans.iter() {
+        let holds = appended(plan).is_some_and(|file| {
+            crate::backfill::holds(&args.out_dir, &plan.query.name, &file, window).unwrap_or_else(
+                |why| {
+                    problems.push(plan.query.problem(None, Some("output".to_owned()), why));
+                    false
+                },
+            )
+        });
+        let feeds_some = plans.iter().any(|child| feeds(plan, child));
+        done.push(match holds {
+            true => Some(Skip::InOutput),
+            false if plan.output.is_none() && feeds_some => Some(Skip::FeedsNone),
+            false => None,
+        });
+    }
+    fail_on(problems)?;
+    // A query runs while a query it feeds runs: its records are needed.
+    loop {
+        let needed: Vec<usize> = (0..plans.len())
+            .filter(|&i| done[i].is_some())
+            .filter(|&i| (plans.iter().zip(&done)).any(|(c, d)| d.is_none() && feeds(&plans[i], c)))
+            .collect();
+        if needed.is_empty() {
+            break;
+        }
+        for i in needed {
+            if done[i] == Some(Skip::InOutput) {
+                // Its file holds the window: it runs to hand its records on, writing nothing.
+                let plan = &mut plans[i];
+                let file = plan.output.take().unwrap_or_default();
+                plan.query.sheet = None;
+                if !args.quiet {
+                    crate::say!(
+                        "{} {}: already in {}; its records are read again for the queries it feeds, not written",
+                        plan.query.name,
+                        window.label(),
+                        args.out_dir.join(file).display()
+                    );
+                }
+            }
+            done[i] = None;
+        }
+    }
+    let mut left_out = Vec::new();
+    let mut run = Vec::new();
+    for (plan, skip) in plans.drain(..).zip(done) {
+        let Some(skip) = skip else {
+            run.push(plan);
+            continue;
+        };
+        let output = plan.output.as_ref().map(|file| args.out_dir.join(file));
+        let report = QueryReport::left_out(&plan.query.name, output, skip);
+        reporter.finished(&in_window(report.clone(), window));
+        left_out.push(report);
+    }
+    *plans = run;
+    let appending = plans
+        .iter()
+        .filter_map(|plan| Some((plan.query.name.clone(), appended(plan)?)))
+        .collect();
+    Ok((left_out, appending))
+}
+
+/// The window each query appending to a file wrote is noted: a backfill run again leaves it
+/// out.
+fn note_windows(
+    out_dir: &std::path::Path,
+    window: Window,
+    appending: &[(String, PathBuf)],
+    reports: &[QueryReport],
+) {
+    for report in reports {
+        let (Status::Ok(_), Some(written)) = (&report.status, &report.written) else {
+            continue;
+        };
+        let Some((_, file)) = appending.iter().find(|(name, _)| *name == report.name) else {
+            continue;
+        };
+        if let Err(err) = crate::backfill::note(out_dir, &report.name, file, window, written.bytes)
+        {
+            crate::say!(
+                "warning: {} {}: cannot note that {} holds this window ({err}); a backfill run again will take the file for changed",
+                report.name,
+                window.label(),
+                out_dir.join(file).display()
+            );
+        }
+    }
 }
 
 /// What a run needs besides its plans, made once the pre-flight passed.

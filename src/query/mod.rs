@@ -49,6 +49,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "where",
     "sheet",
     "incremental",
+    "on_missing",
 ];
 
 /// The top-level keys whose strings are rendered as templates (of `columns`, only the
@@ -118,6 +119,38 @@ pub struct Query {
     /// `[incremental]`: templates read `{{ since }}`, the greatest `cursor` of the last
     /// successful run (or `initial`).
     pub incremental: Option<Located<Incremental>>,
+    /// `on_missing`: what a fan-out does with a parent record whose item is gone (404, 410).
+    pub on_missing: OnMissing,
+}
+
+/// `on_missing`: a fan-out child's request answered 404 or 410 — its item deleted between the
+/// parent's list and this request — fails the export (the default), or is skipped and listed
+/// in the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnMissing {
+    #[default]
+    Fail,
+    Skip,
+}
+
+impl OnMissing {
+    /// `"fail"` or `"skip"`; `"skip"` only in a fan-out (`fans_out`): a query of its own has one
+    /// request, and skipping it would replace its file with an empty one.
+    fn parse(text: &str, fans_out: bool) -> Result<OnMissing, String> {
+        match text {
+            "fail" => Ok(OnMissing::Fail),
+            "skip" if fans_out => Ok(OnMissing::Skip),
+            "skip" => Err(
+                "\"skip\" is for a fan-out query (for_each), one of whose many requests \
+                 may find its item gone; a query of its own that gets 404 or 410 fails and keeps \
+                 its previous file: remove the key"
+                    .to_owned(),
+            ),
+            other => Err(format!(
+                "{other:?} is not a choice: use \"fail\" (the default) or \"skip\""
+            )),
+        }
+    }
 }
 
 /// `[incremental]`, checked.
@@ -464,6 +497,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
     found.keep(placeholders(&src));
     let incremental =
         found.keep(src.check("incremental.cursor", raw.incremental, Incremental::try_from));
+    let fans_out = raw.for_each.is_some();
+    let on_missing = found.keep(src.check("on_missing", raw.on_missing, |text| {
+        OnMissing::parse(&text, fans_out)
+    }));
     found.finish()?;
     Ok(Query {
         name,
@@ -503,6 +540,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         filter: raw.filter.map(|f| src.located(f)),
         sheet,
         incremental,
+        on_missing: on_missing.map(|o| o.value).unwrap_or_default(),
     })
 }
 
@@ -1199,6 +1237,29 @@ mod tests {
         );
         let lines: Vec<_> = problems.iter().map(|p| p.line.unwrap()).collect();
         assert_eq!(lines, [1, 5, 6, 6, 7, 8, 9, 12, 12, 10, 11, 15, 19, 2, 20]);
+    }
+
+    #[test]
+    fn on_missing_is_fail_or_skip_and_skip_only_in_a_fan_out() {
+        let head = "api = \"a\"\nversion = \"v\"\nmethod = \"m\"\n";
+        let fan_out = format!("{head}for_each = \"ids\"\n");
+        assert_eq!(parse_str(head).unwrap().on_missing, OnMissing::Fail);
+        let q = parse_str(&format!("{fan_out}on_missing = \"skip\"\n")).unwrap();
+        assert_eq!(q.on_missing, OnMissing::Skip);
+        for (text, starts) in [
+            (
+                format!("{head}on_missing = \"skip\"\n"),
+                "\"skip\" is for a fan-out",
+            ),
+            (
+                format!("{fan_out}on_missing = \"Skip\"\n"),
+                "\"Skip\" is not a choice",
+            ),
+        ] {
+            let problems = parse_str(&text).unwrap_err();
+            assert_eq!(problems[0].key.as_deref(), Some("on_missing"));
+            assert!(problems[0].message.starts_with(starts), "{problems:?}");
+        }
     }
 
     #[test]

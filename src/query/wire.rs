@@ -44,6 +44,7 @@ pub(super) struct QueryFile {
     pub filter: Option<Spanned<String>>,
     pub sheet: Option<Spanned<SheetTable>>,
     pub incremental: Option<Spanned<IncrementalTable>>,
+    pub on_missing: Option<Spanned<String>>,
 }
 
 /// `[incremental]`: the record field whose greatest value the next run asks from.

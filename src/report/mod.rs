@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::counters::{Counters, Snapshot};
-use crate::run::{QueryReport, Reporter, Status, Stop};
+use crate::run::{QueryReport, Reporter, Skip, Status, Stop};
 
 /// One line per finished query (errors always; the rest unless quiet), and every `interval` a
 /// heartbeat line per running query, so that a cron log shows an export that runs for hours.
@@ -108,6 +108,10 @@ pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
                 plural(report.counters.records, "record"),
                 plural(report.counters.pages, "page")
             );
+            let cut = match report.gone.as_ref().filter(|s| s.count > 0) {
+                Some(gone) => format!("{cut} ({} skipped: gone, HTTP 404 or 410)", gone.count),
+                None => cut,
+            };
             Some(match &output {
                 Some(path) => format!("{name}: {counts} → {path}{cut}"),
                 None => format!("{name}: {counts} (output = false){cut}"),
@@ -120,6 +124,13 @@ pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
         Status::Cancelled => Some(format!(
             "{name}: cancelled (--fail-fast); previous output kept{}",
             resume_hint(report)
+        )),
+        Status::Skipped(Skip::InOutput) => Some(format!(
+            "{name}: already in {}, skipped",
+            output.as_deref().unwrap_or("its output")
+        )),
+        Status::Skipped(Skip::FeedsNone) => Some(format!(
+            "{name}: every query it feeds has this window already, skipped"
         )),
     }
 }

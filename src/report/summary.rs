@@ -5,8 +5,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::counters::Gone;
 use crate::error::Failure;
-use crate::run::{QueryReport, Status, Stop};
+use crate::run::{QueryReport, Skip, Status, Stop};
 
 /// The table, one row per query, with a note where a cap cut an export short, where the API's
 /// own total differs from what was written, or what went wrong.
@@ -71,6 +72,7 @@ fn status_word(status: &Status) -> &'static str {
         Status::Failed { .. } => "failed",
         Status::Interrupted => "interrupted",
         Status::Cancelled => "cancelled",
+        Status::Skipped(_) => "skipped",
     }
 }
 
@@ -105,11 +107,16 @@ fn note(report: &QueryReport) -> String {
                 .map(|w| format!("{} bytes, sha256 {}", w.bytes, &w.sha256[..12]));
             let dropped = (report.counters.dropped > 0)
                 .then(|| format!("{} left out by `where`", report.counters.dropped));
-            [proof, cause, dropped]
+            let gone = report.gone.as_ref().and_then(gone_note);
+            [proof, cause, dropped, gone]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
                 .join("; ")
+        }
+        Status::Skipped(Skip::InOutput) => "the window is in the file already".to_owned(),
+        Status::Skipped(Skip::FeedsNone) => {
+            "every query it feeds has the window already".to_owned()
         }
         Status::Failed { .. } | Status::Interrupted | Status::Cancelled => {
             let file = match report
@@ -126,6 +133,25 @@ fn note(report: &QueryReport) -> String {
             }
         }
     }
+}
+
+/// The items a fan-out skipped as gone: how many, and the first few.
+fn gone_note(gone: &Gone) -> Option<String> {
+    const SHOWN: usize = 3;
+    if gone.count == 0 {
+        return None;
+    }
+    let shown: Vec<&str> = gone.items.iter().take(SHOWN).map(String::as_str).collect();
+    let more = gone.count.saturating_sub(shown.len() as u64);
+    let more = match more {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Some(format!(
+        "{} skipped as gone (HTTP 404 or 410): {}{more}",
+        gone.count,
+        shown.join(", ")
+    ))
 }
 
 /// The CSV's path and the sheet's URL, whichever the query wrote.
@@ -199,6 +225,9 @@ struct QuerySummary<'a> {
     failure: Option<Failure>,
     /// The message, as stderr shows it (redacted, a line of bounded length).
     error: Option<std::borrow::Cow<'a, str>>,
+    /// `on_missing = "skip"`: the parent records whose item was gone, counted, the first
+    /// [`Gone::LISTED`] listed.
+    skipped: Option<&'a Gone>,
     /// `[incremental]`: the `since` it asked from.
     since: Option<&'a str>,
     /// In a backfill, its window.
@@ -249,6 +278,7 @@ pub fn json(reports: &[QueryReport], exit_code: u8, run: &RunInfo) -> String {
                 Status::Failed { message, .. } => Some(crate::redact::for_display(message)),
                 _ => None,
             },
+            skipped: r.gone.as_ref(),
             since: r.since.as_deref(),
             window: r.window.map(|w| WindowJson {
                 start: w.start.to_string(),

@@ -17,8 +17,9 @@ use super::pages::{Fetched, Pages};
 use super::resume::{Checkpointer, ParentsDone};
 use super::spool::{ChainEnd, Spool};
 use super::{page_reader, render_columns, Feed, Job, QueryError, Shared, Stop};
-use crate::api::{Accepts, Call};
+use crate::api::{Accepts, ApiError, Call};
 use crate::counters::Counters;
+use crate::query::OnMissing;
 use crate::records::{FieldPath, PageReader};
 use crate::run::resume::store::Position;
 use crate::sink::hex;
@@ -113,6 +114,13 @@ pub(super) async fn run(
                 return Ok(Stop::MaxRecords(output.written()));
             };
             capped |= end.capped;
+            if let Some(url) = end.gone {
+                tracing::info!(
+                    "{}: {url} is gone (on_missing = \"skip\"): skipped",
+                    plan.query.name
+                );
+                output.skip_gone(url);
+            }
             done += 1;
             // Noted only when it is due to be written: marking flushes the output, and a
             // chain may be a single row.
@@ -299,8 +307,21 @@ async fn chain(
         .render(&|text| shared.templates.render(text, &context))
         .map_err(QueryError::Template)?;
     let rendered = render_columns(plan, &shared.templates, &context)?;
+    let url = request.url.clone();
     let mut pages = Pages::new(plan, request, None, &shared.api, call, reader.clone());
-    while let Some(Fetched { body, page, .. }) = pages.next().await? {
+    loop {
+        let Fetched { body, page, .. } = match pages.next().await {
+            Ok(Some(fetched)) => fetched,
+            Ok(None) => break,
+            // Only the first request: a chain gone mid-way has written rows already.
+            Err(err) if pages.fetched() == 0 && skips_gone(plan, &err) => {
+                return Ok(ChainEnd {
+                    capped: false,
+                    gone: Some(url),
+                })
+            }
+            Err(err) => return Err(err),
+        };
         reader
             .rows(
                 body.text()?,
@@ -314,7 +335,15 @@ async fn chain(
     }
     Ok(ChainEnd {
         capped: pages.capped(),
+        gone: None,
     })
+}
+
+/// True when `plan` skips a parent record whose item `err` says is gone: HTTP 404 or 410 with
+/// `on_missing = "skip"`.
+fn skips_gone(plan: &crate::plan::QueryPlan, err: &QueryError) -> bool {
+    let gone = |err: &ApiError| matches!(err, ApiError::Status { status, .. } if matches!(status.as_u16(), 404 | 410));
+    plan.query.on_missing == OnMissing::Skip && matches!(err, QueryError::Api(err) if gone(err))
 }
 
 #[cfg(test)]

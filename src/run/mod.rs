@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Accepts, ApiClient, ApiError, Call, PaginationError};
 use crate::auth::{Authorizer, Authorizers};
-use crate::counters::{Counters, Snapshot};
+use crate::counters::{Counters, Gone, Snapshot};
 use crate::error::Failure;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
@@ -69,6 +69,17 @@ pub enum Status {
     Interrupted,
     /// Stopped by `--fail-fast` after another query failed.
     Cancelled,
+    /// Left out of a backfill's window, which it has done already.
+    Skipped(Skip),
+}
+
+/// Why a query was left out of a backfill's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Its output holds the window: an earlier backfill appended it.
+    InOutput,
+    /// It writes no file, and every query it feeds was left out.
+    FeedsNone,
 }
 
 /// A count the API reported about the whole result (`resultSizeEstimate`, `rowCount`, ...).
@@ -100,6 +111,29 @@ pub struct QueryReport {
     pub since: Option<String>,
     /// In a backfill, the window it ran for (set by the caller, which runs the windows).
     pub window: Option<crate::backfill::Window>,
+    /// `on_missing = "skip"`: the parent records skipped because their item was gone.
+    pub gone: Option<Gone>,
+}
+
+impl QueryReport {
+    /// The report of a query left out of a backfill's window (`output`: its file).
+    pub fn left_out(name: &str, output: Option<PathBuf>, skip: Skip) -> Self {
+        QueryReport {
+            name: name.to_owned(),
+            status: Status::Skipped(skip),
+            counters: Snapshot::default(),
+            seconds: 0.0,
+            output,
+            written: None,
+            sheet_url: None,
+            api_total: None,
+            cursor: None,
+            checkpointed: false,
+            gone: None,
+            since: None,
+            window: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -343,11 +377,12 @@ async fn run_job(
         result = execute(&job, feed_in, feeds_out, counters.clone(), &sheet_url, &shared) => Some(result),
         () = shared.stop.cancelled() => None,
     };
-    let (mut written, mut cursor) = (None, None);
+    let (mut written, mut cursor, mut gone) = (None, None, None);
     let (status, api_total) = match result {
         Some(Ok(finished)) => {
             written = finished.written;
             cursor = finished.newest;
+            gone = finished.gone;
             (Status::Ok(finished.stop), finished.total)
         }
         Some(Err(err)) => {
@@ -385,6 +420,7 @@ async fn run_job(
         sheet_url: sheet_url.get().cloned(),
         api_total,
         cursor,
+        gone,
     };
     shared.reporter.finished(&report);
     report
@@ -556,6 +592,7 @@ async fn finish(
     total: Option<ApiTotal>,
 ) -> Result<Finished, QueryError> {
     let newest = output.newest_cursor();
+    let gone = output.gone().cloned();
     let written = output.finish().await?;
     if let Some(checkpoints) = checkpoints {
         checkpoints.finished();
@@ -565,6 +602,7 @@ async fn finish(
         total,
         written,
         newest,
+        gone,
     })
 }
 
@@ -607,6 +645,8 @@ struct Finished {
     written: Option<crate::sink::Written>,
     /// `[incremental]`: the greatest cursor value written.
     newest: Option<String>,
+    /// `on_missing = "skip"`: the parent records skipped as gone.
+    gone: Option<Gone>,
 }
 
 /// The reader of `plan`'s pages; `keep_records` when a fan-out reads the records (a `where`

@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 use super::pages::Fetched;
 use super::{Feed, QueryError};
 use crate::api::Body;
-use crate::counters::Counters;
+use crate::counters::{Counters, Gone};
 use crate::plan::QueryPlan;
-use crate::query::CsvSettings;
+use crate::query::{CsvSettings, OnMissing};
 use crate::records::{Column, FieldPath, PageReader, Row, Stopped};
 use crate::run::resume::store::Checkpoint;
 use crate::sink::sheets::SheetContext;
@@ -33,6 +33,8 @@ pub(super) struct Output<'a> {
     filter: Option<RecordFilter>,
     /// `[incremental]`: the cursor field, and its greatest value among the records written.
     cursor: Option<(FieldPath, Option<String>)>,
+    /// `on_missing = "skip"`: the parent records whose item was gone.
+    gone: Option<Gone>,
     counters: &'a Counters,
 }
 
@@ -72,6 +74,9 @@ impl<'a> Output<'a> {
         if let Some((_, newest)) = &mut output.cursor {
             newest.clone_from(&checkpoint.newest);
         }
+        if let (Some(gone), Some(kept)) = (&mut output.gone, &checkpoint.gone) {
+            gone.clone_from(kept);
+        }
         Ok(output)
     }
 
@@ -94,6 +99,7 @@ impl<'a> Output<'a> {
                 .incremental
                 .as_ref()
                 .map(|i| (i.value.cursor.clone(), None)),
+            gone: (plan.query.on_missing == OnMissing::Skip).then(Gone::default),
             filter: match &plan.query.filter {
                 Some(filter) => {
                     let record = plan
@@ -255,6 +261,16 @@ impl<'a> Output<'a> {
 
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// Notes a parent record skipped because its item was gone (`url`, its request).
+    pub fn skip_gone(&mut self, url: String) {
+        self.gone.get_or_insert_default().add(url);
+    }
+
+    /// The parent records skipped as gone so far (`on_missing = "skip"`).
+    pub fn gone(&self) -> Option<&Gone> {
+        self.gone.as_ref()
     }
 
     /// The greatest cursor value among the records written (`[incremental]`).

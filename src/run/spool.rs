@@ -32,6 +32,9 @@ const RECORD_FOOTPRINT: usize = 512;
 pub(super) struct ChainEnd {
     /// `max_pages` stopped it while the API had more.
     pub capped: bool,
+    /// `on_missing = "skip"`: its first request found the item gone (404, 410); the URL of
+    /// that request. It wrote no row.
+    pub gone: Option<String>,
 }
 
 pub(super) struct Spool {

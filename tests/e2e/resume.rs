@@ -624,8 +624,14 @@ fn an_appending_backfill_never_takes_up_another_windows_checkpoint() {
     let run = wd.run(&resume);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let csv = wd.read("output/messages.csv");
-    // Windows finished before the stop run again (appending twice), but the rows of each
-    // run are in window order: never a 03-02 row before a 03-01 row.
+    // The window finished before the stop is in the file already: left out, not appended
+    // again. The rows are in window order: never a 03-02 row before a 03-01 row.
+    assert!(
+        run.stderr
+            .contains("messages 2024-03-01: already in output/messages.csv, skipped\n"),
+        "{}",
+        run.stderr
+    );
     let windows: Vec<&str> = csv
         .lines()
         .skip(1)
@@ -636,6 +642,10 @@ fn an_appending_backfill_never_takes_up_another_windows_checkpoint() {
         "window 2's rows inside window 1's: {windows:?}\n{}",
         run.stderr
     );
+    for day in ["2024-03-01", "2024-03-02"] {
+        let rows = windows.iter().filter(|w| **w == day).count();
+        assert_eq!(rows, MESSAGES, "{day}: each window once\n{}", run.stderr);
+    }
 }
 
 #[test]

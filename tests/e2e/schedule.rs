@@ -173,8 +173,9 @@ fn an_incremental_query_asks_from_the_newest_value_of_its_last_successful_run() 
     });
     wd.write(
         "queries/files.toml",
+        // Appended: each run adds what is new (replacing the file would lose what it holds).
         "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\ncolumns = [\"id\"]\n\
-         [params]\nq = \"createdTime > '{{ since }}'\"\n\
+         append = true\n[params]\nq = \"createdTime > '{{ since }}'\"\n\
          [incremental]\ncursor = \"createdTime\"\ninitial = \"2000-01-01T00:00:00Z\"\n",
     );
     assert_eq!(wd.run(&["validate"]).code, 0);

@@ -220,6 +220,7 @@ fn export_fingerprint(
         filter,
         sheet,
         incremental,
+        on_missing,
         file: _,         // where the query is kept, not what it asks
         discovery: _,    // the document: its method is `plan.method`, and `plan.request` below
         allow_writes: _, // whether it may run, not what it asks
@@ -266,6 +267,7 @@ fn export_fingerprint(
         &sheet.as_ref().map(|s| &s.value),
         subject,
         &for_each.as_ref().map(|f| &f.value),
+        on_missing,
     ])
 }
 
@@ -373,6 +375,7 @@ impl Checkpointer {
             at,
             newest: output.newest_cursor(),
             columns: output.declared_columns(),
+            gone: output.gone().cloned(),
         });
         if self.last_written.elapsed() >= INTERVAL {
             self.write_out();

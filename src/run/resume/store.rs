@@ -37,6 +37,9 @@ pub struct Checkpoint {
     /// The columns a report named in its first page (a resumed run may not see them again).
     #[serde(default)]
     pub columns: Option<Vec<String>>,
+    /// `on_missing = "skip"`: the parent records skipped so far (the summary counts them all).
+    #[serde(default)]
+    pub gone: Option<crate::counters::Gone>,
 }
 
 /// Where the requests stand.
@@ -251,6 +254,7 @@ mod tests {
             },
             newest: None,
             columns: None,
+            gone: None,
         }
     }
 

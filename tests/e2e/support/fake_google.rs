@@ -93,6 +93,12 @@ pub struct Config {
     /// Answer API requests (not Discovery or OAuth) with a gzip bomb: a small body that
     /// inflates past gscrape's 256 MiB cap.
     pub gzip_bomb: bool,
+    /// Drive files carry a `modifiedTime` that grows with their number
+    /// ([`drive_modified_time`]), so that files added later are newer.
+    pub drive_modified: bool,
+    /// Gmail messages listed but gone when fetched (deleted between list and get): their
+    /// number and the status their get answers (404 or 410).
+    pub gmail_gone: Vec<(usize, u16)>,
 }
 
 impl Default for Config {
@@ -119,6 +125,8 @@ impl Default for Config {
             reports: ReportConfig::default(),
             tls: false,
             gzip_bomb: false,
+            drive_modified: false,
+            gmail_gone: Vec::new(),
         }
     }
 }
@@ -747,7 +755,13 @@ fn route_whole(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Val
                 .and_then(|hex| usize::from_str_radix(hex, 16).ok())
                 .and_then(|n| n.checked_sub(0x1000))
                 .filter(|n| *n < config.gmail_messages && gmail_message_id(*n) == *id);
+            let gone = index.and_then(|i| config.gmail_gone.iter().find(|(n, _)| *n == i));
             match index {
+                Some(_) if gone.is_some() => {
+                    let status = gone.map_or(404, |(_, status)| *status);
+                    let word = if status == 410 { "GONE" } else { "NOT_FOUND" };
+                    google_error(status, word, "notFound", "Requested entity was not found.")
+                }
                 Some(i) => (StatusCode::OK, gmail_message(i)),
                 None => google_error(
                     404,
@@ -890,18 +904,40 @@ fn drive_files_list(query: &HashMap<String, String>, config: &Config) -> (Status
             "Internal error encountered.",
         );
     }
-    let end = (offset + size).min(config.drive_files);
-    let files: Vec<Value> = (offset..end)
-        .map(|i| {
-            let mut file = drive_file(i);
-            if config.drive_long_versions {
-                file["version"] = json!(drive_long_version(i));
-            }
-            file
-        })
-        .collect();
+    let file = |i: usize| {
+        let mut file = drive_file(i);
+        if config.drive_long_versions {
+            file["version"] = json!(drive_long_version(i));
+        }
+        if config.drive_modified {
+            file["modifiedTime"] = json!(drive_modified_time(i));
+        }
+        file
+    };
+    // The files `q` asks for (only a newer-than filter is read), paged from `offset`; without
+    // one, only the page is made (some tests list many files).
+    let (files, more) = match query.get("q").and_then(|q| newer_than(q)) {
+        Some((field, since)) => {
+            let newer: Vec<Value> = (0..config.drive_files)
+                .map(file)
+                .filter(|f| {
+                    f.get(field)
+                        .and_then(Value::as_str)
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .is_some_and(|at| at > since)
+                })
+                .collect();
+            let end = (offset + size).min(newer.len());
+            (newer[offset.min(end)..end].to_vec(), end < newer.len())
+        }
+        None => {
+            let end = (offset + size).min(config.drive_files);
+            ((offset..end).map(file).collect(), end < config.drive_files)
+        }
+    };
+    let end = offset + files.len();
     let mut out = json!({"kind": "drive#fileList", "incompleteSearch": false, "files": files});
-    if end < config.drive_files {
+    if more {
         out["nextPageToken"] = if config.drive_repeat_token {
             json!("the-same-token")
         } else {
@@ -939,6 +975,30 @@ fn drive_files_list(query: &HashMap<String, String>, config: &Config) -> (Status
             (StatusCode::OK, out)
         }
     }
+}
+
+/// The field and time of a Drive query `q` of the form `FIELD > 'RFC 3339 TIME'`, as an
+/// incremental query sends it (only what is newer; a file without the field does not match).
+fn newer_than(q: &str) -> Option<(&str, chrono::DateTime<chrono::FixedOffset>)> {
+    let (field, time) = q.split_once(" > ")?;
+    let field = field.trim();
+    let time = time.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+    let since = chrono::DateTime::parse_from_rfc3339(time).ok()?;
+    field
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric())
+        .then_some((field, since))
+}
+
+/// The `modifiedTime` of Drive file `i` ([`Config::drive_modified`]): a second after file
+/// `i - 1`'s, from 2024-03-01.
+pub fn drive_modified_time(i: usize) -> String {
+    format!(
+        "2024-03-01T{:02}:{:02}:{:02}.000Z",
+        i / 3600,
+        i / 60 % 60,
+        i % 60
+    )
 }
 
 /// The Drive page of `drive_files_list`, written straight into a string: the same shape of
