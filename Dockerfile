@@ -1,6 +1,8 @@
 # gscrape in a container: the scheduler (Kubernetes CronJob, systemd, cron) is the engine,
 # gscrape the job. Build: docker build -t gscrape .
-# Run:   docker run --rm -v "$PWD:/work" -e GOOGLE_APPLICATION_CREDENTIALS=/work/sa.json gscrape run
+# Run:   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD:/work" \
+#          -v "$HOME/.config/gcloud/application_default_credentials.json:/creds/adc.json:ro" \
+#          -e GOOGLE_APPLICATION_CREDENTIALS=/creds/adc.json gscrape run --resume
 
 # Build stage: the release binary, from the locked dependencies (rustls on ring: no OpenSSL).
 FROM rust:1.95-slim-bookworm AS build

@@ -292,18 +292,25 @@ pub(super) fn secrets_only_to_safe(token_uri: &str) -> Result<(), String> {
     }
 }
 
+/// A private key others can read gets a warning — when the user running gscrape could fix it:
+/// not for a file owned by someone else (a Kubernetes Secret, owned by root and made readable
+/// to the pod's group by `fsGroup`) nor one on a read-only mount, where `chmod` cannot work.
 fn warn_if_readable_by_others(path: &Path) {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                tracing::warn!(
-                    "the private key {} is readable by other users; restrict it with `chmod 600 {}`",
-                    path.display(),
-                    path.display()
-                );
-            }
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let fixable = meta.uid() == rustix::process::geteuid().as_raw()
+            && !rustix::fs::statvfs(path)
+                .is_ok_and(|fs| fs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
+        if meta.permissions().mode() & 0o077 != 0 && fixable {
+            tracing::warn!(
+                "the private key {} is readable by other users; restrict it with `chmod 600 {}`",
+                path.display(),
+                path.display()
+            );
         }
     }
 }

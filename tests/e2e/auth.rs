@@ -618,6 +618,21 @@ fn bad_credential_files_are_one_line_errors() {
     assert!(run.stderr.starts_with(
         "warning: the private key sa.json is readable by other users; restrict it with `chmod 600 sa.json`\n"
     ), "{}", run.stderr);
+
+    // A key someone else owns (a Kubernetes Secret: root's, 0440 for the pod's fsGroup) cannot
+    // be restricted by this user: no warning. (Giving a file away needs root; a test run by
+    // another user checks the warning only.)
+    let key = wd.path().join("sa.json");
+    set_mode(&key, 0o440);
+    if std::os::unix::fs::chown(&key, Some(65532), Some(65532)).is_ok() {
+        let run = wd.run_without_token(&["run", "--credentials", "sa.json"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(
+            !run.stderr.contains("readable by other users"),
+            "{}",
+            run.stderr
+        );
+    }
 }
 
 #[test]
