@@ -17,6 +17,7 @@ pub mod cli;
 pub mod counters;
 pub mod describe;
 pub mod discovery;
+pub mod endpoints;
 pub mod error;
 pub mod http;
 pub mod incremental;

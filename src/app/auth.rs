@@ -240,6 +240,7 @@ fn status(args: StatusArgs) -> Result<Exit, AppError> {
         }
         Credential::ApiKey { .. } => "no OAuth credential was found".to_owned(),
         Credential::Public => "no credential was found".to_owned(),
+        Credential::Chain { .. } => "it is the first credential found in the order".to_owned(),
     };
     out += &format!("why: {why}\n");
     match &credential {
@@ -267,6 +268,12 @@ fn status(args: StatusArgs) -> Result<Exit, AppError> {
             );
             out += &format!("scopes: {}\n", quote(&login.scopes.join(" ")));
             out += &format!("token: {}\n", expiry(login.expires_at()));
+        }
+        Credential::Chain { source, .. } => {
+            if let Some(account) = source.service_account() {
+                out += &format!("account: {}\n", quote(&account));
+            }
+            out += "scopes: asked per run: the least-privilege scopes of its queries\n";
         }
         Credential::AccessToken { .. } | Credential::ApiKey { .. } | Credential::Public => {}
     }

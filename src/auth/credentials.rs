@@ -60,6 +60,13 @@ pub enum Credential {
     /// None: every method the run calls is public (its Discovery entry lists no scope), such
     /// as Google's API directory.
     Public,
+    /// A credential of links, each fetching its token from another service (the metadata
+    /// server, IAM Credentials, STS): see [`super::source`].
+    Chain {
+        source: std::sync::Arc<dyn super::source::TokenSource>,
+        /// Its secrets (client secrets, refresh tokens), for the redactor.
+        secrets: Vec<String>,
+    },
 }
 
 impl Credential {
@@ -81,6 +88,7 @@ impl Credential {
             .collect(),
             Credential::ApiKey { key, .. } => vec![key],
             Credential::Public => Vec::new(),
+            Credential::Chain { secrets, .. } => secrets.iter().map(String::as_str).collect(),
         }
     }
 
@@ -108,6 +116,7 @@ impl Credential {
             Credential::Public => {
                 "no credential (every method of the run is public: it lists no scope)".to_owned()
             }
+            Credential::Chain { source, .. } => source.describe(),
         }
     }
 }
@@ -249,6 +258,12 @@ pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, Au
                 path: path.to_owned(),
                 origin,
             })
+        }
+        Some(serde_json::Value::String(kind))
+            if kind == "external_account" || kind == "external_account_authorized_user" =>
+        {
+            let (source, secrets) = super::external::read(&value, path, origin).map_err(bad)?;
+            Ok(Credential::Chain { source, secrets })
         }
         Some(serde_json::Value::String(kind)) => Err(bad(format!(
             "credentials of {} are not supported; use a service-account key or an authorized_user file",

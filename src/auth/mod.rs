@@ -9,10 +9,12 @@
 
 pub mod cache;
 pub mod credentials;
+pub mod external;
 pub mod fields;
 pub mod login;
 pub mod oauth;
 pub mod scopes;
+pub mod source;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -58,6 +60,9 @@ pub enum AuthError {
     SubjectNeedsServiceAccount(String),
     #[error("{0}")]
     MissingScope(String),
+    /// A link of a keyless credential failed.
+    #[error(transparent)]
+    Chain(source::ChainError),
 }
 
 impl AuthError {
@@ -66,6 +71,7 @@ impl AuthError {
     pub fn kind(&self) -> crate::error::Failure {
         match self {
             AuthError::Token(_) => crate::error::Failure::Remote,
+            AuthError::Chain(err) if err.transient => crate::error::Failure::Remote,
             _ => crate::error::Failure::Auth,
         }
     }
@@ -118,6 +124,8 @@ enum Source {
     ApiKey(String),
     /// No token and no key: public methods only.
     Public,
+    /// A credential of links (metadata server, impersonation, STS).
+    Chain(Arc<dyn source::TokenSource>),
 }
 
 /// The authorizers of a run, by delegated subject: each made on first use and then shared by
@@ -264,6 +272,7 @@ impl Authorizer {
             }
             (Credential::ApiKey { key, .. }, _) => Source::ApiKey(key.clone()),
             (Credential::Public, _) => Source::Public,
+            (Credential::Chain { source, .. }, _) => Source::Chain(source.clone()),
         };
         Ok(Authorizer {
             inner: std::sync::Arc::new(Inner {
@@ -344,6 +353,22 @@ impl Authorizer {
                     )),
                     other => AuthError::Token(other.to_string()),
                 })?;
+                Ok(Token {
+                    value: grant.access_token,
+                    expires_at: grant.expires_at,
+                    obtained_at: Some(now),
+                })
+            }
+            Source::Chain(source) => {
+                let http = source::Http {
+                    client: self.inner.client.clone(),
+                    timeout: self.inner.timeout,
+                    retry: self.inner.retry.clone(),
+                };
+                let grant = source
+                    .fetch(&http, &self.inner.scopes)
+                    .await
+                    .map_err(AuthError::Chain)?;
                 Ok(Token {
                     value: grant.access_token,
                     expires_at: grant.expires_at,

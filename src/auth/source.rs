@@ -1,0 +1,144 @@
+//! Credentials made of links — the metadata server, IAM Credentials impersonation, an STS
+//! token exchange — each a [`TokenSource`]. The [`super::Authorizer`] around one keeps what
+//! every credential shares: the token cache, refresh before expiry, one refresh for all
+//! waiters, a retry after a 401. A link that needs a token of another credential (its
+//! *source*) holds an `Authorizer` of its own for it, so each link refreshes by itself.
+
+use std::time::Duration;
+
+use crate::http::retry::{send_retrying, RetryPolicy};
+use crate::http::{GoogleError, HyperClient, Response};
+use crate::redact::Quoted;
+
+use super::oauth::Grant;
+
+/// What a link needs to speak HTTP: the run's client, timeout and retry policy (token
+/// requests are retried like every other request).
+#[derive(Clone)]
+pub struct Http {
+    pub client: HyperClient,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Http {
+    /// Sends `request` with retries: the response, whatever its status, or a [`ChainError`]
+    /// naming `link` when no response came.
+    pub async fn send(
+        &self,
+        link: &str,
+        request: http::Request<String>,
+    ) -> Result<(Response, u32), ChainError> {
+        let url = crate::http::redact_url(request.uri());
+        let sent = send_retrying(&self.client, request, self.timeout, &self.retry).await;
+        match sent.result {
+            Ok(response) => Ok((response, sent.retries)),
+            Err(err) => Err(ChainError::new(
+                link,
+                format!(
+                    "could not be reached at {url}: {err}{}",
+                    gave_up(sent.retries)
+                ),
+                "check the network, or the address it was given",
+            )),
+        }
+    }
+}
+
+/// One link of a credential, as a run and `gscrape auth status` use it.
+#[async_trait::async_trait]
+pub trait TokenSource: Send + Sync {
+    /// A new access token for `scopes` (links whose tokens carry fixed scopes ignore them).
+    /// Its secrets are registered with the redactor before it is returned.
+    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, ChainError>;
+
+    /// The service account the credential acts as, when IAM Credentials can sign a
+    /// delegation JWT for it with this credential's own token (keyless domain-wide
+    /// delegation): its email.
+    fn service_account(&self) -> Option<String> {
+        None
+    }
+
+    /// The project billed for its API calls (`x-goog-user-project`), when its file names one.
+    fn quota_project(&self) -> Option<String> {
+        None
+    }
+
+    /// One line for `auth status` and messages: what it is, where it came from. No secret.
+    fn describe(&self) -> String;
+}
+
+/// A link of a credential that failed: one line naming the link (metadata server, STS,
+/// generateAccessToken, signJwt, token endpoint, a subject-token source), what it answered
+/// (its HTTP status and Google's reason), and what to grant or set.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{link} {what}; {hint}")]
+pub struct ChainError {
+    pub link: String,
+    pub what: String,
+    pub hint: String,
+    /// True when trying again later may help (no answer, 5xx, 429): the run's failure is
+    /// Google's then, not the user's.
+    pub transient: bool,
+}
+
+impl ChainError {
+    pub fn new(link: &str, what: impl Into<String>, hint: impl Into<String>) -> Self {
+        ChainError {
+            link: link.to_owned(),
+            what: what.into(),
+            hint: hint.into(),
+            transient: false,
+        }
+    }
+
+    /// A response that is not a success, said as Google's error JSON (or an OAuth error's
+    /// `error`/`error_description`) says it: `answered HTTP 403 PERMISSION_DENIED
+    /// (IAM_PERMISSION_DENIED): Permission 'iam.serviceAccounts.getAccessToken' denied`.
+    pub fn refused(link: &str, response: &Response, retries: u32, hint: impl Into<String>) -> Self {
+        let status = response.status.as_u16();
+        let said = refusal_words(&response.body);
+        ChainError {
+            link: link.to_owned(),
+            what: format!("answered HTTP {status}{said}{}", gave_up(retries)),
+            hint: hint.into(),
+            transient: status == 429 || status >= 500,
+        }
+    }
+}
+
+/// Google's words in an error body: its status and reason, and its message; or an OAuth
+/// error's code and description.
+fn refusal_words(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct OAuth {
+        error: String,
+        error_description: Option<String>,
+    }
+    if let Ok(oauth) = serde_json::from_slice::<OAuth>(body) {
+        let description = oauth
+            .error_description
+            .map(|d| format!(": {}", Quoted::from(d)))
+            .unwrap_or_default();
+        return format!(" {}{description}", Quoted::from(oauth.error));
+    }
+    let google = GoogleError::from_body(body);
+    let mut words = String::new();
+    if let Some(status) = &google.status {
+        words += &format!(" {}", Quoted::from(status.as_str()));
+    }
+    if let Some(reason) = &google.reason {
+        words += &format!(" ({})", Quoted::from(reason.as_str()));
+    }
+    if !google.message.is_empty() {
+        words += &format!(": {}", Quoted::from(google.message.as_str()));
+    }
+    words
+}
+
+fn gave_up(retries: u32) -> String {
+    match retries {
+        0 => String::new(),
+        n => format!(" (after {n} retries)"),
+    }
+}
