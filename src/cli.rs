@@ -131,6 +131,16 @@ pub struct LoginArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// Also get a real token through the whole chain (metadata server, STS, IAM Credentials,
+    /// token endpoint) and say that it worked — the token itself is never shown.
+    #[arg(long)]
+    pub check: bool,
+
+    /// With --check: the scope to ask for (repeatable; a full URL or a short name such as
+    /// `drive.readonly`) [default: cloud-platform].
+    #[arg(long = "scope", value_name = "SCOPE", requires = "check")]
+    pub scopes: Vec<String>,
+
     #[command(flatten)]
     pub credentials: CredentialArgs,
 
@@ -172,9 +182,24 @@ pub struct CredentialArgs {
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
 
-    /// With a service-account key: act as this Workspace user (domain-wide delegation).
+    /// Act as this Workspace user (domain-wide delegation), with a service account: a key,
+    /// or keyless (the metadata server's, an impersonated one) through IAM signJwt.
     #[arg(long, value_name = "USER")]
     pub subject: Option<String>,
+
+    /// Impersonate this service account with the credential found (IAM Credentials
+    /// generateAccessToken); a comma-separated chain `A,B,TARGET` goes through delegates.
+    #[arg(
+        long,
+        env = "GSCRAPE_IMPERSONATE_SERVICE_ACCOUNT",
+        value_name = "SA[,SA...]"
+    )]
+    pub impersonate_service_account: Option<String>,
+
+    /// Bill and count API calls to this project (`x-goog-user-project`), over a credential
+    /// file's `quota_project_id`.
+    #[arg(long, env = "GOOGLE_CLOUD_QUOTA_PROJECT", value_name = "PROJECT")]
+    pub quota_project: Option<String>,
 
     /// Use the cached login of this account (default: the newest login).
     #[arg(long, value_name = "EMAIL")]

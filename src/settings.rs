@@ -449,7 +449,41 @@ pub fn auth_settings(creds: &CredentialArgs, config: &ConfigArgs) -> AuthSetting
         };
         (k, origin)
     });
+    let impersonate = creds
+        .impersonate_service_account
+        .as_deref()
+        .map(|chain| {
+            chain
+                .split(',')
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .filter(|chain| !chain.is_empty())
+        .map(|chain| {
+            let origin = match std::env::var("GSCRAPE_IMPERSONATE_SERVICE_ACCOUNT") {
+                Ok(v) if Some(v.as_str()) == creds.impersonate_service_account.as_deref() => {
+                    "GSCRAPE_IMPERSONATE_SERVICE_ACCOUNT"
+                }
+                _ => "--impersonate-service-account",
+            };
+            (chain, origin)
+        });
+    let quota_project = creds
+        .quota_project
+        .clone()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let origin = if from_env("GOOGLE_CLOUD_QUOTA_PROJECT", &p) {
+                "GOOGLE_CLOUD_QUOTA_PROJECT"
+            } else {
+                "--quota-project"
+            };
+            (p.trim().to_owned(), origin)
+        });
     AuthSettings {
+        impersonate,
+        quota_project,
         access_token,
         credentials,
         api_key,
@@ -505,6 +539,8 @@ mod tests {
         "access_token",
         "credentials",
         "subject",
+        "impersonate_service_account",
+        "quota_project",
         "account",
         "api_key",
         "config_dir",

@@ -259,6 +259,9 @@ impl ApiClient {
             })?;
             builder = builder.header(header::AUTHORIZATION, value);
         }
+        if let Some(project) = auth.quota_project() {
+            builder = builder.header("x-goog-user-project", project);
+        }
         let body = match &spec.body {
             Some(body) => {
                 builder = builder.header(header::CONTENT_TYPE, "application/json");

@@ -26,7 +26,7 @@ pub(super) async fn command(
 ) -> Result<Exit, AppError> {
     match command {
         AuthCommand::Login(args) => login(args, login_matches, client).await,
-        AuthCommand::Status(args) => status(args),
+        AuthCommand::Status(args) => status(args, client).await,
         AuthCommand::Logout(args) => logout(args, client).await,
     }
 }
@@ -45,7 +45,12 @@ pub(super) async fn authorizers_for(
 ) -> Result<Vec<JobAuth>, AppError> {
     // Public methods (no scope listed, like Google's API directory) need no credential: a
     // first run works before any login. A method with a scope still needs one, at once.
-    let credential = match credentials::resolve(settings) {
+    let http = crate::auth::source::Http {
+        client: client.clone(),
+        timeout,
+        retry: retry.clone(),
+    };
+    let credential = match credentials::resolve(settings, &http).await {
         Ok(credential) => credential,
         Err(AuthError::NoCredentials)
             if plans
@@ -64,14 +69,16 @@ pub(super) async fn authorizers_for(
         plans.iter().any(|p| p.query.sheet.is_some()),
     );
     let describe = credential.describe();
-    let authorizers = Authorizers::new(credential, wanted, client.clone(), timeout, retry)?;
+    let mut authorizers = Authorizers::new(credential, wanted, client.clone(), timeout, retry)?;
+    authorizers.set_quota_project(settings.quota_project.as_ref().map(|(p, _)| p.clone()));
     let mut auths = Vec::with_capacity(plans.len());
     for plan in plans {
         if plan.query.subject.is_some() && !authorizers.can_delegate() {
             return Err(AppError::Usage(format!(
-                "{}: subject: acting as a user (domain-wide delegation) needs a \
-                 service-account key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), but \
-                 the credential is the {describe}",
+                "{}: subject: acting as a user (domain-wide delegation) needs a service \
+                 account — a key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), the \
+                 metadata server's, or an impersonated one (--impersonate-service-account) — \
+                 but the credential is the {describe}",
                 plan.query.file.display()
             )));
         }
@@ -152,11 +159,7 @@ async fn login(
     let discovery = super::discovery_settings(&args.discovery, matches, &args.config)?;
     let mut wanted = scopes_of_queries(&args, &discovery, &client).await;
     for scope in &args.scopes {
-        let scope = if scope.contains("://") || login::IDENTITY_SCOPES.contains(&scope.as_str()) {
-            scope.clone()
-        } else {
-            format!("https://www.googleapis.com/auth/{scope}")
-        };
+        let scope = scope_url(scope);
         if !wanted.contains(&scope) {
             wanted.push(scope);
         }
@@ -219,9 +222,16 @@ async fn scopes_of_queries(
     scopes::with_sheets(scopes::scopes_for(&methods), writes_sheets)
 }
 
-fn status(args: StatusArgs) -> Result<Exit, AppError> {
+async fn status(args: StatusArgs, client: HyperClient) -> Result<Exit, AppError> {
     let settings = auth_settings(&args.credentials, &args.config);
-    let credential = credentials::resolve(&settings)?;
+    let retry = retry_policy(None);
+    let timeout = Duration::from_secs(60);
+    let http = crate::auth::source::Http {
+        client: client.clone(),
+        timeout,
+        retry: retry.clone(),
+    };
+    let credential = credentials::resolve(&settings, &http).await?;
     let mut out = format!("credential: {}\n", credential.describe());
     let why = match &credential {
         Credential::AccessToken { .. } => "an access token is given, and it comes first".to_owned(),
@@ -241,6 +251,10 @@ fn status(args: StatusArgs) -> Result<Exit, AppError> {
         Credential::ApiKey { .. } => "no OAuth credential was found".to_owned(),
         Credential::Public => "no credential was found".to_owned(),
         Credential::Chain { .. } => "it is the first credential found in the order".to_owned(),
+        Credential::Metadata(_) => {
+            "no access token, key file, login or API key; this runs on Google Cloud (the metadata server answered)".to_owned()
+        }
+        Credential::Impersonated(imp) => format!("impersonation is asked for ({})", imp.origin),
     };
     out += &format!("why: {why}\n");
     match &credential {
@@ -275,9 +289,89 @@ fn status(args: StatusArgs) -> Result<Exit, AppError> {
             }
             out += "scopes: asked per run: the least-privilege scopes of its queries\n";
         }
+        Credential::Metadata(server) => {
+            if let Some(email) = &server.email {
+                out += &format!("account: {}\n", quote(email));
+            }
+            if let Some(project) = &server.project {
+                out += &format!("project: {}\n", quote(project));
+            }
+            out += "scopes: asked per run: the least-privilege scopes of its queries\n";
+        }
+        Credential::Impersonated(imp) => {
+            out += &format!("account: {}\n", quote(&imp.target));
+            out += "scopes: asked per run: the least-privilege scopes of its queries\n";
+        }
         Credential::AccessToken { .. } | Credential::ApiKey { .. } | Credential::Public => {}
     }
+    let quota = settings
+        .quota_project
+        .as_ref()
+        .map(|(p, origin)| format!("{p} (from {origin})"))
+        .or_else(|| {
+            credential
+                .quota_project()
+                .map(|p| format!("{p} (from the credential file)"))
+        });
+    if let Some(quota) = quota {
+        out += &format!(
+            "quota project: {} (sent as x-goog-user-project)\n",
+            quote(&quota)
+        );
+    }
+    if args.check {
+        out += &check(credential, &settings, &args, http).await?;
+    }
     super::to_stdout(&out, Exit::Success)
+}
+
+/// A scope as the flag gives it: a full URL, an identity scope, or a short name
+/// (`drive.readonly`).
+fn scope_url(scope: &str) -> String {
+    if scope.contains("://") || login::IDENTITY_SCOPES.contains(&scope) {
+        scope.to_owned()
+    } else {
+        format!("https://www.googleapis.com/auth/{scope}")
+    }
+}
+
+/// `auth status --check`: a real token through the whole chain, for `--scope`s (else
+/// cloud-platform), and who it is for — never the token itself.
+async fn check(
+    credential: Credential,
+    settings: &AuthSettings,
+    args: &StatusArgs,
+    http: crate::auth::source::Http,
+) -> Result<String, AppError> {
+    let wanted: Vec<String> = match args.scopes.is_empty() {
+        true => vec![crate::auth::impersonate::CLOUD_PLATFORM.to_owned()],
+        false => args.scopes.iter().map(|s| scope_url(s)).collect(),
+    };
+    let mut authorizers = Authorizers::new(
+        credential,
+        wanted.clone(),
+        http.client,
+        http.timeout,
+        http.retry,
+    )?;
+    authorizers.set_quota_project(settings.quota_project.as_ref().map(|(p, _)| p.clone()));
+    let authorizer = authorizers.for_subject(args.credentials.subject.as_deref())?;
+    let started = std::time::Instant::now();
+    let token = authorizer.access_token().await?;
+    let mut out = format!(
+        "check: ok, a token{} for {} in {} ms\n",
+        args.credentials
+            .subject
+            .as_deref()
+            .map(|s| format!(" acting as {}", quote(s)))
+            .unwrap_or_default(),
+        quote(&wanted.join(" ")),
+        started.elapsed().as_millis()
+    );
+    if token.is_none() {
+        out = "check: this credential needs no token (an API key, or public methods)\n".to_owned();
+    }
+    Ok(out)
 }
 
 fn expiry(expires_at: Option<SystemTime>) -> String {

@@ -30,6 +30,11 @@ pub struct AuthSettings {
     pub account: Option<String>,
     /// gcloud's application-default credentials file, if there is one.
     pub gcloud_adc: Option<PathBuf>,
+    /// `--impersonate-service-account` (or `GSCRAPE_IMPERSONATE_SERVICE_ACCOUNT`): the
+    /// delegation chain, the target last, and where it came from.
+    pub impersonate: Option<(Vec<String>, &'static str)>,
+    /// `--quota-project` (or `GOOGLE_CLOUD_QUOTA_PROJECT`), over a credential file's.
+    pub quota_project: Option<(String, &'static str)>,
 }
 
 /// The credential a run would use.
@@ -60,6 +65,10 @@ pub enum Credential {
     /// None: every method the run calls is public (its Discovery entry lists no scope), such
     /// as Google's API directory.
     Public,
+    /// The metadata server's service account (on Google Cloud, when nothing else is found).
+    Metadata(super::metadata::MetadataServer),
+    /// A service account impersonated with another credential's tokens.
+    Impersonated(Box<Impersonation>),
     /// A credential of links, each fetching its token from another service (the metadata
     /// server, IAM Credentials, STS): see [`super::source`].
     Chain {
@@ -89,6 +98,18 @@ impl Credential {
             Credential::ApiKey { key, .. } => vec![key],
             Credential::Public => Vec::new(),
             Credential::Chain { secrets, .. } => secrets.iter().map(String::as_str).collect(),
+            Credential::Metadata(_) => Vec::new(),
+            Credential::Impersonated(imp) => imp.source.secrets(),
+        }
+    }
+
+    /// The project its file names for quota and billing (`quota_project_id`).
+    pub fn quota_project(&self) -> Option<String> {
+        match self {
+            Credential::AuthorizedUser { user, .. } => user.quota_project_id.clone(),
+            Credential::Impersonated(imp) => imp.quota_project.clone(),
+            Credential::Chain { source, .. } => source.quota_project(),
+            _ => None,
         }
     }
 
@@ -117,6 +138,22 @@ impl Credential {
                 "no credential (every method of the run is public: it lists no scope)".to_owned()
             }
             Credential::Chain { source, .. } => source.describe(),
+            Credential::Metadata(server) => {
+                use super::source::TokenSource;
+                server.describe()
+            }
+            Credential::Impersonated(imp) => {
+                let through = match imp.delegates.is_empty() {
+                    true => String::new(),
+                    false => format!(" through {}", imp.delegates.join(", ")),
+                };
+                format!(
+                    "service account {} impersonated{through} ({}) with the {}",
+                    imp.target,
+                    imp.origin,
+                    imp.source.describe()
+                )
+            }
         }
     }
 }
@@ -130,16 +167,55 @@ pub struct AuthorizedUser {
     /// Honoured when present; Google's endpoint otherwise.
     pub token_uri: Option<String>,
     pub account: Option<String>,
+    /// The project gcloud named for quota (`x-goog-user-project`).
+    pub quota_project_id: Option<String>,
 }
 
-/// Resolves the credential by the documented order; its secrets become known to the
-/// redactor.
-pub fn resolve(settings: &AuthSettings) -> Result<Credential, AuthError> {
-    let credential = choose(settings)?;
+/// A service account to impersonate, and the credential whose tokens make its own.
+#[derive(Clone)]
+pub struct Impersonation {
+    pub source: Credential,
+    pub target: String,
+    /// The accounts in between, in order (each impersonates the next).
+    pub delegates: Vec<String>,
+    /// Its `generateAccessToken` URL.
+    pub url: String,
+    pub quota_project: Option<String>,
+    /// Where it was asked for: a file, or the flag.
+    pub origin: String,
+}
+
+/// Resolves the credential by the documented order — the metadata server last, when it
+/// answers (`http` probes it) — and wraps it in `--impersonate-service-account`'s chain; its
+/// secrets become known to the redactor.
+pub async fn resolve(
+    settings: &AuthSettings,
+    http: &super::source::Http,
+) -> Result<Credential, AuthError> {
+    let credential = match choose(settings) {
+        Err(AuthError::NoCredentials) => match super::metadata::detect(http).await {
+            Some(server) => Credential::Metadata(server),
+            None => return Err(AuthError::NoCredentials),
+        },
+        other => other?,
+    };
     for secret in credential.secrets() {
         crate::redact::register(secret);
     }
-    Ok(credential)
+    let Some((chain, origin)) = &settings.impersonate else {
+        return Ok(credential);
+    };
+    let Some((target, delegates)) = chain.split_last() else {
+        return Ok(credential);
+    };
+    Ok(Credential::Impersonated(Box::new(Impersonation {
+        target: target.clone(),
+        delegates: delegates.to_vec(),
+        url: super::impersonate::generate_url(target),
+        quota_project: credential.quota_project(),
+        origin: (*origin).to_owned(),
+        source: credential,
+    })))
 }
 
 fn choose(settings: &AuthSettings) -> Result<Credential, AuthError> {
@@ -215,6 +291,14 @@ const AUTHORIZED_USER: &[Field] = &[
     fields::required("refresh_token", Shape::Text),
     fields::optional("token_uri", Shape::Text),
     fields::optional("account", Shape::Text),
+    fields::optional("quota_project_id", Shape::Text),
+];
+
+/// The fields of an `impersonated_service_account` file (gcloud's).
+const IMPERSONATED: &[Field] = &[
+    fields::required("service_account_impersonation_url", Shape::Text),
+    fields::optional("delegates", Shape::TextList),
+    fields::optional("quota_project_id", Shape::Text),
 ];
 
 /// Reads a service-account key or an `authorized_user` file, dispatching on `"type"`. Its
@@ -228,8 +312,68 @@ pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, Au
     // A syntax error says where, never what (serde_json's messages of this kind quote nothing).
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
+    read_key_value(value, path, origin)
+}
+
+/// [`read_key_file`] of the file's JSON `value` (also a file's `source_credentials`).
+fn read_key_value(
+    value: serde_json::Value,
+    path: &Path,
+    origin: &'static str,
+) -> Result<Credential, AuthError> {
+    let bad = |why: String| AuthError::BadCredentialFile {
+        path: path.to_owned(),
+        why,
+    };
     fields::check(&value, "", &[]).map_err(bad)?;
     match value.get("type") {
+        Some(serde_json::Value::String(kind)) if kind == "impersonated_service_account" => {
+            let incomplete = |why: String| {
+                bad(format!("not a complete impersonated_service_account file ({why})"))
+            };
+            fields::check(&value, "", IMPERSONATED).map_err(incomplete)?;
+            let url = value["service_account_impersonation_url"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            secrets_only_to_safe(&url).map_err(bad)?;
+            let target = url
+                .rsplit_once('/')
+                .and_then(|(_, last)| last.strip_suffix(":generateAccessToken"))
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    incomplete(
+                        "its service_account_impersonation_url does not end in \
+                         /serviceAccounts/EMAIL:generateAccessToken"
+                            .to_owned(),
+                    )
+                })?;
+            let delegates = value["delegates"]
+                .as_array()
+                .map(|d| d.iter().filter_map(|d| d.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            let quota_project = value["quota_project_id"].as_str().map(str::to_owned);
+            let source = match value.get("source_credentials") {
+                Some(source) if source.is_object() => source.clone(),
+                _ => return Err(incomplete("no `source_credentials` object".to_owned())),
+            };
+            let source = read_key_value(source, path, origin).map_err(|err| match err {
+                AuthError::BadCredentialFile { path, why } => AuthError::BadCredentialFile {
+                    path,
+                    why: format!("its source_credentials: {why}"),
+                },
+                other => other,
+            })?;
+            Ok(Credential::Impersonated(Box::new(Impersonation {
+                source,
+                target,
+                delegates,
+                url,
+                quota_project,
+                origin: format!("{} from {origin}", path.display()),
+            })))
+        }
         Some(serde_json::Value::String(kind)) if kind == "service_account" => {
             let incomplete = |why: String| bad(format!("not a complete service-account key ({why})"));
             fields::check(&value, "", SERVICE_ACCOUNT).map_err(incomplete)?;

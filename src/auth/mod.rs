@@ -11,7 +11,9 @@ pub mod cache;
 pub mod credentials;
 pub mod external;
 pub mod fields;
+pub mod impersonate;
 pub mod login;
+pub mod metadata;
 pub mod oauth;
 pub mod scopes;
 pub mod source;
@@ -56,7 +58,7 @@ pub enum AuthError {
     Token(String),
     #[error("the access token from {origin} is empty or holds a space or a control character (a line break?): give the token alone")]
     BadAccessToken { origin: &'static str },
-    #[error("--subject (domain-wide delegation) needs a service-account key, but the credential is the {0}")]
+    #[error("--subject (domain-wide delegation) needs a service account (a key, the metadata server's, or an impersonated one), but the credential is the {0}")]
     SubjectNeedsServiceAccount(String),
     #[error("{0}")]
     MissingScope(String),
@@ -126,6 +128,22 @@ enum Source {
     Public,
     /// A credential of links (metadata server, impersonation, STS).
     Chain(Arc<dyn source::TokenSource>),
+    /// Keyless domain-wide delegation: a JWT for `subject` signed by `email` through IAM
+    /// Credentials with `caller`'s token, exchanged at the token endpoint.
+    Delegated {
+        email: String,
+        subject: String,
+        caller: Authorizer,
+    },
+}
+
+/// How a credential acts as a Workspace user (domain-wide delegation).
+enum Delegation {
+    /// Its private key signs the delegation JWT.
+    Key(Arc<oauth::ServiceAccountSigner>),
+    /// IAM Credentials signs it for the service account `email`, called with `caller`'s token
+    /// (the account itself: it needs the Token Creator role on itself).
+    Iam { email: String, caller: Authorizer },
 }
 
 /// The authorizers of a run, by delegated subject: each made on first use and then shared by
@@ -139,8 +157,12 @@ pub struct Authorizers {
 /// What every authorizer of a run is made from.
 struct Shared {
     credential: Credential,
-    /// The service-account key, read once for all subjects.
-    signer: Option<Arc<oauth::ServiceAccountSigner>>,
+    /// How it acts as a user, when it can: the key, read once for all subjects, or IAM.
+    delegation: Option<Delegation>,
+    /// The links of a keyless credential, made once for all its authorizers.
+    chain: Option<Arc<dyn source::TokenSource>>,
+    /// `x-goog-user-project` of its API requests.
+    quota_project: Option<String>,
     scopes: Vec<String>,
     client: HyperClient,
     timeout: Duration,
@@ -158,21 +180,68 @@ impl Authorizers {
         timeout: Duration,
         retry: RetryPolicy,
     ) -> Result<Self, AuthError> {
-        let signer = match &credential {
-            Credential::ServiceAccount { key, path, .. } => {
-                Some(Arc::new(oauth::ServiceAccountSigner::new(key).map_err(
-                    |e| AuthError::BadCredentialFile {
+        Self::build(credential, scopes, client, timeout, retry, true)
+    }
+
+    /// `new`, with `delegating` false for the inner authorizers of a chain (a caller of IAM
+    /// Credentials delegates nothing itself).
+    fn build(
+        credential: Credential,
+        scopes: Vec<String>,
+        client: HyperClient,
+        timeout: Duration,
+        retry: RetryPolicy,
+        delegating: bool,
+    ) -> Result<Self, AuthError> {
+        let inner_of = |credential: Credential| {
+            let scopes = vec![impersonate::CLOUD_PLATFORM.to_owned()];
+            Self::build(
+                credential,
+                scopes,
+                client.clone(),
+                timeout,
+                retry.clone(),
+                false,
+            )?
+            .for_subject(None)
+        };
+        let chain: Option<Arc<dyn source::TokenSource>> = match &credential {
+            Credential::Metadata(server) => Some(Arc::new(server.clone())),
+            Credential::Chain { source, .. } => Some(source.clone()),
+            Credential::Impersonated(imp) => Some(Arc::new(impersonate::Impersonated {
+                caller: inner_of(imp.source.clone())?,
+                target: imp.target.clone(),
+                delegates: imp.delegates.clone(),
+                url: imp.url.clone(),
+                quota_project: imp.quota_project.clone(),
+                source: imp.source.describe(),
+            })),
+            _ => None,
+        };
+        let delegation = match (&credential, &chain) {
+            (Credential::ServiceAccount { key, path, .. }, _) => Some(Delegation::Key(Arc::new(
+                oauth::ServiceAccountSigner::new(key).map_err(|e| {
+                    AuthError::BadCredentialFile {
                         path: path.clone(),
                         why: e.to_string(),
-                    },
-                )?))
-            }
+                    }
+                })?,
+            ))),
+            (_, Some(chain)) if delegating => match chain.service_account() {
+                Some(email) => Some(Delegation::Iam {
+                    email,
+                    caller: inner_of(credential.clone())?,
+                }),
+                None => None,
+            },
             _ => None,
         };
         Ok(Authorizers {
             inner: Arc::new(Shared {
+                quota_project: credential.quota_project(),
                 credential,
-                signer,
+                delegation,
+                chain,
                 scopes,
                 client,
                 timeout,
@@ -182,9 +251,17 @@ impl Authorizers {
         })
     }
 
-    /// True when the credential can act as another user (a service account).
+    /// True when the credential can act as another user (a service account: its key, or a
+    /// keyless one IAM Credentials signs for).
     pub fn can_delegate(&self) -> bool {
-        self.inner.signer.is_some()
+        self.inner.delegation.is_some()
+    }
+
+    /// Sends API requests with `x-goog-user-project: project` (over a credential file's).
+    pub fn set_quota_project(&mut self, project: Option<String>) {
+        if let (Some(project), Some(shared)) = (project, Arc::get_mut(&mut self.inner)) {
+            shared.quota_project = Some(project);
+        }
     }
 
     /// The authorizer acting as `subject` (`None`: as the credential itself), the same one
@@ -214,6 +291,7 @@ pub struct Authorizer {
 
 struct Inner {
     source: Source,
+    quota_project: Option<String>,
     scopes: Vec<String>,
     current: Mutex<Option<Token>>,
     client: HyperClient,
@@ -225,11 +303,20 @@ impl Authorizer {
     fn new(shared: &Shared, subject: Option<&str>) -> Result<Self, AuthError> {
         let credential = &shared.credential;
         let mut current = None;
-        let source = match (credential, &shared.signer) {
-            (Credential::ServiceAccount { .. }, Some(signer)) => Source::ServiceAccount {
-                signer: signer.clone(),
-                subject: subject.map(str::to_owned),
-            },
+        let source = match (credential, &shared.delegation) {
+            (Credential::ServiceAccount { .. }, Some(Delegation::Key(signer))) => {
+                Source::ServiceAccount {
+                    signer: signer.clone(),
+                    subject: subject.map(str::to_owned),
+                }
+            }
+            (_, Some(Delegation::Iam { email, caller })) if subject.is_some() => {
+                Source::Delegated {
+                    email: email.clone(),
+                    subject: subject.unwrap_or_default().to_owned(),
+                    caller: caller.clone(),
+                }
+            }
             _ if subject.is_some() => {
                 return Err(AuthError::SubjectNeedsServiceAccount(credential.describe()))
             }
@@ -241,7 +328,7 @@ impl Authorizer {
                 });
                 Source::Fixed
             }
-            (Credential::ServiceAccount { .. }, None) => {
+            (Credential::ServiceAccount { .. }, _) => {
                 return Err(AuthError::Token(
                     "the service-account key was not read".into(),
                 ))
@@ -272,11 +359,22 @@ impl Authorizer {
             }
             (Credential::ApiKey { key, .. }, _) => Source::ApiKey(key.clone()),
             (Credential::Public, _) => Source::Public,
-            (Credential::Chain { source, .. }, _) => Source::Chain(source.clone()),
+            (
+                Credential::Chain { .. } | Credential::Metadata(_) | Credential::Impersonated(_),
+                _,
+            ) => match &shared.chain {
+                Some(chain) => Source::Chain(chain.clone()),
+                None => {
+                    return Err(AuthError::Token(
+                        "the credential's links were not made".into(),
+                    ))
+                }
+            },
         };
         Ok(Authorizer {
             inner: std::sync::Arc::new(Inner {
                 source,
+                quota_project: shared.quota_project.clone(),
                 scopes: shared.scopes.clone(),
                 current: Mutex::new(current),
                 client: shared.client.clone(),
@@ -284,6 +382,11 @@ impl Authorizer {
                 retry: shared.retry.clone(),
             }),
         })
+    }
+
+    /// The project its API requests name for quota and billing (`x-goog-user-project`).
+    pub fn quota_project(&self) -> Option<&str> {
+        self.inner.quota_project.as_deref()
     }
 
     /// The API key to send as `key=`, for an API-key credential.
@@ -325,7 +428,13 @@ impl Authorizer {
         true
     }
 
-    async fn obtain(&self) -> Result<Token, AuthError> {
+    /// Boxed, and declared `Send`: a chain's links are authorizers too, so the future would
+    /// otherwise be recursive.
+    fn obtain(&self) -> futures_util::future::BoxFuture<'_, Result<Token, AuthError>> {
+        Box::pin(self.obtain_now())
+    }
+
+    async fn obtain_now(&self) -> Result<Token, AuthError> {
         let now = SystemTime::now();
         match &self.inner.source {
             Source::Fixed | Source::ApiKey(_) | Source::Public => {
@@ -360,15 +469,52 @@ impl Authorizer {
                 })
             }
             Source::Chain(source) => {
-                let http = source::Http {
-                    client: self.inner.client.clone(),
-                    timeout: self.inner.timeout,
-                    retry: self.inner.retry.clone(),
-                };
                 let grant = source
-                    .fetch(&http, &self.inner.scopes)
+                    .fetch(&self.http(), &self.inner.scopes)
                     .await
                     .map_err(AuthError::Chain)?;
+                Ok(Token {
+                    value: grant.access_token,
+                    expires_at: grant.expires_at,
+                    obtained_at: Some(now),
+                })
+            }
+            Source::Delegated {
+                email,
+                subject,
+                caller,
+            } => {
+                let token_uri = format!("{}token", crate::endpoints::of(crate::endpoints::OAUTH2));
+                let iat = to_unix(now);
+                let claims = serde_json::json!({
+                    "iss": email,
+                    "sub": subject,
+                    "scope": self.inner.scopes.join(" "),
+                    "aud": token_uri,
+                    "iat": iat,
+                    "exp": iat + 3600,
+                });
+                let http = self.http();
+                let assertion = impersonate::sign_jwt(&http, caller, email, &claims)
+                    .await
+                    .map_err(AuthError::Chain)?;
+                let grant = oauth::jwt_grant(
+                    &http.client,
+                    &token_uri,
+                    &assertion,
+                    http.timeout,
+                    &http.retry,
+                )
+                .await
+                .map_err(|e| match e {
+                    oauth::OAuthError::InvalidGrant { description } => AuthError::Token(format!(
+                        "the token endpoint refused {email} acting as {} (invalid_grant: \
+                             {description}); give the service account's client ID domain-wide \
+                             delegation of these scopes in the Admin console",
+                        crate::redact::quote(subject)
+                    )),
+                    other => AuthError::Token(other.to_string()),
+                })?;
                 Ok(Token {
                     value: grant.access_token,
                     expires_at: grant.expires_at,
@@ -415,6 +561,17 @@ impl Authorizer {
                     obtained_at: Some(now),
                 })
             }
+        }
+    }
+}
+
+impl Authorizer {
+    /// What a link of its chain needs to speak HTTP.
+    fn http(&self) -> source::Http {
+        source::Http {
+            client: self.inner.client.clone(),
+            timeout: self.inner.timeout,
+            retry: self.inner.retry.clone(),
         }
     }
 }

@@ -173,6 +173,22 @@ pub async fn service_account(
 }
 
 /// Posts a grant to the token endpoint, retrying transient failures, and reads the answer.
+/// The JWT-bearer grant of an `assertion` signed elsewhere (IAM Credentials `signJwt`, for
+/// keyless domain-wide delegation).
+pub async fn jwt_grant(
+    client: &HyperClient,
+    token_uri: &str,
+    assertion: &str,
+    timeout: Duration,
+    retry: &RetryPolicy,
+) -> Result<Grant, OAuthError> {
+    let form = url_form(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", assertion),
+    ]);
+    token_request(client, token_uri, form, timeout, retry).await
+}
+
 async fn token_request(
     client: &HyperClient,
     token_uri: &str,

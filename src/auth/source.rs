@@ -123,11 +123,20 @@ fn refusal_words(body: &[u8]) -> String {
         return format!(" {}{description}", Quoted::from(oauth.error));
     }
     let google = GoogleError::from_body(body);
+    // IAM and STS give their reason in an ErrorInfo detail, not in `errors[]`.
+    let detail = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v["error"]["details"]
+                .as_array()?
+                .iter()
+                .find_map(|d| d["reason"].as_str().map(str::to_owned))
+        });
     let mut words = String::new();
     if let Some(status) = &google.status {
         words += &format!(" {}", Quoted::from(status.as_str()));
     }
-    if let Some(reason) = &google.reason {
+    if let Some(reason) = google.reason.as_ref().or(detail.as_ref()) {
         words += &format!(" ({})", Quoted::from(reason.as_str()));
     }
     if !google.message.is_empty() {

@@ -61,6 +61,11 @@ impl Proxies {
     }
 
     fn intercept(&self, dst: &Uri) -> Option<Intercept> {
+        // Instance metadata (Google's, AWS's) is on the machine's own link: a proxy cannot
+        // reach it, and google-auth never sends it through one.
+        if dst.host().is_some_and(is_instance_metadata) {
+            return None;
+        }
         self.matcher.intercept(dst)
     }
 
@@ -78,6 +83,19 @@ impl Proxies {
         }
         self.intercept(dst)?.basic_auth().cloned()
     }
+}
+
+/// The metadata servers' hosts: link-local addresses, `metadata.google.internal`, and the
+/// hosts `GCE_METADATA_HOST` / `GCE_METADATA_IP` name.
+fn is_instance_metadata(host: &str) -> bool {
+    let named = |var: &str| {
+        std::env::var(var).is_ok_and(|v| v.split(':').next() == Some(host) && !host.is_empty())
+    };
+    host == "metadata.google.internal"
+        || host.starts_with("169.254.")
+        || host == "[fd00:ec2::254]"
+        || named("GCE_METADATA_HOST")
+        || named("GCE_METADATA_IP")
 }
 
 /// Makes the `user:password` of a proxy URL known to the redactor, as written, decoded and as

@@ -583,7 +583,7 @@ fn bad_credential_files_are_one_line_errors() {
     wd.write("queries/files.toml", DRIVE_QUERY);
     write_client_secret(&wd, "installed");
     wd.write("notjson.json", "hello");
-    wd.write("other.json", "{\"type\": \"external_account\"}");
+    wd.write("other.json", "{\"type\": \"gdch_service_account\"}");
     wd.write(
         "partial.json",
         "{\"type\": \"service_account\", \"client_email\": \"x@y\"}",
@@ -591,7 +591,7 @@ fn bad_credential_files_are_one_line_errors() {
     let cases = [
         ("missing.json", "missing.json: cannot read it: No such file or directory (os error 2)"),
         ("notjson.json", "notjson.json: not JSON (expected value at line 1 column 1)"),
-        ("other.json", "other.json: credentials of type \"external_account\" are not supported; use a service-account key or an authorized_user file"),
+        ("other.json", "other.json: credentials of type \"gdch_service_account\" are not supported; use a service-account key or an authorized_user file"),
         ("partial.json", "partial.json: not a complete service-account key (missing field `private_key`)"),
         ("client_secret.json", "client_secret.json: this is an OAuth client secret, not a credential: log in with `gscrape auth login --client-secret FILE`"),
     ];
@@ -865,7 +865,8 @@ fn a_subject_template_needs_a_service_account_and_known_variables() {
     assert_eq!(
         run.stderr,
         "error: queries/user_files.toml: subject: acting as a user (domain-wide delegation) needs a \
-         service-account key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), but the \
+         service account — a key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), the \
+         metadata server's, or an impersonated one (--impersonate-service-account) — but the \
          credential is the access token from GSCRAPE_ACCESS_TOKEN\n"
     );
     assert!(wd.google.seen_under("/admin/").is_empty());

@@ -191,6 +191,8 @@ pub struct Seen {
     pub authorization: Option<String>,
     pub accept_encoding: Option<String>,
     pub user_agent: Option<String>,
+    /// `x-goog-user-project` (the quota project).
+    pub user_project: Option<String>,
     pub version: hyper::Version,
     pub body: String,
     /// When the request arrived.
@@ -328,6 +330,20 @@ impl FakeGoogle {
     }
 
     /// How many API requests were answered 401.
+    /// Accepts `token` on API requests (see `OAuthState::accept`).
+    pub fn accept_token(&self, token: &str, subject: Option<String>) {
+        self.state.oauth.lock().unwrap().accept(
+            token,
+            std::time::Duration::from_secs(3600),
+            subject,
+        );
+    }
+
+    /// The subject an accepted or issued token acts as, if the server knows the token.
+    pub fn token_subject(&self, token: &str) -> Option<Option<String>> {
+        self.state.oauth.lock().unwrap().subject_of(token)
+    }
+
     pub fn unauthorized(&self) -> usize {
         self.state.oauth.lock().unwrap().unauthorized
     }
@@ -561,6 +577,7 @@ async fn handle(
     let authorization = header("authorization");
     let accept_encoding = header("accept-encoding");
     let user_agent = header("user-agent");
+    let user_project = header("x-goog-user-project");
     let version = req.version();
     let body = req
         .into_body()
@@ -575,6 +592,7 @@ async fn handle(
         authorization,
         accept_encoding,
         user_agent,
+        user_project,
         version,
         body: String::from_utf8_lossy(&body).into_owned(),
     };
