@@ -14,6 +14,7 @@ mod filters;
 mod formats;
 mod inputs;
 mod json_truth;
+mod login_state;
 mod lose_nothing;
 mod network;
 mod reports;
