@@ -7,6 +7,7 @@ mod config;
 mod conventions;
 mod csv_options;
 mod describe;
+mod endpoints;
 mod engine;
 mod examples;
 mod fields;
