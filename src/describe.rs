@@ -48,6 +48,13 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
         doc.base_url(),
         method.path
     );
+    if let Some(origin) = crate::endpoints::origin(&doc.name) {
+        let _ = writeln!(
+            out,
+            "  (the root URL of {origin}; the document's is {})",
+            doc.root_url
+        );
+    }
     if let crate::discovery::Access::Write(why) = method.access() {
         let _ = writeln!(
             out,

@@ -7,7 +7,8 @@
 //! takes `run`'s long flag names as keys, listed once, in the table of `config_keys!`; a key
 //! applies to every command that has its flag: `run` resolves its own in
 //! [`RunSettings::resolve`], the commands that load Discovery documents take `cache-dir` and
-//! `discovery-url` in [`DiscoverySettings::resolve`].
+//! `discovery-url` in [`DiscoverySettings::resolve`]. Its `[endpoints]` table (API name → root
+//! URL) goes to [`crate::endpoints`], under the `GSCRAPE_ENDPOINT_*` variables.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -27,6 +28,9 @@ pub struct DiscoverySettings {
     /// `--cache-dir`, else `GSCRAPE_CACHE_DIR`, else the user cache dir + `/gscrape`.
     pub cache_dir: Option<PathBuf>,
     pub policy: CachePolicy,
+    /// The config files' `[endpoints]` tables (the project's first), for
+    /// [`crate::endpoints::Endpoints::resolve`].
+    pub endpoints: Vec<crate::endpoints::Table>,
 }
 
 impl DiscoverySettings {
@@ -41,7 +45,15 @@ impl DiscoverySettings {
         let mut flags = args.clone();
         let files = config_files(config)?;
         flags.take_files(&|id| matches.is_none_or(|m| given(m, id)), &files);
-        Ok(Self::from_flags(&flags))
+        Ok(Self::from_flags(&flags).with_endpoints(&files))
+    }
+
+    /// With the `[endpoints]` tables of `files`.
+    fn with_endpoints(self, files: &[ConfigFile]) -> Self {
+        DiscoverySettings {
+            endpoints: files.iter().map(|f| f.endpoints.clone()).collect(),
+            ..self
+        }
     }
 
     /// The settings of `flags` alone.
@@ -65,6 +77,7 @@ impl DiscoverySettings {
                 .clone()
                 .or_else(|| dirs::cache_dir().map(|d| d.join("gscrape"))),
             policy,
+            endpoints: Vec::new(),
         }
     }
 }
@@ -105,6 +118,14 @@ pub struct RunSettings {
     pub discovery: DiscoverySettings,
 }
 
+/// One `gscrape.toml`, read and checked.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFile {
+    pub run: RunConfig,
+    /// `[endpoints]`: root URLs by Discovery API name.
+    pub endpoints: crate::endpoints::Table,
+}
+
 /// A config file that cannot be used: one line naming the file and the key.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {message}", .path.display())]
@@ -138,9 +159,9 @@ macro_rules! config_keys {
         $(impl FromFiles for $args {
             const FIELDS: &'static [&'static str] = &[$(stringify!($field),)*];
 
-            fn take_files(&mut self, given: &dyn Fn(&str) -> bool, files: &[RunConfig]) {
+            fn take_files(&mut self, given: &dyn Fn(&str) -> bool, files: &[ConfigFile]) {
                 $(if !given(stringify!($field)) {
-                    if let Some(value) = files.iter().find_map(|f| f.$field.clone()) {
+                    if let Some(value) = files.iter().find_map(|f| f.run.$field.clone()) {
                         self.$field = config_keys!(@into value $(, $into)?);
                     }
                 })*
@@ -185,7 +206,7 @@ trait FromFiles {
     /// The fields (flag ids) it takes from the files.
     const FIELDS: &'static [&'static str];
 
-    fn take_files(&mut self, given: &dyn Fn(&str) -> bool, files: &[RunConfig]);
+    fn take_files(&mut self, given: &dyn Fn(&str) -> bool, files: &[ConfigFile]);
 }
 
 /// The keys a `[run]` table may have.
@@ -215,7 +236,7 @@ pub fn config_from_env() -> ConfigArgs {
 
 /// The project's and the user's `gscrape.toml`, in that order of precedence (absent ones
 /// left out).
-pub fn config_files(config: &ConfigArgs) -> Result<Vec<RunConfig>, ConfigError> {
+pub fn config_files(config: &ConfigArgs) -> Result<Vec<ConfigFile>, ConfigError> {
     let candidates = [
         PathBuf::from("gscrape.toml"),
         config_dir(config).join("gscrape.toml"),
@@ -230,7 +251,7 @@ pub fn config_files(config: &ConfigArgs) -> Result<Vec<RunConfig>, ConfigError> 
 }
 
 /// Reads one config file.
-fn read_config(path: &std::path::Path) -> Result<RunConfig, ConfigError> {
+fn read_config(path: &std::path::Path) -> Result<ConfigFile, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         path: path.to_owned(),
         message: format!("cannot read: {e}"),
@@ -238,8 +259,12 @@ fn read_config(path: &std::path::Path) -> Result<RunConfig, ConfigError> {
     parse_config(path, &text)
 }
 
-/// A config file's text: only a `[run]` table with known keys of the right types.
-fn parse_config(path: &std::path::Path, text: &str) -> Result<RunConfig, ConfigError> {
+/// The tables a config file may have.
+const TABLES: &[&str] = &["run", "endpoints"];
+
+/// A config file's text: a `[run]` table with known keys of the right types, and an
+/// `[endpoints]` table of root URLs.
+fn parse_config(path: &std::path::Path, text: &str) -> Result<ConfigFile, ConfigError> {
     let error = |message: String| ConfigError {
         path: path.to_owned(),
         message,
@@ -249,10 +274,18 @@ fn parse_config(path: &std::path::Path, text: &str) -> Result<RunConfig, ConfigE
         .parse()
         .map_err(|e: toml::de::Error| error(e.message().to_owned()))?;
     for (key, value) in &table {
-        if key != "run" {
+        if !TABLES.contains(&key.as_str()) {
+            let hint = match crate::util::nearest(key, TABLES.iter().copied()).first() {
+                Some(near) => format!("did you mean `[{near}]`? "),
+                None => String::new(),
+            };
             return Err(error(format!(
-                "unknown table `{key}`; a config file has a `[run]` table of `gscrape run`'s flags"
+                "unknown table `{key}`; {hint}a config file has a `[run]` table of `gscrape run`'s \
+                 flags and an `[endpoints]` table of API root URLs"
             )));
+        }
+        if key == "endpoints" {
+            continue;
         }
         let Some(run) = value.as_table() else {
             return Err(error("`run` must be a table: `[run]`".to_owned()));
@@ -286,7 +319,45 @@ fn parse_config(path: &std::path::Path, text: &str) -> Result<RunConfig, ConfigE
     if let Some(delimiter) = &run.delimiter {
         delimiter_byte(delimiter).map_err(|m| error(format!("[run] delimiter: {m}")))?;
     }
-    Ok(run)
+    let endpoints = crate::endpoints::Table {
+        path: path.to_owned(),
+        entries: match table.get("endpoints") {
+            Some(endpoints) => endpoints_table(endpoints).map_err(error)?,
+            None => Vec::new(),
+        },
+    };
+    Ok(ConfigFile { run, endpoints })
+}
+
+/// `[endpoints]`: Discovery API names (`drive`, `oauth2`, `storage`, ...) to root URLs.
+fn endpoints_table(value: &toml::Value) -> Result<Vec<(String, String)>, String> {
+    let Some(table) = value.as_table() else {
+        return Err("`endpoints` must be a table: `[endpoints]`".to_owned());
+    };
+    let mut entries = Vec::new();
+    for (api, root) in table {
+        let name = !api.is_empty()
+            && api
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !name {
+            return Err(format!(
+                "[endpoints] {api:?} is not an API name: the keys are Discovery API names \
+                 (drive, sheets, storage, oauth2 for the token endpoint, ...)"
+            ));
+        }
+        let root = match root.as_str() {
+            Some(root) => crate::endpoints::check_root(root),
+            None => Err(format!(
+                "must be a root URL in quotes, such as {api} = \"https://{api}.example.com/\""
+            )),
+        };
+        entries.push((
+            api.clone(),
+            root.map_err(|m| format!("[endpoints] {api}: {m}"))?,
+        ));
+    }
+    Ok(entries)
 }
 
 /// `wait-lock` as a config file writes it: `true`/`false`, or the most seconds to wait.
@@ -322,13 +393,19 @@ impl RunSettings {
     /// The settings of `gscrape run`: each from its flag or environment variable when
     /// `sources` says it was given there, else from the first config file that sets it, else
     /// the flag's default.
-    pub fn resolve(args: RunArgs, sources: Option<&clap::ArgMatches>, files: &[RunConfig]) -> Self {
+    pub fn resolve(
+        args: RunArgs,
+        sources: Option<&clap::ArgMatches>,
+        files: &[ConfigFile],
+    ) -> Self {
         let given = |id: &str| sources.is_some_and(|m| given(m, id));
         let mut args = args;
         args.take_files(&given, files);
         args.csv.take_files(&given, files);
         args.discovery.take_files(&given, files);
-        Self::from_args(args)
+        let mut settings = Self::from_args(args);
+        settings.discovery = settings.discovery.with_endpoints(files);
+        settings
     }
 
     /// Destructured whole, so that a new flag cannot be forgotten here.
@@ -555,7 +632,7 @@ mod tests {
         }
     }
 
-    fn config(text: &str) -> RunConfig {
+    fn config(text: &str) -> ConfigFile {
         parse_config(std::path::Path::new("gscrape.toml"), text).unwrap()
     }
 
@@ -581,6 +658,48 @@ mod tests {
             settings.discovery.cache_dir,
             Some(PathBuf::from("discovery-cache"))
         );
+    }
+
+    #[test]
+    fn an_endpoints_table_gives_checked_roots_and_one_line_errors() {
+        let file = config(
+            "[endpoints]\ndrive = \"http://127.0.0.1:9/psc\"\noauth2 = \"https://o.example/\"\n",
+        );
+        assert_eq!(
+            file.endpoints.entries,
+            [
+                ("drive".to_owned(), "http://127.0.0.1:9/psc/".to_owned()),
+                ("oauth2".to_owned(), "https://o.example/".to_owned())
+            ]
+        );
+        assert_eq!(file.endpoints.path, PathBuf::from("gscrape.toml"));
+        let settings = RunSettings::resolve(run_args(), None, std::slice::from_ref(&file));
+        assert_eq!(settings.discovery.endpoints, [file.endpoints]);
+        for (text, message) in [
+            (
+                "[endpoints]\ndrive = 3\n",
+                "gscrape.toml: [endpoints] drive: must be a root URL in quotes, such as drive = \"https://drive.example.com/\"",
+            ),
+            (
+                "[endpoints]\ndrive = \"drive.example.com\"\n",
+                "gscrape.toml: [endpoints] drive: \"drive.example.com\" is not a root URL (http or https is needed): give one such as \"https://drive.example.com/\"",
+            ),
+            (
+                "[endpoints]\n\"a b\" = \"https://x.example/\"\n",
+                "gscrape.toml: [endpoints] \"a b\" is not an API name: the keys are Discovery API names (drive, sheets, storage, oauth2 for the token endpoint, ...)",
+            ),
+            (
+                "endpoints = \"https://x.example/\"\n",
+                "gscrape.toml: `endpoints` must be a table: `[endpoints]`",
+            ),
+            (
+                "[endpoint]\ndrive = \"https://x.example/\"\n",
+                "gscrape.toml: unknown table `endpoint`; did you mean `[endpoints]`? a config file has a `[run]` table of `gscrape run`'s flags and an `[endpoints]` table of API root URLs",
+            ),
+        ] {
+            let err = parse_config(std::path::Path::new("gscrape.toml"), text).unwrap_err();
+            assert_eq!(err.to_string(), message);
+        }
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub enum AppError {
     /// The proxy settings of the environment.
     #[error(transparent)]
     Proxy(#[from] ProxyError),
+    /// An endpoint override (`GSCRAPE_ENDPOINT_*`, `STORAGE_EMULATOR_HOST`, the universe domain)
+    /// that cannot be used.
+    #[error(transparent)]
+    Endpoint(#[from] crate::endpoints::EndpointError),
     /// `GSCRAPE_TODAY` that is not a date.
     #[error(transparent)]
     Today(#[from] BadToday),
@@ -64,6 +68,7 @@ impl AppError {
             | AppError::Usage(_)
             | AppError::Proxy(_)
             | AppError::Today(_)
+            | AppError::Endpoint(_)
             | AppError::Discovery(_)
             | AppError::Cache(_) => Failure::BadInput,
             AppError::Lock(LockError::Busy { .. } | LockError::StillBusy { .. }) => Failure::Busy,

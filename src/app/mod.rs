@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::CommandFactory;
 
 use crate::backfill::Window;
-use crate::cli::{Cli, Command, DescribeArgs, NewArgs, RunArgs};
+use crate::cli::{AuthCommand, Cli, Command, DescribeArgs, NewArgs, RunArgs};
 use crate::discovery::DiscoverySource;
 use crate::error::Exit;
 use crate::http::retry::RetryPolicy;
@@ -56,7 +56,13 @@ async fn command(cli: Cli, matches: &clap::ArgMatches) -> Result<Exit, AppError>
         Command::New(args) => new_query(args, sub("new"), client()?).await,
         Command::Auth(command) => {
             let matches = sub("auth").and_then(|m| m.subcommand_matches("login"));
-            auth::command(command, matches, client()?).await
+            let client = client()?;
+            // (`auth login` reads the config files, and installs their endpoints with its
+            // Discovery settings; `status` and `logout` read none.)
+            if !matches!(command, AuthCommand::Login(_)) {
+                install_endpoints(&[])?;
+            }
+            auth::command(command, matches, client).await
         }
         Command::Completions { shell } => completions(shell),
         Command::Man => man_page(),
@@ -77,6 +83,32 @@ fn man_page() -> Result<Exit, AppError> {
         .render(&mut page)
         .map_err(|err| AppError::io("cannot render the manual page", err))?;
     to_stdout(&String::from_utf8_lossy(&page), Exit::Success)
+}
+
+/// Resolves the endpoint overrides — the environment's over the config files' `[endpoints]`
+/// `tables` — and installs them for the process ([`crate::endpoints`]); every command that
+/// reaches Google does so first, after the proxies are known. gscrape's own calls (the token
+/// endpoint, STS, IAM Credentials) always carry a secret, so an override of theirs to plain
+/// http elsewhere than loopback is refused here; an API's, by the pre-flight of the queries
+/// that use it (an unused one stops nothing).
+pub(crate) fn install_endpoints(tables: &[crate::endpoints::Table]) -> Result<(), AppError> {
+    let endpoints = crate::endpoints::Endpoints::resolve(tables)?;
+    for (api, _) in crate::endpoints::OWN_CALLS {
+        if let Some((root, origin)) = endpoints.overridden(api) {
+            let safe = root
+                .parse()
+                .is_ok_and(|uri| crate::http::may_carry_bearer(&uri));
+            if !safe {
+                return Err(AppError::Usage(format!(
+                    "{origin}: refusing to send credentials over plain http to {root}: use https \
+                     ({})",
+                    crate::http::PLAIN_HTTP_RULE
+                )));
+            }
+        }
+    }
+    crate::endpoints::install(endpoints);
+    Ok(())
 }
 
 pub(crate) fn discovery_source(
@@ -250,6 +282,7 @@ async fn validate(
 ) -> Result<Exit, AppError> {
     let files = crate::settings::config_files(&args.config)?;
     let args = crate::settings::RunSettings::resolve(args, matches, &files);
+    install_endpoints(&args.discovery.endpoints)?;
     let windows = run::windows(&args)?;
     let (plans, problems, _) =
         run::checked_plans(&args, &client, windows[0], windows.len()).await?;
@@ -322,7 +355,9 @@ fn discovery_settings(
     matches: Option<&clap::ArgMatches>,
     config: &crate::cli::ConfigArgs,
 ) -> Result<DiscoverySettings, AppError> {
-    Ok(DiscoverySettings::resolve(args, matches, config)?)
+    let settings = DiscoverySettings::resolve(args, matches, config)?;
+    install_endpoints(&settings.endpoints)?;
+    Ok(settings)
 }
 
 /// The Discovery document of `api` `version` (for `describe` and `new`).

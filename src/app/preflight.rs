@@ -71,6 +71,7 @@ pub(super) fn preflight(
         }
     }
     problems.extend(plans.iter().filter_map(plain_http));
+    problems.extend(plain_http_sheets(plans));
     problems
 }
 
@@ -246,13 +247,45 @@ fn plain_http(plan: &QueryPlan) -> Option<Problem> {
         .unwrap_or(true);
     insecure.then(|| {
         Problem::general(format!(
-            "{}: refusing to send a bearer token over plain http to {}{}: use https ({})",
+            "{}: refusing to send a bearer token over plain http to {}{}{}: use https ({})",
             plan.query.name,
             plan.request.base_url,
             plan.request.path,
+            root_origin(plan),
             crate::http::PLAIN_HTTP_RULE
         ))
     })
+}
+
+/// A `[sheet]` goes to the Sheets API, whose root only an override can make plain http (its
+/// document is loaded after the pre-flight).
+fn plain_http_sheets(plans: &[QueryPlan]) -> Option<Problem> {
+    let plan = plans.iter().find(|plan| plan.query.sheet.is_some())?;
+    let origin = crate::endpoints::origin("sheets")?;
+    let root = crate::endpoints::root_url("sheets", "https://sheets.googleapis.com/");
+    let insecure = root
+        .parse()
+        .map(|uri| !crate::http::may_carry_bearer(&uri))
+        .unwrap_or(true);
+    insecure.then(|| {
+        Problem::general(format!(
+            "{}: refusing to send a bearer token over plain http to the Sheets API at {root} \
+             (the root URL of {origin}): use https ({})",
+            plan.query.name,
+            crate::http::PLAIN_HTTP_RULE
+        ))
+    })
+}
+
+/// ` (the root URL of OVERRIDE)` when the root is not the document's own.
+fn root_origin(plan: &QueryPlan) -> String {
+    let origin = match &plan.query.endpoint {
+        Some(_) => Some(format!("{}: endpoint", plan.query.file.display())),
+        None => crate::endpoints::origin(&plan.doc.name).map(|o| o.to_string()),
+    };
+    origin
+        .map(|o| format!(" (the root URL of {o})"))
+        .unwrap_or_default()
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

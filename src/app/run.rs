@@ -44,6 +44,11 @@ pub(super) async fn run(
             return Err(err);
         }
     };
+    if let Err(err) = super::install_endpoints(&args.discovery.endpoints) {
+        let info = clock.info(Some(&args), Some(&err));
+        let _ = write_summary(args.summary_json.as_deref(), &[], err.kind().exit(), &info);
+        return Err(err);
+    }
     let (reports, ended) = run_windows(&args, &client).await;
     let (failures, error) = match ended {
         Ok(failures) => (failures, None),

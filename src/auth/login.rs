@@ -2,6 +2,16 @@
 //! stderr, opens the browser, and receives the loopback redirect itself — so that a click on
 //! "Deny" or no answer at all ends the login with a message instead of waiting forever — or,
 //! with `--no-browser`, takes the code (or the whole redirected URL) pasted on stdin.
+//!
+//! The sign-in URL carries a random `state` (RFC 6749 §10.12), which Google sends back with
+//! the code: an answer without it did not come from this sign-in (another page posting a code
+//! of its own to the listener, to log gscrape in to the wrong account) and is refused.
+//!
+//! PKCE cannot be added while yup-oauth2 exchanges the code: its exchange
+//! (`InstalledFlow::request_token`, private) posts exactly `code`, `client_id`,
+//! `client_secret`, `redirect_uri` and `grant_type`, form-encoding the code the delegate
+//! returns as one value, so no `code_verifier` can travel with it; it would take gscrape's own
+//! `authorization_code` grant instead (upstream yup-oauth2 issue #199).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -134,10 +144,11 @@ pub async fn login(
     client: HyperClient,
 ) -> Result<LoggedIn, LoginError> {
     let secret = read_client_secret(request.client_secret)?;
+    let state = random_state()?;
     let (delegate, redirect) = if request.no_browser {
         let port = request.port.unwrap_or(1);
         (
-            LoginDelegate::paste(port),
+            LoginDelegate::paste(port, state),
             format!("http://localhost:{port}"),
         )
     } else {
@@ -146,7 +157,10 @@ pub async fn login(
             .map_err(|source| LoginError::Listen { port, source })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
         let redirect = format!("http://localhost:{port}");
-        (LoginDelegate::browser(listener, redirect.clone()), redirect)
+        (
+            LoginDelegate::browser(listener, redirect.clone(), state),
+            redirect,
+        )
     };
     tracing::info!("redirect URI {redirect}");
     let captured = Capture::default();
@@ -252,22 +266,40 @@ enum Answer {
 struct LoginDelegate {
     redirect: String,
     answer: Answer,
+    /// The `state` of this sign-in, which its answer must carry back.
+    state: String,
 }
 
 impl LoginDelegate {
-    fn browser(listener: std::net::TcpListener, redirect: String) -> Self {
+    fn browser(listener: std::net::TcpListener, redirect: String, state: String) -> Self {
         LoginDelegate {
             redirect,
             answer: Answer::Browser(std::sync::Mutex::new(Some(listener))),
+            state,
         }
     }
 
-    fn paste(port: u16) -> Self {
+    fn paste(port: u16, state: String) -> Self {
         LoginDelegate {
             redirect: format!("http://localhost:{port}"),
             answer: Answer::Paste,
+            state,
         }
     }
+}
+
+/// 128 random bits, base64url: the `state` of one sign-in (ring's system generator, which
+/// rustls already uses).
+fn random_state() -> Result<String, LoginError> {
+    use base64::Engine;
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| {
+            LoginError::Flow("the system has no random numbers for the sign-in's state".into())
+        })?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 impl InstalledFlowDelegate for LoginDelegate {
@@ -281,6 +313,9 @@ impl InstalledFlowDelegate for LoginDelegate {
         _need_code: bool,
     ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
         Box::pin(async move {
+            // yup-oauth2 builds the URL (always with a query) and lets the delegate show it:
+            // the state is added here, and checked on the answer below.
+            let url = &format!("{url}&state={}", self.state);
             crate::say!("Sign in to Google and allow access:\n\n  {url}\n");
             let code = match &self.answer {
                 Answer::Browser(listener) => {
@@ -295,7 +330,7 @@ impl InstalledFlowDelegate for LoginDelegate {
                         );
                     }
                     crate::say!("Waiting for the browser to return to {} ...", self.redirect);
-                    wait_for_redirect(listener).await
+                    wait_for_redirect(listener, &self.state).await
                 }
                 Answer::Paste => {
                     crate::say!(
@@ -304,13 +339,21 @@ impl InstalledFlowDelegate for LoginDelegate {
                          paste it here:",
                         self.redirect
                     );
-                    let mut line = String::new();
                     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-                    stdin
-                        .read_line(&mut line)
-                        .await
-                        .map_err(|e| format!("cannot read the code: {e}"))?;
-                    code_from_answer(line.trim())
+                    loop {
+                        let mut line = String::new();
+                        stdin
+                            .read_line(&mut line)
+                            .await
+                            .map_err(|e| format!("cannot read the code: {e}"))?;
+                        if answers(line.trim(), &self.state) {
+                            break code_from_answer(line.trim());
+                        }
+                        crate::say!(
+                            "That address is not from this sign-in (its state= does not match): \
+                             paste the address this sign-in ended on:"
+                        );
+                    }
                 }
             }?;
             // The code is a secret too, until the token endpoint has taken it.
@@ -320,8 +363,9 @@ impl InstalledFlowDelegate for LoginDelegate {
     }
 }
 
-/// Serves the loopback redirect: answers the browser and returns the code, or the error.
-async fn wait_for_redirect(listener: std::net::TcpListener) -> Result<String, String> {
+/// Serves the loopback redirect: answers the browser and returns the code, or the error, of
+/// the first answer that carries `state`; others get a page saying so, and it waits on.
+async fn wait_for_redirect(listener: std::net::TcpListener, state: &str) -> Result<String, String> {
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
     loop {
@@ -346,6 +390,21 @@ async fn wait_for_redirect(listener: std::net::TcpListener) -> Result<String, St
                 .await;
             continue;
         }
+        if !answers(target, state) {
+            let page = "This answer is not from the sign-in gscrape started (its state does not \
+                        match), so gscrape ignored it and is still waiting. You can close this tab.";
+            let response = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            crate::say!(
+                "Ignored an answer to the loopback listener that is not from this sign-in (its \
+                 state= does not match); still waiting for the browser ..."
+            );
+            continue;
+        }
         let result = code_from_answer(target);
         let page = match &result {
             Ok(_) => "gscrape is signed in. You can close this tab.",
@@ -358,6 +417,16 @@ async fn wait_for_redirect(listener: std::net::TcpListener) -> Result<String, St
         let _ = stream.write_all(response.as_bytes()).await;
         let _ = stream.shutdown().await;
         return result;
+    }
+}
+
+/// Whether `answer` — a redirected URL or target, or a pasted code — may be this sign-in's:
+/// one with a query must carry its `state`. A bare code carries none and cannot be checked; it
+/// is taken (a person pasted it from the sign-in they saw).
+fn answers(answer: &str, state: &str) -> bool {
+    match answer.split_once('?') {
+        Some((_, query)) => query_value(query, "state").as_deref() == Some(state),
+        None => true,
     }
 }
 
@@ -406,5 +475,22 @@ mod tests {
             .unwrap_err()
             .contains("denied"));
         assert!(code_from_answer("").is_err());
+    }
+
+    #[test]
+    fn an_answer_with_a_query_must_carry_the_state() {
+        assert!(answers("http://localhost:1/?state=s1&code=c", "s1"));
+        assert!(answers("/?code=c&state=s1", "s1"));
+        assert!(!answers("/?code=c&state=s2", "s1"));
+        assert!(!answers("/?code=c", "s1"));
+        assert!(!answers("/?error=access_denied", "s1"));
+        assert!(answers("4/0Ab-code", "s1"), "a bare code cannot be checked");
+    }
+
+    #[test]
+    fn states_are_random() {
+        let (a, b) = (random_state().unwrap(), random_state().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 22, "128 bits, base64url: {a}");
     }
 }

@@ -340,7 +340,7 @@ impl Authorizer {
                 token_uri: user
                     .token_uri
                     .clone()
-                    .unwrap_or_else(|| oauth::GOOGLE_TOKEN_URI.to_owned()),
+                    .unwrap_or_else(oauth::google_token_uri),
                 cache_file: None,
             },
             (Credential::CachedLogin { login, path }, _) => {

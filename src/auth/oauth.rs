@@ -15,8 +15,11 @@ use crate::http::retry::{gave_up_note, send_retrying, RetryPolicy};
 use crate::http::{self as gh, HyperClient};
 use crate::redact::Quoted;
 
-/// Google's token endpoint, for credentials that do not name one.
-pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// Google's token endpoint, for credentials that do not name one: `token` under the root of
+/// `oauth2` in force (`GSCRAPE_ENDPOINT_OAUTH2`, `[endpoints] oauth2`, the universe domain).
+pub fn google_token_uri() -> String {
+    format!("{}token", crate::endpoints::of(crate::endpoints::OAUTH2))
+}
 
 /// A fresh access token.
 #[derive(Clone, PartialEq, Eq)]

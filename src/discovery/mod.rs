@@ -210,9 +210,17 @@ impl Document {
         crate::util::nearest(id, self.methods().iter().map(|m| m.id.as_str()))
     }
 
-    /// The base every method path is appended to.
+    /// The base every method path is appended to: the root URL in force for this API (its
+    /// override, or `rootUrl` in the universe; [`crate::endpoints`]) and `servicePath`. The one
+    /// reading of the root, so that runs, `validate`, `describe` and the Sheets destination
+    /// all go where an override says.
     pub fn base_url(&self) -> String {
-        format!("{}{}", self.root_url, self.service_path)
+        format!("{}{}", self.root(), self.service_path)
+    }
+
+    /// The root URL in force for this API (ending in `/`).
+    pub fn root(&self) -> String {
+        crate::endpoints::root_url(&self.name, &self.root_url)
     }
 
     pub fn schema(&self, name: &str) -> Option<&Schema> {

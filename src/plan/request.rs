@@ -118,7 +118,11 @@ pub(super) fn build_request(
     }
     RequestTemplate {
         http_method: method.http_method.parse().unwrap_or(http::Method::GET),
-        base_url: doc.base_url(),
+        // A query's `endpoint` goes over every other root (`Document::base_url` applies those).
+        base_url: match &query.endpoint {
+            Some(root) => format!("{}{}", root.value, doc.service_path),
+            None => doc.base_url(),
+        },
         path: method.path.clone(),
         path_params: path_values,
         query: query_values,

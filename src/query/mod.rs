@@ -24,6 +24,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "version",
     "method",
     "discovery",
+    "endpoint",
     "allow_writes",
     "params",
     "body",
@@ -83,6 +84,9 @@ pub struct Query {
     pub method: Located<String>,
     /// A local Discovery document, resolved against the query file's directory.
     pub discovery: Option<PathBuf>,
+    /// `endpoint`: the root URL (ending in `/`) this query's requests go to instead of the
+    /// document's `rootUrl` (and over `GSCRAPE_ENDPOINT_*` and `[endpoints]`).
+    pub endpoint: Option<Located<String>>,
     /// `allow_writes = true`: the method may change data in the account (an export only
     /// reads otherwise; see [`crate::discovery::Access`]).
     pub allow_writes: bool,
@@ -493,6 +497,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
     let qps = found.keep(src.check("qps", raw.qps, requests_a_second));
     let paginate = found.keep(src.check("paginate", raw.paginate, Paginate::try_from));
     let sheet = found.keep(check_sheet(raw.sheet, &name, &src));
+    let endpoint = found.keep(src.check("endpoint", raw.endpoint, |root| {
+        crate::endpoints::check_root(&root)
+    }));
     found.keep(unrendered_templates(&src));
     found.keep(placeholders(&src));
     let incremental =
@@ -511,6 +518,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         discovery: raw
             .discovery
             .map(|d| file.parent().unwrap_or(Path::new(".")).join(d.into_inner())),
+        endpoint,
         allow_writes: raw.allow_writes.unwrap_or(false),
         params: params(raw.params, &src),
         body: raw
@@ -1260,6 +1268,20 @@ mod tests {
             assert_eq!(problems[0].key.as_deref(), Some("on_missing"));
             assert!(problems[0].message.starts_with(starts), "{problems:?}");
         }
+    }
+
+    #[test]
+    fn an_endpoint_is_a_root_url() {
+        let head = "api = \"a\"\nversion = \"v\"\nmethod = \"m\"\n";
+        let query = parse_str(&format!("{head}endpoint = \"http://127.0.0.1:8/p\"\n")).unwrap();
+        assert_eq!(
+            query.endpoint.map(|e| (e.value, e.line)),
+            Some(("http://127.0.0.1:8/p/".to_owned(), Some(4)))
+        );
+        let err = parse_str(&format!("{head}endpoint = \"drive.example.com\"\n")).unwrap_err();
+        assert_eq!(err[0].key.as_deref(), Some("endpoint"));
+        assert_eq!(err[0].line, Some(4));
+        assert!(err[0].message.contains("is not a root URL"), "{err:?}");
     }
 
     #[test]

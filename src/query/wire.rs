@@ -16,6 +16,8 @@ pub(super) struct QueryFile {
     pub version: Spanned<String>,
     pub method: Spanned<String>,
     pub discovery: Option<Spanned<String>>,
+    /// The API's root URL for this query (over every other override).
+    pub endpoint: Option<Spanned<String>>,
     pub allow_writes: Option<bool>,
     #[serde(default)]
     pub params: IndexMap<Spanned<String>, Spanned<toml::Value>>,

@@ -15,7 +15,7 @@ const DRIVE_QUERY: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.f
 const DRIVE_READONLY: &str = "https://www.googleapis.com/auth/drive.readonly";
 const CACHE_FILE: &str = "config/tokens/test-client__analyst@example.com.json";
 
-fn write_client_secret(wd: &Workdir, kind: &str) {
+pub(crate) fn write_client_secret(wd: &Workdir, kind: &str) {
     let root = wd.google.root_url();
     let secret = serde_json::json!({ kind: {
         "client_id": CLIENT_ID,
@@ -52,7 +52,7 @@ fn mode_of(path: &std::path::Path) -> u32 {
 }
 
 /// A GET over plain HTTP to loopback: status, `Location` header.
-fn http_get(url: &str) -> (u16, Option<String>) {
+pub(crate) fn http_get(url: &str) -> (u16, Option<String>) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, target) = rest
         .split_once('/')
@@ -81,7 +81,7 @@ fn http_get(url: &str) -> (u16, Option<String>) {
 /// Starts `gscrape auth login ...` and returns the child and the sign-in URL it printed.
 /// The caller waits for the child (`end_login`).
 #[allow(clippy::zombie_processes)]
-fn start_login(
+pub(crate) fn start_login(
     wd: &Workdir,
     extra: &[&str],
     stdin: Stdio,
@@ -116,7 +116,7 @@ fn start_login(
 }
 
 /// Waits for the login to end and gathers what it printed.
-fn end_login(
+pub(crate) fn end_login(
     child: Child,
     mut stderr: BufReader<std::process::ChildStderr>,
     mut printed: String,
@@ -234,7 +234,7 @@ fn a_denied_login_ends_with_a_message() {
     assert!(location
         .as_deref()
         .unwrap()
-        .ends_with("/?error=access_denied"));
+        .contains("/?error=access_denied&state="));
     http_get(&location.unwrap());
     let run = end_login(child, stderr, printed);
     assert_eq!(run.code, 1);

@@ -223,6 +223,7 @@ fn export_fingerprint(
         on_missing,
         file: _,         // where the query is kept, not what it asks
         discovery: _,    // the document: its method is `plan.method`, and `plan.request` below
+        endpoint: _,     // the root: in the URL of the request below
         allow_writes: _, // whether it may run, not what it asks
         concurrency: _,  // how fast, not what
         qps: _,          // how fast, not what

@@ -813,6 +813,14 @@ fn route_whole(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Val
                 out
             })
         }
+        // Cloud Storage `objects.list` (as an emulator serves it), two objects in any bucket.
+        ["storage", "v1", "b", bucket, "o"] => (
+            StatusCode::OK,
+            json!({"kind": "storage#objects", "items": [
+                {"kind": "storage#object", "bucket": bucket, "name": "a.txt", "size": "3"},
+                {"kind": "storage#object", "bucket": bucket, "name": "b.txt", "size": "5"},
+            ]}),
+        ),
         _ => fake_reports::route(&seen.method, &parts, &query, &seen.body, &config.reports)
             .unwrap_or_else(|| google_error(404, "NOT_FOUND", "notFound", "Not Found")),
     }

@@ -1,7 +1,7 @@
 //! The OAuth side of the fake Google: an authorization endpoint that redirects with a code (or
-//! `error=access_denied`), a token endpoint for the `authorization_code`, `refresh_token` and
-//! JWT-bearer grants (RS256 checked against the test key's public half), token revocation, and
-//! the check of bearer tokens on API requests.
+//! `error=access_denied`) and the request's `state`, a token endpoint for the
+//! `authorization_code`, `refresh_token` and JWT-bearer grants (RS256 checked against the test
+//! key's public half), token revocation, and the check of bearer tokens on API requests.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -314,10 +314,18 @@ impl OAuthState {
                 json!({"error": "invalid_request"}),
             );
         }
+        // Google sends the request's `state` back unchanged, after the code or error.
+        let state = match query.get("state") {
+            Some(state) => format!(
+                "&state={}",
+                percent_encoding::utf8_percent_encode(state, percent_encoding::NON_ALPHANUMERIC)
+            ),
+            None => String::new(),
+        };
         if config.deny {
             return (
                 StatusCode::FOUND,
-                Some(format!("{redirect}/?error=access_denied")),
+                Some(format!("{redirect}/?error=access_denied{state}")),
                 json!({}),
             );
         }
@@ -327,7 +335,7 @@ impl OAuthState {
         self.codes
             .insert(code.clone(), (redirect.clone(), scope.clone()));
         let location = format!(
-            "{redirect}/?code={}&scope={}",
+            "{redirect}/?code={}&scope={}{state}",
             percent_encoding::utf8_percent_encode(&code, percent_encoding::NON_ALPHANUMERIC),
             percent_encoding::utf8_percent_encode(&scope, percent_encoding::NON_ALPHANUMERIC)
         );
