@@ -9,6 +9,7 @@ mod csv_options;
 mod describe;
 mod engine;
 mod examples;
+mod federation;
 mod fields;
 mod filters;
 mod formats;
