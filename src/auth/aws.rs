@@ -93,7 +93,15 @@ impl Aws {
                 "check credential_source.regional_cred_verification_url",
             )
         })?;
+        // The signed request can be replayed to STS for a while: a secret, in each form a
+        // server may echo it (the signature alone, the JSON, the quoted JSON).
+        for (name, value) in &signed.headers {
+            if name == "Authorization" {
+                register(value);
+            }
+        }
         let token = subject_token(&signed, audience);
+        register(&percent_encoding::percent_decode_str(&token).decode_utf8_lossy());
         register(&token);
         Ok(token)
     }

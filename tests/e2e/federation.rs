@@ -75,6 +75,15 @@ impl Fed {
             config.aws.session_token.clone().unwrap(),
             config.refresh_token.clone(),
         ];
+        // What STS was sent as subject tokens (an AWS one is a signed request), decoded too.
+        for exchange in self.sts.seen_at("/v1/token") {
+            if let Some(subject) = exchange.field("subject_token") {
+                let decoded = percent_encoding::percent_decode_str(&subject)
+                    .decode_utf8_lossy()
+                    .into_owned();
+                secrets.extend([subject, decoded]);
+            }
+        }
         secrets = secrets.iter().flat_map(|s| encoded_forms(s)).collect();
         secrets.push(ISSUED.to_owned());
         for secret in &secrets {
@@ -508,6 +517,26 @@ fn aws_signs_get_caller_identity_with_imdsv2_credentials() {
 }
 
 #[test]
+fn an_aws_subject_token_quoted_back_by_sts_is_redacted() {
+    let fed = Fed::new(StsConfig {
+        sts_error: Some((
+            400,
+            "invalid_grant".to_owned(),
+            "Invalid AWS request {subject}".to_owned(),
+        )),
+        ..StsConfig::default()
+    });
+    write_aws(&fed, true);
+    let run = fed.run(&["run", "--credentials", "wif.json"], &[]);
+    let line = one_error_line(&run);
+    assert!(
+        line.starts_with("STS answered HTTP 400 invalid_grant: Invalid AWS request REDACTED"),
+        "{line}"
+    );
+    assert!(!line.contains("AWS4-HMAC-SHA256"), "{line}");
+}
+
+#[test]
 fn aws_keys_from_the_environment_need_no_instance_metadata() {
     let keys = StsConfig::default().aws;
     let fed = Fed::new(StsConfig::default());
@@ -753,4 +782,32 @@ fn a_refusing_subject_token_url_is_one_line_and_its_header_stays_secret() {
         "a 403 is not retried"
     );
     assert!(fed.sts.seen_at("/v1/token").is_empty());
+}
+
+#[test]
+fn an_executable_that_hangs_is_stopped_at_its_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let fed = Fed::new(StsConfig::default());
+    let path = fed.wd.write("slow.sh", "#!/bin/sh\nexec sleep 60\n");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fed.write_credentials(serde_json::json!({
+        "type": "external_account",
+        "audience": AUDIENCE,
+        "subject_token_type": JWT_TYPE,
+        "credential_source": {"executable": {"command": path, "timeout_millis": 5000}}
+    }));
+    let started = std::time::Instant::now();
+    let run = fed.run(
+        &["run", "--credentials", "wif.json"],
+        &[("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let line = one_error_line(&run);
+    assert!(
+        line.ends_with(
+            "slow.sh\" did not finish within 5 s and was stopped; make it faster, or raise \
+             credential_source.executable.timeout_millis (at most 120000)"
+        ),
+        "{line}"
+    );
 }

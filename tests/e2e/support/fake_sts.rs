@@ -46,7 +46,8 @@ pub struct StsConfig {
     pub subject_refuse_echo: bool,
     /// The OAuth client STS requires as HTTP Basic (id, secret).
     pub client: Option<(String, String)>,
-    /// STS refuses exchanges: status, OAuth error, description.
+    /// STS refuses exchanges: status, OAuth error, description (`{subject}` in it becomes
+    /// the subject token received, decoded).
     pub sts_error: Option<(u16, String, String)>,
     /// generateAccessToken answers 403 PERMISSION_DENIED.
     pub iam_deny: bool,
@@ -371,7 +372,10 @@ fn basic(id: &str, secret: &str) -> String {
 
 fn exchange(seen: &Seen, config: &StsConfig, state: &State) -> (StatusCode, Body) {
     if let Some((status, error, description)) = &config.sts_error {
-        return oauth_error(*status, error, description);
+        // `{subject}`: the subject token received, decoded (servers quote what they got).
+        let subject = seen.field("subject_token").unwrap_or_default();
+        let decoded = percent_encoding::percent_decode_str(&subject).decode_utf8_lossy();
+        return oauth_error(*status, error, &description.replace("{subject}", &decoded));
     }
     let field = |name: &str| seen.field(name).unwrap_or_default();
     if field("grant_type") != TOKEN_EXCHANGE {
