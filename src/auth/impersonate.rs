@@ -73,13 +73,15 @@ async fn caller_token(caller: &Authorizer, what: &str) -> Result<String, ChainEr
     }
 }
 
-/// POSTs `body` to IAM Credentials at `url` with `token`: the JSON answer.
+/// POSTs `body` to IAM Credentials at `url` with `token`: the JSON answer; a refusal says
+/// `hint(status)` (what to grant).
 async fn call(
     http: &Http,
     link: &str,
     url: &str,
     token: &str,
     body: serde_json::Value,
+    hint: &(dyn Fn(u16) -> String + Sync),
 ) -> Result<serde_json::Value, ChainError> {
     let bearer = crate::http::bearer_header(token).ok_or_else(|| {
         ChainError::new(
@@ -101,7 +103,8 @@ async fn call(
         })?;
     let (response, retries) = http.send(link, request).await?;
     if !response.status.is_success() {
-        let mut err = ChainError::refused(link, &response, retries, GRANT_HINT);
+        let status = response.status.as_u16();
+        let mut err = ChainError::refused(link, &response, retries, hint(status));
         if err.what.contains("ACCESS_TOKEN_SCOPE_INSUFFICIENT") {
             err.hint = "the source credential's token lacks the cloud-platform scope: log in \
                         with `gscrape auth login --scope cloud-platform`, or use gcloud's \
@@ -119,37 +122,79 @@ async fn call(
     })
 }
 
+/// One `generateAccessToken`: a token of `email` for `scopes`, living `lifetime`, made with
+/// `bearer` (the caller's token) through `delegates`; a refusal says `hint(status)`.
+pub struct Generate<'a> {
+    pub email: &'a str,
+    /// Its `generateAccessToken` URL.
+    pub url: &'a str,
+    pub bearer: &'a str,
+    pub delegates: &'a [String],
+    pub scopes: &'a [String],
+    pub lifetime: Duration,
+    pub hint: &'a (dyn Fn(u16) -> String + Sync),
+}
+
+/// IAM Credentials `generateAccessToken` (for impersonation, and after an STS exchange).
+pub async fn generate_access_token(http: &Http, ask: Generate<'_>) -> Result<Grant, ChainError> {
+    let link = format!(
+        "generateAccessToken for {}",
+        crate::redact::quote(ask.email)
+    );
+    let scopes = match ask.scopes.is_empty() {
+        true => vec![CLOUD_PLATFORM.to_owned()],
+        false => ask.scopes.to_vec(),
+    };
+    let mut body = json!({
+        "scope": scopes,
+        "lifetime": format!("{}s", ask.lifetime.as_secs()),
+    });
+    if !ask.delegates.is_empty() {
+        let delegates: Vec<String> = ask.delegates.iter().map(|d| account_name(d)).collect();
+        body["delegates"] = json!(delegates);
+    }
+    let obtained = SystemTime::now();
+    let answer = call(http, &link, ask.url, ask.bearer, body, ask.hint).await?;
+    let Some(access_token) = answer["accessToken"].as_str().filter(|t| !t.is_empty()) else {
+        return Err(ChainError::new(
+            &link,
+            "answered no accessToken",
+            "try again later",
+        ));
+    };
+    let access_token = access_token.to_owned();
+    crate::redact::register(&access_token);
+    let expires_at = answer["expireTime"]
+        .as_str()
+        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+        .unwrap_or(obtained + ask.lifetime);
+    Ok(Grant {
+        access_token,
+        expires_at: Some(expires_at),
+        refresh_token: None,
+        scopes: Some(scopes),
+        id_token: None,
+    })
+}
+
 #[async_trait::async_trait]
 impl TokenSource for Impersonated {
     async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, ChainError> {
-        let link = format!("generateAccessToken for {}", self.target);
-        let token = caller_token(&self.caller, &format!("the source credential of {link}")).await?;
-        let delegates: Vec<String> = self.delegates.iter().map(|d| account_name(d)).collect();
-        let body = json!({
-            "delegates": delegates,
-            "scope": scopes,
-            "lifetime": format!("{}s", LIFETIME.as_secs()),
-        });
-        let answer = call(http, &link, &self.url, &token, body).await?;
-        let Some(access_token) = answer["accessToken"].as_str().map(str::to_owned) else {
-            return Err(ChainError::new(
-                &link,
-                "answered no accessToken",
-                GRANT_HINT,
-            ));
+        let what = format!(
+            "the source credential of generateAccessToken for {}",
+            self.target
+        );
+        let bearer = caller_token(&self.caller, &what).await?;
+        let ask = Generate {
+            email: &self.target,
+            url: &self.url,
+            bearer: &bearer,
+            delegates: &self.delegates,
+            scopes,
+            lifetime: LIFETIME,
+            hint: &|_| GRANT_HINT.to_owned(),
         };
-        crate::redact::register(&access_token);
-        let expires_at = answer["expireTime"]
-            .as_str()
-            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-            .or_else(|| Some(SystemTime::now() + LIFETIME));
-        Ok(Grant {
-            access_token,
-            expires_at,
-            refresh_token: None,
-            scopes: None,
-            id_token: None,
-        })
+        generate_access_token(http, ask).await
     }
 
     fn service_account(&self) -> Option<String> {
@@ -188,14 +233,8 @@ pub async fn sign_jwt(
         crate::endpoints::of(crate::endpoints::IAM_CREDENTIALS),
         account_name(email)
     );
-    let answer = call(
-        http,
-        &link,
-        &url,
-        &token,
-        json!({ "payload": claims.to_string() }),
-    )
-    .await?;
+    let body = json!({ "payload": claims.to_string() });
+    let answer = call(http, &link, &url, &token, body, &|_| GRANT_HINT.to_owned()).await?;
     let Some(signed) = answer["signedJwt"].as_str().map(str::to_owned) else {
         return Err(ChainError::new(&link, "answered no signedJwt", GRANT_HINT));
     };

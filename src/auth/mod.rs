@@ -7,6 +7,7 @@
 //! Secrets never reach stdout, stderr or logs: no type here that holds one derives `Debug`,
 //! and yup-oauth2's `log` output (which does print tokens) is not wired to any logger.
 
+pub mod aws;
 pub mod cache;
 pub mod credentials;
 pub mod external;
@@ -17,6 +18,8 @@ pub mod metadata;
 pub mod oauth;
 pub mod scopes;
 pub mod source;
+pub mod sts;
+pub mod subject;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

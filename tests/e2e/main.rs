@@ -10,6 +10,7 @@ mod describe;
 mod endpoints;
 mod engine;
 mod examples;
+mod federation;
 mod fields;
 mod filters;
 mod formats;

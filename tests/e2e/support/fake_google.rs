@@ -99,6 +99,9 @@ pub struct Config {
     /// Gmail messages listed but gone when fetched (deleted between list and get): their
     /// number and the status their get answers (404 or 410).
     pub gmail_gone: Vec<(usize, u16)>,
+    /// Bearer tokens issued by another fake (`fake_sts`: STS, IAM Credentials) that API
+    /// requests accept too; shared, so that fake adds what it issues.
+    pub accepted_tokens: Arc<Mutex<Vec<String>>>,
 }
 
 impl Default for Config {
@@ -127,6 +130,7 @@ impl Default for Config {
             gzip_bomb: false,
             drive_modified: false,
             gmail_gone: Vec::new(),
+            accepted_tokens: Arc::default(),
         }
     }
 }
@@ -322,6 +326,11 @@ impl FakeGoogle {
     /// Bytes of API response bodies so far: as sent on the wire, and before compression.
     pub fn api_bytes(&self) -> (u64, u64) {
         *self.state.api_bytes.lock().unwrap()
+    }
+
+    /// The list of tokens issued elsewhere that API requests accept ([`Config::accepted_tokens`]).
+    pub fn accepted_tokens(&self) -> Arc<Mutex<Vec<String>>> {
+        self.state.config.lock().unwrap().accepted_tokens.clone()
     }
 
     /// The token endpoint's grants so far.
@@ -663,7 +672,20 @@ async fn handle(
             if let Some((_, fault)) = config.faults.filter(|(every, _)| faulty(*every)) {
                 return Ok(fault_response(fault));
             }
-            let allowed = query.get("key").is_some_and(|k| k == API_KEY)
+            let accepted = seen
+                .authorization
+                .as_deref()
+                .and_then(|a| a.strip_prefix("Bearer "))
+                .is_some_and(|t| {
+                    config
+                        .accepted_tokens
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .any(|a| a == t)
+                });
+            let allowed = accepted
+                || query.get("key").is_some_and(|k| k == API_KEY)
                 || state.oauth.lock().unwrap().authorize(
                     seen.authorization.as_deref(),
                     super::TOKEN,

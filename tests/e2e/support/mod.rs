@@ -5,6 +5,7 @@ pub mod fake_google;
 pub mod fake_oauth;
 pub mod fake_reports;
 pub mod fake_sheets;
+pub mod fake_sts;
 pub mod partial;
 pub mod proxy;
 
