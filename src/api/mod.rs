@@ -83,6 +83,9 @@ pub enum ApiError {
         refused: Box<ApiError>,
         accepts: Arc<Accepts>,
     },
+    /// Google's refusal of a user credential's call that names no quota project (user ADC).
+    #[error("{refused} — this API bills a project for a user's calls: name one with --quota-project PROJECT, GOOGLE_CLOUD_QUOTA_PROJECT, or `quota_project_id` in the credential file (`gcloud auth application-default set-quota-project PROJECT`)")]
+    NeedsQuotaProject { refused: Box<ApiError> },
     #[error("{source} (gave up after {retries} {})", if *.retries == 1 { "retry" } else { "retries" })]
     GaveUp {
         retries: u32,
@@ -97,7 +100,7 @@ impl ApiError {
         match self {
             ApiError::Quota { .. } => Failure::QuotaWall,
             ApiError::Auth(err) => err.kind(),
-            ApiError::MissingScope { .. } => Failure::Auth,
+            ApiError::MissingScope { .. } | ApiError::NeedsQuotaProject { .. } => Failure::Auth,
             ApiError::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => Failure::Auth,
             ApiError::InsecureBearer { .. } | ApiError::BadUrl { .. } => Failure::BadInput,
             ApiError::GaveUp { source, .. } => source.kind(),
@@ -325,6 +328,19 @@ impl ApiClient {
                             url,
                         }),
                         accepts: call.accepts.clone(),
+                    })
+                }
+                Verdict::Fatal
+                    if status == StatusCode::FORBIDDEN
+                        && google.message.contains("requires a quota project") =>
+                {
+                    Failed(ApiError::NeedsQuotaProject {
+                        refused: Box::new(ApiError::Status {
+                            status,
+                            google,
+                            method,
+                            url,
+                        }),
                     })
                 }
                 Verdict::Fatal => Failed(ApiError::Status {

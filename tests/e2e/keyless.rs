@@ -261,3 +261,33 @@ fn keyless_delegation_signs_through_iam_one_token_per_subject() {
         Some(Some("ann@example.com".to_owned()))
     );
 }
+
+#[test]
+fn an_api_that_needs_a_quota_project_says_how_to_name_one() {
+    let (wd, _cloud) = workdir();
+    wd.google.configure(|c| c.requires_quota_project = true);
+    let refused = run(wd.command(&["run"]));
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains(
+            "] — this API bills a project for a user's calls: name one with --quota-project PROJECT, \
+             GOOGLE_CLOUD_QUOTA_PROJECT, or `quota_project_id` in the credential file \
+             (`gcloud auth application-default set-quota-project PROJECT`)"
+        ),
+        "{}",
+        refused.stderr
+    );
+    let mut cmd = wd.command(&["run"]);
+    cmd.env("GOOGLE_CLOUD_QUOTA_PROJECT", "billing-project");
+    let done = run(cmd);
+    assert_eq!(done.code, 0, "{done:?}");
+    assert_eq!(
+        wd.google
+            .seen_under("/drive/")
+            .last()
+            .unwrap()
+            .user_project
+            .as_deref(),
+        Some("billing-project")
+    );
+}

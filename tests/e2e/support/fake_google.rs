@@ -71,6 +71,9 @@ pub struct Config {
     /// API requests are refused as Google refuses a token granted none of the method's
     /// scopes: 403 `PERMISSION_DENIED`, `ACCESS_TOKEN_SCOPE_INSUFFICIENT`.
     pub insufficient_scopes: bool,
+    /// API requests without `x-goog-user-project` get the 403 user ADC gets from an API that
+    /// bills a project for a user's calls.
+    pub requires_quota_project: bool,
     /// API requests are refused with an error that quotes their Authorization header (as
     /// some proxies and servers do).
     pub echo_authorization: bool,
@@ -120,6 +123,7 @@ impl Default for Config {
             echo_authorization: false,
             drive_error: None,
             insufficient_scopes: false,
+            requires_quota_project: false,
             latency: std::time::Duration::ZERO,
             fast_drive: false,
             drive_raw_page: None,
@@ -701,6 +705,15 @@ async fn handle(
                 )
             } else if allowed && config.insufficient_scopes {
                 insufficient_scopes()
+            } else if allowed && config.requires_quota_project && seen.user_project.is_none() {
+                google_error(
+                    403,
+                    "PERMISSION_DENIED",
+                    "forbidden",
+                    "Your application is authenticating by using local Application Default \
+                     Credentials. The drive.googleapis.com API requires a quota project, which \
+                     is not set by default.",
+                )
             } else if allowed {
                 let path = seen.path().to_owned();
                 let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
