@@ -410,7 +410,7 @@ fn read_key_value(
             Ok(Credential::Chain { source, secrets })
         }
         Some(serde_json::Value::String(kind)) => Err(bad(format!(
-            "credentials of {} are not supported; use a service-account key or an authorized_user file",
+            "credentials of {} are not supported; use a service_account, authorized_user, impersonated_service_account, external_account or external_account_authorized_user file",
             fields::type_for_message(kind)
         ))),
         Some(other) if !other.is_null() => Err(bad(format!(

@@ -591,7 +591,7 @@ fn bad_credential_files_are_one_line_errors() {
     let cases = [
         ("missing.json", "missing.json: cannot read it: No such file or directory (os error 2)"),
         ("notjson.json", "notjson.json: not JSON (expected value at line 1 column 1)"),
-        ("other.json", "other.json: credentials of type \"gdch_service_account\" are not supported; use a service-account key or an authorized_user file"),
+        ("other.json", "other.json: credentials of type \"gdch_service_account\" are not supported; use a service_account, authorized_user, impersonated_service_account, external_account or external_account_authorized_user file"),
         ("partial.json", "partial.json: not a complete service-account key (missing field `private_key`)"),
         ("client_secret.json", "client_secret.json: this is an OAuth client secret, not a credential: log in with `gscrape auth login --client-secret FILE`"),
     ];

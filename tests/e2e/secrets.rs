@@ -344,7 +344,7 @@ fn credential_files_holding_unexpected_values_are_named_not_quoted() {
     let cases = [
         (
             "sa-type.json",
-            "credentials of an unknown type (1704 chars) are not supported; use a service-account key or an authorized_user file",
+            "credentials of an unknown type (1704 chars) are not supported; use a service_account, authorized_user, impersonated_service_account, external_account or external_account_authorized_user file",
         ),
         (
             "sa-number.json",
