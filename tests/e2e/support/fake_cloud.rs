@@ -1,19 +1,19 @@
 //! Test doubles of Google Cloud's keyless links, on 127.0.0.1 (port 0): the metadata server
 //! (`GCE_METADATA_HOST`/`GCE_METADATA_IP`) and IAM Credentials (`generateAccessToken`,
 //! `signJwt`; `GSCRAPE_ENDPOINT_IAMCREDENTIALS`). They record what they received. Tokens they
-//! issue are handed to the fake Google ([`super::FakeGoogle::accept_token`]) so API requests
+//! issue are added to the fake Google's accepted tokens ([`super::FakeGoogle::accepted_tokens`]) so API requests
 //! with them pass, and `signJwt` signs with the test service account's key, which the fake
 //! token endpoint verifies.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::Response;
+use serde_json::json;
+
+use super::loopback::Seen;
 
 use super::fake_oauth::SA_EMAIL;
 
@@ -21,28 +21,6 @@ use super::fake_oauth::SA_EMAIL;
 pub const METADATA_TOKEN: &str = "ya29.metadata-token-never-printed";
 /// The token `generateAccessToken` hands out.
 pub const IMPERSONATED_TOKEN: &str = "ya29.impersonated-token-never-printed";
-
-/// One request a double received.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub method: String,
-    pub target: String,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Received {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
 
 /// What the doubles answer.
 #[derive(Debug, Clone, Default)]
@@ -53,27 +31,21 @@ pub struct CloudConfig {
 
 pub struct FakeCloud {
     pub addr: SocketAddr,
-    received: Arc<Mutex<Vec<Received>>>,
+    received: Arc<Mutex<Vec<Seen>>>,
     pub config: Arc<Mutex<CloudConfig>>,
 }
 
 impl FakeCloud {
     pub fn start(google: &super::FakeGoogle) -> Self {
-        google.accept_token(METADATA_TOKEN, None);
-        google.accept_token(IMPERSONATED_TOKEN, None);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
+        google
+            .accepted_tokens()
+            .lock()
+            .unwrap()
+            .extend([METADATA_TOKEN.to_owned(), IMPERSONATED_TOKEN.to_owned()]);
         let received = Arc::new(Mutex::new(Vec::new()));
         let config = Arc::new(Mutex::new(CloudConfig::default()));
         let (log, conf) = (received.clone(), config.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(serve(listener, log, conf));
-        });
+        let addr = super::loopback::serve(move |seen| answer(seen, log.clone(), conf.clone()));
         FakeCloud {
             addr,
             received,
@@ -87,7 +59,7 @@ impl FakeCloud {
     }
 
     /// The requests whose path starts with `prefix`.
-    pub fn received(&self, prefix: &str) -> Vec<Received> {
+    pub fn received(&self, prefix: &str) -> Vec<Seen> {
         self.received
             .lock()
             .unwrap()
@@ -98,51 +70,11 @@ impl FakeCloud {
     }
 }
 
-async fn serve(
-    listener: std::net::TcpListener,
-    log: Arc<Mutex<Vec<Received>>>,
-    config: Arc<Mutex<CloudConfig>>,
-) {
-    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let (log, config) = (log.clone(), config.clone());
-        tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req| answer(req, log.clone(), config.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
 async fn answer(
-    req: Request<Incoming>,
-    log: Arc<Mutex<Vec<Received>>>,
+    received: Seen,
+    log: Arc<Mutex<Vec<Seen>>>,
     config: Arc<Mutex<CloudConfig>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let method = req.method().to_string();
-    let target = req.uri().to_string();
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_owned()))
-        .collect();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let received = Received {
-        method,
-        target,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    };
+) -> Response<Full<Bytes>> {
     log.lock().unwrap().push(received.clone());
     let config = config.lock().unwrap().clone();
     let path = received
@@ -192,7 +124,7 @@ async fn answer(
     if text.starts_with('{') {
         response = response.header("content-type", "application/json");
     }
-    Ok(response.body(Full::new(Bytes::from(text))).unwrap())
+    response.body(Full::new(Bytes::from(text))).unwrap()
 }
 
 /// `payload` as a JWT signed RS256 by the test service account's key.

@@ -343,16 +343,7 @@ impl FakeGoogle {
     }
 
     /// How many API requests were answered 401.
-    /// Accepts `token` on API requests (see `OAuthState::accept`).
-    pub fn accept_token(&self, token: &str, subject: Option<String>) {
-        self.state.oauth.lock().unwrap().accept(
-            token,
-            std::time::Duration::from_secs(3600),
-            subject,
-        );
-    }
-
-    /// The subject an accepted or issued token acts as, if the server knows the token.
+    /// The subject an issued token acts as, if the server issued the token.
     pub fn token_subject(&self, token: &str) -> Option<Option<String>> {
         self.state.oauth.lock().unwrap().subject_of(token)
     }

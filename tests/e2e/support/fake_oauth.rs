@@ -259,18 +259,6 @@ impl OAuthState {
         token
     }
 
-    /// Accepts `token` for API requests for `lifetime`, as if issued here (a token another
-    /// test double issued: the metadata server's, IAM Credentials').
-    pub fn accept(&mut self, token: &str, lifetime: Duration, subject: Option<String>) {
-        self.access.insert(
-            token.to_owned(),
-            Issued {
-                expires: Instant::now() + lifetime,
-                subject,
-            },
-        );
-    }
-
     /// The subject of a token this server knows (`None`: unknown).
     pub fn subject_of(&self, token: &str) -> Option<Option<String>> {
         self.access.get(token).map(|i| i.subject.clone())

@@ -6,13 +6,14 @@
 //! request, and adds the tokens it issues to the fake Google's accepted list.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Response, StatusCode};
+
+pub use super::loopback::Seen;
 use serde_json::{json, Value};
 
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -89,47 +90,6 @@ impl Default for StsConfig {
     }
 }
 
-/// One request as the fake saw it.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: String,
-    pub target: String,
-    /// Names in lower case, in the order received.
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Seen {
-    pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or_default()
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The form body's fields, decoded, in order.
-    pub fn form(&self) -> Vec<(String, String)> {
-        form_urlencoded::parse(self.body.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
-    }
-
-    pub fn field(&self, name: &str) -> Option<String> {
-        self.form()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
 /// What an issued token is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Issued {
@@ -142,7 +102,6 @@ pub enum Issued {
 }
 
 struct State {
-    root_url: String,
     config: Mutex<StsConfig>,
     seen: Mutex<Vec<Seen>>,
     issued: Mutex<HashMap<String, Issued>>,
@@ -153,17 +112,14 @@ struct State {
 
 pub struct FakeSts {
     state: Arc<State>,
+    root_url: String,
 }
 
 impl FakeSts {
     /// Starts the fake; what it issues is accepted by the API fake that owns `accepted`
     /// ([`super::FakeGoogle::accepted_tokens`]).
     pub fn start(config: StsConfig, accepted: Arc<Mutex<Vec<String>>>) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
-            root_url: format!("http://{addr}/"),
             config: Mutex::new(config),
             seen: Mutex::new(Vec::new()),
             issued: Mutex::new(HashMap::new()),
@@ -171,34 +127,16 @@ impl FakeSts {
             aws_checks: Mutex::new(Vec::new()),
         });
         let served = state.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let state = served.clone();
-                    tokio::spawn(async move {
-                        let service =
-                            hyper::service::service_fn(move |req| respond(req, state.clone()));
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-        });
-        FakeSts { state }
+        let addr = super::loopback::serve(move |seen| respond(seen, served.clone()));
+        FakeSts {
+            state,
+            root_url: format!("http://{addr}/"),
+        }
     }
 
     /// `http://127.0.0.1:PORT/`
     pub fn root_url(&self) -> String {
-        self.state.root_url.clone()
+        self.root_url.clone()
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -229,38 +167,7 @@ impl FakeSts {
     }
 }
 
-async fn respond(
-    req: Request<Incoming>,
-    state: Arc<State>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let method = req.method().to_string();
-    let target = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let seen = Seen {
-        method,
-        target,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    };
+async fn respond(seen: Seen, state: Arc<State>) -> Response<Full<Bytes>> {
     state.seen.lock().unwrap().push(seen.clone());
     let config = state.config.lock().unwrap().clone();
     let (status, body) = route(&seen, &config, &state);
@@ -268,11 +175,11 @@ async fn respond(
         Body::Json(value) => ("application/json; charset=UTF-8", value.to_string()),
         Body::Text(text) => ("text/plain", text),
     };
-    Ok(Response::builder()
+    Response::builder()
         .status(status)
         .header("content-type", content_type)
         .body(Full::new(Bytes::from(bytes)))
-        .unwrap())
+        .unwrap()
 }
 
 enum Body {

@@ -6,6 +6,7 @@ pub mod fake_oauth;
 pub mod fake_reports;
 pub mod fake_sheets;
 pub mod fake_sts;
+pub mod loopback;
 pub mod partial;
 pub mod proxy;
 
