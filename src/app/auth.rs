@@ -69,8 +69,8 @@ pub(super) async fn authorizers_for(
         plans.iter().any(|p| p.query.sheet.is_some()),
     );
     let describe = credential.describe();
-    let mut authorizers = Authorizers::new(credential, wanted, client.clone(), timeout, retry)?;
-    authorizers.set_quota_project(settings.quota_project.as_ref().map(|(p, _)| p.clone()));
+    let quota = settings.quota_project_of(&credential).map(|(p, _)| p);
+    let authorizers = Authorizers::new(credential, wanted, quota, client.clone(), timeout, retry)?;
     let mut auths = Vec::with_capacity(plans.len());
     for plan in plans {
         if plan.query.subject.is_some() && !authorizers.can_delegate() {
@@ -304,19 +304,10 @@ async fn status(args: StatusArgs, client: HyperClient) -> Result<Exit, AppError>
         }
         Credential::AccessToken { .. } | Credential::ApiKey { .. } | Credential::Public => {}
     }
-    let quota = settings
-        .quota_project
-        .as_ref()
-        .map(|(p, origin)| format!("{p} (from {origin})"))
-        .or_else(|| {
-            credential
-                .quota_project()
-                .map(|p| format!("{p} (from the credential file)"))
-        });
-    if let Some(quota) = quota {
+    if let Some((project, origin)) = settings.quota_project_of(&credential) {
         out += &format!(
-            "quota project: {} (sent as x-goog-user-project)\n",
-            quote(&quota)
+            "quota project: {} (from {origin}; sent as x-goog-user-project)\n",
+            quote(&project)
         );
     }
     if args.check {
@@ -347,14 +338,15 @@ async fn check(
         true => vec![crate::auth::impersonate::CLOUD_PLATFORM.to_owned()],
         false => args.scopes.iter().map(|s| scope_url(s)).collect(),
     };
-    let mut authorizers = Authorizers::new(
+    let quota = settings.quota_project_of(&credential).map(|(p, _)| p);
+    let authorizers = Authorizers::new(
         credential,
         wanted.clone(),
+        quota,
         http.client,
         http.timeout,
         http.retry,
     )?;
-    authorizers.set_quota_project(settings.quota_project.as_ref().map(|(p, _)| p.clone()));
     let authorizer = authorizers.for_subject(args.credentials.subject.as_deref())?;
     let started = std::time::Instant::now();
     let token = authorizer.access_token().await?;

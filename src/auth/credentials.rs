@@ -37,6 +37,18 @@ pub struct AuthSettings {
     pub quota_project: Option<(String, &'static str)>,
 }
 
+impl AuthSettings {
+    /// The project API requests name for quota (`x-goog-user-project`): `--quota-project` (or
+    /// `GOOGLE_CLOUD_QUOTA_PROJECT`) over `credential`'s file, and where it came from.
+    pub fn quota_project_of(&self, credential: &Credential) -> Option<(String, &'static str)> {
+        self.quota_project.clone().or_else(|| {
+            credential
+                .quota_project()
+                .map(|p| (p, "the credential file"))
+        })
+    }
+}
+
 /// The credential a run would use.
 #[derive(Clone)]
 pub enum Credential {

@@ -175,15 +175,25 @@ struct Shared {
 
 impl Authorizers {
     /// Sets up token handling for `credential`; `scopes` are asked of service accounts (user
-    /// credentials carry the scopes they were granted). Token requests retry by `retry`.
+    /// credentials carry the scopes they were granted); API requests name `quota_project`
+    /// (`x-goog-user-project`). Token requests retry by `retry`.
     pub fn new(
         credential: Credential,
         scopes: Vec<String>,
+        quota_project: Option<String>,
         client: HyperClient,
         timeout: Duration,
         retry: RetryPolicy,
     ) -> Result<Self, AuthError> {
-        Self::build(credential, scopes, client, timeout, retry, true)
+        Self::build(
+            credential,
+            scopes,
+            quota_project,
+            client,
+            timeout,
+            retry,
+            true,
+        )
     }
 
     /// `new`, with `delegating` false for the inner authorizers of a chain (a caller of IAM
@@ -191,6 +201,7 @@ impl Authorizers {
     fn build(
         credential: Credential,
         scopes: Vec<String>,
+        quota_project: Option<String>,
         client: HyperClient,
         timeout: Duration,
         retry: RetryPolicy,
@@ -201,6 +212,7 @@ impl Authorizers {
             Self::build(
                 credential,
                 scopes,
+                None,
                 client.clone(),
                 timeout,
                 retry.clone(),
@@ -241,7 +253,7 @@ impl Authorizers {
         };
         Ok(Authorizers {
             inner: Arc::new(Shared {
-                quota_project: credential.quota_project(),
+                quota_project,
                 credential,
                 delegation,
                 chain,
@@ -258,13 +270,6 @@ impl Authorizers {
     /// keyless one IAM Credentials signs for).
     pub fn can_delegate(&self) -> bool {
         self.inner.delegation.is_some()
-    }
-
-    /// Sends API requests with `x-goog-user-project: project` (over a credential file's).
-    pub fn set_quota_project(&mut self, project: Option<String>) {
-        if let (Some(project), Some(shared)) = (project, Arc::get_mut(&mut self.inner)) {
-            shared.quota_project = Some(project);
-        }
     }
 
     /// The authorizer acting as `subject` (`None`: as the credential itself), the same one
