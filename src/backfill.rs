@@ -172,7 +172,7 @@ impl AppendedFile {
 /// so that a run killed after its append shows as a change rather than a file holding nothing.
 pub fn holds(out_dir: &Path, name: &str, file: &Path, window: Window) -> Result<bool, String> {
     let mut state = Appended::load(out_dir, name)?;
-    let target = out_dir.join(file);
+    let target = crate::sink::target_of(out_dir, file);
     let length = std::fs::metadata(&target).ok().map(|m| m.len());
     let (noted, length) = match (state.files.iter().find(|f| f.file == file), length) {
         (Some(noted), Some(length)) => (noted, length),

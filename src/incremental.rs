@@ -40,7 +40,7 @@ pub fn replaced_records(out_dir: &Path, plans: &[QueryPlan], csv: &CsvSettings) 
         let Some(file) = plan.output.as_ref().filter(|o| !crate::sink::is_stdout(o)) else {
             continue;
         };
-        let target = out_dir.join(file);
+        let target = crate::sink::target_of(out_dir, file);
         if appends || !target.exists() {
             continue;
         }

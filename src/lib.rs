@@ -19,6 +19,7 @@ pub mod describe;
 pub mod discovery;
 pub mod endpoints;
 pub mod error;
+pub mod gcs;
 pub mod http;
 pub mod incremental;
 pub mod lock;

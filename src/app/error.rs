@@ -49,6 +49,9 @@ pub enum AppError {
     /// A Discovery document a command needs (the Sheets API's for a `[sheet]`) and cannot have.
     #[error("{0}")]
     Discovery(String),
+    /// Cloud Storage (a `gs://` output or state) refused or failed.
+    #[error(transparent)]
+    Storage(#[from] crate::gcs::StorageError),
     /// The local disk or standard output failed.
     #[error("{what}: {source}")]
     Io {
@@ -75,6 +78,7 @@ impl AppError {
             AppError::Lock(LockError::Io { .. }) | AppError::Io { .. } => Failure::LocalIo,
             AppError::Auth(err) => err.kind(),
             AppError::Login(err) => err.kind(),
+            AppError::Storage(err) => err.kind(),
         }
     }
 

@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod preflight;
 mod run;
+mod storage;
 
 pub use error::AppError;
 

@@ -57,7 +57,7 @@ pub(super) fn preflight(
         let clash = plans.iter().find(|plan| {
             plan.output
                 .as_ref()
-                .is_some_and(|output| same_file(&checks.out_dir.join(output), summary))
+                .is_some_and(|output| same_file(&crate::sink::target_of(&checks.out_dir, output), summary))
         });
         if let Some(plan) = clash {
             problems.push(Problem {

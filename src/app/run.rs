@@ -375,7 +375,7 @@ fn leave_out_done(
                         "{} {}: already in {}; its records are read again for the queries it feeds, not written",
                         plan.query.name,
                         window.label(),
-                        args.out_dir.join(file).display()
+                        crate::sink::target_of(&args.out_dir, &file).display()
                     );
                 }
             }
@@ -389,7 +389,7 @@ fn leave_out_done(
             run.push(plan);
             continue;
         };
-        let output = plan.output.as_ref().map(|file| args.out_dir.join(file));
+        let output = plan.output.as_ref().map(|file| crate::sink::target_of(&args.out_dir, file));
         let report = QueryReport::left_out(&plan.query.name, output, skip);
         reporter.finished(&in_window(report.clone(), window));
         left_out.push(report);
@@ -423,7 +423,7 @@ fn note_windows(
                 "warning: {} {}: cannot note that {} holds this window ({err}); a backfill run again will take the file for changed",
                 report.name,
                 window.label(),
-                out_dir.join(file).display()
+                crate::sink::target_of(out_dir, file).display()
             );
         }
     }
@@ -448,6 +448,19 @@ async fn prepare_run(
     plans: &[crate::plan::QueryPlan],
     templates: &crate::template::Templates,
 ) -> Result<Prepared, AppError> {
+    let writes_objects = plans.iter().any(|p| {
+        p.output
+            .as_ref()
+            .is_some_and(|o| crate::sink::object_of(&crate::sink::target_of(&args.out_dir, o)).is_some())
+    });
+    if writes_objects {
+        let http = crate::auth::source::Http {
+            client: client.clone(),
+            timeout: args.timeout,
+            retry: args.retry.clone(),
+        };
+        super::storage::connect(&args.auth, &http).await?;
+    }
     let files = crate::run::resume::before_run(&args.out_dir, plans, window.is_some(), args.resume);
     let authorizers = auth::authorizers_for(
         plans,

@@ -34,6 +34,10 @@ use proxy::{Proxies, ProxyConnector};
 /// Only [`send`] asks for gzip.
 pub type HyperClient = Client<Connector, String>;
 
+/// A client like [`HyperClient`] whose requests carry bytes: Cloud Storage uploads (gzip,
+/// xlsx) are not text. Its own pool, made by [`build_bytes_client`].
+pub type BytesClient = Client<Connector, http_body_util::Full<Bytes>>;
+
 /// The User-Agent of every request [`send`] makes. Google compresses only for clients that
 /// send `Accept-Encoding: gzip` *and* a User-Agent containing "gzip".
 pub const USER_AGENT: &str = concat!("gscrape/", env!("CARGO_PKG_VERSION"), " (gzip)");
@@ -165,6 +169,19 @@ pub struct Response {
 /// Builds the shared client: HTTP/1.1 and HTTP/2, TLS on first use ([`Connector`]), through
 /// the environment's proxy. The environment is read here, once.
 pub fn build_client() -> Result<HyperClient, proxy::ProxyError> {
+    build()
+}
+
+/// [`build_client`] for requests with byte bodies.
+pub fn build_bytes_client() -> Result<BytesClient, proxy::ProxyError> {
+    build()
+}
+
+fn build<B>() -> Result<Client<Connector, B>, proxy::ProxyError>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+{
     let proxies = Proxies::from_env()?;
     let _ = PROXIES.set(proxies.clone());
     let mut http = HttpConnector::new();
@@ -178,11 +195,16 @@ pub fn build_client() -> Result<HyperClient, proxy::ProxyError> {
 
 /// Sends `request` and reads the whole body, all within `timeout`. Every request asks for gzip
 /// here, and a gzip answer is inflated while it arrives, up to [`MAX_BODY_BYTES`].
-pub async fn send(
-    client: &HyperClient,
-    mut request: Request<String>,
+pub async fn send<B>(
+    client: &Client<Connector, B>,
+    mut request: Request<B>,
     timeout: Duration,
-) -> Result<Response, HttpError> {
+) -> Result<Response, HttpError>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     // For messages only: made when one is needed.
     let uri = request.uri().clone();
     let url = || shown_url(&uri);

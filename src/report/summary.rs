@@ -217,6 +217,8 @@ struct QuerySummary<'a> {
     rows: Option<u64>,
     bytes: Option<u64>,
     sha256: Option<&'a str>,
+    /// A Cloud Storage output as Cloud Storage describes it once written.
+    object: Option<ObjectJson<'a>>,
     /// The URL of the Google Sheet written (`[sheet]`).
     sheet: Option<&'a str>,
     stopped_by: Option<&'static str>,
@@ -232,6 +234,19 @@ struct QuerySummary<'a> {
     since: Option<&'a str>,
     /// In a backfill, its window.
     window: Option<WindowJson>,
+}
+
+/// What Cloud Storage says of a written object: the generation (as text, as Cloud Storage
+/// gives int64s), its size, and its checksums as it reports them (base64; no MD5 for an object
+/// composed of parts).
+#[derive(Serialize)]
+struct ObjectJson<'a> {
+    bucket: &'a str,
+    name: &'a str,
+    generation: String,
+    size: u64,
+    crc32c: Option<&'a str>,
+    md5: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -264,6 +279,18 @@ pub fn json(reports: &[QueryReport], exit_code: u8, run: &RunInfo) -> String {
             rows: r.written.as_ref().map(|_| r.counters.records),
             bytes: r.written.as_ref().map(|w| w.bytes),
             sha256: r.written.as_ref().map(|w| w.sha256.as_str()),
+            object: r
+                .written
+                .as_ref()
+                .and_then(|w| w.object.as_ref())
+                .map(|o| ObjectJson {
+                    bucket: &o.bucket,
+                    name: &o.name,
+                    generation: o.generation.to_string(),
+                    size: o.size,
+                    crc32c: o.crc32c.as_deref(),
+                    md5: o.md5.as_deref(),
+                }),
             sheet: r.sheet_url.as_deref(),
             stopped_by: stopped_by(&r.status),
             api_total: r.api_total.as_ref().map(|t| ApiTotalJson {

@@ -272,10 +272,7 @@ fn spill_dir(job: &Job, shared: &Shared) -> PathBuf {
         .output
         .as_ref()
         .and_then(|file| {
-            shared
-                .options
-                .out_dir
-                .join(file)
+            crate::sink::target_of(&shared.options.out_dir, file)
                 .parent()
                 .map(PathBuf::from)
         })

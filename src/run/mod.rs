@@ -186,6 +186,7 @@ impl QueryError {
             | QueryError::ParentFailed(_)
             | QueryError::ParentChanged { .. } => Failure::Remote,
             QueryError::Sink(SinkError::Sheet(err)) => err.kind(),
+            QueryError::Sink(SinkError::Object { source, .. }) => source.kind(),
             QueryError::Sink(_) | QueryError::Spill(_) => Failure::LocalIo,
             QueryError::Template(_) => Failure::BadInput,
             QueryError::ResumeRefused(err) => err.kind(),
@@ -368,10 +369,7 @@ async fn run_job(
         .plan
         .output
         .as_ref()
-        .map(|o| match crate::sink::is_stdout(o) {
-            true => o.clone(),
-            false => shared.options.out_dir.join(o),
-        });
+        .map(|o| crate::sink::target_of(&shared.options.out_dir, o));
     let sheet_url = Arc::new(std::sync::OnceLock::new());
     let result = tokio::select! {
         result = execute(&job, feed_in, feeds_out, counters.clone(), &sheet_url, &shared) => Some(result),

@@ -9,26 +9,38 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
+use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
+use super::object::{ObjectMark, ObjectProof, ObjectWriter};
 use super::SinkError;
+use crate::gcs::ObjectUrl;
 
 /// Where a file export stands mid-way: its temporary file, the bytes written to it, and their
-/// SHA-256.
+/// SHA-256. An export to Cloud Storage names its finished parts instead of a file (`temp` is
+/// their common name), and the SHA-256's state to go on from (its bytes cannot be read back
+/// cheaply).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mark {
     pub temp: PathBuf,
     pub bytes: u64,
     pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectMark>,
+    /// Hex of the SHA-256 state after `bytes` (objects only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256_state: Option<String>,
 }
 
-/// What an output holds, as written: its size and SHA-256.
+/// What an output holds, as written: its size and SHA-256, and for a Cloud Storage object
+/// what Cloud Storage says of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     pub bytes: u64,
     /// Lowercase hex.
     pub sha256: String,
+    pub object: Option<ObjectProof>,
 }
 
 /// `bytes` in lowercase hex (a digest as the summary and checkpoints show it).
@@ -48,6 +60,32 @@ pub const STDOUT: &str = "-";
 /// True when `target` is standard output rather than a file.
 pub fn is_stdout(target: &Path) -> bool {
     target.file_name().is_some_and(|n| n == STDOUT)
+}
+
+/// The Cloud Storage object `target` names (`gs://BUCKET/NAME`), if it names one.
+pub fn object_of(target: &Path) -> Option<ObjectUrl> {
+    let text = target.to_str()?;
+    crate::gcs::is_gs(text)
+        .then(|| ObjectUrl::parse(text).ok())
+        .flatten()
+}
+
+/// Where the output `file` of a query goes: under `out_dir` (a directory, or a `gs://`
+/// prefix), unless it is standard output or an object URL of its own.
+pub fn target_of(out_dir: &Path, file: &Path) -> PathBuf {
+    let text = file.to_string_lossy();
+    if is_stdout(file) || crate::gcs::is_gs(&text) {
+        return file.to_owned();
+    }
+    let dir = out_dir.to_string_lossy();
+    match crate::gcs::is_gs(&dir) {
+        true => PathBuf::from(format!(
+            "{}/{}",
+            dir.trim_end_matches('/'),
+            text.trim_start_matches("./")
+        )),
+        false => out_dir.join(file),
+    }
 }
 
 /// A temporary file beside `target` (its directory created), locked while the export runs.
@@ -94,6 +132,8 @@ pub fn persist(file: NamedTempFile, target: &Path) -> Result<(), SinkError> {
 enum Place {
     Temp(NamedTempFile),
     Stdout(io::Stdout),
+    /// Boxed: its buffers' bookkeeping is large beside a file.
+    Object(Box<ObjectWriter>),
 }
 
 impl Write for Place {
@@ -101,18 +141,21 @@ impl Write for Place {
         match self {
             Place::Temp(file) => file.write(buf),
             Place::Stdout(out) => out.write(buf),
+            Place::Object(object) => object.write(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Place::Temp(file) => file.write_all(buf),
             Place::Stdout(out) => out.write_all(buf),
+            Place::Object(object) => object.write_all(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Place::Temp(file) => file.flush(),
             Place::Stdout(out) => out.flush(),
+            Place::Object(object) => object.flush(),
         }
     }
 }
@@ -138,6 +181,7 @@ impl<W: Write> Counted<W> {
         Written {
             bytes: self.bytes,
             sha256,
+            object: None,
         }
     }
 }
@@ -172,6 +216,12 @@ impl Stream {
     pub fn create(target: &Path, gzip: bool) -> Result<Self, SinkError> {
         let place = if is_stdout(target) {
             Place::Stdout(io::stdout())
+        } else if let Some(object) = object_of(target) {
+            let gcs = crate::gcs::io::get().map_err(|e| SinkError::object(target, e))?;
+            // A plain stream is checkpointed: it goes up in parts a resumed run can take.
+            let writer =
+                ObjectWriter::create(gcs, object, !gzip).map_err(|e| SinkError::object(target, e))?;
+            Place::Object(Box::new(writer))
         } else {
             Place::Temp(temp_beside(target)?)
         };
@@ -222,6 +272,19 @@ impl Stream {
             return Ok(None);
         };
         let written = counted.written();
+        if let Place::Object(object) = &mut counted.inner {
+            let target = &self.target;
+            let Some(mark) = object.mark().map_err(|e| SinkError::object(target, e))? else {
+                return Ok(None);
+            };
+            return Ok(Some(Mark {
+                temp: PathBuf::from(object.target().sibling(&mark.stem).to_string()),
+                bytes: written.bytes,
+                sha256: written.sha256,
+                object: Some(mark),
+                sha256_state: Some(hex(&counted.hash.serialize())),
+            }));
+        }
         let Place::Temp(file) = &mut counted.inner else {
             return Ok(None);
         };
@@ -232,6 +295,8 @@ impl Stream {
             temp,
             bytes: written.bytes,
             sha256: written.sha256,
+            object: None,
+            sha256_state: None,
         }))
     }
 
@@ -239,6 +304,9 @@ impl Stream {
     /// the marked length once its bytes are checked against the mark. Why not, otherwise.
     pub fn resume(target: &Path, mark: &Mark) -> Result<Self, String> {
         use std::io::{Read, Seek, SeekFrom};
+        if let Some(object) = object_of(target) {
+            return Self::resume_object(target, object, mark);
+        }
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -308,13 +376,58 @@ impl Stream {
             Layer::Gzip(out) => out.finish().map_err(fail)?,
         };
         counted.flush().map_err(fail)?;
-        let written = counted.written();
+        let mut written = counted.written();
         match counted.inner {
             Place::Temp(file) => persist(file, &target)?,
             Place::Stdout(_) => {}
+            Place::Object(object) => {
+                let meta = object
+                    .finish(written.bytes)
+                    .map_err(|e| SinkError::object(&target, e))?;
+                written.object = Some(ObjectProof::from(&meta));
+            }
         }
         Ok(written)
     }
+
+    /// [`Stream::resume`] of an object: its parts checked, the hash taken up from its state.
+    fn resume_object(target: &Path, object: ObjectUrl, mark: &Mark) -> Result<Self, String> {
+        use sha2::digest::common::hazmat::SerializableState;
+        let (Some(object_mark), Some(state)) = (&mark.object, &mark.sha256_state) else {
+            return Err("its checkpoint names no parts".to_owned());
+        };
+        let bytes = unhex(state).ok_or("its checkpoint's hash state cannot be read")?;
+        let hash = bytes
+            .as_slice()
+            .try_into()
+            .ok()
+            .and_then(|state| Sha256::deserialize(state).ok())
+            .ok_or("its checkpoint's hash state cannot be read")?;
+        if hex(&hash.clone().finalize()) != mark.sha256 {
+            return Err("its checkpoint's hash state does not match its SHA-256".to_owned());
+        }
+        let gcs = crate::gcs::io::get().map_err(|e| e.to_string())?;
+        let writer = ObjectWriter::resume(gcs, object, object_mark)?;
+        Ok(Stream {
+            target: target.to_owned(),
+            layer: Layer::Plain(Counted {
+                inner: Place::Object(Box::new(writer)),
+                bytes: mark.bytes,
+                hash,
+            }),
+        })
+    }
+}
+
+/// The bytes of lowercase or uppercase hex, if it is hex.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl Write for Stream {

@@ -10,6 +10,7 @@ mod cells;
 mod csv;
 mod file;
 mod ndjson;
+pub mod object;
 pub mod sheets;
 mod xlsx;
 
@@ -21,7 +22,8 @@ use crate::records::{Column, Row};
 
 pub use self::csv::{CsvOptions, CsvSink};
 pub use self::file::{
-    hex, is_stdout, is_temp_of, remove_stale_temp_files, temp_files_of, Mark, Written, STDOUT,
+    hex, is_stdout, is_temp_of, object_of, remove_stale_temp_files, target_of, temp_files_of,
+    Mark, Written, STDOUT,
 };
 pub use self::ndjson::NdjsonSink;
 use self::sheets::{SheetContext, SheetError, SheetSink};
@@ -70,7 +72,7 @@ pub fn resume(
     let Some(file) = plan.output.as_ref().filter(|_| resumable(plan)) else {
         return Err("its output cannot be taken up mid-way".to_owned());
     };
-    let target = out_dir.join(file);
+    let target = target_of(out_dir, file);
     let settings = plan.query.csv.or(csv_defaults);
     let (mut options, null) = csv_options(&settings);
     Ok(match plan.format.format {
@@ -151,10 +153,7 @@ fn file_sink(
     out_dir: &Path,
     csv_defaults: &CsvSettings,
 ) -> Result<Box<dyn Sink>, SinkError> {
-    let target = match is_stdout(file) {
-        true => PathBuf::from(STDOUT),
-        false => out_dir.join(file),
-    };
+    let target = target_of(out_dir, file);
     let settings = plan.query.csv.or(csv_defaults);
     let gzip = plan.format.gzip;
     let (mut options, null) = csv_options(&settings);
@@ -218,4 +217,20 @@ pub enum SinkError {
     },
     #[error(transparent)]
     Sheet(#[from] SheetError),
+    #[error("cannot write {}: {source}", .path.display())]
+    Object {
+        path: PathBuf,
+        #[source]
+        source: crate::gcs::StorageError,
+    },
+}
+
+impl SinkError {
+    /// A Cloud Storage failure writing `target`.
+    pub fn object(target: &Path, source: crate::gcs::StorageError) -> SinkError {
+        SinkError::Object {
+            path: target.to_owned(),
+            source,
+        }
+    }
 }

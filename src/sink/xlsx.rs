@@ -106,6 +106,9 @@ impl Sink for XlsxSink {
     }
 
     fn commit(mut self: Box<Self>) -> Result<Written, SinkError> {
+        if let Some(object) = super::object_of(&self.target) {
+            return self.commit_object(object);
+        }
         let mut file = temp_beside(&self.target)?;
         let saved = self.workbook.save_to_writer(file.as_file_mut());
         saved.map_err(|e| self.error(e))?;
@@ -114,6 +117,31 @@ impl Sink for XlsxSink {
             source,
         })?;
         persist(file, &self.target)?;
+        Ok(written)
+    }
+}
+
+impl XlsxSink {
+    /// Saves the workbook to a local temporary file (a zip is written with seeks), then
+    /// uploads it as the object in one upload.
+    fn commit_object(mut self: Box<Self>, object: crate::gcs::ObjectUrl) -> Result<Written, SinkError> {
+        let write = |source| SinkError::Write {
+            path: self.target.clone(),
+            source,
+        };
+        let mut file = tempfile::tempfile().map_err(write)?;
+        let saved = self.workbook.save_to_writer(&mut file);
+        saved.map_err(|e| self.error(e))?;
+        let mut written = proof(&mut file).map_err(write)?;
+        let gcs = crate::gcs::io::get().map_err(|e| SinkError::object(&self.target, e))?;
+        let mut upload = super::object::ObjectWriter::create(gcs, object, false)
+            .map_err(|e| SinkError::object(&self.target, e))?;
+        file.seek(SeekFrom::Start(0)).map_err(write)?;
+        std::io::copy(&mut file, &mut upload).map_err(write)?;
+        let meta = upload
+            .finish(written.bytes)
+            .map_err(|e| SinkError::object(&self.target, e))?;
+        written.object = Some(super::object::ObjectProof::from(&meta));
         Ok(written)
     }
 }
@@ -136,5 +164,6 @@ fn proof(file: &mut std::fs::File) -> std::io::Result<Written> {
     Ok(Written {
         bytes,
         sha256: hex(&hash.finalize()),
+        object: None,
     })
 }

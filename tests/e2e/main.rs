@@ -14,6 +14,7 @@ mod federation;
 mod fields;
 mod filters;
 mod formats;
+mod gcs;
 mod inputs;
 mod json_truth;
 mod keyless;

@@ -39,10 +39,30 @@ pub(super) struct Checkpointer {
     /// Where the export stands, not yet written out.
     pending: Option<Checkpoint>,
     last_written: Instant,
+    /// How often a checkpoint is written out: [`INTERVAL`], or [`OBJECT_INTERVAL`] for a
+    /// Cloud Storage output.
+    interval: Duration,
+    /// A Cloud Storage output: noting where it stands finishes an uploaded part, so it is
+    /// noted only when due, not after every page.
+    costly_marks: bool,
 }
 
 /// The longest a checkpoint waits to be written out while an export runs.
 const INTERVAL: Duration = Duration::from_secs(1);
+
+/// The same for an export to Cloud Storage, where each checkpoint finishes a part of the
+/// object (a request, and one more source to compose): a `kill -9` loses at most this much of
+/// its pages. `GSCRAPE_OBJECT_CHECKPOINT_SECONDS` changes it.
+const OBJECT_INTERVAL: Duration = Duration::from_secs(15);
+
+fn object_interval() -> Duration {
+    std::env::var("GSCRAPE_OBJECT_CHECKPOINT_SECONDS")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(OBJECT_INTERVAL)
+}
 
 /// The temporary files beside a run's outputs before its exports start (absolute paths), and
 /// its outputs: what [`after_run`] leaves alone, and where it looks.
@@ -66,7 +86,7 @@ pub(crate) fn before_run(
         store.retain(
             |query, target| match plans.iter().find(|plan| plan.query.name == query) {
                 Some(plan) => {
-                    let output = plan.output.as_ref().map(|o| out_dir.join(o));
+                    let output = plan.output.as_ref().map(|o| sink::target_of(out_dir, o));
                     sink::resumable(plan) && output.as_deref() == Some(target)
                 }
                 None => true,
@@ -81,7 +101,7 @@ pub(crate) fn before_run(
         .iter()
         .filter_map(|plan| plan.output.as_ref())
         .filter(|o| !sink::is_stdout(o))
-        .map(|o| out_dir.join(o))
+        .map(|o| sink::target_of(out_dir, o))
         .collect();
     let minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
     for target in &targets {
@@ -292,9 +312,15 @@ impl Checkpointer {
             return None;
         }
         let out_dir = &shared.options.out_dir;
-        let target = out_dir.join(plan.output.as_ref()?);
+        let target = sink::target_of(out_dir, plan.output.as_ref()?);
         let fingerprint = export_fingerprint(plan, first, shared, &target);
+        let costly_marks = sink::object_of(&target).is_some();
         Some(Checkpointer {
+            interval: match costly_marks {
+                true => object_interval(),
+                false => INTERVAL,
+            },
+            costly_marks,
             store: Store::new(out_dir),
             query: plan.query.name.clone(),
             target,
@@ -359,7 +385,7 @@ impl Checkpointer {
     /// and writes it out when the last was written [`INTERVAL`] ago. A checkpoint that cannot
     /// be written is said once; the export goes on without.
     pub fn save(&mut self, output: &mut Output<'_>, at: Position) -> Result<(), super::QueryError> {
-        if !self.on {
+        if !self.on || (self.costly_marks && !self.due()) {
             return Ok(());
         }
         let Some(mark) = output.mark()? else {
@@ -378,7 +404,7 @@ impl Checkpointer {
             columns: output.declared_columns(),
             gone: output.gone().cloned(),
         });
-        if self.last_written.elapsed() >= INTERVAL {
+        if self.last_written.elapsed() >= self.interval {
             self.write_out();
         }
         Ok(())
@@ -386,14 +412,14 @@ impl Checkpointer {
 
     /// True when a checkpoint noted now would be written out at once.
     pub fn due(&self) -> bool {
-        self.on && self.last_written.elapsed() >= INTERVAL
+        self.on && self.last_written.elapsed() >= self.interval
     }
 
     /// How long until the checkpoint noted last is due to be written out (`None`: none waits).
     pub fn pending_due_in(&self) -> Option<Duration> {
         self.pending
             .as_ref()
-            .map(|_| INTERVAL.saturating_sub(self.last_written.elapsed()))
+            .map(|_| self.interval.saturating_sub(self.last_written.elapsed()))
     }
 
     /// Writes out the checkpoint noted last, if it was not.

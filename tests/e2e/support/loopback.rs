@@ -19,6 +19,8 @@ pub struct Seen {
     /// Names in lower case, in the order received.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body's bytes as received (an upload need not be text).
+    pub bytes: Bytes,
 }
 
 impl Seen {
@@ -51,6 +53,7 @@ impl Seen {
             target,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            bytes: body,
         }
     }
 

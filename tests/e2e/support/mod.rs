@@ -1,6 +1,7 @@
 //! Test support: the fake Google server and a per-test work directory that runs the binary.
 
 pub mod fake_cloud;
+pub mod fake_gcs;
 pub mod fake_google;
 pub mod fake_oauth;
 pub mod fake_reports;

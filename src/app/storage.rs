@@ -1,0 +1,46 @@
+//! The run's Cloud Storage connection, set up when an output or the run's state is a `gs://`
+//! location: the run's own credential (never a delegated user: the exports' objects belong to
+//! the job), asked for Cloud Storage's read-write scope only.
+
+use crate::auth::source::Http;
+use crate::auth::{credentials, AuthError, Authorizers, Credential};
+use crate::gcs::io::Gcs;
+use crate::gcs::Storage;
+use crate::auth::credentials::AuthSettings;
+
+use super::error::AppError;
+
+/// Installs the process's Cloud Storage connection (once; later calls keep it).
+pub(crate) async fn connect(auth: &AuthSettings, http: &Http) -> Result<(), AppError> {
+    if crate::gcs::io::installed() {
+        return Ok(());
+    }
+    let credential = match credentials::resolve(auth, http).await {
+        Ok(Credential::ApiKey { .. } | Credential::Public) | Err(AuthError::NoCredentials) => {
+            return Err(AppError::Usage(
+                "gs:// outputs and state are written with a credential (a service account, the \
+                 metadata server, a login, an access token): an API key cannot write to Cloud \
+                 Storage; see `gscrape auth status`"
+                    .to_owned(),
+            ))
+        }
+        Ok(credential) => credential,
+        Err(err) => return Err(err.into()),
+    };
+    let quota = auth.quota_project_of(&credential).map(|(p, _)| p);
+    let authorizers = Authorizers::new(
+        credential,
+        vec![crate::gcs::SCOPE.to_owned()],
+        quota,
+        http.client.clone(),
+        http.timeout,
+        http.retry.clone(),
+    )?;
+    let auth = authorizers.for_subject(None)?;
+    let client = crate::http::build_bytes_client()?;
+    let storage = Storage::new(client, auth, http.timeout, http.retry.clone());
+    let gcs = Gcs::start(storage)
+        .map_err(|e| AppError::io("cannot start the Cloud Storage thread", e))?;
+    crate::gcs::io::install(gcs);
+    Ok(())
+}

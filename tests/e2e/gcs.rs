@@ -1,0 +1,220 @@
+//! Outputs in Cloud Storage (`gs://`), against the strict double (`support/fake_gcs.rs`: the
+//! preconditions, chunk rules and faults emulators do not have) and against fake-gcs-server, a
+//! real emulator (`support/emulator.rs`).
+
+use serde_json::Value;
+
+use crate::support::fake_gcs::{FakeGcs, Faults};
+use crate::support::{Config, Run, Workdir, TOKEN};
+
+const FILES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n";
+
+fn workdir(files: usize) -> Workdir {
+    Workdir::with_config(Config {
+        drive_files: files,
+        ..Config::default()
+    })
+}
+
+/// Runs the binary against `gcs`, uploading in chunks of 256 KiB (the protocol's smallest).
+fn run_with(wd: &Workdir, gcs: &FakeGcs, args: &[&str]) -> Run {
+    run_chunked(wd, gcs, args, 256)
+}
+
+fn run_chunked(wd: &Workdir, gcs: &FakeGcs, args: &[&str], chunk_kib: usize) -> Run {
+    let output = wd
+        .command(args)
+        .env("STORAGE_EMULATOR_HOST", &gcs.url)
+        .env("GSCRAPE_UPLOAD_CHUNK_KIB", chunk_kib.to_string())
+        .output()
+        .unwrap();
+    crate::support::finish(output)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The local export of the same query: what the object must hold, byte for byte.
+fn local_export(files: usize, query: &str) -> Vec<u8> {
+    let wd = workdir(files);
+    wd.write("queries/files.toml", &format!("{FILES}output = \"files.csv\"\n{query}"));
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    std::fs::read(wd.path().join("output/files.csv")).unwrap()
+}
+
+const WIDE: &str = "columns = [\"id\", \"name\", \"mimeType\", \"size\", \"modifiedTime\", \"owners.emailAddress\"]\n[params]\npageSize = 100\n";
+
+#[test]
+fn an_export_replaces_its_object_whole_with_its_generation_as_precondition_and_the_summary_proves_it() {
+    let gcs = FakeGcs::start(TOKEN);
+    let old = gcs.put("reports", "daily/files.csv", b"old,contents\r\n");
+    let wd = workdir(10000);
+    wd.write(
+        "queries/files.toml",
+        &format!("{FILES}output = \"gs://reports/daily/files.csv\"\n{WIDE}"),
+    );
+    let run = run_with(&wd, &gcs, &["run", "--summary-json", "summary.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let expected = local_export(10000, WIDE);
+    assert!(expected.len() > 2 * 256 * 1024, "several chunks: {}", expected.len());
+    let object = gcs.object("reports", "daily/files.csv").unwrap();
+    assert_eq!(object.data, expected, "the object holds what the file would");
+    assert!(object.generation > old);
+    // Nothing else is left: the parts are gone, no session is open.
+    assert_eq!(gcs.names("reports"), ["daily/files.csv"]);
+
+    // The replace named the generation it replaced; every write named a precondition.
+    let requests = gcs.requests();
+    let compose = requests
+        .iter()
+        .find(|r| r.path().ends_with("/compose"))
+        .expect("the parts are composed");
+    assert!(
+        compose.target.contains(&format!("ifGenerationMatch={old}")),
+        "{}",
+        compose.target
+    );
+    for upload in requests.iter().filter(|r| r.method == "POST" && r.path().starts_with("/upload/")) {
+        assert!(upload.target.contains("ifGenerationMatch="), "{}", upload.target);
+    }
+
+    let summary: Value = serde_json::from_str(&wd.read("summary.json")).unwrap();
+    let query = &summary["queries"][0];
+    assert_eq!(query["output"], "gs://reports/daily/files.csv");
+    assert_eq!(query["sha256"], sha256(&expected));
+    assert_eq!(query["bytes"], expected.len() as u64);
+    let proof = &query["object"];
+    assert_eq!(proof["bucket"], "reports");
+    assert_eq!(proof["name"], "daily/files.csv");
+    assert_eq!(proof["generation"], object.generation.to_string());
+    assert_eq!(proof["size"], expected.len() as u64);
+    use base64::Engine;
+    let crc = base64::engine::general_purpose::STANDARD
+        .encode(crc32c::crc32c(&expected).to_be_bytes());
+    assert_eq!(proof["crc32c"], crc);
+}
+
+#[test]
+fn another_writer_in_between_is_a_412_and_their_object_stays() {
+    let gcs = FakeGcs::start(TOKEN);
+    gcs.put("reports", "files.csv", b"first\r\n");
+    let wd = Workdir::with_config(Config {
+        drive_files: 400,
+        latency: std::time::Duration::from_millis(300),
+        ..Config::default()
+    });
+    wd.write(
+        "queries/files.toml",
+        &format!("{FILES}columns = [\"id\"]\noutput = \"gs://reports/files.csv\"\n[params]\npageSize = 100\n"),
+    );
+    let mut child = wd
+        .command(&["run"])
+        .env("STORAGE_EMULATOR_HOST", &gcs.url)
+        .env("GSCRAPE_UPLOAD_CHUNK_KIB", "256")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the export runs, someone else replaces the object.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    gcs.put("reports", "files.csv", b"theirs\r\n");
+    let run = crate::support::finish(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("gs://reports/files.csv was changed by another writer"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(gcs.object("reports", "files.csv").unwrap().data, b"theirs\r\n");
+    assert_eq!(gcs.names("reports"), ["files.csv"], "no part is left behind");
+}
+
+#[test]
+fn a_503_mid_chunk_is_taken_up_where_the_session_stands() {
+    let gcs = FakeGcs::start(TOKEN);
+    // The second chunk (of 512 KiB) keeps 256 KiB of its bytes, then fails: Cloud Storage
+    // keeps whole 256 KiB units.
+    gcs.set_faults(Faults {
+        chunk_503: Some((2, 256 * 1024)),
+        first_429: true,
+        ..Faults::default()
+    });
+    let wd = workdir(20000);
+    let query = "columns = [\"id\", \"name\", \"mimeType\"]\n[params]\npageSize = 1000\n";
+    wd.write(
+        "queries/files.toml",
+        &format!("{FILES}output = \"gs://reports/files.csv\"\n{query}"),
+    );
+    let run = run_chunked(&wd, &gcs, &["run"], 512);
+    assert_eq!(run.code, 0, "{run:?}");
+    let expected = local_export(20000, query);
+    assert!(expected.len() > 2 * 512 * 1024, "more than two chunks: {}", expected.len());
+    assert_eq!(gcs.object("reports", "files.csv").unwrap().data, expected);
+    let asked = gcs
+        .requests()
+        .iter()
+        .filter(|r| r.header("content-range").is_some_and(|c| c.starts_with("bytes */")))
+        .count();
+    assert!(asked >= 1, "the session was asked where it stands");
+}
+
+#[test]
+fn a_hostile_range_header_fails_the_query_and_leaves_the_old_object() {
+    let gcs = FakeGcs::start(TOKEN);
+    gcs.put("reports", "files.csv", b"old\r\n");
+    gcs.set_faults(Faults {
+        hostile_range: true,
+        ..Faults::default()
+    });
+    let wd = workdir(20000);
+    wd.write(
+        "queries/files.toml",
+        &format!("{FILES}columns = [\"id\", \"name\", \"mimeType\"]\noutput = \"gs://reports/files.csv\"\n[params]\npageSize = 1000\n"),
+    );
+    let run = run_with(&wd, &gcs, &["run"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("Range header gscrape cannot read"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(gcs.object("reports", "files.csv").unwrap().data, b"old\r\n");
+}
+
+#[test]
+fn gzip_and_xlsx_go_up_as_one_upload_and_an_out_dir_can_be_a_bucket() {
+    let gcs = FakeGcs::start(TOKEN);
+    let wd = workdir(50);
+    wd.write(
+        "queries/zipped.toml",
+        &format!("{FILES}columns = [\"id\", \"name\"]\noutput = \"files.csv.gz\"\n"),
+    );
+    wd.write(
+        "queries/book.toml",
+        &format!("{FILES}columns = [\"id\", \"size\"]\noutput = \"files.xlsx\"\n"),
+    );
+    let run = run_with(&wd, &gcs, &["run", "--out-dir", "gs://reports/exports/"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let zipped = gcs.object("reports", "exports/files.csv.gz").unwrap();
+    let mut text = Vec::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(zipped.data.as_slice())
+        .read_to_end(&mut text)
+        .unwrap();
+    assert_eq!(text, local_export(50, "columns = [\"id\", \"name\"]\n"));
+    assert_eq!(zipped.content_type, "application/gzip");
+    assert!(!zipped.composite, "one upload, no parts");
+    let book = gcs.object("reports", "exports/files.xlsx").unwrap();
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(book.data)).unwrap();
+    use calamine::Reader;
+    let range = workbook.worksheet_range_at(0).unwrap().unwrap();
+    assert_eq!(range.height(), 51);
+    // The run's own state stays local when only outputs are in a bucket? No: with the out-dir
+    // a bucket, the state is there too.
+    assert!(
+        !wd.path().join("gs:").exists(),
+        "nothing local is named after the URL"
+    );
+}
