@@ -79,39 +79,33 @@ struct AppendedFile {
     windows: Vec<[String; 2]>,
 }
 
-/// Where the files of query `name` are noted.
-fn state_file(out_dir: &Path, name: &str) -> PathBuf {
-    out_dir
-        .join(".gscrape")
-        .join("backfills")
-        .join(format!("{name}.json"))
+/// Where the files of query `name` are noted, in the run's state directory.
+fn state_file(name: &str) -> String {
+    format!("backfills/{name}.json")
 }
 
 impl Appended {
     /// The state of `name` (none yet: empty); why not, when its file cannot be read.
     fn load(out_dir: &Path, name: &str) -> Result<Appended, String> {
-        let path = state_file(out_dir, name);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Appended::default())
-            }
-            Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
+        let state = crate::state::of(out_dir);
+        let file = state_file(name);
+        let path = state.show(&file);
+        let text = match state.read(&file) {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(None) => return Ok(Appended::default()),
+            Err(err) => return Err(format!("cannot read {path}: {err}")),
         };
         let state: Appended = serde_json::from_str(&text)
-            .map_err(|err| format!("{} is not as gscrape writes it ({err})", path.display()))?;
+            .map_err(|err| format!("{path} is not as gscrape writes it ({err})"))?;
         match state.files.iter().all(|f| f.windows().is_some()) {
             true => Ok(state),
-            false => Err(format!(
-                "{} holds a window that is not a date range",
-                path.display()
-            )),
+            false => Err(format!("{path} holds a window that is not a date range")),
         }
     }
 
     fn save(&self, out_dir: &Path, name: &str) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        crate::util::write_atomically(&state_file(out_dir, name), text.as_bytes())
+        crate::state::of(out_dir).write(&state_file(name), text.as_bytes())
     }
 
     /// The entry of `file`, made (holding nothing) when there is none.
@@ -197,7 +191,7 @@ pub fn holds(out_dir: &Path, name: &str, file: &Path, window: Window) -> Result<
              to append to it as it is",
             target.display(),
             noted.bytes,
-            state_file(out_dir, name).display()
+            crate::state::of(out_dir).show(&state_file(name))
         ));
     }
     let windows = noted.windows().unwrap_or_default();
@@ -238,7 +232,7 @@ pub fn note(
     state.save(out_dir, name).map_err(|err| {
         format!(
             "cannot write {}: {err}",
-            state_file(out_dir, name).display()
+            crate::state::of(out_dir).show(&state_file(name))
         )
     })
 }

@@ -221,7 +221,7 @@ pub struct RunArgs {
     #[arg(default_value = "queries")]
     pub paths: Vec<PathBuf>,
 
-    /// Directory the CSV files are written to.
+    /// Directory the CSV files are written to, or a Cloud Storage prefix (gs://BUCKET/PREFIX/).
     #[arg(
         long,
         default_value = "output",
@@ -229,6 +229,12 @@ pub struct RunArgs {
         env = "GSCRAPE_OUT_DIR"
     )]
     pub out_dir: PathBuf,
+
+    /// Where checkpoints, incremental cursors and the run lock are kept: a directory, or a
+    /// Cloud Storage prefix (gs://BUCKET/PREFIX/) shared by every machine that runs the job.
+    /// Default: <out-dir>/.gscrape/.
+    #[arg(long, value_name = "DIR|gs://BUCKET/PREFIX/", env = "GSCRAPE_STATE", value_parser = parse_state)]
+    pub state: Option<String>,
 
     /// `--output -`: write the one query run to standard output (its format from its output
     /// name or `format`, CSV by default) instead of a file.
@@ -440,6 +446,10 @@ fn parse_qps(text: &str) -> Result<f64, String> {
 }
 
 /// `--output` takes `-` (standard output) only: files are named in the query files.
+fn parse_state(text: &str) -> Result<String, String> {
+    crate::state::check(text).map(|()| text.to_owned())
+}
+
 fn parse_stdout(text: &str) -> Result<String, String> {
     match text {
         "-" => Ok(text.to_owned()),

@@ -1,31 +1,41 @@
 //! Incremental queries (`[incremental]`): each run asks only for what is new since the last
 //! successful one. Templates read `{{ since }}`; the greatest value of the query's `cursor`
-//! field among the records a successful run wrote is kept under `<out-dir>/.gscrape/cursors/`
-//! (written like an output: temp file and rename), and a failed run leaves it where it was.
+//! field among the records a successful run wrote is kept in the run's state directory
+//! (`cursors/`, [`crate::state`]: written whole), and a failed run leaves it where it was.
 //! A run from the kept cursor never replaces an output: what it holds, no later run asks for.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::plan::QueryPlan;
 use crate::query::{CsvSettings, Problem};
 
-/// Where the cursor of query `name` is kept.
-fn cursor_file(out_dir: &Path, name: &str) -> PathBuf {
-    out_dir
-        .join(".gscrape")
-        .join("cursors")
-        .join(format!("{name}.txt"))
+/// Where the cursor of query `name` is kept, in the run's state directory.
+fn cursor_file(name: &str) -> String {
+    format!("cursors/{name}.txt")
 }
 
 /// The cursor the last successful run of `name` kept, if any.
 pub fn saved(out_dir: &Path, name: &str) -> Option<String> {
-    let text = std::fs::read_to_string(cursor_file(out_dir, name)).ok()?;
+    let bytes = crate::state::of(out_dir).read(&cursor_file(name)).ok()??;
+    let text = String::from_utf8(bytes).ok()?;
     Some(text.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
 /// Keeps `value` as the cursor of `name`.
 pub fn save(out_dir: &Path, name: &str, value: &str) -> std::io::Result<()> {
-    crate::util::write_atomically(&cursor_file(out_dir, name), value.as_bytes())
+    crate::state::of(out_dir).write(&cursor_file(name), value.as_bytes())
+}
+
+/// True when the output `target` (a file, or a Cloud Storage object) exists now.
+fn output_exists(target: &Path) -> bool {
+    let Some(object) = crate::sink::object_of(target) else {
+        return target.exists();
+    };
+    // (Unknown, when Cloud Storage cannot be asked: the export then says why.)
+    crate::gcs::io::get().is_ok_and(|gcs| {
+        gcs.block(move |s| async move { s.meta(&object).await })
+            .is_ok_and(|meta| meta.is_some())
+    })
 }
 
 /// The outputs that a run from the kept cursors (neither `--full` nor `--since`) would replace
@@ -41,7 +51,7 @@ pub fn replaced_records(out_dir: &Path, plans: &[QueryPlan], csv: &CsvSettings) 
             continue;
         };
         let target = crate::sink::target_of(out_dir, file);
-        if appends || !target.exists() {
+        if appends || !output_exists(&target) {
             continue;
         }
         let Some((source, cursor)) = cursor_behind(out_dir, plan, plans) else {

@@ -32,6 +32,7 @@ pub mod run;
 pub mod scaffold;
 pub mod settings;
 pub mod sink;
+pub mod state;
 pub mod template;
 pub mod util;
 

@@ -1,7 +1,14 @@
 //! One run at a time per output directory: two overlapping cron runs would race on the same
-//! files. The lock is an advisory lock (flock) on `<out-dir>/.gscrape/run.lock`, which holds
-//! the process id of its holder for the message a second run prints; the kernel releases it
-//! when the holder ends, however it ends.
+//! files. In a local state directory the lock is an advisory lock (flock) on `run.lock`, which
+//! holds the process id of its holder for the message a second run prints; the kernel releases
+//! it when the holder ends, however it ends.
+//!
+//! In Cloud Storage (`--state gs://…`, [`crate::state`]) no kernel sees both runs: the lock is
+//! the object `run.lock`, created only if absent (`ifGenerationMatch=0`), naming its holder
+//! (host, process) and a lease the holder renews ([`cloud`]). A lease left to run out — a pod
+//! killed with SIGKILL — is taken over, with a message.
+
+mod cloud;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -9,8 +16,9 @@ use std::path::{Path, PathBuf};
 
 /// The held lock; dropping it releases it.
 #[derive(Debug)]
-pub struct RunLock {
-    _file: File,
+pub enum RunLock {
+    File(File),
+    Cloud(cloud::CloudLock),
 }
 
 /// What a run does when another holds the lock (`--wait-lock[=SECONDS]`).
@@ -55,12 +63,28 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+    #[error("another gscrape run ({holder}) holds {lock}, its lease until {until}; wait for it to end, or run with --wait-lock to wait here (a run killed without releasing it is taken over once its lease runs out)")]
+    CloudBusy {
+        lock: String,
+        holder: String,
+        until: String,
+    },
+    #[error("another gscrape run ({holder}) still held {lock} after waiting {} s (--wait-lock), renewing its lease; see that run, or wait longer", .waited.as_secs())]
+    CloudStillBusy {
+        lock: String,
+        holder: String,
+        waited: std::time::Duration,
+    },
+    #[error("cannot take the run lock {lock}: {source}")]
+    Cloud {
+        lock: String,
+        #[source]
+        source: crate::gcs::StorageError,
+    },
 }
 
-/// The lock file of `out_dir`.
-fn lock_path(out_dir: &Path) -> PathBuf {
-    out_dir.join(".gscrape").join("run.lock")
-}
+/// The name of the lock in the state directory.
+const LOCK_NAME: &str = "run.lock";
 
 /// How often a wait of limited length tries the lock again.
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
@@ -72,7 +96,15 @@ pub async fn acquire(
     wait: LockWait,
     waiting: impl FnOnce(&LockError),
 ) -> Result<RunLock, LockError> {
-    let path = lock_path(out_dir);
+    let dir = match crate::state::of(out_dir) {
+        crate::state::StateDir::Local(dir) => dir,
+        crate::state::StateDir::Cloud(prefix) => {
+            return cloud::acquire(prefix.object(LOCK_NAME), wait, waiting)
+                .await
+                .map(RunLock::Cloud)
+        }
+    };
+    let path = dir.join(LOCK_NAME);
     let io = |source| LockError::Io {
         path: path.clone(),
         source,
@@ -131,7 +163,7 @@ pub async fn acquire(
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     write!(file, "{}", std::process::id()).map_err(io)?;
     file.flush().map_err(io)?;
-    Ok(RunLock { _file: file })
+    Ok(RunLock::File(file))
 }
 
 /// The process id the holder wrote, if it can be read.

@@ -104,6 +104,8 @@ pub struct RunSettings {
     /// Wait for another run's lock of the output directory instead of exiting 75.
     pub wait_lock: crate::lock::LockWait,
     pub summary_json: Option<PathBuf>,
+    /// `--state`: where checkpoints, cursors and the lock are kept (`None`: `<out-dir>/.gscrape/`).
+    pub state: Option<String>,
     /// CSV options for every query (a query's own keys win).
     pub csv: CsvSettings,
     /// `--since`: an incremental query's `since`, over its kept cursor.
@@ -183,6 +185,8 @@ config_keys! {
         /// `true`, `false` or a number of seconds.
         wait_lock: WaitLockSetting => WaitLockSetting::into_flag,
         summary_json: PathBuf => Some,
+        /// A directory or `gs://BUCKET/PREFIX/` (checked when the file is read).
+        state: String => Some,
     }
     CsvArgs {
         /// One character; `\t` for a tab (checked when the file is read).
@@ -424,6 +428,7 @@ impl RunSettings {
             progress_interval,
             wait_lock,
             summary_json,
+            state,
             csv,
             vars,
             from,
@@ -453,6 +458,7 @@ impl RunSettings {
                 .then(|| Duration::from_secs(progress_interval)),
             wait_lock: wait_lock.unwrap_or_default(),
             summary_json,
+            state,
             csv: CsvSettings {
                 delimiter: csv.delimiter,
                 bom: csv.bom.then_some(true),

@@ -74,7 +74,13 @@ impl AppError {
             | AppError::Endpoint(_)
             | AppError::Discovery(_)
             | AppError::Cache(_) => Failure::BadInput,
-            AppError::Lock(LockError::Busy { .. } | LockError::StillBusy { .. }) => Failure::Busy,
+            AppError::Lock(
+                LockError::Busy { .. }
+                | LockError::StillBusy { .. }
+                | LockError::CloudBusy { .. }
+                | LockError::CloudStillBusy { .. },
+            ) => Failure::Busy,
+            AppError::Lock(LockError::Cloud { source, .. }) => source.kind(),
             AppError::Lock(LockError::Io { .. }) | AppError::Io { .. } => Failure::LocalIo,
             AppError::Auth(err) => err.kind(),
             AppError::Login(err) => err.kind(),

@@ -284,6 +284,7 @@ async fn validate(
     let files = crate::settings::config_files(&args.config)?;
     let args = crate::settings::RunSettings::resolve(args, matches, &files);
     install_endpoints(&args.discovery.endpoints)?;
+    storage::set_up(&args, &client).await?;
     let windows = run::windows(&args)?;
     let (plans, problems, _) =
         run::checked_plans(&args, &client, windows[0], windows.len()).await?;

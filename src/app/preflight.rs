@@ -55,9 +55,9 @@ pub(super) fn preflight(
     problems.extend(unfit_csv_flags(plans, &checks.csv));
     if let Some(summary) = checks.summary_json {
         let clash = plans.iter().find(|plan| {
-            plan.output
-                .as_ref()
-                .is_some_and(|output| same_file(&crate::sink::target_of(&checks.out_dir, output), summary))
+            plan.output.as_ref().is_some_and(|output| {
+                same_file(&crate::sink::target_of(&checks.out_dir, output), summary)
+            })
         });
         if let Some(plan) = clash {
             problems.push(Problem {
@@ -72,6 +72,38 @@ pub(super) fn preflight(
     }
     problems.extend(plans.iter().filter_map(plain_http));
     problems.extend(plain_http_sheets(plans));
+    problems.extend(object_problems(plans, checks));
+    problems
+}
+
+/// What an output in Cloud Storage cannot do: be appended to (an object is written whole; a
+/// run's object is named per run instead, or the runs' objects composed), or name an object
+/// that is not a `gs://BUCKET/NAME`.
+fn object_problems(plans: &[QueryPlan], checks: &Checks<'_>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for plan in plans {
+        let Some(file) = &plan.output else { continue };
+        let target = crate::sink::target_of(&checks.out_dir, file);
+        let text = target.to_string_lossy();
+        if !crate::gcs::is_gs(&text) {
+            continue;
+        }
+        if let Err(why) = crate::gcs::ObjectUrl::parse(&text) {
+            problems.push(plan.query.problem(None, Some("output".to_owned()), why));
+            continue;
+        }
+        if plan.query.csv.or(&checks.csv).append == Some(true) {
+            problems.push(plan.query.problem(
+                None,
+                Some("append".to_owned()),
+                format!(
+                    "{text} is a Cloud Storage object, which is written whole: it cannot be \
+                     appended to. Name each run's object (output = \"…-{{{{ today }}}}.csv\"), \
+                     or join them with `gscrape compose`"
+                ),
+            ));
+        }
+    }
     problems
 }
 

@@ -44,7 +44,11 @@ pub(super) async fn run(
             return Err(err);
         }
     };
-    if let Err(err) = super::install_endpoints(&args.discovery.endpoints) {
+    let set_up = match super::install_endpoints(&args.discovery.endpoints) {
+        Ok(()) => super::storage::set_up(&args, &client).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = set_up {
         let info = clock.info(Some(&args), Some(&err));
         let _ = write_summary(args.summary_json.as_deref(), &[], err.kind().exit(), &info);
         return Err(err);
@@ -255,6 +259,20 @@ pub(super) async fn checked_plans(
         };
         problems = preflight(&mut plans, &checks, &templates);
     }
+    // An output in Cloud Storage: the connection, before anything reads or writes there.
+    let writes_objects = plans.iter().any(|p| {
+        p.output.as_ref().is_some_and(|o| {
+            crate::sink::object_of(&crate::sink::target_of(&args.out_dir, o)).is_some()
+        })
+    });
+    if problems.is_empty() && writes_objects {
+        let http = crate::auth::source::Http {
+            client: client.clone(),
+            timeout: args.timeout,
+            retry: args.retry.clone(),
+        };
+        super::storage::connect(&args.auth, &http).await?;
+    }
     // What the outputs hold (read, not changed): a run from the kept cursors must not replace
     // what they have passed (`--full` and `--since` re-export on purpose).
     if problems.is_empty() && !args.full && args.since.is_none() {
@@ -389,7 +407,10 @@ fn leave_out_done(
             run.push(plan);
             continue;
         };
-        let output = plan.output.as_ref().map(|file| crate::sink::target_of(&args.out_dir, file));
+        let output = plan
+            .output
+            .as_ref()
+            .map(|file| crate::sink::target_of(&args.out_dir, file));
         let report = QueryReport::left_out(&plan.query.name, output, skip);
         reporter.finished(&in_window(report.clone(), window));
         left_out.push(report);
@@ -448,19 +469,6 @@ async fn prepare_run(
     plans: &[crate::plan::QueryPlan],
     templates: &crate::template::Templates,
 ) -> Result<Prepared, AppError> {
-    let writes_objects = plans.iter().any(|p| {
-        p.output
-            .as_ref()
-            .is_some_and(|o| crate::sink::object_of(&crate::sink::target_of(&args.out_dir, o)).is_some())
-    });
-    if writes_objects {
-        let http = crate::auth::source::Http {
-            client: client.clone(),
-            timeout: args.timeout,
-            retry: args.retry.clone(),
-        };
-        super::storage::connect(&args.auth, &http).await?;
-    }
     let files = crate::run::resume::before_run(&args.out_dir, plans, window.is_some(), args.resume);
     let authorizers = auth::authorizers_for(
         plans,

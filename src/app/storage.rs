@@ -2,11 +2,11 @@
 //! location: the run's own credential (never a delegated user: the exports' objects belong to
 //! the job), asked for Cloud Storage's read-write scope only.
 
+use crate::auth::credentials::AuthSettings;
 use crate::auth::source::Http;
 use crate::auth::{credentials, AuthError, Authorizers, Credential};
 use crate::gcs::io::Gcs;
 use crate::gcs::Storage;
-use crate::auth::credentials::AuthSettings;
 
 use super::error::AppError;
 
@@ -42,5 +42,32 @@ pub(crate) async fn connect(auth: &AuthSettings, http: &Http) -> Result<(), AppE
     let gcs = Gcs::start(storage)
         .map_err(|e| AppError::io("cannot start the Cloud Storage thread", e))?;
     crate::gcs::io::install(gcs);
+    Ok(())
+}
+
+/// Installs the run's state location (`--state`, checked here as a config file's is read
+/// unchecked) and, when it or the output directory is in Cloud Storage, the connection: before
+/// the lock, which lives there.
+pub(crate) async fn set_up(
+    args: &crate::settings::RunSettings,
+    client: &crate::http::HyperClient,
+) -> Result<(), AppError> {
+    if let Some(state) = &args.state {
+        crate::state::check(state).map_err(|why| AppError::Usage(format!("--state: {why}")))?;
+    }
+    let out_dir = args.out_dir.to_string_lossy();
+    if crate::gcs::is_gs(&out_dir) {
+        crate::gcs::Prefix::parse(&out_dir)
+            .map_err(|why| AppError::Usage(format!("--out-dir: {why}")))?;
+    }
+    crate::state::install(args.state.clone());
+    if crate::state::in_cloud(&args.out_dir) || crate::gcs::is_gs(&out_dir) {
+        let http = Http {
+            client: client.clone(),
+            timeout: args.timeout,
+            retry: args.retry.clone(),
+        };
+        connect(&args.auth, &http).await?;
+    }
     Ok(())
 }

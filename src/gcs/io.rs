@@ -49,7 +49,8 @@ impl Gcs {
         self.runtime.spawn(async move {
             let _ = tx.send(future.await);
         });
-        rx.recv().expect("the Cloud Storage thread runs as long as the process")
+        rx.recv()
+            .expect("the Cloud Storage thread runs as long as the process")
     }
 
     /// Runs `work` on the Cloud Storage thread, awaited from async code.

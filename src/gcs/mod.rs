@@ -207,6 +207,9 @@ pub enum Precondition {
     Absent,
     /// It must be this generation: nobody wrote it since it was read.
     Generation(i64),
+    /// Whatever is there (a run's own state file, which its lock keeps to one writer; a
+    /// retried write writes the same bytes again).
+    Any,
 }
 
 impl Precondition {
@@ -218,10 +221,12 @@ impl Precondition {
         }
     }
 
-    fn value(self) -> String {
+    /// `ifGenerationMatch=…` as a query parameter after others (`&…`), or nothing.
+    fn param(self) -> String {
         match self {
-            Precondition::Absent => "0".to_owned(),
-            Precondition::Generation(g) => g.to_string(),
+            Precondition::Absent => "&ifGenerationMatch=0".to_owned(),
+            Precondition::Generation(g) => format!("&ifGenerationMatch={g}"),
+            Precondition::Any => String::new(),
         }
     }
 }
@@ -303,7 +308,12 @@ pub(crate) struct Call<'a> {
 }
 
 impl Storage {
-    pub fn new(client: BytesClient, auth: Authorizer, timeout: Duration, retry: RetryPolicy) -> Self {
+    pub fn new(
+        client: BytesClient,
+        auth: Authorizer,
+        timeout: Duration,
+        retry: RetryPolicy,
+    ) -> Self {
         let root = crate::endpoints::root_url("storage", DEFAULT_ROOT);
         Storage {
             client,
@@ -506,11 +516,11 @@ impl Storage {
         let call = Call {
             method: Method::POST,
             url: format!(
-                "{}upload/storage/v1/b/{}/o?uploadType=media&name={}&ifGenerationMatch={}",
+                "{}upload/storage/v1/b/{}/o?uploadType=media&name={}{}",
                 self.root,
                 encode_path_segment(&object.bucket),
                 encode_path_segment(&object.name),
-                precondition.value()
+                precondition.param()
             ),
             headers: vec![(header::CONTENT_TYPE, content_type.to_owned())],
             body: bytes,
@@ -567,9 +577,9 @@ impl Storage {
         let call = Call {
             method: Method::POST,
             url: format!(
-                "{}/compose?ifGenerationMatch={}",
+                "{}/compose?alt=json{}",
                 self.object_url(destination),
-                precondition.value()
+                precondition.param()
             ),
             headers: vec![(header::CONTENT_TYPE, "application/json".to_owned())],
             body: Bytes::from(body.to_string()),
@@ -655,11 +665,11 @@ impl Storage {
 
     pub(crate) fn upload_url(&self, object: &ObjectUrl, precondition: Precondition) -> String {
         format!(
-            "{}upload/storage/v1/b/{}/o?uploadType=resumable&name={}&ifGenerationMatch={}",
+            "{}upload/storage/v1/b/{}/o?uploadType=resumable&name={}{}",
             self.root,
             encode_path_segment(&object.bucket),
             encode_path_segment(&object.name),
-            precondition.value()
+            precondition.param()
         )
     }
 }
@@ -723,6 +733,9 @@ mod tests {
         .unwrap();
         assert_eq!(meta.generation, 1_700_000_000_000_001);
         assert_eq!(meta.size, 12);
-        assert!(serde_json::from_str::<ObjectMeta>(r#"{"bucket":"b","name":"n","generation":"x","size":"1"}"#).is_err());
+        assert!(serde_json::from_str::<ObjectMeta>(
+            r#"{"bucket":"b","name":"n","generation":"x","size":"1"}"#
+        )
+        .is_err());
     }
 }

@@ -50,7 +50,10 @@ impl Storage {
             method: Method::POST,
             url: self.upload_url(object, precondition),
             headers: vec![
-                (header::CONTENT_TYPE, "application/json; charset=UTF-8".to_owned()),
+                (
+                    header::CONTENT_TYPE,
+                    "application/json; charset=UTF-8".to_owned(),
+                ),
                 (
                     header::HeaderName::from_static("x-upload-content-type"),
                     content_type.to_owned(),
@@ -145,7 +148,9 @@ impl Storage {
                         if failures > self.retry_policy().max_retries {
                             return Err(StorageError::BadAnswer {
                                 url: session.object.to_string(),
-                                why: format!("the upload session takes none of the bytes from {from}"),
+                                why: format!(
+                                    "the upload session takes none of the bytes from {from}"
+                                ),
                             });
                         }
                         tokio::time::sleep(self.retry_policy().delay(failures, None)).await;
@@ -185,7 +190,10 @@ impl Storage {
         session: &Session,
         total: Option<u64>,
     ) -> Result<Progress, StorageError> {
-        let range = format!("bytes */{}", total.map_or("*".to_owned(), |t| t.to_string()));
+        let range = format!(
+            "bytes */{}",
+            total.map_or("*".to_owned(), |t| t.to_string())
+        );
         let call = Call {
             method: Method::PUT,
             url: session.uri.clone(),
@@ -235,23 +243,22 @@ impl Storage {
             308 => {
                 let held = match response.headers.get(header::RANGE) {
                     None => 0,
-                    Some(value) => value
-                        .to_str()
-                        .ok()
-                        .and_then(parse_range)
-                        .ok_or_else(|| StorageError::BadAnswer {
+                    Some(value) => value.to_str().ok().and_then(parse_range).ok_or_else(|| {
+                        StorageError::BadAnswer {
                             url: shown.clone(),
                             why: format!("an upload Range header gscrape cannot read: {value:?}"),
-                        })?,
+                        }
+                    })?,
                 };
                 Ok(Some(Progress::Holds(held)))
             }
             200 | 201 => {
-                let meta: ObjectMeta =
-                    serde_json::from_slice(&response.body).map_err(|e| StorageError::BadAnswer {
+                let meta: ObjectMeta = serde_json::from_slice(&response.body).map_err(|e| {
+                    StorageError::BadAnswer {
                         url: shown.clone(),
                         why: format!("the finished upload's object: {e}"),
-                    })?;
+                    }
+                })?;
                 if total.is_some_and(|t| t != meta.size) {
                     return Err(StorageError::BadAnswer {
                         url: shown,

@@ -219,8 +219,8 @@ impl Stream {
         } else if let Some(object) = object_of(target) {
             let gcs = crate::gcs::io::get().map_err(|e| SinkError::object(target, e))?;
             // A plain stream is checkpointed: it goes up in parts a resumed run can take.
-            let writer =
-                ObjectWriter::create(gcs, object, !gzip).map_err(|e| SinkError::object(target, e))?;
+            let writer = ObjectWriter::create(gcs, object, !gzip)
+                .map_err(|e| SinkError::object(target, e))?;
             Place::Object(Box::new(writer))
         } else {
             Place::Temp(temp_beside(target)?)

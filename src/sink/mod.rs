@@ -22,8 +22,8 @@ use crate::records::{Column, Row};
 
 pub use self::csv::{CsvOptions, CsvSink};
 pub use self::file::{
-    hex, is_stdout, is_temp_of, object_of, remove_stale_temp_files, target_of, temp_files_of,
-    Mark, Written, STDOUT,
+    hex, is_stdout, is_temp_of, object_of, remove_stale_temp_files, target_of, temp_files_of, Mark,
+    Written, STDOUT,
 };
 pub use self::ndjson::NdjsonSink;
 use self::sheets::{SheetContext, SheetError, SheetSink};

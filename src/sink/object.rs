@@ -165,7 +165,10 @@ impl ObjectWriter {
     pub fn resume(gcs: &Gcs, target: ObjectUrl, mark: &ObjectMark) -> Result<Self, String> {
         let folder = target.sibling("");
         let listed = {
-            let (bucket, prefix) = (folder.bucket.clone(), format!("{}{}", folder.name, mark.stem));
+            let (bucket, prefix) = (
+                folder.bucket.clone(),
+                format!("{}{}", folder.name, mark.stem),
+            );
             gcs.block(move |s| async move { s.list(&bucket, &prefix).await })
                 .map_err(|e| e.to_string())?
         };
@@ -329,7 +332,7 @@ impl ObjectWriter {
             parts: parts.clone(),
             replaces: match self.replaces {
                 Precondition::Generation(g) => Some(g),
-                Precondition::Absent => None,
+                Precondition::Absent | Precondition::Any => None,
             },
             crc32c: self.crc,
         }))
@@ -477,6 +480,48 @@ fn random_letters() -> String {
         .collect()
 }
 
+/// Removes the parts and scratch objects beside `target` that a killed export left: those
+/// whose stem no checkpoint in `keep` names (`.NAME.XXXXXX.tmp`), last changed over a minute
+/// ago (a live export's are newer). Returns the objects removed.
+pub fn remove_stale_parts(target: &ObjectUrl, keep: &[String]) -> Vec<String> {
+    let Ok(gcs) = crate::gcs::io::get() else {
+        return Vec::new();
+    };
+    let folder = target.sibling("");
+    let (bucket, prefix) = (
+        target.bucket.clone(),
+        format!("{}.{}.", folder.name, target.file_name()),
+    );
+    let Ok(listed) = gcs.block(move |s| async move { s.list(&bucket, &prefix).await }) else {
+        return Vec::new();
+    };
+    let minute_ago = chrono::Utc::now() - chrono::Duration::seconds(60);
+    let stale: Vec<ObjectMeta> = listed
+        .into_iter()
+        .filter(|meta| {
+            let name = meta.name.rsplit('/').next().unwrap_or_default();
+            let kept = keep
+                .iter()
+                .any(|stem| name.starts_with(&format!("{stem}.")));
+            let old = meta
+                .updated
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t < minute_ago);
+            is_part_name(name, target.file_name()) && !kept && old
+        })
+        .collect();
+    gcs.block(move |s| async move {
+        let mut removed = Vec::new();
+        for meta in stale {
+            if s.delete(&meta.url(), Some(meta.generation)).await.is_ok() {
+                removed.push(meta.url().to_string());
+            }
+        }
+        removed
+    })
+}
+
 /// True when `name` (an object's last name part) is a part or scratch object of one of this
 /// module's exports into `target_name`: `.TARGET.XXXXXX.tmp.part-NNNNN` / `.compose-NNNNN`.
 pub fn is_part_name(name: &str, target_name: &str) -> bool {
@@ -505,8 +550,14 @@ mod tests {
 
     #[test]
     fn part_names() {
-        assert!(is_part_name(".files.csv.AbC123.tmp.part-00001", "files.csv"));
-        assert!(is_part_name(".files.csv.AbC123.tmp.compose-00000", "files.csv"));
+        assert!(is_part_name(
+            ".files.csv.AbC123.tmp.part-00001",
+            "files.csv"
+        ));
+        assert!(is_part_name(
+            ".files.csv.AbC123.tmp.compose-00000",
+            "files.csv"
+        ));
         for other in [
             "files.csv",
             ".files.csv.AbC123.tmp",

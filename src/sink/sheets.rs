@@ -632,8 +632,8 @@ impl Sink for SheetSink {
         Ok(Written {
             bytes: self.writer.sent,
             sha256: hex(&self.writer.hash.clone().finalize()),
-        object: None,
-    })
+            object: None,
+        })
     }
 }
 

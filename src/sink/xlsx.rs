@@ -124,7 +124,10 @@ impl Sink for XlsxSink {
 impl XlsxSink {
     /// Saves the workbook to a local temporary file (a zip is written with seeks), then
     /// uploads it as the object in one upload.
-    fn commit_object(mut self: Box<Self>, object: crate::gcs::ObjectUrl) -> Result<Written, SinkError> {
+    fn commit_object(
+        mut self: Box<Self>,
+        object: crate::gcs::ObjectUrl,
+    ) -> Result<Written, SinkError> {
         let write = |source| SinkError::Write {
             path: self.target.clone(),
             source,

@@ -39,7 +39,10 @@ fn sha256(bytes: &[u8]) -> String {
 /// The local export of the same query: what the object must hold, byte for byte.
 fn local_export(files: usize, query: &str) -> Vec<u8> {
     let wd = workdir(files);
-    wd.write("queries/files.toml", &format!("{FILES}output = \"files.csv\"\n{query}"));
+    wd.write(
+        "queries/files.toml",
+        &format!("{FILES}output = \"files.csv\"\n{query}"),
+    );
     let run = wd.run(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
     std::fs::read(wd.path().join("output/files.csv")).unwrap()
@@ -48,7 +51,8 @@ fn local_export(files: usize, query: &str) -> Vec<u8> {
 const WIDE: &str = "columns = [\"id\", \"name\", \"mimeType\", \"size\", \"modifiedTime\", \"owners.emailAddress\"]\n[params]\npageSize = 100\n";
 
 #[test]
-fn an_export_replaces_its_object_whole_with_its_generation_as_precondition_and_the_summary_proves_it() {
+fn an_export_replaces_its_object_whole_with_its_generation_as_precondition_and_the_summary_proves_it(
+) {
     let gcs = FakeGcs::start(TOKEN);
     let old = gcs.put("reports", "daily/files.csv", b"old,contents\r\n");
     let wd = workdir(10000);
@@ -60,9 +64,16 @@ fn an_export_replaces_its_object_whole_with_its_generation_as_precondition_and_t
     assert_eq!(run.code, 0, "{run:?}");
 
     let expected = local_export(10000, WIDE);
-    assert!(expected.len() > 2 * 256 * 1024, "several chunks: {}", expected.len());
+    assert!(
+        expected.len() > 2 * 256 * 1024,
+        "several chunks: {}",
+        expected.len()
+    );
     let object = gcs.object("reports", "daily/files.csv").unwrap();
-    assert_eq!(object.data, expected, "the object holds what the file would");
+    assert_eq!(
+        object.data, expected,
+        "the object holds what the file would"
+    );
     assert!(object.generation > old);
     // Nothing else is left: the parts are gone, no session is open.
     assert_eq!(gcs.names("reports"), ["daily/files.csv"]);
@@ -78,8 +89,15 @@ fn an_export_replaces_its_object_whole_with_its_generation_as_precondition_and_t
         "{}",
         compose.target
     );
-    for upload in requests.iter().filter(|r| r.method == "POST" && r.path().starts_with("/upload/")) {
-        assert!(upload.target.contains("ifGenerationMatch="), "{}", upload.target);
+    for upload in requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path().starts_with("/upload/"))
+    {
+        assert!(
+            upload.target.contains("ifGenerationMatch="),
+            "{}",
+            upload.target
+        );
     }
 
     let summary: Value = serde_json::from_str(&wd.read("summary.json")).unwrap();
@@ -93,8 +111,8 @@ fn an_export_replaces_its_object_whole_with_its_generation_as_precondition_and_t
     assert_eq!(proof["generation"], object.generation.to_string());
     assert_eq!(proof["size"], expected.len() as u64);
     use base64::Engine;
-    let crc = base64::engine::general_purpose::STANDARD
-        .encode(crc32c::crc32c(&expected).to_be_bytes());
+    let crc =
+        base64::engine::general_purpose::STANDARD.encode(crc32c::crc32c(&expected).to_be_bytes());
     assert_eq!(proof["crc32c"], crc);
 }
 
@@ -125,12 +143,20 @@ fn another_writer_in_between_is_a_412_and_their_object_stays() {
     let run = crate::support::finish(child.wait_with_output().unwrap());
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
-        run.stderr.contains("gs://reports/files.csv was changed by another writer"),
+        run.stderr
+            .contains("gs://reports/files.csv was changed by another writer"),
         "{}",
         run.stderr
     );
-    assert_eq!(gcs.object("reports", "files.csv").unwrap().data, b"theirs\r\n");
-    assert_eq!(gcs.names("reports"), ["files.csv"], "no part is left behind");
+    assert_eq!(
+        gcs.object("reports", "files.csv").unwrap().data,
+        b"theirs\r\n"
+    );
+    assert_eq!(
+        gcs.names("reports"),
+        ["files.csv"],
+        "no part is left behind"
+    );
 }
 
 #[test]
@@ -152,12 +178,19 @@ fn a_503_mid_chunk_is_taken_up_where_the_session_stands() {
     let run = run_chunked(&wd, &gcs, &["run"], 512);
     assert_eq!(run.code, 0, "{run:?}");
     let expected = local_export(20000, query);
-    assert!(expected.len() > 2 * 512 * 1024, "more than two chunks: {}", expected.len());
+    assert!(
+        expected.len() > 2 * 512 * 1024,
+        "more than two chunks: {}",
+        expected.len()
+    );
     assert_eq!(gcs.object("reports", "files.csv").unwrap().data, expected);
     let asked = gcs
         .requests()
         .iter()
-        .filter(|r| r.header("content-range").is_some_and(|c| c.starts_with("bytes */")))
+        .filter(|r| {
+            r.header("content-range")
+                .is_some_and(|c| c.starts_with("bytes */"))
+        })
         .count();
     assert!(asked >= 1, "the session was asked where it stands");
 }
@@ -177,7 +210,11 @@ fn a_hostile_range_header_fails_the_query_and_leaves_the_old_object() {
     );
     let run = run_with(&wd, &gcs, &["run"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("Range header gscrape cannot read"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Range header gscrape cannot read"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert_eq!(gcs.object("reports", "files.csv").unwrap().data, b"old\r\n");
 }

@@ -105,6 +105,16 @@ pub(crate) fn before_run(
         .collect();
     let minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
     for target in &targets {
+        if let Some(object) = sink::object_of(target) {
+            let keep: Vec<String> = checkpointed
+                .iter()
+                .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+                .collect();
+            for stale in sink::object::remove_stale_parts(&object, &keep) {
+                tracing::info!("removed {stale}, left by an earlier run that was killed");
+            }
+            continue;
+        }
         let left = |changed| changed < minute_ago;
         for stale in sink::remove_stale_temp_files(target, &checkpointed, left) {
             tracing::info!(

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{CursorState, RequestSpec};
 use crate::sink::{hex, is_temp_of, Mark};
+use crate::state::StateDir;
 
 /// The checkpoint format; another version is not read (the export starts over).
 pub const VERSION: u32 = 1;
@@ -114,22 +115,25 @@ pub fn fingerprint(parts: &[&dyn std::fmt::Debug]) -> String {
     hex(&hash.finalize())
 }
 
-/// The checkpoints of one output directory.
+/// The checkpoints of one run's state directory (`checkpoints/`).
 #[derive(Debug, Clone)]
 pub struct Store {
-    dir: PathBuf,
+    state: StateDir,
 }
+
+/// The folder of the checkpoints in the state directory.
+const FOLDER: &str = "checkpoints";
 
 impl Store {
     pub fn new(out_dir: &Path) -> Self {
         Store {
-            dir: out_dir.join(".gscrape").join("checkpoints"),
+            state: crate::state::of(out_dir),
         }
     }
 
     /// The file of the export of `query` into `target`: one per output, so that the windows of
     /// a backfill keep their own.
-    fn path(&self, query: &str, target: &Path) -> PathBuf {
+    fn path(&self, query: &str, target: &Path) -> String {
         let name: String = query
             .chars()
             .map(
@@ -140,14 +144,16 @@ impl Store {
             )
             .collect();
         let digest = Sha256::digest(target.to_string_lossy().as_bytes());
-        self.dir
-            .join(format!("{name}-{}.json", &hex(&digest)[..12]))
+        format!("{FOLDER}/{name}-{}.json", &hex(&digest)[..12])
     }
 
     /// The checkpoint of `query` into `target`, if one was left (one that cannot be read is
     /// reported as a reason to start over).
     pub fn load(&self, query: &str, target: &Path) -> Option<Result<Checkpoint, String>> {
-        let text = std::fs::read(self.path(query, target)).ok()?;
+        let text = match self.state.read(&self.path(query, target)) {
+            Ok(text) => text?,
+            Err(err) => return Some(Err(format!("its checkpoint cannot be read ({err})"))),
+        };
         Some(match serde_json::from_slice::<Checkpoint>(&text) {
             Ok(c) if c.version != VERSION => {
                 Err("its checkpoint is from another version of gscrape".to_owned())
@@ -160,32 +166,42 @@ impl Store {
         })
     }
 
-    /// Writes `checkpoint` atomically (a temporary file renamed over the last one).
+    /// Writes `checkpoint` whole (a local file through a temporary file renamed over the last
+    /// one; an object in one upload).
     pub fn save(&self, checkpoint: &Checkpoint) -> std::io::Result<()> {
         let path = self.path(&checkpoint.query, &checkpoint.target);
         let json = serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?;
-        crate::util::write_atomically(&path, &json)
+        self.state.write(&path, &json)
     }
 
-    /// Forgets the export of `query` into `target`: its checkpoint and the temporary file it
-    /// names (unless that has become the output).
+    /// Forgets the export of `query` into `target`: its checkpoint and the temporary file (or
+    /// the uploaded parts) it names, unless that has become the output.
     pub fn discard(&self, query: &str, target: &Path) {
         let path = self.path(query, target);
         // Only ever a temporary file of this export, whatever the checkpoint says.
-        if let Some(checkpoint) = read(&path).filter(|c| is_temp_of(&c.file.temp, target)) {
-            let _ = std::fs::remove_file(&checkpoint.file.temp);
+        if let Some(checkpoint) = self
+            .read(&path)
+            .filter(|c| is_temp_of(&c.file.temp, target))
+        {
+            match (&checkpoint.file.object, crate::sink::object_of(target)) {
+                (Some(mark), Some(object)) => remove_parts(&object, mark),
+                (Some(_), None) => {}
+                (None, _) => {
+                    let _ = std::fs::remove_file(&checkpoint.file.temp);
+                }
+            }
         }
-        let _ = std::fs::remove_file(path);
+        self.state.remove(&path);
     }
 
     /// Forgets the checkpoint of a finished export (its temporary file is the output now).
     pub fn finished(&self, query: &str, target: &Path) {
-        let _ = std::fs::remove_file(self.path(query, target));
+        self.state.remove(&self.path(query, target));
     }
 
     /// True when the export of `query` into `target` left a checkpoint.
     pub fn exists(&self, query: &str, target: &Path) -> bool {
-        self.path(query, target).is_file()
+        self.state.exists(&self.path(query, target))
     }
 
     /// Drops (with their temporary files) the checkpoints for which `keep` says false, given
@@ -204,7 +220,8 @@ impl Store {
         }
     }
 
-    /// The temporary files the checkpoints name: kept by the cleanup of a run that resumes.
+    /// The temporary files the checkpoints name (for an object, the parts' common name):
+    /// kept by the cleanup of a run that resumes.
     pub fn temp_files(&self) -> Vec<PathBuf> {
         self.all()
             .into_iter()
@@ -214,22 +231,42 @@ impl Store {
 
     /// Every checkpoint that reads (others are left to `load`, which says what is wrong).
     fn all(&self) -> Vec<Checkpoint> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
         // (Not the temporary file of a write that a kill left: checkpoints end in `.json`.)
-        entries
-            .flatten()
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|e| e == "json"))
-            .filter_map(|path| read(&path))
+        self.state
+            .list(FOLDER)
+            .into_iter()
+            .filter(|name| name.ends_with(".json"))
+            .filter_map(|name| self.read(&format!("{FOLDER}/{name}")))
             .collect()
+    }
+
+    /// The checkpoint in the file `relative`, if it reads.
+    fn read(&self, relative: &str) -> Option<Checkpoint> {
+        serde_json::from_slice(&self.state.read(relative).ok()??).ok()
     }
 }
 
-/// The checkpoint in the file `path`, if it reads.
-fn read(path: &Path) -> Option<Checkpoint> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+/// Removes the uploaded parts a checkpoint of `object` names (best effort).
+fn remove_parts(object: &crate::gcs::ObjectUrl, mark: &crate::sink::object::ObjectMark) {
+    let Ok(gcs) = crate::gcs::io::get() else {
+        return;
+    };
+    let parts: Vec<(crate::gcs::ObjectUrl, i64)> = mark
+        .parts
+        .iter()
+        .map(|p| {
+            let url = crate::gcs::ObjectUrl {
+                bucket: object.bucket.clone(),
+                name: p.name.clone(),
+            };
+            (url, p.generation)
+        })
+        .collect();
+    gcs.block(move |s| async move {
+        for (part, generation) in parts {
+            let _ = s.delete(&part, Some(generation)).await;
+        }
+    });
 }
 
 #[cfg(test)]

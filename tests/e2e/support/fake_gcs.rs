@@ -213,7 +213,9 @@ fn answer(state: &Mutex<State>, token: &str, base: &str, seen: Seen) -> Response
     }
     let path = seen.path().to_owned();
     let q = query(&seen.target);
-    let precondition = q.get("ifGenerationMatch").and_then(|g| g.parse::<i64>().ok());
+    let precondition = q
+        .get("ifGenerationMatch")
+        .and_then(|g| g.parse::<i64>().ok());
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (seen.method.as_str(), segments.as_slice()) {
         // Simple and resumable uploads.
@@ -287,7 +289,9 @@ fn answer(state: &Mutex<State>, token: &str, base: &str, seen: Seen) -> Response
                 return error(404, "No such object");
             };
             if q.get("alt").map(String::as_str) == Some("media") {
-                if q.get("generation").is_some_and(|g| *g != object.generation.to_string()) {
+                if q.get("generation")
+                    .is_some_and(|g| *g != object.generation.to_string())
+                {
                     return error(404, "No such object (generation)");
                 }
                 return Response::builder()
@@ -315,13 +319,19 @@ fn answer(state: &Mutex<State>, token: &str, base: &str, seen: Seen) -> Response
         ("POST", ["storage", "v1", "b", bucket, "o", name, "compose"]) => {
             let key = (decode(bucket), decode(name));
             let body = seen.json();
-            let sources = body["sourceObjects"].as_array().cloned().unwrap_or_default();
+            let sources = body["sourceObjects"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if sources.is_empty() || sources.len() > 32 {
                 return error(400, "compose takes 1 to 32 sources");
             }
             let mut data = Vec::new();
             for source in &sources {
-                let source_key = (key.0.clone(), source["name"].as_str().unwrap_or_default().to_owned());
+                let source_key = (
+                    key.0.clone(),
+                    source["name"].as_str().unwrap_or_default().to_owned(),
+                );
                 let Some(object) = state.objects.get(&source_key) else {
                     return error(404, "a source object is missing");
                 };
@@ -350,7 +360,10 @@ fn answer(state: &Mutex<State>, token: &str, base: &str, seen: Seen) -> Response
             state.objects.insert(key, object);
             reply(200, answer)
         }
-        _ => error(404, &format!("the double has no route for {} {path}", seen.method)),
+        _ => error(
+            404,
+            &format!("the double has no route for {} {path}", seen.method),
+        ),
     }
 }
 
@@ -390,7 +403,10 @@ fn chunk(state: &mut State, id: &str, seen: &Seen) -> Response<Full<Bytes>> {
         }
         let last = total.is_some_and(|t| t == end + 1);
         if !last && seen.bytes.len() % QUANTUM != 0 {
-            return error(400, "a chunk other than the last must be a multiple of 256 KiB");
+            return error(
+                400,
+                "a chunk other than the last must be a multiple of 256 KiB",
+            );
         }
         state.chunks += 1;
         let fault = state.faults.chunk_503.filter(|(n, _)| *n == state.chunks);
