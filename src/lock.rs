@@ -57,9 +57,14 @@ pub enum LockError {
     },
 }
 
-/// The lock file of `out_dir`.
-fn lock_path(out_dir: &Path) -> PathBuf {
-    out_dir.join(".gscrape").join("run.lock")
+/// The lock file of `out_dir`: `run.lock`, or a shard's own (`run-shard-00003-of-00010.lock`),
+/// so that the tasks of a sharded run share an output directory.
+fn lock_path(out_dir: &Path, shard: Option<crate::shard::Shard>) -> PathBuf {
+    let name = match shard {
+        None => "run.lock".to_owned(),
+        Some(s) => format!("run-shard-{:05}-of-{:05}.lock", s.index, s.count),
+    };
+    out_dir.join(".gscrape").join(name)
 }
 
 /// How often a wait of limited length tries the lock again.
@@ -72,7 +77,17 @@ pub async fn acquire(
     wait: LockWait,
     waiting: impl FnOnce(&LockError),
 ) -> Result<RunLock, LockError> {
-    let path = lock_path(out_dir);
+    acquire_for(out_dir, None, wait, waiting).await
+}
+
+/// [`acquire`], for one shard of a sharded run: each shard has its own lock.
+pub async fn acquire_for(
+    out_dir: &Path,
+    shard: Option<crate::shard::Shard>,
+    wait: LockWait,
+    waiting: impl FnOnce(&LockError),
+) -> Result<RunLock, LockError> {
+    let path = lock_path(out_dir, shard);
     let io = |source| LockError::Io {
         path: path.clone(),
         source,

@@ -60,6 +60,7 @@ pub(crate) fn before_run(
     plans: &[QueryPlan],
     backfill: bool,
     resume: bool,
+    shard: Option<crate::shard::Shard>,
 ) -> TempFiles {
     let store = Store::new(out_dir);
     if !backfill {
@@ -67,7 +68,10 @@ pub(crate) fn before_run(
             |query, target| match plans.iter().find(|plan| plan.query.name == query) {
                 Some(plan) => {
                     let output = plan.output.as_ref().map(|o| out_dir.join(o));
-                    sink::resumable(plan) && output.as_deref() == Some(target)
+                    // (Another shard's part is that shard's to take up.)
+                    let theirs = (output.as_deref().zip(shard))
+                        .is_some_and(|(own, s)| crate::shard::is_sibling_part(own, target, s));
+                    theirs || (sink::resumable(plan) && output.as_deref() == Some(target))
                 }
                 None => true,
             },
