@@ -378,7 +378,8 @@ pub struct ComposeArgs {
 }
 
 fn parse_format(text: &str) -> Result<crate::query::Format, String> {
-    crate::query::Format::parse(text).ok_or_else(|| format!("one of {}", crate::query::Format::NAMES))
+    crate::query::Format::parse(text)
+        .ok_or_else(|| format!("one of {}", crate::query::Format::NAMES))
 }
 
 #[derive(Debug, Args)]

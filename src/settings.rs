@@ -443,8 +443,9 @@ impl RunSettings {
         }
         if let Some(count) = &mut shard.count {
             let names = ("--shard-count", "GSCRAPE_SHARD_COUNT", "shard-count");
-            count.origin =
-                origin_of(sources, "shard_count", names, files, |r| r.shard_count.is_some());
+            count.origin = origin_of(sources, "shard_count", names, files, |r| {
+                r.shard_count.is_some()
+            });
         }
         settings
     }

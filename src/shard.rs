@@ -346,7 +346,9 @@ pub fn is_sibling_part(own: &Path, theirs: &Path, shard: Shard) -> bool {
         && their_name[..digits.start] == own_name[..digits.start]
         && their_name[digits.end..] == own_name[digits.end..]
         && their_name[digits.clone()] != own_name[digits.clone()]
-        && their_name[digits.clone()].bytes().all(|b| b.is_ascii_digit());
+        && their_name[digits.clone()]
+            .bytes()
+            .all(|b| b.is_ascii_digit());
     same_but_index && own.parent() == theirs.parent()
 }
 
@@ -375,9 +377,9 @@ pub fn role(plans: &[QueryPlan], plan: &QueryPlan, shard: Shard) -> Role {
             deals: parent_is_root,
         };
     }
-    let feeds = plans.iter().any(|child| {
-        (child.query.for_each.as_ref()).is_some_and(|p| p.value == plan.query.name)
-    });
+    let feeds = plans
+        .iter()
+        .any(|child| (child.query.for_each.as_ref()).is_some_and(|p| p.value == plan.query.name));
     match feeds {
         true => Role::Feeds { writes: first },
         false => Role::Whole { runs: first },
@@ -386,7 +388,12 @@ pub fn role(plans: &[QueryPlan], plan: &QueryPlan, shard: Shard) -> Role {
 
 /// The problems of a sharded run: what a part cannot be, and what would not be the same as
 /// one unsharded run.
-pub fn check(plans: &[QueryPlan], shard: Shard, stdout: bool, csv: &crate::query::CsvSettings) -> Vec<Problem> {
+pub fn check(
+    plans: &[QueryPlan],
+    shard: Shard,
+    stdout: bool,
+    csv: &crate::query::CsvSettings,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     if stdout {
         problems.push(Problem::general(format!(
@@ -494,9 +501,9 @@ pub fn describe(role: Role, plan: &QueryPlan, shard: Shard) -> String {
         Role::Feeds { writes: true } => format!(
             "shard {shard}: runs whole (every shard deals its records out) and writes its output"
         ),
-        Role::Feeds { writes: false } => format!(
-            "shard {shard}: runs whole to deal its records out; shard 0 writes its output"
-        ),
+        Role::Feeds { writes: false } => {
+            format!("shard {shard}: runs whole to deal its records out; shard 0 writes its output")
+        }
         Role::Whole { runs: true } => {
             format!("shard {shard}: runs whole here (a query that feeds no fan-out is not split)")
         }
@@ -559,7 +566,11 @@ mod tests {
             resolved(
                 Some("auto"),
                 Some("5"),
-                &[(K8S_INDEX, "4"), (CLOUD_RUN_INDEX, "1"), (CLOUD_RUN_COUNT, "3")]
+                &[
+                    (K8S_INDEX, "4"),
+                    (CLOUD_RUN_INDEX, "1"),
+                    (CLOUD_RUN_COUNT, "3")
+                ]
             ),
             shard(4, 5)
         );
@@ -592,7 +603,10 @@ mod tests {
     fn the_dealing_hash_is_pinned() {
         // (Computed apart: python3 -c 'import hashlib; d = hashlib.sha256(KEY).digest();
         // print(int.from_bytes(d[:8], "big") % COUNT)'.)
-        assert_eq!(key_text(&json!({"b": 1, "a": "x"}), None), r#"{"a":"x","b":1}"#);
+        assert_eq!(
+            key_text(&json!({"b": 1, "a": "x"}), None),
+            r#"{"a":"x","b":1}"#
+        );
         let pinned = [
             (r#"{"a":"x","b":1}"#, 1000, 186u32),
             (r#"{"id":"m0"}"#, 10, 3),
@@ -605,7 +619,10 @@ mod tests {
             assert_eq!(owner(key, count), shard, "{key} of {count}");
         }
         // The first 8 bytes, big-endian: SHA-256("") starts e3b0c44298fc1c14.
-        assert_eq!(owner("", u32::MAX), (0xe3b0_c442_98fc_1c14_u64 % u64::from(u32::MAX)) as u32);
+        assert_eq!(
+            owner("", u32::MAX),
+            (0xe3b0_c442_98fc_1c14_u64 % u64::from(u32::MAX)) as u32
+        );
     }
 
     #[test]

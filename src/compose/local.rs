@@ -38,7 +38,11 @@ pub fn find(output: &Path, count: Option<u32>) -> Result<(Parts, Vec<PathBuf>), 
         }
     };
     let parts = select_parts(name, &shown, names, count)?;
-    let paths = parts.names.iter().map(|n| output.with_file_name(n)).collect();
+    let paths = parts
+        .names
+        .iter()
+        .map(|n| output.with_file_name(n))
+        .collect();
     Ok((parts, paths))
 }
 

@@ -90,7 +90,12 @@ impl ComposeError {
 /// The first names of a list, and how many more.
 fn list(names: &[String]) -> String {
     const SHOWN: usize = 10;
-    let shown = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    let shown = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     match names.len().saturating_sub(SHOWN) {
         0 => shown,
         more => format!("{shown} and {more} more"),
@@ -112,13 +117,11 @@ impl Layout {
     /// workbook is not joined by its bytes.
     pub fn of(output: &Path, format: Option<Format>, header: bool) -> Result<Layout, ComposeError> {
         let name = output.display().to_string();
-        let resolved = OutputFormat::resolve(output, format).map_err(|why| ComposeError::Format {
-            output: name.clone(),
-            why: why.replace(
-                "or set `format` to",
-                "or give --format",
-            ),
-        })?;
+        let resolved =
+            OutputFormat::resolve(output, format).map_err(|why| ComposeError::Format {
+                output: name.clone(),
+                why: why.replace("or set `format` to", "or give --format"),
+            })?;
         if resolved.format == Format::Xlsx {
             return Err(ComposeError::Format {
                 output: name,
@@ -196,7 +199,9 @@ pub fn select_parts(
         }
     };
     let (ours, others): (Vec<_>, Vec<_>) = found.into_iter().partition(|(c, _, _)| *c == count);
-    let dir = Path::new(shown).parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = Path::new(shown)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty());
     let beside = |name: String| match dir {
         Some(dir) => dir.join(name).display().to_string(),
         None => name,
@@ -539,19 +544,29 @@ mod tests {
         let err = select_parts(
             "files.csv",
             "output/files.csv",
-            names(&["files-part-00000-of-00003.csv", "files-part-00002-of-00003.csv"]),
+            names(&[
+                "files-part-00000-of-00003.csv",
+                "files-part-00002-of-00003.csv",
+            ]),
             None,
         )
         .unwrap_err();
         assert_eq!(err.kind(), Failure::NotReady);
         assert_eq!(err.to_string(), "output/files.csv: 1 of 3 parts missing: 1 (output/files-part-00001-of-00003.csv); the task of each has not finished (or failed): run it, then compose again (output/files.csv left as it was)");
 
-        let both = names(&["files-part-00000-of-00002.csv", "files-part-00000-of-00003.csv"]);
+        let both = names(&[
+            "files-part-00000-of-00002.csv",
+            "files-part-00000-of-00003.csv",
+        ]);
         let err = select_parts("files.csv", "files.csv", both.clone(), None).unwrap_err();
         assert_eq!(err.kind(), Failure::BadInput);
         assert_eq!(err.to_string(), "files.csv: its parts disagree on the number of shards: 1 of 2, 1 of 3; remove the parts of the other run, or say which with --count");
         let err = select_parts("files.csv", "files.csv", both, Some(2)).unwrap_err();
-        assert!(err.to_string().contains("1 of 2 parts missing: 1 (files-part-00001-of-00002.csv)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("1 of 2 parts missing: 1 (files-part-00001-of-00002.csv)"),
+            "{err}"
+        );
 
         let err = select_parts("f.csv.gz", "o/f.csv.gz", names(&["f.csv.gz"]), None).unwrap_err();
         assert_eq!(err.to_string(), "o/f.csv.gz: no part of it found (none named f-part-NNNNN-of-MMMMM.csv.gz beside it): run the shards first, or name the output as its query does");
@@ -582,7 +597,10 @@ mod tests {
     #[test]
     fn a_header_with_a_quoted_line_break_and_a_bom() {
         let (out, joined) = join_all(
-            &[b"\xEF\xBB\xBF\"a\nb\",c\r\n1,2\r\n", b"\xEF\xBB\xBF\"a\nb\",c\r\n3,4\r\n"],
+            &[
+                b"\xEF\xBB\xBF\"a\nb\",c\r\n1,2\r\n",
+                b"\xEF\xBB\xBF\"a\nb\",c\r\n3,4\r\n",
+            ],
             csv(),
         )
         .unwrap();
@@ -596,7 +614,10 @@ mod tests {
         assert_eq!(err.kind(), Failure::BadInput);
         assert_eq!(err.to_string(), "part1: its header is not the one of part0: \"id,size\" against \"id,name\"; the shards ran other queries: run them again alike (out.csv left as it was)");
         let err = join_all(&[b"id\r\n1\r\n", b"id\r\n2"], csv()).unwrap_err();
-        assert!(matches!(err, ComposeError::Unfinished { ref part, .. } if part == "part1"), "{err}");
+        assert!(
+            matches!(err, ComposeError::Unfinished { ref part, .. } if part == "part1"),
+            "{err}"
+        );
         let err = join_all(&[b"id"], csv()).unwrap_err();
         assert!(matches!(err, ComposeError::Unfinished { .. }), "{err}");
     }
@@ -608,10 +629,17 @@ mod tests {
             gzip: false,
             header: false,
         };
-        let (out, joined) = join_all(&[b"{\"a\":\"\\\"\"}\n", b"", b"{\"a\":2}\n{\"a\":3}\n"], ndjson).unwrap();
+        let (out, joined) = join_all(
+            &[b"{\"a\":\"\\\"\"}\n", b"", b"{\"a\":2}\n{\"a\":3}\n"],
+            ndjson,
+        )
+        .unwrap();
         assert_eq!(out, b"{\"a\":\"\\\"\"}\n{\"a\":2}\n{\"a\":3}\n");
         assert_eq!(joined.rows, 3);
-        let bare = Layout { header: false, ..csv() };
+        let bare = Layout {
+            header: false,
+            ..csv()
+        };
         let (out, joined) = join_all(&[b"1\r\n", b"2\r\n"], bare).unwrap();
         assert_eq!(out, b"1\r\n2\r\n");
         assert_eq!(joined.rows, 2);
@@ -626,7 +654,10 @@ mod tests {
             e.finish().unwrap()
         };
         let parts = [gz(b"id\r\n1\r\n"), gz(b"id\r\n2\r\n")];
-        let layout = Layout { gzip: true, ..csv() };
+        let layout = Layout {
+            gzip: true,
+            ..csv()
+        };
         let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         let (out, joined) = join_all(&refs, layout).unwrap();
         let mut text = String::new();
@@ -645,14 +676,29 @@ mod tests {
     fn layouts_by_name() {
         let of = |name: &str| Layout::of(Path::new(name), None, true);
         assert_eq!(of("a.csv").unwrap(), csv());
-        assert_eq!(of("a.tsv.gz").unwrap(), Layout { format: Format::Tsv, gzip: true, header: true });
+        assert_eq!(
+            of("a.tsv.gz").unwrap(),
+            Layout {
+                format: Format::Tsv,
+                gzip: true,
+                header: true
+            }
+        );
         assert!(!of("a.jsonl").unwrap().header);
         assert!(of("a.jsonl").unwrap().joins_by_bytes());
         assert!(!of("a.csv").unwrap().joins_by_bytes());
         let err = of("a.xlsx").unwrap_err().to_string();
-        assert!(err.starts_with("a.xlsx: xlsx workbooks cannot be joined"), "{err}");
+        assert!(
+            err.starts_with("a.xlsx: xlsx workbooks cannot be joined"),
+            "{err}"
+        );
         let err = of("a.txt").unwrap_err().to_string();
         assert!(err.contains("or give --format"), "{err}");
-        assert_eq!(Layout::of(Path::new("a.txt"), Some(Format::Ndjson), true).unwrap().format, Format::Ndjson);
+        assert_eq!(
+            Layout::of(Path::new("a.txt"), Some(Format::Ndjson), true)
+                .unwrap()
+                .format,
+            Format::Ndjson
+        );
     }
 }

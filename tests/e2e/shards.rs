@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use crate::support::{Config, Run, Workdir};
 
 /// The parent: lists message ids (and writes them, so that who writes its output shows).
-const MESSAGES: &str = "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+const MESSAGES: &str =
+    "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
     columns = [\"id\", \"threadId\"]\n[params]\nuserId = \"me\"\nmaxResults = 100\n";
 
 /// The fan-out: one get per listed message.
@@ -84,11 +85,16 @@ fn three_shards_fetch_disjoint_parts_that_compose_into_one_runs_rows() {
             "{}",
             run.stderr
         );
-        assert!(!wd.exists("output/messages.csv"), "only shard 0 writes the parent's output");
+        assert!(
+            !wd.exists("output/messages.csv"),
+            "only shard 0 writes the parent's output"
+        );
         assert!(!wd.exists("output/files.csv"));
         asked.push(gets_since(&wd, before));
         assert!(
-            wd.exists(&format!("output/.gscrape/run-shard-{index:05}-of-00003.lock")),
+            wd.exists(&format!(
+                "output/.gscrape/run-shard-{index:05}-of-00003.lock"
+            )),
             "each shard has its own lock"
         );
     }
@@ -99,7 +105,10 @@ fn three_shards_fetch_disjoint_parts_that_compose_into_one_runs_rows() {
         compose.stderr,
         format!("error: output/message_details.csv: 1 of 3 parts missing: 0 ({}); the task of each has not finished (or failed): run it, then compose again (output/message_details.csv left as it was)\n", part(0, 3))
     );
-    assert_eq!(wd.read("output/message_details.csv"), "the previous output\r\n");
+    assert_eq!(
+        wd.read("output/message_details.csv"),
+        "the previous output\r\n"
+    );
 
     let before = wd.google.seen().len();
     let run = wd.run(&["run", "--shard", "0/3"]);
@@ -110,14 +119,21 @@ fn three_shards_fetch_disjoint_parts_that_compose_into_one_runs_rows() {
         whole.read("output/messages.csv"),
         "shard 0 writes the parent's output whole"
     );
-    assert!(wd.exists("output/files.csv"), "shard 0 runs what cannot be split");
+    assert!(
+        wd.exists("output/files.csv"),
+        "shard 0 runs what cannot be split"
+    );
 
     // The parts: disjoint, together the unsharded run's rows; each shard asked for its own.
     let parts: Vec<Vec<String>> = (0..3).map(|i| rows(&wd.read(&part(i, 3)))).collect();
     let mut union = BTreeSet::new();
     for (i, part_rows) in parts.iter().enumerate() {
         assert!(!part_rows.is_empty(), "shard {i} got none of 40 records");
-        assert_eq!(asked[i], ids(part_rows), "shard {i} asked only for its own parents' children");
+        assert_eq!(
+            asked[i],
+            ids(part_rows),
+            "shard {i} asked only for its own parents' children"
+        );
         for row in part_rows {
             assert!(union.insert(row.clone()), "{row} is in two parts");
         }
@@ -128,14 +144,27 @@ fn three_shards_fetch_disjoint_parts_that_compose_into_one_runs_rows() {
     assert_eq!(compose.code, 0, "{compose:?}");
     let composed = wd.read("output/message_details.csv");
     // One header; shard 0's rows, then shard 1's, then shard 2's.
-    assert_eq!(composed, format!("{HEADER}{}", parts.concat().iter().map(|r| format!("{r}\r\n")).collect::<String>()));
+    assert_eq!(
+        composed,
+        format!(
+            "{HEADER}{}",
+            parts
+                .concat()
+                .iter()
+                .map(|r| format!("{r}\r\n"))
+                .collect::<String>()
+        )
+    );
     let mut sorted = rows(&composed);
     sorted.sort();
     assert_eq!(sorted, expected);
     let sha = {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(composed.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     };
     assert_eq!(
         compose.stdout,
@@ -148,7 +177,11 @@ fn three_shards_fetch_disjoint_parts_that_compose_into_one_runs_rows() {
     assert!(wd.exists(&part(2, 3)));
     let compose = wd.run(&["compose", "output/message_details.csv", "--remove-parts"]);
     assert_eq!(compose.code, 0, "{compose:?}");
-    assert!(compose.stdout.ends_with("; the parts removed\n"), "{}", compose.stdout);
+    assert!(
+        compose.stdout.ends_with("; the parts removed\n"),
+        "{}",
+        compose.stdout
+    );
     assert!(!wd.exists(&part(0, 3)) && !wd.exists(&part(2, 3)));
     assert_eq!(wd.read("output/message_details.csv"), composed);
 }
@@ -205,7 +238,13 @@ fn shard_auto_reads_kubernetes_indexed_jobs_and_cloud_run_jobs() {
 fn a_shard_without_parent_records_writes_a_header_only_part() {
     let wd = workdir(1);
     for index in 0..2 {
-        let run = wd.run(&["run", "--shard", &format!("{index}/2"), "--only", "message_details"]);
+        let run = wd.run(&[
+            "run",
+            "--shard",
+            &format!("{index}/2"),
+            "--only",
+            "message_details",
+        ]);
         assert_eq!(run.code, 0, "{run:?}");
     }
     let sizes: Vec<usize> = (0..2).map(|i| rows(&wd.read(&part(i, 2))).len()).collect();
@@ -229,17 +268,29 @@ fn validate_says_what_each_query_does_in_the_shard() {
             .to_owned()
     };
     let details = line("message_details");
-    assert!(details.contains("→ message_details-part-00002-of-00003.csv ("), "{details}");
+    assert!(
+        details.contains("→ message_details-part-00002-of-00003.csv ("),
+        "{details}"
+    );
     assert!(details.ends_with("shard 2/3: the chains of the parent records of `messages` that hash to shard 2; compose the parts when every task is done"), "{details}");
-    assert!(line("messages").contains("→ no file (output = false)"), "{}", run.stdout);
-    assert!(line("messages").ends_with("shard 2/3: runs whole to deal its records out; shard 0 writes its output"));
-    assert!(line("files").ends_with("shard 2/3: not run (a query that feeds no fan-out is not split; shard 0 runs it)"));
+    assert!(
+        line("messages").contains("→ no file (output = false)"),
+        "{}",
+        run.stdout
+    );
+    assert!(line("messages")
+        .ends_with("shard 2/3: runs whole to deal its records out; shard 0 writes its output"));
+    assert!(line("files").ends_with(
+        "shard 2/3: not run (a query that feeds no fan-out is not split; shard 0 runs it)"
+    ));
 }
 
 #[test]
 fn bad_shard_values_are_one_line_and_exit_2() {
     let wd = workdir(3);
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    /// The arguments, the environment, and the line.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (&["--shard", "3/3"], &[], "error: --shard \"3/3\": the index must be below the number of shards: the shards of 3 are 0/3 to 2/3 (0-based)"),
         (&[], &[("GSCRAPE_SHARD", "two")], "error: GSCRAPE_SHARD \"two\": write INDEX/COUNT (0-based, e.g. 3/10 for the fourth of ten tasks), or auto"),
         (&["--shard", "auto"], &[], "error: --shard auto: neither JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) nor CLOUD_RUN_TASK_INDEX (a Cloud Run Jobs task) is set; give --shard INDEX/COUNT"),
@@ -275,7 +326,12 @@ fn what_a_part_cannot_be_is_refused_before_any_request() {
     );
     let run = wd.run(&["run", "--shard", "0/2"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("incremental: a sharded run (--shard 0/2) does not keep incremental cursors"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("incremental: a sharded run (--shard 0/2) does not keep incremental cursors"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("queries/message_details.toml: max_records: a fan-out split by --shard 0/2 caps each part"), "{}", run.stderr);
     assert!(wd.google.seen_under("/gmail").is_empty());
 }
@@ -290,7 +346,12 @@ fn compose_refuses_parts_that_cannot_be_joined() {
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(run.stderr, "error: output/f-part-00001-of-00002.csv: its header is not the one of output/f-part-00000-of-00002.csv: \"id,size\" against \"id,name\"; the shards ran other queries: run them again alike (output/f.csv left as it was)\n");
     assert_eq!(wd.read("output/f.csv"), "old\r\n");
-    assert_eq!(wd.list("output").len(), 3, "no temporary file left: {:?}", wd.list("output"));
+    assert_eq!(
+        wd.list("output").len(),
+        3,
+        "no temporary file left: {:?}",
+        wd.list("output")
+    );
 
     wd.write("output/f-part-00001-of-00003.csv", "id,name\r\n2,b\r\n");
     let run = wd.run(&["compose", "output/f.csv"]);
@@ -299,7 +360,12 @@ fn compose_refuses_parts_that_cannot_be_joined() {
 
     let run = wd.run(&["compose", "output/f.xlsx"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.starts_with("error: output/f.xlsx: xlsx workbooks cannot be joined"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: output/f.xlsx: xlsx workbooks cannot be joined"),
+        "{}",
+        run.stderr
+    );
 
     // gzip parts: one stream, one header.
     let gz = |text: &str| {
@@ -308,14 +374,24 @@ fn compose_refuses_parts_that_cannot_be_joined() {
         e.write_all(text.as_bytes()).unwrap();
         e.finish().unwrap()
     };
-    std::fs::write(wd.path().join("output/g-part-00000-of-00002.csv.gz"), gz("id\r\n1\r\n")).unwrap();
-    std::fs::write(wd.path().join("output/g-part-00001-of-00002.csv.gz"), gz("id\r\n2\r\n")).unwrap();
+    std::fs::write(
+        wd.path().join("output/g-part-00000-of-00002.csv.gz"),
+        gz("id\r\n1\r\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        wd.path().join("output/g-part-00001-of-00002.csv.gz"),
+        gz("id\r\n2\r\n"),
+    )
+    .unwrap();
     let run = wd.run(&["compose", "output/g.csv.gz"]);
     assert_eq!(run.code, 0, "{run:?}");
     let mut text = String::new();
     use std::io::Read;
-    flate2::read::MultiGzDecoder::new(std::fs::File::open(wd.path().join("output/g.csv.gz")).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
+    flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(wd.path().join("output/g.csv.gz")).unwrap(),
+    )
+    .read_to_string(&mut text)
+    .unwrap();
     assert_eq!(text, "id\r\n1\r\n2\r\n");
 }
