@@ -27,7 +27,8 @@ Exit codes:
   0    every query succeeded, each file complete
   1    a query failed while running (the others finished; failed ones kept their old file)
   2    invalid usage, query files, credentials or setup: nothing was run
-  75   another run holds the output directory (--wait-lock[=SECONDS] waits for it)
+  75   another run holds the output directory (--wait-lock[=SECONDS] waits for it), or
+       `compose` found a part missing (not ready: try again once every task is done)
   130  interrupted (Ctrl-C, SIGTERM): unfinished queries kept their previous files";
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +53,17 @@ Examples:
   gscrape validate queries/drive_files.toml    one file
   gscrape validate --from 2024-03-01 --to 2024-03-31   a backfill, as it would run")]
     Validate(Box<RunArgs>),
+    /// Join the parts a sharded run wrote (NAME-part-IIIII-of-CCCCC.EXT) into the one output.
+    ///
+    /// Once every part is present, they are joined in index order — one header for CSV and
+    /// TSV (every part's must be the same), NDJSON lines as they are, gzip re-compressed as one
+    /// stream — into a temporary file renamed over OUTPUT. A missing part is exit 75 (not
+    /// ready: the previous OUTPUT stays as it was); parts that disagree are exit 2.
+    #[command(after_help = "\
+Examples:
+  gscrape compose output/files.csv             output/files-part-*-of-*.csv → output/files.csv
+  gscrape compose output/files.csv --count 10 --remove-parts")]
+    Compose(ComposeArgs),
     /// Show an API's methods, or one method's parameters, pagination and default columns.
     #[command(after_help = "\
 Examples:
@@ -299,6 +311,16 @@ pub struct RunArgs {
     #[command(flatten)]
     pub csv: CsvArgs,
 
+    /// Run one shard of a run split across tasks: INDEX/COUNT (0-based, e.g. 3/10), or `auto`
+    /// (a Kubernetes Indexed Job's JOB_COMPLETION_INDEX with --shard-count, or Cloud Run Jobs'
+    /// CLOUD_RUN_TASK_INDEX and CLOUD_RUN_TASK_COUNT). Fan-outs write their part of the output.
+    #[arg(long, value_name = "INDEX/COUNT|auto", env = "GSCRAPE_SHARD")]
+    pub shard: Option<String>,
+
+    /// With --shard auto in a Kubernetes Indexed Job: the number of shards (its completions).
+    #[arg(long, value_name = "N", env = "GSCRAPE_SHARD_COUNT")]
+    pub shard_count: Option<String>,
+
     /// Set a template variable, over the queries' [vars] (repeatable): --var site=example.com
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
@@ -336,6 +358,34 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// The output to make, as the query names it under the output directory
+    /// (`output/files.csv`: its parts are `output/files-part-IIIII-of-CCCCC.csv`).
+    pub output: PathBuf,
+
+    /// The number of parts (the run's shard count); without it, the parts found say it.
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::shard::MAX_COUNT)))]
+    pub count: Option<u32>,
+
+    /// Delete the parts once the output is in place (by default they are kept).
+    #[arg(long)]
+    pub remove_parts: bool,
+
+    /// The parts' format, when OUTPUT's name does not say it: csv, tsv or ndjson.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    pub format: Option<crate::query::Format>,
+
+    /// The parts have no header row (written with --no-header): join them as they are.
+    #[arg(long)]
+    pub no_header: bool,
+}
+
+fn parse_format(text: &str) -> Result<crate::query::Format, String> {
+    crate::query::Format::parse(text)
+        .ok_or_else(|| format!("one of {}", crate::query::Format::NAMES))
 }
 
 #[derive(Debug, Args)]

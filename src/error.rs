@@ -15,7 +15,8 @@ pub enum Exit {
     QueryFailed = 1,
     /// Invalid usage, query files or credentials: nothing was run.
     Invalid = 2,
-    /// Another run holds the output directory (EX_TEMPFAIL: try again later).
+    /// Another run holds the output directory, or a composed output's parts are not all
+    /// there yet (EX_TEMPFAIL: try again later).
     Busy = 75,
     /// Interrupted (Ctrl-C / SIGTERM).
     Interrupted = 130,
@@ -38,19 +39,22 @@ pub enum Failure {
     LocalIo,
     /// Another run holds the output directory's lock: nothing was run.
     Busy,
+    /// `gscrape compose`: a part is missing (its task has not finished): nothing was written.
+    NotReady,
     /// Ctrl-C or SIGTERM.
     Interrupted,
 }
 
 impl Failure {
     /// Every kind, for the test that README's exit-code table names each.
-    pub const ALL: [Failure; 7] = [
+    pub const ALL: [Failure; 8] = [
         Failure::BadInput,
         Failure::Auth,
         Failure::QuotaWall,
         Failure::Remote,
         Failure::LocalIo,
         Failure::Busy,
+        Failure::NotReady,
         Failure::Interrupted,
     ];
 
@@ -59,7 +63,7 @@ impl Failure {
         match self {
             Failure::BadInput | Failure::Auth => Exit::Invalid,
             Failure::QuotaWall | Failure::Remote | Failure::LocalIo => Exit::QueryFailed,
-            Failure::Busy => Exit::Busy,
+            Failure::Busy | Failure::NotReady => Exit::Busy,
             Failure::Interrupted => Exit::Interrupted,
         }
     }
@@ -73,6 +77,7 @@ impl Failure {
             Failure::Remote => "remote error",
             Failure::LocalIo => "local I/O",
             Failure::Busy => "busy",
+            Failure::NotReady => "not ready",
             Failure::Interrupted => "interrupted",
         }
     }

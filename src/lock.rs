@@ -83,8 +83,14 @@ pub enum LockError {
     },
 }
 
-/// The name of the lock in the state directory.
-const LOCK_NAME: &str = "run.lock";
+/// The lock's name in the state directory: `run.lock`, or a shard's own
+/// (`run-shard-00003-of-00010.lock`), so that the tasks of a sharded run share a state directory.
+fn lock_name(shard: Option<crate::shard::Shard>) -> String {
+    match shard {
+        None => "run.lock".to_owned(),
+        Some(s) => format!("run-shard-{:05}-of-{:05}.lock", s.index, s.count),
+    }
+}
 
 /// How often a wait of limited length tries the lock again.
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
@@ -96,15 +102,25 @@ pub async fn acquire(
     wait: LockWait,
     waiting: impl FnOnce(&LockError),
 ) -> Result<RunLock, LockError> {
+    acquire_for(out_dir, None, wait, waiting).await
+}
+
+/// [`acquire`], for one shard of a sharded run: each shard has its own lock.
+pub async fn acquire_for(
+    out_dir: &Path,
+    shard: Option<crate::shard::Shard>,
+    wait: LockWait,
+    waiting: impl FnOnce(&LockError),
+) -> Result<RunLock, LockError> {
     let dir = match crate::state::of(out_dir) {
         crate::state::StateDir::Local(dir) => dir,
         crate::state::StateDir::Cloud(prefix) => {
-            return cloud::acquire(prefix.object(LOCK_NAME), wait, waiting)
+            return cloud::acquire(prefix.object(&lock_name(shard)), wait, waiting)
                 .await
                 .map(RunLock::Cloud)
         }
     };
-    let path = dir.join(LOCK_NAME);
+    let path = dir.join(lock_name(shard));
     let io = |source| LockError::Io {
         path: path.clone(),
         source,

@@ -118,6 +118,8 @@ pub struct RunSettings {
     /// `--subject`: the user a service account acts as (a query's `subject` wins).
     pub subject: Option<String>,
     pub discovery: DiscoverySettings,
+    /// `--shard`, `--shard-count` as given, with where from (`crate::shard::resolve`).
+    pub shard: crate::shard::ShardSetting,
 }
 
 /// One `gscrape.toml`, read and checked.
@@ -187,6 +189,9 @@ config_keys! {
         summary_json: PathBuf => Some,
         /// A directory or `gs://BUCKET/PREFIX/` (checked when the file is read).
         state: String => Some,
+        /// `"INDEX/COUNT"` or `"auto"` (checked with the shard, naming the file).
+        shard: String => Some,
+        shard_count: u32 => count_text,
     }
     CsvArgs {
         /// One character; `\t` for a tab (checked when the file is read).
@@ -388,6 +393,32 @@ fn delimiter_byte(text: &str) -> Result<u8, String> {
     crate::query::parse_delimiter(if text == "\\t" { "\t" } else { text })
 }
 
+/// `--shard-count` from a config file's `shard-count`.
+fn count_text(count: u32) -> Option<String> {
+    Some(count.to_string())
+}
+
+/// Where the value of flag `id` came from, for its messages: the flag, its variable, or the
+/// first config file that sets it (`in_file`).
+fn origin_of(
+    sources: Option<&clap::ArgMatches>,
+    id: &str,
+    (flag, var, key): (&str, &str, &str),
+    files: &[ConfigFile],
+    in_file: impl Fn(&RunConfig) -> bool,
+) -> String {
+    use clap::parser::ValueSource;
+    match sources.and_then(|m| m.value_source(id)) {
+        Some(ValueSource::EnvVariable) => var.to_owned(),
+        Some(ValueSource::CommandLine) => flag.to_owned(),
+        _ => files
+            .iter()
+            .find(|f| in_file(&f.run))
+            .map(|f| format!("{}: [run] {key} =", f.endpoints.path.display()))
+            .unwrap_or_else(|| flag.to_owned()),
+    }
+}
+
 /// `--delimiter` from a config file's `delimiter` (checked when the file was read).
 fn csv_delimiter(text: String) -> Option<u8> {
     delimiter_byte(&text).ok()
@@ -409,6 +440,17 @@ impl RunSettings {
         args.discovery.take_files(&given, files);
         let mut settings = Self::from_args(args);
         settings.discovery = settings.discovery.with_endpoints(files);
+        let shard = &mut settings.shard;
+        if let Some(spec) = &mut shard.spec {
+            let names = ("--shard", "GSCRAPE_SHARD", "shard");
+            spec.origin = origin_of(sources, "shard", names, files, |r| r.shard.is_some());
+        }
+        if let Some(count) = &mut shard.count {
+            let names = ("--shard-count", "GSCRAPE_SHARD_COUNT", "shard-count");
+            count.origin = origin_of(sources, "shard_count", names, files, |r| {
+                r.shard_count.is_some()
+            });
+        }
         settings
     }
 
@@ -430,6 +472,8 @@ impl RunSettings {
             summary_json,
             state,
             csv,
+            shard,
+            shard_count,
             vars,
             from,
             to,
@@ -473,6 +517,16 @@ impl RunSettings {
             auth: auth_settings(&credentials, &config),
             subject: credentials.subject,
             discovery: DiscoverySettings::from_flags(&discovery),
+            shard: crate::shard::ShardSetting {
+                spec: shard.map(|value| crate::shard::Given {
+                    value,
+                    origin: "--shard".to_owned(),
+                }),
+                count: shard_count.map(|value| crate::shard::Given {
+                    value,
+                    origin: "--shard-count".to_owned(),
+                }),
+            },
         }
     }
 }
@@ -594,6 +648,8 @@ mod tests {
         ("progress-interval", "0"),
         ("wait-lock", "true"),
         ("summary-json", "\"summary.json\""),
+        ("shard", "\"1/3\""),
+        ("shard-count", "3"),
         ("delimiter", "\"\\\\t\""),
         ("bom", "true"),
         ("excel-safe", "true"),

@@ -43,6 +43,12 @@ pub enum AppError {
     /// that cannot be used.
     #[error(transparent)]
     Endpoint(#[from] crate::endpoints::EndpointError),
+    /// `--shard` (or its variable, key, or job platform's variables) that cannot be used.
+    #[error(transparent)]
+    Shard(#[from] crate::shard::ShardError),
+    /// `gscrape compose`: parts missing (not ready), disagreeing, or not to be joined.
+    #[error(transparent)]
+    Compose(#[from] crate::compose::ComposeError),
     /// `GSCRAPE_TODAY` that is not a date.
     #[error(transparent)]
     Today(#[from] BadToday),
@@ -71,6 +77,7 @@ impl AppError {
             | AppError::Usage(_)
             | AppError::Proxy(_)
             | AppError::Today(_)
+            | AppError::Shard(_)
             | AppError::Endpoint(_)
             | AppError::Discovery(_)
             | AppError::Cache(_) => Failure::BadInput,
@@ -82,6 +89,7 @@ impl AppError {
             ) => Failure::Busy,
             AppError::Lock(LockError::Cloud { source, .. }) => source.kind(),
             AppError::Lock(LockError::Io { .. }) | AppError::Io { .. } => Failure::LocalIo,
+            AppError::Compose(err) => err.kind(),
             AppError::Auth(err) => err.kind(),
             AppError::Login(err) => err.kind(),
             AppError::Storage(err) => err.kind(),

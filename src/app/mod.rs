@@ -2,6 +2,7 @@
 //! the exit code. Messages go to stderr; data (`describe`, `validate` reports) to stdout.
 
 mod auth;
+mod compose;
 mod error;
 mod preflight;
 mod run;
@@ -53,6 +54,7 @@ async fn command(cli: Cli, matches: &clap::ArgMatches) -> Result<Exit, AppError>
     match cli.command {
         Command::Run(args) => run::run(*args, sub("run"), client()?).await,
         Command::Validate(args) => validate(*args, sub("validate"), client()?).await,
+        Command::Compose(args) => compose::compose(args),
         Command::Describe(args) => describe(args, sub("describe"), client()?).await,
         Command::New(args) => new_query(args, sub("new"), client()?).await,
         Command::Auth(command) => {
@@ -286,6 +288,7 @@ async fn validate(
     install_endpoints(&args.discovery.endpoints)?;
     storage::set_up(&args, &client).await?;
     let windows = run::windows(&args)?;
+    let shard = run::shard_of(&args)?;
     let (plans, problems, _) =
         run::checked_plans(&args, &client, windows[0], windows.len()).await?;
     let mut out = String::new();
@@ -297,7 +300,11 @@ async fn validate(
         .iter()
         .filter(|plan| !problems.iter().any(|p| p.file == plan.query.file))
     {
-        out += &format!("ok     {}\n", plan_line(plan));
+        let role = shard.map(|s| {
+            let role = crate::shard::role(&plans, plan, s);
+            format!("; {}", crate::shard::describe(role, plan, s))
+        });
+        out += &format!("ok     {}{}\n", plan_line(plan), role.unwrap_or_default());
     }
     // The problems are the report (on stdout); the exit code is theirs in the table.
     let exit = match problems.is_empty() {

@@ -146,9 +146,15 @@ async fn run_windows(
         Ok(windows) => windows,
         Err(err) => return (reports, Err(err)),
     };
-    // One run at a time per output directory, held until this function returns.
+    let shard = match shard_of(args) {
+        Ok(shard) => shard,
+        Err(err) => return (reports, Err(err)),
+    };
+    // One run at a time per output directory (per shard of a sharded run), held until this
+    // function returns.
     let waiting = |busy: &crate::lock::LockError| crate::say!("waiting: {busy}");
-    let _lock = match crate::lock::acquire(&args.out_dir, args.wait_lock, waiting).await {
+    let locked = crate::lock::acquire_for(&args.out_dir, shard, args.wait_lock, waiting).await;
+    let _lock = match locked {
         Ok(lock) => lock,
         Err(err) => return (reports, Err(err.into())),
     };
@@ -214,6 +220,13 @@ pub(super) fn windows(args: &RunSettings) -> Result<Vec<Option<Window>>, AppErro
     Ok(windows.into_iter().map(Some).collect())
 }
 
+/// The shard of a sharded run (`--shard`, `GSCRAPE_SHARD`, `shard =`; `auto` reads the job
+/// platform's variables), if it is one.
+pub(super) fn shard_of(args: &RunSettings) -> Result<Option<crate::shard::Shard>, AppError> {
+    let env = |name: &str| std::env::var(name).ok();
+    Ok(crate::shard::resolve(&args.shard, &env)?)
+}
+
 /// The selected queries planned for `window` (one of `windows`) and put through the
 /// pre-flight: the plans, every problem (none: the run may start), and the template engine.
 /// `validate` stops here, so that it says what `run` with the same flags does.
@@ -249,6 +262,11 @@ pub(super) async fn checked_plans(
         args.retry.clone(),
     )
     .await?;
+    // A shard writes parts of the fan-outs' outputs (and the pre-flight checks those names).
+    if let (true, Some(shard)) = (problems.is_empty(), shard_of(args)?) {
+        problems = crate::shard::check(&plans, shard, args.stdout, &args.csv);
+        crate::shard::apply(&mut plans, shard);
+    }
     if problems.is_empty() {
         let checks = Checks {
             windows: window.map(|_| windows),
@@ -295,14 +313,17 @@ async fn run_window(
     let (mut plans, problems, templates) = checked_plans(args, client, window, windows).await?;
     fail_on(problems)?;
     let order: Vec<String> = plans.iter().map(|p| p.query.name.clone()).collect();
-    let (left_out, appending) = match window {
+    let shard = shard_of(args)?;
+    let (dealt, other_shard) = shard_roles(&mut plans, shard, &reporter);
+    let (mut left_out, appending) = match window {
         Some(window) => leave_out_done(args, window, &mut plans, &reporter)?,
         None => (Vec::new(), Vec::new()),
     };
+    left_out.extend(other_shard);
     if plans.is_empty() {
         return Ok(left_out);
     }
-    let prepared = prepare_run(args, client, window, &plans, &templates).await?;
+    let prepared = prepare_run(args, client, window, &plans, &templates, shard).await?;
     let Prepared {
         authorizers,
         api,
@@ -312,7 +333,11 @@ async fn run_window(
     let jobs = plans
         .into_iter()
         .zip(authorizers)
-        .map(|(plan, auth)| Job { plan, auth })
+        .map(|(plan, auth)| Job {
+            shard: shard.filter(|_| dealt.contains(&plan.query.name)),
+            plan,
+            auth,
+        })
         .collect();
     let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
     crate::run::resume::after_run(&args.out_dir, files);
@@ -323,6 +348,41 @@ async fn run_window(
     let mut reports: Vec<QueryReport> = reports.into_iter().chain(left_out).collect();
     reports.sort_by_key(|r| order.iter().position(|name| *name == r.name));
     Ok(reports)
+}
+
+/// In a sharded run: the fan-outs that deal their parent's records out (by name), and the
+/// reports of the queries this shard leaves out (removed from `plans`: shard 0 runs them).
+fn shard_roles(
+    plans: &mut Vec<QueryPlan>,
+    shard: Option<crate::shard::Shard>,
+    reporter: &Arc<dyn Reporter>,
+) -> (Vec<String>, Vec<QueryReport>) {
+    use crate::shard::Role;
+    let Some(shard) = shard else {
+        return (Vec::new(), Vec::new());
+    };
+    let roles: Vec<Role> = plans
+        .iter()
+        .map(|p| crate::shard::role(plans, p, shard))
+        .collect();
+    let mut dealt = Vec::new();
+    let mut left_out = Vec::new();
+    let mut kept = Vec::new();
+    for (plan, role) in plans.drain(..).zip(roles) {
+        match role {
+            Role::Whole { runs: false } => {
+                let report = QueryReport::left_out(&plan.query.name, None, Skip::OtherShard);
+                reporter.finished(&report);
+                left_out.push(report);
+                continue;
+            }
+            Role::Split { deals: true } => dealt.push(plan.query.name.clone()),
+            Role::Split { deals: false } | Role::Feeds { .. } | Role::Whole { runs: true } => {}
+        }
+        kept.push(plan);
+    }
+    *plans = kept;
+    (dealt, left_out)
 }
 
 /// `report` as a backfill's summary names it (`files 2024-03-01`), with its window.
@@ -468,8 +528,10 @@ async fn prepare_run(
     window: Option<Window>,
     plans: &[crate::plan::QueryPlan],
     templates: &crate::template::Templates,
+    shard: Option<crate::shard::Shard>,
 ) -> Result<Prepared, AppError> {
-    let files = crate::run::resume::before_run(&args.out_dir, plans, window.is_some(), args.resume);
+    let files =
+        crate::run::resume::before_run(&args.out_dir, plans, window.is_some(), args.resume, shard);
     let authorizers = auth::authorizers_for(
         plans,
         &args.auth,

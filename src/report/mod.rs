@@ -132,6 +132,9 @@ pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
         Status::Skipped(Skip::FeedsNone) => Some(format!(
             "{name}: every query it feeds has this window already, skipped"
         )),
+        Status::Skipped(Skip::OtherShard) => Some(format!(
+            "{name}: not run in this shard: a query that feeds no fan-out is not split, shard 0 runs it"
+        )),
     }
 }
 

@@ -118,6 +118,7 @@ fn note(report: &QueryReport) -> String {
         Status::Skipped(Skip::FeedsNone) => {
             "every query it feeds has the window already".to_owned()
         }
+        Status::Skipped(Skip::OtherShard) => "shard 0 runs it".to_owned(),
         Status::Failed { .. } | Status::Interrupted | Status::Cancelled => {
             let file = match report
                 .output

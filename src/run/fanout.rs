@@ -63,8 +63,18 @@ pub(super) async fn run(
     // skipped (and checked).
     let skipped = resume.as_ref().map_or(0, |done| done.count);
     let reads = parent_reads(job, parent, shared);
+    // A sharded run's first fan-out level takes only the records that hash to its shard
+    // (`crate::shard`), by the same fields its checkpoint hashes; the log sees only those.
+    let dealt = job.shard.map(|shard| (shard, reads.clone()));
     let mut log = ParentLog::new(parent, reads, resume, checkpoints.is_some());
-    let records = feed.filter_map(move |item| std::future::ready(log.next(item)));
+    let records = feed
+        .filter(move |item| {
+            std::future::ready(match (&dealt, item) {
+                (Some((shard, reads)), Some(Ok(record))) => shard.owns(record, reads.as_deref()),
+                _ => true,
+            })
+        })
+        .filter_map(move |item| std::future::ready(log.next(item)));
     let reader = page_reader(plan, output.feeds_children());
     let spill_dir = spill_dir(job, shared);
     // Each chain's spool, in the parent's order, for the writer.

@@ -80,6 +80,8 @@ pub enum Skip {
     InOutput,
     /// It writes no file, and every query it feeds was left out.
     FeedsNone,
+    /// A sharded run's query that cannot be split: shard 0 runs it, not this shard.
+    OtherShard,
 }
 
 /// A count the API reported about the whole result (`resultSizeEstimate`, `rowCount`, ...).
@@ -221,6 +223,9 @@ pub struct RunOptions {
 pub struct Job {
     pub plan: QueryPlan,
     pub auth: JobAuth,
+    /// A fan-out of a sharded run that takes only this shard's records of its parent
+    /// (`crate::shard::Role::Split { deals: true }`).
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// Whom a query's requests act for.

@@ -25,6 +25,8 @@ pub use self::file::{
     hex, is_stdout, is_temp_of, object_of, remove_stale_temp_files, target_of, temp_files_of, Mark,
     Written, STDOUT,
 };
+// (`gscrape compose` writes its output the same way.)
+pub use self::file::{persist, temp_beside};
 pub use self::ndjson::NdjsonSink;
 use self::sheets::{SheetContext, SheetError, SheetSink};
 

@@ -26,6 +26,7 @@ mod resume;
 mod run;
 mod schedule;
 mod secrets;
+mod shards;
 mod sheets;
 mod strict;
 mod summary;

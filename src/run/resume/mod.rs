@@ -80,6 +80,7 @@ pub(crate) fn before_run(
     plans: &[QueryPlan],
     backfill: bool,
     resume: bool,
+    shard: Option<crate::shard::Shard>,
 ) -> TempFiles {
     let store = Store::new(out_dir);
     if !backfill {
@@ -87,7 +88,10 @@ pub(crate) fn before_run(
             |query, target| match plans.iter().find(|plan| plan.query.name == query) {
                 Some(plan) => {
                     let output = plan.output.as_ref().map(|o| sink::target_of(out_dir, o));
-                    sink::resumable(plan) && output.as_deref() == Some(target)
+                    // (Another shard's part is that shard's to take up.)
+                    let theirs = (output.as_deref().zip(shard))
+                        .is_some_and(|(own, s)| crate::shard::is_sibling_part(own, target, s));
+                    theirs || (sink::resumable(plan) && output.as_deref() == Some(target))
                 }
                 None => true,
             },
