@@ -309,7 +309,7 @@ mod tests {
             after.contains("(0 bytes then, 4 now)"),
             "noted as gone: {after}"
         );
-        std::fs::write(state_file(dir, "q"), "{").unwrap();
+        std::fs::write(dir.join(".gscrape").join(state_file("q")), "{").unwrap();
         let unreadable = holds(march(1)).unwrap_err();
         assert!(
             unreadable.contains("is not as gscrape writes it"),

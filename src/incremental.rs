@@ -120,7 +120,7 @@ mod tests {
         let doc = std::sync::Arc::new(crate::discovery::Document::from_json(doc).unwrap());
         let text =
             format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n{text}");
-        let file = PathBuf::from(format!("queries/{name}.toml"));
+        let file = std::path::PathBuf::from(format!("queries/{name}.toml"));
         let query = crate::query::parse(&file, &text).unwrap();
         let templates = crate::template::Templates::for_date(
             chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),

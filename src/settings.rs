@@ -648,6 +648,7 @@ mod tests {
         ("progress-interval", "0"),
         ("wait-lock", "true"),
         ("summary-json", "\"summary.json\""),
+        ("state", "\"gs://jobs-state/daily/\""),
         ("shard", "\"1/3\""),
         ("shard-count", "3"),
         ("delimiter", "\"\\\\t\""),

@@ -129,7 +129,7 @@ fn another_writer_in_between_is_a_412_and_their_object_stays() {
         "queries/files.toml",
         &format!("{FILES}columns = [\"id\"]\noutput = \"gs://reports/files.csv\"\n[params]\npageSize = 100\n"),
     );
-    let mut child = wd
+    let child = wd
         .command(&["run"])
         .env("STORAGE_EMULATOR_HOST", &gcs.url)
         .env("GSCRAPE_UPLOAD_CHUNK_KIB", "256")
@@ -169,7 +169,7 @@ fn a_503_mid_chunk_is_taken_up_where_the_session_stands() {
         first_429: true,
         ..Faults::default()
     });
-    let wd = workdir(20000);
+    let wd = workdir(40000);
     let query = "columns = [\"id\", \"name\", \"mimeType\"]\n[params]\npageSize = 1000\n";
     wd.write(
         "queries/files.toml",
@@ -177,7 +177,7 @@ fn a_503_mid_chunk_is_taken_up_where_the_session_stands() {
     );
     let run = run_chunked(&wd, &gcs, &["run"], 512);
     assert_eq!(run.code, 0, "{run:?}");
-    let expected = local_export(20000, query);
+    let expected = local_export(40000, query);
     assert!(
         expected.len() > 2 * 512 * 1024,
         "more than two chunks: {}",

@@ -283,6 +283,8 @@ mod tests {
                 temp: temp.to_owned(),
                 bytes: 3,
                 sha256: "00".to_owned(),
+                object: None,
+                sha256_state: None,
             },
             rows: 1,
             at: Position::Parents {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::{Response, StatusCode};
+use hyper::Response;
 use serde_json::{json, Value};
 
 use super::loopback::{serve, Seen};
@@ -135,10 +135,6 @@ impl FakeGcs {
         self.state.lock().unwrap().requests.clone()
     }
 
-    /// Upload sessions started and never finished.
-    pub fn open_uploads(&self) -> usize {
-        self.state.lock().unwrap().uploads.len()
-    }
 }
 
 fn reply(status: u16, body: Value) -> Response<Full<Bytes>> {
