@@ -440,7 +440,7 @@ struct Prepared {
 
 /// The side effects before the first request: checkpoints kept or dropped, files of killed
 /// runs removed, credentials (a token for each), the templates checked against them, the rate
-/// limits and the Sheets endpoint.
+/// limits and the Sheets and BigQuery endpoints.
 async fn prepare_run(
     args: &RunSettings,
     client: &HyperClient,
@@ -479,6 +479,8 @@ async fn prepare_run(
         fan_out: args.concurrency,
         csv: args.csv.clone(),
         sheets,
+        bigquery: (plans.iter().any(|p| p.query.bigquery.is_some()))
+            .then(crate::sink::bigquery::BigQueryApi::installed),
     };
     Ok(Prepared {
         authorizers,
