@@ -88,7 +88,12 @@ fn bigquery_problems(plans: &[QueryPlan], windows: Option<usize>) -> Vec<Problem
         let (table, line) = (&target.value.table, target.line);
         if !plan.columns.is_empty() {
             if let Err(why) = crate::sink::bigquery::table_columns(plan, &plan.columns) {
-                problems.push(plan.query.problem(line, Some("columns".to_owned()), why));
+                let columns = plan.query.columns.as_ref();
+                let at = columns
+                    .and_then(|c| c.first())
+                    .and_then(|c| c.line)
+                    .or(line);
+                problems.push(plan.query.problem(at, Some("columns".to_owned()), why));
             }
         }
         let per_record = plan.query.for_each.is_some()

@@ -44,7 +44,7 @@ pub enum BigQueryError {
         loaded: u64,
         sent: u64,
     },
-    #[error("BigQuery: row {row}, column `{column}`: {value} is not a {kind} (the API sent what its Discovery type does not allow); nothing was loaded")]
+    #[error("BigQuery: row {row}, column `{column}`: {value} is not a valid {kind} (the API sent what its Discovery type does not allow); nothing was loaded")]
     Unfit {
         row: u64,
         column: String,
