@@ -89,6 +89,23 @@ mod tests {
     }
 
     #[test]
+    fn destinations_add_their_write_scopes_once() {
+        let read = list(&["drive.readonly"]);
+        assert_eq!(with_destinations(read.clone(), []), read);
+        let both = with_destinations(read.clone(), [BIGQUERY_WRITE, SHEETS_WRITE, BIGQUERY_WRITE]);
+        assert_eq!(both, list(&["bigquery", "drive.readonly", "spreadsheets"]));
+        let text = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n";
+        let parse = |extra: &str| {
+            crate::query::parse(std::path::Path::new("q.toml"), &format!("{text}{extra}")).unwrap()
+        };
+        assert!(parse("").destination_scopes().is_empty());
+        assert_eq!(
+            parse("[bigquery]\ntable = \"my-project.d.t\"\n").destination_scopes(),
+            [BIGQUERY_WRITE]
+        );
+    }
+
+    #[test]
     fn picks_the_read_only_variant() {
         let drive = list(&[
             "drive",

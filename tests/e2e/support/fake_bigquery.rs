@@ -166,10 +166,8 @@ fn error(status: u16, reason: &str, message: &str) -> Answer {
 fn answer(seen: Seen, state: &Mutex<State>) -> Answer {
     let mut state = state.lock().unwrap();
     state.received.push(seen.clone());
-    if !seen
-        .header("authorization")
-        .is_some_and(|a| a == format!("Bearer {}", super::TOKEN))
-    {
+    let bearer = format!("Bearer {}", super::TOKEN);
+    if seen.header("authorization") != Some(bearer.as_str()) {
         return error(401, "authError", "Request is missing a valid access token.");
     }
     let query: HashMap<String, String> = form_urlencoded::parse(
@@ -271,7 +269,7 @@ fn chunk(state: &mut State, id: usize, seen: &Seen) -> Answer {
         }
         if first > 0 || last + 1 < total.unwrap_or(usize::MAX) {
             let quantum = 256 * 1024;
-            if seen.body.len() % quantum != 0 && last + 1 != total.unwrap_or(0) {
+            if !seen.body.len().is_multiple_of(quantum) && last + 1 != total.unwrap_or(0) {
                 return error(
                     400,
                     "invalid",
