@@ -76,6 +76,30 @@ pub(super) fn preflight(
     problems
 }
 
+/// An incremental query run from its cursor exports what changed since: replacing its table
+/// with that would drop the rest (`--full` and `--since` re-export on purpose).
+pub(super) fn replaced_tables(plans: &[QueryPlan]) -> Vec<Problem> {
+    plans
+        .iter()
+        .filter(|plan| plan.query.incremental.is_some())
+        .filter_map(|plan| {
+            let target = plan.query.bigquery.as_ref()?;
+            (target.value.mode == LoadMode::Replace).then(|| {
+                plan.query.problem(
+                    target.line,
+                    Some("bigquery.mode".to_owned()),
+                    format!(
+                        "an incremental run exports only the records since its cursor, and \
+                         replacing the table {} with them would drop the others: set \
+                         `mode = \"append\"` (or re-export all with --full)",
+                        target.value.table
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
 /// `[bigquery]` as the run would meet it: columns that cannot be a table's, a per-record
 /// subject (a table is loaded with one account), a replace in each window of a backfill, two
 /// queries loading one table, a token over plain http to BigQuery.
@@ -531,6 +555,34 @@ mod tests {
             said(&preflight(&mut plans, &checks, &templates())),
             ["--summary-json out/files.csv is the output of queries/files.toml; write the summary elsewhere"]
         );
+    }
+
+    #[test]
+    fn a_bigquery_table_is_loaded_by_one_query_and_replaced_once_a_run() {
+        let table = "[bigquery]\ntable = \"my-project.d.files\"\n";
+        let mut two = [plan_of(table), plan_of(table)];
+        let refused = said(&preflight(&mut two, &Checks::default(), &templates()));
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(
+            refused[0].starts_with("queries/files.toml:4: bigquery.table: queries/files.toml loads the table my-project.d.files too"),
+            "{refused:?}"
+        );
+        let append = format!("{table}mode = \"append\"\n");
+        let mut two = [plan_of(&append), plan_of(&append)];
+        assert!(preflight(&mut two, &Checks::default(), &templates()).is_empty());
+
+        let windowed = format!("[params]\nq = \"{{{{ window.start }}}}\"\n{table}");
+        let checks = Checks {
+            windows: Some(2),
+            ..Checks::default()
+        };
+        let refused = said(&preflight(&mut [plan_of(&windowed)], &checks, &templates()));
+        assert_eq!(
+            refused,
+            ["queries/files.toml:6: bigquery.mode: every window of the backfill would replace the table my-project.d.files, keeping only the last: set `mode = \"append\"`"]
+        );
+        let windowed = format!("{windowed}mode = \"append\"\n");
+        assert!(preflight(&mut [plan_of(&windowed)], &checks, &templates()).is_empty());
     }
 
     #[test]

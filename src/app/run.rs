@@ -259,6 +259,7 @@ pub(super) async fn checked_plans(
     // what they have passed (`--full` and `--since` re-export on purpose).
     if problems.is_empty() && !args.full && args.since.is_none() {
         problems = crate::incremental::replaced_records(&args.out_dir, &plans, &args.csv);
+        problems.extend(super::preflight::replaced_tables(&plans));
     }
     Ok((plans, problems, templates))
 }
@@ -370,6 +371,7 @@ fn leave_out_done(
                 let plan = &mut plans[i];
                 let file = plan.output.take().unwrap_or_default();
                 plan.query.sheet = None;
+                plan.query.bigquery = None;
                 if !args.quiet {
                     crate::say!(
                         "{} {}: already in {}; its records are read again for the queries it feeds, not written",
