@@ -322,6 +322,19 @@ fn validate_says_the_query_writes_the_table_and_asks_nothing() {
         ran.stdout
     );
     assert!(bq.received().is_empty());
+
+    // The shipped example validates, and says what it loads.
+    let example = include_str!("../../queries/destinations/drive_files_to_bigquery.toml");
+    wd.write("queries/destinations/drive_files_to_bigquery.toml", example);
+    let ran = run(&wd, &bq, &["validate", "queries/destinations"], &[]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains(
+            "it WRITES to the BigQuery table my-project.exports.drive_files (mode = \"replace\""
+        ),
+        "{}",
+        ran.stdout
+    );
 }
 
 #[test]
