@@ -28,6 +28,9 @@ pub const IAM_CREDENTIALS: (&str, &str) =
 pub const STS: (&str, &str) = ("sts", "https://sts.googleapis.com/");
 /// Google's OAuth 2.0 token endpoint's root (`token` below it).
 pub const OAUTH2: (&str, &str) = ("oauth2", "https://oauth2.googleapis.com/");
+/// BigQuery, for the load jobs of `[bigquery]` (its reads go through its Discovery document,
+/// whose `rootUrl` is this one).
+pub const BIGQUERY: (&str, &str) = ("bigquery", "https://bigquery.googleapis.com/");
 /// The APIs gscrape calls itself (not through a Discovery document), every call with a secret.
 pub const OWN_CALLS: [(&str, &str); 3] = [OAUTH2, STS, IAM_CREDENTIALS];
 

@@ -212,6 +212,101 @@ impl ApiClient {
         }
     }
 
+    /// The run's retry policy, for callers with a retry loop of their own (an upload, whose
+    /// statuses mean more than success or failure).
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Sends one request with `call`'s credentials (bearer, quota project) under the run's
+    /// limits and returns the response whatever its status, headers and all: for protocols
+    /// that [`ApiClient::fetch`] does not speak (an upload's `308` and `Location`). No retry:
+    /// the caller decides, with [`ApiClient::retry_policy`] and [`ApiClient::refusal`].
+    pub async fn send_once(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(http::HeaderName, String)],
+        body: String,
+        call: &Call,
+    ) -> Result<gh::Response, ApiError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| ApiError::BadUrl { url: url.into() })?;
+        let shown = gh::shown_url(&uri);
+        if !gh::may_carry_bearer(&uri) {
+            return Err(ApiError::InsecureBearer { url: shown.into() });
+        }
+        let mut builder = Request::builder().method(method.clone()).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(token) = call.auth.access_token().await?.as_deref() {
+            let value = gh::bearer_header(token).ok_or_else(|| {
+                ApiError::Auth(AuthError::Token(
+                    "the token endpoint gave a token with characters a header cannot carry"
+                        .to_owned(),
+                ))
+            })?;
+            builder = builder.header(header::AUTHORIZATION, value);
+        }
+        if let Some(project) = call.auth.quota_project() {
+            builder = builder.header("x-goog-user-project", project);
+        }
+        let request = builder.body(body).map_err(|_| ApiError::BadUrl {
+            url: shown.as_str().into(),
+        })?;
+        let permit = self.limits.acquire(&call.api).await;
+        tracing::debug!("{method} {shown}");
+        call.counters.request();
+        let response = gh::send(&self.http, request, self.timeout).await;
+        drop(permit);
+        Ok(response?)
+    }
+
+    /// The error of a response that is not a success, as [`ApiClient::fetch`] would give it,
+    /// and whether another try may succeed (a 429, a 5xx).
+    pub fn refusal(
+        response: &gh::Response,
+        method: &http::Method,
+        url: &str,
+        call: &Call,
+    ) -> (ApiError, bool) {
+        let google = google_error(&response.body);
+        let status = response.status;
+        let url = Quoted::from(
+            url.parse::<Uri>()
+                .map(|u| gh::shown_url(&u))
+                .unwrap_or_default(),
+        );
+        let refused = ApiError::Status {
+            status,
+            google: google.clone(),
+            method: method.clone(),
+            url: url.clone(),
+        };
+        match retry::classify(status, &google) {
+            Verdict::Retry => (refused, true),
+            Verdict::QuotaWall => (
+                ApiError::Quota {
+                    status,
+                    google,
+                    method: method.clone(),
+                    url,
+                },
+                false,
+            ),
+            Verdict::Fatal if lacks_scope(status, &google, &response.body) => (
+                ApiError::MissingScope {
+                    refused: Box::new(refused),
+                    accepts: call.accepts.clone(),
+                },
+                false,
+            ),
+            Verdict::Fatal => (refused, false),
+        }
+    }
+
     fn unauthorized(&self, spec: &RequestSpec) -> ApiError {
         let url = spec
             .full_url()

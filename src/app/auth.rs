@@ -55,7 +55,7 @@ pub(super) async fn authorizers_for(
         Err(AuthError::NoCredentials)
             if plans
                 .iter()
-                .all(|p| p.method.scopes.is_empty() && p.query.sheet.is_none()) =>
+                .all(|p| p.method.scopes.is_empty() && p.query.destination_scopes().is_empty()) =>
         {
             Credential::Public
         }
@@ -64,9 +64,9 @@ pub(super) async fn authorizers_for(
     if let Credential::CachedLogin { login, .. } = &credential {
         login_covers(login, plans)?;
     }
-    let wanted = scopes::with_sheets(
+    let wanted = scopes::with_destinations(
         scopes::scopes_for(plans.iter().map(|p| &p.method)),
-        plans.iter().any(|p| p.query.sheet.is_some()),
+        plans.iter().flat_map(|p| p.query.destination_scopes()),
     );
     let describe = credential.describe();
     let quota = settings.quota_project_of(&credential).map(|(p, _)| p);
@@ -116,8 +116,8 @@ pub(super) async fn authorizers_for(
     Ok(auths)
 }
 
-/// A cached login must have been granted a scope each method accepts (and the Sheets scope
-/// for a `[sheet]`): which are missing, one line each, before any request.
+/// A cached login must have been granted a scope each method accepts (and the scope of each
+/// destination, `[sheet]`, `[bigquery]`): which are missing, one line each, before any request.
 fn login_covers(login: &crate::auth::CachedLogin, plans: &[QueryPlan]) -> Result<(), AppError> {
     let account = quote(login.account.as_deref().unwrap_or("the cached account"));
     let mut missing = Vec::new();
@@ -133,13 +133,19 @@ fn login_covers(login: &crate::auth::CachedLogin, plans: &[QueryPlan]) -> Result
             scopes::least_privilege(&plan.method.scopes).unwrap_or("see `gscrape describe`")
         ));
     }
-    for plan in plans.iter().filter(|p| p.query.sheet.is_some()) {
-        if !login.scopes.iter().any(|s| s == scopes::SHEETS_WRITE) {
+    for plan in plans {
+        for scope in plan.query.destination_scopes() {
+            if login.scopes.iter().any(|s| s == scope) {
+                continue;
+            }
+            let (table, may_not) = match scope {
+                scopes::SHEETS_WRITE => ("[sheet]", "write Google Sheets"),
+                _ => ("[bigquery]", "load BigQuery tables"),
+            };
             missing.push(format!(
-                "{}: [sheet]: the login of {account} may not write Google Sheets ({}); \
-                 log in again with this query: gscrape auth login --client-secret FILE {}",
+                "{}: {table}: the login of {account} may not {may_not} ({scope}); log in \
+                 again with this query: gscrape auth login --client-secret FILE {}",
                 plan.query.name,
-                scopes::SHEETS_WRITE,
                 plan.query.file.display()
             ));
         }
@@ -206,7 +212,6 @@ async fn scopes_of_queries(
     let (queries, _) = load_queries(&files, &[]);
     let source = super::discovery_source(discovery, client.clone(), retry_policy(None));
     let mut methods = Vec::new();
-    let writes_sheets = queries.iter().any(|q| q.sheet.is_some());
     for query in &queries {
         let doc = match &query.discovery {
             Some(path) => source.load_file(path),
@@ -219,7 +224,8 @@ async fn scopes_of_queries(
             methods.push(method);
         }
     }
-    scopes::with_sheets(scopes::scopes_for(&methods), writes_sheets)
+    let destinations = queries.iter().flat_map(|q| q.destination_scopes());
+    scopes::with_destinations(scopes::scopes_for(&methods), destinations)
 }
 
 async fn status(args: StatusArgs, client: HyperClient) -> Result<Exit, AppError> {

@@ -317,10 +317,12 @@ async fn validate(
 /// What `validate` says of a planned query: its method, where its rows go, its columns, its
 /// pages, and that it writes to the account when it does.
 fn plan_line(plan: &QueryPlan) -> String {
-    let output = match (&plan.output, &plan.query.sheet) {
-        (Some(output), _) => output.display().to_string(),
-        (None, Some(_)) => "a Google Sheet".to_owned(),
-        (None, None) => "no file (output = false)".to_owned(),
+    let table = plan.query.bigquery.as_ref().map(|t| &t.value);
+    let output = match (&plan.output, &plan.query.sheet, table) {
+        (Some(output), _, _) => output.display().to_string(),
+        (None, Some(_), _) => "a Google Sheet".to_owned(),
+        (None, None, Some(target)) => format!("the BigQuery table {}", target.table),
+        (None, None, None) => "no file (output = false)".to_owned(),
     };
     let columns = match plan.columns.len() {
         0 => "columns named by the response".to_owned(),
@@ -336,8 +338,21 @@ fn plan_line(plan: &QueryPlan) -> String {
             format!("; it WRITES to the account: {why} (allow_writes = true)")
         }
     };
+    let loads = table.map_or_else(String::new, |target| {
+        let (mode, how) = match target.mode {
+            crate::query::LoadMode::Replace => (
+                "replace",
+                "WRITE_TRUNCATE: swapped whole when the job succeeds",
+            ),
+            crate::query::LoadMode::Append => ("append", "WRITE_APPEND"),
+        };
+        format!(
+            "; it WRITES to the BigQuery table {} (mode = \"{mode}\": one load job, {how})",
+            target.table
+        )
+    });
     format!(
-        "{}: {} → {output} ({columns}, {pages}){writes}",
+        "{}: {} → {output} ({columns}, {pages}){writes}{loads}",
         plan.query.name, plan.method.id
     )
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::plan::QueryPlan;
-use crate::query::{CsvSettings, Format, OutputFormat, Problem};
+use crate::query::{CsvSettings, Format, LoadMode, OutputFormat, Problem};
 use crate::template::Templates;
 
 /// What the pre-flight knows of the command line.
@@ -73,6 +73,7 @@ pub(super) fn preflight(
     problems.extend(plans.iter().filter_map(plain_http));
     problems.extend(plain_http_sheets(plans));
     problems.extend(object_problems(plans, checks));
+    problems.extend(bigquery_problems(plans, checks.windows));
     problems
 }
 
@@ -102,6 +103,115 @@ fn object_problems(plans: &[QueryPlan], checks: &Checks<'_>) -> Vec<Problem> {
                      or join them with `gscrape compose`"
                 ),
             ));
+        }
+    }
+    problems
+}
+
+/// An incremental query run from its cursor exports what changed since: replacing its table
+/// with that would drop the rest (`--full` and `--since` re-export on purpose).
+pub(super) fn replaced_tables(plans: &[QueryPlan]) -> Vec<Problem> {
+    plans
+        .iter()
+        .filter(|plan| plan.query.incremental.is_some())
+        .filter_map(|plan| {
+            let target = plan.query.bigquery.as_ref()?;
+            (target.value.mode == LoadMode::Replace).then(|| {
+                plan.query.problem(
+                    target.line,
+                    Some("bigquery.mode".to_owned()),
+                    format!(
+                        "an incremental run exports only the records since its cursor, and \
+                         replacing the table {} with them would drop the others: set \
+                         `mode = \"append\"` (or re-export all with --full)",
+                        target.value.table
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `[bigquery]` as the run would meet it: columns that cannot be a table's, a per-record
+/// subject (a table is loaded with one account), a replace in each window of a backfill, two
+/// queries loading one table, a token over plain http to BigQuery.
+fn bigquery_problems(plans: &[QueryPlan], windows: Option<usize>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for plan in plans {
+        let Some(target) = &plan.query.bigquery else {
+            continue;
+        };
+        let (table, line) = (&target.value.table, target.line);
+        if !plan.columns.is_empty() {
+            if let Err(why) = crate::sink::bigquery::table_columns(plan, &plan.columns) {
+                let columns = plan.query.columns.as_ref();
+                let at = columns
+                    .and_then(|c| c.first())
+                    .and_then(|c| c.line)
+                    .or(line);
+                problems.push(plan.query.problem(at, Some("columns".to_owned()), why));
+            }
+        }
+        let per_record = plan.query.for_each.is_some()
+            && (plan.query.subject.as_deref())
+                .is_some_and(|s| s.contains("{{") || s.contains("{%"));
+        if per_record {
+            problems.push(plan.query.problem(
+                line,
+                Some("subject".to_owned()),
+                format!(
+                    "the table {table} is loaded with one account, but `subject` is a \
+                     per-record template: name one subject, or write a file"
+                ),
+            ));
+        }
+        if windows.is_some_and(|w| w > 1) && target.value.mode == LoadMode::Replace {
+            problems.push(plan.query.problem(
+                line,
+                Some("bigquery.mode".to_owned()),
+                format!(
+                    "every window of the backfill would replace the table {table}, keeping \
+                     only the last: set `mode = \"append\"`"
+                ),
+            ));
+        }
+        let other = plans.iter().find(|other| {
+            !std::ptr::eq(*other, plan)
+                && (other.query.bigquery.as_ref()).is_some_and(|o| o.value.table == *table)
+        });
+        let both_append = |a: &QueryPlan, b: &QueryPlan| {
+            [a, b].iter().all(|p| {
+                (p.query.bigquery.as_ref()).is_some_and(|t| t.value.mode == LoadMode::Append)
+            })
+        };
+        if let Some(other) = other.filter(|other| !both_append(plan, other)) {
+            problems.push(plan.query.problem(
+                line,
+                Some("bigquery.table".to_owned()),
+                format!(
+                    "{} loads the table {table} too, and a replace would undo the other's \
+                     rows: load another table, or set `mode = \"append\"` in both",
+                    other.query.file.display()
+                ),
+            ));
+        }
+    }
+    if let Some(plan) = plans.iter().find(|plan| plan.query.bigquery.is_some()) {
+        let root = crate::endpoints::of(crate::endpoints::BIGQUERY);
+        let insecure = root
+            .parse()
+            .map(|uri| !crate::http::may_carry_bearer(&uri))
+            .unwrap_or(true);
+        if insecure {
+            let origin = crate::endpoints::origin("bigquery")
+                .map(|o| format!(" (the root URL of {o})"))
+                .unwrap_or_default();
+            problems.push(Problem::general(format!(
+                "{}: refusing to send a bearer token over plain http to BigQuery at {root}{origin}: \
+                 use https ({})",
+                plan.query.name,
+                crate::http::PLAIN_HTTP_RULE
+            )));
         }
     }
     problems
@@ -339,6 +449,13 @@ fn to_stdout(plans: &mut [QueryPlan], backfill: bool, csv: &CsvSettings) -> Resu
     if backfill {
         return Err("writes one export; a backfill (--from, --to) makes one per window".into());
     }
+    if let Some(target) = &plan.query.bigquery {
+        return Err(format!(
+            "shows one query's rows, and {} also loads the BigQuery table {}: run it without \
+             --output - (`gscrape validate` says what it would do)",
+            plan.query.name, target.value.table
+        ));
+    }
     if plan.output.is_none() {
         plan.format = OutputFormat {
             format: plan.query.format.unwrap_or(Format::Csv),
@@ -470,6 +587,34 @@ mod tests {
             said(&preflight(&mut plans, &checks, &templates())),
             ["--summary-json out/files.csv is the output of queries/files.toml; write the summary elsewhere"]
         );
+    }
+
+    #[test]
+    fn a_bigquery_table_is_loaded_by_one_query_and_replaced_once_a_run() {
+        let table = "[bigquery]\ntable = \"my-project.d.files\"\n";
+        let mut two = [plan_of(table), plan_of(table)];
+        let refused = said(&preflight(&mut two, &Checks::default(), &templates()));
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(
+            refused[0].starts_with("queries/files.toml:4: bigquery.table: queries/files.toml loads the table my-project.d.files too"),
+            "{refused:?}"
+        );
+        let append = format!("{table}mode = \"append\"\n");
+        let mut two = [plan_of(&append), plan_of(&append)];
+        assert!(preflight(&mut two, &Checks::default(), &templates()).is_empty());
+
+        let windowed = format!("[params]\nq = \"{{{{ window.start }}}}\"\n{table}");
+        let checks = Checks {
+            windows: Some(2),
+            ..Checks::default()
+        };
+        let refused = said(&preflight(&mut [plan_of(&windowed)], &checks, &templates()));
+        assert_eq!(
+            refused,
+            ["queries/files.toml:6: bigquery.mode: every window of the backfill would replace the table my-project.d.files, keeping only the last: set `mode = \"append\"`"]
+        );
+        let windowed = format!("{windowed}mode = \"append\"\n");
+        assert!(preflight(&mut [plan_of(&windowed)], &checks, &templates()).is_empty());
     }
 
     #[test]

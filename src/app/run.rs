@@ -295,6 +295,7 @@ pub(super) async fn checked_plans(
     // what they have passed (`--full` and `--since` re-export on purpose).
     if problems.is_empty() && !args.full && args.since.is_none() {
         problems = crate::incremental::replaced_records(&args.out_dir, &plans, &args.csv);
+        problems.extend(super::preflight::replaced_tables(&plans));
     }
     Ok((plans, problems, templates))
 }
@@ -448,6 +449,7 @@ fn leave_out_done(
                 let plan = &mut plans[i];
                 let file = plan.output.take().unwrap_or_default();
                 plan.query.sheet = None;
+                plan.query.bigquery = None;
                 if !args.quiet {
                     crate::say!(
                         "{} {}: already in {}; its records are read again for the queries it feeds, not written",
@@ -521,7 +523,7 @@ struct Prepared {
 
 /// The side effects before the first request: checkpoints kept or dropped, files of killed
 /// runs removed, credentials (a token for each), the templates checked against them, the rate
-/// limits and the Sheets endpoint.
+/// limits and the Sheets and BigQuery endpoints.
 async fn prepare_run(
     args: &RunSettings,
     client: &HyperClient,
@@ -562,6 +564,8 @@ async fn prepare_run(
         fan_out: args.concurrency,
         csv: args.csv.clone(),
         sheets,
+        bigquery: (plans.iter().any(|p| p.query.bigquery.is_some()))
+            .then(crate::sink::bigquery::BigQueryApi::installed),
     };
     Ok(Prepared {
         authorizers,

@@ -52,12 +52,23 @@ pub fn scopes_for<'a>(methods: impl IntoIterator<Item = &'a Method>) -> Vec<Stri
 /// logins whose queries write one: a read-only export never holds write access.
 pub const SHEETS_WRITE: &str = "https://www.googleapis.com/auth/spreadsheets";
 
-/// The scopes of [`scopes_for`], plus [`SHEETS_WRITE`] when `writes_sheets`.
-pub fn with_sheets(mut scopes: Vec<String>, writes_sheets: bool) -> Vec<String> {
-    if writes_sheets && !scopes.iter().any(|s| s == SHEETS_WRITE) {
-        scopes.push(SHEETS_WRITE.to_owned());
-        scopes.sort();
+/// The scope that lets a run load a BigQuery table (`[bigquery]`: a load job and the table it
+/// writes). Asked for as [`SHEETS_WRITE`] is: only when a query loads one.
+pub const BIGQUERY_WRITE: &str = "https://www.googleapis.com/auth/bigquery";
+
+/// The scopes of [`scopes_for`], plus those gscrape's own destinations write with
+/// (`destinations`: [`SHEETS_WRITE`], [`BIGQUERY_WRITE`], from
+/// [`Query::destination_scopes`](crate::query::Query::destination_scopes)).
+pub fn with_destinations<'a>(
+    mut scopes: Vec<String>,
+    destinations: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    for scope in destinations {
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
     }
+    scopes.sort();
     scopes
 }
 
@@ -75,6 +86,23 @@ mod tests {
             .iter()
             .map(|s| format!("https://www.googleapis.com/auth/{s}"))
             .collect()
+    }
+
+    #[test]
+    fn destinations_add_their_write_scopes_once() {
+        let read = list(&["drive.readonly"]);
+        assert_eq!(with_destinations(read.clone(), []), read);
+        let both = with_destinations(read.clone(), [BIGQUERY_WRITE, SHEETS_WRITE, BIGQUERY_WRITE]);
+        assert_eq!(both, list(&["bigquery", "drive.readonly", "spreadsheets"]));
+        let text = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n";
+        let parse = |extra: &str| {
+            crate::query::parse(std::path::Path::new("q.toml"), &format!("{text}{extra}")).unwrap()
+        };
+        assert!(parse("").destination_scopes().is_empty());
+        assert_eq!(
+            parse("[bigquery]\ntable = \"my-project.d.t\"\n").destination_scopes(),
+            [BIGQUERY_WRITE]
+        );
     }
 
     #[test]

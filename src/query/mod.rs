@@ -1,6 +1,7 @@
 //! Query files: one TOML file is one saved query. [`parse`] turns the text into a [`Query`]
 //! (syntax, keys and types); [`crate::plan`] then checks it against its Discovery document.
 
+pub mod bigquery;
 mod format;
 mod load;
 mod wire;
@@ -13,6 +14,7 @@ use toml::Spanned;
 
 use crate::records::{Column, ColumnSource, FieldPath};
 
+pub use bigquery::{BigQueryTarget, LoadMode, TableRef};
 pub use format::{Format, OutputFormat};
 pub use load::{load_queries, query_files, LoadError};
 pub use wire::{RequestLocation, SheetMode};
@@ -49,6 +51,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "explode",
     "where",
     "sheet",
+    "bigquery",
     "incremental",
     "on_missing",
 ];
@@ -120,6 +123,8 @@ pub struct Query {
     pub filter: Option<Located<String>>,
     /// `[sheet]`: the Google Sheet the rows are written to.
     pub sheet: Option<Located<SheetTarget>>,
+    /// `[bigquery]`: the BigQuery table the rows are loaded into.
+    pub bigquery: Option<Located<BigQueryTarget>>,
     /// `[incremental]`: templates read `{{ since }}`, the greatest `cursor` of the last
     /// successful run (or `initial`).
     pub incremental: Option<Located<Incremental>>,
@@ -463,6 +468,17 @@ impl fmt::Display for Problem {
 }
 
 impl Query {
+    /// The scopes gscrape's own destinations of this query write with (`[sheet]`,
+    /// `[bigquery]`), asked for only when a query has one.
+    pub fn destination_scopes(&self) -> Vec<&'static str> {
+        let sheet = self
+            .sheet
+            .as_ref()
+            .map(|_| crate::auth::scopes::SHEETS_WRITE);
+        let bigquery = (self.bigquery.as_ref()).map(|_| crate::auth::scopes::BIGQUERY_WRITE);
+        sheet.into_iter().chain(bigquery).collect()
+    }
+
     /// A problem in this query's file.
     pub fn problem(
         &self,
@@ -489,7 +505,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
     found.keep(check_name(&name, raw.name.as_ref(), &src));
     let records = found.keep(src.check("records", raw.records, field_path));
     let columns = found.keep(check_columns(raw.columns, &src));
-    let output = found.keep(check_output(raw.output, raw.sheet.is_some(), &name, &src));
+    let destination = raw.sheet.is_some() || raw.bigquery.is_some();
+    let output = found.keep(check_output(raw.output, destination, &name, &src));
     let format = found.keep(src.check("format", raw.format, format_named));
     let explode = found.keep(src.check("explode", raw.explode, explode_path));
     let vars = found.keep(check_vars(raw.vars, &src));
@@ -497,6 +514,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
     let qps = found.keep(src.check("qps", raw.qps, requests_a_second));
     let paginate = found.keep(src.check("paginate", raw.paginate, Paginate::try_from));
     let sheet = found.keep(check_sheet(raw.sheet, &name, &src));
+    let bigquery = found.keep(bigquery::check(raw.bigquery, &src));
     let endpoint = found.keep(src.check("endpoint", raw.endpoint, |root| {
         crate::endpoints::check_root(&root)
     }));
@@ -547,6 +565,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         explode,
         filter: raw.filter.map(|f| src.located(f)),
         sheet,
+        bigquery,
         incremental,
         on_missing: on_missing.map(|o| o.value).unwrap_or_default(),
     })
@@ -770,7 +789,8 @@ impl TryFrom<wire::ColumnEntry> for Column {
 }
 
 /// `output`: a file under the output directory, `NAME.csv` when not named; none for
-/// `output = false`, or when a `[sheet]` takes the rows and `output` is not set.
+/// `output = false`, or when a `[sheet]` or `[bigquery]` takes the rows and `output` is not
+/// set.
 fn check_output(
     output: Option<Spanned<wire::OutputSetting>>,
     sheet: bool,

@@ -45,6 +45,7 @@ pub(super) struct QueryFile {
     #[serde(rename = "where")]
     pub filter: Option<Spanned<String>>,
     pub sheet: Option<Spanned<SheetTable>>,
+    pub bigquery: Option<Spanned<BigQueryTable>>,
     pub incremental: Option<Spanned<IncrementalTable>>,
     pub on_missing: Option<Spanned<String>>,
 }
@@ -72,6 +73,29 @@ pub(super) struct SheetTable {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SheetMode {
+    #[default]
+    Replace,
+    Append,
+}
+
+/// `[bigquery]`: a BigQuery table the rows are loaded into. Checked by `super::bigquery`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BigQueryTable {
+    /// `project.dataset.table`.
+    pub table: Spanned<String>,
+    #[serde(default)]
+    pub mode: LoadMode,
+    pub location: Option<Spanned<String>>,
+    /// The project that runs the load job (default: the table's).
+    pub project: Option<Spanned<String>>,
+}
+
+/// `mode` of `[bigquery]`: replace the table (`WRITE_TRUNCATE`, atomic), or add rows to it
+/// (`WRITE_APPEND`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadMode {
     #[default]
     Replace,
     Append,

@@ -112,9 +112,19 @@ pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
                 Some(gone) => format!("{cut} ({} skipped: gone, HTTP 404 or 410)", gone.count),
                 None => cut,
             };
-            Some(match &output {
-                Some(path) => format!("{name}: {counts} → {path}{cut}"),
-                None => format!("{name}: {counts} (output = false){cut}"),
+            let loaded = report.loaded.as_ref().map(|l| {
+                format!(
+                    "loaded {} into {} (job {})",
+                    plural(l.rows, "row"),
+                    l.table,
+                    l.job_id
+                )
+            });
+            Some(match (&output, loaded) {
+                (Some(path), None) => format!("{name}: {counts} → {path}{cut}"),
+                (Some(path), Some(loaded)) => format!("{name}: {counts} → {path}; {loaded}{cut}"),
+                (None, Some(loaded)) => format!("{name}: {counts}; {loaded}{cut}"),
+                (None, None) => format!("{name}: {counts} (output = false){cut}"),
             })
         }
         Status::Interrupted => Some(format!(

@@ -155,10 +155,13 @@ fn gone_note(gone: &Gone) -> Option<String> {
     ))
 }
 
-/// The CSV's path and the sheet's URL, whichever the query wrote.
+/// The CSV's path, the sheet's URL and the table, whichever the query wrote.
 fn output_cell(report: &QueryReport) -> String {
     let path = report.output.as_ref().map(|p| p.display().to_string());
-    let outputs: Vec<String> = path.into_iter().chain(report.sheet_url.clone()).collect();
+    let table = report.loaded.as_ref().map(|l| l.table.clone());
+    let outputs: Vec<String> = (path.into_iter().chain(report.sheet_url.clone()))
+        .chain(table)
+        .collect();
     match outputs.is_empty() {
         true => "-".to_owned(),
         false => outputs.join(" "),
@@ -222,6 +225,9 @@ struct QuerySummary<'a> {
     object: Option<ObjectJson<'a>>,
     /// The URL of the Google Sheet written (`[sheet]`).
     sheet: Option<&'a str>,
+    /// The BigQuery load job (`[bigquery]`), once done: the table, the job and the rows
+    /// BigQuery says it loaded.
+    bigquery: Option<BigQueryJson<'a>>,
     stopped_by: Option<&'static str>,
     api_total: Option<ApiTotalJson<'a>>,
     /// The kind of failure (`quota_wall`, `auth`, ...), for a scheduler to act on.
@@ -248,6 +254,15 @@ struct ObjectJson<'a> {
     size: u64,
     crc32c: Option<&'a str>,
     md5: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct BigQueryJson<'a> {
+    table: &'a str,
+    job_id: &'a str,
+    location: Option<&'a str>,
+    /// `statistics.load.outputRows`.
+    rows_loaded: u64,
 }
 
 #[derive(Serialize)]
@@ -293,6 +308,12 @@ pub fn json(reports: &[QueryReport], exit_code: u8, run: &RunInfo) -> String {
                     md5: o.md5.as_deref(),
                 }),
             sheet: r.sheet_url.as_deref(),
+            bigquery: r.loaded.as_ref().map(|l| BigQueryJson {
+                table: &l.table,
+                job_id: &l.job_id,
+                location: l.location.as_deref(),
+                rows_loaded: l.rows,
+            }),
             stopped_by: stopped_by(&r.status),
             api_total: r.api_total.as_ref().map(|t| ApiTotalJson {
                 field: &t.field,

@@ -32,8 +32,9 @@ use crate::error::Failure;
 use crate::plan::QueryPlan;
 use crate::query::CsvSettings;
 use crate::run::resume::store as checkpoint;
+use crate::sink::bigquery::{BigQueryApi, BigQueryContext, Loaded};
 use crate::sink::sheets::{SheetContext, SheetError, SheetsApi};
-use crate::sink::SinkError;
+use crate::sink::{Destinations, SinkError};
 use crate::template::Templates;
 
 use crate::records::PageReader;
@@ -104,6 +105,8 @@ pub struct QueryReport {
     pub written: Option<crate::sink::Written>,
     /// The Google Sheet it wrote (`[sheet]`), once written.
     pub sheet_url: Option<String>,
+    /// What its BigQuery load job loaded (`[bigquery]`), once done.
+    pub loaded: Option<Loaded>,
     pub api_total: Option<ApiTotal>,
     /// `[incremental]`: the greatest cursor value the export wrote (kept when it succeeded).
     pub cursor: Option<String>,
@@ -128,6 +131,7 @@ impl QueryReport {
             output,
             written: None,
             sheet_url: None,
+            loaded: None,
             api_total: None,
             cursor: None,
             checkpointed: false,
@@ -189,6 +193,7 @@ impl QueryError {
             | QueryError::ParentChanged { .. } => Failure::Remote,
             QueryError::Sink(SinkError::Sheet(err)) => err.kind(),
             QueryError::Sink(SinkError::Object { source, .. }) => source.kind(),
+            QueryError::Sink(SinkError::BigQuery(err)) => err.kind(),
             QueryError::Sink(_) | QueryError::Spill(_) => Failure::LocalIo,
             QueryError::Template(_) => Failure::BadInput,
             QueryError::ResumeRefused(err) => err.kind(),
@@ -215,6 +220,8 @@ pub struct RunOptions {
     pub csv: CsvSettings,
     /// The Sheets API, when a query writes a sheet.
     pub sheets: Option<SheetsApi>,
+    /// BigQuery, when a query loads a table.
+    pub bigquery: Option<BigQueryApi>,
     /// `--resume`: take up unfinished exports from their checkpoints.
     pub resume: bool,
 }
@@ -330,9 +337,9 @@ pub async fn run_all(
     // fetches and reads its next pages. A fan-out and the query feeding it run on a worker,
     // with their requests: they make one small request after another, and every hop between
     // threads (a wake-up, a park) cost more than the request (a quarter of a Gmail fan-out's
-    // CPU). So does an export to a Sheet: its sink waits for the Sheets API in place
-    // (`block_in_place`), which on this thread would swallow the wake-ups of the queries
-    // driven here and stall them.
+    // CPU). So does an export to a Sheet or a BigQuery table: its sink waits for the API in
+    // place (`block_in_place`), which on this thread would swallow the wake-ups of the
+    // queries driven here and stall them.
     let jobs = jobs
         .into_iter()
         .zip(feeds_out)
@@ -340,8 +347,8 @@ pub async fn run_all(
         .map(|((job, feeds_out), feed_in)| {
             let shared = shared.clone();
             let name = job.plan.query.name.clone();
-            let on_worker =
-                feed_in.is_some() || !feeds_out.is_empty() || job.plan.query.sheet.is_some();
+            let destination = job.plan.query.sheet.is_some() || job.plan.query.bigquery.is_some();
+            let on_worker = feed_in.is_some() || !feeds_out.is_empty() || destination;
             let run = run_job(job, feed_in, feeds_out, shared);
             async move {
                 let done = match on_worker {
@@ -376,8 +383,13 @@ async fn run_job(
         .as_ref()
         .map(|o| crate::sink::target_of(&shared.options.out_dir, o));
     let sheet_url = Arc::new(std::sync::OnceLock::new());
+    let loaded = Arc::new(std::sync::OnceLock::new());
+    let landed = Landed {
+        sheet_url: &sheet_url,
+        loaded: &loaded,
+    };
     let result = tokio::select! {
-        result = execute(&job, feed_in, feeds_out, counters.clone(), &sheet_url, &shared) => Some(result),
+        result = execute(&job, feed_in, feeds_out, counters.clone(), landed, &shared) => Some(result),
         () = shared.stop.cancelled() => None,
     };
     let (mut written, mut cursor, mut gone) = (None, None, None);
@@ -421,6 +433,7 @@ async fn run_job(
         output,
         written,
         sheet_url: sheet_url.get().cloned(),
+        loaded: loaded.get().cloned(),
         api_total,
         cursor,
         gone,
@@ -429,23 +442,36 @@ async fn run_job(
     report
 }
 
-/// Runs one query: one request chain, or one per parent record for a fan-out. A sheet it
-/// writes leaves its URL in `sheet_url`.
+/// Where a query's destinations leave what they wrote, for its report: a sheet's URL, what a
+/// load job loaded.
+#[derive(Clone, Copy)]
+struct Landed<'a> {
+    sheet_url: &'a Arc<std::sync::OnceLock<String>>,
+    loaded: &'a Arc<std::sync::OnceLock<Loaded>>,
+}
+
+/// Runs one query: one request chain, or one per parent record for a fan-out. Its sheet
+/// and its table leave what they wrote in `landed`.
 async fn execute(
     job: &Job,
     feed_in: Option<mpsc::Receiver<Feed>>,
     feeds_out: Vec<mpsc::Sender<Feed>>,
     counters: Arc<Counters>,
-    sheet_url: &Arc<std::sync::OnceLock<String>>,
+    landed: Landed<'_>,
     shared: &Shared,
 ) -> Result<Finished, QueryError> {
     let plan = &job.plan;
     let sheet = match &plan.query.sheet {
-        Some(_) => Some(sheet_context(job, &counters, sheet_url, shared)?),
+        Some(_) => Some(sheet_context(job, &counters, landed.sheet_url, shared)?),
         None => None,
     };
+    let bigquery = match &plan.query.bigquery {
+        Some(_) => Some(bigquery_context(job, &counters, landed.loaded, shared)?),
+        None => None,
+    };
+    let destinations = Destinations { sheet, bigquery };
     let Some(feed) = feed_in else {
-        return export_chain(job, sheet, feeds_out, &counters, shared).await;
+        return export_chain(job, destinations, feeds_out, &counters, shared).await;
     };
     let feeds_children = !feeds_out.is_empty();
     let mut checkpoints = Checkpointer::for_plan(plan, None, feeds_children, shared);
@@ -453,7 +479,7 @@ async fn execute(
         checkpoints.as_mut(),
         plan,
         shared,
-        sheet,
+        destinations,
         feeds_out,
         &counters,
     )?;
@@ -495,7 +521,7 @@ async fn execute(
 /// saved position the API refuses starts over.
 async fn export_chain(
     job: &Job,
-    sheet: Option<crate::sink::sheets::SheetContext>,
+    destinations: Destinations,
     feeds_out: Vec<mpsc::Sender<Feed>>,
     counters: &Arc<Counters>,
     shared: &Shared,
@@ -514,7 +540,7 @@ async fn export_chain(
         checkpoints.as_mut(),
         plan,
         shared,
-        sheet.clone(),
+        destinations.clone(),
         feeds_out.clone(),
         counters,
     )?;
@@ -575,7 +601,7 @@ async fn export_chain(
                 checkpoints.starting_over(&format!("the API refused the saved position ({err})"));
             }
             // Not resumed again: the checkpoint is gone.
-            return Box::pin(export_chain(job, sheet, feeds_out, counters, shared)).await;
+            return Box::pin(export_chain(job, destinations, feeds_out, counters, shared)).await;
         }
         Err(err) => return Err(checkpointed(err, checkpoints.as_mut())),
         Ok(()) => {}
@@ -661,7 +687,7 @@ fn page_reader(plan: &QueryPlan, keep_records: bool) -> Arc<PageReader> {
         explode,
         &plan.columns,
         keep_records || plan.query.filter.is_some() || plan.query.incremental.is_some(),
-        plan.keeps_raw_records(),
+        plan.keeps_raw_records() || crate::sink::bigquery::reads_records(plan),
     ))
 }
 
@@ -678,14 +704,7 @@ fn sheet_context(
         .sheets
         .clone()
         .ok_or(SinkError::Sheet(SheetError::NoEndpoint))?;
-    let auth = match &job.auth {
-        JobAuth::Fixed(auth) => auth.clone(),
-        JobAuth::PerRecord { .. } => {
-            return Err(QueryError::Template(
-                "[sheet] is written with one account, but `subject` is a per-record template: name one subject, or write a CSV".to_owned(),
-            ))
-        }
-    };
+    let auth = one_account(job, "[sheet] is written")?;
     Ok(SheetContext {
         api: shared.api.clone(),
         call: Call {
@@ -697,6 +716,40 @@ fn sheet_context(
         endpoint,
         url: url.clone(),
     })
+}
+
+/// How `job` loads its table: the run's client, one account, and BigQuery's endpoint.
+fn bigquery_context(
+    job: &Job,
+    counters: &Arc<Counters>,
+    loaded: &Arc<std::sync::OnceLock<Loaded>>,
+    shared: &Shared,
+) -> Result<BigQueryContext, QueryError> {
+    let endpoint = (shared.options.bigquery.clone()).ok_or(SinkError::BigQuery(
+        crate::sink::bigquery::BigQueryError::NoEndpoint,
+    ))?;
+    Ok(BigQueryContext {
+        api: shared.api.clone(),
+        call: Call {
+            auth: one_account(job, "[bigquery] is loaded")?,
+            api: Arc::from("bigquery"),
+            counters: counters.clone(),
+            accepts: Arc::new(crate::sink::bigquery::accepts()),
+        },
+        endpoint,
+        loaded: loaded.clone(),
+    })
+}
+
+/// The one account a destination (`what`: "[sheet] is written") is written with; a subject
+/// rendered per parent record has none to give.
+fn one_account(job: &Job, what: &str) -> Result<Authorizer, QueryError> {
+    match &job.auth {
+        JobAuth::Fixed(auth) => Ok(auth.clone()),
+        JobAuth::PerRecord { .. } => Err(QueryError::Template(format!(
+            "{what} with one account, but `subject` is a per-record template: name one subject, or write a CSV"
+        ))),
+    }
 }
 
 /// The value of each template column (by column index), for one context.

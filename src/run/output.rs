@@ -15,8 +15,7 @@ use crate::plan::QueryPlan;
 use crate::query::{CsvSettings, OnMissing};
 use crate::records::{Column, FieldPath, PageReader, Row, Stopped};
 use crate::run::resume::store::Checkpoint;
-use crate::sink::sheets::SheetContext;
-use crate::sink::{self, Mark, Sink, Written};
+use crate::sink::{self, Destinations, Mark, Sink, Written};
 use crate::template::RecordFilter;
 
 pub(super) struct Output<'a> {
@@ -39,17 +38,17 @@ pub(super) struct Output<'a> {
 }
 
 impl<'a> Output<'a> {
-    /// Opens the sink of `plan` (its CSV under `out_dir`, its sheet through `sheet`), its
-    /// columns given when the plan knows them.
+    /// Opens the sink of `plan` (its CSV under `out_dir`, its sheet and table through
+    /// `destinations`), its columns given when the plan knows them.
     pub fn create(
         plan: &'a QueryPlan,
         out_dir: &Path,
         csv_defaults: &CsvSettings,
-        sheet: Option<SheetContext>,
+        destinations: Destinations,
         feeds: Vec<mpsc::Sender<Feed>>,
         counters: &'a Counters,
     ) -> Result<Self, QueryError> {
-        let sink = sink::open(plan, out_dir, csv_defaults, sheet)?;
+        let sink = sink::open(plan, out_dir, csv_defaults, destinations)?;
         Output::on(plan, sink, feeds, counters)
     }
 

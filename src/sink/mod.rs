@@ -2,10 +2,12 @@
 //! commits (the output appears whole, atomically) or is dropped (the previous output stays as
 //! it was). [`open`] picks the implementation for a query: by its format for `output` — CSV
 //! and TSV ([`csv`]), NDJSON ([`ndjson`]) — and a Google Sheet ([`sheets`]) for `[sheet]`,
-//! both when a query has both. What every file shares (the atomic temporary file, gzip,
+//! both when a query has both, and a BigQuery table ([`bigquery`]) for `[bigquery]`. What
+//! every file shares (the atomic temporary file, gzip,
 //! standard output, the proof of what was written) is in [`file`]. Another format is one file
 //! beside them and one line in [`open`].
 
+pub mod bigquery;
 mod cells;
 mod csv;
 mod file;
@@ -20,6 +22,7 @@ use crate::plan::QueryPlan;
 use crate::query::{CsvSettings, Format};
 use crate::records::{Column, Row};
 
+use self::bigquery::{BigQueryContext, BigQueryError, BigQuerySink};
 pub use self::csv::{CsvOptions, CsvSink};
 pub use self::file::{
     hex, is_stdout, is_temp_of, object_of, remove_stale_temp_files, target_of, temp_files_of, Mark,
@@ -29,6 +32,14 @@ pub use self::file::{
 pub use self::file::{persist, temp_beside};
 pub use self::ndjson::NdjsonSink;
 use self::sheets::{SheetContext, SheetError, SheetSink};
+
+/// How a query's destinations other than files are reached, when it has them: its sheet
+/// (`[sheet]`) and its table (`[bigquery]`).
+#[derive(Clone, Default)]
+pub struct Destinations {
+    pub sheet: Option<SheetContext>,
+    pub bigquery: Option<BigQueryContext>,
+}
 
 /// One output being written.
 pub trait Sink: Send {
@@ -53,14 +64,15 @@ pub trait Sink: Send {
 }
 
 /// True when `plan`'s output can be checkpointed and taken up again: a plain CSV, TSV or
-/// NDJSON file, and no sheet.
+/// NDJSON file, and no sheet or table.
 pub fn resumable(plan: &QueryPlan) -> bool {
     let file = plan.output.as_ref().is_some_and(|o| !is_stdout(o));
     let plain = matches!(
         plan.format.format,
         Format::Csv | Format::Tsv | Format::Ndjson
     );
-    file && plain && !plan.format.gzip && plan.query.sheet.is_none()
+    let alone = plan.query.sheet.is_none() && plan.query.bigquery.is_none();
+    file && plain && !plan.format.gzip && alone
 }
 
 /// The sink of `plan`'s file taken up where a checkpoint left it at `mark` (for a plan that is
@@ -94,12 +106,13 @@ pub fn resume(
 
 /// The sink of `plan`'s outputs: its CSV under `out_dir` (none for `output = false`), its
 /// options from the query and, where the query sets none, from `csv_defaults` (the command
-/// line); and its Google Sheet, written through `sheet` (`[sheet]`). `None` when it has neither.
+/// line); its Google Sheet (`[sheet]`) and its BigQuery table (`[bigquery]`), reached through
+/// `destinations`. `None` when it has none of them.
 pub fn open(
     plan: &QueryPlan,
     out_dir: &Path,
     csv_defaults: &CsvSettings,
-    sheet: Option<SheetContext>,
+    destinations: Destinations,
 ) -> Result<Option<Box<dyn Sink>>, SinkError> {
     let file = match &plan.output {
         Some(file) => Some(file_sink(plan, file, out_dir, csv_defaults)?),
@@ -107,7 +120,7 @@ pub fn open(
     };
     let sheet: Option<Box<dyn Sink>> = match &plan.query.sheet {
         Some(target) => {
-            let context = sheet.ok_or(SheetError::NoEndpoint)?;
+            let context = destinations.sheet.ok_or(SheetError::NoEndpoint)?;
             Some(Box::new(SheetSink::new(
                 plan,
                 target.value.clone(),
@@ -116,35 +129,82 @@ pub fn open(
         }
         None => None,
     };
-    Ok(match (file, sheet) {
-        (Some(file), Some(sheet)) => Some(Box::new(Tee { file, sheet })),
-        (file, sheet) => file.or(sheet),
+    let table: Option<Box<dyn Sink>> = match &plan.query.bigquery {
+        Some(target) => {
+            let context = destinations.bigquery.ok_or(BigQueryError::NoEndpoint)?;
+            Some(Box::new(BigQuerySink::new(
+                plan,
+                target.value.clone(),
+                context,
+            )?))
+        }
+        None => None,
+    };
+    // The table's job first: the likeliest to fail, and atomic; then the file, then the sheet.
+    let proof = usize::from(table.is_some() && file.is_some());
+    let mut sinks: Vec<Box<dyn Sink>> = table.into_iter().chain(file).chain(sheet).collect();
+    Ok(match sinks.len() {
+        0 => None,
+        1 => sinks.pop(),
+        _ => Some(Box::new(Tee { sinks, proof })),
     })
 }
 
-/// Several outputs of one query (a file and a sheet): each gets every row. They commit in
-/// order, the file first: a file that cannot be put in place drops the sheet, which then stays
-/// as it was. What the file holds is what the summary proves (the sheet is proved by its URL).
+/// Several outputs of one query (a table, a file, a sheet): each gets every row. They commit
+/// in order — the BigQuery job, the file, the sheet — and one that fails drops those after
+/// it, which then stay as they were. What the file holds (else the first) is what the
+/// summary proves (a sheet is proved by its URL, a table by its job).
 struct Tee {
-    file: Box<dyn Sink>,
-    sheet: Box<dyn Sink>,
+    sinks: Vec<Box<dyn Sink>>,
+    /// The sink whose [`Written`] the tee reports.
+    proof: usize,
 }
 
 impl Sink for Tee {
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
-        self.file.begin(columns)?;
-        self.sheet.begin(columns)
+        self.sinks.iter_mut().try_for_each(|s| s.begin(columns))
     }
 
     fn write_row(&mut self, row: &Row) -> Result<(), SinkError> {
-        self.file.write_row(row)?;
-        self.sheet.write_row(row)
+        self.sinks.iter_mut().try_for_each(|s| s.write_row(row))
     }
 
     fn commit(self: Box<Self>) -> Result<Written, SinkError> {
-        let written = self.file.commit()?;
-        self.sheet.commit()?;
-        Ok(written)
+        let mut proof = Written {
+            bytes: 0,
+            sha256: String::new(),
+            object: None,
+        };
+        for (i, sink) in self.sinks.into_iter().enumerate() {
+            let written = sink.commit()?;
+            if i == self.proof {
+                proof = written;
+            }
+        }
+        Ok(proof)
+    }
+}
+
+/// Runs a destination's requests from the synchronous [`Sink`] calls (`no_runtime` when
+/// that cannot be done). The sink is driven by a task of the run's multi-threaded runtime,
+/// whose worker hands its other tasks to another thread while this one waits. Never on the
+/// main thread, which drives plain exports (`run_all`): waiting there would swallow their
+/// wake-ups and stall them.
+pub(crate) fn block<T, E>(
+    work: impl std::future::Future<Output = Result<T, E>>,
+    no_runtime: E,
+) -> Result<T, E> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    debug_assert_ne!(
+        std::thread::current().name(),
+        Some("main"),
+        "a query writing a sheet or a table must run on a worker"
+    );
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| handle.block_on(work))
+        }
+        _ => Err(no_runtime),
     }
 }
 
@@ -225,6 +285,8 @@ pub enum SinkError {
         #[source]
         source: crate::gcs::StorageError,
     },
+    #[error(transparent)]
+    BigQuery(#[from] BigQueryError),
 }
 
 impl SinkError {

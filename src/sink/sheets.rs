@@ -650,25 +650,11 @@ impl Drop for SheetSink {
     }
 }
 
-/// Runs Sheets requests from the synchronous [`Sink`] calls. The sink is driven by a task of
-/// the run's multi-threaded runtime, whose worker hands its other tasks to another thread
-/// while this one waits. Never on the main thread, which drives plain exports (`run_all`):
-/// waiting there would swallow their wake-ups and stall them.
+/// Runs Sheets requests from the synchronous [`Sink`] calls (see [`super::block`]).
 fn block<T>(
     work: impl std::future::Future<Output = Result<T, SheetError>>,
 ) -> Result<T, SheetError> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    debug_assert_ne!(
-        std::thread::current().name(),
-        Some("main"),
-        "a query writing a sheet must run on a worker"
-    );
-    match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| handle.block_on(work))
-        }
-        _ => Err(SheetError::NoRuntime),
-    }
+    super::block(work, SheetError::NoRuntime)
 }
 
 /// A tab title as a range names it: quoted, quotes doubled.

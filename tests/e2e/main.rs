@@ -3,6 +3,7 @@
 mod support;
 
 mod auth;
+mod bigquery;
 mod config;
 mod conventions;
 mod csv_options;

@@ -23,7 +23,7 @@ use crate::api::RequestSpec;
 use crate::counters::Counters;
 use crate::http::SECRET_PARAMETERS;
 use crate::plan::QueryPlan;
-use crate::sink::sheets::SheetContext;
+use crate::sink::Destinations;
 use crate::sink::{self, Sink};
 
 /// The checkpoints of one export.
@@ -166,7 +166,7 @@ pub(super) fn open_output<'a>(
     checkpoints: Option<&mut Checkpointer>,
     plan: &'a QueryPlan,
     shared: &Shared,
-    sheet: Option<SheetContext>,
+    destinations: Destinations,
     feeds_out: Vec<mpsc::Sender<Feed>>,
     counters: &'a Counters,
 ) -> Result<(Output<'a>, Begin), QueryError> {
@@ -181,7 +181,7 @@ pub(super) fn open_output<'a>(
                 plan,
                 &options.out_dir,
                 &options.csv,
-                sheet,
+                destinations,
                 feeds_out,
                 counters,
             )?;
@@ -253,6 +253,7 @@ fn export_fingerprint(
         explode,
         filter,
         sheet,
+        bigquery,
         incremental,
         on_missing,
         file: _,         // where the query is kept, not what it asks
@@ -300,6 +301,7 @@ fn export_fingerprint(
         &paginate.as_ref().map(|p| &p.value),
         &incremental.as_ref().map(|i| &i.value),
         &sheet.as_ref().map(|s| &s.value),
+        &bigquery.as_ref().map(|b| &b.value),
         subject,
         &for_each.as_ref().map(|f| &f.value),
         on_missing,

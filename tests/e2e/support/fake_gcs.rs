@@ -134,7 +134,6 @@ impl FakeGcs {
     pub fn requests(&self) -> Vec<Seen> {
         self.state.lock().unwrap().requests.clone()
     }
-
 }
 
 fn reply(status: u16, body: Value) -> Response<Full<Bytes>> {

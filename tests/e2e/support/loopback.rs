@@ -2,7 +2,6 @@
 //! `fake_cloud`, STS and the subject-token sources of `fake_sts`): a plain-http server on
 //! 127.0.0.1 (port 0) in a thread of its own, and each request as it was received.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -93,6 +92,30 @@ where
     F: Fn(Seen) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
+    serve_or_drop(move |seen| {
+        let answer = answer(seen);
+        async move { Some(answer.await) }
+    })
+}
+
+/// A double's way of closing the connection without an answer (a dropped connection).
+#[derive(Debug)]
+pub struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the test double")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// [`serve`], where an answer of `None` closes the connection without a response.
+pub fn serve_or_drop<F, Fut>(answer: F) -> SocketAddr
+where
+    F: Fn(Seen) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Option<Response<Full<Bytes>>>> + Send + 'static,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -111,7 +134,7 @@ where
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let answer = answer.clone();
-                        async move { Ok::<_, Infallible>(answer(Seen::read(req).await).await) }
+                        async move { answer(Seen::read(req).await).await.ok_or(Dropped) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)

@@ -1,5 +1,6 @@
 //! Test support: the fake Google server and a per-test work directory that runs the binary.
 
+pub mod fake_bigquery;
 pub mod fake_cloud;
 pub mod fake_gcs;
 pub mod fake_google;

@@ -1,0 +1,497 @@
+//! One load job: the staged NDJSON uploaded with the job's configuration, then `jobs.get`
+//! until BigQuery says it is done.
+//!
+//! A file that fits in one chunk ([`chunk_bytes`], 8 MiB) goes in one multipart request; a
+//! larger one by Google's resumable protocol, a chunk at a time (so memory holds one chunk,
+//! whatever the export's size), a chunk answered by a 5xx or a dropped connection asked for
+//! the upload's status and resumed where the server says it stands. The job's id is chosen
+//! here (`gscrape_<query>_<random>`), so a retried insert whose first attempt did create the
+//! job gets `409 duplicate` and that job is followed instead of loading the rows twice.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::time::Duration;
+
+use http::{header, HeaderName, Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::BigQueryError;
+use crate::api::request::encode_path_segment;
+use crate::api::{ApiClient, ApiError, Call, RequestSpec};
+use crate::query::{BigQueryTarget, LoadMode};
+
+/// The chunk of a resumable upload (a multiple of 256 KiB, as the protocol requires), and the
+/// largest file sent in one multipart request. `GSCRAPE_BIGQUERY_CHUNK_KIB` sets it (tests).
+pub fn chunk_bytes() -> usize {
+    const QUANTUM: usize = 256 * 1024;
+    let kib = std::env::var("GSCRAPE_BIGQUERY_CHUNK_KIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(8 * 1024);
+    (kib * 1024).div_ceil(QUANTUM).max(1) * QUANTUM
+}
+
+/// The most errors of a failed job said, one line each.
+const SHOWN_ERRORS: usize = 10;
+
+/// `jobs.get` answers without a state before the job is taken for broken.
+const MAX_STATELESS: u32 = 3;
+
+/// Where BigQuery is: its root URL (`bigquery` in the endpoint overrides).
+#[derive(Debug, Clone)]
+pub struct BigQueryApi {
+    root: String,
+}
+
+impl BigQueryApi {
+    pub fn new(root: String) -> Self {
+        BigQueryApi { root }
+    }
+
+    /// The installed root (`GSCRAPE_ENDPOINT_BIGQUERY`, `[endpoints] bigquery`, the default).
+    pub fn installed() -> Self {
+        BigQueryApi::new(crate::endpoints::of(crate::endpoints::BIGQUERY))
+    }
+
+    fn upload_url(&self, project: &str, kind: &str) -> String {
+        format!(
+            "{}upload/bigquery/v2/projects/{}/jobs?uploadType={kind}",
+            self.root,
+            encode_path_segment(project)
+        )
+    }
+
+    fn job_url(&self, project: &str, id: &str) -> String {
+        format!(
+            "{}bigquery/v2/projects/{}/jobs/{}",
+            self.root,
+            encode_path_segment(project),
+            encode_path_segment(id)
+        )
+    }
+}
+
+/// What a finished job says it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub table: String,
+    pub job_id: String,
+    pub location: Option<String>,
+    /// `statistics.load.outputRows`.
+    pub rows: u64,
+}
+
+/// A job id for `query`: a fixed prefix (to find gscrape's jobs) and 16 random hex digits.
+pub fn job_id(query: &str) -> String {
+    let name: String = query
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                true => c,
+                false => '_',
+            },
+        )
+        .take(900)
+        .collect();
+    format!("gscrape_{name}_{:016x}", fastrand::u64(..))
+}
+
+/// A load job on its way.
+pub struct Job<'a> {
+    pub api: &'a ApiClient,
+    pub call: &'a Call,
+    pub endpoint: &'a BigQueryApi,
+    pub target: &'a BigQueryTarget,
+    pub id: String,
+}
+
+impl Job<'_> {
+    /// Loads the `size` bytes of `file` (NDJSON, `rows` lines) with `schema`, and waits for
+    /// the job to end.
+    pub async fn run(
+        &self,
+        schema: Value,
+        file: &mut std::fs::File,
+        size: u64,
+        rows: u64,
+    ) -> Result<Loaded, BigQueryError> {
+        let metadata = self.configuration(schema);
+        let chunk = chunk_bytes() as u64;
+        let job = match size <= chunk {
+            true => {
+                let mut data = String::with_capacity(size as usize);
+                file.seek(SeekFrom::Start(0))
+                    .and_then(|_| file.read_to_string(&mut data))
+                    .map_err(BigQueryError::Stage)?;
+                self.insert_multipart(&metadata, &data).await?
+            }
+            false => self.insert_resumable(&metadata, file, size, chunk).await?,
+        };
+        let job = self.wait(job).await?;
+        self.outcome(&job, rows)
+    }
+
+    fn configuration(&self, schema: Value) -> Value {
+        let t = &self.target.table;
+        let mut load = json!({
+            "destinationTable": {"projectId": t.project, "datasetId": t.dataset, "tableId": t.table},
+            "sourceFormat": "NEWLINE_DELIMITED_JSON",
+            "schema": schema,
+            "createDisposition": "CREATE_IF_NEEDED",
+            "writeDisposition": match self.target.mode {
+                LoadMode::Replace => "WRITE_TRUNCATE",
+                LoadMode::Append => "WRITE_APPEND",
+            },
+        });
+        if self.target.mode == LoadMode::Append {
+            // A column the query gained is added to the table (as dlt and `bq load` do).
+            load["schemaUpdateOptions"] = json!(["ALLOW_FIELD_ADDITION"]);
+        }
+        let mut reference = json!({"projectId": self.target.project, "jobId": self.id});
+        if let Some(location) = &self.target.location {
+            reference["location"] = json!(location);
+        }
+        json!({"jobReference": reference, "configuration": {"load": load}})
+    }
+
+    /// One request holding the configuration and the data.
+    async fn insert_multipart(&self, metadata: &Value, data: &str) -> Result<Value, BigQueryError> {
+        let mut boundary = format!("gscrape_{:016x}", fastrand::u64(..));
+        while data.contains(&boundary) {
+            boundary = format!("gscrape_{:016x}", fastrand::u64(..));
+        }
+        let body = format!(
+            "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n\
+             --{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n{data}\r\n--{boundary}--\r\n"
+        );
+        let content_type = format!("multipart/related; boundary={boundary}");
+        let headers = [(header::CONTENT_TYPE, content_type)];
+        let url = self.endpoint.upload_url(&self.target.project, "multipart");
+        let mut retries = 0;
+        loop {
+            let sent = self
+                .api
+                .send_once(Method::POST, &url, &headers, body.clone(), self.call)
+                .await;
+            let failure = match sent {
+                Ok(r) if r.status.is_success() => return self.job_of(&r.body, &url),
+                // The job exists: an earlier attempt made it, its answer lost on the way.
+                Ok(r) if r.status == StatusCode::CONFLICT => return self.get().await,
+                Ok(r) => ApiClient::refusal(&r, &Method::POST, &url, self.call),
+                Err(err) => {
+                    let transient = matches!(&err, ApiError::Http(e) if e.is_transient());
+                    (err, transient)
+                }
+            };
+            retries = self.retry_or_fail(failure, retries).await?;
+        }
+    }
+
+    /// The configuration first, then the data a chunk at a time.
+    async fn insert_resumable(
+        &self,
+        metadata: &Value,
+        file: &mut std::fs::File,
+        size: u64,
+        chunk: u64,
+    ) -> Result<Value, BigQueryError> {
+        let url = self.endpoint.upload_url(&self.target.project, "resumable");
+        let mut retries = 0;
+        'session: loop {
+            let headers = [
+                (
+                    header::CONTENT_TYPE,
+                    "application/json; charset=UTF-8".to_owned(),
+                ),
+                (
+                    HeaderName::from_static("x-upload-content-type"),
+                    "application/octet-stream".to_owned(),
+                ),
+                (
+                    HeaderName::from_static("x-upload-content-length"),
+                    size.to_string(),
+                ),
+            ];
+            let started = self
+                .api
+                .send_once(
+                    Method::POST,
+                    &url,
+                    &headers,
+                    metadata.to_string(),
+                    self.call,
+                )
+                .await;
+            let session = match started {
+                Ok(r) if r.status.is_success() => {
+                    let location = r
+                        .headers
+                        .get(header::LOCATION)
+                        .and_then(|v| v.to_str().ok());
+                    match location {
+                        Some(session) => session.to_owned(),
+                        None => {
+                            return Err(self
+                                .bad(&url, "the resumable upload was started without a Location"))
+                        }
+                    }
+                }
+                Ok(r) if r.status == StatusCode::CONFLICT => return self.get().await,
+                Ok(r) => {
+                    let failure = ApiClient::refusal(&r, &Method::POST, &url, self.call);
+                    retries = self.retry_or_fail(failure, retries).await?;
+                    continue 'session;
+                }
+                Err(err) => {
+                    let transient = matches!(&err, ApiError::Http(e) if e.is_transient());
+                    retries = self.retry_or_fail((err, transient), retries).await?;
+                    continue 'session;
+                }
+            };
+            let mut offset = 0u64;
+            loop {
+                let end = (offset + chunk).min(size);
+                let mut data = String::new();
+                file.seek(SeekFrom::Start(offset))
+                    .and_then(|_| file.by_ref().take(end - offset).read_to_string(&mut data))
+                    .map_err(BigQueryError::Stage)?;
+                let range = match size {
+                    0 => "bytes */0".to_owned(),
+                    _ => format!("bytes {offset}-{}/{size}", end - 1),
+                };
+                let headers = [(header::CONTENT_RANGE, range)];
+                let sent = self
+                    .api
+                    .send_once(Method::PUT, &session, &headers, data, self.call)
+                    .await;
+                let failure = match sent {
+                    Ok(r) if r.status.is_success() => return self.job_of(&r.body, &url),
+                    Ok(r) if r.status.as_u16() == 308 => {
+                        offset = self.confirmed(&r, end, &url)?;
+                        continue;
+                    }
+                    // The session is gone (a week old, or never known): start another, with
+                    // the same job id.
+                    Ok(r) if matches!(r.status.as_u16(), 404 | 410) => {
+                        let failure = (
+                            ApiClient::refusal(&r, &Method::PUT, &url, self.call).0,
+                            true,
+                        );
+                        retries = self.retry_or_fail(failure, retries).await?;
+                        continue 'session;
+                    }
+                    Ok(r) => ApiClient::refusal(&r, &Method::PUT, &url, self.call),
+                    Err(err) => {
+                        let transient = matches!(&err, ApiError::Http(e) if e.is_transient());
+                        (err, transient)
+                    }
+                };
+                retries = self.retry_or_fail(failure, retries).await?;
+                // Where does the upload stand?
+                let headers = [(header::CONTENT_RANGE, format!("bytes */{size}"))];
+                let status = self
+                    .api
+                    .send_once(Method::PUT, &session, &headers, String::new(), self.call)
+                    .await;
+                match status {
+                    Ok(r) if r.status.is_success() => return self.job_of(&r.body, &url),
+                    Ok(r) if r.status.as_u16() == 308 => {
+                        offset = self.confirmed(&r, end, &url)?;
+                    }
+                    Ok(r) if matches!(r.status.as_u16(), 404 | 410) => continue 'session,
+                    // Asked again at the next failure; the chunk is sent again meanwhile.
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The bytes a `308` says the server holds (`Range: bytes=0-N`: N + 1; none: 0), which
+    /// must be at most `end` (what was sent).
+    fn confirmed(
+        &self,
+        response: &crate::http::Response,
+        end: u64,
+        url: &str,
+    ) -> Result<u64, BigQueryError> {
+        let Some(range) = response.headers.get(header::RANGE) else {
+            return Ok(0);
+        };
+        let held = range
+            .to_str()
+            .ok()
+            .and_then(|r| r.strip_prefix("bytes=0-"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .and_then(|n| n.checked_add(1))
+            .filter(|held| *held <= end);
+        held.ok_or_else(|| {
+            self.bad(
+                url,
+                &format!(
+                    "the upload's Range {} is not a part of what was sent (0-{})",
+                    crate::redact::quote(&String::from_utf8_lossy(range.as_bytes())),
+                    end.saturating_sub(1)
+                ),
+            )
+        })
+    }
+
+    /// Waits before another try of a transient `failure`; the failure itself when it is not
+    /// one or the tries are used up. The retries so far, one more.
+    async fn retry_or_fail(
+        &self,
+        (error, transient): (ApiError, bool),
+        retries: u32,
+    ) -> Result<u32, BigQueryError> {
+        let policy = self.api.retry_policy();
+        if !transient || retries >= policy.max_retries {
+            return Err(match retries {
+                0 => error.into(),
+                retries => ApiError::GaveUp {
+                    retries,
+                    source: Box::new(error),
+                }
+                .into(),
+            });
+        }
+        let delay = policy.delay(retries, None);
+        tracing::info!("{error}; retrying in {} ms", delay.as_millis());
+        self.call.counters.retry();
+        tokio::time::sleep(delay).await;
+        Ok(retries + 1)
+    }
+
+    /// `jobs.get` of this job, where it runs.
+    async fn get(&self) -> Result<Value, BigQueryError> {
+        self.get_at(self.target.location.as_deref()).await
+    }
+
+    async fn get_at(&self, location: Option<&str>) -> Result<Value, BigQueryError> {
+        let url = self.endpoint.job_url(&self.target.project, &self.id);
+        let query = location
+            .map(|l| vec![("location".to_owned(), l.to_owned())])
+            .unwrap_or_default();
+        let spec = RequestSpec {
+            http_method: Method::GET,
+            url: url.clone(),
+            query,
+            body: None,
+        };
+        let body = self.api.fetch(&spec, self.call).await?;
+        self.job_of(&body.bytes, &url)
+    }
+
+    /// A job resource from a response body.
+    fn job_of(&self, body: &[u8], url: &str) -> Result<Value, BigQueryError> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(job) if job.is_object() => Ok(job),
+            _ => Err(self.bad(url, "the answer is not a job resource (JSON object)")),
+        }
+    }
+
+    /// Polls the job until its state is `DONE`, with a growing pause (0.5 s to 10 s).
+    async fn wait(&self, mut job: Value) -> Result<Value, BigQueryError> {
+        let scale = self.api.retry_policy().scale;
+        let mut pause = Duration::from_millis(500);
+        let mut stateless = 0;
+        let location = job["jobReference"]["location"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| self.target.location.clone());
+        loop {
+            match job["status"]["state"].as_str() {
+                Some("DONE") => return Ok(job),
+                Some(state) => tracing::debug!("load job {}: {state}", self.id),
+                None => {
+                    stateless += 1;
+                    if stateless > MAX_STATELESS {
+                        let url = self.endpoint.job_url(&self.target.project, &self.id);
+                        return Err(self.bad(&url, "jobs.get answers a job without status.state"));
+                    }
+                }
+            }
+            tokio::time::sleep(pause.mul_f64(scale)).await;
+            pause = (pause.mul_f64(1.5)).min(Duration::from_secs(10));
+            job = self.get_at(location.as_deref()).await?;
+        }
+    }
+
+    /// What a finished job did: its errors, or the rows it loaded (which must be the rows
+    /// sent).
+    fn outcome(&self, job: &Value, sent: u64) -> Result<Loaded, BigQueryError> {
+        let table = self.target.table.to_string();
+        let status = &job["status"];
+        let mut errors: Vec<&Value> = status["errors"]
+            .as_array()
+            .map(|e| e.iter().collect())
+            .unwrap_or_default();
+        if errors.is_empty() && status["errorResult"].is_object() {
+            errors.push(&status["errorResult"]);
+        }
+        if !errors.is_empty() {
+            let mut lines: Vec<String> = errors
+                .iter()
+                .take(SHOWN_ERRORS)
+                .map(|e| error_line(e))
+                .collect();
+            if errors.len() > SHOWN_ERRORS {
+                lines.push(format!("and {} more", errors.len() - SHOWN_ERRORS));
+            }
+            return Err(BigQueryError::JobFailed {
+                job: self.id.clone(),
+                table,
+                lines: lines.join("\n"),
+            });
+        }
+        let load = &job["statistics"]["load"]["outputRows"];
+        let loaded = match load {
+            Value::String(n) => n.parse::<u64>().ok(),
+            Value::Number(n) => n.as_u64(),
+            Value::Null if sent == 0 => Some(0),
+            _ => None,
+        };
+        let location = job["jobReference"]["location"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| self.target.location.clone());
+        match loaded {
+            Some(rows) if rows == sent => Ok(Loaded {
+                table,
+                job_id: self.id.clone(),
+                location,
+                rows,
+            }),
+            Some(rows) => Err(BigQueryError::RowCount {
+                job: self.id.clone(),
+                table,
+                loaded: rows,
+                sent,
+            }),
+            None => Err(self.bad(
+                &self.endpoint.job_url(&self.target.project, &self.id),
+                "the job is done but says no statistics.load.outputRows",
+            )),
+        }
+    }
+
+    fn bad(&self, url: &str, why: &str) -> BigQueryError {
+        BigQueryError::BadResponse {
+            url: crate::redact::quote(url).to_string(),
+            why: why.to_owned(),
+        }
+    }
+}
+
+/// One error of a job: `reason at location: message`.
+fn error_line(error: &Value) -> String {
+    let text = |key: &str| error[key].as_str().filter(|t| !t.is_empty());
+    let mut line = String::from("  ");
+    line.push_str(text("reason").unwrap_or("error"));
+    if let Some(location) = text("location") {
+        line.push_str(&format!(" at {}", crate::redact::quote(location)));
+    }
+    let message = text("message")
+        .unwrap_or("(no message)")
+        .replace(['\n', '\r'], " ");
+    line.push_str(&format!(": {}", crate::redact::shorten(&message, 500)));
+    line
+}
