@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum RunLock {
     File(File),
-    Cloud(cloud::CloudLock),
+    Cloud(Box<cloud::CloudLock>),
 }
 
 /// What a run does when another holds the lock (`--wait-lock[=SECONDS]`).
@@ -79,7 +79,7 @@ pub enum LockError {
     Cloud {
         lock: String,
         #[source]
-        source: crate::gcs::StorageError,
+        source: Box<crate::gcs::StorageError>,
     },
 }
 
@@ -117,7 +117,7 @@ pub async fn acquire_for(
         crate::state::StateDir::Cloud(prefix) => {
             return cloud::acquire(prefix.object(&lock_name(shard)), wait, waiting)
                 .await
-                .map(RunLock::Cloud)
+                .map(|lock| RunLock::Cloud(Box::new(lock)))
         }
     };
     let path = dir.join(lock_name(shard));

@@ -57,7 +57,7 @@ pub enum AppError {
     Discovery(String),
     /// Cloud Storage (a `gs://` output or state) refused or failed.
     #[error(transparent)]
-    Storage(#[from] crate::gcs::StorageError),
+    Storage(Box<crate::gcs::StorageError>),
     /// The local disk or standard output failed.
     #[error("{what}: {source}")]
     Io {
@@ -65,6 +65,12 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::gcs::StorageError> for AppError {
+    fn from(err: crate::gcs::StorageError) -> Self {
+        AppError::Storage(Box::new(err))
+    }
 }
 
 impl AppError {

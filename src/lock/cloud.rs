@@ -91,7 +91,7 @@ pub(super) async fn acquire(
     let shown = object.to_string();
     let failed = |source: StorageError| LockError::Cloud {
         lock: shown.clone(),
-        source,
+        source: Box::new(source),
     };
     let gcs = crate::gcs::io::get().map_err(failed)?.clone();
     let lease = lease();

@@ -469,14 +469,17 @@ impl fmt::Display for Problem {
 
 impl Query {
     /// The scopes gscrape's own destinations of this query write with (`[sheet]`,
-    /// `[bigquery]`), asked for only when a query has one.
+    /// `[bigquery]`, a `gs://` output), asked for only when a query has one.
     pub fn destination_scopes(&self) -> Vec<&'static str> {
         let sheet = self
             .sheet
             .as_ref()
             .map(|_| crate::auth::scopes::SHEETS_WRITE);
         let bigquery = (self.bigquery.as_ref()).map(|_| crate::auth::scopes::BIGQUERY_WRITE);
-        sheet.into_iter().chain(bigquery).collect()
+        let object = (self.output.as_ref())
+            .filter(|o| crate::gcs::is_gs(&o.to_string_lossy()))
+            .map(|_| crate::gcs::SCOPE);
+        sheet.into_iter().chain(bigquery).chain(object).collect()
     }
 
     /// A problem in this query's file.

@@ -421,7 +421,7 @@ impl Stream {
 
 /// The bytes of lowercase or uppercase hex, if it is hex.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

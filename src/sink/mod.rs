@@ -283,7 +283,7 @@ pub enum SinkError {
     Object {
         path: PathBuf,
         #[source]
-        source: crate::gcs::StorageError,
+        source: Box<crate::gcs::StorageError>,
     },
     #[error(transparent)]
     BigQuery(#[from] BigQueryError),
@@ -294,7 +294,7 @@ impl SinkError {
     pub fn object(target: &Path, source: crate::gcs::StorageError) -> SinkError {
         SinkError::Object {
             path: target.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 }

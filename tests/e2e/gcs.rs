@@ -255,3 +255,153 @@ fn gzip_and_xlsx_go_up_as_one_upload_and_an_out_dir_can_be_a_bucket() {
         "nothing local is named after the URL"
     );
 }
+
+/// A pod killed with SIGKILL mid-upload: the old object stays exactly as it was, the run lock
+/// it held runs out, and `--resume` on another machine (another work directory; state, parts
+/// and output only in the bucket) takes the lock over and completes the export byte for byte.
+/// Relies on the double keeping unfinished uploads invisible and finished parts as objects.
+#[test]
+fn a_pod_killed_mid_upload_leaves_the_old_object_and_another_pod_resumes_it_byte_identically() {
+    let gcs = FakeGcs::start(TOKEN);
+    gcs.put("reports", "files.csv", b"yesterday\r\n");
+    let wd = Workdir::with_config(Config {
+        drive_files: 6000,
+        latency: std::time::Duration::from_millis(60),
+        ..Config::default()
+    });
+    let query = "columns = [\"id\", \"name\", \"mimeType\", \"size\"]\n[params]\npageSize = 100\n";
+    let file = format!("{FILES}output = \"gs://reports/files.csv\"\n{query}");
+    wd.write("queries/files.toml", &file);
+    let pod = |dir: &std::path::Path, resume: bool| {
+        let mut args = vec!["run", "--state", "gs://reports/state/"];
+        if resume {
+            // (Waits for the dead pod's lease to run out.)
+            args.extend(["--resume", "--wait-lock=30"]);
+        }
+        let mut command = wd.command(&args);
+        command
+            .current_dir(dir)
+            .env("STORAGE_EMULATOR_HOST", &gcs.url)
+            .env("GSCRAPE_UPLOAD_CHUNK_KIB", "256")
+            .env("GSCRAPE_OBJECT_CHECKPOINT_SECONDS", "0.3")
+            .env("GSCRAPE_LOCK_LEASE_SECONDS", "2")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let mut first = pod(wd.path(), false).spawn().unwrap();
+    // Until a checkpoint names finished parts.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let names = gcs.names("reports");
+        let parts = names.iter().filter(|n| n.contains(".tmp.part-")).count();
+        let checkpoint = names.iter().any(|n| n.starts_with("state/checkpoints/"));
+        if parts >= 2 && checkpoint {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint: {names:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    first.kill().unwrap();
+    let killed = first.wait_with_output().unwrap();
+    assert!(!killed.status.success());
+    assert_eq!(
+        gcs.object("reports", "files.csv").unwrap().data,
+        b"yesterday\r\n",
+        "the old object is as it was"
+    );
+    assert!(gcs.names("reports").contains(&"state/run.lock".to_owned()));
+
+    // Another pod: nothing on its disk but the query.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(other.path().join("queries")).unwrap();
+    std::fs::write(other.path().join("queries/files.toml"), &file).unwrap();
+    let pages_before = wd.google.seen_under("/drive/v3/files").len();
+    let resumed = crate::support::finish(pod(other.path(), true).output().unwrap());
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    assert!(
+        resumed
+            .stderr
+            .contains("took over the run lock gs://reports/state/run.lock"),
+        "{}",
+        resumed.stderr
+    );
+    assert!(
+        resumed.stderr.contains("files: resuming after page"),
+        "{}",
+        resumed.stderr
+    );
+    let asked = wd.google.seen_under("/drive/v3/files").len() - pages_before;
+    assert!(asked < 60, "only the pages after the checkpoint: {asked}");
+
+    let expected = local_export(6000, query);
+    assert_eq!(gcs.object("reports", "files.csv").unwrap().data, expected);
+    let left: Vec<String> = gcs
+        .names("reports")
+        .into_iter()
+        .filter(|n| n != "files.csv")
+        .collect();
+    assert!(
+        left.is_empty(),
+        "parts, checkpoint and lock are gone: {left:?}"
+    );
+}
+
+/// A second machine's run while the first holds the lock in the bucket: exit 75, naming the
+/// holder. The double's generation preconditions are what make the lock exclusive.
+#[test]
+fn a_second_machine_finds_the_lock_held_and_exits_75_naming_the_holder() {
+    let gcs = FakeGcs::start(TOKEN);
+    let wd = Workdir::with_config(Config {
+        drive_files: 300,
+        latency: std::time::Duration::from_millis(300),
+        ..Config::default()
+    });
+    wd.write(
+        "queries/files.toml",
+        &format!("{FILES}output = \"gs://reports/files.csv\"\ncolumns = [\"id\"]\n[params]\npageSize = 100\n"),
+    );
+    let run = |dir: &std::path::Path| {
+        let mut command = wd.command(&["run", "--state", "gs://reports/state/"]);
+        command
+            .current_dir(dir)
+            .env("STORAGE_EMULATOR_HOST", &gcs.url)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let first = run(wd.path()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while gcs.object("reports", "state/run.lock").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run took no lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let other = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(other.path().join("queries")).unwrap();
+    std::fs::copy(
+        wd.path().join("queries/files.toml"),
+        other.path().join("queries/files.toml"),
+    )
+    .unwrap();
+    let second = crate::support::finish(run(other.path()).output().unwrap());
+    assert_eq!(second.code, 75, "{second:?}");
+    let pid = first.id();
+    assert!(
+        second.stderr.contains(&format!("process {pid})"))
+            && second.stderr.contains("holds gs://reports/state/run.lock"),
+        "{}",
+        second.stderr
+    );
+    let done = crate::support::finish(first.wait_with_output().unwrap());
+    assert_eq!(done.code, 0, "{done:?}");
+    assert!(
+        gcs.object("reports", "state/run.lock").is_none(),
+        "released"
+    );
+}

@@ -5,8 +5,9 @@
 //! - the resumable protocol's rules: chunks other than the last a multiple of 256 KiB, `308` +
 //!   `Range: bytes=0-N`, the object only once the last chunk lands, the last chunk's
 //!   `X-Goog-Hash: crc32c=…` checked (`400` when it differs);
-//! - a bearer token on every request (`401` otherwise);
-//! and it can misbehave on cue: a chunk answered `503` after keeping only part of it, a hostile
+//! - a bearer token on every request (`401` otherwise).
+//!
+//! And it can misbehave on cue: a chunk answered `503` after keeping only part of it, a hostile
 //! `Range` header, a `429` first.
 //!
 //! It records every request (method, path and query, headers; not the chunk bytes).
@@ -397,7 +398,7 @@ fn chunk(state: &mut State, id: &str, seen: &Seen) -> Response<Full<Bytes>> {
             return error(400, "the chunk does not follow what the session holds");
         }
         let last = total.is_some_and(|t| t == end + 1);
-        if !last && seen.bytes.len() % QUANTUM != 0 {
+        if !last && !seen.bytes.len().is_multiple_of(QUANTUM) {
             return error(
                 400,
                 "a chunk other than the last must be a multiple of 256 KiB",
