@@ -678,9 +678,14 @@ impl Storage {
 pub const MAX_COMPOSE: usize = 32;
 
 pub(crate) fn refused(url: &str, what: &str, response: &Response) -> StorageError {
+    let hint = match response.status.as_u16() {
+        403 => " (the run's credential needs roles/storage.objectUser on the bucket, and the scope devstorage.read_write)",
+        404 => " (no such bucket? check its name, and that the run's credential may see it)",
+        _ => "",
+    };
     StorageError::Refused {
         url: url.to_owned(),
-        what: format!("cannot {what}"),
+        what: format!("cannot {what}{hint}"),
         status: response.status,
         google: GoogleError::from_body(&response.body),
     }

@@ -405,3 +405,44 @@ fn a_second_machine_finds_the_lock_held_and_exits_75_naming_the_holder() {
         "released"
     );
 }
+
+#[test]
+fn a_bucket_the_credential_may_not_write_is_exit_2_naming_it_and_the_role() {
+    let gcs = FakeGcs::start(TOKEN);
+    gcs.set_faults(Faults {
+        forbidden: true,
+        ..Faults::default()
+    });
+    let wd = workdir(5);
+    wd.write(
+        "queries/files.toml",
+        &format!("{FILES}output = \"gs://reports/files.csv\"\ncolumns = [\"id\"]\n"),
+    );
+    let run = run_with(&wd, &gcs, &["run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("gs://reports/files.csv")
+            && run.stderr.contains("HTTP 403")
+            && run.stderr.contains("roles/storage.objectUser"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn upload_sessions_and_tokens_never_appear_even_at_debug_level() {
+    let gcs = FakeGcs::start(TOKEN);
+    let wd = workdir(8000);
+    wd.write(
+        "queries/files.toml",
+        &format!("{FILES}output = \"gs://reports/files.csv.gz\"\n{WIDE}"),
+    );
+    let run = run_with(&wd, &gcs, &["run", "-vv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let ids = gcs.session_ids();
+    assert!(!ids.is_empty());
+    for secret in ids.iter().map(String::as_str).chain([TOKEN]) {
+        assert!(!run.stderr.contains(secret), "{secret} printed:\n{}", run.stderr);
+    }
+    assert!(run.stderr.contains("upload"), "the uploads are logged: {}", run.stderr);
+}

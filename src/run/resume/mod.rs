@@ -331,8 +331,11 @@ impl Checkpointer {
         let target = sink::target_of(out_dir, plan.output.as_ref()?);
         let fingerprint = export_fingerprint(plan, first, shared, &target);
         let costly_marks = sink::object_of(&target).is_some();
+        // (Cloud Storage takes about one write a second per object: a checkpoint kept there is
+        // written as seldom as an object's.)
+        let in_cloud = costly_marks || crate::state::in_cloud(out_dir);
         Some(Checkpointer {
-            interval: match costly_marks {
+            interval: match in_cloud {
                 true => object_interval(),
                 false => INTERVAL,
             },

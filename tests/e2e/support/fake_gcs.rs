@@ -35,6 +35,8 @@ pub struct Faults {
     pub hostile_range: bool,
     /// The first request is answered 429 (rate limit).
     pub first_429: bool,
+    /// Every request is refused 403, as for a credential without a role on the bucket.
+    pub forbidden: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +134,14 @@ impl FakeGcs {
             .collect()
     }
 
+    /// The upload session ids handed out (secrets: none may be printed).
+    pub fn session_ids(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter_map(|r| r.target.split_once("upload_id=").map(|(_, id)| id.to_owned()))
+            .collect()
+    }
+
     pub fn requests(&self) -> Vec<Seen> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -206,6 +216,12 @@ fn answer(state: &Mutex<State>, token: &str, base: &str, seen: Seen) -> Response
     }
     if seen.header("authorization") != Some(token) {
         return error(401, "no or wrong bearer token");
+    }
+    if state.faults.forbidden {
+        return error(
+            403,
+            "runner@p.iam.gserviceaccount.com does not have storage.objects.get access",
+        );
     }
     let path = seen.path().to_owned();
     let q = query(&seen.target);
