@@ -57,12 +57,15 @@ Examples:
     ///
     /// Once every part is present, they are joined in index order — one header for CSV and
     /// TSV (every part's must be the same), NDJSON lines as they are, gzip re-compressed as one
-    /// stream — into a temporary file renamed over OUTPUT. A missing part is exit 75 (not
-    /// ready: the previous OUTPUT stays as it was); parts that disagree are exit 2.
+    /// stream — into a temporary file renamed over OUTPUT. A `gs://` OUTPUT is composed by
+    /// Cloud Storage (parts past the first rewritten without their header first), replacing
+    /// OUTPUT only if nobody wrote it meanwhile. A missing part is exit 75 (not ready: the
+    /// previous OUTPUT stays as it was); parts that disagree are exit 2.
     #[command(after_help = "\
 Examples:
   gscrape compose output/files.csv             output/files-part-*-of-*.csv → output/files.csv
-  gscrape compose output/files.csv --count 10 --remove-parts")]
+  gscrape compose output/files.csv --count 10 --remove-parts
+  gscrape compose gs://bucket/exports/files.csv   (Cloud Storage compose, server-side)")]
     Compose(ComposeArgs),
     /// Show an API's methods, or one method's parameters, pagination and default columns.
     #[command(after_help = "\
@@ -381,6 +384,13 @@ pub struct ComposeArgs {
     /// The parts have no header row (written with --no-header): join them as they are.
     #[arg(long)]
     pub no_header: bool,
+
+    /// The credential of a `gs://` OUTPUT (the run's own, as its outputs were written with).
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 fn parse_format(text: &str) -> Result<crate::query::Format, String> {

@@ -1,14 +1,75 @@
 //! `gscrape compose OUTPUT`: the parts a sharded run wrote joined into OUTPUT (the library's
-//! `crate::compose`, on the local file system), and a line saying what it wrote.
+//! `crate::compose`: on the local file system, or in Cloud Storage for a `gs://` OUTPUT), and
+//! a line saying what it wrote.
+
+use std::time::Duration;
 
 use super::{to_stdout, AppError};
 use crate::cli::ComposeArgs;
-use crate::compose::{local, Layout};
+use crate::compose::{local, object, Layout};
 use crate::error::Exit;
+use crate::gcs::ObjectUrl;
 
-pub(super) fn compose(args: ComposeArgs) -> Result<Exit, AppError> {
+pub(super) async fn compose(args: ComposeArgs) -> Result<Exit, AppError> {
     let layout = Layout::of(&args.output, args.format, !args.no_header)?;
+    let text = args.output.to_string_lossy().into_owned();
+    if crate::gcs::is_gs(&text) {
+        let output = ObjectUrl::parse(&text).map_err(AppError::Usage)?;
+        return compose_object(&args, &output, layout).await;
+    }
     let (parts, paths) = local::find(&args.output, args.count)?;
+    note_others(&parts);
+    let joined = local::compose(&paths, &args.output, layout)?;
+    let mut line = proof_line(&text, &joined);
+    if args.remove_parts {
+        local::remove(&paths)?;
+        line.push_str("; the parts removed");
+    }
+    line.push('\n');
+    to_stdout(&line, Exit::Success)
+}
+
+/// A `gs://` OUTPUT: its parts composed by Cloud Storage, over the run's credential.
+async fn compose_object(
+    args: &ComposeArgs,
+    output: &ObjectUrl,
+    layout: Layout,
+) -> Result<Exit, AppError> {
+    super::install_endpoints(&[])?;
+    let http = crate::auth::source::Http {
+        client: crate::http::build_client()?,
+        timeout: Duration::from_secs(60),
+        retry: crate::settings::retry_policy(None),
+    };
+    let auth = crate::settings::auth_settings(&args.credentials, &args.config);
+    super::storage::connect(&auth, &http).await?;
+    let gcs = crate::gcs::io::get()?.clone();
+    let (count, output, remove_parts) = (args.count, output.clone(), args.remove_parts);
+    // The compose blocks on the Cloud Storage thread: off the runtime's.
+    let work = tokio::task::spawn_blocking(move || {
+        let (parts, metas) = object::find(&gcs, &output, count)?;
+        note_others(&parts);
+        let composed = object::compose(&gcs, &metas, &output, layout)?;
+        let mut line = proof_line(&output.to_string(), &composed.joined);
+        line.push_str(&format!(
+            ", generation {}, crc32c {}",
+            composed.object.generation,
+            composed.object.crc32c.as_deref().unwrap_or("(none given)")
+        ));
+        if remove_parts {
+            object::remove(&gcs, &metas, &output)?;
+            line.push_str("; the parts removed");
+        }
+        line.push('\n');
+        Ok::<_, crate::compose::ComposeError>(line)
+    });
+    let line = work
+        .await
+        .map_err(|e| AppError::Usage(format!("the compose stopped: {e}")))??;
+    to_stdout(&line, Exit::Success)
+}
+
+fn note_others(parts: &crate::compose::Parts) {
     if !parts.other_counts.is_empty() {
         crate::say!(
             "note: left aside, of another number of shards than {}: {}",
@@ -16,19 +77,12 @@ pub(super) fn compose(args: ComposeArgs) -> Result<Exit, AppError> {
             parts.other_counts.join(", ")
         );
     }
-    let joined = local::compose(&paths, &args.output, layout)?;
-    let mut line = format!(
-        "composed {} from {} parts: {} rows, {} bytes, sha256 {}",
-        args.output.display(),
-        joined.parts,
-        joined.rows,
-        joined.bytes,
-        joined.sha256
-    );
-    if args.remove_parts {
-        local::remove(&paths)?;
-        line.push_str("; the parts removed");
-    }
-    line.push('\n');
-    to_stdout(&line, Exit::Success)
+}
+
+/// `composed OUTPUT from N parts: R rows, B bytes, sha256 H`, as both stores say it.
+fn proof_line(output: &str, joined: &crate::compose::Joined) -> String {
+    format!(
+        "composed {output} from {} parts: {} rows, {} bytes, sha256 {}",
+        joined.parts, joined.rows, joined.bytes, joined.sha256
+    )
 }

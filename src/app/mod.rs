@@ -54,7 +54,7 @@ async fn command(cli: Cli, matches: &clap::ArgMatches) -> Result<Exit, AppError>
     match cli.command {
         Command::Run(args) => run::run(*args, sub("run"), client()?).await,
         Command::Validate(args) => validate(*args, sub("validate"), client()?).await,
-        Command::Compose(args) => compose::compose(args),
+        Command::Compose(args) => compose::compose(args).await,
         Command::Describe(args) => describe(args, sub("describe"), client()?).await,
         Command::New(args) => new_query(args, sub("new"), client()?).await,
         Command::Auth(command) => {

@@ -13,6 +13,7 @@
 //!   output stays as it was on any failure), removing the parts.
 
 pub mod local;
+pub mod object;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -63,6 +64,19 @@ pub enum ComposeError {
     },
     #[error(transparent)]
     Sink(#[from] crate::sink::SinkError),
+    /// Cloud Storage refused or failed (listing, reading a part, composing).
+    #[error("{output}: {source}")]
+    Storage {
+        output: String,
+        #[source]
+        source: crate::gcs::StorageError,
+    },
+    /// The output (or a part) was written by someone else between the listing and the compose.
+    #[error("{output} (or one of its parts) was written by another writer while its parts were composed (HTTP 412, ifGenerationMatch): not replaced; compose again once that writer is done")]
+    Changed { output: String },
+    /// Cloud Storage's description of the composed object disagrees with what was read.
+    #[error("{output}: Cloud Storage composed {what}: the object is not what its parts hold; compose again")]
+    Mismatch { output: String, what: String },
 }
 
 impl ComposeError {
@@ -83,6 +97,8 @@ impl ComposeError {
                 _ => Failure::LocalIo,
             },
             ComposeError::Io { .. } | ComposeError::Sink(_) => Failure::LocalIo,
+            ComposeError::Storage { source, .. } => source.kind(),
+            ComposeError::Changed { .. } | ComposeError::Mismatch { .. } => Failure::Remote,
         }
     }
 }
@@ -247,7 +263,7 @@ pub struct Joined {
 }
 
 /// The UTF-8 byte order mark (`bom = true`), kept once.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The longest header row taken (a part whose first line is longer is not gscrape's).
 const MAX_HEADER: usize = 16 << 20;
@@ -298,23 +314,84 @@ fn join_parts<'a>(
     layout: Layout,
     output: &str,
 ) -> Result<(usize, u64), ComposeError> {
-    let mut first: Option<(String, Vec<u8>)> = None;
-    let (mut count, mut rows) = (0usize, 0u64);
+    let mut joiner = Joiner::new(layout, output);
     for (name, reader) in parts {
-        count += 1;
-        let reader: Box<dyn Read + 'a> = match layout.gzip {
-            true => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
-                reader,
-            ))),
-            false => reader,
-        };
-        rows += join_part(&name, reader, out, layout, &mut first, output)?;
+        joiner.part(&name, reader, out)?;
     }
     out.flush().map_err(|source| ComposeError::Io {
         what: format!("write {output}"),
         source,
     })?;
-    Ok((count, rows))
+    Ok((joiner.parts, joiner.rows))
+}
+
+/// A join taken one part at a time, each into a writer of its own if need be: what a store
+/// that joins whole objects (Cloud Storage `compose`) uses to check every part and to make
+/// the pieces that need a change (a part past the first without its header) — the checks and
+/// counts of [`join`], part by part.
+pub struct Joiner {
+    layout: Layout,
+    output: String,
+    /// The part that started the output (its header, or its first bytes), and its header.
+    first: Option<(String, Vec<u8>)>,
+    parts: usize,
+    rows: u64,
+}
+
+impl Joiner {
+    /// A join of parts of `layout` into the output named `output` in messages.
+    pub fn new(layout: Layout, output: &str) -> Joiner {
+        Joiner {
+            layout,
+            output: output.to_owned(),
+            first: None,
+            parts: 0,
+            rows: 0,
+        }
+    }
+
+    /// True once a part started the output (it wrote the header, or its first bytes): every
+    /// later part's header (and byte order mark) is left out of what it writes.
+    pub fn started(&self) -> bool {
+        self.first.is_some()
+    }
+
+    /// One part — `reader` of its bytes as stored, inflated here for gzip — into `out`, the
+    /// output's bytes before compression: the header and mark only if it starts the output,
+    /// its rows. Returns its rows.
+    pub fn part<'a>(
+        &mut self,
+        name: &str,
+        reader: Box<dyn Read + 'a>,
+        out: &mut dyn Write,
+    ) -> Result<u64, ComposeError> {
+        self.parts += 1;
+        let reader: Box<dyn Read + 'a> = match self.layout.gzip {
+            true => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+                reader,
+            ))),
+            false => reader,
+        };
+        let rows = join_part(
+            name,
+            reader,
+            out,
+            self.layout,
+            &mut self.first,
+            &self.output,
+        )?;
+        self.rows += rows;
+        Ok(rows)
+    }
+
+    /// The parts joined so far, and their rows.
+    pub fn parts(&self) -> usize {
+        self.parts
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
 }
 
 /// One part into `out`: its header checked against the first part's (and written with the

@@ -505,6 +505,45 @@ impl Storage {
         }
     }
 
+    /// Bytes `start..start + len` of `object` at `generation` (a part read a range at a time,
+    /// so that memory stays flat whatever its size); `None`: that generation is gone.
+    pub async fn read_range(
+        &self,
+        object: &ObjectUrl,
+        generation: i64,
+        start: u64,
+        len: u64,
+    ) -> Result<Option<Bytes>, StorageError> {
+        let call = Call {
+            method: Method::GET,
+            url: format!(
+                "{}?alt=media&generation={generation}",
+                self.object_url(object)
+            ),
+            headers: vec![(
+                header::RANGE,
+                format!("bytes={start}-{}", start + len.max(1) - 1),
+            )],
+            body: Bytes::new(),
+            what: "read it",
+        };
+        let response = self.send(&call).await?;
+        match response.status {
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::PARTIAL_CONTENT => Ok(Some(response.body)),
+            // The whole object (a server that ignores ranges): the range of it.
+            StatusCode::OK => {
+                let body = response.body;
+                let from = usize::try_from(start).unwrap_or(usize::MAX).min(body.len());
+                let to = usize::try_from(start + len)
+                    .unwrap_or(usize::MAX)
+                    .min(body.len());
+                Ok(Some(body.slice(from..to)))
+            }
+            _ => Err(refused(&object.to_string(), call.what, &response)),
+        }
+    }
+
     /// Writes `bytes` as `object` in one request, if `precondition` holds (else `Changed`).
     pub async fn write(
         &self,

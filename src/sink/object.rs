@@ -31,7 +31,7 @@ use crate::gcs::{ObjectMeta, ObjectUrl, Precondition, StorageError};
 pub const CHUNK: usize = 32 * QUANTUM;
 
 /// [`CHUNK`], or what `GSCRAPE_UPLOAD_CHUNK_KIB` says (read once).
-fn chunk_size() -> usize {
+pub(crate) fn chunk_size() -> usize {
     static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *SIZE.get_or_init(|| {
         std::env::var("GSCRAPE_UPLOAD_CHUNK_KIB")
@@ -473,7 +473,7 @@ fn check_crc(meta: &ObjectMeta, crc: u32) -> Result<(), StorageError> {
 }
 
 /// Six letters and digits, as a local temporary file's name has.
-fn random_letters() -> String {
+pub(crate) fn random_letters() -> String {
     const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     (0..6)
         .map(|_| char::from(LETTERS[fastrand::usize(..LETTERS.len())]))

@@ -28,6 +28,7 @@ mod run;
 mod schedule;
 mod secrets;
 mod shards;
+mod shards_gcs;
 mod sheets;
 mod strict;
 mod summary;

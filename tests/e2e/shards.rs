@@ -6,21 +6,22 @@ use std::collections::BTreeSet;
 use crate::support::{Config, Run, Workdir};
 
 /// The parent: lists message ids (and writes them, so that who writes its output shows).
-const MESSAGES: &str =
+pub(crate) const MESSAGES: &str =
     "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
     columns = [\"id\", \"threadId\"]\n[params]\nuserId = \"me\"\nmaxResults = 100\n";
 
 /// The fan-out: one get per listed message.
-const DETAILS: &str = "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\n\
+pub(crate) const DETAILS: &str =
+    "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\n\
     for_each = \"messages\"\n\
     columns = [\"id\", \"snippet\", { name = \"thread\", value = \"{{ messages.threadId }}\" }]\n\
     [params]\nuserId = \"me\"\nid = \"{{ messages.id }}\"\nformat = \"metadata\"\n";
 
 /// A query that feeds no fan-out: it cannot be split.
-const FILES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+pub(crate) const FILES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
     columns = [\"id\"]\n[params]\npageSize = 100\n";
 
-const HEADER: &str = "id,snippet,thread\r\n";
+pub(crate) const HEADER: &str = "id,snippet,thread\r\n";
 
 fn workdir(messages: usize) -> Workdir {
     let wd = Workdir::with_config(Config {
@@ -38,7 +39,7 @@ fn part(index: u32, count: u32) -> String {
 }
 
 /// The data rows of a CSV (its header checked and dropped).
-fn rows(csv: &str) -> Vec<String> {
+pub(crate) fn rows(csv: &str) -> Vec<String> {
     let body = csv
         .strip_prefix(HEADER)
         .unwrap_or_else(|| panic!("no header: {csv:?}"));

@@ -37,6 +37,19 @@ pub struct Faults {
     pub first_429: bool,
     /// Every request is refused 403, as for a credential without a role on the bucket.
     pub forbidden: bool,
+    /// Another writer replaces this object (bucket, name) just before the first compose
+    /// request into it is answered.
+    pub write_before_compose: Option<(String, String)>,
+}
+
+/// One compose request, as the double saw it.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    pub destination: String,
+    pub sources: Vec<String>,
+    /// Its `ifGenerationMatch`, if any.
+    pub precondition: Option<i64>,
+    pub status: u16,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +76,7 @@ struct State {
     next_generation: i64,
     chunks: usize,
     requests: Vec<Seen>,
+    composes: Vec<Compose>,
     faults: Faults,
 }
 
@@ -144,6 +158,11 @@ impl FakeGcs {
 
     pub fn requests(&self) -> Vec<Seen> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Every compose request, in order.
+    pub fn composes(&self) -> Vec<Compose> {
+        self.state.lock().unwrap().composes.clone()
     }
 }
 
@@ -306,6 +325,25 @@ fn answer(state: &Mutex<State>, token: &str, base: &str, seen: Seen) -> Response
                 {
                     return error(404, "No such object (generation)");
                 }
+                // `Range: bytes=A-B` (inclusive), as Cloud Storage reads a part of an object.
+                if let Some(range) = seen.header("range") {
+                    let size = object.data.len();
+                    let span = range.strip_prefix("bytes=").and_then(|r| {
+                        let (a, b) = r.split_once('-')?;
+                        let a: usize = a.parse().ok()?;
+                        let b: usize = b.parse::<usize>().ok()?.min(size.saturating_sub(1));
+                        (a <= b && a < size).then_some((a, b))
+                    });
+                    let Some((a, b)) = span else {
+                        return error(416, "range not satisfiable");
+                    };
+                    return Response::builder()
+                        .status(206)
+                        .header("x-goog-generation", object.generation.to_string())
+                        .header("content-range", format!("bytes {a}-{b}/{size}"))
+                        .body(Full::new(Bytes::from(object.data[a..=b].to_vec())))
+                        .unwrap();
+                }
                 return Response::builder()
                     .status(200)
                     .header("x-goog-generation", object.generation.to_string())
@@ -335,48 +373,86 @@ fn answer(state: &Mutex<State>, token: &str, base: &str, seen: Seen) -> Response
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
-            if sources.is_empty() || sources.len() > 32 {
-                return error(400, "compose takes 1 to 32 sources");
-            }
-            let mut data = Vec::new();
-            for source in &sources {
-                let source_key = (
-                    key.0.clone(),
-                    source["name"].as_str().unwrap_or_default().to_owned(),
+            let writer = state.faults.write_before_compose.clone();
+            if writer.as_ref() == Some(&key) {
+                state.faults.write_before_compose = None;
+                let generation = state.next_generation;
+                state.next_generation += 1;
+                state.objects.insert(
+                    key.clone(),
+                    Object {
+                        data: b"another writer's\r\n".to_vec(),
+                        generation,
+                        content_type: "text/csv".to_owned(),
+                        composite: false,
+                    },
                 );
-                let Some(object) = state.objects.get(&source_key) else {
-                    return error(404, "a source object is missing");
-                };
-                if let Some(g) = source["generation"].as_str() {
-                    if g != object.generation.to_string() {
-                        return error(412, "a source generation does not match");
-                    }
-                }
-                data.extend_from_slice(&object.data);
             }
-            if !holds(precondition, state.objects.get(&key)) {
-                return error(412, "conditionNotMet");
-            }
-            let generation = state.next_generation;
-            state.next_generation += 1;
-            let object = Object {
-                data,
-                generation,
-                content_type: body["destination"]["contentType"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                composite: true,
+            let mut log = Compose {
+                destination: key.1.clone(),
+                sources: sources
+                    .iter()
+                    .map(|s| s["name"].as_str().unwrap_or_default().to_owned())
+                    .collect(),
+                precondition,
+                status: 200,
             };
-            let answer = meta(&key.0, &key.1, &object);
-            state.objects.insert(key, object);
-            reply(200, answer)
+            let response = compose(&mut state, &key, &sources, &body, precondition);
+            log.status = response.status().as_u16();
+            state.composes.push(log);
+            response
         }
         _ => error(
             404,
             &format!("the double has no route for {} {path}", seen.method),
         ),
     }
+}
+
+/// One compose into `key`, by Cloud Storage's rules.
+fn compose(
+    state: &mut State,
+    key: &(String, String),
+    sources: &[Value],
+    body: &Value,
+    precondition: Option<i64>,
+) -> Response<Full<Bytes>> {
+    if sources.is_empty() || sources.len() > 32 {
+        return error(400, "compose takes 1 to 32 sources");
+    }
+    let mut data = Vec::new();
+    for source in sources {
+        let source_key = (
+            key.0.clone(),
+            source["name"].as_str().unwrap_or_default().to_owned(),
+        );
+        let Some(object) = state.objects.get(&source_key) else {
+            return error(404, "a source object is missing");
+        };
+        if let Some(g) = source["generation"].as_str() {
+            if g != object.generation.to_string() {
+                return error(412, "a source generation does not match");
+            }
+        }
+        data.extend_from_slice(&object.data);
+    }
+    if !holds(precondition, state.objects.get(key)) {
+        return error(412, "conditionNotMet");
+    }
+    let generation = state.next_generation;
+    state.next_generation += 1;
+    let object = Object {
+        data,
+        generation,
+        content_type: body["destination"]["contentType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        composite: true,
+    };
+    let answer = meta(&key.0, &key.1, &object);
+    state.objects.insert(key.clone(), object);
+    reply(200, answer)
 }
 
 /// One `PUT` to an upload session.
