@@ -545,6 +545,10 @@ impl Storage {
     }
 
     /// Writes `bytes` as `object` in one request, if `precondition` holds (else `Changed`).
+    ///
+    /// A multipart upload (the metadata, then the bytes), not a media one: Cloud Storage
+    /// checks `ifGenerationMatch` on both, but fake-gcs-server, the emulator people develop
+    /// against, only on multipart — with media uploads two runs would both "take" the run lock.
     pub async fn write(
         &self,
         object: &ObjectUrl,
@@ -552,17 +556,21 @@ impl Storage {
         content_type: &str,
         precondition: Precondition,
     ) -> Result<ObjectMeta, StorageError> {
+        let metadata = serde_json::json!({"name": object.name, "contentType": content_type});
+        let (boundary, body) = multipart(&metadata.to_string(), content_type, &bytes);
         let call = Call {
             method: Method::POST,
             url: format!(
-                "{}upload/storage/v1/b/{}/o?uploadType=media&name={}{}",
+                "{}upload/storage/v1/b/{}/o?uploadType=multipart{}",
                 self.root,
                 encode_path_segment(&object.bucket),
-                encode_path_segment(&object.name),
                 precondition.param()
             ),
-            headers: vec![(header::CONTENT_TYPE, content_type.to_owned())],
-            body: bytes,
+            headers: vec![(
+                header::CONTENT_TYPE,
+                format!("multipart/related; boundary={boundary}"),
+            )],
+            body,
             what: "write it",
         };
         let response = self.send(&call).await?;
@@ -713,6 +721,33 @@ impl Storage {
     }
 }
 
+/// A `multipart/related` body of the JSON `metadata` and `bytes` (of `content_type`), and its
+/// boundary: random, and found in neither part.
+fn multipart(metadata: &str, content_type: &str, bytes: &[u8]) -> (String, Bytes) {
+    let boundary = loop {
+        let boundary = format!(
+            "gscrape-{:016x}{:016x}",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        );
+        let inside = |text: &[u8]| memchr::memmem::find(text, boundary.as_bytes()).is_some();
+        if !inside(bytes) && !inside(metadata.as_bytes()) {
+            break boundary;
+        }
+    };
+    let mut body = Vec::with_capacity(bytes.len() + metadata.len() + 256);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n\
+             --{boundary}\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (boundary, Bytes::from(body))
+}
+
 /// At most this many sources per compose request (Cloud Storage's limit).
 pub const MAX_COMPOSE: usize = 32;
 
@@ -760,6 +795,16 @@ mod tests {
         assert_eq!(prefix.to_string(), "gs://b-1/state/");
         assert_eq!(prefix.object("run.lock").name, "state/run.lock");
         assert_eq!(Prefix::parse("gs://b-1").unwrap().object("x").name, "x");
+    }
+
+    #[test]
+    fn a_multipart_body_holds_the_metadata_then_the_bytes() {
+        let (boundary, body) = multipart(r#"{"name":"a"}"#, "text/csv", b"x,y\r\n");
+        let expected = format!(
+            "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{{\"name\":\"a\"}}\r\n\
+             --{boundary}\r\nContent-Type: text/csv\r\n\r\nx,y\r\n\r\n--{boundary}--\r\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&body), expected);
     }
 
     #[test]

@@ -1,15 +1,15 @@
 //! Outputs in Cloud Storage (`gs://`), against the strict double (`support/fake_gcs.rs`: the
-//! preconditions, chunk rules and faults emulators do not have) and against fake-gcs-server, a
-//! real emulator (`support/emulator.rs`).
+//! preconditions, chunk rules and faults emulators do not have); `emulator.rs` runs against
+//! fake-gcs-server, a real emulator (`support/emulator.rs`).
 
 use serde_json::Value;
 
 use crate::support::fake_gcs::{FakeGcs, Faults};
 use crate::support::{Config, Run, Workdir, TOKEN};
 
-const FILES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n";
+pub(crate) const FILES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n";
 
-fn workdir(files: usize) -> Workdir {
+pub(crate) fn workdir(files: usize) -> Workdir {
     Workdir::with_config(Config {
         drive_files: files,
         ..Config::default()
@@ -31,13 +31,13 @@ fn run_chunked(wd: &Workdir, gcs: &FakeGcs, args: &[&str], chunk_kib: usize) -> 
     crate::support::finish(output)
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The local export of the same query: what the object must hold, byte for byte.
-fn local_export(files: usize, query: &str) -> Vec<u8> {
+pub(crate) fn local_export(files: usize, query: &str) -> Vec<u8> {
     let wd = workdir(files);
     wd.write(
         "queries/files.toml",
@@ -48,7 +48,7 @@ fn local_export(files: usize, query: &str) -> Vec<u8> {
     std::fs::read(wd.path().join("output/files.csv")).unwrap()
 }
 
-const WIDE: &str = "columns = [\"id\", \"name\", \"mimeType\", \"size\", \"modifiedTime\", \"owners.emailAddress\"]\n[params]\npageSize = 100\n";
+pub(crate) const WIDE: &str = "columns = [\"id\", \"name\", \"mimeType\", \"size\", \"modifiedTime\", \"owners.emailAddress\"]\n[params]\npageSize = 100\n";
 
 #[test]
 fn an_export_replaces_its_object_whole_with_its_generation_as_precondition_and_the_summary_proves_it(

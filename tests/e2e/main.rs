@@ -8,6 +8,7 @@ mod config;
 mod conventions;
 mod csv_options;
 mod describe;
+mod emulator;
 mod endpoints;
 mod engine;
 mod examples;

@@ -1,6 +1,6 @@
 //! A strict Cloud Storage double on 127.0.0.1 (port 0): what fake-gcs-server (the emulator the
 //! other tests use) does not enforce, Google does, and this one does too —
-//! - generation preconditions (`ifGenerationMatch`) on simple and resumable uploads (checked at
+//! - generation preconditions (`ifGenerationMatch`) on simple, multipart and resumable uploads (checked at
 //!   the start and when the last chunk lands), compose and delete: `412` otherwise;
 //! - the resumable protocol's rules: chunks other than the last a multiple of 256 KiB, `308` +
 //!   `Range: bytes=0-N`, the object only once the last chunk lands, the last chunk's
@@ -224,6 +224,43 @@ fn holds(precondition: Option<i64>, existing: Option<&Object>) -> bool {
     }
 }
 
+/// The metadata (JSON), media bytes and media type of a `multipart/related` upload.
+fn multipart(seen: &Seen) -> Option<(Value, Vec<u8>, String)> {
+    let content_type = seen.header("content-type")?;
+    let boundary = content_type
+        .strip_prefix("multipart/related; boundary=")?
+        .trim_matches('"');
+    let body: &[u8] = &seen.bytes;
+    let delimiter = format!("--{boundary}");
+    let find = |from: usize, what: &[u8]| {
+        body[from..]
+            .windows(what.len())
+            .position(|w| w == what)
+            .map(|at| at + from)
+    };
+    // --B CRLF headers CRLF CRLF metadata CRLF --B CRLF headers CRLF CRLF media CRLF --B-- CRLF
+    let part = |from: usize| -> Option<(String, usize)> {
+        let start = find(from, delimiter.as_bytes())? + delimiter.len() + 2;
+        let head_end = find(start, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&body[start..head_end]).to_ascii_lowercase();
+        let media_type = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-type:"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        Some((media_type, head_end + 4))
+    };
+    let (_, metadata_at) = part(0)?;
+    let metadata_end = find(metadata_at, format!("\r\n{delimiter}").as_bytes())?;
+    let metadata: Value = serde_json::from_slice(&body[metadata_at..metadata_end]).ok()?;
+    let (media_type, media_at) = part(metadata_end + 2)?;
+    let closing = format!("\r\n{delimiter}--\r\n");
+    let media_end = body.len().checked_sub(closing.len())?;
+    (body.get(media_end..)? == closing.as_bytes() && media_end >= media_at).then_some(())?;
+    Some((metadata, body[media_at..media_end].to_vec(), media_type))
+}
+
 fn answer(state: &Mutex<State>, token: &str, base: &str, seen: Seen) -> Response<Full<Bytes>> {
     let mut state = state.lock().unwrap();
     let mut recorded = seen.clone();
@@ -249,10 +286,22 @@ fn answer(state: &Mutex<State>, token: &str, base: &str, seen: Seen) -> Response
         .and_then(|g| g.parse::<i64>().ok());
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (seen.method.as_str(), segments.as_slice()) {
-        // Simple and resumable uploads.
+        // Simple, multipart and resumable uploads.
         ("POST", ["upload", "storage", "v1", "b", bucket, "o"]) => {
             let bucket = decode(bucket);
-            let name = q.get("name").cloned().unwrap_or_default();
+            let multipart = match q.get("uploadType").map(String::as_str) {
+                Some("multipart") => match multipart(&seen) {
+                    Some(parts) => Some(parts),
+                    None => {
+                        return error(400, "not a multipart/related body of metadata and media")
+                    }
+                },
+                _ => None,
+            };
+            let name = match &multipart {
+                Some((metadata, _, _)) => metadata["name"].as_str().unwrap_or_default().to_owned(),
+                None => q.get("name").cloned().unwrap_or_default(),
+            };
             let key = (bucket.clone(), name.clone());
             if !holds(precondition, state.objects.get(&key)) {
                 return error(412, "conditionNotMet");
@@ -265,6 +314,22 @@ fn answer(state: &Mutex<State>, token: &str, base: &str, seen: Seen) -> Response
                         data: seen.bytes.to_vec(),
                         generation,
                         content_type: seen.header("content-type").unwrap_or_default().to_owned(),
+                        composite: false,
+                    };
+                    let body = meta(&bucket, &name, &object);
+                    state.objects.insert(key, object);
+                    reply(200, body)
+                }
+                Some("multipart") => {
+                    let (metadata, data, media_type) = multipart.unwrap_or_default();
+                    let generation = state.next_generation;
+                    state.next_generation += 1;
+                    let object = Object {
+                        data,
+                        generation,
+                        content_type: metadata["contentType"]
+                            .as_str()
+                            .map_or(media_type, str::to_owned),
                         composite: false,
                     };
                     let body = meta(&bucket, &name, &object);

@@ -1,5 +1,6 @@
 //! Test support: the fake Google server and a per-test work directory that runs the binary.
 
+pub mod emulator;
 pub mod fake_bigquery;
 pub mod fake_cloud;
 pub mod fake_gcs;
@@ -11,6 +12,7 @@ pub mod fake_sts;
 pub mod loopback;
 pub mod partial;
 pub mod proxy;
+pub mod pytools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
