@@ -69,7 +69,7 @@ pub enum ComposeError {
     Storage {
         output: String,
         #[source]
-        source: crate::gcs::StorageError,
+        source: Box<crate::gcs::StorageError>,
     },
     /// The output (or a part) was written by someone else between the listing and the compose.
     #[error("{output} (or one of its parts) was written by another writer while its parts were composed (HTTP 412, ifGenerationMatch): not replaced; compose again once that writer is done")]

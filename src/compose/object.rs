@@ -47,7 +47,7 @@ fn storage(output: &str) -> impl Fn(StorageError) -> ComposeError + '_ {
         },
         source => ComposeError::Storage {
             output: output.to_owned(),
-            source,
+            source: Box::new(source),
         },
     }
 }
@@ -278,7 +278,7 @@ pub fn remove(gcs: &Gcs, parts: &[ObjectMeta], output: &ObjectUrl) -> Result<(),
     })
     .map_err(|source| ComposeError::Storage {
         output: shown,
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -397,8 +397,9 @@ impl Write for Hashed<'_> {
     }
 }
 
+/// Both boxed: the writer and its hash state are large, and a scratch object is opened once.
 enum Open<'t> {
-    Plain(Hashed<'t>),
+    Plain(Box<Hashed<'t>>),
     Gzip(Box<flate2::write::GzEncoder<Hashed<'t>>>),
 }
 
@@ -417,7 +418,7 @@ impl Scratch<'_> {
     fn finish(self, output: &str) -> Result<Option<ObjectMeta>, ComposeError> {
         let hashed = match self.open {
             None => return Ok(None),
-            Some(Open::Plain(hashed)) => hashed,
+            Some(Open::Plain(hashed)) => *hashed,
             Some(Open::Gzip(encoder)) => encoder.finish().map_err(|source| ComposeError::Io {
                 what: format!("write {}", self.target),
                 source,
@@ -452,7 +453,7 @@ impl Write for Scratch<'_> {
                         hashed,
                         flate2::Compression::default(),
                     ))),
-                    false => Open::Plain(hashed),
+                    false => Open::Plain(Box::new(hashed)),
                 })
             }
         };
