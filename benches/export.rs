@@ -10,6 +10,8 @@
 //! 5. the Python baseline (google-api-python-client + csv), when `GSCRAPE_BENCH_PYTHON` names
 //!    a Python that has it (`bench/run.sh` makes one);
 //! 9. peak RSS of a 1,000,000-row xlsx export;
+//! 10. peak RSS of the same CSV export into a Cloud Storage object (`gs://`, the strict
+//!     double `fake_gcs.rs` in this process), in 8 MiB chunks, against row 2's local file;
 //! 6. bytes on the wire per row of the Drive export, as gscrape asks (the columns' `fields`,
 //!    gzip), against whole records uncompressed (the fake's general path, which applies
 //!    `fields` and gzip as Google does; the timed runs above use its fast path, which does
@@ -309,6 +311,7 @@ fn main() {
     let fan_out_rss = fan_out_memory(2, 200_000);
     let big = if quick { 100_000 } else { 1_000_000 };
     let (xlsx_rss, xlsx_seconds) = xlsx_export(big);
+    let (object_rss, object_seconds) = object_export(big);
     let sizes: Vec<usize> = if quick {
         vec![10_000, 100_000]
     } else {
@@ -427,6 +430,31 @@ fn main() {
         "| 9. peak RSS of a {big}-row xlsx export (typed cells, constant-memory) | {:.1} MiB, {xlsx_seconds:.2} s wall | ≤ 64 MiB at 1 M |",
         mib(xlsx_rss)
     );
+    println!(
+        "| 10. peak RSS of a {big}-row CSV export into a `gs://` object (8 MiB chunks) | {:.1} MiB, {object_seconds:.2} s wall | row 2 + 8 MiB |",
+        mib(object_rss)
+    );
+}
+
+/// The Drive export of row 2 into a Cloud Storage object (the strict double, in 8 MiB
+/// chunks, checkpointed as a run does): its peak RSS and wall time.
+fn object_export(records: usize) -> (u64, f64) {
+    let wd = export_workdir(records);
+    let gcs = support::fake_gcs::FakeGcs::start(TOKEN);
+    wd.write(
+        "queries/files.toml",
+        &format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\noutput = \"gs://bench/files.csv\"\n{COLUMNS}\n[params]\npageSize = 1000\n"),
+    );
+    let usage = measure(
+        wd.command(&["run", "--quiet"])
+            .env("STORAGE_EMULATOR_HOST", &gcs.url),
+    );
+    let object = gcs.object("bench", "files.csv").expect("the object");
+    assert_eq!(
+        object.data.iter().filter(|&&b| b == b'\n').count(),
+        records + 1
+    );
+    (usage.max_rss_kib, usage.wall.as_secs_f64())
 }
 
 /// The same Drive export into an Excel workbook: its peak RSS and wall time.
