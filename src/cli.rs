@@ -286,7 +286,7 @@ pub struct RunArgs {
     #[arg(long, env = "GSCRAPE_RESUME")]
     pub resume: bool,
 
-    /// Print errors only (no progress, no per-query lines, no summary).
+    /// Print errors and warnings only (no progress, no per-query lines, no summary).
     #[arg(short, long, env = "GSCRAPE_QUIET")]
     pub quiet: bool,
 

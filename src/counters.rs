@@ -1,8 +1,11 @@
 //! Live counters of one query, shared by the API client (requests, retries), the run (pages,
-//! records) and the progress display, which reads them while the query runs; and the items a
-//! fan-out skipped, which the summary lists.
+//! records) and the progress display, which reads them while the query runs; and what the
+//! summary lists: the items a fan-out skipped, the caveats the report's pages gave.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::records::{Caveat, Caveats};
 
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -14,6 +17,8 @@ pub struct Counters {
     total: AtomicU64,
     /// Records a `where` filter left out.
     dropped: AtomicU64,
+    /// What the pages said about their numbers (every chain of a fan-out notes here).
+    caveats: Mutex<Caveats>,
 }
 
 /// The counters at one moment.
@@ -57,6 +62,18 @@ impl Counters {
 
     pub fn set_total(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
+    }
+
+    /// Notes what a page said about its numbers.
+    pub fn caveats(&self, caveats: Vec<Caveat>) {
+        if let Ok(mut all) = self.caveats.lock() {
+            all.note(caveats);
+        }
+    }
+
+    /// The caveats noted so far.
+    pub fn noted_caveats(&self) -> Caveats {
+        self.caveats.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     pub fn snapshot(&self) -> Snapshot {

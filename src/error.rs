@@ -41,13 +41,16 @@ pub enum Failure {
     Busy,
     /// `gscrape compose`: a part is missing (its task has not finished): nothing was written.
     NotReady,
+    /// `strict = true`: the report says its numbers are sampled, thresholded, not final, ...:
+    /// nothing was written.
+    Caveat,
     /// Ctrl-C or SIGTERM.
     Interrupted,
 }
 
 impl Failure {
     /// Every kind, for the test that README's exit-code table names each.
-    pub const ALL: [Failure; 8] = [
+    pub const ALL: [Failure; 9] = [
         Failure::BadInput,
         Failure::Auth,
         Failure::QuotaWall,
@@ -55,6 +58,7 @@ impl Failure {
         Failure::LocalIo,
         Failure::Busy,
         Failure::NotReady,
+        Failure::Caveat,
         Failure::Interrupted,
     ];
 
@@ -62,7 +66,9 @@ impl Failure {
     pub const fn exit(self) -> Exit {
         match self {
             Failure::BadInput | Failure::Auth => Exit::Invalid,
-            Failure::QuotaWall | Failure::Remote | Failure::LocalIo => Exit::QueryFailed,
+            Failure::QuotaWall | Failure::Remote | Failure::LocalIo | Failure::Caveat => {
+                Exit::QueryFailed
+            }
             Failure::Busy | Failure::NotReady => Exit::Busy,
             Failure::Interrupted => Exit::Interrupted,
         }
@@ -78,6 +84,7 @@ impl Failure {
             Failure::LocalIo => "local I/O",
             Failure::Busy => "busy",
             Failure::NotReady => "not ready",
+            Failure::Caveat => "caveat",
             Failure::Interrupted => "interrupted",
         }
     }

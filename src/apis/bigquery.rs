@@ -13,6 +13,7 @@ use crate::api::request::encode_path_segment;
 use crate::api::{ApiNext, ApiPaging, Pagination, PaginationError, RequestField, RequestSpec};
 use crate::discovery::{Document, Method};
 use crate::records::decode::{rows, ReportRows};
+use crate::records::Caveat;
 
 pub(super) struct BigQuery;
 
@@ -114,6 +115,16 @@ impl ReportRows for BigQueryRows {
             .map(|_| bigquery_fields(page).into_iter().map(|f| f.name).collect())
     }
 
+    fn tells_caveats(&self) -> bool {
+        true
+    }
+
+    /// `errors`: "the first errors or warnings encountered during the running of the job",
+    /// which do not mean it failed; each is a caveat.
+    fn caveats(&self, page: &Value) -> Vec<Caveat> {
+        super::error_caveats(page.get("errors"), "message")
+    }
+
     fn decode(&self, page: Value) -> Vec<Value> {
         let fields = bigquery_fields(&page);
         rows(&page)
@@ -209,6 +220,26 @@ fn bigquery_scalar(field: &BqField, value: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn bigquery_errors_beside_the_rows_are_warnings() {
+        let page = json!({"rows": [], "errors": [
+            {"reason": "invalidQuery", "location": "query", "message": "Field x is deprecated"},
+            {"message": "partial results"}]});
+        let said: Vec<String> = BigQueryRows
+            .caveats(&page)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "warning: invalidQuery at query: Field x is deprecated (errors)",
+                "warning: partial results (errors)",
+            ]
+        );
+        assert!(BigQueryRows.caveats(&json!({"errors": []})).is_empty());
+    }
 
     #[test]
     fn bigquery_cells_are_decoded() {

@@ -12,6 +12,7 @@ use crate::api::paginate::{is_int64_string, path};
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
 use crate::records::decode::{header_names, named, rows, ReportRows};
+use crate::records::{Caveat, CaveatKind};
 
 const RUN_REPORT: &str = "analyticsdata.properties.runReport";
 
@@ -93,12 +94,152 @@ impl ReportRows for Ga4Rows {
             })
             .collect()
     }
+
+    fn tells_caveats(&self) -> bool {
+        true
+    }
+
+    /// The response's `metadata`: sampling (per date range), thresholding, rows folded into
+    /// "(other)", truncation, metrics withheld from this credential.
+    fn caveats(&self, page: &Value) -> Vec<Caveat> {
+        let Some(meta) = page.get("metadata") else {
+            return Vec::new();
+        };
+        let mut caveats = Vec::new();
+        let samples = meta.get("samplingMetadatas").and_then(Value::as_array);
+        for (i, sample) in samples.into_iter().flatten().enumerate() {
+            let count = |key: &str| -> Option<u64> {
+                let value = sample.get(key)?;
+                value.as_u64().or_else(|| value.as_str()?.parse().ok())
+            };
+            let range = match samples.map_or(0, Vec::len) {
+                1 => String::new(),
+                _ => format!("date range {}: ", i + 1),
+            };
+            let share = match (count("samplesReadCount"), count("samplingSpaceSize")) {
+                (Some(read), Some(space)) if space > 0 => format!(
+                    "{read} of {space} events read ({:.2} %)",
+                    read as f64 * 100.0 / space as f64
+                ),
+                _ => "a sample of the events read".to_owned(),
+            };
+            caveats.push(Caveat::new(
+                CaveatKind::Sampled,
+                format!("{range}{share} (samplingMetadatas)"),
+            ));
+        }
+        if meta.get("subjectToThresholding").and_then(Value::as_bool) == Some(true) {
+            caveats.push(Caveat::new(
+                CaveatKind::Thresholded,
+                "rows with few users may be withheld (subjectToThresholding)",
+            ));
+        }
+        if meta.get("dataLossFromOtherRow").and_then(Value::as_bool) == Some(true) {
+            caveats.push(Caveat::new(
+                CaveatKind::OtherRow,
+                "some rows were folded into an \"(other)\" row (dataLossFromOtherRow)",
+            ));
+        }
+        let truncations = meta.get("dataTruncationReasons").and_then(Value::as_array);
+        for reason in truncations.into_iter().flatten() {
+            let text = |key: &str| reason.get(key).and_then(Value::as_str);
+            let said = text("dataTruncationMessage")
+                .or(text("dataTruncationType"))
+                .unwrap_or("the report was truncated");
+            let before = text("dataTruncationDate")
+                .map(|d| format!(", data before {d}"))
+                .unwrap_or_default();
+            caveats.push(Caveat::new(
+                CaveatKind::Truncated,
+                format!("{said}{before} (dataTruncationReasons)"),
+            ));
+        }
+        let restrictions = meta
+            .pointer("/schemaRestrictionResponse/activeMetricRestrictions")
+            .and_then(Value::as_array);
+        let restricted: Vec<String> = restrictions
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let name = r.get("metricName")?.as_str()?;
+                let types: Vec<&str> = r
+                    .get("restrictedMetricTypes")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                Some(match types.is_empty() {
+                    true => name.to_owned(),
+                    false => format!("{name} ({})", types.join(", ")),
+                })
+            })
+            .collect();
+        if !restricted.is_empty() {
+            caveats.push(Caveat::new(
+                CaveatKind::Restricted,
+                format!(
+                    "withheld from this credential: {} (schemaRestrictionResponse)",
+                    restricted.join(", ")
+                ),
+            ));
+        }
+        caveats
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn ga4_metadata_is_read_as_caveats_each_in_words() {
+        let page = json!({"rows": [], "metadata": {
+            "samplingMetadatas": [{"samplesReadCount": "250", "samplingSpaceSize": "1000"}],
+            "subjectToThresholding": true,
+            "dataLossFromOtherRow": true,
+            "dataTruncationReasons": [{"dataTruncationType": "DATA_TRUNCATION_TYPE_PROPERTY",
+                                        "dataTruncationDate": "2023-01-01"}],
+            "schemaRestrictionResponse": {"activeMetricRestrictions": [
+                {"metricName": "purchaseRevenue", "restrictedMetricTypes": ["REVENUE_DATA"]}]},
+            "currencyCode": "EUR", "timeZone": "Europe/Paris"}});
+        let said: Vec<String> = Ga4Rows
+            .caveats(&page)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "sampled: 250 of 1000 events read (25.00 %) (samplingMetadatas)",
+                "thresholded: rows with few users may be withheld (subjectToThresholding)",
+                "other_row: some rows were folded into an \"(other)\" row (dataLossFromOtherRow)",
+                "truncated: DATA_TRUNCATION_TYPE_PROPERTY, data before 2023-01-01 (dataTruncationReasons)",
+                "restricted: withheld from this credential: purchaseRevenue (REVENUE_DATA) (schemaRestrictionResponse)",
+            ]
+        );
+        // Two date ranges, each its own sample; false flags and a bare metadata say nothing.
+        let page = json!({"metadata": {"samplingMetadatas": [
+            {"samplesReadCount": "1", "samplingSpaceSize": "3"}, {}],
+            "subjectToThresholding": false, "dataLossFromOtherRow": false}});
+        let said: Vec<String> = Ga4Rows
+            .caveats(&page)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "sampled: date range 1: 1 of 3 events read (33.33 %) (samplingMetadatas)",
+                "sampled: date range 2: a sample of the events read (samplingMetadatas)",
+            ]
+        );
+        assert!(Ga4Rows
+            .caveats(&json!({"metadata": {"currencyCode": "USD"}}))
+            .is_empty());
+        assert!(Ga4Rows.caveats(&json!({"rows": []})).is_empty());
+    }
 
     #[test]
     fn ga4_rows_are_named_by_their_headers() {

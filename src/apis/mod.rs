@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::api::Pagination;
 use crate::discovery::{Document, Method};
 use crate::records::decode::ReportRows;
+use crate::records::{Caveat, CaveatKind};
 
 /// What an API changes in a generic export. Each hook defaults to "nothing": the generic
 /// behaviour.
@@ -78,6 +79,32 @@ pub fn for_method(method_id: &str) -> &'static dyn Api {
         .copied()
         .find(|api| api.handles(method_id))
         .unwrap_or(&Generic)
+}
+
+/// One [`CaveatKind::Warning`] per item of an `errors` array (BigQuery's `ErrorProto`s; YouTube
+/// Analytics' under `error`), its `reason` (or `code`) and its words under `text_key`.
+fn error_caveats(errors: Option<&Value>, text_key: &str) -> Vec<Caveat> {
+    let items = errors.and_then(Value::as_array).into_iter().flatten();
+    items
+        .map(|error| {
+            let text = |key: &str| {
+                error
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+            };
+            let reason = text("reason").or(text("code"));
+            let said = text(text_key).or(text("message")).unwrap_or("(no message)");
+            let at = text("location")
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
+            let detail = match reason {
+                Some(reason) => format!("{reason}{at}: {said} (errors)"),
+                None => format!("{said}{at} (errors)"),
+            };
+            Caveat::new(CaveatKind::Warning, detail)
+        })
+        .collect()
 }
 
 #[cfg(test)]

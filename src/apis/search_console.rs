@@ -10,6 +10,7 @@ use super::Api;
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
 use crate::records::decode::{rows, ReportRows};
+use crate::records::{Caveat, CaveatKind};
 
 const QUERY: &str = "webmasters.searchanalytics.query";
 
@@ -50,6 +51,30 @@ struct SearchConsoleRows {
 impl ReportRows for SearchConsoleRows {
     fn describe(&self) -> &'static str {
         "Search Console rows: `keys` named after the request's `dimensions`, then clicks, impressions, ctr, position"
+    }
+
+    fn tells_caveats(&self) -> bool {
+        true
+    }
+
+    /// `metadata` comes with `dataState = "all"` (or `"hourly_all"`): the rows from its first
+    /// incomplete date (or hour) on may still change.
+    fn caveats(&self, page: &Value) -> Vec<Caveat> {
+        let meta = |key: &str| page.get("metadata")?.get(key)?.as_str();
+        let mut caveats = Vec::new();
+        if let Some(date) = meta("firstIncompleteDate") {
+            caveats.push(Caveat::new(
+                CaveatKind::Incomplete,
+                format!("the rows from {date} on are not final and may still change (firstIncompleteDate)"),
+            ));
+        }
+        if let Some(hour) = meta("firstIncompleteHour") {
+            caveats.push(Caveat::new(
+                CaveatKind::Incomplete,
+                format!("the rows from {hour} on are not final and may still change (firstIncompleteHour)"),
+            ));
+        }
+        caveats
     }
 
     fn columns_from_request(

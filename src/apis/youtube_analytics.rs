@@ -10,6 +10,7 @@ use super::Api;
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
 use crate::records::decode::{header_names, named, rows, ReportRows};
+use crate::records::Caveat;
 
 const QUERY: &str = "youtubeAnalytics.reports.query";
 
@@ -69,6 +70,17 @@ impl ReportRows for YouTubeRows {
 
     fn columns_from_response(&self, page: &Value) -> Option<Vec<String>> {
         Some(header_names(page, "columnHeaders"))
+    }
+
+    fn tells_caveats(&self) -> bool {
+        true
+    }
+
+    /// `errors` beside the rows ("when set, indicates that the operation failed"): each item
+    /// of `errors.error` is a caveat. The response says nothing of how final its numbers are
+    /// (YouTube's own data lags a few days, unannounced).
+    fn caveats(&self, page: &Value) -> Vec<Caveat> {
+        super::error_caveats(page.pointer("/errors/error"), "externalErrorMessage")
     }
 
     fn decode(&self, page: Value) -> Vec<Value> {

@@ -351,8 +351,12 @@ fn plan_line(plan: &QueryPlan) -> String {
             target.table
         )
     });
+    let strict = match plan.query.strict {
+        true => "; strict: fails, writing nothing, if the report says its numbers are sampled, thresholded, truncated or not final",
+        false => "",
+    };
     format!(
-        "{}: {} → {output} ({columns}, {pages}){writes}{loads}",
+        "{}: {} → {output} ({columns}, {pages}){writes}{loads}{strict}",
         plan.query.name, plan.method.id
     )
 }

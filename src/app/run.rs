@@ -188,6 +188,9 @@ async fn run_windows(
         if let Some(window) = window {
             ran = ran.into_iter().map(|r| in_window(r, window)).collect();
         }
+        for line in ran.iter().flat_map(crate::report::caveat_lines) {
+            crate::say!("{line}");
+        }
         reports.extend(ran);
         if interrupt.is_cancelled() {
             break;

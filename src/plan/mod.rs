@@ -215,6 +215,16 @@ pub fn plan(
             (Decoder::Records(records), columns, record)
         }
     };
+    if query.strict && !decoder.tells_caveats() {
+        problems.push(query.problem(
+            None,
+            Some("strict".to_owned()),
+            format!(
+                "{}'s responses say nothing of sampled or unfinished numbers (GA4 runReport, Search Console, BigQuery and YouTube Analytics reports do), so `strict` has nothing to refuse: remove it",
+                method.id
+            ),
+        ));
+    }
     if columns.is_empty() && query.for_each.is_some() && problems.is_empty() {
         problems.push(query.problem(
             None,

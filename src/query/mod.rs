@@ -54,6 +54,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "bigquery",
     "incremental",
     "on_missing",
+    "strict",
 ];
 
 /// The top-level keys whose strings are rendered as templates (of `columns`, only the
@@ -130,6 +131,9 @@ pub struct Query {
     pub incremental: Option<Located<Incremental>>,
     /// `on_missing`: what a fan-out does with a parent record whose item is gone (404, 410).
     pub on_missing: OnMissing,
+    /// `strict = true`: a caveat of the report's response (sampled, thresholded, rows folded
+    /// into "(other)", not final, ...) fails the query before anything is written.
+    pub strict: bool,
 }
 
 /// `on_missing`: a fan-out child's request answered 404 or 410 — its item deleted between the
@@ -571,6 +575,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         bigquery,
         incremental,
         on_missing: on_missing.map(|o| o.value).unwrap_or_default(),
+        strict: raw.strict.unwrap_or(false),
     })
 }
 

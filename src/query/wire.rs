@@ -48,6 +48,8 @@ pub(super) struct QueryFile {
     pub bigquery: Option<Spanned<BigQueryTable>>,
     pub incremental: Option<Spanned<IncrementalTable>>,
     pub on_missing: Option<Spanned<String>>,
+    /// Fail instead of writing numbers the report says are sampled, thresholded, ...
+    pub strict: Option<bool>,
 }
 
 /// `[incremental]`: the record field whose greatest value the next run asks from.

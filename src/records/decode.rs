@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::caveat::Caveat;
 use super::path::FieldPath;
 use super::take_records;
 
@@ -45,6 +46,17 @@ pub trait ReportRows: std::fmt::Debug + Send + Sync {
 
     /// The records of `page`, as objects keyed by column name.
     fn decode(&self, page: Value) -> Vec<Value>;
+
+    /// What `page` says about its own numbers (sampled, not final, ...): none by default.
+    fn caveats(&self, _page: &Value) -> Vec<Caveat> {
+        Vec::new()
+    }
+
+    /// True when its responses can say such things ([`ReportRows::caveats`]), so that
+    /// `strict = true` means something.
+    fn tells_caveats(&self) -> bool {
+        false
+    }
 }
 
 impl Decoder {
@@ -90,6 +102,22 @@ impl Decoder {
         match self {
             Decoder::Records(_) => None,
             Decoder::Report(report) => report.columns_from_response(page),
+        }
+    }
+
+    /// True when the responses can carry caveats (some reports' do).
+    pub fn tells_caveats(&self) -> bool {
+        match self {
+            Decoder::Records(_) => false,
+            Decoder::Report(report) => report.tells_caveats(),
+        }
+    }
+
+    /// What a report's `page` says about its numbers (plain records say nothing).
+    pub fn caveats(&self, page: &Value) -> Vec<Caveat> {
+        match self {
+            Decoder::Records(_) => Vec::new(),
+            Decoder::Report(report) => report.caveats(page),
         }
     }
 

@@ -6,6 +6,7 @@
 //! picks into them; missing or null is an empty cell; numbers and booleans are their JSON text;
 //! strings (int64-as-string too) are unchanged.
 
+pub mod caveat;
 mod compact;
 pub mod decode;
 mod page;
@@ -19,6 +20,7 @@ mod tree;
 
 use serde_json::Value;
 
+pub use caveat::{Caveat, CaveatKind, Caveats};
 pub use decode::Decoder;
 pub use page::{Page, PageError, PageReader};
 pub use path::{FieldPath, PathError, Segment};

@@ -114,6 +114,11 @@ impl PageReader {
         })
     }
 
+    /// What a report's page says about its numbers (sampled, not final, ...).
+    pub fn caveats(&self, page: &Page) -> Vec<super::Caveat> {
+        self.decoder.caveats(&page.fields)
+    }
+
     /// The column names a report's page declares, for reports whose request does not.
     pub fn declared_columns(&self, page: &Page) -> Option<Vec<String>> {
         self.decoder.columns_from_response(&page.fields)

@@ -83,6 +83,32 @@ impl Reporter for Lines {
     }
 }
 
+/// A warning line for each caveat the report's pages gave (`files 2024-03-01: sampled: …`,
+/// the window in the name of a backfill's report), shown even when quiet: they are about the
+/// numbers written. None for a query that `strict` failed for them: its error says them.
+pub fn caveat_lines(report: &QueryReport) -> Vec<String> {
+    if matches!(
+        report.status,
+        Status::Failed {
+            kind: crate::error::Failure::Caveat,
+            ..
+        }
+    ) {
+        return Vec::new();
+    }
+    let name = &report.name;
+    let mut lines: Vec<String> = (report.caveats.listed.iter())
+        .map(|caveat| format!("warning: {name}: {caveat}"))
+        .collect();
+    if report.caveats.unlisted > 0 {
+        lines.push(format!(
+            "warning: {name}: {} more caveats (not listed)",
+            report.caveats.unlisted
+        ));
+    }
+    lines
+}
+
 /// The line that says how a query ended (`None` when `quiet` hides it).
 pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
     let name = &report.name;

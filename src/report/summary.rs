@@ -241,6 +241,13 @@ struct QuerySummary<'a> {
     since: Option<&'a str>,
     /// In a backfill, its window.
     window: Option<WindowJson>,
+    /// What the report said of its numbers (`{kind, detail}`: sampled, thresholded,
+    /// other_row, truncated, restricted, incomplete, warning), each once, the first
+    /// [`crate::records::Caveats::LISTED`] listed; empty for a report that said nothing and
+    /// for every API that says nothing of the kind.
+    caveats: &'a [crate::records::Caveat],
+    /// Distinct caveats beyond those listed.
+    caveats_unlisted: u64,
 }
 
 /// What Cloud Storage says of a written object: the generation (as text, as Cloud Storage
@@ -333,6 +340,8 @@ pub fn json(reports: &[QueryReport], exit_code: u8, run: &RunInfo) -> String {
                 start: w.start.to_string(),
                 end: w.end.to_string(),
             }),
+            caveats: &r.caveats.listed,
+            caveats_unlisted: r.caveats.unlisted,
         })
         .collect();
     let mut text = serde_json::to_string_pretty(&Summary {

@@ -118,6 +118,8 @@ pub struct QueryReport {
     pub window: Option<crate::backfill::Window>,
     /// `on_missing = "skip"`: the parent records skipped because their item was gone.
     pub gone: Option<Gone>,
+    /// What the report's pages said of their numbers (sampled, not final, ...).
+    pub caveats: crate::records::Caveats,
 }
 
 impl QueryReport {
@@ -138,6 +140,7 @@ impl QueryReport {
             gone: None,
             since: None,
             window: None,
+            caveats: Default::default(),
         }
     }
 }
@@ -167,6 +170,12 @@ pub enum QueryError {
     /// The first page of a resumed chain failed: the API no longer takes the saved position.
     #[error(transparent)]
     ResumeRefused(Box<ApiError>),
+    /// `strict = true`, and a page of the report has caveats: nothing of it is written.
+    #[error("strict = true, and the report says: {} [{url}]", caveats.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Strict {
+        url: String,
+        caveats: Vec<crate::records::Caveat>,
+    },
     /// A failure after the export was checkpointed: `--resume` takes it up.
     #[error("{0}; {hint}", hint = resume_hint(.0))]
     Checkpointed(Box<QueryError>),
@@ -196,6 +205,7 @@ impl QueryError {
             QueryError::Sink(SinkError::BigQuery(err)) => err.kind(),
             QueryError::Sink(_) | QueryError::Spill(_) => Failure::LocalIo,
             QueryError::Template(_) => Failure::BadInput,
+            QueryError::Strict { .. } => Failure::Caveat,
             QueryError::ResumeRefused(err) => err.kind(),
             QueryError::Checkpointed(err) => err.kind(),
         }
@@ -437,6 +447,7 @@ async fn run_job(
         api_total,
         cursor,
         gone,
+        caveats: counters.noted_caveats(),
     };
     shared.reporter.finished(&report);
     report
@@ -661,6 +672,10 @@ async fn next_page(
 
 /// `err`, saying that `--resume` takes the export up when it left a checkpoint.
 fn checkpointed(err: QueryError, checkpoints: Option<&mut Checkpointer>) -> QueryError {
+    // A report refused for its caveats is not resumed: its numbers would be the same.
+    if matches!(err, QueryError::Strict { .. }) {
+        return err;
+    }
     match checkpoints.is_some_and(Checkpointer::left) {
         true => QueryError::Checkpointed(Box::new(err)),
         false => err,

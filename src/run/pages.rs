@@ -83,6 +83,8 @@ struct Fetcher {
     /// Whether the API's total counts: not in a fan-out, whose every chain would report its
     /// own over the others'.
     totals: bool,
+    /// `strict = true`: a page with a caveat fails the query.
+    strict: bool,
 }
 
 impl Fetcher {
@@ -123,6 +125,18 @@ impl Fetcher {
             PageError::NotJson(e) => body.not_json(e),
             PageError::NotRecords(why) => body.bad_page(why),
         })?;
+        // What a report says of its numbers (sampled, not final, ...): for the summary, or,
+        // `strict`, the end of the query before a row of it is written.
+        let caveats = self.reader.caveats(&page);
+        if !caveats.is_empty() {
+            self.call.counters.caveats(caveats.clone());
+            if self.strict {
+                return Err(QueryError::Strict {
+                    url: body.url.clone(),
+                    caveats,
+                });
+            }
+        }
         let count = page.count();
         self.fetched += 1;
         self.returned += count as u64;
@@ -202,6 +216,7 @@ impl Pages {
             returned,
             resumed,
             totals: plan.query.for_each.is_none(),
+            strict: plan.query.strict,
         };
         let (tx, rx) = mpsc::channel(AHEAD);
         let task = tokio::spawn(fetcher.run(first, tx));

@@ -4,6 +4,7 @@ mod support;
 
 mod auth;
 mod bigquery;
+mod caveats;
 mod config;
 mod conventions;
 mod csv_options;

@@ -262,6 +262,7 @@ fn export_fingerprint(
         allow_writes: _, // whether it may run, not what it asks
         concurrency: _,  // how fast, not what
         qps: _,          // how fast, not what
+        strict: _, // checked on every page fetched, resumed or not (a report's every page says its caveats)
     } = &plan.query;
     let csv = csv.or(&shared.options.csv);
     // Every template of the query, rendered with the run's values (today, variables,

@@ -20,6 +20,14 @@ pub struct ReportConfig {
     /// `jobs.query` answers "not complete yet" first, and results come from polling.
     pub bigquery_pending: bool,
     pub search_results: usize,
+    /// GA4's `metadata` on every page (sampling, thresholding, "(other)", ...).
+    pub ga4_metadata: Option<Value>,
+    /// Search Console's `metadata` (as with `dataState = "all"`: `firstIncompleteDate`).
+    pub gsc_metadata: Option<Value>,
+    /// BigQuery's `errors` beside the rows (warnings of a job that completed).
+    pub bigquery_errors: Option<Value>,
+    /// YouTube Analytics' `errors` beside the rows.
+    pub youtube_errors: Option<Value>,
 }
 
 impl Default for ReportConfig {
@@ -32,6 +40,10 @@ impl Default for ReportConfig {
             bigquery_rows: 5,
             bigquery_pending: false,
             search_results: 25,
+            ga4_metadata: None,
+            gsc_metadata: None,
+            bigquery_errors: None,
+            youtube_errors: None,
         }
     }
 }
@@ -146,6 +158,9 @@ fn ga4(body: &Value, config: &ReportConfig) -> (StatusCode, Value) {
     if !rows.is_empty() {
         out["rows"] = json!(rows);
     }
+    if let Some(metadata) = &config.ga4_metadata {
+        out["metadata"] = metadata.clone();
+    }
     (StatusCode::OK, out)
 }
 
@@ -185,6 +200,9 @@ fn search_console(body: &Value, config: &ReportConfig) -> (StatusCode, Value) {
     let mut out = json!({"responseAggregationType": "byPage"});
     if !rows.is_empty() {
         out["rows"] = json!(rows);
+    }
+    if let Some(metadata) = &config.gsc_metadata {
+        out["metadata"] = metadata.clone();
     }
     (StatusCode::OK, out)
 }
@@ -234,10 +252,12 @@ fn youtube(query: &HashMap<String, String>, config: &ReportConfig) -> (StatusCod
                 .map(|m| json!({"name": m, "columnType": "METRIC", "dataType": "INTEGER"})),
         )
         .collect();
-    (
-        StatusCode::OK,
-        json!({"kind": "youtubeAnalytics#resultTable", "columnHeaders": headers, "rows": rows}),
-    )
+    let mut out =
+        json!({"kind": "youtubeAnalytics#resultTable", "columnHeaders": headers, "rows": rows});
+    if let Some(errors) = &config.youtube_errors {
+        out["errors"] = errors.clone();
+    }
+    (StatusCode::OK, out)
 }
 
 fn bigquery_schema() -> Value {
@@ -284,6 +304,9 @@ fn bigquery_page(from: usize, max: usize, config: &ReportConfig) -> Value {
     });
     if end < config.bigquery_rows {
         out["pageToken"] = json!(format!("bq-{end}"));
+    }
+    if let Some(errors) = &config.bigquery_errors {
+        out["errors"] = errors.clone();
     }
     out
 }
