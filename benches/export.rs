@@ -311,7 +311,6 @@ fn main() {
     let fan_out_rss = fan_out_memory(2, 200_000);
     let big = if quick { 100_000 } else { 1_000_000 };
     let (xlsx_rss, xlsx_seconds) = xlsx_export(big);
-    let (object_rss, object_seconds) = object_export(big);
     let sizes: Vec<usize> = if quick {
         vec![10_000, 100_000]
     } else {
@@ -338,6 +337,9 @@ fn main() {
             memory.push((n, gscrape_export(&wd).max_rss_kib));
         }
     }
+    // After row 2: the fake Cloud Storage keeps the object in this process, and a child
+    // forked after it starts with that (see above).
+    let (object_rss, object_seconds) = object_export(big);
     let (wd, usage, floor, bytes) = throughput.expect("the big size was measured");
     let secs = usage.wall.as_secs_f64();
     println!("| benchmark | result | target |");
@@ -431,7 +433,7 @@ fn main() {
         mib(xlsx_rss)
     );
     println!(
-        "| 10. peak RSS of a {big}-row CSV export into a `gs://` object (8 MiB chunks) | {:.1} MiB, {object_seconds:.2} s wall | row 2 + 8 MiB |",
+        "| 10. peak RSS of a {big}-row CSV export into a `gs://` object (8 MiB chunks) | {:.1} MiB, {object_seconds:.2} s wall | row 2 + two chunks (one uploading, one filling) |",
         mib(object_rss)
     );
 }

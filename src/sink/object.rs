@@ -106,9 +106,14 @@ pub struct ObjectWriter {
     replaces: Precondition,
     mode: Mode,
     open: Option<Open>,
+    /// The chunk being filled: never more than [`chunk_size`], so it is never reallocated.
     buffer: Vec<u8>,
-    /// The chunk uploading now: its answer.
-    in_flight: Option<Receiver<Result<Progress, StorageError>>>,
+    /// The buffer of the last chunk sent, back once its upload is done, for the next: two
+    /// buffers are all the memory an upload holds, and the allocator is not handed (and left
+    /// holding) 8 MiB for every chunk.
+    spare: Option<Vec<u8>>,
+    /// The chunk uploading now: its answer, and its bytes back.
+    in_flight: Option<Receiver<(Result<Progress, StorageError>, Bytes)>>,
     /// CRC-32C of every byte written, and of the current part's.
     crc: u32,
     part_crc: u32,
@@ -151,6 +156,7 @@ impl ObjectWriter {
             mode,
             open: None,
             buffer: Vec::with_capacity(chunk_size()),
+            spare: None,
             in_flight: None,
             crc: 0,
             part_crc: 0,
@@ -199,6 +205,7 @@ impl ObjectWriter {
             },
             open: None,
             buffer: Vec::with_capacity(chunk_size()),
+            spare: None,
             in_flight: None,
             crc: mark.crc32c,
             part_crc: 0,
@@ -238,16 +245,29 @@ impl ObjectWriter {
         Ok(())
     }
 
+    /// An empty buffer for the next chunk: the spare one, or a new one.
+    fn fresh_buffer(&mut self) -> Vec<u8> {
+        self.spare
+            .take()
+            .unwrap_or_else(|| Vec::with_capacity(chunk_size()))
+    }
+
     /// Waits for the chunk uploading now, if any.
     fn settle(&mut self) -> Result<(), StorageError> {
         let Some(answer) = self.in_flight.take() else {
             return Ok(());
         };
-        let progress = answer.recv().unwrap_or_else(|_| {
-            Err(StorageError::Other(
-                "the Cloud Storage thread dropped an upload".to_owned(),
-            ))
-        })?;
+        let (progress, chunk) = answer.recv().unwrap_or_else(|_| {
+            let dropped = "the Cloud Storage thread dropped an upload".to_owned();
+            (Err(StorageError::Other(dropped)), Bytes::new())
+        });
+        // Its buffer, unless something still holds the bytes (then it is left to them).
+        if let Ok(chunk) = chunk.try_into_mut() {
+            let mut buffer = Vec::from(chunk);
+            buffer.clear();
+            self.spare = Some(buffer).filter(|b| b.capacity() >= chunk_size());
+        }
+        let progress = progress?;
         match (progress, &mut self.open) {
             (Progress::Holds(held), Some(open)) if held == open.sent => Ok(()),
             (progress, _) => Err(StorageError::BadAnswer {
@@ -265,15 +285,17 @@ impl ObjectWriter {
         if whole == 0 {
             return Ok(());
         }
-        let rest = self.buffer.split_off(whole);
-        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, rest));
-        self.buffer.reserve(chunk_size());
+        let mut next = self.fresh_buffer();
+        next.extend_from_slice(&self.buffer[whole..]);
+        self.buffer.truncate(whole);
+        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, next));
         let open = self.open.as_mut().expect("opened above");
         let (session, offset) = (open.session.clone(), open.sent);
         open.sent += chunk.len() as u64;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.gcs.spawn(move |s| async move {
-            let _ = tx.send(s.put_chunk(&session, offset, &chunk, None, None).await);
+            let progress = s.put_chunk(&session, offset, &chunk, None, None).await;
+            let _ = tx.send((progress, chunk));
         });
         self.in_flight = Some(rx);
         Ok(())
@@ -285,7 +307,8 @@ impl ObjectWriter {
         self.settle()?;
         self.open_session()?;
         let open = self.open.take().expect("opened above");
-        let chunk = Bytes::from(std::mem::take(&mut self.buffer));
+        let next = self.fresh_buffer();
+        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, next));
         let total = open.sent + chunk.len() as u64;
         let crc = match self.mode {
             Mode::Direct => self.crc,
@@ -440,9 +463,16 @@ impl std::io::Write for ObjectWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.crc = crc32c::crc32c_append(self.crc, buf);
         self.part_crc = crc32c::crc32c_append(self.part_crc, buf);
-        self.buffer.extend_from_slice(buf);
-        if self.buffer.len() >= chunk_size() {
-            self.send_full_chunks().map_err(std::io::Error::other)?;
+        // Up to a chunk at a time: the buffer never grows past its capacity.
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let room = chunk_size().saturating_sub(self.buffer.len()).max(1);
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.buffer.extend_from_slice(now);
+            rest = later;
+            if self.buffer.len() >= chunk_size() {
+                self.send_full_chunks().map_err(std::io::Error::other)?;
+            }
         }
         Ok(buf.len())
     }
