@@ -262,6 +262,8 @@ fn export_fingerprint(
         allow_writes: _, // whether it may run, not what it asks
         concurrency: _,  // how fast, not what
         qps: _,          // how fast, not what
+        merge: _,        // a merged output is never checkpointed (`sink::resumable`)
+        lookback: _,     // rendered: in `since`, a template value
     } = &plan.query;
     let csv = csv.or(&shared.options.csv);
     // Every template of the query, rendered with the run's values (today, variables,

@@ -138,7 +138,8 @@ impl Job<'_> {
             "schema": schema,
             "createDisposition": "CREATE_IF_NEEDED",
             "writeDisposition": match self.target.mode {
-                LoadMode::Replace => "WRITE_TRUNCATE",
+                // (A merge loads a staging table of its own, replaced whole.)
+                LoadMode::Replace | LoadMode::Merge => "WRITE_TRUNCATE",
                 LoadMode::Append => "WRITE_APPEND",
             },
         });
