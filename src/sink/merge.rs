@@ -147,6 +147,7 @@ pub fn open(
         }
         None => None,
     };
+    let loaded = (destinations.bigquery.as_ref()).map(|c| c.loaded.clone());
     let table = match &plan.query.bigquery {
         Some(target) => {
             let context = destinations
@@ -164,6 +165,7 @@ pub fn open(
         rows: IndexMap::new(),
         file,
         table,
+        loaded,
         merged: destinations.merged,
     }))
 }
@@ -178,6 +180,8 @@ struct MergeSink {
     rows: IndexMap<Vec<String>, Row>,
     file: Option<FileMerge>,
     table: Option<Box<dyn Sink>>,
+    /// What the table's merge did (its inserted and updated rows).
+    loaded: Option<Arc<OnceLock<super::bigquery::Loaded>>>,
     merged: Arc<OnceLock<Merged>>,
 }
 
@@ -262,6 +266,7 @@ impl Sink for MergeSink {
             merged,
             key_at,
             columns,
+            loaded,
             ..
         } = *self;
         let mut proof = None;
@@ -271,9 +276,12 @@ impl Sink for MergeSink {
             }
             proof = Some(table.commit()?);
         }
+        // Without a file, the table's counts (its untouched rows are not counted).
+        let dml = loaded.and_then(|l| l.get().and_then(|l| l.merged));
+        let (added, replaced) = dml.unwrap_or((rows.len() as u64, 0));
         let mut counts = Merged {
-            added: rows.len() as u64,
-            replaced: 0,
+            added,
+            replaced,
             kept: None,
         };
         if let Some(file) = file {

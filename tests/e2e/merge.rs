@@ -297,3 +297,88 @@ fn a_cloud_storage_object_is_merged_under_its_generation() {
         serde_json::json!({"added": 2, "replaced": 8, "kept": 12})
     );
 }
+
+#[test]
+fn a_bigquery_table_is_merged_through_a_staging_table_and_one_merge_job() {
+    use crate::support::fake_bigquery::FakeBigQuery;
+    let bq = FakeBigQuery::start();
+    // No file: the rows go to the table only.
+    let query = |wd: &Workdir| {
+        let text = daily("x", "[bigquery]\ntable = \"my-project.exports.gsc\"\n");
+        wd.write("queries/gsc.toml", &text.replace("output = \"x\"\n", ""));
+    };
+    let run_bq = |wd: &Workdir, today: &str| {
+        let output = wd
+            .command(&["run", "--summary-json", "summary.json"])
+            .env("GSCRAPE_TODAY", today)
+            .env("GSCRAPE_ENDPOINT_BIGQUERY", bq.root())
+            .output()
+            .unwrap();
+        finish(output)
+    };
+    let wd = Workdir::new();
+    query(&wd);
+    let run = run_bq(&wd, "2024-03-10");
+    assert_eq!(run.code, 0, "{run:?}");
+    // No table yet: loaded directly, every row new.
+    let jobs = bq.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].table(), "my-project.exports.gsc");
+    assert!(bq.with(|s| s.queries.is_empty()));
+    assert_eq!(bq.table("my-project.exports.gsc").unwrap().len(), 20);
+
+    let run = run_bq(&wd, "2024-03-11");
+    assert_eq!(run.code, 0, "{run:?}");
+    let jobs = bq.jobs();
+    assert_eq!(jobs.len(), 2, "one staging load");
+    let staging = jobs[1].table();
+    assert!(
+        staging.starts_with("my-project.exports.gsc_gscrape_staging_"),
+        "{staging}"
+    );
+    assert_eq!(jobs[1].load["writeDisposition"], "WRITE_TRUNCATE");
+    assert_eq!(jobs[1].rows().len(), 10, "03-07..03-11, two countries");
+    let queries = bq.with(|s| s.queries.clone());
+    assert_eq!(
+        queries,
+        [format!(
+            "MERGE `my-project.exports.gsc` AS target USING `{staging}` AS source ON \
+             target.`date` = source.`date` AND target.`country` = source.`country` WHEN MATCHED \
+             THEN UPDATE SET `date` = source.`date`, `country` = source.`country`, `clicks` = \
+             source.`clicks`, `impressions` = source.`impressions`, `ctr` = source.`ctr`, \
+             `position` = source.`position` WHEN NOT MATCHED THEN INSERT (`date`, `country`, \
+             `clicks`, `impressions`, `ctr`, `position`) VALUES (source.`date`, \
+             source.`country`, source.`clicks`, source.`impressions`, source.`ctr`, \
+             source.`position`)"
+        )]
+    );
+    assert_eq!(bq.with(|s| s.dropped.clone()), [staging.clone()]);
+    assert!(bq.table(&staging).is_none(), "the staging table is gone");
+    let query_summary = &summary(&wd)["queries"][0];
+    assert_eq!(
+        query_summary["merge"],
+        serde_json::json!({"added": 2, "replaced": 8, "kept": null})
+    );
+
+    // The table holds what a full load on 03-11 would: one row per key, the latest values.
+    let full_bq = FakeBigQuery::start();
+    let full = Workdir::new();
+    query(&full);
+    let output = full
+        .command(&["run"])
+        .env("GSCRAPE_TODAY", "2024-03-11")
+        .env("GSCRAPE_ENDPOINT_BIGQUERY", full_bq.root())
+        .output()
+        .unwrap();
+    assert_eq!(finish(output).code, 0);
+    let sorted = |mut rows: Vec<Value>| {
+        rows.sort_by_key(|r| (r["date"].to_string(), r["country"].to_string()));
+        rows
+    };
+    let merged = sorted(bq.table("my-project.exports.gsc").unwrap());
+    assert_eq!(merged.len(), 22);
+    assert_eq!(
+        merged,
+        sorted(full_bq.table("my-project.exports.gsc").unwrap())
+    );
+}
