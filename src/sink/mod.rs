@@ -65,7 +65,7 @@ pub trait Sink: Send {
     /// keeping a row of the old output exactly as it was). Only the formats a merge reads
     /// back take it.
     fn write_encoded(&mut self, _line: &[u8]) -> Result<(), SinkError> {
-        Err(SinkError::Merge(merge::MergeError::Unsupported))
+        Err(merge::MergeError::Unsupported.into())
     }
 
     /// Puts the output in place, whole, and says what it holds. Dropping a sink instead leaves
@@ -301,8 +301,15 @@ pub enum SinkError {
     },
     #[error(transparent)]
     BigQuery(#[from] BigQueryError),
+    /// (Boxed: its messages carry paths and headers, and `SinkError` travels far.)
     #[error(transparent)]
-    Merge(#[from] merge::MergeError),
+    Merge(Box<merge::MergeError>),
+}
+
+impl From<merge::MergeError> for SinkError {
+    fn from(err: merge::MergeError) -> Self {
+        SinkError::Merge(Box::new(err))
+    }
 }
 
 impl SinkError {
