@@ -382,3 +382,37 @@ fn a_bigquery_table_is_merged_through_a_staging_table_and_one_merge_job() {
         sorted(full_bq.table("my-project.exports.gsc").unwrap())
     );
 }
+
+#[test]
+fn a_backfill_with_a_lookback_asks_again_for_its_last_windows_and_merges_them() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/gsc.toml",
+        r#"api = "searchconsole"
+version = "v1"
+method = "webmasters.searchanalytics.query"
+output = "gsc.csv"
+merge_key = ["date", "country"]
+lookback = "2d"
+[params]
+siteUrl = "sc-domain:example.com"
+[body]
+startDate = "{{ window.start }}"
+endDate = "{{ window.end }}"
+dimensions = ["date", "country"]
+"#,
+    );
+    let backfill = |to: &str| wd.run(&["run", "--from", "2024-03-01", "--to", to, "--step", "day"]);
+    let first = backfill("2024-03-05");
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(start_dates(&wd).len(), 5);
+    let second = backfill("2024-03-06");
+    assert_eq!(second.code, 0, "{second:?}");
+    // 03-01..03-03 are held and left out; the last two days it holds are asked again.
+    assert_eq!(
+        start_dates(&wd)[5..],
+        ["2024-03-04", "2024-03-05", "2024-03-06"]
+    );
+    let csv = wd.read("output/gsc.csv");
+    assert_eq!(csv.lines().count(), 1 + 6 * 2, "one row per key: {csv}");
+}
