@@ -217,6 +217,13 @@ pub fn holds(out_dir: &Path, name: &str, file: &Path, window: Window) -> Result<
     }
 }
 
+/// The last day of the windows `file` of query `name` holds, as noted (for a `lookback`).
+pub fn latest(out_dir: &Path, name: &str, file: &Path) -> Option<NaiveDate> {
+    let state = Appended::load(out_dir, name).ok()?;
+    let noted = state.files.iter().find(|f| f.file == file)?;
+    noted.windows()?.iter().map(|w| w.end).max()
+}
+
 /// Notes that `window` was appended to `file` of query `name`, which is `bytes` long now.
 pub fn note(
     out_dir: &Path,

@@ -44,13 +44,16 @@ pub enum Failure {
     /// `strict = true`: the report says its numbers are sampled, thresholded, not final, ...:
     /// nothing was written.
     Caveat,
+    /// The rows cannot be written as the query says: a `merge_key` missing from a row, or one
+    /// run's two rows with one key. Retrying asks the same; the query must say which wins.
+    BadData,
     /// Ctrl-C or SIGTERM.
     Interrupted,
 }
 
 impl Failure {
     /// Every kind, for the test that README's exit-code table names each.
-    pub const ALL: [Failure; 9] = [
+    pub const ALL: [Failure; 10] = [
         Failure::BadInput,
         Failure::Auth,
         Failure::QuotaWall,
@@ -59,6 +62,7 @@ impl Failure {
         Failure::Busy,
         Failure::NotReady,
         Failure::Caveat,
+        Failure::BadData,
         Failure::Interrupted,
     ];
 
@@ -66,9 +70,11 @@ impl Failure {
     pub const fn exit(self) -> Exit {
         match self {
             Failure::BadInput | Failure::Auth => Exit::Invalid,
-            Failure::QuotaWall | Failure::Remote | Failure::LocalIo | Failure::Caveat => {
-                Exit::QueryFailed
-            }
+            Failure::QuotaWall
+            | Failure::Remote
+            | Failure::LocalIo
+            | Failure::Caveat
+            | Failure::BadData => Exit::QueryFailed,
             Failure::Busy | Failure::NotReady => Exit::Busy,
             Failure::Interrupted => Exit::Interrupted,
         }
@@ -85,6 +91,7 @@ impl Failure {
             Failure::Busy => "busy",
             Failure::NotReady => "not ready",
             Failure::Caveat => "caveat",
+            Failure::BadData => "bad data",
             Failure::Interrupted => "interrupted",
         }
     }

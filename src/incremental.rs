@@ -46,7 +46,8 @@ fn output_exists(target: &Path) -> bool {
 pub fn replaced_records(out_dir: &Path, plans: &[QueryPlan], csv: &CsvSettings) -> Vec<Problem> {
     let mut problems = Vec::new();
     for plan in plans {
-        let appends = plan.query.csv.or(csv).append.unwrap_or(false);
+        // (A merge keeps the old rows whose keys this run does not have.)
+        let appends = plan.query.csv.or(csv).append.unwrap_or(false) || plan.query.merge.is_some();
         let Some(file) = plan.output.as_ref().filter(|o| !crate::sink::is_stdout(o)) else {
             continue;
         };

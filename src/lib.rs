@@ -24,6 +24,7 @@ pub mod gcs;
 pub mod http;
 pub mod incremental;
 pub mod lock;
+pub mod merge;
 pub mod plan;
 pub mod query;
 pub mod records;

@@ -151,7 +151,18 @@ async fn plan_queries(
                 .insert("window".to_owned(), window.to_json());
         }
         if let Some(incremental) = &query.incremental {
-            let since = setup.values.since.of(&query, &incremental.value.initial);
+            let since = match setup.values.since.of(&query, &incremental.value.initial) {
+                Ok(since) => since,
+                Err(why) => {
+                    let line = query.lookback.as_ref().and_then(|l| l.line);
+                    plans.push(Err(vec![query.problem(
+                        line,
+                        Some("lookback".to_owned()),
+                        why,
+                    )]));
+                    continue;
+                }
+            };
             query
                 .vars
                 .value
@@ -207,15 +218,21 @@ pub(crate) struct Since {
 }
 
 impl Since {
-    fn of(&self, query: &Query, initial: &str) -> String {
+    /// A kept cursor is moved back by the query's `lookback` (`--since` and `initial` are
+    /// taken as given: they say where to start on purpose); why it cannot be, otherwise.
+    fn of(&self, query: &Query, initial: &str) -> Result<String, String> {
         if let Some(value) = &self.value {
-            return value.clone();
+            return Ok(value.clone());
         }
         let saved = match (&self.out_dir, self.full) {
             (Some(dir), false) => crate::incremental::saved(dir, &query.name),
             _ => None,
         };
-        saved.unwrap_or_else(|| initial.to_owned())
+        match (saved, &query.lookback) {
+            (Some(saved), Some(lookback)) => lookback.value.before(&saved),
+            (Some(saved), None) => Ok(saved),
+            (None, _) => Ok(initial.to_owned()),
+        }
     }
 }
 
@@ -345,6 +362,10 @@ fn plan_line(plan: &QueryPlan) -> String {
                 "WRITE_TRUNCATE: swapped whole when the job succeeds",
             ),
             crate::query::LoadMode::Append => ("append", "WRITE_APPEND"),
+            crate::query::LoadMode::Merge => (
+                "merge",
+                "into a staging table, then one MERGE query job by merge_key",
+            ),
         };
         format!(
             "; it WRITES to the BigQuery table {} (mode = \"{mode}\": one load job, {how})",
@@ -356,8 +377,10 @@ fn plan_line(plan: &QueryPlan) -> String {
         false => "",
     };
     format!(
-        "{}: {} → {output} ({columns}, {pages}){writes}{loads}{strict}",
-        plan.query.name, plan.method.id
+        "{}: {} → {output} ({columns}, {pages}){writes}{loads}{}{strict}",
+        plan.query.name,
+        plan.method.id,
+        crate::merge::describe(plan)
     )
 }
 

@@ -74,6 +74,12 @@ pub(super) fn preflight(
     problems.extend(plain_http_sheets(plans));
     problems.extend(object_problems(plans, checks));
     problems.extend(bigquery_problems(plans, checks.windows));
+    problems.extend(crate::merge::problems(
+        plans,
+        checks.windows.is_some(),
+        checks.stdout,
+        &checks.csv,
+    ));
     problems
 }
 
@@ -284,7 +290,9 @@ fn window_problems(
         let named_per_window = output
             .as_deref()
             .is_some_and(|name| !templates.reads(name, "window").is_empty());
-        let appends = plan.query.csv.or(&checks.csv).append == Some(true);
+        // (A merge keeps what the other windows wrote.)
+        let appends =
+            plan.query.csv.or(&checks.csv).append == Some(true) || plan.query.merge.is_some();
         if windows > 1 && plan.output.is_some() && !named_per_window && !appends {
             problems.push(plan.query.problem(
                 None,

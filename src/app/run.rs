@@ -411,9 +411,12 @@ fn leave_out_done(
     plans: &mut Vec<QueryPlan>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<(Vec<QueryReport>, Appending), AppError> {
+    // (A merged file is noted as an appended one: it holds each window merged into it.)
     let appended = |plan: &QueryPlan| {
         let appends = plan.query.csv.or(&args.csv).append.unwrap_or(false);
-        plan.output.clone().filter(|_| appends)
+        plan.output
+            .clone()
+            .filter(|_| appends || plan.query.merge.is_some())
     };
     let feeds = |parent: &QueryPlan, child: &QueryPlan| {
         (child.query.for_each.as_ref()).is_some_and(|p| p.value == parent.query.name)
@@ -422,12 +425,17 @@ fn leave_out_done(
     let mut done = Vec::with_capacity(plans.len());
     for plan in plans.iter() {
         let holds = appended(plan).is_some_and(|file| {
-            crate::backfill::holds(&args.out_dir, &plan.query.name, &file, window).unwrap_or_else(
-                |why| {
+            let name = &plan.query.name;
+            let holds =
+                crate::backfill::holds(&args.out_dir, name, &file, window).unwrap_or_else(|why| {
                     problems.push(plan.query.problem(None, Some("output".to_owned()), why));
                     false
-                },
-            )
+                });
+            // `lookback`: the last windows it holds are asked for again (and merged).
+            let latest = crate::backfill::latest(&args.out_dir, name, &file);
+            holds
+                && !latest
+                    .is_some_and(|latest| crate::merge::backfill_lookback(plan, window, latest))
         });
         let feeds_some = plans.iter().any(|child| feeds(plan, child));
         done.push(match holds {

@@ -134,6 +134,7 @@ fn check_location(text: &str) -> Result<(), String> {
 /// `[bigquery]`: each problem at its own key.
 pub(super) fn check(
     table: Option<Spanned<wire::BigQueryTable>>,
+    merging: bool,
     src: &Source,
 ) -> Result<Option<Located<BigQueryTarget>>, Vec<Problem>> {
     let Some(table) = table else {
@@ -158,6 +159,25 @@ pub(super) fn check(
             problems.push(src.problem(at(project.span()), "bigquery.project", message));
         }
     }
+    let mode = match (&raw.mode, merging) {
+        (None, true) => LoadMode::Merge,
+        (None, false) => LoadMode::Replace,
+        (Some(mode), _) => *mode.get_ref(),
+    };
+    let mode_line = raw.mode.as_ref().and_then(|m| at(m.span()));
+    match (mode, merging) {
+        (LoadMode::Merge, false) => problems.push(src.problem(
+            mode_line,
+            "bigquery.mode",
+            "\"merge\" needs `merge_key`, the columns that identify a row: add              `merge_key = [...]` above the tables",
+        )),
+        (LoadMode::Replace | LoadMode::Append, true) => problems.push(src.problem(
+            mode_line,
+            "bigquery.mode",
+            "with `merge_key` the table is merged (a staging table and one MERGE): remove              `mode`, or set `mode = \"merge\"`",
+        )),
+        _ => {}
+    }
     let Some(table) = parsed.filter(|_| problems.is_empty()) else {
         return Err(problems);
     };
@@ -166,7 +186,7 @@ pub(super) fn check(
             .project
             .map_or_else(|| table.project.clone(), Spanned::into_inner),
         location: raw.location.map(Spanned::into_inner),
-        mode: raw.mode,
+        mode,
         table,
     };
     Ok(Some(Located { value, line }))

@@ -4,6 +4,7 @@
 pub mod bigquery;
 mod format;
 mod load;
+mod merge;
 mod wire;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use crate::records::{Column, ColumnSource, FieldPath};
 pub use bigquery::{BigQueryTarget, LoadMode, TableRef};
 pub use format::{Format, OutputFormat};
 pub use load::{load_queries, query_files, LoadError};
+pub use merge::{Lookback, Merge, MergeKeep};
 pub use wire::{RequestLocation, SheetMode};
 
 /// The keys a query file may have at its top level (kept in step with `wire::QueryFile`).
@@ -55,6 +57,9 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "incremental",
     "on_missing",
     "strict",
+    "merge_key",
+    "merge_keep",
+    "lookback",
 ];
 
 /// The top-level keys whose strings are rendered as templates (of `columns`, only the
@@ -134,6 +139,10 @@ pub struct Query {
     /// `strict = true`: a caveat of the report's response (sampled, thresholded, rows folded
     /// into "(other)", not final, ...) fails the query before anything is written.
     pub strict: bool,
+    /// `merge_key` (and `merge_keep`): the output keeps one row per key.
+    pub merge: Option<Located<Merge>>,
+    /// `lookback`: how far before the cursor (or a backfill's last window) a run asks again.
+    pub lookback: Option<Located<Lookback>>,
 }
 
 /// `on_missing`: a fan-out child's request answered 404 or 410 — its item deleted between the
@@ -521,14 +530,25 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
     let qps = found.keep(src.check("qps", raw.qps, requests_a_second));
     let paginate = found.keep(src.check("paginate", raw.paginate, Paginate::try_from));
     let sheet = found.keep(check_sheet(raw.sheet, &name, &src));
-    let bigquery = found.keep(bigquery::check(raw.bigquery, &src));
+    let merge = found.keep(merge::check_merge(raw.merge_key, raw.merge_keep, &src));
+    let bigquery = found.keep(bigquery::check(raw.bigquery, merge.is_some(), &src));
     let endpoint = found.keep(src.check("endpoint", raw.endpoint, |root| {
         crate::endpoints::check_root(&root)
     }));
     found.keep(unrendered_templates(&src));
     found.keep(placeholders(&src));
+    let (incremental, inner_lookback) = match raw.incremental {
+        Some(table) => {
+            let span = table.span();
+            let mut table = table.into_inner();
+            let inner = table.lookback.take();
+            (Some(Spanned::new(span, table)), inner)
+        }
+        None => (None, None),
+    };
+    let lookback = found.keep(merge::check_lookback(raw.lookback, inner_lookback, &src));
     let incremental =
-        found.keep(src.check("incremental.cursor", raw.incremental, Incremental::try_from));
+        found.keep(src.check("incremental.cursor", incremental, Incremental::try_from));
     let fans_out = raw.for_each.is_some();
     let on_missing = found.keep(src.check("on_missing", raw.on_missing, |text| {
         OnMissing::parse(&text, fans_out)
@@ -576,6 +596,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         incremental,
         on_missing: on_missing.map(|o| o.value).unwrap_or_default(),
         strict: raw.strict.unwrap_or(false),
+        merge,
+        lookback,
     })
 }
 

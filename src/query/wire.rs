@@ -50,6 +50,12 @@ pub(super) struct QueryFile {
     pub on_missing: Option<Spanned<String>>,
     /// Fail instead of writing numbers the report says are sampled, thresholded, ...
     pub strict: Option<bool>,
+    /// The columns that identify a row: this run's rows replace the output's with their key.
+    pub merge_key: Option<Spanned<Vec<String>>>,
+    /// Which of one run's rows with one key wins (`"first"`, `"last"`; unset: an error).
+    pub merge_keep: Option<Spanned<String>>,
+    /// How far before the cursor (or the backfill's last window) each run asks again.
+    pub lookback: Option<Spanned<toml::Value>>,
 }
 
 /// `[incremental]`: the record field whose greatest value the next run asks from.
@@ -58,6 +64,8 @@ pub(super) struct QueryFile {
 pub(super) struct IncrementalTable {
     pub cursor: String,
     pub initial: String,
+    /// `lookback` written under `[incremental]` (where dlt keeps its lag): the same key.
+    pub lookback: Option<Spanned<toml::Value>>,
 }
 
 /// `[sheet]`: a Google Sheet the rows go to. The spreadsheet is checked by `super::check_sheet`.
@@ -86,21 +94,22 @@ pub enum SheetMode {
 pub(super) struct BigQueryTable {
     /// `project.dataset.table`.
     pub table: Spanned<String>,
-    #[serde(default)]
-    pub mode: LoadMode,
+    /// Unset: `merge` with `merge_key`, else `replace`.
+    pub mode: Option<Spanned<LoadMode>>,
     pub location: Option<Spanned<String>>,
     /// The project that runs the load job (default: the table's).
     pub project: Option<Spanned<String>>,
 }
 
-/// `mode` of `[bigquery]`: replace the table (`WRITE_TRUNCATE`, atomic), or add rows to it
-/// (`WRITE_APPEND`).
+/// `mode` of `[bigquery]`: replace the table (`WRITE_TRUNCATE`, atomic), add rows to it
+/// (`WRITE_APPEND`), or merge them by `merge_key` (a staging table and one `MERGE`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LoadMode {
     #[default]
     Replace,
     Append,
+    Merge,
 }
 
 /// `[paginate]`: how an API not known to gscrape pages, one variant per `style`; a style or a

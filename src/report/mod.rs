@@ -138,6 +138,10 @@ pub fn finished_line(report: &QueryReport, quiet: bool) -> Option<String> {
                 Some(gone) => format!("{cut} ({} skipped: gone, HTTP 404 or 410)", gone.count),
                 None => cut,
             };
+            let cut = match &report.merged {
+                Some(merged) => format!("{cut}; merged: {}", merged.describe()),
+                None => cut,
+            };
             let loaded = report.loaded.as_ref().map(|l| {
                 format!(
                     "loaded {} into {} (job {})",

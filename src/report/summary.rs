@@ -108,7 +108,8 @@ fn note(report: &QueryReport) -> String {
             let dropped = (report.counters.dropped > 0)
                 .then(|| format!("{} left out by `where`", report.counters.dropped));
             let gone = report.gone.as_ref().and_then(gone_note);
-            [proof, cause, dropped, gone]
+            let merged = report.merged.map(|m| format!("merged: {}", m.describe()));
+            [proof, cause, dropped, gone, merged]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
@@ -248,6 +249,9 @@ struct QuerySummary<'a> {
     caveats: &'a [crate::records::Caveat],
     /// Distinct caveats beyond those listed.
     caveats_unlisted: u64,
+    /// `merge_key`: this run's rows `added` (new keys) and `replaced` (keys the output had),
+    /// and the old rows `kept`.
+    merge: Option<crate::sink::merge::Merged>,
 }
 
 /// What Cloud Storage says of a written object: the generation (as text, as Cloud Storage
@@ -299,7 +303,10 @@ pub fn json(reports: &[QueryReport], exit_code: u8, run: &RunInfo) -> String {
             seconds: (r.seconds * 1000.0).round() / 1000.0,
             output: r.output.as_ref().map(|p| p.display().to_string()),
             written: matches!(r.status, Status::Ok(_)) && r.output.is_some(),
-            rows: r.written.as_ref().map(|_| r.counters.records),
+            rows: r
+                .written
+                .as_ref()
+                .map(|_| (r.merged.and_then(|m| m.rows())).unwrap_or(r.counters.records)),
             bytes: r.written.as_ref().map(|w| w.bytes),
             sha256: r.written.as_ref().map(|w| w.sha256.as_str()),
             object: r
@@ -342,6 +349,7 @@ pub fn json(reports: &[QueryReport], exit_code: u8, run: &RunInfo) -> String {
             }),
             caveats: &r.caveats.listed,
             caveats_unlisted: r.caveats.unlisted,
+            merge: r.merged,
         })
         .collect();
     let mut text = serde_json::to_string_pretty(&Summary {

@@ -107,6 +107,8 @@ pub struct QueryReport {
     pub sheet_url: Option<String>,
     /// What its BigQuery load job loaded (`[bigquery]`), once done.
     pub loaded: Option<Loaded>,
+    /// `merge_key`: the rows added, replaced and kept, once merged.
+    pub merged: Option<crate::sink::merge::Merged>,
     pub api_total: Option<ApiTotal>,
     /// `[incremental]`: the greatest cursor value the export wrote (kept when it succeeded).
     pub cursor: Option<String>,
@@ -134,6 +136,7 @@ impl QueryReport {
             written: None,
             sheet_url: None,
             loaded: None,
+            merged: None,
             api_total: None,
             cursor: None,
             checkpointed: false,
@@ -203,6 +206,7 @@ impl QueryError {
             QueryError::Sink(SinkError::Sheet(err)) => err.kind(),
             QueryError::Sink(SinkError::Object { source, .. }) => source.kind(),
             QueryError::Sink(SinkError::BigQuery(err)) => err.kind(),
+            QueryError::Sink(SinkError::Merge(err)) => err.kind(),
             QueryError::Sink(_) | QueryError::Spill(_) => Failure::LocalIo,
             QueryError::Template(_) => Failure::BadInput,
             QueryError::Strict { .. } => Failure::Caveat,
@@ -394,9 +398,11 @@ async fn run_job(
         .map(|o| crate::sink::target_of(&shared.options.out_dir, o));
     let sheet_url = Arc::new(std::sync::OnceLock::new());
     let loaded = Arc::new(std::sync::OnceLock::new());
+    let merged = Arc::new(std::sync::OnceLock::new());
     let landed = Landed {
         sheet_url: &sheet_url,
         loaded: &loaded,
+        merged: &merged,
     };
     let result = tokio::select! {
         result = execute(&job, feed_in, feeds_out, counters.clone(), landed, &shared) => Some(result),
@@ -444,6 +450,7 @@ async fn run_job(
         written,
         sheet_url: sheet_url.get().cloned(),
         loaded: loaded.get().cloned(),
+        merged: merged.get().copied(),
         api_total,
         cursor,
         gone,
@@ -459,6 +466,7 @@ async fn run_job(
 struct Landed<'a> {
     sheet_url: &'a Arc<std::sync::OnceLock<String>>,
     loaded: &'a Arc<std::sync::OnceLock<Loaded>>,
+    merged: &'a Arc<std::sync::OnceLock<crate::sink::merge::Merged>>,
 }
 
 /// Runs one query: one request chain, or one per parent record for a fan-out. Its sheet
@@ -480,7 +488,11 @@ async fn execute(
         Some(_) => Some(bigquery_context(job, &counters, landed.loaded, shared)?),
         None => None,
     };
-    let destinations = Destinations { sheet, bigquery };
+    let destinations = Destinations {
+        sheet,
+        bigquery,
+        merged: landed.merged.clone(),
+    };
     let Some(feed) = feed_in else {
         return export_chain(job, destinations, feeds_out, &counters, shared).await;
     };

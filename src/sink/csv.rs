@@ -198,6 +198,11 @@ impl Sink for CsvSink {
         self.write_out(false)
     }
 
+    fn write_encoded(&mut self, line: &[u8]) -> Result<(), SinkError> {
+        self.out.extend_from_slice(line);
+        self.write_out(false)
+    }
+
     fn checkpoint(&mut self) -> Result<Option<Mark>, SinkError> {
         self.write_out(true)?;
         self.stream.mark()

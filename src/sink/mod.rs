@@ -11,6 +11,7 @@ pub mod bigquery;
 mod cells;
 mod csv;
 mod file;
+pub mod merge;
 mod ndjson;
 pub mod object;
 pub mod sheets;
@@ -39,6 +40,8 @@ use self::sheets::{SheetContext, SheetError, SheetSink};
 pub struct Destinations {
     pub sheet: Option<SheetContext>,
     pub bigquery: Option<BigQueryContext>,
+    /// Where a merge (`merge_key`) leaves its counts for the report.
+    pub merged: std::sync::Arc<std::sync::OnceLock<merge::Merged>>,
 }
 
 /// One output being written.
@@ -58,6 +61,13 @@ pub trait Sink: Send {
         Ok(None)
     }
 
+    /// Adds a row given as this format's own bytes, a whole line with its end (a merge
+    /// keeping a row of the old output exactly as it was). Only the formats a merge reads
+    /// back take it.
+    fn write_encoded(&mut self, _line: &[u8]) -> Result<(), SinkError> {
+        Err(merge::MergeError::Unsupported.into())
+    }
+
     /// Puts the output in place, whole, and says what it holds. Dropping a sink instead leaves
     /// no trace of it (unless it was checkpointed).
     fn commit(self: Box<Self>) -> Result<Written, SinkError>;
@@ -72,7 +82,8 @@ pub fn resumable(plan: &QueryPlan) -> bool {
         Format::Csv | Format::Tsv | Format::Ndjson
     );
     let alone = plan.query.sheet.is_none() && plan.query.bigquery.is_none();
-    file && plain && !plan.format.gzip && alone
+    // (A merge writes at its commit only: nothing to take up.)
+    file && plain && !plan.format.gzip && alone && plan.query.merge.is_none()
 }
 
 /// The sink of `plan`'s file taken up where a checkpoint left it at `mark` (for a plan that is
@@ -114,6 +125,9 @@ pub fn open(
     csv_defaults: &CsvSettings,
     destinations: Destinations,
 ) -> Result<Option<Box<dyn Sink>>, SinkError> {
+    if let Some(merge) = &plan.query.merge {
+        return merge::open(plan, &merge.value, out_dir, csv_defaults, destinations).map(Some);
+    }
     let file = match &plan.output {
         Some(file) => Some(file_sink(plan, file, out_dir, csv_defaults)?),
         None => None,
@@ -209,7 +223,7 @@ pub(crate) fn block<T, E>(
 }
 
 /// The sink of the file `file` (or standard output), in `plan`'s format.
-fn file_sink(
+pub(crate) fn file_sink(
     plan: &QueryPlan,
     file: &Path,
     out_dir: &Path,
@@ -287,6 +301,15 @@ pub enum SinkError {
     },
     #[error(transparent)]
     BigQuery(#[from] BigQueryError),
+    /// (Boxed: its messages carry paths and headers, and `SinkError` travels far.)
+    #[error(transparent)]
+    Merge(Box<merge::MergeError>),
+}
+
+impl From<merge::MergeError> for SinkError {
+    fn from(err: merge::MergeError) -> Self {
+        SinkError::Merge(Box::new(err))
+    }
 }
 
 impl SinkError {

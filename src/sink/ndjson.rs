@@ -111,6 +111,15 @@ impl Sink for NdjsonSink {
         Ok(())
     }
 
+    fn write_encoded(&mut self, line: &[u8]) -> Result<(), SinkError> {
+        self.out.extend_from_slice(line);
+        if self.out.len() >= WRITE_AT {
+            self.stream.put(&self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
     fn checkpoint(&mut self) -> Result<Option<Mark>, SinkError> {
         self.stream.put(&self.out)?;
         self.out.clear();

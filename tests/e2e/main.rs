@@ -23,6 +23,7 @@ mod json_truth;
 mod keyless;
 mod login_state;
 mod lose_nothing;
+mod merge;
 mod network;
 mod reports;
 mod resume;

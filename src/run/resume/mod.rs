@@ -263,6 +263,8 @@ fn export_fingerprint(
         concurrency: _,  // how fast, not what
         qps: _,          // how fast, not what
         strict: _, // checked on every page fetched, resumed or not (a report's every page says its caveats)
+        merge: _,  // a merged output is never checkpointed (`sink::resumable`)
+        lookback: _, // rendered: in `since`, a template value
     } = &plan.query;
     let csv = csv.or(&shared.options.csv);
     // Every template of the query, rendered with the run's values (today, variables,

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::BigQueryError;
 use crate::api::request::encode_path_segment;
 use crate::api::{ApiClient, ApiError, Call, RequestSpec};
-use crate::query::{BigQueryTarget, LoadMode};
+use crate::query::{BigQueryTarget, LoadMode, TableRef};
 
 /// The chunk of a resumable upload (a multiple of 256 KiB, as the protocol requires), and the
 /// largest file sent in one multipart request. `GSCRAPE_BIGQUERY_CHUNK_KIB` sets it (tests).
@@ -78,6 +78,8 @@ pub struct Loaded {
     pub location: Option<String>,
     /// `statistics.load.outputRows`.
     pub rows: u64,
+    /// A merge (`merge_key`): the rows it inserted and updated (its `dmlStats`).
+    pub merged: Option<(u64, u64)>,
 }
 
 /// A job id for `query`: a fixed prefix (to find gscrape's jobs) and 16 random hex digits.
@@ -138,7 +140,8 @@ impl Job<'_> {
             "schema": schema,
             "createDisposition": "CREATE_IF_NEEDED",
             "writeDisposition": match self.target.mode {
-                LoadMode::Replace => "WRITE_TRUNCATE",
+                // (A merge loads a staging table of its own, replaced whole.)
+                LoadMode::Replace | LoadMode::Merge => "WRITE_TRUNCATE",
                 LoadMode::Append => "WRITE_APPEND",
             },
         });
@@ -418,6 +421,42 @@ impl Job<'_> {
     /// What a finished job did: its errors, or the rows it loaded (which must be the rows
     /// sent).
     fn outcome(&self, job: &Value, sent: u64) -> Result<Loaded, BigQueryError> {
+        self.failed(job)?;
+        let table = self.target.table.to_string();
+        let load = &job["statistics"]["load"]["outputRows"];
+        let loaded = match load {
+            Value::String(n) => n.parse::<u64>().ok(),
+            Value::Number(n) => n.as_u64(),
+            Value::Null if sent == 0 => Some(0),
+            _ => None,
+        };
+        let location = job["jobReference"]["location"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| self.target.location.clone());
+        match loaded {
+            Some(rows) if rows == sent => Ok(Loaded {
+                table,
+                job_id: self.id.clone(),
+                location,
+                rows,
+                merged: None,
+            }),
+            Some(rows) => Err(BigQueryError::RowCount {
+                job: self.id.clone(),
+                table,
+                loaded: rows,
+                sent,
+            }),
+            None => Err(self.bad(
+                &self.endpoint.job_url(&self.target.project, &self.id),
+                "the job is done but says no statistics.load.outputRows",
+            )),
+        }
+    }
+
+    /// The errors of a finished job, as one error; none: `Ok`.
+    fn failed(&self, job: &Value) -> Result<(), BigQueryError> {
         let table = self.target.table.to_string();
         let status = &job["status"];
         let mut errors: Vec<&Value> = status["errors"]
@@ -442,35 +481,7 @@ impl Job<'_> {
                 lines: lines.join("\n"),
             });
         }
-        let load = &job["statistics"]["load"]["outputRows"];
-        let loaded = match load {
-            Value::String(n) => n.parse::<u64>().ok(),
-            Value::Number(n) => n.as_u64(),
-            Value::Null if sent == 0 => Some(0),
-            _ => None,
-        };
-        let location = job["jobReference"]["location"]
-            .as_str()
-            .map(str::to_owned)
-            .or_else(|| self.target.location.clone());
-        match loaded {
-            Some(rows) if rows == sent => Ok(Loaded {
-                table,
-                job_id: self.id.clone(),
-                location,
-                rows,
-            }),
-            Some(rows) => Err(BigQueryError::RowCount {
-                job: self.id.clone(),
-                table,
-                loaded: rows,
-                sent,
-            }),
-            None => Err(self.bad(
-                &self.endpoint.job_url(&self.target.project, &self.id),
-                "the job is done but says no statistics.load.outputRows",
-            )),
-        }
+        Ok(())
     }
 
     fn bad(&self, url: &str, why: &str) -> BigQueryError {
@@ -494,4 +505,228 @@ fn error_line(error: &Value) -> String {
         .replace(['\n', '\r'], " ");
     line.push_str(&format!(": {}", crate::redact::shorten(&message, 500)));
     line
+}
+
+/// A merge by key (`merge_key`): the rows loaded into a staging table beside the target, then
+/// one `MERGE` query job, then the staging table dropped (also when the merge failed). A table
+/// that is not there yet is loaded directly (every row is new).
+pub struct MergeJob<'a> {
+    pub api: &'a ApiClient,
+    pub call: &'a Call,
+    pub endpoint: &'a BigQueryApi,
+    pub target: &'a BigQueryTarget,
+    pub query: &'a str,
+    /// The key's column names in the table.
+    pub key: Vec<String>,
+}
+
+impl MergeJob<'_> {
+    /// Merges the `size` bytes of `file` (`rows` lines) into the target: what was loaded, and
+    /// the rows the merge inserted and updated.
+    pub async fn run(
+        &self,
+        schema: Value,
+        file: &mut std::fs::File,
+        size: u64,
+        rows: u64,
+    ) -> Result<(Loaded, u64, u64), BigQueryError> {
+        if !self.table_exists(&self.target.table).await? {
+            let direct = BigQueryTarget {
+                mode: LoadMode::Append,
+                ..self.target.clone()
+            };
+            let job = Job {
+                api: self.api,
+                call: self.call,
+                endpoint: self.endpoint,
+                target: &direct,
+                id: job_id(self.query),
+            };
+            let loaded = job.run(schema, file, size, rows).await?;
+            let merged = Some((rows, 0));
+            return Ok((Loaded { merged, ..loaded }, rows, 0));
+        }
+        let staging = BigQueryTarget {
+            table: TableRef {
+                table: format!(
+                    "{}_gscrape_staging_{:016x}",
+                    self.target.table.table,
+                    fastrand::u64(..)
+                ),
+                ..self.target.table.clone()
+            },
+            mode: LoadMode::Replace,
+            ..self.target.clone()
+        };
+        let load = Job {
+            api: self.api,
+            call: self.call,
+            endpoint: self.endpoint,
+            target: &staging,
+            id: job_id(self.query),
+        };
+        let columns: Vec<String> = schema["fields"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let loaded = load.run(schema, file, size, rows).await;
+        let merged = match loaded {
+            Ok(loaded) => {
+                let sql = merge_sql(&self.target.table, &staging.table, &self.key, &columns);
+                self.merge(&sql).await.map(|(inserted, updated)| {
+                    let loaded = Loaded {
+                        table: self.target.table.to_string(),
+                        merged: Some((inserted, updated)),
+                        ..loaded
+                    };
+                    (loaded, inserted, updated)
+                })
+            }
+            Err(err) => Err(err),
+        };
+        // Dropped whatever happened (a load that failed may have made it).
+        if let Err(err) = self.drop_table(&staging.table).await {
+            crate::say!(
+                "warning: {}: cannot drop the staging table {} ({err}); remove it by hand",
+                self.query,
+                staging.table
+            );
+        }
+        merged
+    }
+
+    fn table_url(&self, table: &TableRef) -> String {
+        format!(
+            "{}bigquery/v2/projects/{}/datasets/{}/tables/{}",
+            self.endpoint.root,
+            encode_path_segment(&table.project),
+            encode_path_segment(&table.dataset),
+            encode_path_segment(&table.table)
+        )
+    }
+
+    async fn table_exists(&self, table: &TableRef) -> Result<bool, BigQueryError> {
+        let url = self.table_url(table);
+        let response = self
+            .api
+            .send_once(Method::GET, &url, &[], String::new(), self.call)
+            .await?;
+        match response.status {
+            status if status.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(ApiClient::refusal(&response, &Method::GET, &url, self.call)
+                .0
+                .into()),
+        }
+    }
+
+    async fn drop_table(&self, table: &TableRef) -> Result<(), BigQueryError> {
+        let url = self.table_url(table);
+        let response = self
+            .api
+            .send_once(Method::DELETE, &url, &[], String::new(), self.call)
+            .await?;
+        match response.status {
+            status if status.is_success() || status == StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(
+                ApiClient::refusal(&response, &Method::DELETE, &url, self.call)
+                    .0
+                    .into(),
+            ),
+        }
+    }
+
+    /// Runs `sql` as one query job and waits for it: the rows it inserted and updated.
+    async fn merge(&self, sql: &str) -> Result<(u64, u64), BigQueryError> {
+        let job = Job {
+            api: self.api,
+            call: self.call,
+            endpoint: self.endpoint,
+            target: self.target,
+            id: job_id(self.query),
+        };
+        let mut reference = json!({"projectId": self.target.project, "jobId": job.id});
+        if let Some(location) = &self.target.location {
+            reference["location"] = json!(location);
+        }
+        let body = json!({"jobReference": reference,
+                          "configuration": {"query": {"query": sql, "useLegacySql": false}}})
+        .to_string();
+        let url = format!(
+            "{}bigquery/v2/projects/{}/jobs",
+            self.endpoint.root,
+            encode_path_segment(&self.target.project)
+        );
+        let headers = [(header::CONTENT_TYPE, "application/json".to_owned())];
+        let mut retries = 0;
+        let answer = loop {
+            let sent = self
+                .api
+                .send_once(Method::POST, &url, &headers, body.clone(), self.call)
+                .await;
+            let failure = match sent {
+                Ok(r) if r.status.is_success() => break job.job_of(&r.body, &url)?,
+                Ok(r) if r.status == StatusCode::CONFLICT => break job.get().await?,
+                Ok(r) => ApiClient::refusal(&r, &Method::POST, &url, self.call),
+                Err(err) => {
+                    let transient = matches!(&err, ApiError::Http(e) if e.is_transient());
+                    (err, transient)
+                }
+            };
+            retries = job.retry_or_fail(failure, retries).await?;
+        };
+        let done = job.wait(answer).await?;
+        job.failed(&done)?;
+        let count = |key: &str| {
+            let value = &done["statistics"]["query"]["dmlStats"][key];
+            value
+                .as_str()
+                .and_then(|n| n.parse::<u64>().ok())
+                .or_else(|| value.as_u64())
+                .unwrap_or(0)
+        };
+        Ok((count("insertedRowCount"), count("updatedRowCount")))
+    }
+}
+
+/// A name between backticks, as GoogleSQL quotes one (a backtick or backslash escaped).
+fn quoted(name: &str) -> String {
+    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
+}
+
+/// The `MERGE` of `staging` into `target` by `key`: a row of a key the table has is updated
+/// in every column, a row of another key inserted; rows of the table not in `staging` stay.
+pub fn merge_sql(
+    target: &TableRef,
+    staging: &TableRef,
+    key: &[String],
+    columns: &[String],
+) -> String {
+    let on: Vec<String> = key
+        .iter()
+        .map(|k| format!("target.{0} = source.{0}", quoted(k)))
+        .collect();
+    let set: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{0} = source.{0}", quoted(c)))
+        .collect();
+    let names: Vec<String> = columns.iter().map(|c| quoted(c)).collect();
+    let values: Vec<String> = columns
+        .iter()
+        .map(|c| format!("source.{}", quoted(c)))
+        .collect();
+    format!(
+        "MERGE {} AS target USING {} AS source ON {} WHEN MATCHED THEN UPDATE SET {} WHEN NOT \
+         MATCHED THEN INSERT ({}) VALUES ({})",
+        quoted(&target.to_string()),
+        quoted(&staging.to_string()),
+        on.join(" AND "),
+        set.join(", "),
+        names.join(", "),
+        values.join(", ")
+    )
 }

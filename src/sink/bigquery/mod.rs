@@ -20,7 +20,7 @@ use super::{hex, Sink, SinkError, Written};
 use crate::api::{ApiClient, ApiError, Call};
 use crate::error::Failure;
 use crate::plan::QueryPlan;
-use crate::query::BigQueryTarget;
+use crate::query::{BigQueryTarget, LoadMode};
 use crate::records::{Column, Row};
 pub use job::{BigQueryApi, Loaded};
 pub use schema::{reads_records, table_columns, BqColumn, BqType};
@@ -115,6 +115,8 @@ pub struct BigQuerySink {
     rows: u64,
     bytes: u64,
     hash: Sha256,
+    /// `merge_key`: the key's headers (their table names once begun).
+    merge_key: Vec<String>,
 }
 
 impl BigQuerySink {
@@ -136,6 +138,7 @@ impl BigQuerySink {
             rows: 0,
             bytes: 0,
             hash: Sha256::new(),
+            merge_key: (plan.query.merge.as_ref()).map_or_else(Vec::new, |m| m.value.key.clone()),
         })
     }
 }
@@ -148,6 +151,11 @@ impl Sink for BigQuerySink {
             false => schema::text_columns(columns),
         };
         self.columns = typed.map_err(BigQueryError::Columns)?;
+        for key in &mut self.merge_key {
+            if let Some(column) = self.columns.iter().find(|c| c.header == *key) {
+                column.name.clone_into(key);
+            }
+        }
         self.reads_records = self.columns.iter().any(BqColumn::reads_record);
         Ok(())
     }
@@ -186,22 +194,43 @@ impl Sink for BigQuerySink {
             rows,
             bytes,
             hash,
+            merge_key,
             ..
         } = *self;
         let mut file = file
             .into_inner()
             .map_err(|err| BigQueryError::Stage(err.into_error()))?;
-        let job = job::Job {
-            api: &context.api,
-            call: &context.call,
-            endpoint: &context.endpoint,
-            target: &target,
-            id: job::job_id(&query),
+        let schema = schema::schema_json(&columns);
+        let loaded = match target.mode {
+            LoadMode::Merge => {
+                let job = job::MergeJob {
+                    api: &context.api,
+                    call: &context.call,
+                    endpoint: &context.endpoint,
+                    target: &target,
+                    query: &query,
+                    key: merge_key,
+                };
+                let merged = super::block(
+                    job.run(schema, &mut file, bytes, rows),
+                    BigQueryError::NoRuntime,
+                )?;
+                merged.0
+            }
+            LoadMode::Replace | LoadMode::Append => {
+                let job = job::Job {
+                    api: &context.api,
+                    call: &context.call,
+                    endpoint: &context.endpoint,
+                    target: &target,
+                    id: job::job_id(&query),
+                };
+                super::block(
+                    job.run(schema, &mut file, bytes, rows),
+                    BigQueryError::NoRuntime,
+                )?
+            }
         };
-        let loaded = super::block(
-            job.run(schema::schema_json(&columns), &mut file, bytes, rows),
-            BigQueryError::NoRuntime,
-        )?;
         let _ = context.loaded.set(loaded);
         Ok(Written {
             bytes,

@@ -95,6 +95,10 @@ pub struct State {
     pub tables: HashMap<String, Vec<Value>>,
     pub faults: Faults,
     sessions: Vec<Session>,
+    /// The statements of the query jobs, in order.
+    pub queries: Vec<String>,
+    /// The tables deleted, in order.
+    pub dropped: Vec<String>,
 }
 
 pub struct FakeBigQuery {
@@ -208,6 +212,25 @@ fn answer(seen: Seen, state: &Mutex<State>) -> Answer {
             }
         }
         ("GET", ["bigquery", "v2", "projects", _, "jobs", id]) => get(&mut state, id),
+        ("POST", ["bigquery", "v2", "projects", project, "jobs"]) => {
+            query_job(&mut state, project, &seen.json())
+        }
+        ("GET", ["bigquery", "v2", "projects", p, "datasets", d, "tables", t]) => {
+            match state.tables.contains_key(&format!("{p}.{d}.{t}")) {
+                true => reply(200, &json!({"kind": "bigquery#table"})),
+                false => error(404, "notFound", &format!("Not found: Table {p}:{d}.{t}")),
+            }
+        }
+        ("DELETE", ["bigquery", "v2", "projects", p, "datasets", d, "tables", t]) => {
+            let name = format!("{p}.{d}.{t}");
+            match state.tables.remove(&name) {
+                Some(_) => {
+                    state.dropped.push(name);
+                    reply(200, &json!({}))
+                }
+                None => error(404, "notFound", &format!("Not found: Table {name}")),
+            }
+        }
         _ => error(404, "notFound", "Not found"),
     }
 }
@@ -378,4 +401,82 @@ fn resource(state: &State, at: usize) -> Value {
         }
     }
     resource
+}
+
+/// A query job: only the `MERGE` gscrape writes, checked part by part and run on the tables
+/// held (a source row replaces the target's row of its key, or is inserted); done at once.
+fn query_job(state: &mut State, project: &str, body: &Value) -> Answer {
+    let id = body["jobReference"]["jobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let config = &body["configuration"]["query"];
+    if !id.starts_with("gscrape_") || config["useLegacySql"] != false {
+        return error(400, "invalid", "a job id and standard SQL were expected");
+    }
+    let sql = config["query"].as_str().unwrap_or_default().to_owned();
+    state.queries.push(sql.clone());
+    let Some((target, staging, keys)) = parse_merge(&sql) else {
+        return error(
+            400,
+            "invalidQuery",
+            &format!("Syntax error: not a MERGE: {sql}"),
+        );
+    };
+    let Some(source) = state.tables.get(&staging).cloned() else {
+        return error(404, "notFound", &format!("Not found: Table {staging}"));
+    };
+    let Some(held) = state.tables.get_mut(&target) else {
+        return error(404, "notFound", &format!("Not found: Table {target}"));
+    };
+    let (mut inserted, mut updated) = (0, 0);
+    for row in source {
+        let same = |old: &Value| keys.iter().all(|k| old[k] == row[k] && !row[k].is_null());
+        match held.iter().position(same) {
+            Some(at) => {
+                held[at] = row;
+                updated += 1;
+            }
+            None => {
+                held.push(row);
+                inserted += 1;
+            }
+        }
+    }
+    reply(
+        200,
+        &json!({"kind": "bigquery#job",
+                "jobReference": {"projectId": project, "jobId": id, "location": "US"},
+                "status": {"state": "DONE"},
+                "statistics": {"query": {"dmlStats": {
+                    "insertedRowCount": inserted.to_string(),
+                    "updatedRowCount": updated.to_string(),
+                    "deletedRowCount": "0"}}}}),
+    )
+}
+
+/// `MERGE `T` AS target USING `S` AS source ON target.`k` = source.`k` AND … WHEN MATCHED
+/// THEN UPDATE SET … WHEN NOT MATCHED THEN INSERT (…) VALUES (…)`: T, S and the keys.
+fn parse_merge(sql: &str) -> Option<(String, String, Vec<String>)> {
+    let rest = sql.strip_prefix("MERGE `")?;
+    let (target, rest) = rest.split_once("` AS target USING `")?;
+    let (staging, rest) = rest.split_once("` AS source ON ")?;
+    let (on, rest) = rest.split_once(" WHEN MATCHED THEN UPDATE SET ")?;
+    let (_set, rest) = rest.split_once(" WHEN NOT MATCHED THEN INSERT (")?;
+    let (names, values) = rest.split_once(") VALUES (")?;
+    let values = values.strip_suffix(')')?;
+    let names: Vec<&str> = names.split(", ").collect();
+    let sources: Vec<String> = names.iter().map(|n| format!("source.{n}")).collect();
+    if values.split(", ").collect::<Vec<_>>() != sources {
+        return None;
+    }
+    let keys = on
+        .split(" AND ")
+        .map(|clause| {
+            let (left, right) = clause.split_once(" = ")?;
+            let key = left.strip_prefix("target.`")?.strip_suffix('`')?;
+            (right == format!("source.`{key}`")).then(|| key.to_owned())
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((target.to_owned(), staging.to_owned(), keys))
 }

@@ -174,11 +174,51 @@ pub fn gsc_row(i: usize, dimension: &str) -> String {
     }
 }
 
+/// The countries of [`gsc_daily_row`]'s rows, one row per date and country.
+pub const GSC_DAILY_COUNTRIES: [&str; 2] = ["fra", "usa"];
+
+/// Search Console's row for `date` and `country` as a request ending on `as_of` sees it:
+/// Google revises a day's clicks for three days, so its clicks are `10 × day + the days since
+/// it, up to 3` (final from `date + 3` on), its impressions fixed.
+pub fn gsc_daily_row(date: chrono::NaiveDate, country: &str, as_of: chrono::NaiveDate) -> Value {
+    use chrono::Datelike;
+    let settled = (as_of - date).num_days().clamp(0, 3);
+    let base = 10 * i64::from(date.ordinal()) + i64::from(country == "usa");
+    json!({"keys": [date.to_string(), country], "clicks": (base + settled) as f64,
+           "impressions": (100 + base) as f64, "ctr": 0.1, "position": 2.0})
+}
+
+/// A report by `["date", "country"]` from `startDate` to `endDate`: one row per date and
+/// country, as of `endDate` (what a daily run sees of the days it asks for again).
+fn search_console_daily(body: &Value, start: usize, limit: usize) -> Option<(StatusCode, Value)> {
+    let dimensions = body.get("dimensions")?.as_array()?;
+    if dimensions != &[json!("date"), json!("country")] {
+        return None;
+    }
+    let date = |key: &str| body.get(key)?.as_str()?.parse::<chrono::NaiveDate>().ok();
+    let (from, to) = (date("startDate")?, date("endDate")?);
+    let rows: Vec<Value> = from
+        .iter_days()
+        .take_while(|d| *d <= to)
+        .flat_map(|d| GSC_DAILY_COUNTRIES.map(|c| gsc_daily_row(d, c, to)))
+        .skip(start)
+        .take(limit)
+        .collect();
+    let mut out = json!({"responseAggregationType": "byProperty"});
+    if !rows.is_empty() {
+        out["rows"] = json!(rows);
+    }
+    Some((StatusCode::OK, out))
+}
+
 fn search_console(body: &Value, config: &ReportConfig) -> (StatusCode, Value) {
     let start = number(body.get("startRow")).unwrap_or(0);
     let limit = number(body.get("rowLimit")).unwrap_or(1000);
     if limit > 25_000 {
         return bad_request("rowLimit must be at most 25000");
+    }
+    if let Some(answer) = search_console_daily(body, start, limit) {
+        return answer;
     }
     let dimensions: Vec<String> = body
         .get("dimensions")
