@@ -442,7 +442,15 @@ fn upload_sessions_and_tokens_never_appear_even_at_debug_level() {
     let ids = gcs.session_ids();
     assert!(!ids.is_empty());
     for secret in ids.iter().map(String::as_str).chain([TOKEN]) {
-        assert!(!run.stderr.contains(secret), "{secret} printed:\n{}", run.stderr);
+        assert!(
+            !run.stderr.contains(secret),
+            "{secret} printed:\n{}",
+            run.stderr
+        );
     }
-    assert!(run.stderr.contains("upload"), "the uploads are logged: {}", run.stderr);
+    assert!(
+        run.stderr.contains("upload"),
+        "the uploads are logged: {}",
+        run.stderr
+    );
 }

@@ -23,6 +23,7 @@ mod keyless;
 mod login_state;
 mod lose_nothing;
 mod network;
+mod parquet;
 mod reports;
 mod resume;
 mod run;

@@ -152,7 +152,11 @@ impl FakeGcs {
     pub fn session_ids(&self) -> Vec<String> {
         self.requests()
             .iter()
-            .filter_map(|r| r.target.split_once("upload_id=").map(|(_, id)| id.to_owned()))
+            .filter_map(|r| {
+                r.target
+                    .split_once("upload_id=")
+                    .map(|(_, id)| id.to_owned())
+            })
             .collect()
     }
 
