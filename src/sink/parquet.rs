@@ -36,7 +36,7 @@ use super::file::{Stream, Written};
 use super::{Sink, SinkError};
 use crate::plan::QueryPlan;
 use crate::query::Format;
-use crate::records::{Column, Row};
+use crate::records::{Column, Row, Segment};
 
 /// Rows of one row group, at most: 128 Ki, large enough that readers skip by statistics well,
 /// small enough to buffer. `GSCRAPE_PARQUET_ROW_GROUP_ROWS` changes it (tests make several
@@ -211,6 +211,9 @@ pub struct ParquetSink {
     columns: Vec<ParquetColumn>,
     /// Some column is read from the record.
     reads_records: bool,
+    /// The record's top-level keys those columns start from (`None`: a path that starts
+    /// otherwise, and the whole record is parsed).
+    record_keys: Option<Vec<String>>,
     /// Until the first row group is written: the stream the writer will take.
     stream: Option<Stream>,
     writer: Option<SerializedFileWriter<Stream>>,
@@ -235,6 +238,7 @@ impl ParquetSink {
             planned: (plan.columns.clone(), column_shapes(plan, &plan.columns)),
             columns: Vec::new(),
             reads_records: false,
+            record_keys: None,
             stream: Some(Stream::create_whole(target)?),
             writer: None,
             buffers: Vec::new(),
@@ -492,6 +496,28 @@ fn parse_date(text: &[u8]) -> Option<i32> {
     i32::try_from((day - epoch).num_days()).ok()
 }
 
+/// The record `raw` as far as the JSON columns read it: with `keys`, an object of only those
+/// top-level keys, each value parsed alone (the rest of the record is checked by the scan, not
+/// built: a Drive record's other fields cost no allocation); else the whole record.
+fn record_of(raw: &str, keys: Option<&[String]>) -> Option<Value> {
+    use serde_json::value::RawValue;
+    use std::collections::BTreeMap;
+    // Keys borrowed from the text: a key with an escape cannot be, and the record is parsed
+    // whole. A repeated key keeps its last value, as serde_json's own reading does.
+    let fields = keys.and_then(|_| serde_json::from_str::<BTreeMap<&str, &RawValue>>(raw).ok());
+    let (Some(keys), Some(fields)) = (keys, fields) else {
+        return serde_json::from_str(raw).ok();
+    };
+    let mut record = serde_json::Map::new();
+    for key in keys {
+        if let Some(value) = fields.get(key.as_str()) {
+            // (A value that does not parse alone cannot be: the scan checked it.)
+            record.insert(key.clone(), serde_json::from_str(value.get()).ok()?);
+        }
+    }
+    Some(Value::Object(record))
+}
+
 impl Sink for ParquetSink {
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
         let shapes = match columns == self.planned.0.as_slice() {
@@ -511,6 +537,18 @@ impl Sink for ParquetSink {
             })
             .collect();
         self.reads_records = self.columns.iter().any(|c| c.from.from_record());
+        self.record_keys = self
+            .columns
+            .iter()
+            .filter(|c| c.from.from_record())
+            .map(|c| match &c.from {
+                Values::Whole(path) | Values::Spread(path) => match path.segments().first() {
+                    Some(Segment::Key(key)) => Some(key.clone()),
+                    _ => None,
+                },
+                Values::Cell => None,
+            })
+            .collect();
         self.buffers = columns.iter().map(|_| Buffer::default()).collect();
         Ok(())
     }
@@ -519,7 +557,7 @@ impl Sink for ParquetSink {
         let record = match self.reads_records {
             true => row
                 .raw()
-                .and_then(|raw| serde_json::from_str::<Value>(raw).ok()),
+                .and_then(|raw| record_of(raw, self.record_keys.as_deref())),
             false => None,
         };
         let mut cells = row.cells().peekable();
@@ -610,5 +648,51 @@ mod tests {
         assert_eq!(parse_bool(b"True"), None);
         assert_eq!(parse_date(b"1970-01-02"), Some(1));
         assert_eq!(parse_date(b"2023-02-29"), None);
+    }
+
+    #[test]
+    fn a_record_is_read_as_far_as_its_json_columns_go() {
+        let keys = ["parents".to_owned(), "owners".to_owned()];
+        let raw = r#"{"id": "a", "parents": ["x"], "owners": [{"e": 1.50}], "parents": ["y"]}"#;
+        assert_eq!(
+            record_of(raw, Some(&keys)).unwrap(),
+            serde_json::json!({"parents": ["y"], "owners": [{"e": 1.50}]}),
+            "the last of a repeated key, numbers as sent"
+        );
+        let escaped = r#"{"a\u0062": 1, "parents": ["x"]}"#;
+        assert_eq!(
+            record_of(escaped, Some(&keys)).unwrap(),
+            serde_json::json!({"ab": 1, "parents": ["x"]}),
+            "an escaped key: the whole record"
+        );
+        assert_eq!(record_of("{\"parents\": [", Some(&keys)), None);
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_a_typed_column_is_a_counted_null() {
+        let mut buffer = Buffer::default();
+        for cell in [Some("5"), None, Some("100000136831429000000"), Some("-7")] {
+            if let Some(text) = cell {
+                buffer.text.extend_from_slice(text.as_bytes());
+                buffer.ends.push(buffer.text.len());
+            }
+            buffer.levels.push(i16::from(cell.is_some()));
+        }
+        let mut column = ParquetColumn {
+            header: "version".to_owned(),
+            kind: Kind::Int64,
+            from: Values::Cell,
+            unfit: 0,
+            shown: Vec::new(),
+        };
+        let (values, levels) = column.parse(&buffer, 101, |t| parse_i64(Kind::Int64, t));
+        assert_eq!(values, [5, -7]);
+        assert_eq!(levels, [1, 0, 0, 1]);
+        assert_eq!(column.unfit, 1);
+        assert_eq!(
+            column.shown,
+            [(103, "100000136831429000000".to_owned())],
+            "its row, counted from the file's first"
+        );
     }
 }
