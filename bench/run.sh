@@ -3,6 +3,7 @@
 # sizes, fan-out concurrency, overhead over a raw fetch, and the Python baseline.
 #   bench/run.sh            the full run (1,000,000 records; a few minutes)
 #   bench/run.sh --quick    smaller sizes, to try it out
+#   bench/run.sh --parquet  only row 10, Parquet against CSV (with --quick: 100,000 records)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/bench-venv

@@ -10,7 +10,7 @@
 //! 5. the Python baseline (google-api-python-client + csv), when `GSCRAPE_BENCH_PYTHON` names
 //!    a Python that has it (`bench/run.sh` makes one);
 //! 9. peak RSS of a 1,000,000-row xlsx export;
-//! 10. peak RSS of the same CSV export into a Cloud Storage object (`gs://`, the strict
+//! 11. peak RSS of the same CSV export into a Cloud Storage object (`gs://`, the strict
 //!     double `fake_gcs.rs` in this process), in 8 MiB chunks, against row 2's local file;
 //! 6. bytes on the wire per row of the Drive export, as gscrape asks (the columns' `fields`,
 //!    gzip), against whole records uncompressed (the fake's general path, which applies
@@ -19,7 +19,9 @@
 //! 7. CPU against the Python baseline (both asking the same `fields`): the narrow export of
 //!    row 1, a default-column Drive export (every scalar of the schema, most cells empty) and
 //!    a Gmail fan-out (messages.list, then messages.get per id);
-//! 8. peak RSS of a fan-out whose 2 request chains return 200,000 rows each.
+//! 8. peak RSS of a fan-out whose 2 request chains return 200,000 rows each;
+//! 10. the export of row 1 to Parquet against the same to CSV: CPU, file size, peak RSS
+//!     (`-- --parquet` runs only this row).
 //!
 //! Timed figures are the best of three runs (of two for Python): on a shared machine, noise
 //! only ever adds time.
@@ -306,11 +308,17 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--parquet") {
+        let big = if quick { 100_000 } else { 1_000_000 };
+        println!("{}", parquet_against_csv(big));
+        return;
+    }
     // Measured first: a child forked from a grown benchmark process starts with its peak RSS
     // (Linux keeps the high-water mark across exec), and the fake servers grow this process.
     let fan_out_rss = fan_out_memory(2, 200_000);
     let big = if quick { 100_000 } else { 1_000_000 };
     let (xlsx_rss, xlsx_seconds) = xlsx_export(big);
+    let parquet_row = parquet_against_csv(big);
     let sizes: Vec<usize> = if quick {
         vec![10_000, 100_000]
     } else {
@@ -433,9 +441,45 @@ fn main() {
         mib(xlsx_rss)
     );
     println!(
-        "| 10. peak RSS of a {big}-row CSV export into a `gs://` object (8 MiB chunks) | {:.1} MiB, {object_seconds:.2} s wall | row 2 + two chunks (one uploading, one filling) |",
+        "| 11. peak RSS of a {big}-row CSV export into a `gs://` object (8 MiB chunks) | {:.1} MiB, {object_seconds:.2} s wall | row 2 + two chunks (one uploading, one filling) |",
         mib(object_rss)
     );
+    println!("{parquet_row}");
+}
+
+/// Row 10: the export of row 1 (11 columns, three of them JSON in Parquet) to Parquet and to
+/// CSV, the best CPU of [`RUNS`] each: CPU, the files' sizes, Parquet's peak RSS (Parquet
+/// first, its peak before the fake server grows this process). The table's row.
+fn parquet_against_csv(records: usize) -> String {
+    let wd = export_workdir(records);
+    wd.write(
+        "queries/files.toml",
+        &format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\noutput = \"files.parquet\"\n{COLUMNS}\n[params]\npageSize = 1000\n"),
+    );
+    let parquet = best_of(
+        RUNS,
+        || measure(&mut wd.command(&["run", "--quiet"])),
+        |u| u.cpu,
+    );
+    let parquet_bytes =
+        std::fs::metadata(wd.path().join("output/files.parquet")).map_or(0, |m| m.len());
+    wd.write(
+        "queries/files.toml",
+        &format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n{COLUMNS}\n[params]\npageSize = 1000\n"),
+    );
+    let csv = best_of(RUNS, || gscrape_export(&wd), |u| u.cpu);
+    let csv_bytes = std::fs::metadata(wd.path().join("output/files.csv")).map_or(0, |m| m.len());
+    format!(
+        "| 10. Parquet against CSV, {records} records (11 columns) | CPU {:.2} s against {:.2} s ({:.2}×); {:.1} MB against {:.1} MB ({:.2}×); {:.1} MiB peak RSS, {:.2} s wall | CPU ≤ 1.5×, size ≤ 0.25×, RSS ≤ 64 MiB |",
+        parquet.cpu.as_secs_f64(),
+        csv.cpu.as_secs_f64(),
+        parquet.cpu.as_secs_f64() / csv.cpu.as_secs_f64(),
+        parquet_bytes as f64 / 1e6,
+        csv_bytes as f64 / 1e6,
+        parquet_bytes as f64 / csv_bytes as f64,
+        mib(parquet.max_rss_kib),
+        parquet.wall.as_secs_f64()
+    )
 }
 
 /// The Drive export of row 2 into a Cloud Storage object (the strict double, in 8 MiB

@@ -89,7 +89,7 @@ pub fn problems(
         // (Exhaustive: a format added later says here whether it merges.)
         let merges = match plan.format.format {
             Format::Csv | Format::Tsv | Format::Ndjson => true,
-            Format::Xlsx => false,
+            Format::Xlsx | Format::Parquet => false,
         };
         if !merges {
             problems.push(problem(

@@ -446,13 +446,14 @@ pub fn check(
                 ),
             ));
         }
-        if plan.output.is_some() && plan.format.format == Format::Xlsx {
+        if plan.output.is_some() && matches!(plan.format.format, Format::Xlsx | Format::Parquet) {
             problems.push(part(
                 "output",
                 format!(
                     "a fan-out split by --shard {shard} writes parts that `gscrape compose` \
-                     joins, and xlsx workbooks cannot be joined: write .csv, .tsv or .ndjson \
-                     (each may end in .gz)"
+                     joins, and {} files cannot be joined: write .csv, .tsv or .ndjson \
+                     (each may end in .gz)",
+                    plan.format.format
                 ),
             ));
         }

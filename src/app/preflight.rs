@@ -476,6 +476,12 @@ fn to_stdout(plans: &mut [QueryPlan], backfill: bool, csv: &CsvSettings) -> Resu
             plan.query.name
         ));
     }
+    if plan.format.format == Format::Parquet {
+        return Err(format!(
+            "does not stream {}'s Parquet file (a reader needs its footer, at the end); write it to a file",
+            plan.query.name
+        ));
+    }
     if plan.query.csv.or(csv).append == Some(true) {
         return Err(format!(
             "cannot append {}'s rows to a file: drop `append` (or --append) to write them to standard output",

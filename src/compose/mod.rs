@@ -138,12 +138,19 @@ impl Layout {
                 output: name.clone(),
                 why: why.replace("or set `format` to", "or give --format"),
             })?;
-        if resolved.format == Format::Xlsx {
+        if matches!(resolved.format, Format::Xlsx | Format::Parquet) {
+            let what = match resolved.format {
+                Format::Xlsx => {
+                    "xlsx workbooks cannot be joined (a workbook is not a stream of rows)"
+                }
+                _ => "Parquet files cannot be joined by their bytes (each has its own footer)",
+            };
             return Err(ComposeError::Format {
                 output: name,
-                why: "xlsx workbooks cannot be joined (a workbook is not a stream of rows): write \
-                      the sharded query's output as .csv, .tsv or .ndjson (each may end in .gz)"
-                    .to_owned(),
+                why: format!(
+                    "{what}: write the sharded query's output as .csv, .tsv or .ndjson (each \
+                     may end in .gz)"
+                ),
             });
         }
         Ok(Layout {

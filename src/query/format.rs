@@ -1,5 +1,5 @@
 //! The file format of a query's output: from its name (`.csv`, `.tsv`, `.ndjson`/`.jsonl`,
-//! `.xlsx`, `.gz` after the first three), or from the `format` key, which must agree with a
+//! `.xlsx`, `.parquet`, `.gz` after the first three), or from the `format` key, which must agree with a
 //! name that says a format; another extension (`.xls`, `.txt`) needs `format`, so that no
 //! file is written in a format its name does not say.
 
@@ -13,18 +13,20 @@ pub enum Format {
     Tsv,
     Ndjson,
     Xlsx,
+    Parquet,
 }
 
 impl Format {
-    pub const NAMES: &'static str = r#""csv", "tsv", "ndjson" or "xlsx""#;
+    pub const NAMES: &'static str = r#""csv", "tsv", "ndjson", "xlsx" or "parquet""#;
 
-    /// `csv`, `tsv`, `ndjson` (or `jsonl`), `xlsx`.
+    /// `csv`, `tsv`, `ndjson` (or `jsonl`), `xlsx`, `parquet`.
     pub fn parse(name: &str) -> Option<Format> {
         match name {
             "csv" => Some(Format::Csv),
             "tsv" => Some(Format::Tsv),
             "ndjson" | "jsonl" => Some(Format::Ndjson),
             "xlsx" => Some(Format::Xlsx),
+            "parquet" => Some(Format::Parquet),
             _ => None,
         }
     }
@@ -35,6 +37,7 @@ impl Format {
             Format::Tsv => "tsv",
             Format::Ndjson => "ndjson",
             Format::Xlsx => "xlsx",
+            Format::Parquet => "parquet",
         }
     }
 }
@@ -78,7 +81,7 @@ impl OutputFormat {
         if let (Some(extension), None, None) = (extension, by_name, key) {
             return Err(format!(
                 "{:?}: gscrape does not write .{extension} files; name it .csv, .tsv, .ndjson \
-                 or .jsonl (each may end in .gz) or .xlsx, or set `format` to {}",
+                 or .jsonl (each may end in .gz), .xlsx or .parquet, or set `format` to {}",
                 name.display().to_string(),
                 Format::NAMES
             ));
@@ -94,10 +97,14 @@ impl OutputFormat {
             (Some(named), None) => named,
             (None, None) => Format::Csv,
         };
-        if gzip && format == Format::Xlsx {
+        if gzip && matches!(format, Format::Xlsx | Format::Parquet) {
             return Err(format!(
-                "{:?}: an xlsx file is compressed already; drop the `.gz`",
-                name.display().to_string()
+                "{:?}: {} file is compressed already; drop the `.gz`",
+                name.display().to_string(),
+                match format {
+                    Format::Xlsx => "an xlsx",
+                    _ => "a parquet",
+                }
             ));
         }
         Ok(OutputFormat { format, gzip })
@@ -139,5 +146,12 @@ mod tests {
         assert!(of("a.csv", Some(Format::Ndjson)).is_err());
         assert!(of("a.xlsx.gz", None).is_err());
         assert!(of("a.gz", Some(Format::Xlsx)).is_err());
+        assert_eq!(of("d/a.Parquet", None), Ok((Format::Parquet, false)));
+        assert_eq!(
+            of("export", Some(Format::Parquet)),
+            Ok((Format::Parquet, false))
+        );
+        assert!(of("a.parquet.gz", None).is_err());
+        assert!(of("a.parquet", Some(Format::Csv)).is_err());
     }
 }

@@ -420,7 +420,7 @@ fn fits(key: &str, csv: &CsvSettings, format: Option<OutputFormat>) -> bool {
         (Format::Csv | Format::Tsv, _) => true,
         (Format::Xlsx, "excel_safe") => true,
         // A `false` asks for what the format does anyway.
-        (Format::Ndjson | Format::Xlsx, "append" | "bom" | "excel_safe") => {
+        (Format::Ndjson | Format::Xlsx | Format::Parquet, "append" | "bom" | "excel_safe") => {
             let value = match key {
                 "append" => csv.append,
                 "bom" => csv.bom,
@@ -428,7 +428,7 @@ fn fits(key: &str, csv: &CsvSettings, format: Option<OutputFormat>) -> bool {
             };
             value == Some(false)
         }
-        (Format::Ndjson | Format::Xlsx, _) => false,
+        (Format::Ndjson | Format::Xlsx | Format::Parquet, _) => false,
     }
 }
 

@@ -714,7 +714,9 @@ fn page_reader(plan: &QueryPlan, keep_records: bool) -> Arc<PageReader> {
         explode,
         &plan.columns,
         keep_records || plan.query.filter.is_some() || plan.query.incremental.is_some(),
-        plan.keeps_raw_records() || crate::sink::bigquery::reads_records(plan),
+        plan.keeps_raw_records()
+            || crate::sink::bigquery::reads_records(plan)
+            || crate::sink::parquet::reads_records(plan),
     ))
 }
 

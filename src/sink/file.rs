@@ -204,7 +204,7 @@ enum Layer {
     Gzip(Box<GzEncoder<Counted<Place>>>),
 }
 
-/// The bytes of one streamed output (CSV, TSV, NDJSON): to a temporary file renamed over the
+/// The bytes of one streamed output (CSV, TSV, NDJSON, Parquet): to a temporary file renamed over the
 /// target at [`Stream::finish`], or to standard output; gzip-compressed when asked.
 pub struct Stream {
     target: PathBuf,
@@ -214,12 +214,23 @@ pub struct Stream {
 impl Stream {
     /// A stream to `target` (standard output for `-`).
     pub fn create(target: &Path, gzip: bool) -> Result<Self, SinkError> {
+        // A plain stream is checkpointed: it goes up in parts a resumed run can take.
+        Self::open(target, gzip, !gzip)
+    }
+
+    /// A plain stream to `target` that is never taken up mid-way (a Parquet file, whose
+    /// footer a resumed run could not rebuild): to Cloud Storage it is one upload, as a gzip
+    /// stream is, not parts.
+    pub fn create_whole(target: &Path) -> Result<Self, SinkError> {
+        Self::open(target, false, false)
+    }
+
+    fn open(target: &Path, gzip: bool, checkpointed: bool) -> Result<Self, SinkError> {
         let place = if is_stdout(target) {
             Place::Stdout(io::stdout())
         } else if let Some(object) = object_of(target) {
             let gcs = crate::gcs::io::get().map_err(|e| SinkError::object(target, e))?;
-            // A plain stream is checkpointed: it goes up in parts a resumed run can take.
-            let writer = ObjectWriter::create(gcs, object, !gzip)
+            let writer = ObjectWriter::create(gcs, object, checkpointed)
                 .map_err(|e| SinkError::object(target, e))?;
             Place::Object(Box::new(writer))
         } else {

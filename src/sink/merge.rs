@@ -513,7 +513,7 @@ impl FileMerge {
                     line: 0,
                 }))
             }
-            Format::Xlsx => Err(MergeError::Unsupported),
+            Format::Xlsx | Format::Parquet => Err(MergeError::Unsupported),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Where a query's rows go. A [`Sink`] is told the columns first, then takes rows, then either
 //! commits (the output appears whole, atomically) or is dropped (the previous output stays as
 //! it was). [`open`] picks the implementation for a query: by its format for `output` — CSV
-//! and TSV ([`csv`]), NDJSON ([`ndjson`]) — and a Google Sheet ([`sheets`]) for `[sheet]`,
+//! and TSV ([`csv`]), NDJSON ([`ndjson`]), xlsx ([`xlsx`]), Parquet ([`parquet`]) — and a Google Sheet ([`sheets`]) for `[sheet]`,
 //! both when a query has both, and a BigQuery table ([`bigquery`]) for `[bigquery]`. What
 //! every file shares (the atomic temporary file, gzip,
 //! standard output, the proof of what was written) is in [`file`]. Another format is one file
@@ -14,6 +14,7 @@ mod file;
 pub mod merge;
 mod ndjson;
 pub mod object;
+pub mod parquet;
 pub mod sheets;
 mod xlsx;
 
@@ -248,6 +249,7 @@ pub(crate) fn file_sink(
             plan.query.columns.is_none(),
         )?),
         Format::Xlsx => Box::new(xlsx::XlsxSink::create(&target, cells::column_types(plan))),
+        Format::Parquet => Box::new(parquet::ParquetSink::create(plan, &target)?),
     })
 }
 

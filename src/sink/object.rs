@@ -130,6 +130,7 @@ pub fn content_type(name: &str) -> &'static str {
         "tsv" => "text/tab-separated-values; charset=utf-8",
         "ndjson" | "jsonl" => "application/x-ndjson",
         "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "parquet" => "application/vnd.apache.parquet",
         _ => "application/octet-stream",
     }
 }

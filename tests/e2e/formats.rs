@@ -175,7 +175,7 @@ fn a_closed_pipe_ends_quietly() {
 #[test]
 fn unknown_or_contradicting_formats_are_refused() {
     let wd = workdir(1);
-    wd.write("queries/a.toml", &format!("{FILES}format = \"parquet\"\n"));
+    wd.write("queries/a.toml", &format!("{FILES}format = \"avro\"\n"));
     wd.write(
         "queries/b.toml",
         &format!("{FILES}output = \"b.csv\"\nformat = \"ndjson\"\n"),
@@ -188,7 +188,7 @@ fn unknown_or_contradicting_formats_are_refused() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr
-            .contains("\"parquet\" is not a format gscrape writes"),
+            .contains("\"avro\" is not a format gscrape writes"),
         "{}",
         run.stderr
     );

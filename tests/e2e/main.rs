@@ -25,6 +25,7 @@ mod login_state;
 mod lose_nothing;
 mod merge;
 mod network;
+mod parquet;
 mod reports;
 mod resume;
 mod run;

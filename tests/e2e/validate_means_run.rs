@@ -255,8 +255,8 @@ fn an_output_name_of_no_known_format_is_refused() {
     assert_eq!(
         said,
         "error  queries/files.toml: format: \"x.xls\": gscrape does not write .xls files; name \
-         it .csv, .tsv, .ndjson or .jsonl (each may end in .gz) or .xlsx, or set `format` to \
-         \"csv\", \"tsv\", \"ndjson\" or \"xlsx\"\n"
+         it .csv, .tsv, .ndjson or .jsonl (each may end in .gz), .xlsx or .parquet, or set \
+         `format` to \"csv\", \"tsv\", \"ndjson\", \"xlsx\" or \"parquet\"\n"
     );
 }
 

@@ -78,7 +78,7 @@ impl BqType {
 
 /// Where a column's values come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Values {
+pub enum Values {
     /// The row's cell text.
     Cell,
     /// The one value at the path (an object, a map, an array).
@@ -102,26 +102,77 @@ pub struct BqColumn {
 /// by its response, are `STRING`). Why not, when two columns would have one name (or one
 /// cannot be named).
 pub fn table_columns(plan: &QueryPlan, columns: &[Column]) -> Result<Vec<BqColumn>, String> {
+    let mut shapes = column_shapes(plan, columns).into_iter();
+    name_columns(columns, |_, _| {
+        shapes.next().unwrap_or((BqType::String, Values::Cell))
+    })
+}
+
+/// The type of each of `columns` and where its values come from, as [`table_columns`] types
+/// them, without BigQuery's names: the one typing of columns for the formats that keep a
+/// type per column (a BigQuery table, a Parquet file). The plan's own columns are typed from
+/// its record schema; any others (a report's, named by its response) are `STRING`.
+pub fn column_shapes(plan: &QueryPlan, columns: &[Column]) -> Vec<(BqType, Values)> {
     let record = plan.record_schema();
     let (Some(record), true) = (record, columns == plan.columns.as_slice()) else {
-        return name_columns(columns, |_, _| (BqType::String, Values::Cell));
+        return vec![(BqType::String, Values::Cell); columns.len()];
     };
     let types = column_types(plan);
     let explode = plan.query.explode.as_ref().map(|e| &e.value);
-    name_columns(columns, |i, column| match &column.source {
-        ColumnSource::Path(path) => shape(&plan.doc, &record, path, explode, types.of(i, 0)),
-        ColumnSource::FirstOf(_) => match types.common(i) {
-            Some(kind) => (BqType::of(kind), Values::Cell),
-            None => (BqType::String, Values::Cell),
-        },
-        ColumnSource::Template(_) => (BqType::String, Values::Cell),
-    })
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| match &column.source {
+            ColumnSource::Path(path) => shape(&plan.doc, &record, path, explode, types.of(i, 0)),
+            ColumnSource::FirstOf(_) => match types.common(i) {
+                Some(kind) => (BqType::of(kind), Values::Cell),
+                None => (BqType::String, Values::Cell),
+            },
+            ColumnSource::Template(_) => (BqType::String, Values::Cell),
+        })
+        .collect()
+}
+
+/// The value of a `JSON` column in one record: the one value its path reaches, or the array
+/// of the values a path through an array reaches.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum JsonCell<'v> {
+    One(&'v Value),
+    Many(Vec<&'v Value>),
+}
+
+impl Values {
+    /// True for a column whose values are read from the record (`JSON`), not from the cell.
+    pub fn from_record(&self) -> bool {
+        *self != Values::Cell
+    }
+
+    /// This column's value in `record` (`None`: the record has none, a null); `None` for a
+    /// column whose values are its cells.
+    pub fn json_in<'v>(&self, record: &'v Value) -> Option<JsonCell<'v>> {
+        match self {
+            Values::Cell => None,
+            Values::Whole(path) => {
+                let mut found = path_values(record, path);
+                match found.len() {
+                    0 => None,
+                    1 => found.pop().map(JsonCell::One),
+                    _ => Some(JsonCell::Many(found)),
+                }
+            }
+            Values::Spread(path) => {
+                let found = path_values(record, path);
+                (!found.is_empty()).then_some(JsonCell::Many(found))
+            }
+        }
+    }
 }
 
 /// `columns` named for BigQuery (no two alike) and typed by `kind`.
 fn name_columns(
     columns: &[Column],
-    kind: impl Fn(usize, &Column) -> (BqType, Values),
+    mut kind: impl FnMut(usize, &Column) -> (BqType, Values),
 ) -> Result<Vec<BqColumn>, String> {
     if columns.len() > MAX_COLUMNS {
         return Err(format!(
@@ -160,7 +211,7 @@ pub fn text_columns(columns: &[Column]) -> Result<Vec<BqColumn>, String> {
 impl BqColumn {
     /// Its values are read from the record (a `JSON` column), not from the cell.
     pub fn reads_record(&self) -> bool {
-        self.from != Values::Cell
+        self.from.from_record()
     }
 }
 
@@ -316,14 +367,9 @@ pub fn encode_row<'a>(
                     kind: column.kind,
                 })?,
             },
-            (Values::Whole(path), Some(record)) => match &path_values(record, path)[..] {
-                [] => out.extend_from_slice(b"null"),
-                [one] => ascii(out, *one),
-                many => ascii(out, &many.to_vec()),
-            },
-            (Values::Spread(path), Some(record)) => match &path_values(record, path)[..] {
-                [] => out.extend_from_slice(b"null"),
-                values => ascii(out, &values.to_vec()),
+            (from, Some(record)) => match from.json_in(record) {
+                None => out.extend_from_slice(b"null"),
+                Some(value) => ascii(out, &value),
             },
             // No record kept (cannot happen: the reader keeps them): the cell as a string.
             (_, None) => match cell {
