@@ -191,6 +191,18 @@ impl ObjectWriter {
                 }
             }
         }
+        // A part the killed attempt finished after its last checkpoint is not the export's: it
+        // goes, so that the parts from here on are created where nothing is (`ifGenerationMatch=0`).
+        let named = |name: &str| mark.parts.iter().any(|p| p.name == name);
+        for leftover in listed.into_iter().filter(|m| !named(&m.name)) {
+            let url = ObjectUrl {
+                bucket: target.bucket.clone(),
+                name: leftover.name.clone(),
+            };
+            let generation = leftover.generation;
+            gcs.block(move |s| async move { s.delete(&url, Some(generation)).await })
+                .map_err(|e| e.to_string())?;
+        }
         let replaces = match mark.replaces {
             Some(generation) => Precondition::Generation(generation),
             None => Precondition::Absent,

@@ -314,6 +314,21 @@ fn a_pod_killed_mid_upload_leaves_the_old_object_and_another_pod_resumes_it_byte
         "the old object is as it was"
     );
     assert!(gcs.names("reports").contains(&"state/run.lock".to_owned()));
+    // A part the killed pod finished after its last checkpoint (a kill between the two): the
+    // next part's name, which the resumed export must be able to create.
+    let last = gcs
+        .names("reports")
+        .into_iter()
+        .filter(|n| n.contains(".tmp.part-"))
+        .max()
+        .unwrap();
+    let (stem, index) = last.rsplit_once(".part-").unwrap();
+    let leftover = format!("{stem}.part-{:05}", index.parse::<u32>().unwrap() + 1);
+    gcs.put(
+        "reports",
+        &leftover,
+        b"rows the checkpoint does not name\r\n",
+    );
 
     // Another pod: nothing on its disk but the query.
     let other = tempfile::tempdir().unwrap();
