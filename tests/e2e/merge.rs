@@ -352,7 +352,10 @@ fn a_bigquery_table_is_merged_through_a_staging_table_and_one_merge_job() {
              source.`position`)"
         )]
     );
-    assert_eq!(bq.with(|s| s.dropped.clone()), std::slice::from_ref(&staging));
+    assert_eq!(
+        bq.with(|s| s.dropped.clone()),
+        std::slice::from_ref(&staging)
+    );
     assert!(bq.table(&staging).is_none(), "the staging table is gone");
     let query_summary = &summary(&wd)["queries"][0];
     assert_eq!(
