@@ -76,7 +76,8 @@ impl PageReader {
         keep_records: bool,
         keep_raw: bool,
     ) -> Self {
-        let selector = match (decoder, explode, keep_records || keep_raw) {
+        // The scan hands each record's text too, so a row that carries it stays on it.
+        let selector = match (decoder, explode, keep_records) {
             (Decoder::Records(Some(records)), None, false) => Selector::new(records, columns),
             _ => None,
         };
@@ -142,10 +143,13 @@ impl PageReader {
             let Some(records_at) = page.records_at else {
                 return Ok(()); // no records (`null`, or no records field)
             };
-            return selector.rows(text, records_at, |record| {
+            return selector.rows(text, records_at, |record, raw| {
                 match record {
                     Record::Scanned(found) => selector.render(found, rendered, &mut row),
                     Record::Parsed(record) => render_row(&record, columns, rendered, &mut row),
+                }
+                if self.keep_raw {
+                    row.set_raw(raw);
                 }
                 each(&row, None)
             });

@@ -103,14 +103,14 @@ pub(super) enum Record<'a, 'de> {
 }
 
 /// Calls `row` with each record of the records array that opens at `records_at` (from the
-/// outline), until the last record or until `row` returns false; the rest of the array is
-/// checked all the same.
+/// outline), and the record's text as the page has it, until the last record or until `row`
+/// returns false; the rest of the array is checked all the same.
 pub(super) fn rows<'de>(
     json: &'de str,
     records_at: usize,
     root: &Node,
     found: &mut Reached<'de>,
-    row: &mut dyn FnMut(Record<'_, 'de>) -> bool,
+    row: &mut dyn FnMut(Record<'_, 'de>, &'de str) -> bool,
 ) -> Result<(), RowsError> {
     let b = json.as_bytes();
     if b.get(records_at) != Some(&b'[') {
@@ -124,17 +124,18 @@ pub(super) fn rows<'de>(
     }
     loop {
         found.clear();
+        let start = j;
         let more = match scan_record(json, j, root, found, RECORD_DEPTH) {
             Ok(end) => {
                 j = end;
-                row(Record::Scanned(found))
+                row(Record::Scanned(found), &json[start..end])
             }
             Err(Scan::Invalid) => return Err(RowsError::Invalid),
             Err(Scan::Repeated) => {
                 let end = strict::value_end(b, j, RECORD_DEPTH)?;
                 let record = serde_json::from_str(&json[j..end]).map_err(|_| Invalid)?;
                 j = end;
-                row(Record::Parsed(record))
+                row(Record::Parsed(record), &json[start..end])
             }
         };
         if !more {

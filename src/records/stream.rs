@@ -72,17 +72,17 @@ impl Selector {
     }
 
     /// Calls `row` with each record of the array at `records_at` (from the outline), in
-    /// order: what the columns reached, or the record parsed whole. `row` returns false to
-    /// skip the rest.
+    /// order: what the columns reached, or the record parsed whole; and the record's JSON
+    /// text as the API sent it. `row` returns false to skip the rest.
     pub(super) fn rows<'de, E>(
         &self,
         json: &'de str,
         records_at: usize,
-        mut row: impl FnMut(Record<'_, 'de>) -> Result<bool, E>,
+        mut row: impl FnMut(Record<'_, 'de>, &'de str) -> Result<bool, E>,
     ) -> Result<(), Stopped<E>> {
         let mut found = Reached::new(self.columns, self.nodes);
         let mut failure = None;
-        let mut on_record = |record: Record<'_, 'de>| match row(record) {
+        let mut on_record = |record: Record<'_, 'de>, text: &'de str| match row(record, text) {
             Ok(more) => more,
             Err(err) => {
                 failure = Some(err);
@@ -240,7 +240,7 @@ mod tests {
         let outline = selector.outline(text).unwrap();
         if let Some(at) = outline.records_at {
             selector
-                .rows::<()>(text, at, |record| {
+                .rows::<()>(text, at, |record, _| {
                     match record {
                         Record::Scanned(found) => selector.render(found, &[], &mut row),
                         Record::Parsed(record) => render_row(&record, columns, &[], &mut row),
@@ -433,7 +433,7 @@ mod tests {
             assert!(selector.outline(text).is_none(), "{text}");
             if (records_at..=records_end).contains(&cut) {
                 // (The page's tail is checked by the outline, which every page goes through.)
-                let rows = selector.rows::<()>(text, records_at, |_| Ok(true));
+                let rows = selector.rows::<()>(text, records_at, |_, _| Ok(true));
                 assert!(matches!(rows, Err(Stopped::Json(_))), "{text}");
             }
         }
