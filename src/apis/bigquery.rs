@@ -12,7 +12,7 @@ use crate::api::paginate::{path, token_at};
 use crate::api::request::encode_path_segment;
 use crate::api::{ApiNext, ApiPaging, Pagination, PaginationError, RequestField, RequestSpec};
 use crate::discovery::{Document, Method};
-use crate::records::decode::{rows, ReportRows};
+use crate::records::decode::{rows, ReportRows, ValueType};
 use crate::records::Caveat;
 
 pub(super) struct BigQuery;
@@ -119,6 +119,27 @@ impl ReportRows for BigQueryRows {
         true
     }
 
+    /// The result's schema: a REPEATED or RECORD field (a JSON cell) and the types without a
+    /// typed column here (NUMERIC, BYTES, GEOGRAPHY, ...) are strings.
+    fn column_types(&self, page: &Value) -> Option<Vec<ValueType>> {
+        page.pointer("/schema/fields")?;
+        let fields = bigquery_fields(page);
+        Some(
+            fields
+                .iter()
+                .map(|f| match (f.repeated, f.kind.as_str()) {
+                    (true, _) => ValueType::String,
+                    (false, "INTEGER" | "INT64") => ValueType::Int64,
+                    (false, "FLOAT" | "FLOAT64") => ValueType::Float64,
+                    (false, "BOOLEAN" | "BOOL") => ValueType::Bool,
+                    (false, "TIMESTAMP") => ValueType::Timestamp,
+                    (false, "DATE") => ValueType::Date,
+                    _ => ValueType::String,
+                })
+                .collect(),
+        )
+    }
+
     /// `errors`: "the first errors or warnings encountered during the running of the job",
     /// which do not mean it failed; each is a caveat.
     fn caveats(&self, page: &Value) -> Vec<Caveat> {
@@ -220,6 +241,24 @@ fn bigquery_scalar(field: &BqField, value: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn bigquery_columns_are_typed_by_the_result_schema() {
+        let page = json!({"schema": {"fields": [
+            {"name": "n", "type": "INTEGER"}, {"name": "x", "type": "FLOAT"},
+            {"name": "ok", "type": "BOOLEAN"}, {"name": "at", "type": "TIMESTAMP"},
+            {"name": "day", "type": "DATE"}, {"name": "amount", "type": "NUMERIC"},
+            {"name": "tags", "type": "STRING", "mode": "REPEATED"}]}});
+        use crate::records::decode::ValueType::*;
+        assert_eq!(
+            BigQueryRows.column_types(&page),
+            Some(vec![Int64, Float64, Bool, Timestamp, Date, String, String])
+        );
+        assert_eq!(
+            BigQueryRows.column_types(&json!({"jobComplete": false})),
+            None
+        );
+    }
 
     #[test]
     fn bigquery_errors_beside_the_rows_are_warnings() {

@@ -11,7 +11,7 @@ use super::Api;
 use crate::api::paginate::{is_int64_string, path};
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
-use crate::records::decode::{header_names, named, rows, ReportRows};
+use crate::records::decode::{header_names, named, rows, ReportRows, ValueType};
 use crate::records::{Caveat, CaveatKind};
 
 const RUN_REPORT: &str = "analyticsdata.properties.runReport";
@@ -97,6 +97,28 @@ impl ReportRows for Ga4Rows {
 
     fn tells_caveats(&self) -> bool {
         true
+    }
+
+    /// Dimensions are strings; a metric is what its header's `type` says (`TYPE_INTEGER`, or
+    /// a number of seconds, currency, ...).
+    fn column_types(&self, page: &Value) -> Option<Vec<ValueType>> {
+        let headers = |key: &str| page.get(key).and_then(Value::as_array);
+        let dimensions = headers("dimensionHeaders").map_or(0, Vec::len);
+        let metrics =
+            headers("metricHeaders")?
+                .iter()
+                .map(|h| match h.get("type").and_then(Value::as_str) {
+                    Some("TYPE_INTEGER") => ValueType::Int64,
+                    Some(t) if t.starts_with("TYPE_") && t != "TYPE_METRIC_TYPE_UNSPECIFIED" => {
+                        ValueType::Float64
+                    }
+                    _ => ValueType::String,
+                });
+        Some(
+            std::iter::repeat_n(ValueType::String, dimensions)
+                .chain(metrics)
+                .collect(),
+        )
     }
 
     /// The response's `metadata`: sampling (per date range), thresholding, rows folded into

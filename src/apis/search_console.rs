@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::Api;
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
-use crate::records::decode::{rows, ReportRows};
+use crate::records::decode::{rows, ReportRows, ValueType};
 use crate::records::{Caveat, CaveatKind};
 
 const QUERY: &str = "webmasters.searchanalytics.query";
@@ -55,6 +55,15 @@ impl ReportRows for SearchConsoleRows {
 
     fn tells_caveats(&self) -> bool {
         true
+    }
+
+    /// The keys are strings; clicks, impressions, ctr and position numbers.
+    fn column_types(&self, _page: &Value) -> Option<Vec<ValueType>> {
+        let keys = std::iter::repeat_n(ValueType::String, self.dimensions.len());
+        Some(
+            keys.chain(METRICS.iter().map(|_| ValueType::Float64))
+                .collect(),
+        )
     }
 
     /// `metadata` comes with `dataState = "all"` (or `"hourly_all"`): the rows from its first

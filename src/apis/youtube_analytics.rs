@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::Api;
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
-use crate::records::decode::{header_names, named, rows, ReportRows};
+use crate::records::decode::{header_names, named, rows, ReportRows, ValueType};
 use crate::records::Caveat;
 
 const QUERY: &str = "youtubeAnalytics.reports.query";
@@ -74,6 +74,21 @@ impl ReportRows for YouTubeRows {
 
     fn tells_caveats(&self) -> bool {
         true
+    }
+
+    /// `columnHeaders[].dataType`: INTEGER, FLOAT, or STRING.
+    fn column_types(&self, page: &Value) -> Option<Vec<ValueType>> {
+        let headers = page.get("columnHeaders")?.as_array()?;
+        Some(
+            headers
+                .iter()
+                .map(|h| match h.get("dataType").and_then(Value::as_str) {
+                    Some("INTEGER") => ValueType::Int64,
+                    Some("FLOAT") => ValueType::Float64,
+                    _ => ValueType::String,
+                })
+                .collect(),
+        )
     }
 
     /// `errors` beside the rows ("when set, indicates that the operation failed"): each item

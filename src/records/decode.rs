@@ -19,6 +19,20 @@ pub enum Decoder {
     Report(Arc<dyn ReportRows>),
 }
 
+/// The type of a report's column as its response declares it (GA4's metric types, YouTube
+/// Analytics' `dataType`, BigQuery's schema), for the typed formats (Parquet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+    Int64,
+    Float64,
+    Bool,
+    /// RFC 3339 text.
+    Timestamp,
+    /// `YYYY-MM-DD`.
+    Date,
+}
+
 /// A report's rows turned into records with real field names.
 pub trait ReportRows: std::fmt::Debug + Send + Sync {
     /// How the records are made, for `describe`.
@@ -56,6 +70,12 @@ pub trait ReportRows: std::fmt::Debug + Send + Sync {
     /// `strict = true` means something.
     fn tells_caveats(&self) -> bool {
         false
+    }
+
+    /// The type of each column `page` declares (in the order of its columns); `None` when
+    /// the report does not say.
+    fn column_types(&self, _page: &Value) -> Option<Vec<ValueType>> {
+        None
     }
 }
 
@@ -102,6 +122,14 @@ impl Decoder {
         match self {
             Decoder::Records(_) => None,
             Decoder::Report(report) => report.columns_from_response(page),
+        }
+    }
+
+    /// The types of the columns a report's `page` declares, if it declares them.
+    pub fn column_types(&self, page: &Value) -> Option<Vec<ValueType>> {
+        match self {
+            Decoder::Records(_) => None,
+            Decoder::Report(report) => report.column_types(page),
         }
     }
 

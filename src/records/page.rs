@@ -115,6 +115,11 @@ impl PageReader {
         })
     }
 
+    /// The types of the columns a report's page declares, if it says them.
+    pub fn declared_types(&self, page: &Page) -> Option<Vec<super::decode::ValueType>> {
+        self.decoder.column_types(&page.fields)
+    }
+
     /// What a report's page says about its numbers (sampled, not final, ...).
     pub fn caveats(&self, page: &Page) -> Vec<super::Caveat> {
         self.decoder.caveats(&page.fields)

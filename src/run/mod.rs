@@ -587,12 +587,16 @@ async fn export_chain(
     let reader = page_reader(plan, output.feeds_children());
     let mut pages = Pages::new(plan, first, resume, &shared.api, call, reader.clone());
     let mut stop = Stop::Complete;
+    let mut typed = false;
     let exported: Result<(), QueryError> = async {
         while let Some(mut fetched) = next_page(&mut pages, checkpoints.as_mut()).await? {
             if output.needs_columns() {
                 if let Some(columns) = pages.columns() {
                     output.set_columns(columns)?;
                 }
+            }
+            if let (false, Some(types)) = (std::mem::replace(&mut typed, true), pages.types()) {
+                output.report_types(types);
             }
             let position = fetched.position.take();
             let complete = output.write_page(&reader, fetched, &rendered).await?;

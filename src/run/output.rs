@@ -122,6 +122,13 @@ impl<'a> Output<'a> {
             .then(|| self.columns.iter().map(|c| c.header.clone()).collect())
     }
 
+    /// The types a report's first page declares for its columns, for a typed sink.
+    pub fn report_types(&mut self, types: &[crate::records::decode::ValueType]) {
+        if let Some(sink) = &mut self.sink {
+            sink.report_types(types);
+        }
+    }
+
     /// True until the columns are known (a report that names them in its response).
     pub fn needs_columns(&self) -> bool {
         self.columns.is_empty()

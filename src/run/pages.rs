@@ -29,6 +29,8 @@ pub(super) struct Pages {
     total: Option<ApiTotal>,
     /// The column names the first page declared (reports that name them only there).
     columns: Option<Vec<String>>,
+    /// The types of the columns the first page declared (reports that say them).
+    types: Option<Vec<crate::records::decode::ValueType>>,
 }
 
 /// A page as the fetcher read it: its body, and the page read far enough to page on (its
@@ -228,6 +230,7 @@ impl Pages {
             fetched,
             total: None,
             columns: None,
+            types: None,
         }
     }
 
@@ -247,6 +250,9 @@ impl Pages {
         }
         if self.columns.is_none() {
             self.columns = self.reader.declared_columns(&fetched.page);
+        }
+        if self.types.is_none() {
+            self.types = self.reader.declared_types(&fetched.page);
         }
         Ok(Some(fetched))
     }
@@ -268,6 +274,11 @@ impl Pages {
     /// The column names the first page declared, if the decoder reads them there.
     pub fn columns(&self) -> Option<&[String]> {
         self.columns.as_deref()
+    }
+
+    /// The types of the columns the first page declared, if the report says them.
+    pub fn types(&self) -> Option<&[crate::records::decode::ValueType]> {
+        self.types.as_deref()
     }
 
     /// The size of the whole result, as the first page reported it.

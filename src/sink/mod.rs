@@ -55,6 +55,10 @@ pub trait Sink: Send {
     /// Adds one row: a cell for each field the record has, the null text for the others.
     fn write_row(&mut self, row: &Row) -> Result<(), SinkError>;
 
+    /// The types a report's first response declares for its columns (after `begin`, before
+    /// or among the first rows): a typed format that has not fixed its schema yet takes them.
+    fn report_types(&mut self, _types: &[crate::records::decode::ValueType]) {}
+
     /// Writes out the rows so far and says where the output stands, for a checkpoint (from
     /// then on, a dropped sink leaves its temporary file for a resumed run). `None`: this
     /// output cannot be taken up again mid-way (gzip, xlsx, a sheet, standard output).
@@ -182,6 +186,10 @@ impl Sink for Tee {
 
     fn write_row(&mut self, row: &Row) -> Result<(), SinkError> {
         self.sinks.iter_mut().try_for_each(|s| s.write_row(row))
+    }
+
+    fn report_types(&mut self, types: &[crate::records::decode::ValueType]) {
+        self.sinks.iter_mut().for_each(|s| s.report_types(types));
     }
 
     fn commit(self: Box<Self>) -> Result<Written, SinkError> {

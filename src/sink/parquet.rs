@@ -36,6 +36,7 @@ use super::file::{Stream, Written};
 use super::{Sink, SinkError};
 use crate::plan::QueryPlan;
 use crate::query::Format;
+use crate::records::decode::ValueType;
 use crate::records::{Column, Row, Segment};
 
 /// Rows of one row group, at most: 32 Ki, large enough that readers skip by statistics well
@@ -601,6 +602,27 @@ impl Sink for ParquetSink {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// A report's own types for its string columns, until the schema is fixed by the first
+    /// row group (a value that does not fit its type then makes the column a string again,
+    /// as for every typed column).
+    fn report_types(&mut self, types: &[ValueType]) {
+        if self.writer.is_some() || types.len() != self.columns.len() {
+            return;
+        }
+        for (column, &declared) in self.columns.iter_mut().zip(types) {
+            if column.kind == Kind::String && column.from == Values::Cell {
+                column.kind = match declared {
+                    ValueType::String => Kind::String,
+                    ValueType::Int64 => Kind::Int64,
+                    ValueType::Float64 => Kind::Double,
+                    ValueType::Bool => Kind::Bool,
+                    ValueType::Timestamp => Kind::Timestamp,
+                    ValueType::Date => Kind::Date,
+                };
+            }
+        }
     }
 
     fn commit(mut self: Box<Self>) -> Result<Written, SinkError> {

@@ -337,8 +337,8 @@ fn a_parquet_object_goes_up_as_one_upload() {
 }
 
 #[test]
-fn a_report_is_a_parquet_file_of_strings() {
-    let Some(tools) = tools("a_report_is_a_parquet_file_of_strings") else {
+fn a_report_is_typed_by_its_own_headers() {
+    let Some(tools) = tools("a_report_is_typed_by_its_own_headers") else {
         return;
     };
     let wd = Workdir::new();
@@ -363,15 +363,23 @@ fn a_report_is_a_parquet_file_of_strings() {
     let file = read_back(&tools, &wd.path().join("output/ga4.parquet"));
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
     assert_eq!(header, ["date", "country", "activeUsers", "sessions"]);
-    for name in &header {
-        assert_eq!(
-            file["types"][name], "string",
-            "{name}: a report's columns are text"
-        );
-    }
+    // Dimensions are strings; the metrics' headers say TYPE_INTEGER.
+    let types: Vec<&str> = header
+        .iter()
+        .map(|n| file["types"][n].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["string", "string", "int64", "int64"]);
     for (i, line) in csv.lines().skip(1).enumerate() {
         for (j, cell) in line.split(',').enumerate() {
-            assert_eq!(file["values"][header[j]][i], cell, "row {i}, column {j}");
+            let value = &file["values"][header[j]][i];
+            match j {
+                0 | 1 => assert_eq!(value, cell, "row {i}, column {j}"),
+                _ => assert_eq!(
+                    value,
+                    &serde_json::json!(cell.parse::<i64>().unwrap()),
+                    "row {i}, column {j}"
+                ),
+            }
         }
     }
     assert_eq!(file["rows"], csv.lines().count() - 1);
