@@ -217,6 +217,13 @@ mod tests {
 
     #[test]
     fn ga4_metadata_is_read_as_caveats_each_in_words() {
+        let said = |page: &Value| -> Vec<String> {
+            Ga4Rows
+                .caveats(page)
+                .iter()
+                .map(|c| c.to_string())
+                .collect()
+        };
         let page = json!({"rows": [], "metadata": {
             "samplingMetadatas": [{"samplesReadCount": "250", "samplingSpaceSize": "1000"}],
             "subjectToThresholding": true,
@@ -226,13 +233,8 @@ mod tests {
             "schemaRestrictionResponse": {"activeMetricRestrictions": [
                 {"metricName": "purchaseRevenue", "restrictedMetricTypes": ["REVENUE_DATA"]}]},
             "currencyCode": "EUR", "timeZone": "Europe/Paris"}});
-        let said: Vec<String> = Ga4Rows
-            .caveats(&page)
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
         assert_eq!(
-            said,
+            said(&page),
             [
                 "sampled: 250 of 1000 events read (25.00 %) (samplingMetadatas)",
                 "thresholded: rows with few users may be withheld (subjectToThresholding)",
@@ -245,13 +247,8 @@ mod tests {
         let page = json!({"metadata": {"samplingMetadatas": [
             {"samplesReadCount": "1", "samplingSpaceSize": "3"}, {}],
             "subjectToThresholding": false, "dataLossFromOtherRow": false}});
-        let said: Vec<String> = Ga4Rows
-            .caveats(&page)
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
         assert_eq!(
-            said,
+            said(&page),
             [
                 "sampled: date range 1: 1 of 3 events read (33.33 %) (samplingMetadatas)",
                 "sampled: date range 2: a sample of the events read (samplingMetadatas)",
