@@ -277,6 +277,26 @@ pub struct RunArgs {
     )]
     pub max_retries: u32,
 
+    /// The most quota units the run may spend (Google bills usage above a tier's allowance):
+    /// it stops before passing N, checkpointed, exit 1; `--resume` goes on with a new budget.
+    #[arg(long, value_name = "N", env = "GSCRAPE_MAX_UNITS")]
+    pub max_units: Option<u64>,
+
+    /// The longest a request waits for a quota Google refused it for (GA4's hourly property
+    /// tokens, a rate limit), e.g. 75m or 2h; then it is a quota wall (exit 1, resumable).
+    #[arg(long, value_name = "DURATION", default_value = "75m", env = "GSCRAPE_QUOTA_WAIT",
+          value_parser = parse_wait)]
+    pub quota_wait: std::time::Duration,
+
+    /// Pace every user's requests at this quota instead of learning it from Google's refusals:
+    /// [API=]UNITS/PERIOD, e.g. gmail=6000/min (repeatable; an API's own entry wins).
+    #[arg(long, value_name = "[API=]UNITS/PERIOD")]
+    pub quota_per_user: Vec<crate::quota::costs::ApiRate>,
+
+    /// Pace the project's requests at this quota: [API=]UNITS/PERIOD, e.g. gmail=1200000/min.
+    #[arg(long, value_name = "[API=]UNITS/PERIOD")]
+    pub quota_per_project: Vec<crate::quota::costs::ApiRate>,
+
     /// Stop every query as soon as one fails.
     #[arg(long, env = "GSCRAPE_FAIL_FAST")]
     pub fail_fast: bool,
@@ -503,6 +523,12 @@ fn parse_qps(text: &str) -> Result<f64, String> {
         Ok(qps) if qps > 0.0 && qps.is_finite() => Ok(qps),
         _ => Err("a number of requests a second above 0, e.g. 5 or 0.5".to_owned()),
     }
+}
+
+/// A duration as `--quota-wait` takes it: `75m`, `2h`, `90s`.
+pub fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|_| format!("invalid duration {text:?}: write it as 75m, 2h or 90s"))
 }
 
 /// `--output` takes `-` (standard output) only: files are named in the query files.

@@ -19,6 +19,22 @@ pub struct Counters {
     dropped: AtomicU64,
     /// What the pages said about their numbers (every chain of a fan-out notes here).
     caveats: Mutex<Caveats>,
+    /// Quota units spent (refused requests' units given back).
+    quota_units: AtomicU64,
+    /// Requests Google refused for rate (waited out, not retries).
+    quota_rejections: AtomicU64,
+    /// Time requests spent waiting for their quota buckets, in microseconds.
+    quota_wait_us: AtomicU64,
+    /// What the query waits for now, for the progress line (`waiting 40 s for gmail's quota of …`).
+    waiting: Mutex<Option<String>>,
+}
+
+/// What a query spent of its quota.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaSnapshot {
+    pub units: u64,
+    pub rejections: u64,
+    pub wait: std::time::Duration,
 }
 
 /// The counters at one moment.
@@ -32,6 +48,8 @@ pub struct Snapshot {
     pub total: Option<u64>,
     /// Records a `where` filter left out.
     pub dropped: u64,
+    /// What it spent of its quota.
+    pub quota: QuotaSnapshot,
 }
 
 impl Counters {
@@ -64,6 +82,43 @@ impl Counters {
         self.total.store(total, Ordering::Relaxed);
     }
 
+    /// Units charged (`n > 0`) or given back (`n < 0`, a refused request).
+    pub fn quota_units(&self, n: i64) {
+        match u64::try_from(n) {
+            Ok(n) => self.quota_units.fetch_add(n, Ordering::Relaxed),
+            Err(_) => self.quota_units.fetch_sub(n.unsigned_abs(), Ordering::Relaxed),
+        };
+    }
+
+    pub fn quota_rejection(&self) {
+        self.quota_rejections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn quota_wait(&self, waited: std::time::Duration) {
+        let us = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        self.quota_wait_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Notes what the query waits for (`None`: it no longer waits).
+    pub fn waiting_on(&self, what: Option<String>) {
+        if let Ok(mut waiting) = self.waiting.lock() {
+            *waiting = what;
+        }
+    }
+
+    /// What the query waits for now, if it waits for quota.
+    pub fn waiting(&self) -> Option<String> {
+        self.waiting.lock().ok().and_then(|w| w.clone())
+    }
+
+    pub fn snapshot_quota(&self) -> QuotaSnapshot {
+        QuotaSnapshot {
+            units: self.quota_units.load(Ordering::Relaxed),
+            rejections: self.quota_rejections.load(Ordering::Relaxed),
+            wait: std::time::Duration::from_micros(self.quota_wait_us.load(Ordering::Relaxed)),
+        }
+    }
+
     /// Notes what a page said about its numbers.
     pub fn caveats(&self, caveats: Vec<Caveat>) {
         if let Ok(mut all) = self.caveats.lock() {
@@ -84,6 +139,7 @@ impl Counters {
             records: self.records.load(Ordering::Relaxed),
             total: Some(self.total.load(Ordering::Relaxed)).filter(|t| *t > 0),
             dropped: self.dropped.load(Ordering::Relaxed),
+            quota: self.snapshot_quota(),
         }
     }
 }

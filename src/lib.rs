@@ -27,6 +27,7 @@ pub mod lock;
 pub mod merge;
 pub mod plan;
 pub mod query;
+pub mod quota;
 pub mod records;
 pub mod redact;
 pub mod report;

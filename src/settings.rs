@@ -94,6 +94,8 @@ pub struct RunSettings {
     pub concurrency: NonZeroUsize,
     pub qps: Option<f64>,
     pub retry: RetryPolicy,
+    /// The quota governor's settings: limits, costs, budget, longest wait.
+    pub quota: crate::quota::QuotaSettings,
     pub timeout: Duration,
     pub fail_fast: bool,
     /// `--resume`: take up unfinished exports from their checkpoints.
@@ -128,6 +130,17 @@ pub struct ConfigFile {
     pub run: RunConfig,
     /// `[endpoints]`: root URLs by Discovery API name.
     pub endpoints: crate::endpoints::Table,
+    /// `[quota]`: configured limits and costs.
+    pub quota: QuotaConfig,
+}
+
+/// A config file's `[quota]` table: `per-user` and `per-project` limits (one rate for every
+/// API, or a table of API names to rates) and `[quota.costs]` (a method id or API name to
+/// units a request).
+#[derive(Debug, Clone, Default)]
+pub struct QuotaConfig {
+    pub limits: crate::quota::Limits,
+    pub costs: crate::quota::CostTable,
 }
 
 /// A config file that cannot be used: one line naming the file and the key.
@@ -180,6 +193,9 @@ config_keys! {
         concurrency: NonZeroUsize,
         qps: f64 => Some,
         max_retries: u32,
+        max_units: u64 => Some,
+        /// A duration (`75m`; checked when the file is read).
+        quota_wait: String => wait_text,
         timeout: u64,
         fail_fast: bool,
         quiet: bool,
@@ -269,7 +285,7 @@ fn read_config(path: &std::path::Path) -> Result<ConfigFile, ConfigError> {
 }
 
 /// The tables a config file may have.
-const TABLES: &[&str] = &["run", "endpoints"];
+const TABLES: &[&str] = &["run", "endpoints", "quota"];
 
 /// A config file's text: a `[run]` table with known keys of the right types, and an
 /// `[endpoints]` table of root URLs.
@@ -293,7 +309,7 @@ fn parse_config(path: &std::path::Path, text: &str) -> Result<ConfigFile, Config
                  flags and an `[endpoints]` table of API root URLs"
             )));
         }
-        if key == "endpoints" {
+        if key == "endpoints" || key == "quota" {
             continue;
         }
         let Some(run) = value.as_table() else {
@@ -325,6 +341,9 @@ fn parse_config(path: &std::path::Path, text: &str) -> Result<ConfigFile, Config
             "[run] qps: must be a number of requests a second above 0".to_owned(),
         ));
     }
+    if let Some(wait) = &run.quota_wait {
+        crate::cli::parse_wait(wait).map_err(|m| error(format!("[run] quota-wait: {m}")))?;
+    }
     if let Some(delimiter) = &run.delimiter {
         delimiter_byte(delimiter).map_err(|m| error(format!("[run] delimiter: {m}")))?;
     }
@@ -335,7 +354,76 @@ fn parse_config(path: &std::path::Path, text: &str) -> Result<ConfigFile, Config
             None => Vec::new(),
         },
     };
-    Ok(ConfigFile { run, endpoints })
+    let quota = match table.get("quota") {
+        Some(quota) => quota_table(quota).map_err(error)?,
+        None => QuotaConfig::default(),
+    };
+    Ok(ConfigFile {
+        run,
+        endpoints,
+        quota,
+    })
+}
+
+/// `[quota]`: `per-user`, `per-project` and `[quota.costs]`, each checked.
+fn quota_table(value: &toml::Value) -> Result<QuotaConfig, String> {
+    use crate::quota::costs::ApiRate;
+    let Some(table) = value.as_table() else {
+        return Err("`quota` must be a table: `[quota]`".to_owned());
+    };
+    let mut config = QuotaConfig::default();
+    for (key, value) in table {
+        let rates = |value: &toml::Value| -> Result<Vec<ApiRate>, String> {
+            let rate = |api: Option<&str>, value: &toml::Value| {
+                let name = api.map_or(key.clone(), |api| format!("{key}.{api}"));
+                let text = value.as_str().ok_or_else(|| {
+                    format!("[quota] {name}: write a rate in quotes, as \"6000/min\"")
+                })?;
+                let rate = text.parse().map_err(|m| format!("[quota] {name}: {m}"))?;
+                Ok::<_, String>(ApiRate {
+                    api: api.map(str::to_owned),
+                    rate,
+                })
+            };
+            match value.as_table() {
+                Some(apis) => apis.iter().map(|(api, v)| rate(Some(api), v)).collect(),
+                None => Ok(vec![rate(None, value)?]),
+            }
+        };
+        match key.as_str() {
+            "per-user" => config.limits.per_user = rates(value)?,
+            "per-project" => config.limits.per_project = rates(value)?,
+            "costs" => {
+                let Some(costs) = value.as_table() else {
+                    return Err("[quota] costs must be a table: `[quota.costs]`".to_owned());
+                };
+                for (name, cost) in costs {
+                    let units = cost
+                        .as_integer()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            format!(
+                                "[quota.costs] {name}: must be a whole number of units above 0"
+                            )
+                        })?;
+                    config.costs.0.insert(name.clone(), units);
+                }
+            }
+            other => {
+                let keys = ["per-user", "per-project", "costs"];
+                let hint = match crate::util::nearest(other, keys.iter().copied()).first() {
+                    Some(near) => format!("; did you mean `{near}`?"),
+                    None => String::new(),
+                };
+                return Err(format!(
+                    "[quota] unknown key `{other}`{hint} (it takes per-user, per-project and \
+                     [quota.costs])"
+                ));
+            }
+        }
+    }
+    Ok(config)
 }
 
 /// `[endpoints]`: Discovery API names (`drive`, `oauth2`, `storage`, ...) to root URLs.
@@ -393,6 +481,11 @@ fn delimiter_byte(text: &str) -> Result<u8, String> {
     crate::query::parse_delimiter(if text == "\\t" { "\t" } else { text })
 }
 
+/// `quota-wait` from a config file (checked when it was read).
+fn wait_text(text: String) -> std::time::Duration {
+    crate::cli::parse_wait(&text).unwrap_or(crate::quota::DEFAULT_WAIT)
+}
+
 /// `--shard-count` from a config file's `shard-count`.
 fn count_text(count: u32) -> Option<String> {
     Some(count.to_string())
@@ -440,6 +533,15 @@ impl RunSettings {
         args.discovery.take_files(&given, files);
         let mut settings = Self::from_args(args);
         settings.discovery = settings.discovery.with_endpoints(files);
+        // The flags' limits first (an API's own entry wins wherever it is), then the files'.
+        for file in files {
+            let limits = &mut settings.quota.limits;
+            limits.per_user.extend(file.quota.limits.per_user.iter().cloned());
+            limits.per_project.extend(file.quota.limits.per_project.iter().cloned());
+            for (name, units) in &file.quota.costs.0 {
+                settings.quota.costs.0.entry(name.clone()).or_insert(*units);
+            }
+        }
         let shard = &mut settings.shard;
         if let Some(spec) = &mut shard.spec {
             let names = ("--shard", "GSCRAPE_SHARD", "shard");
@@ -464,6 +566,10 @@ impl RunSettings {
             concurrency,
             qps,
             max_retries,
+            max_units,
+            quota_wait,
+            quota_per_user,
+            quota_per_project,
             fail_fast,
             resume,
             quiet,
@@ -494,6 +600,16 @@ impl RunSettings {
             concurrency,
             qps,
             retry: retry_policy(Some(max_retries)),
+            quota: crate::quota::QuotaSettings {
+                limits: crate::quota::Limits {
+                    per_user: quota_per_user,
+                    per_project: quota_per_project,
+                },
+                costs: crate::quota::CostTable::default(),
+                max_units,
+                wait: quota_wait,
+                scale: retry_policy(None).scale,
+            },
             timeout: Duration::from_secs(timeout),
             fail_fast,
             resume,
@@ -641,6 +757,8 @@ mod tests {
         ("out-dir", "\"reports\""),
         ("concurrency", "3"),
         ("qps", "2.5"),
+        ("max-units", "5000"),
+        ("quota-wait", "\"2h\""),
         ("max-retries", "1"),
         ("timeout", "7"),
         ("fail-fast", "true"),
@@ -686,6 +804,9 @@ mod tests {
         "config_dir",
         "offline",
         "refresh_discovery",
+        // `[quota]`'s per-user and per-project, a table of their own (`quota_table`).
+        "quota_per_user",
+        "quota_per_project",
     ];
 
     fn run_args() -> RunArgs {

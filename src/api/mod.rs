@@ -17,6 +17,7 @@ use crate::error::Failure;
 use crate::http::limits::Limits;
 use crate::http::retry::{self, RetryPolicy, Verdict};
 use crate::http::{self as gh, GoogleError, HyperClient};
+use crate::quota::{Governor, QuotaSettings};
 use crate::redact::Quoted;
 pub use fields::FieldMask;
 pub use paginate::{
@@ -86,6 +87,9 @@ pub enum ApiError {
     /// Google's refusal of a user credential's call that names no quota project (user ADC).
     #[error("{refused} — this API bills a project for a user's calls: name one with --quota-project PROJECT, GOOGLE_CLOUD_QUOTA_PROJECT, or `quota_project_id` in the credential file (`gcloud auth application-default set-quota-project PROJECT`)")]
     NeedsQuotaProject { refused: Box<ApiError> },
+    /// The quota governor would not send it: a budget spent, or a quota that stayed refused.
+    #[error(transparent)]
+    QuotaGovernor(#[from] crate::quota::QuotaError),
     #[error("{source} (gave up after {retries} {})", if *.retries == 1 { "retry" } else { "retries" })]
     GaveUp {
         retries: u32,
@@ -98,7 +102,7 @@ impl ApiError {
     /// What kind of failure this is (for the exit code and the summary).
     pub fn kind(&self) -> Failure {
         match self {
-            ApiError::Quota { .. } => Failure::QuotaWall,
+            ApiError::Quota { .. } | ApiError::QuotaGovernor(_) => Failure::QuotaWall,
             ApiError::Auth(err) => err.kind(),
             ApiError::MissingScope { .. } | ApiError::NeedsQuotaProject { .. } => Failure::Auth,
             ApiError::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => Failure::Auth,
@@ -122,6 +126,7 @@ pub struct ApiClient {
     timeout: Duration,
     retry: RetryPolicy,
     limits: Arc<Limits>,
+    governor: Arc<Governor>,
 }
 
 /// Who a request is for: its credentials, its API (for the rate limit), its counters, and
@@ -133,6 +138,8 @@ pub struct Call {
     pub api: Arc<str>,
     pub counters: Arc<Counters>,
     pub accepts: Arc<Accepts>,
+    /// What each request costs of the quota, and what else it draws on.
+    pub quota: crate::quota::Tag,
 }
 
 /// A method and the OAuth scopes it accepts, from its Discovery document; displayed as
@@ -173,7 +180,18 @@ impl ApiClient {
             timeout,
             retry,
             limits,
+            governor: Arc::new(Governor::new(QuotaSettings::default())),
         }
+    }
+
+    /// With the run's quota governor.
+    pub fn with_governor(self, governor: Arc<Governor>) -> Self {
+        ApiClient { governor, ..self }
+    }
+
+    /// The run's quota governor.
+    pub fn governor(&self) -> &Governor {
+        &self.governor
     }
 
     /// Fetches one page (its JSON text; an empty body is `{}`). Transient failures are retried
@@ -181,9 +199,25 @@ impl ApiClient {
     pub async fn fetch(&self, spec: &RequestSpec, call: &Call) -> Result<Body, ApiError> {
         let mut retries = 0;
         let mut refreshed = false;
+        let mut quota =
+            self.governor
+                .request(&call.api, call.auth.acting_as(), &call.quota, &call.counters);
         loop {
+            quota.admit().await?;
             let failure = match self.fetch_once(spec, call).await {
-                Ok(page) => return Ok(page),
+                Ok(page) => {
+                    quota.passed(&page.bytes);
+                    return Ok(page);
+                }
+                Err(RateRefused {
+                    refusal,
+                    retry_after,
+                    error,
+                }) => {
+                    tracing::debug!("{error}; waiting for the quota");
+                    quota.refused(refusal, retry_after)?;
+                    continue;
+                }
                 Err(Rejected(token)) if !refreshed && call.auth.reject(&token).await => {
                     tracing::info!("access token rejected (401); refreshing it and retrying");
                     refreshed = true;
@@ -398,6 +432,20 @@ impl ApiClient {
                 spec.http_method.clone(),
                 Quoted::from(shown),
             );
+            if verdict == Verdict::Retry {
+                if let Some(refusal) = crate::quota::refusal_of(status, &google) {
+                    return Err(RateRefused {
+                        refusal,
+                        retry_after: retry::retry_after(&response.headers),
+                        error: ApiError::Status {
+                            status,
+                            google,
+                            method,
+                            url,
+                        },
+                    });
+                }
+            }
             return Err(match verdict {
                 Verdict::Retry => Transient {
                     error: ApiError::Status {
@@ -564,8 +612,14 @@ enum Attempt {
         retry_after: Option<Duration>,
     },
     Failed(ApiError),
+    /// Refused for rate: waited out by the quota governor, not retried.
+    RateRefused {
+        refusal: crate::quota::Refusal,
+        retry_after: Option<Duration>,
+        error: ApiError,
+    },
 }
-use Attempt::{Failed, Rejected, Transient};
+use Attempt::{Failed, RateRefused, Rejected, Transient};
 
 impl From<ApiError> for Attempt {
     fn from(err: ApiError) -> Self {

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::Api;
 use crate::api::paginate::{is_int64_string, path};
-use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
+use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField, RequestSpec};
+use crate::quota::Hint;
 use crate::discovery::{Document, Method};
 use crate::records::decode::{header_names, named, rows, ReportRows, ValueType};
 use crate::records::{Caveat, CaveatKind};
@@ -42,6 +43,62 @@ impl Api for Ga4 {
     fn report(&self, _: &str, _: Option<&Value>, _: bool) -> Option<Arc<dyn ReportRows>> {
         Some(Arc::new(Ga4Rows))
     }
+
+    /// Each answer then says how many of the property's tokens are left (`propertyQuota`).
+    fn default_body(&self, _method: &Method) -> Vec<(&'static str, Value)> {
+        vec![("returnPropertyQuota", Value::Bool(true))]
+    }
+
+    /// Tokens are counted per property: one property's spent hour holds no other.
+    fn quota_resource(&self, _: &str, request: &RequestSpec) -> Option<Arc<str>> {
+        let at = request.url.rfind("/properties/")?;
+        let name = request.url[at + 1..].split(':').next()?;
+        Some(Arc::from(name))
+    }
+
+    fn quota_hints(&self, _: &str) -> Option<fn(&[u8]) -> Option<Hint>> {
+        Some(property_quota)
+    }
+}
+
+/// The hourly tokens a GA4 answer's `propertyQuota` says are left: the fewer of the
+/// property's (`tokensPerHour`) and the project's share of it (`tokensPerProjectPerHour`).
+/// Only the `propertyQuota` object is parsed (a page can be megabytes of rows); it is found by
+/// its key, which no row's value can hold unescaped at an object's top level before it.
+fn property_quota(body: &[u8]) -> Option<Hint> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Status {
+        consumed: Option<u64>,
+        remaining: Option<u64>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PropertyQuota {
+        tokens_per_hour: Option<Status>,
+        tokens_per_project_per_hour: Option<Status>,
+        concurrent_requests: Option<Status>,
+    }
+    let key = b"\"propertyQuota\"";
+    let at = memchr::memmem::rfind(body, key)? + key.len();
+    let rest = body[at..].trim_ascii_start().strip_prefix(b":")?;
+    let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<PropertyQuota>();
+    let quota = stream.next()?.ok()?;
+    let hourly = [&quota.tokens_per_hour, &quota.tokens_per_project_per_hour];
+    let remaining = hourly.iter().filter_map(|s| s.as_ref()?.remaining).min()?;
+    let consumed = hourly
+        .iter()
+        .filter_map(|s| s.as_ref()?.consumed)
+        .max()
+        .unwrap_or(0);
+    let concurrent = quota
+        .concurrent_requests
+        .and_then(|s| Some(s.consumed? + s.remaining?));
+    Some(Hint {
+        consumed,
+        remaining,
+        concurrent,
+    })
 }
 
 #[derive(Debug)]
@@ -214,6 +271,35 @@ impl ReportRows for Ga4Rows {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn property_quota_is_read_from_the_end_of_a_page() {
+        let page = br#"{"rows": [{"dimensionValues": [{"value": "say \"propertyQuota\": 1"}]}],
+            "rowCount": 1,
+            "propertyQuota": {"tokensPerDay": {"consumed": 9, "remaining": 199000},
+              "tokensPerHour": {"consumed": 9, "remaining": 120},
+              "tokensPerProjectPerHour": {"consumed": 9, "remaining": 4},
+              "concurrentRequests": {"consumed": 0, "remaining": 10}}}"#;
+        assert_eq!(
+            property_quota(page),
+            Some(Hint {
+                consumed: 9,
+                remaining: 4,
+                concurrent: Some(10)
+            })
+        );
+        assert_eq!(property_quota(br#"{"rows": []}"#), None);
+        let spec = RequestSpec {
+            http_method: http::Method::POST,
+            url: "https://analyticsdata.googleapis.com/v1beta/properties/1234:runReport".into(),
+            query: Vec::new(),
+            body: None,
+        };
+        assert_eq!(
+            Ga4.quota_resource(RUN_REPORT, &spec).as_deref(),
+            Some("properties/1234")
+        );
+    }
 
     #[test]
     fn ga4_metadata_is_read_as_caveats_each_in_words() {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::api::Pagination;
+use crate::api::{Pagination, RequestSpec};
 use crate::discovery::{Document, Method};
 use crate::records::decode::ReportRows;
 use crate::records::{Caveat, CaveatKind};
@@ -50,6 +50,23 @@ pub trait Api: Sync {
     /// Parameters sent unless the query sets them, where the API's own default is a trap.
     fn default_params(&self, _method: &Method) -> Vec<(&'static str, &'static str)> {
         Vec::new()
+    }
+
+    /// Body fields sent unless the query sets them (GA4: `returnPropertyQuota`, so that the
+    /// quota governor can pace by the property's tokens).
+    fn default_body(&self, _method: &Method) -> Vec<(&'static str, Value)> {
+        Vec::new()
+    }
+
+    /// A resource of `request` with a quota of its own (GA4: the property's hourly tokens),
+    /// a bucket of the quota governor beside the project's and the user's.
+    fn quota_resource(&self, _method_id: &str, _request: &RequestSpec) -> Option<Arc<str>> {
+        None
+    }
+
+    /// Reads what a response says of the quota left (GA4's `propertyQuota`).
+    fn quota_hints(&self, _method_id: &str) -> Option<fn(&[u8]) -> Option<crate::quota::Hint>> {
+        None
     }
 }
 

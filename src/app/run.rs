@@ -567,7 +567,9 @@ async fn prepare_run(
         false => None,
     };
     let limits = Arc::new(rate_limits(args, plans));
-    let api = ApiClient::new(client.clone(), args.timeout, args.retry.clone(), limits);
+    let governor = Arc::new(crate::quota::Governor::new(args.quota.clone()));
+    let api = ApiClient::new(client.clone(), args.timeout, args.retry.clone(), limits)
+        .with_governor(governor);
     let options = RunOptions {
         out_dir: args.out_dir.clone(),
         fail_fast: args.fail_fast,

@@ -397,6 +397,16 @@ impl Authorizer {
         self.inner.quota_project.as_deref()
     }
 
+    /// The Workspace user it acts as (domain-wide delegation); `None`: the credential's own
+    /// account. Names the per-user quota bucket its requests draw on.
+    pub fn acting_as(&self) -> Option<&str> {
+        match &self.inner.source {
+            Source::ServiceAccount { subject, .. } => subject.as_deref(),
+            Source::Delegated { subject, .. } => Some(subject),
+            _ => None,
+        }
+    }
+
     /// The API key to send as `key=`, for an API-key credential.
     pub fn api_key(&self) -> Option<&str> {
         match &self.inner.source {

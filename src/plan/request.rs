@@ -111,7 +111,22 @@ pub(super) fn build_request(
         }
         (None, _) => None,
     };
-    for (name, value) in crate::apis::for_method(&method.id).default_params(method) {
+    let api = crate::apis::for_method(&method.id);
+    let defaults = api.default_body(method);
+    let body = match body {
+        _ if defaults.is_empty() => body,
+        None => Some(Value::Object(
+            defaults.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        )),
+        Some(Value::Object(mut fields)) => {
+            for (key, value) in defaults {
+                fields.entry(key).or_insert(value);
+            }
+            Some(Value::Object(fields))
+        }
+        Some(other) => Some(other),
+    };
+    for (name, value) in api.default_params(method) {
         if !query.params.iter().any(|p| p.name == name) {
             query_values.push((name.to_owned(), value.to_owned()));
         }

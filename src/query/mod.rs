@@ -42,6 +42,8 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "for_each",
     "concurrency",
     "qps",
+    "quota_cost",
+    "max_units",
     "delimiter",
     "bom",
     "excel_safe",
@@ -117,6 +119,10 @@ pub struct Query {
     pub concurrency: Option<std::num::NonZeroUsize>,
     /// At most this many requests a second to this query's API.
     pub qps: Option<Located<f64>>,
+    /// Quota units one request costs, over Google's published figure and `[quota.costs]`.
+    pub quota_cost: Option<u32>,
+    /// The most quota units this query may spend in a run.
+    pub max_units: Option<u64>,
     /// CSV options set by the query (the rest come from the run's flags).
     pub csv: CsvSettings,
     /// Template variables: the `[vars]` table, then `--var` overrides.
@@ -579,6 +585,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         for_each: raw.for_each.map(|f| src.located(f)),
         concurrency: raw.concurrency.map(Spanned::into_inner),
         qps,
+        quota_cost: raw.quota_cost.map(|n| n.into_inner().get()),
+        max_units: raw.max_units.map(|n| n.into_inner().get()),
         csv: CsvSettings {
             delimiter: delimiter.map(|d| d.value),
             bom: raw.bom,

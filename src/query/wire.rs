@@ -32,6 +32,8 @@ pub(super) struct QueryFile {
     pub for_each: Option<Spanned<String>>,
     pub concurrency: Option<Spanned<NonZeroUsize>>,
     pub qps: Option<Spanned<f64>>,
+    pub quota_cost: Option<Spanned<std::num::NonZeroU32>>,
+    pub max_units: Option<Spanned<NonZeroU64>>,
     pub delimiter: Option<Spanned<String>>,
     pub bom: Option<bool>,
     pub excel_safe: Option<bool>,

@@ -60,6 +60,9 @@ impl Bars {
             if now.retries > 0 {
                 message.push_str(&format!(" · {} retries", now.retries));
             }
+            if let Some(waiting) = counters.waiting() {
+                message.push_str(&format!(" · {waiting}"));
+            }
             bar.set_message(message);
         }
     }

@@ -46,10 +46,11 @@ impl Lines {
             return;
         };
         for (name, counters, started) in running.iter() {
-            crate::say!(
-                "{}",
-                heartbeat_line(name, &counters.snapshot(), started.elapsed())
-            );
+            let mut line = heartbeat_line(name, &counters.snapshot(), started.elapsed());
+            if let Some(waiting) = counters.waiting() {
+                line.push_str(&format!(", {waiting}"));
+            }
+            crate::say!("{line}");
         }
     }
 }

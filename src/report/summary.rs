@@ -10,28 +10,44 @@ use crate::error::Failure;
 use crate::run::{QueryReport, Skip, Status, Stop};
 
 /// The table, one row per query, with a note where a cap cut an export short, where the API's
-/// own total differs from what was written, or what went wrong.
+/// own total differs from what was written, or what went wrong. Quota columns (units spent,
+/// requests refused for rate, time waited for quota) appear when any query was refused or
+/// waited: the table of a run that met no quota stays as narrow as before.
 pub fn table(reports: &[QueryReport]) -> String {
-    let header = [
-        "query", "status", "records", "pages", "requests", "retries", "seconds", "output",
-    ];
-    let rows: Vec<[String; 9]> = reports
+    let quota = reports.iter().any(|r| {
+        let q = r.counters.quota;
+        q.rejections > 0 || q.wait >= std::time::Duration::from_millis(500)
+    });
+    let mut header = vec!["query", "status", "records", "pages", "requests", "retries"];
+    if quota {
+        header.extend(["units", "refused", "waited"]);
+    }
+    header.extend(["seconds", "output"]);
+    let numbers = 2..header.len() - 1;
+    let rows: Vec<Vec<String>> = reports
         .iter()
         .map(|r| {
             let c = r.counters;
-            [
+            let mut row = vec![
                 r.name.clone(),
                 status_word(&r.status).to_owned(),
                 c.records.to_string(),
                 c.pages.to_string(),
                 c.requests.to_string(),
                 c.retries.to_string(),
-                format!("{:.1}", r.seconds),
-                output_cell(r),
-                note(r),
-            ]
+            ];
+            if quota {
+                row.extend([
+                    c.quota.units.to_string(),
+                    c.quota.rejections.to_string(),
+                    format!("{:.0}s", c.quota.wait.as_secs_f64()),
+                ]);
+            }
+            row.extend([format!("{:.1}", r.seconds), output_cell(r), note(r)]);
+            row
         })
         .collect();
+    let columns = header.len();
     let width = |i: usize| {
         rows.iter()
             .map(|r| r[i].chars().count())
@@ -39,20 +55,20 @@ pub fn table(reports: &[QueryReport]) -> String {
             .max()
             .unwrap_or(0)
     };
-    let widths: Vec<usize> = (0..8).map(width).collect();
+    let widths: Vec<usize> = (0..columns).map(width).collect();
     let mut out = String::new();
     let line = |cells: &[&str], out: &mut String| {
         let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate().take(8) {
+        for (i, cell) in cells.iter().enumerate().take(columns) {
             let w = widths[i];
             // Names and paths left, numbers right.
-            if (2..=6).contains(&i) {
+            if numbers.contains(&i) {
                 let _ = write!(text, "{cell:>w$}  ");
             } else {
                 let _ = write!(text, "{cell:<w$}  ");
             }
         }
-        if let Some(note) = cells.get(8).filter(|n| !n.is_empty()) {
+        if let Some(note) = cells.get(columns).filter(|n| !n.is_empty()) {
             text.push_str(note);
         }
         out.push_str(text.trim_end());
@@ -212,6 +228,12 @@ struct QuerySummary<'a> {
     pages: u64,
     requests: u64,
     retries: u64,
+    /// Quota units spent (Google's published cost of each request, else one).
+    quota_units: u64,
+    /// Requests Google refused for rate, waited out (not retries).
+    quota_rejections: u64,
+    /// Time its requests waited for their quota buckets.
+    quota_wait_seconds: f64,
     /// Records a `where` filter left out.
     dropped: u64,
     seconds: f64,
@@ -299,6 +321,9 @@ pub fn json(reports: &[QueryReport], exit_code: u8, run: &RunInfo) -> String {
             pages: r.counters.pages,
             requests: r.counters.requests,
             retries: r.counters.retries,
+            quota_units: r.counters.quota.units,
+            quota_rejections: r.counters.quota.rejections,
+            quota_wait_seconds: (r.counters.quota.wait.as_secs_f64() * 1000.0).round() / 1000.0,
             dropped: r.counters.dropped,
             seconds: (r.seconds * 1000.0).round() / 1000.0,
             output: r.output.as_ref().map(|p| p.display().to_string()),

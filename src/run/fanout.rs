@@ -303,16 +303,17 @@ async fn chain(
 ) -> Result<ChainEnd, QueryError> {
     let plan = &job.plan;
     let context = plan.context(Some(record));
+    let request = plan
+        .request
+        .render(&|text| shared.templates.render(text, &context))
+        .map_err(QueryError::Template)?;
     let call = Call {
         auth: job.auth.for_chain(&shared.templates, &context)?,
         api: Arc::from(plan.query.api.as_str()),
         counters: counters.clone(),
         accepts: accepts.clone(),
+        quota: super::quota_tag(plan, &request, shared),
     };
-    let request = plan
-        .request
-        .render(&|text| shared.templates.render(text, &context))
-        .map_err(QueryError::Template)?;
     let rendered = render_columns(plan, &shared.templates, &context)?;
     let url = request.url.clone();
     let mut pages = Pages::new(plan, request, None, &shared.api, call, reader.clone());

@@ -583,6 +583,7 @@ async fn export_chain(
         api: Arc::from(plan.query.api.as_str()),
         counters: counters.clone(),
         accepts: Arc::new(Accepts::of(&plan.method)),
+        quota: quota_tag(plan, &first, shared),
     };
     let reader = page_reader(plan, output.feeds_children());
     let mut pages = Pages::new(plan, first, resume, &shared.api, call, reader.clone());
@@ -711,6 +712,21 @@ struct Finished {
 
 /// The reader of `plan`'s pages; `keep_records` when a fan-out reads the records (a `where`
 /// filter reads them too).
+/// What each request of `plan` (as `request` asks it) costs of the quota and draws on.
+fn quota_tag(plan: &QueryPlan, request: &crate::api::RequestSpec, shared: &Shared) -> crate::quota::Tag {
+    let method = &plan.method.id;
+    let api = crate::apis::for_method(method);
+    crate::quota::Tag {
+        cost: shared
+            .api
+            .governor()
+            .cost(&plan.query.api, method, plan.query.quota_cost),
+        resource: api.quota_resource(method, request),
+        max_units: plan.query.max_units,
+        hints: api.quota_hints(method),
+    }
+}
+
 fn page_reader(plan: &QueryPlan, keep_records: bool) -> Arc<PageReader> {
     let explode = plan.query.explode.as_ref().map(|path| &path.value);
     Arc::new(PageReader::new(
@@ -745,6 +761,7 @@ fn sheet_context(
             api: Arc::from("sheets"),
             counters: counters.clone(),
             accepts: endpoint.accepts(),
+            quota: crate::quota::Tag::default(),
         },
         endpoint,
         url: url.clone(),
@@ -768,6 +785,7 @@ fn bigquery_context(
             api: Arc::from("bigquery"),
             counters: counters.clone(),
             accepts: Arc::new(crate::sink::bigquery::accepts()),
+            quota: crate::quota::Tag::default(),
         },
         endpoint,
         loaded: loaded.clone(),

@@ -262,6 +262,8 @@ fn export_fingerprint(
         allow_writes: _, // whether it may run, not what it asks
         concurrency: _,  // how fast, not what
         qps: _,          // how fast, not what
+        quota_cost: _,   // how fast, not what
+        max_units: _,    // when it stops, not what: a budget run resumes under a new one
         strict: _, // checked on every page fetched, resumed or not (a report's every page says its caveats)
         merge: _,  // a merged output is never checkpointed (`sink::resumable`)
         lookback: _, // rendered: in `since`, a template value
