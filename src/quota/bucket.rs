@@ -2,15 +2,21 @@
 //! project quota, one user's, one GA4 property's tokens).
 //!
 //! The pace is a GCRA schedule (each request is given the moment its units are free) at a
-//! rate that is either configured or learned. Learning is AIMD, as TCP learns a path: unpaced
-//! until Google refuses a request for rate; then the rate of the units Google admitted in the
-//! last second, times [`DECREASE`]; again ×[`DECREASE`] at each later refusal of a request
-//! sent at the current rate (refusals of requests already in flight at the previous one are
-//! the same congestion, counted once); and [`INCREASE`] more per second while requests pass.
-//! Why AIMD: Google's buckets are token buckets of unknown size and rate, shared with
-//! whatever else spends the quota; a multiplicative decrease finds the rate in a few
-//! refusals, a gentle increase keeps probing for more without a burst, and the admitted rate
-//! measured at the first refusal starts it near the answer (`bench/run.sh --quota`).
+//! rate that is configured, or learned, congestion-control style, in three parts:
+//! - **Start** like TCP's slow start: from [`START_REQUESTS`] requests a second, doubling every
+//!   [`START_DOUBLING`] while requests pass, so that a fan-out at `--concurrency 256` does not
+//!   send 256 requests into an empty bucket before the first refusal comes back (an unpaced
+//!   start did: every request in flight at that moment is refused). A pace this fast stops
+//!   mattering within a second; an export that never meets its quota never notices it.
+//! - **Decrease** at a refusal of a request sent at the current pace (refusals of requests
+//!   already in flight at an older pace are the same congestion, answered once): to
+//!   [`TARGET`] × the rate Google admitted since its previous refusal — Google's bucket was
+//!   empty then and is empty now, so what it let through in between is its refill rate,
+//!   exactly (BBR's delivery rate) — or, with too little seen since, by half.
+//! - **Increase** by [`INCREASE`] a second while requests pass: gentle probing for more
+//!   (another user of the quota may have stopped), which ends in the next refusal.
+//!
+//! Measured against a strict double, `bench/run.sh --quota` (README, "Quota").
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -18,18 +24,26 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A refusal sets the rate to this share of the rate that was refused.
-pub const DECREASE: f64 = 0.9;
+/// A learned rate is set to this share of the rate Google was seen to admit.
+pub const TARGET: f64 = 0.95;
 /// While requests pass, the learned rate grows by this share a second.
-pub const INCREASE: f64 = 0.05;
-/// The admitted rate is measured over this window.
+pub const INCREASE: f64 = 0.03;
+/// Requests a second a bucket starts at.
+pub const START_REQUESTS: f64 = 20.0;
+/// The starting pace doubles this often while requests pass.
+pub const START_DOUBLING: Duration = Duration::from_millis(50);
+/// Past this many requests a second, a starting bucket is unpaced.
+const UNPACED_REQUESTS: f64 = 100_000.0;
+/// The admitted rate is measured over at most this window.
 const WINDOW: Duration = Duration::from_secs(1);
+/// Requests admitted since the previous refusal needed to measure Google's rate from them.
+const MEASURED: u32 = 4;
 
 /// What a bucket's pace is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pace {
-    /// No refusal yet: requests go as fast as the run's limits allow.
-    Unpaced,
+    /// No refusal yet: a rate doubling from `first` units a second since `since`.
+    Starting { first: f64, since: Instant },
     /// Learned from Google's refusals (units a second).
     Learned(f64),
     /// Configured (units a second): used as given, never changed.
@@ -37,9 +51,14 @@ pub enum Pace {
 }
 
 impl Pace {
-    pub fn rate(&self) -> Option<f64> {
+    /// Units a second now (`None`: unpaced).
+    pub fn rate(&self, now: Instant) -> Option<f64> {
         match *self {
-            Pace::Unpaced => None,
+            Pace::Starting { first, since } => {
+                let steps = now.duration_since(since).as_secs_f64() / START_DOUBLING.as_secs_f64();
+                let rate = first * 2f64.powf(steps.min(64.0));
+                (rate < first / START_REQUESTS * UNPACED_REQUESTS).then_some(rate)
+            }
             Pace::Learned(rate) | Pace::Configured(rate) => Some(rate),
         }
     }
@@ -68,15 +87,19 @@ pub struct Bucket {
 
 #[derive(Debug)]
 struct State {
-    pace: Pace,
+    /// `None` until the first request, whose cost sets the starting pace.
+    pace: Option<Pace>,
+    configured: Option<f64>,
     /// GCRA: the moment the next request's units are free.
     next: Instant,
     /// Bumped at each decrease: a refusal of a request sent at an older epoch is not new news.
     epoch: u64,
     /// No request leaves before this (an hourly quota spent; a pause after a refusal).
     closed_until: Option<Instant>,
-    /// Units admitted (sent and passed) in the last [`WINDOW`], to measure the rate Google allows.
+    /// Units admitted in the last [`WINDOW`] (for the first refusal, with no previous one).
     admitted: VecDeque<(Instant, u32)>,
+    /// The previous refusal, and the units and requests admitted since.
+    since_refusal: Option<(Instant, u64, u32)>,
     /// When the learned rate last grew.
     grown: Instant,
     /// Refusals since the last request passed (the pause grows with them).
@@ -84,15 +107,18 @@ struct State {
 }
 
 impl Bucket {
-    pub fn new(pace: Pace) -> Self {
+    /// A bucket at a configured rate (units a second), or learning its own.
+    pub fn new(configured: Option<f64>) -> Self {
         let now = Instant::now();
         Bucket {
             state: Mutex::new(State {
-                pace,
+                pace: configured.map(Pace::Configured),
+                configured,
                 next: now,
                 epoch: 0,
                 closed_until: None,
                 admitted: VecDeque::new(),
+                since_refusal: None,
                 grown: now,
                 refused_in_a_row: 0,
             }),
@@ -105,14 +131,18 @@ impl Bucket {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn pace(&self) -> Pace {
+    pub fn pace(&self) -> Option<Pace> {
         self.lock().pace
     }
 
-    /// Reserves `cost` units: the moment the request may leave (now when unpaced).
+    /// Reserves `cost` units: the moment the request may leave.
     pub fn reserve(&self, cost: u32) -> Slot {
         let now = Instant::now();
         let mut state = self.lock();
+        let pace = *state.pace.get_or_insert(Pace::Starting {
+            first: START_REQUESTS * f64::from(cost),
+            since: now,
+        });
         let mut at = now;
         if let Some(until) = state.closed_until {
             if until > now {
@@ -121,9 +151,12 @@ impl Bucket {
                 state.closed_until = None;
             }
         }
-        if let Some(rate) = state.pace.rate() {
-            at = at.max(state.next);
-            state.next = at + Duration::from_secs_f64(f64::from(cost) / rate);
+        match pace.rate(now) {
+            Some(rate) => {
+                at = at.max(state.next);
+                state.next = at + Duration::from_secs_f64(f64::from(cost) / rate);
+            }
+            None => state.next = at,
         }
         Slot {
             at,
@@ -138,7 +171,7 @@ impl Bucket {
         state.closed_until.filter(|until| *until > Instant::now())
     }
 
-    /// A request of `cost` units sent at `slot` passed.
+    /// A request of `cost` units passed.
     pub fn passed(&self, cost: u32) {
         let now = Instant::now();
         let mut state = self.lock();
@@ -151,9 +184,13 @@ impl Bucket {
         {
             state.admitted.pop_front();
         }
-        if let Pace::Learned(rate) = state.pace {
+        if let Some((_, units, passes)) = &mut state.since_refusal {
+            *units += u64::from(cost);
+            *passes += 1;
+        }
+        if let Some(Pace::Learned(rate)) = state.pace {
             let elapsed = now.duration_since(state.grown).as_secs_f64();
-            state.pace = Pace::Learned(rate * (1.0 + INCREASE * elapsed.min(1.0)));
+            state.pace = Some(Pace::Learned(rate * (1.0 + INCREASE * elapsed.min(1.0))));
             state.grown = now;
         }
     }
@@ -168,34 +205,50 @@ impl Bucket {
             return Reaction::Paused;
         }
         state.epoch += 1;
-        let admitted: u32 = state
+        let before = state.pace.and_then(|p| p.rate(now));
+        let window: u32 = state
             .admitted
             .iter()
             .filter(|(at, _)| now.duration_since(*at) <= WINDOW)
             .map(|(_, units)| units)
             .sum();
-        let measured = f64::from(admitted) / WINDOW.as_secs_f64();
-        let before = state.pace.rate();
-        let to = match state.pace {
-            Pace::Configured(_) => None,
-            Pace::Unpaced if admitted >= cost => Some(measured * DECREASE),
-            Pace::Unpaced => None,
-            Pace::Learned(rate) => Some(rate * DECREASE),
+        let seen = window > 0 || state.since_refusal.is_some_and(|(_, units, _)| units > 0);
+        let to = match (state.configured, state.since_refusal, before) {
+            (Some(_), ..) => None,
+            // Nothing admitted lately to learn from: a pause, longer each time.
+            (None, ..) if !seen => None,
+            // Google's refill rate, measured between its two refusals.
+            (None, Some((at, units, passes)), _) if passes >= MEASURED => {
+                let seconds = now.duration_since(at).as_secs_f64().max(1e-3);
+                let measured = units as f64 / seconds * TARGET;
+                Some(match before {
+                    Some(rate) => measured.max(rate / 2.0),
+                    None => measured,
+                })
+            }
+            (None, _, Some(rate)) if state.since_refusal.is_some() => Some(rate / 2.0),
+            // The first refusal: what Google admitted in the last second (a burst it allowed
+            // counts too, so the halvings above may follow).
+            (None, None, _) if window >= cost => {
+                let measured = f64::from(window) / WINDOW.as_secs_f64();
+                Some(before.map_or(measured, |rate| measured.min(rate)))
+            }
+            (None, _, _) => None,
         };
-        // The refused units are not spent: Google's bucket is empty, so the next request
-        // waits at least one request's time at the new rate (or `pause` when no rate is
-        // known yet, longer after each refusal in a row).
-        let wait = match to.or(before) {
+        state.since_refusal = Some((now, 0, 0));
+        // Google's bucket is empty: the next request waits at least one request's time at the
+        // new rate (or `pause` when no rate is known yet, longer after each refusal in a row).
+        let wait = match to.or(state.configured) {
             Some(rate) => Duration::from_secs_f64(f64::from(cost) / rate),
             None => pause.saturating_mul(state.refused_in_a_row.min(8)),
         };
         state.next = state.next.max(now + wait);
-        if to.is_none() && before.is_none() {
+        if to.is_none() && state.configured.is_none() {
             state.closed_until = Some(now + wait);
         }
         match to {
             Some(to) => {
-                state.pace = Pace::Learned(to);
+                state.pace = Some(Pace::Learned(to));
                 state.grown = now;
                 Reaction::Slowed { from: before, to }
             }
@@ -215,9 +268,11 @@ impl Bucket {
 mod tests {
     use super::*;
 
+    const PAUSE: Duration = Duration::from_millis(100);
+
     #[tokio::test(start_paused = true)]
     async fn a_configured_pace_spaces_units_evenly() {
-        let bucket = Bucket::new(Pace::Configured(100.0));
+        let bucket = Bucket::new(Some(100.0));
         let start = Instant::now();
         let slots: Vec<_> = (0..4).map(|_| bucket.reserve(5).at - start).collect();
         assert_eq!(
@@ -226,81 +281,97 @@ mod tests {
             "5 units at 100 units/s: one every 50 ms"
         );
         let slot = bucket.reserve(5);
-        assert_eq!(
-            bucket.refused(slot, 5, Duration::from_secs(1)),
-            Reaction::Paused
-        );
-        assert_eq!(bucket.pace(), Pace::Configured(100.0), "used as given");
+        assert_eq!(bucket.refused(slot, 5, PAUSE), Reaction::Paused);
+        assert_eq!(bucket.pace(), Some(Pace::Configured(100.0)), "used as given");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_first_refusal_starts_near_the_admitted_rate() {
-        let bucket = Bucket::new(Pace::Unpaced);
+    async fn a_new_bucket_starts_slow_and_doubles_until_it_is_unpaced() {
+        let bucket = Bucket::new(None);
+        let start = Instant::now();
+        let first = bucket.reserve(5);
+        let second = bucket.reserve(5);
+        assert_eq!(first.at, start);
+        assert_eq!(second.at - start, Duration::from_millis(50), "20 requests a second");
+        tokio::time::advance(START_DOUBLING * 4).await;
+        let pace = bucket.pace().unwrap();
+        assert_eq!(pace.rate(Instant::now()), Some(20.0 * 5.0 * 16.0));
+        tokio::time::advance(START_DOUBLING * 20).await;
+        assert_eq!(pace.rate(Instant::now()), None, "unpaced within a second and a half");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn google_s_rate_is_measured_between_two_refusals() {
+        let bucket = Bucket::new(None);
+        bucket.reserve(5);
+        tokio::time::advance(Duration::from_secs(2)).await;
         for _ in 0..50 {
-            let slot = bucket.reserve(5);
-            assert_eq!(slot.at, Instant::now(), "unpaced");
+            bucket.reserve(5);
             bucket.passed(5);
         }
         let slot = bucket.reserve(5);
-        let reaction = bucket.refused(slot, 5, Duration::from_secs(1));
+        // The first refusal: the units admitted in the last second, 250.
         assert_eq!(
-            reaction,
-            Reaction::Slowed {
-                from: None,
-                to: 250.0 * DECREASE
-            }
+            bucket.refused(slot, 5, PAUSE),
+            Reaction::Slowed { from: None, to: 250.0 }
         );
         // A request in flight before the decrease, refused after it: the same congestion.
-        assert_eq!(
-            bucket.refused(slot, 5, Duration::from_secs(1)),
-            Reaction::Paused
-        );
+        assert_eq!(bucket.refused(slot, 5, PAUSE), Reaction::Paused);
+        // Too little seen since: half.
         let next = bucket.reserve(5);
-        let refused = bucket.refused(next, 5, Duration::from_secs(1));
         assert_eq!(
-            refused,
-            Reaction::Slowed {
-                from: Some(225.0),
-                to: 225.0 * DECREASE
-            }
+            bucket.refused(next, 5, PAUSE),
+            Reaction::Slowed { from: Some(250.0), to: 125.0 }
         );
+        // Google admitted 40 requests of 5 units in the next second: 200 units a second.
+        for _ in 0..40 {
+            tokio::time::advance(Duration::from_millis(25)).await;
+            bucket.reserve(5);
+            bucket.passed(5);
+        }
+        let slot = bucket.reserve(5);
+        let Reaction::Slowed { to, .. } = bucket.refused(slot, 5, PAUSE) else {
+            panic!("slowed")
+        };
+        assert!((to - 200.0 * TARGET).abs() < 1e-9, "{to}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_learned_rate_grows_while_requests_pass() {
-        let bucket = Bucket::new(Pace::Unpaced);
+        let bucket = Bucket::new(None);
+        bucket.reserve(100);
+        tokio::time::advance(Duration::from_secs(2)).await;
         bucket.passed(100);
         let slot = bucket.reserve(100);
-        bucket.refused(slot, 100, Duration::from_secs(1));
-        assert_eq!(bucket.pace(), Pace::Learned(90.0));
+        bucket.refused(slot, 100, PAUSE);
+        assert_eq!(bucket.pace(), Some(Pace::Learned(100.0)));
         for _ in 0..10 {
             tokio::time::advance(Duration::from_secs(1)).await;
             bucket.passed(1);
         }
-        let Pace::Learned(rate) = bucket.pace() else {
+        let Some(Pace::Learned(rate)) = bucket.pace() else {
             panic!()
         };
-        let expected = 90.0 * (1.0 + INCREASE).powi(10);
+        let expected = 100.0 * (1.0 + INCREASE).powi(10);
         assert!((rate - expected).abs() < 1e-6, "{rate} vs {expected}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_refusal_with_nothing_to_learn_from_pauses_longer_each_time() {
-        let bucket = Bucket::new(Pace::Unpaced);
-        let pause = Duration::from_millis(100);
+        let bucket = Bucket::new(None);
         let slot = bucket.reserve(1);
-        assert_eq!(bucket.refused(slot, 1, pause), Reaction::Paused);
+        assert_eq!(bucket.refused(slot, 1, PAUSE), Reaction::Paused);
         let start = Instant::now();
         let second = bucket.reserve(1);
-        assert_eq!(second.at - start, pause);
-        bucket.refused(second, 1, pause);
-        assert_eq!(bucket.reserve(1).at - start, pause * 2);
-        assert_eq!(bucket.pace(), Pace::Unpaced);
+        assert_eq!(second.at - start, PAUSE);
+        bucket.refused(second, 1, PAUSE);
+        assert_eq!(bucket.reserve(1).at - start, PAUSE * 2);
+        assert!(matches!(bucket.pace(), Some(Pace::Starting { .. })), "nothing learned");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_closed_bucket_holds_every_request_until_it_opens() {
-        let bucket = Bucket::new(Pace::Unpaced);
+        let bucket = Bucket::new(Some(1e9));
         let until = Instant::now() + Duration::from_secs(120);
         bucket.close(until);
         assert_eq!(bucket.reserve(1).at, until);

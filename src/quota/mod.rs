@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::counters::Counters;
 use crate::http::GoogleError;
-use bucket::{Bucket, Pace, Reaction, Slot};
+use bucket::{Bucket, Reaction, Slot};
 pub use costs::{CostTable, Limits, Rate};
 
 /// How long a request refused for an hourly quota waits for it by default (`--quota-wait`).
@@ -202,10 +202,7 @@ impl Governor {
                     Holder::User(_) => limits.per_user(&key.api),
                     Holder::Resource(_) => None,
                 };
-                Arc::new(Bucket::new(match configured {
-                    Some(rate) => Pace::Configured(rate.per_second()),
-                    None => Pace::Unpaced,
-                }))
+                Arc::new(Bucket::new(configured.map(|rate| rate.per_second())))
             })
             .clone()
     }
@@ -517,6 +514,8 @@ mod tests {
             request.admit().await.unwrap();
             request.passed(b"{}");
         }
+        // Past the buckets' slow start.
+        tokio::time::advance(Duration::from_secs(2)).await;
         let mut refused = governor.request(&gmail, Some("alice"), &tag(5), &counters);
         refused.admit().await.unwrap();
         refused.refused(Refusal::User, None).unwrap();

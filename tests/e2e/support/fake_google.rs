@@ -13,6 +13,7 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::fake_oauth::{Grant, OAuthConfig, OAuthState};
+use super::fake_quota::{QuotaRules, QuotaState};
 use super::fake_reports::{self, ReportConfig};
 use super::fake_sheets::Sheets;
 use super::partial;
@@ -89,6 +90,8 @@ pub struct Config {
     /// answer (so a retry succeeds); with N = 1, every attempt of every request.
     pub faults: Option<(usize, Fault)>,
     pub oauth: OAuthConfig,
+    /// Google's quotas, enforced on API requests (none by default).
+    pub quota: QuotaRules,
     pub reports: ReportConfig,
     /// Serve https (HTTP/2 or HTTP/1.1 by ALPN) with a certificate for 127.0.0.1 signed by a CA
     /// made at start ([`FakeGoogle::ca_pem`]); read when the server starts.
@@ -129,6 +132,7 @@ impl Default for Config {
             drive_raw_page: None,
             faults: None,
             oauth: OAuthConfig::default(),
+            quota: QuotaRules::default(),
             reports: ReportConfig::default(),
             tls: false,
             gzip_bomb: false,
@@ -239,6 +243,8 @@ struct State {
     api_bytes: Mutex<(u64, u64)>,
     /// The spreadsheets gscrape wrote (or tests seeded).
     sheets: Mutex<Sheets>,
+    /// The quota buckets and what they decided.
+    quota: Mutex<QuotaState>,
 }
 
 /// A running fake server; it lives as long as the test process.
@@ -271,6 +277,7 @@ impl FakeGoogle {
             attempts: Mutex::new(HashMap::new()),
             api_bytes: Mutex::new((0, 0)),
             sheets: Mutex::new(Sheets::default()),
+            quota: Mutex::new(QuotaState::default()),
         });
         let served = state.clone();
         std::thread::spawn(move || {
@@ -395,6 +402,11 @@ impl FakeGoogle {
     /// Works on the fake's spreadsheets: read back what a run wrote, seed one, set a fault.
     pub fn sheets<T>(&self, with: impl FnOnce(&mut Sheets) -> T) -> T {
         with(&mut self.state.sheets.lock().unwrap())
+    }
+
+    /// What the quota buckets decided, and what they hold.
+    pub fn quota<T>(&self, with: impl FnOnce(&QuotaState) -> T) -> T {
+        with(&self.state.quota.lock().unwrap())
     }
 
     /// Requests seen whose path starts with `prefix`.
@@ -705,6 +717,11 @@ async fn handle(
                      Credentials. The drive.googleapis.com API requires a quota project, which \
                      is not set by default.",
                 )
+            } else if let Some(refused) = allowed
+                .then(|| quota_refusal(&state, &seen, &config))
+                .flatten()
+            {
+                refused
             } else if allowed {
                 let path = seen.path().to_owned();
                 let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -715,7 +732,11 @@ async fn handle(
                     &seen.body,
                     &state.root_url,
                 );
-                sheets.unwrap_or_else(|| route(&seen, &config, &state.root_url))
+                let (status, mut body) =
+                    sheets.unwrap_or_else(|| route(&seen, &config, &state.root_url));
+                let quota = state.quota.lock().unwrap();
+                quota.annotate(&config.quota, seen.path(), &seen.body, &mut body);
+                (status, body)
             } else {
                 state.oauth.lock().unwrap().unauthorized += 1;
                 google_error(
@@ -740,6 +761,27 @@ async fn handle(
         body => Bytes::from(body.to_string()),
     };
     Ok(response.body(Full::new(body)).unwrap())
+}
+
+/// Google's refusal of `seen` by its quotas (the user is the delegated subject of its token,
+/// else `me`), or `None` when it may go.
+fn quota_refusal(state: &State, seen: &Seen, config: &Config) -> Option<(StatusCode, Value)> {
+    let token = seen
+        .authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let user = state
+        .oauth
+        .lock()
+        .unwrap()
+        .subject_of(token)
+        .flatten()
+        .unwrap_or_else(|| "me".to_owned());
+    let mut quota = state.quota.lock().unwrap();
+    quota
+        .admit(&config.quota, &seen.method, seen.path(), &user)
+        .err()
 }
 
 /// The answer to `seen`, cut down to the fields it asked for (or the method's default set), as

@@ -6,6 +6,7 @@ pub mod fake_cloud;
 pub mod fake_gcs;
 pub mod fake_google;
 pub mod fake_oauth;
+pub mod fake_quota;
 pub mod fake_reports;
 pub mod fake_sheets;
 pub mod fake_sts;
