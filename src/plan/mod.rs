@@ -3,6 +3,7 @@
 //! records and columns ([`records`]), the output file ([`output`]) and the partial response
 //! ([`fields`]). Every problem is collected, so one `validate` shows them all.
 
+mod ancestry;
 mod fields;
 mod output;
 mod pagination;
@@ -18,6 +19,7 @@ use crate::discovery::{Document, Method};
 use crate::query::{Problem, Query};
 use crate::records::{Column, ColumnSource, Decoder, FieldPath};
 use crate::template::{is_template, Templates};
+pub use ancestry::{Ancestry, Lineage};
 pub use fields::{add_child_reads, PartialResponse};
 pub use output::shared_outputs;
 pub use pagination::method_pagination;
@@ -137,13 +139,41 @@ impl QueryPlan {
     }
 
     /// The template context of one request chain: the query's variables, and in a fan-out
-    /// the parent's record under the parent query's name.
-    pub fn context(&self, parent: Option<Value>) -> minijinja::Value {
-        let mut context = self.query.vars.value.clone();
-        if let (Some(record), Some(name)) = (parent, &self.query.for_each) {
-            context.insert(name.value.clone(), record);
+    /// the record of every query above the chain under its query's name (the parent's, the
+    /// parent's parent's, ...).
+    pub fn context(&self, above: Option<&Ancestry>) -> minijinja::Value {
+        use crate::template::json_value;
+        let mut context: std::collections::BTreeMap<String, minijinja::Value> = (self.query.vars)
+            .value
+            .iter()
+            .map(|(name, value)| (name.clone(), json_value(value)))
+            .collect();
+        if let (Some(above), Some(_)) = (above, &self.query.for_each) {
+            for (name, record) in above.iter() {
+                context.insert(name.to_owned(), json_value(record));
+            }
         }
-        crate::template::json_value(&Value::Object(context))
+        minijinja::Value::from(context)
+    }
+
+    /// The computed columns (a template `value`) by name, with their text for one chain
+    /// (`rendered`: each column's text, by column index, as the run renders them).
+    pub fn computed(&self, rendered: &[String]) -> Vec<(String, String)> {
+        self.columns
+            .iter()
+            .zip(rendered)
+            .filter(|(column, _)| matches!(column.source, ColumnSource::Template(_)))
+            .map(|(column, text)| (column.header.clone(), text.clone()))
+            .collect()
+    }
+
+    /// The names of its computed columns (a template `value`), which its fan-out children
+    /// read as fields of its records.
+    pub fn computed_names(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .filter(|column| matches!(column.source, ColumnSource::Template(_)))
+            .map(|column| column.header.as_str())
     }
 }
 
@@ -324,6 +354,7 @@ pub fn template_variables(query: &Query) -> Vec<&str> {
         .keys()
         .map(String::as_str)
         .chain(query.for_each.iter().map(|f| f.value.as_str()))
+        .chain(query.ancestors.iter().map(String::as_str))
         .collect()
 }
 
