@@ -403,6 +403,82 @@ mod tests {
         plan(&query, doc, &templates)
     }
 
+    /// Plans Drive `files.list` queries `(name, text after the method)`, with the ancestors
+    /// `load_queries` would note, and adds the fan-out reads: the plans, or the problems.
+    fn plans_of(queries: &[(&str, &str)]) -> Result<Vec<QueryPlan>, Vec<String>> {
+        let doc = include_str!("../../tests/fixtures/discovery/drive.v3.json");
+        let doc = Arc::new(Document::from_json(doc).unwrap());
+        let templates = Templates::for_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap());
+        let mut parsed: Vec<Query> = queries
+            .iter()
+            .map(|(name, extra)| {
+                let text = format!(
+                    "name = \"{name}\"\napi = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n{extra}"
+                );
+                crate::query::parse(std::path::Path::new(&format!("{name}.toml")), &text).unwrap()
+            })
+            .collect();
+        for i in 0..parsed.len() {
+            let mut above = Vec::new();
+            let mut next = parsed[i].for_each.as_ref().map(|f| f.value.clone());
+            while let Some(name) = next {
+                next = (parsed.iter().find(|q| q.name == name))
+                    .and_then(|q| q.for_each.as_ref().map(|f| f.value.clone()));
+                above.push(name);
+            }
+            parsed[i].ancestors = above.split_off(1.min(above.len()));
+        }
+        let mut plans: Vec<QueryPlan> = parsed
+            .iter()
+            .map(|q| {
+                plan(q, doc.clone(), &templates)
+                    .map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>())
+            })
+            .collect::<Result<_, _>>()?;
+        let problems = add_child_reads(&mut plans, &templates);
+        match problems.is_empty() {
+            true => Ok(plans),
+            false => Err(problems.iter().map(ToString::to_string).collect()),
+        }
+    }
+
+    #[test]
+    fn a_grandchild_reads_its_grandparent_and_the_computed_columns_above_it() {
+        let chain = |leaf_q: &str| {
+            plans_of(&[
+                (
+                    "top",
+                    "columns = [\"id\", { name = \"day\", value = \"{{ today }}\" }]\n",
+                ),
+                (
+                    "mid",
+                    "for_each = \"top\"\ncolumns = [\"id\", { name = \"top_id\", value = \"{{ top.id }}\" }]\n",
+                ),
+                (
+                    "leaf",
+                    &format!("for_each = \"mid\"\ncolumns = [\"id\"]\n[params]\nq = \"{leaf_q}\"\n"),
+                ),
+            ])
+        };
+        let plans =
+            chain("{{ top.name }} {{ top.day }} {{ mid.top_id }} {{ mid.mimeType }}").unwrap();
+        let mask = |i: usize| plans[i].fields.as_ref().unwrap().mask.to_string();
+        // `top` is asked for the field its grandchild reads; computed columns are not asked for.
+        assert_eq!(mask(0), "files(id,name),nextPageToken");
+        assert_eq!(mask(1), "files(id,mimeType),nextPageToken");
+
+        let problems = chain("{{ top.nmae }}").unwrap_err();
+        assert_eq!(
+            problems,
+            ["leaf.toml: for_each: reads `top.nmae`, but `nmae`: the record has no field `nmae`; did you mean `name`?"]
+        );
+        let problems = chain("{{ tpo.name }}").unwrap_err();
+        assert_eq!(
+            problems,
+            ["leaf.toml:8: params.q: \"{{ tpo.name }}\" uses the undefined variable `tpo`; this query has `mid`, `top`"]
+        );
+    }
+
     #[test]
     fn a_where_reads_record_fields_and_its_own_globals() {
         let plan = plan_of("where = \"size > 1 and (range(3) | length) > 2\"\n").unwrap();
