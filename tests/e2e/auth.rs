@@ -27,7 +27,7 @@ pub(crate) fn write_client_secret(wd: &Workdir, kind: &str) {
     wd.write("client_secret.json", &secret.to_string());
 }
 
-fn write_service_account_key(wd: &Workdir) {
+pub(crate) fn write_service_account_key(wd: &Workdir) {
     let key = serde_json::json!({
         "type": "service_account",
         "project_id": "test-project",
