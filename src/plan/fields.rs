@@ -231,67 +231,76 @@ fn selectable_keys<'a>(
 }
 
 /// Makes each fan-out parent ask for the fields its child reads of every record (`{{
-/// users.primaryEmail }}` → `users/primaryEmail`). A parent whose `fields` is written by hand
-/// must already ask for them: a problem otherwise.
+/// users.primaryEmail }}` → `users/primaryEmail`), and so each query above the parent, which
+/// a child below reads by its name too. A query whose `fields` is written by hand must
+/// already ask for them: a problem otherwise. A read of a computed column (a template
+/// `value`) of the query read asks for nothing: the column is not in the response.
 pub fn add_child_reads(plans: &mut [QueryPlan], templates: &Templates) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut unknown: Vec<(usize, String)> = Vec::new();
     for child in 0..plans.len() {
-        let Some(parent_name) = plans[child]
-            .query
-            .for_each
-            .as_ref()
-            .map(|f| f.value.clone())
-        else {
-            continue;
-        };
-        let Some(parent) = plans.iter().position(|p| p.query.name == parent_name) else {
-            continue;
-        };
-        let reads = child_reads(&plans[child], &parent_name, templates);
-        let child_name = plans[child].query.name.clone();
-        let plan = &mut plans[parent];
-        let Some(selection) = plan.fields.as_mut() else {
-            continue;
-        };
-        let records = match &plan.decoder {
-            Decoder::Records(records) => records.as_ref(),
-            _ => continue,
-        };
-        let record = record_schema(&plan.doc, &plan.method, records);
-        let mut missing: Vec<String> = Vec::new();
-        for read in reads {
-            let covered = match read.as_str() {
-                "" => selection.require_whole_record(),
-                text => match FieldPath::parse(text) {
-                    Err(_) => selection.require_whole_record(),
-                    Ok(path) => {
-                        // A field the parent's records do not have is the child's mistake.
-                        if let Some(Err(why)) =
-                            record.as_ref().map(|r| check_path(&plan.doc, r, &path))
-                        {
-                            unknown
-                                .push((child, format!("reads `{parent_name}.{text}`, but {why}")));
-                            continue;
-                        }
-                        selection.require(&plan.doc, record.as_ref(), &path)
-                    }
-                },
+        let query = &plans[child].query;
+        let above: Vec<String> = (query.for_each.iter().map(|f| f.value.clone()))
+            .chain(query.ancestors.iter().cloned())
+            .collect();
+        for read_name in above {
+            let Some(read) = plans.iter().position(|p| p.query.name == read_name) else {
+                continue;
             };
-            if !covered {
-                missing.push(format!("{parent_name}.{read}"));
+            let computed: Vec<String> = plans[read].computed_names().map(str::to_owned).collect();
+            let reads: Vec<String> = child_reads(&plans[child], &read_name, templates)
+                .into_iter()
+                .filter(|path| !reads_computed(path, &computed))
+                .collect();
+            if reads.is_empty() {
+                continue;
             }
+            let child_name = plans[child].query.name.clone();
+            let plan = &mut plans[read];
+            let Some(selection) = plan.fields.as_mut() else {
+                continue;
+            };
+            let records = match &plan.decoder {
+                Decoder::Records(records) => records.as_ref(),
+                _ => continue,
+            };
+            let record = record_schema(&plan.doc, &plan.method, records);
+            let mut missing: Vec<String> = Vec::new();
+            for read in reads {
+                let covered = match read.as_str() {
+                    "" => selection.require_whole_record(),
+                    text => match FieldPath::parse(text) {
+                        Err(_) => selection.require_whole_record(),
+                        Ok(path) => {
+                            // A field the records do not have is the child's mistake.
+                            if let Some(Err(why)) =
+                                record.as_ref().map(|r| check_path(&plan.doc, r, &path))
+                            {
+                                unknown.push((
+                                    child,
+                                    format!("reads `{read_name}.{text}`, but {why}"),
+                                ));
+                                continue;
+                            }
+                            selection.require(&plan.doc, record.as_ref(), &path)
+                        }
+                    },
+                };
+                if !covered {
+                    missing.push(format!("{read_name}.{read}"));
+                }
+            }
+            if !missing.is_empty() {
+                let what = format!("the fan-out query `{child_name}` reads");
+                let line = plan.query.params.iter().find(|p| p.name == "fields");
+                problems.push(plan.query.problem(
+                    line.and_then(|p| p.line),
+                    Some("params.fields".to_owned()),
+                    selection.missing(&what, &missing),
+                ));
+            }
+            plan.send_fields();
         }
-        if !missing.is_empty() {
-            let what = format!("the fan-out query `{child_name}` reads");
-            let line = plan.query.params.iter().find(|p| p.name == "fields");
-            problems.push(plan.query.problem(
-                line.and_then(|p| p.line),
-                Some("params.fields".to_owned()),
-                selection.missing(&what, &missing),
-            ));
-        }
-        plan.send_fields();
     }
     for (child, message) in unknown {
         let query = &plans[child].query;
@@ -300,7 +309,17 @@ pub fn add_child_reads(plans: &mut [QueryPlan], templates: &Templates) -> Vec<Pr
     problems
 }
 
-/// The fields of the parent record that a fan-out child's templates read.
+/// True when `path` (read of a record) is one of `computed`, the names of its query's
+/// computed columns, or a path inside one.
+fn reads_computed(path: &str, computed: &[String]) -> bool {
+    computed.iter().any(|name| {
+        path.strip_prefix(name.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
+
+/// The fields of the record of the query `parent` (above it) that a fan-out child's
+/// templates read.
 fn child_reads(child: &QueryPlan, parent: &str, templates: &Templates) -> Vec<String> {
     let mut reads: Vec<String> = child
         .templates()

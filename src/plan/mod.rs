@@ -3,6 +3,7 @@
 //! records and columns ([`records`]), the output file ([`output`]) and the partial response
 //! ([`fields`]). Every problem is collected, so one `validate` shows them all.
 
+mod ancestry;
 mod fields;
 mod output;
 mod pagination;
@@ -18,6 +19,7 @@ use crate::discovery::{Document, Method};
 use crate::query::{Problem, Query};
 use crate::records::{Column, ColumnSource, Decoder, FieldPath};
 use crate::template::{is_template, Templates};
+pub use ancestry::{Ancestry, Lineage};
 pub use fields::{add_child_reads, PartialResponse};
 pub use output::shared_outputs;
 pub use pagination::method_pagination;
@@ -137,13 +139,41 @@ impl QueryPlan {
     }
 
     /// The template context of one request chain: the query's variables, and in a fan-out
-    /// the parent's record under the parent query's name.
-    pub fn context(&self, parent: Option<Value>) -> minijinja::Value {
-        let mut context = self.query.vars.value.clone();
-        if let (Some(record), Some(name)) = (parent, &self.query.for_each) {
-            context.insert(name.value.clone(), record);
+    /// the record of every query above the chain under its query's name (the parent's, the
+    /// parent's parent's, ...).
+    pub fn context(&self, above: Option<&Ancestry>) -> minijinja::Value {
+        use crate::template::json_value;
+        let mut context: std::collections::BTreeMap<String, minijinja::Value> = (self.query.vars)
+            .value
+            .iter()
+            .map(|(name, value)| (name.clone(), json_value(value)))
+            .collect();
+        if let (Some(above), Some(_)) = (above, &self.query.for_each) {
+            for (name, record) in above.iter() {
+                context.insert(name.to_owned(), json_value(record));
+            }
         }
-        crate::template::json_value(&Value::Object(context))
+        minijinja::Value::from(context)
+    }
+
+    /// The computed columns (a template `value`) by name, with their text for one chain
+    /// (`rendered`: each column's text, by column index, as the run renders them).
+    pub fn computed(&self, rendered: &[String]) -> Vec<(String, String)> {
+        self.columns
+            .iter()
+            .zip(rendered)
+            .filter(|(column, _)| matches!(column.source, ColumnSource::Template(_)))
+            .map(|(column, text)| (column.header.clone(), text.clone()))
+            .collect()
+    }
+
+    /// The names of its computed columns (a template `value`), which its fan-out children
+    /// read as fields of its records.
+    pub fn computed_names(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .filter(|column| matches!(column.source, ColumnSource::Template(_)))
+            .map(|column| column.header.as_str())
     }
 }
 
@@ -324,6 +354,7 @@ pub fn template_variables(query: &Query) -> Vec<&str> {
         .keys()
         .map(String::as_str)
         .chain(query.for_each.iter().map(|f| f.value.as_str()))
+        .chain(query.ancestors.iter().map(String::as_str))
         .collect()
 }
 
@@ -370,6 +401,82 @@ mod tests {
         let query = crate::query::parse(std::path::Path::new("q.toml"), &text).unwrap();
         let templates = Templates::for_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap());
         plan(&query, doc, &templates)
+    }
+
+    /// Plans Drive `files.list` queries `(name, text after the method)`, with the ancestors
+    /// `load_queries` would note, and adds the fan-out reads: the plans, or the problems.
+    fn plans_of(queries: &[(&str, &str)]) -> Result<Vec<QueryPlan>, Vec<String>> {
+        let doc = include_str!("../../tests/fixtures/discovery/drive.v3.json");
+        let doc = Arc::new(Document::from_json(doc).unwrap());
+        let templates = Templates::for_date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap());
+        let mut parsed: Vec<Query> = queries
+            .iter()
+            .map(|(name, extra)| {
+                let text = format!(
+                    "name = \"{name}\"\napi = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n{extra}"
+                );
+                crate::query::parse(std::path::Path::new(&format!("{name}.toml")), &text).unwrap()
+            })
+            .collect();
+        for i in 0..parsed.len() {
+            let mut above = Vec::new();
+            let mut next = parsed[i].for_each.as_ref().map(|f| f.value.clone());
+            while let Some(name) = next {
+                next = (parsed.iter().find(|q| q.name == name))
+                    .and_then(|q| q.for_each.as_ref().map(|f| f.value.clone()));
+                above.push(name);
+            }
+            parsed[i].ancestors = above.split_off(1.min(above.len()));
+        }
+        let mut plans: Vec<QueryPlan> = parsed
+            .iter()
+            .map(|q| {
+                plan(q, doc.clone(), &templates)
+                    .map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>())
+            })
+            .collect::<Result<_, _>>()?;
+        let problems = add_child_reads(&mut plans, &templates);
+        match problems.is_empty() {
+            true => Ok(plans),
+            false => Err(problems.iter().map(ToString::to_string).collect()),
+        }
+    }
+
+    #[test]
+    fn a_grandchild_reads_its_grandparent_and_the_computed_columns_above_it() {
+        let chain = |leaf_q: &str| {
+            plans_of(&[
+                (
+                    "top",
+                    "columns = [\"id\", { name = \"day\", value = \"{{ today }}\" }]\n",
+                ),
+                (
+                    "mid",
+                    "for_each = \"top\"\ncolumns = [\"id\", { name = \"top_id\", value = \"{{ top.id }}\" }]\n",
+                ),
+                (
+                    "leaf",
+                    &format!("for_each = \"mid\"\ncolumns = [\"id\"]\n[params]\nq = \"{leaf_q}\"\n"),
+                ),
+            ])
+        };
+        let plans =
+            chain("{{ top.name }} {{ top.day }} {{ mid.top_id }} {{ mid.mimeType }}").unwrap();
+        let mask = |i: usize| plans[i].fields.as_ref().unwrap().mask.to_string();
+        // `top` is asked for the field its grandchild reads; computed columns are not asked for.
+        assert_eq!(mask(0), "files(id,name),nextPageToken");
+        assert_eq!(mask(1), "files(id,mimeType),nextPageToken");
+
+        let problems = chain("{{ top.nmae }}").unwrap_err();
+        assert_eq!(
+            problems,
+            ["leaf.toml: for_each: reads `top.nmae`, but `nmae`: the record has no field `nmae`; did you mean `name`?"]
+        );
+        let problems = chain("{{ tpo.name }}").unwrap_err();
+        assert_eq!(
+            problems,
+            ["leaf.toml:8: params.q: \"{{ tpo.name }}\" uses the undefined variable `tpo`; this query has `mid`, `top`"]
+        );
     }
 
     #[test]

@@ -126,6 +126,7 @@ pub fn load_queries(files: &[PathBuf], only: &[String]) -> (Vec<Query>, Vec<Prob
         }
     }
     problems.extend(fan_out_problems(&queries));
+    set_ancestors(&mut queries);
     if !only.is_empty() {
         // A fan-out query needs its parent (and the parent's parent) to run too.
         let mut wanted: Vec<&str> = only.iter().map(String::as_str).collect();
@@ -153,6 +154,33 @@ fn file_problem(file: &Path, message: String) -> Problem {
         line: None,
         key: None,
         message,
+    }
+}
+
+/// Notes in each fan-out query the queries above its parent (its parent's parent first), as
+/// far as they are named and do not come around (a cycle is a problem of its own).
+fn set_ancestors(queries: &mut [Query]) {
+    let parent_of = |queries: &[Query], name: &str| {
+        queries
+            .iter()
+            .find(|q| q.name == name)
+            .and_then(|q| q.for_each.as_ref())
+            .map(|p| p.value.clone())
+    };
+    for i in 0..queries.len() {
+        let Some(parent) = queries[i].for_each.as_ref().map(|p| p.value.clone()) else {
+            continue;
+        };
+        let mut above: Vec<String> = Vec::new();
+        let mut next = parent_of(queries, &parent);
+        while let Some(name) = next {
+            if name == queries[i].name || name == parent || above.contains(&name) {
+                break;
+            }
+            next = parent_of(queries, &name);
+            above.push(name);
+        }
+        queries[i].ancestors = above;
     }
 }
 

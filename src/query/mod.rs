@@ -115,6 +115,10 @@ pub struct Query {
     pub subject: Option<String>,
     /// Run once per record of this other query (fan-out).
     pub for_each: Option<Located<String>>,
+    /// In a fan-out below a fan-out: the queries above the parent, its parent first, up to
+    /// the query that is no fan-out. Their records are read by their names too (filled in
+    /// by [`load_queries`]; empty in a query parsed alone).
+    pub ancestors: Vec<String>,
     /// At most this many request chains of this query at once (fan-out instances).
     pub concurrency: Option<std::num::NonZeroUsize>,
     /// At most this many requests a second to this query's API.
@@ -583,6 +587,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         max_records: raw.max_records.map(|n| n.into_inner().get()),
         subject: raw.subject.map(Spanned::into_inner),
         for_each: raw.for_each.map(|f| src.located(f)),
+        ancestors: Vec::new(),
         concurrency: raw.concurrency.map(Spanned::into_inner),
         qps,
         quota_cost: raw.quota_cost.map(|n| n.into_inner().get()),

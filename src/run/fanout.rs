@@ -19,6 +19,7 @@ use super::spool::{ChainEnd, Spool};
 use super::{page_reader, render_columns, Feed, Job, QueryError, Shared, Stop};
 use crate::api::{Accepts, ApiError, Call};
 use crate::counters::Counters;
+use crate::plan::{Ancestry, Lineage};
 use crate::query::OnMissing;
 use crate::records::{FieldPath, PageReader};
 use crate::run::resume::store::Position;
@@ -54,7 +55,7 @@ pub(super) async fn run(
     let feed = futures_util::stream::unfold(Some(feed), |feed| async move {
         let mut feed = feed?;
         match feed.recv().await {
-            Some(Feed::Record(record)) => Some((Some(Ok(record)), Some(feed))),
+            Some(Feed::Record(record, lineage)) => Some((Some(Ok((record, lineage))), Some(feed))),
             Some(Feed::Done) => Some((None, None)),
             None => Some((Some(Err(())), None)),
         }
@@ -67,10 +68,13 @@ pub(super) async fn run(
     // (`crate::shard`), by the same fields its checkpoint hashes; the log sees only those.
     let dealt = job.shard.map(|shard| (shard, reads.clone()));
     let mut log = ParentLog::new(parent, reads, resume, checkpoints.is_some());
+    log.ancestor_reads = ancestor_reads(job, shared);
     let records = feed
         .filter(move |item| {
             std::future::ready(match (&dealt, item) {
-                (Some((shard, reads)), Some(Ok(record))) => shard.owns(record, reads.as_deref()),
+                (Some((shard, reads)), Some(Ok((record, _)))) => {
+                    shard.owns(record, reads.as_deref())
+                }
                 _ => true,
             })
         })
@@ -90,7 +94,7 @@ pub(super) async fn run(
         .map(move |record| {
             let spool = Arc::new(Spool::new(spill_dir.clone()));
             let (record, digest) = match record {
-                Ok((record, digest)) => (Ok(record), digest),
+                Ok((above, digest)) => (Ok(above), digest),
                 Err(err) => (Err(err), None),
             };
             let _ = spools_in.send((spool.clone(), digest));
@@ -169,6 +173,9 @@ struct ParentLog<'a> {
     parent: &'a str,
     /// The fields of a parent record the child's templates read (`None`: the record whole).
     reads: Option<Vec<FieldPath>>,
+    /// The fields of each query above the parent that the child's templates read (only the
+    /// queries it reads), by query name; `None`: the record whole.
+    ancestor_reads: Vec<(String, Option<Vec<FieldPath>>)>,
     /// `None` when the child is not checkpointed: nothing is hashed.
     hash: Option<Sha256>,
     seen: u64,
@@ -185,38 +192,38 @@ impl<'a> ParentLog<'a> {
         ParentLog {
             parent,
             reads,
+            ancestor_reads: Vec::new(),
             hash: (hashing || resume.is_some()).then(Sha256::new),
             seen: 0,
             resume,
         }
     }
 
-    /// What becomes of one item of the feed (`None`: the parent finished).
+    /// What becomes of one item of the feed (`None`: the parent finished): the ancestry of
+    /// the child's chain for it (the parent's record with its computed columns, below the
+    /// records above the parent's chain).
     fn next(
         &mut self,
-        item: Option<Result<Value, ()>>,
-    ) -> Option<Result<(Value, Option<Sha256>), QueryError>> {
+        item: Option<Result<(Value, Arc<Lineage>), ()>>,
+    ) -> Option<Result<(Ancestry, Option<Sha256>), QueryError>> {
         let skip = self.resume.as_ref().map_or(0, |done| done.count);
-        let record = match item {
-            Some(Ok(record)) => record,
+        let above = match item {
+            Some(Ok((record, lineage))) => lineage.child(self.parent, record),
             Some(Err(())) => return Some(Err(QueryError::ParentFailed(self.parent.to_owned()))),
             None if self.seen < skip => return Some(Err(self.changed())),
             None => return None,
         };
         if let Some(hash) = &mut self.hash {
             // Only what the child reads: a field it does not read may change between runs (a
-            // modified time) without changing the export.
-            match &self.reads {
-                None => {
-                    let _ = serde_json::to_writer(HashWriter(hash), &record);
-                }
-                Some(paths) => {
-                    for path in paths {
-                        let value = path.lookup(&record).unwrap_or(&Value::Null);
-                        let _ = serde_json::to_writer(HashWriter(hash), value);
-                        hash.update(b"\t");
-                    }
-                }
+            // modified time) without changing the export. The parent's first, then (when the
+            // child reads them) the records above it, each in the same way.
+            let parent = above.parent().unwrap_or(&Value::Null);
+            hash_reads(hash, parent, self.reads.as_deref());
+            for (name, reads) in &self.ancestor_reads {
+                hash.update(name.as_bytes());
+                hash.update(b"\t");
+                let record = above.get(name).unwrap_or(&Value::Null);
+                hash_reads(hash, record, reads.as_deref());
             }
             hash.update(b"\n");
         }
@@ -232,7 +239,7 @@ impl<'a> ParentLog<'a> {
                 .is_some_and(|done| Some(&done.sha256) == digest.as_ref());
             return (!same).then(|| Err(self.changed()));
         }
-        Some(Ok((record, self.hash.clone())))
+        Some(Ok((above, self.hash.clone())))
     }
 
     fn changed(&self) -> QueryError {
@@ -244,21 +251,55 @@ impl<'a> ParentLog<'a> {
     }
 }
 
+/// Hashes the fields `reads` of `record` (`None`: the record whole).
+fn hash_reads(hash: &mut Sha256, record: &Value, reads: Option<&[FieldPath]>) {
+    match reads {
+        None => {
+            let _ = serde_json::to_writer(HashWriter(hash), record);
+        }
+        Some(paths) => {
+            for path in paths {
+                let value = path.lookup(record).unwrap_or(&Value::Null);
+                let _ = serde_json::to_writer(HashWriter(hash), value);
+                hash.update(b"\t");
+            }
+        }
+    }
+}
+
 /// The fields of `parent`'s records that `job`'s templates read; `None` when one reads the
 /// record whole (or a path that does not parse).
 fn parent_reads(job: &Job, parent: &str, shared: &Shared) -> Option<Vec<FieldPath>> {
-    let mut paths: Vec<String> = job
-        .plan
-        .templates()
-        .into_iter()
-        .flat_map(|text| shared.templates.reads(text, parent))
-        .collect();
-    paths.sort();
-    paths.dedup();
+    let paths = read_paths(job, parent, shared);
     if paths.iter().any(String::is_empty) {
         return None;
     }
     paths.iter().map(|p| FieldPath::parse(p).ok()).collect()
+}
+
+/// The fields `job`'s templates read of the records above its parent, for each query above
+/// that they read (as [`parent_reads`]).
+fn ancestor_reads(job: &Job, shared: &Shared) -> Vec<(String, Option<Vec<FieldPath>>)> {
+    job.plan
+        .query
+        .ancestors
+        .iter()
+        .filter(|name| !read_paths(job, name, shared).is_empty())
+        .map(|name| (name.clone(), parent_reads(job, name, shared)))
+        .collect()
+}
+
+/// The paths `job`'s templates read of the variable `root`, sorted, once each.
+fn read_paths(job: &Job, root: &str, shared: &Shared) -> Vec<String> {
+    let mut paths: Vec<String> = job
+        .plan
+        .templates()
+        .into_iter()
+        .flat_map(|text| shared.templates.reads(text, root))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
 }
 
 /// Feeds what is written to a hash (a record serialized straight into it).
@@ -291,10 +332,11 @@ fn spill_dir(job: &Job, shared: &Shared) -> PathBuf {
 }
 
 /// One request chain of the child, for one parent record (and acting as the subject it names,
-/// when the query's `subject` is a template), its rows into `spool`.
+/// when the query's `subject` is a template), its rows into `spool`. Its templates read the
+/// records `above` it.
 async fn chain(
     job: &Job,
-    record: Value,
+    above: Ancestry,
     reader: &Arc<PageReader>,
     accepts: &Arc<Accepts>,
     spool: &Spool,
@@ -302,7 +344,7 @@ async fn chain(
     shared: &Shared,
 ) -> Result<ChainEnd, QueryError> {
     let plan = &job.plan;
-    let context = plan.context(Some(record));
+    let context = plan.context(Some(&above));
     let request = plan
         .request
         .render(&|text| shared.templates.render(text, &context))
@@ -315,6 +357,11 @@ async fn chain(
         quota: super::quota_tag(plan, &request, shared),
     };
     let rendered = render_columns(plan, &shared.templates, &context)?;
+    // What its records carry to a fan-out below it.
+    spool.set_lineage(Arc::new(Lineage {
+        computed: plan.computed(&rendered),
+        above,
+    }));
     let url = request.url.clone();
     let mut pages = Pages::new(plan, request, None, &shared.api, call, reader.clone());
     loop {
@@ -359,12 +406,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A parent record as the feed hands it, from a root query without computed columns.
+    fn fed(record: &Value) -> Option<Result<(Value, Arc<Lineage>), ()>> {
+        Some(Ok((record.clone(), Arc::default())))
+    }
+
     /// The digests a log gives `records` (reading `reads` of each).
     fn digests(reads: Option<Vec<FieldPath>>, records: &[Value]) -> Vec<String> {
         let mut log = ParentLog::new("users", reads, None, true);
         records
             .iter()
-            .map(|r| match log.next(Some(Ok(r.clone()))) {
+            .map(|r| match log.next(fed(r)) {
                 Some(Ok((_, Some(hash)))) => hex(&hash.finalize()),
                 _ => panic!("a record was not passed on"),
             })
@@ -384,6 +436,39 @@ mod tests {
     }
 
     #[test]
+    fn a_grandchild_s_parents_are_the_same_when_what_it_reads_above_them_is() {
+        // `messages` below `ids` below `users`, reading `ids.id` and `users.primaryEmail`.
+        let digest = |user: Value| {
+            let mut log = ParentLog::new(
+                "ids",
+                Some(vec![FieldPath::parse("id").unwrap()]),
+                None,
+                true,
+            );
+            log.ancestor_reads = vec![(
+                "users".to_owned(),
+                Some(vec![FieldPath::parse("primaryEmail").unwrap()]),
+            )];
+            let lineage = Lineage {
+                above: Lineage::default().child("users", user),
+                computed: Vec::new(),
+            };
+            match log.next(Some(Ok((json!({"id": "m1"}), Arc::new(lineage))))) {
+                Some(Ok((above, Some(hash)))) => {
+                    assert_eq!(above.get("ids"), Some(&json!({"id": "m1"})));
+                    hex(&hash.finalize())
+                }
+                _ => panic!("the record was not passed on"),
+            }
+        };
+        let day1 = digest(json!({"primaryEmail": "a@x", "lastLoginTime": "1"}));
+        let day2 = digest(json!({"primaryEmail": "a@x", "lastLoginTime": "2"}));
+        let other = digest(json!({"primaryEmail": "b@x", "lastLoginTime": "1"}));
+        assert_eq!(day1, day2);
+        assert_ne!(day1, other, "another user above: other messages");
+    }
+
+    #[test]
     fn a_resumed_log_skips_the_records_done_and_checks_them() {
         let records = [json!({"id": 1}), json!({"id": 2}), json!({"id": 3})];
         let done = digests(None, &records[..2]).pop().unwrap();
@@ -396,10 +481,10 @@ mod tests {
             }),
             true,
         );
-        assert!(log.next(Some(Ok(records[0].clone()))).is_none());
-        assert!(log.next(Some(Ok(records[1].clone()))).is_none());
+        assert!(log.next(fed(&records[0])).is_none());
+        assert!(log.next(fed(&records[1])).is_none());
         assert!(
-            matches!(log.next(Some(Ok(records[2].clone()))), Some(Ok((r, _))) if r == records[2])
+            matches!(log.next(fed(&records[2])), Some(Ok((above, _))) if above.parent() == Some(&records[2]))
         );
         assert!(log.next(None).is_none());
 
@@ -413,8 +498,8 @@ mod tests {
             }),
             true,
         );
-        assert!(log.next(Some(Ok(records[0].clone()))).is_none());
-        let changed = log.next(Some(Ok(json!({"id": 9}))));
+        assert!(log.next(fed(&records[0])).is_none());
+        let changed = log.next(fed(&json!({"id": 9})));
         assert!(matches!(
             changed,
             Some(Err(QueryError::ParentChanged { done: 2, .. }))

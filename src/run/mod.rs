@@ -304,7 +304,8 @@ struct Shared {
 
 /// A message from a parent query to a fan-out child.
 enum Feed {
-    Record(Value),
+    /// A record, with what its chain read above it and its computed columns.
+    Record(Value, Arc<crate::plan::Lineage>),
     /// The parent finished: no record is missing.
     Done,
 }
@@ -552,6 +553,10 @@ async fn export_chain(
     let plan = &job.plan;
     let context = plan.context(None);
     let rendered = render_columns(plan, &shared.templates, &context)?;
+    let lineage = crate::plan::Lineage {
+        above: crate::plan::Ancestry::default(),
+        computed: plan.computed(&rendered),
+    };
     let request = plan
         .request
         .render(&|text| shared.templates.render(text, &context))
@@ -576,6 +581,7 @@ async fn export_chain(
             ))
         }
     };
+    output.set_lineage(Arc::new(lineage));
     let resumed = resume.is_some();
     let restored = output.written();
     let call = Call {

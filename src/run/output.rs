@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -11,7 +12,7 @@ use super::pages::Fetched;
 use super::{Feed, QueryError};
 use crate::api::Body;
 use crate::counters::{Counters, Gone};
-use crate::plan::QueryPlan;
+use crate::plan::{Lineage, QueryPlan};
 use crate::query::{CsvSettings, OnMissing};
 use crate::records::{Column, FieldPath, PageReader, Row, Stopped};
 use crate::run::resume::store::Checkpoint;
@@ -24,8 +25,11 @@ pub(super) struct Output<'a> {
     begun: bool,
     columns: Cow<'a, [Column]>,
     feeds: Vec<mpsc::Sender<Feed>>,
-    /// Records written and not yet handed to the children.
-    to_feed: Vec<Value>,
+    /// Records written and not yet handed to the children, each with its chain's lineage.
+    to_feed: Vec<(Value, Arc<Lineage>)>,
+    /// The lineage of the chain whose rows are being written: what the children read above
+    /// its records, and its computed columns.
+    lineage: Arc<Lineage>,
     max_records: Option<u64>,
     written: u64,
     /// `where`: the records to keep.
@@ -91,6 +95,7 @@ impl<'a> Output<'a> {
             columns: Cow::Borrowed(&plan.columns),
             feeds,
             to_feed: Vec::new(),
+            lineage: Arc::default(),
             max_records: plan.query.max_records,
             written: 0,
             cursor: plan
@@ -217,7 +222,7 @@ impl<'a> Output<'a> {
         self.written += 1;
         self.counters.records(1);
         if let (Some(record), true) = (record, self.feeds_children()) {
-            self.to_feed.push(record);
+            self.to_feed.push((record, self.lineage.clone()));
         }
         Ok(true)
     }
@@ -225,7 +230,7 @@ impl<'a> Output<'a> {
     /// Passes the records written since the last call to every child still listening (a
     /// child that failed has hung up).
     pub async fn feed_children(&mut self) {
-        for record in std::mem::take(&mut self.to_feed) {
+        for (record, lineage) in std::mem::take(&mut self.to_feed) {
             let mut gone = Vec::new();
             let last = self.feeds.len().saturating_sub(1);
             let mut record = Some(record);
@@ -236,7 +241,11 @@ impl<'a> Output<'a> {
                     false => record.clone(),
                 };
                 let Some(copy) = copy else { break };
-                if feed.send(Feed::Record(copy)).await.is_err() {
+                if feed
+                    .send(Feed::Record(copy, lineage.clone()))
+                    .await
+                    .is_err()
+                {
                     gone.push(i);
                 }
             }
@@ -253,6 +262,12 @@ impl<'a> Output<'a> {
             Some(sink) => Ok(sink.checkpoint()?),
             None => Ok(None),
         }
+    }
+
+    /// Sets the lineage of the chain whose rows come next (its records carry it to the
+    /// children).
+    pub fn set_lineage(&mut self, lineage: Arc<Lineage>) {
+        self.lineage = lineage;
     }
 
     /// True when fan-out queries read this query's records.

@@ -12,13 +12,14 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::output::Output;
 use super::QueryError;
+use crate::plan::Lineage;
 use crate::records::Row;
 
 /// Rows a chain holds in memory (roughly, in bytes) before a later chain spills, or before
@@ -57,6 +58,9 @@ struct State {
     head: bool,
     end: Option<Result<ChainEnd, QueryError>>,
     written: bool,
+    /// What the chain's records carry to a further fan-out (set before its first row; not
+    /// spilled: one for all its rows).
+    lineage: Option<Arc<Lineage>>,
 }
 
 /// Rows past the memory bound of a chain that is not the head.
@@ -79,6 +83,11 @@ impl Spool {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sets the lineage the chain's records carry to a further fan-out.
+    pub fn set_lineage(&self, lineage: Arc<Lineage>) {
+        self.state().lineage = Some(lineage);
     }
 
     /// Adds the row of the chain's next record (and the record, when a further fan-out reads
@@ -145,6 +154,9 @@ impl Spool {
             let mut state = self.state();
             state.head = true;
             state.bytes = 0;
+            if let Some(lineage) = &state.lineage {
+                output.set_lineage(lineage.clone());
+            }
             (std::mem::take(&mut state.rows), state.spill.take())
         };
         self.to_chain.notify_one();
@@ -163,6 +175,9 @@ impl Spool {
             let (rows, end) = {
                 let mut state = self.state();
                 state.bytes = 0;
+                if let Some(lineage) = &state.lineage {
+                    output.set_lineage(lineage.clone());
+                }
                 let rows = std::mem::take(&mut state.rows);
                 let end = if rows.is_empty() {
                     state.end.take()

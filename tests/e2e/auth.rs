@@ -27,7 +27,7 @@ pub(crate) fn write_client_secret(wd: &Workdir, kind: &str) {
     wd.write("client_secret.json", &secret.to_string());
 }
 
-fn write_service_account_key(wd: &Workdir) {
+pub(crate) fn write_service_account_key(wd: &Workdir) {
     let key = serde_json::json!({
         "type": "service_account",
         "project_id": "test-project",
@@ -921,4 +921,137 @@ fn the_sheets_write_scope_is_asked_for_only_for_queries_with_a_sheet() {
     );
     let run = wd.run_without_token(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
+}
+
+/// The canonical Workspace audit: users → each user's message ids → each message, acting as
+/// that user. The grandchild reads its grandparent (`users`) by name, in `subject` and
+/// `[params]`, and its parent's computed column (`ids.owner`).
+const AUDIT_USERS: &str = "api = \"admin\"\nversion = \"directory_v1\"\n\
+    method = \"directory.users.list\"\nsubject = \"admin@example.com\"\noutput = false\n\
+    columns = [\"id\"]\n[params]\ncustomer = \"my_customer\"\n";
+const AUDIT_IDS: &str =
+    "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+    for_each = \"users\"\nsubject = \"{{ users.primaryEmail }}\"\noutput = false\n\
+    columns = [\"id\", { name = \"owner\", value = \"{{ users.primaryEmail }}\" }]\n\
+    [params]\nuserId = \"me\"\n";
+
+fn audit_messages(user_read: &str) -> String {
+    format!(
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\n\
+         for_each = \"ids\"\nsubject = \"{{{{ {user_read} }}}}\"\n\
+         columns = [{{ name = \"user\", value = \"{{{{ ids.owner }}}}\" }}, \"id\", \"snippet\"]\n\
+         [params]\nuserId = \"{{{{ users.primaryEmail }}}}\"\nid = \"{{{{ ids.id }}}}\"\n\
+         format = \"metadata\"\n"
+    )
+}
+
+#[test]
+fn a_grandchild_fetches_each_message_as_the_user_two_levels_up() {
+    let wd = Workdir::with_config(crate::support::Config {
+        directory_users: 3,
+        gmail_messages: 4,
+        ..crate::support::Config::default()
+    });
+    write_service_account_key(&wd);
+    wd.write("queries/users.toml", AUDIT_USERS);
+    wd.write("queries/ids.toml", AUDIT_IDS);
+    wd.write(
+        "queries/messages.toml",
+        &audit_messages("users.primaryEmail"),
+    );
+    let validate = wd.run_without_token(&["validate", "--credentials", "sa.json"]);
+    assert_eq!(validate.code, 0, "{validate:?}");
+    let run = wd.run_without_token(&["run", "--credentials", "sa.json", "--concurrency", "4"]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let subject_of = |seen: &crate::support::fake_google::Seen| {
+        let token = seen.authorization.as_deref().unwrap();
+        wd.google
+            .subject_of(token.trim_start_matches("Bearer "))
+            .unwrap()
+    };
+    let users: Vec<String> = (0..3).map(|i| format!("user{i}@example.com")).collect();
+    let gmail = wd.google.seen_under("/gmail/");
+    let lists: Vec<_> = gmail
+        .iter()
+        .filter(|s| s.path().ends_with("/messages"))
+        .collect();
+    assert_eq!(lists.len(), 3, "one list per user");
+    let mut listed_as: Vec<String> = lists.iter().map(|s| subject_of(s)).collect();
+    listed_as.sort();
+    assert_eq!(listed_as, users);
+    // Each message is fetched once per user, as the user whose mailbox it is in.
+    let mut fetched: Vec<(String, String)> = Vec::new();
+    for seen in gmail.iter().filter(|s| !s.path().ends_with("/messages")) {
+        let rest = seen.path().strip_prefix("/gmail/v1/users/").unwrap();
+        let (user, id) = rest.split_once("/messages/").unwrap();
+        let user = user.replace("%40", "@");
+        assert_eq!(
+            subject_of(seen),
+            user,
+            "{} fetched as another user",
+            seen.path()
+        );
+        fetched.push((user, id.to_owned()));
+    }
+    fetched.sort();
+    let mut expected: Vec<(String, String)> = users
+        .iter()
+        .flat_map(|u| {
+            (0..4).map(move |i| (u.clone(), crate::support::fake_google::gmail_message_id(i)))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(fetched, expected);
+    // The rows, in the parents' order, each with its user through `ids`' computed column.
+    let csv = wd.read("output/messages.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "user,id,snippet");
+    assert_eq!(lines.len(), 1 + 12, "{csv}");
+    for (n, line) in lines[1..].iter().enumerate() {
+        let (user, id) = (n / 4, n % 4);
+        let prefix = format!(
+            "user{user}@example.com,{},",
+            crate::support::fake_google::gmail_message_id(id)
+        );
+        assert!(line.starts_with(&prefix), "row {n}: {line}");
+    }
+}
+
+#[test]
+fn validate_refuses_a_misspelled_read_of_a_grandparent() {
+    let wd = Workdir::new();
+    write_service_account_key(&wd);
+    wd.write("queries/users.toml", AUDIT_USERS);
+    wd.write("queries/ids.toml", AUDIT_IDS);
+    wd.write(
+        "queries/messages.toml",
+        &audit_messages("users.primaryEmial"),
+    );
+    let run = wd.run_without_token(&["validate", "--credentials", "sa.json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "error  queries/messages.toml: for_each: reads `users.primaryEmial`, but \
+             `primaryEmial`: the record has no field `primaryEmial`; did you mean `primaryEmail`?\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    // A query name that is no query above it.
+    wd.write(
+        "queries/messages.toml",
+        &audit_messages("user.primaryEmail"),
+    );
+    let run = wd.run_without_token(&["validate", "--credentials", "sa.json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "error  queries/messages.toml: subject: \"{{ user.primaryEmail }}\" uses the \
+             undefined variable `user`; this query has `ids`, `users`\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(wd.google.seen_under("/admin/").is_empty());
 }

@@ -225,3 +225,40 @@ fn the_destination_example_writes_a_sheet_when_run_on_purpose() {
     assert_eq!(titles, ["Drive files"]);
     assert_eq!(rows, 251, "a header and the 250 files");
 }
+
+#[test]
+fn the_workspace_audit_example_fetches_each_message_as_its_user() {
+    let wd = Workdir::with_config(crate::support::Config {
+        directory_users: 2,
+        gmail_messages: 3,
+        ..crate::support::Config::default()
+    });
+    crate::auth::write_service_account_key(&wd);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/workspace_audit");
+    for name in ["audit_users", "audit_message_ids", "audit_messages"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.toml"))).unwrap();
+        wd.write(&format!("queries/workspace_audit/{name}.toml"), &text);
+    }
+    let args = ["queries/workspace_audit", "--credentials", "sa.json"];
+    let validate = wd.run_without_token(&[&["validate"][..], &args].concat());
+    assert_eq!(validate.code, 0, "{validate:?}");
+    let run = wd.run_without_token(&[&["run"][..], &args].concat());
+    assert_eq!(run.code, 0, "{run:?}");
+    let csv = wd.read("output/audit_messages.csv");
+    assert!(
+        csv.starts_with(
+            "user,id,threadId,internalDate,subject,from,date\r\nuser0@example.com,m01000,"
+        ),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 1 + 2 * 3, "{csv}");
+    for seen in wd.google.seen_under("/gmail/v1/users/me/messages/") {
+        let token = seen.authorization.as_deref().unwrap();
+        let user = wd.google.subject_of(token.trim_start_matches("Bearer "));
+        assert!(
+            user.is_some_and(|u| u.starts_with("user")),
+            "{}",
+            seen.path()
+        );
+    }
+}

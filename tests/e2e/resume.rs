@@ -676,3 +676,85 @@ fn a_checkpoint_that_cannot_be_written_leaves_no_temporary_file() {
     assert_eq!(hidden, Vec::<String>::new());
     assert!(!run.stderr.contains("--resume"), "{}", run.stderr);
 }
+
+/// A fan-out below a fan-out: 2 users → each user's `MESSAGES` message ids (pages of 5) →
+/// each message, one chain at a time, the message read as `users.primaryEmail` (two levels
+/// up) and with `ids`' computed column.
+fn grandchild_fan_out(config: Config) -> Workdir {
+    let wd = Workdir::with_config(Config {
+        gmail_messages: MESSAGES,
+        directory_users: 2,
+        ..config
+    });
+    wd.write(
+        "queries/users.toml",
+        "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\n\
+         output = false\ncolumns = [\"id\"]\n[params]\ncustomer = \"my_customer\"\n",
+    );
+    wd.write(
+        "queries/ids.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+         for_each = \"users\"\noutput = false\n\
+         columns = [\"id\", { name = \"owner\", value = \"{{ users.name.fullName }}\" }]\n\
+         [params]\nuserId = \"{{ users.primaryEmail }}\"\nmaxResults = 5\n",
+    );
+    wd.write(
+        "queries/messages.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\nfor_each = \"ids\"\n\
+         concurrency = 1\ncolumns = [\"id\", { name = \"user\", value = \"{{ users.primaryEmail }}\" }, \
+         { name = \"owner\", value = \"{{ ids.owner }}\" }]\n\
+         [params]\nuserId = \"{{ users.primaryEmail }}\"\nid = \"{{ ids.id }}\"\n",
+    );
+    wd
+}
+
+#[test]
+fn a_killed_grandchild_resumes_reading_the_records_above_its_parent() {
+    let wd = grandchild_fan_out(Config {
+        latency: Duration::from_millis(100),
+        ..Config::default()
+    });
+    let at_least = MESSAGES as u64 + 3;
+    let done = kill_fan_out_after(&wd, at_least) as usize;
+    assert!((MESSAGES + 3..2 * MESSAGES).contains(&done), "{done}");
+
+    let gets = |wd: &Workdir| -> Vec<String> {
+        wd.google
+            .seen_under("/gmail/v1/users/")
+            .iter()
+            .map(|s| s.path().to_owned())
+            .filter(|p| !p.ends_with("/messages"))
+            .collect()
+    };
+    let before = gets(&wd).len();
+    wd.google.configure(|c| c.latency = Duration::ZERO);
+    let run = wd.run(&["run", "--resume"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "messages: resuming after parent record {done} ({done} rows)"
+        )),
+        "{}",
+        run.stderr
+    );
+    // The second user's messages it lacked, each asked for as that user.
+    let expected: Vec<String> = (done - MESSAGES..MESSAGES)
+        .map(|i| {
+            format!(
+                "/gmail/v1/users/user1%40example.com/messages/{}",
+                crate::support::fake_google::gmail_message_id(i)
+            )
+        })
+        .collect();
+    assert_eq!(gets(&wd)[before..], expected);
+
+    let fresh = grandchild_fan_out(Config::default());
+    assert_eq!(fresh.run(&["run", "--quiet"]).code, 0);
+    let csv = wd.read("output/messages.csv");
+    assert_eq!(csv, fresh.read("output/messages.csv"));
+    assert!(csv.ends_with(&format!(
+        "{},user1@example.com,Given1 Family1\r\n",
+        crate::support::fake_google::gmail_message_id(MESSAGES - 1)
+    )));
+    assert!(checkpoints(&wd).is_empty());
+}

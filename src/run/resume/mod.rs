@@ -248,6 +248,7 @@ fn export_fingerprint(
         max_records,
         subject,
         for_each,
+        ancestors: _, // their names: what is read of their records is in the parents' hash
         csv,
         paginate,
         explode,
