@@ -321,7 +321,12 @@ async fn validate(
             let role = crate::shard::role(&plans, plan, s);
             format!("; {}", crate::shard::describe(role, plan, s))
         });
-        out += &format!("ok     {}{}\n", plan_line(plan), role.unwrap_or_default());
+        out += &format!(
+            "ok     {}{}{}\n",
+            plan_line(plan),
+            quota_note(plan, &args.quota),
+            role.unwrap_or_default()
+        );
     }
     // The problems are the report (on stdout); the exit code is theirs in the table.
     let exit = match problems.is_empty() {
@@ -382,6 +387,36 @@ fn plan_line(plan: &QueryPlan) -> String {
         plan.method.id,
         crate::merge::describe(plan)
     )
+}
+
+/// What a query costs of the quota, when it is worth saying: a request that costs more than
+/// one unit (Gmail's, YouTube's search, `quota_cost`), a fan-out's units per parent record (at
+/// least one request each), a query's budget.
+fn quota_note(plan: &QueryPlan, quota: &crate::quota::QuotaSettings) -> String {
+    let cost = quota
+        .costs
+        .cost(&plan.query.api, &plan.method.id, plan.query.quota_cost);
+    let mut note = String::new();
+    let units = |n: u32| match n {
+        1 => "1 quota unit".to_owned(),
+        n => format!("{n} quota units"),
+    };
+    match &plan.query.for_each {
+        Some(parent) => {
+            note = format!(
+                "; {} a request, at least {} a {} record",
+                units(cost),
+                units(cost),
+                parent.value
+            );
+        }
+        None if cost != 1 => note = format!("; {} a request", units(cost)),
+        None => {}
+    }
+    if let Some(max) = plan.query.max_units {
+        note += &format!("; stops before spending {max} units (max_units)");
+    }
+    note
 }
 
 /// Writes a command's report to stdout (redacted): a closed pipe (`| head`) ends quietly with

@@ -168,6 +168,8 @@ async fn run_windows(
     };
     let interrupt = CancellationToken::new();
     tokio::spawn(stop_on_signal(interrupt.clone()));
+    // One governor for every window: the buckets it learned and the budget outlive a window.
+    let governor = Arc::new(crate::quota::Governor::new(args.quota.clone()));
     for &window in &windows {
         let ran = run_window(
             args,
@@ -176,6 +178,7 @@ async fn run_windows(
             windows.len(),
             reporter.clone(),
             &interrupt,
+            &governor,
         )
         .await;
         let mut ran = match ran {
@@ -313,6 +316,7 @@ async fn run_window(
     windows: usize,
     reporter: Arc<dyn Reporter>,
     interrupt: &CancellationToken,
+    governor: &Arc<crate::quota::Governor>,
 ) -> Result<Vec<QueryReport>, AppError> {
     let (mut plans, problems, templates) = checked_plans(args, client, window, windows).await?;
     fail_on(problems)?;
@@ -327,7 +331,7 @@ async fn run_window(
     if plans.is_empty() {
         return Ok(left_out);
     }
-    let prepared = prepare_run(args, client, window, &plans, &templates, shard).await?;
+    let prepared = prepare_run(args, client, window, &plans, &templates, shard, governor).await?;
     let Prepared {
         authorizers,
         api,
@@ -542,6 +546,7 @@ async fn prepare_run(
     plans: &[crate::plan::QueryPlan],
     templates: &crate::template::Templates,
     shard: Option<crate::shard::Shard>,
+    governor: &Arc<crate::quota::Governor>,
 ) -> Result<Prepared, AppError> {
     let files =
         crate::run::resume::before_run(&args.out_dir, plans, window.is_some(), args.resume, shard);
@@ -567,9 +572,8 @@ async fn prepare_run(
         false => None,
     };
     let limits = Arc::new(rate_limits(args, plans));
-    let governor = Arc::new(crate::quota::Governor::new(args.quota.clone()));
     let api = ApiClient::new(client.clone(), args.timeout, args.retry.clone(), limits)
-        .with_governor(governor);
+        .with_governor(governor.clone());
     let options = RunOptions {
         out_dir: args.out_dir.clone(),
         fail_fast: args.fail_fast,

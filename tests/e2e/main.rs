@@ -25,6 +25,7 @@ mod login_state;
 mod lose_nothing;
 mod merge;
 mod network;
+mod quota;
 mod parquet;
 mod reports;
 mod resume;

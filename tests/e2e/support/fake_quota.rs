@@ -115,7 +115,6 @@ impl Bucket {
 pub struct Decision {
     pub at: Instant,
     pub user: String,
-    pub path: String,
     pub admitted: bool,
 }
 
@@ -148,7 +147,6 @@ impl QuotaState {
         self.decisions.push(Decision {
             at: now,
             user: user.to_owned(),
-            path: path.to_owned(),
             admitted: result.is_ok(),
         });
         result
