@@ -4,6 +4,7 @@
 #   bench/run.sh            the full run (1,000,000 records; a few minutes)
 #   bench/run.sh --quick    smaller sizes, to try it out
 #   bench/run.sh --parquet  only row 10, Parquet against CSV (with --quick: 100,000 records)
+#   bench/run.sh --quota    only row 12, pacing at a strict per-user quota (--quick: 500 messages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/bench-venv

@@ -21,7 +21,11 @@
 //!    a Gmail fan-out (messages.list, then messages.get per id);
 //! 8. peak RSS of a fan-out whose 2 request chains return 200,000 rows each;
 //! 10. the export of row 1 to Parquet against the same to CSV: CPU, file size, peak RSS
-//!     (`-- --parquet` runs only this row).
+//!     (`-- --parquet` runs only this row);
+//! 12. quota (`-- --quota` runs only this row): a 1,500-message Gmail fan-out against a strict
+//!     per-user bucket (250 units a second, a second's burst, `messages.get` = 5 units, 429
+//!     without `Retry-After`; `support/fake_quota.rs`) at `--concurrency` 8, 64 and 256:
+//!     refused requests against admitted ones, and the time against the quota-bound ideal.
 //!
 //! Timed figures are the best of three runs (of two for Python): on a shared machine, noise
 //! only ever adds time.
@@ -213,6 +217,60 @@ fn gmail_workdir(messages: usize, latency: Duration) -> Workdir {
     wd
 }
 
+/// Row 12: the Gmail fan-out of `messages` messages against a per-user bucket of 250 units a
+/// second (a second's burst), at three concurrencies: refusals and time against the ideal.
+fn quota_pacing(messages: usize) -> String {
+    use support::fake_quota::{BucketRule, QuotaRules};
+    let rate = 250.0;
+    let burst = 250.0;
+    // One list page per 500 ids, then a get per message, 5 units each.
+    let units = (messages.div_ceil(500) + messages) as f64 * 5.0;
+    let ideal = (units - burst).max(0.0) / rate;
+    let mut out = format!(
+        "12. quota: {messages}-message Gmail fan-out, per-user bucket {rate} units/s, \
+         ideal {ideal:.1} s\n"
+    );
+    for concurrency in ["8", "64", "256"] {
+        let wd = Workdir::with_config(Config {
+            gmail_messages: messages,
+            quota: QuotaRules {
+                per_user: Some(BucketRule {
+                    units_per_second: rate,
+                    burst,
+                }),
+                ..QuotaRules::default()
+            },
+            ..Config::default()
+        });
+        wd.write(
+            "queries/ids.toml",
+            "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+             output = false\n[params]\nuserId = \"me\"\nmaxResults = 500\n",
+        );
+        wd.write(
+            "queries/messages.toml",
+            "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\n\
+             for_each = \"ids\"\nconcurrency = 256\ncolumns = [\"id\", \"snippet\"]\n\
+             [params]\nuserId = \"me\"\nid = \"{{ ids.id }}\"\n",
+        );
+        let start = Instant::now();
+        let run = wd.run(&["run", "--quiet", "--concurrency", concurrency]);
+        let seconds = start.elapsed().as_secs_f64();
+        assert_eq!(run.code, 0, "{run:?}");
+        let (admitted, refused) = wd.google.quota(|q| {
+            let admitted = q.decisions.iter().filter(|d| d.admitted).count();
+            (admitted, q.decisions.len() - admitted)
+        });
+        out += &format!(
+            "    --concurrency {concurrency:>3}: {refused} refused for {admitted} admitted \
+             ({:.1} %), {seconds:.1} s ({:+.1} % of the ideal)\n",
+            100.0 * refused as f64 / admitted as f64,
+            100.0 * (seconds / ideal - 1.0)
+        );
+    }
+    out
+}
+
 /// Peak RSS (KiB) of a fan-out whose `chains` request chains list `rows` Drive files each.
 fn fan_out_memory(chains: usize, rows: usize) -> u64 {
     let wd = Workdir::with_config(Config {
@@ -308,6 +366,10 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--quota") {
+        println!("{}", quota_pacing(if quick { 500 } else { 1_500 }));
+        return;
+    }
     if std::env::args().any(|a| a == "--parquet") {
         let big = if quick { 100_000 } else { 1_000_000 };
         println!("{}", parquet_against_csv(big));

@@ -26,8 +26,13 @@ use tokio::time::Instant;
 
 /// A learned rate is set to this share of the rate Google was seen to admit.
 pub const TARGET: f64 = 0.95;
-/// While requests pass, the learned rate grows by this share a second.
+/// While requests pass, a learned rate below the rate of the last refusal closes this share of
+/// the gap a second (quickly back to where Google refused, as CUBIC does)...
+pub const APPROACH: f64 = 1.0;
+/// ...and from there grows by this share a second (gentle probing beyond it).
 pub const INCREASE: f64 = 0.03;
+/// A refusal with too little seen since the previous one cuts the rate to this share.
+pub const CUT: f64 = 0.7;
 /// Requests a second a bucket starts at.
 pub const START_REQUESTS: f64 = 20.0;
 /// The starting pace doubles this often while requests pass.
@@ -64,7 +69,7 @@ impl Pace {
     }
 }
 
-/// A place in the schedule: when the request may be sent and which pace it was sent at.
+/// When a request took its units, and at which pace (epoch) it was sent.
 #[derive(Debug, Clone, Copy)]
 pub struct Slot {
     pub at: Instant,
@@ -83,6 +88,11 @@ pub enum Reaction {
 #[derive(Debug)]
 pub struct Bucket {
     state: Mutex<State>,
+    /// The line of requests waiting for units (tokio's mutex is fair: first come, first served).
+    turn: tokio::sync::Mutex<()>,
+    /// Told when the schedule changes (a refusal, a closing), so that the request at the head
+    /// of the line looks again at once.
+    changed: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -100,6 +110,8 @@ struct State {
     admitted: VecDeque<(Instant, u32)>,
     /// The previous refusal, and the units and requests admitted since.
     since_refusal: Option<(Instant, u64, u32)>,
+    /// The rate Google refused at last (measured, when it could be).
+    ceiling: Option<f64>,
     /// When the learned rate last grew.
     grown: Instant,
     /// Refusals since the last request passed (the pause grows with them).
@@ -111,6 +123,8 @@ impl Bucket {
     pub fn new(configured: Option<f64>) -> Self {
         let now = Instant::now();
         Bucket {
+            turn: tokio::sync::Mutex::new(()),
+            changed: tokio::sync::Notify::new(),
             state: Mutex::new(State {
                 pace: configured.map(Pace::Configured),
                 configured,
@@ -119,6 +133,7 @@ impl Bucket {
                 closed_until: None,
                 admitted: VecDeque::new(),
                 since_refusal: None,
+                ceiling: None,
                 grown: now,
                 refused_in_a_row: 0,
             }),
@@ -135,37 +150,59 @@ impl Bucket {
         self.lock().pace
     }
 
-    /// Reserves `cost` units: the moment the request may leave.
-    pub fn reserve(&self, cost: u32) -> Slot {
-        let now = Instant::now();
-        let mut state = self.lock();
-        let pace = *state.pace.get_or_insert(Pace::Starting {
-            first: START_REQUESTS * f64::from(cost),
-            since: now,
-        });
-        let mut at = now;
-        if let Some(until) = state.closed_until {
-            if until > now {
-                at = until;
-            } else {
-                state.closed_until = None;
+    /// Waits for this bucket's turn (first come, first served) and then for `cost` units at
+    /// its pace as it is then, and takes them. Nothing is reserved ahead: a request waiting in
+    /// line goes at the pace of its turn, so a refusal or a faster pace counts at once for
+    /// every request behind it.
+    pub async fn take(&self, cost: u32) -> Slot {
+        let _turn = self.turn.lock().await;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let now = Instant::now();
+            let at = {
+                let mut state = self.lock();
+                let pace = *state.pace.get_or_insert(Pace::Starting {
+                    first: START_REQUESTS * f64::from(cost),
+                    since: now,
+                });
+                let mut at = now;
+                if let Some(until) = state.closed_until {
+                    match until > now {
+                        true => at = until,
+                        false => state.closed_until = None,
+                    }
+                }
+                let rate = pace.rate(now);
+                if rate.is_some() {
+                    at = at.max(state.next);
+                }
+                if at <= now {
+                    // GCRA: the next units are free one interval after these were due (a
+                    // timer's lateness is not lost), or after now when the bucket was idle.
+                    state.next = match rate {
+                        Some(rate) => {
+                            let interval = Duration::from_secs_f64(f64::from(cost) / rate);
+                            state.next.max(now.checked_sub(interval).unwrap_or(now)) + interval
+                        }
+                        None => now,
+                    };
+                    return Slot {
+                        at: now,
+                        epoch: state.epoch,
+                    };
+                }
+                at
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => {}
+                () = &mut changed => {}
             }
-        }
-        match pace.rate(now) {
-            Some(rate) => {
-                at = at.max(state.next);
-                state.next = at + Duration::from_secs_f64(f64::from(cost) / rate);
-            }
-            None => state.next = at,
-        }
-        Slot {
-            at,
-            epoch: state.epoch,
         }
     }
 
-    /// True while the bucket is closed (an hourly quota spent): a request woken from its slot
-    /// reserves again.
+    /// Until when the bucket is closed (an hourly quota spent).
     pub fn closed(&self) -> Option<Instant> {
         let state = self.lock();
         state.closed_until.filter(|until| *until > Instant::now())
@@ -189,8 +226,12 @@ impl Bucket {
             *passes += 1;
         }
         if let Some(Pace::Learned(rate)) = state.pace {
-            let elapsed = now.duration_since(state.grown).as_secs_f64();
-            state.pace = Some(Pace::Learned(rate * (1.0 + INCREASE * elapsed.min(1.0))));
+            let elapsed = now.duration_since(state.grown).as_secs_f64().min(1.0);
+            let grown = match state.ceiling.filter(|c| *c > rate) {
+                Some(ceiling) => rate + (ceiling - rate) * (APPROACH * elapsed).min(1.0),
+                None => rate * (1.0 + INCREASE * elapsed),
+            };
+            state.pace = Some(Pace::Learned(grown));
             state.grown = now;
         }
     }
@@ -213,6 +254,7 @@ impl Bucket {
             .map(|(_, units)| units)
             .sum();
         let seen = window > 0 || state.since_refusal.is_some_and(|(_, units, _)| units > 0);
+        let mut ceiling = before;
         let to = match (state.configured, state.since_refusal, before) {
             (Some(_), ..) => None,
             // Nothing admitted lately to learn from: a pause, longer each time.
@@ -220,13 +262,14 @@ impl Bucket {
             // Google's refill rate, measured between its two refusals.
             (None, Some((at, units, passes)), _) if passes >= MEASURED => {
                 let seconds = now.duration_since(at).as_secs_f64().max(1e-3);
-                let measured = units as f64 / seconds * TARGET;
+                let measured = units as f64 / seconds;
+                ceiling = Some(measured);
                 Some(match before {
-                    Some(rate) => measured.max(rate / 2.0),
-                    None => measured,
+                    Some(rate) => (measured * TARGET).max(rate * CUT),
+                    None => measured * TARGET,
                 })
             }
-            (None, _, Some(rate)) if state.since_refusal.is_some() => Some(rate / 2.0),
+            (None, _, Some(rate)) if state.since_refusal.is_some() => Some(rate * CUT),
             // The first refusal: what Google admitted in the last second (a burst it allowed
             // counts too, so the halvings above may follow).
             (None, None, _) if window >= cost => {
@@ -236,13 +279,18 @@ impl Bucket {
             (None, _, _) => None,
         };
         state.since_refusal = Some((now, 0, 0));
+        if to.is_some() {
+            state.ceiling = ceiling;
+        }
+        self.changed.notify_waiters();
         // Google's bucket is empty: the next request waits at least one request's time at the
         // new rate (or `pause` when no rate is known yet, longer after each refusal in a row).
         let wait = match to.or(state.configured) {
             Some(rate) => Duration::from_secs_f64(f64::from(cost) / rate),
             None => pause.saturating_mul(state.refused_in_a_row.min(8)),
         };
-        state.next = state.next.max(now + wait);
+        // Google's bucket is empty now: the schedule starts again from here.
+        state.next = now + wait;
         if to.is_none() && state.configured.is_none() {
             state.closed_until = Some(now + wait);
         }
@@ -261,6 +309,7 @@ impl Bucket {
         let mut state = self.lock();
         state.closed_until = Some(state.closed_until.map_or(until, |u| u.max(until)));
         state.epoch += 1;
+        self.changed.notify_waiters();
     }
 }
 
@@ -274,13 +323,16 @@ mod tests {
     async fn a_configured_pace_spaces_units_evenly() {
         let bucket = Bucket::new(Some(100.0));
         let start = Instant::now();
-        let slots: Vec<_> = (0..4).map(|_| bucket.reserve(5).at - start).collect();
+        let mut slots = Vec::new();
+        for _ in 0..4 {
+            slots.push(bucket.take(5).await.at - start);
+        }
         assert_eq!(
             slots,
             [0, 50, 100, 150].map(Duration::from_millis).to_vec(),
             "5 units at 100 units/s: one every 50 ms"
         );
-        let slot = bucket.reserve(5);
+        let slot = bucket.take(5).await;
         assert_eq!(bucket.refused(slot, 5, PAUSE), Reaction::Paused);
         assert_eq!(bucket.pace(), Some(Pace::Configured(100.0)), "used as given");
     }
@@ -289,27 +341,31 @@ mod tests {
     async fn a_new_bucket_starts_slow_and_doubles_until_it_is_unpaced() {
         let bucket = Bucket::new(None);
         let start = Instant::now();
-        let first = bucket.reserve(5);
-        let second = bucket.reserve(5);
-        assert_eq!(first.at, start);
-        assert_eq!(second.at - start, Duration::from_millis(50), "20 requests a second");
-        tokio::time::advance(START_DOUBLING * 4).await;
+        assert_eq!(bucket.take(5).await.at, start);
+        assert_eq!(
+            bucket.take(5).await.at - start,
+            Duration::from_millis(50),
+            "20 requests a second"
+        );
         let pace = bucket.pace().unwrap();
-        assert_eq!(pace.rate(Instant::now()), Some(20.0 * 5.0 * 16.0));
-        tokio::time::advance(START_DOUBLING * 20).await;
-        assert_eq!(pace.rate(Instant::now()), None, "unpaced within a second and a half");
+        assert_eq!(pace.rate(start + START_DOUBLING * 4), Some(20.0 * 5.0 * 16.0));
+        assert_eq!(
+            pace.rate(start + START_DOUBLING * 24),
+            None,
+            "unpaced within a second and a half"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn google_s_rate_is_measured_between_two_refusals() {
         let bucket = Bucket::new(None);
-        bucket.reserve(5);
+        bucket.take(5).await;
         tokio::time::advance(Duration::from_secs(2)).await;
         for _ in 0..50 {
-            bucket.reserve(5);
+            bucket.take(5).await;
             bucket.passed(5);
         }
-        let slot = bucket.reserve(5);
+        let slot = bucket.take(5).await;
         // The first refusal: the units admitted in the last second, 250.
         assert_eq!(
             bucket.refused(slot, 5, PAUSE),
@@ -317,34 +373,53 @@ mod tests {
         );
         // A request in flight before the decrease, refused after it: the same congestion.
         assert_eq!(bucket.refused(slot, 5, PAUSE), Reaction::Paused);
-        // Too little seen since: half.
-        let next = bucket.reserve(5);
+        // Too little seen since: a cut.
+        let next = bucket.take(5).await;
         assert_eq!(
             bucket.refused(next, 5, PAUSE),
-            Reaction::Slowed { from: Some(250.0), to: 125.0 }
+            Reaction::Slowed { from: Some(250.0), to: 250.0 * CUT }
         );
         // Google admitted 40 requests of 5 units in the next second: 200 units a second.
         for _ in 0..40 {
             tokio::time::advance(Duration::from_millis(25)).await;
-            bucket.reserve(5);
             bucket.passed(5);
         }
-        let slot = bucket.reserve(5);
+        let slot = bucket.take(5).await;
         let Reaction::Slowed { to, .. } = bucket.refused(slot, 5, PAUSE) else {
             panic!("slowed")
         };
-        assert!((to - 200.0 * TARGET).abs() < 1e-9, "{to}");
+        let expected = 200.0 * TARGET;
+        assert!((to - expected).abs() < expected * 0.05, "{to}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_learned_rate_grows_while_requests_pass() {
         let bucket = Bucket::new(None);
-        bucket.reserve(100);
+        bucket.take(100).await;
         tokio::time::advance(Duration::from_secs(2)).await;
         bucket.passed(100);
-        let slot = bucket.reserve(100);
+        let slot = bucket.take(100).await;
         bucket.refused(slot, 100, PAUSE);
         assert_eq!(bucket.pace(), Some(Pace::Learned(100.0)));
+        // Cut below the rate refused at: back to it within a couple of seconds...
+        let slot = bucket.take(1).await;
+        bucket.refused(slot, 1, PAUSE);
+        assert_eq!(bucket.pace(), Some(Pace::Learned(100.0 * CUT)));
+        for _ in 0..8 {
+            tokio::time::advance(Duration::from_millis(250)).await;
+            bucket.passed(1);
+        }
+        let Some(Pace::Learned(rate)) = bucket.pace() else {
+            panic!()
+        };
+        assert!(rate > 96.0 && rate <= 100.0, "{rate}");
+        // ...then beyond it, gently.
+        let bucket = Bucket::new(None);
+        bucket.take(100).await;
+        tokio::time::advance(Duration::from_secs(2)).await;
+        bucket.passed(100);
+        let slot = bucket.take(100).await;
+        bucket.refused(slot, 100, PAUSE);
         for _ in 0..10 {
             tokio::time::advance(Duration::from_secs(1)).await;
             bucket.passed(1);
@@ -359,13 +434,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_refusal_with_nothing_to_learn_from_pauses_longer_each_time() {
         let bucket = Bucket::new(None);
-        let slot = bucket.reserve(1);
+        let slot = bucket.take(1).await;
         assert_eq!(bucket.refused(slot, 1, PAUSE), Reaction::Paused);
         let start = Instant::now();
-        let second = bucket.reserve(1);
+        let second = bucket.take(1).await;
         assert_eq!(second.at - start, PAUSE);
         bucket.refused(second, 1, PAUSE);
-        assert_eq!(bucket.reserve(1).at - start, PAUSE * 2);
+        assert_eq!(bucket.take(1).await.at - second.at, PAUSE * 2);
         assert!(matches!(bucket.pace(), Some(Pace::Starting { .. })), "nothing learned");
     }
 
@@ -374,10 +449,11 @@ mod tests {
         let bucket = Bucket::new(Some(1e9));
         let until = Instant::now() + Duration::from_secs(120);
         bucket.close(until);
-        assert_eq!(bucket.reserve(1).at, until);
         assert!(bucket.closed().is_some());
-        tokio::time::advance(Duration::from_secs(121)).await;
+        assert_eq!(bucket.take(1).await.at, until);
+        tokio::time::advance(Duration::from_secs(1)).await;
         assert!(bucket.closed().is_none());
-        assert_eq!(bucket.reserve(1).at, Instant::now());
+        let now = Instant::now();
+        assert_eq!(bucket.take(1).await.at, now);
     }
 }

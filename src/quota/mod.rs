@@ -266,24 +266,16 @@ impl Request<'_> {
     pub async fn admit(&mut self) -> Result<(), QuotaError> {
         self.check_budgets()?;
         let start = Instant::now();
-        loop {
-            self.slots = self.buckets.iter().map(|(b, _)| b.reserve(self.cost)).collect();
-            let at = self.slots.iter().map(|s| s.at).max().unwrap_or(start);
-            if at > Instant::now() {
-                let long = at.duration_since(Instant::now()) >= Duration::from_secs(1);
-                if long {
-                    self.counters.waiting_on(Some(self.waiting_for(at)));
-                }
-                tokio::time::sleep_until(at).await;
-                if long {
-                    self.counters.waiting_on(None);
-                }
-            }
-            // A bucket closed while this request slept (an hourly quota spent): wait again.
-            if self.buckets.iter().all(|(b, _)| b.closed().is_none()) {
-                break;
-            }
+        // The user's bucket (and a resource's) first, the project's last: the project's line
+        // is shared by every user, and a request joins it only once its own units are there.
+        let mut slots = Vec::with_capacity(self.buckets.len());
+        for (bucket, key) in self.buckets.iter().rev() {
+            self.counters.waiting_on(Some(format!("waiting for {key}")));
+            slots.push(bucket.take(self.cost).await);
         }
+        slots.reverse();
+        self.slots = slots;
+        self.counters.waiting_on(None);
         self.counters.quota_wait(start.elapsed());
         // Charged once per request, whatever its attempts: a retry after a 5xx or a 401 is
         // the same request (a rate refusal gave its units back).
@@ -295,18 +287,6 @@ impl Request<'_> {
             self.counters.quota_units(i64::from(self.cost));
         }
         Ok(())
-    }
-
-    fn waiting_for(&self, until: Instant) -> String {
-        let bucket = self
-            .buckets
-            .iter()
-            .zip(&self.slots)
-            .max_by_key(|(_, slot)| slot.at)
-            .map(|((_, key), _)| key.to_string())
-            .unwrap_or_default();
-        let secs = until.duration_since(Instant::now()).as_secs();
-        format!("waiting {secs} s for {bucket}")
     }
 
     fn check_budgets(&self) -> Result<(), QuotaError> {
