@@ -106,9 +106,11 @@ impl ApiClient {
                 }
             }
             let chunk = bytes.slice((from.load(Relaxed) - offset) as usize..);
+            // The last chunk names the total; every other is done once the session holds it.
+            let last = total == Some(end);
             let range = match (chunk.is_empty(), total) {
-                (true, Some(total)) => format!("bytes */{total}"),
-                (true, None) => return Try::Done(Ok(Progress::Holds(from.load(Relaxed)))),
+                (true, Some(total)) if last => format!("bytes */{total}"),
+                (true, _) => return Try::Done(Ok(Progress::Holds(from.load(Relaxed)))),
                 (false, total) => format!(
                     "bytes {}-{}/{}",
                     from.load(Relaxed),
@@ -129,7 +131,7 @@ impl ApiClient {
                     return Try::Done(Err(ChunkError::Api(Box::new(error), retries)))
                 }
                 (Ok(response), _) => match progress(&response) {
-                    Some(Ok(Progress::Holds(held))) if held == end && total.is_none() => {
+                    Some(Ok(Progress::Holds(held))) if held == end && !last => {
                         return Try::Done(Ok(Progress::Holds(end)))
                     }
                     Some(Ok(Progress::Holds(held))) => {
