@@ -1,13 +1,18 @@
 //! Calling a method: building its requests ([`request`]), following its pages ([`paginate`]),
-//! and sending one page request with credentials ([`ApiClient`]).
+//! and the one call layer every request to Google goes through ([`ApiClient`]: credentials,
+//! the run's limits, the one retry loop, one reading of Google's refusals), Google's resumable
+//! uploads among them ([`upload`]).
 
 pub mod fields;
 pub mod paginate;
 pub mod request;
+pub mod upload;
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{header, Request, StatusCode, Uri};
 use serde_json::Value;
 
@@ -15,7 +20,7 @@ use crate::auth::{AuthError, Authorizer};
 use crate::counters::Counters;
 use crate::error::Failure;
 use crate::http::limits::Limits;
-use crate::http::retry::{self, RetryPolicy, Verdict};
+use crate::http::retry::{self, RetryPolicy, Try, Verdict};
 use crate::http::{self as gh, GoogleError, HyperClient};
 use crate::quota::{Governor, QuotaSettings};
 use crate::redact::Quoted;
@@ -105,11 +110,10 @@ impl ApiError {
             ApiError::Quota { .. } | ApiError::QuotaGovernor(_) => Failure::QuotaWall,
             ApiError::Auth(err) => err.kind(),
             ApiError::MissingScope { .. } | ApiError::NeedsQuotaProject { .. } => Failure::Auth,
-            ApiError::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => Failure::Auth,
+            ApiError::Status { status, google, .. } => kind_of_status(*status, google),
             ApiError::InsecureBearer { .. } | ApiError::BadUrl { .. } => Failure::BadInput,
             ApiError::GaveUp { source, .. } => source.kind(),
             ApiError::Http(_)
-            | ApiError::Status { .. }
             | ApiError::NotJson { .. }
             | ApiError::EmptyBody { .. }
             | ApiError::ErrorInBody { .. }
@@ -168,6 +172,49 @@ impl std::fmt::Display for Accepts {
     }
 }
 
+/// One request to send (and to send again on a retry), without its credentials: those are
+/// added at each try, so that a refreshed token is the one sent.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub method: http::Method,
+    pub url: String,
+    pub headers: Vec<(http::HeaderName, String)>,
+    pub body: Bytes,
+}
+
+impl Outgoing {
+    pub fn new(method: http::Method, url: impl Into<String>) -> Self {
+        Outgoing {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    pub fn header(mut self, name: http::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// The one table from Google's refusal to a kind of failure. A 401 or 403 that is not a rate
+/// or quota limit is the credential refused (a person must grant access); a 404 is Remote:
+/// the name may be right and the resource gone, which only the caller can tell.
+pub fn kind_of_status(status: StatusCode, google: &GoogleError) -> Failure {
+    match retry::classify(status, google) {
+        Verdict::QuotaWall => Failure::QuotaWall,
+        Verdict::Retry => Failure::Remote,
+        Verdict::Fatal if matches!(status.as_u16(), 401 | 403) => Failure::Auth,
+        Verdict::Fatal => Failure::Remote,
+    }
+}
+
 impl ApiClient {
     pub fn new(
         http: HyperClient,
@@ -195,87 +242,231 @@ impl ApiClient {
     }
 
     /// Fetches one page (its JSON text; an empty body is `{}`). Transient failures are retried
-    /// with backoff; a 401 is answered once with a refreshed token.
+    /// with backoff, an empty body among them; a 401 is answered once with a refreshed token.
     pub async fn fetch(&self, spec: &RequestSpec, call: &Call) -> Result<Body, ApiError> {
-        let mut retries = 0;
-        let mut refreshed = false;
-        let mut quota =
-            self.governor
-                .request(&call.api, call.auth.acting_as(), &call.quota, &call.counters);
-        loop {
-            quota.admit().await?;
-            let failure = match self.fetch_once(spec, call).await {
-                Ok(page) => {
-                    quota.passed(&page.bytes);
-                    return Ok(page);
-                }
-                Err(RateRefused {
-                    refusal,
-                    retry_after,
-                    error,
-                }) => {
-                    tracing::debug!("{error}; waiting for the quota");
-                    quota.refused(refusal, retry_after)?;
-                    continue;
-                }
-                Err(Rejected(token)) if !refreshed && call.auth.reject(&token).await => {
-                    tracing::info!("access token rejected (401); refreshing it and retrying");
-                    refreshed = true;
-                    continue;
-                }
-                Err(Rejected(_)) => return Err(self.unauthorized(spec)),
-                Err(Transient { error, retry_after }) if retries < self.retry.max_retries => {
-                    let delay = self.retry.delay(retries, retry_after);
-                    tracing::info!("{error}; retrying in {} ms", delay.as_millis());
-                    retries += 1;
-                    call.counters.retry();
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
-                Err(Transient { error, .. }) => error,
-                Err(Failed(error)) => error,
-            };
-            return Err(if retries > 0 {
-                ApiError::GaveUp {
-                    retries,
-                    source: Box::new(failure),
-                }
+        let mut spec = std::borrow::Cow::Borrowed(spec);
+        if let Some(key) = call.auth.api_key() {
+            spec.to_mut().set_query("key", key.to_owned());
+        }
+        let mut out = Outgoing::new(spec.http_method.clone(), spec.full_url())
+            .header(header::ACCEPT, "application/json");
+        if let Some(body) = &spec.body {
+            out = out
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let method = &out.method;
+        let judge = |response: gh::Response, shown: &str, bearer: bool| {
+            if response.status == StatusCode::UNAUTHORIZED && bearer {
+                return Try::Done(Err(unauthorized(method, shown)));
+            }
+            if !response.status.is_success() {
+                return refused(&response, method, shown, call);
+            }
+            let status = response.status;
+            if status == StatusCode::NO_CONTENT || response.body.iter().all(u8::is_ascii_whitespace)
+            {
+                // A page lost on the way (a proxy, a backend hiccup): worth another try.
+                let error = ApiError::EmptyBody {
+                    status,
+                    method: method.clone(),
+                    url: shown.into(),
+                };
+                return Try::Transient {
+                    why: error.to_string(),
+                    last: Err(error),
+                    retry_after: None,
+                };
+            }
+            if is_error_envelope(&response.body) {
+                return Try::Done(Err(ApiError::ErrorInBody {
+                    google: google_error(&response.body),
+                    method: method.clone(),
+                    url: shown.into(),
+                }));
+            }
+            Try::Done(Ok(Body {
+                bytes: response.body,
+                url: shown.to_owned(),
+            }))
+        };
+        let (result, retries) = self.tries(&out, call, &self.retry, judge).await;
+        gave_up(result, retries)
+    }
+
+    /// Sends `out` with `call`'s credentials, retrying transient failures (a dropped
+    /// connection, 429, 5xx) by the run's policy and a 401 once with a refreshed token. A
+    /// success, or a status in `expect` (a protocol's `308`, a `404` that means "absent", a
+    /// `409`), is the caller's to read; any other is an [`ApiError`].
+    pub async fn send(
+        &self,
+        out: &Outgoing,
+        call: &Call,
+        expect: &[StatusCode],
+    ) -> Result<gh::Response, ApiError> {
+        let judge = |response: gh::Response, shown: &str, _bearer: bool| {
+            if response.status.is_success() || expect.contains(&response.status) {
+                Try::Done(Ok(response))
             } else {
-                failure
-            });
+                refused(&response, &out.method, shown, call)
+            }
+        };
+        let (result, retries) = self.tries(out, call, &self.retry, judge).await;
+        gave_up(result, retries)
+    }
+
+    /// [`ApiClient::send`] that returns the last answer whatever its status (a transient one
+    /// when the tries ran out), with the retries before it: for callers that word refusals
+    /// themselves (Cloud Storage). At most `max_retries` retries.
+    pub async fn exchange(
+        &self,
+        out: &Outgoing,
+        call: &Call,
+        max_retries: u32,
+    ) -> (Result<gh::Response, ApiError>, u32) {
+        let policy = RetryPolicy {
+            max_retries,
+            ..self.retry.clone()
+        };
+        let judge = |response: gh::Response, shown: &str, _bearer: bool| {
+            let status = response.status;
+            let google = GoogleError::from_body(&response.body);
+            if status.is_success()
+                || status == RESUME_INCOMPLETE
+                || retry::classify(status, &google) != Verdict::Retry
+            {
+                return Try::Done(Ok(response));
+            }
+            Try::Transient {
+                why: format!("{} {shown} answered HTTP {}", out.method, status.as_u16()),
+                retry_after: retry::retry_after(&response.headers),
+                last: Ok(response),
+            }
+        };
+        self.tries(out, call, &policy, judge).await
+    }
+
+    /// The error of `response` (not a success), as [`ApiClient::send`] would give it.
+    pub fn refusal(
+        response: &gh::Response,
+        method: &http::Method,
+        url: &str,
+        call: &Call,
+    ) -> ApiError {
+        let shown = url
+            .parse::<Uri>()
+            .map(|u| gh::shown_url(&u))
+            .unwrap_or_default();
+        match refused::<()>(response, method, &shown, call) {
+            Try::Done(Err(error))
+            | Try::Transient {
+                last: Err(error), ..
+            } => error,
+            _ => unreachable!("a refusal is an error"),
         }
     }
 
-    /// The run's retry policy, for callers with a retry loop of their own (an upload, whose
-    /// statuses mean more than success or failure).
+    /// The run's retry policy (its pacing, for a job's polls).
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
     }
 
-    /// Sends one request with `call`'s credentials (bearer, quota project) under the run's
-    /// limits and returns the response whatever its status, headers and all: for protocols
-    /// that [`ApiClient::fetch`] does not speak (an upload's `308` and `Location`). No retry:
-    /// the caller decides, with [`ApiClient::retry_policy`] and [`ApiClient::refusal`].
-    pub async fn send_once(
+    /// Every try of `out` under `policy`, through the one retry loop ([`retry::retrying`]):
+    /// a failure to connect is transient; a 401 to a token is answered once with a fresh one;
+    /// any other answer is `judge`d (the response, its URL as messages show it, and whether a
+    /// token was sent).
+    async fn tries<T>(
         &self,
-        method: http::Method,
-        url: &str,
-        headers: &[(http::HeaderName, String)],
-        body: String,
+        out: &Outgoing,
         call: &Call,
-    ) -> Result<gh::Response, ApiError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|_| ApiError::BadUrl { url: url.into() })?;
+        policy: &RetryPolicy,
+        judge: impl Fn(gh::Response, &str, bool) -> Try<Result<T, ApiError>>,
+    ) -> (Result<T, ApiError>, u32) {
+        let Ok(uri) = out.url.parse::<Uri>() else {
+            return (
+                Err(ApiError::BadUrl {
+                    url: out.url.as_str().into(),
+                }),
+                0,
+            );
+        };
         let shown = gh::shown_url(&uri);
         if !gh::may_carry_bearer(&uri) {
-            return Err(ApiError::InsecureBearer { url: shown.into() });
+            return (Err(ApiError::InsecureBearer { url: shown.into() }), 0);
         }
-        let mut builder = Request::builder().method(method.clone()).uri(uri);
-        for (name, value) in headers {
+        let refreshed = std::sync::atomic::AtomicBool::new(false);
+        let quota = self.governor.request(
+            &call.api,
+            call.auth.acting_as(),
+            &call.quota,
+            &call.counters,
+        );
+        let (uri, shown, refreshed, judge) = (&uri, shown.as_str(), &refreshed, &judge);
+        let quota = &quota;
+        let attempt = move || async move {
+            // The request's quota units, waited for in its buckets' lines.
+            if let Err(err) = quota.admit().await {
+                return Try::Done(Err(err.into()));
+            }
+            let token = match call.auth.access_token().await {
+                Ok(token) => token,
+                Err(err) => return Try::Done(Err(err.into())),
+            };
+            let request = match self.request(out, uri, token.as_deref(), call) {
+                Ok(request) => request,
+                Err(err) => return Try::Done(Err(err)),
+            };
+            match self.attempt(request, call).await {
+                Err(error) if error.is_transient() => Try::Transient {
+                    why: error.to_string(),
+                    last: Err(error.into()),
+                    retry_after: None,
+                },
+                Err(error) => Try::Done(Err(error.into())),
+                Ok(response) => {
+                    if let (StatusCode::UNAUTHORIZED, Some(token)) = (response.status, &token) {
+                        if !refreshed.load(Relaxed) && call.auth.reject(token).await {
+                            tracing::info!(
+                                "access token rejected (401); refreshing it and retrying"
+                            );
+                            refreshed.store(true, Relaxed);
+                            return Try::Again;
+                        }
+                    }
+                    // Refused for rate: waited out in the quota's line, not a retry.
+                    if let Some((refusal, retry_after)) = rate_refusal(&response) {
+                        tracing::debug!("{shown} answered HTTP {}: waiting for the quota", response.status.as_u16());
+                        return match quota.refused(refusal, retry_after) {
+                            Ok(()) => Try::Again,
+                            Err(err) => Try::Done(Err(err.into())),
+                        };
+                    }
+                    if response.status.is_success() {
+                        quota.passed(&response.body);
+                    }
+                    judge(response, shown, token.is_some())
+                }
+            }
+        };
+        retry::retrying(policy, attempt, || call.counters.retry()).await
+    }
+
+    /// `out` as a request with `token` (a bearer) and the quota project.
+    fn request(
+        &self,
+        out: &Outgoing,
+        uri: &Uri,
+        token: Option<&str>,
+        call: &Call,
+    ) -> Result<Request<Bytes>, ApiError> {
+        let mut builder = Request::builder()
+            .method(out.method.clone())
+            .uri(uri.clone());
+        for (name, value) in &out.headers {
             builder = builder.header(name, value);
         }
-        if let Some(token) = call.auth.access_token().await?.as_deref() {
+        if let Some(token) = token {
+            // A token a header cannot carry must not become a request without credentials.
             let value = gh::bearer_header(token).ok_or_else(|| {
                 ApiError::Auth(AuthError::Token(
                     "the token endpoint gave a token with characters a header cannot carry"
@@ -287,236 +478,134 @@ impl ApiClient {
         if let Some(project) = call.auth.quota_project() {
             builder = builder.header("x-goog-user-project", project);
         }
-        let request = builder.body(body).map_err(|_| ApiError::BadUrl {
-            url: shown.as_str().into(),
-        })?;
-        let permit = self.limits.acquire(&call.api).await;
-        tracing::debug!("{method} {shown}");
-        call.counters.request();
-        let response = gh::send(&self.http, request, self.timeout).await;
-        drop(permit);
-        Ok(response?)
+        builder
+            .body(out.body.clone())
+            .map_err(|_| ApiError::BadUrl {
+                url: gh::shown_url(uri).into(),
+            })
     }
 
-    /// The error of a response that is not a success, as [`ApiClient::fetch`] would give it,
-    /// and whether another try may succeed (a 429, a 5xx).
-    pub fn refusal(
-        response: &gh::Response,
-        method: &http::Method,
-        url: &str,
+    /// Every request to Google made through an `ApiClient` passes here, once per try: the
+    /// run's limits, the request counted, the exchange.
+    async fn attempt(
+        &self,
+        request: Request<Bytes>,
         call: &Call,
-    ) -> (ApiError, bool) {
-        let google = google_error(&response.body);
-        let status = response.status;
-        let url = Quoted::from(
-            url.parse::<Uri>()
-                .map(|u| gh::shown_url(&u))
-                .unwrap_or_default(),
-        );
-        let refused = ApiError::Status {
-            status,
-            google: google.clone(),
-            method: method.clone(),
-            url: url.clone(),
-        };
-        match retry::classify(status, &google) {
-            Verdict::Retry => (refused, true),
-            Verdict::QuotaWall => (
-                ApiError::Quota {
-                    status,
-                    google,
-                    method: method.clone(),
-                    url,
-                },
-                false,
-            ),
-            Verdict::Fatal if lacks_scope(status, &google, &response.body) => (
-                ApiError::MissingScope {
-                    refused: Box::new(refused),
-                    accepts: call.accepts.clone(),
-                },
-                false,
-            ),
-            Verdict::Fatal => (refused, false),
-        }
-    }
-
-    fn unauthorized(&self, spec: &RequestSpec) -> ApiError {
-        let url = spec
-            .full_url()
-            .parse::<Uri>()
-            .map(|u| gh::shown_url(&u))
-            .unwrap_or_default()
-            .into();
-        ApiError::Status {
-            status: StatusCode::UNAUTHORIZED,
-            google: GoogleError {
-                status: Some("UNAUTHENTICATED".to_owned()),
-                reason: None,
-                message:
-                    "the access token was rejected; check the credential with `gscrape auth status`"
-                        .to_owned(),
-            },
-            method: spec.http_method.clone(),
-            url,
-        }
-    }
-
-    async fn fetch_once(&self, spec: &RequestSpec, call: &Call) -> Result<Body, Attempt> {
-        let auth = &call.auth;
-        let mut spec = std::borrow::Cow::Borrowed(spec);
-        if let Some(key) = auth.api_key() {
-            spec.to_mut().set_query("key", key.to_owned());
-        }
-        let url = spec.full_url();
-        let uri: Uri = url.parse().map_err(|_| ApiError::BadUrl {
-            url: url.as_str().into(),
-        })?;
-        let shown = gh::shown_url(&uri);
-        if !gh::may_carry_bearer(&uri) {
-            return Err(ApiError::InsecureBearer { url: shown.into() }.into());
-        }
-        let mut builder = Request::builder()
-            .method(spec.http_method.clone())
-            .uri(uri)
-            .header(header::ACCEPT, "application/json");
-        let token = auth.access_token().await.map_err(ApiError::from)?;
-        if let Some(token) = token.as_deref() {
-            // A token a header cannot carry must not become a request without credentials.
-            let value = gh::bearer_header(token).ok_or_else(|| {
-                ApiError::Auth(AuthError::Token(
-                    "the token endpoint gave a token with characters a header cannot carry"
-                        .to_owned(),
-                ))
-            })?;
-            builder = builder.header(header::AUTHORIZATION, value);
-        }
-        if let Some(project) = auth.quota_project() {
-            builder = builder.header("x-goog-user-project", project);
-        }
-        let body = match &spec.body {
-            Some(body) => {
-                builder = builder.header(header::CONTENT_TYPE, "application/json");
-                body.to_string()
-            }
-            None => String::new(),
-        };
-        let request = builder.body(body).map_err(|_| ApiError::BadUrl {
-            url: shown.as_str().into(),
-        })?;
+    ) -> Result<gh::Response, gh::HttpError> {
+        // The quota governor's part is in `tries`, around every attempt: units before, the
+        // answer read after (a refusal for rate, GA4's propertyQuota).
         let permit = self.limits.acquire(&call.api).await;
-        tracing::debug!("{} {shown}", spec.http_method);
+        tracing::debug!("{} {}", request.method(), gh::shown_url(request.uri()));
         call.counters.request();
         let response = gh::send(&self.http, request, self.timeout).await;
         drop(permit);
-        let response = response.map_err(|error| {
-            if error.is_transient() {
-                Transient {
-                    error: error.into(),
-                    retry_after: None,
-                }
-            } else {
-                Failed(error.into())
-            }
-        })?;
-        if response.status == StatusCode::UNAUTHORIZED {
-            if let Some(token) = token {
-                return Err(Rejected(token));
-            }
-        }
-        if !response.status.is_success() {
-            let google = google_error(&response.body);
-            let verdict = retry::classify(response.status, &google);
-            let (status, method, url) = (
-                response.status,
-                spec.http_method.clone(),
-                Quoted::from(shown),
-            );
-            if verdict == Verdict::Retry {
-                if let Some(refusal) = crate::quota::refusal_of(status, &google) {
-                    return Err(RateRefused {
-                        refusal,
-                        retry_after: retry::retry_after(&response.headers),
-                        error: ApiError::Status {
-                            status,
-                            google,
-                            method,
-                            url,
-                        },
-                    });
-                }
-            }
-            return Err(match verdict {
-                Verdict::Retry => Transient {
-                    error: ApiError::Status {
-                        status,
-                        google,
-                        method,
-                        url,
-                    },
-                    retry_after: retry::retry_after(&response.headers),
-                },
-                Verdict::QuotaWall => Failed(ApiError::Quota {
-                    status,
-                    google,
-                    method,
-                    url,
-                }),
-                Verdict::Fatal if lacks_scope(status, &google, &response.body) => {
-                    Failed(ApiError::MissingScope {
-                        refused: Box::new(ApiError::Status {
-                            status,
-                            google,
-                            method,
-                            url,
-                        }),
-                        accepts: call.accepts.clone(),
-                    })
-                }
-                Verdict::Fatal
-                    if status == StatusCode::FORBIDDEN
-                        && google.message.contains("requires a quota project") =>
-                {
-                    Failed(ApiError::NeedsQuotaProject {
-                        refused: Box::new(ApiError::Status {
-                            status,
-                            google,
-                            method,
-                            url,
-                        }),
-                    })
-                }
-                Verdict::Fatal => Failed(ApiError::Status {
-                    status,
-                    google,
-                    method,
-                    url,
-                }),
-            });
-        }
-        let (status, method) = (response.status, spec.http_method.clone());
-        if status == StatusCode::NO_CONTENT || response.body.iter().all(u8::is_ascii_whitespace) {
-            // A page lost on the way (a proxy, a backend hiccup): worth another try.
-            return Err(Transient {
-                error: ApiError::EmptyBody {
-                    status,
-                    method,
-                    url: shown.into(),
-                },
-                retry_after: None,
-            });
-        }
-        if is_error_envelope(&response.body) {
-            return Err(Failed(ApiError::ErrorInBody {
-                google: google_error(&response.body),
+        response
+    }
+}
+
+/// A refusal for rate (not a daily quota wall): which limit, and `Retry-After` if given.
+fn rate_refusal(response: &gh::Response) -> Option<(crate::quota::Refusal, Option<Duration>)> {
+    if response.status.is_success() {
+        return None;
+    }
+    let google = GoogleError::from_body(&response.body);
+    if retry::classify(response.status, &google) != Verdict::Retry {
+        return None;
+    }
+    let refusal = crate::quota::refusal_of(response.status, &google)?;
+    Some((refusal, retry::retry_after(&response.headers)))
+}
+
+/// `308 Resume Incomplete`: an upload session's "go on" (HTTP's 308 by another name).
+pub const RESUME_INCOMPLETE: StatusCode = StatusCode::PERMANENT_REDIRECT;
+
+/// `result`, its failure said to have come after `retries` retries.
+pub fn gave_up<T>(result: Result<T, ApiError>, retries: u32) -> Result<T, ApiError> {
+    result.map_err(|failure| match retries {
+        0 => failure,
+        retries => ApiError::GaveUp {
+            retries,
+            source: Box::new(failure),
+        },
+    })
+}
+
+/// A response that is not a success as one try's outcome: the one classification of Google's
+/// refusals (a rate limit or 5xx to retry, a quota wall, a missing scope or quota project).
+fn refused<T>(
+    response: &gh::Response,
+    method: &http::Method,
+    shown: &str,
+    call: &Call,
+) -> Try<Result<T, ApiError>> {
+    let google = google_error(&response.body);
+    let (status, method, url) = (response.status, method.clone(), Quoted::from(shown));
+    match retry::classify(status, &google) {
+        Verdict::Retry => {
+            let error = ApiError::Status {
+                status,
+                google,
                 method,
-                url: shown.into(),
-            }));
+                url,
+            };
+            Try::Transient {
+                why: error.to_string(),
+                last: Err(error),
+                retry_after: retry::retry_after(&response.headers),
+            }
         }
-        Ok(Body {
-            bytes: response.body,
-            url: shown,
-        })
+        Verdict::QuotaWall => Try::Done(Err(ApiError::Quota {
+            status,
+            google,
+            method,
+            url,
+        })),
+        Verdict::Fatal if lacks_scope(status, &google, &response.body) => {
+            Try::Done(Err(ApiError::MissingScope {
+                refused: Box::new(ApiError::Status {
+                    status,
+                    google,
+                    method,
+                    url,
+                }),
+                accepts: call.accepts.clone(),
+            }))
+        }
+        Verdict::Fatal
+            if status == StatusCode::FORBIDDEN
+                && google.message.contains("requires a quota project") =>
+        {
+            Try::Done(Err(ApiError::NeedsQuotaProject {
+                refused: Box::new(ApiError::Status {
+                    status,
+                    google,
+                    method,
+                    url,
+                }),
+            }))
+        }
+        Verdict::Fatal => Try::Done(Err(ApiError::Status {
+            status,
+            google,
+            method,
+            url,
+        })),
+    }
+}
+
+/// The error of a token refused again after a refresh (or that cannot be refreshed).
+fn unauthorized(method: &http::Method, shown: &str) -> ApiError {
+    ApiError::Status {
+        status: StatusCode::UNAUTHORIZED,
+        google: GoogleError {
+            status: Some("UNAUTHENTICATED".to_owned()),
+            reason: None,
+            message:
+                "the access token was rejected; check the credential with `gscrape auth status`"
+                    .to_owned(),
+        },
+        method: method.clone(),
+        url: shown.into(),
     }
 }
 
@@ -600,30 +689,6 @@ impl Body {
             url: self.url.as_str().into(),
             source,
         }
-    }
-}
-
-/// How one attempt failed: the token was rejected (a refresh may help), a transient failure
-/// (a retry may help), or for good.
-enum Attempt {
-    Rejected(String),
-    Transient {
-        error: ApiError,
-        retry_after: Option<Duration>,
-    },
-    Failed(ApiError),
-    /// Refused for rate: waited out by the quota governor, not retried.
-    RateRefused {
-        refusal: crate::quota::Refusal,
-        retry_after: Option<Duration>,
-        error: ApiError,
-    },
-}
-use Attempt::{Failed, RateRefused, Rejected, Transient};
-
-impl From<ApiError> for Attempt {
-    fn from(err: ApiError) -> Self {
-        Failed(err)
     }
 }
 

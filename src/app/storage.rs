@@ -37,7 +37,7 @@ pub(crate) async fn connect(auth: &AuthSettings, http: &Http) -> Result<(), AppE
         http.retry.clone(),
     )?;
     let auth = authorizers.for_subject(None)?;
-    let client = crate::http::build_bytes_client()?;
+    let client = crate::http::build_client()?;
     let storage = Storage::new(client, auth, http.timeout, http.retry.clone());
     let gcs = Gcs::start(storage)
         .map_err(|e| AppError::io("cannot start the Cloud Storage thread", e))?;

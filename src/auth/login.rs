@@ -165,10 +165,12 @@ pub async fn login(
     tracing::info!("redirect URI {redirect}");
     let captured = Capture::default();
     let tokens = captured.0.clone();
+    let yup_client =
+        crate::http::build_login_client().map_err(|e| LoginError::Flow(e.to_string().into()))?;
     let auth = yup_oauth2::InstalledFlowAuthenticator::with_client(
         secret.clone(),
         InstalledFlowReturnMethod::Interactive,
-        yup_oauth2::CustomHyperClientBuilder::from(client.clone()),
+        yup_oauth2::CustomHyperClientBuilder::from(yup_client),
     )
     .flow_delegate(Box::new(delegate))
     .force_account_selection(true)

@@ -3,8 +3,8 @@
 //! makes ([`Storage`]: object metadata, download, uploads with generation preconditions,
 //! compose, delete, list) and Google's resumable upload protocol ([`upload`]).
 //!
-//! Every call is retried as Google's guidance says (429, 5xx, a dropped connection), which is
-//! safe because every write names a precondition: a retried write that had landed meets a
+//! Every call goes through the one call layer ([`crate::api::ApiClient`]) and is retried as
+//! Google's guidance says (429, 5xx, a dropped connection), which is safe because every write names a precondition: a retried write that had landed meets a
 //! `412`, never a second copy. A run's Cloud Storage work goes through one connection on a
 //! thread of its own ([`io::Gcs`]), so that the synchronous sinks and state files can use it
 //! from any thread without stalling the runtime's.
@@ -12,17 +12,21 @@
 pub mod io;
 pub mod upload;
 
+use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, StatusCode};
+use http::{header, Method, StatusCode};
 use serde::Deserialize;
 
 use crate::api::request::encode_path_segment;
+use crate::api::{ApiClient, ApiError, Call as ApiCall, Outgoing};
 use crate::auth::{AuthError, Authorizer};
 use crate::error::Failure;
-use crate::http::retry::{classify, retry_after, RetryPolicy, Verdict};
-use crate::http::{BytesClient, GoogleError, HttpError, Response};
+use crate::http::limits::Limits;
+use crate::http::retry::RetryPolicy;
+use crate::http::{GoogleError, HttpError, HyperClient, Response};
 
 /// Cloud Storage's root, unless an endpoint (`STORAGE_EMULATOR_HOST`, `GSCRAPE_ENDPOINT_STORAGE`)
 /// says otherwise.
@@ -269,10 +273,8 @@ fn google_words(google: &GoogleError) -> String {
 impl StorageError {
     pub fn kind(&self) -> Failure {
         match self {
-            StorageError::Refused { status, .. }
-                if matches!(status.as_u16(), 401 | 403) || *status == StatusCode::NOT_FOUND =>
-            {
-                Failure::Auth
+            StorageError::Refused { status, google, .. } => {
+                crate::api::kind_of_status(*status, google)
             }
             StorageError::Auth(err) => err.kind(),
             StorageError::NotConnected => Failure::BadInput,
@@ -287,14 +289,14 @@ impl StorageError {
 }
 
 /// The Cloud Storage JSON API, as one credential (the run's own, never a delegated user).
+/// Its requests go through an [`ApiClient`] of its own: its connections live on the Cloud
+/// Storage thread's runtime ([`io`]), which must not wait for the run's.
 #[derive(Clone)]
 pub struct Storage {
-    client: BytesClient,
-    auth: Authorizer,
+    api: ApiClient,
+    call: ApiCall,
     /// Ends in `/`.
     root: String,
-    timeout: Duration,
-    retry: RetryPolicy,
 }
 
 /// One request to make (and to make again on a retry).
@@ -309,19 +311,23 @@ pub(crate) struct Call<'a> {
 
 impl Storage {
     pub fn new(
-        client: BytesClient,
+        client: HyperClient,
         auth: Authorizer,
         timeout: Duration,
         retry: RetryPolicy,
     ) -> Self {
         let root = crate::endpoints::root_url("storage", DEFAULT_ROOT);
-        Storage {
-            client,
+        // Not the run's limits: the sinks wait for Cloud Storage while holding none.
+        let unlimited = NonZeroUsize::new(1 << 20).expect("not zero");
+        let api = ApiClient::new(client, timeout, retry, Arc::new(Limits::new(unlimited)));
+        let call = ApiCall {
             auth,
-            root,
-            timeout,
-            retry,
-        }
+            api: Arc::from("storage"),
+            counters: Arc::default(),
+            accepts: Arc::default(),
+            quota: crate::quota::Tag::default(),
+        };
+        Storage { api, call, root }
     }
 
     fn object_url(&self, object: &ObjectUrl) -> String {
@@ -333,11 +339,12 @@ impl Storage {
         )
     }
 
-    /// Sends `call` until it gets an answer other than a transient failure (those are retried
-    /// with backoff, by the run's policy), a 401 answered once with a fresh token. Returns any
-    /// final answer; the caller decides what its status means.
+    /// Sends `call` through the one call layer ([`ApiClient::exchange`]): transient failures
+    /// retried by the run's policy, a 401 answered once with a fresh token. Returns any final
+    /// answer; the caller decides what its status means.
     pub(crate) async fn send(&self, call: &Call<'_>) -> Result<Response, StorageError> {
-        self.send_retrying(call, self.retry.max_retries).await
+        self.send_retrying(call, self.api.retry_policy().max_retries)
+            .await
     }
 
     /// [`Storage::send`] with at most `max_retries` retries (0: one try; the resumable upload
@@ -347,87 +354,42 @@ impl Storage {
         call: &Call<'_>,
         max_retries: u32,
     ) -> Result<Response, StorageError> {
-        let mut retries = 0;
-        let mut refreshed = false;
-        loop {
-            let uri: http::Uri = call.url.parse().map_err(|_| StorageError::BadAnswer {
+        let out = Outgoing {
+            method: call.method.clone(),
+            url: call.url.clone(),
+            headers: call.headers.clone(),
+            body: call.body.clone(),
+        };
+        let (result, retries) = self.api.exchange(&out, &self.call, max_retries).await;
+        let shown = || {
+            call.url
+                .parse()
+                .map(|uri| crate::http::shown_url(&uri))
+                .unwrap_or_default()
+        };
+        result.map_err(|err| match err {
+            ApiError::BadUrl { .. } => StorageError::BadAnswer {
                 url: call.url.clone(),
                 why: "not a URL".to_owned(),
-            })?;
-            let shown = crate::http::shown_url(&uri);
-            if !crate::http::may_carry_bearer(&uri) {
-                return Err(StorageError::Other(format!(
-                    "{shown}: {}",
-                    crate::http::PLAIN_HTTP_RULE
-                )));
-            }
-            let mut builder = Request::builder().method(call.method.clone()).uri(uri);
-            let token = self.auth.access_token().await?;
-            if let Some(token) = token.as_deref() {
-                let value = crate::http::bearer_header(token).ok_or_else(|| {
-                    StorageError::Other("the access token cannot be sent in a header".into())
-                })?;
-                builder = builder.header(header::AUTHORIZATION, value);
-            }
-            if let Some(project) = self.auth.quota_project() {
-                builder = builder.header("x-goog-user-project", project);
-            }
-            for (name, value) in &call.headers {
-                if let Ok(value) = HeaderValue::from_str(value) {
-                    builder = builder.header(name, value);
-                }
-            }
-            let request = builder
-                .body(http_body_util::Full::new(call.body.clone()))
-                .map_err(|e| StorageError::Other(format!("{shown}: {e}")))?;
-            tracing::debug!("{} {shown}", call.method);
-            let retry_after = match crate::http::send(&self.client, request, self.timeout).await {
-                Err(source) if !source.is_transient() || retries >= max_retries => {
-                    return Err(StorageError::Http {
-                        url: shown,
-                        retries,
-                        source,
-                    })
-                }
-                Err(source) => {
-                    tracing::info!("{source}");
-                    None
-                }
-                Ok(response) if response.status == StatusCode::UNAUTHORIZED => {
-                    if let (Some(token), false) = (&token, refreshed) {
-                        if self.auth.reject(token).await {
-                            refreshed = true;
-                            continue;
-                        }
-                    }
-                    return Ok(response);
-                }
-                Ok(response) => {
-                    let done = response.status.is_success() || response.status.as_u16() == 308;
-                    let google = GoogleError::from_body(&response.body);
-                    if done
-                        || classify(response.status, &google) != Verdict::Retry
-                        || retries >= max_retries
-                    {
-                        return Ok(response);
-                    }
-                    retry_after(&response.headers)
-                }
-            };
-            let delay = self.retry.delay(retries, retry_after);
-            tracing::info!(
-                "{} {shown} ({}) failed; retrying in {} ms",
-                call.method,
-                call.what,
-                delay.as_millis()
-            );
-            retries += 1;
-            tokio::time::sleep(delay).await;
-        }
+            },
+            err => self.failed(shown(), err, retries),
+        })
     }
 
-    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
-        &self.retry
+    /// A request to `url` that got no answer (after `retries` retries), as Cloud Storage's error.
+    pub(crate) fn failed(&self, url: String, err: ApiError, retries: u32) -> StorageError {
+        match err {
+            ApiError::Http(source) => StorageError::Http {
+                url,
+                retries,
+                source,
+            },
+            ApiError::Auth(err) => StorageError::Auth(err),
+            ApiError::InsecureBearer { url } => {
+                StorageError::Other(format!("{url}: {}", crate::http::PLAIN_HTTP_RULE))
+            }
+            other => StorageError::Other(other.to_string()),
+        }
     }
 
     /// `response` as `T` when it succeeded; the error that says why otherwise.

@@ -26,17 +26,14 @@ use body::{BodyError, Decoder, MAX_BODY_BYTES};
 pub use connector::Connector;
 use proxy::{Proxies, ProxyConnector};
 
-/// The hyper client type shared by API calls, Discovery fetches, token requests and the
-/// browser login.
-///
-/// yup-oauth2's requests of the browser login use it too, but send neither `Accept-Encoding`
-/// nor the gzip User-Agent: yup reads raw bodies and could not inflate a compressed answer.
-/// Only [`send`] asks for gzip.
-pub type HyperClient = Client<Connector, String>;
+/// The one hyper client type of gscrape's requests: API calls, Cloud Storage, Discovery,
+/// tokens. Bodies are bytes (an upload's gzip is not text); [`send`] takes text too.
+pub type HyperClient = Client<Connector, http_body_util::Full<Bytes>>;
 
-/// A client like [`HyperClient`] whose requests carry bytes: Cloud Storage uploads (gzip,
-/// xlsx) are not text. Its own pool, made by [`build_bytes_client`].
-pub type BytesClient = Client<Connector, http_body_util::Full<Bytes>>;
+/// The client yup-oauth2's browser login takes (it insists on `String` bodies), over the same
+/// connector. It sends neither `Accept-Encoding` nor the gzip User-Agent: yup reads raw bodies
+/// and could not inflate a compressed answer.
+pub type LoginClient = Client<Connector, String>;
 
 /// The User-Agent of every request [`send`] makes. Google compresses only for clients that
 /// send `Accept-Encoding: gzip` *and* a User-Agent containing "gzip".
@@ -44,7 +41,7 @@ pub const USER_AGENT: &str = concat!("gscrape/", env!("CARGO_PKG_VERSION"), " (g
 
 /// The proxy rules [`build_client`] read, for the `Proxy-Authorization` that [`send`] adds to
 /// plain-http requests through an authenticating proxy (hyper's client has no hook for a
-/// per-request header, and `HyperClient` stays hyper's type so that yup-oauth2 can take it).
+/// per-request header, and the clients stay hyper's type so that yup-oauth2 can take one).
 static PROXIES: OnceLock<Proxies> = OnceLock::new();
 
 /// Why one HTTP exchange produced no response.
@@ -172,8 +169,8 @@ pub fn build_client() -> Result<HyperClient, proxy::ProxyError> {
     build()
 }
 
-/// [`build_client`] for requests with byte bodies.
-pub fn build_bytes_client() -> Result<BytesClient, proxy::ProxyError> {
+/// [`build_client`] for yup-oauth2's browser login ([`LoginClient`]).
+pub fn build_login_client() -> Result<LoginClient, proxy::ProxyError> {
     build()
 }
 
@@ -195,16 +192,12 @@ where
 
 /// Sends `request` and reads the whole body, all within `timeout`. Every request asks for gzip
 /// here, and a gzip answer is inflated while it arrives, up to [`MAX_BODY_BYTES`].
-pub async fn send<B>(
-    client: &Client<Connector, B>,
-    mut request: Request<B>,
+pub async fn send(
+    client: &HyperClient,
+    request: Request<impl Into<Bytes>>,
     timeout: Duration,
-) -> Result<Response, HttpError>
-where
-    B: hyper::body::Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Result<Response, HttpError> {
+    let mut request = request.map(|body| http_body_util::Full::new(body.into()));
     // For messages only: made when one is needed.
     let uri = request.uri().clone();
     let url = || shown_url(&uri);

@@ -82,6 +82,51 @@ impl RetryPolicy {
     }
 }
 
+/// What one try came to, for [`retrying`].
+pub enum Try<T> {
+    /// The answer: a success, or a failure another try would meet again.
+    Done(T),
+    /// Try again at once, not counted as a retry (the token was refreshed).
+    Again,
+    /// A failure another try may fix: `last` is the answer should the tries run out, `why`
+    /// says what failed (logged).
+    Transient {
+        last: T,
+        retry_after: Option<Duration>,
+        why: String,
+    },
+}
+
+/// The one retry loop of gscrape: runs `attempt` until it is done, retrying a transient
+/// failure after [`RetryPolicy::delay`] at most `policy.max_retries` times (`on_retry` is told
+/// of each). The answer, and how many retries came before it.
+pub async fn retrying<T, Fut>(
+    policy: &RetryPolicy,
+    mut attempt: impl FnMut() -> Fut,
+    mut on_retry: impl FnMut(),
+) -> (T, u32)
+where
+    Fut: std::future::Future<Output = Try<T>>,
+{
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Try::Done(answer) => return (answer, retries),
+            Try::Again => continue,
+            Try::Transient { last, .. } if retries >= policy.max_retries => return (last, retries),
+            Try::Transient {
+                retry_after, why, ..
+            } => {
+                let delay = policy.delay(retries, retry_after);
+                tracing::info!("{why}; retrying in {} ms", delay.as_millis());
+                retries += 1;
+                on_retry();
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
 /// What [`send_retrying`] ended with: the last answer (of any status) or the last failure to
 /// get one, and how many retries came before it.
 pub struct Retried {
@@ -99,37 +144,34 @@ pub async fn send_retrying(
     timeout: Duration,
     policy: &RetryPolicy,
 ) -> Retried {
-    let mut retries = 0;
-    loop {
-        let result = super::send(client, copy_request(&request), timeout).await;
-        let retry_after = match &result {
-            Err(err) if !err.is_transient() => return Retried { result, retries },
-            Err(_) => None,
-            Ok(response) if response.status.is_success() => return Retried { result, retries },
+    let request = &request;
+    let attempt = move || async move {
+        let result = super::send(client, copy_request(request), timeout).await;
+        let (retry_after, why) = match &result {
+            Err(err) if err.is_transient() => (None, err.to_string()),
+            Err(_) => return Try::Done(result),
+            Ok(response) if response.status.is_success() => return Try::Done(result),
             Ok(response) => {
                 let google = GoogleError::from_body(&response.body);
                 if classify(response.status, &google) != Verdict::Retry {
-                    return Retried { result, retries };
+                    return Try::Done(result);
                 }
-                retry_after(&response.headers)
+                let why = format!(
+                    "{} answered HTTP {}",
+                    super::redact_url(request.uri()),
+                    response.status.as_u16()
+                );
+                (retry_after(&response.headers), why)
             }
         };
-        if retries >= policy.max_retries {
-            return Retried { result, retries };
+        Try::Transient {
+            last: result,
+            retry_after,
+            why,
         }
-        let delay = policy.delay(retries, retry_after);
-        match &result {
-            Ok(response) => tracing::info!(
-                "{} answered HTTP {}; retrying in {} ms",
-                super::redact_url(request.uri()),
-                response.status.as_u16(),
-                delay.as_millis()
-            ),
-            Err(err) => tracing::info!("{err}; retrying in {} ms", delay.as_millis()),
-        }
-        retries += 1;
-        tokio::time::sleep(delay).await;
-    }
+    };
+    let (result, retries) = retrying(policy, attempt, || {}).await;
+    Retried { result, retries }
 }
 
 /// Another request like `request` (`http::Request` is not `Clone`).

@@ -237,9 +237,9 @@ impl Governor {
             buckets: keys.into_iter().map(|k| (self.bucket(&k), k)).collect(),
             cost: tag.cost.max(1),
             tag: tag.clone(),
-            slots: Vec::new(),
-            first_refusal: None,
-            charged: false,
+            slots: Mutex::new(Vec::new()),
+            first_refusal: Mutex::new(None),
+            charged: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -255,15 +255,16 @@ pub struct Request<'g> {
     buckets: Vec<(Arc<Bucket>, Key)>,
     cost: u32,
     tag: Tag,
-    slots: Vec<Slot>,
+    /// The slots of its last attempt, one per bucket.
+    slots: Mutex<Vec<Slot>>,
     /// The first refusal: from then on the request waits at most `--quota-wait`.
-    first_refusal: Option<Instant>,
-    charged: bool,
+    first_refusal: Mutex<Option<Instant>>,
+    charged: std::sync::atomic::AtomicBool,
 }
 
 impl Request<'_> {
     /// Waits until every bucket has the request's units, within the budgets, and charges them.
-    pub async fn admit(&mut self) -> Result<(), QuotaError> {
+    pub async fn admit(&self) -> Result<(), QuotaError> {
         self.check_budgets()?;
         let start = Instant::now();
         // The user's bucket (and a resource's) first, the project's last: the project's line
@@ -274,13 +275,12 @@ impl Request<'_> {
             slots.push(bucket.take(self.cost).await);
         }
         slots.reverse();
-        self.slots = slots;
+        *lock(&self.slots) = slots;
         self.counters.waiting_on(None);
         self.counters.quota_wait(start.elapsed());
         // Charged once per request, whatever its attempts: a retry after a 5xx or a 401 is
         // the same request (a rate refusal gave its units back).
-        if !self.charged {
-            self.charged = true;
+        if !self.charged.swap(true, Ordering::Relaxed) {
             self.governor
                 .spent
                 .fetch_add(u64::from(self.cost), Ordering::Relaxed);
@@ -318,7 +318,7 @@ impl Request<'_> {
 
     /// The request passed: the buckets learn it, and a GA4 answer's `propertyQuota` may close
     /// the property's bucket before the next request is refused.
-    pub fn passed(&mut self, body: &[u8]) {
+    pub fn passed(&self, body: &[u8]) {
         for (bucket, _) in &self.buckets {
             bucket.passed(self.cost);
         }
@@ -341,7 +341,7 @@ impl Request<'_> {
     }
 
     fn say_waiting(&self, key: &Key) {
-        let waited = self.first_refusal.map_or(Duration::ZERO, |at| at.elapsed());
+        let waited = lock(&self.first_refusal).map_or(Duration::ZERO, |at| at.elapsed());
         let left = self.governor.settings.wait.saturating_sub(waited);
         crate::say!(
             "{}: {}",
@@ -360,12 +360,11 @@ impl Request<'_> {
     /// its units are given back and its bucket slows or closes. `Err` once it has waited
     /// longer than `--quota-wait`.
     pub fn refused(
-        &mut self,
+        &self,
         refusal: Refusal,
         retry_after: Option<Duration>,
     ) -> Result<(), QuotaError> {
-        if self.charged {
-            self.charged = false;
+        if self.charged.swap(false, Ordering::Relaxed) {
             self.governor
                 .spent
                 .fetch_sub(u64::from(self.cost), Ordering::Relaxed);
@@ -374,11 +373,13 @@ impl Request<'_> {
         self.counters.quota_rejection();
         let index = self.bucket_for(refusal);
         let (bucket, key) = &self.buckets[index];
-        let slot = self.slots.get(index).copied().unwrap_or(Slot {
+        let slot = lock(&self.slots).get(index).copied().unwrap_or(Slot {
             at: Instant::now(),
             epoch: 0,
         });
-        let waited = self.first_refusal.get_or_insert_with(Instant::now).elapsed();
+        let waited = lock(&self.first_refusal)
+            .get_or_insert_with(Instant::now)
+            .elapsed();
         if waited > self.governor.settings.wait {
             return Err(QuotaError::WaitedTooLong {
                 bucket: key.to_string(),
@@ -421,6 +422,11 @@ impl Request<'_> {
             .position(|(_, k)| wanted(&k.holder))
             .unwrap_or(0)
     }
+}
+
+/// A std mutex's guard, whatever a panicking holder left (the values stay consistent).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -490,20 +496,20 @@ mod tests {
         let counters = Counters::default();
         let gmail: Arc<str> = Arc::from("gmail");
         for _ in 0..10 {
-            let mut request = governor.request(&gmail, Some("alice"), &tag(5), &counters);
+            let request = governor.request(&gmail, Some("alice"), &tag(5), &counters);
             request.admit().await.unwrap();
             request.passed(b"{}");
         }
         // Past the buckets' slow start.
         tokio::time::advance(Duration::from_secs(2)).await;
-        let mut refused = governor.request(&gmail, Some("alice"), &tag(5), &counters);
+        let refused = governor.request(&gmail, Some("alice"), &tag(5), &counters);
         refused.admit().await.unwrap();
         refused.refused(Refusal::User, None).unwrap();
         let start = Instant::now();
-        let mut bob = governor.request(&gmail, Some("bob"), &tag(5), &counters);
+        let bob = governor.request(&gmail, Some("bob"), &tag(5), &counters);
         bob.admit().await.unwrap();
         assert_eq!(start.elapsed(), Duration::ZERO, "bob is not paced by alice");
-        let mut alice = governor.request(&gmail, Some("alice"), &tag(5), &counters);
+        let alice = governor.request(&gmail, Some("alice"), &tag(5), &counters);
         alice.admit().await.unwrap();
         assert!(start.elapsed() > Duration::ZERO, "alice waits for her bucket");
         let quota = counters.snapshot_quota();
@@ -521,11 +527,11 @@ mod tests {
         let counters = Counters::default();
         let api: Arc<str> = Arc::from("gmail");
         for _ in 0..2 {
-            let mut request = governor.request(&api, None, &tag(5), &counters);
+            let request = governor.request(&api, None, &tag(5), &counters);
             request.admit().await.unwrap();
             request.passed(b"{}");
         }
-        let mut third = governor.request(&api, None, &tag(5), &counters);
+        let third = governor.request(&api, None, &tag(5), &counters);
         let err = third.admit().await.unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -548,7 +554,7 @@ mod tests {
             ..Tag::default()
         };
         let start = Instant::now();
-        let mut request = governor.request(&api, None, &tag, &counters);
+        let request = governor.request(&api, None, &tag, &counters);
         let mut attempts = 0;
         let err = loop {
             request.admit().await.unwrap();

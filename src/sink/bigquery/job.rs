@@ -16,13 +16,13 @@ use serde_json::{json, Value};
 
 use super::BigQueryError;
 use crate::api::request::encode_path_segment;
-use crate::api::{ApiClient, ApiError, Call, RequestSpec};
+use crate::api::upload::{ChunkError, Progress, Session, QUANTUM};
+use crate::api::{ApiClient, Call, Outgoing, RequestSpec};
 use crate::query::{BigQueryTarget, LoadMode, TableRef};
 
 /// The chunk of a resumable upload (a multiple of 256 KiB, as the protocol requires), and the
 /// largest file sent in one multipart request. `GSCRAPE_BIGQUERY_CHUNK_KIB` sets it (tests).
 pub fn chunk_bytes() -> usize {
-    const QUANTUM: usize = 256 * 1024;
     let kib = std::env::var("GSCRAPE_BIGQUERY_CHUNK_KIB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -166,30 +166,34 @@ impl Job<'_> {
             "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n\
              --{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n{data}\r\n--{boundary}--\r\n"
         );
-        let content_type = format!("multipart/related; boundary={boundary}");
-        let headers = [(header::CONTENT_TYPE, content_type)];
-        let url = self.endpoint.upload_url(&self.target.project, "multipart");
-        let mut retries = 0;
-        loop {
-            let sent = self
-                .api
-                .send_once(Method::POST, &url, &headers, body.clone(), self.call)
-                .await;
-            let failure = match sent {
-                Ok(r) if r.status.is_success() => return self.job_of(&r.body, &url),
-                // The job exists: an earlier attempt made it, its answer lost on the way.
-                Ok(r) if r.status == StatusCode::CONFLICT => return self.get().await,
-                Ok(r) => ApiClient::refusal(&r, &Method::POST, &url, self.call),
-                Err(err) => {
-                    let transient = matches!(&err, ApiError::Http(e) if e.is_transient());
-                    (err, transient)
-                }
-            };
-            retries = self.retry_or_fail(failure, retries).await?;
+        let out = Outgoing::new(
+            Method::POST,
+            self.endpoint.upload_url(&self.target.project, "multipart"),
+        )
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/related; boundary={boundary}"),
+        )
+        .body(body);
+        self.insert(&out).await
+    }
+
+    /// Sends a job's insert: the job it made, or the job an earlier try made (its answer lost
+    /// on the way: `409 duplicate`).
+    async fn insert(&self, out: &Outgoing) -> Result<Value, BigQueryError> {
+        let r = self
+            .api
+            .send(out, self.call, &[StatusCode::CONFLICT])
+            .await?;
+        match r.status {
+            StatusCode::CONFLICT => self.get().await,
+            _ => self.job_of(&r.body, &out.url),
         }
     }
 
-    /// The configuration first, then the data a chunk at a time.
+    /// The configuration first, then the data a chunk at a time, by Google's resumable
+    /// protocol ([`crate::api::upload`]). A session that is gone (a week old, or never known)
+    /// is started again once, with the same job id.
     async fn insert_resumable(
         &self,
         metadata: &Value,
@@ -198,169 +202,85 @@ impl Job<'_> {
         chunk: u64,
     ) -> Result<Value, BigQueryError> {
         let url = self.endpoint.upload_url(&self.target.project, "resumable");
-        let mut retries = 0;
+        let start = Outgoing::new(Method::POST, url.as_str())
+            .header(header::CONTENT_TYPE, "application/json; charset=UTF-8")
+            .header(
+                HeaderName::from_static("x-upload-content-type"),
+                "application/octet-stream",
+            )
+            .header(
+                HeaderName::from_static("x-upload-content-length"),
+                size.to_string(),
+            )
+            .body(metadata.to_string());
+        let mut restarted = false;
         'session: loop {
-            let headers = [
-                (
-                    header::CONTENT_TYPE,
-                    "application/json; charset=UTF-8".to_owned(),
-                ),
-                (
-                    HeaderName::from_static("x-upload-content-type"),
-                    "application/octet-stream".to_owned(),
-                ),
-                (
-                    HeaderName::from_static("x-upload-content-length"),
-                    size.to_string(),
-                ),
-            ];
-            let started = self
+            let r = self
                 .api
-                .send_once(
-                    Method::POST,
-                    &url,
-                    &headers,
-                    metadata.to_string(),
-                    self.call,
-                )
-                .await;
-            let session = match started {
-                Ok(r) if r.status.is_success() => {
-                    let location = r
-                        .headers
-                        .get(header::LOCATION)
-                        .and_then(|v| v.to_str().ok());
-                    match location {
-                        Some(session) => session.to_owned(),
-                        None => {
-                            return Err(self
-                                .bad(&url, "the resumable upload was started without a Location"))
-                        }
-                    }
-                }
-                Ok(r) if r.status == StatusCode::CONFLICT => return self.get().await,
-                Ok(r) => {
-                    let failure = ApiClient::refusal(&r, &Method::POST, &url, self.call);
-                    retries = self.retry_or_fail(failure, retries).await?;
-                    continue 'session;
-                }
-                Err(err) => {
-                    let transient = matches!(&err, ApiError::Http(e) if e.is_transient());
-                    retries = self.retry_or_fail((err, transient), retries).await?;
-                    continue 'session;
-                }
-            };
+                .send(&start, self.call, &[StatusCode::CONFLICT])
+                .await?;
+            if r.status == StatusCode::CONFLICT {
+                return self.get().await;
+            }
+            let session = Session::of(&r).ok_or_else(|| {
+                self.bad(&url, "the resumable upload was started without a Location")
+            })?;
             let mut offset = 0u64;
             loop {
                 let end = (offset + chunk).min(size);
-                let mut data = String::new();
+                let mut data = Vec::new();
                 file.seek(SeekFrom::Start(offset))
-                    .and_then(|_| file.by_ref().take(end - offset).read_to_string(&mut data))
+                    .and_then(|_| file.by_ref().take(end - offset).read_to_end(&mut data))
                     .map_err(BigQueryError::Stage)?;
-                let range = match size {
-                    0 => "bytes */0".to_owned(),
-                    _ => format!("bytes {offset}-{}/{size}", end - 1),
-                };
-                let headers = [(header::CONTENT_RANGE, range)];
                 let sent = self
                     .api
-                    .send_once(Method::PUT, &session, &headers, data, self.call)
+                    .put_chunk(self.call, &session, offset, &data.into(), Some(size), &[])
                     .await;
-                let failure = match sent {
-                    Ok(r) if r.status.is_success() => return self.job_of(&r.body, &url),
-                    Ok(r) if r.status.as_u16() == 308 => {
-                        offset = self.confirmed(&r, end, &url)?;
-                        continue;
+                offset = match sent {
+                    Ok(Progress::Done(r)) => return self.job_of(&r.body, &url),
+                    Ok(Progress::Holds(held)) => held,
+                    Err(ChunkError::Api(error, retries)) => {
+                        return Err(crate::api::gave_up(Err::<(), _>(*error), retries)
+                            .unwrap_err()
+                            .into())
                     }
-                    // The session is gone (a week old, or never known): start another, with
-                    // the same job id.
-                    Ok(r) if matches!(r.status.as_u16(), 404 | 410) => {
-                        let failure = (
-                            ApiClient::refusal(&r, &Method::PUT, &url, self.call).0,
-                            true,
-                        );
-                        retries = self.retry_or_fail(failure, retries).await?;
+                    Err(ChunkError::Refused(r))
+                        if matches!(r.status.as_u16(), 404 | 410) && !restarted =>
+                    {
+                        restarted = true;
                         continue 'session;
                     }
-                    Ok(r) => ApiClient::refusal(&r, &Method::PUT, &url, self.call),
-                    Err(err) => {
-                        let transient = matches!(&err, ApiError::Http(e) if e.is_transient());
-                        (err, transient)
+                    Err(ChunkError::Refused(r)) => {
+                        return Err(ApiClient::refusal(&r, &Method::PUT, &url, self.call).into())
+                    }
+                    Err(ChunkError::BadRange(value)) => {
+                        return Err(self.bad(
+                            &url,
+                            &format!(
+                                "the upload's Range {} is not bytes=0-N",
+                                crate::redact::quote(&String::from_utf8_lossy(value.as_bytes()))
+                            ),
+                        ))
+                    }
+                    Err(ChunkError::Outside { held, end, .. }) => {
+                        return Err(self.bad(
+                            &url,
+                            &format!(
+                            "the upload's Range (bytes=0-{}) is not a part of what was sent (0-{})",
+                            held.saturating_sub(1),
+                            end.saturating_sub(1)
+                        ),
+                        ))
+                    }
+                    Err(ChunkError::Stuck { from }) => {
+                        return Err(self.bad(
+                            &url,
+                            &format!("the upload session takes none of the bytes from {from}"),
+                        ))
                     }
                 };
-                retries = self.retry_or_fail(failure, retries).await?;
-                // Where does the upload stand?
-                let headers = [(header::CONTENT_RANGE, format!("bytes */{size}"))];
-                let status = self
-                    .api
-                    .send_once(Method::PUT, &session, &headers, String::new(), self.call)
-                    .await;
-                match status {
-                    Ok(r) if r.status.is_success() => return self.job_of(&r.body, &url),
-                    Ok(r) if r.status.as_u16() == 308 => {
-                        offset = self.confirmed(&r, end, &url)?;
-                    }
-                    Ok(r) if matches!(r.status.as_u16(), 404 | 410) => continue 'session,
-                    // Asked again at the next failure; the chunk is sent again meanwhile.
-                    _ => {}
-                }
             }
         }
-    }
-
-    /// The bytes a `308` says the server holds (`Range: bytes=0-N`: N + 1; none: 0), which
-    /// must be at most `end` (what was sent).
-    fn confirmed(
-        &self,
-        response: &crate::http::Response,
-        end: u64,
-        url: &str,
-    ) -> Result<u64, BigQueryError> {
-        let Some(range) = response.headers.get(header::RANGE) else {
-            return Ok(0);
-        };
-        let held = range
-            .to_str()
-            .ok()
-            .and_then(|r| r.strip_prefix("bytes=0-"))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .and_then(|n| n.checked_add(1))
-            .filter(|held| *held <= end);
-        held.ok_or_else(|| {
-            self.bad(
-                url,
-                &format!(
-                    "the upload's Range {} is not a part of what was sent (0-{})",
-                    crate::redact::quote(&String::from_utf8_lossy(range.as_bytes())),
-                    end.saturating_sub(1)
-                ),
-            )
-        })
-    }
-
-    /// Waits before another try of a transient `failure`; the failure itself when it is not
-    /// one or the tries are used up. The retries so far, one more.
-    async fn retry_or_fail(
-        &self,
-        (error, transient): (ApiError, bool),
-        retries: u32,
-    ) -> Result<u32, BigQueryError> {
-        let policy = self.api.retry_policy();
-        if !transient || retries >= policy.max_retries {
-            return Err(match retries {
-                0 => error.into(),
-                retries => ApiError::GaveUp {
-                    retries,
-                    source: Box::new(error),
-                }
-                .into(),
-            });
-        }
-        let delay = policy.delay(retries, None);
-        tracing::info!("{error}; retrying in {} ms", delay.as_millis());
-        self.call.counters.retry();
-        tokio::time::sleep(delay).await;
-        Ok(retries + 1)
     }
 
     /// `jobs.get` of this job, where it runs.
@@ -610,34 +530,20 @@ impl MergeJob<'_> {
     }
 
     async fn table_exists(&self, table: &TableRef) -> Result<bool, BigQueryError> {
-        let url = self.table_url(table);
+        let out = Outgoing::new(Method::GET, self.table_url(table));
         let response = self
             .api
-            .send_once(Method::GET, &url, &[], String::new(), self.call)
+            .send(&out, self.call, &[StatusCode::NOT_FOUND])
             .await?;
-        match response.status {
-            status if status.is_success() => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(ApiClient::refusal(&response, &Method::GET, &url, self.call)
-                .0
-                .into()),
-        }
+        Ok(response.status != StatusCode::NOT_FOUND)
     }
 
     async fn drop_table(&self, table: &TableRef) -> Result<(), BigQueryError> {
-        let url = self.table_url(table);
-        let response = self
-            .api
-            .send_once(Method::DELETE, &url, &[], String::new(), self.call)
+        let out = Outgoing::new(Method::DELETE, self.table_url(table));
+        self.api
+            .send(&out, self.call, &[StatusCode::NOT_FOUND])
             .await?;
-        match response.status {
-            status if status.is_success() || status == StatusCode::NOT_FOUND => Ok(()),
-            _ => Err(
-                ApiClient::refusal(&response, &Method::DELETE, &url, self.call)
-                    .0
-                    .into(),
-            ),
-        }
+        Ok(())
     }
 
     /// Runs `sql` as one query job and waits for it: the rows it inserted and updated.
@@ -661,24 +567,10 @@ impl MergeJob<'_> {
             self.endpoint.root,
             encode_path_segment(&self.target.project)
         );
-        let headers = [(header::CONTENT_TYPE, "application/json".to_owned())];
-        let mut retries = 0;
-        let answer = loop {
-            let sent = self
-                .api
-                .send_once(Method::POST, &url, &headers, body.clone(), self.call)
-                .await;
-            let failure = match sent {
-                Ok(r) if r.status.is_success() => break job.job_of(&r.body, &url)?,
-                Ok(r) if r.status == StatusCode::CONFLICT => break job.get().await?,
-                Ok(r) => ApiClient::refusal(&r, &Method::POST, &url, self.call),
-                Err(err) => {
-                    let transient = matches!(&err, ApiError::Http(e) if e.is_transient());
-                    (err, transient)
-                }
-            };
-            retries = job.retry_or_fail(failure, retries).await?;
-        };
+        let out = Outgoing::new(Method::POST, url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let answer = job.insert(&out).await?;
         let done = job.wait(answer).await?;
         job.failed(&done)?;
         let count = |key: &str| {
