@@ -86,7 +86,9 @@ impl Counters {
     pub fn quota_units(&self, n: i64) {
         match u64::try_from(n) {
             Ok(n) => self.quota_units.fetch_add(n, Ordering::Relaxed),
-            Err(_) => self.quota_units.fetch_sub(n.unsigned_abs(), Ordering::Relaxed),
+            Err(_) => self
+                .quota_units
+                .fetch_sub(n.unsigned_abs(), Ordering::Relaxed),
         };
     }
 

@@ -403,9 +403,7 @@ fn quota_table(value: &toml::Value) -> Result<QuotaConfig, String> {
                         .and_then(|n| u32::try_from(n).ok())
                         .filter(|n| *n > 0)
                         .ok_or_else(|| {
-                            format!(
-                                "[quota.costs] {name}: must be a whole number of units above 0"
-                            )
+                            format!("[quota.costs] {name}: must be a whole number of units above 0")
                         })?;
                     config.costs.0.insert(name.clone(), units);
                 }
@@ -536,8 +534,12 @@ impl RunSettings {
         // The flags' limits first (an API's own entry wins wherever it is), then the files'.
         for file in files {
             let limits = &mut settings.quota.limits;
-            limits.per_user.extend(file.quota.limits.per_user.iter().cloned());
-            limits.per_project.extend(file.quota.limits.per_project.iter().cloned());
+            limits
+                .per_user
+                .extend(file.quota.limits.per_user.iter().cloned());
+            limits
+                .per_project
+                .extend(file.quota.limits.per_project.iter().cloned());
             for (name, units) in &file.quota.costs.0 {
                 settings.quota.costs.0.entry(name.clone()).or_insert(*units);
             }

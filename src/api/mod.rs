@@ -435,7 +435,10 @@ impl ApiClient {
                     }
                     // Refused for rate: waited out in the quota's line, not a retry.
                     if let Some((refusal, retry_after)) = rate_refusal(&response) {
-                        tracing::debug!("{shown} answered HTTP {}: waiting for the quota", response.status.as_u16());
+                        tracing::debug!(
+                            "{shown} answered HTTP {}: waiting for the quota",
+                            response.status.as_u16()
+                        );
                         return match quota.refused(refusal, retry_after) {
                             Ok(()) => Try::Again,
                             Err(err) => Try::Done(Err(err.into())),

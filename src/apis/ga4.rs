@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::Api;
 use crate::api::paginate::{is_int64_string, path};
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField, RequestSpec};
-use crate::quota::Hint;
 use crate::discovery::{Document, Method};
+use crate::quota::Hint;
 use crate::records::decode::{header_names, named, rows, ReportRows, ValueType};
 use crate::records::{Caveat, CaveatKind};
 
@@ -56,7 +56,7 @@ impl Api for Ga4 {
         Some(Arc::from(name))
     }
 
-    fn quota_hints(&self, _: &str) -> Option<fn(&[u8]) -> Option<Hint>> {
+    fn quota_hints(&self, _: &str) -> Option<crate::quota::ReadHints> {
         Some(property_quota)
     }
 }

@@ -65,7 +65,7 @@ pub trait Api: Sync {
     }
 
     /// Reads what a response says of the quota left (GA4's `propertyQuota`).
-    fn quota_hints(&self, _method_id: &str) -> Option<fn(&[u8]) -> Option<crate::quota::Hint>> {
+    fn quota_hints(&self, _method_id: &str) -> Option<crate::quota::ReadHints> {
         None
     }
 }

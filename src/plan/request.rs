@@ -116,7 +116,10 @@ pub(super) fn build_request(
     let body = match body {
         _ if defaults.is_empty() => body,
         None => Some(Value::Object(
-            defaults.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            defaults
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
         )),
         Some(Value::Object(mut fields)) => {
             for (key, value) in defaults {

@@ -334,7 +334,11 @@ mod tests {
         );
         let slot = bucket.take(5).await;
         assert_eq!(bucket.refused(slot, 5, PAUSE), Reaction::Paused);
-        assert_eq!(bucket.pace(), Some(Pace::Configured(100.0)), "used as given");
+        assert_eq!(
+            bucket.pace(),
+            Some(Pace::Configured(100.0)),
+            "used as given"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -348,7 +352,10 @@ mod tests {
             "20 requests a second"
         );
         let pace = bucket.pace().unwrap();
-        assert_eq!(pace.rate(start + START_DOUBLING * 4), Some(20.0 * 5.0 * 16.0));
+        assert_eq!(
+            pace.rate(start + START_DOUBLING * 4),
+            Some(20.0 * 5.0 * 16.0)
+        );
         assert_eq!(
             pace.rate(start + START_DOUBLING * 24),
             None,
@@ -369,7 +376,10 @@ mod tests {
         // The first refusal: the units admitted in the last second, 250.
         assert_eq!(
             bucket.refused(slot, 5, PAUSE),
-            Reaction::Slowed { from: None, to: 250.0 }
+            Reaction::Slowed {
+                from: None,
+                to: 250.0
+            }
         );
         // A request in flight before the decrease, refused after it: the same congestion.
         assert_eq!(bucket.refused(slot, 5, PAUSE), Reaction::Paused);
@@ -377,7 +387,10 @@ mod tests {
         let next = bucket.take(5).await;
         assert_eq!(
             bucket.refused(next, 5, PAUSE),
-            Reaction::Slowed { from: Some(250.0), to: 250.0 * CUT }
+            Reaction::Slowed {
+                from: Some(250.0),
+                to: 250.0 * CUT
+            }
         );
         // Google admitted 40 requests of 5 units in the next second: 200 units a second.
         for _ in 0..40 {
@@ -441,7 +454,10 @@ mod tests {
         assert_eq!(second.at - start, PAUSE);
         bucket.refused(second, 1, PAUSE);
         assert_eq!(bucket.take(1).await.at - second.at, PAUSE * 2);
-        assert!(matches!(bucket.pace(), Some(Pace::Starting { .. })), "nothing learned");
+        assert!(
+            matches!(bucket.pace(), Some(Pace::Starting { .. })),
+            "nothing learned"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -147,8 +147,11 @@ pub struct Tag {
     /// The query's own budget (`max_units`).
     pub max_units: Option<u64>,
     /// Reads what a successful response says of its quota (GA4's `propertyQuota`).
-    pub hints: Option<fn(&[u8]) -> Option<Hint>>,
+    pub hints: Option<ReadHints>,
 }
+
+/// Reads what an answer's body says of the quota left.
+pub type ReadHints = fn(&[u8]) -> Option<Hint>;
 
 /// What a response said of the quota left: GA4's `propertyQuota`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -351,7 +354,10 @@ impl Request<'_> {
                     "waiting up to {} min for the hourly quota tokens of {name}",
                     left.as_secs().div_ceil(60)
                 ),
-                _ => format!("waiting up to {} min for {key}", left.as_secs().div_ceil(60)),
+                _ => format!(
+                    "waiting up to {} min for {key}",
+                    left.as_secs().div_ceil(60)
+                ),
             }
         );
     }
@@ -402,7 +408,9 @@ impl Request<'_> {
             match from {
                 None => tracing::info!("{key}: refused for rate; pacing at {to:.1} units/s"),
                 Some(from) => {
-                    tracing::info!("{key}: refused for rate; pacing at {to:.1} units/s (was {from:.1})")
+                    tracing::info!(
+                        "{key}: refused for rate; pacing at {to:.1} units/s (was {from:.1})"
+                    )
                 }
             }
         }
@@ -426,7 +434,9 @@ impl Request<'_> {
 
 /// A std mutex's guard, whatever a panicking holder left (the values stay consistent).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -450,7 +460,10 @@ mod tests {
             Some(Refusal::User)
         );
         assert_eq!(
-            refusal_of(s403, &google(None, Some("rateLimitExceeded"), "Rate Limit Exceeded")),
+            refusal_of(
+                s403,
+                &google(None, Some("rateLimitExceeded"), "Rate Limit Exceeded")
+            ),
             Some(Refusal::Project)
         );
         assert_eq!(
@@ -479,7 +492,10 @@ mod tests {
             ),
             Some(Refusal::Hourly)
         );
-        assert_eq!(refusal_of(StatusCode::SERVICE_UNAVAILABLE, &google(None, None, "")), None);
+        assert_eq!(
+            refusal_of(StatusCode::SERVICE_UNAVAILABLE, &google(None, None, "")),
+            None
+        );
         assert_eq!(refusal_of(s403, &google(None, Some("forbidden"), "")), None);
     }
 
@@ -511,10 +527,17 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO, "bob is not paced by alice");
         let alice = governor.request(&gmail, Some("alice"), &tag(5), &counters);
         alice.admit().await.unwrap();
-        assert!(start.elapsed() > Duration::ZERO, "alice waits for her bucket");
+        assert!(
+            start.elapsed() > Duration::ZERO,
+            "alice waits for her bucket"
+        );
         let quota = counters.snapshot_quota();
         assert_eq!(quota.rejections, 1);
-        assert_eq!(quota.units, 12 * 5, "the refused request's units are given back");
+        assert_eq!(
+            quota.units,
+            12 * 5,
+            "the refused request's units are given back"
+        );
         assert_eq!(governor.spent(), 60);
     }
 

@@ -719,7 +719,11 @@ struct Finished {
 /// The reader of `plan`'s pages; `keep_records` when a fan-out reads the records (a `where`
 /// filter reads them too).
 /// What each request of `plan` (as `request` asks it) costs of the quota and draws on.
-fn quota_tag(plan: &QueryPlan, request: &crate::api::RequestSpec, shared: &Shared) -> crate::quota::Tag {
+fn quota_tag(
+    plan: &QueryPlan,
+    request: &crate::api::RequestSpec,
+    shared: &Shared,
+) -> crate::quota::Tag {
     let method = &plan.method.id;
     let api = crate::apis::for_method(method);
     crate::quota::Tag {

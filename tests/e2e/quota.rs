@@ -11,7 +11,8 @@ use crate::auth::write_service_account_key;
 use crate::support::fake_quota::{BucketRule, HourlyTokens, QuotaRules, Shape};
 use crate::support::{Config, Workdir};
 
-const MESSAGE_IDS: &str = "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+const MESSAGE_IDS: &str =
+    "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
     output = false\ncolumns = [\"id\"]\n[params]\nuserId = \"me\"\nmaxResults = 500\n";
 const MESSAGES: &str = "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\n\
     for_each = \"ids\"\ncolumns = [\"id\", \"threadId\"]\n\
@@ -64,19 +65,29 @@ fn a_gmail_fan_out_paces_at_the_users_quota_with_few_refusals() {
         assert_eq!(run.code, 0, "{run:?}");
         assert_eq!(wd.read("output/messages.csv").lines().count(), 401);
         let (admitted, refused) = decided(&wd);
-        assert_eq!(admitted, 401, "one list page and 400 gets, each admitted once");
+        assert_eq!(
+            admitted, 401,
+            "one list page and 400 gets, each admitted once"
+        );
         assert!(
             refused * 20 <= admitted,
             "--concurrency {concurrency}: {refused} refused for {admitted} admitted (at most 5 %)"
         );
         let summary = summary(&wd);
         let queries = summary["queries"].as_array().unwrap();
-        let units: u64 = queries.iter().map(|q| q["quota_units"].as_u64().unwrap()).sum();
+        let units: u64 = queries
+            .iter()
+            .map(|q| q["quota_units"].as_u64().unwrap())
+            .sum();
         let rejections: u64 = queries
             .iter()
             .map(|q| q["quota_rejections"].as_u64().unwrap())
             .sum();
-        assert_eq!(units, wd.google.quota(|q| q.spent()), "units as Google counts them");
+        assert_eq!(
+            units,
+            wd.google.quota(|q| q.spent()),
+            "units as Google counts them"
+        );
         assert_eq!(units, 401 * 5);
         assert_eq!(rejections as usize, refused, "every refusal counted");
         assert!(
@@ -202,17 +213,24 @@ fn a_ga4_backfill_waits_for_the_hourly_tokens_and_writes_every_window() {
     }
     let (admitted, refused) = decided(&wd);
     assert_eq!(admitted, 12);
-    assert!(refused <= 2, "{refused} refused: the answers' propertyQuota paces the run");
     assert!(
-        run.stderr
-            .contains("analyticsdata: waiting up to 75 min for the hourly quota tokens of properties/1234"),
+        refused <= 2,
+        "{refused} refused: the answers' propertyQuota paces the run"
+    );
+    assert!(
+        run.stderr.contains(
+            "analyticsdata: waiting up to 75 min for the hourly quota tokens of properties/1234"
+        ),
         "{}",
         run.stderr
     );
     let sent: Value =
         serde_json::from_str(&wd.google.seen_under("/v1beta/properties/1234:runReport")[0].body)
             .unwrap();
-    assert_eq!(sent["returnPropertyQuota"], true, "asked unless the query says");
+    assert_eq!(
+        sent["returnPropertyQuota"], true,
+        "asked unless the query says"
+    );
 }
 
 /// Relies on: a project's daily allowance (403 `dailyLimitExceeded`): a quota wall, checkpointed.
@@ -302,8 +320,9 @@ fn a_configured_quota_is_paced_at_without_refusals() {
     let run = wd.run(&["validate"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr
-            .contains("gscrape.toml: [quota] unknown key `per-projet`; did you mean `per-project`?"),
+        run.stderr.contains(
+            "gscrape.toml: [quota] unknown key `per-projet`; did you mean `per-project`?"
+        ),
         "{}",
         run.stderr
     );

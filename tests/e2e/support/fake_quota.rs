@@ -200,7 +200,8 @@ impl QuotaState {
         // Both buckets must hold the units; the user's is asked first (a refusal takes none).
         if let Some(rule) = rules.per_user {
             let peek = self.users.get(&(api.to_owned(), user.to_owned())).map(|b| {
-                let level = b.level + now.duration_since(b.at).as_secs_f64() * rule.units_per_second;
+                let level =
+                    b.level + now.duration_since(b.at).as_secs_f64() * rule.units_per_second;
                 level.min(rule.burst)
             });
             if peek.unwrap_or(rule.burst) < units as f64 {
@@ -210,7 +211,9 @@ impl QuotaState {
                         json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
                             "message": format!("Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' of service '{api}.googleapis.com' for consumer 'project_number:1234'.")}}),
                     ),
-                    Shape::Forbidden => refusal(403, "userRateLimitExceeded", "User-rate limit exceeded"),
+                    Shape::Forbidden => {
+                        refusal(403, "userRateLimitExceeded", "User-rate limit exceeded")
+                    }
                 });
             }
         }
@@ -234,7 +237,10 @@ impl QuotaState {
             assert!(user_bucket(self, rule), "peeked");
         }
         if let (Some(hourly), true) = (rules.ga4_hourly, path.contains(":runReport")) {
-            let entry = self.properties.get_mut(&property_of(path)).expect("entered");
+            let entry = self
+                .properties
+                .get_mut(&property_of(path))
+                .expect("entered");
             entry.0 -= hourly.per_request;
             entry.1.get_or_insert(now + hourly.refill_after);
         }
