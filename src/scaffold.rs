@@ -14,8 +14,7 @@ use crate::plan::{
 /// Default columns listed in the comment; a wide record says how many more there are.
 const SHOWN_COLUMNS: usize = 40;
 
-/// The placeholder of a required string parameter.
-pub const PLACEHOLDER: &str = "REPLACE_ME";
+use crate::query::PLACEHOLDER;
 
 /// The query file of `method`, named `name` when given.
 pub fn query_file(doc: &Document, method: &Method, name: Option<&str>) -> String {

@@ -77,7 +77,7 @@ fn looks_paginated(doc: &Document, method: &Method) -> bool {
 /// A query file calling `method` with made-up values for its required parameters.
 /// A `gscrape new` query with a value of its type for each placeholder.
 fn fill_placeholders(scaffold: &str) -> String {
-    let placeholder = format!("{:?}", gscrape::scaffold::PLACEHOLDER);
+    let placeholder = format!("{:?}", gscrape::query::PLACEHOLDER);
     scaffold
         .replace(
             &format!("{placeholder}    # required, integer"),

@@ -600,22 +600,6 @@ fn to_unix(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-impl google_apis_common::GetToken for Authorizer {
-    fn get_token<'a>(
-        &'a self,
-        _scopes: &'a [&str],
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<
-                    Output = Result<Option<String>, Box<dyn std::error::Error + Send + Sync>>,
-                > + Send
-                + 'a,
-        >,
-    > {
-        Box::pin(async move { self.access_token().await.map_err(Into::into) })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

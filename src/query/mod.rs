@@ -1011,10 +1011,14 @@ fn unrendered_templates(src: &Source) -> Result<(), Vec<Problem>> {
     all_or_nothing((), found)
 }
 
+/// What `gscrape new` writes for a value only the user knows (`calendarId = "REPLACE_ME"`):
+/// a query file that still holds it is refused. Kept here, by the rule that refuses it, so that
+/// query files need nothing of the scaffold that writes them.
+pub const PLACEHOLDER: &str = "REPLACE_ME";
+
 /// A problem for each value still holding the placeholder `gscrape new` writes for what only
-/// the user knows (`calendarId = "REPLACE_ME"`): run as is, it would be sent to Google.
+/// the user knows: run as is, it would be sent to Google.
 fn placeholders(src: &Source) -> Result<(), Vec<Problem>> {
-    use crate::scaffold::PLACEHOLDER;
     type TopLevel = indexmap::IndexMap<String, toml::Spanned<toml::Value>>;
     let text = src.text;
     if !text.contains(PLACEHOLDER) {
