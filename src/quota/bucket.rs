@@ -47,8 +47,14 @@ const MEASURED: u32 = 4;
 /// What a bucket's pace is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pace {
-    /// No refusal yet: a rate doubling from `first` units a second since `since`.
-    Starting { first: f64, since: Instant },
+    /// No refusal yet: `rate` units a second, doubled at most every [`START_DOUBLING`] and
+    /// only once a request sent at it has passed (so the pace grows by Google's answers, as
+    /// TCP's slow start grows by round trip); unpaced from `unpaced_above`.
+    Starting {
+        rate: f64,
+        doubled: Instant,
+        unpaced_above: f64,
+    },
     /// Learned from Google's refusals (units a second).
     Learned(f64),
     /// Configured (units a second): used as given, never changed.
@@ -56,14 +62,14 @@ pub enum Pace {
 }
 
 impl Pace {
-    /// Units a second now (`None`: unpaced).
-    pub fn rate(&self, now: Instant) -> Option<f64> {
+    /// Units a second (`None`: unpaced).
+    pub fn rate(&self) -> Option<f64> {
         match *self {
-            Pace::Starting { first, since } => {
-                let steps = now.duration_since(since).as_secs_f64() / START_DOUBLING.as_secs_f64();
-                let rate = first * 2f64.powf(steps.min(64.0));
-                (rate < first / START_REQUESTS * UNPACED_REQUESTS).then_some(rate)
-            }
+            Pace::Starting {
+                rate,
+                unpaced_above,
+                ..
+            } => (rate < unpaced_above).then_some(rate),
             Pace::Learned(rate) | Pace::Configured(rate) => Some(rate),
         }
     }
@@ -164,8 +170,9 @@ impl Bucket {
             let at = {
                 let mut state = self.lock();
                 let pace = *state.pace.get_or_insert(Pace::Starting {
-                    first: START_REQUESTS * f64::from(cost),
-                    since: now,
+                    rate: START_REQUESTS * f64::from(cost),
+                    doubled: now,
+                    unpaced_above: UNPACED_REQUESTS * f64::from(cost),
                 });
                 let mut at = now;
                 if let Some(until) = state.closed_until {
@@ -174,7 +181,7 @@ impl Bucket {
                         false => state.closed_until = None,
                     }
                 }
-                let rate = pace.rate(now);
+                let rate = pace.rate();
                 if rate.is_some() {
                     at = at.max(state.next);
                 }
@@ -208,10 +215,16 @@ impl Bucket {
         state.closed_until.filter(|until| *until > Instant::now())
     }
 
-    /// A request of `cost` units passed.
-    pub fn passed(&self, cost: u32) {
+    /// A request of `cost` units, sent at `slot`, passed.
+    pub fn passed(&self, slot: Slot, cost: u32) {
         let now = Instant::now();
         let mut state = self.lock();
+        if let Some(Pace::Starting { rate, doubled, .. }) = &mut state.pace {
+            if slot.at >= *doubled && now.duration_since(*doubled) >= START_DOUBLING {
+                *rate *= 2.0;
+                *doubled = now;
+            }
+        }
         state.refused_in_a_row = 0;
         state.admitted.push_back((now, cost));
         while state
@@ -246,7 +259,7 @@ impl Bucket {
             return Reaction::Paused;
         }
         state.epoch += 1;
-        let before = state.pace.and_then(|p| p.rate(now));
+        let before = state.pace.and_then(|p| p.rate());
         let window: u32 = state
             .admitted
             .iter()
@@ -274,6 +287,7 @@ impl Bucket {
             // counts too, so the halvings above may follow).
             (None, None, _) if window >= cost => {
                 let measured = f64::from(window) / WINDOW.as_secs_f64();
+                ceiling = Some(measured);
                 Some(before.map_or(measured, |rate| measured.min(rate)))
             }
             (None, _, _) => None,
@@ -342,35 +356,53 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_new_bucket_starts_slow_and_doubles_until_it_is_unpaced() {
+    async fn a_new_bucket_starts_slow_and_doubles_as_requests_pass() {
         let bucket = Bucket::new(None);
         let start = Instant::now();
-        assert_eq!(bucket.take(5).await.at, start);
+        let first = bucket.take(5).await;
+        assert_eq!(first.at, start);
+        let second = bucket.take(5).await;
         assert_eq!(
-            bucket.take(5).await.at - start,
+            second.at - start,
             Duration::from_millis(50),
             "20 requests a second"
         );
-        let pace = bucket.pace().unwrap();
+        assert_eq!(bucket.pace().unwrap().rate(), Some(100.0));
+        // No answer yet: the pace waits for one, however long.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(bucket.pace().unwrap().rate(), Some(100.0));
+        bucket.passed(second, 5);
+        assert_eq!(bucket.pace().unwrap().rate(), Some(200.0));
+        // A request sent before the doubling says nothing of the new pace.
+        bucket.passed(first, 5);
+        tokio::time::advance(START_DOUBLING).await;
+        bucket.passed(second, 5);
+        assert_eq!(bucket.pace().unwrap().rate(), Some(200.0));
+        for _ in 0..20 {
+            let slot = bucket.take(5).await;
+            tokio::time::advance(START_DOUBLING).await;
+            bucket.passed(slot, 5);
+        }
         assert_eq!(
-            pace.rate(start + START_DOUBLING * 4),
-            Some(20.0 * 5.0 * 16.0)
-        );
-        assert_eq!(
-            pace.rate(start + START_DOUBLING * 24),
+            bucket.pace().unwrap().rate(),
             None,
-            "unpaced within a second and a half"
+            "unpaced after 13 doublings"
         );
     }
 
     #[tokio::test(start_paused = true)]
     async fn google_s_rate_is_measured_between_two_refusals() {
         let bucket = Bucket::new(None);
-        bucket.take(5).await;
+        for _ in 0..14 {
+            let slot = bucket.take(5).await;
+            tokio::time::advance(START_DOUBLING).await;
+            bucket.passed(slot, 5);
+        }
+        assert_eq!(bucket.pace().unwrap().rate(), None);
         tokio::time::advance(Duration::from_secs(2)).await;
         for _ in 0..50 {
-            bucket.take(5).await;
-            bucket.passed(5);
+            let slot = bucket.take(5).await;
+            bucket.passed(slot, 5);
         }
         let slot = bucket.take(5).await;
         // The first refusal: the units admitted in the last second, 250.
@@ -395,7 +427,7 @@ mod tests {
         // Google admitted 40 requests of 5 units in the next second: 200 units a second.
         for _ in 0..40 {
             tokio::time::advance(Duration::from_millis(25)).await;
-            bucket.passed(5);
+            bucket.passed(next, 5);
         }
         let slot = bucket.take(5).await;
         let Reaction::Slowed { to, .. } = bucket.refused(slot, 5, PAUSE) else {
@@ -408,9 +440,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_learned_rate_grows_while_requests_pass() {
         let bucket = Bucket::new(None);
-        bucket.take(100).await;
+        let first = bucket.take(100).await;
         tokio::time::advance(Duration::from_secs(2)).await;
-        bucket.passed(100);
+        bucket.passed(first, 100);
         let slot = bucket.take(100).await;
         bucket.refused(slot, 100, PAUSE);
         assert_eq!(bucket.pace(), Some(Pace::Learned(100.0)));
@@ -420,7 +452,7 @@ mod tests {
         assert_eq!(bucket.pace(), Some(Pace::Learned(100.0 * CUT)));
         for _ in 0..8 {
             tokio::time::advance(Duration::from_millis(250)).await;
-            bucket.passed(1);
+            bucket.passed(slot, 1);
         }
         let Some(Pace::Learned(rate)) = bucket.pace() else {
             panic!()
@@ -428,14 +460,14 @@ mod tests {
         assert!(rate > 96.0 && rate <= 100.0, "{rate}");
         // ...then beyond it, gently.
         let bucket = Bucket::new(None);
-        bucket.take(100).await;
+        let first = bucket.take(100).await;
         tokio::time::advance(Duration::from_secs(2)).await;
-        bucket.passed(100);
+        bucket.passed(first, 100);
         let slot = bucket.take(100).await;
         bucket.refused(slot, 100, PAUSE);
         for _ in 0..10 {
             tokio::time::advance(Duration::from_secs(1)).await;
-            bucket.passed(1);
+            bucket.passed(slot, 1);
         }
         let Some(Pace::Learned(rate)) = bucket.pace() else {
             panic!()

@@ -5,14 +5,15 @@
 //! again (it spends no retry meant for real failures); only a daily exhaustion, a budget
 //! spent, or a wait longer than `--quota-wait` fails it, as a quota wall.
 //!
-//! [`bucket`] is one bucket's pace (configured, or learned by AIMD); [`costs`] the units of
-//! a request and the rates as written. The call layer ([`crate::api::ApiClient`]) drives a
+//! [`bucket`] is one bucket's line and pace (configured, or learned from Google's refusals);
+//! [`costs`] the units of a request and the rates as written. The call layer ([`crate::api::ApiClient`]) drives a
 //! [`Request`] through [`Request::admit`], then [`Request::passed`] or [`Request::refused`].
 
 pub mod bucket;
 pub mod costs;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -273,13 +274,26 @@ impl Request<'_> {
         // The user's bucket (and a resource's) first, the project's last: the project's line
         // is shared by every user, and a request joins it only once its own units are there.
         let mut slots = Vec::with_capacity(self.buckets.len());
+        let mut waited = false;
         for (bucket, key) in self.buckets.iter().rev() {
-            self.counters.waiting_on(Some(format!("waiting for {key}")));
-            slots.push(bucket.take(self.cost).await);
+            let mut take = std::pin::pin!(bucket.take(self.cost));
+            let now = std::future::poll_fn(|cx| std::task::Poll::Ready(take.as_mut().poll(cx)));
+            let slot = match now.await {
+                std::task::Poll::Ready(slot) => slot,
+                // It has to wait: the progress line says for which bucket.
+                std::task::Poll::Pending => {
+                    waited = true;
+                    self.counters.waiting_on(Some(format!("waiting for {key}")));
+                    take.await
+                }
+            };
+            slots.push(slot);
         }
         slots.reverse();
         *lock(&self.slots) = slots;
-        self.counters.waiting_on(None);
+        if waited {
+            self.counters.waiting_on(None);
+        }
         self.counters.quota_wait(start.elapsed());
         // Charged once per request, whatever its attempts: a retry after a 5xx or a 401 is
         // the same request (a rate refusal gave its units back).
@@ -322,8 +336,9 @@ impl Request<'_> {
     /// The request passed: the buckets learn it, and a GA4 answer's `propertyQuota` may close
     /// the property's bucket before the next request is refused.
     pub fn passed(&self, body: &[u8]) {
-        for (bucket, _) in &self.buckets {
-            bucket.passed(self.cost);
+        let slots = lock(&self.slots).clone();
+        for ((bucket, _), slot) in self.buckets.iter().zip(slots) {
+            bucket.passed(slot, self.cost);
         }
         let Some(hint) = self.tag.hints.and_then(|read| read(body)) else {
             return;

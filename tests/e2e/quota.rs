@@ -48,8 +48,8 @@ fn a_gmail_fan_out_paces_at_the_users_quota_with_few_refusals() {
     for (concurrency, shape) in [("64", Shape::TooManyRequests), ("8", Shape::Forbidden)] {
         let rules = QuotaRules {
             per_user: Some(BucketRule {
-                units_per_second: 2000.0,
-                burst: 500.0,
+                units_per_second: 1000.0,
+                burst: 250.0,
             }),
             shape,
             ..QuotaRules::default()
