@@ -12,7 +12,8 @@ use crate::api::paginate::{path, token_at};
 use crate::api::request::encode_path_segment;
 use crate::api::{ApiNext, ApiPaging, Pagination, PaginationError, RequestField, RequestSpec};
 use crate::discovery::{Document, Method};
-use crate::records::decode::{rows, ColumnType, ReportRows};
+use crate::records::decode::{rows, ReportRows};
+use crate::records::schema::ColumnType;
 use crate::records::Caveat;
 
 pub(super) struct BigQuery;
@@ -250,7 +251,7 @@ mod tests {
             {"name": "ok", "type": "BOOLEAN"}, {"name": "at", "type": "TIMESTAMP"},
             {"name": "day", "type": "DATE"}, {"name": "amount", "type": "NUMERIC"},
             {"name": "tags", "type": "STRING", "mode": "REPEATED"}]}});
-        use crate::records::decode::ColumnType::*;
+        use crate::records::schema::ColumnType::*;
         assert_eq!(
             BigQueryRows.column_types(&page),
             Some(vec![Integer, Number, Boolean, DateTime, Date, Text, Text])

@@ -12,7 +12,8 @@ use crate::api::paginate::{is_int64_string, path};
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField, RequestSpec};
 use crate::discovery::{Document, Method};
 use crate::quota::Hint;
-use crate::records::decode::{header_names, named, rows, ColumnType, ReportRows};
+use crate::records::decode::{header_names, named, rows, ReportRows};
+use crate::records::schema::ColumnType;
 use crate::records::{Caveat, CaveatKind};
 
 const RUN_REPORT: &str = "analyticsdata.properties.runReport";

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use super::Api;
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
-use crate::records::decode::{rows, ColumnType, ReportRows};
+use crate::records::decode::{rows, ReportRows};
+use crate::records::schema::ColumnType;
 use crate::records::{Caveat, CaveatKind};
 
 const QUERY: &str = "webmasters.searchanalytics.query";

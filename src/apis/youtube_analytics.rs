@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::Api;
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
-use crate::records::decode::{header_names, named, rows, ColumnType, ReportRows};
+use crate::records::decode::{header_names, named, rows, ReportRows};
+use crate::records::schema::ColumnType;
 use crate::records::Caveat;
 
 const QUERY: &str = "youtubeAnalytics.reports.query";

@@ -19,7 +19,7 @@ pub enum Decoder {
     Report(Arc<dyn ReportRows>),
 }
 
-pub use super::schema::ColumnType;
+use super::schema::ColumnType;
 
 /// A report's rows turned into records with real field names.
 pub trait ReportRows: std::fmt::Debug + Send + Sync {
