@@ -22,8 +22,9 @@ use std::sync::Arc;
 use chrono::{Datelike, Days, Months, NaiveDate};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
-use crate::discovery::schema::{self, FieldType};
+use crate::discovery::schema;
 use crate::discovery::{Document, Schema};
+use crate::records::schema::ColumnType;
 
 /// The names every template may read besides the query's own variables.
 pub const BUILTINS: &[&str] = &[
@@ -475,13 +476,13 @@ pub fn typed_value(
         Json::Null => Value::from(()),
         Json::Bool(b) => Value::from(*b),
         Json::Number(n) => number(n.as_str())?,
-        Json::String(text) => match element.map(FieldType::of) {
-            Some(FieldType::Integer) if is_integer(text) => number(text)?,
-            Some(FieldType::Number) if is_json_number(text) => number(text)?,
-            Some(FieldType::Boolean) if text == "true" || text == "false" => {
+        Json::String(text) => match element.map(ColumnType::of) {
+            Some(ColumnType::Integer | ColumnType::Unsigned) if is_integer(text) => number(text)?,
+            Some(ColumnType::Number) if is_json_number(text) => number(text)?,
+            Some(ColumnType::Boolean) if text == "true" || text == "false" => {
                 Value::from(text == "true")
             }
-            Some(FieldType::DateTime) => match chrono::DateTime::parse_from_rfc3339(text) {
+            Some(ColumnType::DateTime) => match chrono::DateTime::parse_from_rfc3339(text) {
                 Ok(at) => Value::from(instant(at.naive_utc())),
                 Err(_) => Value::from(text.as_str()),
             },

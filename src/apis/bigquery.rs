@@ -12,7 +12,8 @@ use crate::api::paginate::{path, token_at};
 use crate::api::request::encode_path_segment;
 use crate::api::{ApiNext, ApiPaging, Pagination, PaginationError, RequestField, RequestSpec};
 use crate::discovery::{Document, Method};
-use crate::records::decode::{rows, ReportRows, ValueType};
+use crate::records::decode::{rows, ReportRows};
+use crate::records::schema::ColumnType;
 use crate::records::Caveat;
 
 pub(super) struct BigQuery;
@@ -121,20 +122,21 @@ impl ReportRows for BigQueryRows {
 
     /// The result's schema: a REPEATED or RECORD field (a JSON cell) and the types without a
     /// typed column here (NUMERIC, BYTES, GEOGRAPHY, ...) are strings.
-    fn column_types(&self, page: &Value) -> Option<Vec<ValueType>> {
+    fn column_types(&self, page: &Value) -> Option<Vec<ColumnType>> {
         page.pointer("/schema/fields")?;
         let fields = bigquery_fields(page);
         Some(
             fields
                 .iter()
                 .map(|f| match (f.repeated, f.kind.as_str()) {
-                    (true, _) => ValueType::String,
-                    (false, "INTEGER" | "INT64") => ValueType::Int64,
-                    (false, "FLOAT" | "FLOAT64") => ValueType::Float64,
-                    (false, "BOOLEAN" | "BOOL") => ValueType::Bool,
-                    (false, "TIMESTAMP") => ValueType::Timestamp,
-                    (false, "DATE") => ValueType::Date,
-                    _ => ValueType::String,
+                    (true, _) => ColumnType::Text,
+                    (false, "INTEGER" | "INT64") => ColumnType::Integer,
+                    (false, "FLOAT" | "FLOAT64") => ColumnType::Number,
+                    (false, "BOOLEAN" | "BOOL") => ColumnType::Boolean,
+                    (false, "TIMESTAMP") => ColumnType::DateTime,
+                    (false, "DATE") => ColumnType::Date,
+                    (false, "DATETIME") => ColumnType::LocalDateTime,
+                    _ => ColumnType::Text,
                 })
                 .collect(),
         )
@@ -249,10 +251,10 @@ mod tests {
             {"name": "ok", "type": "BOOLEAN"}, {"name": "at", "type": "TIMESTAMP"},
             {"name": "day", "type": "DATE"}, {"name": "amount", "type": "NUMERIC"},
             {"name": "tags", "type": "STRING", "mode": "REPEATED"}]}});
-        use crate::records::decode::ValueType::*;
+        use crate::records::schema::ColumnType::*;
         assert_eq!(
             BigQueryRows.column_types(&page),
-            Some(vec![Int64, Float64, Bool, Timestamp, Date, String, String])
+            Some(vec![Integer, Number, Boolean, DateTime, Date, Text, Text])
         );
         assert_eq!(
             BigQueryRows.column_types(&json!({"jobComplete": false})),

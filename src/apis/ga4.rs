@@ -12,7 +12,8 @@ use crate::api::paginate::{is_int64_string, path};
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField, RequestSpec};
 use crate::discovery::{Document, Method};
 use crate::quota::Hint;
-use crate::records::decode::{header_names, named, rows, ReportRows, ValueType};
+use crate::records::decode::{header_names, named, rows, ReportRows};
+use crate::records::schema::ColumnType;
 use crate::records::{Caveat, CaveatKind};
 
 const RUN_REPORT: &str = "analyticsdata.properties.runReport";
@@ -156,26 +157,30 @@ impl ReportRows for Ga4Rows {
         true
     }
 
-    /// Dimensions are strings; a metric is what its header's `type` says (`TYPE_INTEGER`, or
-    /// a number of seconds, currency, ...).
-    fn column_types(&self, page: &Value) -> Option<Vec<ValueType>> {
+    /// The time dimensions are what they say (`date` `20240630` a day, `dateHour`
+    /// `2024063014` and `dateHourMinute` a time of day in the property's time zone), the other
+    /// dimensions strings; a metric is what its header's `type` says (`TYPE_INTEGER`, or a
+    /// number of seconds, currency, ...).
+    fn column_types(&self, page: &Value) -> Option<Vec<ColumnType>> {
         let headers = |key: &str| page.get(key).and_then(Value::as_array);
-        let dimensions = headers("dimensionHeaders").map_or(0, Vec::len);
+        let dimensions = headers("dimensionHeaders").into_iter().flatten().map(|h| {
+            match h.get("name").and_then(Value::as_str) {
+                Some("date") => ColumnType::Date,
+                Some("dateHour" | "dateHourMinute") => ColumnType::LocalDateTime,
+                _ => ColumnType::Text,
+            }
+        });
         let metrics =
             headers("metricHeaders")?
                 .iter()
                 .map(|h| match h.get("type").and_then(Value::as_str) {
-                    Some("TYPE_INTEGER") => ValueType::Int64,
+                    Some("TYPE_INTEGER") => ColumnType::Integer,
                     Some(t) if t.starts_with("TYPE_") && t != "TYPE_METRIC_TYPE_UNSPECIFIED" => {
-                        ValueType::Float64
+                        ColumnType::Number
                     }
-                    _ => ValueType::String,
+                    _ => ColumnType::Text,
                 });
-        Some(
-            std::iter::repeat_n(ValueType::String, dimensions)
-                .chain(metrics)
-                .collect(),
-        )
+        Some(dimensions.chain(metrics).collect())
     }
 
     /// The response's `metadata`: sampling (per date range), thresholding, rows folded into
@@ -271,6 +276,31 @@ impl ReportRows for Ga4Rows {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn ga4_columns_are_typed_by_their_headers_and_time_dimensions() {
+        let page = json!({
+            "dimensionHeaders": [{"name": "date"}, {"name": "dateHour"}, {"name": "country"}],
+            "metricHeaders": [{"name": "activeUsers", "type": "TYPE_INTEGER"},
+                              {"name": "userEngagementDuration", "type": "TYPE_SECONDS"},
+                              {"name": "totalRevenue", "type": "TYPE_CURRENCY"},
+                              {"name": "bounceRate", "type": "TYPE_FLOAT"},
+                              {"name": "odd", "type": "TYPE_METRIC_TYPE_UNSPECIFIED"}]});
+        use ColumnType::*;
+        assert_eq!(
+            Ga4Rows.column_types(&page),
+            Some(vec![
+                Date,
+                LocalDateTime,
+                Text,
+                Integer,
+                Number,
+                Number,
+                Number,
+                Text
+            ])
+        );
+    }
 
     #[test]
     fn property_quota_is_read_from_the_end_of_a_page() {

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use super::Api;
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
-use crate::records::decode::{rows, ReportRows, ValueType};
+use crate::records::decode::{rows, ReportRows};
+use crate::records::schema::ColumnType;
 use crate::records::{Caveat, CaveatKind};
 
 const QUERY: &str = "webmasters.searchanalytics.query";
@@ -58,10 +59,10 @@ impl ReportRows for SearchConsoleRows {
     }
 
     /// The keys are strings; clicks, impressions, ctr and position numbers.
-    fn column_types(&self, _page: &Value) -> Option<Vec<ValueType>> {
-        let keys = std::iter::repeat_n(ValueType::String, self.dimensions.len());
+    fn column_types(&self, _page: &Value) -> Option<Vec<ColumnType>> {
+        let keys = std::iter::repeat_n(ColumnType::Text, self.dimensions.len());
         Some(
-            keys.chain(METRICS.iter().map(|_| ValueType::Float64))
+            keys.chain(METRICS.iter().map(|_| ColumnType::Number))
                 .collect(),
         )
     }

@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::Api;
 use crate::api::{OffsetEnd, OffsetPaging, Pagination, RequestField};
 use crate::discovery::{Document, Method};
-use crate::records::decode::{header_names, named, rows, ReportRows, ValueType};
+use crate::records::decode::{header_names, named, rows, ReportRows};
+use crate::records::schema::ColumnType;
 use crate::records::Caveat;
 
 const QUERY: &str = "youtubeAnalytics.reports.query";
@@ -77,15 +78,15 @@ impl ReportRows for YouTubeRows {
     }
 
     /// `columnHeaders[].dataType`: INTEGER, FLOAT, or STRING.
-    fn column_types(&self, page: &Value) -> Option<Vec<ValueType>> {
+    fn column_types(&self, page: &Value) -> Option<Vec<ColumnType>> {
         let headers = page.get("columnHeaders")?.as_array()?;
         Some(
             headers
                 .iter()
                 .map(|h| match h.get("dataType").and_then(Value::as_str) {
-                    Some("INTEGER") => ValueType::Int64,
-                    Some("FLOAT") => ValueType::Float64,
-                    _ => ValueType::String,
+                    Some("INTEGER") => ColumnType::Integer,
+                    Some("FLOAT") => ColumnType::Number,
+                    _ => ColumnType::Text,
                 })
                 .collect(),
         )

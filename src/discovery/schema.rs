@@ -28,40 +28,6 @@ pub fn is_object_with_properties(doc: &Document, schema: &Schema) -> bool {
     !resolve(doc, schema).properties.is_empty()
 }
 
-/// What a field's values are, as its schema types them: the one reading of Discovery's types
-/// and formats, for typed cells (xlsx, Sheets) and for `where` filters. Google sends int64
-/// values as JSON strings, so a string's format decides as much as its type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
-    Text,
-    Integer,
-    Number,
-    Boolean,
-    DateTime,
-    Date,
-}
-
-impl FieldType {
-    /// The type of a (resolved) schema: `int64` strings are integers, `date-time` and
-    /// `google-datetime` strings instants; anything else text.
-    pub fn of(schema: &Schema) -> FieldType {
-        match (schema.kind.as_deref(), schema.format.as_deref()) {
-            (Some("integer"), _) | (Some("string"), Some("int64" | "uint64")) => FieldType::Integer,
-            (Some("number"), _) => FieldType::Number,
-            (Some("boolean"), _) => FieldType::Boolean,
-            (Some("string"), Some("date-time" | "google-datetime")) => FieldType::DateTime,
-            (Some("string"), Some("date")) => FieldType::Date,
-            _ => FieldType::Text,
-        }
-    }
-
-    /// The type of the field at `keys` in `record` (arrays stepped into); text where the
-    /// schema does not describe it.
-    pub fn at(doc: &Document, record: &Schema, keys: &[String]) -> FieldType {
-        schema_at(doc, record, keys).map_or(FieldType::Text, |s| FieldType::of(resolve(doc, s)))
-    }
-}
-
 /// The names of the response's top-level arrays of objects: the candidates for `records`.
 pub fn record_array_candidates(doc: &Document, response: &Schema) -> Vec<String> {
     resolve(doc, response)

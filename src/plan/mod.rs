@@ -9,6 +9,7 @@ mod output;
 mod pagination;
 mod records;
 mod request;
+mod schema;
 
 use std::sync::Arc;
 

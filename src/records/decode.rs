@@ -19,19 +19,7 @@ pub enum Decoder {
     Report(Arc<dyn ReportRows>),
 }
 
-/// The type of a report's column as its response declares it (GA4's metric types, YouTube
-/// Analytics' `dataType`, BigQuery's schema), for the typed formats (Parquet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueType {
-    String,
-    Int64,
-    Float64,
-    Bool,
-    /// RFC 3339 text.
-    Timestamp,
-    /// `YYYY-MM-DD`.
-    Date,
-}
+use super::schema::ColumnType;
 
 /// A report's rows turned into records with real field names.
 pub trait ReportRows: std::fmt::Debug + Send + Sync {
@@ -74,7 +62,7 @@ pub trait ReportRows: std::fmt::Debug + Send + Sync {
 
     /// The type of each column `page` declares (in the order of its columns); `None` when
     /// the report does not say.
-    fn column_types(&self, _page: &Value) -> Option<Vec<ValueType>> {
+    fn column_types(&self, _page: &Value) -> Option<Vec<ColumnType>> {
         None
     }
 }
@@ -126,7 +114,7 @@ impl Decoder {
     }
 
     /// The types of the columns a report's `page` declares, if it declares them.
-    pub fn column_types(&self, page: &Value) -> Option<Vec<ValueType>> {
+    pub fn column_types(&self, page: &Value) -> Option<Vec<ColumnType>> {
         match self {
             Decoder::Records(_) => None,
             Decoder::Report(report) => report.column_types(page),

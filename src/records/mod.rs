@@ -13,6 +13,7 @@ mod page;
 pub mod path;
 mod row;
 mod scan;
+pub mod schema;
 mod skip;
 mod stream;
 mod strict;

@@ -116,7 +116,7 @@ impl PageReader {
     }
 
     /// The types of the columns a report's page declares, if it says them.
-    pub fn declared_types(&self, page: &Page) -> Option<Vec<super::decode::ValueType>> {
+    pub fn declared_types(&self, page: &Page) -> Option<Vec<super::schema::ColumnType>> {
         self.decoder.column_types(&page.fields)
     }
 

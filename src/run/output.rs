@@ -128,7 +128,7 @@ impl<'a> Output<'a> {
     }
 
     /// The types a report's first page declares for its columns, for a typed sink.
-    pub fn report_types(&mut self, types: &[crate::records::decode::ValueType]) {
+    pub fn report_types(&mut self, types: &[crate::records::schema::ColumnType]) {
         if let Some(sink) = &mut self.sink {
             sink.report_types(types);
         }

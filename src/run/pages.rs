@@ -30,7 +30,7 @@ pub(super) struct Pages {
     /// The column names the first page declared (reports that name them only there).
     columns: Option<Vec<String>>,
     /// The types of the columns the first page declared (reports that say them).
-    types: Option<Vec<crate::records::decode::ValueType>>,
+    types: Option<Vec<crate::records::schema::ColumnType>>,
 }
 
 /// A page as the fetcher read it: its body, and the page read far enough to page on (its
@@ -277,7 +277,7 @@ impl Pages {
     }
 
     /// The types of the columns the first page declared, if the report says them.
-    pub fn types(&self) -> Option<&[crate::records::decode::ValueType]> {
+    pub fn types(&self) -> Option<&[crate::records::schema::ColumnType]> {
         self.types.as_deref()
     }
 

@@ -1,5 +1,6 @@
-//! Typed cells for the formats that have types (xlsx, Google Sheets): what each column holds,
-//! as the Discovery schema types its field ([`FieldType`]), and a cell's text read as that type.
+//! Typed cells for the spreadsheets (xlsx, Google Sheets): the column schema's type of a
+//! cell ([`ColumnType`], from Discovery or a report's own headers) mapped to a spreadsheet
+//! value ([`typed`]), the one mapping both sheets share.
 //! A spreadsheet number is a double, so an integer of more than 15 significant digits (a
 //! 21-digit Directory user id) stays text, exact; text that does not parse as its type stays
 //! text. A fallback column (`path = ["start.dateTime", "start.date"]`) has a type per path,
@@ -8,65 +9,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-pub use crate::discovery::schema::FieldType;
-use crate::plan::QueryPlan;
-use crate::records::{ColumnSource, FieldPath};
-
-/// The type of each column's cells, one per path the column reads: a fallback column has one
-/// per path; a template column, a report's column or a field the schema does not describe is
-/// text.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ColumnTypes(Vec<Vec<FieldType>>);
-
-impl ColumnTypes {
-    /// `columns` columns of text.
-    pub fn text(columns: usize) -> Self {
-        ColumnTypes(vec![vec![FieldType::Text]; columns])
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// The type of a cell of `column` that its path number `answered` filled (0 but in a
-    /// fallback column).
-    pub fn of(&self, column: usize, answered: usize) -> FieldType {
-        self.0
-            .get(column)
-            .and_then(|paths| paths.get(answered))
-            .copied()
-            .unwrap_or(FieldType::Text)
-    }
-
-    /// The type of every cell of `column`, when its paths agree on one.
-    pub fn common(&self, column: usize) -> Option<FieldType> {
-        let paths = self.0.get(column)?;
-        let first = *paths.first()?;
-        paths.iter().all(|t| *t == first).then_some(first)
-    }
-}
-
-/// The types of `plan`'s columns, from its record schema.
-pub fn column_types(plan: &QueryPlan) -> ColumnTypes {
-    let record = plan.record_schema();
-    let of = |path: &FieldPath| match &record {
-        Some(record) => {
-            let keys: Vec<String> = path.keys().map(str::to_owned).collect();
-            FieldType::at(&plan.doc, record, &keys)
-        }
-        None => FieldType::Text,
-    };
-    ColumnTypes(
-        plan.columns
-            .iter()
-            .map(|column| match &column.source {
-                ColumnSource::Path(path) => vec![of(path)],
-                ColumnSource::FirstOf(paths) => paths.iter().map(of).collect(),
-                ColumnSource::Template(_) => vec![FieldType::Text],
-            })
-            .collect(),
-    )
-}
+use crate::records::schema::{parse_date, parse_local_date_time};
+pub use crate::records::schema::{ColumnSchema, ColumnType};
 
 /// A cell's value, typed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,11 +24,13 @@ pub enum Cell<'a> {
     Date(NaiveDate),
 }
 
-/// `text` read as `kind`, or as text when it does not parse (or would lose digits).
-pub fn typed(text: &str, kind: FieldType) -> Cell<'_> {
+/// `text` read as `kind`, or as text when it does not parse (or would lose digits): an
+/// integer (signed or not) of at most 15 digits a number, a local date-time as it is, a
+/// JSON column's cell (its text) text.
+pub fn typed(text: &str, kind: ColumnType) -> Cell<'_> {
     let cell = match kind {
-        FieldType::Text => None,
-        FieldType::Integer => {
+        ColumnType::Text | ColumnType::Json => None,
+        ColumnType::Integer | ColumnType::Unsigned => {
             let unsigned = text.strip_prefix('-').unwrap_or(text);
             let digits = unsigned.trim_start_matches('0');
             let plain = !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit());
@@ -93,18 +39,17 @@ pub fn typed(text: &str, kind: FieldType) -> Cell<'_> {
                 false => None,
             }
         }
-        FieldType::Number => exact_double(text).map(Cell::Number),
-        FieldType::Boolean => match text {
+        ColumnType::Number => exact_double(text).map(Cell::Number),
+        ColumnType::Boolean => match text {
             "true" => Some(Cell::Boolean(true)),
             "false" => Some(Cell::Boolean(false)),
             _ => None,
         },
-        FieldType::DateTime => chrono::DateTime::parse_from_rfc3339(text)
+        ColumnType::DateTime => chrono::DateTime::parse_from_rfc3339(text)
             .ok()
             .map(|t| Cell::DateTime(t.naive_utc())),
-        FieldType::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .map(Cell::Date),
+        ColumnType::LocalDateTime => parse_local_date_time(text).map(Cell::DateTime),
+        ColumnType::Date => parse_date(text).map(Cell::Date),
     };
     cell.unwrap_or(Cell::Text(text))
 }
@@ -167,7 +112,7 @@ mod tests {
             ("9007199254740993", None),
             ("1e400", None),
         ] {
-            let cell = typed(text, FieldType::Number);
+            let cell = typed(text, ColumnType::Number);
             match number {
                 Some(n) => assert_eq!(cell, Cell::Number(n), "{text}"),
                 None => assert_eq!(cell, Cell::Text(text), "{text}"),
@@ -178,16 +123,16 @@ mod tests {
     #[test]
     fn ids_longer_than_15_digits_stay_text() {
         assert_eq!(
-            typed("123456789012345", FieldType::Integer),
+            typed("123456789012345", ColumnType::Integer),
             Cell::Integer(123456789012345)
         );
         let id = "100001368314290123456";
-        assert_eq!(typed(id, FieldType::Integer), Cell::Text(id));
-        assert_eq!(typed("-42", FieldType::Integer), Cell::Integer(-42));
-        assert_eq!(typed("00123", FieldType::Text), Cell::Text("00123"));
-        assert_eq!(typed("1.5", FieldType::Integer), Cell::Text("1.5"));
+        assert_eq!(typed(id, ColumnType::Integer), Cell::Text(id));
+        assert_eq!(typed("-42", ColumnType::Integer), Cell::Integer(-42));
+        assert_eq!(typed("00123", ColumnType::Text), Cell::Text("00123"));
+        assert_eq!(typed("1.5", ColumnType::Integer), Cell::Text("1.5"));
         assert_eq!(
-            typed("2024-03-01T10:00:00.000+01:00", FieldType::DateTime),
+            typed("2024-03-01T10:00:00.000+01:00", ColumnType::DateTime),
             Cell::DateTime(
                 NaiveDate::from_ymd_opt(2024, 3, 1)
                     .unwrap()
@@ -195,6 +140,16 @@ mod tests {
                     .unwrap()
             )
         );
-        assert_eq!(typed("soon", FieldType::Date), Cell::Text("soon"));
+        assert_eq!(typed("soon", ColumnType::Date), Cell::Text("soon"));
+        let day = NaiveDate::from_ymd_opt(2024, 6, 30).unwrap();
+        assert_eq!(typed("20240630", ColumnType::Date), Cell::Date(day));
+        assert_eq!(
+            typed("2024063014", ColumnType::LocalDateTime),
+            Cell::DateTime(day.and_hms_opt(14, 0, 0).unwrap())
+        );
+        assert_eq!(
+            typed("18446744073709551615", ColumnType::Unsigned),
+            Cell::Text("18446744073709551615")
+        );
     }
 }

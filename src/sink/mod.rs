@@ -57,7 +57,7 @@ pub trait Sink: Send {
 
     /// The types a report's first response declares for its columns (after `begin`, before
     /// or among the first rows): a typed format that has not fixed its schema yet takes them.
-    fn report_types(&mut self, _types: &[crate::records::decode::ValueType]) {}
+    fn report_types(&mut self, _types: &[crate::records::schema::ColumnType]) {}
 
     /// Writes out the rows so far and says where the output stands, for a checkpoint (from
     /// then on, a dropped sink leaves its temporary file for a resumed run). `None`: this
@@ -188,7 +188,7 @@ impl Sink for Tee {
         self.sinks.iter_mut().try_for_each(|s| s.write_row(row))
     }
 
-    fn report_types(&mut self, types: &[crate::records::decode::ValueType]) {
+    fn report_types(&mut self, types: &[crate::records::schema::ColumnType]) {
         self.sinks.iter_mut().for_each(|s| s.report_types(types));
     }
 
@@ -256,7 +256,7 @@ pub(crate) fn file_sink(
             gzip,
             plan.query.columns.is_none(),
         )?),
-        Format::Xlsx => Box::new(xlsx::XlsxSink::create(&target, cells::column_types(plan))),
+        Format::Xlsx => Box::new(xlsx::XlsxSink::create(&target, plan.column_schema())),
         Format::Parquet => Box::new(parquet::ParquetSink::create(plan, &target)?),
     })
 }

@@ -2,10 +2,11 @@
 //! low-level column writers (no arrow layer), zstd-compressed, with statistics per column
 //! chunk and page.
 //!
-//! Types are the BigQuery table's ([`column_shapes`]): from the Discovery schema as xlsx and
-//! Sheets cells are typed, a column a file can hold whole — an object, a map, an array, a path
-//! through an array — as JSON text (logical type `JSON`), a report's columns (which Discovery
-//! does not type) as strings. One type holds a whole column, where a spreadsheet types each
+//! Types are the column schema's ([`ColumnSchema`], mapped by [`Kind::of`]): from the
+//! Discovery schema, or a report's own headers (its first page, before the first row group),
+//! as xlsx, Sheets and BigQuery type them; a column a file can hold whole — an object, a map,
+//! an array, a path through an array — as JSON text (logical type `JSON`). One type holds a
+//! whole column, where a spreadsheet types each
 //! cell; so that nothing is lost, the first row group decides: a typed column one of whose
 //! values there does not fit its type (a 21-digit `int64`, a date-time that does not parse)
 //! is a string column, every value exact, as xlsx keeps such a cell as text. A value that does
@@ -31,12 +32,12 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
 use serde_json::Value;
 
-use super::bigquery::schema::{column_shapes, BqType, Values};
 use super::file::{Stream, Written};
 use super::{Sink, SinkError};
 use crate::plan::QueryPlan;
 use crate::query::Format;
-use crate::records::decode::ValueType;
+use crate::records::schema::{parse_date as parse_day, parse_local_date_time};
+use crate::records::schema::{ColumnSchema, ColumnType, Values};
 use crate::records::{Column, Row, Segment};
 
 /// Rows of one row group, at most: 32 Ki, large enough that readers skip by statistics well
@@ -81,22 +82,26 @@ pub enum Kind {
     Bool,
     /// Microseconds since the epoch, UTC.
     Timestamp,
+    /// Microseconds since the epoch of a local date and time (not adjusted to UTC).
+    LocalTimestamp,
     /// Days since the epoch.
     Date,
 }
 
 impl Kind {
-    fn of(kind: BqType) -> Kind {
+    /// A column of the schema as a file types it: the one mapping of [`ColumnType`] to
+    /// Parquet's types.
+    pub fn of(kind: ColumnType) -> Kind {
         match kind {
-            BqType::String => Kind::String,
-            BqType::Json => Kind::Json,
-            BqType::Int64 => Kind::Int64,
-            // Only a `uint64` is NUMERIC: every one fits an unsigned INT64.
-            BqType::Numeric => Kind::UInt64,
-            BqType::Float64 => Kind::Double,
-            BqType::Bool => Kind::Bool,
-            BqType::Timestamp => Kind::Timestamp,
-            BqType::Date => Kind::Date,
+            ColumnType::Text => Kind::String,
+            ColumnType::Json => Kind::Json,
+            ColumnType::Integer => Kind::Int64,
+            ColumnType::Unsigned => Kind::UInt64,
+            ColumnType::Number => Kind::Double,
+            ColumnType::Boolean => Kind::Bool,
+            ColumnType::DateTime => Kind::Timestamp,
+            ColumnType::LocalDateTime => Kind::LocalTimestamp,
+            ColumnType::Date => Kind::Date,
         }
     }
 
@@ -110,6 +115,7 @@ impl Kind {
             Kind::Double => "DOUBLE",
             Kind::Bool => "BOOLEAN",
             Kind::Timestamp => "TIMESTAMP",
+            Kind::LocalTimestamp => "TIMESTAMP (local)",
             Kind::Date => "DATE",
         }
     }
@@ -137,6 +143,13 @@ impl Kind {
                     unit: TimeUnit::MICROS,
                 }),
             ),
+            Kind::LocalTimestamp => (
+                Physical::INT64,
+                Some(LogicalType::Timestamp {
+                    is_adjusted_to_u_t_c: false,
+                    unit: TimeUnit::MICROS,
+                }),
+            ),
             Kind::Date => (Physical::INT32, Some(LogicalType::Date)),
         };
         Type::primitive_type_builder(name, physical)
@@ -149,7 +162,7 @@ impl Kind {
     fn fits(self, text: &[u8]) -> bool {
         match self {
             Kind::String | Kind::Json => true,
-            Kind::Int64 | Kind::Timestamp => parse_i64(self, text).is_some(),
+            Kind::Int64 | Kind::Timestamp | Kind::LocalTimestamp => parse_i64(self, text).is_some(),
             Kind::UInt64 => parse_i64(self, text).is_some(),
             Kind::Double => parse_double(text).is_some(),
             Kind::Bool => parse_bool(text).is_some(),
@@ -161,9 +174,9 @@ impl Kind {
 /// The column types of `plan`'s Parquet file (its own columns; a report's are named by its
 /// response, and strings).
 pub fn column_kinds(plan: &QueryPlan, columns: &[Column]) -> Vec<Kind> {
-    column_shapes(plan, columns)
-        .into_iter()
-        .map(|(kind, _)| Kind::of(kind))
+    let schema = plan.schema_of(columns);
+    (0..columns.len())
+        .map(|i| Kind::of(schema.kind(i)))
         .collect()
 }
 
@@ -172,9 +185,11 @@ pub fn column_kinds(plan: &QueryPlan, columns: &[Column]) -> Vec<Kind> {
 pub fn reads_records(plan: &QueryPlan) -> bool {
     plan.output.is_some()
         && plan.format.format == Format::Parquet
-        && column_shapes(plan, &plan.columns)
+        && plan
+            .column_schema()
+            .columns()
             .iter()
-            .any(|(_, from)| from.from_record())
+            .any(|c| c.from.from_record())
 }
 
 /// One column's values of the row group being gathered: their text end to end, where each
@@ -210,7 +225,7 @@ pub struct ParquetSink {
     target: PathBuf,
     query: String,
     /// The plan's columns and their shapes, for `begin` (a report's are named then).
-    planned: (Vec<Column>, Vec<(BqType, Values)>),
+    planned: (Vec<Column>, ColumnSchema),
     columns: Vec<ParquetColumn>,
     /// Some column is read from the record.
     reads_records: bool,
@@ -238,7 +253,7 @@ impl ParquetSink {
         Ok(ParquetSink {
             target: target.to_owned(),
             query: plan.query.name.clone(),
-            planned: (plan.columns.clone(), column_shapes(plan, &plan.columns)),
+            planned: (plan.columns.clone(), plan.column_schema()),
             columns: Vec::new(),
             reads_records: false,
             record_keys: None,
@@ -449,10 +464,16 @@ impl ParquetColumn {
 /// epoch.
 fn parse_i64(kind: Kind, text: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(text).ok()?;
-    if kind == Kind::Timestamp {
-        return chrono::DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|at| at.timestamp_micros());
+    match kind {
+        Kind::Timestamp => {
+            return chrono::DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|at| at.timestamp_micros());
+        }
+        Kind::LocalTimestamp => {
+            return parse_local_date_time(text).map(|at| at.and_utc().timestamp_micros());
+        }
+        _ => {}
     }
     let digits = text.strip_prefix('-').unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -494,7 +515,7 @@ fn parse_bool(text: &[u8]) -> Option<bool> {
 /// A `YYYY-MM-DD` date as days since 1970-01-01.
 fn parse_date(text: &[u8]) -> Option<i32> {
     let text = std::str::from_utf8(text).ok()?;
-    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let day = parse_day(text)?;
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
     i32::try_from((day - epoch).num_days()).ok()
 }
@@ -523,18 +544,19 @@ fn record_of(raw: &str, keys: Option<&[String]>) -> Option<Value> {
 
 impl Sink for ParquetSink {
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
-        let shapes = match columns == self.planned.0.as_slice() {
+        let schema = match columns == self.planned.0.as_slice() {
             true => std::mem::take(&mut self.planned.1),
-            // A report's columns, named by its response: strings.
-            false => vec![(BqType::String, Values::Cell); columns.len()],
+            // A report's columns, named by its response: strings until it types them.
+            false => ColumnSchema::text(columns.len()),
         };
         self.columns = columns
             .iter()
-            .zip(shapes)
-            .map(|(column, (kind, from))| ParquetColumn {
+            .zip(schema.columns())
+            .enumerate()
+            .map(|(i, (column, typed))| ParquetColumn {
                 header: column.header.clone(),
-                kind: Kind::of(kind),
-                from,
+                kind: Kind::of(schema.kind(i)),
+                from: typed.from.clone(),
                 unfit: 0,
                 shown: Vec::new(),
             })
@@ -607,20 +629,13 @@ impl Sink for ParquetSink {
     /// A report's own types for its string columns, until the schema is fixed by the first
     /// row group (a value that does not fit its type then makes the column a string again,
     /// as for every typed column).
-    fn report_types(&mut self, types: &[ValueType]) {
+    fn report_types(&mut self, types: &[ColumnType]) {
         if self.writer.is_some() || types.len() != self.columns.len() {
             return;
         }
         for (column, &declared) in self.columns.iter_mut().zip(types) {
             if column.kind == Kind::String && column.from == Values::Cell {
-                column.kind = match declared {
-                    ValueType::String => Kind::String,
-                    ValueType::Int64 => Kind::Int64,
-                    ValueType::Float64 => Kind::Double,
-                    ValueType::Bool => Kind::Bool,
-                    ValueType::Timestamp => Kind::Timestamp,
-                    ValueType::Date => Kind::Date,
-                };
+                column.kind = Kind::of(declared);
             }
         }
     }

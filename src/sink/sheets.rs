@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::cells::{column_types, typed, Cell, ColumnTypes, FieldType};
+use super::cells::{typed, Cell, ColumnSchema, ColumnType};
 use super::{hex, Sink, SinkError, Written};
 use crate::api::request::encode_path_segment;
 use crate::api::{Accepts, ApiClient, ApiError, Call, RequestSpec};
@@ -43,17 +43,17 @@ fn new_tab_title(tab: &str) -> String {
 }
 
 /// The Sheets number format that shows a column's serial numbers as dates.
-fn number_format(kind: FieldType) -> Option<&'static str> {
+fn number_format(kind: ColumnType) -> Option<&'static str> {
     match kind {
-        FieldType::DateTime => Some("DATE_TIME"),
-        FieldType::Date => Some("DATE"),
+        ColumnType::DateTime | ColumnType::LocalDateTime => Some("DATE_TIME"),
+        ColumnType::Date => Some("DATE"),
         _ => None,
     }
 }
 
 /// The format of a column that gets a cell of `kind`: a number format is set per column, so
 /// one holding dates and date-times (a fallback column) shows date-times, a date at 00:00.
-fn widen(format: &mut Option<&'static str>, kind: FieldType) {
+fn widen(format: &mut Option<&'static str>, kind: ColumnType) {
     match (*format, number_format(kind)) {
         (None, Some(new)) | (Some(_), Some(new @ "DATE_TIME")) => *format = Some(new),
         _ => {}
@@ -62,7 +62,7 @@ fn widen(format: &mut Option<&'static str>, kind: FieldType) {
 
 /// One cell as the Sheets API takes it: numbers, booleans, dates as serial numbers (days since
 /// 1899-12-30 UTC, the fraction the time of day), the rest text (with RAW, never a formula).
-pub fn cell_value(text: &str, kind: FieldType) -> Value {
+pub fn cell_value(text: &str, kind: ColumnType) -> Value {
     let number = |n: f64| {
         serde_json::Number::from_f64(n)
             .map(Value::Number)
@@ -231,7 +231,7 @@ impl SheetWriter {
     }
 
     /// Adds one row: its cells as text, each typed by its `kinds`.
-    fn push(&mut self, cells: &[String], kinds: &[FieldType]) -> Result<(), SheetError> {
+    fn push(&mut self, cells: &[String], kinds: &[ColumnType]) -> Result<(), SheetError> {
         let row: Vec<Value> = cells
             .iter()
             .zip(kinds)
@@ -558,12 +558,15 @@ pub struct SheetContext {
 /// A [`SheetWriter`] behind the synchronous [`Sink`] calls.
 pub struct SheetSink {
     writer: SheetWriter,
-    /// The types of the plan's columns (a report's columns, named by its response, are text).
-    types: ColumnTypes,
+    /// The types of the plan's columns (a report's, named by its response, are text until
+    /// its response types them).
+    types: ColumnSchema,
     width: usize,
+    /// Rows written.
+    rows: u64,
     cells: Vec<String>,
     /// The type of each cell of the row being written.
-    kinds: Vec<FieldType>,
+    kinds: Vec<ColumnType>,
     url: Arc<OnceLock<String>>,
     committed: bool,
 }
@@ -579,8 +582,9 @@ impl SheetSink {
         );
         SheetSink {
             writer,
-            types: column_types(plan),
+            types: plan.column_schema(),
             width: 0,
+            rows: 0,
             cells: Vec::new(),
             kinds: Vec::new(),
             url: context.url,
@@ -593,7 +597,7 @@ impl Sink for SheetSink {
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
         let header = columns.iter().map(|c| c.header.clone()).collect();
         if self.types.len() != columns.len() {
-            self.types = ColumnTypes::text(columns.len());
+            self.types = ColumnSchema::text(columns.len());
         }
         // A column whose paths disagree (a fallback) takes its format from its cells.
         let formats = (0..columns.len())
@@ -607,7 +611,7 @@ impl Sink for SheetSink {
     fn write_row(&mut self, row: &Row) -> Result<(), SinkError> {
         self.cells.resize(self.width, String::new());
         self.cells.iter_mut().for_each(String::clear);
-        self.kinds.resize(self.width, FieldType::Text);
+        self.kinds.resize(self.width, ColumnType::Text);
         for (column, text, answered) in row.cells_answered() {
             if let (Some(cell), Some(kind)) =
                 (self.cells.get_mut(column), self.kinds.get_mut(column))
@@ -617,10 +621,19 @@ impl Sink for SheetSink {
             }
         }
         self.writer.push(&self.cells, &self.kinds)?;
+        self.rows += 1;
         if self.writer.is_full() {
             block(self.writer.flush())?;
         }
         Ok(())
+    }
+
+    /// A report's own types for its columns, before its first row (a column's number format
+    /// follows the cells written into it).
+    fn report_types(&mut self, types: &[ColumnType]) {
+        if self.rows == 0 {
+            self.types.complete(types);
+        }
     }
 
     /// What was written: the URL (left for the summary), and the bytes and SHA-256 of the
@@ -677,7 +690,7 @@ mod tests {
 
     #[test]
     fn cells_are_typed_by_their_column() {
-        use FieldType::*;
+        use ColumnType::*;
         assert_eq!(
             cell_value("123456789012345", Integer),
             json!(123456789012345i64)
@@ -702,13 +715,13 @@ mod tests {
     #[test]
     fn a_column_of_dates_and_date_times_shows_date_times() {
         let mut format = None;
-        widen(&mut format, FieldType::Text);
+        widen(&mut format, ColumnType::Text);
         assert_eq!(format, None);
-        widen(&mut format, FieldType::Date);
+        widen(&mut format, ColumnType::Date);
         assert_eq!(format, Some("DATE"));
-        widen(&mut format, FieldType::DateTime);
+        widen(&mut format, ColumnType::DateTime);
         assert_eq!(format, Some("DATE_TIME"));
-        widen(&mut format, FieldType::Date);
+        widen(&mut format, ColumnType::Date);
         assert_eq!(format, Some("DATE_TIME"));
     }
 

@@ -1,7 +1,8 @@
 //! Excel workbooks (rust_xlsxwriter in its constant-memory mode: rows go to disk as they are
-//! written, so memory stays flat). Cells are typed from the Discovery schema ([`super::cells`]):
-//! numbers, booleans, real dates and date-times (UTC); an id of more than 15 digits and
-//! everything else stay text, and text is never a formula. The header row is bold and frozen,
+//! written, so memory stays flat). Cells are typed by the column schema ([`super::cells`]: from
+//! the Discovery schema, or a report's own headers): numbers, booleans, real dates and
+//! date-times (UTC); an id of more than 15 digits and everything else stay text, and text is
+//! never a formula. The header row is bold and frozen,
 //! with an autofilter; past Excel's 1,048,576 rows a sheet continues on the next one.
 
 use std::io::{Read, Seek, SeekFrom};
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use sha2::{Digest, Sha256};
 
-use super::cells::{typed, Cell, ColumnTypes};
+use super::cells::{typed, Cell, ColumnSchema, ColumnType};
 use super::file::{hex, persist, temp_beside, Written};
 use super::{Sink, SinkError};
 use crate::records::{Column, Row};
@@ -21,7 +22,9 @@ const ROWS_PER_SHEET: u32 = 1_048_575;
 pub struct XlsxSink {
     target: PathBuf,
     workbook: Workbook,
-    types: ColumnTypes,
+    types: ColumnSchema,
+    /// Rows written, across sheets.
+    rows: u64,
     header: Vec<String>,
     bold: Format,
     date_time: Format,
@@ -32,12 +35,13 @@ pub struct XlsxSink {
 }
 
 impl XlsxSink {
-    /// A workbook for `target`, its columns typed by `types`.
-    pub fn create(target: &Path, types: ColumnTypes) -> Self {
+    /// A workbook for `target`, its columns typed by `types` (the plan's column schema).
+    pub fn create(target: &Path, types: ColumnSchema) -> Self {
         XlsxSink {
             target: target.to_owned(),
             workbook: Workbook::new(),
             types,
+            rows: 0,
             header: Vec::new(),
             bold: Format::new().set_bold(),
             date_time: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
@@ -91,6 +95,7 @@ impl XlsxSink {
             };
         }
         self.row += 1;
+        self.rows += 1;
         Ok(())
     }
 }
@@ -98,11 +103,22 @@ impl XlsxSink {
 impl Sink for XlsxSink {
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
         self.header = columns.iter().map(|c| c.header.clone()).collect();
+        if self.types.len() != columns.len() {
+            // A report's columns, named by its response: text until it types them.
+            self.types = ColumnSchema::text(columns.len());
+        }
         self.new_sheet().map_err(|e| self.error(e))
     }
 
     fn write_row(&mut self, row: &Row) -> Result<(), SinkError> {
         self.write(row).map_err(|e| self.error(e))
+    }
+
+    /// A report's own types for its columns, before its first row.
+    fn report_types(&mut self, types: &[ColumnType]) {
+        if self.rows == 0 {
+            self.types.complete(types);
+        }
     }
 
     fn commit(mut self: Box<Self>) -> Result<Written, SinkError> {

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::support::fake_bigquery::FakeBigQuery;
+use crate::support::fake_reports::ga4_row;
 use crate::support::{finish, Run, Workdir};
 
 const TABLE: &str = "my-project.exports.files";
@@ -438,5 +439,47 @@ fn hostile_job_answers_fail_the_query_without_a_panic() {
         let ran = run(&wd, &bq, &["run"], &[]);
         assert_eq!(ran.code, 1, "{ran:?}");
         assert!(ran.stderr.contains(said), "{}", ran.stderr);
+    }
+}
+
+#[test]
+fn a_ga4_report_loads_with_its_own_types() {
+    let (wd, bq) = setup(None);
+    wd.write(
+        "queries/ga4.toml",
+        &format!(
+            "api = \"analyticsdata\"\nversion = \"v1beta\"\nmethod = \"analyticsdata.properties.runReport\"\n\
+             [params]\nproperty = \"properties/123\"\n[body]\n\
+             dateRanges = [{{ startDate = \"2024-01-01\", endDate = \"2024-01-07\" }}]\n\
+             dimensions = [{{ name = \"date\" }}, {{ name = \"country\" }}]\n\
+             metrics = [{{ name = \"activeUsers\" }}, {{ name = \"sessions\" }}]\n\
+             [bigquery]\ntable = \"{TABLE}\"\n"
+        ),
+    );
+    let ran = run(&wd, &bq, &["run"], &[]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let jobs = bq.jobs();
+    assert_eq!(jobs.len(), 1, "one load job");
+    let field = |n: &str, t: &str| (n.to_owned(), t.to_owned(), "NULLABLE".to_owned());
+    assert_eq!(
+        jobs[0].schema(),
+        [
+            field("date", "DATE"),
+            field("country", "STRING"),
+            field("activeUsers", "INT64"),
+            field("sessions", "INT64"),
+        ],
+        "typed by the report's first response, before the load job"
+    );
+    let rows = jobs[0].rows();
+    assert_eq!(rows.len(), 7);
+    for (i, row) in rows.iter().enumerate() {
+        let (_, country, users, sessions) = ga4_row(i);
+        assert_eq!(
+            *row,
+            json!({"date": format!("2024-01-{:02}", i + 1), "country": country,
+                   "activeUsers": users.to_string(), "sessions": sessions.to_string()}),
+            "an INT64 goes as its exact text, a DATE as YYYY-MM-DD"
+        );
     }
 }

@@ -363,17 +363,23 @@ fn a_report_is_typed_by_its_own_headers() {
     let file = read_back(&tools, &wd.path().join("output/ga4.parquet"));
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
     assert_eq!(header, ["date", "country", "activeUsers", "sessions"]);
-    // Dimensions are strings; the metrics' headers say TYPE_INTEGER.
+    // GA4's `date` (20240101) is a date, other dimensions strings; the metrics' headers say
+    // TYPE_INTEGER.
     let types: Vec<&str> = header
         .iter()
         .map(|n| file["types"][n].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["string", "string", "int64", "int64"]);
+    assert_eq!(types, ["date32[day]", "string", "int64", "int64"]);
     for (i, line) in csv.lines().skip(1).enumerate() {
         for (j, cell) in line.split(',').enumerate() {
             let value = &file["values"][header[j]][i];
             match j {
-                0 | 1 => assert_eq!(value, cell, "row {i}, column {j}"),
+                0 => assert_eq!(
+                    value,
+                    &json!(format!("{}-{}-{}", &cell[..4], &cell[4..6], &cell[6..])),
+                    "row {i}, column {j}"
+                ),
+                1 => assert_eq!(value, cell, "row {i}, column {j}"),
                 _ => assert_eq!(
                     value,
                     &serde_json::json!(cell.parse::<i64>().unwrap()),

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::support::fake_google::{drive_file, drive_file_name, drive_long_version};
+use crate::support::fake_reports::ga4_row;
 use crate::support::fake_sheets::Tab;
 use crate::support::Workdir;
 
@@ -315,4 +316,42 @@ fn a_fallback_column_is_typed_by_the_path_that_answered() {
         [(1, 2, 1, "DATE_TIME".to_owned())],
         "a column holding date-times shows them"
     );
+}
+
+#[test]
+fn a_ga4_report_sends_its_metrics_as_numbers_and_its_date_as_a_date() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/ga4.toml",
+        "api = \"analyticsdata\"\nversion = \"v1beta\"\nmethod = \"analyticsdata.properties.runReport\"\n\
+         [params]\nproperty = \"properties/123\"\n[body]\n\
+         dateRanges = [{ startDate = \"2024-01-01\", endDate = \"2024-01-07\" }]\n\
+         dimensions = [{ name = \"date\" }, { name = \"country\" }]\n\
+         metrics = [{ name = \"activeUsers\" }, { name = \"sessions\" }]\n\
+         [sheet]\nspreadsheet = \"new\"\n",
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let tab = tab(&wd, "fake-sheet-1", "ga4");
+    assert_eq!(
+        tab.rows[0],
+        ["date", "country", "activeUsers", "sessions"].map(|h| json!(h))
+    );
+    assert_eq!(tab.rows.len(), 8, "a header and the fake's 7 rows");
+    for (i, row) in tab.rows[1..].iter().enumerate() {
+        let (_, country, users, sessions) = ga4_row(i);
+        // 2024-01-01 is day 45292: the fake's `date` 202401{i+1} as a serial number.
+        assert_eq!(row[0], json!(45292.0 + i as f64), "a date, not the text");
+        assert_eq!(row[1], json!(country), "a dimension is text");
+        assert_eq!(row[2], json!(users), "TYPE_INTEGER is a number");
+        assert_eq!(row[3], json!(sessions));
+    }
+    assert_eq!(tab.formats, [(0, 1, 1, "DATE".to_owned())]);
+    let writes: Vec<_> = wd
+        .google
+        .seen_under("/v4/spreadsheets/")
+        .into_iter()
+        .filter(|s| s.method == "PUT")
+        .collect();
+    assert!(writes[0].target.contains("valueInputOption=RAW"));
 }

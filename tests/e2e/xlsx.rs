@@ -4,6 +4,7 @@
 use calamine::{open_workbook, Data, DataType, Reader, Xlsx};
 
 use crate::support::fake_google::{drive_file, drive_file_name, drive_long_version};
+use crate::support::fake_reports::ga4_row;
 use crate::support::Workdir;
 
 #[test]
@@ -95,4 +96,46 @@ fn a_fallback_column_is_typed_by_the_path_that_answered() {
     assert_eq!((cell(1, 1), cell(1, 2)), (serial(1, 9), serial(1, 10)));
     assert_eq!((cell(3, 1), cell(3, 2)), (serial(3, 0), serial(4, 0)));
     assert_eq!((cell(5, 1), cell(5, 2)), (serial(5, 9), serial(5, 10)));
+}
+
+#[test]
+fn a_ga4_report_has_numbers_for_its_metrics_and_dates_for_its_date() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/ga4.toml",
+        "api = \"analyticsdata\"\nversion = \"v1beta\"\nmethod = \"analyticsdata.properties.runReport\"\n\
+         output = \"ga4.xlsx\"\n[params]\nproperty = \"properties/123\"\n[body]\n\
+         dateRanges = [{ startDate = \"2024-01-01\", endDate = \"2024-01-07\" }]\n\
+         dimensions = [{ name = \"date\" }, { name = \"country\" }]\n\
+         metrics = [{ name = \"activeUsers\" }, { name = \"sessions\" }]\n",
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut book: Xlsx<_> = open_workbook(wd.path().join("output/ga4.xlsx")).unwrap();
+    let sheets = book.sheet_names();
+    let range = book.worksheet_range(&sheets[0]).unwrap();
+    let rows: Vec<&[Data]> = range.rows().collect();
+    assert_eq!(rows.len(), 8, "a header and the fake's 7 rows");
+    let header: Vec<String> = rows[0].iter().map(|c| c.to_string()).collect();
+    assert_eq!(header, ["date", "country", "activeUsers", "sessions"]);
+    for (i, row) in rows[1..].iter().enumerate() {
+        let (_, country, users, sessions) = ga4_row(i);
+        // The fake's `date` of row i is 202401{i+1}: a date cell, not the text.
+        let day = row[0].as_date().expect("a date cell");
+        assert_eq!(
+            day,
+            chrono::NaiveDate::from_ymd_opt(2024, 1, i as u32 + 1).unwrap()
+        );
+        assert_eq!(
+            row[1],
+            Data::String(country.to_owned()),
+            "a dimension is text"
+        );
+        assert_eq!(
+            row[2],
+            Data::Float(users as f64),
+            "TYPE_INTEGER is a number"
+        );
+        assert_eq!(row[3], Data::Float(sessions as f64));
+    }
 }

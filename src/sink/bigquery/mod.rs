@@ -21,6 +21,7 @@ use crate::api::{ApiClient, ApiError, Call};
 use crate::error::Failure;
 use crate::plan::QueryPlan;
 use crate::query::{BigQueryTarget, LoadMode};
+use crate::records::schema::{ColumnSchema, ColumnType};
 use crate::records::{Column, Row};
 pub use job::{BigQueryApi, Loaded};
 pub use schema::{reads_records, table_columns, BqColumn, BqType};
@@ -105,8 +106,10 @@ pub struct BigQuerySink {
     target: BigQueryTarget,
     query: String,
     context: BigQueryContext,
-    /// The plan's columns typed (or why they cannot be a table), for `begin`.
-    planned: (Vec<Column>, Result<Vec<BqColumn>, String>),
+    /// The plan's columns and their schema, for `begin` (a report's are named then).
+    planned: (Vec<Column>, ColumnSchema),
+    /// The columns' schema, which a report's first page completes before any row.
+    schema: ColumnSchema,
     columns: Vec<BqColumn>,
     /// Some column is read from the record.
     reads_records: bool,
@@ -130,7 +133,8 @@ impl BigQuerySink {
             target,
             query: plan.query.name.clone(),
             context,
-            planned: (plan.columns.clone(), table_columns(plan, &plan.columns)),
+            planned: (plan.columns.clone(), plan.column_schema()),
+            schema: ColumnSchema::default(),
             columns: Vec::new(),
             reads_records: false,
             file: BufWriter::with_capacity(256 * 1024, file),
@@ -145,12 +149,13 @@ impl BigQuerySink {
 
 impl Sink for BigQuerySink {
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
-        let typed = match columns == self.planned.0.as_slice() {
-            true => self.planned.1.clone(),
-            // A report's columns, named by its response: text.
-            false => schema::text_columns(columns),
+        self.schema = match columns == self.planned.0.as_slice() {
+            true => std::mem::take(&mut self.planned.1),
+            // A report's columns, named by its response: text until its response types them.
+            false => ColumnSchema::text(columns.len()),
         };
-        self.columns = typed.map_err(BigQueryError::Columns)?;
+        self.columns =
+            schema::name_columns(columns, &self.schema).map_err(BigQueryError::Columns)?;
         for key in &mut self.merge_key {
             if let Some(column) = self.columns.iter().find(|c| c.header == *key) {
                 column.name.clone_into(key);
@@ -181,6 +186,16 @@ impl Sink for BigQuerySink {
         self.bytes += self.line.len() as u64;
         self.rows += 1;
         Ok(())
+    }
+
+    /// A report's own types for its columns: the table's schema, known before the first row
+    /// is staged (and fixed by the load job).
+    fn report_types(&mut self, types: &[ColumnType]) {
+        if self.rows == 0 && self.schema.complete(types) {
+            for (i, column) in self.columns.iter_mut().enumerate() {
+                column.kind = BqType::of(self.schema.kind(i));
+            }
+        }
     }
 
     /// Loads the staged rows (one job) and waits for it; what was staged is the proof.

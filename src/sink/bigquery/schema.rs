@@ -1,11 +1,12 @@
 //! A query's columns as a BigQuery table schema, and its rows as the NDJSON a load job reads.
 //!
-//! Types come from the Discovery schema as xlsx and Sheets cells are typed
-//! ([`column_types`]), with what a table can say and a sheet cannot: a path that reaches an
-//! object, a map or an array, or steps through an array, is a `JSON` column (the value taken
-//! from the record, not the `;`-joined cell); a `uint64` is `NUMERIC` (every one fits, where
-//! `INT64` stops at 2^63). A column whose paths disagree (a fallback) is `STRING`, as is
-//! every column of a report (no Discovery types). Every field is `NULLABLE`.
+//! Types are the column schema's ([`ColumnSchema`]: from the Discovery schema, or a report's
+//! own headers, read from its first page before any row is staged), mapped by [`BqType::of`],
+//! with what a table can say and a sheet cannot: a path that reaches an object, a map or an
+//! array, or steps through an array, is a `JSON` column (the value taken from the record, not
+//! the `;`-joined cell); a `uint64` is `NUMERIC` (every one fits, where `INT64` stops at
+//! 2^63); a local date-time (GA4's `dateHour`) a `DATETIME`. A column whose paths disagree (a
+//! fallback) is `STRING`. Every field is `NULLABLE`.
 //!
 //! A value that does not parse as its column's type fails the query here, naming the row and
 //! the column, rather than failing the job after the upload. The NDJSON is ASCII (every
@@ -18,11 +19,10 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::discovery::schema::resolve;
-use crate::discovery::{Document, Schema};
 use crate::plan::QueryPlan;
-use crate::records::{path_values, Column, ColumnSource, FieldPath, Segment};
-use crate::sink::cells::{column_types, FieldType};
+use crate::records::schema::{parse_date, parse_local_date_time, ColumnSchema, ColumnType};
+pub use crate::records::schema::{JsonCell, Values};
+use crate::records::Column;
 
 /// BigQuery's limit of columns per table.
 pub const MAX_COLUMNS: usize = 10_000;
@@ -46,6 +46,7 @@ pub enum BqType {
     Float64,
     Bool,
     Timestamp,
+    Datetime,
     Date,
     Json,
 }
@@ -59,32 +60,27 @@ impl BqType {
             BqType::Float64 => "FLOAT64",
             BqType::Bool => "BOOL",
             BqType::Timestamp => "TIMESTAMP",
+            BqType::Datetime => "DATETIME",
             BqType::Date => "DATE",
             BqType::Json => "JSON",
         }
     }
 
-    fn of(kind: FieldType) -> BqType {
+    /// A column of the schema as a table types it: the one mapping of [`ColumnType`] to
+    /// BigQuery's types.
+    pub fn of(kind: ColumnType) -> BqType {
         match kind {
-            FieldType::Text => BqType::String,
-            FieldType::Integer => BqType::Int64,
-            FieldType::Number => BqType::Float64,
-            FieldType::Boolean => BqType::Bool,
-            FieldType::DateTime => BqType::Timestamp,
-            FieldType::Date => BqType::Date,
+            ColumnType::Text => BqType::String,
+            ColumnType::Integer => BqType::Int64,
+            ColumnType::Unsigned => BqType::Numeric,
+            ColumnType::Number => BqType::Float64,
+            ColumnType::Boolean => BqType::Bool,
+            ColumnType::DateTime => BqType::Timestamp,
+            ColumnType::LocalDateTime => BqType::Datetime,
+            ColumnType::Date => BqType::Date,
+            ColumnType::Json => BqType::Json,
         }
     }
-}
-
-/// Where a column's values come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Values {
-    /// The row's cell text.
-    Cell,
-    /// The one value at the path (an object, a map, an array).
-    Whole(FieldPath),
-    /// Every value the path reaches through an array, as an array.
-    Spread(FieldPath),
 }
 
 /// One column of the table.
@@ -98,82 +94,15 @@ pub struct BqColumn {
     from: Values,
 }
 
-/// The table's columns for `columns`: typed when they are the plan's own (a report's, named
-/// by its response, are `STRING`). Why not, when two columns would have one name (or one
-/// cannot be named).
+/// The table's columns for `columns` (the plan's own typed, a report's text until its
+/// response types them): why not, when two columns would have one name (or one cannot be
+/// named).
 pub fn table_columns(plan: &QueryPlan, columns: &[Column]) -> Result<Vec<BqColumn>, String> {
-    let mut shapes = column_shapes(plan, columns).into_iter();
-    name_columns(columns, |_, _| {
-        shapes.next().unwrap_or((BqType::String, Values::Cell))
-    })
+    name_columns(columns, &plan.schema_of(columns))
 }
 
-/// The type of each of `columns` and where its values come from, as [`table_columns`] types
-/// them, without BigQuery's names: the one typing of columns for the formats that keep a
-/// type per column (a BigQuery table, a Parquet file). The plan's own columns are typed from
-/// its record schema; any others (a report's, named by its response) are `STRING`.
-pub fn column_shapes(plan: &QueryPlan, columns: &[Column]) -> Vec<(BqType, Values)> {
-    let record = plan.record_schema();
-    let (Some(record), true) = (record, columns == plan.columns.as_slice()) else {
-        return vec![(BqType::String, Values::Cell); columns.len()];
-    };
-    let types = column_types(plan);
-    let explode = plan.query.explode.as_ref().map(|e| &e.value);
-    columns
-        .iter()
-        .enumerate()
-        .map(|(i, column)| match &column.source {
-            ColumnSource::Path(path) => shape(&plan.doc, &record, path, explode, types.of(i, 0)),
-            ColumnSource::FirstOf(_) => match types.common(i) {
-                Some(kind) => (BqType::of(kind), Values::Cell),
-                None => (BqType::String, Values::Cell),
-            },
-            ColumnSource::Template(_) => (BqType::String, Values::Cell),
-        })
-        .collect()
-}
-
-/// The value of a `JSON` column in one record: the one value its path reaches, or the array
-/// of the values a path through an array reaches.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum JsonCell<'v> {
-    One(&'v Value),
-    Many(Vec<&'v Value>),
-}
-
-impl Values {
-    /// True for a column whose values are read from the record (`JSON`), not from the cell.
-    pub fn from_record(&self) -> bool {
-        *self != Values::Cell
-    }
-
-    /// This column's value in `record` (`None`: the record has none, a null); `None` for a
-    /// column whose values are its cells.
-    pub fn json_in<'v>(&self, record: &'v Value) -> Option<JsonCell<'v>> {
-        match self {
-            Values::Cell => None,
-            Values::Whole(path) => {
-                let mut found = path_values(record, path);
-                match found.len() {
-                    0 => None,
-                    1 => found.pop().map(JsonCell::One),
-                    _ => Some(JsonCell::Many(found)),
-                }
-            }
-            Values::Spread(path) => {
-                let found = path_values(record, path);
-                (!found.is_empty()).then_some(JsonCell::Many(found))
-            }
-        }
-    }
-}
-
-/// `columns` named for BigQuery (no two alike) and typed by `kind`.
-fn name_columns(
-    columns: &[Column],
-    mut kind: impl FnMut(usize, &Column) -> (BqType, Values),
-) -> Result<Vec<BqColumn>, String> {
+/// `columns` named for BigQuery (no two alike) and typed by `schema`.
+pub fn name_columns(columns: &[Column], schema: &ColumnSchema) -> Result<Vec<BqColumn>, String> {
     if columns.len() > MAX_COLUMNS {
         return Err(format!(
             "{} columns, more than a BigQuery table may have ({MAX_COLUMNS}): list fewer `columns`",
@@ -192,20 +121,15 @@ fn name_columns(
                 column.header
             ));
         }
-        let (kind, from) = kind(i, column);
+        let typed = schema.columns().get(i);
         out.push(BqColumn {
             name,
             header: column.header.clone(),
-            kind,
-            from,
+            kind: BqType::of(schema.kind(i)),
+            from: typed.map_or(Values::Cell, |c| c.from.clone()),
         });
     }
     Ok(out)
-}
-
-/// `columns` as text (a report's, which Discovery does not type).
-pub fn text_columns(columns: &[Column]) -> Result<Vec<BqColumn>, String> {
-    name_columns(columns, |_, _| (BqType::String, Values::Cell))
 }
 
 impl BqColumn {
@@ -272,58 +196,6 @@ pub fn column_name(header: &str) -> Result<String, String> {
         ));
     }
     Ok(name)
-}
-
-/// The type of a path into `record`, and where its values come from: `JSON` for an object,
-/// a map or an array, or a path through an array (but the one `explode` makes rows of);
-/// else `kind` (the cells' type), a `uint64` as `NUMERIC`. A path the schema does not
-/// describe is a string.
-fn shape(
-    doc: &Document,
-    record: &Schema,
-    path: &FieldPath,
-    explode: Option<&FieldPath>,
-    kind: FieldType,
-) -> (BqType, Values) {
-    let is_array = |s: &Schema| s.kind.as_deref() == Some("array") && s.items.is_some();
-    let exploded: Vec<&str> = explode.map(|e| e.keys().collect()).unwrap_or_default();
-    let mut current = resolve(doc, record);
-    let mut keys: Vec<&str> = Vec::new();
-    let mut spread = false;
-    for segment in path.segments() {
-        if is_array(current) {
-            if let Some(items) = &current.items {
-                // A key on an array reaches every element (but those `explode` makes rows of).
-                if matches!(segment, Segment::Key(_)) && keys != exploded {
-                    spread = true;
-                }
-                current = resolve(doc, items);
-            }
-        } else if !matches!(segment, Segment::Key(_)) {
-            return (BqType::String, Values::Cell);
-        }
-        if let Segment::Key(key) = segment {
-            let Some(next) = current.properties.get(key) else {
-                return (BqType::String, Values::Cell);
-            };
-            current = resolve(doc, next);
-            keys.push(key);
-        }
-    }
-    let nested = is_array(current)
-        || !current.properties.is_empty()
-        || current.additional_properties.is_some()
-        || current.kind.as_deref() == Some("object");
-    match (nested, spread) {
-        (_, true) => (BqType::Json, Values::Spread(path.clone())),
-        (true, false) => (BqType::Json, Values::Whole(path.clone())),
-        (false, false)
-            if kind == FieldType::Integer && current.format.as_deref() == Some("uint64") =>
-        {
-            (BqType::Numeric, Values::Cell)
-        }
-        (false, false) => (BqType::of(kind), Values::Cell),
-    }
 }
 
 /// A value that does not fit its column.
@@ -416,8 +288,12 @@ fn typed(out: &mut Vec<u8>, text: &str, kind: BqType) -> Result<(), ()> {
             let utc = at.to_utc().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
             ascii(out, &utc)
         }
+        BqType::Datetime => {
+            let at = parse_local_date_time(text).ok_or(())?;
+            ascii(out, &at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+        }
         BqType::Date => {
-            let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(drop)?;
+            let day = parse_date(text).ok_or(())?;
             ascii(out, &day.format("%Y-%m-%d").to_string())
         }
         BqType::Json => ascii(out, &text),
@@ -526,6 +402,11 @@ mod tests {
             "{\"c\":\"2024-03-01T09:00:00.500000Z\"}\n"
         );
         assert_eq!(ok(BqType::Date, "2024-02-29"), "{\"c\":\"2024-02-29\"}\n");
+        assert_eq!(ok(BqType::Date, "20240630"), "{\"c\":\"2024-06-30\"}\n");
+        assert_eq!(
+            ok(BqType::Datetime, "2024063014"),
+            "{\"c\":\"2024-06-30T14:00:00.000000\"}\n"
+        );
         assert!(line(BqType::Date, "2023-02-29").is_err());
         assert_eq!(
             ok(BqType::String, "Café ☕ \u{1F600}\n"),
