@@ -158,16 +158,21 @@ impl AppendedFile {
     }
 }
 
-/// Whether `file` (under `out_dir`), which query `name` appends to, holds `window` already:
+/// Whether `output` (noted under `out_dir`), which query `name` appends to, holds `window` already:
 /// true when a backfill appended it and the file is as that left it; a file that is gone
 /// holds nothing. `Err` says why it cannot be told, so that nothing is appended twice nor
 /// skipped wrongly: the file is not as gscrape left it (edited, cut, replaced, appended to by
 /// another run), or holds only part of the window. A file not noted yet is noted as it is,
 /// so that a run killed after its append shows as a change rather than a file holding nothing.
-pub fn holds(out_dir: &Path, name: &str, file: &Path, window: Window) -> Result<bool, String> {
+pub fn holds(
+    out_dir: &Path,
+    name: &str,
+    output: &crate::plan::Output,
+    window: Window,
+) -> Result<bool, String> {
     let mut state = Appended::load(out_dir, name)?;
-    let target = crate::sink::target_of(out_dir, file);
-    let length = std::fs::metadata(&target).ok().map(|m| m.len());
+    let (file, target) = (output.name(), output.path());
+    let length = std::fs::metadata(target).ok().map(|m| m.len());
     let (noted, length) = match (state.files.iter().find(|f| f.file == file), length) {
         (Some(noted), Some(length)) => (noted, length),
         // Not noted yet, or gone (it holds nothing now): noted as it is.
@@ -294,7 +299,8 @@ mod tests {
     fn a_file_holds_the_windows_noted_while_it_is_as_gscrape_left_it() {
         let out = tempfile::tempdir().unwrap();
         let (dir, file) = (out.path(), Path::new("f.csv"));
-        let holds = |w: Window| holds(dir, "q", file, w);
+        let output = crate::plan::Output::new(file.to_owned(), Default::default(), dir);
+        let holds = |w: Window| holds(dir, "q", &output, w);
         let march = |d: u32| window(&format!("2024-03-{d:02}"), &format!("2024-03-{d:02}"));
         assert_eq!(holds(march(1)), Ok(false), "nothing noted, no file");
         std::fs::write(dir.join(file), "id\r\na\r\n").unwrap();

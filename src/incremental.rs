@@ -26,10 +26,10 @@ pub fn save(out_dir: &Path, name: &str, value: &str) -> std::io::Result<()> {
     crate::state::of(out_dir).write(&cursor_file(name), value.as_bytes())
 }
 
-/// True when the output `target` (a file, or a Cloud Storage object) exists now.
-fn output_exists(target: &Path) -> bool {
-    let Some(object) = crate::sink::object_of(target) else {
-        return target.exists();
+/// True when `output` (a file, or a Cloud Storage object) exists now.
+fn output_exists(output: &crate::plan::Output) -> bool {
+    let Some(object) = output.object().cloned() else {
+        return output.path().exists();
     };
     // (Unknown, when Cloud Storage cannot be asked: the export then says why.)
     crate::gcs::io::get().is_ok_and(|gcs| {
@@ -48,11 +48,11 @@ pub fn replaced_records(out_dir: &Path, plans: &[QueryPlan], csv: &CsvSettings) 
     for plan in plans {
         // (A merge keeps the old rows whose keys this run does not have.)
         let appends = plan.query.csv.or(csv).append.unwrap_or(false) || plan.query.merge.is_some();
-        let Some(file) = plan.output.as_ref().filter(|o| !crate::sink::is_stdout(o)) else {
+        let Some(output) = plan.output.as_ref().filter(|o| !o.is_stdout()) else {
             continue;
         };
-        let target = crate::sink::target_of(out_dir, file);
-        if appends || !output_exists(&target) {
+        let target = output.path();
+        if appends || !output_exists(output) {
             continue;
         }
         let Some((source, cursor)) = cursor_behind(out_dir, plan, plans) else {
@@ -116,7 +116,7 @@ pub fn is_later(candidate: &str, current: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn plan_of(name: &str, text: &str) -> QueryPlan {
+    fn plan_of(name: &str, text: &str, out_dir: &Path) -> QueryPlan {
         let doc = include_str!("../tests/fixtures/discovery/drive.v3.json");
         let doc = std::sync::Arc::new(crate::discovery::Document::from_json(doc).unwrap());
         let text =
@@ -126,7 +126,7 @@ mod tests {
         let templates = crate::template::Templates::for_date(
             chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
         );
-        crate::plan::plan(&query, doc, &templates).unwrap()
+        crate::plan::plan_in(&query, doc, &templates, out_dir).unwrap()
     }
 
     /// A fan-out below an incremental query gets only the newer parent records: its file is
@@ -137,11 +137,13 @@ mod tests {
         let parent = plan_of(
             "changes",
             "output = false\n[incremental]\ncursor = \"modifiedTime\"\ninitial = \"2000-01-01T00:00:00Z\"\n",
+            out.path(),
         );
         let child = |extra: &str| {
             plan_of(
                 "children",
                 &format!("for_each = \"changes\"\n{extra}[params]\nq = \"'{{{{ changes.id }}}}' in parents\"\n"),
+                out.path(),
             )
         };
         let said = |plans: &[QueryPlan]| -> Vec<String> {

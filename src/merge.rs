@@ -7,7 +7,7 @@
 //! warning in a cron log is read after the duplicates are in a dashboard).
 
 use crate::plan::QueryPlan;
-use crate::query::{CsvSettings, Format, LoadMode, Problem, SheetMode};
+use crate::query::{CsvSettings, LoadMode, Problem, SheetMode};
 
 /// The problems of `merge_key` and `lookback` in `plans`; `backfill`: the run is one.
 pub fn problems(
@@ -79,26 +79,21 @@ pub fn problems(
             }
             continue;
         };
-        if stdout || crate::sink::is_stdout(output) {
+        if stdout || output.is_stdout() {
             problems.push(problem(
                 "merge_key",
                 "standard output has no old rows to merge with: write a file".to_owned(),
             ));
             continue;
         }
-        // (Exhaustive: a format added later says here whether it merges.)
-        let merges = match plan.format.format {
-            Format::Csv | Format::Tsv | Format::Ndjson => true,
-            Format::Xlsx | Format::Parquet => false,
-        };
-        if !merges {
+        if !output.can().mergeable {
             problems.push(problem(
                 "merge_key",
                 format!(
                     "{} is not merged into ({:?} cannot be read back row by row yet): merge \
                      into a CSV, TSV or NDJSON output",
-                    output.display(),
-                    plan.format.format
+                    output.name().display(),
+                    output.format.format
                 ),
             ));
         }

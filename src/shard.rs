@@ -22,7 +22,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::plan::QueryPlan;
-use crate::query::{Format, Problem};
+use crate::query::Problem;
 use crate::records::FieldPath;
 
 /// The most shards a run is split into: part names have five digits.
@@ -446,14 +446,14 @@ pub fn check(
                 ),
             ));
         }
-        if plan.output.is_some() && matches!(plan.format.format, Format::Xlsx | Format::Parquet) {
+        if let Some(output) = plan.output.as_ref().filter(|o| !o.can().concatenable) {
             problems.push(part(
                 "output",
                 format!(
                     "a fan-out split by --shard {shard} writes parts that `gscrape compose` \
                      joins, and {} files cannot be joined: write .csv, .tsv or .ndjson \
                      (each may end in .gz)",
-                    plan.format.format
+                    output.format.format
                 ),
             ));
         }
@@ -464,15 +464,13 @@ pub fn check(
 /// What `shard` writes of `plans`: a fan-out's output becomes its part; outside shard 0, a
 /// query feeding a fan-out writes nothing (shard 0 writes it whole). Queries that shard does
 /// not run stay in `plans` (their role says so).
-pub fn apply(plans: &mut [QueryPlan], shard: Shard) {
+pub fn apply(plans: &mut [QueryPlan], shard: Shard, out_dir: &Path) {
     let roles: Vec<Role> = plans.iter().map(|p| role(plans, p, shard)).collect();
     for (plan, role) in plans.iter_mut().zip(roles) {
         match role {
             Role::Split { .. } => {
-                plan.output = plan
-                    .output
-                    .take()
-                    .map(|o| part_path(&o, shard.index, shard.count));
+                plan.output = (plan.output.take())
+                    .map(|o| o.renamed(out_dir, |name| part_path(name, shard.index, shard.count)));
             }
             Role::Feeds { writes: false } => {
                 plan.output = None;

@@ -22,7 +22,7 @@ use crate::discovery::DiscoverySource;
 use crate::error::Exit;
 use crate::http::retry::RetryPolicy;
 use crate::http::{build_client, HyperClient};
-use crate::plan::{add_child_reads, plan, shared_outputs, QueryPlan};
+use crate::plan::{add_child_reads, plan_in, shared_outputs, QueryPlan};
 use crate::query::{load_queries, query_files, Problem, Query};
 use crate::settings::{config_from_env, retry_policy, DiscoverySettings};
 use crate::template::Templates;
@@ -173,7 +173,7 @@ async fn plan_queries(
             None => source.load(&query.api, &query.version).await,
         };
         plans.push(match doc {
-            Ok(doc) => plan(&query, doc, setup.templates),
+            Ok(doc) => plan_in(&query, doc, setup.templates, setup.values.out_dir),
             Err(err) => {
                 let key = if query.discovery.is_some() {
                     "discovery"
@@ -204,6 +204,8 @@ struct Setup<'a> {
 pub(crate) struct Values<'a> {
     pub vars: &'a [(String, String)],
     pub window: Option<Window>,
+    /// Where the outputs go (`--out-dir`): a directory or a `gs://` prefix.
+    pub out_dir: &'a std::path::Path,
     pub since: &'a Since,
 }
 
@@ -341,7 +343,7 @@ async fn validate(
 fn plan_line(plan: &QueryPlan) -> String {
     let table = plan.query.bigquery.as_ref().map(|t| &t.value);
     let output = match (&plan.output, &plan.query.sheet, table) {
-        (Some(output), _, _) => output.display().to_string(),
+        (Some(output), _, _) => output.name().display().to_string(),
         (None, Some(_), _) => "a Google Sheet".to_owned(),
         (None, None, Some(target)) => format!("the BigQuery table {}", target.table),
         (None, None, None) => "no file (output = false)".to_owned(),

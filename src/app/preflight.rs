@@ -3,7 +3,7 @@
 //! the checks are tested without the binary. Its problems are printed together, exit 2.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::plan::QueryPlan;
 use crate::query::{CsvSettings, Format, LoadMode, OutputFormat, Problem};
@@ -18,7 +18,6 @@ pub(super) struct Checks<'a> {
     pub stdout: bool,
     /// `--summary-json`, which must not be an output.
     pub summary_json: Option<&'a Path>,
-    pub out_dir: PathBuf,
     /// The CSV flags, for every query whose output uses them.
     pub csv: CsvSettings,
 }
@@ -55,9 +54,7 @@ pub(super) fn preflight(
     problems.extend(unfit_csv_flags(plans, &checks.csv));
     if let Some(summary) = checks.summary_json {
         let clash = plans.iter().find(|plan| {
-            plan.output.as_ref().is_some_and(|output| {
-                same_file(&crate::sink::target_of(&checks.out_dir, output), summary)
-            })
+            (plan.output.as_ref()).is_some_and(|output| same_file(output.path(), summary))
         });
         if let Some(plan) = clash {
             problems.push(Problem {
@@ -89,16 +86,15 @@ pub(super) fn preflight(
 fn object_problems(plans: &[QueryPlan], checks: &Checks<'_>) -> Vec<Problem> {
     let mut problems = Vec::new();
     for plan in plans {
-        let Some(file) = &plan.output else { continue };
-        let target = crate::sink::target_of(&checks.out_dir, file);
-        let text = target.to_string_lossy();
-        if !crate::gcs::is_gs(&text) {
-            continue;
-        }
-        if let Err(why) = crate::gcs::ObjectUrl::parse(&text) {
+        let Some(output) = &plan.output else { continue };
+        if let Some(why) = output.bad_object() {
             problems.push(plan.query.problem(None, Some("output".to_owned()), why));
             continue;
         }
+        if output.object().is_none() {
+            continue;
+        }
+        let text = output.path().to_string_lossy();
         if plan.query.csv.or(&checks.csv).append == Some(true) {
             problems.push(plan.query.problem(
                 None,
@@ -301,7 +297,7 @@ fn window_problems(
                     "every window of the backfill would replace {:?}, keeping only the \
                      last: name it per window (\"…{{{{ window.start }}}}.csv\") or set \
                      `append = true`",
-                    plan.output.as_deref().unwrap_or(Path::new("")).display().to_string()
+                    (plan.output.as_ref()).map_or(Path::new(""), |o| o.name()).display().to_string()
                 ),
             ));
         }
@@ -357,12 +353,12 @@ fn unfit_csv_flags(plans: &[QueryPlan], csv: &CsvSettings) -> Vec<Problem> {
         let unfit: Vec<String> = plans
             .iter()
             .filter(|plan| {
-                let format = plan.output.as_ref().map(|_| plan.format);
+                let format = plan.output.as_ref().map(|o| o.format);
                 // A query's own key wins over the flag: the flag is not used there.
                 !plan.query.csv.keys_set().contains(&key) && csv.unfit_for(format).contains(&key)
             })
-            .map(|plan| match plan.output {
-                Some(_) => format!("{} writes {}", plan.query.name, written(plan.format)),
+            .map(|plan| match &plan.output {
+                Some(output) => format!("{} writes {}", plan.query.name, written(output.format)),
                 None => format!("{} writes no file", plan.query.name),
             })
             .collect();
@@ -464,23 +460,28 @@ fn to_stdout(plans: &mut [QueryPlan], backfill: bool, csv: &CsvSettings) -> Resu
             plan.query.name, target.value.table
         ));
     }
-    if plan.output.is_none() {
-        plan.format = OutputFormat {
+    let format = match &plan.output {
+        Some(output) => output.format,
+        None => OutputFormat {
             format: plan.query.format.unwrap_or(Format::Csv),
             gzip: false,
-        };
-    }
-    if plan.format.format == Format::Xlsx {
-        return Err(format!(
-            "cannot stream {}'s xlsx workbook; write it to a file",
-            plan.query.name
-        ));
-    }
-    if plan.format.format == Format::Parquet {
-        return Err(format!(
-            "does not stream {}'s Parquet file (a reader needs its footer, at the end); write it to a file",
-            plan.query.name
-        ));
+        },
+    };
+    if !format.format.can().streams {
+        return Err(match format.format {
+            Format::Xlsx => format!(
+                "cannot stream {}'s xlsx workbook; write it to a file",
+                plan.query.name
+            ),
+            Format::Parquet => format!(
+                "does not stream {}'s Parquet file (a reader needs its footer, at the end); write it to a file",
+                plan.query.name
+            ),
+            other => format!(
+                "does not stream {}'s {other} file; write it to a file",
+                plan.query.name
+            ),
+        });
     }
     if plan.query.csv.or(csv).append == Some(true) {
         return Err(format!(
@@ -488,7 +489,7 @@ fn to_stdout(plans: &mut [QueryPlan], backfill: bool, csv: &CsvSettings) -> Resu
             plan.query.name
         ));
     }
-    plan.output = Some(crate::sink::STDOUT.into());
+    plan.output = Some(crate::plan::Output::stdout(format));
     Ok(())
 }
 
@@ -506,6 +507,16 @@ mod tests {
             format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n{text}");
         let query = crate::query::parse(Path::new("queries/files.toml"), &text).unwrap();
         crate::plan::plan(&query, doc, &templates()).unwrap()
+    }
+
+    /// [`plan_of`], its output under `out_dir`.
+    fn plan_under(text: &str, out_dir: &str) -> QueryPlan {
+        let doc = include_str!("../../tests/fixtures/discovery/drive.v3.json");
+        let doc = Arc::new(Document::from_json(doc).unwrap());
+        let text =
+            format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n{text}");
+        let query = crate::query::parse(Path::new("queries/files.toml"), &text).unwrap();
+        crate::plan::plan_in(&query, doc, &templates(), Path::new(out_dir)).unwrap()
     }
 
     fn templates() -> Templates {
@@ -581,8 +592,8 @@ mod tests {
         let mut plans = [plan_of("")];
         assert!(preflight(&mut plans, &checks, &templates()).is_empty());
         assert_eq!(
-            plans[0].output.as_deref(),
-            Some(Path::new(crate::sink::STDOUT))
+            plans[0].output.as_ref().map(|o| o.name()),
+            Some(Path::new(crate::plan::STDOUT))
         );
         let mut two = [plan_of(""), plan_of("")];
         let refused = said(&preflight(&mut two, &checks, &templates()));
@@ -590,13 +601,12 @@ mod tests {
         assert!(refused[0]
             .starts_with("--output - writes one query to standard output, and this run has 2"));
 
-        let summary = PathBuf::from("out/files.csv");
+        let summary = std::path::PathBuf::from("out/files.csv");
         let checks = Checks {
             summary_json: Some(&summary),
-            out_dir: PathBuf::from("out"),
             ..Checks::default()
         };
-        let mut plans = [plan_of("output = \"files.csv\"\n")];
+        let mut plans = [plan_under("output = \"files.csv\"\n", "out")];
         assert_eq!(
             said(&preflight(&mut plans, &checks, &templates())),
             ["--summary-json out/files.csv is the output of queries/files.toml; write the summary elsewhere"]

@@ -3,7 +3,7 @@
 //! a backfill (`--from`/`--to`), oldest first.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -257,6 +257,7 @@ pub(super) async fn checked_plans(
     let values = Values {
         vars: &args.vars,
         window,
+        out_dir: &args.out_dir,
         since: &since,
     };
     let (mut plans, mut problems, templates) = prepare(
@@ -271,24 +272,20 @@ pub(super) async fn checked_plans(
     // A shard writes parts of the fan-outs' outputs (and the pre-flight checks those names).
     if let (true, Some(shard)) = (problems.is_empty(), shard_of(args)?) {
         problems = crate::shard::check(&plans, shard, args.stdout, &args.csv);
-        crate::shard::apply(&mut plans, shard);
+        crate::shard::apply(&mut plans, shard, &args.out_dir);
     }
     if problems.is_empty() {
         let checks = Checks {
             windows: window.map(|_| windows),
             stdout: args.stdout,
             summary_json: args.summary_json.as_deref(),
-            out_dir: args.out_dir.clone(),
             csv: args.csv.clone(),
         };
         problems = preflight(&mut plans, &checks, &templates);
     }
     // An output in Cloud Storage: the connection, before anything reads or writes there.
-    let writes_objects = plans.iter().any(|p| {
-        p.output.as_ref().is_some_and(|o| {
-            crate::sink::object_of(&crate::sink::target_of(&args.out_dir, o)).is_some()
-        })
-    });
+    let writes_objects =
+        (plans.iter()).any(|p| p.output.as_ref().is_some_and(|o| o.object().is_some()));
     if problems.is_empty() && writes_objects {
         let http = crate::auth::source::Http {
             client: client.clone(),
@@ -401,7 +398,7 @@ fn in_window(mut report: QueryReport, window: Window) -> QueryReport {
 }
 
 /// The queries that append to a file in a backfill's window, by name, with the file.
-type Appending = Vec<(String, PathBuf)>;
+type Appending = Vec<(String, crate::plan::Output)>;
 
 /// A backfill's window that a query appending to one file has appended already (a backfill
 /// run again) is not appended twice: the query is left out of the window, with a line and a
@@ -428,15 +425,15 @@ fn leave_out_done(
     let mut problems = Vec::new();
     let mut done = Vec::with_capacity(plans.len());
     for plan in plans.iter() {
-        let holds = appended(plan).is_some_and(|file| {
+        let holds = appended(plan).is_some_and(|output| {
             let name = &plan.query.name;
-            let holds =
-                crate::backfill::holds(&args.out_dir, name, &file, window).unwrap_or_else(|why| {
+            let holds = crate::backfill::holds(&args.out_dir, name, &output, window)
+                .unwrap_or_else(|why| {
                     problems.push(plan.query.problem(None, Some("output".to_owned()), why));
                     false
                 });
             // `lookback`: the last windows it holds are asked for again (and merged).
-            let latest = crate::backfill::latest(&args.out_dir, name, &file);
+            let latest = crate::backfill::latest(&args.out_dir, name, output.name());
             holds
                 && !latest
                     .is_some_and(|latest| crate::merge::backfill_lookback(plan, window, latest))
@@ -462,7 +459,7 @@ fn leave_out_done(
             if done[i] == Some(Skip::InOutput) {
                 // Its file holds the window: it runs to hand its records on, writing nothing.
                 let plan = &mut plans[i];
-                let file = plan.output.take().unwrap_or_default();
+                let output = plan.output.take();
                 plan.query.sheet = None;
                 plan.query.bigquery = None;
                 if !args.quiet {
@@ -470,7 +467,7 @@ fn leave_out_done(
                         "{} {}: already in {}; its records are read again for the queries it feeds, not written",
                         plan.query.name,
                         window.label(),
-                        crate::sink::target_of(&args.out_dir, &file).display()
+                        output.as_ref().map_or(Path::new(""), |o| o.path()).display()
                     );
                 }
             }
@@ -484,10 +481,7 @@ fn leave_out_done(
             run.push(plan);
             continue;
         };
-        let output = plan
-            .output
-            .as_ref()
-            .map(|file| crate::sink::target_of(&args.out_dir, file));
+        let output = plan.output.as_ref().map(|o| o.path().to_owned());
         let report = QueryReport::left_out(&plan.query.name, output, skip);
         reporter.finished(&in_window(report.clone(), window));
         left_out.push(report);
@@ -505,23 +499,24 @@ fn leave_out_done(
 fn note_windows(
     out_dir: &std::path::Path,
     window: Window,
-    appending: &[(String, PathBuf)],
+    appending: &[(String, crate::plan::Output)],
     reports: &[QueryReport],
 ) {
     for report in reports {
         let (Status::Ok(_), Some(written)) = (&report.status, &report.written) else {
             continue;
         };
-        let Some((_, file)) = appending.iter().find(|(name, _)| *name == report.name) else {
+        let Some((_, output)) = appending.iter().find(|(name, _)| *name == report.name) else {
             continue;
         };
+        let file = output.name();
         if let Err(err) = crate::backfill::note(out_dir, &report.name, file, window, written.bytes)
         {
             crate::say!(
                 "warning: {} {}: cannot note that {} holds this window ({err}); a backfill run again will take the file for changed",
                 report.name,
                 window.label(),
-                crate::sink::target_of(out_dir, file).display()
+                output.path().display()
             );
         }
     }

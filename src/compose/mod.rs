@@ -138,12 +138,15 @@ impl Layout {
                 output: name.clone(),
                 why: why.replace("or set `format` to", "or give --format"),
             })?;
-        if matches!(resolved.format, Format::Xlsx | Format::Parquet) {
+        if !resolved.format.can().concatenable {
             let what = match resolved.format {
                 Format::Xlsx => {
-                    "xlsx workbooks cannot be joined (a workbook is not a stream of rows)"
+                    "xlsx workbooks cannot be joined (a workbook is not a stream of rows)".into()
                 }
-                _ => "Parquet files cannot be joined by their bytes (each has its own footer)",
+                Format::Parquet => {
+                    "Parquet files cannot be joined by their bytes (each has its own footer)".into()
+                }
+                other => format!("{other} files cannot be joined by their bytes"),
             };
             return Err(ComposeError::Format {
                 output: name,
@@ -156,7 +159,7 @@ impl Layout {
         Ok(Layout {
             format: resolved.format,
             gzip: resolved.gzip,
-            header: header && resolved.format != Format::Ndjson,
+            header: header && resolved.format.can().csv_options,
         })
     }
 

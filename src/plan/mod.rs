@@ -22,7 +22,7 @@ use crate::records::{Column, ColumnSource, Decoder, FieldPath};
 use crate::template::{is_template, Templates};
 pub use ancestry::{Ancestry, Lineage};
 pub use fields::{add_child_reads, PartialResponse};
-pub use output::shared_outputs;
+pub use output::{shared_outputs, Output, Target, STDOUT};
 pub use pagination::method_pagination;
 pub use records::{default_columns, infer_records, record_schema, RecordsGuess};
 
@@ -43,20 +43,14 @@ pub struct QueryPlan {
     pub decoder: Decoder,
     /// The CSV columns; empty when a report names them only in its response.
     pub columns: Vec<Column>,
-    /// The CSV under the output directory (its name rendered); `None` for `output = false`.
-    pub output: Option<std::path::PathBuf>,
-    /// Its format (from its name and `format`); CSV for `output = false`.
-    pub format: crate::query::OutputFormat,
+    /// The file under the output directory (its name rendered, its format from its name and
+    /// `format`), an object, or standard output; `None` for `output = false`.
+    pub output: Option<Output>,
     /// The partial response asked for (`fields`), if the method takes one.
     pub fields: Option<PartialResponse>,
 }
 
 impl QueryPlan {
-    /// True when its sink writes each record's JSON text (NDJSON).
-    pub fn keeps_raw_records(&self) -> bool {
-        self.output.is_some() && self.format.format == crate::query::Format::Ndjson
-    }
-
     /// The schema of one record: `None` for a report (whose records gscrape makes) or a
     /// method whose response the document does not describe.
     pub fn record_schema(&self) -> Option<crate::discovery::Schema> {
@@ -178,11 +172,23 @@ impl QueryPlan {
     }
 }
 
-/// Checks `query` against `doc`; all problems found are returned.
+/// Checks `query` against `doc`; all problems found are returned. Its output is placed as
+/// named (relative to the working directory): see [`plan_in`].
 pub fn plan(
     query: &Query,
     doc: Arc<Document>,
     templates: &Templates,
+) -> Result<QueryPlan, Vec<Problem>> {
+    plan_in(query, doc, templates, std::path::Path::new(""))
+}
+
+/// Checks `query` against `doc`, its output under `out_dir` (a directory or a `gs://`
+/// prefix); all problems found are returned.
+pub fn plan_in(
+    query: &Query,
+    doc: Arc<Document>,
+    templates: &Templates,
+    out_dir: &std::path::Path,
 ) -> Result<QueryPlan, Vec<Problem>> {
     let Some(method) = doc.method(&query.method.value) else {
         let hints = doc.similar_method_ids(&query.method.value);
@@ -294,8 +300,7 @@ pub fn plan(
         return Err(problems);
     }
     let mut plan = QueryPlan {
-        output,
-        format,
+        output: output::resolve(output, format, out_dir),
         fields,
         query: query.clone(),
         method: method.clone(),

@@ -1,11 +1,164 @@
-//! Where a query's CSV goes: its output path, rendered, and no two queries writing one file
-//! (or replacing one sheet tab).
+//! Where a query's file goes, resolved once in planning: its [`Output`] (a target — a file
+//! under the output directory, a Cloud Storage object, standard output — its format and
+//! gzip, and what that format can do), its name rendered, and no two queries writing one file
+//! (or replacing one sheet tab). Nothing else tells a target from its name or asks a format
+//! by name: they ask the `Output`.
+
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::QueryPlan;
-use crate::query::{Format, OutputFormat, Problem, Query};
+use crate::gcs::ObjectUrl;
+use crate::query::{Abilities, OutputFormat, Problem, Query, RecordText};
 use crate::template::Templates;
+
+/// The standard-output target's name (`--output -`).
+pub const STDOUT: &str = "-";
+
+/// Where an output's bytes go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A local file (under the output directory).
+    File(PathBuf),
+    /// A Cloud Storage object (under a `gs://` output directory, or named by the query).
+    Object(ObjectUrl),
+    /// Standard output (`--output -`).
+    Stdout,
+}
+
+/// One query's file output, resolved: its name as the query gives it (rendered), where it
+/// goes, and its format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// As the query names it (relative to the output directory, a `gs://` URL, or `-`).
+    name: PathBuf,
+    /// The target as a path: the file, the object's URL, or `-` (for messages, checkpoints
+    /// and the summary).
+    path: PathBuf,
+    target: Target,
+    /// Why a `gs://` name is not an object (the pre-flight says it; the target is then the
+    /// path as written).
+    bad_object: Option<String>,
+    pub format: OutputFormat,
+}
+
+impl Output {
+    /// The output `name` of a query under `out_dir` (a directory, or a `gs://` prefix), unless
+    /// it is standard output or an object URL of its own, written as `format`.
+    pub fn new(name: PathBuf, format: OutputFormat, out_dir: &Path) -> Output {
+        let text = name.to_string_lossy();
+        let stdout = name.file_name().is_some_and(|n| n == STDOUT);
+        let dir = out_dir.to_string_lossy();
+        let path = if stdout || crate::gcs::is_gs(&text) {
+            name.clone()
+        } else if crate::gcs::is_gs(&dir) {
+            PathBuf::from(format!(
+                "{}/{}",
+                dir.trim_end_matches('/'),
+                text.trim_start_matches("./")
+            ))
+        } else {
+            out_dir.join(&name)
+        };
+        let mut bad_object = None;
+        let target = match path.to_str().filter(|p| crate::gcs::is_gs(p)) {
+            _ if stdout => Target::Stdout,
+            Some(url) => match ObjectUrl::parse(url) {
+                Ok(object) => Target::Object(object),
+                Err(why) => {
+                    bad_object = Some(why);
+                    Target::File(path.clone())
+                }
+            },
+            None => Target::File(path.clone()),
+        };
+        Output {
+            name,
+            path,
+            target,
+            bad_object,
+            format,
+        }
+    }
+
+    /// Standard output, written as `format` (`--output -`).
+    pub fn stdout(format: OutputFormat) -> Output {
+        Output::new(STDOUT.into(), format, Path::new(""))
+    }
+
+    /// This output under another name (`name` given the current one, e.g. a shard's part),
+    /// under `out_dir`.
+    pub fn renamed(&self, out_dir: &Path, name: impl FnOnce(&Path) -> PathBuf) -> Output {
+        Output::new(name(&self.name), self.format, out_dir)
+    }
+
+    /// Its name as the query gives it (rendered).
+    pub fn name(&self) -> &Path {
+        &self.name
+    }
+
+    /// Where it goes, as a path: the file, the object's URL, or `-`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn is_stdout(&self) -> bool {
+        self.target == Target::Stdout
+    }
+
+    /// The Cloud Storage object it is, if it is one.
+    pub fn object(&self) -> Option<&ObjectUrl> {
+        match &self.target {
+            Target::Object(object) => Some(object),
+            _ => None,
+        }
+    }
+
+    /// Why its `gs://` name names no object, when it does not.
+    pub fn bad_object(&self) -> Option<&str> {
+        self.bad_object.as_deref()
+    }
+
+    /// What its format can do.
+    pub fn can(&self) -> Abilities {
+        self.format.format.can()
+    }
+
+    /// It is checkpointed and taken up mid-way: a plain file (or object) of a resumable
+    /// format.
+    pub fn resumable(&self) -> bool {
+        self.can().resumable && !self.format.gzip && !self.is_stdout()
+    }
+
+    /// It is appended to when a query asks (`append`): a plain file of an appendable format.
+    pub fn appendable(&self) -> bool {
+        self.can().appendable && !self.format.gzip && !self.is_stdout()
+    }
+
+    /// Its rows need their record's JSON text (`json_columns`: whether some column holds
+    /// the record's JSON, asked only of a format that reads those from the record).
+    pub fn needs_record_text(&self, json_columns: impl FnOnce() -> bool) -> bool {
+        match self.can().record_text {
+            RecordText::Never => false,
+            RecordText::Always => true,
+            RecordText::JsonColumns => json_columns(),
+        }
+    }
+}
+
+/// The [`Output`] of a rendered output name under `out_dir`, written as `format`.
+pub(super) fn resolve(
+    name: Option<PathBuf>,
+    format: OutputFormat,
+    out_dir: &Path,
+) -> Option<Output> {
+    name.map(|name| Output::new(name, format, out_dir))
+}
 
 /// Two queries writing one file would lose one export: a problem for the later one.
 pub fn shared_outputs(plans: &[QueryPlan]) -> Vec<Problem> {
@@ -14,7 +167,8 @@ pub fn shared_outputs(plans: &[QueryPlan]) -> Vec<Problem> {
         let Some(output) = &plan.output else { continue };
         // (Two queries of one name are reported as such already.)
         let first = plans[..i].iter().find(|other| {
-            other.output.as_ref() == Some(output) && other.query.name != plan.query.name
+            other.output.as_ref().map(Output::name) == Some(output.name())
+                && other.query.name != plan.query.name
         });
         if let Some(first) = first {
             problems.push(plan.query.problem(
@@ -22,7 +176,7 @@ pub fn shared_outputs(plans: &[QueryPlan]) -> Vec<Problem> {
                 Some("output".to_owned()),
                 format!(
                     "{:?} is also the output of {}; give one of them another `output`",
-                    output.display().to_string(),
+                    output.name().display().to_string(),
                     first.query.file.display()
                 ),
             ));
@@ -129,7 +283,7 @@ pub(super) fn output_format(
             None => {
                 format!("`{key}` is an option of CSV files, and this query writes none: remove it")
             }
-            Some(f) if f.format == Format::Tsv && key == "delimiter" => {
+            Some(f) if f.format.can().delimiter == Some(b'\t') && key == "delimiter" => {
                 "a TSV file is delimited by tabs; drop `delimiter`, or write a .csv".to_owned()
             }
             Some(f) if key == "append" => format!(

@@ -42,6 +42,105 @@ impl Format {
     }
 }
 
+/// What a format can do. [`Format::can`] is the one place each format says it: a new format
+/// is one row there (and its sink, and one line in `sink::open`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abilities {
+    /// "a" or "an", before its name.
+    pub article: &'static str,
+    /// Rows go out as they come: it can be written to standard output (xlsx and Parquet need
+    /// their end written last).
+    pub streams: bool,
+    /// Takes `.gz` (xlsx and Parquet are compressed already).
+    pub gzips: bool,
+    /// A plain file of it is appended to (`append`).
+    pub appendable: bool,
+    /// A plain file of it is checkpointed and taken up mid-way (`--resume`).
+    pub resumable: bool,
+    /// Its parts join into one by their bytes (`gscrape compose`, `--shard`).
+    pub concatenable: bool,
+    /// It is read back row by row and merged into (`merge_key`).
+    pub mergeable: bool,
+    /// It takes every CSV option (`delimiter`, `bom`, `excel_safe`, `null`, `append`,
+    /// `header`), and its parts start with a header row.
+    pub csv_options: bool,
+    /// Its delimiter, when it has one of its own (TSV's tab).
+    pub delimiter: Option<u8>,
+    /// It keeps a cell from being read as a formula (`excel_safe`).
+    pub excel_safe: bool,
+    /// Its cells are typed from the columns' types.
+    pub typed: bool,
+    /// Its rows need their record's JSON text: `Always` (NDJSON writes it), or for the
+    /// columns that hold JSON (`JsonColumns`: Parquet's JSON columns).
+    pub record_text: RecordText,
+}
+
+/// When a format's rows carry their record's JSON text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordText {
+    Never,
+    Always,
+    JsonColumns,
+}
+
+impl Format {
+    /// What this format can do: the table of formats.
+    pub const fn can(self) -> Abilities {
+        const TEXT: Abilities = Abilities {
+            article: "a",
+            streams: true,
+            gzips: true,
+            appendable: true,
+            resumable: true,
+            concatenable: true,
+            mergeable: true,
+            csv_options: true,
+            delimiter: None,
+            excel_safe: true,
+            typed: false,
+            record_text: RecordText::Never,
+        };
+        const WHOLE: Abilities = Abilities {
+            article: "a",
+            streams: false,
+            gzips: false,
+            appendable: false,
+            resumable: false,
+            concatenable: false,
+            mergeable: false,
+            csv_options: false,
+            delimiter: None,
+            excel_safe: false,
+            typed: true,
+            record_text: RecordText::Never,
+        };
+        match self {
+            Format::Csv => TEXT,
+            Format::Tsv => Abilities {
+                delimiter: Some(b'\t'),
+                ..TEXT
+            },
+            Format::Ndjson => Abilities {
+                article: "an",
+                appendable: false,
+                csv_options: false,
+                excel_safe: false,
+                record_text: RecordText::Always,
+                ..TEXT
+            },
+            Format::Xlsx => Abilities {
+                article: "an",
+                excel_safe: true,
+                ..WHOLE
+            },
+            Format::Parquet => Abilities {
+                record_text: RecordText::JsonColumns,
+                ..WHOLE
+            },
+        }
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -97,14 +196,11 @@ impl OutputFormat {
             (Some(named), None) => named,
             (None, None) => Format::Csv,
         };
-        if gzip && matches!(format, Format::Xlsx | Format::Parquet) {
+        if gzip && !format.can().gzips {
             return Err(format!(
-                "{:?}: {} file is compressed already; drop the `.gz`",
+                "{:?}: {} {format} file is compressed already; drop the `.gz`",
                 name.display().to_string(),
-                match format {
-                    Format::Xlsx => "an xlsx",
-                    _ => "a parquet",
-                }
+                format.can().article,
             ));
         }
         Ok(OutputFormat { format, gzip })

@@ -16,7 +16,7 @@ use toml::Spanned;
 use crate::records::{Column, ColumnSource, FieldPath};
 
 pub use bigquery::{BigQueryTarget, LoadMode, TableRef};
-pub use format::{Format, OutputFormat};
+pub use format::{Abilities, Format, OutputFormat, RecordText};
 pub use load::{load_queries, query_files, LoadError};
 pub use merge::{Lookback, Merge, MergeKeep};
 pub use wire::{RequestLocation, SheetMode};
@@ -424,13 +424,14 @@ impl CsvSettings {
 /// Whether an output of `format` uses the option `key` as `csv` sets it.
 fn fits(key: &str, csv: &CsvSettings, format: Option<OutputFormat>) -> bool {
     let Some(format) = format else { return false };
-    match (format.format, key) {
-        (Format::Csv | Format::Tsv, "append") => !format.gzip || csv.append == Some(false),
-        (Format::Tsv, "delimiter") => csv.delimiter == Some(b'\t'),
-        (Format::Csv | Format::Tsv, _) => true,
-        (Format::Xlsx, "excel_safe") => true,
+    let can = format.format.can();
+    match key {
+        "append" if can.appendable => !format.gzip || csv.append == Some(false),
+        "delimiter" if can.delimiter.is_some() => csv.delimiter == can.delimiter,
+        _ if can.csv_options => true,
+        "excel_safe" if can.excel_safe => true,
         // A `false` asks for what the format does anyway.
-        (Format::Ndjson | Format::Xlsx | Format::Parquet, "append" | "bom" | "excel_safe") => {
+        "append" | "bom" | "excel_safe" => {
             let value = match key {
                 "append" => csv.append,
                 "bom" => csv.bom,
@@ -438,7 +439,7 @@ fn fits(key: &str, csv: &CsvSettings, format: Option<OutputFormat>) -> bool {
             };
             value == Some(false)
         }
-        (Format::Ndjson | Format::Xlsx | Format::Parquet, _) => false,
+        _ => false,
     }
 }
 

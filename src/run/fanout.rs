@@ -80,7 +80,7 @@ pub(super) async fn run(
         })
         .filter_map(move |item| std::future::ready(log.next(item)));
     let reader = page_reader(plan, output.feeds_children());
-    let spill_dir = spill_dir(job, shared);
+    let spill_dir = spill_dir(job);
     // Each chain's spool, in the parent's order, for the writer.
     let (spools_in, mut spools) = mpsc::unbounded_channel::<(Arc<Spool>, Option<Sha256>)>();
     // `width` chains run at once; finished ones may wait for an earlier one to be written
@@ -318,15 +318,11 @@ impl std::io::Write for HashWriter<'_> {
 
 /// Where a chain's spill file goes: beside the output, or the system's temporary directory
 /// for `output = false`.
-fn spill_dir(job: &Job, shared: &Shared) -> PathBuf {
+fn spill_dir(job: &Job) -> PathBuf {
     job.plan
         .output
         .as_ref()
-        .and_then(|file| {
-            crate::sink::target_of(&shared.options.out_dir, file)
-                .parent()
-                .map(PathBuf::from)
-        })
+        .and_then(|output| output.path().parent().map(PathBuf::from))
         .filter(|dir| dir.is_dir())
         .unwrap_or_else(std::env::temp_dir)
 }

@@ -392,11 +392,7 @@ async fn run_job(
     shared.reporter.started(&name, counters.clone());
     let started = Instant::now();
     // The rendered name (`files_2024-03-15.csv`), as the CSV is written, not the template.
-    let output = job
-        .plan
-        .output
-        .as_ref()
-        .map(|o| crate::sink::target_of(&shared.options.out_dir, o));
+    let output = job.plan.output.as_ref().map(|o| o.path().to_owned());
     let sheet_url = Arc::new(std::sync::OnceLock::new());
     let loaded = Arc::new(std::sync::OnceLock::new());
     let merged = Arc::new(std::sync::OnceLock::new());
@@ -744,9 +740,7 @@ fn page_reader(plan: &QueryPlan, keep_records: bool) -> Arc<PageReader> {
         explode,
         &plan.columns,
         keep_records || plan.query.filter.is_some() || plan.query.incremental.is_some(),
-        plan.keeps_raw_records()
-            || crate::sink::bigquery::reads_records(plan)
-            || crate::sink::parquet::reads_records(plan),
+        crate::sink::needs_record_text(plan),
     ))
 }
 

@@ -2,7 +2,6 @@
 //! from it, with `max_records` applied.
 
 use std::borrow::Cow;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -42,17 +41,16 @@ pub(super) struct Output<'a> {
 }
 
 impl<'a> Output<'a> {
-    /// Opens the sink of `plan` (its CSV under `out_dir`, its sheet and table through
-    /// `destinations`), its columns given when the plan knows them.
+    /// Opens the sink of `plan` (its file, its sheet and table through `destinations`), its
+    /// columns given when the plan knows them.
     pub fn create(
         plan: &'a QueryPlan,
-        out_dir: &Path,
         csv_defaults: &CsvSettings,
         destinations: Destinations,
         feeds: Vec<mpsc::Sender<Feed>>,
         counters: &'a Counters,
     ) -> Result<Self, QueryError> {
-        let sink = sink::open(plan, out_dir, csv_defaults, destinations)?;
+        let sink = sink::open(plan, csv_defaults, destinations)?;
         Output::on(plan, sink, feeds, counters)
     }
 

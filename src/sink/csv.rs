@@ -13,6 +13,7 @@ use std::path::Path;
 
 use super::file::{Mark, Stream, Written};
 use super::{Sink, SinkError};
+use crate::plan::Output;
 use crate::records::{Column, Row};
 
 /// The UTF-8 byte order mark: tells Excel the file is UTF-8.
@@ -69,31 +70,21 @@ pub struct CsvSink {
 }
 
 impl CsvSink {
-    /// Starts an export to `target` (its directory is created; `-`: standard output),
-    /// gzip-compressed when asked. `null` is the text of an absent cell.
-    pub fn create(
-        target: &Path,
-        options: &CsvOptions,
-        null: &str,
-        gzip: bool,
-    ) -> Result<Self, SinkError> {
-        Ok(Self::on(
-            Stream::create(target, gzip)?,
-            options,
-            null,
-            false,
-        ))
+    /// Starts an export to `output` (a file's directory is created), gzip-compressed when its
+    /// name says so. `null` is the text of an absent cell.
+    pub fn create(output: &Output, options: &CsvOptions, null: &str) -> Result<Self, SinkError> {
+        Ok(Self::on(Stream::create(output)?, options, null, false))
     }
 
     /// Takes up the export to `target` a checkpoint left at `mark` (its header, or the file it
     /// appends to, is written already); why not, otherwise.
     pub fn resume(
-        target: &Path,
+        output: &Output,
         options: &CsvOptions,
         null: &str,
         mark: &Mark,
     ) -> Result<Self, String> {
-        Ok(Self::on(Stream::resume(target, mark)?, options, null, true))
+        Ok(Self::on(Stream::resume(output, mark)?, options, null, true))
     }
 
     fn on(stream: Stream, options: &CsvOptions, null: &str, resumed: bool) -> Self {
@@ -357,7 +348,8 @@ mod tests {
                 delimiter,
                 ..CsvOptions::default()
             };
-            let mut sink = CsvSink::create(&target, &options, null, false).unwrap();
+            let output = Output::new(target.clone(), Default::default(), Path::new(""));
+            let mut sink = CsvSink::create(&output, &options, null).unwrap();
             let columns: Vec<Column> = (0..width)
                 .map(|i| Column::from_path(crate::records::FieldPath::key(&format!("c{i}"))))
                 .collect();

@@ -16,6 +16,7 @@ use tempfile::NamedTempFile;
 use super::object::{ObjectMark, ObjectProof, ObjectWriter};
 use super::SinkError;
 use crate::gcs::ObjectUrl;
+use crate::plan::{Output, Target};
 
 /// Where a file export stands mid-way: its temporary file, the bytes written to it, and their
 /// SHA-256. An export to Cloud Storage names its finished parts instead of a file (`temp` is
@@ -52,40 +53,6 @@ pub fn hex(bytes: &[u8]) -> String {
         out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     out
-}
-
-/// The standard-output target's name (`--output -`).
-pub const STDOUT: &str = "-";
-
-/// True when `target` is standard output rather than a file.
-pub fn is_stdout(target: &Path) -> bool {
-    target.file_name().is_some_and(|n| n == STDOUT)
-}
-
-/// The Cloud Storage object `target` names (`gs://BUCKET/NAME`), if it names one.
-pub fn object_of(target: &Path) -> Option<ObjectUrl> {
-    let text = target.to_str()?;
-    crate::gcs::is_gs(text)
-        .then(|| ObjectUrl::parse(text).ok())
-        .flatten()
-}
-
-/// Where the output `file` of a query goes: under `out_dir` (a directory, or a `gs://`
-/// prefix), unless it is standard output or an object URL of its own.
-pub fn target_of(out_dir: &Path, file: &Path) -> PathBuf {
-    let text = file.to_string_lossy();
-    if is_stdout(file) || crate::gcs::is_gs(&text) {
-        return file.to_owned();
-    }
-    let dir = out_dir.to_string_lossy();
-    match crate::gcs::is_gs(&dir) {
-        true => PathBuf::from(format!(
-            "{}/{}",
-            dir.trim_end_matches('/'),
-            text.trim_start_matches("./")
-        )),
-        false => out_dir.join(file),
-    }
 }
 
 /// A temporary file beside `target` (its directory created), locked while the export runs.
@@ -207,34 +174,38 @@ enum Layer {
 /// The bytes of one streamed output (CSV, TSV, NDJSON, Parquet): to a temporary file renamed over the
 /// target at [`Stream::finish`], or to standard output; gzip-compressed when asked.
 pub struct Stream {
+    /// Where it goes, as a path (for messages).
     target: PathBuf,
+    stdout: bool,
     layer: Layer,
 }
 
 impl Stream {
-    /// A stream to `target` (standard output for `-`).
-    pub fn create(target: &Path, gzip: bool) -> Result<Self, SinkError> {
+    /// A stream to `output` (gzip-compressed when its name says so).
+    pub fn create(output: &Output) -> Result<Self, SinkError> {
+        let gzip = output.format.gzip;
         // A plain stream is checkpointed: it goes up in parts a resumed run can take.
-        Self::open(target, gzip, !gzip)
+        Self::open(output, gzip, !gzip)
     }
 
-    /// A plain stream to `target` that is never taken up mid-way (a Parquet file, whose
+    /// A plain stream to `output` that is never taken up mid-way (a Parquet file, whose
     /// footer a resumed run could not rebuild): to Cloud Storage it is one upload, as a gzip
     /// stream is, not parts.
-    pub fn create_whole(target: &Path) -> Result<Self, SinkError> {
-        Self::open(target, false, false)
+    pub fn create_whole(output: &Output) -> Result<Self, SinkError> {
+        Self::open(output, false, false)
     }
 
-    fn open(target: &Path, gzip: bool, checkpointed: bool) -> Result<Self, SinkError> {
-        let place = if is_stdout(target) {
-            Place::Stdout(io::stdout())
-        } else if let Some(object) = object_of(target) {
-            let gcs = crate::gcs::io::get().map_err(|e| SinkError::object(target, e))?;
-            let writer = ObjectWriter::create(gcs, object, checkpointed)
-                .map_err(|e| SinkError::object(target, e))?;
-            Place::Object(Box::new(writer))
-        } else {
-            Place::Temp(temp_beside(target)?)
+    fn open(output: &Output, gzip: bool, checkpointed: bool) -> Result<Self, SinkError> {
+        let target = output.path();
+        let place = match output.target() {
+            Target::Stdout => Place::Stdout(io::stdout()),
+            Target::Object(object) => {
+                let gcs = crate::gcs::io::get().map_err(|e| SinkError::object(target, e))?;
+                let writer = ObjectWriter::create(gcs, object.clone(), checkpointed)
+                    .map_err(|e| SinkError::object(target, e))?;
+                Place::Object(Box::new(writer))
+            }
+            Target::File(path) => Place::Temp(temp_beside(path)?),
         };
         let counted = Counted::new(place);
         let layer = match gzip {
@@ -246,6 +217,7 @@ impl Stream {
         };
         Ok(Stream {
             target: target.to_owned(),
+            stdout: output.is_stdout(),
             layer,
         })
     }
@@ -266,7 +238,7 @@ impl Stream {
     /// A failed write: the error, except on standard output closed by its reader (`| head`),
     /// which ends the run quietly, as the other tools of a pipeline do.
     fn write_error(&self, source: io::Error) -> SinkError {
-        if source.kind() == io::ErrorKind::BrokenPipe && is_stdout(&self.target) {
+        if source.kind() == io::ErrorKind::BrokenPipe && self.stdout {
             std::process::exit(0);
         }
         SinkError::Write {
@@ -311,12 +283,13 @@ impl Stream {
         }))
     }
 
-    /// Takes up the plain stream to `target` that `mark` left: its temporary file, cut back to
+    /// Takes up the plain stream to `output` that `mark` left: its temporary file, cut back to
     /// the marked length once its bytes are checked against the mark. Why not, otherwise.
-    pub fn resume(target: &Path, mark: &Mark) -> Result<Self, String> {
+    pub fn resume(output: &Output, mark: &Mark) -> Result<Self, String> {
         use std::io::{Read, Seek, SeekFrom};
-        if let Some(object) = object_of(target) {
-            return Self::resume_object(target, object, mark);
+        let target = output.path();
+        if let Some(object) = output.object() {
+            return Self::resume_object(target, object.clone(), mark);
         }
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -361,6 +334,7 @@ impl Stream {
         temp.disable_cleanup(true);
         Ok(Stream {
             target: target.to_owned(),
+            stdout: false,
             layer: Layer::Plain(Counted {
                 inner: Place::Temp(temp),
                 bytes: counted.bytes,
@@ -373,8 +347,9 @@ impl Stream {
     /// standard output). Returns what was written.
     pub fn finish(self) -> Result<Written, SinkError> {
         let target = self.target;
+        let stdout = self.stdout;
         let fail = |source: io::Error| {
-            if source.kind() == io::ErrorKind::BrokenPipe && is_stdout(&target) {
+            if source.kind() == io::ErrorKind::BrokenPipe && stdout {
                 std::process::exit(0);
             }
             SinkError::Write {
@@ -421,6 +396,7 @@ impl Stream {
         let writer = ObjectWriter::resume(gcs, object, object_mark)?;
         Ok(Stream {
             target: target.to_owned(),
+            stdout: false,
             layer: Layer::Plain(Counted {
                 inner: Place::Object(Box::new(writer)),
                 bytes: mark.bytes,
@@ -561,7 +537,8 @@ mod tests {
     fn counted_as_written() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("a.csv");
-        let mut stream = Stream::create(&target, false).unwrap();
+        let output = Output::new(target.clone(), Default::default(), Path::new(""));
+        let mut stream = Stream::create(&output).unwrap();
         stream.put(b"abc").unwrap();
         let written = stream.finish().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"abc");

@@ -21,7 +21,7 @@ use indexmap::IndexMap;
 use super::bigquery::BigQuerySink;
 use super::{Destinations, Sink, SinkError, Written};
 use crate::gcs::ObjectUrl;
-use crate::plan::QueryPlan;
+use crate::plan::{Output, QueryPlan};
 use crate::query::{CsvSettings, Format, Merge, MergeKeep};
 use crate::records::{Column, ColumnSource, FieldPath, Row};
 
@@ -120,28 +120,23 @@ impl MergeError {
 pub fn open(
     plan: &QueryPlan,
     merge: &Merge,
-    out_dir: &Path,
     csv_defaults: &CsvSettings,
     destinations: Destinations,
 ) -> Result<Box<dyn Sink>, SinkError> {
     let file = match &plan.output {
-        Some(file) => {
-            let target = super::target_of(out_dir, file);
+        Some(output) => {
             // The old output first: its generation is what the new one replaces.
-            let old = OldSource::find(&target)?;
-            let sink = super::file_sink(plan, file, out_dir, csv_defaults)?;
+            let old = OldSource::find(output)?;
+            let sink = super::file_sink(plan, output, csv_defaults)?;
             let settings = plan.query.csv.or(csv_defaults);
             Some(FileMerge {
-                target,
+                target: output.path().to_owned(),
                 old,
                 sink,
-                format: plan.format.format,
-                gzip: plan.format.gzip,
+                format: output.format.format,
+                gzip: output.format.gzip,
                 header: settings.header.unwrap_or(true),
-                delimiter: match plan.format.format {
-                    Format::Tsv => b'\t',
-                    _ => settings.delimiter.unwrap_or(b','),
-                },
+                delimiter: (output.can().delimiter).unwrap_or(settings.delimiter.unwrap_or(b',')),
                 raw: plan.query.columns.is_none(),
             })
         }
@@ -311,8 +306,9 @@ enum OldSource {
 }
 
 impl OldSource {
-    fn find(target: &Path) -> Result<OldSource, SinkError> {
-        let Some(url) = super::object_of(target) else {
+    fn find(output: &Output) -> Result<OldSource, SinkError> {
+        let target = output.path();
+        let Some(url) = output.object().cloned() else {
             return Ok(match target.exists() {
                 true => OldSource::File,
                 false => OldSource::None,
@@ -513,7 +509,8 @@ impl FileMerge {
                     line: 0,
                 }))
             }
-            Format::Xlsx | Format::Parquet => Err(MergeError::Unsupported),
+            // (Only a mergeable format is read back: `Abilities::mergeable`.)
+            _ => Err(MergeError::Unsupported),
         }
     }
 }

@@ -20,16 +20,13 @@ mod xlsx;
 
 use std::path::{Path, PathBuf};
 
-use crate::plan::QueryPlan;
+use crate::plan::{Output, QueryPlan};
 use crate::query::{CsvSettings, Format};
 use crate::records::{Column, Row};
 
 use self::bigquery::{BigQueryContext, BigQueryError, BigQuerySink};
 pub use self::csv::{CsvOptions, CsvSink};
-pub use self::file::{
-    hex, is_stdout, is_temp_of, object_of, remove_stale_temp_files, target_of, temp_files_of, Mark,
-    Written, STDOUT,
-};
+pub use self::file::{hex, is_temp_of, remove_stale_temp_files, temp_files_of, Mark, Written};
 // (`gscrape compose` writes its output the same way.)
 pub use self::file::{persist, temp_beside};
 pub use self::ndjson::NdjsonSink;
@@ -78,63 +75,56 @@ pub trait Sink: Send {
     fn commit(self: Box<Self>) -> Result<Written, SinkError>;
 }
 
-/// True when `plan`'s output can be checkpointed and taken up again: a plain CSV, TSV or
-/// NDJSON file, and no sheet or table.
+/// True when `plan`'s output can be checkpointed and taken up again: a plain file of a
+/// resumable format ([`Output::resumable`]), and no sheet or table.
 pub fn resumable(plan: &QueryPlan) -> bool {
-    let file = plan.output.as_ref().is_some_and(|o| !is_stdout(o));
-    let plain = matches!(
-        plan.format.format,
-        Format::Csv | Format::Tsv | Format::Ndjson
-    );
+    let file = plan.output.as_ref().is_some_and(Output::resumable);
     let alone = plan.query.sheet.is_none() && plan.query.bigquery.is_none();
     // (A merge writes at its commit only: nothing to take up.)
-    file && plain && !plan.format.gzip && alone && plan.query.merge.is_none()
+    file && alone && plan.query.merge.is_none()
+}
+
+/// True when `plan`'s rows must carry their record's JSON text: its file's format asks for it
+/// (NDJSON's lines, Parquet's JSON columns), or its table's JSON columns.
+pub fn needs_record_text(plan: &QueryPlan) -> bool {
+    let file = (plan.output.as_ref())
+        .is_some_and(|output| output.needs_record_text(|| parquet::json_columns(plan)));
+    file || bigquery::reads_records(plan)
 }
 
 /// The sink of `plan`'s file taken up where a checkpoint left it at `mark` (for a plan that is
 /// [`resumable`]); why not, otherwise.
 pub fn resume(
     plan: &QueryPlan,
-    out_dir: &Path,
     csv_defaults: &CsvSettings,
     mark: &Mark,
 ) -> Result<Box<dyn Sink>, String> {
-    let Some(file) = plan.output.as_ref().filter(|_| resumable(plan)) else {
+    let Some(output) = plan.output.as_ref().filter(|_| resumable(plan)) else {
         return Err("its output cannot be taken up mid-way".to_owned());
     };
-    let target = target_of(out_dir, file);
     let settings = plan.query.csv.or(csv_defaults);
-    let (mut options, null) = csv_options(&settings);
-    Ok(match plan.format.format {
-        Format::Ndjson => Box::new(NdjsonSink::resume(
-            &target,
-            plan.query.columns.is_none(),
-            mark,
-        )?),
-        _ => {
-            if plan.format.format == Format::Tsv {
-                options.delimiter = b'\t';
-            }
-            Box::new(CsvSink::resume(&target, &options, &null, mark)?)
-        }
+    let options = csv_options(&settings, output);
+    let raw = plan.query.columns.is_none();
+    Ok(match output.format.format {
+        Format::Ndjson => Box::new(NdjsonSink::resume(output, raw, mark)?),
+        _ => Box::new(CsvSink::resume(output, &options.0, &options.1, mark)?),
     })
 }
 
-/// The sink of `plan`'s outputs: its CSV under `out_dir` (none for `output = false`), its
+/// The sink of `plan`'s outputs: its file (none for `output = false`), its
 /// options from the query and, where the query sets none, from `csv_defaults` (the command
 /// line); its Google Sheet (`[sheet]`) and its BigQuery table (`[bigquery]`), reached through
 /// `destinations`. `None` when it has none of them.
 pub fn open(
     plan: &QueryPlan,
-    out_dir: &Path,
     csv_defaults: &CsvSettings,
     destinations: Destinations,
 ) -> Result<Option<Box<dyn Sink>>, SinkError> {
     if let Some(merge) = &plan.query.merge {
-        return merge::open(plan, &merge.value, out_dir, csv_defaults, destinations).map(Some);
+        return merge::open(plan, &merge.value, csv_defaults, destinations).map(Some);
     }
     let file = match &plan.output {
-        Some(file) => Some(file_sink(plan, file, out_dir, csv_defaults)?),
+        Some(output) => Some(file_sink(plan, output, csv_defaults)?),
         None => None,
     };
     let sheet: Option<Box<dyn Sink>> = match &plan.query.sheet {
@@ -231,45 +221,35 @@ pub(crate) fn block<T, E>(
     }
 }
 
-/// The sink of the file `file` (or standard output), in `plan`'s format.
+/// The sink of `output` (a file, an object or standard output) in its format: one line a
+/// format.
 pub(crate) fn file_sink(
     plan: &QueryPlan,
-    file: &Path,
-    out_dir: &Path,
+    output: &Output,
     csv_defaults: &CsvSettings,
 ) -> Result<Box<dyn Sink>, SinkError> {
-    let target = target_of(out_dir, file);
     let settings = plan.query.csv.or(csv_defaults);
-    let gzip = plan.format.gzip;
-    let (mut options, null) = csv_options(&settings);
-    Ok(match plan.format.format {
-        Format::Csv | Format::Tsv => {
-            if plan.format.format == Format::Tsv {
-                options.delimiter = b'\t';
-            }
-            // (Only a plain CSV is appended to; a query asking otherwise is refused earlier.)
-            options.append &= !gzip && !is_stdout(&target);
-            Box::new(CsvSink::create(&target, &options, &null, gzip)?)
-        }
-        Format::Ndjson => Box::new(NdjsonSink::create(
-            &target,
-            gzip,
-            plan.query.columns.is_none(),
-        )?),
-        Format::Xlsx => Box::new(xlsx::XlsxSink::create(&target, plan.column_schema())),
-        Format::Parquet => Box::new(parquet::ParquetSink::create(plan, &target)?),
+    let (options, null) = csv_options(&settings, output);
+    let raw = plan.query.columns.is_none();
+    Ok(match output.format.format {
+        Format::Csv | Format::Tsv => Box::new(CsvSink::create(output, &options, &null)?),
+        Format::Ndjson => Box::new(NdjsonSink::create(output, raw)?),
+        Format::Xlsx => Box::new(xlsx::XlsxSink::create(output, plan.column_schema())),
+        Format::Parquet => Box::new(parquet::ParquetSink::create(plan, output)?),
     })
 }
 
-/// The CSV sink's options from a query's settings (unset ones at their defaults), and the
-/// null text.
-fn csv_options(settings: &CsvSettings) -> (CsvOptions, String) {
+/// The CSV sink's options from a query's settings (unset ones at their defaults) as
+/// `output`'s format takes them (its own delimiter; appending only to a plain file: a query
+/// asking otherwise is refused earlier), and the null text.
+fn csv_options(settings: &CsvSettings, output: &Output) -> (CsvOptions, String) {
     let default = CsvOptions::default();
     let options = CsvOptions {
-        delimiter: settings.delimiter.unwrap_or(default.delimiter),
+        delimiter: (output.can().delimiter)
+            .unwrap_or(settings.delimiter.unwrap_or(default.delimiter)),
         bom: settings.bom.unwrap_or(default.bom),
         excel_safe: settings.excel_safe.unwrap_or(default.excel_safe),
-        append: settings.append.unwrap_or(default.append),
+        append: settings.append.unwrap_or(default.append) && output.appendable(),
         header: settings.header.unwrap_or(default.header),
     };
     (options, settings.null.clone().unwrap_or_default())

@@ -4,12 +4,11 @@
 //! (a number stays a number, a nested value is JSON; a path through an array gives the array
 //! of the values it reaches; a missing field is `null`; a template column is a string).
 
-use std::path::Path;
-
 use serde_json::Value;
 
 use super::file::{Mark, Stream, Written};
 use super::{Sink, SinkError};
+use crate::plan::Output;
 use crate::records::{path_values, Column, ColumnSource, Row};
 
 /// Lines are gathered into a buffer written out when it holds this much.
@@ -26,10 +25,10 @@ pub struct NdjsonSink {
 }
 
 impl NdjsonSink {
-    /// Starts an export to `target` (`-`: standard output). `raw`: the records as sent.
-    pub fn create(target: &Path, gzip: bool, raw: bool) -> Result<Self, SinkError> {
+    /// Starts an export to `output`. `raw`: the records as sent.
+    pub fn create(output: &Output, raw: bool) -> Result<Self, SinkError> {
         Ok(NdjsonSink {
-            stream: Stream::create(target, gzip)?,
+            stream: Stream::create(output)?,
             raw,
             columns: Vec::new(),
             keys: Vec::new(),
@@ -37,10 +36,10 @@ impl NdjsonSink {
         })
     }
 
-    /// Takes up the export to `target` a checkpoint left at `mark`; why not, otherwise.
-    pub fn resume(target: &Path, raw: bool, mark: &Mark) -> Result<Self, String> {
+    /// Takes up the export to `output` a checkpoint left at `mark`; why not, otherwise.
+    pub fn resume(output: &Output, raw: bool, mark: &Mark) -> Result<Self, String> {
         Ok(NdjsonSink {
-            stream: Stream::resume(target, mark)?,
+            stream: Stream::resume(output, mark)?,
             raw,
             columns: Vec::new(),
             keys: Vec::new(),

@@ -19,7 +19,7 @@
 //! target when complete, or one upload to a `gs://` object. A Parquet file is not taken up
 //! mid-way (`--resume` starts it again: its footer, at the end, describes every row group).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -34,8 +34,8 @@ use serde_json::Value;
 
 use super::file::{Stream, Written};
 use super::{Sink, SinkError};
+use crate::plan::Output;
 use crate::plan::QueryPlan;
-use crate::query::Format;
 use crate::records::schema::{parse_date as parse_day, parse_local_date_time};
 use crate::records::schema::{ColumnSchema, ColumnType, Values};
 use crate::records::{Column, Row, Segment};
@@ -180,16 +180,13 @@ pub fn column_kinds(plan: &QueryPlan, columns: &[Column]) -> Vec<Kind> {
         .collect()
 }
 
-/// True when `plan` writes a Parquet file with a `JSON` column, whose values are read from
+/// True when `plan`'s Parquet file would have a `JSON` column, whose values are read from
 /// the record: the rows must carry their records ([`Row::raw`]).
-pub fn reads_records(plan: &QueryPlan) -> bool {
-    plan.output.is_some()
-        && plan.format.format == Format::Parquet
-        && plan
-            .column_schema()
-            .columns()
-            .iter()
-            .any(|c| c.from.from_record())
+pub(super) fn json_columns(plan: &QueryPlan) -> bool {
+    plan.column_schema()
+        .columns()
+        .iter()
+        .any(|c| c.from.from_record())
 }
 
 /// One column's values of the row group being gathered: their text end to end, where each
@@ -248,16 +245,16 @@ pub struct ParquetSink {
 }
 
 impl ParquetSink {
-    /// A Parquet file for `target` (a path, or a `gs://` object), typed for `plan`.
-    pub fn create(plan: &QueryPlan, target: &Path) -> Result<Self, SinkError> {
+    /// A Parquet file for `output` (a file, or a Cloud Storage object), typed for `plan`.
+    pub fn create(plan: &QueryPlan, output: &Output) -> Result<Self, SinkError> {
         Ok(ParquetSink {
-            target: target.to_owned(),
+            target: output.path().to_owned(),
             query: plan.query.name.clone(),
             planned: (plan.columns.clone(), plan.column_schema()),
             columns: Vec::new(),
             reads_records: false,
             record_keys: None,
-            stream: Some(Stream::create_whole(target)?),
+            stream: Some(Stream::create_whole(output)?),
             writer: None,
             buffers: Vec::new(),
             rows: 0,

@@ -6,7 +6,7 @@
 //! with an autofilter; past Excel's 1,048,576 rows a sheet continues on the next one.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use sha2::{Digest, Sha256};
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::cells::{typed, Cell, ColumnSchema, ColumnType};
 use super::file::{hex, persist, temp_beside, Written};
 use super::{Sink, SinkError};
+use crate::plan::Output;
 use crate::records::{Column, Row};
 
 /// Rows of one sheet below its header (Excel's limit, less the header).
@@ -21,6 +22,8 @@ const ROWS_PER_SHEET: u32 = 1_048_575;
 
 pub struct XlsxSink {
     target: PathBuf,
+    /// The Cloud Storage object it is uploaded as, when it is one.
+    object: Option<crate::gcs::ObjectUrl>,
     workbook: Workbook,
     types: ColumnSchema,
     /// Rows written, across sheets.
@@ -35,10 +38,11 @@ pub struct XlsxSink {
 }
 
 impl XlsxSink {
-    /// A workbook for `target`, its columns typed by `types` (the plan's column schema).
-    pub fn create(target: &Path, types: ColumnSchema) -> Self {
+    /// A workbook for `output`, its columns typed by `types` (the plan's column schema).
+    pub fn create(output: &Output, types: ColumnSchema) -> Self {
         XlsxSink {
-            target: target.to_owned(),
+            target: output.path().to_owned(),
+            object: output.object().cloned(),
             workbook: Workbook::new(),
             types,
             rows: 0,
@@ -122,7 +126,7 @@ impl Sink for XlsxSink {
     }
 
     fn commit(mut self: Box<Self>) -> Result<Written, SinkError> {
-        if let Some(object) = super::object_of(&self.target) {
+        if let Some(object) = self.object.take() {
             return self.commit_object(object);
         }
         let mut file = temp_beside(&self.target)?;

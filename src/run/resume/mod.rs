@@ -87,11 +87,11 @@ pub(crate) fn before_run(
         store.retain(
             |query, target| match plans.iter().find(|plan| plan.query.name == query) {
                 Some(plan) => {
-                    let output = plan.output.as_ref().map(|o| sink::target_of(out_dir, o));
+                    let output = plan.output.as_ref().map(|o| o.path());
                     // (Another shard's part is that shard's to take up.)
-                    let theirs = (output.as_deref().zip(shard))
+                    let theirs = (output.zip(shard))
                         .is_some_and(|(own, s)| crate::shard::is_sibling_part(own, target, s));
-                    theirs || (sink::resumable(plan) && output.as_deref() == Some(target))
+                    theirs || (sink::resumable(plan) && output == Some(target))
                 }
                 None => true,
             },
@@ -101,20 +101,20 @@ pub(crate) fn before_run(
         true => store.temp_files(),
         false => Vec::new(),
     };
-    let targets: Vec<PathBuf> = plans
-        .iter()
+    let outputs: Vec<&crate::plan::Output> = (plans.iter())
         .filter_map(|plan| plan.output.as_ref())
-        .filter(|o| !sink::is_stdout(o))
-        .map(|o| sink::target_of(out_dir, o))
+        .filter(|o| !o.is_stdout())
         .collect();
+    let targets: Vec<PathBuf> = outputs.iter().map(|o| o.path().to_owned()).collect();
     let minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
-    for target in &targets {
-        if let Some(object) = sink::object_of(target) {
+    for output in outputs {
+        let target = output.path();
+        if let Some(object) = output.object() {
             let keep: Vec<String> = checkpointed
                 .iter()
                 .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
                 .collect();
-            for stale in sink::object::remove_stale_parts(&object, &keep) {
+            for stale in sink::object::remove_stale_parts(object, &keep) {
                 tracing::info!("removed {stale}, left by an earlier run that was killed");
             }
             continue;
@@ -177,14 +177,7 @@ pub(super) fn open_output<'a>(
     let (checkpoint, sink) = match start {
         Start::Fresh => {
             let options = &shared.options;
-            let output = Output::create(
-                plan,
-                &options.out_dir,
-                &options.csv,
-                destinations,
-                feeds_out,
-                counters,
-            )?;
+            let output = Output::create(plan, &options.csv, destinations, feeds_out, counters)?;
             return Ok((output, Begin::Start));
         }
         Start::Resumed(checkpoint, sink) => (checkpoint, sink),
@@ -240,7 +233,7 @@ fn export_fingerprint(
         records,
         columns: _, // resolved: `plan.columns`
         output: _,  // resolved: the target
-        format: _,  // resolved: `plan.format`
+        format: _,  // resolved: the output's format
         params: _,  // rendered: the first request
         body: _,    // rendered: the first request
         vars: _,    // read only through the templates, rendered below
@@ -295,7 +288,10 @@ fn export_fingerprint(
         &first.ok_or(&plan.request),
         &rendered,
         &plan.columns,
-        &plan.format,
+        &plan
+            .output
+            .as_ref()
+            .map_or_else(Default::default, |o| o.format),
         &plan.decoder.describe(),
         &records.as_ref().map(|r| &r.value),
         &csv,
@@ -334,9 +330,10 @@ impl Checkpointer {
             return None;
         }
         let out_dir = &shared.options.out_dir;
-        let target = sink::target_of(out_dir, plan.output.as_ref()?);
+        let output = plan.output.as_ref()?;
+        let target = output.path().to_owned();
         let fingerprint = export_fingerprint(plan, first, shared, &target);
-        let costly_marks = sink::object_of(&target).is_some();
+        let costly_marks = output.object().is_some();
         // (Cloud Storage takes about one write a second per object: a checkpoint kept there is
         // written as seldom as an object's.)
         let in_cloud = costly_marks || crate::state::in_cloud(out_dir);
@@ -379,8 +376,7 @@ impl Checkpointer {
             if !usable {
                 return Err("its checkpoint cannot be read".to_owned());
             }
-            let out_dir = &shared.options.out_dir;
-            let sink = sink::resume(plan, out_dir, &shared.options.csv, &checkpoint.file)?;
+            let sink = sink::resume(plan, &shared.options.csv, &checkpoint.file)?;
             Ok((checkpoint, sink))
         });
         match taken {

@@ -183,9 +183,11 @@ impl Store {
             .read(&path)
             .filter(|c| is_temp_of(&c.file.temp, target))
         {
-            match (&checkpoint.file.object, crate::sink::object_of(target)) {
-                (Some(mark), Some(object)) => remove_parts(&object, mark),
-                (Some(_), None) => {}
+            // (A checkpoint of an object names its URL as its target.)
+            let object = target.to_str().map(crate::gcs::ObjectUrl::parse);
+            match (&checkpoint.file.object, object) {
+                (Some(mark), Some(Ok(object))) => remove_parts(&object, mark),
+                (Some(_), _) => {}
                 (None, _) => {
                     let _ = std::fs::remove_file(&checkpoint.file.temp);
                 }
