@@ -8,36 +8,36 @@
 //! (pages → rows) → [`sink`] (outputs, replaced only when complete), driven by [`run`] and
 //! shown by [`report`]. [`app`] is the command layer the binary calls.
 
-pub mod api;
-pub mod apis;
+pub(crate) mod api;
+pub(crate) mod apis;
 pub mod app;
 pub mod auth;
-pub mod backfill;
+pub(crate) mod backfill;
 pub mod cli;
-pub mod compose;
-pub mod counters;
+pub(crate) mod compose;
+pub(crate) mod counters;
 pub mod describe;
 pub mod discovery;
-pub mod endpoints;
-pub mod error;
-pub mod gcs;
-pub mod http;
-pub mod incremental;
-pub mod lock;
-pub mod merge;
+pub(crate) mod endpoints;
+pub(crate) mod error;
+pub(crate) mod gcs;
+pub(crate) mod http;
+pub(crate) mod incremental;
+pub(crate) mod lock;
+pub(crate) mod merge;
 pub mod plan;
 pub mod query;
-pub mod quota;
+pub(crate) mod quota;
 pub mod records;
 pub mod redact;
-pub mod report;
-pub mod run;
+pub(crate) mod report;
+pub(crate) mod run;
 pub mod scaffold;
-pub mod settings;
-pub mod shard;
-pub mod sink;
-pub mod state;
+pub(crate) mod settings;
+pub(crate) mod shard;
+pub(crate) mod sink;
+pub(crate) mod state;
 pub mod template;
-pub mod util;
+pub(crate) mod util;
 
 pub use error::Exit;

@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 
 /// The held lock; dropping it releases it.
 #[derive(Debug)]
+#[expect(
+    dead_code,
+    reason = "held, never read: dropping the lock is what releases it"
+)]
 pub enum RunLock {
     File(File),
     Cloud(Box<cloud::CloudLock>),
@@ -95,17 +99,9 @@ fn lock_name(shard: Option<crate::shard::Shard>) -> String {
 /// How often a wait of limited length tries the lock again.
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Takes the lock of `out_dir`: at once, or `Busy` naming the holder; with `wait`, waits for
-/// it (telling `waiting` who holds it first), forever or up to its limit (`StillBusy`).
-pub async fn acquire(
-    out_dir: &Path,
-    wait: LockWait,
-    waiting: impl FnOnce(&LockError),
-) -> Result<RunLock, LockError> {
-    acquire_for(out_dir, None, wait, waiting).await
-}
-
-/// [`acquire`], for one shard of a sharded run: each shard has its own lock.
+/// Takes the lock of `out_dir` (of one shard of a sharded run: each shard has its own): at
+/// once, or `Busy` naming the holder; with `wait`, waits for it (telling `waiting` who holds it
+/// first), forever or up to its limit (`StillBusy`).
 pub async fn acquire_for(
     out_dir: &Path,
     shard: Option<crate::shard::Shard>,

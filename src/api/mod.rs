@@ -29,7 +29,7 @@ pub use paginate::{
     ApiNext, ApiPaging, Cursor, CursorState, OffsetEnd, OffsetPaging, PageNumberPaging, Pagination,
     PaginationError, RequestField, TOTAL_FIELDS,
 };
-pub use request::{expand_path, RequestSpec, RequestTemplate, ValueKind, ValueRule};
+pub use request::{RequestSpec, RequestTemplate, ValueKind, ValueRule};
 
 /// Why a page could not be fetched. Every variant displays as one line without secrets; the
 /// input it quotes (URLs, Google's words) is [`Quoted`], so that no message prints it whole.

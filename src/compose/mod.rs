@@ -5,7 +5,7 @@
 //! the bytes live:
 //! - this module: which of the names beside the output are its parts and whether they are
 //!   all there ([`select_parts`]), what the format asks of a join ([`Layout`]; whether plain
-//!   byte concatenation will do, [`Layout::joins_by_bytes`]), and the join itself over
+//!   byte concatenation will do is the format's `concatenable`), and the join itself over
 //!   readers and a writer ([`join`]): one header (every part's must be the same), rows
 //!   counted, gzip inflated and compressed again as one stream, the bytes hashed;
 //! - [`local`]: the local file system — listing the directory, the parts in index order into
@@ -161,14 +161,6 @@ impl Layout {
             gzip: resolved.gzip,
             header: header && resolved.format.can().csv_options,
         })
-    }
-
-    /// True when the parts join by concatenating their bytes as stored (nothing to drop, or
-    /// gzip members, which concatenate into a valid gzip file): what a store that composes
-    /// objects server-side (Cloud Storage `compose`) may do instead of [`join`]. A byte order
-    /// mark (`bom`) still needs [`join`].
-    pub fn joins_by_bytes(&self) -> bool {
-        !self.header
     }
 }
 
@@ -772,8 +764,6 @@ mod tests {
             }
         );
         assert!(!of("a.jsonl").unwrap().header);
-        assert!(of("a.jsonl").unwrap().joins_by_bytes());
-        assert!(!of("a.csv").unwrap().joins_by_bytes());
         let err = of("a.xlsx").unwrap_err().to_string();
         assert!(
             err.starts_with("a.xlsx: xlsx workbooks cannot be joined"),

@@ -96,19 +96,6 @@ impl Storage {
         self.progress(session, progress, total)
     }
 
-    /// What the session holds now (a `PUT` of no bytes, `Content-Range: bytes */TOTAL`).
-    pub async fn status(
-        &self,
-        session: &Session,
-        total: Option<u64>,
-    ) -> Result<Progress, StorageError> {
-        let progress = self
-            .api
-            .upload_status(&self.call, &session.session, total)
-            .await;
-        self.progress(session, progress, total)
-    }
-
     /// The protocol's answer as Cloud Storage's: the object (checked to have `total` bytes),
     /// or the error that says why not.
     fn progress(

@@ -152,6 +152,7 @@ impl Bucket {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    #[cfg(test)]
     pub fn pace(&self) -> Option<Pace> {
         self.lock().pace
     }

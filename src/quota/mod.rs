@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::counters::Counters;
 use crate::http::GoogleError;
 use bucket::{Bucket, Reaction, Slot};
-pub use costs::{CostTable, Limits, Rate};
+pub use costs::{CostTable, Limits};
 
 /// How long a request refused for an hourly quota waits for it by default (`--quota-wait`).
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(75 * 60);

@@ -171,15 +171,6 @@ impl Kind {
     }
 }
 
-/// The column types of `plan`'s Parquet file (its own columns; a report's are named by its
-/// response, and strings).
-pub fn column_kinds(plan: &QueryPlan, columns: &[Column]) -> Vec<Kind> {
-    let schema = plan.schema_of(columns);
-    (0..columns.len())
-        .map(|i| Kind::of(schema.kind(i)))
-        .collect()
-}
-
 /// True when `plan`'s Parquet file would have a `JSON` column, whose values are read from
 /// the record: the rows must carry their records ([`Row::raw`]).
 pub(super) fn json_columns(plan: &QueryPlan) -> bool {

@@ -20,8 +20,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::plan::QueryPlan;
+pub use crate::records::schema::Values;
 use crate::records::schema::{parse_date, parse_local_date_time, ColumnSchema, ColumnType};
-pub use crate::records::schema::{JsonCell, Values};
 use crate::records::Column;
 
 /// BigQuery's limit of columns per table.
