@@ -221,7 +221,6 @@ impl Authorizers {
             .for_subject(None)
         };
         let chain: Option<Arc<dyn source::TokenSource>> = match &credential {
-            Credential::Metadata(server) => Some(Arc::new(server.clone())),
             Credential::Chain { source, .. } => Some(source.clone()),
             Credential::Impersonated(imp) => Some(Arc::new(impersonate::Impersonated {
                 caller: inner_of(imp.source.clone())?,
@@ -367,10 +366,7 @@ impl Authorizer {
             }
             (Credential::ApiKey { key, .. }, _) => Source::ApiKey(key.clone()),
             (Credential::Public, _) => Source::Public,
-            (
-                Credential::Chain { .. } | Credential::Metadata(_) | Credential::Impersonated(_),
-                _,
-            ) => match &shared.chain {
+            (Credential::Chain { .. } | Credential::Impersonated(_), _) => match &shared.chain {
                 Some(chain) => Source::Chain(chain.clone()),
                 None => {
                     return Err(AuthError::Token(
