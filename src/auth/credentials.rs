@@ -224,6 +224,11 @@ impl Credential {
         }
     }
 
+    /// False for an API key and for no credential: nothing to write with.
+    pub fn gives_tokens(&self) -> bool {
+        !matches!(self, Credential::ApiKey { .. } | Credential::Public)
+    }
+
     /// The cached login, whose granted scopes a run checks before any request.
     pub fn cached_login(&self) -> Option<&CachedLogin> {
         match self {
