@@ -1,6 +1,6 @@
 //! `gscrape auth login|status|logout`, and choosing the credentials of a run.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::AppError;
 use crate::auth::credentials::{self, AuthSettings, Credential};
@@ -61,7 +61,7 @@ pub(super) async fn authorizers_for(
         }
         Err(err) => return Err(err.into()),
     };
-    if let Credential::CachedLogin { login, .. } = &credential {
+    if let Some(login) = credential.cached_login() {
         login_covers(login, plans)?;
     }
     let wanted = scopes::with_destinations(
@@ -239,77 +239,8 @@ async fn status(args: StatusArgs, client: HyperClient) -> Result<Exit, AppError>
     };
     let credential = credentials::resolve(&settings, &http).await?;
     let mut out = format!("credential: {}\n", credential.describe());
-    let why = match &credential {
-        Credential::AccessToken { .. } => "an access token is given, and it comes first".to_owned(),
-        Credential::ServiceAccount { origin, .. } | Credential::AuthorizedUser { origin, .. }
-            if *origin == "gcloud application-default credentials" =>
-        {
-            "no access token, key file or gscrape login; gcloud's application-default credentials exist".to_owned()
-        }
-        Credential::ServiceAccount { origin, .. } | Credential::AuthorizedUser { origin, .. } => {
-            format!("no access token is given, and {origin} names a key file")
-        }
-        Credential::CachedLogin { .. } => {
-            "no access token or key file is given (--access-token, GSCRAPE_ACCESS_TOKEN, --credentials, \
-             GOOGLE_APPLICATION_CREDENTIALS); this is the newest `gscrape auth login`"
-                .to_owned()
-        }
-        Credential::ApiKey { .. } => "no OAuth credential was found".to_owned(),
-        Credential::Public => "no credential was found".to_owned(),
-        Credential::Chain { .. } => "it is the first credential found in the order".to_owned(),
-        Credential::Metadata(_) => {
-            "no access token, key file, login or API key; this runs on Google Cloud (the metadata server answered)".to_owned()
-        }
-        Credential::Impersonated(imp) => format!("impersonation is asked for ({})", imp.origin),
-    };
-    out += &format!("why: {why}\n");
-    match &credential {
-        Credential::ServiceAccount { key, .. } => {
-            out += &format!("account: {}\n", key.client_email);
-            match &args.credentials.subject {
-                Some(subject) => {
-                    out += &format!("acting as: {} (domain-wide delegation)\n", quote(subject))
-                }
-                None => out += "acting as: the service account itself\n",
-            }
-            out += "scopes: asked per run: the least-privilege scopes of its queries\n";
-        }
-        Credential::AuthorizedUser { user, .. } => {
-            out += &format!(
-                "account: {}\n",
-                quote(user.account.as_deref().unwrap_or("unknown"))
-            );
-            out += "scopes: those granted when the file was made\n";
-        }
-        Credential::CachedLogin { login, .. } => {
-            out += &format!(
-                "account: {}\n",
-                quote(login.account.as_deref().unwrap_or("unknown"))
-            );
-            out += &format!("scopes: {}\n", quote(&login.scopes.join(" ")));
-            out += &format!("token: {}\n", expiry(login.expires_at()));
-        }
-        Credential::Chain { source, .. } => {
-            if let Some(account) = source.service_account() {
-                out += &format!("account: {}\n", quote(&account));
-            }
-            out += "scopes: asked per run: the least-privilege scopes of its queries\n";
-        }
-        Credential::Metadata(server) => {
-            if let Some(email) = &server.email {
-                out += &format!("account: {}\n", quote(email));
-            }
-            if let Some(project) = &server.project {
-                out += &format!("project: {}\n", quote(project));
-            }
-            out += "scopes: asked per run: the least-privilege scopes of its queries\n";
-        }
-        Credential::Impersonated(imp) => {
-            out += &format!("account: {}\n", quote(&imp.target));
-            out += "scopes: asked per run: the least-privilege scopes of its queries\n";
-        }
-        Credential::AccessToken { .. } | Credential::ApiKey { .. } | Credential::Public => {}
-    }
+    out += &format!("why: {}\n", credential.why());
+    out += &credential.status(args.credentials.subject.as_deref());
     if let Some((project, origin)) = settings.quota_project_of(&credential) {
         out += &format!(
             "quota project: {} (from {origin}; sent as x-goog-user-project)\n",
@@ -370,17 +301,6 @@ async fn check(
         out = "check: this credential needs no token (an API key, or public methods)\n".to_owned();
     }
     Ok(out)
-}
-
-fn expiry(expires_at: Option<SystemTime>) -> String {
-    let Some(at) = expires_at else {
-        return "none cached yet; the next run gets one".to_owned();
-    };
-    let when = humantime::format_rfc3339_seconds(at);
-    match at.duration_since(SystemTime::now()) {
-        Ok(left) => format!("valid until {when} (in {} min)", left.as_secs() / 60),
-        Err(_) => format!("expired at {when}; the next run refreshes it"),
-    }
 }
 
 async fn logout(args: LogoutArgs, client: HyperClient) -> Result<Exit, AppError> {

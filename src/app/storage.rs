@@ -4,7 +4,7 @@
 
 use crate::auth::credentials::AuthSettings;
 use crate::auth::source::Http;
-use crate::auth::{credentials, AuthError, Authorizers, Credential};
+use crate::auth::{credentials, AuthError, Authorizers};
 use crate::gcs::io::Gcs;
 use crate::gcs::Storage;
 
@@ -15,18 +15,17 @@ pub(crate) async fn connect(auth: &AuthSettings, http: &Http) -> Result<(), AppE
     if crate::gcs::io::installed() {
         return Ok(());
     }
-    let credential = match credentials::resolve(auth, http).await {
-        Ok(Credential::ApiKey { .. } | Credential::Public) | Err(AuthError::NoCredentials) => {
-            return Err(AppError::Usage(
+    let credential =
+        match credentials::resolve(auth, http).await {
+            Ok(credential) if credential.gives_tokens() => credential,
+            Ok(_) | Err(AuthError::NoCredentials) => return Err(AppError::Usage(
                 "gs:// outputs and state are written with a credential (a service account, the \
                  metadata server, a login, an access token): an API key cannot write to Cloud \
                  Storage; see `gscrape auth status`"
                     .to_owned(),
-            ))
-        }
-        Ok(credential) => credential,
-        Err(err) => return Err(err.into()),
-    };
+            )),
+            Err(err) => return Err(err.into()),
+        };
     let quota = auth.quota_project_of(&credential).map(|(p, _)| p);
     let authorizers = Authorizers::new(
         credential,

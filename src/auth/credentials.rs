@@ -15,6 +15,7 @@ use yup_oauth2::ServiceAccountKey;
 use super::cache::{CachedLogin, TokenCache};
 use super::fields::{self, Field, Shape};
 use super::AuthError;
+use crate::redact::quote;
 
 /// Where the pieces of a resolution come from (flags and environment, already read).
 #[derive(Debug, Clone, Default)]
@@ -77,12 +78,10 @@ pub enum Credential {
     /// None: every method the run calls is public (its Discovery entry lists no scope), such
     /// as Google's API directory.
     Public,
-    /// The metadata server's service account (on Google Cloud, when nothing else is found).
-    Metadata(super::metadata::MetadataServer),
     /// A service account impersonated with another credential's tokens.
     Impersonated(Box<Impersonation>),
     /// A credential of links, each fetching its token from another service (the metadata
-    /// server, IAM Credentials, STS): see [`super::source`].
+    /// server, IAM Credentials, STS): see [`super::source`]. It says itself what it is.
     Chain {
         source: std::sync::Arc<dyn super::source::TokenSource>,
         /// Its secrets (client secrets, refresh tokens), for the redactor.
@@ -110,7 +109,6 @@ impl Credential {
             Credential::ApiKey { key, .. } => vec![key],
             Credential::Public => Vec::new(),
             Credential::Chain { secrets, .. } => secrets.iter().map(String::as_str).collect(),
-            Credential::Metadata(_) => Vec::new(),
             Credential::Impersonated(imp) => imp.source.secrets(),
         }
     }
@@ -150,10 +148,6 @@ impl Credential {
                 "no credential (every method of the run is public: it lists no scope)".to_owned()
             }
             Credential::Chain { source, .. } => source.describe(),
-            Credential::Metadata(server) => {
-                use super::source::TokenSource;
-                server.describe()
-            }
             Credential::Impersonated(imp) => {
                 let through = match imp.delegates.is_empty() {
                     true => String::new(),
@@ -167,6 +161,91 @@ impl Credential {
                 )
             }
         }
+    }
+}
+
+impl Credential {
+    /// `auth status`'s `why:`: why the resolution order chose it.
+    pub fn why(&self) -> String {
+        match self {
+            Credential::AccessToken { .. } => {
+                "an access token is given, and it comes first".to_owned()
+            }
+            Credential::ServiceAccount { origin, .. } | Credential::AuthorizedUser { origin, .. }
+                if *origin == "gcloud application-default credentials" =>
+            {
+                "no access token, key file or gscrape login; gcloud's application-default credentials exist".to_owned()
+            }
+            Credential::ServiceAccount { origin, .. } | Credential::AuthorizedUser { origin, .. } => {
+                format!("no access token is given, and {origin} names a key file")
+            }
+            Credential::CachedLogin { .. } => {
+                "no access token or key file is given (--access-token, GSCRAPE_ACCESS_TOKEN, --credentials, \
+                 GOOGLE_APPLICATION_CREDENTIALS); this is the newest `gscrape auth login`"
+                    .to_owned()
+            }
+            Credential::ApiKey { .. } => "no OAuth credential was found".to_owned(),
+            Credential::Public => "no credential was found".to_owned(),
+            Credential::Chain { source, .. } => source.why(),
+            Credential::Impersonated(imp) => format!("impersonation is asked for ({})", imp.origin),
+        }
+    }
+
+    /// `auth status`'s lines after `why:` — the account it acts as (as `subject`, when
+    /// delegating), its scopes, its token — each ending in a newline.
+    pub fn status(&self, subject: Option<&str>) -> String {
+        use super::source::SCOPES_PER_RUN;
+        let account =
+            |name: Option<&str>| format!("account: {}\n", quote(name.unwrap_or("unknown")));
+        match self {
+            Credential::ServiceAccount { key, .. } => {
+                let acting = match subject {
+                    Some(subject) => {
+                        format!("acting as: {} (domain-wide delegation)\n", quote(subject))
+                    }
+                    None => "acting as: the service account itself\n".to_owned(),
+                };
+                format!("account: {}\n{acting}{SCOPES_PER_RUN}", key.client_email)
+            }
+            Credential::AuthorizedUser { user, .. } => {
+                account(user.account.as_deref()) + "scopes: those granted when the file was made\n"
+            }
+            Credential::CachedLogin { login, .. } => format!(
+                "{}scopes: {}\ntoken: {}\n",
+                account(login.account.as_deref()),
+                quote(&login.scopes.join(" ")),
+                expiry(login.expires_at())
+            ),
+            Credential::Chain { source, .. } => source.status(),
+            Credential::Impersonated(imp) => account(Some(&imp.target)) + SCOPES_PER_RUN,
+            Credential::AccessToken { .. } | Credential::ApiKey { .. } | Credential::Public => {
+                String::new()
+            }
+        }
+    }
+
+    /// False for an API key and for no credential: nothing to write with.
+    pub fn gives_tokens(&self) -> bool {
+        !matches!(self, Credential::ApiKey { .. } | Credential::Public)
+    }
+
+    /// The cached login, whose granted scopes a run checks before any request.
+    pub fn cached_login(&self) -> Option<&CachedLogin> {
+        match self {
+            Credential::CachedLogin { login, .. } => Some(login),
+            _ => None,
+        }
+    }
+}
+
+fn expiry(expires_at: Option<std::time::SystemTime>) -> String {
+    let Some(at) = expires_at else {
+        return "none cached yet; the next run gets one".to_owned();
+    };
+    let when = humantime::format_rfc3339_seconds(at);
+    match at.duration_since(std::time::SystemTime::now()) {
+        Ok(left) => format!("valid until {when} (in {} min)", left.as_secs() / 60),
+        Err(_) => format!("expired at {when}; the next run refreshes it"),
     }
 }
 
@@ -206,7 +285,10 @@ pub async fn resolve(
 ) -> Result<Credential, AuthError> {
     let credential = match choose(settings) {
         Err(AuthError::NoCredentials) => match super::metadata::detect(http).await {
-            Some(server) => Credential::Metadata(server),
+            Some(server) => Credential::Chain {
+                source: std::sync::Arc::new(server),
+                secrets: Vec::new(),
+            },
             None => return Err(AuthError::NoCredentials),
         },
         other => other?,

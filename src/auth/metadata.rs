@@ -128,6 +128,21 @@ impl TokenSource for MetadataServer {
         self.email.clone()
     }
 
+    fn why(&self) -> String {
+        "no access token, key file, login or API key; this runs on Google Cloud (the metadata server answered)".to_owned()
+    }
+
+    fn status(&self) -> String {
+        let mut out = String::new();
+        if let Some(email) = &self.email {
+            out += &format!("account: {}\n", crate::redact::quote(email));
+        }
+        if let Some(project) = &self.project {
+            out += &format!("project: {}\n", crate::redact::quote(project));
+        }
+        out + super::source::SCOPES_PER_RUN
+    }
+
     fn describe(&self) -> String {
         format!(
             "the metadata server ({}): service account {}{}",

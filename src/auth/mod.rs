@@ -108,6 +108,7 @@ impl Token {
 }
 
 /// How new tokens are obtained.
+#[derive(Clone)]
 enum Source {
     /// A token given as is: it cannot be refreshed.
     Fixed,
@@ -159,11 +160,15 @@ pub struct Authorizers {
 
 /// What every authorizer of a run is made from.
 struct Shared {
-    credential: Credential,
+    /// The credential's own source (acting as itself), made once: the key read, the links
+    /// of a keyless credential made.
+    source: Source,
+    /// The token it starts with (a given token, a cached login's).
+    initial: Option<Token>,
+    /// The credential's `describe`, for the error of a subject it cannot act as.
+    describe: String,
     /// How it acts as a user, when it can: the key, read once for all subjects, or IAM.
     delegation: Option<Delegation>,
-    /// The links of a keyless credential, made once for all its authorizers.
-    chain: Option<Arc<dyn source::TokenSource>>,
     /// `x-goog-user-project` of its API requests.
     quota_project: Option<String>,
     scopes: Vec<String>,
@@ -220,10 +225,53 @@ impl Authorizers {
             )?
             .for_subject(None)
         };
-        let chain: Option<Arc<dyn source::TokenSource>> = match &credential {
-            Credential::Metadata(server) => Some(Arc::new(server.clone())),
-            Credential::Chain { source, .. } => Some(source.clone()),
-            Credential::Impersonated(imp) => Some(Arc::new(impersonate::Impersonated {
+        let mut initial = None;
+        let source = match &credential {
+            Credential::AccessToken { token, .. } => {
+                initial = Some(Token {
+                    value: token.clone(),
+                    expires_at: None,
+                    obtained_at: None,
+                });
+                Source::Fixed
+            }
+            Credential::ServiceAccount { key, path, .. } => Source::ServiceAccount {
+                signer: Arc::new(oauth::ServiceAccountSigner::new(key).map_err(|e| {
+                    AuthError::BadCredentialFile {
+                        path: path.clone(),
+                        why: e.to_string(),
+                    }
+                })?),
+                subject: None,
+            },
+            Credential::AuthorizedUser { user, .. } => Source::RefreshToken {
+                client_id: user.client_id.clone(),
+                client_secret: user.client_secret.clone(),
+                refresh_token: user.refresh_token.clone(),
+                token_uri: user
+                    .token_uri
+                    .clone()
+                    .unwrap_or_else(oauth::google_token_uri),
+                cache_file: None,
+            },
+            Credential::CachedLogin { login, path } => {
+                initial = login.access_token.clone().map(|value| Token {
+                    value,
+                    expires_at: login.expires_at(),
+                    obtained_at: None,
+                });
+                Source::RefreshToken {
+                    client_id: login.client_id.clone(),
+                    client_secret: login.client_secret.clone(),
+                    refresh_token: login.refresh_token.clone(),
+                    token_uri: login.token_uri.clone(),
+                    cache_file: Some((path.clone(), Box::new(login.clone()))),
+                }
+            }
+            Credential::ApiKey { key, .. } => Source::ApiKey(key.clone()),
+            Credential::Public => Source::Public,
+            Credential::Chain { source, .. } => Source::Chain(source.clone()),
+            Credential::Impersonated(imp) => Source::Chain(Arc::new(impersonate::Impersonated {
                 caller: inner_of(imp.source.clone())?,
                 target: imp.target.clone(),
                 delegates: imp.delegates.clone(),
@@ -231,18 +279,10 @@ impl Authorizers {
                 quota_project: imp.quota_project.clone(),
                 source: imp.source.describe(),
             })),
-            _ => None,
         };
-        let delegation = match (&credential, &chain) {
-            (Credential::ServiceAccount { key, path, .. }, _) => Some(Delegation::Key(Arc::new(
-                oauth::ServiceAccountSigner::new(key).map_err(|e| {
-                    AuthError::BadCredentialFile {
-                        path: path.clone(),
-                        why: e.to_string(),
-                    }
-                })?,
-            ))),
-            (_, Some(chain)) if delegating => match chain.service_account() {
+        let delegation = match &source {
+            Source::ServiceAccount { signer, .. } => Some(Delegation::Key(signer.clone())),
+            Source::Chain(chain) if delegating => match chain.service_account() {
                 Some(email) => Some(Delegation::Iam {
                     email,
                     caller: inner_of(credential.clone())?,
@@ -254,9 +294,10 @@ impl Authorizers {
         Ok(Authorizers {
             inner: Arc::new(Shared {
                 quota_project,
-                credential,
+                describe: credential.describe(),
+                source,
+                initial,
                 delegation,
-                chain,
                 scopes,
                 client,
                 timeout,
@@ -309,75 +350,26 @@ struct Inner {
 
 impl Authorizer {
     fn new(shared: &Shared, subject: Option<&str>) -> Result<Self, AuthError> {
-        let credential = &shared.credential;
-        let mut current = None;
-        let source = match (credential, &shared.delegation) {
-            (Credential::ServiceAccount { .. }, Some(Delegation::Key(signer))) => {
-                Source::ServiceAccount {
-                    signer: signer.clone(),
-                    subject: subject.map(str::to_owned),
-                }
-            }
-            (_, Some(Delegation::Iam { email, caller })) if subject.is_some() => {
-                Source::Delegated {
-                    email: email.clone(),
-                    subject: subject.unwrap_or_default().to_owned(),
-                    caller: caller.clone(),
-                }
-            }
-            _ if subject.is_some() => {
-                return Err(AuthError::SubjectNeedsServiceAccount(credential.describe()))
-            }
-            (Credential::AccessToken { token, .. }, _) => {
-                current = Some(Token {
-                    value: token.clone(),
-                    expires_at: None,
-                    obtained_at: None,
-                });
-                Source::Fixed
-            }
-            (Credential::ServiceAccount { .. }, _) => {
-                return Err(AuthError::Token(
-                    "the service-account key was not read".into(),
+        let source = match (subject, &shared.delegation) {
+            (None, _) => shared.source.clone(),
+            (Some(subject), Some(Delegation::Key(signer))) => Source::ServiceAccount {
+                signer: signer.clone(),
+                subject: Some(subject.to_owned()),
+            },
+            (Some(subject), Some(Delegation::Iam { email, caller })) => Source::Delegated {
+                email: email.clone(),
+                subject: subject.to_owned(),
+                caller: caller.clone(),
+            },
+            (Some(_), None) => {
+                return Err(AuthError::SubjectNeedsServiceAccount(
+                    shared.describe.clone(),
                 ))
             }
-            (Credential::AuthorizedUser { user, .. }, _) => Source::RefreshToken {
-                client_id: user.client_id.clone(),
-                client_secret: user.client_secret.clone(),
-                refresh_token: user.refresh_token.clone(),
-                token_uri: user
-                    .token_uri
-                    .clone()
-                    .unwrap_or_else(oauth::google_token_uri),
-                cache_file: None,
-            },
-            (Credential::CachedLogin { login, path }, _) => {
-                current = login.access_token.clone().map(|value| Token {
-                    value,
-                    expires_at: login.expires_at(),
-                    obtained_at: None,
-                });
-                Source::RefreshToken {
-                    client_id: login.client_id.clone(),
-                    client_secret: login.client_secret.clone(),
-                    refresh_token: login.refresh_token.clone(),
-                    token_uri: login.token_uri.clone(),
-                    cache_file: Some((path.clone(), Box::new(login.clone()))),
-                }
-            }
-            (Credential::ApiKey { key, .. }, _) => Source::ApiKey(key.clone()),
-            (Credential::Public, _) => Source::Public,
-            (
-                Credential::Chain { .. } | Credential::Metadata(_) | Credential::Impersonated(_),
-                _,
-            ) => match &shared.chain {
-                Some(chain) => Source::Chain(chain.clone()),
-                None => {
-                    return Err(AuthError::Token(
-                        "the credential's links were not made".into(),
-                    ))
-                }
-            },
+        };
+        let current = match subject {
+            None => shared.initial.clone(),
+            Some(_) => None,
         };
         Ok(Authorizer {
             inner: std::sync::Arc::new(Inner {

@@ -66,7 +66,26 @@ pub trait TokenSource: Send + Sync {
 
     /// One line for `auth status` and messages: what it is, where it came from. No secret.
     fn describe(&self) -> String;
+
+    /// `auth status`'s `why:`: why the resolution order chose it.
+    fn why(&self) -> String {
+        "it is the first credential found in the order".to_owned()
+    }
+
+    /// `auth status`'s lines after `why:` (the account it acts as, its scopes), each ending
+    /// in a newline.
+    fn status(&self) -> String {
+        let mut out = String::new();
+        if let Some(account) = self.service_account() {
+            out += &format!("account: {}\n", crate::redact::quote(&account));
+        }
+        out + SCOPES_PER_RUN
+    }
 }
+
+/// `auth status`'s scopes line of a credential that asks for scopes per run.
+pub const SCOPES_PER_RUN: &str =
+    "scopes: asked per run: the least-privilege scopes of its queries\n";
 
 /// A link of a credential that failed: one line naming the link (metadata server, STS,
 /// generateAccessToken, signJwt, token endpoint, a subject-token source), what it answered
