@@ -11,7 +11,7 @@
 pub(crate) mod api;
 pub(crate) mod apis;
 pub mod app;
-pub mod auth;
+pub(crate) mod auth;
 pub(crate) mod backfill;
 pub mod cli;
 pub(crate) mod compose;

@@ -701,7 +701,6 @@ fn read_executable(value: &Value) -> Result<Executable, String> {
         .filter(|f| !f.trim().is_empty())
         .map(PathBuf::from);
     Ok(Executable {
-        command,
         argv,
         timeout: Duration::from_millis(millis),
         output_file,

@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
 
 pub use cache::{CachedLogin, TokenCache};
-pub use credentials::{AuthSettings, Credential};
+pub use credentials::Credential;
 
 use crate::http::retry::RetryPolicy;
 use crate::http::HyperClient;

@@ -54,8 +54,6 @@ pub enum Format {
 /// A program that prints the token (AIP-4117).
 #[derive(Clone)]
 pub struct Executable {
-    /// As written in the file (messages name only its program).
-    pub command: String,
     pub argv: Vec<String>,
     pub timeout: Duration,
     /// Where the program caches its answer; read before running it.
