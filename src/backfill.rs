@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use crate::plan::{Output, QueryPlan};
+use crate::query::{CsvSettings, Problem};
+
 /// How long one window is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Step {
@@ -247,6 +250,162 @@ pub fn note(
             crate::state::of(out_dir).show(&state_file(name))
         )
     })
+}
+
+/// Why a query is left out of a backfill's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// Its file holds the window: an earlier backfill appended it.
+    InOutput,
+    /// It writes no file, and every query it feeds was left out.
+    FeedsNone,
+}
+
+/// A query left out of a window: its name, its file and why.
+pub struct LeftOut {
+    pub name: String,
+    pub output: Option<PathBuf>,
+    pub done: Done,
+}
+
+/// The queries that append to a file in a backfill's window, by name, with the file.
+pub type Appending = Vec<(String, Output)>;
+
+/// A backfill's window that a query appending to one file has appended already (a backfill
+/// run again) is not appended twice: the query is left out of the window (removed from
+/// `plans`), and so is a query writing no file that feeds only queries left out. One left
+/// out that feeds a query that runs runs too, without writing. A file that cannot be told to
+/// hold the window or not is a problem (the run is refused). Returns those left out, and the
+/// queries that append in this window with their files (noted once done, [`note_windows`]).
+pub fn leave_out_done(
+    out_dir: &Path,
+    csv: &CsvSettings,
+    quiet: bool,
+    window: Window,
+    plans: &mut Vec<QueryPlan>,
+) -> Result<(Vec<LeftOut>, Appending), Vec<Problem>> {
+    let mut done = already_done(out_dir, csv, window, plans)?;
+    run_feeders(quiet, window, plans, &mut done);
+    let mut left_out = Vec::new();
+    let mut run = Vec::new();
+    for (plan, done) in plans.drain(..).zip(done) {
+        let Some(done) = done else {
+            run.push(plan);
+            continue;
+        };
+        let output = plan.output.as_ref().map(|o| o.path().to_owned());
+        let name = plan.query.name;
+        left_out.push(LeftOut { name, output, done });
+    }
+    *plans = run;
+    let appending = plans
+        .iter()
+        .filter_map(|plan| Some((plan.query.name.clone(), appended(plan, csv)?)))
+        .collect();
+    Ok((left_out, appending))
+}
+
+/// The file `plan` appends its windows to, if it does. (A merged file is noted as an
+/// appended one: it holds each window merged into it.)
+fn appended(plan: &QueryPlan, csv: &CsvSettings) -> Option<Output> {
+    let appends = plan.query.csv.or(csv).append.unwrap_or(false);
+    plan.output
+        .clone()
+        .filter(|_| appends || plan.query.merge.is_some())
+}
+
+/// Whether `child` is a fan-out over `parent`'s records.
+fn feeds(parent: &QueryPlan, child: &QueryPlan) -> bool {
+    (child.query.for_each.as_ref()).is_some_and(|p| p.value == parent.query.name)
+}
+
+/// For each of `plans`, why it is done with `window` already, if it is.
+fn already_done(
+    out_dir: &Path,
+    csv: &CsvSettings,
+    window: Window,
+    plans: &[QueryPlan],
+) -> Result<Vec<Option<Done>>, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut done = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let in_file = appended(plan, csv).is_some_and(|output| {
+            let name = &plan.query.name;
+            let held = holds(out_dir, name, &output, window).unwrap_or_else(|why| {
+                problems.push(plan.query.problem(None, Some("output".to_owned()), why));
+                false
+            });
+            // `lookback`: the last windows it holds are asked for again (and merged).
+            let last = latest(out_dir, name, output.name());
+            held && !last
+                .is_some_and(|latest| crate::merge::backfill_lookback(plan, window.end, latest))
+        });
+        let feeds_some = plans.iter().any(|child| feeds(plan, child));
+        done.push(match in_file {
+            true => Some(Done::InOutput),
+            false if plan.output.is_none() && feeds_some => Some(Done::FeedsNone),
+            false => None,
+        });
+    }
+    match problems.is_empty() {
+        true => Ok(done),
+        false => Err(problems),
+    }
+}
+
+/// A query runs while a query it feeds runs: its records are needed. One whose file holds
+/// the window then writes nothing.
+fn run_feeders(quiet: bool, window: Window, plans: &mut [QueryPlan], done: &mut [Option<Done>]) {
+    loop {
+        let needed: Vec<usize> = (0..plans.len())
+            .filter(|&i| done[i].is_some())
+            .filter(|&i| {
+                (plans.iter().zip(&*done)).any(|(c, d)| d.is_none() && feeds(&plans[i], c))
+            })
+            .collect();
+        if needed.is_empty() {
+            break;
+        }
+        for i in needed {
+            if done[i] == Some(Done::InOutput) {
+                let plan = &mut plans[i];
+                let output = plan.output.take();
+                plan.query.sheet = None;
+                plan.query.bigquery = None;
+                if !quiet {
+                    crate::say!(
+                        "{} {}: already in {}; its records are read again for the queries it feeds, not written",
+                        plan.query.name,
+                        window.label(),
+                        output.as_ref().map_or(Path::new(""), |o| o.path()).display()
+                    );
+                }
+            }
+            done[i] = None;
+        }
+    }
+}
+
+/// Notes the window each query in `appending` wrote (`written`: the names of those that
+/// succeeded, with their files' lengths): a backfill run again leaves it out.
+pub fn note_windows<'a>(
+    out_dir: &Path,
+    window: Window,
+    appending: &[(String, Output)],
+    written: impl IntoIterator<Item = (&'a str, u64)>,
+) {
+    for (name, bytes) in written {
+        let Some((_, output)) = appending.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        if let Err(err) = note(out_dir, name, output.name(), window, bytes) {
+            crate::say!(
+                "warning: {name} {}: cannot note that {} holds this window ({err}); a backfill run again will take the file for changed",
+                window.label(),
+                output.path().display()
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,19 @@ pub fn save(out_dir: &Path, name: &str, value: &str) -> std::io::Result<()> {
     crate::state::of(out_dir).write(&cursor_file(name), value.as_bytes())
 }
 
+/// Moves the cursors of the queries that succeeded (`(name, newest)`); one that did not
+/// leaves its cursor.
+pub fn keep<'a>(out_dir: &Path, succeeded: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    for (name, newest) in succeeded {
+        if let Err(err) = save(out_dir, name, newest) {
+            crate::say!(
+                "warning: {name}: cannot keep its cursor {:?}: {err}",
+                crate::redact::quote(newest)
+            );
+        }
+    }
+}
+
 /// True when `output` (a file, or a Cloud Storage object) exists now.
 fn output_exists(output: &crate::plan::Output) -> bool {
     let Some(object) = output.object().cloned() else {

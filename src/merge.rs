@@ -141,12 +141,12 @@ pub fn describe(plan: &QueryPlan) -> String {
     out
 }
 
-/// In a backfill, whether `window`, which the output holds already (`latest`: the last day
-/// any window it holds ends), is asked for again: it ends within the query's lookback of
-/// `latest` (whole days).
+/// In a backfill, whether a window ending on `end`, which the output holds already (`latest`:
+/// the last day any window it holds ends), is asked for again: it ends within the query's
+/// lookback of `latest` (whole days).
 pub fn backfill_lookback(
     plan: &QueryPlan,
-    window: crate::backfill::Window,
+    end: chrono::NaiveDate,
     latest: chrono::NaiveDate,
 ) -> bool {
     let Some(lookback) = &plan.query.lookback else {
@@ -156,5 +156,5 @@ pub fn backfill_lookback(
     let from = latest
         .checked_sub_days(chrono::Days::new(days.saturating_sub(1)))
         .unwrap_or(chrono::NaiveDate::MIN);
-    window.end >= from
+    end >= from
 }

@@ -481,6 +481,28 @@ pub fn apply(plans: &mut [QueryPlan], shard: Shard, out_dir: &Path) {
     }
 }
 
+/// Which of `plans` this shard runs: the queries it leaves out (shard 0 runs them) are
+/// removed. Returns the fan-outs that deal their parent's records out and the names left out.
+pub fn deal(plans: &mut Vec<QueryPlan>, shard: Shard) -> (Vec<String>, Vec<String>) {
+    let roles: Vec<Role> = plans.iter().map(|p| role(plans, p, shard)).collect();
+    let mut dealt = Vec::new();
+    let mut left_out = Vec::new();
+    let mut kept = Vec::new();
+    for (plan, role) in plans.drain(..).zip(roles) {
+        match role {
+            Role::Whole { runs: false } => {
+                left_out.push(plan.query.name.clone());
+                continue;
+            }
+            Role::Split { deals: true } => dealt.push(plan.query.name.clone()),
+            Role::Split { deals: false } | Role::Feeds { .. } | Role::Whole { runs: true } => {}
+        }
+        kept.push(plan);
+    }
+    *plans = kept;
+    (dealt, left_out)
+}
+
 /// What `validate` says a query does in `shard`.
 pub fn describe(role: Role, plan: &QueryPlan, shard: Shard) -> String {
     match role {

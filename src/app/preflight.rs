@@ -177,46 +177,57 @@ fn bigquery_problems(plans: &[QueryPlan], windows: Option<usize>) -> Vec<Problem
                 ),
             ));
         }
-        let other = plans.iter().find(|other| {
-            !std::ptr::eq(*other, plan)
-                && (other.query.bigquery.as_ref()).is_some_and(|o| o.value.table == *table)
-        });
-        let both_append = |a: &QueryPlan, b: &QueryPlan| {
-            [a, b].iter().all(|p| {
-                (p.query.bigquery.as_ref()).is_some_and(|t| t.value.mode == LoadMode::Append)
-            })
-        };
-        if let Some(other) = other.filter(|other| !both_append(plan, other)) {
-            problems.push(plan.query.problem(
-                line,
-                Some("bigquery.table".to_owned()),
-                format!(
-                    "{} loads the table {table} too, and a replace would undo the other's \
-                     rows: load another table, or set `mode = \"append\"` in both",
-                    other.query.file.display()
-                ),
-            ));
-        }
+        problems.extend(table_shared(plans, plan));
     }
-    if let Some(plan) = plans.iter().find(|plan| plan.query.bigquery.is_some()) {
-        let root = crate::endpoints::of(crate::endpoints::BIGQUERY);
-        let insecure = root
-            .parse()
-            .map(|uri| !crate::http::may_carry_bearer(&uri))
-            .unwrap_or(true);
-        if insecure {
-            let origin = crate::endpoints::origin("bigquery")
-                .map(|o| format!(" (the root URL of {o})"))
-                .unwrap_or_default();
-            problems.push(Problem::general(format!(
-                "{}: refusing to send a bearer token over plain http to BigQuery at {root}{origin}: \
-                 use https ({})",
-                plan.query.name,
-                crate::http::PLAIN_HTTP_RULE
-            )));
-        }
-    }
+    problems.extend(bigquery_over_http(plans));
     problems
+}
+
+/// Another query loading `plan`'s table, unless both append: a replace would undo its rows.
+fn table_shared(plans: &[QueryPlan], plan: &QueryPlan) -> Option<Problem> {
+    let target = plan.query.bigquery.as_ref()?;
+    let (table, line) = (&target.value.table, target.line);
+    let other = plans.iter().find(|other| {
+        !std::ptr::eq(*other, plan)
+            && (other.query.bigquery.as_ref()).is_some_and(|o| o.value.table == *table)
+    });
+    let both_append = |a: &QueryPlan, b: &QueryPlan| {
+        [a, b]
+            .iter()
+            .all(|p| (p.query.bigquery.as_ref()).is_some_and(|t| t.value.mode == LoadMode::Append))
+    };
+    let other = other.filter(|other| !both_append(plan, other))?;
+    Some(plan.query.problem(
+        line,
+        Some("bigquery.table".to_owned()),
+        format!(
+            "{} loads the table {table} too, and a replace would undo the other's \
+             rows: load another table, or set `mode = \"append\"` in both",
+            other.query.file.display()
+        ),
+    ))
+}
+
+/// A token that would go to BigQuery over plain http (said once, for the first query).
+fn bigquery_over_http(plans: &[QueryPlan]) -> Option<Problem> {
+    let plan = plans.iter().find(|plan| plan.query.bigquery.is_some())?;
+    let root = crate::endpoints::of(crate::endpoints::BIGQUERY);
+    let insecure = root
+        .parse()
+        .map(|uri| !crate::http::may_carry_bearer(&uri))
+        .unwrap_or(true);
+    if !insecure {
+        return None;
+    }
+    let origin = crate::endpoints::origin("bigquery")
+        .map(|o| format!(" (the root URL of {o})"))
+        .unwrap_or_default();
+    Some(Problem::general(format!(
+        "{}: refusing to send a bearer token over plain http to BigQuery at {root}{origin}: \
+         use https ({})",
+        plan.query.name,
+        crate::http::PLAIN_HTTP_RULE
+    )))
 }
 
 /// The key of the problem of a summary that would be written over an output (a general
@@ -240,6 +251,10 @@ fn reads(plan: &QueryPlan, templates: &Templates, root: &str) -> bool {
         .any(|text| !templates.reads(text, root).is_empty())
 }
 
+/// A query that reads `window` outside a backfill.
+const WINDOW_OUTSIDE_BACKFILL: &str =
+    "its templates read `window`, which a backfill sets: run it with --from DATE --to DATE";
+
 /// `{{ window.start }}` has a value only in a backfill; in one, every query must read it (a
 /// fan-out child through its parent), or each window would ask the same again; and with more
 /// than one window, an output each window would replace keeps only the last.
@@ -250,16 +265,8 @@ fn window_problems(
 ) -> Vec<Problem> {
     let reads_window = |plan: &QueryPlan| reads(plan, templates, "window");
     let Some(windows) = checks.windows else {
-        return plans
-            .iter()
-            .filter(|plan| reads_window(plan))
-            .map(|plan| {
-                plan.query.problem(
-                    None,
-                    None,
-                    "its templates read `window`, which a backfill sets: run it with --from DATE --to DATE",
-                )
-            })
+        return (plans.iter().filter(|plan| reads_window(plan)))
+            .map(|plan| plan.query.problem(None, None, WINDOW_OUTSIDE_BACKFILL))
             .collect();
     };
     let mut problems = Vec::new();

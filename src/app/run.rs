@@ -3,7 +3,6 @@
 //! a backfill (`--from`/`--to`), oldest first.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -158,14 +157,7 @@ async fn run_windows(
         Ok(lock) => lock,
         Err(err) => return (reports, Err(err.into())),
     };
-    // Bars only where a person watches a terminal that draws them; lines (and heartbeats)
-    // for cron, systemd, CI, pipes and `TERM=dumb`.
-    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
-    let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() && !args.quiet && !dumb {
-        Bars::new(args.quiet)
-    } else {
-        Lines::new(args.quiet, args.progress_interval)
-    };
+    let reporter = reporter(args);
     let interrupt = CancellationToken::new();
     tokio::spawn(stop_on_signal(interrupt.clone()));
     // One governor for every window: the buckets it learned and the budget outlive a window.
@@ -200,6 +192,23 @@ async fn run_windows(
         }
     }
     reporter.done();
+    let failures = failures(&reports, interrupt.is_cancelled());
+    (reports, Ok(failures))
+}
+
+/// Bars only where a person watches a terminal that draws them; lines (and heartbeats) for
+/// cron, systemd, CI, pipes and `TERM=dumb`.
+fn reporter(args: &RunSettings) -> Arc<dyn Reporter> {
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    if std::io::stderr().is_terminal() && !args.quiet && !dumb {
+        Bars::new(args.quiet)
+    } else {
+        Lines::new(args.quiet, args.progress_interval)
+    }
+}
+
+/// The failures of the run's queries (`interrupted`: and the interrupt itself).
+fn failures(reports: &[QueryReport], interrupted: bool) -> Vec<Failure> {
     let mut failures: Vec<Failure> = reports
         .iter()
         .filter_map(|r| match &r.status {
@@ -208,10 +217,10 @@ async fn run_windows(
             Status::Ok(_) | Status::Cancelled | Status::Skipped(_) => None,
         })
         .collect();
-    if interrupt.is_cancelled() {
+    if interrupted {
         failures.push(Failure::Interrupted);
     }
-    (reports, Ok(failures))
+    failures
 }
 
 /// The windows of the run: one (`None`) unless it is a backfill (`--from`/`--to`).
@@ -283,16 +292,8 @@ pub(super) async fn checked_plans(
         };
         problems = preflight(&mut plans, &checks, &templates);
     }
-    // An output in Cloud Storage: the connection, before anything reads or writes there.
-    let writes_objects =
-        (plans.iter()).any(|p| p.output.as_ref().is_some_and(|o| o.object().is_some()));
-    if problems.is_empty() && writes_objects {
-        let http = crate::auth::source::Http {
-            client: client.clone(),
-            timeout: args.timeout,
-            retry: args.retry.clone(),
-        };
-        super::storage::connect(&args.auth, &http).await?;
+    if problems.is_empty() {
+        connect_storage(args, client, &plans).await?;
     }
     // What the outputs hold (read, not changed): a run from the kept cursors must not replace
     // what they have passed (`--full` and `--since` re-export on purpose).
@@ -301,6 +302,23 @@ pub(super) async fn checked_plans(
         problems.extend(super::preflight::replaced_tables(&plans));
     }
     Ok((plans, problems, templates))
+}
+
+/// An output in Cloud Storage: the connection, before anything reads or writes there.
+async fn connect_storage(
+    args: &RunSettings,
+    client: &HyperClient,
+    plans: &[QueryPlan],
+) -> Result<(), AppError> {
+    if !(plans.iter()).any(|p| p.output.as_ref().is_some_and(|o| o.object().is_some())) {
+        return Ok(());
+    }
+    let http = crate::auth::source::Http {
+        client: client.clone(),
+        timeout: args.timeout,
+        retry: args.retry.clone(),
+    };
+    super::storage::connect(&args.auth, &http).await
 }
 
 /// One run of the selected queries (in a backfill, for one window of `windows`): their
@@ -319,7 +337,14 @@ async fn run_window(
     fail_on(problems)?;
     let order: Vec<String> = plans.iter().map(|p| p.query.name.clone()).collect();
     let shard = shard_of(args)?;
-    let (dealt, other_shard) = shard_roles(&mut plans, shard, &reporter);
+    let (dealt, other_shard) = match shard {
+        Some(shard) => crate::shard::deal(&mut plans, shard),
+        None => (Vec::new(), Vec::new()),
+    };
+    let other_shard: Vec<QueryReport> = (other_shard.iter())
+        .map(|name| QueryReport::left_out(name, None, Skip::OtherShard))
+        .inspect(|report| reporter.finished(report))
+        .collect();
     let (mut left_out, appending) = match window {
         Some(window) => leave_out_done(args, window, &mut plans, &reporter)?,
         None => (Vec::new(), Vec::new()),
@@ -346,48 +371,16 @@ async fn run_window(
         .collect();
     let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
     crate::run::resume::after_run(&args.out_dir, files);
-    keep_cursors(&args.out_dir, &reports);
+    let ok = || reports.iter().filter(|r| matches!(r.status, Status::Ok(_)));
+    let cursors = ok().filter_map(|r| Some((r.name.as_str(), r.cursor.as_deref()?)));
+    crate::incremental::keep(&args.out_dir, cursors);
     if let Some(window) = window {
-        note_windows(&args.out_dir, window, &appending, &reports);
+        let written = ok().filter_map(|r| Some((r.name.as_str(), r.written.as_ref()?.bytes)));
+        crate::backfill::note_windows(&args.out_dir, window, &appending, written);
     }
     let mut reports: Vec<QueryReport> = reports.into_iter().chain(left_out).collect();
     reports.sort_by_key(|r| order.iter().position(|name| *name == r.name));
     Ok(reports)
-}
-
-/// In a sharded run: the fan-outs that deal their parent's records out (by name), and the
-/// reports of the queries this shard leaves out (removed from `plans`: shard 0 runs them).
-fn shard_roles(
-    plans: &mut Vec<QueryPlan>,
-    shard: Option<crate::shard::Shard>,
-    reporter: &Arc<dyn Reporter>,
-) -> (Vec<String>, Vec<QueryReport>) {
-    use crate::shard::Role;
-    let Some(shard) = shard else {
-        return (Vec::new(), Vec::new());
-    };
-    let roles: Vec<Role> = plans
-        .iter()
-        .map(|p| crate::shard::role(plans, p, shard))
-        .collect();
-    let mut dealt = Vec::new();
-    let mut left_out = Vec::new();
-    let mut kept = Vec::new();
-    for (plan, role) in plans.drain(..).zip(roles) {
-        match role {
-            Role::Whole { runs: false } => {
-                let report = QueryReport::left_out(&plan.query.name, None, Skip::OtherShard);
-                reporter.finished(&report);
-                left_out.push(report);
-                continue;
-            }
-            Role::Split { deals: true } => dealt.push(plan.query.name.clone()),
-            Role::Split { deals: false } | Role::Feeds { .. } | Role::Whole { runs: true } => {}
-        }
-        kept.push(plan);
-    }
-    *plans = kept;
-    (dealt, left_out)
 }
 
 /// `report` as a backfill's summary names it (`files 2024-03-01`), with its window.
@@ -397,129 +390,30 @@ fn in_window(mut report: QueryReport, window: Window) -> QueryReport {
     report
 }
 
-/// The queries that append to a file in a backfill's window, by name, with the file.
-type Appending = Vec<(String, crate::plan::Output)>;
-
-/// A backfill's window that a query appending to one file has appended already (a backfill
-/// run again) is not appended twice: the query is left out of the window, with a line and a
-/// summary row, and so is a query writing no file that feeds only queries left out. One left
-/// out that feeds a query that runs runs too, without writing. A file that cannot be told to
-/// hold the window or not refuses the run (exit 2). Returns the reports of those left out,
-/// and the queries that append in this window with their files (noted once done).
+/// The queries of `plans` that a backfill's `window` is done with already (left out, with a
+/// report each, said as they are), and the files the others append the window to.
 fn leave_out_done(
     args: &RunSettings,
     window: Window,
     plans: &mut Vec<QueryPlan>,
     reporter: &Arc<dyn Reporter>,
-) -> Result<(Vec<QueryReport>, Appending), AppError> {
-    // (A merged file is noted as an appended one: it holds each window merged into it.)
-    let appended = |plan: &QueryPlan| {
-        let appends = plan.query.csv.or(&args.csv).append.unwrap_or(false);
-        plan.output
-            .clone()
-            .filter(|_| appends || plan.query.merge.is_some())
-    };
-    let feeds = |parent: &QueryPlan, child: &QueryPlan| {
-        (child.query.for_each.as_ref()).is_some_and(|p| p.value == parent.query.name)
-    };
-    let mut problems = Vec::new();
-    let mut done = Vec::with_capacity(plans.len());
-    for plan in plans.iter() {
-        let holds = appended(plan).is_some_and(|output| {
-            let name = &plan.query.name;
-            let holds = crate::backfill::holds(&args.out_dir, name, &output, window)
-                .unwrap_or_else(|why| {
-                    problems.push(plan.query.problem(None, Some("output".to_owned()), why));
-                    false
-                });
-            // `lookback`: the last windows it holds are asked for again (and merged).
-            let latest = crate::backfill::latest(&args.out_dir, name, output.name());
-            holds
-                && !latest
-                    .is_some_and(|latest| crate::merge::backfill_lookback(plan, window, latest))
-        });
-        let feeds_some = plans.iter().any(|child| feeds(plan, child));
-        done.push(match holds {
-            true => Some(Skip::InOutput),
-            false if plan.output.is_none() && feeds_some => Some(Skip::FeedsNone),
-            false => None,
-        });
-    }
-    fail_on(problems)?;
-    // A query runs while a query it feeds runs: its records are needed.
-    loop {
-        let needed: Vec<usize> = (0..plans.len())
-            .filter(|&i| done[i].is_some())
-            .filter(|&i| (plans.iter().zip(&done)).any(|(c, d)| d.is_none() && feeds(&plans[i], c)))
-            .collect();
-        if needed.is_empty() {
-            break;
-        }
-        for i in needed {
-            if done[i] == Some(Skip::InOutput) {
-                // Its file holds the window: it runs to hand its records on, writing nothing.
-                let plan = &mut plans[i];
-                let output = plan.output.take();
-                plan.query.sheet = None;
-                plan.query.bigquery = None;
-                if !args.quiet {
-                    crate::say!(
-                        "{} {}: already in {}; its records are read again for the queries it feeds, not written",
-                        plan.query.name,
-                        window.label(),
-                        output.as_ref().map_or(Path::new(""), |o| o.path()).display()
-                    );
-                }
-            }
-            done[i] = None;
-        }
-    }
-    let mut left_out = Vec::new();
-    let mut run = Vec::new();
-    for (plan, skip) in plans.drain(..).zip(done) {
-        let Some(skip) = skip else {
-            run.push(plan);
-            continue;
-        };
-        let output = plan.output.as_ref().map(|o| o.path().to_owned());
-        let report = QueryReport::left_out(&plan.query.name, output, skip);
-        reporter.finished(&in_window(report.clone(), window));
-        left_out.push(report);
-    }
-    *plans = run;
-    let appending = plans
-        .iter()
-        .filter_map(|plan| Some((plan.query.name.clone(), appended(plan)?)))
+) -> Result<(Vec<QueryReport>, crate::backfill::Appending), AppError> {
+    use crate::backfill::Done;
+    let (done, appending) =
+        crate::backfill::leave_out_done(&args.out_dir, &args.csv, args.quiet, window, plans)
+            .map_err(AppError::Problems)?;
+    let reports = (done.into_iter())
+        .map(|left| {
+            let skip = match left.done {
+                Done::InOutput => Skip::InOutput,
+                Done::FeedsNone => Skip::FeedsNone,
+            };
+            let report = QueryReport::left_out(&left.name, left.output, skip);
+            reporter.finished(&in_window(report.clone(), window));
+            report
+        })
         .collect();
-    Ok((left_out, appending))
-}
-
-/// The window each query appending to a file wrote is noted: a backfill run again leaves it
-/// out.
-fn note_windows(
-    out_dir: &std::path::Path,
-    window: Window,
-    appending: &[(String, crate::plan::Output)],
-    reports: &[QueryReport],
-) {
-    for report in reports {
-        let (Status::Ok(_), Some(written)) = (&report.status, &report.written) else {
-            continue;
-        };
-        let Some((_, output)) = appending.iter().find(|(name, _)| *name == report.name) else {
-            continue;
-        };
-        let file = output.name();
-        if let Err(err) = crate::backfill::note(out_dir, &report.name, file, window, written.bytes)
-        {
-            crate::say!(
-                "warning: {} {}: cannot note that {} holds this window ({err}); a backfill run again will take the file for changed",
-                report.name,
-                window.label(),
-                output.path().display()
-            );
-        }
-    }
+    Ok((reports, appending))
 }
 
 /// What a run needs besides its plans, made once the pre-flight passed.
@@ -604,21 +498,6 @@ fn rate_limits(args: &RunSettings, plans: &[crate::plan::QueryPlan]) -> Limits {
         }
     }
     limits
-}
-
-/// An incremental query that succeeded moves its cursor; one that did not leaves it.
-fn keep_cursors(out_dir: &std::path::Path, reports: &[QueryReport]) {
-    for report in reports {
-        if let (Status::Ok(_), Some(newest)) = (&report.status, &report.cursor) {
-            if let Err(err) = crate::incremental::save(out_dir, &report.name, newest) {
-                crate::say!(
-                    "warning: {}: cannot keep its cursor {:?}: {err}",
-                    report.name,
-                    crate::redact::quote(newest)
-                );
-            }
-        }
-    }
 }
 
 /// Where the Sheets API is, from its Discovery document (as any API's requests are made).
