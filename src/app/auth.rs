@@ -43,24 +43,12 @@ pub(super) async fn authorizers_for(
     retry: RetryPolicy,
     templates: &Templates,
 ) -> Result<Vec<JobAuth>, AppError> {
-    // Public methods (no scope listed, like Google's API directory) need no credential: a
-    // first run works before any login. A method with a scope still needs one, at once.
     let http = crate::auth::source::Http {
         client: client.clone(),
         timeout,
         retry: retry.clone(),
     };
-    let credential = match credentials::resolve(settings, &http).await {
-        Ok(credential) => credential,
-        Err(AuthError::NoCredentials)
-            if plans
-                .iter()
-                .all(|p| p.method.scopes.is_empty() && p.query.destination_scopes().is_empty()) =>
-        {
-            Credential::Public
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let credential = run_credential(plans, settings, &http).await?;
     if let Some(login) = credential.cached_login() {
         login_covers(login, plans)?;
     }
@@ -73,47 +61,78 @@ pub(super) async fn authorizers_for(
     let authorizers = Authorizers::new(credential, wanted, quota, client.clone(), timeout, retry)?;
     let mut auths = Vec::with_capacity(plans.len());
     for plan in plans {
-        if plan.query.subject.is_some() && !authorizers.can_delegate() {
-            return Err(AppError::Usage(format!(
-                "{}: subject: acting as a user (domain-wide delegation) needs a service \
-                 account — a key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), the \
-                 metadata server's, or an impersonated one (--impersonate-service-account) — \
-                 but the credential is the {describe}",
-                plan.query.file.display()
-            )));
-        }
         let subject = plan
             .query
             .subject
             .clone()
             .or_else(|| flag_subject.map(str::to_owned));
-        if subject.is_some() && !authorizers.can_delegate() {
-            return Err(AuthError::SubjectNeedsServiceAccount(describe.clone()).into());
-        }
-        let subject = match subject {
-            Some(template) if plan.query.for_each.is_some() && is_template(&template) => {
-                auths.push(JobAuth::PerRecord {
-                    subject: template,
-                    authorizers: authorizers.clone(),
-                });
-                continue;
-            }
-            Some(template) => match templates.render(&template, &plan.context(None)) {
-                Ok(subject) => Some(subject.trim().to_owned()),
-                Err(message) => {
-                    return Err(AppError::Usage(format!(
-                        "{}: subject: {message}",
-                        plan.query.file.display()
-                    )));
-                }
-            },
-            None => None,
-        };
-        let authorizer = authorizers.for_subject(subject.as_deref())?;
-        authorizer.access_token().await?;
-        auths.push(JobAuth::Fixed(authorizer));
+        auths.push(job_auth(plan, subject, &authorizers, &describe, templates).await?);
     }
     Ok(auths)
+}
+
+/// The credential of a run. Public methods (no scope listed, like Google's API directory) need
+/// none: a first run works before any login. A method with a scope still needs one, at once.
+async fn run_credential(
+    plans: &[QueryPlan],
+    settings: &AuthSettings,
+    http: &crate::auth::source::Http,
+) -> Result<Credential, AppError> {
+    match credentials::resolve(settings, http).await {
+        Ok(credential) => Ok(credential),
+        Err(AuthError::NoCredentials)
+            if plans
+                .iter()
+                .all(|p| p.method.scopes.is_empty() && p.query.destination_scopes().is_empty()) =>
+        {
+            Ok(Credential::Public)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// How `plan` authenticates, acting as `subject` (its own, else `--subject`): a template
+/// subject of a fan-out per record, else one authorizer holding its token already.
+async fn job_auth(
+    plan: &QueryPlan,
+    subject: Option<String>,
+    authorizers: &Authorizers,
+    describe: &str,
+    templates: &Templates,
+) -> Result<JobAuth, AppError> {
+    if plan.query.subject.is_some() && !authorizers.can_delegate() {
+        return Err(AppError::Usage(format!(
+            "{}: subject: acting as a user (domain-wide delegation) needs a service \
+             account — a key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), the \
+             metadata server's, or an impersonated one (--impersonate-service-account) — \
+             but the credential is the {describe}",
+            plan.query.file.display()
+        )));
+    }
+    if subject.is_some() && !authorizers.can_delegate() {
+        return Err(AuthError::SubjectNeedsServiceAccount(describe.to_owned()).into());
+    }
+    let subject = match subject {
+        Some(template) if plan.query.for_each.is_some() && is_template(&template) => {
+            return Ok(JobAuth::PerRecord {
+                subject: template,
+                authorizers: authorizers.clone(),
+            });
+        }
+        Some(template) => match templates.render(&template, &plan.context(None)) {
+            Ok(subject) => Some(subject.trim().to_owned()),
+            Err(message) => {
+                return Err(AppError::Usage(format!(
+                    "{}: subject: {message}",
+                    plan.query.file.display()
+                )));
+            }
+        },
+        None => None,
+    };
+    let authorizer = authorizers.for_subject(subject.as_deref())?;
+    authorizer.access_token().await?;
+    Ok(JobAuth::Fixed(authorizer))
 }
 
 /// A cached login must have been granted a scope each method accepts (and the scope of each
