@@ -3,11 +3,12 @@
 //!
 //! The pace is a GCRA schedule (each request is given the moment its units are free) at a
 //! rate that is configured, or learned, congestion-control style, in three parts:
-//! - **Start** like TCP's slow start: from [`START_REQUESTS`] requests a second, doubling every
-//!   [`START_DOUBLING`] while requests pass, so that a fan-out at `--concurrency 256` does not
-//!   send 256 requests into an empty bucket before the first refusal comes back (an unpaced
-//!   start did: every request in flight at that moment is refused). A pace this fast stops
-//!   mattering within a second; an export that never meets its quota never notices it.
+//! - **Start** like TCP's slow start: from [`START_REQUESTS`] requests a second, doubling at
+//!   most every [`START_DOUBLING`] as requests pass, so that a fan-out at `--concurrency 256`
+//!   does not send 256 requests into an empty bucket before the first refusal comes back (an
+//!   unpaced start did: every request in flight at that moment is refused). A request with no
+//!   other in flight goes at once (a list's pages, one after another, are never held), and
+//!   the pace stops mattering within about 0.15 s.
 //! - **Decrease** at a refusal of a request sent at the current pace (refusals of requests
 //!   already in flight at an older pace are the same congestion, answered once): to
 //!   [`TARGET`] × the rate Google admitted since its previous refusal — Google's bucket was
@@ -36,7 +37,7 @@ pub const CUT: f64 = 0.7;
 /// Requests a second a bucket starts at.
 pub const START_REQUESTS: f64 = 20.0;
 /// The starting pace doubles this often while requests pass.
-pub const START_DOUBLING: Duration = Duration::from_millis(50);
+pub const START_DOUBLING: Duration = Duration::from_millis(10);
 /// Past this many requests a second, a starting bucket is unpaced.
 const UNPACED_REQUESTS: f64 = 100_000.0;
 /// The admitted rate is measured over at most this window.
@@ -122,6 +123,9 @@ struct State {
     grown: Instant,
     /// Refusals since the last request passed (the pause grows with them).
     refused_in_a_row: u32,
+    /// Requests sent and not yet answered. A request with none beside it goes at once while
+    /// the bucket starts: one request at a time (a list's pages) cannot make a burst.
+    in_flight: usize,
 }
 
 impl Bucket {
@@ -142,6 +146,7 @@ impl Bucket {
                 ceiling: None,
                 grown: now,
                 refused_in_a_row: 0,
+                in_flight: 0,
             }),
         }
     }
@@ -183,7 +188,8 @@ impl Bucket {
                     }
                 }
                 let rate = pace.rate();
-                if rate.is_some() {
+                let alone = state.in_flight == 0 && matches!(pace, Pace::Starting { .. });
+                if rate.is_some() && !alone {
                     at = at.max(state.next);
                 }
                 if at <= now {
@@ -192,10 +198,15 @@ impl Bucket {
                     state.next = match rate {
                         Some(rate) => {
                             let interval = Duration::from_secs_f64(f64::from(cost) / rate);
-                            state.next.max(now.checked_sub(interval).unwrap_or(now)) + interval
+                            let due = match alone {
+                                true => now,
+                                false => state.next.max(now.checked_sub(interval).unwrap_or(now)),
+                            };
+                            due + interval
                         }
                         None => now,
                     };
+                    state.in_flight += 1;
                     return Slot {
                         at: now,
                         epoch: state.epoch,
@@ -208,6 +219,12 @@ impl Bucket {
                 () = &mut changed => {}
             }
         }
+    }
+
+    /// A request that took its units was answered (or gave up): it is no longer in flight.
+    pub fn release(&self) {
+        let mut state = self.lock();
+        state.in_flight = state.in_flight.saturating_sub(1);
     }
 
     /// Until when the bucket is closed (an hourly quota spent).
@@ -388,6 +405,23 @@ mod tests {
             bucket.pace().unwrap().rate(),
             None,
             "unpaced after 13 doublings"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_request_at_a_time_is_never_held_by_the_start() {
+        let bucket = Bucket::new(None);
+        let start = Instant::now();
+        for _ in 0..5 {
+            let slot = bucket.take(1).await;
+            assert_eq!(slot.at, start, "the pages of a list, one after another");
+            bucket.release();
+        }
+        bucket.take(1).await;
+        assert_eq!(
+            bucket.take(1).await.at - start,
+            Duration::from_millis(50),
+            "two at once: paced"
         );
     }
 

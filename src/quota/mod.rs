@@ -244,6 +244,7 @@ impl Governor {
             slots: Mutex::new(Vec::new()),
             first_refusal: Mutex::new(None),
             charged: std::sync::atomic::AtomicBool::new(false),
+            outstanding: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -264,11 +265,29 @@ pub struct Request<'g> {
     /// The first refusal: from then on the request waits at most `--quota-wait`.
     first_refusal: Mutex<Option<Instant>>,
     charged: std::sync::atomic::AtomicBool,
+    /// It took units and has no answer yet: counted in flight by its buckets.
+    outstanding: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Request<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl Request<'_> {
+    /// Its last attempt is over (answered, or failed another way): not in flight any more.
+    fn release(&self) {
+        if self.outstanding.swap(false, Ordering::Relaxed) {
+            for (bucket, _) in &self.buckets {
+                bucket.release();
+            }
+        }
+    }
+
     /// Waits until every bucket has the request's units, within the budgets, and charges them.
     pub async fn admit(&self) -> Result<(), QuotaError> {
+        self.release();
         self.check_budgets()?;
         let start = Instant::now();
         // The user's bucket (and a resource's) first, the project's last: the project's line
@@ -291,6 +310,7 @@ impl Request<'_> {
         }
         slots.reverse();
         *lock(&self.slots) = slots;
+        self.outstanding.store(true, Ordering::Relaxed);
         if waited {
             self.counters.waiting_on(None);
         }
@@ -336,6 +356,7 @@ impl Request<'_> {
     /// The request passed: the buckets learn it, and a GA4 answer's `propertyQuota` may close
     /// the property's bucket before the next request is refused.
     pub fn passed(&self, body: &[u8]) {
+        self.release();
         let slots = lock(&self.slots).clone();
         for ((bucket, _), slot) in self.buckets.iter().zip(slots) {
             bucket.passed(slot, self.cost);
@@ -385,6 +406,7 @@ impl Request<'_> {
         refusal: Refusal,
         retry_after: Option<Duration>,
     ) -> Result<(), QuotaError> {
+        self.release();
         if self.charged.swap(false, Ordering::Relaxed) {
             self.governor
                 .spent
