@@ -8,7 +8,7 @@
 //!   does not send 256 requests into an empty bucket before the first refusal comes back (an
 //!   unpaced start did: every request in flight at that moment is refused). A request with no
 //!   other in flight goes at once (a list's pages, one after another, are never held), and
-//!   the pace stops mattering within about 0.15 s.
+//!   the pace stops mattering within about half a second.
 //! - **Decrease** at a refusal of a request sent at the current pace (refusals of requests
 //!   already in flight at an older pace are the same congestion, answered once): to
 //!   [`TARGET`] × the rate Google admitted since its previous refusal — Google's bucket was
@@ -37,7 +37,7 @@ pub const CUT: f64 = 0.7;
 /// Requests a second a bucket starts at.
 pub const START_REQUESTS: f64 = 20.0;
 /// The starting pace doubles this often while requests pass.
-pub const START_DOUBLING: Duration = Duration::from_millis(10);
+pub const START_DOUBLING: Duration = Duration::from_millis(50);
 /// Past this many requests a second, a starting bucket is unpaced.
 const UNPACED_REQUESTS: f64 = 100_000.0;
 /// The admitted rate is measured over at most this window.
