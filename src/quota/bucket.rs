@@ -35,7 +35,7 @@ pub const INCREASE: f64 = 0.03;
 /// A refusal with too little seen since the previous one cuts the rate to this share.
 pub const CUT: f64 = 0.7;
 /// Requests a second a bucket starts at.
-pub const START_REQUESTS: f64 = 20.0;
+pub const START_REQUESTS: f64 = 100.0;
 /// The starting pace doubles this often while requests pass.
 pub const START_DOUBLING: Duration = Duration::from_millis(50);
 /// Past this many requests a second, a starting bucket is unpaced.
@@ -382,20 +382,20 @@ mod tests {
         let second = bucket.take(5).await;
         assert_eq!(
             second.at - start,
-            Duration::from_millis(50),
-            "20 requests a second"
+            Duration::from_millis(10),
+            "100 requests a second"
         );
-        assert_eq!(bucket.pace().unwrap().rate(), Some(100.0));
+        assert_eq!(bucket.pace().unwrap().rate(), Some(500.0));
         // No answer yet: the pace waits for one, however long.
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(bucket.pace().unwrap().rate(), Some(100.0));
+        assert_eq!(bucket.pace().unwrap().rate(), Some(500.0));
         bucket.passed(second, 5);
-        assert_eq!(bucket.pace().unwrap().rate(), Some(200.0));
+        assert_eq!(bucket.pace().unwrap().rate(), Some(1000.0));
         // A request sent before the doubling says nothing of the new pace.
         bucket.passed(first, 5);
         tokio::time::advance(START_DOUBLING).await;
         bucket.passed(second, 5);
-        assert_eq!(bucket.pace().unwrap().rate(), Some(200.0));
+        assert_eq!(bucket.pace().unwrap().rate(), Some(1000.0));
         for _ in 0..20 {
             let slot = bucket.take(5).await;
             tokio::time::advance(START_DOUBLING).await;
@@ -404,7 +404,7 @@ mod tests {
         assert_eq!(
             bucket.pace().unwrap().rate(),
             None,
-            "unpaced after 13 doublings"
+            "unpaced after 10 doublings"
         );
     }
 
@@ -420,7 +420,7 @@ mod tests {
         bucket.take(1).await;
         assert_eq!(
             bucket.take(1).await.at - start,
-            Duration::from_millis(50),
+            Duration::from_millis(10),
             "two at once: paced"
         );
     }
