@@ -326,27 +326,28 @@ impl Request<'_> {
         Ok(())
     }
 
+    /// The run's budget (`--max-units`) and the query's (`max_units`): the next request
+    /// must fit in both.
     fn check_budgets(&self) -> Result<(), QuotaError> {
-        let cost = u64::from(self.cost);
-        if let Some(limit) = self.governor.settings.max_units {
-            let spent = self.governor.spent();
-            if spent + cost > limit {
+        let budgets = [
+            (
+                self.governor.settings.max_units,
+                self.governor.spent(),
+                "--max-units",
+            ),
+            (
+                self.tag.max_units,
+                self.counters.snapshot_quota().units,
+                "the query's max_units",
+            ),
+        ];
+        for (limit, spent, origin) in budgets {
+            if let Some(limit) = limit.filter(|limit| spent + u64::from(self.cost) > *limit) {
                 return Err(QuotaError::Budget {
                     limit,
                     spent,
                     cost: self.cost,
-                    origin: "--max-units",
-                });
-            }
-        }
-        if let Some(limit) = self.tag.max_units {
-            let spent = self.counters.snapshot_quota().units;
-            if spent + cost > limit {
-                return Err(QuotaError::Budget {
-                    limit,
-                    spent,
-                    cost: self.cost,
-                    origin: "the query's max_units",
+                    origin,
                 });
             }
         }
