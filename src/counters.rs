@@ -23,9 +23,10 @@ pub struct Counters {
     quota_units: AtomicU64,
     /// Requests Google refused for rate (waited out, not retries).
     quota_rejections: AtomicU64,
-    /// Time requests spent waiting for their quota buckets, in microseconds.
+    /// Time its requests spent waiting for their quota buckets, summed over the requests
+    /// (requests wait side by side: it can pass the query's own time), in microseconds.
     quota_wait_us: AtomicU64,
-    /// What the query waits for now, for the progress line (`waiting 40 s for gmail's quota of …`).
+    /// What the query waits for now, for the progress line (`waiting for gmail's quota of …`).
     waiting: Mutex<Option<String>>,
 }
 

@@ -232,7 +232,7 @@ struct QuerySummary<'a> {
     quota_units: u64,
     /// Requests Google refused for rate, waited out (not retries).
     quota_rejections: u64,
-    /// Time its requests waited for their quota buckets.
+    /// Time its requests waited for their quota buckets, summed over the requests.
     quota_wait_seconds: f64,
     /// Records a `where` filter left out.
     dropped: u64,
