@@ -358,9 +358,8 @@ impl Request<'_> {
     /// the property's bucket before the next request is refused.
     pub fn passed(&self, body: &[u8]) {
         self.release();
-        let slots = lock(&self.slots).clone();
-        for ((bucket, _), slot) in self.buckets.iter().zip(slots) {
-            bucket.passed(slot, self.cost);
+        for ((bucket, _), slot) in self.buckets.iter().zip(lock(&self.slots).iter()) {
+            bucket.passed(*slot, self.cost);
         }
         let Some(hint) = self.tag.hints.and_then(|read| read(body)) else {
             return;

@@ -926,7 +926,7 @@ fn the_sheets_write_scope_is_asked_for_only_for_queries_with_a_sheet() {
 /// The canonical Workspace audit: users → each user's message ids → each message, acting as
 /// that user. The grandchild reads its grandparent (`users`) by name, in `subject` and
 /// `[params]`, and its parent's computed column (`ids.owner`).
-const AUDIT_USERS: &str = "api = \"admin\"\nversion = \"directory_v1\"\n\
+pub(crate) const AUDIT_USERS: &str = "api = \"admin\"\nversion = \"directory_v1\"\n\
     method = \"directory.users.list\"\nsubject = \"admin@example.com\"\noutput = false\n\
     columns = [\"id\"]\n[params]\ncustomer = \"my_customer\"\n";
 const AUDIT_IDS: &str =

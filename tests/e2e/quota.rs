@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::auth::write_service_account_key;
+use crate::auth::{write_service_account_key, AUDIT_USERS};
 use crate::support::fake_quota::{BucketRule, HourlyTokens, QuotaRules, Shape};
 use crate::support::{Config, Workdir};
 
@@ -114,12 +114,7 @@ fn three_delegated_users_page_their_mailboxes_side_by_side() {
         ..Config::default()
     });
     write_service_account_key(&wd);
-    wd.write(
-        "queries/users.toml",
-        "api = \"admin\"\nversion = \"directory_v1\"\nmethod = \"directory.users.list\"\n\
-         subject = \"admin@example.com\"\noutput = false\ncolumns = [\"id\"]\n\
-         [params]\ncustomer = \"my_customer\"\n",
-    );
+    wd.write("queries/users.toml", AUDIT_USERS);
     wd.write(
         "queries/ids.toml",
         "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
