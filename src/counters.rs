@@ -28,6 +28,22 @@ pub struct Counters {
     quota_wait_us: AtomicU64,
     /// What the query waits for now, for the progress line (`waiting for gmail's quota of …`).
     waiting: Mutex<Option<String>>,
+    /// A fan-out's parent records handed to it so far, and those whose chains are written.
+    parents_seen: AtomicU64,
+    parents_done: AtomicU64,
+    /// True once the parent has handed its last record: `parents_seen` is then the total.
+    parents_all: std::sync::atomic::AtomicBool,
+}
+
+/// How far a fan-out is through its parent's records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParentsSnapshot {
+    /// Parent records whose chains are written.
+    pub done: u64,
+    /// Parent records handed to it so far.
+    pub seen: u64,
+    /// True once the parent has finished: `seen` is then the total.
+    pub all: bool,
 }
 
 /// What a query spent of its quota.
@@ -51,6 +67,8 @@ pub struct Snapshot {
     pub dropped: u64,
     /// What it spent of its quota.
     pub quota: QuotaSnapshot,
+    /// A fan-out's progress through its parent's records (`None` for other queries).
+    pub parents: Option<ParentsSnapshot>,
 }
 
 impl Counters {
@@ -114,6 +132,31 @@ impl Counters {
         self.waiting.lock().ok().and_then(|w| w.clone())
     }
 
+    /// A fan-out was handed one more parent record.
+    pub fn parent_seen(&self) {
+        self.parents_seen.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A fan-out's chains for `n` more parent records are written (or were, before a resume).
+    pub fn parents_done(&self, n: u64) {
+        self.parents_done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The parent has handed its last record.
+    pub fn parents_all(&self) {
+        self.parents_all.store(true, Ordering::Relaxed);
+    }
+
+    fn snapshot_parents(&self) -> Option<ParentsSnapshot> {
+        let seen = self.parents_seen.load(Ordering::Relaxed);
+        let all = self.parents_all.load(Ordering::Relaxed);
+        (seen > 0 || all).then(|| ParentsSnapshot {
+            done: self.parents_done.load(Ordering::Relaxed),
+            seen,
+            all,
+        })
+    }
+
     pub fn snapshot_quota(&self) -> QuotaSnapshot {
         QuotaSnapshot {
             units: self.quota_units.load(Ordering::Relaxed),
@@ -143,6 +186,7 @@ impl Counters {
             total: Some(self.total.load(Ordering::Relaxed)).filter(|t| *t > 0),
             dropped: self.dropped.load(Ordering::Relaxed),
             quota: self.snapshot_quota(),
+            parents: self.snapshot_parents(),
         }
     }
 }

@@ -252,6 +252,9 @@ async fn load_and_plan(
         .iter()
         .flat_map(|q| q.vars.value.keys().cloned())
         .collect();
+    for query in &queries {
+        problems.extend(crate::query::placeholder_vars(query, setup.values.vars));
+    }
     let mut plans = Vec::new();
     for result in plan_queries(queries, setup).await {
         match result {

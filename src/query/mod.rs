@@ -1029,7 +1029,8 @@ fn placeholders(src: &Source) -> Result<(), Vec<Problem>> {
         return Ok(());
     };
     let mut found = Vec::new();
-    for (key, value) in &top {
+    // A `[vars]` value may be set by `--var`: the run checks it (`placeholder_vars`).
+    for (key, value) in top.iter().filter(|(key, _)| *key != "vars") {
         // A table's entries are named (`params.calendarId`).
         let entries: Vec<(String, &toml::Value)> = match value.get_ref() {
             toml::Value::Table(table) => table
@@ -1061,6 +1062,27 @@ fn placeholders(src: &Source) -> Result<(), Vec<Problem>> {
         }
     }
     all_or_nothing((), found)
+}
+
+/// A problem for each `[vars]` value still holding the placeholder that no `--var` (`set`)
+/// replaces: a shipped example needs the user's own id, and would otherwise send ours.
+pub fn placeholder_vars(query: &Query, set: &[(String, String)]) -> Vec<Problem> {
+    query
+        .vars
+        .value
+        .iter()
+        .filter(|(name, value)| {
+            value.as_str().is_some_and(|v| v.contains(PLACEHOLDER))
+                && !set.iter().any(|(given, _)| given == *name)
+        })
+        .map(|(name, _)| {
+            query.problem(
+                query.vars.line,
+                Some(format!("vars.{name}")),
+                format!("still {PLACEHOLDER:?}: put your value in, or run with --var {name}=VALUE"),
+            )
+        })
+        .collect()
 }
 
 /// Every string inside a TOML value.

@@ -57,6 +57,12 @@ impl Bars {
                     humantime::format_duration(Duration::from_secs(left.round() as u64))
                 ));
             }
+            if let Some(parents) = &now.parents {
+                message.push_str(&format!(
+                    " · {}",
+                    super::parents_progress(parents, bar.elapsed())
+                ));
+            }
             if now.retries > 0 {
                 message.push_str(&format!(" · {} retries", now.retries));
             }

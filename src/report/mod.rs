@@ -9,7 +9,7 @@ pub mod summary;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::counters::{Counters, Snapshot};
+use crate::counters::{Counters, ParentsSnapshot, Snapshot};
 use crate::run::{QueryReport, Reporter, Skip, Status, Stop};
 
 /// One line per finished query (errors always; the rest unless quiet), and every `interval` a
@@ -55,16 +55,45 @@ impl Lines {
     }
 }
 
-/// `files: 12 pages, 12000 records, 830 records/s, running 14s`
+/// `files: 12 pages, 12000 records, 830 records/s, running 14s`; a fan-out's adds how far it
+/// is through its parent's records (`, 40 of 120 parent records (33%), ETA 1m 20s`).
 pub fn heartbeat_line(name: &str, now: &Snapshot, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(0.001);
+    let parents = now
+        .parents
+        .map(|p| format!(", {}", parents_progress(&p, elapsed)))
+        .unwrap_or_default();
     format!(
-        "{name}: {}, {}, {:.0} records/s, running {}",
+        "{name}: {}, {}, {:.0} records/s{parents}, running {}",
         plural(now.pages, "page"),
         plural(now.records, "record"),
         now.records as f64 / secs,
         humantime::format_duration(Duration::from_secs(elapsed.as_secs()))
     )
+}
+
+/// A fan-out's progress: `40 of 120 parent records (33%), ETA 1m 20s` once its parent has
+/// finished (the total known), `40 of 57 parent records so far` before.
+pub fn parents_progress(parents: &ParentsSnapshot, elapsed: Duration) -> String {
+    let ParentsSnapshot { done, seen, all } = *parents;
+    if !all {
+        return format!("{done} of {seen} parent records so far");
+    }
+    let percent = if seen == 0 {
+        100.0
+    } else {
+        100.0 * done as f64 / seen as f64
+    };
+    let mut line = format!("{done} of {seen} parent records ({percent:.0}%)");
+    if done > 0 && done < seen {
+        let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+        let left = (seen - done) as f64 / rate;
+        line += &format!(
+            ", ETA {}",
+            humantime::format_duration(Duration::from_secs(left.round() as u64))
+        );
+    }
+    line
 }
 
 impl Reporter for Lines {

@@ -69,6 +69,7 @@ pub(super) async fn run(
     let dealt = job.shard.map(|shard| (shard, reads.clone()));
     let mut log = ParentLog::new(parent, reads, resume, checkpoints.is_some());
     log.ancestor_reads = ancestor_reads(job, shared);
+    let counted = counters.clone();
     let records = feed
         .filter(move |item| {
             std::future::ready(match (&dealt, item) {
@@ -77,6 +78,11 @@ pub(super) async fn run(
                 }
                 _ => true,
             })
+        })
+        .inspect(move |item| match item {
+            Some(Ok(_)) => counted.parent_seen(),
+            None => counted.parents_all(),
+            Some(Err(())) => {}
         })
         .filter_map(move |item| std::future::ready(log.next(item)));
     let reader = page_reader(plan, output.feeds_children());
@@ -121,6 +127,7 @@ pub(super) async fn run(
     let write = async {
         let mut capped = false;
         let mut done = skipped;
+        counters.parents_done(skipped);
         while let Some((spool, digest)) = spools.recv().await {
             let end = spool.write_into(output).await?;
             spool.mark_written();
@@ -136,6 +143,7 @@ pub(super) async fn run(
                 output.skip_gone(url);
             }
             done += 1;
+            counters.parents_done(1);
             // Noted only when it is due to be written: marking flushes the output, and a
             // chain may be a single row.
             let due = checkpoints.as_deref_mut().filter(|c| c.due());
@@ -365,11 +373,14 @@ async fn chain(
             Ok(Some(fetched)) => fetched,
             Ok(None) => break,
             // Only the first request: a chain gone mid-way has written rows already.
-            Err(err) if pages.fetched() == 0 && skips_gone(plan, &err) => {
-                return Ok(ChainEnd {
-                    capped: false,
-                    gone: Some(url),
-                })
+            Err(QueryError::Api(err)) if pages.fetched() == 0 && is_gone(&err) => {
+                return match plan.query.on_missing {
+                    OnMissing::Skip => Ok(ChainEnd {
+                        capped: false,
+                        gone: Some(url),
+                    }),
+                    OnMissing::Fail => Err(QueryError::Gone(err)),
+                };
             }
             Err(err) => return Err(err),
         };
@@ -390,11 +401,9 @@ async fn chain(
     })
 }
 
-/// True when `plan` skips a parent record whose item `err` says is gone: HTTP 404 or 410 with
-/// `on_missing = "skip"`.
-fn skips_gone(plan: &crate::plan::QueryPlan, err: &QueryError) -> bool {
-    let gone = |err: &ApiError| matches!(err, ApiError::Status { status, .. } if matches!(status.as_u16(), 404 | 410));
-    plan.query.on_missing == OnMissing::Skip && matches!(err, QueryError::Api(err) if gone(err))
+/// True when `err` says a parent record's item is gone: HTTP 404 or 410.
+fn is_gone(err: &ApiError) -> bool {
+    matches!(err, ApiError::Status { status, .. } if matches!(status.as_u16(), 404 | 410))
 }
 
 #[cfg(test)]

@@ -173,6 +173,9 @@ pub enum QueryError {
     /// The first page of a resumed chain failed: the API no longer takes the saved position.
     #[error(transparent)]
     ResumeRefused(Box<ApiError>),
+    /// A fan-out's item was gone (404, 410) and the query does not skip such items.
+    #[error("{0}; the item is gone: if items may be deleted between the parent's list and this request, set `on_missing = \"skip\"` in the query to skip them")]
+    Gone(Box<ApiError>),
     /// `strict = true`, and a page of the report has caveats: nothing of it is written.
     #[error("strict = true, and the report says: {} [{url}]", caveats.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Strict {
@@ -210,7 +213,7 @@ impl QueryError {
             QueryError::Sink(_) | QueryError::Spill(_) => Failure::LocalIo,
             QueryError::Template(_) => Failure::BadInput,
             QueryError::Strict { .. } => Failure::Caveat,
-            QueryError::ResumeRefused(err) => err.kind(),
+            QueryError::ResumeRefused(err) | QueryError::Gone(err) => err.kind(),
             QueryError::Checkpointed(err) => err.kind(),
         }
     }

@@ -443,6 +443,34 @@ pub fn remove_stale_temp_files(
     let Some(target_name) = target.file_name().and_then(|n| n.to_str()) else {
         return Vec::new();
     };
+    remove_temps(dir, |name| is_temp_name(name, target_name), keep, removable)
+}
+
+/// Removes the temporary files in `dir` of any target (this module's pattern) that no live
+/// export holds locked, that no checkpoint names (`keep`), last changed before `removable`
+/// says: those a killed run left for an output no later run writes (a name with the day in
+/// it, a backfill's window). Returns the paths removed.
+pub fn remove_orphan_temp_files(
+    dir: &Path,
+    keep: &[PathBuf],
+    removable: impl Fn(std::time::SystemTime) -> bool,
+) -> Vec<PathBuf> {
+    let any_target = |name: &str| {
+        name.strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(|n| n.rsplit_once('.'))
+            .is_some_and(|(target, _)| !target.is_empty() && is_temp_name(name, target))
+    };
+    remove_temps(dir, any_target, keep, removable)
+}
+
+/// Removes the files in `dir` whose name `ours` accepts, as [`remove_stale_temp_files`] says.
+fn remove_temps(
+    dir: &Path,
+    ours: impl Fn(&str) -> bool,
+    keep: &[PathBuf],
+    removable: impl Fn(std::time::SystemTime) -> bool,
+) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -453,7 +481,7 @@ pub fn remove_stale_temp_files(
         let old_file = entry
             .metadata()
             .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(&removable));
-        if !is_temp_name(name, target_name) || !old_file {
+        if !ours(name) || !old_file {
             continue;
         }
         let path = entry.path();

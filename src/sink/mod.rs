@@ -26,7 +26,10 @@ use crate::records::{Column, Row};
 
 use self::bigquery::{BigQueryContext, BigQueryError, BigQuerySink};
 pub use self::csv::{CsvOptions, CsvSink};
-pub use self::file::{hex, is_temp_of, remove_stale_temp_files, temp_files_of, Mark, Written};
+pub use self::file::{
+    hex, is_temp_of, remove_orphan_temp_files, remove_stale_temp_files, temp_files_of, Mark,
+    Written,
+};
 // (`gscrape compose` writes its output the same way.)
 pub use self::file::{persist, temp_beside};
 pub use self::ndjson::NdjsonSink;

@@ -324,9 +324,23 @@ fn validate_says_the_query_writes_the_table_and_asks_nothing() {
     );
     assert!(bq.received().is_empty());
 
-    // The shipped example validates, and says what it loads.
+    // The shipped example is refused until its table names her project...
     let example = include_str!("../../queries/destinations/drive_files_to_bigquery.toml");
     wd.write("queries/destinations/drive_files_to_bigquery.toml", example);
+    let ran = run(&wd, &bq, &["validate", "queries/destinations"], &[]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stdout.contains(
+            "error  queries/destinations/drive_files_to_bigquery.toml:25: bigquery.table: still \"REPLACE_ME\", the placeholder `gscrape new` wrote: put the value in\n"
+        ),
+        "{}",
+        ran.stdout
+    );
+    // ...then validates, and says what it loads.
+    wd.write(
+        "queries/destinations/drive_files_to_bigquery.toml",
+        &example.replace("REPLACE_ME", "my-project"),
+    );
     let ran = run(&wd, &bq, &["validate", "queries/destinations"], &[]);
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(

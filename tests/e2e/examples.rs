@@ -20,12 +20,42 @@ fn copy_examples(wd: &Workdir) -> Vec<String> {
     names
 }
 
+/// The `--var`s the examples that need her own ids are run with here.
+pub(crate) const HER_IDS: [&str; 6] = [
+    "--var",
+    "property=123456789",
+    "--var",
+    "site=sc-domain:example.com",
+    "--var",
+    "project=my-project",
+];
+
 #[test]
 fn shipped_examples_validate() {
     let wd = Workdir::new();
     let names = copy_examples(&wd);
     assert!(names.len() >= 5, "{names:?}");
+    // Those that need an id of hers are refused until she gives it: `gscrape run` never
+    // sends Google made-up ids.
     let run = wd.run(&["validate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let refused: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("error"))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "error  queries/bigquery_daily_visits.toml:11: vars.project: still \"REPLACE_ME\": put your value in, or run with --var project=VALUE",
+            "error  queries/ga4_daily_users.toml:11: vars.property: still \"REPLACE_ME\": put your value in, or run with --var property=VALUE",
+            "error  queries/search_console_queries.toml:12: vars.site: still \"REPLACE_ME\": put your value in, or run with --var site=VALUE",
+        ],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stdout.lines().count(), names.len());
+    let run = wd.run(&[&["validate"][..], &HER_IDS].concat());
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout.lines().count(), names.len());
     assert!(
@@ -39,7 +69,7 @@ fn shipped_examples_validate() {
 fn shipped_examples_run() {
     let wd = Workdir::new();
     copy_examples(&wd);
-    let run = wd.run(&["run"]);
+    let run = wd.run(&[&["run"][..], &HER_IDS].concat());
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         wd.list("output"),
@@ -239,7 +269,13 @@ fn the_workspace_audit_example_fetches_each_message_as_its_user() {
         let text = std::fs::read_to_string(dir.join(format!("{name}.toml"))).unwrap();
         wd.write(&format!("queries/workspace_audit/{name}.toml"), &text);
     }
-    let args = ["queries/workspace_audit", "--credentials", "sa.json"];
+    let args = [
+        "queries/workspace_audit",
+        "--credentials",
+        "sa.json",
+        "--var",
+        "admin=admin@example.com",
+    ];
     let validate = wd.run_without_token(&[&["validate"][..], &args].concat());
     assert_eq!(validate.code, 0, "{validate:?}");
     let run = wd.run_without_token(&[&["run"][..], &args].concat());

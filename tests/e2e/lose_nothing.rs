@@ -440,6 +440,15 @@ fn a_missing_item_fails_its_fan_out_by_default_and_the_key_is_checked() {
         "{}",
         run.stderr
     );
+    // The failure says how to skip such items.
+    assert!(
+        run.stderr.contains(
+            "; the item is gone: if items may be deleted between the parent's list and this \
+             request, set `on_missing = \"skip\"` in the query to skip them"
+        ),
+        "{}",
+        run.stderr
+    );
     assert_eq!(wd.read("output/details.csv"), "old\r\n");
     let explicit = details_workdir(7, vec![(2, 404)], "on_missing = \"fail\"\n");
     assert_eq!(explicit.run(&["run"]).code, 1);

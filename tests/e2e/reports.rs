@@ -403,7 +403,7 @@ fn the_report_examples_validate_and_run() {
         let text = std::fs::read_to_string(dir.join(format!("{name}.toml"))).unwrap();
         wd.write(&format!("queries/{name}.toml"), &text);
     }
-    let run = wd.run(&["run"]);
+    let run = wd.run(&[&["run"][..], &crate::examples::HER_IDS].concat());
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         wd.list("output"),

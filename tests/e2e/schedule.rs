@@ -89,6 +89,38 @@ fn off_a_terminal_a_heartbeat_line_shows_each_running_query() {
 }
 
 #[test]
+fn a_fan_outs_heartbeat_says_how_many_parent_records_are_done_of_how_many_and_when_it_ends() {
+    let wd = Workdir::with_config(Config {
+        gmail_messages: 12,
+        latency: Duration::from_millis(300),
+        ..Config::default()
+    });
+    wd.write(
+        "queries/messages.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+         output = false\n[params]\nuserId = \"me\"\n",
+    );
+    wd.write(
+        "queries/details.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.get\"\n\
+         for_each = \"messages\"\nconcurrency = 1\ncolumns = [\"id\"]\n\
+         [params]\nuserId = \"me\"\nid = \"{{ messages.id }}\"\n",
+    );
+    let run = wd.run(&["run", "--progress-interval", "1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // One message at a time, 0.3 s each: beats at 1 s, 2 s and 3 s find the list done.
+    let beats: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("details: ") && l.contains(" of 12 parent records ("))
+        .collect();
+    assert!(!beats.is_empty(), "{}", run.stderr);
+    let beat = beats[0];
+    assert!(beat.contains("%), ETA "), "{beat}");
+    assert!(beat.ends_with('s'), "{beat}");
+}
+
+#[test]
 fn a_backfill_runs_once_per_window_oldest_first() {
     let wd = Workdir::new();
     wd.write(

@@ -127,6 +127,24 @@ pub(crate) fn before_run(
             );
         }
     }
+    // Then those of outputs no query of this run writes (yesterday's dated name, another
+    // window's), unless a checkpoint still names them.
+    let named = store.temp_files();
+    let mut dirs: Vec<&Path> = (plans.iter())
+        .filter_map(|plan| plan.output.as_ref())
+        .filter(|o| !o.is_stdout() && o.object().is_none())
+        .filter_map(|o| o.path().parent())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        for stale in sink::remove_orphan_temp_files(dir, &named, |changed| changed < minute_ago) {
+            tracing::info!(
+                "removed {}, left by an earlier run that was killed",
+                stale.display()
+            );
+        }
+    }
     let before = targets
         .iter()
         .flat_map(|t| sink::temp_files_of(t))
