@@ -455,7 +455,7 @@ pub struct DescribeArgs {
 }
 
 /// CSV options for every query of the run (a query's own keys win).
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct CsvArgs {
     /// Field delimiter: one character, e.g. ';' or '\t' (a tab).
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter_arg, env = "GSCRAPE_DELIMITER")]

@@ -110,6 +110,9 @@ pub struct RunSettings {
     pub state: Option<String>,
     /// CSV options for every query (a query's own keys win).
     pub csv: CsvSettings,
+    /// The CSV options of the config files (`gscrape.toml`) not given as flags: each applies
+    /// to the queries whose output takes it and does not set it, and is no error for others.
+    pub project_csv: CsvSettings,
     /// `--since`: an incremental query's `since`, over its kept cursor.
     pub since: Option<String>,
     /// `--full`: incremental queries start from `initial`.
@@ -515,6 +518,18 @@ fn csv_delimiter(text: String) -> Option<u8> {
     delimiter_byte(&text).ok()
 }
 
+/// The CSV options the flags (or a config file) set.
+fn csv_settings(csv: CsvArgs) -> CsvSettings {
+    CsvSettings {
+        delimiter: csv.delimiter,
+        bom: csv.bom.then_some(true),
+        excel_safe: csv.excel_safe.then_some(true),
+        null: csv.null,
+        append: csv.append.then_some(true),
+        header: csv.no_header.then_some(false),
+    }
+}
+
 impl RunSettings {
     /// The settings of `gscrape run`: each from its flag or environment variable when
     /// `sources` says it was given there, else from the first config file that sets it, else
@@ -527,9 +542,12 @@ impl RunSettings {
         let given = |id: &str| sources.is_some_and(|m| given(m, id));
         let mut args = args;
         args.take_files(&given, files);
-        args.csv.take_files(&given, files);
+        // A project's CSV options are defaults for the outputs that take them, not flags.
+        let mut project_csv = CsvArgs::default();
+        project_csv.take_files(&given, files);
         args.discovery.take_files(&given, files);
         let mut settings = Self::from_args(args);
+        settings.project_csv = csv_settings(project_csv);
         settings.discovery = settings.discovery.with_endpoints(files);
         // The flags' limits first (an API's own entry wins wherever it is), then the files'.
         for file in files {
@@ -621,14 +639,8 @@ impl RunSettings {
             wait_lock: wait_lock.unwrap_or_default(),
             summary_json,
             state,
-            csv: CsvSettings {
-                delimiter: csv.delimiter,
-                bom: csv.bom.then_some(true),
-                excel_safe: csv.excel_safe.then_some(true),
-                null: csv.null,
-                append: csv.append.then_some(true),
-                header: csv.no_header.then_some(false),
-            },
+            csv: csv_settings(csv),
+            project_csv: CsvSettings::default(),
             backfill: from.zip(to).map(|(from, to)| (from, to, step)),
             since,
             full,
@@ -839,7 +851,11 @@ mod tests {
         let every: String = VALUES.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
         let settings =
             RunSettings::resolve(run_args(), None, &[config(&format!("[run]\n{every}"))]);
-        assert_eq!(settings.csv.delimiter, Some(b'\t'));
+        assert_eq!(settings.project_csv.delimiter, Some(b'\t'));
+        assert_eq!(
+            settings.csv.delimiter, None,
+            "a project's CSV options are not flags"
+        );
         assert_eq!(
             settings.discovery.cache_dir,
             Some(PathBuf::from("discovery-cache"))
@@ -915,7 +931,7 @@ mod tests {
             Some(PathBuf::from("flag-cache"))
         );
         assert_eq!(
-            settings.csv.bom,
+            settings.project_csv.bom,
             Some(true),
             "the file under the flags not given"
         );

@@ -278,6 +278,11 @@ pub(super) async fn checked_plans(
         args.retry.clone(),
     )
     .await?;
+    // The project's CSV options, where the query's output takes them.
+    for plan in &mut plans {
+        let format = plan.output.as_ref().map(|o| o.format);
+        plan.query.csv = plan.query.csv.or(&args.project_csv.fit_for(format));
+    }
     // A shard writes parts of the fan-outs' outputs (and the pre-flight checks those names).
     if let (true, Some(shard)) = (problems.is_empty(), shard_of(args)?) {
         problems = crate::shard::check(&plans, shard, args.stdout, &args.csv);

@@ -403,6 +403,20 @@ impl CsvSettings {
             .collect()
     }
 
+    /// These settings without the keys an output of `format` would not use.
+    pub fn fit_for(&self, format: Option<OutputFormat>) -> CsvSettings {
+        let unfit = self.unfit_for(format);
+        let keep = |key| !unfit.contains(&key);
+        CsvSettings {
+            delimiter: self.delimiter.filter(|_| keep("delimiter")),
+            bom: self.bom.filter(|_| keep("bom")),
+            excel_safe: self.excel_safe.filter(|_| keep("excel_safe")),
+            null: self.null.clone().filter(|_| keep("null")),
+            append: self.append.filter(|_| keep("append")),
+            header: self.header.filter(|_| keep("header")),
+        }
+    }
+
     /// The keys of the options set here.
     pub fn keys_set(&self) -> Vec<&'static str> {
         let set = [

@@ -169,3 +169,35 @@ fn a_bad_delimiter_is_a_validation_error() {
         "error  queries/files.toml:4: delimiter: \";;\" cannot be a delimiter: use one ASCII character such as \",\", \";\" or \"\\t\" (not a quote or line break)\n"
     );
 }
+
+#[test]
+fn a_projects_csv_options_apply_to_the_outputs_that_take_them_and_are_no_error_for_others() {
+    let wd = workdir(2);
+    wd.write("gscrape.toml", "[run]\nexcel-safe = true\nbom = true\n");
+    wd.write("queries/files.toml", &files_query(""));
+    wd.write(
+        "queries/lines.toml",
+        &files_query("output = \"lines.ndjson\""),
+    );
+    wd.write("queries/book.toml", &files_query("output = \"book.xlsx\""));
+    let run = wd.run(&["validate"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(wd
+        .read("output/files.csv")
+        .starts_with("\u{feff}id,name,size\r\n"));
+    assert!(wd
+        .read("output/lines.ndjson")
+        .starts_with("{\"id\":\"f0000\""));
+    // The same options given as flags are still refused for the outputs they do not fit.
+    let run = wd.run(&["validate", "--bom"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "--bom is an option of CSV and TSV files, and book writes xlsx, lines writes ndjson"
+        ),
+        "{}",
+        run.stdout
+    );
+}
