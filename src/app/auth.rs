@@ -182,7 +182,11 @@ async fn login(
     client: HyperClient,
 ) -> Result<Exit, AppError> {
     let discovery = super::discovery_settings(&args.discovery, matches, &args.config)?;
-    let mut wanted = scopes_of_queries(&args, &discovery, &client).await;
+    let needs = needs_of_queries(&args, &discovery, &client).await;
+    let mut wanted = scopes::with_destinations(
+        scopes::scopes_for(needs.iter().filter_map(|n| n.method.as_ref())),
+        needs.iter().flat_map(|n| n.destinations.iter().copied()),
+    );
     for scope in &args.scopes {
         let scope = scope_url(scope);
         if !wanted.contains(&scope) {
@@ -209,42 +213,104 @@ async fn login(
         retry: retry_policy(None),
     };
     let done = login::login(request, &cache, client).await?;
-    crate::say!(
-        "Logged in as {}.\nScopes: {}\nThe login is saved in {} (readable only by you); runs refresh it silently.",
-        quote(done.account.as_deref().unwrap_or("an unknown account")),
-        quote(&done.scopes.join(" ")),
+    let mut said = format!(
+        "Logged in as {}.\nScopes:\n",
+        quote(done.account.as_deref().unwrap_or("an unknown account"))
+    );
+    for scope in &done.scopes {
+        said += &format!("  {}\n", quote(scope));
+    }
+    if !done.kept.is_empty() {
+        said += &format!(
+            "(Asked again for the {} of the login saved before, so that it only grows.)\n",
+            plural_scopes(done.kept.len())
+        );
+    }
+    said += &format!(
+        "The login is saved in {} (readable only by you); runs refresh it silently.",
         done.path.display()
     );
+    crate::say!("{said}");
+    for scope in &done.unticked {
+        let lacking: Vec<&str> = needs
+            .iter()
+            .filter(|n| !n.covered_by(&done.scopes))
+            .filter(|n| n.accepts(scope))
+            .map(|n| n.name.as_str())
+            .collect();
+        let who = match lacking.as_slice() {
+            [] => "no query here needs it".to_owned(),
+            names => format!("{} cannot run without it", names.join(", ")),
+        };
+        crate::say!(
+            "warning: {} was not granted (unticked on the consent screen): {who}; run \
+             `gscrape auth login` again and leave it ticked",
+            quote(scope)
+        );
+    }
     Ok(Exit::Success)
 }
 
-/// The least-privilege scopes of the methods the queries under `args.paths` call. Queries
-/// that cannot be read are skipped here (`gscrape validate` reports them).
-async fn scopes_of_queries(
+fn plural_scopes(n: usize) -> String {
+    match n {
+        1 => "1 scope".to_owned(),
+        n => format!("{n} scopes"),
+    }
+}
+
+/// What one query needs of a login: a scope its method accepts, and its destinations'.
+struct Needs {
+    name: String,
+    /// `None`: its Discovery document could not be read (`validate` says why).
+    method: Option<crate::discovery::Method>,
+    destinations: Vec<&'static str>,
+}
+
+impl Needs {
+    /// True when `granted` lets the query run.
+    fn covered_by(&self, granted: &[String]) -> bool {
+        self.method
+            .as_ref()
+            .is_none_or(|m| scopes::covers(granted, m))
+            && (self.destinations.iter()).all(|d| granted.iter().any(|g| g == d))
+    }
+
+    /// True when `scope` would serve the query.
+    fn accepts(&self, scope: &str) -> bool {
+        self.method
+            .as_ref()
+            .is_some_and(|m| m.scopes.iter().any(|s| s == scope))
+            || self.destinations.contains(&scope)
+    }
+}
+
+/// What the queries under `args.paths` need of a login. Queries that cannot be read are
+/// skipped here (`gscrape validate` reports them).
+async fn needs_of_queries(
     args: &LoginArgs,
     discovery: &DiscoverySettings,
     client: &HyperClient,
-) -> Vec<String> {
+) -> Vec<Needs> {
     let Ok(files) = query_files(&args.paths) else {
         return Vec::new();
     };
     let (queries, _) = load_queries(&files, &[]);
     let source = super::discovery_source(discovery, client.clone(), retry_policy(None));
-    let mut methods = Vec::new();
+    let mut needs = Vec::new();
     for query in &queries {
         let doc = match &query.discovery {
             Some(path) => source.load_file(path),
             None => source.load(&query.api, &query.version).await,
         };
-        if let Some(method) = doc
-            .ok()
-            .and_then(|d| d.method(&query.method.value).cloned())
-        {
-            methods.push(method);
-        }
+        needs.push(Needs {
+            name: query.name.clone(),
+            method: doc
+                .ok()
+                .and_then(|d| d.method(&query.method.value).cloned()),
+            destinations: query.destination_scopes(),
+        });
     }
-    let destinations = queries.iter().flat_map(|q| q.destination_scopes());
-    scopes::with_destinations(scopes::scopes_for(&methods), destinations)
+    needs
 }
 
 async fn status(args: StatusArgs, client: HyperClient) -> Result<Exit, AppError> {

@@ -83,7 +83,13 @@ pub struct LoginRequest<'a> {
 /// The result of a login.
 pub struct LoggedIn {
     pub account: Option<String>,
+    /// The scopes granted: those of the consent screen, and (Google adds them, asked with
+    /// `include_granted_scopes`) those this account granted the client before.
     pub scopes: Vec<String>,
+    /// The scopes asked for and not granted: unticked on the consent screen.
+    pub unticked: Vec<String>,
+    /// The scopes of the login saved before, asked for again so that a login only grows.
+    pub kept: Vec<String>,
     pub path: PathBuf,
 }
 
@@ -144,6 +150,17 @@ pub async fn login(
     client: HyperClient,
 ) -> Result<LoggedIn, LoginError> {
     let secret = read_client_secret(request.client_secret)?;
+    // The newest login of this client: its scopes are asked for again, so that a login for a
+    // query's new scope does not lose those of the others.
+    let kept: Vec<String> = (cache.all().into_iter())
+        .filter_map(|(_, login)| login.ok())
+        .filter(|login| login.client_id == secret.client_id)
+        .max_by_key(|login| login.logged_in_at)
+        .map(|login| login.scopes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| !request.scopes.contains(s) && !IDENTITY_SCOPES.contains(&s.as_str()))
+        .collect();
     let state = random_state()?;
     let (delegate, redirect) = if request.no_browser {
         let port = request.port.unwrap_or(1);
@@ -180,6 +197,7 @@ pub async fn login(
     .map_err(|e| LoginError::Flow(e.to_string().into()))?;
 
     let mut scopes = request.scopes.clone();
+    scopes.extend(kept.iter().cloned());
     scopes.extend(IDENTITY_SCOPES.iter().map(|s| s.to_string()));
     match tokio::time::timeout(request.timeout, auth.token(&scopes)).await {
         Err(_) => return Err(LoginError::Timeout(request.timeout)),
@@ -214,7 +232,14 @@ pub async fn login(
     )
     .await
     .map_err(|e| LoginError::Flow(e.to_string().into()))?;
-    let granted = grant.scopes.clone().unwrap_or(scopes);
+    let granted = grant.scopes.clone().unwrap_or(scopes.clone());
+    // Granular consent: a person may untick scopes. (Google names `email` and `openid` by
+    // their URLs in a grant at times.)
+    let unticked = scopes
+        .iter()
+        .filter(|asked| !granted.iter().any(|g| same_scope(g, asked)))
+        .cloned()
+        .collect();
     let login = CachedLogin {
         client_id: secret.client_id.clone(),
         client_secret: secret.client_secret.clone(),
@@ -235,8 +260,21 @@ pub async fn login(
     Ok(LoggedIn {
         account,
         scopes: granted,
+        unticked,
+        kept,
         path,
     })
+}
+
+/// True when two scopes are the same: `email` is also
+/// `https://www.googleapis.com/auth/userinfo.email` in a grant.
+fn same_scope(a: &str, b: &str) -> bool {
+    let long = |s: &str| match s {
+        "email" => "https://www.googleapis.com/auth/userinfo.email".to_owned(),
+        "profile" => "https://www.googleapis.com/auth/userinfo.profile".to_owned(),
+        other => other.to_owned(),
+    };
+    long(a) == long(b)
 }
 
 /// Keeps the token yup-oauth2 obtained, so the refresh token can be cached our way.
@@ -316,8 +354,9 @@ impl InstalledFlowDelegate for LoginDelegate {
     ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
         Box::pin(async move {
             // yup-oauth2 builds the URL (always with a query) and lets the delegate show it:
-            // the state is added here, and checked on the answer below.
-            let url = &format!("{url}&state={}", self.state);
+            // the state is added here, and checked on the answer below; and
+            // `include_granted_scopes`, so that the new grant keeps what was granted before.
+            let url = &format!("{url}&include_granted_scopes=true&state={}", self.state);
             crate::say!("Sign in to Google and allow access:\n\n  {url}\n");
             let code = match &self.answer {
                 Answer::Browser(listener) => {

@@ -129,8 +129,13 @@ pub(crate) fn end_login(
 
 /// A complete browser login, the test playing the browser.
 pub(crate) fn login(wd: &Workdir) -> Run {
+    login_with(wd, &[])
+}
+
+/// `login`, with more arguments (the query files to log in for).
+fn login_with(wd: &Workdir, extra: &[&str]) -> Run {
     write_client_secret(wd, "installed");
-    let (child, url, stderr, printed) = start_login(wd, &[], Stdio::null());
+    let (child, url, stderr, printed) = start_login(wd, extra, Stdio::null());
     let (status, location) = http_get(&url);
     assert_eq!(status, 302);
     let (status, _) = http_get(&location.unwrap());
@@ -140,6 +145,74 @@ pub(crate) fn login(wd: &Workdir) -> Run {
 
 pub(crate) fn cached_login(wd: &Workdir) -> serde_json::Value {
     serde_json::from_str(&wd.read(CACHE_FILE)).unwrap()
+}
+
+const GA4_QUERY: &str = "api = \"analyticsdata\"\nversion = \"v1beta\"\n\
+    method = \"analyticsdata.properties.runReport\"\n[params]\nproperty = \"properties/123\"\n\
+    [body]\nmetrics = [{ name = \"activeUsers\" }]\n";
+const ANALYTICS_READONLY: &str = "https://www.googleapis.com/auth/analytics.readonly";
+
+/// The query string of the last sign-in URL the login opened.
+fn last_sign_in(wd: &Workdir) -> std::collections::HashMap<String, String> {
+    let seen = wd.google.seen_under("/o/oauth2/auth");
+    seen.last().unwrap().query().into_iter().collect()
+}
+
+#[test]
+fn a_login_for_one_querys_new_scope_keeps_the_scopes_of_the_saved_login() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    // As gscrape's advice for a query that needs a new scope says: log in with that query.
+    wd.write("reports/ga4.toml", GA4_QUERY);
+    let run = login_with(&wd, &["reports/ga4.toml"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let asked = last_sign_in(&wd);
+    assert_eq!(
+        asked["scope"],
+        format!("{ANALYTICS_READONLY} {DRIVE_READONLY} openid email"),
+        "the union with the saved login's scopes"
+    );
+    assert_eq!(asked["include_granted_scopes"], "true");
+    assert!(
+        run.stderr.contains(
+            "(Asked again for the 1 scope of the login saved before, so that it only grows.)\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        cached_login(&wd)["scopes"],
+        serde_json::json!([ANALYTICS_READONLY, DRIVE_READONLY, "openid", "email"])
+    );
+    // The Drive query still runs on the saved login.
+    let run = wd.run_without_token(&["run", "queries"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+#[test]
+fn a_scope_unticked_on_the_consent_screen_is_named_with_the_queries_that_need_it() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    assert_eq!(login(&wd).code, 0);
+    wd.write("queries/ga4.toml", GA4_QUERY);
+    wd.google
+        .configure(|c| c.oauth.untick = vec![ANALYTICS_READONLY.to_owned()]);
+    let run = login(&wd);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: {ANALYTICS_READONLY} was not granted (unticked on the consent screen): ga4 \
+             cannot run without it; run `gscrape auth login` again and leave it ticked\n"
+        )),
+        "{}",
+        run.stderr
+    );
+    // What was granted before stays granted.
+    assert_eq!(
+        cached_login(&wd)["scopes"],
+        serde_json::json!([DRIVE_READONLY, "openid", "email"])
+    );
 }
 
 #[test]
@@ -155,7 +228,7 @@ fn login_follows_the_browser_and_caches_the_token_privately() {
     );
     assert!(
         run.stderr
-            .contains(&format!("Scopes: {DRIVE_READONLY} openid email\n")),
+            .contains(&format!("Scopes:\n  {DRIVE_READONLY}\n  openid\n  email\n")),
         "{}",
         run.stderr
     );

@@ -49,6 +49,9 @@ pub struct OAuthState {
     pub unauthorized: usize,
     /// Requests to the token endpoint so far.
     token_requests: usize,
+    /// The scopes the (one) user has granted the client so far: Google adds them to a new
+    /// grant asked with `include_granted_scopes=true` (incremental authorization).
+    granted_before: Vec<String>,
 }
 
 /// Knobs of the OAuth side.
@@ -71,6 +74,8 @@ pub struct OAuthConfig {
     /// (after answering its first `echo_after` grants with a token, whatever they carry).
     pub echo_form_as: Option<Echo>,
     pub echo_after: usize,
+    /// Scopes the user unticks on the consent screen (granular consent): not granted.
+    pub untick: Vec<String>,
 }
 
 /// How a token endpoint quotes the secrets of a request it refuses: every form a secret
@@ -231,6 +236,7 @@ impl Default for OAuthConfig {
             echo_form: false,
             echo_form_as: None,
             echo_after: 0,
+            untick: Vec::new(),
         }
     }
 }
@@ -319,7 +325,25 @@ impl OAuthState {
         }
         self.next += 1;
         let code = format!("4/code-{}", self.next);
-        let scope = query.get("scope").cloned().unwrap_or_default();
+        let mut granted: Vec<String> = (query.get("scope").map(String::as_str))
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty() && !config.untick.iter().any(|u| u == s))
+            .map(str::to_owned)
+            .collect();
+        if query.get("include_granted_scopes").map(String::as_str) == Some("true") {
+            for before in &self.granted_before {
+                if !granted.contains(before) {
+                    granted.push(before.clone());
+                }
+            }
+        }
+        for scope in &granted {
+            if !self.granted_before.contains(scope) {
+                self.granted_before.push(scope.clone());
+            }
+        }
+        let scope = granted.join(" ");
         self.codes
             .insert(code.clone(), (redirect.clone(), scope.clone()));
         let location = format!(
