@@ -79,6 +79,17 @@ Examples:
   gscrape new drive v3 drive.files.list --name files > queries/files.toml
   gscrape new gmail v1 gmail.users.messages.list > queries/messages.toml")]
     New(NewArgs),
+    /// Pin the Discovery documents of the queries in gscrape.lock (documents in discovery-lock/).
+    ///
+    /// While gscrape.lock exists, run, validate, describe and new plan against the pinned
+    /// documents: the default columns and parameters stay as they were when Google changes its
+    /// document, and a run says in one line what changed for its queries. `run --locked`
+    /// refuses a query whose API is not pinned.
+    #[command(after_help = "\
+Examples:
+  gscrape lock                                 pin the APIs of queries/ (those not pinned yet)
+  gscrape lock --update                        move every pin to Google's current document")]
+    Lock(LockArgs),
     /// Log in to Google, show which credential runs use, or log out.
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -260,6 +271,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub only: Vec<String>,
 
+    /// Refuse to run unless gscrape.lock pins the Discovery document of every query (as
+    /// `cargo --locked` refuses without a lockfile).
+    #[arg(long)]
+    pub locked: bool,
+
     /// Most HTTP requests in flight at once, across all queries.
     #[arg(long, default_value_t = NonZeroUsize::new(8).expect("8 > 0"), value_name = "N", env = "GSCRAPE_CONCURRENCY")]
     pub concurrency: NonZeroUsize,
@@ -416,6 +432,20 @@ pub struct ComposeArgs {
 fn parse_format(text: &str) -> Result<crate::query::Format, String> {
     crate::query::Format::parse(text)
         .ok_or_else(|| format!("one of {}", crate::query::Format::NAMES))
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Query files, or directories of *.toml files.
+    #[arg(default_value = "queries")]
+    pub paths: Vec<PathBuf>,
+
+    /// Fetch Google's current documents and move every pin (else only new APIs are pinned).
+    #[arg(long)]
+    pub update: bool,
+
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
 }
 
 #[derive(Debug, Args)]

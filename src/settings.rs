@@ -31,6 +31,8 @@ pub struct DiscoverySettings {
     /// The config files' `[endpoints]` tables (the project's first), for
     /// [`crate::endpoints::Endpoints::resolve`].
     pub endpoints: Vec<crate::endpoints::Table>,
+    /// `--locked`: refuse a query whose API `gscrape.lock` does not pin (and a missing lock).
+    pub locked: bool,
 }
 
 impl DiscoverySettings {
@@ -78,6 +80,7 @@ impl DiscoverySettings {
                 .or_else(|| dirs::cache_dir().map(|d| d.join("gscrape"))),
             policy,
             endpoints: Vec::new(),
+            locked: false,
         }
     }
 }
@@ -583,6 +586,7 @@ impl RunSettings {
             out_dir,
             output,
             only,
+            locked,
             concurrency,
             qps,
             max_retries,
@@ -646,7 +650,10 @@ impl RunSettings {
             full,
             auth: auth_settings(&credentials, &config),
             subject: credentials.subject,
-            discovery: DiscoverySettings::from_flags(&discovery),
+            discovery: DiscoverySettings {
+                locked,
+                ..DiscoverySettings::from_flags(&discovery)
+            },
             shard: crate::shard::ShardSetting {
                 spec: shard.map(|value| crate::shard::Given {
                     value,
@@ -818,6 +825,7 @@ mod tests {
         "config_dir",
         "offline",
         "refresh_discovery",
+        "locked",
         // `[quota]`'s per-user and per-project, a table of their own (`quota_table`).
         "quota_per_user",
         "quota_per_project",

@@ -295,7 +295,9 @@ async fn needs_of_queries(
         return Vec::new();
     };
     let (queries, _) = load_queries(&files, &[]);
-    let source = super::discovery_source(discovery, client.clone(), retry_policy(None));
+    let Ok(source) = super::discovery_source(discovery, client.clone(), retry_policy(None)) else {
+        return Vec::new();
+    };
     let mut needs = Vec::new();
     for query in &queries {
         let doc = match &query.discovery {

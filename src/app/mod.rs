@@ -4,6 +4,7 @@
 mod auth;
 mod compose;
 mod error;
+mod lock;
 mod preflight;
 mod run;
 mod storage;
@@ -57,6 +58,7 @@ async fn command(cli: Cli, matches: &clap::ArgMatches) -> Result<Exit, AppError>
         Command::Compose(args) => compose::compose(args).await,
         Command::Describe(args) => describe(args, sub("describe"), client()?).await,
         Command::New(args) => new_query(args, sub("new"), client()?).await,
+        Command::Lock(args) => lock::lock(args, sub("lock"), client()?).await,
         Command::Auth(command) => {
             let matches = sub("auth").and_then(|m| m.subcommand_matches("login"));
             let client = client()?;
@@ -114,19 +116,32 @@ pub(crate) fn install_endpoints(tables: &[crate::endpoints::Table]) -> Result<()
     Ok(())
 }
 
+/// Where Discovery documents come from: the project's `gscrape.lock` for the APIs it pins,
+/// else the cache or the service. `--locked` without a lock is a usage error.
 pub(crate) fn discovery_source(
     settings: &DiscoverySettings,
     client: HyperClient,
     retry: RetryPolicy,
-) -> DiscoverySource {
-    DiscoverySource::new(
+) -> Result<DiscoverySource, AppError> {
+    let source = DiscoverySource::new(
         client,
         settings.url.clone(),
         settings.cache_dir.clone(),
         settings.policy,
         DISCOVERY_TIMEOUT,
         retry,
-    )
+    );
+    let dir = PathBuf::from(".");
+    match crate::discovery::lock::Lock::read(&dir) {
+        Ok(Some(lock)) => Ok(source.with_lock(lock, dir)),
+        Ok(None) if settings.locked => Err(AppError::Usage(format!(
+            "--locked: there is no {} here: run `gscrape lock` to pin the Discovery documents \
+             of the queries",
+            crate::discovery::lock::LOCK_FILE
+        ))),
+        Ok(None) => Ok(source),
+        Err(err) => Err(AppError::Discovery(err.to_string())),
+    }
 }
 
 /// Loads the Discovery document of each query and checks the query against it.
@@ -194,6 +209,8 @@ async fn plan_queries(
 /// What planning needs besides the query files.
 struct Setup<'a> {
     source: &'a DiscoverySource,
+    /// `--locked`: every query's API must be pinned by `gscrape.lock`.
+    locked: bool,
     templates: &'a Templates,
     /// The values the command line gives the templates.
     values: &'a Values<'a>,
@@ -254,6 +271,7 @@ async fn load_and_plan(
         .collect();
     for query in &queries {
         problems.extend(crate::query::placeholder_vars(query, setup.values.vars));
+        problems.extend(lock::unpinned(query, setup.source, setup.locked));
     }
     let mut plans = Vec::new();
     for result in plan_queries(queries, setup).await {
@@ -261,6 +279,9 @@ async fn load_and_plan(
             Ok(plan) => plans.push(plan),
             Err(found) => problems.extend(found),
         }
+    }
+    if problems.is_empty() {
+        lock::say_drift(&plans, setup.source, setup.templates, setup.values.out_dir).await;
     }
     problems.extend(add_child_reads(&mut plans, setup.templates));
     problems.extend(shared_outputs(&plans));
@@ -286,10 +307,11 @@ async fn prepare(
     client: HyperClient,
     retry: RetryPolicy,
 ) -> Result<(Vec<QueryPlan>, Vec<Problem>, Templates), AppError> {
-    let source = discovery_source(discovery, client, retry);
+    let source = discovery_source(discovery, client, retry)?;
     let templates = Templates::new()?;
     let setup = Setup {
         source: &source,
+        locked: discovery.locked,
         templates: &templates,
         values,
     };
@@ -460,7 +482,7 @@ async fn document(
     client: HyperClient,
 ) -> Result<Arc<crate::discovery::Document>, AppError> {
     let settings = discovery_settings(discovery, matches, &config_from_env())?;
-    let source = discovery_source(&settings, client, retry_policy(None));
+    let source = discovery_source(&settings, client, retry_policy(None))?;
     source
         .load(api, version)
         .await

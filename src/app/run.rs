@@ -511,7 +511,7 @@ async fn sheets_api(
     client: &HyperClient,
     retry: crate::http::retry::RetryPolicy,
 ) -> Result<SheetsApi, AppError> {
-    let source = super::discovery_source(&args.discovery, client.clone(), retry);
+    let source = super::discovery_source(&args.discovery, client.clone(), retry)?;
     match source.load("sheets", "v4").await {
         Ok(doc) => Ok(SheetsApi::new(&doc)),
         Err(err) => Err(AppError::Discovery(format!(

@@ -3,6 +3,7 @@
 //!
 //! Only the parts gscrape uses are modelled; unknown fields are ignored so new documents load.
 
+pub mod lock;
 pub mod schema;
 pub mod source;
 
@@ -34,6 +35,14 @@ pub struct Document {
     pub schemas: IndexMap<String, Schema>,
     #[serde(default)]
     pub auth: Option<Auth>,
+    /// The document's revision (`20261106`): what a run's manifest and `gscrape.lock` name.
+    #[serde(default)]
+    pub revision: String,
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// SHA-256 of the document's bytes (set when it is read).
+    #[serde(skip)]
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{Request, StatusCode};
 
-use super::Document;
+use super::{lock, Document};
 use crate::http::retry::{classify, gave_up_note, send_retrying, RetryPolicy, Verdict};
 use crate::http::{self as gh, GoogleError, HyperClient};
 
@@ -64,6 +64,8 @@ pub enum DiscoveryError {
     },
     #[error("the Discovery URL template {0:?} does not make a valid URL")]
     BadUrl(String),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
 }
 
 /// How the cache is used.
@@ -88,6 +90,9 @@ pub struct DiscoverySource {
     /// Transient failures of the Discovery service are retried like those of API calls.
     retry: RetryPolicy,
     loaded: Mutex<HashMap<String, Arc<Document>>>,
+    /// The project's `gscrape.lock` and its directory: a pinned API's document is read from
+    /// there, never fetched.
+    lock: Option<(lock::Lock, PathBuf)>,
 }
 
 impl DiscoverySource {
@@ -107,7 +112,19 @@ impl DiscoverySource {
             timeout,
             retry,
             loaded: Mutex::new(HashMap::new()),
+            lock: None,
         }
+    }
+
+    /// Reads pinned documents from `lock` (found in `dir`).
+    pub fn with_lock(mut self, lock: lock::Lock, dir: PathBuf) -> Self {
+        self.lock = Some((lock, dir));
+        self
+    }
+
+    /// The lock documents are pinned by, if any.
+    pub fn lock(&self) -> Option<&lock::Lock> {
+        self.lock.as_ref().map(|(lock, _)| lock)
     }
 
     /// The document for `api` + `version`, from memory, the cache or the service.
@@ -116,9 +133,34 @@ impl DiscoverySource {
         if let Some(doc) = self.remembered(&key) {
             return Ok(doc);
         }
-        let doc = Arc::new(self.load_uncached(api, version).await?);
+        let doc = match self
+            .lock
+            .as_ref()
+            .and_then(|(l, dir)| Some((l.pinned(api, version)?, dir)))
+        {
+            Some((pin, dir)) => {
+                let text = lock::Lock::document(dir, pin).map_err(DiscoveryError::Lock)?;
+                parse(&text, &dir.join(&pin.file).display().to_string())?
+            }
+            None => self.latest(api, version).await?,
+        };
+        let doc = Arc::new(doc);
         self.remember(key, doc.clone());
         Ok(doc)
+    }
+
+    /// The document for `api` + `version` as Google serves it now (from the cache while
+    /// fresh), whatever the lock pins; with its text.
+    pub async fn latest_text(
+        &self,
+        api: &str,
+        version: &str,
+    ) -> Result<(Document, String), DiscoveryError> {
+        self.load_uncached(api, version).await
+    }
+
+    async fn latest(&self, api: &str, version: &str) -> Result<Document, DiscoveryError> {
+        Ok(self.load_uncached(api, version).await?.0)
     }
 
     /// A document kept in a file (a query's `discovery = "path"`).
@@ -146,7 +188,11 @@ impl DiscoverySource {
         }
     }
 
-    async fn load_uncached(&self, api: &str, version: &str) -> Result<Document, DiscoveryError> {
+    async fn load_uncached(
+        &self,
+        api: &str,
+        version: &str,
+    ) -> Result<(Document, String), DiscoveryError> {
         let cached = self.cache_path(api, version);
         if self.policy != CachePolicy::Refresh {
             if let Some(path) = &cached {
@@ -154,7 +200,7 @@ impl DiscoverySource {
                 if fresh || self.policy == CachePolicy::Offline {
                     if let Ok(text) = std::fs::read_to_string(path) {
                         if let Ok(doc) = parse(&text, &path.display().to_string()) {
-                            return Ok(doc);
+                            return Ok((doc, text));
                         }
                         tracing::warn!("ignoring the corrupt cached document {}", path.display());
                     }
@@ -176,18 +222,18 @@ impl DiscoverySource {
                         tracing::warn!("cannot cache {}: {err}", path.display());
                     }
                 }
-                Ok(doc)
+                Ok((doc, text))
             }
             Err(err @ (DiscoveryError::Fetch { .. } | DiscoveryError::Unavailable { .. })) => {
                 // A scheduled run should survive a Discovery outage when it has any copy.
                 let stale = cached
                     .as_deref()
                     .and_then(|p| std::fs::read_to_string(p).ok())
-                    .and_then(|text| parse(&text, "cache").ok());
+                    .and_then(|text| Some((parse(&text, "cache").ok()?, text)));
                 match stale {
-                    Some(doc) => {
+                    Some(found) => {
                         tracing::warn!("{err}; using the older cached copy");
-                        Ok(doc)
+                        Ok(found)
                     }
                     None => Err(err),
                 }
@@ -259,10 +305,12 @@ fn url_hash(url: &str) -> u64 {
 }
 
 fn parse(text: &str, origin: &str) -> Result<Document, DiscoveryError> {
-    Document::from_json(text).map_err(|source| DiscoveryError::Invalid {
+    let mut doc = Document::from_json(text).map_err(|source| DiscoveryError::Invalid {
         origin: origin.to_owned(),
         source,
-    })
+    })?;
+    doc.sha256 = lock::sha256_hex(text.as_bytes());
+    Ok(doc)
 }
 
 fn is_fresh(path: &Path) -> bool {

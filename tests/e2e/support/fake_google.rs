@@ -898,7 +898,27 @@ fn route_whole(seen: &Seen, config: &Config, root_url: &str) -> (StatusCode, Val
 /// `discovery_document` is reached from `route`, which carries no server state to count in.
 static DISCOVERY_OUTAGES: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
 
+/// Documents each server (by root URL) serves revised, as Google revises its own: the API
+/// (`drive.v3`), a new revision, and a field added to a schema (`schema`, `field`, its type).
+static DISCOVERY_REVISIONS: Mutex<Vec<(String, String, Revision)>> = Mutex::new(Vec::new());
+
+/// A revision of a Discovery document: a new `revision` and one field added to a schema.
+#[derive(Debug, Clone)]
+pub struct Revision {
+    pub revision: &'static str,
+    pub schema: &'static str,
+    pub field: &'static str,
+    pub field_type: &'static str,
+}
+
 impl FakeGoogle {
+    /// From now on, the Discovery document of `api` (`drive.v3`) is served revised.
+    pub fn revise_discovery(&self, api: &str, revision: Revision) {
+        let mut revisions = DISCOVERY_REVISIONS.lock().unwrap();
+        revisions.retain(|(root, name, _)| !(*root == self.state.root_url && name == api));
+        revisions.push((self.state.root_url.clone(), api.to_owned(), revision));
+    }
+
     /// The next `n` Discovery requests are answered 503.
     pub fn fail_discovery(&self, n: usize) {
         let mut outages = DISCOVERY_OUTAGES.lock().unwrap();
@@ -958,6 +978,15 @@ fn discovery_document(api: &str, version: &str, root_url: &str) -> (StatusCode, 
     };
     let mut doc: Value = serde_json::from_str(text).unwrap();
     doc["rootUrl"] = json!(root_url);
+    let revised = DISCOVERY_REVISIONS
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|(root, name, r)| (root == root_url && *name == key).then(|| r.clone()));
+    if let Some(r) = revised {
+        doc["revision"] = json!(r.revision);
+        doc["schemas"][r.schema]["properties"][r.field] = json!({ "type": r.field_type });
+    }
     (StatusCode::OK, doc)
 }
 
