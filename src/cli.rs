@@ -343,9 +343,19 @@ pub struct RunArgs {
           value_parser = crate::lock::LockWait::parse)]
     pub wait_lock: Option<crate::lock::LockWait>,
 
-    /// Also write the run summary as JSON to this file (for schedulers).
+    /// Also write the run's record (its summary and manifest, JSON) to this file, for
+    /// schedulers; templates are rendered (`output/summary_{{ today }}.json`).
     #[arg(long, value_name = "FILE", env = "GSCRAPE_SUMMARY_JSON")]
     pub summary_json: Option<PathBuf>,
+
+    /// How many runs' records to keep under the state directory's runs/ (the newest).
+    #[arg(
+        long,
+        default_value_t = 100,
+        value_name = "N",
+        env = "GSCRAPE_KEEP_RUNS"
+    )]
+    pub keep_runs: usize,
 
     #[command(flatten)]
     pub csv: CsvArgs,

@@ -109,6 +109,8 @@ pub struct RunSettings {
     /// Wait for another run's lock of the output directory instead of exiting 75.
     pub wait_lock: crate::lock::LockWait,
     pub summary_json: Option<PathBuf>,
+    /// Runs' records kept under the state directory's `runs/`.
+    pub keep_runs: usize,
     /// `--state`: where checkpoints, cursors and the lock are kept (`None`: `<out-dir>/.gscrape/`).
     pub state: Option<String>,
     /// CSV options for every query (a query's own keys win).
@@ -209,6 +211,7 @@ config_keys! {
         /// `true`, `false` or a number of seconds.
         wait_lock: WaitLockSetting => WaitLockSetting::into_flag,
         summary_json: PathBuf => Some,
+        keep_runs: usize,
         /// A directory or `gs://BUCKET/PREFIX/` (checked when the file is read).
         state: String => Some,
         /// `"INDEX/COUNT"` or `"auto"` (checked with the shard, naming the file).
@@ -600,6 +603,7 @@ impl RunSettings {
             progress_interval,
             wait_lock,
             summary_json,
+            keep_runs,
             state,
             csv,
             shard,
@@ -642,6 +646,7 @@ impl RunSettings {
                 .then(|| Duration::from_secs(progress_interval)),
             wait_lock: wait_lock.unwrap_or_default(),
             summary_json,
+            keep_runs,
             state,
             csv: csv_settings(csv),
             project_csv: CsvSettings::default(),
@@ -787,6 +792,7 @@ mod tests {
         ("progress-interval", "0"),
         ("wait-lock", "true"),
         ("summary-json", "\"summary.json\""),
+        ("keep-runs", "7"),
         ("state", "\"gs://jobs-state/daily/\""),
         ("shard", "\"1/3\""),
         ("shard-count", "3"),

@@ -18,7 +18,7 @@ use crate::http::HyperClient;
 use crate::plan::QueryPlan;
 use crate::query::Problem;
 use crate::report::bars::Bars;
-use crate::report::{summary, Lines};
+use crate::report::{manifest, summary, Lines};
 use crate::run::{run_all, Job, QueryReport, Reporter, RunOptions, Skip, Status};
 use crate::settings::RunSettings;
 use crate::sink::sheets::SheetsApi;
@@ -43,6 +43,9 @@ pub(super) async fn run(
             return Err(err);
         }
     };
+    let record = |reports: &[QueryReport], exit: Exit, info: &summary::RunInfo| {
+        keep_record(&args, &clock, reports, exit, info)
+    };
     let set_up = match super::install_endpoints(&args.discovery.endpoints) {
         Ok(()) => super::storage::set_up(&args, &client).await,
         Err(err) => Err(err),
@@ -50,6 +53,7 @@ pub(super) async fn run(
     if let Err(err) = set_up {
         let info = clock.info(Some(&args), Some(&err));
         let _ = write_summary(args.summary_json.as_deref(), &[], err.kind().exit(), &info);
+        record(&[], err.kind().exit(), &info);
         return Err(err);
     }
     let (reports, ended) = run_windows(&args, &client).await;
@@ -73,16 +77,18 @@ pub(super) async fn run(
         // A monitor reading it would see nothing.
         exit = Exit::of_run(failures.into_iter().chain([Failure::LocalIo]));
     }
+    record(&reports, exit, &info);
     match error {
         Some(err) => Err(err),
         None => Ok(exit),
     }
 }
 
-/// When the run started, for its summary.
+/// When the run started, and its id, for its summary and record.
 struct Clock {
     started_at: chrono::DateTime<chrono::Utc>,
     started: std::time::Instant,
+    run_id: String,
 }
 
 impl Clock {
@@ -90,6 +96,7 @@ impl Clock {
         Clock {
             started_at: chrono::Utc::now(),
             started: std::time::Instant::now(),
+            run_id: manifest::run_id(),
         }
     }
 
@@ -100,7 +107,10 @@ impl Clock {
         };
         let seconds = self.started.elapsed().as_secs_f64();
         summary::RunInfo {
+            manifest_version: manifest::MANIFEST_VERSION,
+            run_id: self.run_id.clone(),
             version: env!("CARGO_PKG_VERSION"),
+            command: std::env::args().collect(),
             started_at: time(self.started_at),
             finished_at: time(chrono::Utc::now()),
             duration_s: (seconds * 1000.0).round() / 1000.0,
@@ -118,8 +128,38 @@ impl Clock {
     }
 }
 
-/// Writes the summary to `path` (when asked for), atomically and readable by all (it holds
-/// no secret: every text in it is redacted); a failure is said on stderr.
+/// Keeps the run's record under the state directory's `runs/` (the newest `--keep-runs`),
+/// whatever the run's end; a failure to is said on stderr, and is not the run's.
+fn keep_record(
+    args: &RunSettings,
+    clock: &Clock,
+    reports: &[QueryReport],
+    exit: Exit,
+    info: &summary::RunInfo,
+) {
+    if args.keep_runs == 0 || args.stdout {
+        return;
+    }
+    let json = summary::json(reports, exit as u8, info);
+    let json = crate::redact::redact(&json);
+    let state = crate::state::of(&args.out_dir);
+    let name = manifest::file_name(clock.started_at, &clock.run_id);
+    let relative = format!("{}/{name}", manifest::RUNS_FOLDER);
+    if let Err(err) = state.write(&relative, json.as_bytes()) {
+        crate::say!(
+            "warning: cannot keep the run's record {}: {err}",
+            state.show(&relative)
+        );
+        return;
+    }
+    for old in manifest::beyond(state.list(manifest::RUNS_FOLDER), args.keep_runs) {
+        state.remove(&format!("{}/{old}", manifest::RUNS_FOLDER));
+    }
+}
+
+/// Writes the summary to `path` (when asked for; templates in its name rendered), atomically
+/// and readable by all (it holds no secret: every text in it is redacted); a failure is said
+/// on stderr.
 fn write_summary(
     path: Option<&std::path::Path>,
     reports: &[QueryReport],
@@ -127,11 +167,25 @@ fn write_summary(
     info: &summary::RunInfo,
 ) -> Result<(), ()> {
     let Some(path) = path else { return Ok(()) };
+    let path = &rendered_path(path);
     let json = summary::json(reports, exit as u8, info);
     let json = crate::redact::redact(&json);
     crate::util::write_atomically_with_mode(path, json.as_bytes(), 0o644).map_err(|err| {
         crate::say!("error: cannot write the summary {}: {err}", path.display());
     })
+}
+
+/// `path` with its templates rendered (`summary_{{ today }}.json`); as written when they do
+/// not render.
+pub(super) fn rendered_path(path: &std::path::Path) -> std::path::PathBuf {
+    let text = path.to_string_lossy();
+    if !crate::template::is_template(&text) {
+        return path.to_owned();
+    }
+    crate::template::Templates::new()
+        .ok()
+        .and_then(|t| t.render(&text, &minijinja::Value::UNDEFINED).ok())
+        .map_or_else(|| path.to_owned(), std::path::PathBuf::from)
 }
 
 /// The lock, then each window of the run in turn: the reports so far, and the failures of its
@@ -365,6 +419,7 @@ async fn run_window(
         options,
         files,
     } = prepared;
+    let asked = asked_of(args, &plans, &authorizers, &templates);
     let jobs = plans
         .into_iter()
         .zip(authorizers)
@@ -385,7 +440,32 @@ async fn run_window(
     }
     let mut reports: Vec<QueryReport> = reports.into_iter().chain(left_out).collect();
     reports.sort_by_key(|r| order.iter().position(|name| *name == r.name));
+    for report in &mut reports {
+        report.asked = asked.get(&report.name).cloned();
+    }
     Ok(reports)
+}
+
+/// What each query asks of Google, by name, for the run's record.
+fn asked_of(
+    args: &RunSettings,
+    plans: &[QueryPlan],
+    authorizers: &[crate::run::JobAuth],
+    templates: &crate::template::Templates,
+) -> std::collections::HashMap<String, Arc<manifest::Asked>> {
+    let lock = crate::discovery::lock::Lock::read(std::path::Path::new("."))
+        .ok()
+        .flatten();
+    (plans.iter().zip(authorizers))
+        .map(|(plan, auth)| {
+            let mut asked = manifest::asked(plan, templates, &args.vars, lock.as_ref());
+            if let crate::run::JobAuth::Fixed(authorizer) = auth {
+                asked.acting_as = authorizer.acting_as().map(str::to_owned);
+                asked.quota_project = authorizer.quota_project().map(str::to_owned);
+            }
+            (plan.query.name.clone(), Arc::new(asked))
+        })
+        .collect()
 }
 
 /// `report` as a backfill's summary names it (`files 2024-03-01`), with its window.

@@ -4,6 +4,7 @@
 //! ([`summary`]).
 
 pub mod bars;
+pub mod manifest;
 pub mod summary;
 
 use std::sync::{Arc, Mutex};

@@ -189,8 +189,14 @@ fn output_cell(report: &QueryReport) -> String {
 /// error that ended it before its queries ran (a usage error, a busy lock, a credential).
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
+    /// The format of this record (`docs/manifest.schema.json`).
+    pub manifest_version: u32,
+    /// A random id, in the name of the record kept under the state directory's `runs/`.
+    pub run_id: String,
     /// gscrape's version.
     pub version: &'static str,
+    /// The command line, as given (secrets redacted when written).
+    pub command: Vec<String>,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub finished_at: String,
@@ -262,6 +268,9 @@ struct QuerySummary<'a> {
     skipped: Option<&'a Gone>,
     /// `[incremental]`: the `since` it asked from.
     since: Option<&'a str>,
+    /// What it asked of Google: the query file, the Discovery document, the request, the
+    /// columns and variables (absent for a query the run did not get to plan).
+    asked: Option<&'a crate::report::manifest::Asked>,
     /// In a backfill, its window.
     window: Option<WindowJson>,
     /// What the report said of its numbers (`{kind, detail}`: sampled, thresholded,
@@ -368,6 +377,7 @@ pub fn json(reports: &[QueryReport], exit_code: u8, run: &RunInfo) -> String {
             },
             skipped: r.gone.as_ref(),
             since: r.since.as_deref(),
+            asked: r.asked.as_deref(),
             window: r.window.map(|w| WindowJson {
                 start: w.start.to_string(),
                 end: w.end.to_string(),

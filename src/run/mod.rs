@@ -122,6 +122,8 @@ pub struct QueryReport {
     pub gone: Option<Gone>,
     /// What the report's pages said of their numbers (sampled, not final, ...).
     pub caveats: crate::records::Caveats,
+    /// What it asked of Google, for the run's manifest (set by the caller, which plans).
+    pub asked: Option<std::sync::Arc<crate::report::manifest::Asked>>,
 }
 
 impl QueryReport {
@@ -144,6 +146,7 @@ impl QueryReport {
             since: None,
             window: None,
             caveats: Default::default(),
+            asked: None,
         }
     }
 }
@@ -455,6 +458,7 @@ async fn run_job(
         cursor,
         gone,
         caveats: counters.noted_caveats(),
+        asked: None,
     };
     shared.reporter.finished(&report);
     report
