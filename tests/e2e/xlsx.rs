@@ -204,3 +204,38 @@ fn a_fan_out_column_from_its_parent_is_typed_as_the_parent_types_it() {
         );
     }
 }
+
+#[test]
+fn a_fan_out_report_is_typed_like_the_report() {
+    let wd = Workdir::new();
+    wd.google.configure(|c| c.drive_files = 2);
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\noutput = false\n",
+    );
+    wd.write(
+        "queries/ga4.toml",
+        "api = \"analyticsdata\"\nversion = \"v1beta\"\nmethod = \"analyticsdata.properties.runReport\"\n\
+         for_each = \"files\"\noutput = \"ga4.xlsx\"\n[params]\nproperty = \"properties/123\"\n[body]\n\
+         dateRanges = [{ startDate = \"2024-01-01\", endDate = \"2024-01-07\" }]\n\
+         dimensions = [{ name = \"date\" }, { name = \"country\" }]\n\
+         metrics = [{ name = \"activeUsers\" }, { name = \"sessions\" }]\n",
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut book: Xlsx<_> = open_workbook(wd.path().join("output/ga4.xlsx")).unwrap();
+    let sheets = book.sheet_names();
+    let range = book.worksheet_range(&sheets[0]).unwrap();
+    let rows: Vec<&[Data]> = range.rows().collect();
+    assert_eq!(
+        rows.len(),
+        15,
+        "a header and the fake's 7 rows for each of 2 files"
+    );
+    for row in &rows[1..] {
+        assert!(row[0].as_date().is_some(), "a date cell: {row:?}");
+        assert!(matches!(row[1], Data::String(_)), "a dimension is text");
+        assert!(matches!(row[2], Data::Float(_)), "TYPE_INTEGER is a number");
+        assert!(matches!(row[3], Data::Float(_)));
+    }
+}
