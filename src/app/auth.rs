@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::AppError;
 use crate::auth::credentials::{self, AuthSettings, Credential};
 use crate::auth::login::{self, LoginRequest};
+use crate::auth::source::Granted;
 use crate::auth::{cache, oauth, scopes, AuthError, Authorizers, TokenCache};
 use crate::cli::{AuthCommand, LoginArgs, LogoutArgs, StatusArgs};
 use crate::error::Exit;
@@ -49,8 +50,8 @@ pub(super) async fn authorizers_for(
         retry: retry.clone(),
     };
     let credential = run_credential(plans, settings, &http).await?;
-    if let Some(login) = credential.cached_login() {
-        login_covers(login, plans)?;
+    if let Some(login) = credential.granted() {
+        login_covers(&login, plans)?;
     }
     let wanted = scopes::with_destinations(
         scopes::scopes_for(plans.iter().map(|p| &p.method)),
@@ -85,7 +86,7 @@ async fn run_credential(
                 .iter()
                 .all(|p| p.method.scopes.is_empty() && p.query.destination_scopes().is_empty()) =>
         {
-            Ok(Credential::Public)
+            Ok(Credential::public())
         }
         Err(err) => Err(err.into()),
     }
@@ -137,12 +138,12 @@ async fn job_auth(
 
 /// A cached login must have been granted a scope each method accepts (and the scope of each
 /// destination, `[sheet]`, `[bigquery]`): which are missing, one line each, before any request.
-fn login_covers(login: &crate::auth::CachedLogin, plans: &[QueryPlan]) -> Result<(), AppError> {
-    let account = quote(login.account.as_deref().unwrap_or("the cached account"));
+fn login_covers(login: &Granted<'_>, plans: &[QueryPlan]) -> Result<(), AppError> {
+    let account = quote(login.account.unwrap_or("the cached account"));
     let mut missing = Vec::new();
     for plan in plans
         .iter()
-        .filter(|p| !scopes::covers(&login.scopes, &p.method))
+        .filter(|p| !scopes::covers(login.scopes, &p.method))
     {
         missing.push(format!(
             "{}: the login of {account} was not granted a scope that {} accepts ({}); \

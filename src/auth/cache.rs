@@ -7,6 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::fields::{self, Field, Shape};
+use super::oauth::Refresh;
+use super::source::{account_line, Grant, Granted, Http, TokenSource};
+use super::AuthError;
 
 /// What a login leaves behind: enough to refresh silently for months.
 #[derive(Clone, Serialize, Deserialize)]
@@ -40,6 +43,90 @@ impl std::fmt::Debug for CachedLogin {
 impl CachedLogin {
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_at.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+    }
+}
+
+/// The cached login as a credential: its refreshed tokens are written back, so the next run
+/// reuses them.
+pub struct Login {
+    pub login: CachedLogin,
+    pub path: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl TokenSource for Login {
+    async fn fetch(&self, http: &Http, _: &[String]) -> Result<Grant, AuthError> {
+        let login = &self.login;
+        let refresh = Refresh {
+            token_uri: &login.token_uri,
+            client_id: &login.client_id,
+            client_secret: &login.client_secret,
+            refresh_token: &login.refresh_token,
+        };
+        let grant = refresh.grant(http).await?;
+        let mut login = login.clone();
+        login.access_token = Some(grant.access_token.clone());
+        login.expires_at = grant.expires_at.map(|t| {
+            t.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        });
+        if let Some(rotated) = &grant.refresh_token {
+            login.refresh_token = rotated.clone();
+        }
+        if let Err(err) = save(&self.path, &login) {
+            tracing::warn!("{err}");
+        }
+        Ok(grant)
+    }
+
+    fn initial(&self) -> Option<Grant> {
+        let token = self.login.access_token.clone()?;
+        Some(Grant::of(token, self.login.expires_at()))
+    }
+
+    fn granted(&self) -> Option<Granted<'_>> {
+        Some(Granted {
+            account: self.login.account.as_deref(),
+            scopes: &self.login.scopes,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "login of {} cached by `gscrape auth login` ({})",
+            self.login
+                .account
+                .as_deref()
+                .unwrap_or("an unknown account"),
+            self.path.display()
+        )
+    }
+
+    fn why(&self) -> String {
+        "no access token or key file is given (--access-token, GSCRAPE_ACCESS_TOKEN, --credentials, \
+         GOOGLE_APPLICATION_CREDENTIALS); this is the newest `gscrape auth login`"
+            .to_owned()
+    }
+
+    fn status(&self, _: Option<&str>) -> String {
+        format!(
+            "{}scopes: {}\ntoken: {}\n",
+            account_line(self.login.account.as_deref()),
+            crate::redact::quote(&self.login.scopes.join(" ")),
+            expiry(self.login.expires_at())
+        )
+    }
+}
+
+fn expiry(expires_at: Option<SystemTime>) -> String {
+    let Some(at) = expires_at else {
+        return "none cached yet; the next run gets one".to_owned();
+    };
+    let when = humantime::format_rfc3339_seconds(at);
+    match at.duration_since(SystemTime::now()) {
+        Ok(left) => format!("valid until {when} (in {} min)", left.as_secs() / 60),
+        Err(_) => format!("expired at {when}; the next run refreshes it"),
     }
 }
 

@@ -8,14 +8,17 @@
 //! 5. an API key (`--api-key`, `GSCRAPE_API_KEY`), sent as `key=`.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-use serde::Deserialize;
 use yup_oauth2::ServiceAccountKey;
 
-use super::cache::{CachedLogin, TokenCache};
+use super::cache::{Login, TokenCache};
 use super::fields::{self, Field, Shape};
+use super::given::{AccessToken, ApiKey};
+use super::impersonate::Impersonated;
+use super::oauth::{AuthorizedUser, AuthorizedUserFile, ServiceAccount, ServiceAccountSigner};
+use super::source::{Granted, Sends, TokenSource, GCLOUD_ADC};
 use super::AuthError;
-use crate::redact::quote;
 
 /// Where the pieces of a resolution come from (flags and environment, already read).
 #[derive(Debug, Clone, Default)]
@@ -50,230 +53,58 @@ impl AuthSettings {
     }
 }
 
-/// The credential a run would use.
+/// The credential a run would use: what fetches its tokens (and says what it is), and its
+/// secrets for the redactor.
 #[derive(Clone)]
-pub enum Credential {
-    AccessToken {
-        token: String,
-        origin: &'static str,
-    },
-    ServiceAccount {
-        key: Box<ServiceAccountKey>,
-        path: PathBuf,
-        origin: &'static str,
-    },
-    AuthorizedUser {
-        user: AuthorizedUser,
-        path: PathBuf,
-        origin: &'static str,
-    },
-    CachedLogin {
-        login: CachedLogin,
-        path: PathBuf,
-    },
-    ApiKey {
-        key: String,
-        origin: &'static str,
-    },
-    /// None: every method the run calls is public (its Discovery entry lists no scope), such
-    /// as Google's API directory.
-    Public,
-    /// A service account impersonated with another credential's tokens.
-    Impersonated(Box<Impersonation>),
-    /// A credential of links, each fetching its token from another service (the metadata
-    /// server, IAM Credentials, STS): see [`super::source`]. It says itself what it is.
-    Chain {
-        source: std::sync::Arc<dyn super::source::TokenSource>,
-        /// Its secrets (client secrets, refresh tokens), for the redactor.
-        secrets: Vec<String>,
-    },
+pub struct Credential {
+    source: Arc<dyn TokenSource>,
+    secrets: Vec<String>,
 }
 
 impl Credential {
-    /// The secret values this credential holds.
-    fn secrets(&self) -> Vec<&str> {
-        match self {
-            Credential::AccessToken { token, .. } => vec![token],
-            Credential::ServiceAccount { key, .. } => vec![&key.private_key],
-            Credential::AuthorizedUser { user, .. } => {
-                vec![&user.client_secret, &user.refresh_token]
-            }
-            Credential::CachedLogin { login, .. } => [
-                Some(login.client_secret.as_str()),
-                Some(login.refresh_token.as_str()),
-                login.access_token.as_deref(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-            Credential::ApiKey { key, .. } => vec![key],
-            Credential::Public => Vec::new(),
-            Credential::Chain { secrets, .. } => secrets.iter().map(String::as_str).collect(),
-            Credential::Impersonated(imp) => imp.source.secrets(),
-        }
+    pub fn new(source: Arc<dyn TokenSource>, secrets: Vec<String>) -> Self {
+        Credential { source, secrets }
+    }
+
+    /// None: every method the run calls is public.
+    pub fn public() -> Self {
+        Credential::new(Arc::new(super::given::Public), Vec::new())
+    }
+
+    /// What fetches its tokens.
+    pub fn source(&self) -> &Arc<dyn TokenSource> {
+        &self.source
     }
 
     /// The project its file names for quota and billing (`quota_project_id`).
     pub fn quota_project(&self) -> Option<String> {
-        match self {
-            Credential::AuthorizedUser { user, .. } => user.quota_project_id.clone(),
-            Credential::Impersonated(imp) => imp.quota_project.clone(),
-            Credential::Chain { source, .. } => source.quota_project(),
-            _ => None,
-        }
+        self.source.quota_project()
     }
 
-    /// One line for `auth status` and messages: what, and why it was chosen. No secret.
+    /// One line for `auth status` and messages: what, and where it came from. No secret.
     pub fn describe(&self) -> String {
-        match self {
-            Credential::AccessToken { origin, .. } => format!("access token from {origin}"),
-            Credential::ServiceAccount { key, path, origin } => format!(
-                "service account {} (key {} from {origin})",
-                key.client_email,
-                path.display()
-            ),
-            Credential::AuthorizedUser { path, origin, .. } => {
-                format!(
-                    "authorized_user credentials {} (from {origin})",
-                    path.display()
-                )
-            }
-            Credential::CachedLogin { login, path } => format!(
-                "login of {} cached by `gscrape auth login` ({})",
-                login.account.as_deref().unwrap_or("an unknown account"),
-                path.display()
-            ),
-            Credential::ApiKey { origin, .. } => format!("API key from {origin} (sent as key=)"),
-            Credential::Public => {
-                "no credential (every method of the run is public: it lists no scope)".to_owned()
-            }
-            Credential::Chain { source, .. } => source.describe(),
-            Credential::Impersonated(imp) => {
-                let through = match imp.delegates.is_empty() {
-                    true => String::new(),
-                    false => format!(" through {}", imp.delegates.join(", ")),
-                };
-                format!(
-                    "service account {} impersonated{through} ({}) with the {}",
-                    imp.target,
-                    imp.origin,
-                    imp.source.describe()
-                )
-            }
-        }
+        self.source.describe()
     }
-}
 
-impl Credential {
     /// `auth status`'s `why:`: why the resolution order chose it.
     pub fn why(&self) -> String {
-        match self {
-            Credential::AccessToken { .. } => {
-                "an access token is given, and it comes first".to_owned()
-            }
-            Credential::ServiceAccount { origin, .. } | Credential::AuthorizedUser { origin, .. }
-                if *origin == "gcloud application-default credentials" =>
-            {
-                "no access token, key file or gscrape login; gcloud's application-default credentials exist".to_owned()
-            }
-            Credential::ServiceAccount { origin, .. } | Credential::AuthorizedUser { origin, .. } => {
-                format!("no access token is given, and {origin} names a key file")
-            }
-            Credential::CachedLogin { .. } => {
-                "no access token or key file is given (--access-token, GSCRAPE_ACCESS_TOKEN, --credentials, \
-                 GOOGLE_APPLICATION_CREDENTIALS); this is the newest `gscrape auth login`"
-                    .to_owned()
-            }
-            Credential::ApiKey { .. } => "no OAuth credential was found".to_owned(),
-            Credential::Public => "no credential was found".to_owned(),
-            Credential::Chain { source, .. } => source.why(),
-            Credential::Impersonated(imp) => format!("impersonation is asked for ({})", imp.origin),
-        }
+        self.source.why()
     }
 
-    /// `auth status`'s lines after `why:` — the account it acts as (as `subject`, when
-    /// delegating), its scopes, its token — each ending in a newline.
+    /// `auth status`'s lines after `why:`, for `subject` when delegating.
     pub fn status(&self, subject: Option<&str>) -> String {
-        use super::source::SCOPES_PER_RUN;
-        let account =
-            |name: Option<&str>| format!("account: {}\n", quote(name.unwrap_or("unknown")));
-        match self {
-            Credential::ServiceAccount { key, .. } => {
-                let acting = match subject {
-                    Some(subject) => {
-                        format!("acting as: {} (domain-wide delegation)\n", quote(subject))
-                    }
-                    None => "acting as: the service account itself\n".to_owned(),
-                };
-                format!("account: {}\n{acting}{SCOPES_PER_RUN}", key.client_email)
-            }
-            Credential::AuthorizedUser { user, .. } => {
-                account(user.account.as_deref()) + "scopes: those granted when the file was made\n"
-            }
-            Credential::CachedLogin { login, .. } => format!(
-                "{}scopes: {}\ntoken: {}\n",
-                account(login.account.as_deref()),
-                quote(&login.scopes.join(" ")),
-                expiry(login.expires_at())
-            ),
-            Credential::Chain { source, .. } => source.status(),
-            Credential::Impersonated(imp) => account(Some(&imp.target)) + SCOPES_PER_RUN,
-            Credential::AccessToken { .. } | Credential::ApiKey { .. } | Credential::Public => {
-                String::new()
-            }
-        }
+        self.source.status(subject)
     }
 
     /// False for an API key and for no credential: nothing to write with.
     pub fn gives_tokens(&self) -> bool {
-        !matches!(self, Credential::ApiKey { .. } | Credential::Public)
+        matches!(self.source.sends(), Sends::Token { .. })
     }
 
-    /// The cached login, whose granted scopes a run checks before any request.
-    pub fn cached_login(&self) -> Option<&CachedLogin> {
-        match self {
-            Credential::CachedLogin { login, .. } => Some(login),
-            _ => None,
-        }
+    /// The scopes of a cached login, which a run checks before any request.
+    pub fn granted(&self) -> Option<Granted<'_>> {
+        self.source.granted()
     }
-}
-
-fn expiry(expires_at: Option<std::time::SystemTime>) -> String {
-    let Some(at) = expires_at else {
-        return "none cached yet; the next run gets one".to_owned();
-    };
-    let when = humantime::format_rfc3339_seconds(at);
-    match at.duration_since(std::time::SystemTime::now()) {
-        Ok(left) => format!("valid until {when} (in {} min)", left.as_secs() / 60),
-        Err(_) => format!("expired at {when}; the next run refreshes it"),
-    }
-}
-
-/// An `authorized_user` credential (gcloud's application-default login, or a saved user login).
-#[derive(Clone, Deserialize)]
-pub struct AuthorizedUser {
-    pub client_id: String,
-    pub client_secret: String,
-    pub refresh_token: String,
-    /// Honoured when present; Google's endpoint otherwise.
-    pub token_uri: Option<String>,
-    pub account: Option<String>,
-    /// The project gcloud named for quota (`x-goog-user-project`).
-    pub quota_project_id: Option<String>,
-}
-
-/// A service account to impersonate, and the credential whose tokens make its own.
-#[derive(Clone)]
-pub struct Impersonation {
-    pub source: Credential,
-    pub target: String,
-    /// The accounts in between, in order (each impersonates the next).
-    pub delegates: Vec<String>,
-    /// Its `generateAccessToken` URL.
-    pub url: String,
-    pub quota_project: Option<String>,
-    /// Where it was asked for: a file, or the flag.
-    pub origin: String,
 }
 
 /// Resolves the credential by the documented order — the metadata server last, when it
@@ -285,15 +116,12 @@ pub async fn resolve(
 ) -> Result<Credential, AuthError> {
     let credential = match choose(settings) {
         Err(AuthError::NoCredentials) => match super::metadata::detect(http).await {
-            Some(server) => Credential::Chain {
-                source: std::sync::Arc::new(server),
-                secrets: Vec::new(),
-            },
+            Some(server) => Credential::new(Arc::new(server), Vec::new()),
             None => return Err(AuthError::NoCredentials),
         },
         other => other?,
     };
-    for secret in credential.secrets() {
+    for secret in &credential.secrets {
         crate::redact::register(secret);
     }
     let Some((chain, origin)) = &settings.impersonate else {
@@ -302,14 +130,23 @@ pub async fn resolve(
     let Some((target, delegates)) = chain.split_last() else {
         return Ok(credential);
     };
-    Ok(Credential::Impersonated(Box::new(Impersonation {
-        target: target.clone(),
-        delegates: delegates.to_vec(),
-        url: super::impersonate::generate_url(target),
-        quota_project: credential.quota_project(),
-        origin: (*origin).to_owned(),
-        source: credential,
-    })))
+    Ok(impersonated(
+        credential.clone(),
+        Impersonated {
+            quota_project: credential.quota_project(),
+            source: credential.source,
+            target: target.clone(),
+            delegates: delegates.to_vec(),
+            url: super::impersonate::generate_url(target),
+            origin: (*origin).to_owned(),
+            caller: OnceLock::new(),
+        },
+    ))
+}
+
+/// `impersonation` of `source`'s service account, holding `source`'s secrets.
+fn impersonated(source: Credential, impersonation: Impersonated) -> Credential {
+    Credential::new(Arc::new(impersonation), source.secrets)
 }
 
 fn choose(settings: &AuthSettings) -> Result<Credential, AuthError> {
@@ -317,10 +154,11 @@ fn choose(settings: &AuthSettings) -> Result<Credential, AuthError> {
         if token.is_empty() || token.chars().any(|c| c.is_control() || c == ' ') {
             return Err(AuthError::BadAccessToken { origin });
         }
-        return Ok(Credential::AccessToken {
+        let given = AccessToken {
             token: token.clone(),
             origin,
-        });
+        };
+        return Ok(Credential::new(Arc::new(given), vec![token.clone()]));
     }
     if let Some((path, origin)) = &settings.credentials {
         return read_key_file(path, origin);
@@ -331,7 +169,9 @@ fn choose(settings: &AuthSettings) -> Result<Credential, AuthError> {
             path: path.clone(),
             why,
         })?;
-        return Ok(Credential::CachedLogin { login, path });
+        let mut secrets = vec![login.client_secret.clone(), login.refresh_token.clone()];
+        secrets.extend(login.access_token.clone());
+        return Ok(Credential::new(Arc::new(Login { login, path }), secrets));
     }
     if let Some(account) = &settings.account {
         return Err(AuthError::NoLoginForAccount {
@@ -340,13 +180,14 @@ fn choose(settings: &AuthSettings) -> Result<Credential, AuthError> {
         });
     }
     if let Some(path) = settings.gcloud_adc.as_ref().filter(|p| p.is_file()) {
-        return read_key_file(path, "gcloud application-default credentials");
+        return read_key_file(path, GCLOUD_ADC);
     }
     if let Some((key, origin)) = &settings.api_key {
-        return Ok(Credential::ApiKey {
+        let given = ApiKey {
             key: key.clone(),
             origin,
-        });
+        };
+        return Ok(Credential::new(Arc::new(given), vec![key.clone()]));
     }
     Err(AuthError::NoCredentials)
 }
@@ -459,14 +300,18 @@ fn read_key_value(
                 },
                 other => other,
             })?;
-            Ok(Credential::Impersonated(Box::new(Impersonation {
-                source,
-                target,
-                delegates,
-                url,
-                quota_project,
-                origin: format!("{} from {origin}", path.display()),
-            })))
+            Ok(impersonated(
+                source.clone(),
+                Impersonated {
+                    source: source.source,
+                    target,
+                    delegates,
+                    url,
+                    quota_project,
+                    origin: format!("{} from {origin}", path.display()),
+                    caller: OnceLock::new(),
+                },
+            ))
         }
         Some(serde_json::Value::String(kind)) if kind == "service_account" => {
             let incomplete = |why: String| bad(format!("not a complete service-account key ({why})"));
@@ -474,13 +319,15 @@ fn read_key_value(
             let key: ServiceAccountKey = serde_json::from_value(value)
                 .map_err(|_| incomplete("a field of an unexpected shape".to_owned()))?;
             secrets_only_to_safe(&key.token_uri).map_err(bad)?;
-            super::oauth::ServiceAccountSigner::new(&key).map_err(|e| bad(e.to_string()))?;
+            let signer = ServiceAccountSigner::new(&key).map_err(|e| bad(e.to_string()))?;
             warn_if_readable_by_others(path);
-            Ok(Credential::ServiceAccount {
-                key: Box::new(key),
+            let key_source = ServiceAccount {
+                signer: Arc::new(signer),
+                subject: None,
                 path: path.to_owned(),
                 origin,
-            })
+            };
+            Ok(Credential::new(Arc::new(key_source), vec![key.private_key]))
         }
         Some(serde_json::Value::String(kind)) if kind == "authorized_user" => {
             let incomplete =
@@ -491,17 +338,19 @@ fn read_key_value(
             if let Some(uri) = &user.token_uri {
                 secrets_only_to_safe(uri).map_err(bad)?;
             }
-            Ok(Credential::AuthorizedUser {
+            let secrets = vec![user.client_secret.clone(), user.refresh_token.clone()];
+            let file = AuthorizedUserFile {
                 user,
                 path: path.to_owned(),
                 origin,
-            })
+            };
+            Ok(Credential::new(Arc::new(file), secrets))
         }
         Some(serde_json::Value::String(kind))
             if kind == "external_account" || kind == "external_account_authorized_user" =>
         {
             let (source, secrets) = super::external::read(&value, path, origin).map_err(bad)?;
-            Ok(Credential::Chain { source, secrets })
+            Ok(Credential::new(source, secrets))
         }
         Some(serde_json::Value::String(kind)) => Err(bad(format!(
             "credentials of {} are not supported; use a service_account, authorized_user, impersonated_service_account, external_account or external_account_authorized_user file",

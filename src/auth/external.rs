@@ -19,10 +19,10 @@ use serde_json::{Map, Value};
 
 use super::aws::Aws;
 use super::fields::{self, Field, Shape};
-use super::oauth::Grant;
-use super::source::{ChainError, Http, TokenSource};
+use super::source::{ChainError, Grant, Http, TokenSource};
 use super::sts::{self, ClientAuth};
 use super::subject::{self, Executable, Format, Source};
+use super::AuthError;
 use crate::endpoints;
 use crate::redact::{quote, register};
 
@@ -300,7 +300,7 @@ impl External {
 
 #[async_trait::async_trait]
 impl TokenSource for External {
-    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, ChainError> {
+    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, AuthError> {
         let context = subject::Context {
             audience: &self.audience,
             token_type: &self.subject_token_type,
@@ -330,7 +330,10 @@ impl TokenSource for External {
         match &self.impersonation {
             None => Ok(federated),
             Some(impersonation) => {
-                generate_access_token(http, impersonation, &federated.access_token, scopes).await
+                Ok(
+                    generate_access_token(http, impersonation, &federated.access_token, scopes)
+                        .await?,
+                )
             }
         }
     }
@@ -462,7 +465,7 @@ impl ExternalUser {
 
 #[async_trait::async_trait]
 impl TokenSource for ExternalUser {
-    async fn fetch(&self, http: &Http, _scopes: &[String]) -> Result<Grant, ChainError> {
+    async fn fetch(&self, http: &Http, _scopes: &[String]) -> Result<Grant, AuthError> {
         let refresh_token = self
             .refresh_token
             .lock()

@@ -4,14 +4,14 @@
 //! `--impersonate-service-account`), and a JWT the service account signs without a key
 //! (`signJwt`, for keyless domain-wide delegation).
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use http::Request;
 use serde_json::json;
 
-use super::oauth::Grant;
-use super::source::{ChainError, Http, TokenSource};
-use super::{AuthError, Authorizer};
+use super::source::{ChainError, Delegator, Grant, Http, TokenSource, SCOPES_PER_RUN};
+use super::{AuthError, Authorizer, Authorizers};
 
 /// What a source credential's token is asked for when it only calls IAM Credentials (IAM
 /// accepts it, and it is the usual access scope of a VM).
@@ -43,16 +43,19 @@ pub fn generate_url(target: &str) -> String {
     )
 }
 
-/// A service account's tokens, made from the tokens of `caller` (the source credential).
+/// A service account's tokens, made from the tokens of the source credential.
 pub struct Impersonated {
-    pub caller: Authorizer,
+    pub source: Arc<dyn TokenSource>,
     pub target: String,
+    /// The accounts in between, in order (each impersonates the next).
     pub delegates: Vec<String>,
     /// Its `generateAccessToken` URL.
     pub url: String,
     pub quota_project: Option<String>,
-    /// The source credential, as `auth status` names it.
-    pub source: String,
+    /// Where it was asked for: a file, or the flag.
+    pub origin: String,
+    /// The source's authorizer, made with the first fetch's HTTP settings (the run's).
+    pub caller: OnceLock<Authorizer>,
 }
 
 /// The caller's token, or why there is none, as a link of the chain.
@@ -179,12 +182,15 @@ pub async fn generate_access_token(http: &Http, ask: Generate<'_>) -> Result<Gra
 
 #[async_trait::async_trait]
 impl TokenSource for Impersonated {
-    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, ChainError> {
+    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, AuthError> {
         let what = format!(
             "the source credential of generateAccessToken for {}",
             self.target
         );
-        let bearer = caller_token(&self.caller, &what).await?;
+        let caller = self
+            .caller
+            .get_or_init(|| Authorizers::caller(self.source.clone(), http));
+        let bearer = caller_token(caller, &what).await?;
         let ask = Generate {
             email: &self.target,
             url: &self.url,
@@ -194,7 +200,7 @@ impl TokenSource for Impersonated {
             lifetime: LIFETIME,
             hint: &|_| GRANT_HINT.to_owned(),
         };
-        generate_access_token(http, ask).await
+        Ok(generate_access_token(http, ask).await?)
     }
 
     fn service_account(&self) -> Option<String> {
@@ -211,8 +217,93 @@ impl TokenSource for Impersonated {
             false => format!(" through {}", self.delegates.join(", ")),
         };
         format!(
-            "service account {} impersonated{through} with the {}",
-            self.target, self.source
+            "service account {} impersonated{through} ({}) with the {}",
+            self.target,
+            self.origin,
+            self.source.describe()
+        )
+    }
+
+    fn why(&self) -> String {
+        format!("impersonation is asked for ({})", self.origin)
+    }
+
+    fn status(&self, _: Option<&str>) -> String {
+        super::source::account_line(Some(&self.target)) + SCOPES_PER_RUN
+    }
+}
+
+/// Keyless domain-wide delegation of the service account `email`: IAM Credentials signs its
+/// delegation JWTs, called with `caller`'s token (the account itself: it needs the Token
+/// Creator role on itself).
+pub struct SignsJwt {
+    pub email: String,
+    pub caller: Authorizer,
+}
+
+impl Delegator for SignsJwt {
+    fn acting_as(&self, subject: &str) -> Arc<dyn TokenSource> {
+        Arc::new(Delegated {
+            email: self.email.clone(),
+            subject: subject.to_owned(),
+            caller: self.caller.clone(),
+        })
+    }
+}
+
+/// `email` acting as `subject`: a JWT signed by IAM, exchanged at the token endpoint.
+struct Delegated {
+    email: String,
+    subject: String,
+    caller: Authorizer,
+}
+
+#[async_trait::async_trait]
+impl TokenSource for Delegated {
+    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, AuthError> {
+        let (email, subject) = (&self.email, &self.subject);
+        let token_uri = format!("{}token", crate::endpoints::of(crate::endpoints::OAUTH2));
+        let iat = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let claims = json!({
+            "iss": email,
+            "sub": subject,
+            "scope": scopes.join(" "),
+            "aud": token_uri,
+            "iat": iat,
+            "exp": iat + 3600,
+        });
+        let assertion = sign_jwt(http, &self.caller, email, &claims).await?;
+        super::oauth::jwt_grant(
+            &http.client,
+            &token_uri,
+            &assertion,
+            http.timeout,
+            &http.retry,
+        )
+        .await
+        .map_err(|e| match e {
+            super::oauth::OAuthError::InvalidGrant { description } => AuthError::Token(format!(
+                "the token endpoint refused {email} acting as {} (invalid_grant: \
+                 {description}); give the service account's client ID domain-wide \
+                 delegation of these scopes in the Admin console",
+                crate::redact::quote(subject)
+            )),
+            other => AuthError::Token(other.to_string()),
+        })
+    }
+
+    fn acting_as(&self) -> Option<&str> {
+        Some(&self.subject)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "service account {} acting as {} (keyless domain-wide delegation)",
+            self.email,
+            crate::redact::quote(&self.subject)
         )
     }
 }

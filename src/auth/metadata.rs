@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use http::Request;
 
-use super::oauth::Grant;
-use super::source::{ChainError, Http, TokenSource};
+use super::source::{ChainError, Grant, Http, TokenSource};
+use super::AuthError;
 
 /// The probe's limit: off Google Cloud the address does not answer, and a run must not wait.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -76,7 +76,7 @@ fn get(host: &str, path: &str) -> Result<Request<String>, http::Error> {
 
 #[async_trait::async_trait]
 impl TokenSource for MetadataServer {
-    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, ChainError> {
+    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, AuthError> {
         let mut path = "instance/service-accounts/default/token".to_owned();
         if !scopes.is_empty() {
             let joined = scopes.join(",");
@@ -98,7 +98,8 @@ impl TokenSource for MetadataServer {
                 retries,
                 "check that the instance, pod (Workload Identity) or job runs as a service \
                  account, and that its access scopes allow the run's scopes",
-            ));
+            )
+            .into());
         }
         #[derive(serde::Deserialize)]
         struct Answer {
@@ -132,7 +133,7 @@ impl TokenSource for MetadataServer {
         "no access token, key file, login or API key; this runs on Google Cloud (the metadata server answered)".to_owned()
     }
 
-    fn status(&self) -> String {
+    fn status(&self, _: Option<&str>) -> String {
         let mut out = String::new();
         if let Some(email) = &self.email {
             out += &format!("account: {}\n", crate::redact::quote(email));

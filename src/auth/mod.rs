@@ -1,8 +1,10 @@
-//! Credentials: which one a run uses ([`credentials`]), the cached login ([`cache`]), the
-//! browser login ([`login`]), the token endpoint ([`oauth`]), scope choice ([`scopes`]), and the
-//! [`Authorizer`] that hands tokens to requests — fetched once before requests fan out,
-//! refreshed before they expire, and refreshed once more when Google answers 401. The
-//! [`Authorizers`] of a run make one per delegated subject, on first use.
+//! Credentials: which one a run uses ([`credentials`]), each a [`source::TokenSource`] in the
+//! file of its kind (a given token or API key [`given`], a key or `authorized_user` file
+//! [`oauth`], the cached login [`cache`], the metadata server [`metadata`], impersonation
+//! [`impersonate`], federation [`external`]); the browser login ([`login`]), scope choice
+//! ([`scopes`]), and the [`Authorizer`] that hands tokens to requests — fetched once before
+//! requests fan out, refreshed before they expire, and refreshed once more when Google
+//! answers 401. The [`Authorizers`] of a run make one per delegated subject, on first use.
 //!
 //! Secrets never reach stdout, stderr or logs: no type here that holds one derives `Debug`,
 //! and yup-oauth2's `log` output (which does print tokens) is not wired to any logger.
@@ -12,6 +14,7 @@ pub mod cache;
 pub mod credentials;
 pub mod external;
 pub mod fields;
+pub mod given;
 pub mod impersonate;
 pub mod login;
 pub mod metadata;
@@ -28,8 +31,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Mutex;
 
-pub use cache::{CachedLogin, TokenCache};
+pub use cache::TokenCache;
 pub use credentials::Credential;
+use source::{Delegator, Sends, TokenSource};
 
 use crate::http::retry::RetryPolicy;
 use crate::http::HyperClient;
@@ -107,49 +111,6 @@ impl Token {
     }
 }
 
-/// How new tokens are obtained.
-#[derive(Clone)]
-enum Source {
-    /// A token given as is: it cannot be refreshed.
-    Fixed,
-    /// The service-account (JWT-bearer) grant, acting as `subject` when given.
-    ServiceAccount {
-        signer: Arc<oauth::ServiceAccountSigner>,
-        subject: Option<String>,
-    },
-    /// The refresh-token grant (cached login, `authorized_user`); refreshed tokens of a cached
-    /// login are written back so the next run can reuse them.
-    RefreshToken {
-        client_id: String,
-        client_secret: String,
-        refresh_token: String,
-        token_uri: String,
-        cache_file: Option<(PathBuf, Box<CachedLogin>)>,
-    },
-    /// No token: requests carry `key=`.
-    ApiKey(String),
-    /// No token and no key: public methods only.
-    Public,
-    /// A credential of links (metadata server, impersonation, STS).
-    Chain(Arc<dyn source::TokenSource>),
-    /// Keyless domain-wide delegation: a JWT for `subject` signed by `email` through IAM
-    /// Credentials with `caller`'s token, exchanged at the token endpoint.
-    Delegated {
-        email: String,
-        subject: String,
-        caller: Authorizer,
-    },
-}
-
-/// How a credential acts as a Workspace user (domain-wide delegation).
-enum Delegation {
-    /// Its private key signs the delegation JWT.
-    Key(Arc<oauth::ServiceAccountSigner>),
-    /// IAM Credentials signs it for the service account `email`, called with `caller`'s token
-    /// (the account itself: it needs the Token Creator role on itself).
-    Iam { email: String, caller: Authorizer },
-}
-
 /// The authorizers of a run, by delegated subject: each made on first use and then shared by
 /// every query and request chain acting as that subject, so each subject costs one token (and
 /// chains that start together wait for that one).
@@ -160,21 +121,14 @@ pub struct Authorizers {
 
 /// What every authorizer of a run is made from.
 struct Shared {
-    /// The credential's own source (acting as itself), made once: the key read, the links
-    /// of a keyless credential made.
-    source: Source,
-    /// The token it starts with (a given token, a cached login's).
-    initial: Option<Token>,
-    /// The credential's `describe`, for the error of a subject it cannot act as.
-    describe: String,
-    /// How it acts as a user, when it can: the key, read once for all subjects, or IAM.
-    delegation: Option<Delegation>,
+    /// The credential (acting as itself).
+    source: Arc<dyn TokenSource>,
+    /// How it acts as a user, when it can: its key, read once for all subjects, or IAM.
+    delegation: Option<Arc<dyn Delegator>>,
     /// `x-goog-user-project` of its API requests.
     quota_project: Option<String>,
     scopes: Vec<String>,
-    client: HyperClient,
-    timeout: Duration,
-    retry: RetryPolicy,
+    http: source::Http,
     made: std::sync::Mutex<HashMap<Option<String>, Authorizer>>,
 }
 
@@ -190,121 +144,34 @@ impl Authorizers {
         timeout: Duration,
         retry: RetryPolicy,
     ) -> Result<Self, AuthError> {
-        Self::build(
-            credential,
-            scopes,
-            quota_project,
+        let source = credential.source().clone();
+        let http = source::Http {
             client,
             timeout,
             retry,
-            true,
-        )
-    }
-
-    /// `new`, with `delegating` false for the inner authorizers of a chain (a caller of IAM
-    /// Credentials delegates nothing itself).
-    fn build(
-        credential: Credential,
-        scopes: Vec<String>,
-        quota_project: Option<String>,
-        client: HyperClient,
-        timeout: Duration,
-        retry: RetryPolicy,
-        delegating: bool,
-    ) -> Result<Self, AuthError> {
-        let inner_of = |credential: Credential| {
-            let scopes = vec![impersonate::CLOUD_PLATFORM.to_owned()];
-            Self::build(
-                credential,
-                scopes,
-                None,
-                client.clone(),
-                timeout,
-                retry.clone(),
-                false,
-            )?
-            .for_subject(None)
         };
-        let mut initial = None;
-        let source = match &credential {
-            Credential::AccessToken { token, .. } => {
-                initial = Some(Token {
-                    value: token.clone(),
-                    expires_at: None,
-                    obtained_at: None,
-                });
-                Source::Fixed
-            }
-            Credential::ServiceAccount { key, path, .. } => Source::ServiceAccount {
-                signer: Arc::new(oauth::ServiceAccountSigner::new(key).map_err(|e| {
-                    AuthError::BadCredentialFile {
-                        path: path.clone(),
-                        why: e.to_string(),
-                    }
-                })?),
-                subject: None,
-            },
-            Credential::AuthorizedUser { user, .. } => Source::RefreshToken {
-                client_id: user.client_id.clone(),
-                client_secret: user.client_secret.clone(),
-                refresh_token: user.refresh_token.clone(),
-                token_uri: user
-                    .token_uri
-                    .clone()
-                    .unwrap_or_else(oauth::google_token_uri),
-                cache_file: None,
-            },
-            Credential::CachedLogin { login, path } => {
-                initial = login.access_token.clone().map(|value| Token {
-                    value,
-                    expires_at: login.expires_at(),
-                    obtained_at: None,
-                });
-                Source::RefreshToken {
-                    client_id: login.client_id.clone(),
-                    client_secret: login.client_secret.clone(),
-                    refresh_token: login.refresh_token.clone(),
-                    token_uri: login.token_uri.clone(),
-                    cache_file: Some((path.clone(), Box::new(login.clone()))),
-                }
-            }
-            Credential::ApiKey { key, .. } => Source::ApiKey(key.clone()),
-            Credential::Public => Source::Public,
-            Credential::Chain { source, .. } => Source::Chain(source.clone()),
-            Credential::Impersonated(imp) => Source::Chain(Arc::new(impersonate::Impersonated {
-                caller: inner_of(imp.source.clone())?,
-                target: imp.target.clone(),
-                delegates: imp.delegates.clone(),
-                url: imp.url.clone(),
-                quota_project: imp.quota_project.clone(),
-                source: imp.source.describe(),
-            })),
-        };
-        let delegation = match &source {
-            Source::ServiceAccount { signer, .. } => Some(Delegation::Key(signer.clone())),
-            Source::Chain(chain) if delegating => match chain.service_account() {
-                Some(email) => Some(Delegation::Iam {
-                    email,
-                    caller: inner_of(credential.clone())?,
-                }),
-                None => None,
-            },
-            _ => None,
-        };
+        let delegation = source.delegator().or_else(|| {
+            let email = source.service_account()?;
+            let caller = Self::caller(source.clone(), &http);
+            Some(Arc::new(impersonate::SignsJwt { email, caller }) as Arc<dyn Delegator>)
+        });
         Ok(Authorizers {
             inner: Arc::new(Shared {
                 quota_project,
-                describe: credential.describe(),
                 source,
-                initial,
                 delegation,
                 scopes,
-                client,
-                timeout,
-                retry,
+                http,
                 made: std::sync::Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// The authorizer of `source` as a caller of IAM Credentials (impersonation, keyless
+    /// delegation): cloud-platform tokens, no quota project, no subject.
+    pub(crate) fn caller(source: Arc<dyn TokenSource>, http: &source::Http) -> Authorizer {
+        let scopes = vec![impersonate::CLOUD_PLATFORM.to_owned()];
+        Authorizer::new(source, None, scopes, http.clone(), true)
     }
 
     /// True when the credential can act as another user (a service account: its key, or a
@@ -325,7 +192,22 @@ impl Authorizers {
         if let Some(authorizer) = made.get(&key) {
             return Ok(authorizer.clone());
         }
-        let authorizer = Authorizer::new(shared, subject)?;
+        let source = match (subject, &shared.delegation) {
+            (None, _) => shared.source.clone(),
+            (Some(subject), Some(delegation)) => delegation.acting_as(subject),
+            (Some(_), None) => {
+                return Err(AuthError::SubjectNeedsServiceAccount(
+                    shared.source.describe(),
+                ))
+            }
+        };
+        let authorizer = Authorizer::new(
+            source,
+            shared.quota_project.clone(),
+            shared.scopes.clone(),
+            shared.http.clone(),
+            subject.is_none(),
+        );
         made.insert(key, authorizer.clone());
         Ok(authorizer)
     }
@@ -339,49 +221,39 @@ pub struct Authorizer {
 }
 
 struct Inner {
-    source: Source,
+    source: Arc<dyn TokenSource>,
     quota_project: Option<String>,
     scopes: Vec<String>,
     current: Mutex<Option<Token>>,
-    client: HyperClient,
-    timeout: Duration,
-    retry: RetryPolicy,
+    http: source::Http,
 }
 
 impl Authorizer {
-    fn new(shared: &Shared, subject: Option<&str>) -> Result<Self, AuthError> {
-        let source = match (subject, &shared.delegation) {
-            (None, _) => shared.source.clone(),
-            (Some(subject), Some(Delegation::Key(signer))) => Source::ServiceAccount {
-                signer: signer.clone(),
-                subject: Some(subject.to_owned()),
-            },
-            (Some(subject), Some(Delegation::Iam { email, caller })) => Source::Delegated {
-                email: email.clone(),
-                subject: subject.to_owned(),
-                caller: caller.clone(),
-            },
-            (Some(_), None) => {
-                return Err(AuthError::SubjectNeedsServiceAccount(
-                    shared.describe.clone(),
-                ))
-            }
+    /// `initial`: it starts with the source's own token (a given one, a cached login's).
+    fn new(
+        source: Arc<dyn TokenSource>,
+        quota_project: Option<String>,
+        scopes: Vec<String>,
+        http: source::Http,
+        initial: bool,
+    ) -> Self {
+        let current = match initial {
+            true => source.initial().map(|grant| Token {
+                value: grant.access_token,
+                expires_at: grant.expires_at,
+                obtained_at: None,
+            }),
+            false => None,
         };
-        let current = match subject {
-            None => shared.initial.clone(),
-            Some(_) => None,
-        };
-        Ok(Authorizer {
+        Authorizer {
             inner: std::sync::Arc::new(Inner {
                 source,
-                quota_project: shared.quota_project.clone(),
-                scopes: shared.scopes.clone(),
+                quota_project,
+                scopes,
                 current: Mutex::new(current),
-                client: shared.client.clone(),
-                timeout: shared.timeout,
-                retry: shared.retry.clone(),
+                http,
             }),
-        })
+        }
     }
 
     /// The project its API requests name for quota and billing (`x-goog-user-project`).
@@ -392,17 +264,13 @@ impl Authorizer {
     /// The Workspace user it acts as (domain-wide delegation); `None`: the credential's own
     /// account. Names the per-user quota bucket its requests draw on.
     pub fn acting_as(&self) -> Option<&str> {
-        match &self.inner.source {
-            Source::ServiceAccount { subject, .. } => subject.as_deref(),
-            Source::Delegated { subject, .. } => Some(subject),
-            _ => None,
-        }
+        self.inner.source.acting_as()
     }
 
     /// The API key to send as `key=`, for an API-key credential.
     pub fn api_key(&self) -> Option<&str> {
-        match &self.inner.source {
-            Source::ApiKey(key) => Some(key),
+        match self.inner.source.sends() {
+            Sends::Key(key) => Some(key),
             _ => None,
         }
     }
@@ -410,25 +278,36 @@ impl Authorizer {
     /// A valid access token (refreshed first when close to expiry); `None` for API keys.
     /// Concurrent callers wait for one refresh instead of each starting their own.
     pub async fn access_token(&self) -> Result<Option<String>, AuthError> {
-        if matches!(self.inner.source, Source::ApiKey(_) | Source::Public) {
+        if !matches!(self.inner.source.sends(), Sends::Token { .. }) {
             return Ok(None);
         }
         let mut current = self.inner.current.lock().await;
-        if let Some(token) = current.as_ref() {
-            if matches!(self.inner.source, Source::Fixed) || token.is_fresh(SystemTime::now()) {
-                return Ok(Some(token.value.clone()));
-            }
+        // A given token has no expiry: it stays fresh.
+        if let Some(token) = current.as_ref().filter(|t| t.is_fresh(SystemTime::now())) {
+            return Ok(Some(token.value.clone()));
         }
-        let token = self.obtain().await?;
-        let value = token.value.clone();
-        *current = Some(token);
+        let now = SystemTime::now();
+        let grant = self
+            .inner
+            .source
+            .fetch(&self.inner.http, &self.inner.scopes)
+            .await?;
+        let value = grant.access_token.clone();
+        *current = Some(Token {
+            value: grant.access_token,
+            expires_at: grant.expires_at,
+            obtained_at: Some(now),
+        });
         Ok(Some(value))
     }
 
     /// Google rejected `rejected` (401): forget it so that the next call refreshes. Returns
     /// whether a retry can help (false for a token given as is).
     pub async fn reject(&self, rejected: &str) -> bool {
-        if matches!(self.inner.source, Source::Fixed | Source::ApiKey(_)) {
+        if matches!(
+            self.inner.source.sends(),
+            Sends::Token { refreshable: false } | Sends::Key(_)
+        ) {
             return false;
         }
         let mut current = self.inner.current.lock().await;
@@ -437,159 +316,6 @@ impl Authorizer {
         }
         true
     }
-
-    /// Boxed, and declared `Send`: a chain's links are authorizers too, so the future would
-    /// otherwise be recursive.
-    fn obtain(&self) -> futures_util::future::BoxFuture<'_, Result<Token, AuthError>> {
-        Box::pin(self.obtain_now())
-    }
-
-    async fn obtain_now(&self) -> Result<Token, AuthError> {
-        let now = SystemTime::now();
-        match &self.inner.source {
-            Source::Fixed | Source::ApiKey(_) | Source::Public => {
-                Err(AuthError::Token("nothing to refresh".into()))
-            }
-            Source::ServiceAccount { signer, subject } => {
-                let grant = oauth::service_account(
-                    &self.inner.client,
-                    signer,
-                    &self.inner.scopes,
-                    subject.as_deref(),
-                    self.inner.timeout,
-                    &self.inner.retry,
-                )
-                .await
-                .map_err(|e| match e {
-                    oauth::OAuthError::InvalidGrant { description } => AuthError::Token(format!(
-                        "the token endpoint refused the service account{} (invalid_grant: \
-                         {description}); check the key, and for a subject its domain-wide \
-                         delegation in the Admin console",
-                        subject
-                            .as_deref()
-                            .map(|s| format!(" acting as {}", crate::redact::quote(s)))
-                            .unwrap_or_default()
-                    )),
-                    other => AuthError::Token(other.to_string()),
-                })?;
-                Ok(Token {
-                    value: grant.access_token,
-                    expires_at: grant.expires_at,
-                    obtained_at: Some(now),
-                })
-            }
-            Source::Chain(source) => {
-                let grant = source
-                    .fetch(&self.http(), &self.inner.scopes)
-                    .await
-                    .map_err(AuthError::Chain)?;
-                Ok(Token {
-                    value: grant.access_token,
-                    expires_at: grant.expires_at,
-                    obtained_at: Some(now),
-                })
-            }
-            Source::Delegated {
-                email,
-                subject,
-                caller,
-            } => {
-                let token_uri = format!("{}token", crate::endpoints::of(crate::endpoints::OAUTH2));
-                let iat = to_unix(now);
-                let claims = serde_json::json!({
-                    "iss": email,
-                    "sub": subject,
-                    "scope": self.inner.scopes.join(" "),
-                    "aud": token_uri,
-                    "iat": iat,
-                    "exp": iat + 3600,
-                });
-                let http = self.http();
-                let assertion = impersonate::sign_jwt(&http, caller, email, &claims)
-                    .await
-                    .map_err(AuthError::Chain)?;
-                let grant = oauth::jwt_grant(
-                    &http.client,
-                    &token_uri,
-                    &assertion,
-                    http.timeout,
-                    &http.retry,
-                )
-                .await
-                .map_err(|e| match e {
-                    oauth::OAuthError::InvalidGrant { description } => AuthError::Token(format!(
-                        "the token endpoint refused {email} acting as {} (invalid_grant: \
-                             {description}); give the service account's client ID domain-wide \
-                             delegation of these scopes in the Admin console",
-                        crate::redact::quote(subject)
-                    )),
-                    other => AuthError::Token(other.to_string()),
-                })?;
-                Ok(Token {
-                    value: grant.access_token,
-                    expires_at: grant.expires_at,
-                    obtained_at: Some(now),
-                })
-            }
-            Source::RefreshToken {
-                client_id,
-                client_secret,
-                refresh_token,
-                token_uri,
-                cache_file,
-            } => {
-                let grant = oauth::refresh(
-                    &self.inner.client,
-                    token_uri,
-                    client_id,
-                    client_secret,
-                    refresh_token,
-                    self.inner.timeout,
-                    &self.inner.retry,
-                )
-                .await
-                .map_err(|e| match e {
-                    oauth::OAuthError::InvalidGrant { description } => {
-                        AuthError::InvalidGrant { description }
-                    }
-                    other => AuthError::Token(other.to_string()),
-                })?;
-                if let Some((path, login)) = cache_file {
-                    let mut login = (**login).clone();
-                    login.access_token = Some(grant.access_token.clone());
-                    login.expires_at = grant.expires_at.map(to_unix);
-                    if let Some(rotated) = &grant.refresh_token {
-                        login.refresh_token = rotated.clone();
-                    }
-                    if let Err(err) = cache::save(path, &login) {
-                        tracing::warn!("{err}");
-                    }
-                }
-                Ok(Token {
-                    value: grant.access_token,
-                    expires_at: grant.expires_at,
-                    obtained_at: Some(now),
-                })
-            }
-        }
-    }
-}
-
-impl Authorizer {
-    /// What a link of its chain needs to speak HTTP.
-    fn http(&self) -> source::Http {
-        source::Http {
-            client: self.inner.client.clone(),
-            timeout: self.inner.timeout,
-            retry: self.inner.retry.clone(),
-        }
-    }
-}
-
-fn to_unix(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

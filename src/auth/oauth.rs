@@ -11,6 +11,13 @@ use std::time::{Duration, SystemTime};
 use http::{header, Request};
 use serde::Deserialize;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::source::{
+    account_line, why_key_file, Delegator, Grant, Http, TokenSource, SCOPES_PER_RUN,
+};
+use super::AuthError;
 use crate::http::retry::{gave_up_note, send_retrying, RetryPolicy};
 use crate::http::{self as gh, HyperClient};
 use crate::redact::Quoted;
@@ -19,27 +26,6 @@ use crate::redact::Quoted;
 /// `oauth2` in force (`GSCRAPE_ENDPOINT_OAUTH2`, `[endpoints] oauth2`, the universe domain).
 pub fn google_token_uri() -> String {
     format!("{}token", crate::endpoints::of(crate::endpoints::OAUTH2))
-}
-
-/// A fresh access token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Grant {
-    pub access_token: String,
-    pub expires_at: Option<SystemTime>,
-    /// A new refresh token, when the server rotated it.
-    pub refresh_token: Option<String>,
-    /// Granted scopes, when the server says.
-    pub scopes: Option<Vec<String>>,
-    pub id_token: Option<String>,
-}
-
-impl std::fmt::Debug for Grant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Grant")
-            .field("expires_at", &self.expires_at)
-            .field("scopes", &self.scopes)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +161,6 @@ pub async fn service_account(
     token_request(client, &signer.token_uri, form, timeout, retry).await
 }
 
-/// Posts a grant to the token endpoint, retrying transient failures, and reads the answer.
 /// The JWT-bearer grant of an `assertion` signed elsewhere (IAM Credentials `signJwt`, for
 /// keyless domain-wide delegation).
 pub async fn jwt_grant(
@@ -192,6 +177,7 @@ pub async fn jwt_grant(
     token_request(client, token_uri, form, timeout, retry).await
 }
 
+/// Posts a grant to the token endpoint, retrying transient failures, and reads the answer.
 async fn token_request(
     client: &HyperClient,
     token_uri: &str,
@@ -256,6 +242,171 @@ async fn token_request(
                 retries,
             })
         }
+    }
+}
+
+/// A service-account key's credential: the JWT-bearer grant, acting as `subject` when given.
+#[derive(Clone)]
+pub struct ServiceAccount {
+    pub signer: Arc<ServiceAccountSigner>,
+    pub subject: Option<String>,
+    /// The key file and where its name came from.
+    pub path: PathBuf,
+    pub origin: &'static str,
+}
+
+#[async_trait::async_trait]
+impl TokenSource for ServiceAccount {
+    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, AuthError> {
+        let subject = self.subject.as_deref();
+        service_account(
+            &http.client,
+            &self.signer,
+            scopes,
+            subject,
+            http.timeout,
+            &http.retry,
+        )
+        .await
+        .map_err(|e| match e {
+            OAuthError::InvalidGrant { description } => AuthError::Token(format!(
+                "the token endpoint refused the service account{} (invalid_grant: \
+                 {description}); check the key, and for a subject its domain-wide \
+                 delegation in the Admin console",
+                subject
+                    .map(|s| format!(" acting as {}", crate::redact::quote(s)))
+                    .unwrap_or_default()
+            )),
+            other => AuthError::Token(other.to_string()),
+        })
+    }
+
+    fn delegator(&self) -> Option<Arc<dyn Delegator>> {
+        Some(Arc::new(self.clone()))
+    }
+
+    fn acting_as(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "service account {} (key {} from {})",
+            self.signer.client_email,
+            self.path.display(),
+            self.origin
+        )
+    }
+
+    fn why(&self) -> String {
+        why_key_file(self.origin)
+    }
+
+    fn status(&self, subject: Option<&str>) -> String {
+        let acting = match subject {
+            Some(subject) => format!(
+                "acting as: {} (domain-wide delegation)\n",
+                crate::redact::quote(subject)
+            ),
+            None => "acting as: the service account itself\n".to_owned(),
+        };
+        format!(
+            "account: {}\n{acting}{SCOPES_PER_RUN}",
+            self.signer.client_email
+        )
+    }
+}
+
+impl Delegator for ServiceAccount {
+    fn acting_as(&self, subject: &str) -> Arc<dyn TokenSource> {
+        Arc::new(ServiceAccount {
+            subject: Some(subject.to_owned()),
+            ..self.clone()
+        })
+    }
+}
+
+/// An `authorized_user` credential (gcloud's application-default login, or a saved user login).
+#[derive(Clone, Deserialize)]
+pub struct AuthorizedUser {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+    /// Honoured when present; Google's endpoint otherwise.
+    pub token_uri: Option<String>,
+    pub account: Option<String>,
+    /// The project gcloud named for quota (`x-goog-user-project`).
+    pub quota_project_id: Option<String>,
+}
+
+/// An `authorized_user` file's credential: the refresh-token grant.
+pub struct AuthorizedUserFile {
+    pub user: AuthorizedUser,
+    pub path: PathBuf,
+    pub origin: &'static str,
+}
+
+#[async_trait::async_trait]
+impl TokenSource for AuthorizedUserFile {
+    async fn fetch(&self, http: &Http, _: &[String]) -> Result<Grant, AuthError> {
+        let user = &self.user;
+        let token_uri = user.token_uri.clone().unwrap_or_else(google_token_uri);
+        let refreshed = Refresh {
+            token_uri: &token_uri,
+            client_id: &user.client_id,
+            client_secret: &user.client_secret,
+            refresh_token: &user.refresh_token,
+        };
+        refreshed.grant(http).await
+    }
+
+    fn quota_project(&self) -> Option<String> {
+        self.user.quota_project_id.clone()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "authorized_user credentials {} (from {})",
+            self.path.display(),
+            self.origin
+        )
+    }
+
+    fn why(&self) -> String {
+        why_key_file(self.origin)
+    }
+
+    fn status(&self, _: Option<&str>) -> String {
+        account_line(self.user.account.as_deref())
+            + "scopes: those granted when the file was made\n"
+    }
+}
+
+/// One refresh-token grant of a user credential.
+pub struct Refresh<'a> {
+    pub token_uri: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    pub refresh_token: &'a str,
+}
+
+impl Refresh<'_> {
+    /// The new token; `invalid_grant` says that only a new login helps.
+    pub async fn grant(&self, http: &Http) -> Result<Grant, AuthError> {
+        refresh(
+            &http.client,
+            self.token_uri,
+            self.client_id,
+            self.client_secret,
+            self.refresh_token,
+            http.timeout,
+            &http.retry,
+        )
+        .await
+        .map_err(|e| match e {
+            OAuthError::InvalidGrant { description } => AuthError::InvalidGrant { description },
+            other => AuthError::Token(other.to_string()),
+        })
     }
 }
 

@@ -1,16 +1,18 @@
-//! Credentials made of links — the metadata server, IAM Credentials impersonation, an STS
-//! token exchange — each a [`TokenSource`]. The [`super::Authorizer`] around one keeps what
-//! every credential shares: the token cache, refresh before expiry, one refresh for all
-//! waiters, a retry after a 401. A link that needs a token of another credential (its
-//! *source*) holds an `Authorizer` of its own for it, so each link refreshes by itself.
+//! What every credential is: a [`TokenSource`] — a given token, a key, a login, the metadata
+//! server, an impersonation, an STS exchange — that also says what it is, why it was chosen
+//! and which account it acts as. The [`super::Authorizer`] around one keeps what every
+//! credential shares: the token cache, refresh before expiry, one refresh for all waiters, a
+//! retry after a 401. A link that needs a token of another credential (its *source*) holds an
+//! `Authorizer` of its own for it, so each link refreshes by itself.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use crate::http::retry::{send_retrying, RetryPolicy};
 use crate::http::{GoogleError, HyperClient, Response};
 use crate::redact::Quoted;
 
-use super::oauth::Grant;
+use super::AuthError;
 
 /// What a link needs to speak HTTP: the run's client, timeout and retry policy (token
 /// requests are retried like every other request).
@@ -45,12 +47,86 @@ impl Http {
     }
 }
 
-/// One link of a credential, as a run and `gscrape auth status` use it.
+/// A fresh access token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub access_token: String,
+    pub expires_at: Option<SystemTime>,
+    /// A new refresh token, when the server rotated it.
+    pub refresh_token: Option<String>,
+    /// Granted scopes, when the server says.
+    pub scopes: Option<Vec<String>>,
+    pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("expires_at", &self.expires_at)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Grant {
+    /// A token alone, as a credential holds it.
+    pub fn of(access_token: String, expires_at: Option<SystemTime>) -> Self {
+        Grant {
+            access_token,
+            expires_at,
+            refresh_token: None,
+            scopes: None,
+            id_token: None,
+        }
+    }
+}
+
+/// The account and scopes of a login.
+pub struct Granted<'a> {
+    pub account: Option<&'a str>,
+    pub scopes: &'a [String],
+}
+
+/// How a credential's requests are authorized.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Sends<'a> {
+    /// `Authorization: Bearer` with the tokens it fetches; `refreshable` false for a token
+    /// given as is (a 401 then ends the request).
+    Token { refreshable: bool },
+    /// No token: `key=`.
+    Key(&'a str),
+    /// Nothing: public methods only.
+    Nothing,
+}
+
+/// A credential, as a run and `gscrape auth status` use it.
 #[async_trait::async_trait]
 pub trait TokenSource: Send + Sync {
-    /// A new access token for `scopes` (links whose tokens carry fixed scopes ignore them).
-    /// Its secrets are registered with the redactor before it is returned.
-    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, ChainError>;
+    /// A new access token for `scopes` (credentials whose tokens carry fixed scopes ignore
+    /// them). Its secrets are registered with the redactor before it is returned. A link's
+    /// failure is a [`ChainError`], which `?` makes an [`AuthError`].
+    async fn fetch(&self, http: &Http, scopes: &[String]) -> Result<Grant, AuthError>;
+
+    /// How requests carry it.
+    fn sends(&self) -> Sends<'_> {
+        Sends::Token { refreshable: true }
+    }
+
+    /// The token it starts with (a given one, a cached login's), before any fetch.
+    fn initial(&self) -> Option<Grant> {
+        None
+    }
+
+    /// How it acts as a Workspace user with its own key (domain-wide delegation); keyless
+    /// service accounts ([`Self::service_account`]) are delegated through IAM instead.
+    fn delegator(&self) -> Option<Arc<dyn Delegator>> {
+        None
+    }
+
+    /// The Workspace user it acts as; `None`: its own account.
+    fn acting_as(&self) -> Option<&str> {
+        None
+    }
 
     /// The service account the credential acts as, when IAM Credentials can sign a
     /// delegation JWT for it with this credential's own token (keyless domain-wide
@@ -64,6 +140,11 @@ pub trait TokenSource: Send + Sync {
         None
     }
 
+    /// The scopes a user granted once and for all (a cached login): a run checks them first.
+    fn granted(&self) -> Option<Granted<'_>> {
+        None
+    }
+
     /// One line for `auth status` and messages: what it is, where it came from. No secret.
     fn describe(&self) -> String;
 
@@ -72,9 +153,9 @@ pub trait TokenSource: Send + Sync {
         "it is the first credential found in the order".to_owned()
     }
 
-    /// `auth status`'s lines after `why:` (the account it acts as, its scopes), each ending
-    /// in a newline.
-    fn status(&self) -> String {
+    /// `auth status`'s lines after `why:` (the account it acts as — as `subject`, when
+    /// delegating — its scopes, its token), each ending in a newline.
+    fn status(&self, _subject: Option<&str>) -> String {
         let mut out = String::new();
         if let Some(account) = self.service_account() {
             out += &format!("account: {}\n", crate::redact::quote(&account));
@@ -83,9 +164,39 @@ pub trait TokenSource: Send + Sync {
     }
 }
 
+/// Makes the token source of a credential acting as a Workspace user.
+pub trait Delegator: Send + Sync {
+    fn acting_as(&self, subject: &str) -> Arc<dyn TokenSource>;
+}
+
+/// `auth status`'s account line of a user credential.
+pub fn account_line(name: Option<&str>) -> String {
+    format!(
+        "account: {}\n",
+        crate::redact::quote(name.unwrap_or("unknown"))
+    )
+}
+
+/// `auth status`'s `why:` of a key file named by `origin`.
+pub fn why_key_file(origin: &str) -> String {
+    match origin {
+        GCLOUD_ADC => "no access token, key file or gscrape login; gcloud's application-default credentials exist".to_owned(),
+        _ => format!("no access token is given, and {origin} names a key file"),
+    }
+}
+
+/// The origin of gcloud's application-default credentials file.
+pub const GCLOUD_ADC: &str = "gcloud application-default credentials";
+
 /// `auth status`'s scopes line of a credential that asks for scopes per run.
 pub const SCOPES_PER_RUN: &str =
     "scopes: asked per run: the least-privilege scopes of its queries\n";
+
+impl From<ChainError> for AuthError {
+    fn from(err: ChainError) -> Self {
+        AuthError::Chain(err)
+    }
+}
 
 /// A link of a credential that failed: one line naming the link (metadata server, STS,
 /// generateAccessToken, signJwt, token endpoint, a subject-token source), what it answered

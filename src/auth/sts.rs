@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{header, Request};
 
-use super::oauth::Grant;
-use super::source::{ChainError, Http};
+use super::source::{ChainError, Grant, Http};
 use crate::redact::register;
 
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";

@@ -236,6 +236,7 @@ fn selectable_keys<'a>(
 /// already ask for them: a problem otherwise. A read of a computed column (a template
 /// `value`) of the query read asks for nothing: the column is not in the response.
 pub fn add_child_reads(plans: &mut [QueryPlan], templates: &Templates) -> Vec<Problem> {
+    super::schema::type_reads_above(plans);
     let mut problems = Vec::new();
     let mut unknown: Vec<(usize, String)> = Vec::new();
     for child in 0..plans.len() {

@@ -48,6 +48,10 @@ pub struct QueryPlan {
     pub output: Option<Output>,
     /// The partial response asked for (`fields`), if the method takes one.
     pub fields: Option<PartialResponse>,
+    /// By column index, the type of a computed column that reads one field of a query above
+    /// (`{{ users.creationTime }}`), as that query types it; set once every plan is made
+    /// ([`add_child_reads`]).
+    pub read_types: Vec<Option<crate::records::schema::ColumnType>>,
 }
 
 impl QueryPlan {
@@ -309,6 +313,7 @@ pub fn plan_in(
         pagination,
         decoder,
         columns,
+        read_types: Vec::new(),
     };
     plan.send_fields();
     Ok(plan)

@@ -368,6 +368,7 @@ async fn chain(
     }));
     let url = request.url.clone();
     let mut pages = Pages::new(plan, request, None, &shared.api, call, reader.clone());
+    let mut typed = false;
     loop {
         let Fetched { body, page, .. } = match pages.next().await {
             Ok(Some(fetched)) => fetched,
@@ -384,6 +385,9 @@ async fn chain(
             }
             Err(err) => return Err(err),
         };
+        if let (false, Some(types)) = (std::mem::replace(&mut typed, true), pages.types()) {
+            spool.set_types(types);
+        }
         reader
             .rows(
                 body.text()?,

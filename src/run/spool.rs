@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use super::output::Output;
 use super::QueryError;
 use crate::plan::Lineage;
+use crate::records::schema::ColumnType;
 use crate::records::Row;
 
 /// Rows a chain holds in memory (roughly, in bytes) before a later chain spills, or before
@@ -61,6 +62,8 @@ struct State {
     /// What the chain's records carry to a further fan-out (set before its first row; not
     /// spilled: one for all its rows).
     lineage: Option<Arc<Lineage>>,
+    /// The types a report's first page declared, until the writer hands them to the output.
+    types: Option<Vec<ColumnType>>,
 }
 
 /// Rows past the memory bound of a chain that is not the head.
@@ -83,6 +86,12 @@ impl Spool {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The types a report's first page declares for its columns: the output takes them before
+    /// the chain's rows, as a report that does not fan out does.
+    pub fn set_types(&self, types: &[ColumnType]) {
+        self.state().types = Some(types.to_vec());
     }
 
     /// Sets the lineage the chain's records carry to a further fan-out.
@@ -157,6 +166,9 @@ impl Spool {
             if let Some(lineage) = &state.lineage {
                 output.set_lineage(lineage.clone());
             }
+            if let Some(types) = state.types.take() {
+                output.report_types(&types);
+            }
             (std::mem::take(&mut state.rows), state.spill.take())
         };
         self.to_chain.notify_one();
@@ -177,6 +189,9 @@ impl Spool {
                 state.bytes = 0;
                 if let Some(lineage) = &state.lineage {
                     output.set_lineage(lineage.clone());
+                }
+                if let Some(types) = state.types.take() {
+                    output.report_types(&types);
                 }
                 let rows = std::mem::take(&mut state.rows);
                 let end = if rows.is_empty() {

@@ -139,3 +139,103 @@ fn a_ga4_report_has_numbers_for_its_metrics_and_dates_for_its_date() {
         assert_eq!(row[3], Data::Float(sessions as f64));
     }
 }
+
+#[test]
+fn a_fan_out_column_from_its_parent_is_typed_as_the_parent_types_it() {
+    let wd = Workdir::new();
+    wd.google.configure(|c| {
+        c.drive_files = 3;
+        c.gmail_messages = 2;
+    });
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\noutput = false\n\
+         columns = [\"id\", { name = \"label\", value = \"{{ team }}\" }]\n[vars]\nteam = \"ops\"\n",
+    );
+    wd.write(
+        "queries/messages.toml",
+        "api = \"gmail\"\nversion = \"v1\"\nmethod = \"gmail.users.messages.list\"\n\
+         for_each = \"files\"\noutput = \"messages.xlsx\"\n\
+         columns = [\"id\", { name = \"file\", value = \"{{ files.id }}\" }, \
+         { name = \"size\", value = \"{{ files.size }}\" }, \
+         { name = \"created\", value = \"{{ files.createdTime }}\" }, \
+         { name = \"starred\", value = \"{{ files.starred }}\" }, \
+         { name = \"label\", value = \"{{ files.label }}\" }, \
+         { name = \"size text\", value = \"{{ files.size }} bytes\" }]\n\
+         [params]\nuserId = \"me\"\n",
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut book: Xlsx<_> = open_workbook(wd.path().join("output/messages.xlsx")).unwrap();
+    let range = book.worksheet_range("Sheet1").unwrap();
+    let rows: Vec<&[Data]> = range.rows().collect();
+    assert_eq!(rows.len(), 7, "a header and 2 messages for each of 3 files");
+    for row in &rows[1..] {
+        let Data::String(id) = &row[1] else {
+            panic!("the file id is text: {row:?}")
+        };
+        let i: usize = id.trim_start_matches('f').parse().unwrap();
+        let file = drive_file(i);
+        let size: f64 = file["size"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            row[2],
+            Data::Float(size),
+            "an int64 of the parent: a number"
+        );
+        let created = row[3].as_datetime().expect("a date-time cell");
+        let expected = chrono::DateTime::parse_from_rfc3339(file["createdTime"].as_str().unwrap())
+            .unwrap()
+            .naive_utc();
+        assert_eq!(created, expected, "a date-time of the parent");
+        assert_eq!(
+            row[4],
+            Data::Bool(i.is_multiple_of(3)),
+            "a boolean of the parent"
+        );
+        assert_eq!(
+            row[5],
+            Data::String("ops".to_owned()),
+            "the parent's computed column: text, as it reads a variable"
+        );
+        assert_eq!(
+            row[6],
+            Data::String(format!("{} bytes", size)),
+            "a template that is more than one read stays text"
+        );
+    }
+}
+
+#[test]
+fn a_fan_out_report_is_typed_like_the_report() {
+    let wd = Workdir::new();
+    wd.google.configure(|c| c.drive_files = 2);
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\noutput = false\n",
+    );
+    wd.write(
+        "queries/ga4.toml",
+        "api = \"analyticsdata\"\nversion = \"v1beta\"\nmethod = \"analyticsdata.properties.runReport\"\n\
+         for_each = \"files\"\noutput = \"ga4.xlsx\"\n[params]\nproperty = \"properties/123\"\n[body]\n\
+         dateRanges = [{ startDate = \"2024-01-01\", endDate = \"2024-01-07\" }]\n\
+         dimensions = [{ name = \"date\" }, { name = \"country\" }]\n\
+         metrics = [{ name = \"activeUsers\" }, { name = \"sessions\" }]\n",
+    );
+    let run = wd.run(&["run"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut book: Xlsx<_> = open_workbook(wd.path().join("output/ga4.xlsx")).unwrap();
+    let sheets = book.sheet_names();
+    let range = book.worksheet_range(&sheets[0]).unwrap();
+    let rows: Vec<&[Data]> = range.rows().collect();
+    assert_eq!(
+        rows.len(),
+        15,
+        "a header and the fake's 7 rows for each of 2 files"
+    );
+    for row in &rows[1..] {
+        assert!(row[0].as_date().is_some(), "a date cell: {row:?}");
+        assert!(matches!(row[1], Data::String(_)), "a dimension is text");
+        assert!(matches!(row[2], Data::Float(_)), "TYPE_INTEGER is a number");
+        assert!(matches!(row[3], Data::Float(_)));
+    }
+}
