@@ -109,11 +109,14 @@ impl TokenSource for Login {
             .to_owned()
     }
 
+    /// The scopes in full, one a line: a list cut short hides the one that is missing.
     fn status(&self, _: Option<&str>) -> String {
+        let scopes: String = (self.login.scopes.iter())
+            .map(|s| format!("  {}\n", crate::redact::quote(s)))
+            .collect();
         format!(
-            "{}scopes: {}\ntoken: {}\n",
+            "{}scopes:\n{scopes}token: {}\n",
             account_line(self.login.account.as_deref()),
-            crate::redact::quote(&self.login.scopes.join(" ")),
             expiry(self.login.expires_at())
         )
     }

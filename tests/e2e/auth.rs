@@ -578,11 +578,15 @@ fn status_says_which_credential_and_why() {
     );
     assert!(lines[1].starts_with("why: no access token or key file is given"));
     assert_eq!(lines[2], "account: analyst@example.com");
-    assert_eq!(lines[3], format!("scopes: {DRIVE_READONLY} openid email"));
+    assert_eq!(
+        lines[3..7],
+        ["scopes:", &format!("  {DRIVE_READONLY}"), "  openid", "  email"],
+        "every scope in full, one a line"
+    );
     assert!(
-        lines[4].starts_with("token: valid until ") && lines[4].ends_with("(in 59 min)"),
+        lines[7].starts_with("token: valid until ") && lines[7].ends_with("(in 59 min)"),
         "{}",
-        lines[4]
+        lines[7]
     );
 
     write_service_account_key(&wd);
