@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use crate::discovery::{Document, Location, Method};
 use crate::plan::{
-    default_columns, first_sentence, infer_records, method_pagination, record_schema, RecordsGuess,
+    default_columns, first_sentence, infer_records, left_out_columns, method_pagination,
+    record_schema, RecordsGuess,
 };
 
 /// One line per method: HTTP verb, id, whether it paginates, and whether it writes (a query
@@ -156,6 +157,14 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
                 let _ = writeln!(out, "Default columns ({}):", columns.len());
                 for column in columns {
                     let _ = writeln!(out, "  {}", column.header);
+                }
+                let left_out = left_out_columns(doc, &record, None);
+                if !left_out.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "Left out of the defaults (only flags or links; list one in `columns` to add it): {}",
+                        left_out.join(", ")
+                    );
                 }
             }
             Err(too_many) => {

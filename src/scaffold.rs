@@ -8,7 +8,8 @@ use std::fmt::Write;
 
 use crate::discovery::{Document, Method, Parameter};
 use crate::plan::{
-    default_columns, first_sentence, infer_records, method_pagination, record_schema, RecordsGuess,
+    default_columns, first_sentence, infer_records, left_out_columns, method_pagination,
+    record_schema, RecordsGuess,
 };
 
 /// Default columns listed in the comment; a wide record says how many more there are.
@@ -121,7 +122,7 @@ fn write_records_and_columns(out: &mut String, doc: &Document, method: &Method) 
     };
     let _ = writeln!(
         out,
-        "\n# Without `columns`, every field below is a column ({}). To choose:",
+        "\n# Without `columns`, these are the columns ({}). To choose:",
         columns.len()
     );
     let shown: Vec<String> = columns
@@ -138,6 +139,14 @@ fn write_records_and_columns(out: &mut String, doc: &Document, method: &Method) 
             doc.name,
             doc.version,
             method.id
+        );
+    }
+    let left_out = left_out_columns(doc, &record, None);
+    if !left_out.is_empty() {
+        let _ = writeln!(
+            out,
+            "#   left out (only flags or links; list one to add it): {}",
+            left_out.join(", ")
         );
     }
 }

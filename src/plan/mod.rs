@@ -24,7 +24,7 @@ pub use ancestry::{Ancestry, Lineage};
 pub use fields::{add_child_reads, PartialResponse};
 pub use output::{shared_outputs, Output, Target, STDOUT};
 pub use pagination::method_pagination;
-pub use records::{default_columns, infer_records, record_schema, RecordsGuess};
+pub use records::{default_columns, infer_records, left_out_columns, record_schema, RecordsGuess};
 
 /// A query ready to run. What the plan resolves (request, pagination, decoder, columns,
 /// output, fields) is read from it, never from `query`, which is kept for what is used as

@@ -6,6 +6,7 @@ use super::{quoted_list, Check};
 use crate::api::Pagination;
 use crate::discovery::{schema, Document, Method, Schema};
 use crate::query::{Problem, Query};
+use crate::records::schema::ColumnType;
 use crate::records::{Column, ColumnSource, Decoder, FieldPath};
 use crate::util::nearest;
 
@@ -101,18 +102,249 @@ fn response_schema(response: &crate::discovery::SchemaRef) -> Schema {
     }
 }
 
-/// The default columns: the scalar leaves of the record schema (an exploded array's elements
-/// walked too).
+/// The names that identify a record, in the order they lead the default columns (each one the
+/// record has, as its own scalar field).
+pub const IDENTITY: &[&str] = &[
+    "id",
+    "name",
+    "title",
+    "displayName",
+    "summary",
+    "email",
+    "emailAddress",
+    "primaryEmail",
+];
+
+/// The default columns, in a readable order, the same for every run (`run`, `describe` and
+/// `new` all show this list):
+///
+/// 1. identity: the record's own scalar fields named in [`IDENTITY`], in that order;
+/// 2. the record's other own scalar fields, in schema order;
+/// 3. with `explode`, the exploded element's own scalar fields, in schema order;
+/// 4. nested fields (`a.b`), and the record's arrays and maps (one JSON cell each), in schema
+///    order.
+///
+/// Left out: the leaves of an object that holds only flags or links — every leaf below it a
+/// boolean (Drive's `capabilities`, `linkShareMetadata`), or named `…Link`, `…Links`, `…Url`,
+/// `…Urls` or `…Uri` — and a map or object named `…Links` or `…Urls` (Drive's `exportLinks`).
+/// A query asks for them by listing `prefix.*` in `columns` ([`expand_prefix`]). When the rule
+/// would leave nothing, every leaf stays.
 pub fn default_columns(
     doc: &Document,
     record: &Schema,
     explode: Option<&FieldPath>,
 ) -> Result<Vec<Column>, schema::TooManyColumns> {
-    let leaves = schema::leaf_columns(doc, record, explode.map(FieldPath::as_str))?;
-    Ok(leaves
-        .iter()
-        .filter_map(|leaf| FieldPath::parse(leaf).ok().map(Column::from_path))
+    let leaves = ordered_leaves(doc, record, explode)?;
+    let kept: Vec<&Leaf> = leaves.iter().filter(|l| l.left_out.is_none()).collect();
+    let chosen: Vec<&Leaf> = match kept.is_empty() {
+        true => leaves.iter().collect(),
+        false => kept,
+    };
+    Ok(chosen
+        .into_iter()
+        .filter_map(|leaf| FieldPath::parse(&leaf.path).ok().map(Column::from_path))
         .collect())
+}
+
+/// The `prefix.*` columns that ask for what [`default_columns`] leaves out (flags and links),
+/// in the default order, each once.
+pub fn left_out_columns(
+    doc: &Document,
+    record: &Schema,
+    explode: Option<&FieldPath>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let leaves = ordered_leaves(doc, record, explode).unwrap_or_default();
+    if leaves.iter().all(|l| l.left_out.is_some()) {
+        return out;
+    }
+    for ask in leaves.iter().filter_map(|l| l.left_out.as_ref()) {
+        if !out.contains(ask) {
+            out.push(ask.clone());
+        }
+    }
+    out
+}
+
+/// `prefix.*` of `columns`: the leaves below `prefix` (or `prefix` itself when it is one
+/// column: a map, an array), in the default columns' order, flags and links included.
+pub fn expand_prefix(
+    doc: &Document,
+    record: &Schema,
+    explode: Option<&FieldPath>,
+    prefix: &FieldPath,
+) -> Result<Vec<Column>, String> {
+    let written = format!("{prefix}.*");
+    if prefix.keys().count() != prefix.segments().len() {
+        return Err(format!(
+            "`{written}`: a `prefix.*` column takes a dotted path of field names (no `[...]`)"
+        ));
+    }
+    check_path(doc, record, prefix)
+        .map_err(|message| message.replacen(&format!("`{prefix}`"), &format!("`{written}`"), 1))?;
+    let leaves = ordered_leaves(doc, record, explode).map_err(|e| e.to_string())?;
+    let keys: Vec<&str> = prefix.keys().collect();
+    let below: Vec<Column> = leaves
+        .iter()
+        .filter(|leaf| leaf.keys.len() >= keys.len() && leaf.keys[..keys.len()] == keys[..])
+        .filter(|leaf| leaf.keys.len() > keys.len() || !leaf.scalar)
+        .filter_map(|leaf| FieldPath::parse(&leaf.path).ok().map(Column::from_path))
+        .collect();
+    match below.is_empty() {
+        true => Err(format!(
+            "`{written}`: `{prefix}` is a single value, not an object; list it as `{prefix}`"
+        )),
+        false => Ok(below),
+    }
+}
+
+/// One leaf of the record schema, for the default columns.
+#[derive(Debug)]
+struct Leaf {
+    path: String,
+    keys: Vec<String>,
+    /// One value (not an array, a map or a free-form value).
+    scalar: bool,
+    /// Below an object of only flags or links (or a map of links): the `prefix.*` column
+    /// that asks for it.
+    left_out: Option<String>,
+}
+
+/// Every leaf of the record schema (an exploded array's elements walked too) in the default
+/// columns' order, each marked when it is a flag or a link left out by default.
+fn ordered_leaves(
+    doc: &Document,
+    record: &Schema,
+    explode: Option<&FieldPath>,
+) -> Result<Vec<Leaf>, schema::TooManyColumns> {
+    use std::collections::HashMap;
+    let paths = schema::leaf_columns(doc, record, explode.map(FieldPath::as_str))?;
+    let explode_keys: Vec<String> = explode
+        .map(|e| e.keys().map(str::to_owned).collect())
+        .unwrap_or_default();
+    struct Found {
+        path: String,
+        keys: Vec<String>,
+        /// The keys below the record (or below the exploded element).
+        own: usize,
+        shape: Shape,
+    }
+    let found: Vec<Found> = paths
+        .into_iter()
+        .map(|path| {
+            let keys: Vec<String> = path.split('.').map(str::to_owned).collect();
+            let own = match keys.starts_with(&explode_keys) && !explode_keys.is_empty() {
+                true => explode_keys.len(),
+                false => 0,
+            };
+            let shape = shape(doc, record, &keys);
+            Found {
+                path,
+                keys,
+                own,
+                shape,
+            }
+        })
+        .collect();
+    // Each object above a leaf (below the record): are all its leaves flags, all links?
+    let mut objects: HashMap<String, (bool, bool)> = HashMap::new();
+    for leaf in &found {
+        let flag = leaf.shape == Shape::Scalar(ColumnType::Boolean);
+        let link = is_link_name(leaf.keys.last().map_or("", String::as_str));
+        for end in leaf.own + 1..leaf.keys.len() {
+            let entry = objects
+                .entry(leaf.keys[..end].join("."))
+                .or_insert((true, true));
+            entry.0 &= flag;
+            entry.1 &= link;
+        }
+    }
+    let named_links = |name: &str| name.ends_with("Links") || name.ends_with("Urls");
+    let left_out = |leaf: &Found| {
+        let object = (leaf.own + 1..leaf.keys.len()).find(|&end| {
+            let (flags, links) = objects[&leaf.keys[..end].join(".")];
+            flags || links || named_links(&leaf.keys[end - 1])
+        });
+        match object {
+            Some(end) => Some(format!("{}.*", leaf.keys[..end].join("."))),
+            None => {
+                let last = leaf.keys.last().map_or("", String::as_str);
+                (leaf.shape == Shape::Whole && named_links(last))
+                    .then(|| format!("{}.*", leaf.path))
+            }
+        }
+    };
+    let rank = |leaf: &Found| {
+        let own = leaf.keys.len() == leaf.own + 1;
+        let name = leaf.keys.last().map_or("", String::as_str);
+        match (own, &leaf.shape, leaf.own) {
+            (true, Shape::Scalar(_), 0) => match IDENTITY.iter().position(|i| *i == name) {
+                Some(at) => (0, at),
+                None => (1, 0),
+            },
+            (true, Shape::Scalar(_), _) => (2, 0),
+            _ => (3, 0),
+        }
+    };
+    let mut leaves: Vec<(usize, usize, usize, Leaf)> = found
+        .iter()
+        .enumerate()
+        .map(|(at, leaf)| {
+            let (group, identity) = rank(leaf);
+            let marked = Leaf {
+                path: leaf.path.clone(),
+                keys: leaf.keys.clone(),
+                scalar: matches!(leaf.shape, Shape::Scalar(_)),
+                left_out: left_out(leaf),
+            };
+            (group, identity, at, marked)
+        })
+        .collect();
+    // Stable: the group, then the identity order, then the schema order.
+    leaves.sort_by_key(|(group, identity, at, _)| (*group, *identity, *at));
+    Ok(leaves.into_iter().map(|(.., leaf)| leaf).collect())
+}
+
+/// A field named as a link: `…Link`, `…Links`, `…Url`, `…Urls`, `…Uri` (or just `link`, `url`,
+/// `uri`).
+fn is_link_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    ["link", "links", "url", "urls", "uri"]
+        .iter()
+        .any(|end| lower == *end)
+        || ["Link", "Links", "Url", "Urls", "Uri"]
+            .iter()
+            .any(|end| name.ends_with(end))
+}
+
+/// What a leaf of the record schema holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// One value of this type.
+    Scalar(ColumnType),
+    /// An array, a map or a free-form value: one JSON cell.
+    Whole,
+}
+
+/// The shape of the field at `keys` (arrays above it stepped into).
+fn shape(doc: &Document, record: &Schema, keys: &[String]) -> Shape {
+    let Some((last, parents)) = keys.split_last() else {
+        return Shape::Whole;
+    };
+    let field = schema::schema_at(doc, record, parents)
+        .and_then(|parent| schema::resolve(doc, parent).properties.get(last))
+        .map(|field| schema::resolve(doc, field));
+    match field {
+        Some(field)
+            if matches!(
+                field.kind.as_deref(),
+                Some("string" | "integer" | "number" | "boolean")
+            ) =>
+        {
+            Shape::Scalar(ColumnType::of(field))
+        }
+        _ => Shape::Whole,
+    }
 }
 
 pub(super) fn records_path(
@@ -172,8 +404,29 @@ pub(super) fn columns(
     check: &Check<'_>,
     problems: &mut Vec<Problem>,
 ) -> Vec<Column> {
+    let explode = query.explode.as_ref().map(|e| &e.value);
     if let Some(columns) = &query.columns {
+        let mut out = Vec::new();
         for column in columns {
+            if let Some(prefix) = wildcard_prefix(&column.value) {
+                let expanded = match (prefix, record) {
+                    (Err(message), _) => Err(message),
+                    (Ok(prefix), Some(record)) => expand_prefix(doc, record, explode, &prefix),
+                    (Ok(prefix), None) => Err(format!(
+                        "`{prefix}.*`: the record schema is not known from the Discovery \
+                         document, so its fields cannot be listed; name each column"
+                    )),
+                };
+                match expanded {
+                    Ok(columns) => out.extend(columns),
+                    Err(message) => problems.push(query.problem(
+                        column.line,
+                        Some("columns".to_owned()),
+                        message,
+                    )),
+                }
+                continue;
+            }
             let result = match (&column.value.source, record) {
                 (ColumnSource::Template(source), _) => check(source),
                 (ColumnSource::Path(path), Some(record)) => check_path(doc, record, path),
@@ -185,8 +438,9 @@ pub(super) fn columns(
             if let Err(message) = result {
                 problems.push(query.problem(column.line, Some("columns".to_owned()), message));
             }
+            out.push(column.value.clone());
         }
-        return columns.iter().map(|c| c.value.clone()).collect();
+        return out;
     }
     let Some(record) = record else {
         problems.push(query.problem(
@@ -196,7 +450,7 @@ pub(super) fn columns(
         ));
         return Vec::new();
     };
-    let columns = match default_columns(doc, record, query.explode.as_ref().map(|e| &e.value)) {
+    let columns = match default_columns(doc, record, explode) {
         Ok(columns) => columns,
         Err(too_many) => {
             problems.push(query.problem(None, Some("columns".to_owned()), too_many.to_string()));
@@ -211,6 +465,21 @@ pub(super) fn columns(
         ));
     }
     columns
+}
+
+/// The prefix of a `prefix.*` column (a path whose last key is `*`), or why it cannot be one
+/// (a `name`: it stands for several columns); `None` for any other column.
+fn wildcard_prefix(column: &Column) -> Option<Result<FieldPath, String>> {
+    let ColumnSource::Path(path) = &column.source else {
+        return None;
+    };
+    let prefix = path.as_str().strip_suffix(".*")?;
+    if column.header != path.as_str() {
+        return Some(Err(format!(
+            "`{path}` stands for several columns, each headed by its path: remove its `name`"
+        )));
+    }
+    Some(FieldPath::parse(prefix).map_err(|err| err.to_string()))
 }
 
 /// The columns of a report: the query's, else the names its request gives (GA4's dimensions
@@ -279,7 +548,80 @@ pub(super) fn check_path(doc: &Document, record: &Schema, path: &FieldPath) -> R
 
 #[cfg(test)]
 mod tests {
-    use super::best_candidate;
+    use super::{best_candidate, default_columns, expand_prefix, left_out_columns};
+    use crate::discovery::Document;
+    use crate::records::FieldPath;
+
+    fn record_doc() -> Document {
+        Document::from_json(
+            r#"{
+            "name": "t", "version": "v1", "rootUrl": "http://x/", "servicePath": "",
+            "schemas": {
+              "Item": {"type": "object", "properties": {
+                "abilities": {"type": "object", "properties": {
+                  "canEdit": {"type": "boolean"},
+                  "deep": {"type": "object", "properties": {"canShare": {"type": "boolean"}}}}},
+                "alpha": {"type": "string"},
+                "downloads": {"type": "object", "additionalProperties": {"type": "string"}},
+                "email": {"type": "string"},
+                "exportLinks": {"type": "object", "additionalProperties": {"type": "string"}},
+                "icons": {"type": "object", "properties": {
+                  "smallUrl": {"type": "string"}, "bigLink": {"type": "string"}}},
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "owner": {"type": "object", "properties": {
+                  "me": {"type": "boolean"}, "name": {"type": "string"}}},
+                "starred": {"type": "boolean"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "webLink": {"type": "string"}
+              }}
+            }}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn identity_first_then_own_scalars_then_nested_without_flags_or_links() {
+        let doc = record_doc();
+        let record = doc.schema("Item").unwrap();
+        let headers: Vec<String> = default_columns(&doc, record, None)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.header)
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                "id",
+                "name",
+                "email",
+                "alpha",
+                "starred",
+                "webLink",
+                "downloads",
+                "owner.me",
+                "owner.name",
+                "tags",
+            ]
+        );
+        assert_eq!(
+            left_out_columns(&doc, record, None),
+            ["abilities.*", "exportLinks.*", "icons.*"]
+        );
+        let asked = |prefix: &str| {
+            expand_prefix(&doc, record, None, &FieldPath::parse(prefix).unwrap())
+                .map(|columns| columns.into_iter().map(|c| c.header).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            asked("abilities").unwrap(),
+            ["abilities.canEdit", "abilities.deep.canShare"]
+        );
+        assert_eq!(asked("exportLinks").unwrap(), ["exportLinks"]);
+        assert!(asked("name").unwrap_err().contains("is a single value"));
+        assert!(asked("abilites")
+            .unwrap_err()
+            .contains("did you mean `abilities`?"));
+    }
 
     fn best(candidates: &[&str], resource: &str, verb: &str) -> Option<String> {
         let candidates: Vec<String> = candidates.iter().map(|c| c.to_string()).collect();

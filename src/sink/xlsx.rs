@@ -4,11 +4,27 @@
 //! date-times (UTC); an id of more than 15 digits and everything else stay text, and text is
 //! never a formula. The header row is bold and frozen,
 //! with an autofilter; past Excel's 1,048,576 rows a sheet continues on the next one.
+//!
+//! As opened:
+//! - **Column widths from the whole content.** In constant-memory mode rust_xlsxwriter writes
+//!   rows to a temporary file as they come, but it writes a sheet's `<cols>` element (the
+//!   widths) only when the workbook is saved, so a width can be set after the last row. The
+//!   sink keeps one number per column — the widest cell it has written, in characters, as the
+//!   cell displays (a date-time 19, a date 10, a boolean 5, a number its digits, text its
+//!   characters), at least the header and its filter button — and sets every sheet's widths
+//!   at commit, capped at [`MAX_WIDTH`] characters. Memory stays flat.
+//! - **Formats that display**: date-times `yyyy-mm-dd hh:mm:ss`, dates `yyyy-mm-dd`, integers
+//!   `0` (all their digits: Excel's General shows 12 or more as `1.23457E+11`), other
+//!   numbers General; the widths are wide enough that none shows as `########`.
+//! - **The same data gives the same bytes.** The document's creation time (`docProps/core.xml`,
+//!   the only varying part: zip entries are dated 1980-01-01 by rust_xlsxwriter) is
+//!   `SOURCE_DATE_EPOCH` (seconds since 1970, UTC) when set, else the fixed
+//!   2000-01-01T00:00:00Z ([`FIXED_CREATED`]), never the clock.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
-use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 use sha2::{Digest, Sha256};
 
 use super::cells::{typed, Cell, ColumnSchema, ColumnType};
@@ -19,6 +35,22 @@ use crate::records::{Column, Row};
 
 /// Rows of one sheet below its header (Excel's limit, less the header).
 const ROWS_PER_SHEET: u32 = 1_048_575;
+
+/// The widest a column is made, in characters (longer text is cut at the next cell, whole
+/// in the cell).
+pub const MAX_WIDTH: usize = 60;
+
+/// The document's creation time when `SOURCE_DATE_EPOCH` is not set: 2000-01-01T00:00:00Z.
+pub const FIXED_CREATED: i64 = 946_684_800;
+
+/// Characters a date-time cell displays (`yyyy-mm-dd hh:mm:ss`).
+const DATE_TIME_WIDTH: usize = 19;
+/// Characters a date cell displays (`yyyy-mm-dd`).
+const DATE_WIDTH: usize = 10;
+/// Characters a boolean cell displays (`FALSE`).
+const BOOLEAN_WIDTH: usize = 5;
+/// Room for the autofilter's drop-down button beside a header.
+const FILTER_BUTTON: usize = 2;
 
 pub struct XlsxSink {
     target: PathBuf,
@@ -32,6 +64,9 @@ pub struct XlsxSink {
     bold: Format,
     date_time: Format,
     date: Format,
+    integer: Format,
+    /// The widest cell of each column so far, in characters (its header's to start).
+    widths: Vec<usize>,
     /// The sheet being filled, and its next row.
     sheet: usize,
     row: u32,
@@ -50,6 +85,8 @@ impl XlsxSink {
             bold: Format::new().set_bold(),
             date_time: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
             date: Format::new().set_num_format("yyyy-mm-dd"),
+            integer: Format::new().set_num_format("0"),
+            widths: Vec::new(),
             sheet: 0,
             row: 0,
         }
@@ -84,19 +121,24 @@ impl XlsxSink {
             self.new_sheet()?;
         }
         let at = self.row;
-        let (date_time, date) = (self.date_time.clone(), self.date.clone());
+        let (date_time, date, integer) = (&self.date_time, &self.date, &self.integer);
         let types = &self.types;
+        let widths = &mut self.widths;
         let sheet = self.workbook.worksheet_from_index(self.sheet)?;
         for (column, text, answered) in row.cells_answered() {
             let col = column as u16;
-            match typed(text, types.of(column, answered)) {
+            let cell = typed(text, types.of(column, answered));
+            match cell {
                 Cell::Text(text) => sheet.write_string(at, col, text)?,
-                Cell::Integer(n) => sheet.write_number(at, col, n as f64)?,
+                Cell::Integer(n) => sheet.write_number_with_format(at, col, n as f64, integer)?,
                 Cell::Number(n) => sheet.write_number(at, col, n)?,
                 Cell::Boolean(b) => sheet.write_boolean(at, col, b)?,
-                Cell::DateTime(t) => sheet.write_datetime_with_format(at, col, t, &date_time)?,
-                Cell::Date(d) => sheet.write_datetime_with_format(at, col, d, &date)?,
+                Cell::DateTime(t) => sheet.write_datetime_with_format(at, col, t, date_time)?,
+                Cell::Date(d) => sheet.write_datetime_with_format(at, col, d, date)?,
             };
+            if let Some(width) = widths.get_mut(column) {
+                *width = (*width).max(display_width(&cell, text));
+            }
         }
         self.row += 1;
         self.rows += 1;
@@ -107,6 +149,9 @@ impl XlsxSink {
 impl Sink for XlsxSink {
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
         self.header = columns.iter().map(|c| c.header.clone()).collect();
+        self.widths = (self.header.iter())
+            .map(|name| name.chars().count() + FILTER_BUTTON)
+            .collect();
         if self.types.len() != columns.len() {
             // A report's columns, named by its response: text until it types them.
             self.types = ColumnSchema::text(columns.len());
@@ -126,6 +171,7 @@ impl Sink for XlsxSink {
     }
 
     fn commit(mut self: Box<Self>) -> Result<Written, SinkError> {
+        self.finish().map_err(|e| self.error(e))?;
         if let Some(object) = self.object.take() {
             return self.commit_object(object);
         }
@@ -142,6 +188,21 @@ impl Sink for XlsxSink {
 }
 
 impl XlsxSink {
+    /// Before saving: every sheet's column widths from the content, and the document's
+    /// creation time from `SOURCE_DATE_EPOCH` or fixed.
+    fn finish(&mut self) -> Result<(), XlsxError> {
+        let widths = self.widths.clone();
+        for sheet in self.workbook.worksheets_mut() {
+            for (column, width) in widths.iter().enumerate() {
+                sheet.set_column_width(column as u16, column_width(*width) as f64)?;
+            }
+        }
+        let created = ExcelDateTime::from_timestamp(creation_timestamp())?;
+        let properties = DocProperties::new().set_creation_datetime(&created);
+        self.workbook.set_properties(&properties);
+        Ok(())
+    }
+
     /// Saves the workbook to a local temporary file (a zip is written with seeks), then
     /// uploads it as the object in one upload.
     fn commit_object(
@@ -167,6 +228,33 @@ impl XlsxSink {
         written.object = Some(super::object::ObjectProof::from(&meta));
         Ok(written)
     }
+}
+
+/// The characters a cell displays: its type's fixed width, or its text's.
+fn display_width(cell: &Cell<'_>, text: &str) -> usize {
+    match cell {
+        Cell::DateTime(_) => DATE_TIME_WIDTH,
+        Cell::Date(_) => DATE_WIDTH,
+        Cell::Boolean(_) => BOOLEAN_WIDTH,
+        // No need to count past the cap (a byte is at most a character).
+        _ if text.len() > MAX_WIDTH => text.chars().take(MAX_WIDTH).count(),
+        _ => text.chars().count(),
+    }
+}
+
+/// A column's width in Excel's character units for its widest cell: one character of
+/// margin, at most [`MAX_WIDTH`].
+fn column_width(widest: usize) -> usize {
+    (widest + 1).min(MAX_WIDTH)
+}
+
+/// The document's creation time, seconds since 1970 UTC: `SOURCE_DATE_EPOCH` when it is set
+/// (and a number), else [`FIXED_CREATED`].
+fn creation_timestamp() -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(FIXED_CREATED)
 }
 
 /// The size and SHA-256 of the saved workbook (a zip written with seeks, so hashed once

@@ -580,7 +580,12 @@ fn status_says_which_credential_and_why() {
     assert_eq!(lines[2], "account: analyst@example.com");
     assert_eq!(
         lines[3..7],
-        ["scopes:", &format!("  {DRIVE_READONLY}"), "  openid", "  email"],
+        [
+            "scopes:",
+            &format!("  {DRIVE_READONLY}"),
+            "  openid",
+            "  email"
+        ],
         "every scope in full, one a line"
     );
     assert!(

@@ -241,7 +241,7 @@ fn new_shows_parameters_placeholders_and_columns() {
         "{text}"
     );
     assert!(
-        text.contains("\n# columns = [\"classificationLabelValues\", \"historyId\", \"id\""),
+        text.contains("\n# columns = [\"id\", \"historyId\", \"internalDate\""),
         "{text}"
     );
     let run = wd.run(&["new", "gmail", "v1", "gmail.users.messages.gt"]);

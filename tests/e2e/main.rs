@@ -8,6 +8,7 @@ mod caveats;
 mod config;
 mod conventions;
 mod csv_options;
+mod default_columns;
 mod describe;
 mod emulator;
 mod endpoints;

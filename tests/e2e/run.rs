@@ -119,13 +119,16 @@ fn default_columns_come_from_the_schema() {
     );
     let run = wd.run(&["run"]);
     assert_eq!(run.code, 0, "{run:?}");
+    // Identity (`id`) first, then the message's own scalars, then its arrays and nested fields,
+    // each group in schema order.
     let expected = concat!(
-        "classificationLabelValues,historyId,id,internalDate,labelIds,",
+        "id,historyId,internalDate,raw,sizeEstimate,snippet,threadId,",
+        "classificationLabelValues,labelIds,",
         "payload.body.attachmentId,payload.body.data,payload.body.size,payload.filename,",
-        "payload.headers,payload.mimeType,payload.partId,payload.parts,raw,sizeEstimate,snippet,threadId\r\n",
-        ",9002,m01002,1700000002000,INBOX;UNREAD,,SGVsbG8=,12,,",
+        "payload.headers,payload.mimeType,payload.partId,payload.parts\r\n",
+        "m01002,9002,1700000002000,,1002,\"Hello, number 2 — ünïcode\",t1,,INBOX;UNREAD,,SGVsbG8=,12,,",
         "\"[{\"\"name\"\":\"\"Subject\"\",\"\"value\"\":\"\"Subject 2\"\"},{\"\"name\"\":\"\"From\"\",\"\"value\"\":\"\"Ann <ann@example.com>\"\"}]\",",
-        "text/plain,,,,1002,\"Hello, number 2 — ünïcode\",t1\r\n",
+        "text/plain,,\r\n",
     );
     assert_eq!(wd.read("output/message.csv"), expected);
 }

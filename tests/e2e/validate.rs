@@ -156,7 +156,7 @@ fn duplicate_names_and_missing_paths_are_usage_errors() {
     assert_eq!(
         run.stdout,
         "error  queries/b.toml: name: the query name \"same\" is also used by queries/a.toml; give one of them another `name`\n\
-         ok     same: drive.files.list → same.csv (164 columns, paginated)\n"
+         ok     same: drive.files.list → same.csv (111 columns, paginated)\n"
     );
 
     let run = wd.run(&["validate", "nowhere"]);

@@ -239,3 +239,141 @@ fn a_fan_out_report_is_typed_like_the_report() {
         assert!(matches!(row[3], Data::Float(_)));
     }
 }
+
+/// One part of an xlsx (a zip), as text.
+fn part(path: &std::path::Path, name: &str) -> String {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut text = String::new();
+    zip.by_name(name)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+/// The `<col>` widths of a sheet's XML, by first column (1-based), in character units.
+fn column_widths(sheet: &str) -> Vec<(u32, f64)> {
+    let attribute = |element: &str, name: &str| -> Option<String> {
+        let start = element.find(&format!(" {name}=\""))? + name.len() + 3;
+        let end = element[start..].find('"')? + start;
+        Some(element[start..end].to_owned())
+    };
+    sheet
+        .split("<col ")
+        .skip(1)
+        .map(|element| {
+            let element = &format!(" {}", &element[..element.find("/>").unwrap()]);
+            let min = attribute(element, "min").unwrap().parse().unwrap();
+            let width = attribute(element, "width").unwrap().parse().unwrap();
+            (min, width)
+        })
+        .collect()
+}
+
+/// A Drive export of `files` files, its query as `files.xlsx`.
+fn drive_xlsx(wd: &Workdir, files: usize, extra_env: &[(&str, &str)]) -> Vec<u8> {
+    wd.google.configure(|c| c.drive_files = files);
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\noutput = \"files.xlsx\"\n\
+         columns = [\"id\", \"name\", \"size\", \"starred\", \"createdTime\", \"mimeType\"]\n",
+    );
+    let mut command = wd.command(&["run"]);
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    let run = crate::support::finish(command.output().unwrap());
+    assert_eq!(run.code, 0, "{run:?}");
+    std::fs::read(wd.path().join("output/files.xlsx")).unwrap()
+}
+
+#[test]
+fn an_xlsx_opens_with_widths_from_its_content_a_frozen_filtered_header_and_formats() {
+    let wd = Workdir::new();
+    drive_xlsx(&wd, 30, &[]);
+    let path = wd.path().join("output/files.xlsx");
+    let sheet = part(&path, "xl/worksheets/sheet1.xml");
+
+    let widths = column_widths(&sheet);
+    let columns: Vec<u32> = widths.iter().map(|(min, _)| *min).collect();
+    assert_eq!(
+        columns,
+        [1, 2, 3, 4, 5, 6],
+        "every column has a width: {sheet}"
+    );
+    let width = |column: u32| widths.iter().find(|(c, _)| *c == column).unwrap().1;
+    // createdTime displays `yyyy-mm-dd hh:mm:ss`: 19 characters and a margin, never ########.
+    assert!(width(5) >= 20.0, "date-time column {}", width(5));
+    // The widest name (the longest of the 30 the fake sends) fits.
+    let longest = (0..30)
+        .map(|i| drive_file_name(i).chars().count())
+        .max()
+        .unwrap();
+    assert!(
+        width(2) >= (longest.min(60) + 1) as f64,
+        "name column {} for {longest} characters",
+        width(2)
+    );
+    assert!(width(2) <= 61.0, "capped: {}", width(2));
+    // `id` (f0000, 5 characters) is as wide as its header and filter button, not 60.
+    assert!(width(1) < 10.0, "id column {}", width(1));
+    // `starred` is as wide as its header: a boolean is narrower.
+    assert!(width(4) >= ("starred".len() + 2) as f64);
+
+    // The header row frozen, with a filter over the columns.
+    assert!(
+        sheet.contains(
+            r#"<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>"#
+        ),
+        "{sheet}"
+    );
+    assert!(sheet.contains(r#"<autoFilter ref="A1:F"#), "{sheet}");
+
+    // Formats: date-times and integers (every digit) display as such.
+    let styles = part(&path, "xl/styles.xml");
+    assert!(
+        styles.contains(r#"formatCode="yyyy\-mm\-dd\ hh:mm:ss""#)
+            || styles.contains(r#"formatCode="yyyy-mm-dd hh:mm:ss""#),
+        "{styles}"
+    );
+    assert!(
+        styles.contains(r#"formatCode="0"/>"#),
+        "integers as `0`: {styles}"
+    );
+    let mut book: Xlsx<_> = open_workbook(&path).unwrap();
+    let range = book.worksheet_range("Sheet1").unwrap();
+    let row = range.rows().nth(1).unwrap();
+    assert!(row[4].as_datetime().is_some(), "a date-time cell");
+}
+
+#[test]
+fn the_same_data_gives_the_same_xlsx_bytes() {
+    let (first, second) = (Workdir::new(), Workdir::new());
+    let one = drive_xlsx(&first, 12, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let two = drive_xlsx(&second, 12, &[]);
+    assert!(one == two, "the same data, different bytes");
+    let core = part(&first.path().join("output/files.xlsx"), "docProps/core.xml");
+    assert!(
+        core.contains(
+            r#"<dcterms:created xsi:type="dcterms:W3CDTF">2000-01-01T00:00:00Z</dcterms:created>"#
+        ),
+        "a fixed creation time without SOURCE_DATE_EPOCH: {core}"
+    );
+
+    // SOURCE_DATE_EPOCH sets it: 1700000000 is 2023-11-14T22:13:20Z.
+    let third = Workdir::new();
+    let dated = drive_xlsx(&third, 12, &[("SOURCE_DATE_EPOCH", "1700000000")]);
+    let core = part(&third.path().join("output/files.xlsx"), "docProps/core.xml");
+    assert!(
+        core.contains(
+            r#"<dcterms:created xsi:type="dcterms:W3CDTF">2023-11-14T22:13:20Z</dcterms:created>"#
+        ),
+        "{core}"
+    );
+    let fourth = Workdir::new();
+    let again = drive_xlsx(&fourth, 12, &[("SOURCE_DATE_EPOCH", "1700000000")]);
+    assert!(dated == again, "the same data and epoch, different bytes");
+    assert!(dated != one, "the epoch is in the document");
+}
