@@ -44,6 +44,14 @@ pub fn json_error(err: &serde_json::Error) -> String {
 /// Joins the values of an array of scalars in one cell.
 pub const LIST_SEPARATOR: &str = ";";
 
+/// Writes `json`, the text of one valid JSON value (starting at its first byte), to `out` as
+/// compact JSON exactly as serde_json writes that value parsed (object keys sorted); false,
+/// and `out` as it was, when it is not in the plain forms this takes (an escape, a float, a
+/// repeated key): the caller parses it.
+pub fn write_compact_json(json: &str, out: &mut String) -> bool {
+    compact::write_json(json, out)
+}
+
 /// One CSV column: its header and where its value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {

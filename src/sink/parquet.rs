@@ -38,7 +38,7 @@ use crate::plan::Output;
 use crate::plan::QueryPlan;
 use crate::records::schema::{parse_date as parse_day, parse_local_date_time};
 use crate::records::schema::{ColumnSchema, ColumnType, Values};
-use crate::records::{Column, Row, Segment};
+use crate::records::{write_compact_json, Column, Row, Segment};
 
 /// Rows of one row group, at most: 32 Ki, large enough that readers skip by statistics well
 /// and the file stays small (1 M Drive rows: 10.3 MB, against 7.7 MB at 128 Ki), small enough
@@ -184,7 +184,7 @@ pub(super) fn json_columns(plan: &QueryPlan) -> bool {
 /// ends, and which rows have one (Parquet's definition levels: 1 a value, 0 a null).
 #[derive(Default)]
 struct Buffer {
-    text: Vec<u8>,
+    text: String,
     ends: Vec<usize>,
     levels: Vec<i16>,
 }
@@ -194,7 +194,7 @@ impl Buffer {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts
             .zip(&self.ends)
-            .map(|(start, &end)| &self.text[start..end])
+            .map(|(start, &end)| &self.text.as_bytes()[start..end])
     }
 }
 
@@ -203,6 +203,9 @@ struct ParquetColumn {
     header: String,
     kind: Kind,
     from: Values,
+    /// A JSON column read straight from the record's text ([`Reach`]); `None`: from its
+    /// parsed record (a path that picks by a field's value, or starts otherwise than by a key).
+    reach: Option<Reach>,
     /// Values past the first row group that did not fit `kind`, written as null: how many,
     /// and the first few (their row, their text).
     unfit: u64,
@@ -220,6 +223,12 @@ pub struct ParquetSink {
     /// The record's top-level keys those columns start from (`None`: a path that starts
     /// otherwise, and the whole record is parsed).
     record_keys: Option<Vec<String>>,
+    /// The distinct top-level keys the [`Reach`]es of the JSON columns start from, and, per
+    /// record, where each one's value is in its text.
+    reach_keys: Vec<String>,
+    reach_spans: Vec<Option<(usize, usize)>>,
+    /// The values one column reached in one record (spans of its text), reused.
+    found: Vec<(usize, usize)>,
     /// Until the first row group is written: the stream the writer will take.
     stream: Option<Stream>,
     writer: Option<SerializedFileWriter<Stream>>,
@@ -245,6 +254,9 @@ impl ParquetSink {
             columns: Vec::new(),
             reads_records: false,
             record_keys: None,
+            reach_keys: Vec::new(),
+            reach_spans: Vec::new(),
+            found: Vec::new(),
             stream: Some(Stream::create_whole(output)?),
             writer: None,
             buffers: Vec::new(),
@@ -380,7 +392,7 @@ fn write_group(
         match chunk.untyped() {
             ColumnWriter::ByteArrayColumnWriter(out) => {
                 // One copy of the column's text, sliced without a copy per value.
-                let whole = Bytes::copy_from_slice(&buffer.text);
+                let whole = Bytes::copy_from_slice(buffer.text.as_bytes());
                 let starts = std::iter::once(0).chain(buffer.ends.iter().copied());
                 let values: Vec<ByteArray> = starts
                     .zip(&buffer.ends)
@@ -454,9 +466,11 @@ fn parse_i64(kind: Kind, text: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(text).ok()?;
     match kind {
         Kind::Timestamp => {
-            return chrono::DateTime::parse_from_rfc3339(text)
-                .ok()
-                .map(|at| at.timestamp_micros());
+            return rfc3339_micros(text.as_bytes()).or_else(|| {
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .ok()
+                    .map(|at| at.timestamp_micros())
+            });
         }
         Kind::LocalTimestamp => {
             return parse_local_date_time(text).map(|at| at.and_utc().timestamp_micros());
@@ -472,6 +486,75 @@ fn parse_i64(kind: Kind, text: &[u8]) -> Option<i64> {
         Kind::UInt64 => text.parse::<u64>().ok().map(|n| n as i64),
         _ => text.parse::<i64>().ok(),
     }
+}
+
+/// An RFC 3339 date-time in the form Google writes (`2024-01-05T10:00:07.000Z`: a fraction
+/// of one to nine digits or none, `Z` or an offset `±HH:MM`) as microseconds since the epoch,
+/// as chrono's parser gives them, without it; `None` for any other text (chrono reads it then,
+/// and decides).
+fn rfc3339_micros(t: &[u8]) -> Option<i64> {
+    let digits = |from: usize, n: usize| -> Option<i64> {
+        let part = t.get(from..from + n)?;
+        part.iter().try_fold(0i64, |v, &c| {
+            c.is_ascii_digit().then(|| v * 10 + i64::from(c - b'0'))
+        })
+    };
+    let punctuated = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if t.len() < 20 || punctuated.iter().any(|&(at, c)| t[at] != c) {
+        return None;
+    }
+    let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+    let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut at = 19;
+    let mut micros = 0;
+    if t[at] == b'.' {
+        let n = t[at + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if !(1..=9).contains(&n) {
+            return None;
+        }
+        // Nanoseconds, truncated to microseconds as chrono's `timestamp_micros` does.
+        micros = digits(at + 1, n)? * 10i64.pow(9 - n as u32) / 1000;
+        at += 1 + n;
+    }
+    let offset = match t.get(at..)? {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (hours, minutes) = (digits(at + 1, 2)?, digits(at + 4, 2)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = hours * 3600 + minutes * 60;
+            if *sign == b'-' {
+                -seconds
+            } else {
+                seconds
+            }
+        }
+        _ => return None,
+    };
+    // Days since 1970-01-01 of the civil date (Howard Hinnant's `days_from_civil`).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some(seconds * 1_000_000 + micros)
 }
 
 /// A number's text (a JSON number, or Google's `"NaN"`, `"Infinity"`, `"-Infinity"`) as the
@@ -530,6 +613,285 @@ fn record_of(raw: &str, keys: Option<&[String]>) -> Option<Value> {
     Some(Value::Object(record))
 }
 
+/// Writes `value` to `out` as compact JSON; true (writing JSON to a string cannot fail).
+fn push_json(out: &mut String, value: &impl serde::Serialize) -> bool {
+    match serde_json::to_string(value) {
+        Ok(text) => {
+            out.push_str(&text);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// The value of the JSON column `from` in `record`, the record parsed (`None`: it did not
+/// parse, and the cell is written as a JSON string), as serde_json writes it: the reference
+/// that [`Reach::write`] matches byte for byte. True when there is one (false: null).
+fn write_parsed(
+    from: &Values,
+    record: Option<&Value>,
+    cell: Option<&str>,
+    out: &mut String,
+) -> bool {
+    match record {
+        None => cell.is_some_and(|text| push_json(out, &text)),
+        Some(record) => match from.json_in(record) {
+            Some(value) => push_json(out, &value),
+            None => false,
+        },
+    }
+}
+
+/// A JSON column read straight from the record's text: the value of its first key found by
+/// [`top_level`], the rest of its path followed in that value's text, and each value reached
+/// written as compact JSON from its span ([`write_compact_json`]), with no `serde_json::Value`
+/// built. What it does not take on (a key repeated or escaped on the way, a value not in the
+/// plain forms) it hands back, and the column's value comes from the parsed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Reach {
+    /// The first key's place in the sink's `reach_keys`.
+    key: usize,
+    /// The rest of the path (keys and indexes).
+    rest: Vec<Segment>,
+    /// Every value as an array ([`Values::Spread`]); else one value as itself, several as
+    /// an array ([`Values::Whole`]).
+    spread: bool,
+}
+
+impl Reach {
+    /// The reach of a JSON column `from`, its first key added to `keys` if new; `None` for a
+    /// column of cells, or a path this does not follow (picking by a field's value, or not
+    /// starting by a key).
+    fn of(from: &Values, keys: &mut Vec<String>) -> Option<Reach> {
+        let (path, spread) = match from {
+            Values::Cell => return None,
+            Values::Whole(path) => (path, false),
+            Values::Spread(path) => (path, true),
+        };
+        let (Segment::Key(first), rest) = path.segments().split_first()? else {
+            return None;
+        };
+        if path.has_match() {
+            return None;
+        }
+        let key = match keys.iter().position(|k| k == first) {
+            Some(at) => at,
+            None => {
+                keys.push(first.clone());
+                keys.len() - 1
+            }
+        };
+        Some(Reach {
+            key,
+            rest: rest.to_vec(),
+            spread,
+        })
+    }
+
+    /// Writes this column's value in the record `raw` to `out`: `Some(true)` when it has one,
+    /// `Some(false)` for none (null), `None` (`out` as it was) when the text is not taken on
+    /// here and the record must be parsed. `span`: where the first key's value is in `raw`.
+    fn write(
+        &self,
+        raw: &str,
+        span: Option<(usize, usize)>,
+        found: &mut Vec<(usize, usize)>,
+        out: &mut String,
+    ) -> Option<bool> {
+        let Some((at, _)) = span else {
+            return Some(false);
+        };
+        found.clear();
+        follow(raw.as_bytes(), at, &self.rest, found)?;
+        let start = out.len();
+        let written = match (found.as_slice(), self.spread) {
+            ([], _) => return Some(false),
+            ([(from, to)], false) => write_compact_json(&raw[*from..*to], out),
+            (many, _) => {
+                out.push('[');
+                let all = many.iter().enumerate().all(|(n, (from, to))| {
+                    if n > 0 {
+                        out.push(',');
+                    }
+                    write_compact_json(&raw[*from..*to], out)
+                });
+                out.push(']');
+                all
+            }
+        };
+        if !written {
+            out.truncate(start);
+            return None;
+        }
+        Some(true)
+    }
+}
+
+/// Finds in the record `raw` (a JSON object) where the value of each of `keys` is, into
+/// `spans` (`None`: the record lacks it); false when the record is not taken on here (not an
+/// object, a key escaped or repeated at its top level).
+fn top_level(raw: &str, keys: &[String], spans: &mut [Option<(usize, usize)>]) -> bool {
+    spans.fill(None);
+    let b = raw.as_bytes();
+    let mut j = ws(b, 0);
+    if b.get(j) != Some(&b'{') {
+        return false;
+    }
+    j = ws(b, j + 1);
+    if b.get(j) == Some(&b'}') {
+        return true;
+    }
+    loop {
+        let Some((key, value_at)) = field(b, j) else {
+            return false;
+        };
+        let Some(end) = value_end(b, value_at) else {
+            return false;
+        };
+        if let Some(at) = keys.iter().position(|k| k.as_bytes() == key) {
+            if spans[at].replace((value_at, end)).is_some() {
+                return false; // repeated: serde_json keeps the last, the parsed record says
+            }
+        }
+        j = ws(b, end);
+        match b.get(j) {
+            Some(b',') => j = ws(b, j + 1),
+            Some(b'}') => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Adds to `found` the span of each value (not null) that `path` reaches from the value at
+/// `i`, as [`crate::records::path_values`] finds them in the parsed value (a key applied to an
+/// array applies to each element), in the same order; returns the index just past the value
+/// at `i`, `None` when the text is not taken on here (a key escaped or repeated on the way).
+fn follow(b: &[u8], i: usize, path: &[Segment], found: &mut Vec<(usize, usize)>) -> Option<usize> {
+    let Some((first, rest)) = path.split_first() else {
+        let end = value_end(b, i)?;
+        if b[i] != b'n' {
+            found.push((i, end));
+        }
+        return Some(end);
+    };
+    match (first, b.get(i)?) {
+        (Segment::Key(key), b'{') => {
+            let mut seen = false;
+            let mut j = ws(b, i + 1);
+            if b.get(j) == Some(&b'}') {
+                return Some(j + 1);
+            }
+            loop {
+                let (name, at) = field(b, j)?;
+                let end = match name == key.as_bytes() {
+                    true if std::mem::replace(&mut seen, true) => return None,
+                    true => follow(b, at, rest, found)?,
+                    false => value_end(b, at)?,
+                };
+                j = ws(b, end);
+                match b.get(j)? {
+                    b',' => j = ws(b, j + 1),
+                    b'}' => return Some(j + 1),
+                    _ => return None,
+                }
+            }
+        }
+        (Segment::Key(_) | Segment::Index(_), b'[') => {
+            let mut j = ws(b, i + 1);
+            if b.get(j) == Some(&b']') {
+                return Some(j + 1);
+            }
+            let mut index = 0;
+            loop {
+                let end = match first {
+                    Segment::Key(_) => follow(b, j, path, found)?,
+                    Segment::Index(n) if *n == index => follow(b, j, rest, found)?,
+                    _ => value_end(b, j)?,
+                };
+                j = ws(b, end);
+                match b.get(j)? {
+                    b',' => j = ws(b, j + 1),
+                    b']' => return Some(j + 1),
+                    _ => return None,
+                }
+                index += 1;
+            }
+        }
+        (Segment::Match { .. }, _) => None,
+        _ => value_end(b, i),
+    }
+}
+
+/// The key of the object field at `i` (written without escapes) and where its value starts;
+/// `None` otherwise.
+fn field(b: &[u8], i: usize) -> Option<(&[u8], usize)> {
+    let end = string_end(b, i)?;
+    let key = &b[i + 1..end - 1];
+    if key.contains(&b'\\') {
+        return None;
+    }
+    let colon = ws(b, end);
+    (b.get(colon) == Some(&b':')).then(|| (key, ws(b, colon + 1)))
+}
+
+/// The index just past the string that opens at `i`.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        match b[j] {
+            b'"' => return Some(j + 1),
+            _ => j += 2,
+        }
+    }
+}
+
+/// The index just past the value at `i` (the record's text is valid JSON: its scan or
+/// serde_json checked it; this only finds where each value ends).
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => string_end(b, i),
+        b'[' | b'{' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let end = i + b[i..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(b.len() - i);
+            (end > i).then_some(end)
+        }
+    }
+}
+
+fn ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
 impl Sink for ParquetSink {
     fn begin(&mut self, columns: &[Column]) -> Result<(), SinkError> {
         let schema = match columns == self.planned.0.as_slice() {
@@ -545,6 +907,7 @@ impl Sink for ParquetSink {
                 header: column.header.clone(),
                 kind: Kind::of(schema.kind(i)),
                 from: typed.from.clone(),
+                reach: None,
                 unfit: 0,
                 shown: Vec::new(),
             })
@@ -562,17 +925,24 @@ impl Sink for ParquetSink {
                 Values::Cell => None,
             })
             .collect();
+        self.reach_keys.clear();
+        for column in &mut self.columns {
+            column.reach = Reach::of(&column.from, &mut self.reach_keys);
+        }
+        self.reach_spans = vec![None; self.reach_keys.len()];
         self.buffers = columns.iter().map(|_| Buffer::default()).collect();
         Ok(())
     }
 
     fn write_row(&mut self, row: &Row) -> Result<(), SinkError> {
-        let record = match self.reads_records {
-            true => row
-                .raw()
-                .and_then(|raw| record_of(raw, self.record_keys.as_deref())),
-            false => None,
-        };
+        let raw = row.raw().filter(|_| self.reads_records);
+        // Where the JSON columns' top-level keys are in the record's text; `false`: the
+        // record is read only parsed (a key repeated or escaped at its top level).
+        let spanned =
+            raw.is_some_and(|raw| top_level(raw, &self.reach_keys, &mut self.reach_spans));
+        // The record parsed (for the JSON columns the text does not give), once a column
+        // needs it.
+        let mut parsed: Option<Option<Value>> = None;
         let mut cells = row.cells().peekable();
         for (i, (column, buffer)) in self.columns.iter().zip(&mut self.buffers).enumerate() {
             let cell = match cells.peek() {
@@ -583,23 +953,33 @@ impl Sink for ParquetSink {
                 _ => None,
             };
             let start = buffer.text.len();
-            let present = match (&column.from, &record) {
+            let present = match (&column.from, raw) {
                 (Values::Cell, _) => match cell {
                     Some(text) => {
-                        buffer.text.extend_from_slice(text.as_bytes());
+                        buffer.text.push_str(text);
                         true
                     }
                     None => false,
                 },
-                // No record to read (it did not parse): the cell, as a JSON string.
-                (_, None) => {
-                    cell.is_some_and(|text| serde_json::to_writer(&mut buffer.text, text).is_ok())
+                // No record to read: the cell, as a JSON string.
+                (_, None) => cell.is_some_and(|text| push_json(&mut buffer.text, &text)),
+                (from, Some(raw)) => {
+                    let fast = match (&column.reach, spanned) {
+                        (Some(reach), true) => {
+                            let span = self.reach_spans[reach.key];
+                            reach.write(raw, span, &mut self.found, &mut buffer.text)
+                        }
+                        _ => None,
+                    };
+                    match fast {
+                        Some(present) => present,
+                        None => {
+                            let record = parsed
+                                .get_or_insert_with(|| record_of(raw, self.record_keys.as_deref()));
+                            write_parsed(from, record.as_ref(), cell, &mut buffer.text)
+                        }
+                    }
                 }
-                (from, Some(record)) => match from.json_in(record) {
-                    // Writing JSON to a Vec cannot fail.
-                    Some(value) => serde_json::to_writer(&mut buffer.text, &value).is_ok(),
-                    None => false,
-                },
             };
             if present {
                 buffer.ends.push(buffer.text.len());
@@ -643,6 +1023,7 @@ impl Sink for ParquetSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::FieldPath;
 
     #[test]
     fn values_parse_as_their_type_or_not_at_all() {
@@ -695,12 +1076,265 @@ mod tests {
         assert_eq!(record_of("{\"parents\": [", Some(&keys)), None);
     }
 
+    /// A JSON column's value in the record `raw` as the parsed record gives it (the
+    /// reference), and as [`Reach`] writes it from the text (`None`: handed back).
+    fn both_ways(raw: &str, from: &Values) -> (Option<String>, Option<Option<String>>) {
+        let mut keys = Vec::new();
+        let reach = Reach::of(from, &mut keys);
+        let record_keys: Option<Vec<String>> = match from {
+            Values::Whole(p) | Values::Spread(p) => match p.segments().first() {
+                Some(Segment::Key(key)) => Some(vec![key.clone()]),
+                _ => None,
+            },
+            Values::Cell => None,
+        };
+        let record = record_of(raw, record_keys.as_deref());
+        let mut reference = String::new();
+        let reference =
+            write_parsed(from, record.as_ref(), None, &mut reference).then_some(reference);
+        let fast = reach.and_then(|reach| {
+            let mut spans = vec![None; keys.len()];
+            if !top_level(raw, &keys, &mut spans) {
+                return None;
+            }
+            let mut out = String::from("before|");
+            let written = reach.write(raw, spans[reach.key], &mut Vec::new(), &mut out);
+            if written.is_none() {
+                assert_eq!(out, "before|", "handed back: nothing written");
+            }
+            written.map(|present| present.then(|| out["before|".len()..].to_owned()))
+        });
+        (reference, fast)
+    }
+
+    #[test]
+    fn json_columns_are_written_from_the_text_as_serde_json_writes_them() {
+        let raw = r#"{"id": "a", "owners": [{"e": "x", "n": 1}, {"e": "y", "z": {"b": [1, 2], "a": null}}],
+            "parents": ["r", "f"], "none": null, "deep": {"list": [[{"e": 1}], {"e": [2]}]}}"#;
+        for (from, expected) in [
+            (
+                Values::Whole(FieldPath::parse("owners").unwrap()),
+                Some(r#"[{"e":"x","n":1},{"e":"y","z":{"a":null,"b":[1,2]}}]"#),
+            ),
+            (
+                Values::Spread(FieldPath::parse("owners.e").unwrap()),
+                Some(r#"["x","y"]"#),
+            ),
+            (
+                Values::Whole(FieldPath::parse("owners.e").unwrap()),
+                Some(r#"["x","y"]"#),
+            ),
+            (
+                Values::Whole(FieldPath::parse("owners.n").unwrap()),
+                Some("1"),
+            ),
+            (
+                Values::Spread(FieldPath::parse("owners.n").unwrap()),
+                Some("[1]"),
+            ),
+            (
+                Values::Whole(FieldPath::parse("owners[1].z").unwrap()),
+                Some(r#"{"a":null,"b":[1,2]}"#),
+            ),
+            (
+                Values::Whole(FieldPath::parse("parents").unwrap()),
+                Some(r#"["r","f"]"#),
+            ),
+            (
+                Values::Whole(FieldPath::parse("deep.list.e").unwrap()),
+                Some("[1,[2]]"),
+            ),
+            (Values::Whole(FieldPath::parse("none").unwrap()), None),
+            (
+                Values::Spread(FieldPath::parse("owners.missing").unwrap()),
+                None,
+            ),
+            (Values::Whole(FieldPath::parse("missing").unwrap()), None),
+        ] {
+            let (reference, fast) = both_ways(raw, &from);
+            assert_eq!(reference.as_deref(), expected, "{from:?}");
+            assert_eq!(fast, Some(reference), "{from:?}");
+        }
+        // Handed back: a repeated key, an escaped one, a float.
+        let owners = Values::Whole(FieldPath::parse("owners").unwrap());
+        for raw in [
+            r#"{"owners": [1], "owners": [2]}"#,
+            r#"{"own\u0065rs": [1]}"#,
+            r#"{"owners": [1.5]}"#,
+            r#"{"owners": [{"a": 1, "a": 2}]}"#,
+        ] {
+            let (reference, fast) = both_ways(raw, &owners);
+            assert!(reference.is_some(), "{raw}");
+            assert_eq!(fast, None, "{raw}");
+        }
+    }
+
+    /// Generated records (keys repeated and escaped, strings escaped, odd numbers, nulls,
+    /// arrays in arrays, whitespace): a JSON column written from the text is the one the
+    /// parsed record gives, whenever the text is taken on, and most records are.
+    #[test]
+    fn json_columns_from_the_text_agree_with_the_parsed_record() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngSeed, TestRunner};
+        const KEYS: &[&str] = &["\"a\"", "\"b\"", "\"e\"", "\"é\"", "\"a\\u0062\""];
+        const SCALARS: &[&str] = &[
+            "null",
+            "true",
+            "false",
+            "0",
+            "-0",
+            "7",
+            "-12",
+            "1.5",
+            "1.50",
+            "1e5",
+            "2E+10",
+            "18446744073709551616",
+            "123456789012345678901234567890",
+            "\"x\"",
+            "\"\"",
+            "\"é字😀\"",
+            "\"a\\nb\"",
+            "\"\\u00e9\"",
+            "\"\\\"q\"",
+            "\"]},:\"",
+        ];
+        const PATHS: &[&str] = &[
+            "a", "b", "e", "é", "ab", "a.b", "a.e", "a.a.a", "b.e", "a[0]", "a[1]", "a[0].b",
+            "a[1].e", "a.b[0]", "e.e.e",
+        ];
+        let ws =
+            || prop_oneof![6 => Just(""), 1 => Just(" "), 1 => Just("\n  "), 1 => Just("\t\r\n")];
+        let scalar = prop::sample::select(SCALARS).prop_map(str::to_owned);
+        let value = scalar.prop_recursive(4, 40, 5, move |inner| {
+            prop_oneof![
+                prop::collection::vec((ws(), inner.clone()), 0..5).prop_map(|items| {
+                    let items: Vec<String> =
+                        items.into_iter().map(|(w, v)| format!("{w}{v}")).collect();
+                    format!("[{}]", items.join(","))
+                }),
+                prop::collection::vec((prop::sample::select(KEYS), ws(), inner), 0..5).prop_map(
+                    |fields| {
+                        let fields: Vec<String> = fields
+                            .into_iter()
+                            .map(|(k, w, v)| format!("{w}{k}{w}:{w}{v}"))
+                            .collect();
+                        format!("{{{}}}", fields.join(","))
+                    }
+                ),
+            ]
+        });
+        let record = prop::collection::vec((prop::sample::select(KEYS), ws(), value), 0..6)
+            .prop_map(|fields| {
+                let fields: Vec<String> = fields
+                    .into_iter()
+                    .map(|(k, w, v)| format!("{w}{k}{w}:{w}{v}"))
+                    .collect();
+                format!("{{{}}}", fields.join(","))
+            });
+        let case = (record, prop::sample::select(PATHS), any::<bool>());
+        let config = Config {
+            cases: 3000,
+            rng_seed: RngSeed::Fixed(30),
+            failure_persistence: None,
+            ..Config::default()
+        };
+        let (taken, present) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+        TestRunner::new(config)
+            .run(&case, |(raw, path, spread)| {
+                let path = FieldPath::parse(path).unwrap();
+                let from = match spread {
+                    true => Values::Spread(path),
+                    false => Values::Whole(path),
+                };
+                let (reference, fast) = both_ways(&raw, &from);
+                if let Some(fast) = fast {
+                    prop_assert_eq!(&fast, &reference, "record: {}, {:?}", raw, from);
+                    taken.set(taken.get() + 1);
+                    present.set(present.get() + u32::from(fast.is_some()));
+                }
+                Ok(())
+            })
+            .unwrap();
+        let (taken, present) = (taken.get(), present.get());
+        assert!(
+            taken > 1000 && present > 30,
+            "taken on: {taken}, with a value: {present}"
+        );
+    }
+
+    /// Date-times of Google's form, and near misses: the quick reading is chrono's, or none
+    /// (chrono reads those).
+    #[test]
+    fn date_times_read_quickly_as_chrono_reads_them() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngSeed, TestRunner};
+        let chrono_micros = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|at| at.timestamp_micros())
+        };
+        for t in [
+            "2024-01-05T10:00:07.000Z",
+            "1969-12-31T23:59:59.999999Z",
+            "1970-01-01T00:00:00Z",
+            "0000-03-01T00:00:00.5+23:59",
+            "9999-12-31T23:59:59.123456789-23:59",
+            "2024-02-29T12:00:00+01:00",
+            "1900-02-28T12:00:00.1234567Z",
+        ] {
+            assert_eq!(rfc3339_micros(t.as_bytes()), chrono_micros(t), "{t}");
+            assert!(rfc3339_micros(t.as_bytes()).is_some(), "{t}");
+        }
+        for t in [
+            "2023-02-29T00:00:00Z",
+            "2024-01-05T10:00:60Z",
+            "2024-01-05t10:00:00Z",
+            "2024-01-05T10:00:00.Z",
+            "2024-01-05T10:00:00.0123456789Z",
+            "2024-01-05T10:00:00z",
+            "2024-01-05T10:00:00+24:00",
+            "2024-13-05T10:00:00Z",
+            "2024-01-05 10:00:00Z",
+        ] {
+            assert_eq!(rfc3339_micros(t.as_bytes()), None, "{t}");
+        }
+        let part = |lo: u32, hi: u32, width: usize| {
+            prop_oneof![
+                9 => (lo..=hi).prop_map(move |n| format!("{n:0width$}")),
+                1 => "[0-9]{1,3}",
+            ]
+        };
+        let case = (
+            (part(0, 9999, 4), part(0, 13, 2), part(0, 32, 2)),
+            (part(0, 24, 2), part(0, 60, 2), part(0, 61, 2)),
+            prop_oneof![Just(String::new()), "\\.[0-9]{0,11}"],
+            prop_oneof![Just("Z".to_owned()), "[+-][0-2][0-9]:[0-6][0-9]", "[zZ+ ]"],
+            prop_oneof![8 => Just('T'), 1 => Just('t'), 1 => Just(' ')],
+        );
+        let config = Config {
+            cases: 20_000,
+            rng_seed: RngSeed::Fixed(30),
+            failure_persistence: None,
+            ..Config::default()
+        };
+        TestRunner::new(config)
+            .run(&case, |((y, mo, d), (h, mi, s), fraction, zone, t)| {
+                let text = format!("{y}-{mo}-{d}{t}{h}:{mi}:{s}{fraction}{zone}");
+                if let Some(quick) = rfc3339_micros(text.as_bytes()) {
+                    prop_assert_eq!(Some(quick), chrono_micros(&text), "{}", text);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
     #[test]
     fn a_value_that_does_not_fit_a_typed_column_is_a_counted_null() {
         let mut buffer = Buffer::default();
         for cell in [Some("5"), None, Some("100000136831429000000"), Some("-7")] {
             if let Some(text) = cell {
-                buffer.text.extend_from_slice(text.as_bytes());
+                buffer.text.push_str(text);
                 buffer.ends.push(buffer.text.len());
             }
             buffer.levels.push(i16::from(cell.is_some()));
@@ -709,6 +1343,7 @@ mod tests {
             header: "version".to_owned(),
             kind: Kind::Int64,
             from: Values::Cell,
+            reach: None,
             unfit: 0,
             shown: Vec::new(),
         };
