@@ -25,6 +25,7 @@ mod keyless;
 mod lock;
 mod login_state;
 mod lose_nothing;
+mod manifest;
 mod merge;
 mod network;
 mod parquet;

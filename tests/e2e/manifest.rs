@@ -1,0 +1,159 @@
+//! The record every run keeps (`runs/` under the state directory, and `--summary-json`): what
+//! each query asked of Google, beside what it got, valid against docs/manifest.schema.json.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::support::pytools;
+use crate::support::{Workdir, TODAY};
+
+const FILES: &str = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+                     columns = [\"id\", \"name\"]\noutput = \"files_{{ today }}.csv\"\n\
+                     [vars]\nkind = \"application/pdf\"\nsize = \"100\"\n\
+                     [params]\npageSize = \"{{ size }}\"\nq = \"mimeType = '{{ kind }}'\"\n";
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The records kept under `output/.gscrape/runs/`, oldest first.
+fn kept(wd: &Workdir) -> Vec<Value> {
+    let mut names = wd.list("output/.gscrape/runs");
+    names.sort();
+    names
+        .iter()
+        .map(|n| serde_json::from_str(&wd.read(&format!("output/.gscrape/runs/{n}"))).unwrap())
+        .collect()
+}
+
+/// Validates `record` against docs/manifest.schema.json with Python's `jsonschema`.
+fn assert_valid(test: &str, record: &Value) {
+    let Some(tools) = pytools::require(test, &["jsonschema"]) else {
+        return;
+    };
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/manifest.schema.json");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("record.json");
+    std::fs::write(&path, record.to_string()).unwrap();
+    let output = std::process::Command::new(tools.python())
+        .arg("-c")
+        .arg(
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(json.load(open(sys.argv[2])))\n",
+        )
+        .arg(&schema)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the record does not match its schema: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn every_run_keeps_a_record_of_what_each_query_asked_and_got() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", FILES);
+    let run = wd.run(&[
+        "run",
+        "--var",
+        "size=50",
+        "--summary-json",
+        "output/summary_{{ today }}.json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // The summary's name is rendered; the same record is kept under runs/.
+    let summary: Value =
+        serde_json::from_str(&wd.read(&format!("output/summary_{TODAY}.json"))).unwrap();
+    let records = kept(&wd);
+    assert_eq!(records, [summary.clone()]);
+    assert_eq!(summary["manifest_version"], 1);
+    assert_eq!(summary["exit_code"], 0);
+    let command: Vec<&str> = summary["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(command[1..3], ["run", "--var"]);
+    let name = &wd.list("output/.gscrape/runs")[0];
+    let run_id = summary["run_id"].as_str().unwrap();
+    assert!(name.ends_with(&format!("-{run_id}.json")), "{name}");
+
+    let query = &summary["queries"][0];
+    let output = wd.read(&format!("output/files_{TODAY}.csv"));
+    assert_eq!(query["sha256"], sha256(output.as_bytes()));
+    let asked = &query["asked"];
+    assert_eq!(asked["file"], "queries/files.toml");
+    assert_eq!(asked["file_sha256"], sha256(FILES.as_bytes()));
+    assert_eq!(asked["method"], "drive.files.list");
+    assert_eq!(asked["discovery"]["revision"], "20261106");
+    assert_eq!(asked["discovery"]["pinned"], false);
+    assert_eq!(asked["discovery"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(asked["request"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/drive/v3/files"));
+    assert_eq!(asked["request"]["rendered"], true);
+    let params = &asked["request"]["params"];
+    assert!(
+        params
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == &serde_json::json!(["pageSize", "50"])),
+        "{params}"
+    );
+    assert!(
+        (params.as_array().unwrap().iter())
+            .any(|p| p == &serde_json::json!(["q", "mimeType = 'application/pdf'"])),
+        "{params}"
+    );
+    assert_eq!(asked["columns"], serde_json::json!(["id", "name"]));
+    assert_eq!(
+        asked["vars"]["size"],
+        serde_json::json!({"value": "50", "from": "--var"})
+    );
+    assert_eq!(
+        asked["vars"]["kind"],
+        serde_json::json!({"value": "application/pdf", "from": "vars"})
+    );
+    assert_eq!(asked["today"], TODAY);
+    assert_valid(
+        "every_run_keeps_a_record_of_what_each_query_asked_and_got",
+        &summary,
+    );
+}
+
+#[test]
+fn a_run_that_fails_early_keeps_its_record_and_only_the_newest_records_are_kept() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", FILES);
+    let run = wd.run(&["run", "--from", "2024-03-02", "--to", "2024-03-01"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let records = kept(&wd);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["exit_code"], 2);
+    assert_eq!(records[0]["failure"], "bad_input");
+    assert_eq!(
+        records[0]["error"],
+        "--from 2024-03-02 is after --to 2024-03-01"
+    );
+    assert_valid(
+        "a_run_that_fails_early_keeps_its_record_and_only_the_newest_records_are_kept",
+        &records[0],
+    );
+    for _ in 0..3 {
+        assert_eq!(wd.run(&["run", "--keep-runs", "2"]).code, 0);
+    }
+    let records = kept(&wd);
+    assert_eq!(records.len(), 2, "the newest two");
+    assert!(records.iter().all(|r| r["exit_code"] == 0));
+}
