@@ -9,6 +9,7 @@ mod config;
 mod conventions;
 mod csv_options;
 mod describe;
+mod docs;
 mod emulator;
 mod endpoints;
 mod engine;
