@@ -119,7 +119,7 @@ mod tests {
     /// gives it.
     #[test]
     fn the_readme_names_every_kind_of_failure_with_its_exit_code() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../docs/reference.md");
         let table = readme
             .split("## Exit codes")
             .nth(1)

@@ -10,6 +10,7 @@ mod conventions;
 mod csv_options;
 mod default_columns;
 mod describe;
+mod docs;
 mod emulator;
 mod endpoints;
 mod engine;
