@@ -90,6 +90,19 @@ Examples:
   gscrape lock                                 pin the APIs of queries/ (those not pinned yet)
   gscrape lock --update                        move every pin to Google's current document")]
     Lock(LockArgs),
+    /// Repeat a run from its record and say whether each output has the same bytes.
+    ///
+    /// The record is one of the state directory's runs/ (output/.gscrape/runs/…json) or a
+    /// --summary-json file. The same command runs again, with the same "today", into a
+    /// directory of its own, after checking that each query file is the one the run read;
+    /// then each output's SHA-256 is compared with the record's, and a text output that
+    /// differs is named with its first differing line. Exit 0 when every output is the same,
+    /// 1 when one differs.
+    #[command(after_help = "\
+Examples:
+  gscrape rerun output/.gscrape/runs/20261208T060000Z-3f9a1c2b.json
+  gscrape rerun summary.json --out-dir /tmp/check")]
+    Rerun(RerunArgs),
     /// Log in to Google, show which credential runs use, or log out.
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -442,6 +455,16 @@ pub struct ComposeArgs {
 fn parse_format(text: &str) -> Result<crate::query::Format, String> {
     crate::query::Format::parse(text)
         .ok_or_else(|| format!("one of {}", crate::query::Format::NAMES))
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// The run's record: a file of the state directory's runs/, or a --summary-json file.
+    pub record: PathBuf,
+
+    /// Where the rerun writes (default: rerun-RUN_ID/); it must be empty or new.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

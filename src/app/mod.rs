@@ -6,6 +6,7 @@ mod compose;
 mod error;
 mod lock;
 mod preflight;
+mod rerun;
 mod run;
 mod storage;
 
@@ -59,6 +60,7 @@ async fn command(cli: Cli, matches: &clap::ArgMatches) -> Result<Exit, AppError>
         Command::Describe(args) => describe(args, sub("describe"), client()?).await,
         Command::New(args) => new_query(args, sub("new"), client()?).await,
         Command::Lock(args) => lock::lock(args, sub("lock"), client()?).await,
+        Command::Rerun(args) => rerun::rerun(args).await,
         Command::Auth(command) => {
             let matches = sub("auth").and_then(|m| m.subcommand_matches("login"));
             let client = client()?;

@@ -73,7 +73,7 @@ fn every_run_keeps_a_record_of_what_each_query_asked_and_got() {
     let summary: Value =
         serde_json::from_str(&wd.read(&format!("output/summary_{TODAY}.json"))).unwrap();
     let records = kept(&wd);
-    assert_eq!(records, [summary.clone()]);
+    assert_eq!(records, std::slice::from_ref(&summary));
     assert_eq!(summary["manifest_version"], 1);
     assert_eq!(summary["exit_code"], 0);
     let command: Vec<&str> = summary["command"]
@@ -156,4 +156,60 @@ fn a_run_that_fails_early_keeps_its_record_and_only_the_newest_records_are_kept(
     let records = kept(&wd);
     assert_eq!(records.len(), 2, "the newest two");
     assert!(records.iter().all(|r| r["exit_code"] == 0));
+}
+
+#[test]
+fn rerun_of_a_record_says_each_output_is_the_same_or_names_its_first_differing_row() {
+    let wd = crate::support::Workdir::with_config(crate::support::Config {
+        drive_files: 30,
+        ..crate::support::Config::default()
+    });
+    wd.write("queries/files.toml", FILES);
+    let run = wd.run(&["run", "--var", "size=10", "--summary-json", "record.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let record: Value = serde_json::from_str(&wd.read("record.json")).unwrap();
+    let sha = record["queries"][0]["sha256"].as_str().unwrap().to_owned();
+
+    // Over the same data: every output the same, written apart.
+    let rerun = wd.run(&["rerun", "record.json", "--out-dir", "again"]);
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    assert!(
+        rerun
+            .stderr
+            .contains(&format!("same      files: sha256 {sha}\n")),
+        "{}",
+        rerun.stderr
+    );
+    assert_eq!(
+        wd.read(&format!("again/files_{TODAY}.csv")),
+        wd.read(&format!("output/files_{TODAY}.csv"))
+    );
+
+    // Over changed data: the output and its first differing row are named.
+    wd.google.configure(|c| c.drive_files = 31);
+    let rerun = wd.run(&["rerun", "record.json", "--out-dir", "changed"]);
+    assert_eq!(rerun.code, 1, "{rerun:?}");
+    let said = rerun
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("DIFFERENT files: "))
+        .unwrap_or_else(|| panic!("{}", rerun.stderr));
+    // (The fake's 31st file is new at the end: the record's file ends where it begins.)
+    assert!(
+        said.contains(&format!("the record's {sha}; first difference at line "))
+            && said.contains(": the record's \"\", now \"f0030,"),
+        "{said}"
+    );
+
+    // A query file changed since the run is refused: it would not be the same run.
+    wd.write("queries/files.toml", &FILES.replace("100", "200"));
+    let rerun = wd.run(&["rerun", "record.json", "--out-dir", "edited"]);
+    assert_eq!(rerun.code, 2, "{rerun:?}");
+    assert!(
+        rerun.stderr.starts_with(
+            "error: queries/files.toml is not the file the run read (its SHA-256 was "
+        ),
+        "{}",
+        rerun.stderr
+    );
 }
