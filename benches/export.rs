@@ -25,7 +25,12 @@
 //! 12. quota (`-- --quota` runs only this row): a 1,500-message Gmail fan-out against a strict
 //!     per-user bucket (250 units a second, a second's burst, `messages.get` = 5 units, 429
 //!     without `Retry-After`; `support/fake_quota.rs`) at `--concurrency` 8, 64 and 256:
-//!     refused requests against admitted ones, and the time against the quota-bound ideal.
+//!     refused requests against admitted ones, and the time against the quota-bound ideal;
+//! 13. CPU (user + sys) of the Drive export of 200,000 records, named columns (those of row 1)
+//!     and default ones, against a raw-fetch floor measured as a process of its own: the same
+//!     200 gzip pages (the requests gscrape sent, replayed), bodies read, inflated and dropped;
+//!     then the same on the uncompressed fast path (`-- --floor` runs only these rows; with
+//!     `--quick`, 50,000 records). Issue 30's targets: ≤ 1.35× and ≤ 2.3× on gzip pages.
 //!
 //! Timed figures are the best of three runs (of two for Python): on a shared machine, noise
 //! only ever adds time.
@@ -334,7 +339,132 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// The floor's rows (`-- --floor`, issue 30): the CPU (user + sys) of gscrape's Drive export
+/// of `records` records, named columns and default ones, against that of a process that only
+/// fetches the same pages (this benchmark run again, [`fetch_floor`]: hyper, each body read and
+/// inflated, then dropped), the least of [`RUNS`] each. The pages are gzip, as Google sends
+/// them, with the `fields` gscrape asks (the fake's general path; the requests are replayed
+/// from a first run); a last row does the same on the uncompressed fast path of rows 1–4. The
+/// server runs in this process, so neither side pays for it.
+fn cpu_against_floor(records: usize) -> String {
+    let pages = records.div_ceil(1000);
+    let mut out = String::new();
+    let mut ratios = Vec::new();
+    for (fast, wide) in [(false, false), (false, true), (true, false), (true, true)] {
+        let wd = Workdir::with_config(Config {
+            drive_files: records,
+            fast_drive: fast,
+            ..Config::default()
+        });
+        let columns = if wide { "" } else { COLUMNS };
+        wd.write(
+            "queries/files.toml",
+            &format!("api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n{columns}\n[params]\npageSize = 1000\n"),
+        );
+        assert_eq!(wd.run(&["validate"]).code, 0);
+        // A first run: the requests the floor replays.
+        let before = wd.google.seen_under("/drive/v3/files").len();
+        gscrape_export(&wd);
+        let seen = wd.google.seen_under("/drive/v3/files");
+        let seen = &seen[before..];
+        assert_eq!(seen.len(), pages, "one request a page");
+        let targets = wd.write(
+            "floor-targets.txt",
+            &seen
+                .iter()
+                .map(|s| format!("{}\n", s.target))
+                .collect::<String>(),
+        );
+        let floor = best_of(
+            RUNS,
+            || {
+                measure(
+                    Command::new(std::env::current_exe().expect("the benchmark's path"))
+                        .env("GSCRAPE_BENCH_FLOOR", wd.google.root_url())
+                        .env("GSCRAPE_BENCH_FLOOR_TARGETS", &targets)
+                        .env(
+                            "GSCRAPE_BENCH_FLOOR_UA",
+                            seen[0].user_agent.clone().unwrap_or_default(),
+                        ),
+                )
+            },
+            |u| u.cpu,
+        );
+        let ours = best_of(RUNS, || gscrape_export(&wd), |u| u.cpu);
+        let header = wd.read("output/files.csv");
+        let n = header.lines().next().map_or(0, |h| h.split(',').count());
+        let ratio = ours.cpu.as_secs_f64() / floor.cpu.as_secs_f64();
+        ratios.push(ratio);
+        let what = if wide { "default" } else { "named" };
+        let target = match (fast, wide) {
+            (false, false) => "<= 1.35x",
+            (false, true) => "<= 2.3x",
+            _ => "—",
+        };
+        let pages_are = if fast {
+            "uncompressed fast-path pages"
+        } else {
+            "gzip pages"
+        };
+        out += &format!(
+            "| CPU against the raw-fetch floor, {what} columns ({n}), {records} records, {pages_are} | {ratio:.2}x (gscrape {:.3} s, floor {:.3} s) | {target} |\n",
+            ours.cpu.as_secs_f64(),
+            floor.cpu.as_secs_f64(),
+        );
+    }
+    out.pop();
+    out
+}
+
+/// The floor process of [`cpu_against_floor`]: the requests listed in `targets` (a path and
+/// query a line) sent to `root` as gscrape sent them (its `user-agent`, gzip accepted), each
+/// body read whole and inflated, then dropped.
+fn fetch_floor(root: &str, targets: &Path, user_agent: &str) {
+    use std::io::Read;
+    let targets = std::fs::read_to_string(targets).expect("the floor's requests");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<String>();
+    let mut inflated = Vec::new();
+    let mut bytes = 0;
+    for target in targets.lines() {
+        let request = http::Request::get(format!("{}{}", root.trim_end_matches('/'), target))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("accept-encoding", "gzip")
+            .header("user-agent", user_agent)
+            .body(String::new())
+            .unwrap();
+        let response = runtime.block_on(client.request(request)).unwrap();
+        assert!(response.status().is_success(), "{target}");
+        let gzip = response.headers().get("content-encoding").is_some();
+        let body = runtime
+            .block_on(response.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        inflated.clear();
+        if gzip {
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut inflated)
+                .unwrap();
+        } else {
+            inflated.extend_from_slice(&body);
+        }
+        bytes += inflated.len();
+    }
+    assert!(bytes > 0, "the floor fetched nothing");
+}
+
 fn main() {
+    if let Some(root) = std::env::var_os("GSCRAPE_BENCH_FLOOR") {
+        // The floor of `cpu_against_floor`, measured as a process of its own.
+        let targets = std::env::var_os("GSCRAPE_BENCH_FLOOR_TARGETS").expect("the requests");
+        let user_agent = std::env::var("GSCRAPE_BENCH_FLOOR_UA").unwrap_or_default();
+        fetch_floor(&root.to_string_lossy(), Path::new(&targets), &user_agent);
+        return;
+    }
     if let Some(what) = std::env::var_os("GSCRAPE_BENCH_SERVE") {
         // For profiling by hand: keep a server and a work dir up, and say how to run against it.
         // `N`: the Drive export of N records; `wide:N`: the same with default columns;
@@ -368,6 +498,13 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--quota") {
         println!("{}", quota_pacing(if quick { 500 } else { 1_500 }));
+        return;
+    }
+    if std::env::args().any(|a| a == "--floor") {
+        println!(
+            "{}",
+            cpu_against_floor(if quick { 50_000 } else { 200_000 })
+        );
         return;
     }
     if std::env::args().any(|a| a == "--parquet") {
@@ -507,6 +644,10 @@ fn main() {
         mib(object_rss)
     );
     println!("{parquet_row}");
+    println!(
+        "{}",
+        cpu_against_floor(if quick { 50_000 } else { 200_000 })
+    );
 }
 
 /// Row 10: the export of row 1 (11 columns, three of them JSON in Parquet) to Parquet and to
