@@ -361,6 +361,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", env = "GSCRAPE_SUMMARY_JSON")]
     pub summary_json: Option<PathBuf>,
 
+    /// List each CSV or TSV file written in the output directory's datapackage.json (a
+    /// Frictionless Data Package: column types, descriptions, primary key, dialect).
+    #[arg(long, env = "GSCRAPE_DESCRIBE_TABLES")]
+    pub describe_tables: bool,
+
     /// How many runs' records to keep under the state directory's runs/ (the newest).
     #[arg(
         long,

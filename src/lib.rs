@@ -16,6 +16,7 @@ pub(crate) mod backfill;
 pub mod cli;
 pub(crate) mod compose;
 pub(crate) mod counters;
+pub(crate) mod datapackage;
 pub mod describe;
 pub mod discovery;
 pub(crate) mod endpoints;

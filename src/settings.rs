@@ -111,6 +111,8 @@ pub struct RunSettings {
     pub summary_json: Option<PathBuf>,
     /// Runs' records kept under the state directory's `runs/`.
     pub keep_runs: usize,
+    /// List CSV and TSV outputs in the output directory's `datapackage.json`.
+    pub describe_tables: bool,
     /// `--state`: where checkpoints, cursors and the lock are kept (`None`: `<out-dir>/.gscrape/`).
     pub state: Option<String>,
     /// CSV options for every query (a query's own keys win).
@@ -212,6 +214,7 @@ config_keys! {
         wait_lock: WaitLockSetting => WaitLockSetting::into_flag,
         summary_json: PathBuf => Some,
         keep_runs: usize,
+        describe_tables: bool,
         /// A directory or `gs://BUCKET/PREFIX/` (checked when the file is read).
         state: String => Some,
         /// `"INDEX/COUNT"` or `"auto"` (checked with the shard, naming the file).
@@ -604,6 +607,7 @@ impl RunSettings {
             wait_lock,
             summary_json,
             keep_runs,
+            describe_tables,
             state,
             csv,
             shard,
@@ -647,6 +651,7 @@ impl RunSettings {
             wait_lock: wait_lock.unwrap_or_default(),
             summary_json,
             keep_runs,
+            describe_tables,
             state,
             csv: csv_settings(csv),
             project_csv: CsvSettings::default(),
@@ -793,6 +798,7 @@ mod tests {
         ("wait-lock", "true"),
         ("summary-json", "\"summary.json\""),
         ("keep-runs", "7"),
+        ("describe-tables", "true"),
         ("state", "\"gs://jobs-state/daily/\""),
         ("shard", "\"1/3\""),
         ("shard-count", "3"),

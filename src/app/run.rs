@@ -420,7 +420,7 @@ async fn run_window(
         files,
     } = prepared;
     let asked = asked_of(args, &plans, &authorizers, &templates);
-    let jobs = plans
+    let jobs: Vec<Job> = plans
         .into_iter()
         .zip(authorizers)
         .map(|(plan, auth)| Job {
@@ -429,7 +429,15 @@ async fn run_window(
             auth,
         })
         .collect();
+    let described: Vec<QueryPlan> = match args.describe_tables {
+        true => (jobs.iter())
+            .map(|j| j.plan.clone())
+            .filter(crate::datapackage::describable)
+            .collect(),
+        false => Vec::new(),
+    };
     let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
+    describe_tables(args, &described, &reports);
     crate::run::resume::after_run(&args.out_dir, files);
     let ok = || reports.iter().filter(|r| matches!(r.status, Status::Ok(_)));
     let cursors = ok().filter_map(|r| Some((r.name.as_str(), r.cursor.as_deref()?)));
@@ -444,6 +452,35 @@ async fn run_window(
         report.asked = asked.get(&report.name).cloned();
     }
     Ok(reports)
+}
+
+/// `--describe-tables`: the CSV and TSV files written, in the output directory's
+/// `datapackage.json`; a failure to write it is said, and is not the run's.
+fn describe_tables(args: &RunSettings, plans: &[QueryPlan], reports: &[QueryReport]) {
+    let tables: Vec<crate::datapackage::Table<'_>> = (plans.iter())
+        .filter_map(|plan| {
+            let report = reports.iter().find(|r| r.name == plan.query.name)?;
+            let written = report
+                .written
+                .as_ref()
+                .filter(|_| matches!(report.status, Status::Ok(_)))?;
+            Some(crate::datapackage::Table {
+                plan,
+                path: plan.output.as_ref()?.path(),
+                bytes: written.bytes,
+                sha256: &written.sha256,
+            })
+        })
+        .collect();
+    if tables.is_empty() {
+        return;
+    }
+    if let Err(err) = crate::datapackage::describe(&args.out_dir, &tables, &args.csv) {
+        crate::say!(
+            "warning: cannot write {}: {err}",
+            args.out_dir.join(crate::datapackage::DESCRIPTOR).display()
+        );
+    }
 }
 
 /// What each query asks of Google, by name, for the run's record.

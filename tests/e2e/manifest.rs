@@ -213,3 +213,80 @@ fn rerun_of_a_record_says_each_output_is_the_same_or_names_its_first_differing_r
         rerun.stderr
     );
 }
+
+#[test]
+fn a_described_csv_is_a_data_package_that_frictionless_validates_typed() {
+    let wd = crate::support::Workdir::with_config(crate::support::Config {
+        drive_files: 25,
+        ..crate::support::Config::default()
+    });
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+         columns = [\"id\", \"name\", \"size\", \"starred\", \"createdTime\"]\n\
+         merge_key = [\"id\"]\n[params]\npageSize = 10\n",
+    );
+    let run = wd.run(&["run", "--describe-tables"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let package: Value = serde_json::from_str(&wd.read("output/datapackage.json")).unwrap();
+    let resource = &package["resources"][0];
+    assert_eq!(resource["path"], "files.csv");
+    assert_eq!(
+        resource["hash"],
+        format!("sha256:{}", sha256(wd.read("output/files.csv").as_bytes()))
+    );
+    let types: Vec<(&str, &str)> = resource["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("id", "string"),
+            ("name", "string"),
+            ("size", "integer"),
+            ("starred", "boolean"),
+            ("createdTime", "datetime")
+        ]
+    );
+    assert_eq!(resource["schema"]["primaryKey"], serde_json::json!(["id"]));
+    assert!(
+        resource["schema"]["fields"][2]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("bytes")),
+        "the field's Discovery description: {resource}"
+    );
+    let test = "a_described_csv_is_a_data_package_that_frictionless_validates_typed";
+    let Some(tools) = pytools::require(test, &["frictionless"]) else {
+        return;
+    };
+    let output = std::process::Command::new(tools.venv.join("bin/frictionless"))
+        .args(["validate", "--json", "datapackage.json"])
+        .current_dir(wd.path().join("output"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(report["valid"], true, "{report:#}");
+    // Its rows read back typed: an integer, a boolean, a date-time.
+    let read = std::process::Command::new(tools.python())
+        .arg("-c")
+        .arg(
+            "import json, frictionless\n\
+             rows = frictionless.Package('datapackage.json').get_resource('files').read_rows()\n\
+             r = rows[1]\n\
+             print(json.dumps([type(r['size']).__name__, type(r['starred']).__name__, type(r['createdTime']).__name__, len(rows)]))\n",
+        )
+        .current_dir(wd.path().join("output"))
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let read: Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(read, serde_json::json!(["int", "bool", "datetime", 25]));
+}
