@@ -240,6 +240,9 @@ async fn run_windows(
         for line in ran.iter().flat_map(crate::report::caveat_lines) {
             crate::say!("{line}");
         }
+        for line in ran.iter().filter_map(crate::report::formula_line) {
+            crate::say!("{line}");
+        }
         reports.extend(ran);
         if interrupt.is_cancelled() {
             break;

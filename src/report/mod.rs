@@ -117,6 +117,27 @@ impl Reporter for Lines {
 /// A warning line for each caveat the report's pages gave (`files 2024-03-01: sampled: …`,
 /// the window in the name of a backfill's report), shown even when quiet: they are about the
 /// numbers written. None for a query that `strict` failed for them: its error says them.
+/// One `warning:` line for a CSV or TSV written without `excel_safe` whose cells a
+/// spreadsheet would run as formulas (a Drive name, a Gmail subject is what its author wrote):
+/// the count and the fix.
+pub fn formula_line(report: &QueryReport) -> Option<String> {
+    let cells = report.written.as_ref()?.formula_cells;
+    if cells == 0 || !matches!(report.status, Status::Ok(_)) {
+        return None;
+    }
+    let output = report.output.as_ref()?;
+    let file = (report.asked.as_ref())
+        .map(|a| format!(" in {}", a.file))
+        .unwrap_or_default();
+    Some(format!(
+        "warning: {}: {} has {} a spreadsheet would run as a formula (beginning with =, +, - or \
+         @): set `excel_safe = true`{file} (or --excel-safe), or write .xlsx",
+        report.name,
+        output.display(),
+        plural(cells, "cell")
+    ))
+}
+
 pub fn caveat_lines(report: &QueryReport) -> Vec<String> {
     if matches!(
         report.status,

@@ -250,6 +250,8 @@ struct QuerySummary<'a> {
     rows: Option<u64>,
     bytes: Option<u64>,
     sha256: Option<&'a str>,
+    /// A CSV or TSV without `excel_safe`: its cells a spreadsheet would run as a formula.
+    formula_cells: Option<u64>,
     /// A Cloud Storage output as Cloud Storage describes it once written.
     object: Option<ObjectJson<'a>>,
     /// The URL of the Google Sheet written (`[sheet]`).
@@ -343,6 +345,7 @@ pub fn json(reports: &[QueryReport], exit_code: u8, run: &RunInfo) -> String {
                 .map(|_| (r.merged.and_then(|m| m.rows())).unwrap_or(r.counters.records)),
             bytes: r.written.as_ref().map(|w| w.bytes),
             sha256: r.written.as_ref().map(|w| w.sha256.as_str()),
+            formula_cells: r.written.as_ref().map(|w| w.formula_cells),
             object: r
                 .written
                 .as_ref()

@@ -67,6 +67,8 @@ pub struct CsvSink {
     columns: usize,
     /// Taken up from a checkpoint: what `begin` writes is in the file already.
     resumed: bool,
+    /// Without `excel_safe`: the cells written that a spreadsheet would run as a formula.
+    formulas: u64,
 }
 
 impl CsvSink {
@@ -100,6 +102,7 @@ impl CsvSink {
             out: Vec::with_capacity(WRITE_AT + 64 * 1024),
             columns: 0,
             resumed,
+            formulas: 0,
         };
         encode_field(
             &mut sink.null_field,
@@ -123,6 +126,10 @@ impl CsvSink {
                 out.push(delimiter);
             }
             encode_field(out, quoting, excel_safe, text);
+            // (The first byte decides for nearly every cell: the count costs no parse.)
+            if !excel_safe && needs_guard(text) {
+                self.formulas += 1;
+            }
             next = column + 1;
         }
         encode_absent(out, delimiter, null, next, self.columns);
@@ -202,7 +209,11 @@ impl Sink for CsvSink {
     /// Writes out, syncs and renames the temporary file over the target.
     fn commit(mut self: Box<Self>) -> Result<Written, SinkError> {
         self.write_out(true)?;
-        self.stream.finish()
+        let written = self.stream.finish()?;
+        Ok(Written {
+            formula_cells: self.formulas,
+            ..written
+        })
     }
 }
 

@@ -42,6 +42,9 @@ pub struct Written {
     /// Lowercase hex.
     pub sha256: String,
     pub object: Option<ObjectProof>,
+    /// A CSV or TSV written without `excel_safe`: its cells a spreadsheet would run as a
+    /// formula (this run's rows).
+    pub formula_cells: u64,
 }
 
 /// `bytes` in lowercase hex (a digest as the summary and checkpoints show it).
@@ -149,6 +152,7 @@ impl<W: Write> Counted<W> {
             bytes: self.bytes,
             sha256,
             object: None,
+            formula_cells: 0,
         }
     }
 }

@@ -289,6 +289,7 @@ impl Sink for MergeSink {
             bytes: 0,
             sha256: String::new(),
             object: None,
+            formula_cells: 0,
         }))
     }
 }

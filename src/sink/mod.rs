@@ -190,6 +190,7 @@ impl Sink for Tee {
             bytes: 0,
             sha256: String::new(),
             object: None,
+            formula_cells: 0,
         };
         for (i, sink) in self.sinks.into_iter().enumerate() {
             let written = sink.commit()?;

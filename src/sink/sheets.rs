@@ -646,6 +646,7 @@ impl Sink for SheetSink {
             bytes: self.writer.sent,
             sha256: hex(&self.writer.hash.clone().finalize()),
             object: None,
+            formula_cells: 0,
         })
     }
 }

@@ -276,5 +276,6 @@ fn proof(file: &mut std::fs::File) -> std::io::Result<Written> {
         bytes,
         sha256: hex(&hash.finalize()),
         object: None,
+        formula_cells: 0,
     })
 }

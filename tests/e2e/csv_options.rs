@@ -201,3 +201,37 @@ fn a_projects_csv_options_apply_to_the_outputs_that_take_them_and_are_no_error_f
         run.stdout
     );
 }
+
+#[test]
+fn a_csv_with_cells_a_spreadsheet_would_run_says_how_many_and_the_fix() {
+    let wd = workdir(3);
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+         columns = [\"id\", { name = \"note\", value = \"=HYPERLINK(\\\"x\\\")\" }, \
+         { name = \"n\", value = \"-12.5\" }]\n[params]\npageSize = 4\n",
+    );
+    let run = wd.run(&["run", "--summary-json", "summary.json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "warning: files: output/files.csv has 3 cells a spreadsheet would run as a formula \
+             (beginning with =, +, - or @): set `excel_safe = true` in queries/files.toml (or \
+             --excel-safe), or write .xlsx\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    let summary: serde_json::Value = serde_json::from_str(&wd.read("summary.json")).unwrap();
+    assert_eq!(
+        summary["queries"][0]["formula_cells"], 3,
+        "numbers are not counted"
+    );
+    // With the guard, the cells are safe and nothing is said.
+    let run = wd.run(&["run", "--excel-safe"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("formula"), "{}", run.stderr);
+    assert!(wd
+        .read("output/files.csv")
+        .contains(",\"'=HYPERLINK(\"\"x\"\")\",-12.5\r\n"));
+}

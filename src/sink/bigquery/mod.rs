@@ -251,6 +251,7 @@ impl Sink for BigQuerySink {
             bytes,
             sha256: hex(&hash.finalize()),
             object: None,
+            formula_cells: 0,
         })
     }
 }
