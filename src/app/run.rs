@@ -240,7 +240,8 @@ async fn run_windows(
         for line in ran.iter().flat_map(crate::report::caveat_lines) {
             crate::say!("{line}");
         }
-        for line in ran.iter().filter_map(crate::report::formula_line) {
+        // (Advice: not under --quiet, which says errors only.)
+        for line in (ran.iter().filter(|_| !args.quiet)).filter_map(crate::report::formula_line) {
             crate::say!("{line}");
         }
         reports.extend(ran);
