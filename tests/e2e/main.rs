@@ -21,6 +21,7 @@ mod gcs;
 mod inputs;
 mod json_truth;
 mod keyless;
+mod knows_discovery;
 mod login_state;
 mod lose_nothing;
 mod merge;
