@@ -268,7 +268,7 @@ fn example_of(hir: &Hir, out: &mut Vec<u8>) {
             }
         }
         HirKind::Repetition(rep) => {
-            for _ in 0..rep.min.max(1).min(8) {
+            for _ in 0..rep.min.clamp(1, 64) {
                 example_of(&rep.sub, out);
             }
         }
@@ -385,11 +385,8 @@ impl Matcher<'_> {
                 (p != pos || !enough) && m.repeat(rep, count + 1, p, next)
             })
         };
-        if rep.greedy {
-            again(self, next) || (enough && next(self, pos))
-        } else {
-            (enough && next(self, pos)) || again(self, next)
-        }
+        // Only whether it matches is asked, so lazy and greedy repetitions try in one order.
+        again(self, next) || (enough && next(self, pos))
     }
 }
 

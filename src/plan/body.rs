@@ -299,6 +299,10 @@ fn scalar_fits(kind: Kind, schema: &Schema, value: &Value) -> Result<(), String>
         (Kind::String, Value::Number(n)) if int_format && (n.is_i64() || n.is_u64()) => {
             n.to_string()
         }
+        // A number or boolean for a plain string is sent as written, and taken as its text.
+        (Kind::String, Value::Number(_) | Value::Bool(_)) if schema.format.is_none() => {
+            value.to_string()
+        }
         (Kind::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
         (Kind::Integer, Value::String(s)) if s.parse::<i64>().is_ok() => s.clone(),
         (Kind::Number, Value::Number(n)) => n.to_string(),
@@ -311,7 +315,13 @@ fn scalar_fits(kind: Kind, schema: &Schema, value: &Value) -> Result<(), String>
             return Err(format!("expected {expected}, found {}", describe(value)));
         }
     };
-    if !schema.enum_values.is_empty() && !schema.enum_values.contains(&text) {
+    // Case aside: Search Console takes `query` for `QUERY`, as its own examples write it.
+    if !schema.enum_values.is_empty()
+        && !schema
+            .enum_values
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(&text))
+    {
         return Err(format!(
             "{text:?} is not an allowed value; use one of: {}",
             schema.enum_values.join(", ")

@@ -137,11 +137,9 @@ fn a_key_in_the_wrong_table_names_the_table_it_belongs_in() {
          remove [body] or use [params]\n",
     );
     refused(
-        &format!(
-            "api = \"searchconsole\"\nversion = \"v1\"\nmethod = \"webmasters.searchanalytics.query\"\n\
-             [params]\nsiteUrl = \"https://example.com/\"\n[body]\nstartDate = \"2024-01-01\"\n\
-             endDate = \"2024-01-31\"\nfields = \"rows\"\n"
-        ),
+        "api = \"searchconsole\"\nversion = \"v1\"\nmethod = \"webmasters.searchanalytics.query\"\n\
+         [params]\nsiteUrl = \"https://example.com/\"\n[body]\nstartDate = \"2024-01-01\"\n\
+         endDate = \"2024-01-31\"\nfields = \"rows\"\n",
         "error  queries/q.toml:9: body.fields: `fields` is a parameter of \
          webmasters.searchanalytics.query, not a body field: put it under [params]\n",
     );
