@@ -131,7 +131,7 @@ fn write_body(out: &mut String, doc: &Document, method: &Method, reference: &str
             let Some(prop) = property(&field.name) else {
                 continue;
             };
-            let value = body_placeholder(doc, prop, 0);
+            let value = body_placeholder(doc, method, prop, 0);
             let _ = writeln!(
                 out,
                 "{name} = {value}    # required, {}: {}",
@@ -167,20 +167,27 @@ fn write_body(out: &mut String, doc: &Document, method: &Method, reference: &str
 
 /// A required body value: the placeholder for a string (in the form its pattern asks), an
 /// object of its own required fields, a list of one such value.
-fn body_placeholder(doc: &Document, schema: &crate::discovery::Schema, depth: usize) -> String {
+fn body_placeholder(
+    doc: &Document,
+    method: &Method,
+    schema: &crate::discovery::Schema,
+    depth: usize,
+) -> String {
     use crate::discovery::schema::resolve;
     let resolved = resolve(doc, schema);
     match resolved.kind.as_deref() {
         Some("array") if depth < 3 => match &resolved.items {
-            Some(items) => format!("[{}]", body_placeholder(doc, items, depth + 1)),
+            Some(items) => format!("[{}]", body_placeholder(doc, method, items, depth + 1)),
             None => "[]".to_owned(),
         },
         _ if !resolved.properties.is_empty() && depth < 3 => {
             let fields: Vec<String> = resolved
                 .properties
                 .iter()
-                .filter(|(_, p)| p.required)
-                .map(|(name, p)| format!("{name} = {}", body_placeholder(doc, p, depth + 1)))
+                .filter(|(_, p)| p.required_by(&method.id))
+                .map(|(name, p)| {
+                    format!("{name} = {}", body_placeholder(doc, method, p, depth + 1))
+                })
                 .collect();
             match fields.is_empty() {
                 true => "{}".to_owned(),

@@ -106,8 +106,8 @@ fn fill_line(line: &str) -> String {
         pattern.and_then(pattern_example),
         format.and_then(format_example),
     ) {
-        (Some(example), _) => format!("{example:?}"),
         _ if matches!(kind, "integer" | "number") => "1".to_owned(),
+        (Some(example), _) => format!("{example:?}"),
         (None, Some(example)) => format!("{example:?}"),
         _ => "\"x\"".to_owned(),
     };

@@ -113,6 +113,10 @@ impl Walk<'_> {
                 continue;
             }
             let message = match self.method.parameter(self.doc, key) {
+                None if crate::query::TOP_LEVEL_KEYS.contains(&key.as_str()) => format!(
+                    "`{key}` is a top-level key, not a body field: move it above [body] \
+                     (in TOML every key after a [table] header belongs to that table)"
+                ),
                 Some(_) => format!(
                     "`{key}` is a parameter of {}, not a body field: put it under [params]",
                     self.method.id

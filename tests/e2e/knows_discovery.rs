@@ -132,6 +132,14 @@ fn a_key_in_the_wrong_table_names_the_table_it_belongs_in() {
          RunReportRequest, not a parameter: put it under [body]\n",
     );
     refused(
+        &format!(
+            "{GA4}[params]\nproperty = \"properties/1\"\n[body]\nmetrics = [{{ name = \"activeUsers\" }}]\n\
+             max_pages = 2\n"
+        ),
+        "error  queries/q.toml:8: body.max_pages: `max_pages` is a top-level key, not a body field: \
+         move it above [body] (in TOML every key after a [table] header belongs to that table)\n",
+    );
+    refused(
         &format!("{DRIVE}[body]\n"),
         "error  queries/q.toml:4: body: drive.files.list takes no request body (it is GET files); \
          remove [body] or use [params]\n",
