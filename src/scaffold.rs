@@ -195,6 +195,14 @@ fn body_placeholder(
             }
         }
         Some("integer") | Some("number") => "0".to_owned(),
+        // An int64 travels as a string.
+        _ if matches!(
+            resolved.format.as_deref(),
+            Some("int64" | "uint64" | "int32" | "uint32")
+        ) =>
+        {
+            "\"0\"".to_owned()
+        }
         Some("boolean") => "false".to_owned(),
         _ => match resolved.enum_values.first() {
             Some(first) => format!("{first:?}"),
