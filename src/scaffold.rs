@@ -176,11 +176,13 @@ fn body_placeholder(
     use crate::discovery::schema::resolve;
     let resolved = resolve(doc, schema);
     match resolved.kind.as_deref() {
-        Some("array") if depth < 3 => match &resolved.items {
-            Some(items) => format!("[{}]", body_placeholder(doc, method, items, depth + 1)),
-            None => "[]".to_owned(),
+        // Deeper than three levels, an empty list or object (to fill in by hand).
+        Some("array") => match (&resolved.items, depth < 3) {
+            (Some(items), true) => format!("[{}]", body_placeholder(doc, method, items, depth + 1)),
+            _ => "[]".to_owned(),
         },
-        _ if !resolved.properties.is_empty() && depth < 3 => {
+        _ if !resolved.properties.is_empty() && depth >= 3 => "{}".to_owned(),
+        _ if !resolved.properties.is_empty() => {
             let fields: Vec<String> = resolved
                 .properties
                 .iter()
