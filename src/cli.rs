@@ -394,11 +394,11 @@ pub struct RunArgs {
 
     /// Backfill: run the queries once per window from this date (YYYY-MM-DD), oldest first,
     /// with {{ window.start }} and {{ window.end }} in their templates.
-    #[arg(long, value_name = "DATE", requires = "to")]
+    #[arg(long, value_name = "DATE", requires = "to", value_parser = parse_date)]
     pub from: Option<chrono::NaiveDate>,
 
     /// Backfill: the last date (included).
-    #[arg(long, value_name = "DATE", requires = "from")]
+    #[arg(long, value_name = "DATE", requires = "from", value_parser = parse_date)]
     pub to: Option<chrono::NaiveDate>,
 
     /// Incremental queries: ask from this value instead of the cursor the last run kept.
@@ -584,6 +584,14 @@ fn parse_var(text: &str) -> Result<(String, String), String> {
         }
         _ => Err("write it as NAME=VALUE, e.g. --var site=example.com".to_owned()),
     }
+}
+
+/// A date of `--from`/`--to`: `YYYY-MM-DD` only (not 03/31/2024, not 2024-3-31).
+fn parse_date(text: &str) -> Result<chrono::NaiveDate, &'static str> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|_| text.len() == 10)
+        .ok_or("write the date as YYYY-MM-DD, e.g. 2024-03-31")
 }
 
 fn parse_qps(text: &str) -> Result<f64, String> {

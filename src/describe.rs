@@ -122,6 +122,18 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
         .map_or("none", |r| r.reference.as_str());
     let pagination = method_pagination(doc, method);
     let _ = writeln!(out, "\nRequest body: {body}");
+    let fields = body_fields(doc, method);
+    let wide = fields
+        .iter()
+        .map(|f| 2 * f.depth + f.name.len())
+        .max()
+        .unwrap_or(0);
+    let kinds = fields.iter().map(|f| f.kind.len()).max().unwrap_or(0);
+    for field in &fields {
+        let name = format!("{}{}", "  ".repeat(field.depth), field.name);
+        let line = format!("  {name:<wide$}  {:<kinds$}  {}", field.kind, field.about);
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
     let _ = writeln!(out, "Response: {response}");
     let _ = writeln!(out, "Pagination: {}", pagination.describe());
     if let Some(report) = crate::apis::for_method(&method.id).report(&method.id, None, true) {
@@ -185,6 +197,129 @@ pub fn method_details(doc: &Document, method: &Method) -> String {
     );
     write_scopes(&mut out, method);
     out
+}
+
+/// One field of a request body, as `describe` lists it.
+#[derive(Debug, Clone)]
+pub struct BodyField {
+    /// 0 for a field of the body itself, 1 for a field of one of those, ...
+    pub depth: usize,
+    /// `dimensions[]` for a list.
+    pub name: String,
+    /// `string (date)`, `integer (int64)`, `list of Dimension`, `Dimension`, `map of string`.
+    pub kind: String,
+    /// `[required, one of: A | B]  First sentence of the description.`
+    pub about: String,
+    pub required: bool,
+}
+
+/// How deep `describe` lists a body's fields (a body's fields are depth 0).
+const BODY_DEPTH: usize = 3;
+
+/// The fields of the method's request body, to [`BODY_DEPTH`] levels; a schema met again
+/// inside itself is not walked again.
+pub fn body_fields(doc: &Document, method: &Method) -> Vec<BodyField> {
+    let Some(request) = &method.request else {
+        return Vec::new();
+    };
+    let Some(schema) = doc.schema(&request.reference) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![request.reference.as_str()];
+    walk_body(doc, method, schema, 0, &mut stack, &mut out);
+    out
+}
+
+fn walk_body<'a>(
+    doc: &'a Document,
+    method: &Method,
+    schema: &'a crate::discovery::Schema,
+    depth: usize,
+    stack: &mut Vec<&'a str>,
+    out: &mut Vec<BodyField>,
+) {
+    use crate::discovery::schema::resolve;
+    for (name, prop) in &resolve(doc, schema).properties {
+        let resolved = resolve(doc, prop);
+        let is_list = resolved.kind.as_deref() == Some("array");
+        let element = match (is_list, &resolved.items) {
+            (true, Some(items)) => items.as_ref(),
+            _ => prop,
+        };
+        let element_resolved = resolve(doc, element);
+        let kind = type_name(element, element_resolved);
+        let kind = match is_list {
+            true => format!("list of {kind}"),
+            false => kind,
+        };
+        let mut notes = Vec::new();
+        let required = prop.required_by(&method.id);
+        if required {
+            notes.push("required".to_owned());
+        }
+        if !element_resolved.enum_values.is_empty() {
+            let values = &element_resolved.enum_values;
+            let shown: Vec<&str> = values.iter().take(8).map(String::as_str).collect();
+            let more = match values.len() > 8 {
+                true => format!(" | ... ({} in all)", values.len()),
+                false => String::new(),
+            };
+            notes.push(format!("one of: {}{more}", shown.join(" | ")));
+        }
+        let mut about = String::new();
+        if !notes.is_empty() {
+            let _ = write!(about, "[{}]  ", notes.join(", "));
+        }
+        let description = match prop.description.is_empty() {
+            true => &element_resolved.description,
+            false => &prop.description,
+        };
+        about.push_str(&first_sentence(description).replace('\n', " "));
+        out.push(BodyField {
+            depth,
+            name: match is_list {
+                true => format!("{name}[]"),
+                false => name.clone(),
+            },
+            kind,
+            about,
+            required,
+        });
+        let reference = element.reference.as_deref();
+        let recurs = reference.is_some_and(|r| stack.contains(&r));
+        if depth + 1 < BODY_DEPTH && !recurs && !element_resolved.properties.is_empty() {
+            stack.extend(reference);
+            walk_body(doc, method, element, depth + 1, stack, out);
+            if reference.is_some() {
+                stack.pop();
+            }
+        }
+    }
+}
+
+/// `string (date)`, `Dimension` (a named object), `object`, `map of string`.
+fn type_name(schema: &crate::discovery::Schema, resolved: &crate::discovery::Schema) -> String {
+    if let Some(name) = &schema.reference {
+        if !resolved.properties.is_empty() || resolved.kind.as_deref() == Some("object") {
+            return name.clone();
+        }
+    }
+    if let Some(values) = &resolved.additional_properties {
+        return format!(
+            "map of {}",
+            values
+                .kind
+                .as_deref()
+                .or(values.reference.as_deref())
+                .unwrap_or("any")
+        );
+    }
+    let kind = resolved.kind.as_deref().unwrap_or("any");
+    match &resolved.format {
+        Some(format) => format!("{kind} ({format})"),
+        None => kind.to_owned(),
+    }
 }
 
 fn write_scopes(out: &mut String, method: &Method) {

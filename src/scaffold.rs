@@ -50,7 +50,14 @@ pub fn query_file(doc: &Document, method: &Method, name: Option<&str>) -> String
             continue;
         };
         let about = about(parameter);
-        if parameter.required {
+        if let Some(value) = special_value(parameter) {
+            let value = match parameter.repeated {
+                true => format!("[{value:?}]"),
+                false => format!("{value:?}"),
+            };
+            let required = if parameter.required { "required, " } else { "" };
+            let _ = writeln!(out, "{name} = {value}    # {required}{about}");
+        } else if parameter.required {
             let _ = writeln!(
                 out,
                 "{name} = {}    # required, {about}",
@@ -61,13 +68,177 @@ pub fn query_file(doc: &Document, method: &Method, name: Option<&str>) -> String
         }
     }
     if let Some(body) = &method.request {
-        let _ = writeln!(
-            out,
-            "\n# [body]    # a {} (see `gscrape describe {} {} {}`)",
-            body.reference, doc.name, doc.version, method.id
-        );
+        write_body(&mut out, doc, method, &body.reference);
     }
     out
+}
+
+/// Bodies that run as written, for the report methods whose body is the whole question.
+fn known_body(method_id: &str) -> Option<&'static str> {
+    Some(match method_id {
+        "analyticsdata.properties.runReport" => {
+            "dimensions = [{ name = \"date\" }]\n\
+             metrics = [{ name = \"activeUsers\" }]\n\
+             dateRanges = [{ startDate = \"{{ days_ago(28) }}\", endDate = \"{{ today }}\" }]\n"
+        }
+        "analyticsdata.properties.runRealtimeReport" => {
+            "dimensions = [{ name = \"country\" }]\nmetrics = [{ name = \"activeUsers\" }]\n"
+        }
+        "searchconsole.searchanalytics.query" | "webmasters.searchanalytics.query" => {
+            "startDate = \"{{ days_ago(28) }}\"\nendDate = \"{{ today }}\"\ndimensions = [\"date\"]\n"
+        }
+        _ => return None,
+    })
+}
+
+/// Fields of the body listed as comments (the rest: `gscrape describe`).
+const SHOWN_BODY_FIELDS: usize = 30;
+
+/// `[body]`: a skeleton that runs for a known report, else the required fields as
+/// placeholders; every other field of the body's first level as a comment.
+fn write_body(out: &mut String, doc: &Document, method: &Method, reference: &str) {
+    let fields = crate::describe::body_fields(doc, method);
+    let top: Vec<_> = fields.iter().filter(|f| f.depth == 0).collect();
+    let schema = doc.schema(reference);
+    let property = |name: &str| schema.and_then(|s| s.properties.get(name.trim_end_matches("[]")));
+    let known = known_body(&method.id);
+    let required: Vec<_> = top.iter().filter(|f| f.required).collect();
+    let describe = format!(
+        "gscrape describe {} {} {}",
+        doc.name, doc.version, method.id
+    );
+    if known.is_none() && required.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n# [body]    # a {reference} (all its fields: `{describe}`)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\n[body]    # a {reference} (all its fields: `{describe}`)"
+        );
+    }
+    let mut written: Vec<String> = Vec::new();
+    if let Some(text) = known {
+        out.push_str(text);
+        written.extend(
+            text.lines()
+                .filter_map(|l| l.split_once(" ="))
+                .map(|(k, _)| k.to_owned()),
+        );
+    } else {
+        for field in &required {
+            let name = field.name.trim_end_matches("[]");
+            let Some(prop) = property(&field.name) else {
+                continue;
+            };
+            let value = body_placeholder(doc, method, prop, 0);
+            let _ = writeln!(
+                out,
+                "{name} = {value}    # required, {}: {}",
+                field.kind, field.about
+            );
+            written.push(name.to_owned());
+        }
+    }
+    let rest: Vec<_> = top
+        .iter()
+        .filter(|f| !written.iter().any(|w| w == f.name.trim_end_matches("[]")))
+        .collect();
+    for field in rest.iter().take(SHOWN_BODY_FIELDS) {
+        let name = field.name.trim_end_matches("[]");
+        let example = property(&field.name)
+            .map(|p| crate::plan::body_example(doc, p))
+            .unwrap_or_else(|| "\"...\"".to_owned());
+        let about = format!("{}: {}", field.kind, field.about).replace('\n', " ");
+        let _ = writeln!(
+            out,
+            "# {name} = {example}    # {}",
+            about.trim_end_matches([' ', ':'])
+        );
+    }
+    if rest.len() > SHOWN_BODY_FIELDS {
+        let _ = writeln!(
+            out,
+            "#   ... and {} more: {describe}",
+            rest.len() - SHOWN_BODY_FIELDS
+        );
+    }
+}
+
+/// A required body value: the placeholder for a string (in the form its pattern asks), an
+/// object of its own required fields, a list of one such value.
+fn body_placeholder(
+    doc: &Document,
+    method: &Method,
+    schema: &crate::discovery::Schema,
+    depth: usize,
+) -> String {
+    use crate::discovery::schema::resolve;
+    let resolved = resolve(doc, schema);
+    match resolved.kind.as_deref() {
+        // Deeper than three levels, an empty list or object (to fill in by hand).
+        Some("array") => match (&resolved.items, depth < 3) {
+            (Some(items), true) => format!("[{}]", body_placeholder(doc, method, items, depth + 1)),
+            _ => "[]".to_owned(),
+        },
+        _ if !resolved.properties.is_empty() && depth >= 3 => "{}".to_owned(),
+        _ if !resolved.properties.is_empty() => {
+            let fields: Vec<String> = resolved
+                .properties
+                .iter()
+                .filter(|(_, p)| p.required_by(&method.id))
+                .map(|(name, p)| {
+                    format!("{name} = {}", body_placeholder(doc, method, p, depth + 1))
+                })
+                .collect();
+            match fields.is_empty() {
+                true => "{}".to_owned(),
+                false => format!("{{ {} }}", fields.join(", ")),
+            }
+        }
+        Some("integer") | Some("number") => "0".to_owned(),
+        // An int64 travels as a string.
+        _ if matches!(
+            resolved.format.as_deref(),
+            Some("int64" | "uint64" | "int32" | "uint32")
+        ) =>
+        {
+            "\"0\"".to_owned()
+        }
+        Some("boolean") => "false".to_owned(),
+        _ => match resolved.enum_values.first() {
+            Some(first) => format!("{first:?}"),
+            None => format!(
+                "{:?}",
+                resolved
+                    .pattern
+                    .as_deref()
+                    .and_then(|p| crate::discovery::value::pattern_placeholder(p, PLACEHOLDER))
+                    .unwrap_or_else(|| PLACEHOLDER.to_owned())
+            ),
+        },
+    }
+}
+
+/// The value a parameter's description names for the caller's own (`me`, `primary`,
+/// `my_customer`), when it names one.
+fn special_value(parameter: &Parameter) -> Option<&'static str> {
+    const SPECIAL: &[&str] = &["me", "primary", "my_customer"];
+    let text = &parameter.description;
+    SPECIAL
+        .iter()
+        .copied()
+        .find(|v| {
+            [format!("`{v}`"), format!("\"{v}\""), format!("'{v}'")]
+                .iter()
+                .any(|quoted| text.contains(quoted.as_str()))
+        })
+        .filter(|v| {
+            parameter.kind == "string"
+                && (parameter.pattern.as_deref())
+                    .is_none_or(|p| crate::discovery::value::check_pattern(p, v).is_ok())
+        })
 }
 
 /// `records` when the query must choose, and the default columns as a comment.
@@ -166,6 +337,9 @@ fn about(parameter: &Parameter) -> String {
     if !parameter.enum_values.is_empty() {
         let _ = write!(text, ", one of: {}", parameter.enum_values.join(", "));
     }
+    if let Some(pattern) = &parameter.pattern {
+        let _ = write!(text, ", pattern {pattern}");
+    }
     let summary = first_sentence(&parameter.description);
     if !summary.is_empty() {
         let _ = write!(text, ": {summary}");
@@ -193,7 +367,12 @@ fn placeholder(parameter: &Parameter) -> String {
     let one = match (parameter.enum_values.first(), parameter.kind.as_str()) {
         (Some(first), _) => format!("{first:?}"),
         (None, "boolean") => "false".to_owned(),
-        (None, _) => format!("{PLACEHOLDER:?}"),
+        (None, _) => format!(
+            "{:?}",
+            (parameter.pattern.as_deref())
+                .and_then(|p| crate::discovery::value::pattern_placeholder(p, PLACEHOLDER))
+                .unwrap_or_else(|| PLACEHOLDER.to_owned())
+        ),
     };
     match parameter.repeated {
         true => format!("[{one}]"),

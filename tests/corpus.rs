@@ -74,30 +74,66 @@ fn looks_paginated(doc: &Document, method: &Method) -> bool {
         .any(|(offset, limit)| sends(offset) && sends(limit))
 }
 
-/// A query file calling `method` with made-up values for its required parameters.
-/// A `gscrape new` query with a value of its type for each placeholder.
+/// A `gscrape new` query with a value of its form for each placeholder: the form its
+/// comment names (a pattern's example, a format's example, a number), else "x".
 fn fill_placeholders(scaffold: &str) -> String {
-    let placeholder = format!("{:?}", gscrape::query::PLACEHOLDER);
-    scaffold
-        .replace(
-            &format!("{placeholder}    # required, integer"),
-            "1    # required, integer",
-        )
-        .replace(
-            &format!("{placeholder}    # required, number"),
-            "1    # required, number",
-        )
-        .replace(
-            &format!("[{placeholder}]    # required, integer"),
-            "[1]    # required, integer",
-        )
-        .replace(
-            &format!("[{placeholder}]    # required, number"),
-            "[1]    # required, number",
-        )
-        .replace(&placeholder, "\"x\"")
+    let mut out = String::new();
+    for line in scaffold.lines() {
+        out.push_str(&fill_line(line));
+        out.push('\n');
+    }
+    out
 }
 
+fn fill_line(line: &str) -> String {
+    use gscrape::discovery::value::{format_example, pattern_example};
+    let placeholder = gscrape::query::PLACEHOLDER;
+    if line.starts_with('#') || !line.contains(placeholder) {
+        return line.to_owned();
+    }
+    let (value, comment) = line.split_once("    # ").unwrap_or((line, ""));
+    let about = comment.trim_start_matches("required, ");
+    let kind = about.split([' ', ',', ':']).next().unwrap_or("");
+    let format = about
+        .strip_prefix(kind)
+        .and_then(|rest| rest.strip_prefix(" ("))
+        .and_then(|rest| rest.split_once(')'))
+        .map(|(format, _)| format);
+    let pattern = about
+        .split_once(", pattern ")
+        .map(|(_, rest)| rest.split(": ").next().unwrap_or(rest));
+    let filled = match (
+        pattern.and_then(pattern_example),
+        format.and_then(format_example),
+    ) {
+        _ if matches!(kind, "integer" | "number") => "1".to_owned(),
+        (Some(example), _) => format!("{example:?}"),
+        (None, Some(example)) => format!("{example:?}"),
+        _ => "\"x\"".to_owned(),
+    };
+    // Every quoted string holding the placeholder.
+    let mut text = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find('"') {
+        let Some(len) = rest[start + 1..].find('"') else {
+            break;
+        };
+        let quoted = &rest[start..start + len + 2];
+        text.push_str(&rest[..start]);
+        match quoted.contains(placeholder) {
+            true => text.push_str(&filled),
+            false => text.push_str(quoted),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    text.push_str(rest);
+    match comment.is_empty() {
+        true => text,
+        false => format!("{text}    # {comment}"),
+    }
+}
+
+/// A query file calling `method` with made-up values for its required parameters.
 fn synthetic_query(doc: &Document, method: &Method) -> String {
     // A method that lists by POST without a read-only scope counts as a write.
     let allow = match method.access() {
@@ -112,8 +148,16 @@ fn synthetic_query(doc: &Document, method: &Method) -> String {
         if !p.required {
             continue;
         }
+        let example = (p.pattern.as_deref())
+            .and_then(gscrape::discovery::value::pattern_example)
+            .or_else(|| {
+                (p.format.as_deref().filter(|_| p.kind == "string"))
+                    .and_then(gscrape::discovery::value::format_example)
+                    .map(str::to_owned)
+            });
         let value = match (p.kind.as_str(), p.enum_values.first()) {
             (_, Some(first)) => format!("{first:?}"),
+            _ if example.is_some() => format!("{:?}", example.unwrap_or_default()),
             ("integer", _) | ("number", _) => "1".to_owned(),
             ("boolean", _) => "true".to_owned(),
             _ if p.location == Location::Path => "\"p1\"".to_owned(),

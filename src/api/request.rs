@@ -177,6 +177,10 @@ pub struct RequestTemplate {
 pub struct ValueRule {
     pub kind: ValueKind,
     pub allowed: Vec<String>,
+    /// Discovery's `format` (`date`, `date-time`, `int64`, ...) of a string parameter.
+    pub format: Option<String>,
+    /// Discovery's `pattern` of a string parameter.
+    pub pattern: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +215,13 @@ impl ValueRule {
                 self.allowed.join(", ")
             ));
         }
-        Ok(())
+        let known =
+            crate::discovery::value::check_format(self.format.as_deref().unwrap_or(""), value)
+                .and_then(|()| match &self.pattern {
+                    Some(pattern) => crate::discovery::value::check_pattern(pattern, value),
+                    None => Ok(()),
+                });
+        known.map_err(|why| format!("`{name}` rendered {shown:?}: {why}"))
     }
 }
 

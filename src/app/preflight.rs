@@ -36,11 +36,23 @@ pub(super) fn preflight(
     // A request that renders once renders now: a value of the wrong type is a usage error.
     for plan in plans.iter().filter(|p| p.query.for_each.is_none()) {
         let context = plan.context(None);
-        if let Err(message) = plan
+        match plan
             .request
             .render(&|text| templates.render(text, &context))
         {
-            problems.push(plan.query.problem(None, Some("params".to_owned()), message));
+            Err(message) => {
+                problems.push(plan.query.problem(None, Some("params".to_owned()), message));
+            }
+            // What the body's templates rendered to, against its schema.
+            Ok(spec) => problems.extend(spec.body.as_ref().map_or_else(Vec::new, |body| {
+                crate::plan::check_rendered_body(
+                    &plan.query,
+                    &plan.doc,
+                    &plan.method,
+                    plan.query.body.as_ref().map(|b| &b.value),
+                    body,
+                )
+            })),
         }
     }
     if !problems.is_empty() {

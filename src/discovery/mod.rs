@@ -6,6 +6,7 @@
 pub mod lock;
 pub mod schema;
 pub mod source;
+pub mod value;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -183,6 +184,29 @@ pub struct Schema {
     pub format: Option<String>,
     #[serde(default)]
     pub description: String,
+    #[serde(rename = "enum", default)]
+    pub enum_values: Vec<String>,
+    pub pattern: Option<String>,
+    /// `required: true` on a property: every request must set it.
+    #[serde(default)]
+    pub required: bool,
+    /// `annotations.required`: the ids of the methods whose request must set this property.
+    #[serde(default)]
+    pub annotations: Annotations,
+}
+
+/// A property's `annotations` (Discovery: `required`, a list of method ids).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Annotations {
+    #[serde(default)]
+    pub required: Vec<String>,
+}
+
+impl Schema {
+    /// True when a request of `method_id` must set this property.
+    pub fn required_by(&self, method_id: &str) -> bool {
+        self.required || self.annotations.required.iter().any(|m| m == method_id)
+    }
 }
 
 impl Document {

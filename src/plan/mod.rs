@@ -4,6 +4,7 @@
 //! ([`fields`]). Every problem is collected, so one `validate` shows them all.
 
 mod ancestry;
+mod body;
 mod fields;
 mod output;
 mod pagination;
@@ -21,6 +22,12 @@ use crate::query::{Problem, Query};
 use crate::records::{Column, ColumnSource, Decoder, FieldPath};
 use crate::template::{is_template, Templates};
 pub use ancestry::{Ancestry, Lineage};
+pub use body::check_rendered_body;
+
+/// A TOML example of a value of a body field's schema (`[{ name = "date" }]`).
+pub fn body_example(doc: &Document, schema: &crate::discovery::Schema) -> String {
+    body::example(doc, schema, None, 0)
+}
 pub use fields::{add_child_reads, PartialResponse};
 pub use output::{shared_outputs, Output, Target, STDOUT};
 pub use pagination::method_pagination;
@@ -200,7 +207,13 @@ pub fn plan_in(
             [] => format!("see `gscrape describe {} {}`", query.api, query.version),
             _ => format!("did you mean {}?", quoted_list(&hints)),
         };
-        return Err(vec![query.problem(
+        let mut problems: Vec<Problem> = (query.stray.iter())
+            .map(|p| {
+                let message = crate::query::unknown_key_message(&p.name);
+                query.problem(p.line, Some(p.name.clone()), message)
+            })
+            .collect();
+        problems.push(query.problem(
             query.method.line,
             Some("method".to_owned()),
             format!(
@@ -208,9 +221,10 @@ pub fn plan_in(
                 doc.label(),
                 query.method.value
             ),
-        )]);
+        ));
+        return Err(problems);
     };
-    let mut problems = Vec::new();
+    let mut problems = request::stray_keys(query, &doc, method);
     if let (crate::discovery::Access::Write(why), false) = (method.access(), query.allow_writes) {
         problems.push(query.problem(
             query.method.line,

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{first_sentence, strings_in, Check};
 use crate::api::{RequestTemplate, ValueKind, ValueRule};
+use crate::discovery::value::{check_format, check_pattern};
 use crate::discovery::{Document, Location, Method, Parameter};
 use crate::query::{Param, Problem, Query};
 use crate::template::is_template;
@@ -32,6 +33,20 @@ pub(super) fn build_request(
                         "`{}` is a top-level key, not a parameter: move it above [params] \
                          (in TOML every key after a [table] header belongs to that table)",
                         param.name
+                    ),
+                ));
+                continue;
+            }
+            if let Some(request) = method.request.as_ref().filter(|_| {
+                super::body::request_schema(doc, method)
+                    .is_some_and(|s| s.properties.contains_key(&param.name))
+            }) {
+                problems.push(query.problem(
+                    param.line,
+                    key,
+                    format!(
+                        "`{}` is a field of the request body {}, not a parameter: put it under [body]",
+                        param.name, request.reference
                     ),
                 ));
                 continue;
@@ -94,12 +109,12 @@ pub(super) fn build_request(
             None
         }
         (Some(body), Some(request)) => {
-            check_body_keys(
+            super::body::check_body(
                 query,
                 doc,
+                method,
                 &body.value,
                 &request.reference,
-                body.line,
                 problems,
             );
             for text in strings_in(&body.value) {
@@ -174,6 +189,8 @@ fn value_rule(spec: &Parameter) -> ValueRule {
     ValueRule {
         kind,
         allowed: spec.enum_values.clone(),
+        format: spec.format.clone().filter(|_| spec.kind == "string"),
+        pattern: spec.pattern.clone(),
     }
 }
 
@@ -233,6 +250,14 @@ fn scalar_value(value: &toml::Value, spec: &Parameter) -> Result<String, String>
             spec.enum_values.join(", ")
         ));
     }
+    if spec.kind == "string" {
+        if let Some(format) = &spec.format {
+            check_format(format, &text)?;
+        }
+    }
+    if let Some(pattern) = &spec.pattern {
+        check_pattern(pattern, &text)?;
+    }
     Ok(text)
 }
 
@@ -248,31 +273,31 @@ fn describe_toml(value: &toml::Value) -> String {
     }
 }
 
-fn check_body_keys(
-    query: &Query,
-    doc: &Document,
-    body: &Value,
-    schema_name: &str,
-    line: Option<usize>,
-    problems: &mut Vec<Problem>,
-) {
-    let (Some(schema), Value::Object(map)) = (doc.schema(schema_name), body) else {
-        return;
-    };
-    if schema.properties.is_empty() {
-        return;
-    }
-    for key in map.keys() {
-        if !schema.properties.contains_key(key) {
-            let hint = match nearest(key, schema.properties.keys().map(String::as_str)).first() {
-                Some(h) => format!("; did you mean `{h}`?"),
-                None => String::new(),
+/// The keys above the first table that are no query key: each parameter of the method or
+/// field of its body is said to belong in its table; any other key is unknown.
+pub(super) fn stray_keys(query: &Query, doc: &Document, method: &Method) -> Vec<Problem> {
+    let body = super::body::request_schema(doc, method);
+    (query.stray.iter())
+        .map(|key| {
+            let name = &key.name;
+            let message = if method.parameter(doc, name).is_some() {
+                format!(
+                    "`{name}` is a parameter of {}: put it under [params]",
+                    method.id
+                )
+            } else if let Some(request) = method
+                .request
+                .as_ref()
+                .filter(|_| body.is_some_and(|s| s.properties.contains_key(name)))
+            {
+                format!(
+                    "`{name}` is a field of the request body {}: put it under [body]",
+                    request.reference
+                )
+            } else {
+                crate::query::unknown_top_level_key(name)
             };
-            problems.push(query.problem(
-                line,
-                Some(format!("body.{key}")),
-                format!("not a field of the request body {schema_name}{hint}"),
-            ));
-        }
-    }
+            query.problem(key.line, Some(name.clone()), message)
+        })
+        .collect()
 }

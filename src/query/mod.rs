@@ -103,6 +103,11 @@ pub struct Query {
     pub allow_writes: bool,
     pub params: Vec<Param>,
     pub body: Option<Located<Value>>,
+    /// The line of each top-level key of the body, for messages about what is under it.
+    pub body_lines: Vec<(String, usize)>,
+    /// Keys above the first table that are no query key (`q = ...` above `[params]`): the
+    /// plan says which table each belongs in, as only the method's document knows.
+    pub stray: Vec<Param>,
     pub records: Option<Located<FieldPath>>,
     pub columns: Option<Vec<Located<Column>>>,
     /// Relative path of the CSV under the output directory; `None` for `output = false`.
@@ -539,9 +544,22 @@ impl Query {
 /// Parses the text of a query file. Every problem found is returned, not just the first.
 pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
     let src = Source::new(file, text);
-    let raw: wire::QueryFile = toml::from_str(text).map_err(|err| vec![src.toml_problem(&err)])?;
+    // Unknown top-level keys are set aside (all of them), and the rest read without them.
+    let (stray, without) = stray_keys(text);
+    let stray_problems = || -> Vec<Problem> {
+        (stray.iter())
+            .map(|p| src.problem(p.line, &p.name, unknown_key_message(&p.name)))
+            .collect()
+    };
+    let raw: wire::QueryFile =
+        toml::from_str(without.as_deref().unwrap_or(text)).map_err(|err| {
+            let mut problems = stray_problems();
+            problems.push(src.toml_problem(&err));
+            problems
+        })?;
     // Checked in the order `validate` lists the problems.
     let mut found = Problems::default();
+    found.0.extend(stray_problems());
     let name = query_name(raw.name.as_ref(), file);
     found.keep(check_name(&name, raw.name.as_ref(), &src));
     let records = found.keep(src.check("records", raw.records, field_path));
@@ -578,7 +596,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
     let on_missing = found.keep(src.check("on_missing", raw.on_missing, |text| {
         OnMissing::parse(&text, fans_out)
     }));
+    // Alone, the unknown keys are said by the plan, which knows where each belongs.
+    if found.0.len() == stray.len() {
+        found.0.clear();
+    }
     found.finish()?;
+    let body_lines = body_lines(text);
     Ok(Query {
         name,
         file: file.to_owned(),
@@ -594,6 +617,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         body: raw
             .body
             .map(|body| src.located(body).map(|t| Value::Object(table_to_json(&t)))),
+        body_lines,
+        stray,
         records,
         columns,
         output,
@@ -1170,6 +1195,106 @@ fn explain_toml_error(message: &str) -> String {
     format!("unknown key `{unknown}`; {hint}")
 }
 
+/// The message for a top-level key that is no query key, when nothing better is known.
+pub fn unknown_key_message(key: &str) -> String {
+    match crate::util::nearest(key, TOP_LEVEL_KEYS.iter().copied()).first() {
+        Some(near) => format!(
+            "unknown key `{key}`; did you mean `{near}`? (a parameter goes under [params], \
+             a body field under [body])"
+        ),
+        None => format!(
+            "unknown key `{key}` (a parameter goes under [params], a body field under [body])"
+        ),
+    }
+}
+
+/// The message for a top-level key known to be no key of another table either.
+pub fn unknown_top_level_key(key: &str) -> String {
+    match crate::util::nearest(key, TOP_LEVEL_KEYS.iter().copied()).first() {
+        Some(near) => format!("unknown key `{key}`; did you mean `{near}`?"),
+        None => format!(
+            "unknown key `{key}`; known keys: {}",
+            TOP_LEVEL_KEYS.join(", ")
+        ),
+    }
+}
+
+/// The top-level keys that are no query key, each at its line, and the text with them
+/// blanked out (same offsets and lines), if there are any. A text that does not parse has
+/// none here (its syntax error is said instead).
+fn stray_keys(text: &str) -> (Vec<Param>, Option<String>) {
+    type Top = indexmap::IndexMap<Spanned<String>, Spanned<toml::Value>>;
+    let Ok(top) = toml::from_str::<Top>(text) else {
+        return (Vec::new(), None);
+    };
+    let lines = LineIndex::new(text);
+    let mut stray = Vec::new();
+    let mut blanked = text.as_bytes().to_vec();
+    for (key, value) in top {
+        if TOP_LEVEL_KEYS.contains(&key.get_ref().as_str()) {
+            continue;
+        }
+        let start = key.span().start.min(value.span().start);
+        let end = key.span().end.max(value.span().end).min(blanked.len());
+        for byte in &mut blanked[start..end] {
+            if *byte != b'\n' && *byte != b'\r' {
+                *byte = b' ';
+            }
+        }
+        stray.push(Param {
+            line: Some(lines.line(key.span().start)),
+            name: key.into_inner(),
+            value: value.into_inner(),
+        });
+    }
+    match stray.is_empty() {
+        true => (stray, None),
+        // Whole characters are blanked (a multi-byte one byte by byte, each a space).
+        false => (stray, String::from_utf8(blanked).ok()),
+    }
+}
+
+/// The line of each top-level key of `[body]` (written `key = ...` under `[body]`, or as a
+/// `[body.key]` / `[[body.key]]` table).
+fn body_lines(text: &str) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    let mut in_body = false;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            let header = line.trim_matches(|c| c == '[' || c == ']').trim();
+            in_body = header == "body";
+            if let Some(rest) = header.strip_prefix("body.") {
+                let key = rest
+                    .split('.')
+                    .next()
+                    .unwrap_or(rest)
+                    .trim()
+                    .trim_matches('"');
+                if !out.iter().any(|(k, _)| k == key) {
+                    out.push((key.to_owned(), i + 1));
+                }
+            }
+            continue;
+        }
+        if !in_body {
+            continue;
+        }
+        if let Some((key, _)) = line.split_once('=') {
+            let key = key
+                .split('.')
+                .next()
+                .unwrap_or(key)
+                .trim()
+                .trim_matches('"');
+            if !key.is_empty() && !key.starts_with('#') && !out.iter().any(|(k, _)| k == key) {
+                out.push((key.to_owned(), i + 1));
+            }
+        }
+    }
+    out
+}
+
 /// Byte offset → line number, and the key written on a line.
 struct LineIndex {
     starts: Vec<usize>,
@@ -1225,13 +1350,28 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
-        let err = parse_str("api = \"drive\"\nversion = \"v3\"\nmethod = \"m\"\nmax_page = 3\n")
-            .unwrap_err();
-        let text = err[0].to_string();
+        // Alone, unknown keys are kept for the plan (which knows the method's parameters).
+        let query =
+            parse_str("api = \"drive\"\nversion = \"v3\"\nmethod = \"m\"\nmax_page = 3\nq = 1\n")
+                .unwrap();
+        let stray: Vec<_> = query
+            .stray
+            .iter()
+            .map(|p| (p.name.as_str(), p.line))
+            .collect();
+        assert_eq!(stray, [("max_page", Some(4)), ("q", Some(5))]);
+        // With another problem, each is said with both tables named.
+        let err = parse_str(
+            "api = \"drive\"\nversion = \"v3\"\nmethod = \"m\"\nmax_page = 3\nq = 1\nqps = -1\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = err.iter().map(|p| p.to_string()).collect();
         assert_eq!(
-            text,
-            "q/files.toml:4: max_page: unknown key `max_page`; did you mean `max_pages`?"
+            text[0],
+            "q/files.toml:4: max_page: unknown key `max_page`; did you mean `max_pages`? \
+             (a parameter goes under [params], a body field under [body])"
         );
+        assert_eq!(text.len(), 3, "{text:?}");
     }
 
     #[test]

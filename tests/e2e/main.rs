@@ -23,6 +23,7 @@ mod gcs;
 mod inputs;
 mod json_truth;
 mod keyless;
+mod knows_discovery;
 mod lock;
 mod login_state;
 mod lose_nothing;

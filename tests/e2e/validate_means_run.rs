@@ -116,21 +116,21 @@ fn post_methods_that_read_are_reads() {
 #[test]
 fn placeholders_of_gscrape_new_are_refused() {
     let wd = Workdir::new();
-    let scaffold = wd.run(&["new", "calendar", "v3", "calendar.events.list"]);
+    let scaffold = wd.run(&["new", "gmail", "v1", "gmail.users.messages.get"]);
     ok(&scaffold);
-    assert!(scaffold.stdout.contains("calendarId = \"REPLACE_ME\""));
+    assert!(scaffold.stdout.contains("\nid = \"REPLACE_ME\""));
     wd.write("queries/events.toml", &scaffold.stdout);
     let (said, _) = refused_by_both(&wd, &[]);
     let line = scaffold
         .stdout
         .lines()
-        .position(|l| l.starts_with("calendarId = "))
+        .position(|l| l.starts_with("id = "))
         .unwrap()
         + 1;
     assert_eq!(
         said,
         format!(
-            "error  queries/events.toml:{line}: params.calendarId: still \"REPLACE_ME\", the \
+            "error  queries/events.toml:{line}: params.id: still \"REPLACE_ME\", the \
              placeholder `gscrape new` wrote: put the value in\n"
         )
     );
