@@ -100,7 +100,7 @@ Examples:
     /// 1 when one differs.
     #[command(after_help = "\
 Examples:
-  gscrape rerun output/.gscrape/runs/20261208T060000Z-3f9a1c2b.json
+  gscrape rerun output/.gscrape/runs/20261208T060000.000000Z-3f9a1c2b.json
   gscrape rerun summary.json --out-dir /tmp/check")]
     Rerun(RerunArgs),
     /// Log in to Google, show which credential runs use, or log out.

@@ -31,8 +31,8 @@ pub struct Counters {
     /// A fan-out's parent records handed to it so far, and those whose chains are written.
     parents_seen: AtomicU64,
     parents_done: AtomicU64,
-    /// True once the parent has handed its last record: `parents_seen` is then the total.
-    parents_all: std::sync::atomic::AtomicBool,
+    /// How many parent records there are in all, plus one (0: not known yet).
+    parents_total: AtomicU64,
 }
 
 /// How far a fan-out is through its parent's records.
@@ -42,8 +42,8 @@ pub struct ParentsSnapshot {
     pub done: u64,
     /// Parent records handed to it so far.
     pub seen: u64,
-    /// True once the parent has finished: `seen` is then the total.
-    pub all: bool,
+    /// How many there are in all, once the parent has finished.
+    pub total: Option<u64>,
 }
 
 /// What a query spent of its quota.
@@ -142,18 +142,24 @@ impl Counters {
         self.parents_done.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// The parent has handed its last record.
+    /// The parent has finished: it hands `total` records in all.
+    pub fn parents_total(&self, total: u64) {
+        self.parents_total
+            .store(total.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// The parent has handed its last record: those seen are all.
     pub fn parents_all(&self) {
-        self.parents_all.store(true, Ordering::Relaxed);
+        self.parents_total(self.parents_seen.load(Ordering::Relaxed));
     }
 
     fn snapshot_parents(&self) -> Option<ParentsSnapshot> {
         let seen = self.parents_seen.load(Ordering::Relaxed);
-        let all = self.parents_all.load(Ordering::Relaxed);
-        (seen > 0 || all).then(|| ParentsSnapshot {
+        let total = self.parents_total.load(Ordering::Relaxed).checked_sub(1);
+        (seen > 0 || total.is_some()).then(|| ParentsSnapshot {
             done: self.parents_done.load(Ordering::Relaxed),
             seen,
-            all,
+            total,
         })
     }
 

@@ -501,6 +501,7 @@ fn asked_of(
         .map(|(plan, auth)| {
             let mut asked = manifest::asked(plan, templates, &args.vars, lock.as_ref());
             if let crate::run::JobAuth::Fixed(authorizer) = auth {
+                asked.credential = Some(authorizer.describe());
                 asked.acting_as = authorizer.acting_as().map(str::to_owned);
                 asked.quota_project = authorizer.quota_project().map(str::to_owned);
             }

@@ -267,6 +267,12 @@ impl Authorizer {
         self.inner.source.acting_as()
     }
 
+    /// What the credential is and where it came from, in one line without a secret (for the
+    /// run's record).
+    pub fn describe(&self) -> String {
+        self.inner.source.describe()
+    }
+
     /// The API key to send as `key=`, for an API-key credential.
     pub fn api_key(&self) -> Option<&str> {
         match self.inner.source.sends() {

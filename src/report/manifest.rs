@@ -36,6 +36,9 @@ pub struct Asked {
     pub vars: BTreeMap<String, VarUsed>,
     /// The date `{{ today }}` was (`GSCRAPE_TODAY`, else the local date).
     pub today: String,
+    /// The credential the requests were authorized with: what it is and where it came from
+    /// (`service account … (key sa.json from --credentials)`), never a secret.
+    pub credential: Option<String>,
     /// The account the requests acted as (a delegated subject, else the credential's own),
     /// when known.
     pub acting_as: Option<String>,
@@ -153,15 +156,16 @@ pub fn asked(
         today: templates
             .render("{{ today }}", &minijinja::Value::UNDEFINED)
             .unwrap_or_default(),
+        credential: None,
         acting_as: None,
         quota_project: None,
     }
 }
 
-/// The manifest's name under `runs/`: its UTC start time and the run id, so that names sort
-/// by time (`20261208T031500Z-3f9a1c2b.json`).
+/// The manifest's name under `runs/`: its UTC start time, to the microsecond, and the run id,
+/// so that names sort by time (`20261208T031500.123456Z-3f9a1c2b.json`).
 pub fn file_name(started_at: chrono::DateTime<chrono::Utc>, run_id: &str) -> String {
-    format!("{}-{run_id}.json", started_at.format("%Y%m%dT%H%M%SZ"))
+    format!("{}-{run_id}.json", started_at.format("%Y%m%dT%H%M%S%.6fZ"))
 }
 
 /// A random run id: 8 hex digits.
@@ -186,12 +190,15 @@ mod tests {
     #[test]
     fn the_oldest_manifests_beyond_the_kept_number_are_removed() {
         let names = vec![
-            "20261208T030000Z-bbbbbbbb.json".to_owned(),
-            "20261207T030000Z-aaaaaaaa.json".to_owned(),
-            "20261209T030000Z-cccccccc.json".to_owned(),
-            "20261209T030000Z-cccccccc.json.tmp".to_owned(),
+            "20261208T030000.000001Z-bbbbbbbb.json".to_owned(),
+            "20261207T030000.000000Z-aaaaaaaa.json".to_owned(),
+            "20261208T030000.000002Z-0ccccccc.json".to_owned(),
+            "20261208T030000.000002Z-0ccccccc.json.tmp".to_owned(),
         ];
-        assert_eq!(beyond(names.clone(), 2), ["20261207T030000Z-aaaaaaaa.json"]);
+        assert_eq!(
+            beyond(names.clone(), 2),
+            ["20261207T030000.000000Z-aaaaaaaa.json"]
+        );
         assert!(beyond(names, 3).is_empty());
     }
 }

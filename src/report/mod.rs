@@ -76,19 +76,19 @@ pub fn heartbeat_line(name: &str, now: &Snapshot, elapsed: Duration) -> String {
 /// A fan-out's progress: `40 of 120 parent records (33%), ETA 1m 20s` once its parent has
 /// finished (the total known), `40 of 57 parent records so far` before.
 pub fn parents_progress(parents: &ParentsSnapshot, elapsed: Duration) -> String {
-    let ParentsSnapshot { done, seen, all } = *parents;
-    if !all {
+    let ParentsSnapshot { done, seen, total } = *parents;
+    let Some(total) = total else {
         return format!("{done} of {seen} parent records so far");
-    }
-    let percent = if seen == 0 {
+    };
+    let percent = if total == 0 {
         100.0
     } else {
-        100.0 * done as f64 / seen as f64
+        100.0 * done as f64 / total as f64
     };
-    let mut line = format!("{done} of {seen} parent records ({percent:.0}%)");
-    if done > 0 && done < seen {
+    let mut line = format!("{done} of {total} parent records ({percent:.0}%)");
+    if done > 0 && done < total {
         let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
-        let left = (seen - done) as f64 / rate;
+        let left = (total - done) as f64 / rate;
         line += &format!(
             ", ETA {}",
             humantime::format_duration(Duration::from_secs(left.round() as u64))

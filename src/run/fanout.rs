@@ -52,12 +52,31 @@ pub(super) async fn run(
         .unwrap_or(shared.options.fan_out)
         .get();
     // Parent records until `Done`; a feed that closes without it means the parent failed.
-    let feed = futures_util::stream::unfold(Some(feed), |feed| async move {
-        let mut feed = feed?;
-        match feed.recv().await {
-            Some(Feed::Record(record, lineage)) => Some((Some(Ok((record, lineage))), Some(feed))),
-            Some(Feed::Done) => Some((None, None)),
-            None => Some((Some(Err(())), None)),
+    // Once the parent has finished (its end of the feed dropped), the records still in the
+    // feed tell the total, for the progress line (a shard's are known only at the end: it
+    // takes some of them).
+    let totals = (job.shard.is_none()).then(|| counters.clone());
+    let feed = futures_util::stream::unfold(Some((feed, 0u64)), move |state| {
+        let totals = totals.clone();
+        async move {
+            let (mut feed, received) = state?;
+            let item = feed.recv().await;
+            if let Some(counters) = totals.as_ref().filter(|_| feed.is_closed()) {
+                // The records still in the feed (`Done` is its last message).
+                let left = (feed.len() as u64).saturating_sub(1);
+                let total = match &item {
+                    Some(Feed::Record(..)) => received + 1 + left,
+                    _ => received,
+                };
+                counters.parents_total(total);
+            }
+            match item {
+                Some(Feed::Record(record, lineage)) => {
+                    Some((Some(Ok((record, lineage))), Some((feed, received + 1))))
+                }
+                Some(Feed::Done) => Some((None, None)),
+                None => Some((Some(Err(())), None)),
+            }
         }
     });
     // Each record with the hash of the records up to it; those a checkpoint has written are

@@ -126,6 +126,10 @@ fn every_run_keeps_a_record_of_what_each_query_asked_and_got() {
         serde_json::json!({"value": "application/pdf", "from": "vars"})
     );
     assert_eq!(asked["today"], TODAY);
+    assert_eq!(
+        asked["credential"], "access token from GSCRAPE_ACCESS_TOKEN",
+        "what the credential is, never its secret"
+    );
     assert_valid(
         "every_run_keeps_a_record_of_what_each_query_asked_and_got",
         &summary,
