@@ -499,10 +499,29 @@ impl ApiClient {
         // answer read after (a refusal for rate, GA4's propertyQuota).
         let permit = self.limits.acquire(&call.api).await;
         tracing::debug!("{} {}", request.method(), gh::shown_url(request.uri()));
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            log_body(&request);
+        }
         call.counters.request();
         let response = gh::send(&self.http, request, self.timeout).await;
         drop(permit);
         response
+    }
+}
+
+/// `-vv`: a request's JSON body as sent (a GA4 report's date window is in it), up to 64 KiB;
+/// other bodies (uploads) by their size. Printed through the redactor, as every line is.
+fn log_body(request: &Request<Bytes>) {
+    const SHOWN: usize = 64 * 1024;
+    let body = request.body();
+    if body.is_empty() {
+        return;
+    }
+    let json = (request.headers().get(http::header::CONTENT_TYPE))
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    match std::str::from_utf8(body) {
+        Ok(text) if json && body.len() <= SHOWN => tracing::debug!("  body: {text}"),
+        _ => tracing::debug!("  body: {} bytes", body.len()),
     }
 }
 

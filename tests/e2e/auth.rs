@@ -758,6 +758,17 @@ fn verbose_output_never_shows_a_token() {
         run.stderr
     );
     assert!(!run.stderr.contains(TOKEN));
+
+    // A POST's body is shown as sent: a report's window, rendered.
+    wd.write("queries/ga4.toml", GA4_QUERY);
+    let run = wd.run(&["run", "-vv", "--only", "ga4"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("debug:   body: {\"limit\":\"100000\",\"metrics\":[{\"name\":\"activeUsers\"}],\"offset\":\"0\",\"returnPropertyQuota\":true}\n"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
