@@ -26,10 +26,12 @@ pub struct Table<'a> {
 }
 
 /// Adds `tables` to the descriptor in `out_dir` (replacing their earlier resources), with the
-/// run's CSV options `csv` under each query's own. Returns the descriptor's path.
+/// run's CSV options `csv` under each query's own; the earlier resources of the other files
+/// the run `rewrote` are dropped (their hash would be stale). Returns the descriptor's path.
 pub fn describe(
     out_dir: &Path,
     tables: &[Table<'_>],
+    rewrote: &[&Path],
     csv: &CsvSettings,
 ) -> std::io::Result<std::path::PathBuf> {
     let path = out_dir.join(DESCRIPTOR);
@@ -51,7 +53,8 @@ pub fn describe(
         let Some(p) = r["path"].as_str() else {
             return false;
         };
-        out_dir.join(p).is_file() && !tables.iter().any(|t| relative(t) == p)
+        let path = out_dir.join(p);
+        path.is_file() && !rewrote.iter().any(|w| *w == path)
     });
     for table in tables {
         resources.push(resource(table, &relative(table), csv));

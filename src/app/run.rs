@@ -433,15 +433,15 @@ async fn run_window(
             auth,
         })
         .collect();
-    let described: Vec<QueryPlan> = match args.describe_tables {
-        true => (jobs.iter())
-            .map(|j| j.plan.clone())
-            .filter(crate::datapackage::describable)
-            .collect(),
-        false => Vec::new(),
-    };
+    let described: Vec<QueryPlan> = (jobs.iter())
+        .filter(|j| (j.plan.query.describe_tables).unwrap_or(args.describe_tables))
+        .map(|j| j.plan.clone())
+        .filter(crate::datapackage::describable)
+        .collect();
     let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
-    describe_tables(args, &described, &reports);
+    if !args.stdout {
+        describe_tables(args, &described, &reports);
+    }
     crate::run::resume::after_run(&args.out_dir, files);
     let ok = || reports.iter().filter(|r| matches!(r.status, Status::Ok(_)));
     let cursors = ok().filter_map(|r| Some((r.name.as_str(), r.cursor.as_deref()?)));
@@ -476,10 +476,16 @@ fn describe_tables(args: &RunSettings, plans: &[QueryPlan], reports: &[QueryRepo
             })
         })
         .collect();
-    if tables.is_empty() {
+    // Every file this run wrote: an entry for one it rewrote undescribed would be stale.
+    let rewritten: Vec<&std::path::Path> = (reports.iter())
+        .filter(|r| r.written.is_some() && matches!(r.status, Status::Ok(_)))
+        .filter_map(|r| r.output.as_deref())
+        .collect();
+    let descriptor = args.out_dir.join(crate::datapackage::DESCRIPTOR);
+    if tables.is_empty() && !descriptor.exists() {
         return;
     }
-    if let Err(err) = crate::datapackage::describe(&args.out_dir, &tables, &args.csv) {
+    if let Err(err) = crate::datapackage::describe(&args.out_dir, &tables, &rewritten, &args.csv) {
         crate::say!(
             "warning: cannot write {}: {err}",
             args.out_dir.join(crate::datapackage::DESCRIPTOR).display()

@@ -59,6 +59,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "incremental",
     "on_missing",
     "strict",
+    "describe_tables",
     "merge_key",
     "merge_keep",
     "lookback",
@@ -154,6 +155,9 @@ pub struct Query {
     /// `strict = true`: a caveat of the report's response (sampled, thresholded, rows folded
     /// into "(other)", not final, ...) fails the query before anything is written.
     pub strict: bool,
+    /// `describe_tables`: its CSV or TSV output listed in `datapackage.json` (`None`: as the
+    /// run says, `--describe-tables`).
+    pub describe_tables: Option<bool>,
     /// `merge_key` (and `merge_keep`): the output keeps one row per key.
     pub merge: Option<Located<Merge>>,
     /// `lookback`: how far before the cursor (or a backfill's last window) a run asks again.
@@ -649,6 +653,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Query, Vec<Problem>> {
         incremental,
         on_missing: on_missing.map(|o| o.value).unwrap_or_default(),
         strict: raw.strict.unwrap_or(false),
+        describe_tables: raw.describe_tables,
         merge,
         lookback,
     })

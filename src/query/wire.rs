@@ -52,6 +52,8 @@ pub(super) struct QueryFile {
     pub on_missing: Option<Spanned<String>>,
     /// Fail instead of writing numbers the report says are sampled, thresholded, ...
     pub strict: Option<bool>,
+    /// List the output in its directory's `datapackage.json`.
+    pub describe_tables: Option<bool>,
     /// The columns that identify a row: this run's rows replace the output's with their key.
     pub merge_key: Option<Spanned<Vec<String>>>,
     /// Which of one run's rows with one key wins (`"first"`, `"last"`; unset: an error).

@@ -294,3 +294,35 @@ fn a_described_csv_is_a_data_package_that_frictionless_validates_typed() {
     let read: Value = serde_json::from_slice(&read.stdout).unwrap();
     assert_eq!(read, serde_json::json!(["int", "bool", "datetime", 25]));
 }
+
+#[test]
+fn a_query_says_whether_its_table_is_described_over_the_run() {
+    let wd = crate::support::Workdir::new();
+    let query = "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+                 columns = [\"id\", \"size\"]\n";
+    wd.write(
+        "queries/a.toml",
+        &format!("{query}describe_tables = true\n"),
+    );
+    wd.write("queries/b.toml", query);
+    assert_eq!(wd.run(&["run"]).code, 0);
+    let package: Value = serde_json::from_str(&wd.read("output/datapackage.json")).unwrap();
+    let paths: Vec<&str> = (package["resources"].as_array().unwrap().iter())
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["a.csv"], "only the query that asks");
+    wd.write(
+        "queries/a.toml",
+        &format!("{query}describe_tables = false\n"),
+    );
+    assert_eq!(wd.run(&["run", "--describe-tables"]).code, 0);
+    let package: Value = serde_json::from_str(&wd.read("output/datapackage.json")).unwrap();
+    let paths: Vec<&str> = (package["resources"].as_array().unwrap().iter())
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["b.csv"],
+        "b is listed now; a, rewritten undescribed, is no longer (its hash would be stale)"
+    );
+}

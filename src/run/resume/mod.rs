@@ -249,14 +249,15 @@ fn export_fingerprint(
         version,
         method,
         records,
-        columns: _,    // resolved: `plan.columns`
-        output: _,     // resolved: the target
-        format: _,     // resolved: the output's format
-        params: _,     // rendered: the first request
-        body: _,       // rendered: the first request
-        body_lines: _, // where the body's keys are written
-        stray: _,      // refused by the plan
-        vars: _,       // read only through the templates, rendered below
+        columns: _,         // resolved: `plan.columns`
+        output: _,          // resolved: the target
+        format: _,          // resolved: the output's format
+        params: _,          // rendered: the first request
+        body: _,            // rendered: the first request
+        body_lines: _,      // where the body's keys are written
+        stray: _,           // refused by the plan
+        describe_tables: _, // read after the export, by the data package
+        vars: _,            // read only through the templates, rendered below
         max_pages,
         max_records,
         subject,
