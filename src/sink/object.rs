@@ -281,11 +281,20 @@ impl ObjectWriter {
             self.spare = Some(buffer).filter(|b| b.capacity() >= chunk_size());
         }
         let progress = progress?;
-        match (progress, &mut self.open) {
-            (Progress::Holds(held), Some(open)) if held == open.sent => Ok(()),
-            (progress, _) => Err(StorageError::BadAnswer {
+        let sent = self.open.as_ref().map(|open| open.sent);
+        match progress {
+            Progress::Holds(held) if Some(held) == sent => Ok(()),
+            // In words: a dump of the answer would say nothing a person can act on.
+            Progress::Holds(held) => Err(StorageError::BadAnswer {
                 url: self.target.to_string(),
-                why: format!("an upload chunk ended as {progress:?}"),
+                why: format!(
+                    "Cloud Storage holds {held} bytes of the upload where {} were sent",
+                    sent.unwrap_or_default()
+                ),
+            }),
+            Progress::Done(_) => Err(StorageError::BadAnswer {
+                url: self.target.to_string(),
+                why: "Cloud Storage finished the upload before its last chunk was sent".to_owned(),
             }),
         }
     }
