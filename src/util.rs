@@ -30,6 +30,27 @@ pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::
     Ok(())
 }
 
+/// The most a credential, client secret or login file may hold: real ones are a few KiB.
+pub const MAX_CREDENTIAL_FILE: u64 = 1 << 20;
+
+/// The text of a small file, at most `max` bytes: a larger one (or `/dev/zero`) is an error
+/// after reading `max + 1` bytes, never read whole.
+pub fn read_small(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("it is larger than {} KiB, which no such file is", max >> 10),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"))
+}
+
 /// Up to three candidates close to `wanted` (edit distance, then shared prefix), best first.
 pub fn nearest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut scored: Vec<(f64, &str)> = candidates

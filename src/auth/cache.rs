@@ -223,10 +223,13 @@ impl TokenCache {
 }
 
 pub fn load(path: &Path) -> Result<CachedLogin, CacheError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CacheError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text =
+        crate::util::read_small(path, crate::util::MAX_CREDENTIAL_FILE).map_err(|source| {
+            CacheError::Read {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
     let corrupt = |why: String| CacheError::Corrupt {
         path: path.to_owned(),
         why,

@@ -243,7 +243,8 @@ pub fn read_key_file(path: &Path, origin: &'static str) -> Result<Credential, Au
         path: path.to_owned(),
         why,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let text = crate::util::read_small(path, crate::util::MAX_CREDENTIAL_FILE)
+        .map_err(|e| bad(format!("cannot read it: {e}")))?;
     // A syntax error says where, never what (serde_json's messages of this kind quote nothing).
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;

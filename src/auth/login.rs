@@ -113,7 +113,8 @@ pub fn read_client_secret(path: &Path) -> Result<ApplicationSecret, LoginError> 
         path: path.to_owned(),
         why,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let text = crate::util::read_small(path, crate::util::MAX_CREDENTIAL_FILE)
+        .map_err(|e| bad(format!("cannot read it: {e}")))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
     if value.get("type").and_then(|t| t.as_str()) == Some("service_account") {

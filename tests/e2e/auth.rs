@@ -1148,3 +1148,18 @@ fn validate_refuses_a_misspelled_read_of_a_grandparent() {
     );
     assert!(wd.google.seen_under("/admin/").is_empty());
 }
+
+#[test]
+fn a_credential_file_that_never_ends_is_refused_not_read() {
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", DRIVE_QUERY);
+    let run = wd.run_without_token(&["run", "--credentials", "/dev/zero"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "/dev/zero: cannot read it: it is larger than 1024 KiB, which no such file is"
+        ),
+        "{}",
+        run.stderr
+    );
+}
