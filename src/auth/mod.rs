@@ -61,6 +61,16 @@ pub enum AuthError {
              --client-secret FILE` again (publish the app to stop the 7-day expiry), or use a service account \
              for unattended runs")]
     InvalidGrant { description: Quoted },
+    /// The refresh token of an `authorized_user` file (gcloud's, `GOOGLE_APPLICATION_CREDENTIALS`)
+    /// refused: renewed where it came from, not by a gscrape login.
+    #[error("the refresh token in {} (from {origin}) was refused by Google (invalid_grant: \
+             {description}): it was revoked or has expired. Renew it where it came from — for \
+             gcloud's file, `gcloud auth application-default login` — or use `gscrape auth login`", .path.display())]
+    InvalidGrantInFile {
+        path: PathBuf,
+        origin: &'static str,
+        description: Quoted,
+    },
     #[error("cannot get an access token: {0}")]
     Token(String),
     #[error("the access token from {origin} is empty or holds a space or a control character (a line break?): give the token alone")]

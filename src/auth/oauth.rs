@@ -357,7 +357,15 @@ impl TokenSource for AuthorizedUserFile {
             client_secret: &user.client_secret,
             refresh_token: &user.refresh_token,
         };
-        refreshed.grant(http).await
+        refreshed.grant(http).await.map_err(|e| match e {
+            // Not "the saved login": this file is someone else's to renew.
+            AuthError::InvalidGrant { description } => AuthError::InvalidGrantInFile {
+                path: self.path.clone(),
+                origin: self.origin,
+                description,
+            },
+            other => other,
+        })
     }
 
     fn quota_project(&self) -> Option<String> {

@@ -492,6 +492,18 @@ fn an_authorized_user_file_is_refreshed_at_its_token_uri() {
     let grants = wd.google.grants();
     assert_eq!(grants.len(), before + 1);
     assert_eq!(grants.last().unwrap().grant_type, "refresh_token");
+
+    // Revoked, it is named as the file it is, to be renewed where it came from.
+    wd.google.configure(|c| c.oauth.invalid_grant = true);
+    let run = wd.run_without_token(&["run", "--credentials", "user.json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: the refresh token in user.json (from --credentials) was refused by Google \
+         (invalid_grant: Token has been expired or revoked.): it was revoked or has expired. \
+         Renew it where it came from — for gcloud's file, `gcloud auth application-default \
+         login` — or use `gscrape auth login`\n"
+    );
 }
 
 #[test]
