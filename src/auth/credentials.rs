@@ -165,9 +165,11 @@ fn choose(settings: &AuthSettings) -> Result<Credential, AuthError> {
     }
     let cache = TokenCache::new(&settings.config_dir);
     if let Some((path, login)) = cache.current(settings.account.as_deref())? {
-        secrets_only_to_safe(&login.token_uri).map_err(|why| AuthError::BadCredentialFile {
-            path: path.clone(),
-            why,
+        secrets_only_to_safe("token_uri", &login.token_uri).map_err(|why| {
+            AuthError::BadCredentialFile {
+                path: path.clone(),
+                why,
+            }
         })?;
         let mut secrets = vec![login.client_secret.clone(), login.refresh_token.clone()];
         secrets.extend(login.access_token.clone());
@@ -272,7 +274,7 @@ fn read_key_value(
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            secrets_only_to_safe(&url).map_err(bad)?;
+            secrets_only_to_safe("service_account_impersonation_url", &url).map_err(bad)?;
             let target = url
                 .rsplit_once('/')
                 .and_then(|(_, last)| last.strip_suffix(":generateAccessToken"))
@@ -319,7 +321,7 @@ fn read_key_value(
             fields::check(&value, "", SERVICE_ACCOUNT).map_err(incomplete)?;
             let key: ServiceAccountKey = serde_json::from_value(value)
                 .map_err(|_| incomplete("a field of an unexpected shape".to_owned()))?;
-            secrets_only_to_safe(&key.token_uri).map_err(bad)?;
+            secrets_only_to_safe("token_uri", &key.token_uri).map_err(bad)?;
             let signer = ServiceAccountSigner::new(&key).map_err(|e| bad(e.to_string()))?;
             warn_if_readable_by_others(path);
             let key_source = ServiceAccount {
@@ -337,7 +339,7 @@ fn read_key_value(
             let user: AuthorizedUser = serde_json::from_value(value)
                 .map_err(|_| incomplete("a field of an unexpected shape".to_owned()))?;
             if let Some(uri) = &user.token_uri {
-                secrets_only_to_safe(uri).map_err(bad)?;
+                secrets_only_to_safe("token_uri", uri).map_err(bad)?;
             }
             let secrets = vec![user.client_secret.clone(), user.refresh_token.clone()];
             let file = AuthorizedUserFile {
@@ -374,8 +376,8 @@ fn read_key_value(
 /// A token endpoint receives secrets (a refresh token and client secret, or a signed
 /// assertion): only over https, or plain http to loopback, like bearer tokens. The URL is
 /// quoted only when it is one (a file in the wrong place may hold anything in `token_uri`).
-pub(super) fn secrets_only_to_safe(token_uri: &str) -> Result<(), String> {
-    let uri = token_uri.parse::<http::Uri>().ok().filter(|uri| {
+pub(super) fn secrets_only_to_safe(field: &str, url: &str) -> Result<(), String> {
+    let uri = url.parse::<http::Uri>().ok().filter(|uri| {
         uri.scheme().is_some()
             && uri.host().is_some()
             && !uri.authority().is_some_and(|a| a.as_str().contains('@'))
@@ -383,14 +385,14 @@ pub(super) fn secrets_only_to_safe(token_uri: &str) -> Result<(), String> {
     match uri {
         Some(uri) if crate::http::may_carry_bearer(&uri) => Ok(()),
         Some(_) => Err(format!(
-            "its token_uri {:?} is not https: the credential's secrets would travel in \
+            "its {field} {:?} is not https: the credential's secrets would travel in \
              clear; use https ({})",
-            crate::redact::quote(token_uri),
+            crate::redact::quote(url),
             crate::http::PLAIN_HTTP_RULE
         )),
         None => Err(format!(
-            "its token_uri is not a URL ({} chars); the https URL of the token endpoint was expected",
-            token_uri.chars().count()
+            "its {field} is not a URL ({} chars); an https URL was expected",
+            url.chars().count()
         )),
     }
 }

@@ -139,7 +139,7 @@ pub fn read_client_secret(path: &Path) -> Result<ApplicationSecret, LoginError> 
     fields::check(client, name, CLIENT_SECRET).map_err(incomplete)?;
     let secret = yup_oauth2::parse_application_secret(&text)
         .map_err(|_| incomplete("a field of an unexpected shape".to_owned()))?;
-    super::credentials::secrets_only_to_safe(&secret.token_uri).map_err(bad)?;
+    super::credentials::secrets_only_to_safe("token_uri", &secret.token_uri).map_err(bad)?;
     crate::redact::register(&secret.client_secret);
     Ok(secret)
 }

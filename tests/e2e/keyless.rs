@@ -291,3 +291,30 @@ fn an_api_that_needs_a_quota_project_says_how_to_name_one() {
         Some("billing-project")
     );
 }
+
+#[test]
+fn a_plain_http_impersonation_url_is_refused_by_its_own_name() {
+    let (wd, _cloud) = workdir();
+    let file = json!({
+        "type": "impersonated_service_account",
+        "service_account_impersonation_url": "http://iamcredentials.example.com/v1/projects/-/serviceAccounts/r@p.iam.gserviceaccount.com:generateAccessToken",
+        "source_credentials": {
+            "type": "service_account",
+            "private_key": include_str!("../fixtures/auth/sa-private-key.pem"),
+            "client_email": SA_EMAIL,
+            "token_uri": wd.google.token_uri(),
+        },
+    });
+    wd.write("impersonated.json", &file.to_string());
+    let mut cmd = wd.command(&["run", "--credentials", "impersonated.json"]);
+    cmd.env_remove("GSCRAPE_ACCESS_TOKEN");
+    let done = run(cmd);
+    assert_eq!(done.code, 2, "{done:?}");
+    assert!(
+        done.stderr.starts_with(
+            "error: impersonated.json: its service_account_impersonation_url \"http://iamcredentials.example.com/"
+        ),
+        "{}",
+        done.stderr
+    );
+}

@@ -360,7 +360,7 @@ fn credential_files_holding_unexpected_values_are_named_not_quoted() {
         ),
         (
             "user-uri.json",
-            "its token_uri is not a URL (1704 chars); the https URL of the token endpoint was expected",
+            "its token_uri is not a URL (1704 chars); an https URL was expected",
         ),
     ];
     let key_lines: Vec<String> = pem.lines().map(str::to_owned).collect();
