@@ -364,6 +364,19 @@ async fn check(
         false => args.scopes.iter().map(|s| scope_url(s)).collect(),
     };
     let quota = settings.quota_project_of(&credential).map(|(p, _)| p);
+    // A token given as is was fetched by someone else: having it proves nothing.
+    let given = matches!(
+        credential.source().sends(),
+        crate::auth::source::Sends::Token { refreshable: false }
+    );
+    if given {
+        return Ok(
+            "check: not done: the token is given as is, so gscrape cannot tell whether Google \
+             still takes it (an access token lasts about an hour) until an API call answers; a \
+             run fails at once with 401 if it does not\n"
+                .to_owned(),
+        );
+    }
     let authorizers = Authorizers::new(
         credential,
         wanted.clone(),

@@ -1175,3 +1175,20 @@ fn a_credential_file_that_never_ends_is_refused_not_read() {
         run.stderr
     );
 }
+
+#[test]
+fn status_check_does_not_call_a_given_token_ok() {
+    let wd = Workdir::new();
+    let run = wd.run(&["auth", "status", "--check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.ends_with(
+            "check: not done: the token is given as is, so gscrape cannot tell whether Google \
+             still takes it (an access token lasts about an hour) until an API call answers; a \
+             run fails at once with 401 if it does not\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("check: ok"));
+}
