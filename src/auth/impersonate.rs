@@ -207,6 +207,12 @@ impl TokenSource for Impersonated {
         Some(self.target.clone())
     }
 
+    /// The impersonating credential calls `signJwt` on the target, as google-auth does: the
+    /// target needs no Token Creator role on itself (a self-grant security tools flag).
+    fn signs_jwt_as(&self) -> Option<Arc<dyn TokenSource>> {
+        Some(self.source.clone())
+    }
+
     fn quota_project(&self) -> Option<String> {
         self.quota_project.clone()
     }

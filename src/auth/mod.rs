@@ -162,7 +162,8 @@ impl Authorizers {
         };
         let delegation = source.delegator().or_else(|| {
             let email = source.service_account()?;
-            let caller = Self::caller(source.clone(), &http);
+            let signer = source.signs_jwt_as().unwrap_or_else(|| source.clone());
+            let caller = Self::caller(signer, &http);
             Some(Arc::new(impersonate::SignsJwt { email, caller }) as Arc<dyn Delegator>)
         });
         Ok(Authorizers {

@@ -123,6 +123,13 @@ pub trait TokenSource: Send + Sync {
         None
     }
 
+    /// Who calls IAM's `signJwt` when this keyless service account acts as a user: itself
+    /// (`None`; it then needs the Token Creator role on itself), or, for an impersonated
+    /// account, the credential that impersonates it, as google-auth does.
+    fn signs_jwt_as(&self) -> Option<Arc<dyn TokenSource>> {
+        None
+    }
+
     /// The Workspace user it acts as; `None`: its own account.
     fn acting_as(&self) -> Option<&str> {
         None

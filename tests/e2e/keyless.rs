@@ -318,3 +318,42 @@ fn a_plain_http_impersonation_url_is_refused_by_its_own_name() {
         done.stderr
     );
 }
+
+/// As google-auth: the impersonating credential calls `signJwt` on the target with its own
+/// token, so the target needs no Token Creator role on itself.
+#[test]
+fn an_impersonated_account_acting_as_a_user_has_its_jwt_signed_by_the_caller() {
+    let (wd, cloud) = workdir();
+    // (The fake token endpoint takes delegation JWTs of SA_EMAIL.)
+    let target = SA_EMAIL;
+    let mut cmd = wd.command(&[
+        "run",
+        "--impersonate-service-account",
+        target,
+        "--subject",
+        "ann@example.com",
+    ]);
+    cmd.env("GSCRAPE_ENDPOINT_IAMCREDENTIALS", cloud.root())
+        .env("GSCRAPE_ENDPOINT_OAUTH2", wd.google.root_url());
+    let done = run(cmd);
+    assert_eq!(done.code, 0, "{done:?}");
+    let signed: Vec<_> = cloud
+        .received("/v1/projects/-/serviceAccounts/")
+        .into_iter()
+        .filter(|c| c.target.ends_with(":signJwt"))
+        .collect();
+    assert_eq!(signed.len(), 1, "{signed:?}");
+    assert_eq!(
+        signed[0].target,
+        format!("/v1/projects/-/serviceAccounts/{target}:signJwt")
+    );
+    assert_eq!(
+        signed[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str()),
+        "the caller's own token, not the target's"
+    );
+    let claims: serde_json::Value =
+        serde_json::from_str(signed[0].json()["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(claims["iss"], target);
+    assert_eq!(claims["sub"], "ann@example.com");
+}
