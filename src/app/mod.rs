@@ -11,6 +11,7 @@ mod run;
 mod storage;
 
 pub use error::AppError;
+pub use run::refused_by_clap;
 
 use std::path::PathBuf;
 use std::sync::Arc;
