@@ -46,10 +46,7 @@ pub(super) async fn run(
     };
     // The summary's name, rendered once (`{{ today }}`, `{{ shard }}`, `{{ execution }}`): the
     // pre-flight checks it against the outputs, and it is written there on every exit.
-    let mut args = args;
-    let shard = shard_of(&args).ok().flatten();
-    args.summary_json = (args.summary_json.as_deref()).map(|path| rendered_path(path, shard));
-    let args = args;
+    let args = with_summary_rendered(args);
     let interrupt = CancellationToken::new();
     let mut deadline = Deadline::start(args.max_duration, clock.started, &interrupt);
     let record = |reports: &[QueryReport], exit: Exit, info: &summary::RunInfo| {
@@ -189,8 +186,15 @@ impl Deadline {
     }
 }
 
+/// `args` with the summary's name rendered (`{{ today }}`, `{{ shard }}`, `{{ execution }}`).
+pub(super) fn with_summary_rendered(mut args: RunSettings) -> RunSettings {
+    let shard = shard_of(&args).ok().flatten();
+    args.summary_json = (args.summary_json.as_deref()).map(|path| rendered_path(path, shard));
+    args
+}
+
 /// `--summary-json`: a file, or a Cloud Storage object; any other URL is refused at start.
-fn check_summary(path: &std::path::Path) -> Result<(), AppError> {
+pub(super) fn check_summary(path: &std::path::Path) -> Result<(), AppError> {
     let text = path.to_string_lossy();
     if crate::gcs::is_gs(&text) {
         return crate::gcs::ObjectUrl::parse(&text)

@@ -143,6 +143,10 @@ fn a_summary_json_url_that_is_not_gs_is_refused_at_start() {
     }
     assert!(wd.google.seen_under("/drive/").is_empty());
     assert!(!wd.exists("output/files.csv"));
+    // `validate` refuses what `run` refuses.
+    let run = wd.run(&["validate", "--summary-json", "s3://bucket/summary.json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("not to s3://"), "{}", run.stderr);
 }
 
 fn checkpoint_pages(wd: &Workdir) -> Vec<u64> {
