@@ -133,12 +133,19 @@ fn summary_line(reports: &[QueryReport], exit: Exit, info: &summary::RunInfo) {
     crate::redact::json_to_stderr(severity, &message, "summary", &value);
 }
 
-/// How long after the grace period's start (the deadline) a run that has not stopped is
-/// ended regardless: checkpoints written so far stay.
-const DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long after its deadline a run that has not stopped (a storage server that does not
+/// answer) is ended regardless: checkpoints written so far stay. `GSCRAPE_DEADLINE_GRACE`
+/// (seconds) shortens it for the tests.
+fn deadline_grace() -> std::time::Duration {
+    let seconds = std::env::var("GSCRAPE_DEADLINE_GRACE")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(30);
+    std::time::Duration::from_secs(seconds)
+}
 
 /// `--max-duration`: at its deadline the run is stopped as an interrupt stops it; one that has
-/// not ended `DEADLINE_GRACE` later exits 124 there and then.
+/// not ended [`deadline_grace`] later exits 124 there and then.
 struct Deadline {
     passed: Arc<std::sync::atomic::AtomicBool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -162,10 +169,11 @@ impl Deadline {
                     humantime::format_duration(max)
                 );
                 interrupt.cancel();
-                tokio::time::sleep(DEADLINE_GRACE).await;
+                let grace = deadline_grace();
+                tokio::time::sleep(grace).await;
                 crate::say!(
                     "error: --max-duration: the run did not stop within {}s of its deadline; exiting",
-                    DEADLINE_GRACE.as_secs()
+                    grace.as_secs()
                 );
                 std::process::exit(i32::from(Exit::Deadline as u8));
             })

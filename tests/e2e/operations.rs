@@ -221,6 +221,54 @@ fn max_duration_stops_a_slow_run_with_exit_124_keeping_the_old_file_and_a_checkp
 }
 
 #[test]
+fn max_duration_ends_a_run_hung_on_storage_within_its_grace_period() {
+    // A storage server that takes connections and never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", hung.local_addr().unwrap());
+    let wd = Workdir::new();
+    wd.write("queries/files.toml", FILES);
+    wd.write("output/files.csv", "yesterday's export\r\n");
+    let started = Instant::now();
+    let out = wd
+        .command(&[
+            "run",
+            "--state",
+            "gs://jobs/state/",
+            "--max-duration",
+            "2s",
+            "--summary-json",
+            "summary.json",
+        ])
+        .env("STORAGE_EMULATOR_HOST", &url)
+        .env("GSCRAPE_DEADLINE_GRACE", "3")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let run = crate::support::finish(out);
+    assert_eq!(run.code, 124, "{run:?}");
+    assert!(took < Duration::from_secs(12), "{took:?}");
+    assert!(
+        run.stderr
+            .contains("error: --max-duration 2s: time is up; stopping"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(wd.read("output/files.csv"), "yesterday's export\r\n");
+    assert!(wd.google.seen_under("/drive/").is_empty());
+    // Its summary was written before the record that hung: the deadline, while locking.
+    let said = summary(&wd, "summary.json");
+    assert_eq!(
+        (said["exit_code"].as_u64(), said["failure"].as_str()),
+        (Some(124), Some("deadline"))
+    );
+    assert_eq!(
+        said["error"],
+        "--max-duration passed while waiting for the lock: nothing was run"
+    );
+    drop(hung);
+}
+
+#[test]
 fn max_duration_is_a_duration_above_zero() {
     let wd = Workdir::new();
     wd.write("queries/files.toml", FILES);
