@@ -345,6 +345,19 @@ fn log_format_json_writes_one_object_a_line_with_severity_time_message_query_and
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
 
+    // `-vv`'s logs (tracing) are lines of their own, DEBUG.
+    wd.google.configure(|c| c.echo_authorization = false);
+    let run = wd.run(&["-vv", "run", "--only", "files", "--log-format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<Value> = (run.stderr.lines())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["severity"] == "DEBUG"),
+        "{}",
+        run.stderr
+    );
+
     // The flag, for a refused start too.
     let run = wd.run(&[
         "--log-format",
