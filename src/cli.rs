@@ -19,6 +19,18 @@ pub struct Cli {
     /// More detail on stderr: -v for progress, -vv for every request. Secrets are never shown.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// How stderr is written: `plain` lines, or `json`, one object per line with `severity`
+    /// (as Cloud Logging reads it), `time`, `message` and `query`, for log platforms.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "plain",
+        value_name = "FORMAT",
+        env = "GSCRAPE_LOG_FORMAT"
+    )]
+    pub log_format: crate::log_format::LogFormat,
 }
 
 /// The exit codes, for `gscrape --help` (README, "Exit codes", says more).
@@ -29,6 +41,7 @@ Exit codes:
   2    invalid usage, query files, credentials or setup: nothing was run
   75   another run holds the output directory (--wait-lock[=SECONDS] waits for it), or
        `compose` found a part missing (not ready: try again once every task is done)
+  124  --max-duration passed: the run stopped as on an interrupt (checkpoints kept)
   130  interrupted (Ctrl-C, SIGTERM): unfinished queries kept their previous files";
 
 #[derive(Debug, Subcommand)]
@@ -327,16 +340,16 @@ pub struct RunArgs {
     pub quota_per_project: Vec<crate::quota::costs::ApiRate>,
 
     /// Stop every query as soon as one fails.
-    #[arg(long, env = "GSCRAPE_FAIL_FAST")]
+    #[arg(long, env = "GSCRAPE_FAIL_FAST", action = clap::ArgAction::SetTrue, value_parser = EnvBool)]
     pub fail_fast: bool,
 
     /// Take up exports a killed or failed run left unfinished from their checkpoints (under
     /// <out-dir>/.gscrape/), asking only for the pages they lack; without it, they start over.
-    #[arg(long, env = "GSCRAPE_RESUME")]
+    #[arg(long, env = "GSCRAPE_RESUME", action = clap::ArgAction::SetTrue, value_parser = EnvBool)]
     pub resume: bool,
 
     /// Print errors and warnings only (no progress, no per-query lines, no summary).
-    #[arg(short, long, env = "GSCRAPE_QUIET")]
+    #[arg(short, long, env = "GSCRAPE_QUIET", action = clap::ArgAction::SetTrue, value_parser = EnvBool)]
     pub quiet: bool,
 
     /// Off a terminal (cron, systemd, CI): a progress line per running query every SECONDS
@@ -356,14 +369,24 @@ pub struct RunArgs {
           value_parser = crate::lock::LockWait::parse)]
     pub wait_lock: Option<crate::lock::LockWait>,
 
-    /// Also write the run's record (its summary and manifest, JSON) to this file, for
-    /// schedulers; templates are rendered (`output/summary_{{ today }}.json`).
-    #[arg(long, value_name = "FILE", env = "GSCRAPE_SUMMARY_JSON")]
+    /// Also write the run's record (its summary and manifest, JSON) to this file or Cloud
+    /// Storage object (gs://BUCKET/NAME), for schedulers; templates are rendered
+    /// (`output/summary_{{ today }}.json`, `{{ shard }}`, `{{ execution }}`).
+    #[arg(
+        long,
+        value_name = "FILE|gs://BUCKET/NAME",
+        env = "GSCRAPE_SUMMARY_JSON"
+    )]
     pub summary_json: Option<PathBuf>,
+
+    /// Stop the run this long after it started (e.g. 50m, 2h), as an interrupt stops it
+    /// (unfinished queries checkpointed, the lock released): exit 124.
+    #[arg(long, value_name = "DURATION", env = "GSCRAPE_MAX_DURATION", value_parser = parse_max_duration)]
+    pub max_duration: Option<std::time::Duration>,
 
     /// List each CSV or TSV file written in the output directory's datapackage.json (a
     /// Frictionless Data Package: column types, descriptions, primary key, dialect).
-    #[arg(long, env = "GSCRAPE_DESCRIBE_TABLES")]
+    #[arg(long, env = "GSCRAPE_DESCRIBE_TABLES", action = clap::ArgAction::SetTrue, value_parser = EnvBool)]
     pub describe_tables: bool,
 
     /// How many runs' records to keep under the state directory's runs/ (the newest).
@@ -530,11 +553,11 @@ pub struct CsvArgs {
     pub delimiter: Option<u8>,
 
     /// Start each new CSV with a UTF-8 byte order mark, so Excel reads it as UTF-8.
-    #[arg(long, env = "GSCRAPE_BOM")]
+    #[arg(long, env = "GSCRAPE_BOM", action = clap::ArgAction::SetTrue, value_parser = EnvBool)]
     pub bom: bool,
 
     /// Prefix cells that a spreadsheet would run as a formula (=, +, -, @) with ' (numbers stay).
-    #[arg(long, env = "GSCRAPE_EXCEL_SAFE")]
+    #[arg(long, env = "GSCRAPE_EXCEL_SAFE", action = clap::ArgAction::SetTrue, value_parser = EnvBool)]
     pub excel_safe: bool,
 
     /// Text for missing and null fields (default: an empty cell).
@@ -542,11 +565,11 @@ pub struct CsvArgs {
     pub null: Option<String>,
 
     /// Add rows to existing files instead of replacing them (their header must match).
-    #[arg(long, env = "GSCRAPE_APPEND")]
+    #[arg(long, env = "GSCRAPE_APPEND", action = clap::ArgAction::SetTrue, value_parser = EnvBool)]
     pub append: bool,
 
     /// Write no header row.
-    #[arg(long, env = "GSCRAPE_NO_HEADER")]
+    #[arg(long, env = "GSCRAPE_NO_HEADER", action = clap::ArgAction::SetTrue, value_parser = EnvBool)]
     pub no_header: bool,
 }
 
@@ -605,6 +628,68 @@ fn parse_qps(text: &str) -> Result<f64, String> {
 pub fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|_| format!("invalid duration {text:?}: write it as 75m, 2h or 90s"))
+}
+
+/// `--max-duration`: a duration above zero.
+pub fn parse_max_duration(text: &str) -> Result<std::time::Duration, String> {
+    match parse_wait(text)? {
+        d if d.is_zero() => Err("a duration above zero, e.g. 50m, 2h or 90s".to_owned()),
+        d => Ok(d),
+    }
+}
+
+/// A boolean flag's environment variable as people write it: `1`/`0`, `true`/`false`,
+/// `yes`/`no`, `on`/`off` (any case). Anything else is a usage error naming the variable.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvBool;
+
+impl EnvBool {
+    /// The value of `text`, if it is one of the words.
+    pub fn parse(text: &str) -> Option<bool> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" | "y" | "t" => Some(true),
+            "0" | "false" | "no" | "off" | "n" | "f" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+impl clap::builder::TypedValueParser for EnvBool {
+    type Value = bool;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<bool, clap::Error> {
+        let text = value.to_string_lossy();
+        if let Some(value) = EnvBool::parse(&text) {
+            return Ok(value);
+        }
+        let flag = arg
+            .and_then(clap::Arg::get_long)
+            .map(|long| format!("--{long}"))
+            .unwrap_or_default();
+        let var = arg
+            .and_then(clap::Arg::get_env)
+            .map(|v| v.to_string_lossy());
+        let named = match var {
+            Some(var) => format!("{var} (the variable of {flag})"),
+            None => flag,
+        };
+        let text = crate::redact::quote(&text);
+        Err(clap::Error::raw(
+            clap::error::ErrorKind::InvalidValue,
+            format!("invalid value '{text}' for {named}: write 1 or 0, true or false, yes or no, on or off\n"),
+        ))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        None
+    }
 }
 
 /// `--output` takes `-` (standard output) only: files are named in the query files.

@@ -18,6 +18,8 @@ pub enum Exit {
     /// Another run holds the output directory, or a composed output's parts are not all
     /// there yet (EX_TEMPFAIL: try again later).
     Busy = 75,
+    /// `--max-duration` passed: the run stopped as an interrupt does (124, as `timeout(1)`).
+    Deadline = 124,
     /// Interrupted (Ctrl-C / SIGTERM).
     Interrupted = 130,
 }
@@ -49,11 +51,13 @@ pub enum Failure {
     BadData,
     /// Ctrl-C or SIGTERM.
     Interrupted,
+    /// `--max-duration` passed: unfinished queries stopped, checkpointed, as on an interrupt.
+    Deadline,
 }
 
 impl Failure {
     /// Every kind, for the test that README's exit-code table names each.
-    pub const ALL: [Failure; 10] = [
+    pub const ALL: [Failure; 11] = [
         Failure::BadInput,
         Failure::Auth,
         Failure::QuotaWall,
@@ -64,6 +68,7 @@ impl Failure {
         Failure::Caveat,
         Failure::BadData,
         Failure::Interrupted,
+        Failure::Deadline,
     ];
 
     /// The one table from a kind of failure to the exit code.
@@ -77,6 +82,7 @@ impl Failure {
             | Failure::BadData => Exit::QueryFailed,
             Failure::Busy | Failure::NotReady => Exit::Busy,
             Failure::Interrupted => Exit::Interrupted,
+            Failure::Deadline => Exit::Deadline,
         }
     }
 
@@ -93,12 +99,14 @@ impl Failure {
             Failure::Caveat => "caveat",
             Failure::BadData => "bad data",
             Failure::Interrupted => "interrupted",
+            Failure::Deadline => "deadline",
         }
     }
 }
 
 impl Exit {
-    /// The exit code of a run in which these failures happened: an interrupt first, then a
+    /// The exit code of a run in which these failures happened: an interrupt first, then the
+    /// deadline, then a
     /// failure a person must fix (2), then any other (1); none is success.
     pub fn of_run(failures: impl IntoIterator<Item = Failure>) -> Exit {
         failures
@@ -108,7 +116,8 @@ impl Exit {
                 Exit::Success => 0,
                 Exit::QueryFailed => 1,
                 Exit::Invalid | Exit::Busy => 2,
-                Exit::Interrupted => 3,
+                Exit::Deadline => 3,
+                Exit::Interrupted => 4,
             })
             .unwrap_or(Exit::Success)
     }

@@ -25,6 +25,7 @@ pub(crate) mod gcs;
 pub(crate) mod http;
 pub(crate) mod incremental;
 pub(crate) mod lock;
+pub mod log_format;
 pub(crate) mod merge;
 pub mod plan;
 pub mod query;

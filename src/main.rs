@@ -15,11 +15,31 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     // The matches too: they tell which settings were given on the command line or in the
     // environment, and so win over config files.
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) => {
+            use clap::error::ErrorKind;
+            let shown = matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if !shown {
+                gscrape::app::refused_by_clap(&err.to_string());
+                if json_logs_asked() {
+                    gscrape::redact::to_stderr_json(&err.to_string());
+                    std::process::exit(err.exit_code());
+                }
+            }
+            err.exit()
+        }
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
+    gscrape::log_format::install(cli.log_format);
     let level = match cli.verbose {
         0 => tracing::Level::WARN,
         1 => tracing::Level::INFO,
@@ -49,6 +69,21 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(gscrape::app::main(cli, &matches)).into()
+}
+
+/// `--log-format json` (or `GSCRAPE_LOG_FORMAT=json`) in a command line clap refused.
+fn json_logs_asked() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let flag =
+        args.iter()
+            .enumerate()
+            .find_map(|(i, arg)| match arg.strip_prefix("--log-format") {
+                Some(rest) if rest.starts_with('=') => Some(rest[1..].to_owned()),
+                Some("") => args.get(i + 1).cloned(),
+                _ => None,
+            });
+    flag.or_else(|| std::env::var("GSCRAPE_LOG_FORMAT").ok())
+        .is_some_and(|f| f.trim().eq_ignore_ascii_case("json"))
 }
 
 /// `warning: message`, like the rest of gscrape's messages (no timestamps, no colours).

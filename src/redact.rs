@@ -383,9 +383,30 @@ pub fn for_display(text: &str) -> Cow<'_, str> {
 /// Writes `text` to stderr, redacted and each line cut to [`LINE_MAX`] characters. A closed or
 /// full stderr is ignored: there is nowhere left to say so, and a message must never panic.
 pub fn to_stderr(text: &str) {
+    let text = for_display(text);
+    let _ = match crate::log_format::json() {
+        true => std::io::stderr()
+            .lock()
+            .write_all(crate::log_format::lines(&text).as_bytes()),
+        false => std::io::stderr().lock().write_all(text.as_bytes()),
+    };
+}
+
+/// `text` as JSON log lines (`--log-format json`) to stderr, whatever the process's format.
+pub fn to_stderr_json(text: &str) {
+    let text = for_display(text);
     let _ = std::io::stderr()
         .lock()
-        .write_all(for_display(text).as_bytes());
+        .write_all(crate::log_format::lines(&text).as_bytes());
+}
+
+/// One JSON log line (`--log-format json`) with `severity`, `message` (redacted) and `key`'s
+/// value (redacted as text), written to stderr.
+pub fn json_to_stderr(severity: &str, message: &str, key: &str, value: &serde_json::Value) {
+    let value = redact(&value.to_string()).into_owned();
+    let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+    let line = crate::log_format::line(severity, &redact(message), Some((key, value)));
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// `eprintln!`, redacted and never panicking.

@@ -109,6 +109,8 @@ pub struct RunSettings {
     /// Wait for another run's lock of the output directory instead of exiting 75.
     pub wait_lock: crate::lock::LockWait,
     pub summary_json: Option<PathBuf>,
+    /// `--max-duration`: the run stops this long after it started (exit 124).
+    pub max_duration: Option<Duration>,
     /// Runs' records kept under the state directory's `runs/`.
     pub keep_runs: usize,
     /// List CSV and TSV outputs in the output directory's `datapackage.json`.
@@ -213,6 +215,8 @@ config_keys! {
         /// `true`, `false` or a number of seconds.
         wait_lock: WaitLockSetting => WaitLockSetting::into_flag,
         summary_json: PathBuf => Some,
+        /// A duration (`50m`; checked when the file is read).
+        max_duration: String => max_duration_text,
         keep_runs: usize,
         describe_tables: bool,
         /// A directory or `gs://BUCKET/PREFIX/` (checked when the file is read).
@@ -356,6 +360,10 @@ fn parse_config(path: &std::path::Path, text: &str) -> Result<ConfigFile, Config
     if let Some(wait) = &run.quota_wait {
         crate::cli::parse_wait(wait).map_err(|m| error(format!("[run] quota-wait: {m}")))?;
     }
+    if let Some(max) = &run.max_duration {
+        crate::cli::parse_max_duration(max)
+            .map_err(|m| error(format!("[run] max-duration: {m}")))?;
+    }
     if let Some(delimiter) = &run.delimiter {
         delimiter_byte(delimiter).map_err(|m| error(format!("[run] delimiter: {m}")))?;
     }
@@ -496,6 +504,11 @@ fn wait_text(text: String) -> std::time::Duration {
     crate::cli::parse_wait(&text).unwrap_or(crate::quota::DEFAULT_WAIT)
 }
 
+/// `max-duration` from a config file (checked when it was read).
+fn max_duration_text(text: String) -> Option<std::time::Duration> {
+    crate::cli::parse_max_duration(&text).ok()
+}
+
 /// `--shard-count` from a config file's `shard-count`.
 fn count_text(count: u32) -> Option<String> {
     Some(count.to_string())
@@ -606,6 +619,7 @@ impl RunSettings {
             progress_interval,
             wait_lock,
             summary_json,
+            max_duration,
             keep_runs,
             describe_tables,
             state,
@@ -650,6 +664,7 @@ impl RunSettings {
                 .then(|| Duration::from_secs(progress_interval)),
             wait_lock: wait_lock.unwrap_or_default(),
             summary_json,
+            max_duration,
             keep_runs,
             describe_tables,
             state,
@@ -797,6 +812,7 @@ mod tests {
         ("progress-interval", "0"),
         ("wait-lock", "true"),
         ("summary-json", "\"summary.json\""),
+        ("max-duration", "\"50m\""),
         ("keep-runs", "7"),
         ("describe-tables", "true"),
         ("state", "\"gs://jobs-state/daily/\""),

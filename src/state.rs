@@ -69,6 +69,19 @@ fn cloud_error(err: crate::gcs::StorageError) -> std::io::Error {
     std::io::Error::other(err.to_string())
 }
 
+/// Replaces the JSON object `object` with `bytes` in one upload (Cloud Storage replaces an
+/// object whole), through the process's connection: the state's files, a run's summary.
+pub fn write_object(object: crate::gcs::ObjectUrl, bytes: &[u8]) -> std::io::Result<()> {
+    let bytes = Bytes::copy_from_slice(bytes);
+    let gcs = crate::gcs::io::get().map_err(cloud_error)?;
+    gcs.block(move |s| async move {
+        s.write(&object, bytes, "application/json", Precondition::Any)
+            .await
+    })
+    .map(drop)
+    .map_err(cloud_error)
+}
+
 impl StateDir {
     /// Where `relative` is, for messages.
     pub fn show(&self, relative: &str) -> String {
@@ -99,17 +112,7 @@ impl StateDir {
     pub fn write(&self, relative: &str, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             StateDir::Local(dir) => crate::util::write_atomically(&dir.join(relative), bytes),
-            StateDir::Cloud(prefix) => {
-                let object = prefix.object(relative);
-                let bytes = Bytes::copy_from_slice(bytes);
-                let gcs = crate::gcs::io::get().map_err(cloud_error)?;
-                gcs.block(move |s| async move {
-                    s.write(&object, bytes, "application/json", Precondition::Any)
-                        .await
-                })
-                .map(drop)
-                .map_err(cloud_error)
-            }
+            StateDir::Cloud(prefix) => write_object(prefix.object(relative), bytes),
         }
     }
 

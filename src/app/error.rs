@@ -58,6 +58,9 @@ pub enum AppError {
     /// Cloud Storage (a `gs://` output or state) refused or failed.
     #[error(transparent)]
     Storage(Box<crate::gcs::StorageError>),
+    /// `--max-duration` passed before the run could start its queries.
+    #[error("{0}")]
+    Deadline(String),
     /// The local disk or standard output failed.
     #[error("{what}: {source}")]
     Io {
@@ -99,6 +102,7 @@ impl AppError {
             AppError::Auth(err) => err.kind(),
             AppError::Login(err) => err.kind(),
             AppError::Storage(err) => err.kind(),
+            AppError::Deadline(_) => Failure::Deadline,
         }
     }
 

@@ -11,6 +11,7 @@ mod run;
 mod storage;
 
 pub use error::AppError;
+pub use run::refused_by_clap;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -331,6 +332,11 @@ async fn validate(
 ) -> Result<Exit, AppError> {
     let files = crate::settings::config_files(&args.config)?;
     let args = crate::settings::RunSettings::resolve(args, matches, &files);
+    // The summary's name as `run` renders and checks it (a URL that is not gs:// refused).
+    let args = run::with_summary_rendered(args);
+    if let Some(summary) = args.summary_json.as_deref() {
+        run::check_summary(summary)?;
+    }
     install_endpoints(&args.discovery.endpoints)?;
     storage::set_up(&args, &client).await?;
     let windows = run::windows(&args)?;

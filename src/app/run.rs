@@ -39,14 +39,23 @@ pub(super) async fn run(
         Err(err) => {
             let err = AppError::from(err);
             let info = clock.info(None, Some(&err));
-            let _ = write_summary(flag_summary.as_deref(), &[], err.kind().exit(), &info);
+            let target = flag_summary.as_deref().map(|p| rendered_path(p, None));
+            let _ = write_summary(target.as_deref(), &[], err.kind().exit(), &info);
             return Err(err);
         }
     };
+    // The summary's name, rendered once (`{{ today }}`, `{{ shard }}`, `{{ execution }}`): the
+    // pre-flight checks it against the outputs, and it is written there on every exit.
+    let args = with_summary_rendered(args);
+    let interrupt = CancellationToken::new();
+    let mut deadline = Deadline::start(args.max_duration, clock.started, &interrupt);
     let record = |reports: &[QueryReport], exit: Exit, info: &summary::RunInfo| {
         keep_record(&args, &clock, reports, exit, info)
     };
-    let set_up = match super::install_endpoints(&args.discovery.endpoints) {
+    let set_up = match (args.summary_json.as_deref().map(check_summary))
+        .unwrap_or(Ok(()))
+        .and_then(|()| super::install_endpoints(&args.discovery.endpoints))
+    {
         Ok(()) => super::storage::set_up(&args, &client).await,
         Err(err) => Err(err),
     };
@@ -56,19 +65,35 @@ pub(super) async fn run(
         record(&[], err.kind().exit(), &info);
         return Err(err);
     }
-    let (reports, ended) = run_windows(&args, &client).await;
-    let (failures, error) = match ended {
+    let (reports, ended) = run_windows(&args, &client, &interrupt).await;
+    let (mut failures, error) = match ended {
         Ok(failures) => (failures, None),
         Err(err) => (Vec::new(), Some(err)),
     };
+    // Stopped by the deadline: its kind, not an interrupt's; else the deadline is off (the
+    // summary and record are written as any run's).
+    let past_deadline = deadline.passed();
+    if past_deadline {
+        for failure in &mut failures {
+            if *failure == Failure::Interrupted {
+                *failure = Failure::Deadline;
+            }
+        }
+    } else {
+        deadline.stop();
+    }
     let mut exit = match &error {
         Some(err) => err.kind().exit(),
         None => Exit::of_run(failures.iter().copied()),
     };
-    if !args.quiet && error.is_none() {
+    let json_logs = crate::log_format::json();
+    if !args.quiet && error.is_none() && !json_logs {
         crate::redact::to_stderr(&format!("\n{}", summary::table(&reports)));
     }
-    let info = clock.info(Some(&args), error.as_ref());
+    let mut info = clock.info(Some(&args), error.as_ref());
+    if past_deadline && info.failure.is_none() {
+        info.failure = Some(Failure::Deadline);
+    }
     // (Not over the output it was refused for naming.)
     let summary_json = args.summary_json.as_deref().filter(
         |_| !matches!(&error, Some(AppError::Problems(p)) if super::preflight::summary_clash(p)),
@@ -77,11 +102,159 @@ pub(super) async fn run(
         // A monitor reading it would see nothing.
         exit = Exit::of_run(failures.into_iter().chain([Failure::LocalIo]));
     }
+    if json_logs && !args.quiet {
+        summary_line(&reports, exit, &info);
+    }
     record(&reports, exit, &info);
     match error {
         Some(err) => Err(err),
         None => Ok(exit),
     }
+}
+
+/// `--log-format json`: the run's summary as one log line, `summary` holding what
+/// `--summary-json` writes.
+fn summary_line(reports: &[QueryReport], exit: Exit, info: &summary::RunInfo) {
+    let json = summary::json(reports, exit as u8, info);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    let severity = match exit {
+        Exit::Success => "INFO",
+        Exit::Busy | Exit::Interrupted | Exit::Deadline => "WARNING",
+        Exit::QueryFailed | Exit::Invalid => "ERROR",
+    };
+    let ok = (reports.iter())
+        .filter(|r| matches!(r.status, Status::Ok(_)))
+        .count();
+    let message = format!(
+        "summary: {ok} of {} queries ok, exit {}",
+        reports.len(),
+        exit as u8
+    );
+    crate::redact::json_to_stderr(severity, &message, "summary", &value);
+}
+
+/// How long after its deadline a run that has not stopped (a storage server that does not
+/// answer) is ended regardless: checkpoints written so far stay. `GSCRAPE_DEADLINE_GRACE`
+/// (seconds) shortens it for the tests.
+fn deadline_grace() -> std::time::Duration {
+    let seconds = std::env::var("GSCRAPE_DEADLINE_GRACE")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(30);
+    std::time::Duration::from_secs(seconds)
+}
+
+/// `--max-duration`: at its deadline the run is stopped as an interrupt stops it; one that has
+/// not ended [`deadline_grace`] later exits 124 there and then.
+struct Deadline {
+    passed: Arc<std::sync::atomic::AtomicBool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Deadline {
+    fn start(
+        max: Option<std::time::Duration>,
+        started: std::time::Instant,
+        interrupt: &CancellationToken,
+    ) -> Self {
+        let passed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = max.map(|max| {
+            let (passed, interrupt) = (passed.clone(), interrupt.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep_until((started + max).into()).await;
+                passed.store(true, std::sync::atomic::Ordering::SeqCst);
+                crate::say!(
+                    "error: --max-duration {}: time is up; stopping (unfinished queries keep their \
+                     previous files and a checkpoint: `gscrape run --resume` continues them)",
+                    humantime::format_duration(max)
+                );
+                interrupt.cancel();
+                let grace = deadline_grace();
+                tokio::time::sleep(grace).await;
+                crate::say!(
+                    "error: --max-duration: the run did not stop within {}s of its deadline; exiting",
+                    grace.as_secs()
+                );
+                std::process::exit(i32::from(Exit::Deadline as u8));
+            })
+        });
+        Deadline { passed, task }
+    }
+
+    /// True once the deadline has passed (and the run was told to stop).
+    fn passed(&self) -> bool {
+        self.passed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The run ended before its deadline: no deadline any more.
+    fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// `args` with the summary's name rendered (`{{ today }}`, `{{ shard }}`, `{{ execution }}`).
+pub(super) fn with_summary_rendered(mut args: RunSettings) -> RunSettings {
+    let shard = shard_of(&args).ok().flatten();
+    args.summary_json = (args.summary_json.as_deref()).map(|path| rendered_path(path, shard));
+    args
+}
+
+/// `--summary-json`: a file, or a Cloud Storage object; any other URL is refused at start.
+pub(super) fn check_summary(path: &std::path::Path) -> Result<(), AppError> {
+    let text = path.to_string_lossy();
+    if crate::gcs::is_gs(&text) {
+        return crate::gcs::ObjectUrl::parse(&text)
+            .map(drop)
+            .map_err(|why| AppError::Usage(format!("--summary-json {why}")));
+    }
+    match text.split_once("://") {
+        Some((scheme, _)) if !scheme.is_empty() && !scheme.contains('/') => {
+            Err(AppError::Usage(format!(
+                "--summary-json {}: a summary is written to a file or to Cloud Storage \
+                 (gs://BUCKET/NAME), not to {scheme}://",
+                crate::redact::quote(&text)
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A `gscrape run` whose command line or environment clap refused (an environment boolean
+/// that is not one, say): its summary (`--summary-json FILE`, `GSCRAPE_SUMMARY_JSON`, read from
+/// the arguments as given) is written all the same, exit 2 with clap's `message`, so that a
+/// monitor never reads an earlier run's as this one's. A `gs://` summary cannot be reached
+/// without the run's settings: left as it is.
+pub fn refused_by_clap(message: &str) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let is_run = (args.iter())
+        .find(|a| !a.starts_with('-'))
+        .is_some_and(|a| a == "run");
+    if !is_run {
+        return;
+    }
+    let flag =
+        args.iter()
+            .enumerate()
+            .find_map(|(i, arg)| match arg.strip_prefix("--summary-json") {
+                Some(rest) if rest.starts_with('=') => Some(rest[1..].to_owned()),
+                Some("") => args.get(i + 1).cloned(),
+                _ => None,
+            });
+    let Some(path) = flag.or_else(|| std::env::var("GSCRAPE_SUMMARY_JSON").ok()) else {
+        return;
+    };
+    let path = rendered_path(std::path::Path::new(&path), None);
+    if crate::gcs::is_gs(&path.to_string_lossy()) {
+        return;
+    }
+    let clock = Clock::start();
+    let message = message.trim().lines().next().unwrap_or_default();
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let err = AppError::Usage(message.to_owned());
+    let info = clock.info(None, Some(&err));
+    let _ = write_summary(Some(&path), &[], Exit::Invalid, &info);
 }
 
 /// When the run started, and its id, for its summary and record.
@@ -167,24 +340,42 @@ fn write_summary(
     info: &summary::RunInfo,
 ) -> Result<(), ()> {
     let Some(path) = path else { return Ok(()) };
-    let path = &rendered_path(path);
+    // Refused at start, said there.
+    if check_summary(path).is_err() {
+        return Ok(());
+    }
     let json = summary::json(reports, exit as u8, info);
     let json = crate::redact::redact(&json);
-    crate::util::write_atomically_with_mode(path, json.as_bytes(), 0o644).map_err(|err| {
+    let text = path.to_string_lossy();
+    let written = match crate::gcs::ObjectUrl::parse(&text) {
+        Ok(object) if crate::gcs::is_gs(&text) => {
+            crate::state::write_object(object, json.as_bytes())
+        }
+        _ => crate::util::write_atomically_with_mode(path, json.as_bytes(), 0o644),
+    };
+    written.map_err(|err| {
         crate::say!("error: cannot write the summary {}: {err}", path.display());
     })
 }
 
-/// `path` with its templates rendered (`summary_{{ today }}.json`); as written when they do
-/// not render.
-pub(super) fn rendered_path(path: &std::path::Path) -> std::path::PathBuf {
+/// `path` with its templates rendered (`summary_{{ today }}.json`, `{{ shard }}`: the shard's
+/// index in a sharded run, `{{ execution }}`: Cloud Run's `CLOUD_RUN_EXECUTION`; each empty
+/// when there is none); as written when they do not render.
+pub(super) fn rendered_path(
+    path: &std::path::Path,
+    shard: Option<crate::shard::Shard>,
+) -> std::path::PathBuf {
     let text = path.to_string_lossy();
     if !crate::template::is_template(&text) {
         return path.to_owned();
     }
+    let context = minijinja::context! {
+        shard => shard.map(|s| s.index.to_string()).unwrap_or_default(),
+        execution => std::env::var("CLOUD_RUN_EXECUTION").unwrap_or_default(),
+    };
     crate::template::Templates::new()
         .ok()
-        .and_then(|t| t.render(&text, &minijinja::Value::UNDEFINED).ok())
+        .and_then(|t| t.render(&text, &context).ok())
         .map_or_else(|| path.to_owned(), std::path::PathBuf::from)
 }
 
@@ -193,6 +384,7 @@ pub(super) fn rendered_path(path: &std::path::Path) -> std::path::PathBuf {
 async fn run_windows(
     args: &RunSettings,
     client: &HyperClient,
+    interrupt: &CancellationToken,
 ) -> (Vec<QueryReport>, Result<Vec<Failure>, AppError>) {
     let mut reports = Vec::new();
     let windows = match windows(args) {
@@ -206,13 +398,18 @@ async fn run_windows(
     // One run at a time per output directory (per shard of a sharded run), held until this
     // function returns.
     let waiting = |busy: &crate::lock::LockError| crate::say!("waiting: {busy}");
-    let locked = crate::lock::acquire_for(&args.out_dir, shard, args.wait_lock, waiting).await;
+    let locked = tokio::select! {
+        locked = crate::lock::acquire_for(&args.out_dir, shard, args.wait_lock, waiting) => locked,
+        () = interrupt.cancelled() => {
+            let why = "--max-duration passed while waiting for the lock: nothing was run";
+            return (reports, Err(AppError::Deadline(why.to_owned())));
+        }
+    };
     let _lock = match locked {
         Ok(lock) => lock,
         Err(err) => return (reports, Err(err.into())),
     };
     let reporter = reporter(args);
-    let interrupt = CancellationToken::new();
     tokio::spawn(stop_on_signal(interrupt.clone()));
     // One governor for every window: the buckets it learned and the budget outlive a window.
     let governor = Arc::new(crate::quota::Governor::new(args.quota.clone()));
@@ -223,7 +420,7 @@ async fn run_windows(
             window,
             windows.len(),
             reporter.clone(),
-            &interrupt,
+            interrupt,
             &governor,
         )
         .await;
@@ -258,7 +455,8 @@ async fn run_windows(
 /// cron, systemd, CI, pipes and `TERM=dumb`.
 fn reporter(args: &RunSettings) -> Arc<dyn Reporter> {
     let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
-    if std::io::stderr().is_terminal() && !args.quiet && !dumb {
+    let json = crate::log_format::json();
+    if std::io::stderr().is_terminal() && !args.quiet && !dumb && !json {
         Bars::new(args.quiet)
     } else {
         Lines::new(args.quiet, args.progress_interval)
@@ -398,6 +596,7 @@ async fn run_window(
 ) -> Result<Vec<QueryReport>, AppError> {
     let (mut plans, problems, templates) = checked_plans(args, client, window, windows).await?;
     fail_on(problems)?;
+    crate::log_format::set_queries((plans.iter()).map(|p| p.query.name.as_str()));
     let order: Vec<String> = plans.iter().map(|p| p.query.name.clone()).collect();
     let shard = shard_of(args)?;
     let (dealt, other_shard) = match shard {

@@ -60,7 +60,9 @@ pub(crate) async fn set_up(
             .map_err(|why| AppError::Usage(format!("--out-dir: {why}")))?;
     }
     crate::state::install(args.state.clone());
-    if crate::state::in_cloud(&args.out_dir) || crate::gcs::is_gs(&out_dir) {
+    let summary_in_cloud = (args.summary_json.as_deref())
+        .is_some_and(|path| crate::gcs::is_gs(&path.to_string_lossy()));
+    if crate::state::in_cloud(&args.out_dir) || crate::gcs::is_gs(&out_dir) || summary_in_cloud {
         let http = Http {
             client: client.clone(),
             timeout: args.timeout,

@@ -30,6 +30,7 @@ mod lose_nothing;
 mod manifest;
 mod merge;
 mod network;
+mod operations;
 mod parquet;
 mod quota;
 mod reports;
