@@ -49,11 +49,14 @@ pub enum Failure {
     BadData,
     /// Ctrl-C or SIGTERM.
     Interrupted,
+    /// The run lock in Cloud Storage was taken over by another run while this one wrote (its
+    /// lease ran out unrenewed): this run stopped writing.
+    LockLost,
 }
 
 impl Failure {
     /// Every kind, for the test that README's exit-code table names each.
-    pub const ALL: [Failure; 10] = [
+    pub const ALL: [Failure; 11] = [
         Failure::BadInput,
         Failure::Auth,
         Failure::QuotaWall,
@@ -64,6 +67,7 @@ impl Failure {
         Failure::Caveat,
         Failure::BadData,
         Failure::Interrupted,
+        Failure::LockLost,
     ];
 
     /// The one table from a kind of failure to the exit code.
@@ -74,7 +78,8 @@ impl Failure {
             | Failure::Remote
             | Failure::LocalIo
             | Failure::Caveat
-            | Failure::BadData => Exit::QueryFailed,
+            | Failure::BadData
+            | Failure::LockLost => Exit::QueryFailed,
             Failure::Busy | Failure::NotReady => Exit::Busy,
             Failure::Interrupted => Exit::Interrupted,
         }
@@ -93,6 +98,7 @@ impl Failure {
             Failure::Caveat => "caveat",
             Failure::BadData => "bad data",
             Failure::Interrupted => "interrupted",
+            Failure::LockLost => "lock lost",
         }
     }
 }

@@ -5,14 +5,37 @@
 //!
 //! In Cloud Storage (`--state gs://…`, [`crate::state`]) no kernel sees both runs: the lock is
 //! the object `run.lock`, created only if absent (`ifGenerationMatch=0`), naming its holder
-//! (host, process) and a lease the holder renews ([`cloud`]). A lease left to run out — a pod
-//! killed with SIGKILL — is taken over, with a message.
+//! (host, process, and the job platform's name for it: Cloud Run execution, task and attempt;
+//! Kubernetes pod, Job and completion index) and a lease the holder renews ([`cloud`]). A lease
+//! left to run out — a pod killed with SIGKILL — is taken over, with a message; a later attempt
+//! of the same task (which the platform starts only once the earlier attempt ended) takes it
+//! over at once. A run whose renewal finds the lock taken over stops writing ([`lost`]).
 
 mod cloud;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+/// Cancelled when this run lost its lock in Cloud Storage to another run (its lease ran out
+/// unrenewed and was taken over): every query stops writing and fails (`lock lost`).
+pub fn lost() -> &'static tokio_util::sync::CancellationToken {
+    static LOST: std::sync::LazyLock<tokio_util::sync::CancellationToken> =
+        std::sync::LazyLock::new(tokio_util::sync::CancellationToken::new);
+    &LOST
+}
+
+/// What was said when the lock was lost.
+pub fn lost_why() -> Option<&'static str> {
+    LOST_WHY.get().map(String::as_str)
+}
+
+static LOST_WHY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn lose(why: String) {
+    let _ = LOST_WHY.set(why);
+    lost().cancel();
+}
 
 /// The held lock; dropping it releases it.
 #[derive(Debug)]

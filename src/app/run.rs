@@ -244,7 +244,7 @@ async fn run_windows(
             crate::say!("{line}");
         }
         reports.extend(ran);
-        if interrupt.is_cancelled() {
+        if interrupt.is_cancelled() || crate::lock::lost().is_cancelled() {
             break;
         }
     }

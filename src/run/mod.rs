@@ -407,9 +407,11 @@ async fn run_job(
         loaded: &loaded,
         merged: &merged,
     };
+    let lost = crate::lock::lost();
     let result = tokio::select! {
         result = execute(&job, feed_in, feeds_out, counters.clone(), landed, &shared) => Some(result),
         () = shared.stop.cancelled() => None,
+        () = lost.cancelled() => None,
     };
     let (mut written, mut cursor, mut gone) = (None, None, None);
     let (status, api_total) = match result {
@@ -425,6 +427,18 @@ async fn run_job(
             }
             let (kind, message) = (err.kind(), err.to_string());
             (Status::Failed { kind, message }, None)
+        }
+        None if lost.is_cancelled() => {
+            let why = crate::lock::lost_why().unwrap_or("lost the run lock");
+            let message =
+                format!("{why}: {name} was not written (its previous output is left as it was)");
+            (
+                Status::Failed {
+                    kind: crate::error::Failure::LockLost,
+                    message,
+                },
+                None,
+            )
         }
         None if shared.interrupt.is_cancelled() => (Status::Interrupted, None),
         None => (Status::Cancelled, None),

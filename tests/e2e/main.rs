@@ -41,6 +41,7 @@ mod shards_gcs;
 mod sheets;
 mod strict;
 mod summary;
+mod takeover;
 mod validate;
 mod validate_means_run;
 mod xlsx;
