@@ -39,6 +39,7 @@ mod secrets;
 mod shards;
 mod shards_gcs;
 mod sheets;
+mod sigterm;
 mod strict;
 mod summary;
 mod takeover;
