@@ -132,6 +132,8 @@ pub struct RunSettings {
     pub discovery: DiscoverySettings,
     /// `--shard`, `--shard-count` as given, with where from (`crate::shard::resolve`).
     pub shard: crate::shard::ShardSetting,
+    /// `--run-id` / `GSCRAPE_RUN_ID` (`crate::shard::run_id`).
+    pub run_id: Option<String>,
 }
 
 /// One `gscrape.toml`, read and checked.
@@ -612,6 +614,7 @@ impl RunSettings {
             csv,
             shard,
             shard_count,
+            run_id,
             vars,
             from,
             to,
@@ -674,6 +677,7 @@ impl RunSettings {
                     origin: "--shard-count".to_owned(),
                 }),
             },
+            run_id,
         }
     }
 }

@@ -17,9 +17,31 @@ pub(super) async fn compose(args: ComposeArgs) -> Result<Exit, AppError> {
         let output = ObjectUrl::parse(&text).map_err(AppError::Usage)?;
         return compose_object(&args, &output, layout).await;
     }
-    let (parts, paths) = local::find(&args.output, args.count)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let run = crate::shard::run_id(args.run_id.as_deref(), &env);
+    let (parts, paths) = match local::find(&args.output, args.count) {
+        // A retried `compose --remove-parts` of this run, whose first try composed and removed
+        // the parts: done already.
+        Err(crate::compose::ComposeError::NoParts { .. })
+            if args.remove_parts
+                && run.is_some()
+                && args.output.is_file()
+                && crate::shard::recorded_run(&args.output) == run =>
+        {
+            let line = format!(
+                "already composed {text} from the parts of run {}; its parts were removed\n",
+                run.unwrap_or_default()
+            );
+            return to_stdout(&line, Exit::Success);
+        }
+        found => found?,
+    };
     note_others(&parts);
+    let composed_run = local::check_runs(&paths, run.as_deref(), &text)?;
     let joined = local::compose(&paths, &args.output, layout)?;
+    if let Err(err) = crate::shard::record_run(&args.output, composed_run.as_deref()) {
+        crate::say!("warning: cannot record the run beside {text}: {err}");
+    }
     let mut line = proof_line(&text, &joined);
     if args.remove_parts {
         local::remove(&paths)?;

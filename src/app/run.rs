@@ -253,6 +253,27 @@ async fn run_windows(
     (reports, Ok(failures))
 }
 
+/// Beside each local part a sharded run finished, the run that wrote it (`.NAME.run`), for
+/// `gscrape compose` to refuse a stale part; without a run id, any older record is removed.
+fn record_parts(args: &RunSettings, shard: crate::shard::Shard, reports: &[QueryReport]) {
+    let env = |name: &str| std::env::var(name).ok();
+    let run = crate::shard::run_id(args.run_id.as_deref(), &env);
+    let own = format!("-part-{:05}-of-{:05}", shard.index, shard.count);
+    for report in reports.iter().filter(|r| matches!(r.status, Status::Ok(_))) {
+        let Some(path) = &report.output else { continue };
+        let shown = path.to_string_lossy();
+        if crate::gcs::is_gs(&shown) || !shown.contains(&own) {
+            continue;
+        }
+        if let Err(err) = crate::shard::record_run(path, run.as_deref()) {
+            crate::say!(
+                "warning: cannot record the run beside {}: {err}; `gscrape compose` cannot tell it from a stale part",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Bars only where a person watches a terminal that draws them; lines (and heartbeats) for
 /// cron, systemd, CI, pipes and `TERM=dumb`.
 fn reporter(args: &RunSettings) -> Arc<dyn Reporter> {
@@ -440,6 +461,9 @@ async fn run_window(
         false => Vec::new(),
     };
     let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
+    if let Some(shard) = shard {
+        record_parts(args, shard, &reports);
+    }
     describe_tables(args, &described, &reports);
     crate::run::resume::after_run(&args.out_dir, files);
     let ok = || reports.iter().filter(|r| matches!(r.status, Status::Ok(_)));

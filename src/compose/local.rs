@@ -76,9 +76,62 @@ pub fn compose(parts: &[PathBuf], output: &Path, layout: Layout) -> Result<Joine
     Ok(joined)
 }
 
-/// Deletes the parts (after a compose that put the output in place).
+/// The run of `parts` (each recorded beside it, `.NAME.run`, by the task that wrote it): `run`
+/// when given (`--run-id`, CLOUD_RUN_EXECUTION), else the one most parts record. A part that
+/// records another, or none while others do, is refused as stale. `None`: no run given and
+/// none recorded — nothing to check.
+pub fn check_runs(
+    parts: &[PathBuf],
+    run: Option<&str>,
+    output: &str,
+) -> Result<Option<String>, ComposeError> {
+    let recorded: Vec<Option<String>> = parts
+        .iter()
+        .map(|p| crate::shard::recorded_run(p))
+        .collect();
+    let expected = match run {
+        Some(run) => Some(run.to_owned()),
+        None => {
+            let mut best: Option<(&String, usize)> = None;
+            for id in recorded.iter().flatten() {
+                let n = recorded.iter().filter(|r| r.as_ref() == Some(id)).count();
+                if best.is_none_or(|(_, most)| n > most) {
+                    best = Some((id, n));
+                }
+            }
+            best.map(|(id, _)| id.clone())
+        }
+    };
+    let Some(expected) = expected else {
+        return Ok(None);
+    };
+    for (part, found) in parts.iter().zip(&recorded) {
+        if found.as_deref() != Some(expected.as_str()) {
+            return Err(ComposeError::StaleRun {
+                output: output.to_owned(),
+                part: part.display().to_string(),
+                found: match found {
+                    Some(found) => format!("run {found}"),
+                    None => format!(
+                        "no recorded run (no {} beside it)",
+                        crate::shard::run_sidecar(part)
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    ),
+                },
+                expected,
+            });
+        }
+    }
+    Ok(Some(expected))
+}
+
+/// Deletes the parts (after a compose that put the output in place), and the runs recorded
+/// beside them.
 pub fn remove(parts: &[PathBuf]) -> Result<(), ComposeError> {
     for part in parts {
+        let _ = crate::shard::record_run(part, None);
         std::fs::remove_file(part).map_err(|source| ComposeError::Io {
             what: format!("remove the part {}", part.display()),
             source,

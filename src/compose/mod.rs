@@ -47,6 +47,14 @@ pub enum ComposeError {
     },
     #[error("{part}: it does not end with a line break, so it is not a part gscrape wrote whole: run its task again ({output} left as it was)")]
     Unfinished { output: String, part: String },
+    /// A part of another run than the others (or than `--run-id`): stale.
+    #[error("{part}: written by {found}, but the parts are of run {expected}: a stale part of another run; run its task again in run {expected} ({output} left as it was)")]
+    StaleRun {
+        output: String,
+        part: String,
+        found: String,
+        expected: String,
+    },
     #[error("{output}: {why}")]
     Format { output: String, why: String },
     #[error("cannot read {part}: {source} ({output} left as it was)")]
@@ -89,6 +97,7 @@ impl ComposeError {
             | ComposeError::Disagree { .. }
             | ComposeError::Header { .. }
             | ComposeError::Unfinished { .. }
+            | ComposeError::StaleRun { .. }
             | ComposeError::Format { .. } => Failure::BadInput,
             ComposeError::Read { source, .. } => match source.kind() {
                 std::io::ErrorKind::InvalidData
