@@ -68,10 +68,34 @@ async fn compose_object(
     let gcs = crate::gcs::io::get()?.clone();
     let (count, output, remove_parts) = (args.count, output.clone(), args.remove_parts);
     // The compose blocks on the Cloud Storage thread: off the runtime's.
+    let env = |name: &str| std::env::var(name).ok();
+    let run = crate::shard::run_id(args.run_id.as_deref(), &env);
     let work = tokio::task::spawn_blocking(move || {
-        let (parts, metas) = object::find(&gcs, &output, count)?;
+        let shown = output.to_string();
+        let storage = |source| crate::compose::ComposeError::Storage {
+            output: shown.clone(),
+            source: Box::new(source),
+        };
+        let (parts, metas) = match object::find(&gcs, &output, count) {
+            // A retried `compose --remove-parts` of this run: done already.
+            Err(crate::compose::ComposeError::NoParts { .. })
+                if remove_parts
+                    && run.is_some()
+                    && object::recorded_run(&gcs, &output).map_err(storage)? == run =>
+            {
+                return Ok(format!(
+                    "already composed {output} from the parts of run {}; its parts were removed\n",
+                    run.unwrap_or_default()
+                ));
+            }
+            found => found?,
+        };
         note_others(&parts);
+        let composed_run = object::check_runs(&gcs, &metas, run.as_deref(), &output)?;
         let composed = object::compose(&gcs, &metas, &output, layout)?;
+        if let Err(err) = object::record_run(&gcs, &output, composed_run.as_deref()) {
+            crate::say!("warning: cannot record the run beside {output}: {err}");
+        }
         let mut line = proof_line(&output.to_string(), &composed.joined);
         line.push_str(&format!(
             ", generation {}, crc32c {}",

@@ -262,10 +262,18 @@ fn record_parts(args: &RunSettings, shard: crate::shard::Shard, reports: &[Query
     for report in reports.iter().filter(|r| matches!(r.status, Status::Ok(_))) {
         let Some(path) = &report.output else { continue };
         let shown = path.to_string_lossy();
-        if crate::gcs::is_gs(&shown) || !shown.contains(&own) {
+        if !shown.contains(&own) {
             continue;
         }
-        if let Err(err) = crate::shard::record_run(path, run.as_deref()) {
+        let recorded = match crate::gcs::is_gs(&shown) {
+            true => match (crate::gcs::ObjectUrl::parse(&shown), crate::gcs::io::get()) {
+                (Ok(url), Ok(gcs)) => crate::compose::object::record_run(gcs, &url, run.as_deref())
+                    .map_err(|e| e.to_string()),
+                _ => continue,
+            },
+            false => crate::shard::record_run(path, run.as_deref()).map_err(|e| e.to_string()),
+        };
+        if let Err(err) = recorded {
             crate::say!(
                 "warning: cannot record the run beside {}: {err}; `gscrape compose` cannot tell it from a stale part",
                 path.display()

@@ -76,55 +76,25 @@ pub fn compose(parts: &[PathBuf], output: &Path, layout: Layout) -> Result<Joine
     Ok(joined)
 }
 
-/// The run of `parts` (each recorded beside it, `.NAME.run`, by the task that wrote it): `run`
-/// when given (`--run-id`, CLOUD_RUN_EXECUTION), else the one most parts record. A part that
-/// records another, or none while others do, is refused as stale. `None`: no run given and
-/// none recorded — nothing to check.
+/// The run of `parts` (each recorded beside it, `.NAME.run`, by the task that wrote it):
+/// [`super::check_runs`].
 pub fn check_runs(
     parts: &[PathBuf],
     run: Option<&str>,
     output: &str,
 ) -> Result<Option<String>, ComposeError> {
-    let recorded: Vec<Option<String>> = parts
+    let recorded: Vec<super::RecordedRun> = parts
         .iter()
-        .map(|p| crate::shard::recorded_run(p))
+        .map(|part| super::RecordedRun {
+            part: part.display().to_string(),
+            run: crate::shard::recorded_run(part),
+            record: crate::shard::run_sidecar(part)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        })
         .collect();
-    let expected = match run {
-        Some(run) => Some(run.to_owned()),
-        None => {
-            let mut best: Option<(&String, usize)> = None;
-            for id in recorded.iter().flatten() {
-                let n = recorded.iter().filter(|r| r.as_ref() == Some(id)).count();
-                if best.is_none_or(|(_, most)| n > most) {
-                    best = Some((id, n));
-                }
-            }
-            best.map(|(id, _)| id.clone())
-        }
-    };
-    let Some(expected) = expected else {
-        return Ok(None);
-    };
-    for (part, found) in parts.iter().zip(&recorded) {
-        if found.as_deref() != Some(expected.as_str()) {
-            return Err(ComposeError::StaleRun {
-                output: output.to_owned(),
-                part: part.display().to_string(),
-                found: match found {
-                    Some(found) => format!("run {found}"),
-                    None => format!(
-                        "no recorded run (no {} beside it)",
-                        crate::shard::run_sidecar(part)
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default()
-                    ),
-                },
-                expected,
-            });
-        }
-    }
-    Ok(Some(expected))
+    super::check_runs(&recorded, run, output)
 }
 
 /// Deletes the parts (after a compose that put the output in place), and the runs recorded

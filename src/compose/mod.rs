@@ -112,6 +112,53 @@ impl ComposeError {
     }
 }
 
+/// A part, the run recorded beside it (`None`: none), and the name of that record.
+pub struct RecordedRun {
+    pub part: String,
+    pub run: Option<String>,
+    pub record: String,
+}
+
+/// The run of the parts: `run` when given (`--run-id`, CLOUD_RUN_EXECUTION), else the one
+/// most parts record. A part that records another, or none while others do, is refused as
+/// stale. `None`: no run given and none recorded — nothing to check.
+pub fn check_runs(
+    parts: &[RecordedRun],
+    run: Option<&str>,
+    output: &str,
+) -> Result<Option<String>, ComposeError> {
+    let expected = match run {
+        Some(run) => Some(run.to_owned()),
+        None => {
+            let mut best: Option<(&String, usize)> = None;
+            for id in parts.iter().filter_map(|p| p.run.as_ref()) {
+                let n = parts.iter().filter(|p| p.run.as_ref() == Some(id)).count();
+                if best.is_none_or(|(_, most)| n > most) {
+                    best = Some((id, n));
+                }
+            }
+            best.map(|(id, _)| id.clone())
+        }
+    };
+    let Some(expected) = expected else {
+        return Ok(None);
+    };
+    for part in parts {
+        if part.run.as_deref() != Some(expected.as_str()) {
+            return Err(ComposeError::StaleRun {
+                output: output.to_owned(),
+                part: part.part.clone(),
+                found: match &part.run {
+                    Some(found) => format!("run {found}"),
+                    None => format!("no recorded run (no {} beside it)", part.record),
+                },
+                expected,
+            });
+        }
+    }
+    Ok(Some(expected))
+}
+
 /// The first names of a list, and how many more.
 fn list(names: &[String]) -> String {
     const SHOWN: usize = 10;
