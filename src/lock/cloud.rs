@@ -120,7 +120,7 @@ impl Platform {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self {
             Platform::CloudRun {
                 execution,
