@@ -845,6 +845,8 @@ mod tests {
         // `[quota]`'s per-user and per-project, a table of their own (`quota_table`).
         "quota_per_user",
         "quota_per_project",
+        // One execution's, not a project's: a flag or GSCRAPE_RUN_ID.
+        "run_id",
     ];
 
     fn run_args() -> RunArgs {
