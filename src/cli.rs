@@ -447,9 +447,9 @@ pub struct ComposeArgs {
     #[arg(long)]
     pub remove_parts: bool,
 
-    /// The run whose parts to join (as `run --run-id` gave it; Cloud Run's CLOUD_RUN_EXECUTION
-    /// wins): a part of another run is refused, and with --remove-parts an output this run
-    /// composed already is no error.
+    /// The run whose parts to join (as `run --run-id` gave it, or the Cloud Run execution;
+    /// default: CLOUD_RUN_EXECUTION): a part of another run is refused, and with
+    /// --remove-parts an output this run composed already is no error.
     #[arg(long, value_name = "ID", env = "GSCRAPE_RUN_ID")]
     pub run_id: Option<String>,
 

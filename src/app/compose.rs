@@ -17,8 +17,7 @@ pub(super) async fn compose(args: ComposeArgs) -> Result<Exit, AppError> {
         let output = ObjectUrl::parse(&text).map_err(AppError::Usage)?;
         return compose_object(&args, &output, layout).await;
     }
-    let env = |name: &str| std::env::var(name).ok();
-    let run = crate::shard::run_id(args.run_id.as_deref(), &env);
+    let run = run_of(&args);
     let (parts, paths) = match local::find(&args.output, args.count) {
         // A retried `compose --remove-parts` of this run, whose first try composed and removed
         // the parts: done already.
@@ -68,8 +67,7 @@ async fn compose_object(
     let gcs = crate::gcs::io::get()?.clone();
     let (count, output, remove_parts) = (args.count, output.clone(), args.remove_parts);
     // The compose blocks on the Cloud Storage thread: off the runtime's.
-    let env = |name: &str| std::env::var(name).ok();
-    let run = crate::shard::run_id(args.run_id.as_deref(), &env);
+    let run = run_of(args);
     let work = tokio::task::spawn_blocking(move || {
         let shown = output.to_string();
         let storage = |source| crate::compose::ComposeError::Storage {
@@ -113,6 +111,17 @@ async fn compose_object(
         .await
         .map_err(|e| AppError::Usage(format!("the compose stopped: {e}")))??;
     to_stdout(&line, Exit::Success)
+}
+
+/// The run whose parts to join: `--run-id` / `GSCRAPE_RUN_ID` (a compose step is often an
+/// execution of its own), else `CLOUD_RUN_EXECUTION`.
+fn run_of(args: &ComposeArgs) -> Option<String> {
+    let env = |name: &str| std::env::var(name).ok();
+    let given = |name: &str| match name {
+        "GSCRAPE_RUN_ID" => args.run_id.clone(),
+        _ => None,
+    };
+    crate::shard::run_id(None, &given).or_else(|| crate::shard::run_id(None, &env))
 }
 
 fn note_others(parts: &crate::compose::Parts) {
