@@ -431,7 +431,7 @@ fn compose_refuses_a_stale_part_and_a_retried_compose_is_a_no_op() {
         format!("error: {}: written by run daily-yesterday, but the parts are of run daily-today: a stale part of another run; run its task again in run daily-today (output/message_details.csv left as it was)\n", part(1, 3))
     );
     assert!(!wd.exists("output/message_details.csv"));
-    // Named by the compose step: every part must be of that run.
+    // Named by the compose step (over its own Cloud Run execution): every part must be of that run.
     let named = run_with(
         &wd,
         &[
@@ -440,7 +440,7 @@ fn compose_refuses_a_stale_part_and_a_retried_compose_is_a_no_op() {
             "--run-id",
             "daily-yesterday",
         ],
-        &[],
+        &[("CLOUD_RUN_EXECUTION", "compose-step-1")],
     );
     assert_eq!(named.code, 2, "{named:?}");
     assert!(
