@@ -196,3 +196,31 @@ fn a_run_that_loses_its_lock_stops_and_fails() {
     let lock = gcs.object("reports", "state/run.lock").unwrap();
     assert_eq!(lock.data, theirs.to_string().as_bytes(), "their lock stays");
 }
+
+/// A run whose query fails (a 500 on page 3, after its retries) releases its lock in the bucket:
+/// the next run, of any execution, takes it at once.
+#[test]
+fn a_run_that_fails_releases_its_lock() {
+    let gcs = FakeGcs::start(TOKEN);
+    let wd = Workdir::with_config(Config {
+        drive_files: 1000,
+        drive_fail_page: Some(3),
+        ..Config::default()
+    });
+    wd.write(
+        "queries/files.toml",
+        &format!("{FILES}output = \"gs://reports/files.csv\"\n{QUERY}"),
+    );
+    let failed = finish(
+        task(&wd, &gcs, wd.path(), "daily-x7k2p", 0, &[])
+            .env("GSCRAPE_BACKOFF_SCALE", "0")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(failed.code, 1, "{failed:?}");
+    assert!(
+        gcs.object("reports", "state/run.lock").is_none(),
+        "released: {:?}",
+        gcs.names("reports")
+    );
+}
