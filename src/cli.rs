@@ -411,6 +411,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", env = "GSCRAPE_SHARD_COUNT")]
     pub shard_count: Option<String>,
 
+    /// The run the tasks of one execution share, recorded beside each part a sharded run
+    /// writes so that `gscrape compose` refuses a stale part (Cloud Run's CLOUD_RUN_EXECUTION
+    /// wins).
+    #[arg(long, value_name = "ID", env = "GSCRAPE_RUN_ID")]
+    pub run_id: Option<String>,
+
     /// Set a template variable, over the queries' [vars] (repeatable): --var site=example.com
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
@@ -463,6 +469,12 @@ pub struct ComposeArgs {
     /// Delete the parts once the output is in place (by default they are kept).
     #[arg(long)]
     pub remove_parts: bool,
+
+    /// The run whose parts to join (as `run --run-id` gave it, or the Cloud Run execution;
+    /// default: CLOUD_RUN_EXECUTION): a part of another run is refused, and with
+    /// --remove-parts an output this run composed already is no error.
+    #[arg(long, value_name = "ID", env = "GSCRAPE_RUN_ID")]
+    pub run_id: Option<String>,
 
     /// The parts' format, when OUTPUT's name does not say it: csv, tsv or ndjson.
     #[arg(long, value_name = "FORMAT", value_parser = parse_format)]

@@ -53,11 +53,14 @@ pub enum Failure {
     Interrupted,
     /// `--max-duration` passed: unfinished queries stopped, checkpointed, as on an interrupt.
     Deadline,
+    /// The run lock in Cloud Storage was taken over by another run while this one wrote (its
+    /// lease ran out unrenewed): this run stopped writing.
+    LockLost,
 }
 
 impl Failure {
     /// Every kind, for the test that README's exit-code table names each.
-    pub const ALL: [Failure; 11] = [
+    pub const ALL: [Failure; 12] = [
         Failure::BadInput,
         Failure::Auth,
         Failure::QuotaWall,
@@ -69,6 +72,7 @@ impl Failure {
         Failure::BadData,
         Failure::Interrupted,
         Failure::Deadline,
+        Failure::LockLost,
     ];
 
     /// The one table from a kind of failure to the exit code.
@@ -79,7 +83,8 @@ impl Failure {
             | Failure::Remote
             | Failure::LocalIo
             | Failure::Caveat
-            | Failure::BadData => Exit::QueryFailed,
+            | Failure::BadData
+            | Failure::LockLost => Exit::QueryFailed,
             Failure::Busy | Failure::NotReady => Exit::Busy,
             Failure::Interrupted => Exit::Interrupted,
             Failure::Deadline => Exit::Deadline,
@@ -100,6 +105,7 @@ impl Failure {
             Failure::BadData => "bad data",
             Failure::Interrupted => "interrupted",
             Failure::Deadline => "deadline",
+            Failure::LockLost => "lock lost",
         }
     }
 }

@@ -5,14 +5,37 @@
 //!
 //! In Cloud Storage (`--state gs://…`, [`crate::state`]) no kernel sees both runs: the lock is
 //! the object `run.lock`, created only if absent (`ifGenerationMatch=0`), naming its holder
-//! (host, process) and a lease the holder renews ([`cloud`]). A lease left to run out — a pod
-//! killed with SIGKILL — is taken over, with a message.
+//! (host, process, and the job platform's name for it: Cloud Run execution, task and attempt;
+//! Kubernetes pod, Job and completion index) and a lease the holder renews ([`cloud`]). A lease
+//! left to run out — a pod killed with SIGKILL — is taken over, with a message; a later attempt
+//! of the same task (which the platform starts only once the earlier attempt ended) takes it
+//! over at once. A run whose renewal finds the lock taken over stops writing ([`lost`]).
 
 mod cloud;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+/// Cancelled when this run lost its lock in Cloud Storage to another run (its lease ran out
+/// unrenewed and was taken over): every query stops writing and fails (`lock lost`).
+pub fn lost() -> &'static tokio_util::sync::CancellationToken {
+    static LOST: std::sync::LazyLock<tokio_util::sync::CancellationToken> =
+        std::sync::LazyLock::new(tokio_util::sync::CancellationToken::new);
+    &LOST
+}
+
+/// What was said when the lock was lost.
+pub fn lost_why() -> Option<&'static str> {
+    LOST_WHY.get().map(String::as_str)
+}
+
+static LOST_WHY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn lose(why: String) {
+    let _ = LOST_WHY.set(why);
+    lost().cancel();
+}
 
 /// The held lock; dropping it releases it.
 #[derive(Debug)]
@@ -53,12 +76,17 @@ impl LockWait {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("another gscrape run{} is writing into {}; wait for it to end, or run with --wait-lock to wait here", .pid.map(|p| format!(" (process {p})")).unwrap_or_default(), .dir.display())]
-    Busy { dir: PathBuf, pid: Option<u32> },
-    #[error("another gscrape run{} still held {} after waiting {} s (--wait-lock); it may be stuck: see that process, or wait longer", .pid.map(|p| format!(" (process {p})")).unwrap_or_default(), .dir.display(), .waited.as_secs())]
+    #[error("another gscrape run{} is writing into {}; wait for it to end, or run with --wait-lock to wait here", who(*.pid, .platform.as_deref()), .dir.display())]
+    Busy {
+        dir: PathBuf,
+        pid: Option<u32>,
+        platform: Option<String>,
+    },
+    #[error("another gscrape run{} still held {} after waiting {} s (--wait-lock); it may be stuck: see that process, or wait longer", who(*.pid, .platform.as_deref()), .dir.display(), .waited.as_secs())]
     StillBusy {
         dir: PathBuf,
         pid: Option<u32>,
+        platform: Option<String>,
         waited: std::time::Duration,
     },
     #[error("cannot lock {}: {source}", .path.display())]
@@ -85,6 +113,16 @@ pub enum LockError {
         #[source]
         source: Box<crate::gcs::StorageError>,
     },
+}
+
+/// ` (process 4242)`, ` (process 1; Cloud Run execution …)`: the holder of a local lock.
+fn who(pid: Option<u32>, platform: Option<&str>) -> String {
+    match (pid, platform) {
+        (Some(pid), Some(platform)) => format!(" (process {pid}; {platform})"),
+        (Some(pid), None) => format!(" (process {pid})"),
+        (None, Some(platform)) => format!(" ({platform})"),
+        (None, None) => String::new(),
+    }
 }
 
 /// The lock's name in the state directory: `run.lock`, or a shard's own
@@ -134,9 +172,11 @@ pub async fn acquire_for(
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
+            let (pid, platform) = holder(&mut file);
             let busy = LockError::Busy {
                 dir: out_dir.to_owned(),
-                pid: holder(&mut file),
+                pid,
+                platform,
             };
             let limit = match wait {
                 LockWait::No => return Err(busy),
@@ -158,9 +198,11 @@ pub async fn acquire_for(
                             Err(std::fs::TryLockError::Error(err)) => return Err(io(err)),
                         }
                         if tokio::time::Instant::now() >= deadline {
+                            let (pid, platform) = holder(&mut file);
                             return Err(LockError::StillBusy {
                                 dir: out_dir.to_owned(),
-                                pid: holder(&mut file),
+                                pid,
+                                platform,
                                 waited: limit,
                             });
                         }
@@ -174,14 +216,52 @@ pub async fn acquire_for(
     file.set_len(0).map_err(io)?;
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     write!(file, "{}", std::process::id()).map_err(io)?;
+    // The job platform's name for this run, on a line of its own, for the message of another.
+    if let Some(platform) = cloud::Platform::of(&|name| std::env::var(name).ok()) {
+        write!(file, "\n{}", platform.describe()).map_err(io)?;
+    }
     file.flush().map_err(io)?;
     Ok(RunLock::File(file))
 }
 
-/// The process id the holder wrote, if it can be read.
-fn holder(file: &mut File) -> Option<u32> {
+/// The process id the holder wrote, and its job platform's name for it, if they can be read.
+fn holder(file: &mut File) -> (Option<u32>, Option<String>) {
     let mut text = String::new();
-    file.seek(SeekFrom::Start(0)).ok()?;
-    file.read_to_string(&mut text).ok()?;
-    text.trim().parse().ok()
+    if file.seek(SeekFrom::Start(0)).is_err() || file.read_to_string(&mut text).is_err() {
+        return (None, None);
+    }
+    let mut lines = text.lines();
+    let pid = lines.next().and_then(|l| l.trim().parse().ok());
+    let platform = lines
+        .next()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty() && !l.chars().any(char::is_control));
+    (pid, platform)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_lock_names_its_holder_by_process_and_platform() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.lock");
+        std::fs::write(&path, "42\nCloud Run execution e, task 0, attempt 1").unwrap();
+        let mut file = File::open(&path).unwrap();
+        let (pid, platform) = holder(&mut file);
+        assert_eq!(pid, Some(42));
+        let busy = LockError::Busy {
+            dir: PathBuf::from("output"),
+            pid,
+            platform,
+        };
+        assert_eq!(
+            busy.to_string(),
+            "another gscrape run (process 42; Cloud Run execution e, task 0, attempt 1) is writing into output; wait for it to end, or run with --wait-lock to wait here"
+        );
+        std::fs::write(&path, "42").unwrap();
+        let mut file = File::open(&path).unwrap();
+        assert_eq!(holder(&mut file), (Some(42), None));
+    }
 }

@@ -134,6 +134,8 @@ pub struct RunSettings {
     pub discovery: DiscoverySettings,
     /// `--shard`, `--shard-count` as given, with where from (`crate::shard::resolve`).
     pub shard: crate::shard::ShardSetting,
+    /// `--run-id` / `GSCRAPE_RUN_ID` (`crate::shard::run_id`).
+    pub run_id: Option<String>,
 }
 
 /// One `gscrape.toml`, read and checked.
@@ -626,6 +628,7 @@ impl RunSettings {
             csv,
             shard,
             shard_count,
+            run_id,
             vars,
             from,
             to,
@@ -689,6 +692,7 @@ impl RunSettings {
                     origin: "--shard-count".to_owned(),
                 }),
             },
+            run_id,
         }
     }
 }
@@ -857,6 +861,8 @@ mod tests {
         // `[quota]`'s per-user and per-project, a table of their own (`quota_table`).
         "quota_per_user",
         "quota_per_project",
+        // One execution's, not a project's: a flag or GSCRAPE_RUN_ID.
+        "run_id",
     ];
 
     fn run_args() -> RunArgs {

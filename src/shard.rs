@@ -308,6 +308,47 @@ pub fn part_path(output: &Path, index: u32, count: u32) -> PathBuf {
     output.with_file_name(format!("{stem}-part-{index:05}-of-{count:05}{ext}"))
 }
 
+/// The run a part belongs to: an id the tasks of one execution share — Cloud Run's
+/// `CLOUD_RUN_EXECUTION`, else `--run-id` / `GSCRAPE_RUN_ID` (`given`). `None`: parts record
+/// none, and `gscrape compose` checks none.
+pub fn run_id(given: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let clean = |v: String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    env("CLOUD_RUN_EXECUTION")
+        .and_then(clean)
+        .or_else(|| given.map(str::to_owned).and_then(clean))
+        .or_else(|| env("GSCRAPE_RUN_ID").and_then(clean))
+}
+
+/// The sidecar beside a local file that names the run that wrote it: `.NAME.run`.
+pub fn run_sidecar(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.run"))
+}
+
+/// The run recorded beside a local file (`None`: none recorded, or unreadable).
+pub fn recorded_run(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(run_sidecar(path)).ok()?;
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// Records `run` beside the local file `path` (`None`: removes any record, so that an older
+/// one never speaks for this file).
+pub fn record_run(path: &Path, run: Option<&str>) -> std::io::Result<()> {
+    let sidecar = run_sidecar(path);
+    match run {
+        Some(run) => {
+            crate::util::write_atomically_with_mode(&sidecar, format!("{run}\n").as_bytes(), 0o644)
+        }
+        None => match std::fs::remove_file(&sidecar) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
+        },
+    }
+}
+
 /// When the file name `name` is a part of the output named `output_name`: its index and
 /// count (a five-digit index below a five-digit count, as [`part_path`] writes them).
 pub fn part_of(output_name: &str, name: &str) -> Option<(u32, u32)> {

@@ -17,9 +17,30 @@ pub(super) async fn compose(args: ComposeArgs) -> Result<Exit, AppError> {
         let output = ObjectUrl::parse(&text).map_err(AppError::Usage)?;
         return compose_object(&args, &output, layout).await;
     }
-    let (parts, paths) = local::find(&args.output, args.count)?;
+    let run = run_of(&args);
+    let (parts, paths) = match local::find(&args.output, args.count) {
+        // A retried `compose --remove-parts` of this run, whose first try composed and removed
+        // the parts: done already.
+        Err(crate::compose::ComposeError::NoParts { .. })
+            if args.remove_parts
+                && run.is_some()
+                && args.output.is_file()
+                && crate::shard::recorded_run(&args.output) == run =>
+        {
+            let line = format!(
+                "already composed {text} from the parts of run {}; its parts were removed\n",
+                run.unwrap_or_default()
+            );
+            return to_stdout(&line, Exit::Success);
+        }
+        found => found?,
+    };
     note_others(&parts);
+    let composed_run = local::check_runs(&paths, run.as_deref(), &text)?;
     let joined = local::compose(&paths, &args.output, layout)?;
+    if let Err(err) = crate::shard::record_run(&args.output, composed_run.as_deref()) {
+        crate::say!("warning: cannot record the run beside {text}: {err}");
+    }
     let mut line = proof_line(&text, &joined);
     if args.remove_parts {
         local::remove(&paths)?;
@@ -46,10 +67,33 @@ async fn compose_object(
     let gcs = crate::gcs::io::get()?.clone();
     let (count, output, remove_parts) = (args.count, output.clone(), args.remove_parts);
     // The compose blocks on the Cloud Storage thread: off the runtime's.
+    let run = run_of(args);
     let work = tokio::task::spawn_blocking(move || {
-        let (parts, metas) = object::find(&gcs, &output, count)?;
+        let shown = output.to_string();
+        let storage = |source| crate::compose::ComposeError::Storage {
+            output: shown.clone(),
+            source: Box::new(source),
+        };
+        let (parts, metas) = match object::find(&gcs, &output, count) {
+            // A retried `compose --remove-parts` of this run: done already.
+            Err(crate::compose::ComposeError::NoParts { .. })
+                if remove_parts
+                    && run.is_some()
+                    && object::recorded_run(&gcs, &output).map_err(storage)? == run =>
+            {
+                return Ok(format!(
+                    "already composed {output} from the parts of run {}; its parts were removed\n",
+                    run.unwrap_or_default()
+                ));
+            }
+            found => found?,
+        };
         note_others(&parts);
+        let composed_run = object::check_runs(&gcs, &metas, run.as_deref(), &output)?;
         let composed = object::compose(&gcs, &metas, &output, layout)?;
+        if let Err(err) = object::record_run(&gcs, &output, composed_run.as_deref()) {
+            crate::say!("warning: cannot record the run beside {output}: {err}");
+        }
         let mut line = proof_line(&output.to_string(), &composed.joined);
         line.push_str(&format!(
             ", generation {}, crc32c {}",
@@ -67,6 +111,17 @@ async fn compose_object(
         .await
         .map_err(|e| AppError::Usage(format!("the compose stopped: {e}")))??;
     to_stdout(&line, Exit::Success)
+}
+
+/// The run whose parts to join: `--run-id` / `GSCRAPE_RUN_ID` (a compose step is often an
+/// execution of its own), else `CLOUD_RUN_EXECUTION`.
+fn run_of(args: &ComposeArgs) -> Option<String> {
+    let env = |name: &str| std::env::var(name).ok();
+    let given = |name: &str| match name {
+        "GSCRAPE_RUN_ID" => args.run_id.clone(),
+        _ => None,
+    };
+    crate::shard::run_id(None, &given).or_else(|| crate::shard::run_id(None, &env))
 }
 
 fn note_others(parts: &crate::compose::Parts) {

@@ -442,13 +442,42 @@ async fn run_windows(
             crate::say!("{line}");
         }
         reports.extend(ran);
-        if interrupt.is_cancelled() {
+        if interrupt.is_cancelled() || crate::lock::lost().is_cancelled() {
             break;
         }
     }
     reporter.done();
     let failures = failures(&reports, interrupt.is_cancelled());
     (reports, Ok(failures))
+}
+
+/// Beside each local part a sharded run finished, the run that wrote it (`.NAME.run`), for
+/// `gscrape compose` to refuse a stale part; without a run id, any older record is removed.
+fn record_parts(args: &RunSettings, shard: crate::shard::Shard, reports: &[QueryReport]) {
+    let env = |name: &str| std::env::var(name).ok();
+    let run = crate::shard::run_id(args.run_id.as_deref(), &env);
+    let own = format!("-part-{:05}-of-{:05}", shard.index, shard.count);
+    for report in reports.iter().filter(|r| matches!(r.status, Status::Ok(_))) {
+        let Some(path) = &report.output else { continue };
+        let shown = path.to_string_lossy();
+        if !shown.contains(&own) {
+            continue;
+        }
+        let recorded = match crate::gcs::is_gs(&shown) {
+            true => match (crate::gcs::ObjectUrl::parse(&shown), crate::gcs::io::get()) {
+                (Ok(url), Ok(gcs)) => crate::compose::object::record_run(gcs, &url, run.as_deref())
+                    .map_err(|e| e.to_string()),
+                _ => continue,
+            },
+            false => crate::shard::record_run(path, run.as_deref()).map_err(|e| e.to_string()),
+        };
+        if let Err(err) = recorded {
+            crate::say!(
+                "warning: cannot record the run beside {}: {err}; `gscrape compose` cannot tell it from a stale part",
+                path.display()
+            );
+        }
+    }
 }
 
 /// Bars only where a person watches a terminal that draws them; lines (and heartbeats) for
@@ -638,6 +667,9 @@ async fn run_window(
         .filter(crate::datapackage::describable)
         .collect();
     let reports = run_all(jobs, api, options, templates, reporter, interrupt.clone()).await;
+    if let Some(shard) = shard {
+        record_parts(args, shard, &reports);
+    }
     if !args.stdout {
         describe_tables(args, &described, &reports);
     }

@@ -4,7 +4,7 @@
 
 use crate::auth::credentials::AuthSettings;
 use crate::auth::source::Http;
-use crate::auth::{credentials, AuthError, Authorizers};
+use crate::auth::{credentials, Authorizers};
 use crate::gcs::io::Gcs;
 use crate::gcs::Storage;
 
@@ -18,7 +18,7 @@ pub(crate) async fn connect(auth: &AuthSettings, http: &Http) -> Result<(), AppE
     let credential =
         match credentials::resolve(auth, http).await {
             Ok(credential) if credential.gives_tokens() => credential,
-            Ok(_) | Err(AuthError::NoCredentials) => return Err(AppError::Usage(
+            Ok(_) => return Err(AppError::Usage(
                 "gs:// outputs and state are written with a credential (a service account, the \
                  metadata server, a login, an access token): an API key cannot write to Cloud \
                  Storage; see `gscrape auth status`"

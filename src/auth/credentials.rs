@@ -115,7 +115,7 @@ pub async fn resolve(
     http: &super::source::Http,
 ) -> Result<Credential, AuthError> {
     let credential = match choose(settings) {
-        Err(AuthError::NoCredentials) => match super::metadata::detect(http).await {
+        Err(AuthError::NoCredentials) => match super::metadata::detect(http).await? {
             Some(server) => Credential::new(Arc::new(server), Vec::new()),
             None => return Err(AuthError::NoCredentials),
         },

@@ -1,8 +1,13 @@
 //! The metadata server of Google Cloud (GCE, GKE Workload Identity, Cloud Run, Cloud
 //! Functions): tokens of the attached service account, without a key. Found as google-auth
-//! finds it: `GCE_METADATA_HOST` (else `metadata.google.internal`) for its data,
-//! `GCE_METADATA_IP` (else 169.254.169.254) for the probe, `NO_GCE_CHECK=true` to skip it;
-//! the probe is one request of at most a second, made only when no other credential is found.
+//! (google/auth/compute_engine/_metadata.py) finds it: `GCE_METADATA_HOST` (else
+//! `metadata.google.internal`) for its data, `GCE_METADATA_IP` (else 169.254.169.254) for the
+//! probe, `NO_GCE_CHECK=true` to skip it. The probe is made only when no other credential is
+//! found, and tried [`PROBE_TRIES`] times, each within `GCE_METADATA_TIMEOUT` seconds (3 by
+//! default, as google-auth's `ping`), with google-auth's backoff (1 s, then 2 s) between
+//! tries. Where gscrape differs: `GCE_METADATA_TIMEOUT` may be a decimal (`0.5`), and an
+//! answer of 429 or 5xx is tried again and, if the last try still gets one, is an error
+//! saying the server was seen but failed (google-auth takes it for "not on Google Cloud").
 
 use std::time::{Duration, SystemTime};
 
@@ -11,10 +16,28 @@ use http::Request;
 use super::source::{ChainError, Grant, Http, TokenSource};
 use super::AuthError;
 
-/// The probe's limit: off Google Cloud the address does not answer, and a run must not wait.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How many times the probe is tried (google-auth's `ping(retry_count=3)`).
+pub const PROBE_TRIES: u32 = 3;
+
+/// The probe's limit per try when `GCE_METADATA_TIMEOUT` does not say (google-auth's
+/// `_METADATA_DEFAULT_TIMEOUT`).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 const LINK: &str = "the metadata server";
+
+/// Each try's limit: `GCE_METADATA_TIMEOUT` seconds (whole or decimal, above 0), else 3 s.
+pub fn probe_timeout(setting: Option<&str>) -> Duration {
+    setting
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 3600.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(PROBE_TIMEOUT)
+}
+
+/// The pause before try `n` (from 1): google-auth's exponential backoff, 1 s then 2 s.
+fn backoff(n: u32) -> Duration {
+    Duration::from_secs(1 << n.saturating_sub(1).min(4))
+}
 
 /// The metadata server found, and the account it gives tokens of.
 #[derive(Clone)]
@@ -27,37 +50,74 @@ pub struct MetadataServer {
     pub project: Option<String>,
 }
 
-/// The metadata server, when this runs on Google Cloud (or `GCE_METADATA_HOST` points at one):
-/// a probe answered 200 with `Metadata-Flavor: Google`. `None` off Google Cloud.
-pub async fn detect(http: &Http) -> Option<MetadataServer> {
+/// The metadata server, when this runs on Google Cloud (or `GCE_METADATA_IP` points at one):
+/// a probe answered 200 with `Metadata-Flavor: Google`. `Ok(None)` off Google Cloud (no
+/// answer in any try, or an answer that is not the metadata server's); an error (transient)
+/// when it answered but failed each time.
+pub async fn detect(http: &Http) -> Result<Option<MetadataServer>, AuthError> {
     if std::env::var("NO_GCE_CHECK").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1") {
-        return None;
+        return Ok(None);
     }
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let host = var("GCE_METADATA_HOST").unwrap_or_else(|| "metadata.google.internal".to_owned());
-    let probe = var("GCE_METADATA_IP")
-        .or_else(|| var("GCE_METADATA_HOST"))
-        .unwrap_or_else(|| "169.254.169.254".to_owned());
-    let request = Request::get(format!("http://{probe}/"))
-        .header("metadata-flavor", "Google")
-        .body(String::new())
-        .ok()?;
-    let answer = crate::http::send(&http.client, request, PROBE_TIMEOUT)
-        .await
-        .ok()?;
-    let flavor = answer
-        .headers
-        .get("metadata-flavor")
-        .is_some_and(|v| v.as_bytes() == b"Google");
-    if !(answer.status.is_success() && flavor) {
-        return None;
+    let probe = var("GCE_METADATA_IP").unwrap_or_else(|| "169.254.169.254".to_owned());
+    let timeout = probe_timeout(var("GCE_METADATA_TIMEOUT").as_deref());
+    let mut failed: Option<String> = None;
+    for n in 0..PROBE_TRIES {
+        if n > 0 {
+            tokio::time::sleep(backoff(n)).await;
+        }
+        let Ok(request) = Request::get(format!("http://{probe}/"))
+            .header("metadata-flavor", "Google")
+            .body(String::new())
+        else {
+            return Ok(None);
+        };
+        let answer = match crate::http::send(&http.client, request, timeout).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                tracing::debug!(
+                    "metadata server probe {} of {PROBE_TRIES} at {probe}: {err}",
+                    n + 1
+                );
+                continue;
+            }
+        };
+        let status = answer.status.as_u16();
+        if status == 429 || status >= 500 {
+            failed = Some(format!("answered the probe at {probe} HTTP {status}"));
+            tracing::debug!(
+                "metadata server probe {} of {PROBE_TRIES}: HTTP {status}",
+                n + 1
+            );
+            continue;
+        }
+        let flavor = answer
+            .headers
+            .get("metadata-flavor")
+            .is_some_and(|v| v.as_bytes() == b"Google");
+        if !(answer.status.is_success() && flavor) {
+            return Ok(None);
+        }
+        let server = MetadataServer {
+            email: text(http, &host, "instance/service-accounts/default/email").await,
+            project: text(http, &host, "project/project-id").await,
+            host,
+        };
+        return Ok(Some(server));
     }
-    let server = MetadataServer {
-        email: text(http, &host, "instance/service-accounts/default/email").await,
-        project: text(http, &host, "project/project-id").await,
-        host,
-    };
-    Some(server)
+    match failed {
+        None => Ok(None),
+        Some(what) => Err(ChainError {
+            link: LINK.to_owned(),
+            what: format!("was seen but failed: it {what} in each of {PROBE_TRIES} tries"),
+            hint: "this is on Google Cloud and its metadata server is failing for now; \
+                   try again later (a pod just started: its metadata server may not be ready)"
+                .to_owned(),
+            transient: true,
+        }
+        .into()),
+    }
 }
 
 /// A text value of the metadata server (`None` when it does not say).
@@ -154,5 +214,23 @@ impl TokenSource for MetadataServer {
                 .map(|p| format!(", project {p}"))
                 .unwrap_or_default()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_waits_as_google_auth_does_unless_told() {
+        assert_eq!(PROBE_TRIES, 3);
+        assert_eq!(probe_timeout(None), Duration::from_secs(3));
+        assert_eq!(probe_timeout(Some("5")), Duration::from_secs(5));
+        assert_eq!(probe_timeout(Some("0.25")), Duration::from_millis(250));
+        for bad in ["", "x", "0", "-1", "nan"] {
+            assert_eq!(probe_timeout(Some(bad)), Duration::from_secs(3), "{bad:?}");
+        }
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
     }
 }

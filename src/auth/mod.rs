@@ -45,9 +45,12 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("no credentials found: log in once with `gscrape auth login --client-secret client_secret.json`, \
-             or use a service-account key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), \
-             or set GSCRAPE_ACCESS_TOKEN")]
+    #[error("no credentials found. Without a key: on Google Cloud, run as a service account (the metadata \
+             server, probed at GCE_METADATA_IP or 169.254.169.254, did not answer); elsewhere, workload \
+             identity federation (an external_account file in GOOGLE_APPLICATION_CREDENTIALS or --credentials); \
+             either with --impersonate-service-account to act as another account. Else: log in once with \
+             `gscrape auth login --client-secret client_secret.json`, use a service-account key \
+             (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), or set GSCRAPE_ACCESS_TOKEN")]
     NoCredentials,
     #[error("no cached login for the account {account} in {}; run `gscrape auth login` with that account", .dir.display())]
     NoLoginForAccount { account: Quoted, dir: PathBuf },

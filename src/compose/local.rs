@@ -76,9 +76,32 @@ pub fn compose(parts: &[PathBuf], output: &Path, layout: Layout) -> Result<Joine
     Ok(joined)
 }
 
-/// Deletes the parts (after a compose that put the output in place).
+/// The run of `parts` (each recorded beside it, `.NAME.run`, by the task that wrote it):
+/// [`super::check_runs`].
+pub fn check_runs(
+    parts: &[PathBuf],
+    run: Option<&str>,
+    output: &str,
+) -> Result<Option<String>, ComposeError> {
+    let recorded: Vec<super::RecordedRun> = parts
+        .iter()
+        .map(|part| super::RecordedRun {
+            part: part.display().to_string(),
+            run: crate::shard::recorded_run(part),
+            record: crate::shard::run_sidecar(part)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        })
+        .collect();
+    super::check_runs(&recorded, run, output)
+}
+
+/// Deletes the parts (after a compose that put the output in place), and the runs recorded
+/// beside them.
 pub fn remove(parts: &[PathBuf]) -> Result<(), ComposeError> {
     for part in parts {
+        let _ = crate::shard::record_run(part, None);
         std::fs::remove_file(part).map_err(|source| ComposeError::Io {
             what: format!("remove the part {}", part.display()),
             source,

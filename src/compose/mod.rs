@@ -47,6 +47,14 @@ pub enum ComposeError {
     },
     #[error("{part}: it does not end with a line break, so it is not a part gscrape wrote whole: run its task again ({output} left as it was)")]
     Unfinished { output: String, part: String },
+    /// A part of another run than the others (or than `--run-id`): stale.
+    #[error("{part}: written by {found}, but the parts are of run {expected}: a stale part of another run; run its task again in run {expected} ({output} left as it was)")]
+    StaleRun {
+        output: String,
+        part: String,
+        found: String,
+        expected: String,
+    },
     #[error("{output}: {why}")]
     Format { output: String, why: String },
     #[error("cannot read {part}: {source} ({output} left as it was)")]
@@ -89,6 +97,7 @@ impl ComposeError {
             | ComposeError::Disagree { .. }
             | ComposeError::Header { .. }
             | ComposeError::Unfinished { .. }
+            | ComposeError::StaleRun { .. }
             | ComposeError::Format { .. } => Failure::BadInput,
             ComposeError::Read { source, .. } => match source.kind() {
                 std::io::ErrorKind::InvalidData
@@ -101,6 +110,53 @@ impl ComposeError {
             ComposeError::Changed { .. } | ComposeError::Mismatch { .. } => Failure::Remote,
         }
     }
+}
+
+/// A part, the run recorded beside it (`None`: none), and the name of that record.
+pub struct RecordedRun {
+    pub part: String,
+    pub run: Option<String>,
+    pub record: String,
+}
+
+/// The run of the parts: `run` when given (`--run-id`, CLOUD_RUN_EXECUTION), else the one
+/// most parts record. A part that records another, or none while others do, is refused as
+/// stale. `None`: no run given and none recorded — nothing to check.
+pub fn check_runs(
+    parts: &[RecordedRun],
+    run: Option<&str>,
+    output: &str,
+) -> Result<Option<String>, ComposeError> {
+    let expected = match run {
+        Some(run) => Some(run.to_owned()),
+        None => {
+            let mut best: Option<(&String, usize)> = None;
+            for id in parts.iter().filter_map(|p| p.run.as_ref()) {
+                let n = parts.iter().filter(|p| p.run.as_ref() == Some(id)).count();
+                if best.is_none_or(|(_, most)| n > most) {
+                    best = Some((id, n));
+                }
+            }
+            best.map(|(id, _)| id.clone())
+        }
+    };
+    let Some(expected) = expected else {
+        return Ok(None);
+    };
+    for part in parts {
+        if part.run.as_deref() != Some(expected.as_str()) {
+            return Err(ComposeError::StaleRun {
+                output: output.to_owned(),
+                part: part.part.clone(),
+                found: match &part.run {
+                    Some(found) => format!("run {found}"),
+                    None => format!("no recorded run (no {} beside it)", part.record),
+                },
+                expected,
+            });
+        }
+    }
+    Ok(Some(expected))
 }
 
 /// The first names of a list, and how many more.

@@ -52,6 +52,56 @@ fn storage(output: &str) -> impl Fn(StorageError) -> ComposeError + '_ {
     }
 }
 
+/// The object beside `url` that names the run that wrote it: `.NAME.run`.
+pub fn run_record(url: &ObjectUrl) -> ObjectUrl {
+    url.sibling(&format!(".{}.run", url.file_name()))
+}
+
+/// The run recorded beside `url` (`None`: none).
+pub fn recorded_run(gcs: &Gcs, url: &ObjectUrl) -> Result<Option<String>, StorageError> {
+    let record = run_record(url);
+    let read = gcs.block(move |s| async move { s.read(&record).await })?;
+    Ok(read.and_then(|(bytes, _)| {
+        Some(String::from_utf8_lossy(&bytes).trim().to_owned()).filter(|t| !t.is_empty())
+    }))
+}
+
+/// Records `run` beside `url` (`None`: removes any record).
+pub fn record_run(gcs: &Gcs, url: &ObjectUrl, run: Option<&str>) -> Result<(), StorageError> {
+    let record = run_record(url);
+    match run {
+        Some(run) => {
+            let bytes = Bytes::from(format!("{run}\n"));
+            gcs.block(move |s| async move {
+                s.write(&record, bytes, "text/plain", Precondition::Any)
+                    .await
+            })
+            .map(drop)
+        }
+        None => gcs.block(move |s| async move { s.delete(&record, None).await }),
+    }
+}
+
+/// The run of `parts` (each recorded beside it, `.NAME.run`): [`super::check_runs`].
+pub fn check_runs(
+    gcs: &Gcs,
+    parts: &[ObjectMeta],
+    run: Option<&str>,
+    output: &ObjectUrl,
+) -> Result<Option<String>, ComposeError> {
+    let shown = output.to_string();
+    let mut recorded = Vec::with_capacity(parts.len());
+    for part in parts {
+        let url = part.url();
+        recorded.push(super::RecordedRun {
+            part: url.to_string(),
+            run: recorded_run(gcs, &url).map_err(storage(&shown))?,
+            record: run_record(&url).file_name().to_owned(),
+        });
+    }
+    super::check_runs(&recorded, run, &shown)
+}
+
 /// The parts of `output` beside it ([`select_parts`]), as Cloud Storage lists them, in index
 /// order.
 pub fn find(
@@ -273,6 +323,7 @@ pub fn remove(gcs: &Gcs, parts: &[ObjectMeta], output: &ObjectUrl) -> Result<(),
     gcs.block(move |s| async move {
         for part in parts {
             s.delete(&part.url(), Some(part.generation)).await?;
+            let _ = s.delete(&run_record(&part.url()), None).await;
         }
         Ok(())
     })

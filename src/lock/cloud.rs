@@ -32,11 +32,122 @@ fn lease() -> Duration {
         .unwrap_or(LEASE)
 }
 
+/// Who holds the lock as the job platform names it: a retry of the same task is known by
+/// these, not by host and process (PID 1 in every container).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum Platform {
+    /// A Cloud Run Job's task: `CLOUD_RUN_EXECUTION`, `CLOUD_RUN_TASK_INDEX`,
+    /// `CLOUD_RUN_TASK_ATTEMPT`.
+    CloudRun {
+        execution: String,
+        task: u32,
+        attempt: u32,
+    },
+    /// A Kubernetes Job's pod: its name (`HOSTNAME`), its `JOB_COMPLETION_INDEX`, and the Job's
+    /// name when `GSCRAPE_JOB_NAME` gives it (from the pod's `batch.kubernetes.io/job-name`
+    /// label, through the downward API).
+    Kubernetes {
+        pod: String,
+        index: Option<u32>,
+        job: Option<String>,
+    },
+}
+
+impl Platform {
+    /// This process's, from the platform's variables (`env`).
+    pub(super) fn of(env: &dyn Fn(&str) -> Option<String>) -> Option<Platform> {
+        let var = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let number = |name: &str| var(name).and_then(|v| v.parse::<u32>().ok());
+        if let Some(execution) = var("CLOUD_RUN_EXECUTION") {
+            return Some(Platform::CloudRun {
+                execution,
+                task: number("CLOUD_RUN_TASK_INDEX").unwrap_or(0),
+                attempt: number("CLOUD_RUN_TASK_ATTEMPT").unwrap_or(0),
+            });
+        }
+        if var("KUBERNETES_SERVICE_HOST").is_some() {
+            if let Some(pod) = var("HOSTNAME") {
+                return Some(Platform::Kubernetes {
+                    pod,
+                    index: number("JOB_COMPLETION_INDEX"),
+                    job: var("GSCRAPE_JOB_NAME"),
+                });
+            }
+        }
+        None
+    }
+
+    /// When `self` is a later attempt of `held`'s task, which the platform starts only once
+    /// that attempt ended: why it may take the lock at once. Cloud Run: the same execution and
+    /// task, a higher attempt. Kubernetes: the same Job (named by `GSCRAPE_JOB_NAME`) and
+    /// completion index, another pod.
+    pub(super) fn retries(&self, held: &Platform) -> Option<String> {
+        match (self, held) {
+            (
+                Platform::CloudRun {
+                    execution,
+                    task,
+                    attempt,
+                },
+                Platform::CloudRun {
+                    execution: e,
+                    task: t,
+                    attempt: a,
+                },
+            ) if execution == e && task == t && attempt > a => Some(format!(
+                "this is attempt {attempt} of the same Cloud Run task (execution {execution}, task {task}), which Cloud Run starts only after attempt {a} ended"
+            )),
+            (
+                Platform::Kubernetes {
+                    pod,
+                    index: Some(index),
+                    job: Some(job),
+                },
+                Platform::Kubernetes {
+                    pod: p,
+                    index: Some(i),
+                    job: Some(j),
+                },
+            ) if job == j && index == i && pod != p => Some(format!(
+                "this pod ({pod}) replaces {p} for completion index {index} of the Kubernetes Job {job}"
+            )),
+            _ => None,
+        }
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Platform::CloudRun {
+                execution,
+                task,
+                attempt,
+            } => format!("Cloud Run execution {execution}, task {task}, attempt {attempt}"),
+            Platform::Kubernetes { pod, index, job } => format!(
+                "Kubernetes pod {pod}{}{}",
+                job.as_deref()
+                    .map(|j| format!(" of Job {j}"))
+                    .unwrap_or_default(),
+                index
+                    .map(|i| format!(", completion index {i}"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
 /// What the lock object holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Holder {
     host: String,
     pid: u32,
+    /// The job platform's name for the holder, when it runs on one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    platform: Option<Platform>,
     /// Random: tells this run's lock from another's on the same host and pid.
     run: String,
     started_at: DateTime<Utc>,
@@ -46,7 +157,15 @@ struct Holder {
 
 impl Holder {
     fn describe(&self) -> String {
-        format!("host {}, process {}", self.host, self.pid)
+        match &self.platform {
+            Some(platform) => format!(
+                "{}; host {}, process {}",
+                platform.describe(),
+                self.host,
+                self.pid
+            ),
+            None => format!("host {}, process {}", self.host, self.pid),
+        }
     }
 }
 
@@ -99,6 +218,7 @@ pub(super) async fn acquire(
     let mine = Holder {
         host: host_name(),
         pid: std::process::id(),
+        platform: Platform::of(&|name| std::env::var(name).ok()),
         run: format!("{:016x}", fastrand::u64(..)),
         started_at: now,
         renewed_at: now,
@@ -197,7 +317,11 @@ async fn try_take(
             })
         }
     };
-    if holder.expires_at > Utc::now() {
+    let retry = match (&mine.platform, &holder.platform) {
+        (Some(me), Some(held)) => me.retries(held),
+        _ => None,
+    };
+    if holder.expires_at > Utc::now() && retry.is_none() {
         return Ok(Taken::No(holder));
     }
     let now = Utc::now();
@@ -215,6 +339,15 @@ async fn try_take(
         )
         .await
     {
+        Ok(taken) if holder.expires_at > now => {
+            crate::say!(
+                "took over the run lock {object} at once from {} (its lease ran until {}): {}",
+                holder.describe(),
+                holder.expires_at.to_rfc3339(),
+                retry.unwrap_or_default()
+            );
+            Ok(Taken::Yes(taken.generation))
+        }
         Ok(taken) => {
             crate::say!(
                 "took over the run lock {object}: its holder ({}) last renewed its lease at {}, {} s ago (stopped without releasing it: killed?)",
@@ -254,9 +387,17 @@ fn renew(
             {
                 Ok(meta) => generation.store(meta.generation, Ordering::SeqCst),
                 Err(StorageError::Changed { .. }) => {
-                    crate::say!(
-                        "error: lost the run lock {object}: another run took it over (this run's lease ran out); two runs now write the same outputs"
+                    let holder = match storage.read(&object).await {
+                        Ok(Some((bytes, _))) => serde_json::from_slice::<Holder>(&bytes)
+                            .map(|h| format!(" ({})", h.describe()))
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    let why = format!(
+                        "lost the run lock {object}: another run{holder} took it over (this run's lease was not renewed in time); this run stopped writing"
                     );
+                    crate::say!("error: {why}");
+                    super::lose(why);
                     return;
                 }
                 Err(err) => tracing::warn!("cannot renew the run lock {object}: {err}"),
@@ -265,13 +406,118 @@ fn renew(
     })
 }
 
+/// How long a release may take: best effort (a lock left behind runs out, or is taken over by
+/// the platform's retry), so a run that failed on a storage outage does not hang at its end.
+const RELEASE_LIMIT: Duration = Duration::from_secs(10);
+
 impl Drop for CloudLock {
     fn drop(&mut self) {
         self.renewing.abort();
+        if super::lost().is_cancelled() {
+            return;
+        }
         let (object, generation) = (self.object.clone(), self.generation.load(Ordering::SeqCst));
-        let _ = self
-            .gcs
-            .0
-            .block(move |s| async move { s.delete(&object, Some(generation)).await });
+        let shown = object.to_string();
+        let released = self.gcs.0.block(move |s| async move {
+            tokio::time::timeout(RELEASE_LIMIT, s.delete(&object, Some(generation))).await
+        });
+        match released {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => crate::say!(
+                "warning: cannot release the run lock {shown}: {err}; its lease runs out by itself"
+            ),
+            Err(_) => crate::say!(
+                "warning: cannot release the run lock {shown} within {} s; its lease runs out by itself",
+                RELEASE_LIMIT.as_secs()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Option<Platform> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Platform::of(&move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn a_later_attempt_of_the_same_task_takes_over_and_nothing_else_does() {
+        let run = |e: &str, t: &str, a: &str| {
+            env(&[
+                ("CLOUD_RUN_EXECUTION", e),
+                ("CLOUD_RUN_TASK_INDEX", t),
+                ("CLOUD_RUN_TASK_ATTEMPT", a),
+            ])
+            .unwrap()
+        };
+        assert!(run("job-x", "2", "1")
+            .retries(&run("job-x", "2", "0"))
+            .is_some());
+        assert!(run("job-x", "2", "0")
+            .retries(&run("job-x", "2", "0"))
+            .is_none());
+        assert!(run("job-x", "2", "0")
+            .retries(&run("job-x", "2", "1"))
+            .is_none());
+        assert!(run("job-x", "1", "1")
+            .retries(&run("job-x", "2", "0"))
+            .is_none());
+        assert!(run("job-y", "2", "1")
+            .retries(&run("job-x", "2", "0"))
+            .is_none());
+
+        let pod = |name: &str, index: &str, job: Option<&str>| {
+            let mut vars = vec![
+                ("KUBERNETES_SERVICE_HOST", "10.0.0.1"),
+                ("HOSTNAME", name),
+                ("JOB_COMPLETION_INDEX", index),
+            ];
+            if let Some(job) = job {
+                vars.push(("GSCRAPE_JOB_NAME", job));
+            }
+            env(&vars).unwrap()
+        };
+        let held = pod("daily-1-abcde", "1", Some("daily"));
+        assert!(pod("daily-1-fghij", "1", Some("daily"))
+            .retries(&held)
+            .is_some());
+        assert!(pod("daily-1-abcde", "1", Some("daily"))
+            .retries(&held)
+            .is_none());
+        assert!(pod("daily-2-fghij", "2", Some("daily"))
+            .retries(&held)
+            .is_none());
+        assert!(pod("other-1-fghij", "1", Some("other"))
+            .retries(&held)
+            .is_none());
+        assert!(pod("daily-1-fghij", "1", None)
+            .retries(&pod("daily-1-abcde", "1", None))
+            .is_none());
+        assert_eq!(env(&[("HOSTNAME", "laptop")]), None);
+    }
+
+    #[test]
+    fn a_lock_without_a_platform_still_reads() {
+        let old = r#"{"host":"h","pid":1,"run":"r","started_at":"2026-01-01T00:00:00Z","renewed_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:03:00Z"}"#;
+        let holder: Holder = serde_json::from_str(old).unwrap();
+        assert_eq!(holder.platform, None);
+        let mut mine = holder.clone();
+        mine.platform = Some(Platform::CloudRun {
+            execution: "e".into(),
+            task: 0,
+            attempt: 1,
+        });
+        let back: Holder = serde_json::from_slice(&encode(&mine)).unwrap();
+        assert_eq!(back.platform, mine.platform);
+        assert_eq!(
+            back.describe(),
+            "Cloud Run execution e, task 0, attempt 1; host h, process 1"
+        );
     }
 }

@@ -188,6 +188,9 @@ pub enum QueryError {
     /// A failure after the export was checkpointed: `--resume` takes it up.
     #[error("{0}; {hint}", hint = resume_hint(.0))]
     Checkpointed(Box<QueryError>),
+    /// Ctrl-C or SIGTERM, seen between pages: the export wrote where it stood and stopped.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// What to do about a checkpointed export that failed with `err`.
@@ -218,6 +221,7 @@ impl QueryError {
             QueryError::Strict { .. } => Failure::Caveat,
             QueryError::ResumeRefused(err) | QueryError::Gone(err) => err.kind(),
             QueryError::Checkpointed(err) => err.kind(),
+            QueryError::Interrupted => Failure::Interrupted,
         }
     }
 }
@@ -295,6 +299,10 @@ impl JobAuth {
         }
     }
 }
+
+/// How long an export has, after Ctrl-C or SIGTERM, to write where it stands (Cloud Run gives
+/// a task 10 s between SIGTERM and SIGKILL; Kubernetes, 30 s by default).
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// What every query task shares.
 struct Shared {
@@ -407,9 +415,23 @@ async fn run_job(
         loaded: &loaded,
         merged: &merged,
     };
+    let lost = crate::lock::lost();
+    // A plain export sees an interrupt itself, between pages, and writes where it stands (for a
+    // Cloud Storage output, finishing the part object) before it stops: it is given
+    // [`STOP_GRACE`] for that. Any other is stopped at once.
+    let flushes = feed_in.is_none();
+    let execute = execute(&job, feed_in, feeds_out, counters.clone(), landed, &shared);
+    tokio::pin!(execute);
     let result = tokio::select! {
-        result = execute(&job, feed_in, feeds_out, counters.clone(), landed, &shared) => Some(result),
-        () = shared.stop.cancelled() => None,
+        result = &mut execute => Some(result),
+        () = shared.stop.cancelled() => match flushes && shared.interrupt.is_cancelled() {
+            true => tokio::select! {
+                result = tokio::time::timeout(STOP_GRACE, &mut execute) => result.ok(),
+                () = lost.cancelled() => None,
+            },
+            false => None,
+        },
+        () = lost.cancelled() => None,
     };
     let (mut written, mut cursor, mut gone) = (None, None, None);
     let (status, api_total) = match result {
@@ -419,12 +441,27 @@ async fn run_job(
             gone = finished.gone;
             (Status::Ok(finished.stop), finished.total)
         }
+        Some(Err(err)) if err.kind() == Failure::Interrupted && shared.interrupt.is_cancelled() => {
+            (Status::Interrupted, None)
+        }
         Some(Err(err)) => {
             if shared.options.fail_fast {
                 shared.stop.cancel();
             }
             let (kind, message) = (err.kind(), err.to_string());
             (Status::Failed { kind, message }, None)
+        }
+        None if lost.is_cancelled() => {
+            let why = crate::lock::lost_why().unwrap_or("lost the run lock");
+            let message =
+                format!("{why}: {name} was not written (its previous output is left as it was)");
+            (
+                Status::Failed {
+                    kind: crate::error::Failure::LockLost,
+                    message,
+                },
+                None,
+            )
         }
         None if shared.interrupt.is_cancelled() => (Status::Interrupted, None),
         None => (Status::Cancelled, None),
@@ -598,8 +635,12 @@ async fn export_chain(
     let mut pages = Pages::new(plan, first, resume, &shared.api, call, reader.clone());
     let mut stop = Stop::Complete;
     let mut typed = false;
+    // Where the export stood after its last page in the file: what an interrupt writes out.
+    let mut stood: Option<checkpoint::Position> = None;
     let exported: Result<(), QueryError> = async {
-        while let Some(mut fetched) = next_page(&mut pages, checkpoints.as_mut()).await? {
+        while let Some(mut fetched) =
+            next_page(&mut pages, checkpoints.as_mut(), &shared.interrupt).await?
+        {
             if output.needs_columns() {
                 if let Some(columns) = pages.columns() {
                     output.set_columns(columns)?;
@@ -624,12 +665,21 @@ async fn export_chain(
                     cursor: position.cursor,
                     returned: position.returned,
                 };
+                stood = Some(at.clone());
                 checkpoints.save(&mut output, at)?;
+            }
+            if shared.interrupt.is_cancelled() {
+                return Err(QueryError::Interrupted);
             }
         }
         Ok(())
     }
     .await;
+    if let (Err(QueryError::Interrupted), Some(checkpoints), Some(at)) =
+        (&exported, &mut checkpoints, stood)
+    {
+        checkpoints.flush(&mut output, at);
+    }
     match exported {
         Err(QueryError::ResumeRefused(err)) if resumed => {
             drop(output);
@@ -677,15 +727,20 @@ async fn finish(
 async fn next_page(
     pages: &mut Pages,
     mut checkpoints: Option<&mut Checkpointer>,
+    interrupt: &CancellationToken,
 ) -> Result<Option<pages::Fetched>, QueryError> {
     loop {
         let Some(wait) = checkpoints
             .as_deref()
             .and_then(Checkpointer::pending_due_in)
         else {
-            return pages.next().await;
+            return tokio::select! {
+                next = pages.next() => next,
+                () = interrupt.cancelled() => Err(QueryError::Interrupted),
+            };
         };
         tokio::select! {
+            () = interrupt.cancelled() => return Err(QueryError::Interrupted),
             next = pages.next() => return next,
             () = tokio::time::sleep(wait) => {
                 if let Some(checkpoints) = checkpoints.as_deref_mut() {

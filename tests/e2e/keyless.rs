@@ -106,6 +106,99 @@ fn on_google_cloud_the_metadata_server_gives_the_token() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
+/// A metadata server that answers the probe after 2 s (a GKE pod just started) is used: each
+/// try waits up to 3 s by default, as google-auth's.
+#[test]
+fn a_slow_metadata_server_is_waited_for() {
+    let (wd, cloud) = workdir();
+    cloud.config.lock().unwrap().probe_delay = std::time::Duration::from_secs(2);
+    let mut cmd = on_google_cloud(&wd, &cloud, &["run"]);
+    cmd.env_remove("GCE_METADATA_TIMEOUT");
+    let done = run(cmd);
+    assert_eq!(done.code, 0, "{done:?}");
+    assert_eq!(drive_tokens(&wd), [format!("Bearer {METADATA_TOKEN}")]);
+    assert_eq!(
+        cloud
+            .received("/")
+            .iter()
+            .filter(|r| r.target == "/")
+            .count(),
+        1
+    );
+
+    // With a shorter limit per try (GCE_METADATA_TIMEOUT), each of the 3 tries misses it: not
+    // on Google Cloud.
+    let mut cmd = on_google_cloud(&wd, &cloud, &["run"]);
+    cmd.env("GCE_METADATA_TIMEOUT", "0.2");
+    let missed = run(cmd);
+    assert_eq!(missed.code, 2, "{missed:?}");
+    assert!(missed.stderr.starts_with("error: no credentials found. Without a key: on Google Cloud, run as a service account (the metadata server"), "{missed:?}");
+    for keyless in [
+        "workload identity federation",
+        "--impersonate-service-account",
+        "GCE_METADATA_IP",
+    ] {
+        assert!(missed.stderr.contains(keyless), "{missed:?}");
+    }
+    assert_eq!(
+        cloud
+            .received("/")
+            .iter()
+            .filter(|r| r.target == "/")
+            .count(),
+        4,
+        "3 more tries"
+    );
+}
+
+/// A metadata server that answers the probe 503 and then 200 is used; one that answers 503 to
+/// every try was seen but failed: a transient failure (exit 1) that says so.
+#[test]
+fn a_flaky_metadata_server_is_tried_again() {
+    let (wd, cloud) = workdir();
+    cloud.config.lock().unwrap().probe_failures = 1;
+    let done = run(on_google_cloud(&wd, &cloud, &["run"]));
+    assert_eq!(done.code, 0, "{done:?}");
+    assert_eq!(drive_tokens(&wd), [format!("Bearer {METADATA_TOKEN}")]);
+    assert_eq!(
+        cloud
+            .received("/")
+            .iter()
+            .filter(|r| r.target == "/")
+            .count(),
+        2
+    );
+
+    cloud.config.lock().unwrap().probe_failures = 3;
+    let failed = run(on_google_cloud(&wd, &cloud, &["run"]));
+    assert_eq!(failed.code, 1, "{failed:?}");
+    assert!(
+        failed.stderr.contains(&format!(
+            "the metadata server was seen but failed: it answered the probe at {} HTTP 503 in each of 3 tries; ",
+            cloud.addr
+        )),
+        "{failed:?}"
+    );
+}
+
+/// The probe goes to GCE_METADATA_IP, as google-auth's: GCE_METADATA_HOST is for the data only.
+#[test]
+fn the_probe_goes_to_gce_metadata_ip_not_host() {
+    let (wd, cloud) = workdir();
+    let mut cmd = on_google_cloud(&wd, &cloud, &["run"]);
+    cmd.env("GCE_METADATA_IP", "127.0.0.1:9");
+    let off = run(cmd);
+    assert_eq!(off.code, 2, "{off:?}");
+    assert!(
+        off.stderr.starts_with("error: no credentials found"),
+        "{off:?}"
+    );
+    assert!(
+        cloud.received("/").is_empty(),
+        "the data host was not probed"
+    );
+}
+
 #[test]
 fn a_service_account_is_impersonated_through_its_delegates() {
     let (wd, cloud) = workdir();

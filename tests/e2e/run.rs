@@ -374,8 +374,12 @@ fn without_a_token_nothing_runs() {
     assert_eq!(run.code, 2);
     assert_eq!(
         run.stderr,
-        "error: no credentials found: log in once with `gscrape auth login --client-secret client_secret.json`, \
-         or use a service-account key (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), or set GSCRAPE_ACCESS_TOKEN\n"
+"error: no credentials found. Without a key: on Google Cloud, run as a service account (the metadata \
+         server, probed at GCE_METADATA_IP or 169.254.169.254, did not answer); elsewhere, workload \
+         identity federation (an external_account file in GOOGLE_APPLICATION_CREDENTIALS or --credentials); \
+         either with --impersonate-service-account to act as another account. Else: log in once with \
+         `gscrape auth login --client-secret client_secret.json`, use a service-account key \
+         (--credentials FILE or GOOGLE_APPLICATION_CREDENTIALS), or set GSCRAPE_ACCESS_TOKEN\n"
     );
     assert!(wd.google.seen_under("/drive/").is_empty());
 }

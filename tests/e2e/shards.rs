@@ -396,3 +396,106 @@ fn compose_refuses_parts_that_cannot_be_joined() {
     .unwrap();
     assert_eq!(text, "id\r\n1\r\n2\r\n");
 }
+
+/// Each part records the run that wrote it (`--run-id`, `GSCRAPE_RUN_ID`; Cloud Run's
+/// CLOUD_RUN_EXECUTION wins) beside it: `gscrape compose` refuses a part of another run (exit 2,
+/// naming it) and, with the run named, a retried `compose --remove-parts` whose first try
+/// composed and removed the parts is done already (exit 0).
+#[test]
+fn compose_refuses_a_stale_part_and_a_retried_compose_is_a_no_op() {
+    let wd = workdir(30);
+    // Yesterday's part 1, today's parts 0 and 2.
+    let yesterday = run_with(
+        &wd,
+        &["run", "--shard", "1/3"],
+        &[("CLOUD_RUN_EXECUTION", "daily-yesterday")],
+    );
+    assert_eq!(yesterday.code, 0, "{yesterday:?}");
+    assert_eq!(
+        wd.read("output/.message_details-part-00001-of-00003.csv.run")
+            .trim(),
+        "daily-yesterday"
+    );
+    for index in [0, 2] {
+        let today = run_with(
+            &wd,
+            &["run", "--shard", &format!("{index}/3")],
+            &[("CLOUD_RUN_EXECUTION", "daily-today")],
+        );
+        assert_eq!(today.code, 0, "{today:?}");
+    }
+    let stale = wd.run(&["compose", "output/message_details.csv"]);
+    assert_eq!(stale.code, 2, "{stale:?}");
+    assert_eq!(
+        stale.stderr,
+        format!("error: {}: written by run daily-yesterday, but the parts are of run daily-today: a stale part of another run; run its task again in run daily-today (output/message_details.csv left as it was)\n", part(1, 3))
+    );
+    assert!(!wd.exists("output/message_details.csv"));
+    // Named by the compose step (over its own Cloud Run execution): every part must be of that run.
+    let named = run_with(
+        &wd,
+        &[
+            "compose",
+            "output/message_details.csv",
+            "--run-id",
+            "daily-yesterday",
+        ],
+        &[("CLOUD_RUN_EXECUTION", "compose-step-1")],
+    );
+    assert_eq!(named.code, 2, "{named:?}");
+    assert!(
+        named.stderr.contains(&format!(
+            "{}: written by run daily-today, but the parts are of run daily-yesterday",
+            part(0, 3)
+        )),
+        "{named:?}"
+    );
+
+    // Part 1's task again, in today's run (by --run-id this time).
+    let again = run_with(
+        &wd,
+        &["run", "--shard", "1/3", "--run-id", "daily-today"],
+        &[],
+    );
+    assert_eq!(again.code, 0, "{again:?}");
+    let compose = |env: &[(&str, &str)]| {
+        run_with(
+            &wd,
+            &["compose", "output/message_details.csv", "--remove-parts"],
+            env,
+        )
+    };
+    let first = compose(&[("GSCRAPE_RUN_ID", "daily-today")]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(
+        first
+            .stdout
+            .starts_with("composed output/message_details.csv from 3 parts: "),
+        "{first:?}"
+    );
+    assert_eq!(
+        wd.read("output/.message_details.csv.run").trim(),
+        "daily-today"
+    );
+    assert!(
+        !wd.exists(&part(1, 3))
+            && !wd.exists("output/.message_details-part-00001-of-00003.csv.run")
+    );
+    let composed = wd.read("output/message_details.csv");
+
+    // The step retried: done already.
+    let retried = compose(&[("GSCRAPE_RUN_ID", "daily-today")]);
+    assert_eq!(retried.code, 0, "{retried:?}");
+    assert_eq!(
+        retried.stdout,
+        "already composed output/message_details.csv from the parts of run daily-today; its parts were removed\n"
+    );
+    assert_eq!(wd.read("output/message_details.csv"), composed);
+    // Tomorrow's compose, with no part of tomorrow's run: not done, still an error.
+    let tomorrow = compose(&[("GSCRAPE_RUN_ID", "daily-tomorrow")]);
+    assert_eq!(tomorrow.code, 2, "{tomorrow:?}");
+    assert!(
+        tomorrow.stderr.contains("no part of it found"),
+        "{tomorrow:?}"
+    );
+}

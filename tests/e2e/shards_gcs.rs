@@ -446,3 +446,79 @@ fn gzip_csv_parts_compose_as_gzip_members_with_one_header() {
     // The header-only part adds no source.
     assert_eq!(gcs.composes().last().unwrap().sources.len(), 2);
 }
+
+/// Parts as objects record their run beside them (`.NAME.run` objects): a stale part is exit 2
+/// naming it; a retried `compose --remove-parts` of the run that composed is exit 0.
+#[test]
+fn compose_in_a_bucket_refuses_a_stale_part_and_a_retried_compose_is_a_no_op() {
+    let gcs = FakeGcs::start(TOKEN);
+    let wd = workdir(30, OUTPUT);
+    let run = |index: u32, execution: &str| {
+        let mut command = wd.command(&["run", "--shard", &format!("{index}/3")]);
+        command
+            .env("STORAGE_EMULATOR_HOST", &gcs.url)
+            .env("GSCRAPE_UPLOAD_CHUNK_KIB", "256")
+            .env("CLOUD_RUN_EXECUTION", execution);
+        let run = crate::support::finish(command.output().unwrap());
+        assert_eq!(run.code, 0, "{run:?}");
+    };
+    run(1, "daily-yesterday");
+    run(0, "daily-today");
+    run(2, "daily-today");
+    assert_eq!(
+        gcs.object(
+            "reports",
+            "shards/.message_details-part-00001-of-00003.csv.run"
+        )
+        .unwrap()
+        .data,
+        b"daily-yesterday\n"
+    );
+    let stale = run_gcs(&wd, &gcs, &["compose", OUTPUT]);
+    assert_eq!(stale.code, 2, "{stale:?}");
+    assert_eq!(
+        stale.stderr,
+        format!("error: gs://reports/shards/message_details-part-00001-of-00003.csv: written by run daily-yesterday, but the parts are of run daily-today: a stale part of another run; run its task again in run daily-today ({OUTPUT} left as it was)\n")
+    );
+    assert!(gcs
+        .object("reports", "shards/message_details.csv")
+        .is_none());
+
+    run(1, "daily-today");
+    let compose = |wd: &Workdir| {
+        let output = wd
+            .command(&[
+                "compose",
+                OUTPUT,
+                "--remove-parts",
+                "--run-id",
+                "daily-today",
+            ])
+            .env("STORAGE_EMULATOR_HOST", &gcs.url)
+            .output()
+            .unwrap();
+        crate::support::finish(output)
+    };
+    let first = compose(&wd);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(
+        gcs.object("reports", "shards/.message_details.csv.run")
+            .unwrap()
+            .data,
+        b"daily-today\n"
+    );
+    let left: Vec<String> = gcs
+        .names("reports")
+        .into_iter()
+        .filter(|n| n.contains("-part-"))
+        .collect();
+    assert!(left.is_empty(), "parts and their records removed: {left:?}");
+    let retried = compose(&wd);
+    assert_eq!(retried.code, 0, "{retried:?}");
+    assert_eq!(
+        retried.stdout,
+        format!(
+            "already composed {OUTPUT} from the parts of run daily-today; its parts were removed\n"
+        )
+    );
+}

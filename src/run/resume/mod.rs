@@ -464,6 +464,21 @@ impl Checkpointer {
             .map(|_| self.interval.saturating_sub(self.last_written.elapsed()))
     }
 
+    /// Ctrl-C or SIGTERM: writes out where the export stands (`at`, after its last page in
+    /// the file) now, even when not due — for a Cloud Storage output, finishing its part
+    /// object — so that `--resume` goes on from its last page.
+    pub fn flush(&mut self, output: &mut Output<'_>, at: Position) {
+        if !self.on {
+            return;
+        }
+        // (Noted now, due or not, and written out below.)
+        self.costly_marks = false;
+        match self.save(output, at) {
+            Ok(()) => self.write_out(),
+            Err(err) => tracing::warn!("{}: cannot write its checkpoint ({err})", self.query),
+        }
+    }
+
     /// Writes out the checkpoint noted last, if it was not.
     pub fn write_out(&mut self) {
         let Some(checkpoint) = self.pending.take() else {

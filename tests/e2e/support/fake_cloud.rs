@@ -27,6 +27,10 @@ pub const IMPERSONATED_TOKEN: &str = "ya29.impersonated-token-never-printed";
 pub struct CloudConfig {
     /// IAM Credentials refuses with 403 PERMISSION_DENIED (IAM_PERMISSION_DENIED).
     pub iam_denied: bool,
+    /// The probe (`/`) answers after this long, as a metadata server at a pod's start may.
+    pub probe_delay: std::time::Duration,
+    /// The probe answers 503 this many times before it answers 200.
+    pub probe_failures: usize,
 }
 
 pub struct FakeCloud {
@@ -76,7 +80,17 @@ async fn answer(
     config: Arc<Mutex<CloudConfig>>,
 ) -> Response<Full<Bytes>> {
     log.lock().unwrap().push(received.clone());
-    let config = config.lock().unwrap().clone();
+    let (config, failing) = {
+        let mut shared = config.lock().unwrap();
+        let failing = received.target == "/" && shared.probe_failures > 0;
+        if failing {
+            shared.probe_failures -= 1;
+        }
+        (shared.clone(), failing)
+    };
+    if received.target == "/" && !config.probe_delay.is_zero() {
+        tokio::time::sleep(config.probe_delay).await;
+    }
     let path = received
         .target
         .split('?')
@@ -89,6 +103,7 @@ async fn answer(
         .unwrap_or_default()
         .to_owned();
     let (status, text) = match path.as_str() {
+        "/" if failing => (503, "starting".into()),
         "/" => (200, String::new()),
         _ if path.starts_with("/computeMetadata/") && !flavored => (403, "Missing Metadata-Flavor".into()),
         "/computeMetadata/v1/instance/service-accounts/default/token" => (
