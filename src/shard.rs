@@ -91,7 +91,12 @@ pub fn resolve(
     };
     let value = spec.value.trim();
     let shard = if value == "auto" {
-        auto(spec, count, env)?
+        let shard = auto(spec, count, env)?;
+        // A job of one task is not sharded: it writes the output itself, not a part of one.
+        if shard.count == 1 && shard.index == 0 {
+            return Ok(None);
+        }
+        shard
     } else {
         let Some((index, total)) = value.split_once('/') else {
             return Err(ShardError(format!(
@@ -622,6 +627,16 @@ mod tests {
                 &[(CLOUD_RUN_INDEX, "1"), (CLOUD_RUN_COUNT, "3")]
             ),
             shard(1, 3)
+        );
+        // A job of one task writes its output whole: `auto` is no shard then (an explicit
+        // 0/1 is taken as asked).
+        assert_eq!(
+            resolved(
+                Some("auto"),
+                None,
+                &[(CLOUD_RUN_INDEX, "0"), (CLOUD_RUN_COUNT, "1")]
+            ),
+            Ok(None)
         );
         // Kubernetes first, when both are set.
         assert_eq!(
