@@ -1,14 +1,14 @@
 //! `gscrape lock`, and what a lock means for planning: a query whose API is not pinned under
 //! `--locked`, and the one line that says what Google changed since the pin.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::AppError;
 use crate::cli::LockArgs;
 use crate::discovery::lock::{Lock, LOCK_DIR, LOCK_FILE};
-use crate::discovery::DiscoverySource;
+use crate::discovery::{DiscoverySource, Document};
 use crate::error::Exit;
 use crate::http::HyperClient;
 use crate::plan::{plan_in, QueryPlan};
@@ -128,8 +128,8 @@ pub(super) async fn say_drift(
     out_dir: &Path,
 ) {
     let Some(lock) = source.lock() else { return };
-    let mut latest: std::collections::HashMap<(String, String), Option<Arc<_>>> =
-        std::collections::HashMap::new();
+    // Google's document of each pinned API, fetched once (`None`: it cannot be had now).
+    let mut latest: HashMap<(String, String), Option<Arc<Document>>> = HashMap::new();
     for plan in plans.iter().filter(|p| p.query.discovery.is_none()) {
         let (api, version) = (&plan.query.api, &plan.query.version);
         let Some(pin) = lock.pinned(api, version) else {
