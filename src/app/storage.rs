@@ -15,6 +15,18 @@ pub(crate) async fn connect(auth: &AuthSettings, http: &Http) -> Result<(), AppE
     if crate::gcs::io::installed() {
         return Ok(());
     }
+    // A token would be refused at the first request: say so now, naming the override.
+    let root = crate::endpoints::root_url("storage", crate::gcs::DEFAULT_ROOT);
+    let insecure = (root.parse())
+        .map(|uri| !crate::http::may_carry_bearer(&uri))
+        .unwrap_or(true);
+    if let (true, Some(origin)) = (insecure, crate::endpoints::origin("storage")) {
+        return Err(AppError::Usage(format!(
+            "refusing to send a bearer token over plain http to Cloud Storage at {root} (the root \
+             URL of {origin}): use https, or an emulator on this machine ({})",
+            crate::http::PLAIN_HTTP_RULE
+        )));
+    }
     let credential =
         match credentials::resolve(auth, http).await {
             Ok(credential) if credential.gives_tokens() => credential,

@@ -470,3 +470,31 @@ fn upload_sessions_and_tokens_never_appear_even_at_debug_level() {
         run.stderr
     );
 }
+
+/// A compose service's name (`gcs:4443`) is plain http to another machine: refused before
+/// anything runs (exit 2, naming the variable), not at the first request after planning.
+#[test]
+fn a_plain_http_emulator_on_another_host_is_refused_at_start() {
+    let wd = Workdir::new();
+    wd.write(
+        "queries/files.toml",
+        "api = \"drive\"\nversion = \"v3\"\nmethod = \"drive.files.list\"\n\
+         columns = [\"id\"]\noutput = \"gs://reports/files.csv\"\n",
+    );
+    let run = crate::support::finish(
+        wd.command(&["run"])
+            .env("STORAGE_EMULATOR_HOST", "gcs:4443")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.starts_with(
+            "error: refusing to send a bearer token over plain http to Cloud Storage at \
+             http://gcs:4443/ (the root URL of STORAGE_EMULATOR_HOST"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(wd.google.seen_under("/drive/").is_empty());
+}
