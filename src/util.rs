@@ -30,6 +30,23 @@ pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::
     Ok(())
 }
 
+/// `bytes` in lowercase hex (a digest as the summary, checkpoints and records show it).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// SHA-256 of `bytes`, in lowercase hex: a query file's, a Discovery document's.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
 /// The most a credential, client secret or login file may hold: real ones are a few KiB.
 pub const MAX_CREDENTIAL_FILE: u64 = 1 << 20;
 

@@ -164,7 +164,7 @@ fn check_query_files(record: &Value) -> Result<(), AppError> {
         };
         let now = std::fs::read(file)
             .ok()
-            .map(|bytes| crate::discovery::lock::sha256_hex(&bytes));
+            .map(|bytes| crate::util::sha256_hex(&bytes));
         if now.as_deref() != Some(sha256) {
             changed.push(format!(
                 "{file} is not the file the run read (its SHA-256 was {sha256}): check out the \

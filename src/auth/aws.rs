@@ -13,6 +13,7 @@ use ring::{digest, hmac};
 
 use super::source::{ChainError, Http};
 use crate::redact::{quote, register};
+use crate::util::hex;
 
 /// What SigV4 leaves unencoded in a canonical query: RFC 3986's unreserved characters.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -433,10 +434,6 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message)
         .as_ref()
         .to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::util::sha256_hex;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The lock file's name, in the project directory (where `gscrape.toml` is read).
 pub const LOCK_FILE: &str = "gscrape.lock";
@@ -189,14 +189,6 @@ impl Lock {
         }
         Ok(text)
     }
-}
-
-/// SHA-256 of `bytes`, in lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

@@ -309,7 +309,7 @@ fn parse(text: &str, origin: &str) -> Result<Document, DiscoveryError> {
         origin: origin.to_owned(),
         source,
     })?;
-    doc.sha256 = lock::sha256_hex(text.as_bytes());
+    doc.sha256 = crate::util::sha256_hex(text.as_bytes());
     Ok(doc)
 }
 

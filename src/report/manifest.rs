@@ -91,7 +91,7 @@ pub fn asked(
     let query = &plan.query;
     let file_sha256 = std::fs::read(&query.file)
         .ok()
-        .map(|bytes| crate::discovery::lock::sha256_hex(&bytes));
+        .map(|bytes| crate::util::sha256_hex(&bytes));
     let vars = (query.vars.value.iter())
         .map(|(name, value)| {
             let from = match name.as_str() {

@@ -47,16 +47,7 @@ pub struct Written {
     pub formula_cells: u64,
 }
 
-/// `bytes` in lowercase hex (a digest as the summary and checkpoints show it).
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
-}
+pub use crate::util::hex;
 
 /// A temporary file beside `target` (its directory created), locked while the export runs.
 pub fn temp_beside(target: &Path) -> Result<NamedTempFile, SinkError> {
